@@ -1,0 +1,5 @@
+"""Streamlit entry point: `streamlit run app.py` (or `make app`)."""
+
+from simcontainer.ui.app import main
+
+main()

@@ -1,0 +1,349 @@
+"""The ``simcontainer`` command. It only calls the library; every input error exits 2, cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from simcontainer.errors import ScenarioError, SimcontainerError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """A plain fixed-width table (numbers right-aligned)."""
+    if not rows:
+        return "(nothing)"
+    columns = columns or list(rows[0])
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r.get(c), int | float) or r.get(c) is None for r in rows) for c in columns]
+
+    def line(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(c) for c in cells])
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        if abs(v) >= 1:
+            return f"{v:.2f}"
+        return f"{v:.3f}"
+    return str(v)
+
+
+class ProgressLine:
+    """A progress line on stderr, shown only once a run has taken more than a second."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.shown = False
+
+    def __call__(self, fraction: float) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.start
+        if elapsed < 1.0 and fraction < 1.0:
+            return
+        if elapsed < 1.0 and not self.shown:
+            return
+        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else 0.0
+        bar = "#" * int(fraction * 30)
+        self.stream.write(f"\r{self.label} [{bar:<30}] {fraction:4.0%}  {elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _progress_enabled(args: argparse.Namespace) -> bool:
+    if args.progress is not None:
+        return bool(args.progress)
+    return sys.stderr.isatty()
+
+
+def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
+    """Write via a temporary file in the same folder, so a failure leaves no half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _check_output(path: str | None, flag: str) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.parent.exists() or not p.parent.is_dir():
+        raise ScenarioError([f"{flag}: folder {str(p.parent)!r} does not exist (allowed: a path in an existing folder)"],
+                            source="command line")
+    if p.suffix != ".parquet":
+        raise ScenarioError([f"{flag}: {path!r} does not end in .parquet (allowed: FILE.parquet)"],
+                            source="command line")
+    return p
+
+
+def _runtimes_arg(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of runtime names")
+    return names
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    scenario = sc.load_scenario(args.scenario)
+    events_out = _check_output(args.events, "--events")
+    ts_out = _check_output(args.timeseries, "--timeseries")
+    progress = ProgressLine(f"run {scenario.name}", enabled=_progress_enabled(args))
+    try:
+        result = sc.simulate(scenario, args.seed, progress=progress)
+    finally:
+        progress.close()
+    if events_out is not None:
+        _write_atomic(events_out, lambda p: result.events.to_parquet(p, index=False))
+    if ts_out is not None:
+        _write_atomic(ts_out, lambda p: result.timeseries.to_parquet(p, index=False))
+    if args.json:
+        print(json.dumps(result.summary, indent=2))
+    else:
+        print(render_summary(result.summary))
+        print(f"\n{result.summary['events']:,} events in {result.wall_s:.2f} s wall time")
+    return EXIT_OK
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    rows = []
+    for name, w in s["workloads"].items():
+        rows.append({
+            "workload": name, "runtime": w["runtime"], "requested": w["requested"], "started": w["started"],
+            "rejected": w["rejected"], "completed": w["completed"],
+            "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"], "p99 s": w["startup_s"]["p99"],
+            "waited": f"{w['wait_s']['waited_fraction']:.0%}", "peak running": w["peak_running"],
+            "mean running": w["mean_running"],
+        })
+    phases = [{"workload": n, **{k: v for k, v in w["phases_s"].items()}} for n, w in s["workloads"].items()]
+    h = s["host"]
+    host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
+                 f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
+                 f" | mean CPU {h['mean_cpu_util']:.1%} | pulled {h['pulled_mib']:,.0f} MiB"
+                 f" | peak running {h['peak_running']}")
+    return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
+            f"{table(rows)}\n\nmean startup phases (s)\n{table(phases)}\n\n{host_line}")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    scenario = sc.load_scenario(args.scenario)
+    known = scenario.runtime_table()
+    unknown = [r for r in args.runtimes if r not in known]
+    if unknown:
+        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
+                             for r in unknown], source="command line")
+    variants = {rt: sc.with_runtime(scenario, rt) for rt in args.runtimes}  # validate all before running
+    progress = ProgressLine(f"compare {scenario.name}", enabled=_progress_enabled(args))
+    results: dict[str, Any] = {}
+    try:
+        for k, (rt, variant) in enumerate(variants.items()):
+            n = len(variants)
+            results[rt] = sc.simulate(variant, args.seed, progress=lambda f, k=k, n=n: progress((k + f) / n)).summary
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return EXIT_OK
+    rows = []
+    for rt, s in results.items():
+        for name, w in s["workloads"].items():
+            rows.append({"runtime": rt, "workload": name, "started": w["started"], "rejected": w["rejected"],
+                         "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
+                         "wait mean s": w["wait_s"]["mean"], "peak running": w["peak_running"],
+                         "peak RAM MiB": s["host"]["peak_ram_mib"]})
+    print(table(rows))
+    return EXIT_OK
+
+
+def cmd_density(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    scenario = sc.load_scenario(args.scenario)
+    d = sc.density(scenario, args.runtimes or [])
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return EXIT_OK
+    rows = []
+    for wname, per in d.items():
+        for rt, r in per.items():
+            if r.get("error"):
+                rows.append({"workload": wname, "runtime": rt, "fits": None, "binding": r["error"]})
+                continue
+            rows.append({"workload": wname, "runtime": rt, "fits": r["fits"], "binding": r["binding"],
+                         "RAM/inst MiB": r["per_instance"]["ram_mib"], "disk/inst MiB": r["per_instance"]["disk_mib"],
+                         "cpu/inst": r["per_instance"]["cpu"],
+                         "RAM overhead": f"{r['overhead_share']['ram']:.1%}"})
+    print(table(rows))
+    return EXIT_OK
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    cat = sc.default_catalogue()
+    if args.json:
+        print(json.dumps({n: rt.model_dump(mode="json") for n, rt in sorted(cat.runtimes.items())}, indent=2))
+        return EXIT_OK
+    rows = []
+    for name, rt in sorted(cat.runtimes.items()):
+        idle = sum(p.median_s + p.cpu_s + p.serial_s for p in (rt.api, rt.create, rt.boot))
+        rows.append({"runtime": name, "kind": rt.kind, "idle start s": idle, "mem overhead MiB": rt.mem_overhead_mib,
+                     "cpu factor": rt.cpu_factor, "io factor": rt.io_factor, "stop s": rt.stop.median_s})
+    print(table(rows))
+    if args.sources:
+        for name, rt in sorted(cat.runtimes.items()):
+            print(f"\n{name}:")
+            for key, src in rt.sources.items():
+                print(f"  {key}: {src}")
+    else:
+        print("\n(--sources lists the citation behind every figure)")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    s = sc.load_scenario(args.scenario)
+    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s")
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from simcontainer.sweep import cli_sweep
+
+    return cli_sweep(args)
+
+
+def cmd_fidelity(args: argparse.Namespace) -> int:
+    from simcontainer.fidelity import cli_fidelity
+
+    return cli_fidelity(args)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="simcontainer",
+        description="Simulate containers and VMs on a host: how many fit, and how fast they start.",
+        epilog="Scenario files are TOML; see models/scenarios/ and the README. Input errors exit with status 2.",
+    )
+    p.add_argument("--version", action="version", version="simcontainer 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def progress_flags(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="show progress on stderr (default: when stderr is a terminal)")
+        g.add_argument("--no-progress", dest="progress", action="store_false")
+
+    r = sub.add_parser("run", help="run a scenario and print its summary")
+    r.add_argument("scenario", help="scenario TOML file")
+    r.add_argument("--json", action="store_true", help="print the result JSON instead of tables")
+    r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
+    r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    progress_flags(r)
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="rerun a scenario with every workload on each runtime")
+    c.add_argument("scenario")
+    c.add_argument("--runtimes", type=_runtimes_arg, required=True, metavar="A,B,...",
+                   help="comma-separated runtime names, e.g. runc,firecracker,qemu-kvm")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--seed", type=int, default=None)
+    progress_flags(c)
+    c.set_defaults(func=cmd_compare)
+
+    d = sub.add_parser("density", help="closed form: how many instances fit per runtime, and what binds")
+    d.add_argument("scenario")
+    d.add_argument("--runtimes", type=_runtimes_arg, default=None, metavar="A,B,...",
+                   help="runtimes to show besides each workload's own")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_density)
+
+    s = sub.add_parser("sweep", help="run a parameter sweep (grid, random or Latin hypercube)")
+    s.add_argument("sweep", help="sweep TOML file")
+    s.add_argument("--out", default=None, help="output folder (default: next to the sweep file, NAME.out/)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
+    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    progress_flags(s)
+    s.set_defaults(func=cmd_sweep)
+
+    pr = sub.add_parser("profiles", help="list runtime profiles with their figures (and sources)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--sources", action="store_true", help="print the citation behind every figure")
+    pr.set_defaults(func=cmd_profiles)
+
+    ck = sub.add_parser("check", help="validate a scenario file without running it")
+    ck.add_argument("scenario")
+    ck.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("fidelity", help="regenerate docs/fidelity.md: the model against published figures")
+    f.add_argument("--out", default="docs/fidelity.md")
+    f.set_defaults(func=cmd_fidelity)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        parser.error(f"--seed: {args.seed} is negative (allowed: an integer >= 0)")
+    try:
+        return int(args.func(args))
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SimcontainerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The daemon: API requests, its workers, and each instance's way through the lifecycle.
+
+One simpy process carries an instance from request to removal (``docker run --rm``):
+
+1. **wait** for room on a host (admission: RAM, disk, maybe CPU; FIFO or reject);
+2. **pull** the image's missing layers;
+3. **create**: an API worker takes the request (daemon latency + CPU work + the serialized
+   section under the daemon's lock), the runtime creates the sandbox (a VM also gets its disk);
+4. **boot**: the container process starts, or the guest kernel boots;
+5. **ready**: the app becomes ready (``ready_s``); it is running for its lifetime;
+6. **stop** (teardown), exit, removal: the reservation goes back and the queue moves.
+
+Fixed latencies are drawn per instance; CPU work goes through the host's fair-share CPU, so a
+burst of boots, or busy neighbours, stretch exactly that part. API operations from outside
+(``stop``, ``kill``, ``pause``, ``unpause``, ``start``, ``remove``) are checked against the state
+machine in :mod:`simcontainer.lifecycle`; an illegal one is recorded as a 409 error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from simcontainer.host import Demand, HostNode
+from simcontainer.images import Image
+from simcontainer.lifecycle import TRANSITIONS, State, can
+from simcontainer.metrics import NM, Recorder
+from simcontainer.placement import Admission, Ticket
+from simcontainer.scenario import Phase, RuntimeProfile, Workload
+from simcontainer.workload import LifetimeSampler, Stream, lognormal_sigma
+
+NAN = math.nan
+_M_ADMITTED, _M_PULLED, _M_CREATED, _M_RUNNING, _M_READY, _M_STOPPING, _M_EXITED, _M_REMOVED = range(1, NM)
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    """A runtime phase, ready to sample: fixed latency (median, lognormal sigma) and work."""
+
+    median_s: float
+    sigma: float
+    cpu_s: float
+    cpu_cores: float
+    serial_s: float
+
+    @classmethod
+    def of(cls, phase: Phase) -> PhasePlan:
+        return cls(phase.median_s, lognormal_sigma(phase.median_s, phase.p95_s),
+                   phase.cpu_s, phase.cpu_cores, phase.serial_s)
+
+    def latency(self, stream: Stream) -> float:
+        if self.sigma > 0:
+            return self.median_s * math.exp(self.sigma * stream.normal())
+        return self.median_s
+
+
+@dataclass
+class WorkloadPlan:
+    """A workload with everything resolved: its runtime, image, demand and random streams."""
+
+    index: int
+    workload: Workload
+    runtime: RuntimeProfile
+    image: Image
+    demand: Demand
+    api: PhasePlan
+    create: PhasePlan
+    boot: PhasePlan
+    stop: PhasePlan
+    vm_copy_mib: float          # disk written when a VM's disk is a full copy
+    lifetime: LifetimeSampler
+    phases_stream: Stream
+    arrival_stream: Stream
+
+    @property
+    def name(self) -> str:
+        return self.workload.name
+
+
+class Instance:
+    """A live instance, kept while it exists so that API requests can find it."""
+
+    __slots__ = ("id", "plan", "state", "ticket", "process", "cpu_load")
+
+    def __init__(self, iid: int, plan: WorkloadPlan, ticket: Ticket) -> None:
+        self.id = iid
+        self.plan = plan
+        self.state = State.REQUESTED
+        self.ticket = ticket
+        self.process: simpy.Process | None = None
+        self.cpu_load = False
+
+
+class Daemon:
+    """All hosts' daemons behind one admission controller (one per host: workers, lock, slots)."""
+
+    def __init__(self, env: simpy.Environment, hosts: Sequence[HostNode], admission: Admission,
+                 recorder: Recorder) -> None:
+        self.env = env
+        self.hosts = list(hosts)
+        self.admission = admission
+        self.rec = recorder
+        self.live: dict[int, Instance] = {}
+        self.by_workload: dict[int, list[int]] = {}
+
+    # ---- the client side ------------------------------------------------------------------
+
+    def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
+        """``docker run --rm``: request an instance now; it lives ``lifetime`` seconds once ready."""
+        iid = self.rec.new_instance(plan.index, self.env.now)
+        inst = Instance(iid, plan, Ticket(plan.demand, plan.image))
+        self.live[iid] = inst
+        self.by_workload.setdefault(plan.index, []).append(iid)
+        inst.process = self.env.process(self._lifecycle(inst, lifetime))
+        return inst
+
+    def api(self, op: str, iid: int) -> bool:
+        """An API request against a live instance; False (and a recorded 409/404) if refused."""
+        now = self.env.now
+        inst = self.live.get(iid)
+        if inst is None:
+            self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": False,
+                                       "status": 404, "state": "removed-or-unknown"})
+            return False
+        target = can(op, inst.state)
+        ok = target is not None
+        self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": ok,
+                                   "status": 200 if ok else 409, "state": inst.state.label})
+        if not ok:
+            return False
+        if op == "pause":
+            self._to(inst, State.PAUSED)
+            self._cpu_load(inst, False)
+        elif op == "unpause":
+            self._to(inst, State.RUNNING)
+            self._cpu_load(inst, True)
+        elif op in ("stop", "kill"):
+            assert inst.process is not None
+            inst.process.interrupt(op)
+        # start / remove of a created or exited instance: the daemon is doing it already
+        return True
+
+    # ---- the lifecycle --------------------------------------------------------------------
+
+    def _to(self, inst: Instance, state: State) -> None:
+        if state not in TRANSITIONS[inst.state]:
+            raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
+        inst.state = state
+        self.rec.event(inst.id, state, self.env.now)
+
+    def _cpu_load(self, inst: Instance, on: bool) -> None:
+        cpu = inst.plan.demand.cpu
+        host = inst.ticket.host
+        if cpu <= 0 or host is None or inst.cpu_load == on:
+            return
+        inst.cpu_load = on
+        if on:
+            host.cpu.add_load(cpu)
+        else:
+            host.cpu.remove_load(cpu)
+
+    def _phase(self, host: HostNode, phase: PhasePlan, stream: Stream
+               ) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        lat = phase.latency(stream)
+        if lat > 0:
+            yield env.timeout(lat)
+        if phase.cpu_s > 0:
+            ev = host.cpu.request(phase.cpu_s, phase.cpu_cores)
+            if ev is not None:
+                yield ev
+        if phase.serial_s > 0:
+            ev = host.lock.acquire()
+            if ev is not None:
+                yield ev
+            try:
+                yield env.timeout(phase.serial_s)
+            finally:
+                host.lock.release()
+
+    def _lifecycle(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
+        env, rec, plan, ticket = self.env, self.rec, inst.plan, inst.ticket
+        times = rec.times
+        base = inst.id * NM
+
+        # 1. wait for room
+        got = self.admission.admit(ticket)
+        if got is False:
+            self._to(inst, State.REJECTED)
+            del self.live[inst.id]
+            return
+        if got is not True:
+            self._to(inst, State.WAITING)
+            yield got
+        host = ticket.host
+        assert host is not None
+        times[base + _M_ADMITTED] = env.now
+        rec.host[inst.id] = host.index
+
+        # 2. pull what is missing
+        self._to(inst, State.PULLING)
+        if not host.store.is_ready(plan.image):
+            rec.pulled_mib[inst.id] = yield from host.store.pull(plan.image, ticket.owned)
+        times[base + _M_PULLED] = env.now
+
+        # 3. create: an API worker handles it, the runtime builds the sandbox
+        stream = plan.phases_stream
+        slot = host.api_workers.acquire()
+        if slot is not None:
+            yield slot
+        try:
+            yield from self._phase(host, plan.api, stream)
+            yield from self._phase(host, plan.create, stream)
+            if plan.vm_copy_mib > 0:
+                ev = host.disk_bw.request(plan.vm_copy_mib)
+                if ev is not None:
+                    yield ev
+        finally:
+            host.api_workers.release()
+        self._to(inst, State.CREATED)
+        times[base + _M_CREATED] = env.now
+
+        # 4. boot / start
+        self._to(inst, State.STARTING)
+        yield from self._phase(host, plan.boot, stream)
+        self._to(inst, State.RUNNING)
+        times[base + _M_RUNNING] = env.now
+        host.started()
+        self._cpu_load(inst, True)
+
+        # 5. ready, then the lifetime (an API stop/kill interrupts either)
+        how = "stop"
+        try:
+            ready_s = plan.workload.ready_s
+            if ready_s > 0:
+                yield env.timeout(ready_s)
+            times[base + _M_READY] = env.now
+            yield env.timeout(lifetime) if lifetime != math.inf else env.event()
+        except simpy.Interrupt as intr:
+            how = intr.cause if intr.cause in ("stop", "kill") else "stop"
+
+        # 6. stop, exit, remove
+        self._cpu_load(inst, False)
+        host.stopped()
+        times[base + _M_STOPPING] = env.now
+        if how == "stop":
+            self._to(inst, State.STOPPING)
+            yield from self._phase(host, plan.stop, stream)
+        self._to(inst, State.EXITED)
+        times[base + _M_EXITED] = env.now
+        self._to(inst, State.REMOVED)
+        times[base + _M_REMOVED] = env.now
+        del self.live[inst.id]
+        self.admission.release(ticket)

@@ -1,0 +1,192 @@
+"""Wire a scenario into a simpy environment, run it, and hand back a :class:`Result`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+import simpy
+
+from simcontainer.daemon import Daemon, PhasePlan, WorkloadPlan
+from simcontainer.host import HostNode, demand
+from simcontainer.images import Image
+from simcontainer.metrics import (
+    Recorder,
+    events_frame,
+    instances_frame,
+    summarise,
+    timeseries_frame,
+)
+from simcontainer.placement import Admission, Policy
+from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
+from simcontainer.scenario import Scenario
+from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class Result:
+    """What a run produced. ``summary`` is the result JSON; the tables are built on first use."""
+
+    scenario: Scenario
+    seed: int
+    summary: dict[str, Any]
+    wall_s: float
+    recorder: Recorder = field(repr=False)
+    workload_names: list[str] = field(repr=False)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """Every lifecycle event: time_s, instance, workload, host, state."""
+        return events_frame(self.recorder, self.workload_names)
+
+    @cached_property
+    def instances(self) -> pd.DataFrame:
+        """One row per instance with its lifecycle timestamps, final state and pulled MiB."""
+        return instances_frame(self.recorder, self.workload_names)
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        """Cluster totals over time: RAM, disk, CPU busy/util, running, starting, waiting."""
+        return timeseries_frame(self.recorder, self.scenario.duration_s, self.summary["host"]["cpu_cores"])
+
+    @cached_property
+    def host_timeseries(self) -> pd.DataFrame:
+        return timeseries_frame(self.recorder, self.scenario.duration_s,
+                                self.summary["host"]["cpu_cores"], by_host=True)
+
+    @property
+    def api_calls(self) -> pd.DataFrame:
+        return pd.DataFrame(self.recorder.api_calls,
+                            columns=["time_s", "instance", "op", "ok", "status", "state"])
+
+
+def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
+    from simcontainer.images import resolve
+
+    inline = resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images,
+                            source=f"{scenario.name}: images")
+    return resolve({**catalogue.images, **inline})
+
+
+def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue) -> list[WorkloadPlan]:
+    runtimes = scenario.runtime_table(catalogue)
+    images = image_table(scenario, catalogue)
+    plans = []
+    for i, w in enumerate(scenario.workloads):
+        rt = runtimes[w.runtime]
+        img = images[w.image]
+        copy = img.disk_mib if rt.kind == "vm" and w.vm_disk == "copy" else 0.0
+        plans.append(WorkloadPlan(
+            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img),
+            api=PhasePlan.of(rt.api), create=PhasePlan.of(rt.create), boot=PhasePlan.of(rt.boot),
+            stop=PhasePlan.of(rt.stop), vm_copy_mib=copy,
+            lifetime=LifetimeSampler(w.lifetime, Stream(seed_sequence(seed, w.name, "lifetime"))),
+            phases_stream=Stream(seed_sequence(seed, w.name, "phases")),
+            arrival_stream=Stream(seed_sequence(seed, w.name, "arrival")),
+        ))
+    return plans
+
+
+class Engine:
+    """One run of one scenario. Build, then :meth:`run`."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, *,
+                 catalogue: Catalogue | None = None, policy: Policy | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.catalogue = catalogue or default_catalogue()
+        self.env = simpy.Environment()
+        self.recorder = Recorder(scenario.host.count)
+        rec = self.recorder
+        self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.change)
+                      for k in range(scenario.host.count)]
+        self.plans = plan_workloads(scenario, self.seed, self.catalogue)
+        images = image_table(scenario, self.catalogue)
+        for name in scenario.daemon.prepull:
+            for h in self.hosts:
+                h.preload(images[name])
+        self.admission = Admission(self.env, self.hosts, policy or scenario.daemon.placement,
+                                   scenario.daemon.admission)
+        self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
+        for plan in self.plans:
+            self.env.process(self._arrivals(plan))
+        if scenario.actions:
+            self.env.process(self._actions())
+
+    def _arrivals(self, plan: WorkloadPlan):
+        env, daemon = self.env, self.daemon
+        for t, trace_life in arrival_times(plan.workload, self.scenario, plan.arrival_stream):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            life = trace_life if trace_life is not None else plan.lifetime()
+            daemon.run(plan, life)
+
+    def _actions(self):
+        env = self.env
+        index = {w.name: i for i, w in enumerate(self.scenario.workloads)}
+        for act in sorted(self.scenario.actions, key=lambda a: a.at_s):
+            if act.at_s > env.now:
+                yield env.timeout(act.at_s - env.now)
+            ids = self.daemon.by_workload.get(index[act.workload], [])
+            iid = ids[act.instance] if act.instance < len(ids) else -1 - act.instance
+            self.daemon.api(act.op, iid)
+
+    def run(self, progress: Progress | None = None) -> Result:
+        start = time.perf_counter()
+        horizon = self.scenario.duration_s
+        if progress is None:
+            self.env.run(until=horizon)
+        else:
+            steps = 100
+            for k in range(1, steps + 1):
+                self.env.run(until=horizon * k / steps)
+                progress(k / steps)
+        wall = time.perf_counter() - start
+        summary = summarise(
+            self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
+            workload_names=[w.name for w in self.scenario.workloads],
+            workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
+        )
+        return Result(self.scenario, self.seed, summary, wall, self.recorder,
+                      [w.name for w in self.scenario.workloads])
+
+
+def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogue | None = None,
+             progress: Progress | None = None, policy: Policy | None = None) -> Result:
+    """Run ``scenario`` (with its own seed unless ``seed`` is given) and return the result."""
+    return Engine(scenario, seed, catalogue=catalogue, policy=policy).run(progress)
+
+
+def with_runtime(scenario: Scenario, runtime: str) -> Scenario:
+    """The same scenario with every workload on ``runtime`` (VM guests sized by the runtime)."""
+    from simcontainer.scenario import parse_scenario
+
+    data = scenario.to_dict()
+    for w in data["workloads"]:
+        w["runtime"] = runtime
+        w.pop("guest_mem_mib", None)
+    return parse_scenario(data, base_dir=scenario.base_dir, source=f"{scenario.name} on {runtime}")
+
+
+def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
+            catalogue: Catalogue | None = None) -> dict[str, dict[str, Any]]:
+    """One summary per runtime: the scenario rerun with every workload on that runtime."""
+    catalogue = catalogue or default_catalogue()
+    known = scenario.runtime_table(catalogue)
+    unknown = [r for r in runtimes if r not in known]
+    if unknown:
+        from simcontainer.errors import ScenarioError
+
+        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
+                             for r in unknown], source="compare")
+    return {rt: simulate(with_runtime(scenario, rt), seed, catalogue=catalogue).summary for rt in runtimes}
+
+
+__all__ = ["Engine", "Result", "simulate", "compare", "with_runtime", "math"]

@@ -1,0 +1,120 @@
+"""Errors a user can cause, each phrased as ``path.to.field: what is wrong (allowed: ...)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+# Union members are tagged by their ``kind``; pydantic puts the tag into the error location.
+_TAGS = {"poisson", "burst", "interval", "trace", "fixed", "exponential", "lognormal", "forever"}
+
+
+class SimcontainerError(Exception):
+    """Base for errors caused by input, reported without a traceback by the CLI and the UI."""
+
+
+class ScenarioError(SimcontainerError, ValueError):
+    """A scenario (or sweep) that cannot run; ``problems`` lists every reason, one line each."""
+
+    def __init__(self, problems: list[str], source: str = "scenario") -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        n = len(self.problems)
+        return f"{self.source}: {n} problem{'s' if n != 1 else ''}\n{lines}"
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    prev: Any = None
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _TAGS and prev in ("arrival", "lifetime"):
+            pass  # the union tag, already named by the value of `kind`
+        else:
+            out += f".{part}" if out else str(part)
+        prev = part
+    return out or "(top level)"
+
+
+def _allowed_keys(model: type[BaseModel] | None) -> str:
+    return ", ".join(model.model_fields) if model is not None else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_validation_error(exc: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
+    """One line per pydantic error, naming the field, the value and what is allowed."""
+    from simcontainer.scenario import Scenario
+
+    root = root or Scenario
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        where = _loc(loc)
+        kind = err["type"]
+        value = err.get("input")
+        msg = err["msg"]
+        if kind == "missing":
+            line = f"{where}: missing (required)"
+        elif kind == "extra_forbidden":
+            parent = _model_at(root, loc[:-1])
+            line = f"{where}: unknown key (allowed: {_allowed_keys(parent)})"
+        elif kind == "value_error":
+            line = f"{where}: {msg.removeprefix('Value error, ')}"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            tags = err.get("ctx", {}).get("expected_tags", "")
+            line = f"{where}.kind: got {_short(value.get('kind') if isinstance(value, dict) else value)} (allowed: {tags})"
+        elif kind == "literal_error":
+            line = f"{where}: got {_short(value)} (allowed: {err.get('ctx', {}).get('expected', '')})"
+        else:
+            line = f"{where}: got {_short(value)}; {msg[0].lower() + msg[1:]}"
+        lines.append(line)
+    return lines
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Walk the schema to the model at ``loc`` (for listing the keys allowed there)."""
+    import typing
+
+    model: Any = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        if part in _TAGS:
+            model = _union_member(model, part)
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        model = _unwrap(field.annotation, typing)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(ann: Any, typing: Any) -> Any:
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(ann)[0], typing)
+    if origin is list:
+        return _unwrap(typing.get_args(ann)[0], typing)
+    if origin is not None:  # a union: keep it, members are picked by tag
+        return ann
+    return ann
+
+
+def _union_member(union: Any, tag: str) -> Any:
+    import typing
+
+    for member in typing.get_args(union):
+        f = getattr(member, "model_fields", {}).get("kind")
+        if f is not None and typing.get_args(f.annotation) == (tag,):
+            return member
+    return None

@@ -1,0 +1,141 @@
+"""Admission and placement: which host takes an instance, and what happens when none can.
+
+A placement policy is a plain function ``(hosts, demand, image) -> host or None`` choosing among
+the hosts on which the instance fits now; pass your own to :class:`Admission` to try another.
+When nothing fits, ``admission = "queue"`` holds the request in a FIFO queue (head-of-line: a
+large request is not overtaken by smaller ones behind it) and ``"reject"`` turns it away.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import simpy
+
+from simcontainer.host import Demand, HostNode
+from simcontainer.images import Image
+
+Policy = Callable[[Sequence[HostNode], Demand, Image], HostNode | None]
+
+
+def first_fit(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
+    for h in hosts:
+        if h.fits(d, image):
+            return h
+    return None
+
+
+def best_fit(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
+    """The host left with the least free RAM: packs tightly, keeps big holes for big requests."""
+    best, best_free = None, 0.0
+    for h in hosts:
+        if h.fits(d, image):
+            free = h.ram.free - d.ram_mib
+            if best is None or free < best_free:
+                best, best_free = h, free
+    return best
+
+
+def spread(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
+    """The host with the most free RAM: evens out load and blast radius."""
+    best, best_free = None, 0.0
+    for h in hosts:
+        if h.fits(d, image):
+            free = h.ram.free
+            if best is None or free > best_free:
+                best, best_free = h, free
+    return best
+
+
+def image_locality(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
+    """The host already holding most of the image's bytes (ties: first fit)."""
+    best, best_bytes = None, -1.0
+    for h in hosts:
+        if h.fits(d, image):
+            have = h.store.present_mib(image)
+            if have > best_bytes:
+                best, best_bytes = h, have
+    return best
+
+
+POLICIES: dict[str, Policy] = {
+    "first-fit": first_fit,
+    "best-fit": best_fit,
+    "spread": spread,
+    "image-locality": image_locality,
+}
+
+
+class Ticket:
+    """A request for room: its demand, and where it landed (set on admission)."""
+
+    __slots__ = ("demand", "image", "host", "owned", "event")
+
+    def __init__(self, demand: Demand, image: Image) -> None:
+        self.demand = demand
+        self.image = image
+        self.host: HostNode | None = None
+        self.owned: list = []
+        self.event: simpy.Event | None = None
+
+
+class Admission:
+    """Places tickets on hosts; queues (FIFO) or rejects what does not fit."""
+
+    def __init__(self, env: simpy.Environment, hosts: Sequence[HostNode], policy: Policy | str,
+                 mode: str = "queue") -> None:
+        self.env = env
+        self.hosts = list(hosts)
+        self.policy: Policy = POLICIES[policy] if isinstance(policy, str) else policy
+        self.mode = mode
+        self.queue: deque[Ticket] = deque()
+        self.single = self.hosts[0] if len(self.hosts) == 1 else None
+
+    def never_fits(self, ticket: Ticket) -> bool:
+        return not any(h.could_ever_fit(ticket.demand, ticket.image) for h in self.hosts)
+
+    def admit(self, ticket: Ticket) -> bool | simpy.Event:
+        """True: placed now (``ticket.host`` is set). False: rejected. An event: queued."""
+        if not self.queue:
+            host = self._choose(ticket)
+            if host is not None:
+                self._place(ticket, host)
+                return True
+        if self.mode == "reject" or self.never_fits(ticket):
+            return False
+        ticket.event = self.env.event()
+        self.queue.append(ticket)
+        return ticket.event
+
+    def release(self, ticket: Ticket) -> None:
+        assert ticket.host is not None
+        ticket.host.release(ticket.demand, ticket.image)
+        if self.queue:
+            self._drain()
+
+    def _choose(self, ticket: Ticket) -> HostNode | None:
+        single = self.single
+        if single is not None:
+            return single if single.fits(ticket.demand, ticket.image) else None
+        return self.policy(self.hosts, ticket.demand, ticket.image)
+
+    def _place(self, ticket: Ticket, host: HostNode) -> None:
+        ticket.host = host
+        ticket.owned = host.reserve(ticket.demand, ticket.image)
+
+    def _drain(self) -> None:
+        queue = self.queue
+        while queue:
+            ticket = queue[0]
+            host = self._choose(ticket)
+            if host is None:
+                return
+            queue.popleft()
+            self._place(ticket, host)
+            assert ticket.event is not None
+            ticket.event.succeed(host)
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue)

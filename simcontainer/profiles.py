@@ -1,0 +1,114 @@
+"""The catalogue: runtime profiles, images and host presets read from ``models/``.
+
+A :class:`Catalogue` is plain data; the default one is loaded once from the repository's
+``models/`` folder (or the copy packed into a wheel, or ``$SIMCONTAINER_MODELS``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from simcontainer.errors import ScenarioError, format_validation_error
+
+
+def models_dir() -> Path:
+    """Where the shipped models live."""
+    env = os.environ.get("SIMCONTAINER_MODELS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "models", here / "_models"):
+        if (candidate / "runtimes").is_dir():
+            return candidate
+    raise FileNotFoundError(f"no models/ folder next to {here} (set SIMCONTAINER_MODELS)")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    runtimes: dict[str, Any] = field(default_factory=dict)   # name -> RuntimeProfile
+    images: dict[str, Any] = field(default_factory=dict)     # name -> ImageSpec (layers resolved)
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"malformed TOML: {exc}"], source=str(path)) from None
+
+
+def load_runtime(path: Path) -> Any:
+    from simcontainer.scenario import RuntimeProfile
+
+    data = _read_toml(path)
+    try:
+        return RuntimeProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, RuntimeProfile), source=str(path)) from None
+
+
+def resolve_images(entries: list[dict[str, Any]], known: dict[str, Any] | None = None,
+                   source: str = "images") -> dict[str, Any]:
+    """Validate image entries and expand ``base = "..."`` into the full chain of layers."""
+    from simcontainer.scenario import ImageSpec
+
+    known = dict(known or {})
+    raw = {e.get("name"): e for e in entries if isinstance(e, dict)}
+    out: dict[str, Any] = {}
+    problems: list[str] = []
+
+    def build(name: str, chain: tuple[str, ...]) -> Any:
+        if name in out:
+            return out[name]
+        if name in chain:
+            problems.append(f"images: {name!r} is its own base ({' -> '.join(chain + (name,))})")
+            return None
+        if name not in raw:
+            return known.get(name)
+        entry = raw[name]
+        try:
+            spec = ImageSpec.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(f"images[{name}].{line}" for line in format_validation_error(exc, ImageSpec))
+            return None
+        if spec.base is not None:
+            base = build(spec.base, chain + (name,))
+            if base is None:
+                problems.append(f"images[{name}].base: unknown image {spec.base!r}")
+                return None
+            spec = spec.model_copy(update={"layers": list(base.layers) + list(spec.layers), "base": None})
+        out[name] = spec
+        return spec
+
+    for name in raw:
+        build(name, ())
+    if problems:
+        raise ScenarioError(problems, source=source)
+    return out
+
+
+@lru_cache(maxsize=8)
+def load_catalogue(directory: str | None = None) -> Catalogue:
+    root = Path(directory) if directory else models_dir()
+    runtimes = {}
+    for path in sorted((root / "runtimes").glob("*.toml")):
+        rt = load_runtime(path)
+        runtimes[rt.name] = rt
+    images_path = root / "images.toml"
+    images = resolve_images(_read_toml(images_path).get("images", []), source=str(images_path)) \
+        if images_path.exists() else {}
+    hosts_path = root / "hosts.toml"
+    hosts = _read_toml(hosts_path).get("hosts", {}) if hosts_path.exists() else {}
+    return Catalogue(runtimes=runtimes, images=images, hosts=hosts)
+
+
+def default_catalogue() -> Catalogue:
+    return load_catalogue(None)

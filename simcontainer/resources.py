@@ -1,0 +1,314 @@
+"""Host resources: fair-share rate resources, capacity pools and counting slots.
+
+* :class:`FairShare` — CPU cores, disk bandwidth, the registry link. Work items (core-seconds,
+  MiB) progress at their fair share of the capacity (processor sharing), each capped at its own
+  maximum rate (water-filling). Persistent *loads* (a running app's CPU demand) take their share
+  too but never finish. Items with the same cap progress at the same rate, so each cap class keeps
+  a virtual clock and a heap of finish marks: an arrival or departure costs O(k + log n) with k the
+  number of distinct caps (a handful: one per runtime phase and per workload), not O(n).
+* :class:`Pool` — RAM and disk space: a level with reservations that never leaves [0, capacity].
+* :class:`Slots` — a counting semaphore with a FIFO queue (API workers, download slots, the
+  daemon's lock) that grants a free slot without creating an event.
+
+All three avoid simpy processes of their own: they schedule plain events with callbacks, which is
+what keeps the engine near bare simpy speed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+_REL_EPS = 1e-9
+
+
+class _CapClass:
+    """Items sharing one rate cap: same per-item rate, one virtual clock."""
+
+    __slots__ = ("cap", "heap", "v", "rate", "loads")
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self.heap: list[tuple[float, int, simpy.Event]] = []  # (finish mark, seq, event)
+        self.v = 0.0         # work each item of this class has received since the class was made
+        self.rate = 0.0      # current per-item rate
+        self.loads = 0.0     # persistent items (weight: how many), e.g. running apps
+
+    @property
+    def count(self) -> float:
+        return len(self.heap) + self.loads
+
+
+class FairShare:
+    """Processor sharing with per-item rate caps.
+
+    ``request(work, cap)`` returns an event that fires when ``work`` units have been served, or
+    ``None`` when there is no work (so the caller can skip a yield). ``add_load(cap)`` adds a
+    persistent consumer that takes up to ``cap`` units/s until ``remove_load(cap)``.
+    ``on_change(now, busy_delta)`` is told whenever the allocated total changes.
+    """
+
+    def __init__(self, env: simpy.Environment, capacity: float, name: str = "",
+                 on_change: Callable[[float, float], None] | None = None) -> None:
+        if not capacity > 0:
+            raise ValueError(f"{name}: capacity must be > 0, got {capacity}")
+        self.env = env
+        self.capacity = float(capacity)
+        self.name = name
+        self.on_change = on_change
+        self._classes: dict[float, _CapClass] = {}
+        self._order: list[_CapClass] = []   # by cap, ascending (water-filling order)
+        self._t = env.now
+        self._seq = 0
+        self._timer_at = math.inf
+        self._timer_gen = 0
+        self.busy = 0.0                    # units/s allocated now
+        self.served = 0.0                  # integral of busy over time
+        self.items = 0                     # finite items in service
+
+    # ---- public API -------------------------------------------------------------------
+
+    def request(self, work: float, cap: float = math.inf) -> simpy.Event | None:
+        if work <= 0:
+            return None
+        self._advance()
+        cls = self._class(cap)
+        ev = self.env.event()
+        self._seq += 1
+        heapq.heappush(cls.heap, (cls.v + work, self._seq, ev))
+        self.items += 1
+        self._reshare()
+        return ev
+
+    def add_load(self, cap: float, weight: float = 1.0) -> None:
+        if cap <= 0:
+            return
+        self._advance()
+        self._class(cap).loads += weight
+        self._reshare()
+
+    def remove_load(self, cap: float, weight: float = 1.0) -> None:
+        if cap <= 0:
+            return
+        self._advance()
+        cls = self._classes[cap]
+        cls.loads -= weight
+        if cls.loads < 1e-9:
+            cls.loads = 0.0
+        self._reshare()
+
+    def utilisation(self) -> float:
+        return self.busy / self.capacity
+
+    def settle(self) -> None:
+        """Bring ``served`` up to the current time (call before reading it)."""
+        self._advance()
+
+    # ---- internals --------------------------------------------------------------------
+
+    def _class(self, cap: float) -> _CapClass:
+        cls = self._classes.get(cap)
+        if cls is None:
+            cls = self._classes[cap] = _CapClass(cap)
+            self._order.append(cls)
+            self._order.sort(key=lambda c: c.cap)
+        return cls
+
+    def _advance(self) -> None:
+        now = self.env.now
+        dt = now - self._t
+        if dt > 0:
+            for cls in self._order:
+                if cls.rate:
+                    cls.v += cls.rate * dt
+            self.served += self.busy * dt
+            self._t = now
+
+    def _reshare(self) -> None:
+        """Water-filling: classes whose cap is below the fair level get their cap."""
+        remaining = self.capacity
+        n = 0.0
+        for cls in self._order:
+            n += cls.count
+        busy = 0.0
+        level = math.inf
+        for cls in self._order:
+            c = cls.count
+            if c <= 0:
+                cls.rate = 0.0
+                continue
+            if level == math.inf:
+                fair = remaining / n
+                if cls.cap <= fair:
+                    cls.rate = cls.cap
+                    remaining -= cls.cap * c
+                    n -= c
+                    busy += cls.cap * c
+                    continue
+                level = fair
+            cls.rate = level
+            busy += level * c
+        if self.on_change is not None and busy != self.busy:
+            self.on_change(self.env.now, busy - self.busy)
+        self.busy = busy
+        self._schedule()
+
+    def _schedule(self) -> None:
+        best = math.inf
+        for cls in self._order:
+            if cls.heap and cls.rate > 0:
+                dt = (cls.heap[0][0] - cls.v) / cls.rate
+                if dt < best:
+                    best = dt
+        if best == math.inf:
+            self._timer_at = math.inf
+            self._timer_gen += 1
+            return
+        at = self.env.now + max(best, 0.0)
+        if at == self._timer_at:
+            return  # the pending timer is still right
+        self._timer_at = at
+        self._timer_gen += 1
+        gen = self._timer_gen
+        timer = self.env.timeout(max(best, 0.0))
+        timer.callbacks.append(lambda _ev: self._on_timer(gen))
+
+    def _on_timer(self, gen: int) -> None:
+        if gen != self._timer_gen:
+            return  # superseded by a later change
+        self._advance()
+        done: list[simpy.Event] = []
+        # The class whose item was due finishes it even if rounding left a sliver of work.
+        soonest: _CapClass | None = None
+        soonest_dt = math.inf
+        for cls in self._order:
+            if cls.heap and cls.rate > 0:
+                dt = (cls.heap[0][0] - cls.v) / cls.rate
+                if dt < soonest_dt:
+                    soonest, soonest_dt = cls, dt
+        for cls in self._order:
+            heap = cls.heap
+            tol = _REL_EPS * max(1.0, abs(cls.v))
+            while heap and (heap[0][0] - cls.v <= tol or cls is soonest):
+                done.append(heapq.heappop(heap)[2])
+                soonest = None if cls is soonest else soonest
+        self.items -= len(done)
+        self._timer_at = math.inf
+        self._reshare()
+        for ev in done:
+            ev.succeed()
+
+
+class Pool:
+    """A capacity pool (RAM, disk space): reservations keep ``used`` within [0, capacity].
+
+    Tracks its own peak and time integral so that means cost nothing at the end of a run.
+    """
+
+    __slots__ = ("capacity", "used", "name", "peak", "_integral", "_t", "on_change")
+
+    def __init__(self, capacity: float, name: str = "",
+                 on_change: Callable[[float, float], None] | None = None) -> None:
+        if not capacity > 0:
+            raise ValueError(f"{name}: capacity must be > 0, got {capacity}")
+        self.capacity = float(capacity)
+        self.used = 0.0
+        self.name = name
+        self.peak = 0.0
+        self._integral = 0.0
+        self._t = 0.0
+        self.on_change = on_change
+
+    @property
+    def free(self) -> float:
+        return self.capacity - self.used
+
+    def fits(self, amount: float) -> bool:
+        return self.used + amount <= self.capacity * (1 + _REL_EPS)
+
+    def reserve(self, amount: float, now: float) -> None:
+        if amount < 0:
+            raise ValueError(f"{self.name}: cannot reserve a negative amount ({amount})")
+        if not self.fits(amount):
+            raise RuntimeError(f"{self.name}: reserving {amount} over {self.used} exceeds capacity {self.capacity}")
+        self._set(self.used + amount, now)
+
+    def release(self, amount: float, now: float) -> None:
+        if amount < 0 or amount > self.used * (1 + _REL_EPS) + 1e-6:
+            raise RuntimeError(f"{self.name}: releasing {amount} but only {self.used} is reserved")
+        self._set(max(self.used - amount, 0.0), now)
+
+    def _set(self, value: float, now: float) -> None:
+        self._integral += self.used * (now - self._t)
+        self._t = now
+        delta = value - self.used
+        self.used = min(value, self.capacity)
+        if self.used > self.peak:
+            self.peak = self.used
+        if self.on_change is not None and delta:
+            self.on_change(now, delta)
+
+    def mean(self, until: float) -> float:
+        """Time-average of ``used`` over [0, until]."""
+        if until <= 0:
+            return self.used
+        return (self._integral + self.used * (until - self._t)) / until
+
+
+class Slots:
+    """A counting semaphore with FIFO waiters.
+
+    ``acquire()`` returns ``None`` when a slot is free (no event is made), else an event that
+    fires when one is handed over. ``release()`` hands the slot to the longest waiter.
+    """
+
+    __slots__ = ("env", "capacity", "free", "waiters")
+
+    def __init__(self, env: simpy.Environment, capacity: int) -> None:
+        self.env = env
+        self.capacity = capacity
+        self.free = capacity
+        self.waiters: deque[simpy.Event] = deque()
+
+    def acquire(self) -> simpy.Event | None:
+        if self.free > 0:
+            self.free -= 1
+            return None
+        ev = self.env.event()
+        self.waiters.append(ev)
+        return ev
+
+    def release(self) -> None:
+        if self.waiters:
+            self.waiters.popleft().succeed()
+        else:
+            self.free += 1
+
+    @property
+    def in_use(self) -> int:
+        return self.capacity - self.free
+
+    @property
+    def queued(self) -> int:
+        return len(self.waiters)
+
+
+def rate_share(capacity: float, caps: list[float]) -> list[float]:
+    """Reference water-filling allocation (for tests and the closed-form views)."""
+    order = sorted(range(len(caps)), key=lambda i: caps[i])
+    out = [0.0] * len(caps)
+    remaining, n = capacity, len(caps)
+    for i in order:
+        share = remaining / n if n else 0.0
+        out[i] = min(caps[i], share)
+        remaining -= out[i]
+        n -= 1
+    return out
+
+
+__all__: list[Any] = ["FairShare", "Pool", "Slots", "rate_share"]

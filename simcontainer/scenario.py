@@ -1,0 +1,467 @@
+"""The scenario schema: what a user writes in a TOML file, validated before anything runs.
+
+Everything here is plain pydantic data. Names that refer to the catalogue (runtime profiles,
+images, host presets) are checked against a :class:`~simcontainer.profiles.Catalogue` passed in
+the validation context, so that one file is validated against one set of models.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from simcontainer.errors import ScenarioError, format_validation_error
+
+NonNeg = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class Model(BaseModel):
+    """Base for every schema object: unknown keys are errors, numbers are not coerced from text."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=False)
+
+
+# --------------------------------------------------------------------------- runtime profiles
+
+
+class Phase(Model):
+    """One startup (or teardown) phase of a runtime.
+
+    The fixed latency (``median_s``/``p95_s``, a lognormal, or a constant when ``p95_s`` is
+    omitted) does not stretch under contention; ``cpu_s`` core-seconds are served by the host's
+    fair-share CPU and do; ``serial_s`` is held under the daemon's global lock (dockerd's
+    serialized network-endpoint creation), so it queues behind other instances' creates.
+    """
+
+    median_s: NonNeg = 0.0
+    p95_s: NonNeg | None = None
+    cpu_s: NonNeg = 0.0
+    cpu_cores: Positive = 1.0
+    serial_s: NonNeg = 0.0
+
+    @model_validator(mode="after")
+    def _tail_above_median(self) -> Phase:
+        if self.p95_s is not None and self.p95_s < self.median_s:
+            raise ValueError(
+                f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s"
+            )
+        return self
+
+    @property
+    def is_zero(self) -> bool:
+        return self.median_s == 0 and not self.p95_s and self.cpu_s == 0 and self.serial_s == 0
+
+
+class RuntimeProfile(Model):
+    """A container runtime or VMM with its measured overheads (see models/runtimes/)."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["container", "vm"]
+    description: str = ""
+    api: Phase = Phase()
+    create: Phase = Phase()
+    boot: Phase = Phase()
+    stop: Phase = Phase()
+    mem_overhead_mib: NonNeg = 0.0
+    disk_overhead_mib: NonNeg = 0.0
+    cpu_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
+    io_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
+    default_guest_mem_mib: NonNeg = 0.0
+    guest_os_mib: NonNeg = 0.0
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _notes_as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+# --------------------------------------------------------------------------- images
+
+
+class LayerSpec(Model):
+    id: str = Field(min_length=1)
+    download_mib: NonNeg
+    disk_mib: NonNeg
+
+
+class ImageSpec(Model):
+    """A container image (a chain of layers, optionally on a ``base`` image) or a VM disk image."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["container", "vm"] = "container"
+    base: str | None = None
+    layers: list[LayerSpec] = []
+    disk_mib: NonNeg | None = None
+    download_mib: NonNeg | None = None
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> ImageSpec:
+        if self.kind == "vm":
+            if self.layers or self.base:
+                raise ValueError("a VM image has disk_mib and download_mib, not layers or base")
+            if self.disk_mib is None or self.download_mib is None:
+                raise ValueError("a VM image needs disk_mib and download_mib")
+        else:
+            if self.disk_mib is not None or self.download_mib is not None:
+                raise ValueError(
+                    "a container image is sized by its layers; disk_mib/download_mib are for kind = 'vm'"
+                )
+            if not self.layers and not self.base:
+                raise ValueError("a container image needs layers (or a base image)")
+        return self
+
+
+# --------------------------------------------------------------------------- host, daemon
+
+
+class Host(Model):
+    cpu_cores: Positive
+    ram_mib: Positive
+    disk_gib: Positive
+    disk_mb_s: Positive = 500.0
+    net_mb_s: Positive = 125.0
+    count: Annotated[int, Field(ge=1, le=10_000)] = 1
+    cpu_overcommit: Positive | None = None
+    preset: str | None = None
+
+
+Placement = Literal["first-fit", "best-fit", "spread", "image-locality"]
+
+
+class Daemon(Model):
+    api_workers: Annotated[int, Field(ge=1, le=100_000)] = 8
+    max_concurrent_downloads: Annotated[int, Field(ge=1, le=1000)] = 3
+    admission: Literal["queue", "reject"] = "queue"
+    placement: Placement = "first-fit"
+    prepull: list[str] = []
+    gc_high: Annotated[float, Field(gt=0, le=1)] = 0.85
+    gc_low: Annotated[float, Field(gt=0, le=1)] = 0.80
+
+    @model_validator(mode="after")
+    def _watermarks(self) -> Daemon:
+        if self.gc_low > self.gc_high:
+            raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}); allowed: gc_low <= gc_high")
+        return self
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+class PoissonArrival(Model):
+    kind: Literal["poisson"]
+    rate_per_s: Positive
+    start_s: NonNeg = 0.0
+
+
+class BurstArrival(Model):
+    kind: Literal["burst"]
+    count: Annotated[int, Field(ge=1)]
+    at_s: NonNeg = 0.0
+
+
+class IntervalArrival(Model):
+    kind: Literal["interval"]
+    every_s: Positive
+    start_s: NonNeg = 0.0
+
+
+class TraceArrival(Model):
+    """Arrivals read from a CSV file: ``time_s`` and optional ``lifetime_s`` and ``workload``."""
+
+    kind: Literal["trace"]
+    path: str = Field(min_length=1)
+
+
+Arrival = Annotated[
+    PoissonArrival | BurstArrival | IntervalArrival | TraceArrival, Field(discriminator="kind")
+]
+
+
+class FixedLifetime(Model):
+    kind: Literal["fixed"]
+    s: NonNeg
+
+
+class ExponentialLifetime(Model):
+    kind: Literal["exponential"]
+    mean_s: Positive
+
+
+class LognormalLifetime(Model):
+    kind: Literal["lognormal"]
+    median_s: Positive
+    p95_s: Positive
+
+    @model_validator(mode="after")
+    def _tail(self) -> LognormalLifetime:
+        if self.p95_s < self.median_s:
+            raise ValueError(f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s")
+        return self
+
+
+class ForeverLifetime(Model):
+    kind: Literal["forever"]
+
+
+Lifetime = Annotated[
+    FixedLifetime | ExponentialLifetime | LognormalLifetime | ForeverLifetime,
+    Field(discriminator="kind"),
+]
+
+
+class Workload(Model):
+    name: str = Field(min_length=1)
+    runtime: str = Field(min_length=1)
+    image: str = Field(min_length=1)
+    cpu: NonNeg = 0.0
+    mem_mib: NonNeg
+    guest_mem_mib: Positive | None = None
+    ready_s: NonNeg = 0.0
+    writable_mib: NonNeg = 10.0
+    vm_disk: Literal["copy", "overlay"] = "copy"
+    arrival: Arrival
+    lifetime: Lifetime = ForeverLifetime(kind="forever")
+    max_instances: Annotated[int, Field(ge=1)] | None = None
+
+
+class Action(Model):
+    """A scripted API request: at ``at_s``, ``op`` on the ``instance``-th request of ``workload``."""
+
+    at_s: NonNeg
+    op: Literal["start", "stop", "kill", "pause", "unpause", "remove"]
+    workload: str = Field(min_length=1)
+    instance: Annotated[int, Field(ge=0)] = 0
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(Model):
+    """A whole what-if: one host type (``count`` identical hosts), a daemon, workloads."""
+
+    name: str = Field(min_length=1)
+    duration_s: Positive
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    host: Host
+    daemon: Daemon = Daemon()
+    runtimes: list[RuntimeProfile] = []
+    images: list[ImageSpec] = []
+    workloads: Annotated[list[Workload], Field(min_length=1)]
+    actions: list[Action] = []
+    # Where relative paths (trace files) are resolved from; set by load_scenario, not by users.
+    base_dir: str | None = Field(default=None, exclude=True)
+
+    @field_validator("base_dir", mode="before")
+    @classmethod
+    def _base_dir_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else v
+
+    # ---- resolution helpers used by the engine and views -------------------------------
+
+    def runtime_table(self, catalogue: Catalogue | None = None) -> dict[str, RuntimeProfile]:
+        from simcontainer.profiles import default_catalogue
+
+        cat = catalogue or default_catalogue()
+        return {**cat.runtimes, **{r.name: r for r in self.runtimes}}
+
+    def image_table(self, catalogue: Catalogue | None = None) -> dict[str, ImageSpec]:
+        from simcontainer.profiles import default_catalogue
+
+        cat = catalogue or default_catalogue()
+        return {**cat.images, **{i.name: i for i in self.images}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that validates back to an equal scenario (what ``save_scenario`` writes)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False, exclude={"base_dir"})
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+def _expand_host_preset(data: dict[str, Any], catalogue: Catalogue) -> tuple[dict[str, Any], list[str]]:
+    """``host = "name"`` or ``[host] preset = "name"`` expands a preset from models/hosts.toml."""
+    host = data.get("host")
+    preset = host if isinstance(host, str) else host.get("preset") if isinstance(host, dict) else None
+    if preset is None:
+        return data, []
+    if not isinstance(preset, str) or preset not in catalogue.hosts:
+        where = "host" if isinstance(host, str) else "host.preset"
+        return data, [f"{where}: unknown host preset {preset!r} (allowed: {', '.join(sorted(catalogue.hosts))})"]
+    merged = dict(catalogue.hosts[preset])
+    if isinstance(host, dict):
+        merged.update(host)
+    merged["preset"] = preset
+    return {**data, "host": merged}, []
+
+
+def _names(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [it["name"] for it in items if isinstance(it, dict) and isinstance(it.get("name"), str)]
+
+
+def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str | None) -> list[str]:
+    """Problems with names that point elsewhere (runtimes, images, presets, trace files).
+
+    Works on the raw data so that these problems are listed together with field errors.
+    """
+    problems: list[str] = []
+    workloads = data.get("workloads") if isinstance(data.get("workloads"), list) else []
+    names = _names(workloads)
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"workloads: name {dup!r} is used twice (allowed: unique names)")
+    inline_rt = _names(data.get("runtimes"))
+    for dup in sorted({n for n in inline_rt if inline_rt.count(n) > 1}):
+        problems.append(f"runtimes: name {dup!r} is defined twice (allowed: unique names)")
+    rt_kinds = {name: rt.kind for name, rt in catalogue.runtimes.items()}
+    for it in data.get("runtimes") or []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            rt_kinds[it["name"]] = it.get("kind")
+    img_kinds = {name: img.kind for name, img in catalogue.images.items()}
+    for it in data.get("images") or []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            img_kinds[it["name"]] = it.get("kind", "container")
+    for i, w in enumerate(workloads):
+        if not isinstance(w, dict):
+            continue
+        where = f"workloads[{i}]"
+        rt, img = w.get("runtime"), w.get("image")
+        if isinstance(rt, str) and rt not in rt_kinds:
+            problems.append(f"{where}.runtime: unknown runtime {rt!r} (allowed: {', '.join(sorted(rt_kinds))})")
+        if isinstance(img, str) and img not in img_kinds:
+            sample = ", ".join(sorted(img_kinds)[:8])
+            problems.append(
+                f"{where}.image: unknown image {img!r} (allowed: a name from models/images.toml "
+                f"or an inline [[images]] entry, e.g. {sample}, ...)"
+            )
+        if rt_kinds.get(rt) == "container" and img_kinds.get(img) == "vm":
+            problems.append(
+                f"{where}.image: {img!r} is a VM disk image but runtime {rt!r} runs containers "
+                "(allowed: a container image)"
+            )
+        mem, guest = w.get("mem_mib"), w.get("guest_mem_mib")
+        if (rt_kinds.get(rt) == "vm" and isinstance(mem, int | float) and isinstance(guest, int | float)
+                and guest < mem):
+            problems.append(
+                f"{where}.guest_mem_mib: {guest} is less than mem_mib {mem} "
+                "(allowed: guest_mem_mib >= mem_mib; the app lives inside the guest)"
+            )
+        arrival = w.get("arrival")
+        if isinstance(arrival, dict) and arrival.get("kind") == "trace" and isinstance(arrival.get("path"), str):
+            path = resolve_path(arrival["path"], base_dir)
+            if not path.is_file():
+                problems.append(
+                    f"{where}.arrival.path: trace file {str(path)!r} not found (allowed: a readable CSV file)"
+                )
+    for j, act in enumerate(data.get("actions") or []):
+        if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
+            problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})")
+    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
+    for j, name in enumerate(daemon.get("prepull") or []):
+        if isinstance(name, str) and name not in img_kinds:
+            problems.append(f"daemon.prepull[{j}]: unknown image {name!r}")
+    # One layer id is one layer: its sizes must agree wherever it appears.
+    seen: dict[str, tuple[Any, Any, str]] = {
+        layer.id: (layer.download_mib, layer.disk_mib, name)
+        for name, img in catalogue.images.items() for layer in img.layers
+    }
+    for k, it in enumerate(data.get("images") or []):
+        if not isinstance(it, dict):
+            continue
+        for layer in it.get("layers") or []:
+            if not isinstance(layer, dict) or not isinstance(layer.get("id"), str):
+                continue
+            sizes = (layer.get("download_mib"), layer.get("disk_mib"))
+            first = seen.setdefault(layer["id"], (*sizes, str(it.get("name"))))
+            if first[:2] != sizes:
+                problems.append(
+                    f"images[{k}].layers: layer {layer['id']!r} has sizes {sizes} here but {first[:2]} in "
+                    f"{first[2]!r} (allowed: one layer id, one size)"
+                )
+    return problems
+
+
+def resolve_path(path: str, base_dir: str | None) -> Path:
+    p = Path(path)
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    return p
+
+
+# --------------------------------------------------------------------------- loading / saving
+
+
+def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
+                   catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
+    """Validate plain data into a :class:`Scenario`; raise :class:`ScenarioError` listing every problem."""
+    from simcontainer.profiles import default_catalogue
+
+    catalogue = catalogue or default_catalogue()
+    if not isinstance(data, dict):
+        raise ScenarioError([f"expected a table of settings, got {type(data).__name__}"], source=source)
+    base = str(base_dir) if base_dir is not None else data.get("base_dir")
+    data, problems = _expand_host_preset(data, catalogue)
+    problems += check_references(data, catalogue, base)
+    scenario = None
+    try:
+        scenario = Scenario.model_validate({**data, "base_dir": base})
+    except ValidationError as exc:
+        problems = format_validation_error(exc) + problems
+    if problems:
+        raise ScenarioError(problems, source=source)
+    assert scenario is not None
+    return scenario
+
+
+def loads_scenario(text: str, *, base_dir: str | Path | None = None,
+                   catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"malformed TOML: {exc}"], source=source) from None
+    return parse_scenario(data, base_dir=base_dir, catalogue=catalogue, source=source)
+
+
+def load_scenario(path: str | Path, *, catalogue: Catalogue | None = None) -> Scenario:
+    """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([f"cannot read file: {exc.strerror or exc}"], source=str(p)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"not UTF-8 text: {exc}"], source=str(p)) from None
+    return loads_scenario(text, base_dir=p.resolve().parent, catalogue=catalogue, source=str(p))
+
+
+def dumps_scenario(scenario: Scenario) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(_toml_ready(scenario.to_dict()))
+
+
+def save_scenario(scenario: Scenario, path: str | Path) -> None:
+    Path(path).write_text(dumps_scenario(scenario), encoding="utf-8")
+
+
+def _toml_ready(obj: Any) -> Any:
+    """TOML has no null and wants tables after values; drop Nones and empty tables of defaults."""
+    if isinstance(obj, dict):
+        return {k: _toml_ready(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_toml_ready(v) for v in obj]
+    return obj
+
+
+from simcontainer.profiles import Catalogue  # noqa: E402  (import cycle: Catalogue holds profiles)
+
+Scenario.model_rebuild()

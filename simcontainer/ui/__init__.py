@@ -1,0 +1,1 @@
+"""Streamlit views. The only place in simcontainer that imports streamlit."""
