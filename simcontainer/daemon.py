@@ -46,13 +46,18 @@ class PhasePlan:
     cpu_s: float
     cpu_cores: float
     serial_s: float
+    exp_mean_s: float = 0.0     # > 0: the latency is exponential with this mean
 
     @classmethod
     def of(cls, phase: Phase) -> PhasePlan:
+        if phase.dist == "exponential":
+            return cls(0.0, 0.0, phase.cpu_s, phase.cpu_cores, phase.serial_s, phase.mean_s or 0.0)
         return cls(phase.median_s, lognormal_sigma(phase.median_s, phase.p95_s),
                    phase.cpu_s, phase.cpu_cores, phase.serial_s)
 
     def latency(self, stream: Stream) -> float:
+        if self.exp_mean_s > 0:
+            return self.exp_mean_s * stream.exponential()
         if self.sigma > 0:
             return self.median_s * math.exp(self.sigma * stream.normal())
         return self.median_s

@@ -32,19 +32,27 @@ class Phase(Model):
     """One startup (or teardown) phase of a runtime.
 
     The fixed latency (``median_s``/``p95_s``, a lognormal, or a constant when ``p95_s`` is
-    omitted) does not stretch under contention; ``cpu_s`` core-seconds are served by the host's
+    omitted; or ``dist = "exponential"`` with ``mean_s``) does not stretch under contention; ``cpu_s`` core-seconds are served by the host's
     fair-share CPU and do; ``serial_s`` is held under the daemon's global lock (dockerd's
     serialized network-endpoint creation), so it queues behind other instances' creates.
     """
 
+    dist: Literal["lognormal", "exponential"] = "lognormal"
     median_s: NonNeg = 0.0
     p95_s: NonNeg | None = None
+    mean_s: NonNeg | None = None   # dist = "exponential" only: the mean of the latency
     cpu_s: NonNeg = 0.0
     cpu_cores: Positive = 1.0
     serial_s: NonNeg = 0.0
 
     @model_validator(mode="after")
     def _tail_above_median(self) -> Phase:
+        if self.dist == "exponential":
+            if self.mean_s is None or self.p95_s is not None or self.median_s:
+                raise ValueError("dist = 'exponential' takes mean_s (and no median_s or p95_s)")
+            return self
+        if self.mean_s is not None:
+            raise ValueError("mean_s is for dist = 'exponential'; a lognormal latency takes median_s and p95_s")
         if self.p95_s is not None and self.p95_s < self.median_s:
             raise ValueError(
                 f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s"
@@ -53,7 +61,8 @@ class Phase(Model):
 
     @property
     def is_zero(self) -> bool:
-        return self.median_s == 0 and not self.p95_s and self.cpu_s == 0 and self.serial_s == 0
+        return (self.median_s == 0 and not self.p95_s and not self.mean_s and self.cpu_s == 0
+                and self.serial_s == 0)
 
 
 class RuntimeProfile(Model):
