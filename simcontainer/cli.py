@@ -165,18 +165,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     import simcontainer as sc
 
     scenario = sc.load_scenario(args.scenario)
-    known = scenario.runtime_table()
-    unknown = [r for r in args.runtimes if r not in known]
-    if unknown:
-        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
-                             for r in unknown], source="command line")
-    variants = {rt: sc.with_runtime(scenario, rt) for rt in args.runtimes}  # validate all before running
     progress = ProgressLine(f"compare {scenario.name}", enabled=_progress_enabled(args))
-    results: dict[str, Any] = {}
     try:
-        for k, (rt, variant) in enumerate(variants.items()):
-            n = len(variants)
-            results[rt] = sc.simulate(variant, args.seed, progress=lambda f, k=k, n=n: progress((k + f) / n)).summary
+        results = sc.compare(scenario, args.runtimes, args.seed, progress=progress)
     finally:
         progress.close()
     if args.json:
@@ -190,6 +181,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          "wait mean s": w["wait_s"]["mean"], "peak running": w["peak_running"],
                          "peak RAM MiB": s["host"]["peak_ram_mib"]})
     print(table(rows))
+    for rt, s in results.items():
+        if s["skipped_workloads"]:
+            print(f"\n{rt}: left out {', '.join(s['skipped_workloads'])} (VM disk images a container runtime cannot run)")
     return EXIT_OK
 
 

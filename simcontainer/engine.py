@@ -164,29 +164,63 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
     return Engine(scenario, seed, catalogue=catalogue, policy=policy).run(progress)
 
 
-def with_runtime(scenario: Scenario, runtime: str) -> Scenario:
-    """The same scenario with every workload on ``runtime`` (VM guests sized by the runtime)."""
+def incompatible_workloads(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> list[str]:
+    """Workloads whose image ``runtime`` cannot run (a VM disk image on a container runtime)."""
+    catalogue = catalogue or default_catalogue()
+    rt = scenario.runtime_table(catalogue)[runtime]
+    images = image_table(scenario, catalogue)
+    return [w.name for w in scenario.workloads if rt.kind == "container" and images[w.image].kind == "vm"]
+
+
+def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | None = None,
+                 drop_incompatible: bool = False) -> Scenario:
+    """The same scenario with every workload on ``runtime`` (VM guests sized by the runtime).
+
+    A workload whose image the runtime cannot run is an error, or left out with
+    ``drop_incompatible`` (``compare`` reports it under ``skipped_workloads``).
+    """
+    from simcontainer.errors import ScenarioError
     from simcontainer.scenario import parse_scenario
 
+    skip = set(incompatible_workloads(scenario, runtime, catalogue)) if drop_incompatible else set()
     data = scenario.to_dict()
+    data["workloads"] = [w for w in data["workloads"] if w["name"] not in skip]
+    if not data["workloads"]:
+        raise ScenarioError([f"runtime {runtime!r}: no workload of {scenario.name!r} can run on it "
+                             "(they all use VM disk images)"], source="compare")
+    keep = {w["name"] for w in data["workloads"]}
+    data["actions"] = [a for a in data.get("actions", []) if a["workload"] in keep]
     for w in data["workloads"]:
         w["runtime"] = runtime
         w.pop("guest_mem_mib", None)
-    return parse_scenario(data, base_dir=scenario.base_dir, source=f"{scenario.name} on {runtime}")
+    return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
+                          source=f"{scenario.name} on {runtime}")
 
 
 def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
-            catalogue: Catalogue | None = None) -> dict[str, dict[str, Any]]:
-    """One summary per runtime: the scenario rerun with every workload on that runtime."""
+            catalogue: Catalogue | None = None,
+            progress: Callable[[float], None] | None = None) -> dict[str, dict[str, Any]]:
+    """One summary per runtime: the scenario rerun with every workload on that runtime.
+
+    Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
+    run and listed in its summary under ``skipped_workloads``.
+    """
+    from simcontainer.errors import ScenarioError
+
     catalogue = catalogue or default_catalogue()
     known = scenario.runtime_table(catalogue)
     unknown = [r for r in runtimes if r not in known]
     if unknown:
-        from simcontainer.errors import ScenarioError
-
         raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
                              for r in unknown], source="compare")
-    return {rt: simulate(with_runtime(scenario, rt), seed, catalogue=catalogue).summary for rt in runtimes}
+    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runtimes}
+    out: dict[str, dict[str, Any]] = {}
+    for k, (rt, variant) in enumerate(variants.items()):
+        step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
+        summary = simulate(variant, seed, catalogue=catalogue, progress=step).summary
+        summary["skipped_workloads"] = incompatible_workloads(scenario, rt, catalogue)
+        out[rt] = summary
+    return out
 
 
-__all__ = ["Engine", "Result", "simulate", "compare", "with_runtime", "math"]
+__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "with_runtime"]

@@ -422,7 +422,9 @@ def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
     try:
         scenario = Scenario.model_validate({**data, "base_dir": base})
     except ValidationError as exc:
-        problems = format_validation_error(exc) + problems
+        # A field a reference check has already explained needs no second, vaguer line.
+        explained = {p.split(":", 1)[0] for p in problems}
+        problems = [p for p in format_validation_error(exc) if p.split(":", 1)[0] not in explained] + problems
     if problems:
         raise ScenarioError(problems, source=source)
     assert scenario is not None

@@ -1,0 +1,168 @@
+"""Scenario validation: every problem named by field, with the value and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import scenario_dict
+
+import simcontainer as sc
+
+
+def problems_of(data) -> list[str]:
+    with pytest.raises(sc.ScenarioError) as exc:
+        sc.parse_scenario(data)
+    return exc.value.problems
+
+
+def test_valid_scenario_round_trips_through_toml(default_scenario):
+    text = sc.dumps_scenario(default_scenario)
+    again = sc.loads_scenario(text, base_dir=default_scenario.base_dir)
+    assert again.model_dump() == default_scenario.model_dump()
+
+
+def test_unknown_runtime_lists_allowed():
+    data = scenario_dict()
+    data["workloads"][0]["runtime"] = "rnuc"
+    (p,) = problems_of(data)
+    assert p.startswith("workloads[0].runtime: unknown runtime 'rnuc'")
+    assert "runc" in p and "qemu-kvm" in p
+
+
+def test_negative_ram():
+    (p,) = problems_of(scenario_dict(host={"ram_mib": -5}))
+    assert p.startswith("host.ram_mib: got -5") and "greater than 0" in p
+
+
+def test_wrong_type():
+    (p,) = problems_of(scenario_dict(host={"cpu_cores": "sixteen"}))
+    assert p.startswith("host.cpu_cores: got 'sixteen'") and "number" in p
+
+
+def test_missing_field():
+    data = scenario_dict()
+    del data["workloads"][0]["mem_mib"]
+    (p,) = problems_of(data)
+    assert p == "workloads[0].mem_mib: missing (required)"
+
+
+def test_unknown_key_lists_allowed_keys():
+    (p,) = problems_of(scenario_dict(host={"ramm_mib": 5}))
+    assert p.startswith("host.ramm_mib: unknown key (allowed: cpu_cores, ram_mib")
+
+
+def test_unknown_key_inside_a_union_member():
+    data = scenario_dict()
+    data["workloads"][0]["arrival"] = {"kind": "poisson", "rate": 1.0}
+    probs = problems_of(data)
+    assert "workloads[0].arrival.rate: unknown key (allowed: kind, rate_per_s, start_s)" in probs
+    assert "workloads[0].arrival.rate_per_s: missing (required)" in probs
+
+
+def test_bad_union_tag():
+    data = scenario_dict()
+    data["workloads"][0]["arrival"] = {"kind": "weibull"}
+    (p,) = problems_of(data)
+    assert p.startswith("workloads[0].arrival.kind: got 'weibull' (allowed:") and "'poisson'" in p
+
+
+def test_every_problem_at_once():
+    data = scenario_dict(host={"ram_mib": -1, "cpu_cores": 0})
+    data["workloads"][0]["runtime"] = "nope"
+    data["daemon"]["admission"] = "wait"
+    probs = problems_of(data)
+    fields = {p.split(":")[0] for p in probs}
+    assert {"host.ram_mib", "host.cpu_cores", "daemon.admission", "workloads[0].runtime"} <= fields
+
+
+def test_literal_names_allowed_values():
+    (p,) = problems_of(scenario_dict(daemon={"admission": "wait"}))
+    assert p == "daemon.admission: got 'wait' (allowed: 'queue' or 'reject')"
+
+
+def test_duplicate_workload_names_and_vm_guest_too_small():
+    data = scenario_dict()
+    data["workloads"].append(dict(data["workloads"][0]))
+    data["workloads"].append({**data["workloads"][0], "name": "vm", "runtime": "firecracker",
+                              "image": "firecracker-rootfs", "mem_mib": 512, "guest_mem_mib": 256})
+    probs = problems_of(data)
+    assert any("name 'w' is used twice" in p for p in probs)
+    assert any(p.startswith("workloads[2].guest_mem_mib: 256") for p in probs)
+
+
+def test_container_runtime_cannot_run_a_vm_disk_image():
+    data = scenario_dict()
+    data["workloads"][0]["runtime"] = "runc"
+    data["workloads"][0]["image"] = "ubuntu-24.04-cloud"
+    (p,) = problems_of(data)
+    assert p.startswith("workloads[0].image: 'ubuntu-24.04-cloud' is a VM disk image")
+
+
+def test_layer_with_two_sizes_is_refused():
+    data = scenario_dict(images=[
+        {"name": "a", "layers": [{"id": "L", "download_mib": 1, "disk_mib": 2}]},
+        {"name": "b", "layers": [{"id": "L", "download_mib": 1, "disk_mib": 3}]},
+    ])
+    data["daemon"]["prepull"] = []
+    data["workloads"][0]["image"] = "a"
+    probs = problems_of(data)
+    assert any("layer 'L' has sizes" in p for p in probs)
+
+
+def test_host_preset_and_unknown_preset():
+    s = sc.parse_scenario(scenario_dict(host="server-64g"))
+    assert s.host.cpu_cores == 16 and s.host.preset == "server-64g"
+    data = scenario_dict()
+    data["host"] = {"preset": "server-64g", "count": 3, "ram_mib": 32768}  # keys given win
+    s = sc.parse_scenario(data)
+    assert s.host.count == 3 and s.host.ram_mib == 32768 and s.host.cpu_cores == 16
+    (p,) = problems_of(scenario_dict(host="mainframe"))
+    assert p.startswith("host: unknown host preset 'mainframe' (allowed:")
+
+
+def test_custom_runtime_accepts_zero_everywhere():
+    rt = {"name": "z", "kind": "vm", "mem_overhead_mib": 0, "disk_overhead_mib": 0,
+          "api": {"median_s": 0, "cpu_s": 0, "serial_s": 0}, "boot": {"median_s": 0},
+          "default_guest_mem_mib": 0, "guest_os_mib": 0}
+    data = scenario_dict(runtimes=[rt])
+    data["workloads"][0]["runtime"] = "z"
+    s = sc.parse_scenario(data)
+    assert s.runtimes[0].api.is_zero
+
+
+def test_phase_tail_and_exponential_rules():
+    rt = {"name": "z", "kind": "container", "api": {"median_s": 1.0, "p95_s": 0.5}}
+    data = scenario_dict(runtimes=[rt])
+    probs = problems_of(data)
+    assert any(p.startswith("runtimes[0].api: p95_s (0.5) is below median_s (1.0)") for p in probs)
+    data = scenario_dict(runtimes=[{"name": "z", "kind": "container", "api": {"dist": "exponential"}}])
+    assert any("takes mean_s" in p for p in problems_of(data))
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(sc.ScenarioError) as exc:
+        sc.load_scenario(tmp_path / "nope.toml")
+    assert "cannot read file" in exc.value.problems[0]
+
+
+def test_malformed_toml(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("name = 'x'\nduration_s = \n")
+    with pytest.raises(sc.ScenarioError) as exc:
+        sc.load_scenario(p)
+    assert exc.value.problems[0].startswith("malformed TOML:") and "line 2" in exc.value.problems[0]
+
+
+def test_trace_path_must_exist(tmp_path):
+    data = scenario_dict()
+    data["workloads"][0]["arrival"] = {"kind": "trace", "path": "arrivals.csv"}
+    with pytest.raises(sc.ScenarioError) as exc:
+        sc.parse_scenario(data, base_dir=tmp_path)
+    assert exc.value.problems[0].startswith("workloads[0].arrival.path: trace file")
+
+
+def test_example_scenarios_are_valid():
+    folder = sc.profiles.models_dir() / "scenarios"
+    names = sorted(p.name for p in folder.glob("*.toml"))
+    assert {"default.toml", "deploy-burst.toml", "service-mix.toml"} <= set(names)
+    for p in folder.glob("*.toml"):
+        sc.load_scenario(p)
