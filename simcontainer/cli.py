@@ -51,20 +51,22 @@ def _fmt(v: Any) -> str:
 class ProgressLine:
     """A progress line on stderr, shown only once a run has taken more than a second."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool = True) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool = True,
+                 after_s: float | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.start = time.perf_counter()
+        # SIMCONTAINER_PROGRESS_AFTER_S lets tests (and impatient users) see it sooner
+        self.after_s = after_s if after_s is not None else float(os.environ.get("SIMCONTAINER_PROGRESS_AFTER_S", "1.0"))
+        self.clock = clock
+        self.start = clock()
         self.shown = False
 
     def __call__(self, fraction: float) -> None:
         if not self.enabled:
             return
-        elapsed = time.perf_counter() - self.start
-        if elapsed < 1.0 and fraction < 1.0:
-            return
-        if elapsed < 1.0 and not self.shown:
+        elapsed = self.clock() - self.start
+        if elapsed < self.after_s and not self.shown:
             return
         eta = elapsed / fraction * (1 - fraction) if fraction > 0 else 0.0
         bar = "#" * int(fraction * 30)

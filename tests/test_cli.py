@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simcontainer.cli import main
+from simcontainer.cli import ProgressLine, main
 from simcontainer.profiles import models_dir
 
 DEFAULT = str(models_dir() / "scenarios" / "default.toml")
@@ -121,15 +122,34 @@ def test_bad_arguments_exit_2(capsys, tmp_path):
     assert exc.value.code == 2
 
 
-def test_progress_goes_to_stderr_only_for_long_runs(tmp_path):
-    scen = Path(DEFAULT).read_text().replace("duration_s = 1800.0", "duration_s = 400000.0")
-    p = tmp_path / "long.toml"
-    p.write_text(scen.replace('prepull = [', 'prepull = [') )
-    proc = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", str(p), "--json", "--progress"],
-                          capture_output=True, text=True, timeout=120, cwd=str(models_dir() / "scenarios"))
+def test_progress_line_waits_a_second_then_reports():
+    import io
+
+    now = [0.0]
+    out = io.StringIO()
+    line = ProgressLine("run x", stream=out, clock=lambda: now[0])
+    now[0] = 0.5
+    line(0.3)
+    assert out.getvalue() == ""            # a short run shows nothing
+    now[0] = 1.5
+    line(0.6)
+    now[0] = 2.5
+    line(1.0)
+    line.close()
+    text = out.getvalue()
+    assert "60%" in text and "100%" in text and text.endswith("\n")
+
+
+def test_progress_goes_to_stderr_never_stdout():
+    env = {**os.environ, "SIMCONTAINER_PROGRESS_AFTER_S": "0"}
+    proc = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", DEFAULT, "--json", "--progress"],
+                          capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     json.loads(proc.stdout)  # stdout is pure JSON
     assert "100%" in proc.stderr
+    quiet = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", DEFAULT, "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.stderr == ""  # not a terminal: no progress unless asked
 
 
 def test_console_script_is_installed():
