@@ -3,6 +3,12 @@
 It answers one question for admission — does this instance fit here now? — and keeps its
 reservations: RAM (app working set + runtime overhead, or guest RAM + VMM overhead), disk (missing
 image layers + the instance's own disk) and, when the scenario sets a CPU overcommit ratio, CPU.
+Disk held by unused cached images counts as free for admission: the image store's collector
+removes them when the instance is placed (see :mod:`simcontainer.images`).
+
+Disk use on a host is therefore always: every stored layer once (``store.stored_mib``) plus, per
+instance placed, its own disk (``Demand.disk_mib``: writable layer or VM disk, plus the runtime's
+per-instance files).
 """
 
 from __future__ import annotations
@@ -26,17 +32,25 @@ class Demand:
     ram_mib: float
     disk_mib: float       # writable layer / VM disk copy or overlay, plus runtime overhead
     cpu: float            # cores it uses while running: cpu / cpu_factor
+    copy_mib: float = 0.0  # the part of disk_mib that is a private full copy of a VM disk image
 
 
 def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
     """The per-instance reservation — the density story in three lines (see DESIGN.md)."""
+    copy = 0.0
     if runtime.kind == "vm":
         ram = guest_mem_mib(workload, runtime) + runtime.mem_overhead_mib
-        own_disk = image.disk_mib if workload.vm_disk == "copy" else workload.writable_mib
+        # copy: the VM writes to its own full copy of the disk image (the cached image is only the
+        # template); overlay: a copy-on-write file over the shared cached image, sized like a
+        # container's writable layer.
+        if workload.vm_disk == "copy":
+            own_disk = copy = image.disk_mib
+        else:
+            own_disk = workload.writable_mib
     else:
         ram = workload.mem_mib + runtime.mem_overhead_mib
         own_disk = workload.writable_mib
-    return Demand(ram, own_disk + runtime.disk_overhead_mib, workload.cpu / runtime.cpu_factor)
+    return Demand(ram, own_disk + runtime.disk_overhead_mib, workload.cpu / runtime.cpu_factor, copy)
 
 
 def guest_mem_mib(workload: Workload, runtime: RuntimeProfile) -> float:
@@ -71,9 +85,14 @@ class HostNode:
         self.api_workers = Slots(env, daemon.api_workers)
         self.lock = Slots(env, 1)            # the daemon's serialized section
         self.download_slots = Slots(env, daemon.max_concurrent_downloads)
-        self.store = ImageStore(self)
+        self.store = ImageStore(self, daemon.gc_high, daemon.gc_low)
         self.running = 0
         self.peak_running = 0
+        # Sharing accounting (see saved_by_sharing_mib): image bytes the placed instances would
+        # hold with a private copy each, and the private VM disk copies they do hold.
+        self.image_mib_placed = 0.0
+        self.copy_mib_placed = 0.0
+        self.peak_saved_mib = 0.0
 
     # ---- admission ------------------------------------------------------------------------
 
@@ -81,11 +100,16 @@ class HostNode:
         return d.disk_mib + self.store.missing_disk_mib(image)
 
     def fits(self, d: Demand, image: Image) -> bool:
+        """Whether the instance fits now, counting unused cached layers (other than its own
+        image's) as free: placing it would garbage-collect them."""
         if not self.ram.fits(d.ram_mib):
             return False
         if self.cpu_pool is not None and not self.cpu_pool.fits(d.cpu):
             return False
-        return self.disk.fits(self.disk_needed(d, image))
+        need = self.disk_needed(d, image)
+        if self.disk.fits(need):
+            return True
+        return self.disk.fits(need - self.store.reclaimable_mib(image))
 
     def could_ever_fit(self, d: Demand, image: Image) -> bool:
         """Whether an empty host of this shape could take the instance at all."""
@@ -96,13 +120,24 @@ class HostNode:
         return d.disk_mib + image.disk_mib <= self.disk.capacity
 
     def reserve(self, d: Demand, image: Image) -> list:
-        """Reserve RAM, disk and CPU; claim the image's layers. Returns the layers to fetch."""
+        """Reserve RAM, disk and CPU; claim the image's layers. Returns the layers to fetch.
+
+        If the new disk use would pass the high watermark, unused images are collected first.
+        """
         now = self.env.now
         self.ram.reserve(d.ram_mib, now)
         if self.cpu_pool is not None:
             self.cpu_pool.reserve(d.cpu, now)
-        self.disk.reserve(self.disk_needed(d, image), now)
-        return self.store.claim(image)
+        need = self.disk_needed(d, image)
+        self.store.make_room(need, image)
+        self.disk.reserve(need, now)
+        owned = self.store.claim(image)
+        self.image_mib_placed += image.disk_mib
+        self.copy_mib_placed += d.copy_mib
+        saved = self.saved_by_sharing_mib()
+        if saved > self.peak_saved_mib:
+            self.peak_saved_mib = saved
+        return owned
 
     def release(self, d: Demand, image: Image) -> None:
         """Give back an instance's own reservation; its image's layers stay cached."""
@@ -112,6 +147,8 @@ class HostNode:
             self.cpu_pool.release(d.cpu, now)
         self.disk.release(d.disk_mib, now)
         self.store.release(image)
+        self.image_mib_placed -= image.disk_mib
+        self.copy_mib_placed -= d.copy_mib
 
     def preload(self, image: Image) -> None:
         added = self.store.preload(image)
@@ -120,6 +157,21 @@ class HostNode:
         self.disk.reserve(added, self.env.now)
 
     # ---- bookkeeping ----------------------------------------------------------------------
+
+    def saved_by_sharing_mib(self) -> float:
+        """Disk that sharing image layers saves on this host now.
+
+        ``unshared`` = Σ over instances placed here (admitted, not yet removed) of their image's
+        full ``disk_mib`` — what they would hold if each kept a private copy of its image (a
+        container its whole layer chain, a VM its whole disk image, copy or overlay).
+        ``held`` = the unique layers those instances reference (``store.in_use_mib``; in flight
+        included) + the private disk copies of ``vm_disk = "copy"`` VMs.
+        Saved = ``unshared - held``. Writable layers, overlays and runtime files are left out of
+        both sides (each instance has its own either way), and so are cached layers no instance
+        uses (``store.idle_mib``: a cache, not sharing). Copy VMs share nothing, so each image
+        they use costs its template once more (a negative contribution of one image).
+        """
+        return self.image_mib_placed - self.store.in_use_mib - self.copy_mib_placed
 
     def started(self) -> None:
         self.running += 1

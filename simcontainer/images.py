@@ -8,6 +8,12 @@ A host's :class:`ImageStore` caches layers with reference counts. Admission *cla
 instance needs: missing ones are reserved on disk at once (so two admissions never count the same
 bytes twice) and fetched by the claimer's pull; an instance needing a layer that another pull is
 already fetching waits for that pull instead of downloading it again.
+
+Garbage collection: when an admission would take the host's disk use past ``gc_high`` (a share
+of capacity), unused layers (no references, fully present) are removed least recently used first
+until use, the new reservation included, is at ``gc_low`` or nothing removable is left. Admission
+counts those reclaimable bytes as free, so an instance that fits only after collection is admitted
+(and collection runs then); layers in use or in flight are never removed.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ class Image:
     disk_mib: float = field(init=False)
 
     def __post_init__(self) -> None:
+        # A layer id is one layer: listed twice in a chain (an empty layer repeated, say), it is
+        # stored and pulled once, so keep its first place only.
+        seen: set[str] = set()
+        unique = tuple(la for la in self.layers if not (la.id in seen or seen.add(la.id)))
+        object.__setattr__(self, "layers", unique)
         object.__setattr__(self, "download_mib", sum(layer.download_mib for layer in self.layers))
         object.__setattr__(self, "disk_mib", sum(layer.disk_mib for layer in self.layers))
 
@@ -69,14 +80,20 @@ def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:
 
 
 def layer_graph(images: Iterable[Image]) -> nx.DiGraph:
-    """Layers as nodes (with sizes and the images that use them), parent -> child edges."""
+    """Layers as nodes (with sizes and the images that use them), parent -> child edges.
+
+    Each node also keeps ``position``: its lowest index in any image's chain (0 = a base layer).
+    """
     g = nx.DiGraph()
     for img in images:
         parent = None
-        for layer in img.layers:
+        for pos, layer in enumerate(img.layers):
             if layer.id not in g:
-                g.add_node(layer.id, download_mib=layer.download_mib, disk_mib=layer.disk_mib, images=set())
-            g.nodes[layer.id]["images"].add(img.name)
+                g.add_node(layer.id, download_mib=layer.download_mib, disk_mib=layer.disk_mib,
+                           images=set(), position=pos)
+            node = g.nodes[layer.id]
+            node["images"].add(img.name)
+            node["position"] = min(node["position"], pos)
             if parent is not None:
                 g.add_edge(parent, layer.id)
             parent = layer.id
@@ -95,44 +112,106 @@ def unique_disk_mib(images: Iterable[Image]) -> float:
     return float(sum(d["disk_mib"] for _, d in g.nodes(data=True)))
 
 
-def graph_view(images: Iterable[Image]) -> dict[str, Any]:
-    """What a view needs to draw the layer graph: nodes with sizes and users, edges, depths."""
-    g = layer_graph(images)
-    depth = {}
+def layer_depths(g: nx.DiGraph) -> dict[str, int]:
+    """Drawing row of each layer: the longest chain of parents beneath it (0 = a base layer).
+
+    Consistent chains make a DAG. Inline images may list shared layer ids in different orders,
+    which makes a cycle; then each layer falls back to its lowest position in any chain, so a
+    view can still be drawn instead of failing.
+    """
+    if not nx.is_directed_acyclic_graph(g):
+        return {n: int(d["position"]) for n, d in g.nodes(data=True)}
+    depth: dict[str, int] = {}
     for n in nx.topological_sort(g):
         preds = list(g.predecessors(n))
         depth[n] = 0 if not preds else 1 + max(depth[p] for p in preds)
-    nodes = [
-        {"id": n, "download_mib": d["download_mib"], "disk_mib": d["disk_mib"],
-         "images": sorted(d["images"]), "shared": len(d["images"]) > 1, "depth": depth[n]}
-        for n, d in g.nodes(data=True)
+    return depth
+
+
+def graph_view(images: Iterable[Image], store: ImageStore | None = None) -> dict[str, Any]:
+    """What a view needs to draw the layer graph, as plain JSON-able data.
+
+    * ``nodes``: one per layer — id, download/disk MiB, the images using it (sorted), ``shared``
+      (used by two or more images), ``depth`` (row to draw it in, see :func:`layer_depths`);
+      with a ``store``, also ``state`` (``absent`` | ``pulling`` | ``cached`` | ``in_use``) and
+      ``refs`` (instances using it on that host).
+    * ``edges``: ``{"parent", "child"}``, the parent being the layer beneath.
+    * ``images``: each image's name, kind, layer ids bottom first, sizes, and ``own_disk_mib``
+      (its layers no other listed image uses).
+    * ``totals``: disk and download of every image counted in full (``*_unshared``) vs every
+      layer once, and the difference (``saved_disk_mib``) — sharing, on one host holding them all.
+    """
+    images = list(images)
+    g = layer_graph(images)
+    depth = layer_depths(g)
+    nodes = []
+    for n, d in g.nodes(data=True):
+        node: dict[str, Any] = {
+            "id": n, "download_mib": d["download_mib"], "disk_mib": d["disk_mib"],
+            "images": sorted(d["images"]), "shared": len(d["images"]) > 1, "depth": depth[n]}
+        if store is not None:
+            node["state"], node["refs"] = store.layer_state(n)
+        nodes.append(node)
+    image_rows = [
+        {"name": img.name, "kind": img.kind, "layers": [layer.id for layer in img.layers],
+         "download_mib": img.download_mib, "disk_mib": img.disk_mib,
+         "own_disk_mib": float(sum(layer.disk_mib for layer in img.layers
+                                   if len(g.nodes[layer.id]["images"]) == 1))}
+        for img in images
     ]
-    return {"nodes": nodes, "edges": [{"parent": a, "child": b} for a, b in g.edges()]}
+    disk_all = float(sum(img.disk_mib for img in images))
+    disk_once = float(sum(d["disk_mib"] for _, d in g.nodes(data=True)))
+    totals = {
+        "images": len(images), "layers": g.number_of_nodes(),
+        "shared_layers": sum(1 for node in nodes if node["shared"]),
+        "disk_mib_unshared": disk_all, "disk_mib": disk_once, "saved_disk_mib": disk_all - disk_once,
+        "download_mib_unshared": float(sum(img.download_mib for img in images)),
+        "download_mib": float(sum(d["download_mib"] for _, d in g.nodes(data=True))),
+    }
+    return {"nodes": nodes, "edges": [{"parent": a, "child": b} for a, b in g.edges()],
+            "images": image_rows, "totals": totals}
 
 
 # --------------------------------------------------------------------------- the store
 
 
 class _Entry:
-    __slots__ = ("layer", "refs", "present", "ready", "last_used")
+    __slots__ = ("layer", "refs", "present", "ready", "last_used", "seq")
 
-    def __init__(self, layer: Layer, ready: simpy.Event | None) -> None:
+    def __init__(self, layer: Layer, ready: simpy.Event | None, seq: int) -> None:
         self.layer = layer
         self.refs = 0
         self.present = ready is None
         self.ready = ready          # fires when the layer is downloaded and extracted
         self.last_used = 0.0
+        self.seq = seq              # arrival order: breaks LRU ties child-first (see collect)
 
 
 class ImageStore:
-    """One host's layer cache."""
+    """One host's layer cache, with its garbage collector.
 
-    def __init__(self, host: HostNode) -> None:
+    Disk accounting: every layer's ``disk_mib`` is held in ``host.disk`` from the moment it is
+    claimed (admission) or preloaded until the collector removes it, so ``stored_mib`` is the
+    part of ``host.disk.used`` that is image layers. Two running counters make admission cheap:
+    ``in_use_mib`` (layers some instance references, present or in flight) and ``idle_mib``
+    (present layers nobody references: exactly what the collector may remove).
+    """
+
+    def __init__(self, host: HostNode, gc_high: float = 0.85, gc_low: float = 0.80) -> None:
         self.host = host
         self.env = host.env
+        self.gc_high = gc_high
+        self.gc_low = gc_low
         self.entries: dict[str, _Entry] = {}
         self.pulled_mib = 0.0          # bytes downloaded from the registry
         self.stored_mib = 0.0          # disk held by layers (present or being fetched)
+        self.in_use_mib = 0.0          # disk of layers referenced by at least one instance
+        self.idle_mib = 0.0            # disk of present layers no instance references
+        self.gc_runs = 0               # collections that removed at least one layer
+        self.gc_freed_mib = 0.0
+        self.gc_layers = 0
+        self.gc_log: list[tuple[float, float, int]] = []   # (time, MiB freed, layers removed)
+        self._seq = 0
 
     # ---- questions ------------------------------------------------------------------------
 
@@ -142,7 +221,8 @@ class ImageStore:
         return sum(layer.disk_mib for layer in image.layers if layer.id not in entries)
 
     def present_mib(self, image: Image) -> float:
-        """Bytes of ``image`` already on this host (for image-locality placement)."""
+        """Bytes of ``image`` this host holds or is already fetching (image-locality placement:
+        a layer in flight will be there before a new pull could bring it)."""
         entries = self.entries
         return sum(layer.disk_mib for layer in image.layers if layer.id in entries)
 
@@ -154,7 +234,35 @@ class ImageStore:
                 return False
         return True
 
+    def reclaimable_mib(self, keep: Image | None = None) -> float:
+        """Disk the collector could free now without touching ``keep``'s layers (the image an
+        admission is about to claim: evicting it only to fetch it again would be a loss)."""
+        idle = self.idle_mib
+        if idle <= 0 or keep is None:
+            return max(idle, 0.0)
+        entries = self.entries
+        for layer in keep.layers:
+            e = entries.get(layer.id)
+            if e is not None and e.refs == 0 and e.present:
+                idle -= e.layer.disk_mib
+        return max(idle, 0.0)
+
+    def layer_state(self, layer_id: str) -> tuple[str, int]:
+        """``(state, refs)`` of one layer here: absent, pulling, cached (idle) or in_use."""
+        e = self.entries.get(layer_id)
+        if e is None:
+            return "absent", 0
+        if not e.present:
+            return "pulling", e.refs
+        return ("in_use" if e.refs else "cached"), e.refs
+
     # ---- claims (at admission) -------------------------------------------------------------
+
+    def _new_entry(self, layer: Layer, ready: simpy.Event | None) -> _Entry:
+        self._seq += 1
+        e = self.entries[layer.id] = _Entry(layer, ready, self._seq)
+        self.stored_mib += layer.disk_mib
+        return e
 
     def claim(self, image: Image) -> list[Layer]:
         """Take a reference on every layer of ``image``; return the ones this caller must fetch.
@@ -166,9 +274,12 @@ class ImageStore:
         for layer in image.layers:
             e = self.entries.get(layer.id)
             if e is None:
-                e = self.entries[layer.id] = _Entry(layer, self.env.event())
-                self.stored_mib += layer.disk_mib
+                e = self._new_entry(layer, self.env.event())
                 owned.append(layer)
+            if e.refs == 0:
+                self.in_use_mib += e.layer.disk_mib
+                if e.present:
+                    self.idle_mib -= e.layer.disk_mib
             e.refs += 1
             e.last_used = now
         return owned
@@ -179,16 +290,76 @@ class ImageStore:
             e = self.entries[layer.id]
             e.refs -= 1
             e.last_used = now
+            if e.refs == 0:
+                self.in_use_mib -= e.layer.disk_mib
+                if e.present:
+                    self.idle_mib += e.layer.disk_mib
 
     def preload(self, image: Image) -> float:
-        """Place ``image`` on the host before the run (``prepull``); returns the disk it added."""
+        """Place ``image`` on the host before the run (``prepull``); returns the disk it added.
+
+        Preloaded layers are unused until an instance claims them, so the collector may remove
+        them like any other cached image (kubelet does the same with pre-pulled images).
+        """
         added = 0.0
         for layer in image.layers:
             if layer.id not in self.entries:
-                self.entries[layer.id] = _Entry(layer, None)
-                self.stored_mib += layer.disk_mib
+                self._new_entry(layer, None)
+                self.idle_mib += layer.disk_mib
                 added += layer.disk_mib
         return added
+
+    # ---- garbage collection ----------------------------------------------------------------
+
+    def make_room(self, need_mib: float, keep: Image | None = None) -> float:
+        """Before an admission reserves ``need_mib``: if that takes disk use past the high
+        watermark, collect down to the low one (counting the new reservation). Returns MiB freed.
+
+        Admission has already checked that ``need_mib`` fits once reclaimable layers are gone,
+        and the target below is never above ``capacity - need_mib``, so the reservation that
+        follows always fits.
+        """
+        disk = self.host.disk
+        if disk.used + need_mib <= self.gc_high * disk.capacity:
+            return 0.0
+        return self.collect(self.gc_low * disk.capacity - need_mib, keep)
+
+    def collect(self, target_used_mib: float, keep: Image | None = None) -> float:
+        """Remove unused layers, least recently used first, until ``host.disk.used`` is at most
+        ``target_used_mib`` or nothing removable is left. Returns MiB freed.
+
+        Only present layers with no references go: a layer in use or in flight always has a
+        reference (its claimer's), so it is never touched. ``keep``'s layers stay too. Ties in
+        last use (an image's layers are claimed and released together) go to the newest entry
+        first, so an image's top layers leave before the base under them.
+        """
+        disk = self.host.disk
+        if disk.used <= target_used_mib or self.idle_mib <= 0:
+            return 0.0
+        keep_ids = {layer.id for layer in keep.layers} if keep is not None else set()
+        victims = sorted((e for e in self.entries.values()
+                          if e.refs == 0 and e.present and e.layer.id not in keep_ids),
+                         key=lambda e: (e.last_used, -e.seq))
+        now = self.env.now
+        freed, removed = 0.0, 0
+        for e in victims:
+            if disk.used <= target_used_mib:
+                break
+            size = e.layer.disk_mib
+            del self.entries[e.layer.id]
+            self.stored_mib -= size
+            self.idle_mib -= size
+            disk.release(size, now)
+            freed += size
+            removed += 1
+        if removed:
+            if not self.entries:
+                self.stored_mib = self.idle_mib = 0.0   # no float residue on an empty store
+            self.gc_runs += 1
+            self.gc_freed_mib += freed
+            self.gc_layers += removed
+            self.gc_log.append((now, freed, removed))
+        return freed
 
     # ---- pulls -----------------------------------------------------------------------------
 
@@ -206,6 +377,8 @@ class ImageStore:
                 yield downloads[layer.id]
                 yield from self._extract(layer)
                 e.present = True
+                if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
+                    self.idle_mib += e.layer.disk_mib
                 ready, e.ready = e.ready, None
                 assert ready is not None
                 ready.succeed()

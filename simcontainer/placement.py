@@ -1,7 +1,9 @@
 """Admission and placement: which host takes an instance, and what happens when none can.
 
 A placement policy is a plain function ``(hosts, demand, image) -> host or None`` choosing among
-the hosts on which the instance fits now; pass your own to :class:`Admission` to try another.
+the hosts on which the instance fits now (:meth:`HostNode.fits`: RAM, CPU if reserved, and disk
+for its missing layers and own disk, counting unused cached images as free since placing it
+collects them); pass your own to :class:`Admission` to try another. Ties go to the lowest index.
 When nothing fits, ``admission = "queue"`` holds the request in a FIFO queue (head-of-line: a
 large request is not overtaken by smaller ones behind it) and ``"reject"`` turns it away.
 """
@@ -20,6 +22,7 @@ Policy = Callable[[Sequence[HostNode], Demand, Image], HostNode | None]
 
 
 def first_fit(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
+    """The lowest-indexed host that fits: fills host 0, then host 1, ..."""
     for h in hosts:
         if h.fits(d, image):
             return h
@@ -27,7 +30,8 @@ def first_fit(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | 
 
 
 def best_fit(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
-    """The host left with the least free RAM: packs tightly, keeps big holes for big requests."""
+    """The host left with the least free RAM after placing: packs tightly, keeps big holes for big
+    requests."""
     best, best_free = None, 0.0
     for h in hosts:
         if h.fits(d, image):
@@ -49,7 +53,8 @@ def spread(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | Non
 
 
 def image_locality(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
-    """The host already holding most of the image's bytes (ties: first fit)."""
+    """The host already holding most of the image's bytes — shared base layers count, and so do
+    layers another pull is bringing in — so fewer bytes cross the registry link (ties: first fit)."""
     best, best_bytes = None, -1.0
     for h in hosts:
         if h.fits(d, image):
