@@ -21,10 +21,14 @@ from simcontainer.scenario import (
     save_scenario,
 )
 
+# `sc.sweep(...)` is the function (the contract); import the module's other names with
+# `from simcontainer.sweep import run_sweep, parse_sweep, ...`.
+from simcontainer.sweep import sweep  # noqa: E402  (after the modules it uses)
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Catalogue", "Engine", "Result", "Scenario", "ScenarioError", "SimcontainerError", "compare",
     "default_catalogue", "density", "dumps_scenario", "load_catalogue", "load_scenario",
-    "loads_scenario", "parse_scenario", "save_scenario", "simulate", "with_runtime",
+    "loads_scenario", "parse_scenario", "save_scenario", "simulate", "sweep", "with_runtime",
 ]

@@ -303,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
     g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    s.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="runs per task (default: about 4 batches per worker, at most 64 runs)")
     progress_flags(s)
     s.set_defaults(func=cmd_sweep)
 

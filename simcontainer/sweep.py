@@ -359,7 +359,8 @@ def cli_sweep(args: Any) -> int:
     show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     bar = ProgressBar(f"sweep {Path(args.sweep).stem}") if show else None
     try:
-        res = run_sweep(spec, out=out, workers=args.workers, scheduler=args.scheduler, progress=bar)
+        res = run_sweep(spec, out=out, workers=args.workers, scheduler=args.scheduler, progress=bar,
+                        batch_size=getattr(args, "batch_size", None))
     finally:
         if bar is not None:
             bar.close()
