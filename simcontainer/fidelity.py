@@ -127,24 +127,13 @@ QUEUE_SEEDS = tuple(range(8))
 SCOPES = {"end to end": ("api", "create", "boot"), "runtime": ("create", "boot"),
           "create": ("create",), "boot": ("boot",)}
 RED = '<span style="color:red">'
+from simcontainer.theory import erlang_b, erlang_c  # noqa: E402
+
 UNIT_MIB = {"MiB": 1.0, "MB": 1e6 / 2**20, "KiB": 1 / 1024}
 
 
 # --------------------------------------------------------------------------- queueing formulas
 
-
-def erlang_b(c: int, load: float) -> float:
-    """Blocking probability of M/G/c/c with offered load ``load`` Erlang."""
-    b = 1.0
-    for k in range(1, c + 1):
-        b = load * b / (k + load * b)
-    return b
-
-
-def erlang_c(c: int, load: float) -> float:
-    """Probability that an arrival waits in M/M/c (load < c)."""
-    b = erlang_b(c, load)
-    return c * b / (c - load * (1 - b))
 
 
 # --------------------------------------------------------------------------- results

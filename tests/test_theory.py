@@ -15,19 +15,7 @@ import pytest
 from conftest import erlang_scenario
 
 import simcontainer as sc
-
-
-def erlang_b(c: int, a: float) -> float:
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b
-
-
-def erlang_c(c: int, a: float) -> float:
-    b = erlang_b(c, a)
-    rho = a / c
-    return b / (1 - rho * (1 - b))
+from simcontainer.theory import erlang_b, erlang_c, mmc_mean_wait
 
 
 def test_erlang_formulas_against_known_values():
@@ -64,7 +52,7 @@ def test_erlang_c_wait():
         fractions.append(w["wait_s"]["waited_fraction"])
     a = lam * mean
     pw = erlang_c(c, a)
-    wq = pw / (c / mean - lam)
+    wq = mmc_mean_wait(c, lam, mean)
     assert np.mean(fractions) == pytest.approx(pw, abs=0.03)
     assert np.mean(waits) == pytest.approx(wq, rel=0.12)
 

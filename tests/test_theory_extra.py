@@ -27,16 +27,11 @@ import numpy as np
 import pytest
 
 import simcontainer as sc
+from simcontainer.theory import erlang_b
 
 IMAGE = "alpine:3.20"
 Z95 = 1.6448536269514722
 
-
-def erlang_b(c: int, load: float) -> float:
-    b = 1.0
-    for k in range(1, c + 1):
-        b = load * b / (k + load * b)
-    return b
 
 
 def _workload(name: str, runtime: str, rate: float, lifetime: dict, mem_mib: float = 1.0) -> dict:
