@@ -19,8 +19,9 @@ machine in :mod:`simcontainer.lifecycle`; an illegal one is recorded as a 409 er
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
@@ -28,13 +29,20 @@ import simpy
 from simcontainer.host import Demand, HostNode
 from simcontainer.images import Image
 from simcontainer.lifecycle import TRANSITIONS, State, can
-from simcontainer.metrics import NM, Recorder
+from simcontainer.metrics import NM, STATE_BITS, Recorder
 from simcontainer.placement import Admission, Ticket
 from simcontainer.scenario import Phase, RuntimeProfile, Workload
 from simcontainer.workload import LifetimeSampler, Stream, lognormal_sigma
 
 NAN = math.nan
 _M_ADMITTED, _M_PULLED, _M_CREATED, _M_RUNNING, _M_READY, _M_STOPPING, _M_EXITED, _M_REMOVED = range(1, NM)
+# Enum attribute look-ups are slow on Python 3.11; the hot path uses these.
+_REQUESTED = State.REQUESTED
+_WAITING, _PULLING, _CREATED, _STARTING, _RUNNING = (State.WAITING, State.PULLING, State.CREATED,
+                                                     State.STARTING, State.RUNNING)
+_STOPPING, _EXITED, _REMOVED, _REJECTED = State.STOPPING, State.EXITED, State.REMOVED, State.REJECTED
+_INF = math.inf
+_EDGES = TRANSITIONS
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,12 @@ class PhasePlan:
     cpu_cores: float
     serial_s: float
     exp_mean_s: float = 0.0     # > 0: the latency is exponential with this mean
+    # True when the phase does nothing at all (no latency, no draw, no work): the daemon skips it.
+    idle: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "idle", not (self.median_s > 0 or self.sigma > 0 or self.exp_mean_s > 0
+                                              or self.cpu_s > 0 or self.serial_s > 0))
 
     @classmethod
     def of(cls, phase: Phase) -> PhasePlan:
@@ -94,7 +108,7 @@ class Instance:
     def __init__(self, iid: int, plan: WorkloadPlan, ticket: Ticket) -> None:
         self.id = iid
         self.plan = plan
-        self.state = State.REQUESTED
+        self.state = _REQUESTED
         self.ticket = ticket
         self.process: simpy.Process | None = None
         self.cpu_load = False
@@ -110,7 +124,12 @@ class Daemon:
         self.admission = admission
         self.rec = recorder
         self.live: dict[int, Instance] = {}
-        self.by_workload: dict[int, list[int]] = {}
+        self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
+        # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
+        self._ev_time = recorder.ev_time.append
+        self._ev_code = recorder.ev_code.append
+        self._final = recorder.final
+        self._times = recorder.times
 
     # ---- the client side ------------------------------------------------------------------
 
@@ -119,7 +138,10 @@ class Daemon:
         iid = self.rec.new_instance(plan.index, self.env.now)
         inst = Instance(iid, plan, Ticket(plan.demand, plan.image))
         self.live[iid] = inst
-        self.by_workload.setdefault(plan.index, []).append(iid)
+        ids = self.by_workload.get(plan.index)
+        if ids is None:
+            ids = self.by_workload[plan.index] = array("q")
+        ids.append(iid)
         inst.process = self.env.process(self._lifecycle(inst, lifetime))
         return inst
 
@@ -157,6 +179,19 @@ class Daemon:
         inst.state = state
         self.rec.event(inst.id, state, self.env.now)
 
+    def _mark(self, inst: Instance, state: State, mark: int, now: float) -> None:
+        """``_to(state)`` at ``now`` and, if ``mark``, that lifecycle timestamp (no call into the
+        recorder: its columns are bound once)."""
+        if state not in TRANSITIONS[inst.state]:
+            raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
+        iid = inst.id
+        self._ev_time(now)
+        self._ev_code(iid << STATE_BITS | state)
+        if mark:
+            self._times[iid * NM + mark] = now
+        inst.state = state
+        self._final[iid] = state
+
     def _cpu_load(self, inst: Instance, on: bool) -> None:
         cpu = inst.plan.demand.cpu
         host = inst.ticket.host
@@ -188,29 +223,41 @@ class Daemon:
                 host.lock.release()
 
     def _lifecycle(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
+        # The hot path of the whole simulator. Each state change is written inline (check the
+        # edge, set the state, append the event, update ``final``, stamp the lifecycle mark);
+        # ``_to`` and ``_mark`` do the same for the rarer paths.
         env, rec, plan, ticket = self.env, self.rec, inst.plan, inst.ticket
-        times = rec.times
-        base = inst.id * NM
+        ev_time, ev_code, final, times = self._ev_time, self._ev_code, self._final, self._times
+        iid = inst.id
+        base = iid * NM
+        code = iid << STATE_BITS
 
         # 1. wait for room
         got = self.admission.admit(ticket)
         if got is False:
-            self._to(inst, State.REJECTED)
-            del self.live[inst.id]
+            self._to(inst, _REJECTED)
+            del self.live[iid]
             return
         if got is not True:
-            self._to(inst, State.WAITING)
+            self._to(inst, _WAITING)
             yield got
         host = ticket.host
         assert host is not None
-        times[base + _M_ADMITTED] = env.now
-        rec.host[inst.id] = host.index
+        now = env.now
+        times[base + _M_ADMITTED] = now
+        rec.host[iid] = host.index
 
         # 2. pull what is missing
-        self._to(inst, State.PULLING)
+        if _PULLING not in _EDGES[inst.state]:
+            self._to(inst, _PULLING)              # raises: illegal
+        inst.state = _PULLING
+        ev_time(now)
+        ev_code(code | _PULLING)
+        final[iid] = _PULLING
         if not host.store.is_ready(plan.image):
-            rec.pulled_mib[inst.id] = yield from host.store.pull(plan.image, ticket.owned)
-        times[base + _M_PULLED] = env.now
+            rec.pulled_mib[iid] = yield from host.store.pull(plan.image, ticket.owned)
+            now = env.now
+        times[base + _M_PULLED] = now
 
         # 3. create: an API worker handles it, the runtime builds the sandbox
         stream = plan.phases_stream
@@ -218,24 +265,42 @@ class Daemon:
         if slot is not None:
             yield slot
         try:
-            yield from self._phase(host, plan.api, stream)
-            yield from self._phase(host, plan.create, stream)
+            if not plan.api.idle:
+                yield from self._phase(host, plan.api, stream)
+            if not plan.create.idle:
+                yield from self._phase(host, plan.create, stream)
             if plan.vm_copy_mib > 0:
                 ev = host.disk_bw.request(plan.vm_copy_mib)
                 if ev is not None:
                     yield ev
         finally:
             host.api_workers.release()
-        self._to(inst, State.CREATED)
-        times[base + _M_CREATED] = env.now
+        now = env.now
+        if _CREATED not in _EDGES[inst.state]:
+            self._to(inst, _CREATED)              # raises: illegal
+        ev_time(now)
+        ev_code(code | _CREATED)
+        times[base + _M_CREATED] = now
 
-        # 4. boot / start
-        self._to(inst, State.STARTING)
-        yield from self._phase(host, plan.boot, stream)
-        self._to(inst, State.RUNNING)
-        times[base + _M_RUNNING] = env.now
+        # 4. boot / start (created -> starting is always legal, and nothing comes in between)
+        inst.state = _STARTING
+        ev_time(now)
+        ev_code(code | _STARTING)
+        final[iid] = _STARTING
+        if not plan.boot.idle:
+            yield from self._phase(host, plan.boot, stream)
+            now = env.now
+        if _RUNNING not in _EDGES[inst.state]:
+            self._to(inst, _RUNNING)              # raises: illegal
+        inst.state = _RUNNING
+        ev_time(now)
+        ev_code(code | _RUNNING)
+        final[iid] = _RUNNING
+        times[base + _M_RUNNING] = now
         host.started()
-        self._cpu_load(inst, True)
+        cpu = plan.demand.cpu > 0
+        if cpu:
+            self._cpu_load(inst, True)
 
         # 5. ready, then the lifetime (an API stop/kill interrupts either)
         how = "stop"
@@ -244,20 +309,30 @@ class Daemon:
             if ready_s > 0:
                 yield env.timeout(ready_s)
             times[base + _M_READY] = env.now
-            yield env.timeout(lifetime) if lifetime != math.inf else env.event()
+            yield env.timeout(lifetime) if lifetime != _INF else env.event()
         except simpy.Interrupt as intr:
             how = intr.cause if intr.cause in ("stop", "kill") else "stop"
 
         # 6. stop, exit, remove
-        self._cpu_load(inst, False)
+        if cpu:
+            self._cpu_load(inst, False)
         host.stopped()
-        times[base + _M_STOPPING] = env.now
+        now = env.now
+        times[base + _M_STOPPING] = now
         if how == "stop":
-            self._to(inst, State.STOPPING)
-            yield from self._phase(host, plan.stop, stream)
-        self._to(inst, State.EXITED)
-        times[base + _M_EXITED] = env.now
-        self._to(inst, State.REMOVED)
-        times[base + _M_REMOVED] = env.now
-        del self.live[inst.id]
+            self._mark(inst, _STOPPING, 0, now)
+            if not plan.stop.idle:
+                yield from self._phase(host, plan.stop, stream)
+                now = env.now
+        if _EXITED not in _EDGES[inst.state]:
+            self._to(inst, _EXITED)               # raises: illegal
+        ev_time(now)
+        ev_code(code | _EXITED)
+        times[base + _M_EXITED] = now
+        inst.state = _REMOVED                     # exited -> removed: always legal
+        ev_time(now)
+        ev_code(code | _REMOVED)
+        final[iid] = _REMOVED
+        times[base + _M_REMOVED] = now
+        del self.live[iid]
         self.admission.release(ticket)

@@ -32,7 +32,11 @@ _REQUESTED = int(State.REQUESTED)   # an Enum attribute look-up is slow on 3.11
 
 
 class Recorder:
-    """Columnar store of everything that happens in one run."""
+    """Columnar store of everything that happens in one run.
+
+    The columns only ever grow in place (never replaced): the daemon binds ``ev_time.append``,
+    ``ev_code.append``, ``final`` and ``times`` once and writes lifecycle events through them.
+    """
 
     def __init__(self, n_hosts: int) -> None:
         self.n_hosts = n_hosts

@@ -23,14 +23,19 @@ from collections.abc import Callable
 from typing import Any
 
 import simpy
+from simpy.core import NORMAL
+from simpy.events import Event
 
 _REL_EPS = 1e-9
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+_INF = math.inf
 
 
 class _CapClass:
     """Items sharing one rate cap: same per-item rate, one virtual clock."""
 
-    __slots__ = ("cap", "heap", "v", "rate", "loads")
+    __slots__ = ("cap", "heap", "v", "rate", "loads", "count")
 
     def __init__(self, cap: float) -> None:
         self.cap = cap
@@ -38,10 +43,7 @@ class _CapClass:
         self.v = 0.0         # work each item of this class has received since the class was made
         self.rate = 0.0      # current per-item rate
         self.loads = 0.0     # persistent items (weight: how many), e.g. running apps
-
-    @property
-    def count(self) -> float:
-        return len(self.heap) + self.loads
+        self.count = 0.0     # len(heap) + loads, kept up to date (read on every change)
 
 
 class FairShare:
@@ -51,6 +53,12 @@ class FairShare:
     ``None`` when there is no work (so the caller can skip a yield). ``add_load(cap)`` adds a
     persistent consumer that takes up to ``cap`` units/s until ``remove_load(cap)``.
     ``on_change(now, busy_delta)`` is told whenever the allocated total changes.
+
+    Cost per arrival or departure: O(k + log n) for n items in k cap classes (k is a handful:
+    one per distinct phase cap and per workload load; it does not grow with n). At most one timer
+    is armed, never later than the next completion: when arrivals push the completion later,
+    the armed timer stays and re-arms itself when it fires (one event instead of one per
+    change); when a change brings it earlier, a new timer is armed and the old one is muted.
     """
 
     def __init__(self, env: simpy.Environment, capacity: float, name: str = "",
@@ -65,22 +73,24 @@ class FairShare:
         self._order: list[_CapClass] = []   # by cap, ascending (water-filling order)
         self._t = env.now
         self._seq = 0
-        self._timer_at = math.inf
-        self._timer_gen = 0
+        self._timer_at = _INF
+        self._timer: Event | None = None    # the armed timer, if any: fires at _armed_at
+        self._armed_at = _INF               # (<= _timer_at, the next completion's time)
         self.busy = 0.0                    # units/s allocated now
         self.served = 0.0                  # integral of busy over time
         self.items = 0                     # finite items in service
 
     # ---- public API -------------------------------------------------------------------
 
-    def request(self, work: float, cap: float = math.inf) -> simpy.Event | None:
+    def request(self, work: float, cap: float = _INF) -> simpy.Event | None:
         if work <= 0:
             return None
         self._advance()
-        cls = self._class(cap)
-        ev = self.env.event()
+        cls = self._classes.get(cap) or self._class(cap)
+        ev = Event(self.env)
         self._seq += 1
-        heapq.heappush(cls.heap, (cls.v + work, self._seq, ev))
+        _heappush(cls.heap, (cls.v + work, self._seq, ev))
+        cls.count += 1
         self.items += 1
         self._reshare()
         return ev
@@ -89,7 +99,9 @@ class FairShare:
         if cap <= 0:
             return
         self._advance()
-        self._class(cap).loads += weight
+        cls = self._classes.get(cap) or self._class(cap)
+        cls.loads += weight
+        cls.count = len(cls.heap) + cls.loads
         self._reshare()
 
     def remove_load(self, cap: float, weight: float = 1.0) -> None:
@@ -100,6 +112,7 @@ class FairShare:
         cls.loads -= weight
         if cls.loads < 1e-9:
             cls.loads = 0.0
+        cls.count = len(cls.heap) + cls.loads
         self._reshare()
 
     def utilisation(self) -> float:
@@ -108,6 +121,10 @@ class FairShare:
     def settle(self) -> None:
         """Bring ``served`` up to the current time (call before reading it)."""
         self._advance()
+
+    def rates(self) -> dict[float, float]:
+        """Per-item rate of each cap class that has items or loads (for tests and views)."""
+        return {c.cap: c.rate for c in self._order if c.count > 0}
 
     # ---- internals --------------------------------------------------------------------
 
@@ -120,7 +137,7 @@ class FairShare:
         return cls
 
     def _advance(self) -> None:
-        now = self.env.now
+        now = self.env._now
         dt = now - self._t
         if dt > 0:
             for cls in self._order:
@@ -131,61 +148,84 @@ class FairShare:
 
     def _reshare(self) -> None:
         """Water-filling: classes whose cap is below the fair level get their cap."""
+        order = self._order
         remaining = self.capacity
         n = 0.0
-        for cls in self._order:
+        for cls in order:
             n += cls.count
         busy = 0.0
-        level = math.inf
-        for cls in self._order:
+        level = _INF
+        for cls in order:
             c = cls.count
             if c <= 0:
                 cls.rate = 0.0
                 continue
-            if level == math.inf:
+            if level == _INF:
                 fair = remaining / n
                 if cls.cap <= fair:
-                    cls.rate = cls.cap
-                    remaining -= cls.cap * c
+                    cap = cls.cap
+                    cls.rate = cap
+                    remaining -= cap * c
                     n -= c
-                    busy += cls.cap * c
+                    busy += cap * c
                     continue
                 level = fair
             cls.rate = level
             busy += level * c
-        if self.on_change is not None and busy != self.busy:
-            self.on_change(self.env.now, busy - self.busy)
-        self.busy = busy
-        self._schedule()
-
-    def _schedule(self) -> None:
-        best = math.inf
-        for cls in self._order:
+        if busy != self.busy:
+            if self.on_change is not None:
+                self.on_change(self.env._now, busy - self.busy)
+            self.busy = busy
+        # Schedule the next completion: the soonest head of any class.
+        best = _INF
+        for cls in order:
             if cls.heap and cls.rate > 0:
                 dt = (cls.heap[0][0] - cls.v) / cls.rate
                 if dt < best:
                     best = dt
-        if best == math.inf:
-            self._timer_at = math.inf
-            self._timer_gen += 1
+        if best == _INF:
+            self._timer_at = _INF      # an armed timer, if any, will find nothing to do
             return
-        at = self.env.now + max(best, 0.0)
+        if best < 0.0:
+            best = 0.0
+        at = self.env._now + best
         if at == self._timer_at:
             return  # the pending timer is still right
         self._timer_at = at
-        self._timer_gen += 1
-        gen = self._timer_gen
-        timer = self.env.timeout(max(best, 0.0))
-        timer.callbacks.append(lambda _ev: self._on_timer(gen))
+        if self._timer is not None:
+            if self._armed_at <= at:
+                return  # the armed timer fires first and re-arms for ``at`` (no new event now)
+            self._timer.callbacks.clear()   # it would fire too late: let it pass through silently
+        self._arm(at)
 
-    def _on_timer(self, gen: int) -> None:
-        if gen != self._timer_gen:
-            return  # superseded by a later change
+    def _arm(self, at: float) -> None:
+        """What ``env.timeout(at - now)`` does, without its checks and its class: a triggered
+        event in simpy's queue at exactly ``at``."""
+        env = self.env
+        timer = Event(env)
+        timer._ok = True
+        timer._value = None
+        timer.callbacks.append(self._on_timer)
+        _heappush(env._queue, (at, NORMAL, next(env._eid), timer))
+        self._timer = timer
+        self._armed_at = at
+
+    def _on_timer(self, ev: Event) -> None:
+        if ev is not self._timer:
+            return  # superseded by an earlier completion
+        self._timer = None
+        at = self._timer_at
+        if at > self.env._now:
+            # Armed for a completion that has since moved later (arrivals slowed everyone):
+            # nothing is due; wait for the new time. One event, not one per change.
+            if at != _INF:
+                self._arm(at)
+            return
         self._advance()
         done: list[simpy.Event] = []
         # The class whose item was due finishes it even if rounding left a sliver of work.
         soonest: _CapClass | None = None
-        soonest_dt = math.inf
+        soonest_dt = _INF
         for cls in self._order:
             if cls.heap and cls.rate > 0:
                 dt = (cls.heap[0][0] - cls.v) / cls.rate
@@ -193,12 +233,19 @@ class FairShare:
                     soonest, soonest_dt = cls, dt
         for cls in self._order:
             heap = cls.heap
-            tol = _REL_EPS * max(1.0, abs(cls.v))
-            while heap and (heap[0][0] - cls.v <= tol or cls is soonest):
-                done.append(heapq.heappop(heap)[2])
+            if not heap:
+                continue
+            v = cls.v
+            tol = _REL_EPS * max(1.0, abs(v))
+            popped = 0
+            while heap and (heap[0][0] - v <= tol or cls is soonest):
+                done.append(_heappop(heap)[2])
+                popped += 1
                 soonest = None if cls is soonest else soonest
+            if popped:
+                cls.count = len(heap) + cls.loads
         self.items -= len(done)
-        self._timer_at = math.inf
+        self._timer_at = _INF
         self._reshare()
         for ev in done:
             ev.succeed()
@@ -234,23 +281,38 @@ class Pool:
     def reserve(self, amount: float, now: float) -> None:
         if amount < 0:
             raise ValueError(f"{self.name}: cannot reserve a negative amount ({amount})")
-        if not self.fits(amount):
-            raise RuntimeError(f"{self.name}: reserving {amount} over {self.used} exceeds capacity {self.capacity}")
-        self._set(self.used + amount, now)
+        used = self.used
+        cap = self.capacity
+        if not used + amount <= cap * (1 + _REL_EPS):     # ``fits``, inlined
+            raise RuntimeError(f"{self.name}: reserving {amount} over {used} exceeds capacity {cap}")
+        # ``_set(used + amount)``, inlined (this runs twice per admission)
+        value = used + amount
+        delta = value - used
+        self._integral += used * (now - self._t)
+        self._t = now
+        used = self.used = cap if cap < value else value   # min(value, cap)
+        if used > self.peak:
+            self.peak = used
+        if delta and self.on_change is not None:
+            self.on_change(now, delta)
 
     def release(self, amount: float, now: float) -> None:
-        if amount < 0 or amount > self.used * (1 + _REL_EPS) + 1e-6:
-            raise RuntimeError(f"{self.name}: releasing {amount} but only {self.used} is reserved")
-        self._set(max(self.used - amount, 0.0), now)
+        used = self.used
+        if amount < 0 or amount > used * (1 + _REL_EPS) + 1e-6:
+            raise RuntimeError(f"{self.name}: releasing {amount} but only {used} is reserved")
+        value = used - amount
+        self._set(0.0 if value < 0.0 else value, now)   # max(value, 0.0)
 
     def _set(self, value: float, now: float) -> None:
-        self._integral += self.used * (now - self._t)
+        used = self.used
+        self._integral += used * (now - self._t)
         self._t = now
-        delta = value - self.used
-        self.used = min(value, self.capacity)
-        if self.used > self.peak:
-            self.peak = self.used
-        if self.on_change is not None and delta:
+        delta = value - used
+        cap = self.capacity
+        used = self.used = cap if cap < value else value   # min(value, cap)
+        if used > self.peak:
+            self.peak = used
+        if delta and self.on_change is not None:
             self.on_change(now, delta)
 
     def mean(self, until: float) -> float:

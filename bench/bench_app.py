@@ -1,0 +1,141 @@
+"""app: time from a warm Streamlit server to the default planner page's results.
+
+Two ways, each skipped (with the reason in the result) when it cannot run:
+
+* ``apptest``: ``streamlit.testing.v1.AppTest`` runs ``app.py`` twice in this process; the
+  second run is the warm one (the server-side caches hold the first run's simulations). This is
+  the script's own time, without a browser.
+* ``browser``: when ``/usr/bin/chromium`` and Playwright are there, ``streamlit run app.py`` on
+  127.0.0.1 and a headless Chromium: one page load warms the server, a second one is timed from
+  ``goto`` until the answer, the per-runtime "fits" metrics and the charts are on screen.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from bench._common import ROOT, target
+
+APP = str(Path(ROOT) / "app.py")
+CHROMIUM = "/usr/bin/chromium"
+WARM_TARGET_S = 4.0   # the UI's own browser test asks for a warm default page under 4 s
+
+
+def _ready_apptest(at) -> bool:
+    return bool(at.success) and any(m.label.endswith(" fits") for m in at.metric) and not at.exception
+
+
+def bench_apptest() -> dict[str, Any]:
+    try:
+        from streamlit.testing.v1 import AppTest
+    except ImportError as exc:
+        return {"skipped": f"streamlit not importable: {exc}"}
+    if not Path(APP).exists():
+        return {"skipped": "app.py not found"}
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        at = AppTest.from_file(APP, default_timeout=120).run()
+        dt = time.perf_counter() - t0
+        if at.exception:
+            return {"skipped": f"the app raised: {at.exception[0].message[:200]}"}
+        if not _ready_apptest(at):
+            return {"skipped": "the planner page shows no results yet (app not ready)"}
+        times.append(dt)
+    return {"cold_s": round(times[0], 3), "warm_s": round(min(times[1:]), 3),
+            "fits": {m.label: m.value for m in at.metric if m.label.endswith(" fits")}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_browser() -> dict[str, Any]:
+    if not Path(CHROMIUM).exists():
+        return {"skipped": f"{CHROMIUM} not found"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright not installed"}
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                return {"skipped": "streamlit server did not start: "
+                        + (server.stderr.read()[-300:] if server.poll() is not None else "timeout")}
+            time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM,
+                                        args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                def load(timeout_ms: float) -> float:
+                    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+                    t0 = time.perf_counter()
+                    page.goto(url)
+                    page.locator('[data-testid="stAlertContentSuccess"]').wait_for(timeout=timeout_ms)
+                    page.locator('[data-testid="stMetric"]', has_text=" fits").first.wait_for(timeout=timeout_ms)
+                    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=timeout_ms)
+                    dt = time.perf_counter() - t0
+                    page.close()
+                    return dt
+                try:
+                    cold = load(120_000)           # warms the server: imports, first run, caches
+                except Exception as exc:
+                    return {"skipped": f"the planner page did not show results: {str(exc)[:200]}"}
+                warm = min(load(60_000) for _ in range(3))
+            finally:
+                browser.close()
+        return {"cold_s": round(cold, 3), "warm_s": round(warm, 3)}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def run() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, fn in (("apptest", bench_apptest), ("browser", bench_browser)):
+        if os.environ.get("BENCH_QUICK") and name == "browser":
+            out[name] = {"skipped": "--quick"}
+            continue
+        try:
+            out[name] = fn()
+        except Exception as exc:   # the app is being written: report, never fail the run
+            out[name] = {"skipped": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    targets = []
+    for name in ("browser", "apptest"):
+        if "warm_s" in out[name]:
+            targets.append(target(f"app: warm default planner page ({name})", out[name]["warm_s"],
+                                  WARM_TARGET_S, unit=" s"))
+    out["targets"] = targets
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
