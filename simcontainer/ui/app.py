@@ -1,20 +1,17 @@
-"""A first view: run the default scenario and show its summary and running instances."""
+"""The app's router: a sidebar page choice (kept in the URL) and the page itself."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-import simcontainer as sc
-from simcontainer.profiles import models_dir
+from simcontainer.ui import learn_page, planner_page, state, sweep_page
+
+RENDER = {"planner": planner_page.render, "learn": learn_page.render, "sweep": sweep_page.render}
 
 
 def main() -> None:
     st.set_page_config(page_title="simcontainer", layout="wide")
-    st.title("simcontainer")
-    scenario = sc.load_scenario(models_dir() / "scenarios" / "default.toml")
-    result = sc.simulate(scenario)
-    rows = [{"workload": n, "runtime": w["runtime"], "started": w["started"],
-             "startup p50 s": round(w["startup_s"]["p50"], 3), "p95 s": round(w["startup_s"]["p95"], 3)}
-            for n, w in result.summary["workloads"].items()]
-    st.dataframe(rows)
-    st.line_chart(result.timeseries.set_index("time_s")[["running"]])
+    state.init()
+    page = state.page()
+    st.sidebar.caption("simcontainer: containers and VMs on a host, simulated.")
+    RENDER[page]()

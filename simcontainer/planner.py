@@ -1,0 +1,735 @@
+"""Plain helpers behind the app's what-if planner: no Streamlit here, only the library.
+
+The planner edits a scenario through a table of workloads and a few host fields, runs it, and
+states the answer in a sentence. Everything a view would otherwise compute lives here so that it
+is tested without a browser:
+
+- the editable table of a scenario's workloads and the way back (:func:`workloads_table`,
+  :func:`scenario_from_inputs`),
+- a what-if carried in a URL (:func:`encode_scenario`, :func:`decode_scenario`),
+- reading a pasted or uploaded scenario with every problem listed (:func:`read_scenario_text`),
+- the per-runtime comparison, its tidy tables for charts and the plain answer
+  (:func:`compare_plan`, :func:`runtime_rows`, :func:`answer`),
+- a simple local sweep used until :mod:`simcontainer.sweep` exists (:func:`sweep`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simcontainer.errors import ScenarioError
+from simcontainer.profiles import Catalogue, default_catalogue, models_dir
+from simcontainer.scenario import (
+    Scenario,
+    dumps_scenario,
+    load_scenario,
+    loads_scenario,
+    parse_scenario,
+)
+
+PHASES = ("wait", "pull", "create", "boot", "ready")
+COLUMNS = ("name", "runtime", "image", "cpu", "mem_mib", "guest_mem_mib", "arrival", "rate_per_s",
+           "count", "at_s", "lifetime", "lifetime_s")
+ARRIVAL_KINDS = ("burst", "poisson", "interval", "trace")
+LIFETIME_KINDS = ("forever", "fixed", "exponential", "lognormal")
+HOST_FIELDS = ("cpu_cores", "ram_mib", "disk_gib", "disk_mb_s", "net_mb_s")
+
+
+def default_scenario() -> Scenario:
+    """The scenario the app opens on (models/scenarios/default.toml)."""
+    return load_scenario(models_dir() / "scenarios" / "default.toml")
+
+
+def canonical(scenario: Scenario) -> str:
+    """The scenario as TOML that `simcontainer run` accepts; equal scenarios give equal text."""
+    return dumps_scenario(scenario)
+
+
+# --------------------------------------------------------------------------- the workload table
+
+
+def _blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and not v.strip()
+
+
+def workloads_table(scenario: Scenario) -> pd.DataFrame:
+    """One row per workload with the fields the planner lets a user edit."""
+    rows = []
+    for w in scenario.workloads:
+        a, life = w.arrival, w.lifetime
+        rate = count = at = None
+        if a.kind == "poisson":
+            rate, count, at = a.rate_per_s, w.max_instances, a.start_s
+        elif a.kind == "burst":
+            count, at = a.count, a.at_s
+        elif a.kind == "interval":
+            rate, count, at = 1.0 / a.every_s, w.max_instances, a.start_s
+        else:
+            count = w.max_instances
+        life_s = {"fixed": "s", "exponential": "mean_s", "lognormal": "median_s"}.get(life.kind)
+        rows.append({
+            "name": w.name, "runtime": w.runtime, "image": w.image, "cpu": float(w.cpu),
+            "mem_mib": float(w.mem_mib), "guest_mem_mib": w.guest_mem_mib, "arrival": a.kind,
+            "rate_per_s": rate, "count": count, "at_s": at, "lifetime": life.kind,
+            "lifetime_s": getattr(life, life_s) if life_s else None,
+        })
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    for c in ("guest_mem_mib", "rate_per_s", "at_s", "lifetime_s"):
+        df[c] = df[c].astype("float64")
+    df["count"] = df["count"].astype("Int64")
+    return df
+
+
+def _num(v: Any) -> Any:
+    """A table cell as a plain number (ints stay ints), or None when blank."""
+    if _blank(v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+        return v
+    return v
+
+
+def _workload_from_row(row: Mapping[str, Any], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A workload table from an edited row, keeping fields the table does not show from ``base``."""
+    w: dict[str, Any] = dict(base or {})
+    for key in ("name", "runtime", "image"):
+        v = row.get(key)
+        if _blank(v):
+            w.pop(key, None)
+        else:
+            w[key] = str(v).strip()
+    for key in ("cpu", "mem_mib", "guest_mem_mib"):
+        v = _num(row.get(key))
+        if v is None:
+            w.pop(key, None)
+        else:
+            w[key] = v
+    kind = row.get("arrival")
+    kind = None if _blank(kind) else str(kind)
+    rate, count, at = _num(row.get("rate_per_s")), _num(row.get("count")), _num(row.get("at_s"))
+    count = int(count) if isinstance(count, int | float) and float(count).is_integer() else count
+    old_arrival = (base or {}).get("arrival") or {}
+    w.pop("max_instances", None)
+    if kind == "burst":
+        w["arrival"] = {"kind": "burst", "count": count, "at_s": at or 0.0}
+        w["arrival"] = {k: v for k, v in w["arrival"].items() if v is not None}
+    elif kind == "poisson":
+        w["arrival"] = {"kind": "poisson", "start_s": at or 0.0}
+        if rate is not None:
+            w["arrival"]["rate_per_s"] = rate
+    elif kind == "interval":
+        w["arrival"] = {"kind": "interval", "start_s": at or 0.0}
+        if rate is not None:
+            w["arrival"]["every_s"] = 1.0 / rate if rate else 0.0
+    elif kind == "trace":
+        w["arrival"] = {"kind": "trace"}
+        if old_arrival.get("kind") == "trace" and "path" in old_arrival:
+            w["arrival"]["path"] = old_arrival["path"]
+    elif kind is None:
+        w.pop("arrival", None)
+    else:
+        w["arrival"] = {"kind": kind}
+    if kind in ("poisson", "interval", "trace") and count is not None:
+        w["max_instances"] = count
+    lkind = row.get("lifetime")
+    lkind = "forever" if _blank(lkind) else str(lkind)
+    ls = _num(row.get("lifetime_s"))
+    old_life = (base or {}).get("lifetime") or {}
+    if lkind == "forever":
+        w["lifetime"] = {"kind": "forever"}
+    elif lkind == "fixed":
+        w["lifetime"] = {"kind": "fixed", "s": ls}
+    elif lkind == "exponential":
+        w["lifetime"] = {"kind": "exponential", "mean_s": ls}
+    elif lkind == "lognormal":
+        p95 = old_life.get("p95_s") if old_life.get("kind") == "lognormal" else None
+        if ls is not None and (p95 is None or p95 < ls):
+            p95 = 3.0 * ls   # the tail the table does not show: three times the median
+        w["lifetime"] = {"kind": "lognormal", "median_s": ls, "p95_s": p95}
+    else:
+        w["lifetime"] = {"kind": lkind}
+    w["lifetime"] = {k: v for k, v in w["lifetime"].items() if v is not None}
+    return w
+
+
+def scenario_from_inputs(base: Scenario, table: pd.DataFrame | Iterable[Mapping[str, Any]], *,
+                         host: Mapping[str, Any] | None = None, preset: str | None = None,
+                         count: int | None = None, duration_s: float | None = None,
+                         seed: int | None = None, catalogue: Catalogue | None = None) -> Scenario:
+    """The base scenario with the edited workload table and host; raises :class:`ScenarioError`.
+
+    ``preset`` picks a host preset; otherwise ``host`` gives the fields by hand. Rows are matched
+    to the base's workloads by name so that fields the table does not show (``ready_s``,
+    ``vm_disk``, ``writable_mib``, a trace path) carry over; empty rows are skipped.
+    """
+    data = base.to_dict()
+    rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else [dict(r) for r in table]
+    rows = [r for r in rows if not all(_blank(r.get(c)) for c in COLUMNS)]
+    old = {w["name"]: w for w in data["workloads"]}
+    data["workloads"] = [_workload_from_row(r, old.get(str(r.get("name", "")).strip())) for r in rows]
+    names = {w.get("name") for w in data["workloads"]}
+    data["actions"] = [a for a in data.get("actions", []) if a.get("workload") in names]
+    h = dict(data["host"])
+    if preset is not None:
+        h = {"preset": preset}
+        for key in ("cpu_overcommit",):
+            if key in data["host"]:
+                h[key] = data["host"][key]
+    elif host is not None:
+        h.pop("preset", None)
+        h.update({k: _num(v) for k, v in host.items() if k in HOST_FIELDS and not _blank(v)})
+    h["count"] = int(count) if count is not None else int(data["host"].get("count", 1))
+    data["host"] = h
+    if duration_s is not None:
+        data["duration_s"] = duration_s
+    if seed is not None:
+        data["seed"] = int(seed)
+    return parse_scenario(data, base_dir=base.base_dir, catalogue=catalogue, source="what-if")
+
+
+# --------------------------------------------------------------------------- scenario in and out
+
+
+def encode_scenario(scenario: Scenario) -> str:
+    """A compact, URL-safe token of the scenario (zlib-compressed TOML)."""
+    raw = zlib.compress(canonical(scenario).encode("utf-8"), 9)
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_scenario(token: str) -> Scenario:
+    """The scenario of :func:`encode_scenario`; a damaged token is a :class:`ScenarioError`."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        text = zlib.decompress(raw).decode("utf-8")
+    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError):
+        raise ScenarioError(["s: the link's scenario is damaged (allowed: a link made by the app)"],
+                            source="link") from None
+    return loads_scenario(text, base_dir=str(models_dir() / "scenarios"), source="link")
+
+
+def read_scenario_text(text: str | bytes, source: str = "upload") -> tuple[Scenario | None, list[str]]:
+    """Read an uploaded or pasted scenario: ``(scenario, [])`` or ``(None, problems by field)``.
+
+    The one code path for the upload widget and the paste box. Relative trace paths resolve
+    from the shipped scenarios folder.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, [f"not UTF-8 text: {exc}"]
+    if not text.strip():
+        return None, ["(top level): the file is empty (allowed: a scenario TOML)"]
+    try:
+        return loads_scenario(text, base_dir=str(models_dir() / "scenarios"), source=source), []
+    except ScenarioError as exc:
+        return None, list(exc.problems)
+
+
+# --------------------------------------------------------------------------- comparing runtimes
+
+
+def runtimes_in(scenario: Scenario) -> list[str]:
+    """The runtimes the scenario's workloads use, in order of first use."""
+    return list(dict.fromkeys(w.runtime for w in scenario.workloads))
+
+
+def compatible(scenario: Scenario, workload: Any, runtime: str,
+               catalogue: Catalogue | None = None) -> bool:
+    """Can ``runtime`` run this workload's image? (A container runtime cannot boot a VM disk.)"""
+    rt = scenario.runtime_table(catalogue)[runtime]
+    img = scenario.image_table(catalogue)[workload.image]
+    return not (rt.kind == "container" and img.kind == "vm")
+
+
+def lead_on_runtime(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> Scenario | None:
+    """The first workload that ``runtime`` can run, alone on the same host(s), moved to ``runtime``.
+
+    How the planner compares a runtime the mix does not use: the same deploy pattern, the same
+    host, the new runtime (a VM guest sized by the runtime). None when no workload fits it.
+    """
+    lead = next((w for w in scenario.workloads if compatible(scenario, w, runtime, catalogue)), None)
+    if lead is None:
+        return None
+    data = scenario.to_dict()
+    w = next(x for x in data["workloads"] if x["name"] == lead.name)
+    w["runtime"] = runtime
+    w.pop("guest_mem_mib", None)
+    data["workloads"] = [w]
+    data["actions"] = []
+    return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
+                          source=f"{scenario.name}: {lead.name} on {runtime}")
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """Where a compared runtime's numbers come from."""
+
+    runtime: str
+    scenario: Scenario        # the run whose instances on ``runtime`` are its startup sample
+    workloads: tuple[str, ...]  # those instances' workloads
+    density_workload: str     # whose closed-form density stands for the runtime
+    in_mix: bool
+
+
+def compare_plan(scenario: Scenario, runtimes: Iterable[str],
+                 catalogue: Catalogue | None = None) -> tuple[list[RuntimePlan], list[str]]:
+    """For each runtime to compare, the run and workloads behind it; and notes on any skipped.
+
+    A runtime the mix uses is measured in the mix itself (all its workloads); another one by
+    :func:`lead_on_runtime`.
+    """
+    plans, notes = [], []
+    known = scenario.runtime_table(catalogue)
+    for rt in dict.fromkeys(runtimes):
+        if rt not in known:
+            notes.append(f"{rt}: unknown runtime (allowed: {', '.join(sorted(known))})")
+            continue
+        mine = tuple(w.name for w in scenario.workloads if w.runtime == rt)
+        if mine:
+            plans.append(RuntimePlan(rt, scenario, mine, mine[0], True))
+            continue
+        side = lead_on_runtime(scenario, rt, catalogue)
+        if side is None:
+            notes.append(f"{rt}: runs containers, and every workload here has a VM disk image")
+            continue
+        name = side.workloads[0].name
+        plans.append(RuntimePlan(rt, side, (name,), name, False))
+    return plans, notes
+
+
+def startup_samples(instances: pd.DataFrame, workloads: Iterable[str]) -> np.ndarray:
+    """Startup latencies (request to ready, seconds) of the instances of ``workloads`` that got ready."""
+    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
+    return instances.loc[sel, "startup_s"].to_numpy(dtype=float)
+
+
+def phase_means(instances: pd.DataFrame, workloads: Iterable[str]) -> dict[str, float]:
+    """Mean seconds per startup phase over the ready instances of ``workloads``."""
+    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
+    t = instances.loc[sel]
+    if t.empty:
+        return {p: 0.0 for p in PHASES}
+    spans = {
+        "wait": t["t_admitted"] - t["t_request"], "pull": t["t_pulled"] - t["t_admitted"],
+        "create": t["t_created"] - t["t_pulled"], "boot": t["t_running"] - t["t_created"],
+        "ready": t["t_ready"] - t["t_running"],
+    }
+    return {p: float(spans[p].mean()) for p in PHASES}
+
+
+def runtime_rows(plans: list[RuntimePlan], dens: Mapping[str, Mapping[str, Any]],
+                 instances: Mapping[str, pd.DataFrame], catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """One row per compared runtime: how many fit, what binds, overhead, startup percentiles.
+
+    ``dens`` is :func:`simcontainer.density` of the scenario with the compared runtimes (plus the
+    side scenarios' workloads); ``instances`` maps each runtime to the instances table of its run.
+    """
+    rows = []
+    for p in plans:
+        d = dens.get(p.density_workload, {}).get(p.runtime, {})
+        x = startup_samples(instances[p.runtime], p.workloads)
+        kind = p.scenario.runtime_table(catalogue)[p.runtime].kind
+        rows.append({
+            "runtime": p.runtime, "kind": kind, "workload": p.density_workload,
+            "measured_in": "the mix" if p.in_mix else f"{p.density_workload} alone",
+            "fits": d.get("fits"), "binding": d.get("binding"),
+            "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
+            "ram_overhead_share": (d.get("overhead_share") or {}).get("ram"),
+            "started": int(x.size),
+            "startup_p50_s": float(np.percentile(x, 50)) if x.size else None,
+            "startup_p95_s": float(np.percentile(x, 95)) if x.size else None,
+            **{f"{k}_s": v for k, v in phase_means(instances[p.runtime], p.workloads).items()},
+        })
+    return pd.DataFrame(rows)
+
+
+def ecdf_frame(plans: list[RuntimePlan], instances: Mapping[str, pd.DataFrame],
+               max_points: int = 300) -> pd.DataFrame:
+    """Long table (runtime, startup_s, fraction) of each runtime's startup ECDF, thinned for drawing."""
+    parts = []
+    for p in plans:
+        x = np.sort(startup_samples(instances[p.runtime], p.workloads))
+        if not x.size:
+            continue
+        frac = np.arange(1, x.size + 1) / x.size
+        if x.size > max_points:
+            idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
+            x, frac = x[idx], frac[idx]
+        parts.append(pd.DataFrame({"runtime": p.runtime, "startup_s": x, "fraction": frac}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["runtime", "startup_s", "fraction"])
+
+
+def phases_long(rows: pd.DataFrame) -> pd.DataFrame:
+    """Long table (runtime, phase, seconds) for stacked bars of the startup breakdown."""
+    out = rows.melt(id_vars=["runtime"], value_vars=[f"{p}_s" for p in PHASES],
+                    var_name="phase", value_name="seconds")
+    out["phase"] = out["phase"].str.removesuffix("_s")
+    out["order"] = out["phase"].map({p: i for i, p in enumerate(PHASES)})
+    return out
+
+
+def resample_steps(ts: pd.DataFrame, horizon: float, points: int = 400) -> pd.DataFrame:
+    """A step time series (value holds until the next row) sampled on a regular grid."""
+    grid = np.linspace(0.0, horizon, points)
+    idx = np.searchsorted(ts["time_s"].to_numpy(), grid, side="right") - 1
+    idx = np.clip(idx, 0, len(ts) - 1)
+    out = ts.iloc[idx].reset_index(drop=True).copy()
+    out["time_s"] = grid
+    return out
+
+
+# --------------------------------------------------------------------------- the answer
+
+
+def fmt_s(x: float | None) -> str:
+    """Seconds for a sentence: 0.38 s, 2.8 s, 11 s."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if x < 1:
+        return f"{x:.2f} s"
+    if x < 10:
+        return f"{x:.1f} s"
+    return f"{x:.0f} s"
+
+
+def _unit(kind: str, n: int | None) -> str:
+    word = "VM" if kind == "vm" else "container"
+    return word if n == 1 else word + "s"
+
+
+def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
+    """One or two plain sentences with the answer: what binds where, and how fast each starts."""
+    if rows.empty:
+        return ["Nothing to compare: pick at least one runtime."]
+    where = "one host" if hosts == 1 else f"{hosts} hosts"
+    fit = rows.dropna(subset=["fits"]).sort_values("fits")
+    parts = []
+    if len(fit) == 1:
+        r = fit.iloc[0]
+        parts.append(f"On {where}, {r['runtime']} fits {int(r['fits'])} {_unit(r['kind'], int(r['fits']))} "
+                     f"of {r['workload']} before {str(r['binding']).upper()} binds "
+                     f"({r['ram_overhead_share']:.0%} of their RAM is overhead).")
+    elif len(fit) > 1:
+        lo, hi = fit.iloc[0], fit.iloc[-1]
+        s = (f"On {where}, {str(lo['binding']).upper()} binds at {int(lo['fits'])} {lo['runtime']} "
+             f"{_unit(lo['kind'], int(lo['fits']))} of {lo['workload']} "
+             f"({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
+             f"{hi['runtime']} fits {int(hi['fits'])} of {hi['workload']} before "
+             f"{str(hi['binding']).upper()} binds")
+        mid = fit.iloc[1:-1]
+        if len(mid):
+            s += "; " + ", ".join(f"{r['runtime']} {int(r['fits'])} ({str(r['binding']).upper()})"
+                                  for _, r in mid.iterrows())
+        parts.append(s + ".")
+    fast = rows.dropna(subset=["startup_p95_s"]).sort_values("startup_p95_s")
+    if len(fast) == 1:
+        r = fast.iloc[0]
+        parts.append(f"p95 startup {fmt_s(r['startup_p95_s'])} (median {fmt_s(r['startup_p50_s'])}).")
+    elif len(fast) > 1:
+        parts.append("p95 startup " + " vs ".join(f"{fmt_s(r['startup_p95_s'])} ({r['runtime']})"
+                                                  for _, r in fast.iterrows()) + ".")
+    return parts
+
+
+# --------------------------------------------------------------------------- lifecycle timeline
+
+
+def gantt_frame(events: pd.DataFrame, horizon: float, max_instances: int = 40) -> pd.DataFrame:
+    """Intervals (instance, workload, state, start_s, end_s) of each instance's lifecycle states.
+
+    A state lasts until the instance's next event; the last one to the horizon, unless it is an
+    end (removed, rejected), which is drawn as nothing.
+    """
+    ev = events[events["instance"] < max_instances].sort_values(["instance", "time_s"], kind="stable")
+    parts = []
+    for iid, g in ev.groupby("instance", sort=True):
+        t = g["time_s"].to_numpy()
+        ends = np.append(t[1:], horizon)
+        states = g["state"].astype(str).to_numpy()
+        keep = (~np.isin(states, ["removed", "rejected"])) & (ends >= t)
+        parts.append(pd.DataFrame({
+            "instance": int(iid), "workload": str(g["workload"].iloc[0]), "state": states[keep],
+            "start_s": t[keep], "end_s": ends[keep],
+        }))
+    cols = ["instance", "workload", "state", "start_s", "end_s"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def sweep_parameters(scenario: Scenario) -> dict[str, float]:
+    """Numeric settings a sweep can vary, by the sweep file's path, with their current values."""
+    h, d = scenario.host, scenario.daemon
+    out: dict[str, float] = {
+        "host.cpu_cores": h.cpu_cores, "host.ram_mib": h.ram_mib, "host.disk_gib": h.disk_gib,
+        "host.disk_mb_s": h.disk_mb_s, "host.net_mb_s": h.net_mb_s, "host.count": h.count,
+        "daemon.api_workers": d.api_workers, "daemon.max_concurrent_downloads": d.max_concurrent_downloads,
+    }
+    for w in scenario.workloads:
+        p = f"workloads.{w.name}"
+        out[f"{p}.cpu"] = w.cpu
+        out[f"{p}.mem_mib"] = w.mem_mib
+        if w.guest_mem_mib is not None:
+            out[f"{p}.guest_mem_mib"] = w.guest_mem_mib
+        if w.arrival.kind == "burst":
+            out[f"{p}.arrival.count"] = w.arrival.count
+        elif w.arrival.kind == "poisson":
+            out[f"{p}.arrival.rate_per_s"] = w.arrival.rate_per_s
+        elif w.arrival.kind == "interval":
+            out[f"{p}.arrival.every_s"] = w.arrival.every_s
+    return {k: float(v) for k, v in out.items()}
+
+
+INTEGER_PARAMS = ("host.count", "daemon.api_workers", "daemon.max_concurrent_downloads", ".arrival.count")
+
+
+def is_integer_param(path: str) -> bool:
+    return any(path.endswith(s) if s.startswith(".") else path == s for s in INTEGER_PARAMS)
+
+
+def sweep_values(path: str, low: float, high: float, steps: int) -> list[float | int]:
+    """``steps`` evenly spaced values from low to high (whole numbers where the field wants them)."""
+    vals = np.linspace(float(low), float(high), max(int(steps), 1))
+    if is_integer_param(path):
+        return sorted({int(round(v)) for v in vals})
+    return [float(v) for v in vals]
+
+
+def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
+    """The scenario with settings addressed by sweep paths (``workloads.<name>.field``) changed."""
+    data = scenario.to_dict()
+    problems = []
+    for path, value in values.items():
+        parts = path.split(".")
+        node: Any = data
+        if parts[0] == "workloads" and len(parts) >= 3:
+            node = next((w for w in data["workloads"] if w["name"] == parts[1]), None)
+            parts = parts[2:]
+            if node is None:
+                problems.append(f"{path}: no workload named {path.split('.')[1]!r}")
+                continue
+        for key in parts[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            problems.append(f"{path}: not a setting")
+            continue
+        if parts[0] == "host":
+            node.pop("preset", None)
+        node[parts[-1]] = value
+    if problems:
+        raise ScenarioError(problems, source="sweep")
+    return parse_scenario(data, base_dir=scenario.base_dir, source="sweep")
+
+
+def flatten_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The result JSON's numbers as flat dotted columns (``workloads.api.startup_s.p95``)."""
+    out: dict[str, float] = {}
+
+    def walk(prefix: str, obj: Any) -> None:
+        if isinstance(obj, Mapping):
+            for k, v in obj.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(obj, bool):
+            return
+        elif isinstance(obj, int | float):
+            out[prefix] = float(obj)
+
+    walk("workloads", {k: {kk: vv for kk, vv in v.items() if kk != "at_horizon"}
+                       for k, v in summary["workloads"].items()})
+    walk("host", summary["host"])
+    return out
+
+
+def summarise_runs(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Per point and metric: mean, std, a normal-approximation 95% interval and n."""
+    metrics = [c for c in runs.columns if c.startswith(("workloads.", "host."))
+               and c not in axes and pd.api.types.is_numeric_dtype(runs[c])]
+    long = runs.melt(id_vars=["point", *axes], value_vars=metrics, var_name="metric")
+    g = long.groupby(["point", *axes, "metric"], sort=True)["value"]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    half = 1.96 * out["std"] / np.sqrt(out["n"].clip(lower=1))
+    out["ci95_low"], out["ci95_high"] = out["mean"] - half, out["mean"] + half
+    return out[["point", *axes, "metric", "mean", "std", "ci95_low", "ci95_high", "n"]]
+
+
+def sweep(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int = 1,
+          progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run a grid over ``axes`` × replications; ``(runs, summary)`` as :mod:`simcontainer.sweep` gives.
+
+    Uses the library's sweep API when it is there; otherwise a plain loop over ``simulate``
+    (seeds: the scenario's seed plus the replication number).
+    """
+    try:
+        from simcontainer.sweep import parse_sweep, run_sweep
+    except ImportError:
+        return _sweep_loop(scenario, axes, replications, progress)
+    spec = parse_sweep({"replications": int(replications), "mode": "grid",
+                        "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
+    res = run_sweep(spec, workers=1, progress=progress)
+    return res.runs, res.summary
+
+
+def _sweep_loop(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int,
+                progress: Callable[[int, int], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from itertools import product
+
+    from simcontainer.engine import simulate
+
+    names = list(axes)
+    points = list(product(*(axes[n] for n in names)))
+    total = len(points) * int(replications)
+    rows, done = [], 0
+    for i, combo in enumerate(points):
+        values = dict(zip(names, combo))
+        sc = with_values(scenario, values)
+        for r in range(int(replications)):
+            seed = scenario.seed + r
+            res = simulate(sc, seed)
+            rows.append({"point": i, "replication": r, "seed": seed, **values, **flatten_metrics(res.summary)})
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    runs = pd.DataFrame(rows)
+    return runs, summarise_runs(runs, names)
+
+
+# --------------------------------------------------------------------------- lessons (Learn pages)
+
+
+def lesson_image(runtime: str, catalogue: Catalogue | None = None) -> str:
+    """A sensible image for a lesson on ``runtime``: a Python app, or a VM disk for a VM."""
+    rt = (catalogue or default_catalogue()).runtimes[runtime]
+    if rt.kind == "container":
+        return "python:3.12-slim"
+    return "firecracker-rootfs" if runtime == "firecracker" else "ubuntu-24.04-cloud"
+
+
+def _lesson(name: str, workloads: list[dict[str, Any]], *, duration_s: float, host: Any = "server-64g",
+            prepull: Iterable[str] = (), actions: Iterable[dict[str, Any]] = (), seed: int = 1) -> Scenario:
+    data: dict[str, Any] = {"name": name, "duration_s": duration_s, "seed": seed, "host": host,
+                            "daemon": {"prepull": list(prepull)}, "workloads": workloads,
+                            "actions": list(actions)}
+    return parse_scenario(data, source=f"lesson {name}")
+
+
+def lesson_image_vs_container(image: str, containers: int) -> Scenario:
+    """Start ``containers`` containers of one image on a host that does not have it yet."""
+    return _lesson("image-vs-container", [{
+        "name": "app", "runtime": "runc", "image": image, "mem_mib": 64, "cpu": 0.05,
+        "arrival": {"kind": "burst", "count": int(containers)}, "lifetime": {"kind": "forever"}}],
+        duration_s=300.0)
+
+
+def lesson_kernel(runtime: str, instances: int, mem_mib: float) -> Scenario:
+    """``instances`` copies of one small app on ``runtime`` (image cached), to read the RAM it takes."""
+    img = lesson_image(runtime)
+    return _lesson(f"kernel-{runtime}", [{
+        "name": "app", "runtime": runtime, "image": img, "mem_mib": float(mem_mib), "cpu": 0.05,
+        "vm_disk": "overlay", "arrival": {"kind": "interval", "every_s": 2.0},
+        "max_instances": int(instances), "lifetime": {"kind": "forever"}}],
+        duration_s=2.0 * instances + 60.0, prepull=[img])
+
+
+def lesson_startup(runtime: str, cached: bool) -> Scenario:
+    """Five starts of one instance at a time on an idle host, with or without the image cached."""
+    img = lesson_image(runtime)
+    return _lesson(f"startup-{runtime}", [{
+        "name": "app", "runtime": runtime, "image": img, "mem_mib": 256, "cpu": 0.1,
+        "vm_disk": "overlay", "arrival": {"kind": "interval", "every_s": 60.0}, "max_instances": 5,
+        "lifetime": {"kind": "fixed", "s": 30.0}}],
+        duration_s=330.0, prepull=[img] if cached else [])
+
+
+def lesson_burst(runtime: str, count: int, cpu_cores: float) -> Scenario:
+    """``count`` starts requested at once on a host with ``cpu_cores`` cores (image cached)."""
+    img = lesson_image(runtime)
+    host = {"cpu_cores": float(cpu_cores), "ram_mib": 524288, "disk_gib": 2000, "disk_mb_s": 1000,
+            "net_mb_s": 125}
+    return _lesson(f"burst-{runtime}", [{
+        "name": "app", "runtime": runtime, "image": img, "mem_mib": 128, "cpu": 0.0,
+        "vm_disk": "overlay", "arrival": {"kind": "burst", "count": int(count)},
+        "lifetime": {"kind": "forever"}}],
+        duration_s=600.0, host=host, prepull=[img])
+
+
+def lesson_layers(images: Iterable[str], gap_s: float = 60.0) -> Scenario:
+    """One container of each image, a minute apart, on an empty host: later pulls reuse layers."""
+    workloads = [{"name": f"{i}-{img.split(':')[0]}", "runtime": "runc", "image": img, "mem_mib": 64,
+                  "arrival": {"kind": "burst", "count": 1, "at_s": i * gap_s},
+                  "lifetime": {"kind": "forever"}} for i, img in enumerate(images)]
+    return _lesson("layers", workloads, duration_s=max(len(workloads), 1) * gap_s + 60.0)
+
+
+def lesson_lifecycle(instances: int, lifetime_s: float, host_ram_mib: float) -> Scenario:
+    """A handful of containers on a small host: some wait for room, one is paused and resumed."""
+    host = {"cpu_cores": 4, "ram_mib": float(host_ram_mib), "disk_gib": 64, "disk_mb_s": 200,
+            "net_mb_s": 62.5}
+    actions = [{"at_s": 8.0, "op": "pause", "workload": "app", "instance": 0},
+               {"at_s": 14.0, "op": "unpause", "workload": "app", "instance": 0}]
+    return _lesson("lifecycle", [{
+        "name": "app", "runtime": "runc", "image": "python:3.12-slim", "mem_mib": 1024, "cpu": 0.5,
+        "arrival": {"kind": "interval", "every_s": 2.0}, "max_instances": int(instances),
+        "lifetime": {"kind": "fixed", "s": float(lifetime_s)}}],
+        duration_s=2.0 * instances + float(lifetime_s) + 30.0, host=host, actions=actions)
+
+
+def image_sizes(images: Iterable[str], catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """Per image: its download and unpacked size, and how much of it is layers shared with the others."""
+    from simcontainer.images import Image, layer_graph
+
+    cat = catalogue or default_catalogue()
+    imgs = [Image.from_spec(cat.images[n]) for n in images]
+    g = layer_graph(imgs)
+    rows = []
+    for img in imgs:
+        shared = sum(layer.disk_mib for layer in img.layers if len(g.nodes[layer.id]["images"]) > 1)
+        rows.append({"image": img.name, "layers": len(img.layers), "download_mib": img.download_mib,
+                     "disk_mib": img.disk_mib, "shared_disk_mib": shared})
+    return pd.DataFrame(rows)
+
+
+def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The layer graph of ``images`` laid out for a chart: nodes (x = depth, y = lane) and edges."""
+    from simcontainer.images import Image, graph_view
+
+    cat = catalogue or default_catalogue()
+    view = graph_view(Image.from_spec(cat.images[n]) for n in images)
+    nodes = pd.DataFrame(view["nodes"])
+    if nodes.empty:
+        return nodes, pd.DataFrame(columns=["x", "y", "x2", "y2"])
+    nodes["y"] = nodes.groupby("depth").cumcount()
+    nodes["used_by"] = nodes["images"].map(", ".join)
+    pos = nodes.set_index("id")[["depth", "y"]]
+    edges = pd.DataFrame([{"x": pos.at[e["parent"], "depth"], "y": pos.at[e["parent"], "y"],
+                           "x2": pos.at[e["child"], "depth"], "y2": pos.at[e["child"], "y"]}
+                          for e in view["edges"]], columns=["x", "y", "x2", "y2"])
+    return nodes.drop(columns=["images"]), edges
+
+
+__all__ = [
+    "COLUMNS", "PHASES", "RuntimePlan", "answer", "canonical", "compare_plan", "decode_scenario",
+    "default_scenario", "ecdf_frame", "encode_scenario", "flatten_metrics", "fmt_s", "gantt_frame",
+    "lead_on_runtime", "phase_means", "phases_long", "read_scenario_text", "resample_steps",
+    "runtime_rows", "runtimes_in", "scenario_from_inputs", "startup_samples", "sweep",
+    "sweep_parameters", "sweep_values", "with_values", "workloads_table", "image_sizes", "layer_nodes",
+    "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel", "lesson_layers",
+    "lesson_lifecycle", "lesson_startup",
+]

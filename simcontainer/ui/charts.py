@@ -1,0 +1,161 @@
+"""Altair charts of tidy tables. Each function takes a DataFrame and returns a chart; no logic.
+
+Building and validating an Altair chart costs ~0.1 s; :func:`show` caches the finished
+Vega-Lite spec under a key naming its content, so a warm page draws its charts for free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+PHASE_ORDER = ["wait", "pull", "create", "boot", "ready"]
+STATE_ORDER = ["requested", "waiting", "pulling", "created", "starting", "running", "paused",
+               "stopping", "exited", "oom_killed", "failed"]
+
+
+def density_bars(rows: pd.DataFrame) -> alt.Chart:
+    """How many fit per runtime, coloured by the resource that binds."""
+    return alt.Chart(rows).mark_bar().encode(
+        x=alt.X("fits:Q", title="instances that fit"),
+        y=alt.Y("runtime:N", sort="-x", title=None),
+        color=alt.Color("binding:N", title="binds first"),
+        tooltip=["runtime", "workload", "fits", "binding",
+                 alt.Tooltip("ram_overhead_share:Q", format=".0%", title="RAM overhead"),
+                 alt.Tooltip("ram_per_instance_mib:Q", format=".0f", title="RAM per instance (MiB)")],
+    ).properties(height=80 + 36 * len(rows), title="Density per runtime")
+
+
+def tradeoff(rows: pd.DataFrame) -> alt.LayerChart:
+    """Density against p95 startup: one point per runtime (up and to the left is better)."""
+    data = rows.dropna(subset=["fits", "startup_p95_s"])
+    base = alt.Chart(data).encode(
+        x=alt.X("startup_p95_s:Q", scale=alt.Scale(type="log"), title="p95 startup (s, log)"),
+        y=alt.Y("fits:Q", title="instances that fit"),
+    )
+    points = base.mark_circle(size=140).encode(color=alt.Color("kind:N", title="kind"),
+                                               tooltip=["runtime", "fits", "binding", "startup_p95_s"])
+    labels = base.mark_text(dx=8, align="left").encode(text="runtime:N")
+    return (points + labels).properties(height=260, title="Trade-off: density vs p95 startup")
+
+
+def ecdf(df: pd.DataFrame) -> alt.Chart:
+    """Startup latency ECDF per runtime."""
+    return alt.Chart(df).mark_line(interpolate="step-after").encode(
+        x=alt.X("startup_s:Q", scale=alt.Scale(type="log"), title="startup, request to ready (s, log)"),
+        y=alt.Y("fraction:Q", title="fraction started within", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("runtime:N"),
+        tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f"), alt.Tooltip("fraction:Q", format=".2f")],
+    ).properties(height=260, title="Startup latency (ECDF)")
+
+
+def phases(df: pd.DataFrame) -> alt.Chart:
+    """Mean startup broken into phases: stacked horizontal bars per runtime."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("seconds:Q", stack="zero", title="mean seconds"),
+        y=alt.Y("runtime:N", title=None),
+        color=alt.Color("phase:N", sort=PHASE_ORDER, scale=alt.Scale(domain=PHASE_ORDER)),
+        order=alt.Order("order:Q"),
+        tooltip=["runtime", "phase", alt.Tooltip("seconds:Q", format=".3f")],
+    ).properties(height=max(150, 80 + 36 * df["runtime"].nunique()), title="Where startup time goes")
+
+
+SERIES = {"running": ("running instances", 1.0), "ram_mib": ("RAM (GiB)", 1 / 1024),
+          "cpu_util": ("CPU busy (%)", 100.0), "disk_mib": ("disk (GiB)", 1 / 1024)}
+
+
+def series(ts: pd.DataFrame, column: str) -> alt.Chart:
+    """One host metric over time (running, ram_mib, cpu_util or disk_mib), as a step line."""
+    title, scale = SERIES[column]
+    data = pd.DataFrame({"time_s": ts["time_s"], "value": ts[column] * scale})
+    return alt.Chart(data).mark_line(interpolate="step-after").encode(
+        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title=title),
+        tooltip=[alt.Tooltip("time_s:Q", format=".1f"), alt.Tooltip("value:Q", format=".2f", title=title)],
+    ).properties(height=240, title=title)
+
+
+def lines(ts: pd.DataFrame, columns: list[str], title: str) -> alt.Chart:
+    """A few step series from a timeseries table on one chart."""
+    long = ts.melt(id_vars=["time_s"], value_vars=columns, var_name="series")
+    return alt.Chart(long).mark_line(interpolate="step-after").encode(
+        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title=None),
+        color="series:N",
+    ).properties(height=220, title=title)
+
+
+def gantt(df: pd.DataFrame) -> alt.Chart:
+    """A lifecycle timeline: one row per instance, one bar per state it was in."""
+    return alt.Chart(df).mark_bar(height=12).encode(
+        x=alt.X("start_s:Q", title="simulated time (s)"), x2="end_s:Q",
+        y=alt.Y("instance:O", title="instance"),
+        color=alt.Color("state:N", sort=STATE_ORDER, scale=alt.Scale(domain=[s for s in STATE_ORDER if s in set(df["state"])])),
+        tooltip=["instance", "state", alt.Tooltip("start_s:Q", format=".2f"), alt.Tooltip("end_s:Q", format=".2f")],
+    ).properties(height=max(300, 60 + 22 * df["instance"].nunique()), title="Lifecycle of each instance")
+
+
+def stacked(df: pd.DataFrame, x: str, y: str, color: str, title: str, x_title: str) -> alt.Chart:
+    """Generic horizontal stacked bars (e.g. RAM per instance split into app, guest and VMM)."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=None), color=f"{color}:N",
+        tooltip=[y, color, alt.Tooltip(f"{x}:Q", format=".1f")],
+    ).properties(height=80 + 36 * df[y].nunique(), title=title)
+
+
+def bars(df: pd.DataFrame, x: str, y: str, title: str, x_title: str, color: str | None = None) -> alt.Chart:
+    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:N", title=None, sort=None),
+           "tooltip": [y, alt.Tooltip(f"{x}:Q", format=".1f")]}
+    if color:
+        enc["color"] = f"{color}:N"
+    return alt.Chart(df).mark_bar().encode(**enc).properties(height=80 + 30 * len(df), title=title)
+
+
+def layer_graph(nodes: pd.DataFrame, edges: pd.DataFrame) -> alt.LayerChart:
+    """Layers as nodes by depth (base on the left); shared layers stand out."""
+    x = alt.X("depth:Q", title="layer depth (base = 0)", axis=alt.Axis(tickMinStep=1))
+    y = alt.Y("y:Q", title=None, axis=None)
+    rules = alt.Chart(edges).mark_rule(color="#999").encode(
+        x=alt.X("x:Q"), y=alt.Y("y:Q"), x2="x2:Q", y2="y2:Q")
+    pts = alt.Chart(nodes).mark_circle().encode(
+        x=x, y=y, size=alt.Size("disk_mib:Q", title="MiB on disk"),
+        color=alt.Color("shared:N", title="shared"),
+        tooltip=["id", "disk_mib", "download_mib", "used_by"])
+    text = alt.Chart(nodes).mark_text(dy=-14).encode(x=x, y=y, text="id:N")
+    return (rules + pts + text).properties(height=60 + 60 * (int(nodes["y"].max()) + 1 if len(nodes) else 1),
+                                           title="Layer graph")
+
+
+def sweep_line(summary: pd.DataFrame, axis: str, metric: str) -> alt.LayerChart:
+    data = summary[summary["metric"] == metric].rename(columns={axis: "x"})
+    base = alt.Chart(data).encode(x=alt.X("x:Q", title=axis))
+    band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q", title=metric), y2="ci95_high:Q")
+    line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["x", "mean", "ci95_low", "ci95_high", "n"])
+    return (band + line).properties(height=300, title=f"{metric} against {axis}")
+
+
+def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str) -> alt.Chart:
+    data = summary[summary["metric"] == metric].rename(columns={a1: "x", a2: "y"})
+    return alt.Chart(data).mark_rect().encode(
+        x=alt.X("x:O", title=a1), y=alt.Y("y:O", title=a2, sort="descending"),
+        color=alt.Color("mean:Q", title=metric.split(".")[-1]),
+        tooltip=["x", "y", "mean", "n"],
+    ).properties(height=300, title=f"{metric} over {a1} × {a2}")
+
+
+def content_key(*parts: Any) -> str:
+    """A short key for a chart's content (e.g. its kind and the scenario's canonical TOML)."""
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def _spec(key: str, _build: Callable[[], Any]) -> dict[str, Any]:
+    return _build().to_dict(validate=False)
+
+
+def show(where: Any, key: str, build: Callable[[], Any]) -> None:
+    """Draw the chart ``build()`` makes, built once per ``key``, into ``where`` (st or a column)."""
+    where.vega_lite_chart(_spec(key, build), width="stretch")

@@ -1,0 +1,109 @@
+"""The what-if as URL query-string state, so that a link reproduces what the reader sees.
+
+``?page=`` is the page, ``?s=`` the scenario (compressed TOML, absent for the default scenario)
+and ``?rt=`` the runtimes to compare. The session keeps the scenario the editors start from
+(``base_toml``) and a ``version`` that renews the editors' keys when a new scenario is loaded.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import streamlit as st
+
+from simcontainer import planner
+from simcontainer.errors import ScenarioError
+from simcontainer.scenario import Scenario, loads_scenario
+
+PAGES = {"planner": "Planner", "learn": "Learn", "sweep": "Sweep"}
+
+
+@lru_cache(maxsize=1)
+def _default_toml() -> str:
+    return planner.canonical(planner.default_scenario())
+
+
+def page() -> str:
+    """The current page from ``?page=``, chosen in the sidebar."""
+    current = st.query_params.get("page", "planner")
+    keys = list(PAGES)
+    if current not in PAGES:
+        current = "planner"
+
+    def changed() -> None:
+        st.query_params["page"] = st.session_state["nav"]
+
+    st.sidebar.radio("Page", keys, index=keys.index(current), format_func=PAGES.get,
+                     key="nav", on_change=changed)
+    return st.session_state.get("nav", current)
+
+
+def init() -> None:
+    """First run of a session: take the what-if from the link, or the default scenario."""
+    if "base_toml" in st.session_state:
+        return
+    st.session_state["version"] = 0
+    st.session_state["link_problems"] = []
+    token = st.query_params.get("s")
+    text = _default_toml()
+    if token:
+        try:
+            text = planner.canonical(planner.decode_scenario(token))
+        except ScenarioError as exc:
+            st.session_state["link_problems"] = exc.problems
+    st.session_state["base_toml"] = text
+    rt = st.query_params.get("rt")
+    st.session_state["compare"] = [r for r in rt.split(",") if r] if rt else None
+
+
+def base() -> Scenario:
+    """The scenario the editors start from."""
+    init()
+    return loads_scenario(st.session_state["base_toml"], source="what-if")
+
+
+def version() -> int:
+    return int(st.session_state.get("version", 0))
+
+
+def replace_base(scenario: Scenario) -> None:
+    """A loaded scenario becomes the new starting point; editors start afresh from it."""
+    st.session_state["base_toml"] = planner.canonical(scenario)
+    st.session_state["version"] = version() + 1
+    st.session_state["compare"] = None
+    save(scenario, planner.runtimes_in(scenario))
+
+
+def compare_default(scenario: Scenario) -> list[str]:
+    chosen = st.session_state.get("compare")
+    known = set(scenario.runtime_table())
+    if chosen:
+        return [r for r in chosen if r in known]
+    return planner.runtimes_in(scenario)
+
+
+def save(scenario: Scenario, compare: list[str]) -> None:
+    """Write the what-if into the query string (only what differs from the default)."""
+    text = planner.canonical(scenario)
+    if text == _default_toml():
+        st.query_params.pop("s", None)
+    else:
+        token = planner.encode_scenario(scenario)
+        if st.query_params.get("s") != token:
+            st.query_params["s"] = token
+    rt = ",".join(compare)
+    if rt == ",".join(planner.runtimes_in(scenario)):
+        st.query_params.pop("rt", None)
+    elif st.query_params.get("rt") != rt:
+        st.query_params["rt"] = rt
+    st.session_state["compare"] = list(compare)
+
+
+def current() -> Scenario:
+    """The latest what-if the planner built (what the sweep page starts from)."""
+    text = st.session_state.get("current_toml") or st.session_state.get("base_toml") or _default_toml()
+    return loads_scenario(text, source="what-if")
+
+
+def set_current(scenario: Scenario) -> None:
+    st.session_state["current_toml"] = planner.canonical(scenario)

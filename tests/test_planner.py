@@ -1,0 +1,238 @@
+"""The planner's pure helpers: table round trip, links, uploads, comparison, answer, sweep, lessons."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import simcontainer as sc
+from simcontainer import planner
+from simcontainer.errors import ScenarioError
+
+
+@pytest.fixture(scope="module")
+def default():
+    return planner.default_scenario()
+
+
+def test_table_round_trip_is_identity(default):
+    table = planner.workloads_table(default)
+    assert list(table.columns) == list(planner.COLUMNS)
+    assert list(table["name"]) == [w.name for w in default.workloads]
+    again = planner.scenario_from_inputs(default, table)
+    assert planner.canonical(again) == planner.canonical(default)
+
+
+def test_table_edits_reach_the_scenario(default):
+    table = planner.workloads_table(default)
+    table.loc[0, "mem_mib"] = 512.0
+    table.loc[0, "count"] = 7
+    table.loc[3, "arrival"] = "interval"
+    table.loc[3, "rate_per_s"] = 0.5
+    table.loc[3, "lifetime"] = "fixed"
+    table.loc[3, "lifetime_s"] = 30.0
+    s = planner.scenario_from_inputs(default, table, preset="laptop", count=3)
+    w0, w3 = s.workloads[0], s.workloads[3]
+    assert w0.mem_mib == 512 and w0.arrival.count == 7
+    assert w3.arrival.kind == "interval" and w3.arrival.every_s == pytest.approx(2.0)
+    assert w3.lifetime.kind == "fixed" and w3.lifetime.s == 30.0
+    assert s.host.preset == "laptop" and s.host.ram_mib == 16384 and s.host.count == 3
+    # a field the table does not show carries over by name
+    assert s.workloads[1].vm_disk == "overlay"
+
+
+def test_host_by_hand_and_new_row(default):
+    table = planner.workloads_table(default)
+    new = {"name": "cache", "runtime": "crun", "image": "redis:7", "cpu": 0.2, "mem_mib": 300.0,
+           "arrival": "poisson", "rate_per_s": 0.1, "count": 50, "lifetime": "lognormal", "lifetime_s": 60.0}
+    table = pd.concat([table, pd.DataFrame([new]), pd.DataFrame([{}])], ignore_index=True)
+    host = {"cpu_cores": 32, "ram_mib": 131072, "disk_gib": 500, "disk_mb_s": 800, "net_mb_s": 250}
+    s = planner.scenario_from_inputs(default, table, host=host, count=1, duration_s=600, seed=3)
+    assert s.host.preset is None and s.host.cpu_cores == 32 and s.duration_s == 600 and s.seed == 3
+    cache = s.workloads[-1]
+    assert cache.name == "cache" and cache.max_instances == 50
+    assert cache.lifetime.kind == "lognormal" and cache.lifetime.p95_s >= cache.lifetime.median_s
+
+
+def test_bad_table_lists_each_problem_by_field(default):
+    table = planner.workloads_table(default)
+    table.loc[0, "runtime"] = "no-such-runtime"
+    table.loc[2, "mem_mib"] = -5.0
+    table.loc[3, "rate_per_s"] = None
+    with pytest.raises(ScenarioError) as err:
+        planner.scenario_from_inputs(default, table)
+    text = "\n".join(err.value.problems)
+    assert "workloads[0].runtime" in text
+    assert "workloads[2].mem_mib" in text
+    assert "workloads[3].arrival.rate_per_s" in text
+
+
+def test_link_token_round_trip_and_damage(default):
+    s = planner.scenario_from_inputs(default, planner.workloads_table(default), preset="laptop")
+    token = planner.encode_scenario(s)
+    assert all(c.isalnum() or c in "-_" for c in token)
+    assert planner.canonical(planner.decode_scenario(token)) == planner.canonical(s)
+    with pytest.raises(ScenarioError) as err:
+        planner.decode_scenario("not-a-token")
+    assert err.value.problems[0].startswith("s:")
+
+
+def test_downloaded_toml_runs_unchanged(default, tmp_path):
+    s = planner.scenario_from_inputs(default, planner.workloads_table(default), preset="laptop", count=2)
+    text = planner.canonical(s)
+    again = sc.loads_scenario(text)
+    assert sc.simulate(again).summary == sc.simulate(s).summary
+    path = tmp_path / "what-if.toml"
+    path.write_text(text)
+    out = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", str(path), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert '"scenario"' in out.stdout
+
+
+def test_read_scenario_text_reports_fields():
+    s, problems = planner.read_scenario_text(b'name = "x"\nduration_s = -1\n[host]\ncpu_cores = 0\n')
+    assert s is None
+    joined = "\n".join(problems)
+    for field in ("duration_s:", "host.cpu_cores:", "host.ram_mib: missing", "workloads: missing"):
+        assert field in joined
+    assert planner.read_scenario_text("x = [")[1][0].startswith("malformed TOML")
+    assert planner.read_scenario_text("  ")[1]
+    assert planner.read_scenario_text(b"\xff\xfe")[1][0].startswith("not UTF-8")
+    good, none = planner.read_scenario_text(planner.canonical(planner.default_scenario()))
+    assert good is not None and none == []
+
+
+def test_compare_rows_and_answer(default):
+    compare = ["runc", "firecracker", "qemu-kvm", "kata"]
+    plans, notes = planner.compare_plan(default, compare)
+    assert [p.runtime for p in plans] == compare and notes == []
+    assert plans[3].in_mix is False and plans[3].workloads == ("api-runc",)
+    inst = {p.runtime: sc.simulate(p.scenario).instances for p in plans}
+    rows = planner.runtime_rows(plans, sc.density(default, compare), inst).set_index("runtime")
+    assert rows.loc["qemu-kvm", "fits"] == 56 and rows.loc["qemu-kvm", "binding"] == "ram"
+    assert rows.loc["runc", "fits"] == 160 and rows.loc["runc", "binding"] == "cpu"
+    assert rows.loc["qemu-kvm", "startup_p95_s"] > 5 > rows.loc["firecracker", "startup_p95_s"]
+    phases = rows.loc["qemu-kvm", ["wait_s", "pull_s", "create_s", "boot_s", "ready_s"]].sum()
+    x = planner.startup_samples(inst["qemu-kvm"], ["api-qemu"])
+    assert phases == pytest.approx(x.mean())
+    text = " ".join(planner.answer(rows.reset_index()))
+    assert "RAM binds at 56 qemu-kvm VMs" in text
+    assert "runc fits 160" in text and "before CPU binds" in text
+    assert "p95 startup" in text and "(qemu-kvm)" in text
+    ecdf = planner.ecdf_frame(plans, inst)
+    assert set(ecdf["runtime"]) == set(compare)
+    assert ecdf.groupby("runtime")["fraction"].max().eq(1.0).all()
+    long = planner.phases_long(rows.reset_index())
+    assert len(long) == 5 * len(compare)
+
+
+def test_compare_skips_what_cannot_run():
+    s = sc.parse_scenario({"name": "vm-only", "duration_s": 60, "host": "laptop",
+                           "workloads": [{"name": "v", "runtime": "qemu-kvm", "image": "ubuntu-24.04-cloud",
+                                          "mem_mib": 256, "arrival": {"kind": "burst", "count": 1}}]})
+    plans, notes = planner.compare_plan(s, ["qemu-kvm", "runc", "nope"])
+    assert [p.runtime for p in plans] == ["qemu-kvm"]
+    assert any(n.startswith("runc:") for n in notes) and any(n.startswith("nope:") for n in notes)
+    assert planner.answer(pd.DataFrame()) == ["Nothing to compare: pick at least one runtime."]
+
+
+def test_answer_single_runtime_and_format():
+    rows = pd.DataFrame([{"runtime": "runc", "kind": "container", "workload": "api", "fits": 1,
+                          "binding": "ram", "ram_overhead_share": 0.1, "startup_p50_s": 0.5,
+                          "startup_p95_s": 0.8}])
+    text = " ".join(planner.answer(rows, hosts=2))
+    assert "On 2 hosts, runc fits 1 container of api before RAM binds" in text
+    assert "p95 startup 0.80 s" in text
+    assert [planner.fmt_s(x) for x in (0.123, 2.34, 11.4, None)] == ["0.12 s", "2.3 s", "11 s", "n/a"]
+
+
+def test_resample_steps_holds_values():
+    ts = pd.DataFrame({"time_s": [0.0, 10.0, 20.0], "running": [0, 5, 2]})
+    out = planner.resample_steps(ts, 30.0, points=7)
+    assert list(out["running"]) == [0, 0, 5, 5, 2, 2, 2]
+
+
+def test_gantt_intervals_follow_events():
+    s = planner.lesson_lifecycle(6, 10, 2048)
+    r = sc.simulate(s)
+    g = planner.gantt_frame(r.events, s.duration_s)
+    assert (g["end_s"] >= g["start_s"]).all()
+    assert {"running", "paused", "waiting"} <= set(g["state"])
+    assert "removed" not in set(g["state"])
+    first = g[g["instance"] == 0]
+    assert first["start_s"].is_monotonic_increasing
+
+
+def test_sweep_grid_replications(default):
+    small = planner.lesson_burst("runc", 20, 4)
+    axes = {"host.cpu_cores": [2, 8], "workloads.app.arrival.count": [10, 20]}
+    seen = []
+    runs, summary = planner.sweep(small, axes, replications=2, progress=lambda d, t: seen.append((d, t)))
+    assert len(runs) == 8 and seen[-1] == (8, 8)
+    assert {"point", "replication", "seed", *axes, "workloads.app.startup_s.p95"} <= set(runs.columns)
+    m = summary[summary["metric"] == "workloads.app.startup_s.p95"]
+    assert len(m) == 4 and (m["n"] == 2).all()
+    assert (m["ci95_low"] <= m["mean"]).all() and (m["mean"] <= m["ci95_high"]).all()
+    slow = m[(m["host.cpu_cores"] == 2) & (m["workloads.app.arrival.count"] == 20)]["mean"].iloc[0]
+    fast = m[(m["host.cpu_cores"] == 8) & (m["workloads.app.arrival.count"] == 10)]["mean"].iloc[0]
+    assert slow > fast
+
+
+def test_sweep_parameters_values_and_bad_path(default):
+    params = planner.sweep_parameters(default)
+    assert params["host.ram_mib"] == 65536 and params["workloads.api-runc.arrival.count"] == 20
+    assert planner.sweep_values("host.count", 1, 4, 4) == [1, 2, 3, 4]
+    assert planner.sweep_values("host.ram_mib", 1, 2, 3) == [1.0, 1.5, 2.0]
+    s = planner.with_values(default, {"host.ram_mib": 1024.0 * 32, "workloads.api-qemu.mem_mib": 300})
+    assert s.host.ram_mib == 32768 and s.host.preset is None and s.workloads[2].mem_mib == 300
+    with pytest.raises(ScenarioError):
+        planner.with_values(default, {"workloads.nobody.cpu": 1})
+
+
+def test_lessons_teach_what_they_say():
+    # image vs container: one download, whatever the number of containers
+    one = sc.simulate(planner.lesson_image_vs_container("node:20-slim", 1)).summary["host"]
+    many = sc.simulate(planner.lesson_image_vs_container("node:20-slim", 30)).summary["host"]
+    assert one["pulled_mib"] == many["pulled_mib"] > 0
+    assert many["peak_disk_mib"] > one["peak_disk_mib"]
+    # a VM holds far more RAM than a container for the same app
+    vm = sc.simulate(planner.lesson_kernel("qemu-kvm", 10, 256)).summary["host"]["peak_ram_mib"]
+    ct = sc.simulate(planner.lesson_kernel("runc", 10, 256)).summary["host"]["peak_ram_mib"]
+    assert vm > 3 * ct
+    # pulls dominate an uncached start
+    cold = planner.phase_means(sc.simulate(planner.lesson_startup("runc", False)).instances, ["app"])
+    warm = planner.phase_means(sc.simulate(planner.lesson_startup("runc", True)).instances, ["app"])
+    assert cold["pull"] > 0 == warm["pull"]
+    # contention: fewer cores, slower burst
+    p95 = [sc.simulate(planner.lesson_burst("firecracker", 100, c)).summary["workloads"]["app"]["startup_s"]["p95"]
+           for c in (2, 32)]
+    assert p95[0] > p95[1]
+    # shared layers are pulled once
+    sizes = planner.image_sizes(["python:3.12-slim", "node:20-slim"])
+    assert (sizes["shared_disk_mib"] > 0).all()
+    r = sc.simulate(planner.lesson_layers(["python:3.12-slim", "node:20-slim"])).summary
+    pulled = [w["pull"]["pulled_mib"] for w in r["workloads"].values()]
+    assert pulled[0] == pytest.approx(44.0) and pulled[1] < sizes["download_mib"][1]
+    nodes, edges = planner.layer_nodes(["python:3.12-slim", "node:20-slim"])
+    assert nodes["shared"].sum() == 1 and len(edges) == len(nodes) - 1
+
+
+def test_flatten_metrics(default):
+    flat = planner.flatten_metrics(sc.simulate(planner.lesson_burst("runc", 3, 2)).summary)
+    assert flat["workloads.app.started"] == 3.0
+    assert "host.peak_ram_mib" in flat and not any("runtime" in k for k in flat)
+    assert all(isinstance(v, float) and np.isfinite(v) for v in flat.values())
+
+
+def test_fallback_sweep_loop_has_the_sweep_tables_shape():
+    small = planner.lesson_burst("runc", 5, 2)
+    runs, summary = planner._sweep_loop(small, {"host.cpu_cores": [1, 4]}, 2, None)
+    assert len(runs) == 4 and list(runs["seed"]) == [1, 2, 1, 2]
+    assert {"point", "replication", "seed", "host.cpu_cores", "workloads.app.startup_s.p95"} <= set(runs.columns)
+    assert list(summary.columns) == ["point", "host.cpu_cores", "metric", "mean", "std", "ci95_low",
+                                     "ci95_high", "n"]

@@ -1,0 +1,142 @@
+"""The planner page through streamlit's AppTest: widgets change the numbers shown; scenario in/out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import simcontainer as sc  # noqa: E402
+from simcontainer import planner  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+BAD_TOML = """
+name = "broken"
+duration_s = -5
+[host]
+cpu_cores = 0
+ram_mib = 1024
+disk_gib = 10
+[[workloads]]
+name = "w"
+runtime = "nosuch"
+image = "python:3.12-slim"
+mem_mib = 64
+arrival = { kind = "burst", count = 0 }
+"""
+
+
+def start(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def fits(at: AppTest) -> dict[str, str]:
+    return {m.label.removesuffix(" fits"): m.value for m in at.metric if m.label.endswith(" fits")}
+
+
+def runtime_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "measured_in" in d.value.columns)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def planner_app() -> AppTest:
+    return start()
+
+
+def test_default_page_shows_the_answer(planner_app):
+    at = planner_app
+    no_exception(at)
+    assert fits(at) == {"runc": "160", "firecracker": "127", "qemu-kvm": "56"}
+    answer = at.success[0].value
+    assert "RAM binds at 56 qemu-kvm VMs" in answer and "runc fits 160" in answer
+    assert "p95 startup" in answer
+    # density, trade-off, ECDF, phases, and running / RAM / CPU / disk over time
+    assert len(at.get("vega_lite_chart")) == 8
+    table = runtime_table(at)
+    assert list(table["runtime"]) == ["runc", "firecracker", "qemu-kvm"]
+    assert "s" not in at.query_params   # the default what-if keeps a clean link
+
+
+def test_host_preset_and_count_change_the_numbers():
+    at = start()
+    at.selectbox(key="preset0").set_value("laptop").run()
+    no_exception(at)
+    small = fits(at)
+    assert small["qemu-kvm"] == str(16384 // 1155)     # RAM binds on a 16 GiB laptop
+    assert "s" in at.query_params                      # the link now carries the what-if
+    at.number_input(key="count0").set_value(3).run()
+    assert fits(at)["qemu-kvm"] == str(3 * (16384 // 1155))
+    assert "On 3 hosts" in at.success[0].value
+    # the what-if reproduces from its link alone
+    again = start(**{k: at.query_params[k] for k in at.query_params})
+    assert fits(again) == fits(at)
+    # and the TOML offered for download runs unchanged
+    text = at.session_state["current_toml"]
+    s = sc.loads_scenario(text)
+    assert s.host.preset == "laptop" and s.host.count == 3
+    assert sc.simulate(s).summary["workloads"]["api-qemu"]["started"] == 20
+
+
+def test_host_by_hand_and_compare_runtimes():
+    at = start()
+    at.selectbox(key="preset0").set_value("by hand").run()
+    at.number_input(key="ram0").set_value(128.0).run()
+    no_exception(at)
+    assert fits(at)["qemu-kvm"] == str(128 * 1024 // 1155)
+    at.multiselect(key="compare0").select("kata").run()
+    no_exception(at)
+    assert "kata" in fits(at)
+    assert "kata" in at.query_params["rt"]
+    rows = runtime_table(at).set_index("runtime")
+    assert rows.loc["kata", "measured_in"] == "api-runc alone"
+    assert rows.loc["kata", "startup_p95_s"] > rows.loc["runc", "startup_p95_s"] * 0.5
+
+
+def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
+    at = start()
+    at.text_area(key="paste").input(BAD_TOML).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    errors = " ".join(e.value for e in at.error)
+    for field in ("duration_s", "host.cpu_cores", "workloads[0].runtime", "workloads[0].arrival.count"):
+        assert field in errors
+    assert "Traceback" not in errors
+    assert fits(at)["qemu-kvm"] == "56"               # the current what-if is untouched
+
+
+def test_good_paste_replaces_the_what_if():
+    at = start()
+    base = planner.default_scenario()
+    mine = planner.with_values(base, {"host.ram_mib": 32768.0})
+    at.text_area(key="paste").input(planner.canonical(mine)).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    assert not at.error
+    assert fits(at)["qemu-kvm"] == str(32768 // 1155)
+    assert at.query_params["s"] == planner.encode_scenario(mine)
+
+
+def test_upload_path_is_the_paste_path():
+    # AppTest cannot upload files; the uploader calls the same function the paste box does.
+    from simcontainer.ui import planner_page
+
+    assert planner_page.load_text.__name__ == "load_text"
+    source = Path(planner_page.__file__).read_text()
+    assert "load_text(up.getvalue(), up.name)" in source and 'load_text(pasted, "pasted scenario")' in source
+
+
+def test_damaged_link_shows_why_and_falls_back():
+    at = start(s="garbage")
+    no_exception(at)
+    assert any("s:" in e.value for e in at.error)
+    assert fits(at)["qemu-kvm"] == "56"

@@ -1,0 +1,129 @@
+"""The Learn and Sweep pages through AppTest: each lesson's controls change its numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def start(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["page"] = page
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+@pytest.fixture(scope="module")
+def learn() -> AppTest:
+    return start("learn")
+
+
+def test_learn_page_has_every_lesson(learn):
+    assert [t.label for t in learn.tabs] == ["Image vs container", "Shared kernel vs guest kernel",
+                                             "Anatomy of a startup", "A burst of starts",
+                                             "Layers and copy-on-write", "Lifecycle timeline"]
+    # RAM split, phases, burst lines, image bars, layer graph, gantt
+    assert len(learn.get("vega_lite_chart")) == 6
+    assert learn.sidebar.radio[0].value == "learn"
+
+
+def step(at: AppTest, widget, value, label: str) -> tuple[str, str]:
+    before = metric(at, label)
+    widget.set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return before, metric(at, label)
+
+
+def test_image_vs_container_lesson(learn):
+    pulled = metric(learn, "Downloaded")
+    before, after = step(learn, learn.slider(key="l1_n"), 60, "Peak disk")
+    assert float(after) > float(before)              # one writable layer more per container...
+    assert metric(learn, "Downloaded") == pulled     # ...but the image is downloaded once
+
+
+def test_kernel_lesson(learn):
+    before, after = step(learn, learn.slider(key="l2_mem"), 1024, "qemu-kvm: host RAM")
+    assert float(after.split()[0]) > float(before.split()[0])
+    qemu = metric(learn, "qemu-kvm: host RAM")
+    learn.selectbox(key="l2_vm").set_value("firecracker").run()
+    assert float(metric(learn, "firecracker: host RAM").split()[0]) < float(qemu.split()[0])
+
+
+def test_startup_lesson(learn):
+    before, after = step(learn, learn.toggle(key="l3_cached"), False, "Mean startup")
+    assert float(after) > float(before)              # the pull is part of a cold start
+    before, after = step(learn, learn.selectbox(key="l3_rt"), "qemu-kvm", "Mean startup")
+    assert float(after) > float(before)
+
+
+def test_burst_lesson(learn):
+    before, after = step(learn, learn.slider(key="l4_n"), 300, "p95 startup")
+    assert float(after) > float(before)
+    before, after = step(learn, learn.slider(key="l4_cores"), 64, "p95 startup")
+    assert float(after) <= float(before)
+
+
+def test_layers_lesson(learn):
+    before, after = step(learn, learn.multiselect(key="l5_images"), ["python:3.12-slim", "node:20-slim"],
+                         "Stored on the host")
+    assert float(after) < float(before)
+    assert float(metric(learn, "Stored on the host")) < float(metric(learn, "Sum of the images"))
+
+
+def test_lifecycle_lesson(learn):
+    before, after = step(learn, learn.slider(key="l6_ram"), 32, "Instances that waited")
+    assert before != "0%" and after == "0%"          # room for all: nobody waits
+
+
+@pytest.fixture(scope="module")
+def sweep() -> AppTest:
+    at = start("sweep")
+    assert at.selectbox(key="a1_path").value == "host.cpu_cores"
+    at.number_input(key="a1_low_host.cpu_cores").set_value(1.0).run()
+    at.number_input(key="a1_high_host.cpu_cores").set_value(16.0).run()
+    at.number_input(key="a1_steps_host.cpu_cores").set_value(3).run()
+    at.number_input(key="reps").set_value(1).run()
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_sweep_one_axis_line(sweep):
+    table = sweep.dataframe[-1].value
+    assert list(table["host.cpu_cores"]) == [1.0, 8.5, 16.0]
+    assert len(sweep.get("vega_lite_chart")) == 1
+    assert sweep.selectbox(key="metric").value == "workloads.api-runc.startup_s.p95"
+    p95 = list(sweep.dataframe[-1].value["mean"])
+    assert p95[0] > p95[-1]                           # one core makes the burst start slower
+    sweep.selectbox(key="metric").set_value("host.mean_cpu_util").run()
+    util = list(sweep.dataframe[-1].value["mean"])
+    assert util[0] > util[-1]                         # the same work on more cores: lower utilisation
+    assert "runs" in sweep.session_state["sweep"]
+
+
+def test_sweep_two_axes_heatmap():
+    at = start("sweep")
+    at.selectbox(key="a1_path").set_value("host.cpu_cores").run()
+    at.number_input(key="a1_steps_host.cpu_cores").set_value(2).run()
+    at.selectbox(key="a2_path").set_value("host.ram_mib").run()
+    at.number_input(key="a2_steps_host.ram_mib").set_value(2).run()
+    at.number_input(key="reps").set_value(1).run()
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    assert len(table) == 4 and {"host.cpu_cores", "host.ram_mib"} <= set(table.columns)
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert '"rect"' in spec
+    runs = at.session_state["sweep"]["runs"]
+    assert len(runs) == 4
