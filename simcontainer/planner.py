@@ -514,101 +514,27 @@ def sweep_values(path: str, low: float, high: float, steps: int) -> list[float |
 
 def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
     """The scenario with settings addressed by sweep paths (``workloads.<name>.field``) changed."""
+    from simcontainer.sweep_design import apply
+
     data = scenario.to_dict()
-    problems = []
-    for path, value in values.items():
-        parts = path.split(".")
-        node: Any = data
-        if parts[0] == "workloads" and len(parts) >= 3:
-            node = next((w for w in data["workloads"] if w["name"] == parts[1]), None)
-            parts = parts[2:]
-            if node is None:
-                problems.append(f"{path}: no workload named {path.split('.')[1]!r}")
-                continue
-        for key in parts[:-1]:
-            node = node.setdefault(key, {}) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
-            problems.append(f"{path}: not a setting")
-            continue
-        if parts[0] == "host":
-            node.pop("preset", None)
-        node[parts[-1]] = value
-    if problems:
-        raise ScenarioError(problems, source="sweep")
+    if any(path.startswith("host.") for path in values):
+        data["host"].pop("preset", None)  # a host changed by hand is no longer the preset
+    try:
+        data = apply(data, dict(values))
+    except KeyError as exc:
+        raise ScenarioError([str(exc.args[0])], source="sweep") from None
     return parse_scenario(data, base_dir=scenario.base_dir, source="sweep")
-
-
-def flatten_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
-    """The result JSON's numbers as flat dotted columns (``workloads.api.startup_s.p95``)."""
-    out: dict[str, float] = {}
-
-    def walk(prefix: str, obj: Any) -> None:
-        if isinstance(obj, Mapping):
-            for k, v in obj.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(obj, bool):
-            return
-        elif isinstance(obj, int | float):
-            out[prefix] = float(obj)
-
-    walk("workloads", {k: {kk: vv for kk, vv in v.items() if kk != "at_horizon"}
-                       for k, v in summary["workloads"].items()})
-    walk("host", summary["host"])
-    return out
-
-
-def summarise_runs(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """Per point and metric: mean, std, a normal-approximation 95% interval and n."""
-    metrics = [c for c in runs.columns if c.startswith(("workloads.", "host."))
-               and c not in axes and pd.api.types.is_numeric_dtype(runs[c])]
-    long = runs.melt(id_vars=["point", *axes], value_vars=metrics, var_name="metric")
-    g = long.groupby(["point", *axes, "metric"], sort=True)["value"]
-    out = g.agg(mean="mean", std="std", n="count").reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    half = 1.96 * out["std"] / np.sqrt(out["n"].clip(lower=1))
-    out["ci95_low"], out["ci95_high"] = out["mean"] - half, out["mean"] + half
-    return out[["point", *axes, "metric", "mean", "std", "ci95_low", "ci95_high", "n"]]
 
 
 def sweep(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int = 1,
           progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run a grid over ``axes`` × replications; ``(runs, summary)`` as :mod:`simcontainer.sweep` gives.
+    """A grid over ``axes`` x replications in this process: ``(runs, summary)`` of :mod:`simcontainer.sweep`."""
+    from simcontainer.sweep import parse_sweep, run_sweep
 
-    Uses the library's sweep API when it is there; otherwise a plain loop over ``simulate``
-    (seeds: the scenario's seed plus the replication number).
-    """
-    try:
-        from simcontainer.sweep import parse_sweep, run_sweep
-    except ImportError:
-        return _sweep_loop(scenario, axes, replications, progress)
     spec = parse_sweep({"replications": int(replications), "mode": "grid",
                         "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
     res = run_sweep(spec, workers=1, progress=progress)
     return res.runs, res.summary
-
-
-def _sweep_loop(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int,
-                progress: Callable[[int, int], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from itertools import product
-
-    from simcontainer.engine import simulate
-
-    names = list(axes)
-    points = list(product(*(axes[n] for n in names)))
-    total = len(points) * int(replications)
-    rows, done = [], 0
-    for i, combo in enumerate(points):
-        values = dict(zip(names, combo))
-        sc = with_values(scenario, values)
-        for r in range(int(replications)):
-            seed = scenario.seed + r
-            res = simulate(sc, seed)
-            rows.append({"point": i, "replication": r, "seed": seed, **values, **flatten_metrics(res.summary)})
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    runs = pd.DataFrame(rows)
-    return runs, summarise_runs(runs, names)
 
 
 # --------------------------------------------------------------------------- lessons (Learn pages)
@@ -726,7 +652,7 @@ def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tu
 
 __all__ = [
     "COLUMNS", "PHASES", "RuntimePlan", "answer", "canonical", "compare_plan", "decode_scenario",
-    "default_scenario", "ecdf_frame", "encode_scenario", "flatten_metrics", "fmt_s", "gantt_frame",
+    "default_scenario", "ecdf_frame", "encode_scenario", "fmt_s", "gantt_frame",
     "lead_on_runtime", "phase_means", "phases_long", "read_scenario_text", "resample_steps",
     "runtime_rows", "runtimes_in", "scenario_from_inputs", "startup_samples", "sweep",
     "sweep_parameters", "sweep_values", "with_values", "workloads_table", "image_sizes", "layer_nodes",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -220,19 +219,3 @@ def test_lessons_teach_what_they_say():
     assert pulled[0] == pytest.approx(44.0) and pulled[1] < sizes["download_mib"][1]
     nodes, edges = planner.layer_nodes(["python:3.12-slim", "node:20-slim"])
     assert nodes["shared"].sum() == 1 and len(edges) == len(nodes) - 1
-
-
-def test_flatten_metrics(default):
-    flat = planner.flatten_metrics(sc.simulate(planner.lesson_burst("runc", 3, 2)).summary)
-    assert flat["workloads.app.started"] == 3.0
-    assert "host.peak_ram_mib" in flat and not any("runtime" in k for k in flat)
-    assert all(isinstance(v, float) and np.isfinite(v) for v in flat.values())
-
-
-def test_fallback_sweep_loop_has_the_sweep_tables_shape():
-    small = planner.lesson_burst("runc", 5, 2)
-    runs, summary = planner._sweep_loop(small, {"host.cpu_cores": [1, 4]}, 2, None)
-    assert len(runs) == 4 and list(runs["seed"]) == [1, 2, 1, 2]
-    assert {"point", "replication", "seed", "host.cpu_cores", "workloads.app.startup_s.p95"} <= set(runs.columns)
-    assert list(summary.columns) == ["point", "host.cpu_cores", "metric", "mean", "std", "ci95_low",
-                                     "ci95_high", "n"]
