@@ -53,6 +53,33 @@ def erlang_scenario(c: int, lam: float, mean_life: float, admission: str, durati
     ))
 
 
+def sweep_base_toml(name: str, seed: int) -> str:
+    """A small base scenario for sweeps: a couple of seconds of CPU for a whole test file, yet
+    real startups, queueing (at 2048 MiB the host fills up) and Poisson noise between seeds."""
+    return _SWEEP_BASE.replace("@NAME@", name).replace("@SEED@", str(seed))
+
+
+_SWEEP_BASE = '''
+name = "@NAME@"
+duration_s = 120.0
+seed = @SEED@
+host = { cpu_cores = 4, ram_mib = 4096, disk_gib = 50 }
+
+[daemon]
+api_workers = 4
+prepull = ["python:3.12-slim"]
+
+[[workloads]]
+name = "api"
+runtime = "runc"
+image = "python:3.12-slim"
+cpu = 0.2
+mem_mib = 256
+arrival = { kind = "poisson", rate_per_s = 0.5 }
+lifetime = { kind = "exponential", mean_s = 30.0 }
+'''
+
+
 @pytest.fixture
 def make_scenario() -> Callable[..., sc.Scenario]:
     return lambda **over: sc.parse_scenario(scenario_dict(**over))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import sweep_base_toml
 
 import simcontainer as sc
 from simcontainer.cli import main
@@ -40,25 +41,7 @@ sweep_mod = importlib.import_module("simcontainer.sweep")
 
 # A small scenario: a couple of seconds of CPU for the whole file, yet real startups, queueing
 # (at 2048 MiB the host fills up) and Poisson noise between seeds.
-BASE_TOML = """
-name = "sweep-test"
-duration_s = 120.0
-seed = 11
-host = { cpu_cores = 4, ram_mib = 4096, disk_gib = 50 }
-
-[daemon]
-api_workers = 4
-prepull = ["python:3.12-slim"]
-
-[[workloads]]
-name = "api"
-runtime = "runc"
-image = "python:3.12-slim"
-cpu = 0.2
-mem_mib = 256
-arrival = { kind = "poisson", rate_per_s = 0.5 }
-lifetime = { kind = "exponential", mean_s = 30.0 }
-"""
+BASE_TOML = sweep_base_toml("sweep-test", seed=11)
 
 GRID_TOML = """
 base = "base.toml"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import sweep_base_toml
 
 from simcontainer.cli import main
 from simcontainer.sweep import load_sweep, run_sweep
@@ -23,25 +24,7 @@ pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).with_name("dask"))
 
-BASE_TOML = """
-name = "sweep-cluster"
-duration_s = 120.0
-seed = 5
-host = { cpu_cores = 4, ram_mib = 4096, disk_gib = 50 }
-
-[daemon]
-api_workers = 4
-prepull = ["python:3.12-slim"]
-
-[[workloads]]
-name = "api"
-runtime = "runc"
-image = "python:3.12-slim"
-cpu = 0.2
-mem_mib = 256
-arrival = { kind = "poisson", rate_per_s = 0.5 }
-lifetime = { kind = "exponential", mean_s = 30.0 }
-"""
+BASE_TOML = sweep_base_toml("sweep-cluster", seed=5)
 
 
 @dataclass
