@@ -94,24 +94,42 @@ class WorkloadPlan:
     lifetime: LifetimeSampler
     phases_stream: Stream
     arrival_stream: Stream
+    # True when the create step (API handling, sandbox creation, VM disk copy) does nothing.
+    create_idle: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.create_idle = self.api.idle and self.create.idle and not self.vm_copy_mib > 0
 
     @property
     def name(self) -> str:
         return self.workload.name
 
 
-class Instance:
-    """A live instance, kept while it exists so that API requests can find it."""
+class Instance(Ticket):
+    """A live instance, kept while it exists so that API requests can find it.
 
-    __slots__ = ("id", "plan", "state", "ticket", "process", "cpu_load")
+    It is its own admission ticket (demand, image, host, layers to fetch, queue event): one
+    object per instance instead of two.
+    """
 
-    def __init__(self, iid: int, plan: WorkloadPlan, ticket: Ticket) -> None:
+    __slots__ = ("id", "plan", "state", "process", "cpu_load")
+
+    def __init__(self, iid: int, plan: WorkloadPlan) -> None:
+        # the Ticket's fields, set here (no second __init__ call on the hot path)
+        self.demand = plan.demand
+        self.image = plan.image
+        self.host = None
+        self.owned = ()
+        self.event = None
         self.id = iid
         self.plan = plan
         self.state = _REQUESTED
-        self.ticket = ticket
         self.process: simpy.Process | None = None
         self.cpu_load = False
+
+    @property
+    def ticket(self) -> Ticket:
+        return self
 
 
 class Daemon:
@@ -136,7 +154,7 @@ class Daemon:
     def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
         """``docker run --rm``: request an instance now; it lives ``lifetime`` seconds once ready."""
         iid = self.rec.new_instance(plan.index, self.env.now)
-        inst = Instance(iid, plan, Ticket(plan.demand, plan.image))
+        inst = Instance(iid, plan)
         self.live[iid] = inst
         ids = self.by_workload.get(plan.index)
         if ids is None:
@@ -194,7 +212,7 @@ class Daemon:
 
     def _cpu_load(self, inst: Instance, on: bool) -> None:
         cpu = inst.plan.demand.cpu
-        host = inst.ticket.host
+        host = inst.host
         if cpu <= 0 or host is None or inst.cpu_load == on:
             return
         inst.cpu_load = on
@@ -225,15 +243,16 @@ class Daemon:
     def _lifecycle(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
         # The hot path of the whole simulator. Each state change is written inline (check the
         # edge, set the state, append the event, update ``final``, stamp the lifecycle mark);
-        # ``_to`` and ``_mark`` do the same for the rarer paths.
-        env, rec, plan, ticket = self.env, self.rec, inst.plan, inst.ticket
+        # ``_to`` and ``_mark`` do the same for the rarer paths. ``env.now`` is read once after
+        # each yield (time cannot move in between).
+        env, rec, plan = self.env, self.rec, inst.plan
         ev_time, ev_code, final, times = self._ev_time, self._ev_code, self._final, self._times
         iid = inst.id
         base = iid * NM
         code = iid << STATE_BITS
 
-        # 1. wait for room
-        got = self.admission.admit(ticket)
+        # 1. wait for room (the instance is its own admission ticket)
+        got = self.admission.admit(inst)
         if got is False:
             self._to(inst, _REJECTED)
             del self.live[iid]
@@ -241,7 +260,7 @@ class Daemon:
         if got is not True:
             self._to(inst, _WAITING)
             yield got
-        host = ticket.host
+        host = inst.host
         assert host is not None
         now = env.now
         times[base + _M_ADMITTED] = now
@@ -255,27 +274,31 @@ class Daemon:
         ev_code(code | _PULLING)
         final[iid] = _PULLING
         if not host.store.is_ready(plan.image):
-            rec.pulled_mib[iid] = yield from host.store.pull(plan.image, ticket.owned)
+            rec.pulled_mib[iid] = yield from host.store.pull(plan.image, inst.owned)
             now = env.now
         times[base + _M_PULLED] = now
 
-        # 3. create: an API worker handles it, the runtime builds the sandbox
+        # 3. create: an API worker handles it, the runtime builds the sandbox. With nothing to
+        # do and a worker free (so nobody queued for one), taking the worker and handing it
+        # back at once would change nothing: skip both.
         stream = plan.phases_stream
-        slot = host.api_workers.acquire()
-        if slot is not None:
-            yield slot
-        try:
-            if not plan.api.idle:
-                yield from self._phase(host, plan.api, stream)
-            if not plan.create.idle:
-                yield from self._phase(host, plan.create, stream)
-            if plan.vm_copy_mib > 0:
-                ev = host.disk_bw.request(plan.vm_copy_mib)
-                if ev is not None:
-                    yield ev
-        finally:
-            host.api_workers.release()
-        now = env.now
+        workers = host.api_workers
+        if not (plan.create_idle and workers.free > 0):
+            slot = workers.acquire()
+            if slot is not None:
+                yield slot
+            try:
+                if not plan.api.idle:
+                    yield from self._phase(host, plan.api, stream)
+                if not plan.create.idle:
+                    yield from self._phase(host, plan.create, stream)
+                if plan.vm_copy_mib > 0:
+                    ev = host.disk_bw.request(plan.vm_copy_mib)
+                    if ev is not None:
+                        yield ev
+            finally:
+                workers.release()
+            now = env.now
         if _CREATED not in _EDGES[inst.state]:
             self._to(inst, _CREATED)              # raises: illegal
         ev_time(now)
@@ -308,7 +331,8 @@ class Daemon:
             ready_s = plan.workload.ready_s
             if ready_s > 0:
                 yield env.timeout(ready_s)
-            times[base + _M_READY] = env.now
+                now = env.now
+            times[base + _M_READY] = now
             yield env.timeout(lifetime) if lifetime != _INF else env.event()
         except simpy.Interrupt as intr:
             how = intr.cause if intr.cause in ("stop", "kill") else "stop"
@@ -320,7 +344,12 @@ class Daemon:
         now = env.now
         times[base + _M_STOPPING] = now
         if how == "stop":
-            self._mark(inst, _STOPPING, 0, now)
+            if _STOPPING not in _EDGES[inst.state]:
+                self._to(inst, _STOPPING)         # raises: illegal
+            inst.state = _STOPPING
+            ev_time(now)
+            ev_code(code | _STOPPING)
+            final[iid] = _STOPPING
             if not plan.stop.idle:
                 yield from self._phase(host, plan.stop, stream)
                 now = env.now
@@ -335,4 +364,4 @@ class Daemon:
         final[iid] = _REMOVED
         times[base + _M_REMOVED] = now
         del self.live[iid]
-        self.admission.release(ticket)
+        self.admission.release(inst)

@@ -137,7 +137,7 @@ class Engine:
         self.env = simpy.Environment()
         self.recorder = Recorder(scenario.host.count)
         rec = self.recorder
-        self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.change)
+        self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
         self.plans = plan_workloads(scenario, self.seed, self.catalogue)
         images = image_table(scenario, self.catalogue)

@@ -18,11 +18,15 @@ from dataclasses import dataclass
 
 import simpy
 
-from simcontainer.images import Image, ImageStore
+from simcontainer.images import Image, ImageStore, Layer
 from simcontainer.resources import FairShare, Pool, Slots
 from simcontainer.scenario import Daemon, Host, RuntimeProfile, Workload
 
 MIB_PER_MB = 1e6 / 2**20  # rates in the scenario are MB/s; sizes are MiB
+
+# ``on_change(host index, series)`` -> the callback told ``(now, delta)`` of every change of that
+# series on that host (``Recorder.series_hook``): one call per change, no dispatch on the name.
+SeriesHook = Callable[[int, str], Callable[[float, float], None]]
 
 
 @dataclass(frozen=True)
@@ -65,15 +69,13 @@ def guest_mem_mib(workload: Workload, runtime: RuntimeProfile) -> float:
 
 class HostNode:
     def __init__(self, env: simpy.Environment, index: int, spec: Host, daemon: Daemon,
-                 on_change: Callable[[int, str, float, float], None] | None = None) -> None:
+                 on_change: SeriesHook | None = None) -> None:
         self.env = env
         self.index = index
         self.spec = spec
 
         def hook(metric: str) -> Callable[[float, float], None] | None:
-            if on_change is None:
-                return None
-            return lambda now, delta: on_change(index, metric, now, delta)
+            return None if on_change is None else on_change(index, metric)
 
         self.cpu = FairShare(env, spec.cpu_cores, f"host{index}.cpu", hook("cpu"))
         self.disk_bw = FairShare(env, spec.disk_mb_s * MIB_PER_MB, f"host{index}.disk_bw")
@@ -102,11 +104,14 @@ class HostNode:
     def fits(self, d: Demand, image: Image) -> bool:
         """Whether the instance fits now, counting unused cached layers (other than its own
         image's) as free: placing it would garbage-collect them."""
+        return self._fits(d, image, d.disk_mib + self.store.missing_disk_mib(image))
+
+    def _fits(self, d: Demand, image: Image, need: float) -> bool:
+        """``fits`` with the disk the instance needs here (``disk_needed``) already known."""
         if not self.ram.fits(d.ram_mib):
             return False
         if self.cpu_pool is not None and not self.cpu_pool.fits(d.cpu):
             return False
-        need = self.disk_needed(d, image)
         if self.disk.fits(need):
             return True
         return self.disk.fits(need - self.store.reclaimable_mib(image))
@@ -119,22 +124,35 @@ class HostNode:
             return False
         return d.disk_mib + image.disk_mib <= self.disk.capacity
 
-    def reserve(self, d: Demand, image: Image) -> list:
+    def take(self, d: Demand, image: Image) -> list[Layer] | None:
+        """``fits`` then ``reserve`` in one step (the single-host admission path): the image's
+        missing disk is computed once. None if the instance does not fit; else what ``reserve``
+        returns."""
+        need = d.disk_mib + self.store.missing_disk_mib(image)
+        if not self._fits(d, image, need):
+            return None
+        return self.reserve(d, image, need)
+
+    def reserve(self, d: Demand, image: Image, need: float | None = None) -> list[Layer]:
         """Reserve RAM, disk and CPU; claim the image's layers. Returns the layers to fetch.
 
-        If the new disk use would pass the high watermark, unused images are collected first.
+        ``need`` is ``disk_needed(d, image)`` if the caller has it already. If the new disk use
+        would pass the high watermark, unused images are collected first.
         """
         now = self.env.now
         self.ram.reserve(d.ram_mib, now)
         if self.cpu_pool is not None:
             self.cpu_pool.reserve(d.cpu, now)
-        need = self.disk_needed(d, image)
-        self.store.make_room(need, image)
-        self.disk.reserve(need, now)
-        owned = self.store.claim(image)
+        if need is None:
+            need = self.disk_needed(d, image)
+        store = self.store
+        store.make_room(need, image)
+        if need:    # nothing to reserve (a cached image, no own disk): the disk pool is untouched
+            self.disk.reserve(need, now)
+        owned = store.claim(image)
         self.image_mib_placed += image.disk_mib
         self.copy_mib_placed += d.copy_mib
-        saved = self.saved_by_sharing_mib()
+        saved = self.image_mib_placed - store.in_use_mib - self.copy_mib_placed  # saved_by_sharing_mib()
         if saved > self.peak_saved_mib:
             self.peak_saved_mib = saved
         return owned
@@ -145,7 +163,8 @@ class HostNode:
         self.ram.release(d.ram_mib, now)
         if self.cpu_pool is not None:
             self.cpu_pool.release(d.cpu, now)
-        self.disk.release(d.disk_mib, now)
+        if d.disk_mib:
+            self.disk.release(d.disk_mib, now)
         self.store.release(image)
         self.image_mib_placed -= image.disk_mib
         self.copy_mib_placed -= d.copy_mib

@@ -19,7 +19,7 @@ counts those reclaimable bytes as free, so an instance that fits only after coll
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -218,7 +218,11 @@ class ImageStore:
     def missing_disk_mib(self, image: Image) -> float:
         """Disk still to be reserved for ``image``: layers neither present nor being fetched."""
         entries = self.entries
-        return sum(layer.disk_mib for layer in image.layers if layer.id not in entries)
+        missing = 0.0    # a plain loop: this runs on every admission, a generator costs more
+        for layer in image.layers:
+            if layer.id not in entries:
+                missing += layer.disk_mib
+        return missing
 
     def present_mib(self, image: Image) -> float:
         """Bytes of ``image`` this host holds or is already fetching (image-locality placement:
@@ -271,8 +275,9 @@ class ImageStore:
         """
         owned: list[Layer] = []
         now = self.env.now
+        entries = self.entries
         for layer in image.layers:
-            e = self.entries.get(layer.id)
+            e = entries.get(layer.id)
             if e is None:
                 e = self._new_entry(layer, self.env.event())
                 owned.append(layer)
@@ -286,8 +291,9 @@ class ImageStore:
 
     def release(self, image: Image) -> None:
         now = self.env.now
+        entries = self.entries
         for layer in image.layers:
-            e = self.entries[layer.id]
+            e = entries[layer.id]
             e.refs -= 1
             e.last_used = now
             if e.refs == 0:
@@ -363,7 +369,7 @@ class ImageStore:
 
     # ---- pulls -----------------------------------------------------------------------------
 
-    def pull(self, image: Image, owned: list[Layer]) -> Generator[simpy.Event, Any, float]:
+    def pull(self, image: Image, owned: Sequence[Layer]) -> Generator[simpy.Event, Any, float]:
         """Fetch ``owned`` layers (downloads in parallel up to the daemon's limit, extraction in
         layer order) and wait for layers other pulls are fetching. Returns MiB downloaded."""
         env = self.env

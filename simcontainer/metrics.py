@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,19 @@ class Recorder:
         self.ts_time.append(now)
         self.ts_code.append(host * len(SERIES) + _SERIES_CODE[series])
         self.ts_delta.append(delta)
+
+    def series_hook(self, host: int, series: str) -> Callable[[float, float], None]:
+        """``change`` bound to one host's series: what a resource calls on every change (one call,
+        the code computed once)."""
+        code = host * len(SERIES) + _SERIES_CODE[series]
+        ts_time, ts_code, ts_delta = self.ts_time.append, self.ts_code.append, self.ts_delta.append
+
+        def on_change(now: float, delta: float) -> None:
+            ts_time(now)
+            ts_code(code)
+            ts_delta(delta)
+
+        return on_change
 
     # ---- views ----------------------------------------------------------------------------
 

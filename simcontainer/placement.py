@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import simpy
 
 from simcontainer.host import Demand, HostNode
-from simcontainer.images import Image
+from simcontainer.images import Image, Layer
 
 Policy = Callable[[Sequence[HostNode], Demand, Image], HostNode | None]
 
@@ -81,7 +81,7 @@ class Ticket:
         self.demand = demand
         self.image = image
         self.host: HostNode | None = None
-        self.owned: list = []
+        self.owned: Sequence[Layer] = ()   # the layers its pull fetches (set on admission)
         self.event: simpy.Event | None = None
 
 
@@ -102,11 +102,8 @@ class Admission:
 
     def admit(self, ticket: Ticket) -> bool | simpy.Event:
         """True: placed now (``ticket.host`` is set). False: rejected. An event: queued."""
-        if not self.queue:
-            host = self._choose(ticket)
-            if host is not None:
-                self._place(ticket, host)
-                return True
+        if not self.queue and self._try_place(ticket):
+            return True
         if self.mode == "reject" or self.never_fits(ticket):
             return False
         ticket.event = self.env.event()
@@ -119,27 +116,33 @@ class Admission:
         if self.queue:
             self._drain()
 
-    def _choose(self, ticket: Ticket) -> HostNode | None:
+    def _try_place(self, ticket: Ticket) -> bool:
+        """Place ``ticket`` on a host that fits it now, if there is one."""
         single = self.single
         if single is not None:
-            return single if single.fits(ticket.demand, ticket.image) else None
-        return self.policy(self.hosts, ticket.demand, ticket.image)
-
-    def _place(self, ticket: Ticket, host: HostNode) -> None:
+            # One host, no policy to consult: fits and reserve in one step.
+            owned = single.take(ticket.demand, ticket.image)
+            if owned is None:
+                return False
+            ticket.host = single
+            ticket.owned = owned
+            return True
+        host = self.policy(self.hosts, ticket.demand, ticket.image)
+        if host is None:
+            return False
         ticket.host = host
         ticket.owned = host.reserve(ticket.demand, ticket.image)
+        return True
 
     def _drain(self) -> None:
         queue = self.queue
         while queue:
             ticket = queue[0]
-            host = self._choose(ticket)
-            if host is None:
+            if not self._try_place(ticket):
                 return
             queue.popleft()
-            self._place(ticket, host)
             assert ticket.event is not None
-            ticket.event.succeed(host)
+            ticket.event.succeed(ticket.host)
 
     @property
     def waiting(self) -> int:

@@ -301,7 +301,15 @@ class Pool:
         if amount < 0 or amount > used * (1 + _REL_EPS) + 1e-6:
             raise RuntimeError(f"{self.name}: releasing {amount} but only {used} is reserved")
         value = used - amount
-        self._set(0.0 if value < 0.0 else value, now)   # max(value, 0.0)
+        if value < 0.0:     # max(value, 0.0)
+            value = 0.0
+        # ``_set(value)``, inlined (this runs on every removal); value <= used <= capacity
+        self._integral += used * (now - self._t)
+        self._t = now
+        self.used = value
+        delta = value - used
+        if delta and self.on_change is not None:
+            self.on_change(now, delta)
 
     def _set(self, value: float, now: float) -> None:
         used = self.used

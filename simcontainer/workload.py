@@ -86,11 +86,15 @@ class LifetimeSampler:
                  stream: Stream) -> None:
         self.spec = spec
         self.stream = stream
+        # A fixed lifetime needs no draw and no type dispatch: one test per instance.
+        self._fixed: float | None = spec.s if isinstance(spec, FixedLifetime) else None
         if isinstance(spec, LognormalLifetime):
             self._mu = math.log(spec.median_s)
             self._sigma = lognormal_sigma(spec.median_s, spec.p95_s)
 
     def __call__(self) -> float:
+        if self._fixed is not None:
+            return self._fixed
         spec = self.spec
         if isinstance(spec, ExponentialLifetime):
             return spec.mean_s * self.stream.exponential()
