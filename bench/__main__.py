@@ -18,9 +18,10 @@ import json
 import os
 import pkgutil
 import platform
+import subprocess
 import sys
+import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +29,39 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 
 
-def discover() -> dict[str, Any]:
-    """``{short name: module}`` for every bench_*.py with a callable run()."""
-    import bench
+def names() -> list[str]:
+    """Short names of every bench/bench_*.py (found without importing them)."""
+    return [i.name.removeprefix("bench_") for i in sorted(pkgutil.iter_modules([str(HERE)]), key=lambda i: i.name)
+            if i.name.startswith("bench_")]
 
-    found = {}
-    for info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda i: i.name):
-        if not info.name.startswith("bench_"):
-            continue
-        try:
-            mod = importlib.import_module(f"bench.{info.name}")
-        except Exception as exc:          # a half-written benchmark must not stop the others
-            found[info.name.removeprefix("bench_")] = exc
-            continue
-        if callable(getattr(mod, "run", None)):
-            found[info.name.removeprefix("bench_")] = mod
-    return found
+
+def describe(name: str) -> str:
+    try:
+        mod = importlib.import_module(f"bench.bench_{name}")
+    except Exception as exc:
+        return f"import error: {exc}"
+    if not callable(getattr(mod, "run", None)):
+        return "(no run() -- not a benchmark)"
+    return (mod.__doc__ or "").strip().splitlines()[0]
+
+
+def run_isolated(name: str) -> dict[str, Any]:
+    """Run one benchmark's ``run()`` in a fresh interpreter.
+
+    Each benchmark gets a clean process: no modules, threads, heap or garbage another one left
+    behind (the app benchmark imports Streamlit and starts threads; a sweep's worker processes
+    re-import the parent's main module), so one measurement never carries another's cost.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        code = ("import json, sys\n"
+                f"from bench.bench_{name} import run\n"
+                "res = run()\n"
+                "json.dump(res if isinstance(res, dict) else {'value': res}, open(sys.argv[1], 'w'), default=str)\n")
+        proc = subprocess.run([sys.executable, "-c", code, str(out)], cwd=HERE.parent, env=os.environ.copy())
+        if proc.returncode != 0 or not out.exists():
+            return {"error": f"the benchmark process exited with status {proc.returncode}"}
+        return json.loads(out.read_text())
 
 
 def _fmt(v: Any) -> str:
@@ -121,14 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         os.environ.setdefault("BENCH_SCALING_N", "1000,10000,100000")
 
-    found = discover()
+    found = names()
     if args.list:
-        for name, mod in found.items():
-            doc = (mod.__doc__ or "").strip().splitlines()[0] if not isinstance(mod, Exception) else f"import error: {mod}"
-            print(f"{name:<12} {doc}")
+        for name in found:
+            print(f"{name:<12} {describe(name)}")
         return 0
-    names = args.names or list(found)
-    unknown = [n for n in names if n not in found]
+    chosen = args.names or found
+    unknown = [n for n in chosen if n not in found]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)} (found: {', '.join(found)})", file=sys.stderr)
         return 2
@@ -140,19 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         saved = {}
     saved.setdefault("benchmarks", {})
     results: dict[str, Any] = {}
-    for name in names:
-        mod = found[name]
+    for name in chosen:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        try:
-            if isinstance(mod, Exception):
-                raise mod
-            res = mod.run()
-            if not isinstance(res, dict):
-                res = {"value": res}
-        except Exception as exc:
-            res = {"error": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc().splitlines()[-5:]}
+        res = run_isolated(name)
         res["bench_wall_s"] = round(time.perf_counter() - t0, 2)
         results[name] = res
         print_result(name, res)
