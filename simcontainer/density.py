@@ -15,6 +15,7 @@ import numpy as np
 
 from simcontainer.engine import image_table
 from simcontainer.host import demand, guest_mem_mib
+from simcontainer.images import Image
 from simcontainer.profiles import Catalogue, default_catalogue
 from simcontainer.scenario import Scenario
 
@@ -22,13 +23,13 @@ RESOURCES = ("ram", "disk", "cpu")
 
 
 def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
-                catalogue: Catalogue | None = None) -> dict[str, Any]:
+                catalogue: Catalogue | None = None, images: dict[str, Image] | None = None) -> dict[str, Any]:
     catalogue = catalogue or default_catalogue()
     w = next(w for w in scenario.workloads if w.name == workload_name)
     if runtime_name != w.runtime:
         w = w.model_copy(update={"runtime": runtime_name, "guest_mem_mib": None})
     rt = scenario.runtime_table(catalogue)[runtime_name]
-    img = image_table(scenario, catalogue)[w.image]
+    img = (images if images is not None else image_table(scenario, catalogue))[w.image]
     d = demand(w, rt, img)
     host = scenario.host
     per = np.array([d.ram_mib, d.disk_mib, d.cpu])
@@ -84,6 +85,6 @@ def density(scenario: Scenario, runtimes: list[str] | None = None,
                 row[r] = {"fits": None, "binding": None,
                           "error": f"{w.image!r} is a VM disk image; {r!r} runs containers"}
                 continue
-            row[r] = density_one(scenario, w.name, r, catalogue)
+            row[r] = density_one(scenario, w.name, r, catalogue, images)
         out[w.name] = row
     return out

@@ -107,9 +107,10 @@ def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     return resolve({**catalogue.images, **inline})
 
 
-def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue) -> list[WorkloadPlan]:
+def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
+                   images: dict[str, Image] | None = None) -> list[WorkloadPlan]:
     runtimes = scenario.runtime_table(catalogue)
-    images = image_table(scenario, catalogue)
+    images = images if images is not None else image_table(scenario, catalogue)
     plans = []
     for i, w in enumerate(scenario.workloads):
         rt = runtimes[w.runtime]
@@ -139,8 +140,8 @@ class Engine:
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
-        self.plans = plan_workloads(scenario, self.seed, self.catalogue)
         images = image_table(scenario, self.catalogue)
+        self.plans = plan_workloads(scenario, self.seed, self.catalogue, images)
         for name in scenario.daemon.prepull:
             for h in self.hosts:
                 h.preload(images[name])

@@ -281,6 +281,8 @@ class Scenario(Model):
         return {**cat.runtimes, **{r.name: r for r in self.runtimes}}
 
     def image_table(self, catalogue: Catalogue | None = None) -> dict[str, ImageSpec]:
+        """Image specs by name, catalogue then inline (an inline ``base`` is not expanded here:
+        for layer chains use :func:`simcontainer.engine.image_table`)."""
         from simcontainer.profiles import default_catalogue
 
         cat = catalogue or default_catalogue()
