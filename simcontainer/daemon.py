@@ -197,19 +197,6 @@ class Daemon:
         inst.state = state
         self.rec.event(inst.id, state, self.env.now)
 
-    def _mark(self, inst: Instance, state: State, mark: int, now: float) -> None:
-        """``_to(state)`` at ``now`` and, if ``mark``, that lifecycle timestamp (no call into the
-        recorder: its columns are bound once)."""
-        if state not in TRANSITIONS[inst.state]:
-            raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
-        iid = inst.id
-        self._ev_time(now)
-        self._ev_code(iid << STATE_BITS | state)
-        if mark:
-            self._times[iid * NM + mark] = now
-        inst.state = state
-        self._final[iid] = state
-
     def _cpu_load(self, inst: Instance, on: bool) -> None:
         cpu = inst.plan.demand.cpu
         host = inst.host

@@ -104,7 +104,7 @@ class HostNode:
     def fits(self, d: Demand, image: Image) -> bool:
         """Whether the instance fits now, counting unused cached layers (other than its own
         image's) as free: placing it would garbage-collect them."""
-        return self._fits(d, image, d.disk_mib + self.store.missing_disk_mib(image))
+        return self._fits(d, image, self.disk_needed(d, image))
 
     def _fits(self, d: Demand, image: Image, need: float) -> bool:
         """``fits`` with the disk the instance needs here (``disk_needed``) already known."""
@@ -128,7 +128,7 @@ class HostNode:
         """``fits`` then ``reserve`` in one step (the single-host admission path): the image's
         missing disk is computed once. None if the instance does not fit; else what ``reserve``
         returns."""
-        need = d.disk_mib + self.store.missing_disk_mib(image)
+        need = self.disk_needed(d, image)
         if not self._fits(d, image, need):
             return None
         return self.reserve(d, image, need)
@@ -152,7 +152,7 @@ class HostNode:
         owned = store.claim(image)
         self.image_mib_placed += image.disk_mib
         self.copy_mib_placed += d.copy_mib
-        saved = self.image_mib_placed - store.in_use_mib - self.copy_mib_placed  # saved_by_sharing_mib()
+        saved = self.saved_by_sharing_mib()
         if saved > self.peak_saved_mib:
             self.peak_saved_mib = saved
         return owned

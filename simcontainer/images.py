@@ -18,7 +18,6 @@ counts those reclaimable bytes as free, so an instance that fits only after coll
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -104,12 +103,6 @@ def shared_layers(images: Iterable[Image]) -> dict[str, set[str]]:
     """Layer id -> the images that share it, for layers used by two or more images."""
     g = layer_graph(images)
     return {n: set(d["images"]) for n, d in g.nodes(data=True) if len(d["images"]) > 1}
-
-
-def unique_disk_mib(images: Iterable[Image]) -> float:
-    """Disk a host needs to hold all these images: every layer once."""
-    g = layer_graph(images)
-    return float(sum(d["disk_mib"] for _, d in g.nodes(data=True)))
 
 
 def layer_depths(g: nx.DiGraph) -> dict[str, int]:
@@ -423,8 +416,3 @@ class ImageStore:
 
     def unused_mib(self) -> float:
         return sum(e.layer.disk_mib for e in self.entries.values() if e.refs == 0 and e.present)
-
-
-def pull_seconds(download_mib: float, net_mib_s: float) -> float:
-    """Time for one lone pull's download over an idle link (for tests and closed forms)."""
-    return download_mib / net_mib_s if net_mib_s > 0 else math.inf

@@ -33,11 +33,6 @@ class State(IntEnum):
 
 STATE_LABELS = [s.label for s in State]
 
-TERMINAL = frozenset({State.REMOVED, State.REJECTED})
-# States in which an instance holds its host reservation.
-HOLDS_HOST = frozenset({State.PULLING, State.CREATED, State.STARTING, State.RUNNING, State.PAUSED,
-                        State.STOPPING, State.EXITED, State.OOM_KILLED, State.FAILED})
-
 # Which state changes each API operation may cause, from which states.
 API_OPS: dict[str, dict[State, State]] = {
     "start": {State.CREATED: State.STARTING, State.EXITED: State.STARTING},

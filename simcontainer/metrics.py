@@ -72,14 +72,9 @@ class Recorder:
         self.ev_code.append(iid << _STATE_BITS | state)
         self.final[iid] = state
 
-    def change(self, host: int, series: str, now: float, delta: float) -> None:
-        self.ts_time.append(now)
-        self.ts_code.append(host * len(SERIES) + _SERIES_CODE[series])
-        self.ts_delta.append(delta)
-
     def series_hook(self, host: int, series: str) -> Callable[[float, float], None]:
-        """``change`` bound to one host's series: what a resource calls on every change (one call,
-        the code computed once)."""
+        """The callback a resource calls on every change of one host's series: it appends
+        ``(now, code, delta)`` to the change-point columns, the code computed once."""
         code = host * len(SERIES) + _SERIES_CODE[series]
         ts_time, ts_code, ts_delta = self.ts_time.append, self.ts_code.append, self.ts_delta.append
 

@@ -285,7 +285,7 @@ class Pool:
         cap = self.capacity
         if not used + amount <= cap * (1 + _REL_EPS):     # ``fits``, inlined
             raise RuntimeError(f"{self.name}: reserving {amount} over {used} exceeds capacity {cap}")
-        # ``_set(used + amount)``, inlined (this runs twice per admission)
+        # update the integral, level and peak in place (this runs twice per admission)
         value = used + amount
         delta = value - used
         self._integral += used * (now - self._t)
@@ -303,23 +303,11 @@ class Pool:
         value = used - amount
         if value < 0.0:     # max(value, 0.0)
             value = 0.0
-        # ``_set(value)``, inlined (this runs on every removal); value <= used <= capacity
+        # value <= used <= capacity: no clamp to capacity, no new peak (this runs on every removal)
         self._integral += used * (now - self._t)
         self._t = now
         self.used = value
         delta = value - used
-        if delta and self.on_change is not None:
-            self.on_change(now, delta)
-
-    def _set(self, value: float, now: float) -> None:
-        used = self.used
-        self._integral += used * (now - self._t)
-        self._t = now
-        delta = value - used
-        cap = self.capacity
-        used = self.used = cap if cap < value else value   # min(value, cap)
-        if used > self.peak:
-            self.peak = used
         if delta and self.on_change is not None:
             self.on_change(now, delta)
 
