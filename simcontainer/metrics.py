@@ -21,6 +21,10 @@ from simcontainer.lifecycle import STATE_LABELS, State
 # Lifecycle timestamps kept per instance (columns of the ``times`` matrix).
 MARKS = ("request", "admitted", "pulled", "created", "running", "ready", "stopping", "exited", "removed")
 M = {name: k for k, name in enumerate(MARKS)}
+# Each startup phase is the span between two lifecycle marks; together they add up to startup_s.
+PHASE_SPANS = {"wait": ("request", "admitted"), "pull": ("admitted", "pulled"),
+               "create": ("pulled", "created"), "boot": ("created", "running"),
+               "ready": ("running", "ready")}
 NM = len(MARKS)
 _NAN_ROW = array("d", [math.nan] * NM)
 
@@ -152,14 +156,8 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         ready = ~np.isnan(t[:, M["ready"]])
         r = t[ready]
         startup = r[:, M["ready"]] - r[:, M["request"]]
-        wait = r[:, M["admitted"]] - r[:, M["request"]]
-        phases = {
-            "wait": wait,
-            "pull": r[:, M["pulled"]] - r[:, M["admitted"]],
-            "create": r[:, M["created"]] - r[:, M["pulled"]],
-            "boot": r[:, M["running"]] - r[:, M["created"]],
-            "ready": r[:, M["ready"]] - r[:, M["running"]],
-        }
+        phases = {p: r[:, M[end]] - r[:, M[start]] for p, (start, end) in PHASE_SPANS.items()}
+        wait = phases["wait"]
         run_t, run_v = interval_counts(t[started, M["running"]], t[started, M["stopping"]], horizon)
         in_progress = {STATE_LABELS[s]: int(np.sum(f == s)) for s in np.unique(f)
                        if s not in (State.REMOVED, State.REJECTED)}

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from simcontainer.errors import ScenarioError
+from simcontainer.metrics import PHASE_SPANS
 from simcontainer.profiles import Catalogue, default_catalogue, models_dir
 from simcontainer.scenario import (
     Scenario,
@@ -36,7 +37,7 @@ from simcontainer.scenario import (
     parse_scenario,
 )
 
-PHASES = ("wait", "pull", "create", "boot", "ready")
+PHASES = tuple(PHASE_SPANS)   # the startup phases, in order (defined with the result JSON)
 COLUMNS = ("name", "runtime", "image", "cpu", "mem_mib", "guest_mem_mib", "arrival", "rate_per_s",
            "count", "at_s", "lifetime", "lifetime_s")
 ARRIVAL_KINDS = ("burst", "poisson", "interval", "trace")
@@ -325,12 +326,7 @@ def phase_means(instances: pd.DataFrame, workloads: Iterable[str]) -> dict[str, 
     t = instances.loc[sel]
     if t.empty:
         return {p: 0.0 for p in PHASES}
-    spans = {
-        "wait": t["t_admitted"] - t["t_request"], "pull": t["t_pulled"] - t["t_admitted"],
-        "create": t["t_created"] - t["t_pulled"], "boot": t["t_running"] - t["t_created"],
-        "ready": t["t_ready"] - t["t_running"],
-    }
-    return {p: float(spans[p].mean()) for p in PHASES}
+    return {p: float((t[f"t_{end}"] - t[f"t_{start}"]).mean()) for p, (start, end) in PHASE_SPANS.items()}
 
 
 def runtime_rows(plans: list[RuntimePlan], dens: Mapping[str, Mapping[str, Any]],
