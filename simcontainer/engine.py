@@ -140,6 +140,8 @@ class Engine:
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
+        for h in self.hosts:    # the cores asked, beside the cores served (the "cpu" series)
+            h.cpu.on_demand = rec.series_hook(h.index, "cpu_demand")
         images = image_table(scenario, self.catalogue)
         self.plans = plan_workloads(scenario, self.seed, self.catalogue, images)
         for name in scenario.daemon.prepull:
@@ -187,6 +189,7 @@ class Engine:
             self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
             workload_names=[w.name for w in self.scenario.workloads],
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
+            workload_cpu=[p.demand.cpu for p in self.plans],
         )
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
