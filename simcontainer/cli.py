@@ -136,31 +136,82 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ts_out is not None:
         _write_atomic(ts_out, lambda p: result.timeseries.to_parquet(p, index=False))
     if args.json:
-        print(json.dumps(result.summary, indent=2))
+        print(to_json(result.summary))
     else:
         print(render_summary(result.summary))
+        if scenario.actions:
+            print(f"\nAPI calls (scripted actions)\n{render_api_calls(scenario, result.recorder.api_calls)}")
         print(f"\n{result.summary['events']:,} events in {result.wall_s:.2f} s wall time")
+    print_warnings(result.summary["warnings"])
     return EXIT_OK
 
 
+def to_json(data: Any) -> str:
+    """JSON with null for any non-finite number (NaN and Infinity are not JSON)."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _pct(x: float | None) -> str | None:
+    return None if x is None else f"{x:.0%}"
+
+
 def render_summary(s: dict[str, Any]) -> str:
+    """The run's tables: what happened to the requests, how fast they started, the hosts.
+
+    A "-" is a figure over nothing (no instance got that far), never a zero."""
     rows = []
     for name, w in s["workloads"].items():
         rows.append({
             "workload": name, "runtime": w["runtime"], "requested": w["requested"], "started": w["started"],
-            "rejected": w["rejected"], "completed": w["completed"],
+            "rejected": w["rejected"], "waiting": w["waiting_at_horizon"], "completed": w["completed"],
             "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"], "p99 s": w["startup_s"]["p99"],
-            "waited": f"{w['wait_s']['waited_fraction']:.0%}", "peak running": w["peak_running"],
-            "mean running": w["mean_running"],
+            "waited": _pct(w["wait_s"]["waited_fraction"]), "CPU got": _pct(w["cpu"]["received_fraction"]),
+            "peak running": w["peak_running"], "mean running": w["mean_running"],
         })
-    phases = [{"workload": n, **{k: v for k, v in w["phases_s"].items()}} for n, w in s["workloads"].items()]
+    phases = [{"workload": n, **w["phases_s"]} for n, w in s["workloads"].items()]
     h = s["host"]
     host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
                  f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
-                 f" | mean CPU {h['mean_cpu_util']:.1%} | pulled {h['pulled_mib']:,.0f} MiB"
-                 f" | peak running {h['peak_running']}")
+                 f" | mean CPU {h['mean_cpu_util']:.1%} (asked {h['mean_cpu_demand']:.1%}, peak asked"
+                 f" {h['peak_cpu_demand']:.0%}) | pulled {h['pulled_mib']:,.0f} MiB | peak running {h['peak_running']}")
     return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
-            f"{table(rows)}\n\nmean startup phases (s)\n{table(phases)}\n\n{host_line}")
+            f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; CPU got: CPU the"
+            f" running apps received of what they asked)\n\n"
+            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}")
+
+
+# What each answer code of a scripted API call means (Docker's API codes).
+API_STATUS = {200: "done", 404: "no such instance (not requested yet, or already removed)",
+              409: "refused: not allowed in the instance's state"}
+
+
+def render_api_calls(scenario: Any, calls: list[dict[str, Any]]) -> str:
+    """One row per scripted API call: when, what, on which instance, and the answer."""
+    acts = sorted(scenario.actions, key=lambda a: a.at_s)   # the order the engine makes the calls
+    rows = []
+    for k, c in enumerate(calls):
+        a = acts[k] if len(calls) <= len(acts) else None
+        rows.append({"at s": c["time_s"], "op": c["op"],
+                     "target": f"{a.workload}[{a.instance}]" if a is not None else f"instance {c['instance']}",
+                     "status": c["status"], "state then": c["state"],
+                     "answer": API_STATUS.get(c["status"], "")})
+    errors = sum(not c["ok"] for c in calls)
+    return f"{table(rows)}\n{len(calls)} call(s), {errors} error(s)"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -172,21 +223,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
         results = sc.compare(scenario, args.runtimes, args.seed, progress=progress)
     finally:
         progress.close()
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return EXIT_OK
-    rows = []
-    for rt, s in results.items():
-        for name, w in s["workloads"].items():
-            rows.append({"runtime": rt, "workload": name, "started": w["started"], "rejected": w["rejected"],
-                         "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
-                         "wait mean s": w["wait_s"]["mean"], "peak running": w["peak_running"],
-                         "peak RAM MiB": s["host"]["peak_ram_mib"]})
-    print(table(rows))
-    for rt, s in results.items():
-        if s["skipped_workloads"]:
-            print(f"\n{rt}: left out {', '.join(s['skipped_workloads'])} (VM disk images a container runtime cannot run)")
+    print(to_json(results) if args.json else render_compare(results))
+    print_warnings([f"{rt}: {w}" for rt, s in results.items() for w in s.get("warnings", [])])
     return EXIT_OK
+
+
+def render_compare(results: dict[str, dict[str, Any]]) -> str:
+    """Per runtime and workload: what started, how fast, and where the startup time went."""
+    rows, phases, notes = [], [], []
+    for rt, s in results.items():
+        if s.get("skipped"):
+            notes.append(f"{rt}: skipped: {s['reason']}")
+            continue
+        for name, w in s["workloads"].items():
+            rows.append({"runtime": rt, "workload": name, "requested": w["requested"], "started": w["started"],
+                         "rejected": w["rejected"], "waiting": w["waiting_at_horizon"],
+                         "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
+                         "peak running": w["peak_running"], "peak RAM MiB": s["host"]["peak_ram_mib"]})
+            phases.append({"runtime": rt, "workload": name, **w["phases_s"],
+                           "pulled MiB": w["pull"]["pulled_mib"], "VM disk copy MiB": w["vm_disk_copy_mib"]})
+        if s["skipped_workloads"]:
+            notes.append(f"{rt}: left out {', '.join(s['skipped_workloads'])} "
+                         "(VM disk images a container runtime cannot run)")
+    out = table(rows)
+    if phases:
+        out += (f"\n\nmean startup phases (s): where each runtime's startup goes (create includes the"
+                f" VM disk copy)\n{table(phases)}")
+    return out + "".join(f"\n\n{n}" for n in notes)
 
 
 def cmd_density(args: argparse.Namespace) -> int:

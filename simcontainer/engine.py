@@ -189,7 +189,7 @@ class Engine:
             self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
             workload_names=[w.name for w in self.scenario.workloads],
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
-            workload_cpu=[p.demand.cpu for p in self.plans],
+            demands=[p.demand for p in self.plans],
         )
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
@@ -240,7 +240,9 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     """One summary per runtime: the scenario rerun with every workload on that runtime.
 
     Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
-    run and listed in its summary under ``skipped_workloads``.
+    run and listed in its summary under ``skipped_workloads``. A runtime that can run none of them
+    is not an error: its entry is ``{"skipped": True, "reason": ..., "skipped_workloads": [...]}``
+    and the other runtimes are compared all the same.
     """
     from simcontainer.errors import ScenarioError
 
@@ -250,12 +252,20 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     if unknown:
         raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
                              for r in unknown], source="compare")
-    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runtimes}
+    skipped = {rt: incompatible_workloads(scenario, rt, catalogue) for rt in runtimes}
+    runnable = [rt for rt in runtimes if len(skipped[rt]) < len(scenario.workloads)]
+    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runnable}
     out: dict[str, dict[str, Any]] = {}
-    for k, (rt, variant) in enumerate(variants.items()):
+    for rt in runtimes:
+        if rt not in variants:
+            out[rt] = {"skipped": True, "skipped_workloads": skipped[rt],
+                       "reason": f"{rt} is a container runtime: it cannot boot the VM disk images all "
+                                 f"workloads of {scenario.name!r} use"}
+            continue
+        k = runnable.index(rt)
         step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
-        summary = simulate(variant, seed, catalogue=catalogue, progress=step).summary
-        summary["skipped_workloads"] = incompatible_workloads(scenario, rt, catalogue)
+        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step).summary
+        summary["skipped_workloads"] = skipped[rt]
         out[rt] = summary
     return out
 

@@ -157,13 +157,13 @@ def interval_counts(starts: np.ndarray, ends: np.ndarray, horizon: float) -> tup
 
 def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
               workload_names: list[str], workload_runtimes: list[str], hosts: list[Any],
-              workload_cpu: Sequence[float] | None = None) -> dict[str, Any]:
+              demands: Sequence[Any] | None = None) -> dict[str, Any]:
     """The result JSON (README, "Reading a result"): per workload, per host, and warnings.
 
     A figure over nothing -- a startup percentile when no instance became ready, a mean wait when
-    nobody was admitted -- is None (JSON null), never 0. ``workload_cpu`` is the cores one running
-    instance of each workload asks (``Demand.cpu``); without it the per-workload CPU figures are
-    None.
+    nobody was admitted -- is None (JSON null), never 0. ``demands`` holds each workload's
+    ``host.Demand`` (the cores one running instance asks, its private VM disk copy); without them
+    the per-workload CPU figures are None.
     """
     tm = rec.times_matrix()
     wl = np.frombuffer(rec.workload, dtype=np.int32) if rec.n else np.zeros(0, np.int32)
@@ -171,12 +171,15 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     pulled = np.frombuffer(rec.pulled_mib, dtype=np.float64) if rec.n else np.zeros(0)
     for h in hosts:
         h.cpu.settle()
-    cpu = list(workload_cpu) if workload_cpu is not None else [math.nan] * len(workload_names)
+    cpu = [d.cpu for d in demands] if demands is not None else [math.nan] * len(workload_names)
+    copy = [d.copy_mib for d in demands] if demands is not None else [None] * len(workload_names)
     workloads: dict[str, Any] = {}
     for w, name in enumerate(workload_names):
         sel = wl == w
         workloads[name] = {"runtime": workload_runtimes[w], **_workload(tm[sel], final[sel], pulled[sel], horizon),
-                           "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon)}
+                           "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
+                           # MiB each VM writes as its own full disk copy in its create phase
+                           "vm_disk_copy_mib": copy[w]}
     host, per_host = _hosts(rec, tm, hosts, horizon)
     errors = [c for c in rec.api_calls if not c["ok"]]
     return {
