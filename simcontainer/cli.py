@@ -170,6 +170,13 @@ def _pct(x: float | None) -> str | None:
     return None if x is None else f"{x:.0%}"
 
 
+def _censored(c: dict[str, Any]) -> str | None:
+    """A mean wait that counts requests still waiting up to the horizon: '>=' when it is a lower bound."""
+    if c["mean"] is None:
+        return None
+    return (">=" if c["censored"] else "") + _fmt(c["mean"])
+
+
 def render_summary(s: dict[str, Any]) -> str:
     """The run's tables: what happened to the requests, how fast they started, the hosts.
 
@@ -180,7 +187,8 @@ def render_summary(s: dict[str, Any]) -> str:
             "workload": name, "runtime": w["runtime"], "requested": w["requested"], "started": w["started"],
             "rejected": w["rejected"], "waiting": w["waiting_at_horizon"], "completed": w["completed"],
             "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"], "p99 s": w["startup_s"]["p99"],
-            "waited": _pct(w["wait_s"]["waited_fraction"]), "CPU got": _pct(w["cpu"]["received_fraction"]),
+            "waited": _pct(w["wait_s"]["waited_fraction"]), "mean wait s": _censored(w["wait_censored_s"]),
+            "CPU got": _pct(w["cpu"]["received_fraction"]),
             "peak running": w["peak_running"], "mean running": w["mean_running"],
         })
     phases = [{"workload": n, **w["phases_s"]} for n, w in s["workloads"].items()]
@@ -190,8 +198,9 @@ def render_summary(s: dict[str, Any]) -> str:
                  f" | mean CPU {h['mean_cpu_util']:.1%} (asked {h['mean_cpu_demand']:.1%}, peak asked"
                  f" {h['peak_cpu_demand']:.0%}) | pulled {h['pulled_mib']:,.0f} MiB | peak running {h['peak_running']}")
     return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
-            f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; CPU got: CPU the"
-            f" running apps received of what they asked)\n\n"
+            f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
+            f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
+            f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
             f"mean startup phases (s)\n{table(phases)}\n\n{host_line}")
 
 
