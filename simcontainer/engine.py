@@ -85,7 +85,7 @@ class Result:
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
-        """Cluster totals over time: RAM, disk, CPU busy/util, running, starting, waiting."""
+        """Cluster totals over time: RAM, disk, CPU busy/util, CPU demand, running, starting, waiting."""
         return timeseries_frame(self.recorder, self.scenario.duration_s, self.summary["host"]["cpu_cores"])
 
     @cached_property

@@ -424,7 +424,7 @@ def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
 
 
 def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: bool = False) -> pd.DataFrame:
-    """Step series of RAM, disk, CPU (busy cores and utilisation), running, waiting, starting.
+    """Step series of RAM, disk, CPU (busy cores, utilisation, cores asked), running, waiting, starting.
 
     One row per instant at which anything changed (the value holds until the next row).
     """

@@ -153,6 +153,21 @@ def test_apps_running_at_the_horizon_count_up_to_it():
     assert cpu["received_core_s"] == pytest.approx(190.0)
 
 
+def test_cpu_received_on_each_host_of_several():
+    # two 2-core hosts, spread placement: one app asking 3 cores on each, both get 2 of 3
+    data = _cpu_scenario()
+    data["host"].update(cpu_cores=2, count=2)
+    data["daemon"]["placement"] = "spread"
+    s = _run(data).summary
+    cpu = s["workloads"]["w"]["cpu"]
+    assert cpu["asked_core_s"] == pytest.approx(180.0)
+    assert cpu["received_fraction"] == pytest.approx(2 / 3)
+    assert [h["peak_cpu_demand"] for h in s["hosts"]] == pytest.approx([1.5, 1.5])
+    assert s["host"]["peak_cpu_demand"] == pytest.approx(6 / 4)     # 6 cores asked on 4 at 10-30 s
+    assert s["warnings"] == ["CPU demand exceeded capacity on 2 of 2 hosts: peak 3.0 cores asked on 2 "
+                             "(apps received 67% of what they asked)"]
+
+
 def test_fair_share_keeps_what_is_asked_beside_what_is_served():
     env = simpy.Environment()
     seen: list[tuple[float, float]] = []
