@@ -28,6 +28,15 @@ class ScenarioError(SimcontainerError, ValueError):
         return f"{self.source}: {n} problem{'s' if n != 1 else ''}\n{lines}"
 
 
+_NUMBER_KINDS = {
+    "float_type": "a finite number, not text or true/false",
+    "int_type": "an integer, not text or true/false",
+    "int_from_float": "an integer",
+    "finite_number": "a finite number; nan and inf are refused",
+    "bool_type": "true, false",
+}
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     prev: Any = None
@@ -52,10 +61,10 @@ def _short(value: Any) -> str:
 
 
 def format_validation_error(exc: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
-    """One line per pydantic error, naming the field, the value and what is allowed."""
-    from simcontainer.scenario import Scenario
+    """One line per pydantic error, naming the field, the value and what is allowed.
 
-    root = root or Scenario
+    ``root`` is the model validated (it names the keys allowed where an unknown one was found).
+    """
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -66,13 +75,17 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
         if kind == "missing":
             line = f"{where}: missing (required)"
         elif kind == "extra_forbidden":
-            parent = _model_at(root, loc[:-1])
+            parent = _model_at(root, loc[:-1]) if root is not None else None
             line = f"{where}: unknown key (allowed: {_allowed_keys(parent)})"
         elif kind == "value_error":
             line = f"{where}: {msg.removeprefix('Value error, ')}"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             tags = err.get("ctx", {}).get("expected_tags", "")
             line = f"{where}.kind: got {_short(value.get('kind') if isinstance(value, dict) else value)} (allowed: {tags})"
+        elif kind in ("float_type", "int_type", "int_from_float", "finite_number", "bool_type"):
+            line = f"{where}: got {_short(value)} (allowed: {_NUMBER_KINDS[kind]})"
+        elif kind == "string_type":
+            line = f"{where}: got {_short(value)} (allowed: a string{', a name' if isinstance(value, list | dict) else ''})"
         elif kind == "literal_error":
             line = f"{where}: got {_short(value)} (allowed: {err.get('ctx', {}).get('expected', '')})"
         else:
