@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from simcontainer.errors import ScenarioError, format_validation_error
+from simcontainer.scenario import ImageSpec, RuntimeProfile
 
 
 def models_dir() -> Path:
@@ -32,8 +33,8 @@ def models_dir() -> Path:
 
 @dataclass(frozen=True)
 class Catalogue:
-    runtimes: dict[str, Any] = field(default_factory=dict)   # name -> RuntimeProfile
-    images: dict[str, Any] = field(default_factory=dict)     # name -> ImageSpec (layers resolved)
+    runtimes: dict[str, RuntimeProfile] = field(default_factory=dict)
+    images: dict[str, ImageSpec] = field(default_factory=dict)     # layers resolved
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -46,8 +47,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_runtime(path: Path) -> Any:
-    from simcontainer.scenario import RuntimeProfile
-
     data = _read_toml(path)
     try:
         return RuntimeProfile.model_validate(data)
@@ -62,8 +61,6 @@ def resolve_images(entries: list[dict[str, Any]], known: dict[str, Any] | None =
     A base may be another entry or a ``known`` image; a chain that loops, or ends in a name that
     is neither, is a problem named by the entry's index (``images[2].base: ...``).
     """
-    from simcontainer.scenario import ImageSpec
-
     known = dict(known or {})
     index = {e["name"]: k for k, e in enumerate(entries)
              if isinstance(e, dict) and isinstance(e.get("name"), str)}
