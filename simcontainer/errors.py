@@ -37,6 +37,29 @@ _NUMBER_KINDS = {
 }
 
 
+_BOUNDS = {"greater_than": "greater than", "greater_than_equal": "greater than or equal to",
+           "less_than": "less than", "less_than_equal": "less than or equal to"}
+
+
+def _table_hint(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """What belongs where a table was expected: its kinds (a union) or its keys."""
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if last in ("arrival", "lifetime"):
+        tags = {"arrival": "poisson, burst, interval, trace",
+                "lifetime": "fixed, exponential, lognormal, forever"}[last]
+        return f"a table {{ kind = ... }} with kind one of {tags}"
+    if last == "host":
+        return "a host preset name from models/hosts.toml, or a table with cpu_cores, ram_mib, disk_gib"
+    model = _model_at(root, loc) if root is not None else None
+    if model is not None:
+        return f"a table with keys from {_allowed_keys(model)}"
+    return "a table { key = value, ... }"
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     prev: Any = None
@@ -86,6 +109,16 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
             line = f"{where}: got {_short(value)} (allowed: {_NUMBER_KINDS[kind]})"
         elif kind == "string_type":
             line = f"{where}: got {_short(value)} (allowed: a string{', a name' if isinstance(value, list | dict) else ''})"
+        elif kind in _BOUNDS:
+            ctx = err.get("ctx", {})
+            bound = next((f"{_BOUNDS[kind]} {_num(ctx[k])}" for k in ("gt", "ge", "lt", "le") if k in ctx), msg)
+            line = f"{where}: got {_short(value)} (allowed: a number {bound})"
+        elif kind == "string_too_short":
+            line = f"{where}: got {_short(value)} (allowed: a non-empty string)"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            line = f"{where}: got {_short(value)} (allowed: {_table_hint(root, loc)})"
+        elif kind == "list_type":
+            line = f"{where}: got {_short(value)} (allowed: a list, [ ... ])"
         elif kind == "literal_error":
             line = f"{where}: got {_short(value)} (allowed: {err.get('ctx', {}).get('expected', '')})"
         else:

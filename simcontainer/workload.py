@@ -225,7 +225,8 @@ def request_bound(workload: Workload, scenario: Scenario) -> float:
     if isinstance(a, BurstArrival):
         n: float = a.count if a.at_s <= horizon else 0
     elif isinstance(a, IntervalArrival):
-        n = math.floor((horizon - a.start_s) / a.every_s) + 1 if a.start_s <= horizon else 0
+        q = (horizon - a.start_s) / a.every_s       # may overflow to inf: every_s = 1e-300
+        n = (math.floor(q) + 1 if math.isfinite(q) else math.inf) if a.start_s <= horizon else 0
     elif isinstance(a, TraceArrival):
         n = trace_requests(workload, scenario)
     else:
