@@ -92,22 +92,20 @@ def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     try:
         writer(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise SimcontainerError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
 def _check_output(path: str | None, flag: str) -> Path | None:
+    """An output file, checked before the run: a .parquet path in a folder we can write to."""
     if path is None:
         return None
-    p = Path(path)
-    if not p.parent.exists() or not p.parent.is_dir():
-        raise ScenarioError([f"{flag}: folder {str(p.parent)!r} does not exist (allowed: a path in an existing folder)"],
-                            source="command line")
-    if p.suffix != ".parquet":
-        raise ScenarioError([f"{flag}: {path!r} does not end in .parquet (allowed: FILE.parquet)"],
-                            source="command line")
-    return p
+    from simcontainer.outputs import check_writable_file
+
+    return check_writable_file(path, flag, suffix=".parquet")
 
 
 def _runtimes_arg(value: str) -> list[str]:
@@ -128,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ts_out = _check_output(args.timeseries, "--timeseries")
     progress = ProgressLine(f"run {scenario.name}", enabled=_progress_enabled(args))
     try:
-        result = sc.simulate(scenario, args.seed, progress=progress)
+        result = sc.simulate(scenario, args.seed, progress=progress, force=args.force)
     finally:
         progress.close()
     if events_out is not None:
@@ -308,9 +306,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     import simcontainer as sc
+    from simcontainer.guard import check_size
 
     s = sc.load_scenario(args.scenario)
-    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s")
+    est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
+    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
+          f"{est.describe()}")
     return EXIT_OK
 
 
@@ -344,12 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show progress on stderr (default: when stderr is a terminal)")
         g.add_argument("--no-progress", dest="progress", action="store_false")
 
+    def force_flag(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--force", action="store_true",
+                        help="run (or pass) what the size guard expects not to fit in this machine's memory")
+
     r = sub.add_parser("run", help="run a scenario and print its summary")
     r.add_argument("scenario", help="scenario TOML file")
     r.add_argument("--json", action="store_true", help="print the result JSON instead of tables")
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
     r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    force_flag(r)
     progress_flags(r)
     r.set_defaults(func=cmd_run)
 
@@ -377,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
     s.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="runs per task (default: about 4 batches per worker, at most 64 runs)")
+    force_flag(s)
     progress_flags(s)
     s.set_defaults(func=cmd_sweep)
 
@@ -387,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("check", help="validate a scenario file without running it")
     ck.add_argument("scenario")
+    force_flag(ck)
     ck.set_defaults(func=cmd_check)
 
     f = sub.add_parser("fidelity", help="regenerate docs/fidelity.md: the model against published figures")
