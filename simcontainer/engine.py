@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import simpy
 
 from simcontainer.daemon import Daemon, PhasePlan, WorkloadPlan
@@ -29,6 +28,9 @@ from simcontainer.placement import Admission, Policy
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.scenario import Scenario
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (the CLI starts faster without it)
 
 Progress = Callable[[float], None]
 
@@ -95,6 +97,8 @@ class Result:
 
     @property
     def api_calls(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
 
