@@ -95,6 +95,8 @@ class Result:
 
     @property
     def api_calls(self) -> pd.DataFrame:
+        """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
+        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
 
