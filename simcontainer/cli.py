@@ -92,22 +92,20 @@ def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     try:
         writer(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise SimcontainerError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
 def _check_output(path: str | None, flag: str) -> Path | None:
+    """An output file, checked before the run: a .parquet path in a folder we can write to."""
     if path is None:
         return None
-    p = Path(path)
-    if not p.parent.exists() or not p.parent.is_dir():
-        raise ScenarioError([f"{flag}: folder {str(p.parent)!r} does not exist (allowed: a path in an existing folder)"],
-                            source="command line")
-    if p.suffix != ".parquet":
-        raise ScenarioError([f"{flag}: {path!r} does not end in .parquet (allowed: FILE.parquet)"],
-                            source="command line")
-    return p
+    from simcontainer.outputs import check_writable_file
+
+    return check_writable_file(path, flag, suffix=".parquet")
 
 
 def _runtimes_arg(value: str) -> list[str]:
@@ -115,6 +113,16 @@ def _runtimes_arg(value: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError("expected a comma-separated list of runtime names")
     return names
+
+
+def _port_arg(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (allowed: 1-65535)")
+    return port
 
 
 # --------------------------------------------------------------------------- commands
@@ -128,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ts_out = _check_output(args.timeseries, "--timeseries")
     progress = ProgressLine(f"run {scenario.name}", enabled=_progress_enabled(args))
     try:
-        result = sc.simulate(scenario, args.seed, progress=progress)
+        result = sc.simulate(scenario, args.seed, progress=progress, force=args.force)
     finally:
         progress.close()
     if events_out is not None:
@@ -308,9 +316,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     import simcontainer as sc
+    from simcontainer.guard import check_size
 
     s = sc.load_scenario(args.scenario)
-    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s")
+    est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
+    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
+          f"{est.describe()}")
     return EXIT_OK
 
 
@@ -324,6 +335,86 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     from simcontainer.fidelity import cli_fidelity
 
     return cli_fidelity(args)
+
+
+def catalogue_images() -> list[dict[str, Any]]:
+    """The shipped image catalogue, one row per image: kind, sizes, layers and the base it names."""
+    from simcontainer.profiles import _read_toml, default_catalogue, models_dir
+
+    raw = _read_toml(models_dir() / "images.toml").get("images", [])
+    bases = {e.get("name"): e.get("base") for e in raw if isinstance(e, dict)}
+    rows = []
+    for name, img in sorted(default_catalogue().images.items()):
+        if img.kind == "vm":
+            download, disk, layers = img.download_mib, img.disk_mib, 0
+        else:
+            download = sum(layer.download_mib for layer in img.layers)
+            disk = sum(layer.disk_mib for layer in img.layers)
+            layers = len(img.layers)
+        rows.append({"image": name, "kind": img.kind, "download MiB": download, "disk MiB": disk,
+                     "layers": layers, "base": bases.get(name)})
+    return rows
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    rows = catalogue_images()
+    if args.json:
+        print(json.dumps([{"name": r["image"], "kind": r["kind"], "download_mib": r["download MiB"],
+                           "disk_mib": r["disk MiB"], "layers": r["layers"], "base": r["base"]}
+                          for r in rows], indent=2))
+        return EXIT_OK
+    print(table(rows))
+    print("\n(use a name as a workload's image; a scenario may add its own under [[images]])")
+    return EXIT_OK
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    from simcontainer.profiles import default_catalogue
+
+    hosts = default_catalogue().hosts
+    if args.json:
+        print(json.dumps(hosts, indent=2))
+        return EXIT_OK
+    print(table([{"host": name, **fields} for name, fields in hosts.items()]))
+    print('\n(use a name as a scenario\'s host = "NAME")')
+    return EXIT_OK
+
+
+def streamlit_command(port: int, address: str | None = None) -> list[str]:
+    """The ``streamlit run`` command line of ``simcontainer app``: the packaged app, headless."""
+    script = Path(__file__).resolve().parent / "_launch" / "streamlit_app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    if address:
+        argv += ["--server.address", address]
+    return argv
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("streamlit") is None:
+        print("error: the app needs Streamlit, which is not installed here; install the app extra: "
+              "pip install 'simcontainer[app]' (or run make app in a clone)", file=sys.stderr)
+        return EXIT_ERROR
+    env = os.environ.copy()
+    query = ""
+    if args.scenario:
+        import simcontainer as sc
+        from simcontainer.planner import encode_scenario
+
+        token = encode_scenario(sc.load_scenario(args.scenario))
+        env["SIMCONTAINER_APP_SCENARIO"] = token
+        query = f"?s={token}"
+    host = args.address or "localhost"
+    print(f"simcontainer app on http://{host}:{args.port}/{query}  (Ctrl-C stops it)", file=sys.stderr)
+    proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.wait()
+        raise
 
 
 # --------------------------------------------------------------------------- parser
@@ -344,12 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show progress on stderr (default: when stderr is a terminal)")
         g.add_argument("--no-progress", dest="progress", action="store_false")
 
+    def force_flag(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--force", action="store_true",
+                        help="run (or pass) what the size guard expects not to fit in this machine's memory")
+
     r = sub.add_parser("run", help="run a scenario and print its summary")
     r.add_argument("scenario", help="scenario TOML file")
     r.add_argument("--json", action="store_true", help="print the result JSON instead of tables")
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
     r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    force_flag(r)
     progress_flags(r)
     r.set_defaults(func=cmd_run)
 
@@ -377,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
     s.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="runs per task (default: about 4 batches per worker, at most 64 runs)")
+    force_flag(s)
     progress_flags(s)
     s.set_defaults(func=cmd_sweep)
 
@@ -387,11 +484,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("check", help="validate a scenario file without running it")
     ck.add_argument("scenario")
+    force_flag(ck)
     ck.set_defaults(func=cmd_check)
 
     f = sub.add_parser("fidelity", help="regenerate docs/fidelity.md: the model against published figures")
     f.add_argument("--out", default="docs/fidelity.md")
     f.set_defaults(func=cmd_fidelity)
+
+    a = sub.add_parser("app", help="start the what-if planner (Streamlit) in a browser tab",
+                       description="Start the app: the what-if planner, on SCENARIO or the default scenario.")
+    a.add_argument("scenario", nargs="?", default=None, help="scenario TOML file to open (default: the default scenario)")
+    a.add_argument("--port", type=_port_arg, default=8501, help="port to serve on (default: 8501)")
+    a.add_argument("--address", default=None, help="address to listen on (default: Streamlit's, every interface)")
+    a.set_defaults(func=cmd_app)
+
+    im = sub.add_parser("images", help="list the image catalogue: kind, sizes, layers, base")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=cmd_images)
+
+    ho = sub.add_parser("hosts", help="list the host presets (host = \"NAME\" in a scenario)")
+    ho.add_argument("--json", action="store_true")
+    ho.set_defaults(func=cmd_hosts)
     return p
 
 

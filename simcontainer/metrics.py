@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from simcontainer.lifecycle import STATE_LABELS, State
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built: a run without tables never loads it
 
 # Lifecycle timestamps kept per instance (columns of the ``times`` matrix).
 MARKS = ("request", "admitted", "pulled", "created", "running", "ready", "stopping", "exited", "removed")
@@ -394,6 +396,8 @@ def warnings_for(workloads: dict[str, Any], host: dict[str, Any], per_host: list
 
 
 def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     inst = code >> _STATE_BITS
     state = (code & ((1 << _STATE_BITS) - 1)).astype(np.int8)
@@ -409,6 +413,8 @@ def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
 
 
 def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     tm = rec.times_matrix()
     df = pd.DataFrame(tm, columns=[f"t_{m}" for m in MARKS])
     df.insert(0, "instance", np.arange(rec.n))
@@ -428,6 +434,8 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
 
     One row per instant at which anything changed (the value holds until the next row).
     """
+    import pandas as pd
+
     ts_t = np.frombuffer(rec.ts_time, dtype=np.float64) if len(rec.ts_time) else np.zeros(0)
     ts_c = np.frombuffer(rec.ts_code, dtype=np.int32) if len(rec.ts_code) else np.zeros(0, np.int32)
     ts_d = np.frombuffer(rec.ts_delta, dtype=np.float64) if len(rec.ts_delta) else np.zeros(0)
