@@ -218,7 +218,7 @@ def test_run_table_shows_waiting_dashes_and_api_calls(tmp_path, capsys):
     data["workloads"].append({**data["workloads"][0], "name": "big", "mem_mib": 500, "max_instances": 1})
     data["actions"] = [{"at_s": 5.0, "op": "pause", "workload": "w", "instance": 0},
                        {"at_s": 6.0, "op": "start", "workload": "w", "instance": 0},
-                       {"at_s": 7.0, "op": "stop", "workload": "w", "instance": 9}]
+                       {"at_s": 7.0, "op": "stop", "workload": "w", "instance": 3}]   # not requested yet
     path = tmp_path / "s.toml"
     path.write_text(_toml(data), encoding="utf-8")
     assert main(["run", str(path), "--no-progress"]) == 0
