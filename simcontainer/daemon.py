@@ -261,7 +261,7 @@ class Daemon:
         ev_code(code | _PULLING)
         final[iid] = _PULLING
         if not host.store.is_ready(plan.image):
-            rec.pulled_mib[iid] = yield from host.store.pull(plan.image, inst.owned)
+            rec.pulled_mib[iid] = yield from host.store.pull(plan.image, inst.owned, iid)
             now = env.now
         times[base + _M_PULLED] = now
 

@@ -18,12 +18,15 @@ counts those reclaimable bytes as free, so an instance that fits only after coll
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+import math
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from simcontainer.registry import STARTUP_FRACTION, Distribution
+from simcontainer.resources import Slots
 from simcontainer.scenario import ImageSpec
 
 if TYPE_CHECKING:
@@ -31,16 +34,16 @@ if TYPE_CHECKING:
 
     from simcontainer.host import HostNode
 
-# Decompression cost of extracting a layer: gzip inflates at roughly 100-300 MiB/s per core.
-# estimate: a conservative 150 MiB of compressed input per core-second.
-EXTRACT_MIB_PER_CORE_S = 150.0
-
+# ``on_pull(instance, registry_s, download_s)``: the split of one instance's pull (extract_s is
+# the rest of its pull phase), told by the store when the pull ends.
+PullHook = Callable[[int, float, float], None]
 
 @dataclass(frozen=True)
 class Layer:
     id: str
     download_mib: float
     disk_mib: float
+    compression: str = "gzip"     # gzip | zstd | none: how it travels (registry.DECODE_MB_S)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Image:
     kind: str
     layers: tuple[Layer, ...]
     source: str = ""
+    startup_fraction: float | None = None   # lazy pulls: share read at start-up (None: default)
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
 
@@ -66,10 +70,11 @@ class Image:
     @classmethod
     def from_spec(cls, spec: ImageSpec) -> Image:
         if spec.kind == "vm":
-            layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0)),)
+            layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0),
+                            spec.compression),)
         else:
-            layers = tuple(Layer(s.id, s.download_mib, s.disk_mib) for s in spec.layers)
-        return cls(spec.name, spec.kind, layers, spec.source)
+            layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression) for s in spec.layers)
+        return cls(spec.name, spec.kind, layers, spec.source, spec.startup_fraction)
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:
@@ -174,7 +179,7 @@ def graph_view(images: Iterable[Image], store: ImageStore | None = None) -> dict
 
 
 class _Entry:
-    __slots__ = ("layer", "refs", "present", "ready", "last_used", "seq")
+    __slots__ = ("layer", "refs", "present", "ready", "last_used", "seq", "fetching", "bytes_at")
 
     def __init__(self, layer: Layer, ready: simpy.Event | None, seq: int) -> None:
         self.layer = layer
@@ -183,6 +188,8 @@ class _Entry:
         self.ready = ready          # fires when the layer is downloaded and extracted
         self.last_used = 0.0
         self.seq = seq              # arrival order: breaks LRU ties child-first (see collect)
+        self.fetching = False       # a lazy pull is still fetching the rest in the background
+        self.bytes_at = 0.0         # when its download ended (its extraction follows)
 
 
 class ImageStore:
@@ -210,6 +217,16 @@ class ImageStore:
         self.gc_layers = 0
         self.gc_log: list[tuple[float, float, int]] = []   # (time, MiB freed, layers removed)
         self._seq = 0
+        # Where layers come from (set by the engine: one Distribution shared by all hosts); a
+        # store on its own makes a private default registry on its first pull.
+        self.registry: Distribution | None = None
+        self.on_pull: PullHook | None = None
+        # Image pulls in flight at once on this host: None = no limit (dockerd pulls every image
+        # at once, its layer downloads limited by max_concurrent_downloads). A control plane
+        # that serialises pulls (the kubelet's serializeImagePulls, default true) sets 1 with
+        # ``limit_pulls``.
+        self.pull_slots: Slots | None = None
+        self.lazy_runtime_mib = 0.0    # bytes lazy pulls fetched while their containers ran
 
     # ---- questions ------------------------------------------------------------------------
 
@@ -342,7 +359,7 @@ class ImageStore:
             return 0.0
         keep_ids = {layer.id for layer in keep.layers} if keep is not None else set()
         victims = sorted((e for e in self.entries.values()
-                          if e.refs == 0 and e.present and e.layer.id not in keep_ids),
+                          if e.refs == 0 and e.present and not e.fetching and e.layer.id not in keep_ids),
                          key=lambda e: (e.last_used, -e.seq))
         now = self.env.now
         freed, removed = 0.0, 0
@@ -367,52 +384,122 @@ class ImageStore:
 
     # ---- pulls -----------------------------------------------------------------------------
 
-    def pull(self, image: Image, owned: Sequence[Layer]) -> Generator[simpy.Event, Any, float]:
-        """Fetch ``owned`` layers (downloads in parallel up to the daemon's limit, extraction in
-        layer order) and wait for layers other pulls are fetching. Returns MiB downloaded."""
-        env = self.env
-        owned_ids = {layer.id for layer in owned}
-        downloads = {layer.id: env.process(self._download(layer)) for layer in owned}
-        for layer in image.layers:
-            e = self.entries[layer.id]
-            if e.present:
-                continue
-            if layer.id in owned_ids:
-                yield downloads[layer.id]
-                yield from self._extract(layer)
-                e.present = True
-                if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
-                    self.idle_mib += e.layer.disk_mib
-                ready, e.ready = e.ready, None
-                assert ready is not None
-                ready.succeed()
-            else:
-                assert e.ready is not None
-                yield e.ready
-        return sum(layer.download_mib for layer in owned)
+    def limit_pulls(self, n: int | None) -> None:
+        """At most ``n`` image pulls at once on this host (None: no limit). The hook for a
+        control plane's pull policy, e.g. the kubelet's ``serializeImagePulls`` (n = 1) or
+        ``maxParallelImagePulls``."""
+        self.pull_slots = Slots(self.env, n) if n is not None else None
 
-    def _download(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
+    def _distribution(self) -> Distribution:
+        if self.registry is None:
+            from simcontainer.scenario import Registry
+
+            self.registry = Distribution(self.env, Registry())
+        return self.registry
+
+    def pull(self, image: Image, owned: Sequence[Layer], instance: int = -1
+             ) -> Generator[simpy.Event, Any, float]:
+        """Resolve the image at the registry, fetch ``owned`` layers (downloads in parallel up to
+        the daemon's limit, extraction in layer order) and wait for layers other pulls are
+        fetching. Returns MiB downloaded (under lazy pulling, the start-up part only).
+
+        Its time splits into ``registry`` (token, manifest, config), ``download`` (until the last
+        layer's bytes are in; waiting for a layer another pull fetches counts here) and
+        ``extract`` (the rest: extraction not hidden under later downloads), told to ``on_pull``.
+        A layer another pull fetches counts as download until its bytes are in, then as
+        extraction.
+        """
+        env = self.env
+        reg = self._distribution()
+        start = env.now
+        slots = self.pull_slots
+        if slots is not None:
+            ev = slots.acquire()
+            if ev is not None:
+                yield ev
+        try:
+            yield from reg.resolve(self.host, image.name)
+            resolved = env.now
+            lazy = reg.lazy
+            share = (image.startup_fraction or STARTUP_FRACTION) if lazy is not None else 1.0
+            owned_ids = {layer.id for layer in owned}
+            downloads = {layer.id: env.process(self._download(layer, share)) for layer in owned}
+            bytes_in = resolved
+            for layer in image.layers:
+                e = self.entries[layer.id]
+                if e.present:
+                    continue
+                if layer.id in owned_ids:
+                    yield downloads[layer.id]
+                    bytes_in = e.bytes_at = env.now
+                    yield from self._extract(layer, share)
+                    e.present = True
+                    if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
+                        self.idle_mib += e.layer.disk_mib
+                    if share < 1.0:
+                        e.fetching = True
+                        env.process(self._fetch_rest(e, share))
+                    ready, e.ready = e.ready, None
+                    assert ready is not None
+                    ready.succeed()
+                else:
+                    assert e.ready is not None
+                    yield e.ready
+                    bytes_in = max(bytes_in, e.bytes_at)
+        finally:
+            if slots is not None:
+                slots.release()
+        if self.on_pull is not None:
+            self.on_pull(instance, resolved - start, bytes_in - resolved)
+        return sum(layer.download_mib for layer in owned) * share * (reg.lazy.size_factor if reg.lazy else 1.0)
+
+    def _download(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
         host = self.host
+        reg = self._distribution()
         slot = host.download_slots.acquire()
         if slot is not None:
             yield slot
         try:
-            ev = host.net.request(layer.download_mib)
-            if ev is not None:
-                yield ev
-            self.pulled_mib += layer.download_mib
+            mib = layer.download_mib
+            if reg.lazy is not None:
+                mib *= share * reg.lazy.size_factor
+                t = reg.rtt_s * reg.lazy.layer_round_trips      # the layer's TOC / ztoc first
+                if t > 0:
+                    yield self.env.timeout(t)
+            yield from reg.fetch(host, layer.id, mib)
+            self.pulled_mib += mib
         finally:
             host.download_slots.release()
 
-    def _extract(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
+    def _extract(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
+        """Decompress and write ``share`` of the layer: one core at the layer's decompression
+        rate, beside the disk write (both on the host's fair shares, so a burst stretches them)."""
         host = self.host
-        events = [ev for ev in (host.disk_bw.request(layer.disk_mib),
-                                host.cpu.request(layer.download_mib / EXTRACT_MIB_PER_CORE_S, 1.0))
+        disk = layer.disk_mib * share
+        rate = self._distribution().decode_mib_s[layer.compression]
+        events = [ev for ev in (host.disk_bw.request(disk),
+                                host.cpu.request(disk / rate, 1.0) if rate != math.inf else None)
                   if ev is not None]
         if len(events) == 1:
             yield events[0]
         elif events:
             yield self.env.all_of(events)
+
+    def _fetch_rest(self, e: _Entry, share: float) -> Generator[simpy.Event, Any, None]:
+        """A lazily pulled layer's remaining bytes, fetched while its containers run: network,
+        registry egress, decompression and disk writes at run time."""
+        reg = self._distribution()
+        layer = e.layer
+        rest = 1.0 - share
+        mib = layer.download_mib * rest * reg.lazy.size_factor if reg.lazy else 0.0
+        try:
+            yield from reg.fetch(self.host, layer.id, mib, first=False)
+            self.pulled_mib += mib
+            self.lazy_runtime_mib += mib
+            reg.lazy_runtime_mib += mib
+            yield from self._extract(layer, rest)
+        finally:
+            e.fetching = False
 
     # ---- reporting -------------------------------------------------------------------------
 

@@ -64,6 +64,11 @@ class Recorder:
         self.ts_code = array("i")        # host * len(SERIES) + series
         self.ts_delta = array("d")
         self.api_calls: list[dict[str, Any]] = []
+        # the split of each pull that ran (instance, registry_s, download_s): sparse, a cache hit
+        # writes nothing (see ImageStore.pull)
+        self.pull_iid = array("q")
+        self.pull_registry = array("d")
+        self.pull_download = array("d")
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:
@@ -78,6 +83,21 @@ class Recorder:
         self.ev_time.append(now)
         self.ev_code.append(iid << _STATE_BITS)
         return iid
+
+    def pull_split(self, iid: int, registry_s: float, download_s: float) -> None:
+        self.pull_iid.append(iid)
+        self.pull_registry.append(registry_s)
+        self.pull_download.append(download_s)
+
+    def pull_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per instance: seconds of its pull spent at the registry and downloading (0: no pull)."""
+        reg, dl = np.zeros(self.n), np.zeros(self.n)
+        if len(self.pull_iid):
+            iid = np.frombuffer(self.pull_iid, dtype=np.int64)
+            ok = (iid >= 0) & (iid < self.n)
+            reg[iid[ok]] = np.frombuffer(self.pull_registry, dtype=np.float64)[ok]
+            dl[iid[ok]] = np.frombuffer(self.pull_download, dtype=np.float64)[ok]
+        return reg, dl
 
     def event(self, iid: int, state: int, now: float) -> None:
         self.ev_time.append(now)
@@ -175,10 +195,12 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         h.cpu.settle()
     cpu = [d.cpu for d in demands] if demands is not None else [math.nan] * len(workload_names)
     copy = [d.copy_mib for d in demands] if demands is not None else [None] * len(workload_names)
+    split = np.column_stack(rec.pull_columns()) if rec.n else np.zeros((0, 2))
     workloads: dict[str, Any] = {}
     for w, name in enumerate(workload_names):
         sel = wl == w
-        workloads[name] = {"runtime": workload_runtimes[w], **_workload(tm[sel], final[sel], pulled[sel], horizon),
+        workloads[name] = {"runtime": workload_runtimes[w],
+                           **_workload(tm[sel], final[sel], pulled[sel], horizon, split[sel]),
                            "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
                            # MiB each VM writes as its own full disk copy in its create phase
                            "vm_disk_copy_mib": copy[w]}
@@ -197,8 +219,10 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     }
 
 
-def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float) -> dict[str, Any]:
-    """One workload's counts and figures from its rows of the times matrix and final states."""
+def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
+              split: np.ndarray | None = None) -> dict[str, Any]:
+    """One workload's counts and figures from its rows of the times matrix and final states
+    (``split``: per instance, its pull's registry and download seconds)."""
     request = t[:, M["request"]]
     admitted = ~np.isnan(t[:, M["admitted"]])
     started = ~np.isnan(t[:, M["running"]])
@@ -209,6 +233,12 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float) 
     r = t[ready]
     startup = r[:, M["ready"]] - r[:, M["request"]]
     phases = {p: r[:, M[end]] - r[:, M[start]] for p, (start, end) in PHASE_SPANS.items()}
+    # the pull's sub-phases (ImageStore.pull): registry + download + extract = pull, each 0
+    # for an instance that pulled nothing
+    sp = split[ready] if split is not None else np.zeros((len(r), 2))
+    phases["pull.registry"] = sp[:, 0]
+    phases["pull.download"] = sp[:, 1]
+    phases["pull.extract"] = np.maximum(phases["pull"] - sp[:, 0] - sp[:, 1], 0.0)
     wait = t[admitted, M["admitted"]] - request[admitted]
     # Censored at the horizon: a request still waiting counts the wait it has had so far, so the
     # figures are lower bounds of the true waits. Rejected requests never queue: left out.
@@ -348,6 +378,9 @@ def _hosts(rec: Recorder, tm: np.ndarray, hosts: list[Any], horizon: float) -> t
         "saved_by_sharing_mib": float(sum(h.saved_by_sharing_mib() for h in hosts)),
         "gc_runs": int(sum(h.store.gc_runs for h in hosts)),
         "gc_freed_mib": float(sum(h.store.gc_freed_mib for h in hosts)),
+        # the registry all hosts share (simcontainer.registry.Distribution.stats); None for a
+        # summary of hosts that never pulled through one
+        "registry": hosts[0].store.registry.stats() if hosts and hosts[0].store.registry is not None else None,
     }
     per_host = [
         {"index": h.index, "peak_ram_mib": h.ram.peak, "mean_ram_mib": h.ram.mean(horizon),
