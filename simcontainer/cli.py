@@ -199,7 +199,8 @@ def render_summary(s: dict[str, Any]) -> str:
             "CPU got": _pct(w["cpu"]["received_fraction"]),
             "peak running": w["peak_running"], "mean running": w["mean_running"],
         })
-    phases = [{"workload": n, **w["phases_s"]} for n, w in s["workloads"].items()]
+    phases = [{"workload": n, **w["phases_s"], **{f"pull.{k}": v for k, v in w.get("pull_phases_s", {}).items()}}
+              for n, w in s["workloads"].items()]
     h = s["host"]
     host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
                  f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"

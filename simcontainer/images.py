@@ -431,7 +431,7 @@ class ImageStore:
                     continue
                 if layer.id in owned_ids:
                     yield downloads[layer.id]
-                    bytes_in = e.bytes_at = env.now
+                    bytes_in = max(bytes_in, e.bytes_at)
                     yield from self._extract(layer, share)
                     e.present = True
                     if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
@@ -468,6 +468,7 @@ class ImageStore:
                     yield self.env.timeout(t)
             yield from reg.fetch(host, layer.id, mib)
             self.pulled_mib += mib
+            self.entries[layer.id].bytes_at = self.env.now
         finally:
             host.download_slots.release()
 

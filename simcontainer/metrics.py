@@ -236,9 +236,8 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
     # the pull's sub-phases (ImageStore.pull): registry + download + extract = pull, each 0
     # for an instance that pulled nothing
     sp = split[ready] if split is not None else np.zeros((len(r), 2))
-    phases["pull.registry"] = sp[:, 0]
-    phases["pull.download"] = sp[:, 1]
-    phases["pull.extract"] = np.maximum(phases["pull"] - sp[:, 0] - sp[:, 1], 0.0)
+    pull_phases = {"registry": sp[:, 0], "download": sp[:, 1],
+                   "extract": np.maximum(phases["pull"] - sp[:, 0] - sp[:, 1], 0.0)}
     wait = t[admitted, M["admitted"]] - request[admitted]
     # Censored at the horizon: a request still waiting counts the wait it has had so far, so the
     # figures are lower bounds of the true waits. Rejected requests never queue: left out.
@@ -257,6 +256,9 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
         "wait_s": {"n": int(admitted.sum()), **_stats(wait, ("mean", "p95")), "waited_fraction": _mean(wait > 0)},
         "wait_censored_s": {"n": int(queued.sum()), "censored": int(waiting.sum()), **_stats(wait_c, ("mean", "p95"))},
         "phases_s": {k: _mean(v) for k, v in phases.items()},
+        # the pull phase split (ImageStore.pull): registry + download + extract = pull; null when
+        # no instance reached ready, 0 parts for instances that pulled nothing
+        "pull_phases_s": {k: _mean(v) for k, v in pull_phases.items()},
         "peak_running": int(run_v.max()) if run_v.size else 0,
         "mean_running": time_average(run_t, run_v, horizon),
         "at_horizon": {STATE_LABELS[s]: int(np.sum(f == s)) for s in np.unique(f)
