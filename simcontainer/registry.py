@@ -103,7 +103,7 @@ class _Tier:
         self.egress = FairShare(env, egress_mb_s * MIB_PER_MB, name) if egress_mb_s else None
         self.rtt_s = rtt_s
         self.held: dict[str, simpy.Event | None] = {}   # blob -> None (held) or its fill in flight
-        self.manifests: set[str] = set()
+        self.manifests: dict[str, simpy.Event | None] = {}   # image -> the same, for manifests
 
 
 class Distribution:
@@ -152,9 +152,22 @@ class Distribution:
         if mirror is not None:
             # a site mirror is asked without a token; on a miss it asks the registry itself
             yield self.env.timeout(mirror.rtt_s * (spec.manifest_round_trips + spec.config_round_trips + extra))
-            if image_name in mirror.manifests:
+            state = mirror.manifests.get(image_name, False)
+            if state is None:
                 return
-            mirror.manifests.add(image_name)
+            if state is not False:               # the mirror is asking the registry already
+                yield state
+                return
+            fill = mirror.manifests[image_name] = self.env.event()
+            yield from self._from_origin()
+            mirror.manifests[image_name] = None
+            fill.succeed()
+            return
+        yield from self._from_origin()
+
+    def _from_origin(self) -> Generator[simpy.Event, Any, None]:
+        spec = self.spec
+        extra = self.lazy.image_round_trips if self.lazy is not None else 0
         yield from self._rate_limited()
         t = self.rtt_s * (spec.auth_round_trips + spec.manifest_round_trips + spec.config_round_trips + extra)
         if t > 0:
