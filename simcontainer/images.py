@@ -71,7 +71,7 @@ class Image:
     def from_spec(cls, spec: ImageSpec) -> Image:
         if spec.kind == "vm":
             layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0),
-                            spec.compression),)
+                            spec.compression or "none"),)
         else:
             layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression) for s in spec.layers)
         return cls(spec.name, spec.kind, layers, spec.source, spec.startup_fraction)

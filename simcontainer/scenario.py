@@ -146,7 +146,9 @@ class ImageSpec(Model):
     layers: list[LayerSpec] = []
     disk_mib: NonNeg | None = None
     download_mib: NonNeg | None = None
-    compression: Compression = "gzip"    # a VM disk image's download (a container's: per layer)
+    # a VM disk image's download (None: "none", a qcow2 file is used as it arrives; a container's
+    # compression is per layer)
+    compression: Compression | None = None
     # Lazy pulls: the share of the image's bytes a container reads before it is up (None: the
     # registry's default, simcontainer.registry.STARTUP_FRACTION).
     startup_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
