@@ -493,6 +493,9 @@ class ImageStore:
         layer = e.layer
         rest = 1.0 - share
         mib = layer.download_mib * rest * reg.lazy.size_factor if reg.lazy else 0.0
+        # The fetch holds a reference of its own: a layer whose containers have all stopped stays
+        # in use (never idle, never collected) until its bytes are all in.
+        e.refs += 1
         try:
             yield from reg.fetch(self.host, layer.id, mib, first=False)
             self.pulled_mib += mib
@@ -501,6 +504,10 @@ class ImageStore:
             yield from self._extract(layer, rest)
         finally:
             e.fetching = False
+            e.refs -= 1
+            if e.refs == 0:
+                self.in_use_mib -= layer.disk_mib
+                self.idle_mib += layer.disk_mib
 
     # ---- reporting -------------------------------------------------------------------------
 

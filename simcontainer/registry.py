@@ -22,7 +22,9 @@ A rate limit (``rate_limit_per_s``, ``rate_limit_burst``: a token bucket over ma
 which is what Docker Hub counts as a pull) answers **429**; the client retries after
 ``retry_step_s`` × the attempt (moby distribution/xfer: ``delay := retries * 5`` seconds). Unlike
 dockerd (``max-download-attempts`` 5, then the pull fails) the model keeps retrying: failed pulls
-are not modelled.
+are not modelled. The bucket is the registry's, shared by every host (a private registry's
+limit); Docker Hub's anonymous limit, 100 pulls per 6 hours, is per IP address (Docker Hub
+docs), i.e. per host behind no NAT: model it with one host's scenario.
 
 **Mirror** (a pull-through cache per site of ``hosts_per_site`` hosts): manifests and blobs come
 from the site's mirror (its own ``rtt_ms`` and egress); a blob the mirror does not hold is fetched
@@ -32,6 +34,7 @@ from the registry once while the site's hosts that want it stream it as it arriv
 registry; every other host gets it from peers, piece by piece, as a swarm: its transfer runs at its
 own link (no per-stream cap: many peer connections) and cannot end before the registry's copy
 has arrived. This is a fluid model of a swarm whose peers upload as fast as they download.
+Manifests still come from the registry (one request per pull).
 
 **Lazy pulling** (eStargz, SOCI, Nydus): a container starts once the start-up share of each layer
 has been fetched (``startup_fraction``: per image, default 6.4 %: Harter et al., Slacker, FAST
@@ -254,13 +257,12 @@ class Distribution:
         yield from _transfer(env, [host.net], mib, math.inf, after=state)
 
     def stats(self) -> dict[str, Any]:
-        if self.origin.egress is not None:
-            self.origin.egress.settle()
+        """What the registry did in the run (the result's ``host.registry``): manifest requests
+        and how many were answered 429, and MiB sent by the registry, by mirrors, by peers, and
+        fetched by lazy pulls while their containers ran."""
         return {"requests": self.requests, "throttled": self.throttled, "origin_mib": self.origin_mib,
                 "mirror_mib": self.mirror_mib, "peer_mib": self.peer_mib,
-                "lazy_runtime_mib": self.lazy_runtime_mib,
-                "origin_mean_egress_mb_s": (self.origin.egress.served / MIB_PER_MB / self.env.now
-                                            if self.origin.egress is not None and self.env.now > 0 else None)}
+                "lazy_runtime_mib": self.lazy_runtime_mib}
 
 
 def _transfer(env: simpy.Environment, links: list[FairShare | None], mib: float, cap: float,

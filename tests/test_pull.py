@@ -256,3 +256,18 @@ def test_pull_is_most_of_a_cold_start_as_slacker_found() -> None:
     w = sc.simulate(scen).summary["workloads"]["w"]
     share = w["phases_s"]["pull"] / w["startup_s"]["mean"]
     assert 0.6 < share < 0.9
+
+
+def test_a_layer_still_fetching_in_the_background_is_never_collected() -> None:
+    """A container that stops before its lazy layer is all in leaves the layer in use until the
+    background fetch ends; then it is an idle cached layer like any other."""
+    scen = scenario([layer("big", 400.0, 400.0, "none")], registry={"rtt_ms": 0.0, "lazy": "soci"},
+                    image_extra={"startup_fraction": 0.01}, life=0.5, disk_mb_s=1e6)
+    eng = sc.Engine(scen)
+    eng.env.run(until=2.0)                  # stopped at ~0.6 s; 396 MiB at 60 MB/s take ~6.6 s
+    store = eng.hosts[0].store
+    assert store.layer_state("big") == ("in_use", 1) and store.reclaimable_mib() == 0.0
+    assert store.collect(0.0) == 0.0
+    eng.env.run(until=20.0)
+    assert store.layer_state("big") == ("cached", 0) and store.idle_mib == pytest.approx(400.0)
+    assert store.lazy_runtime_mib == pytest.approx(400.0 * 0.99)
