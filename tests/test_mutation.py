@@ -127,7 +127,8 @@ def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
             path = draw(st.sampled_from(texts))
             parent_of(data, path)[path[-1]] = [_leaf(data, path)]
             done.append(f"list {'.'.join(map(str, path))}")
-        elif op == "bad-trace" and any(isinstance(w, dict) for w in data.get("workloads") or []):
+        elif op == "bad-trace" and isinstance(data.get("workloads"), list) \
+                and any(isinstance(w, dict) for w in data["workloads"]):
             w = draw(st.sampled_from([w for w in data["workloads"] if isinstance(w, dict)]))
             w["arrival"] = {"kind": "trace",
                             "path": draw(st.sampled_from(sorted(GOOD_TRACES) + sorted(BAD_TRACES)))}
