@@ -236,6 +236,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
 
     check_run_args(scenario, seed, policy=policy, progress=progress)
     est = check_size(scenario, force=force)
+    seed = None if seed is None else int(seed)     # a numpy integer becomes a plain one (JSON)
     engine = Engine(scenario, seed, catalogue=catalogue, policy=policy)
     engine.expected_events = est.events
     return engine.run(progress)

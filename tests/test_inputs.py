@@ -428,6 +428,15 @@ def test_simulate_refuses_plain_data_and_compare_a_string(small):
     assert str(exc.value) == "compare: runtimes: got 'runc' (allowed: a list of runtime names, e.g. ['runc'])"
     with pytest.raises(SimcontainerError, match="compare: seed"):
         sc.compare(small, ["runc"], seed="1")
+    with pytest.raises(SimcontainerError, match=r"density: runtimes: got 'runc' \(allowed: a list"):
+        sc.density(small, "runc")
+
+
+def test_numpy_integer_seed_is_a_seed(small):
+    import numpy as np
+
+    res = sc.simulate(small, seed=np.int64(3))
+    assert res.seed == 3 and type(res.summary["seed"]) is int
 
 
 def two_hosts() -> sc.Scenario:
