@@ -7,10 +7,12 @@ the validation context, so that one file is validated against one set of models.
 
 from __future__ import annotations
 
+import numbers
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,9 +41,9 @@ def _no_control_chars(v: str) -> str:
 def _whole_number(v: Any) -> Any:
     """Counts take an integer, or a float with nothing after the point (TOML ``20.0``); never
     text or true/false, which strict pydantic refuses for floats but lax ints would take."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
         raise ValueError(f"got {v!r} (allowed: an integer)")
-    return v
+    return int(v) if isinstance(v, numbers.Integral) else v    # numpy integers too
 
 
 # Every number is strict (no "600", no true) and finite (no nan, no inf): see Model.
