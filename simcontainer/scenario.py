@@ -91,7 +91,7 @@ class Phase(Model):
             raise ValueError("mean_s is for dist = 'exponential'; a lognormal latency takes median_s and p95_s")
         if self.p95_s is not None and self.p95_s < self.median_s:
             raise ValueError(
-                f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s"
+                f"p95_s ({self.p95_s}) is below median_s ({self.median_s}) (allowed: p95_s >= median_s)"
             )
         return self
 
@@ -192,7 +192,7 @@ class Daemon(Model):
     @model_validator(mode="after")
     def _watermarks(self) -> Daemon:
         if self.gc_low > self.gc_high:
-            raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}); allowed: gc_low <= gc_high")
+            raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}) (allowed: gc_low <= gc_high)")
         return self
 
 
@@ -247,7 +247,7 @@ class LognormalLifetime(Model):
     @model_validator(mode="after")
     def _tail(self) -> LognormalLifetime:
         if self.p95_s < self.median_s:
-            raise ValueError(f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s")
+            raise ValueError(f"p95_s ({self.p95_s}) is below median_s ({self.median_s}) (allowed: p95_s >= median_s)")
         return self
 
 

@@ -86,7 +86,8 @@ def trace_scenario(tmp_path: Path, csv_bytes: bytes | None, **arrival: Any) -> P
     (b"time_s,lifetime_s\n", "line 2: no rows after the header"),
     (b"time_s,lifetime_s\n1,2\n3,4,5\n", "line 3: 3 fields but the header has 2"),
     (b"time_s,lifetime_s\n1,2\n3\n", "line 3: 1 fields but the header has 2"),
-    (b"time_s\n1\n\xff\xfe2\n", "not UTF-8 text"),
+    (b"time_s\n1\n\xff\xfe2\n", "line 3: not UTF-8 text, byte 0xff (invalid start byte) (allowed: a UTF-8 CSV file)"),
+    (b"time_s\n\"1\n", "line 2: malformed CSV"),
 ])
 def test_bad_trace_is_refused_by_check_and_run(tmp_path, capsys, content, expect):
     path = trace_scenario(tmp_path, content)
@@ -201,6 +202,7 @@ def test_action_instance_within_a_trace_or_poisson_is_fine(tmp_path):
     (("duration_s",), float("nan"), "duration_s: got nan (allowed: a finite number"),
     (("host", "ram_mib"), float("inf"), "host.ram_mib: got inf"),
     (("host", "cpu_overcommit"), float("inf"), "host.cpu_overcommit: got inf"),
+    (("host", "count"), 2**70, "host.count: got 1180591620717411303424 (allowed: a number less than or equal to 10000)"),
 ])
 def test_no_coercion_and_finite_numbers_only(tmp_path, capsys, where, value, expect):
     data = scenario_dict()
