@@ -292,6 +292,16 @@ def test_size_guard_in_python():
     guard.check_size(small, available=1.0, force=True)
 
 
+def test_hours_of_placement_over_many_hosts_is_refused(monkeypatch):
+    monkeypatch.setattr(guard, "available_mib", lambda: 16 * 1024.0)
+    data = scenario_dict(duration_s=36_000.0, host={"count": 10_000})
+    data["workloads"][0]["arrival"] = {"kind": "poisson", "rate_per_s": 10.0}
+    with pytest.raises(SimcontainerError) as exc:
+        sc.simulate(sc.parse_scenario(data))
+    assert "too long to run here: about 360,000 requests" in str(exc.value)
+    assert "each placed by trying 10,000 hosts" in str(exc.value) and "--force" in str(exc.value)
+
+
 def test_huge_sweep_grid_is_refused_before_validating_points(tmp_path):
     (tmp_path / "base.toml").write_text(sweep_base_toml("b", 1))
     data = {"base": "base.toml", "mode": "grid",
