@@ -46,9 +46,12 @@ def _whole_number(v: Any) -> Any:
     return int(v) if isinstance(v, numbers.Integral) else v    # numpy integers too
 
 
-# Every number is strict (no "600", no true) and finite (no nan, no inf): see Model.
-NonNeg = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
+# Every number is strict (no "600", no true) and finite (no nan, no inf): see Model. Sizes,
+# rates and times stop at 1e15 (an exabyte in MiB, 30 million years in s): far above any host,
+# and far enough below the float range that totals over 10,000 hosts stay finite in the JSON.
+MAX_NUMBER = 1e15
+NonNeg = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
+Positive = Annotated[float, Field(gt=0, le=MAX_NUMBER)]
 Int = Annotated[int, BeforeValidator(_whole_number), Field(strict=False)]
 Name = Annotated[str, Field(min_length=1), AfterValidator(_no_control_chars)]
 

@@ -202,6 +202,7 @@ def test_action_instance_within_a_trace_or_poisson_is_fine(tmp_path):
     (("duration_s",), float("nan"), "duration_s: got nan (allowed: a finite number"),
     (("host", "ram_mib"), float("inf"), "host.ram_mib: got inf"),
     (("host", "cpu_overcommit"), float("inf"), "host.cpu_overcommit: got inf"),
+    (("host", "ram_mib"), 1e308, "host.ram_mib: got 1e+308 (allowed: a number less than or equal to 1e+15)"),
     (("host", "count"), 2**70, "host.count: got 1180591620717411303424 (allowed: a number less than or equal to 10000)"),
 ])
 def test_no_coercion_and_finite_numbers_only(tmp_path, capsys, where, value, expect):

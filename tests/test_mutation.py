@@ -53,7 +53,7 @@ GOOD_TRACES = {"good.csv": b"time_s,lifetime_s\n0.5,3\n1.5,\n",
 
 WRONG_VALUES: list[Any] = [
     "600", "", "runc", True, False, 0, -1, 2.5, -0.5, ["runc"], [], {"x": 1}, {},
-    math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, 10**18, 2**63, 2**70,
+    math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, 1e15, 1e16, 10**18, 2**63, 2**70,
     "web\x07", "\x1b[31m",
 ]
 
