@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT
@@ -31,6 +30,9 @@ from simcontainer.placement import Admission, Policy
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.scenario import Scenario
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (the CLI starts faster without it)
 
 Progress = Callable[[float], None]
 
@@ -87,7 +89,7 @@ class Result:
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
-        """Cluster totals over time: RAM, disk, CPU busy/util, running, starting, waiting."""
+        """Cluster totals over time: RAM, disk, CPU busy/util, CPU demand, running, starting, waiting."""
         return timeseries_frame(self.recorder, self.scenario.duration_s, self.summary["host"]["cpu_cores"])
 
     @cached_property
@@ -97,6 +99,10 @@ class Result:
 
     @property
     def api_calls(self) -> pd.DataFrame:
+        """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
+        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
+        import pandas as pd
+
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
 
@@ -144,6 +150,8 @@ class Engine:
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
+        for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
+            h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
         images = image_table(scenario, self.catalogue)
         self.plans = plan_workloads(scenario, self.seed, self.catalogue, images)
         for name in scenario.daemon.prepull:
@@ -225,6 +233,7 @@ class Engine:
             self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
             workload_names=[w.name for w in self.scenario.workloads],
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
+            demands=[p.demand for p in self.plans],
         )
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
@@ -288,7 +297,9 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     """One summary per runtime: the scenario rerun with every workload on that runtime.
 
     Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
-    run and listed in its summary under ``skipped_workloads``.
+    run and listed in its summary under ``skipped_workloads``. A runtime that can run none of them
+    is not an error: its entry is ``{"skipped": True, "reason": ..., "skipped_workloads": [...]}``
+    and the other runtimes are compared all the same.
     """
     from simcontainer.errors import ScenarioError
     from simcontainer.inputs import check_runtimes_arg, check_scenario_arg, check_seed
@@ -302,12 +313,20 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     if unknown:
         raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
                              for r in unknown], source="compare")
-    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runtimes}
+    skipped = {rt: incompatible_workloads(scenario, rt, catalogue) for rt in runtimes}
+    runnable = [rt for rt in runtimes if len(skipped[rt]) < len(scenario.workloads)]
+    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runnable}
     out: dict[str, dict[str, Any]] = {}
-    for k, (rt, variant) in enumerate(variants.items()):
+    for rt in runtimes:
+        if rt not in variants:
+            out[rt] = {"skipped": True, "skipped_workloads": skipped[rt],
+                       "reason": f"{rt} is a container runtime: it cannot boot the VM disk images all "
+                                 f"workloads of {scenario.name!r} use"}
+            continue
+        k = runnable.index(rt)
         step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
-        summary = simulate(variant, seed, catalogue=catalogue, progress=step).summary
-        summary["skipped_workloads"] = incompatible_workloads(scenario, rt, catalogue)
+        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step).summary
+        summary["skipped_workloads"] = skipped[rt]
         out[rt] = summary
     return out
 

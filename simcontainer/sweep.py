@@ -34,6 +34,7 @@ from simcontainer.scenario import Scenario
 from simcontainer.sweep_design import Axis, Run, SweepSpec, load_sweep, parse_sweep
 from simcontainer.sweep_store import (
     ERROR_COLUMN,
+    SUMMARY_STATS,
     Metrics,
     Store,
     flatten_metrics,
@@ -104,6 +105,26 @@ class SweepResult:
     @property
     def rate(self) -> float:
         return self.computed / self.wall_s if self.wall_s > 0 else math.nan
+
+    def ranked(self, metric: str, ascending: bool = True) -> pd.DataFrame:
+        """The points ordered by ``metric``'s mean (see :func:`rank_points`)."""
+        return rank_points(self.summary, metric, ascending)
+
+
+def rank_points(summary: pd.DataFrame, metric: str, ascending: bool = True) -> pd.DataFrame:
+    """One row per point of a summary table, best ``metric`` mean first.
+
+    A point whose figure is NaN -- a startup percentile where nothing started in any replication --
+    goes last whichever way it is sorted: a ranking by p95 startup must never pick a point where
+    nothing ran (and with ``workloads.W.never_started`` beside it, says how much did not).
+    """
+    # every point, also one with no row for this metric (the summary leaves out n = 0 rows)
+    keys = [c for c in summary.columns if c != "metric" and c not in SUMMARY_STATS]
+    points = summary.drop_duplicates("point")[keys]
+    rows = points.merge(summary.loc[summary["metric"] == metric, ["point", *SUMMARY_STATS]], on="point", how="left")
+    rows["n"] = rows["n"].fillna(0).astype("int64")
+    rows.insert(len(keys), "metric", metric)
+    return rows.sort_values("mean", ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -438,5 +459,5 @@ def cli_sweep(args: Any) -> int:
 
 __all__ = [
     "Axis", "ProgressBar", "Run", "SweepResult", "SweepSpec", "cli_sweep", "load_sweep",
-    "parse_sweep", "run_batch", "run_sweep", "sweep", "t_quantile",
+    "parse_sweep", "rank_points", "run_batch", "run_sweep", "sweep", "t_quantile",
 ]

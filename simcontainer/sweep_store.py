@@ -49,6 +49,8 @@ def flatten_metrics(summary: Mapping[str, Any], prefix: str = "") -> Metrics:
             out.update(flatten_metrics(v, name + "."))
         elif isinstance(v, bool):
             continue
+        elif v is None:             # a figure over nothing (no instance started): NaN, never 0
+            out[name] = math.nan
         elif isinstance(v, int | float | np.integer | np.floating):
             out[name] = v.item() if isinstance(v, np.generic) else v
     if not prefix:
