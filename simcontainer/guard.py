@@ -8,8 +8,9 @@ draw, no run), and :func:`check_size` refuses, with a plain message and the way 
 would compute for more than an hour.
 
 The per-request figures were measured on bursts of 20k and 100k requests and a 20k-request
-churn (see docs/reference/guards.md): a request costs ~1.5 KiB of the recorder and the simulation whether it waits, runs or completes,
-and a request's whole lifecycle is ~8 events of ~5-7 µs each.
+churn (see docs/reference/guards.md): a request costs ~1.5 KiB of the recorder and the
+simulation whether it waits, runs or completes, and a request's whole lifecycle is ~8 events of
+~5-7 µs each.
 """
 
 from __future__ import annotations
