@@ -243,6 +243,12 @@ def test_utf8_bom_is_accepted(tmp_path, capsys):
     assert code == 0 and out.startswith("ok: test")
 
 
+def test_utf8_bom_is_accepted_in_sweep_files(tmp_path):
+    spec = small_sweep(tmp_path)
+    spec.write_bytes(b"\xef\xbb\xbf" + spec.read_bytes())
+    assert load_sweep(spec).n_points == 2
+
+
 def test_closed_sets_say_what_is_allowed():
     data = scenario_dict(daemon={"admission": "drop", "placement": "random"})
     data["workloads"][0]["arrival"] = {"kind": "steady"}
