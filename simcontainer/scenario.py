@@ -234,7 +234,7 @@ class Registry(Model):
     per_stream_mb_s: Positive = 60.0
     egress_mb_s: Positive | None = None
     rate_limit_per_s: Positive | None = None
-    rate_limit_burst: Annotated[Int, Field(ge=1)] = 100
+    rate_limit_burst: Annotated[Int, Field(ge=1, le=10**15)] = 100
     retry_step_s: NonNeg = 5.0
     decoder: Literal["gzip", "pigz"] = "gzip"
     lazy: Literal["none", "estargz", "soci", "nydus"] = "none"

@@ -247,15 +247,24 @@ def read_azure(path: Path, function: str | None = None) -> tuple[int, ...]:
 
 @lru_cache(maxsize=8)
 def _parse_azure(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tuple[int, ...]]:
+    """Every row of an Azure file by HashFunction (None: all rows summed), validated; cached by
+    path, modification time and size like :func:`_parse_trace`, and read the same way (a problem
+    with the bytes or the quoting names its line)."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return _parse_azure_rows(csv.reader(fh))
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"not UTF-8 text (byte {exc.start}: {exc.reason}; allowed: a UTF-8 CSV file)") from None
-    except csv.Error as exc:
-        raise TraceError(f"malformed CSV: {exc} (allowed: comma-separated values)") from None
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise TraceError(f"cannot read {path!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TraceError(f"line {line}: not UTF-8 text, byte {raw[exc.start]:#04x} ({exc.reason}) "
+                         "(allowed: a UTF-8 CSV file)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _parse_azure_rows(reader)
+    except csv.Error as exc:
+        raise TraceError(f"line {reader.line_num}: malformed CSV: {exc} (allowed: comma-separated values)") from None
 
 
 def _parse_azure_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[int, ...]]:

@@ -135,3 +135,14 @@ def test_an_unknown_function_an_empty_file_and_a_missing_file(tmp_path: Path) ->
     with pytest.raises(ScenarioError) as err:
         scenario(tmp_path / "missing.csv")
     assert "not found" in err.value.problems[0]
+
+
+def test_bytes_and_quoting_problems_name_their_line(tmp_path: Path) -> None:
+    p = write(tmp_path, [row("f1"), row("f2")])
+    raw = p.read_bytes().replace(b"f2", b"f\xff")
+    p.write_bytes(raw)
+    with pytest.raises(TraceError, match="^line 3: not UTF-8 text, byte 0xff"):
+        read_azure(p)
+    p.write_text(",".join(HEADER) + '\no1,a1,"f1,http\n', encoding="utf-8")
+    with pytest.raises(TraceError, match="malformed CSV"):
+        read_azure(p)
