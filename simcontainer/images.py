@@ -403,7 +403,8 @@ class ImageStore:
         the daemon's limit, extraction in layer order) and wait for layers other pulls are
         fetching. Returns MiB downloaded (under lazy pulling, the start-up part only).
 
-        Its time splits into ``registry`` (token, manifest, config), ``download`` (until the last
+        Its time splits into ``registry`` (waiting for a pull slot if a control plane limits
+        pulls, then token, manifest, config), ``download`` (until the last
         layer's bytes are in; waiting for a layer another pull fetches counts here) and
         ``extract`` (the rest: extraction not hidden under later downloads), told to ``on_pull``.
         A layer another pull fetches counts as download until its bytes are in, then as
@@ -497,7 +498,9 @@ class ImageStore:
         # in use (never idle, never collected) until its bytes are all in.
         e.refs += 1
         try:
-            yield from reg.fetch(self.host, layer.id, mib, first=False)
+            # the rest is its own piece of the blob: a mirror or the swarm holding the start-up
+            # part does not hold it yet
+            yield from reg.fetch(self.host, layer.id + "#rest", mib, first=False)
             self.pulled_mib += mib
             self.lazy_runtime_mib += mib
             reg.lazy_runtime_mib += mib

@@ -125,3 +125,12 @@ def test_layer_compression_is_checked() -> None:
                            "workloads": [{"name": "w", "runtime": "runc", "image": "i", "mem_mib": 8,
                                           "arrival": {"kind": "burst", "count": 1}}]})
     assert any("compression" in p for p in err.value.problems), err.value.problems
+
+
+def test_lazy_pulls_through_a_swarm_fetch_the_rest_from_the_registry_once() -> None:
+    s = deploy({"egress_mb_s": 1250.0, "p2p": True, "lazy": "soci"})
+    reg = s["host"]["registry"]
+    # the start-up part and the rest each come from the registry once; every other byte from peers
+    assert reg["origin_mib"] == pytest.approx(MIB)
+    assert reg["origin_mib"] + reg["peer_mib"] == pytest.approx(HOSTS * MIB)
+    assert reg["lazy_runtime_mib"] == pytest.approx(HOSTS * MIB * (1 - 0.064))
