@@ -6,6 +6,7 @@ import gc
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import Any
 import pandas as pd
 import simpy
 
-from simcontainer.daemon import Daemon, PhasePlan, WorkloadPlan
+from simcontainer.controlplane import PhasePlan, make_plane, steps
+from simcontainer.daemon import Daemon, WorkloadPlan
 from simcontainer.host import HostNode, demand
 from simcontainer.images import Image
 from simcontainer.metrics import (
@@ -27,7 +29,7 @@ from simcontainer.metrics import (
 )
 from simcontainer.placement import Admission, Policy
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
-from simcontainer.scenario import Scenario
+from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
 Progress = Callable[[float], None]
@@ -107,23 +109,55 @@ def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     return resolve({**catalogue.images, **inline})
 
 
+def control_planes(scenario: Scenario, catalogue: Catalogue) -> list[ControlPlaneProfile]:
+    """The control planes the workloads use, in first-use order (``WorkloadPlan.plane``)."""
+    table = scenario.control_plane_table(catalogue)
+    runtimes = scenario.runtime_table(catalogue)
+    names: list[str] = []
+    for w in scenario.workloads:
+        name = w.control_plane or runtimes[w.runtime].control_plane or "direct"
+        if name not in names:
+            names.append(name)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        from simcontainer.errors import ScenarioError
+        raise ScenarioError([f"control plane {n!r} is not defined (allowed: {', '.join(sorted(table))})"
+                             for n in unknown], source=scenario.name)
+    specs = [table[n] for n in names]
+    n = scenario.daemon.api_workers
+    if n is not None:
+        warnings.warn(API_WORKERS_DEPRECATED.format(n=n), FutureWarning, stacklevel=3)
+        specs = [s.model_copy(update={"workers": n}) for s in specs]
+    return specs
+
+
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
-                   images: dict[str, Image] | None = None) -> list[WorkloadPlan]:
+                   images: dict[str, Image] | None = None,
+                   planes: list[ControlPlaneProfile] | None = None) -> list[WorkloadPlan]:
     runtimes = scenario.runtime_table(catalogue)
     images = images if images is not None else image_table(scenario, catalogue)
+    planes = planes if planes is not None else control_planes(scenario, catalogue)
+    index = {p.name: k for k, p in enumerate(planes)}
+    speed = scenario.host.cpu_speed
     plans = []
     for i, w in enumerate(scenario.workloads):
         rt = runtimes[w.runtime]
         img = images[w.image]
         copy = img.disk_mib if rt.kind == "vm" and w.vm_disk == "copy" else 0.0
-        plans.append(WorkloadPlan(
+        k = index[w.control_plane or rt.control_plane or "direct"]
+        share = planes[k].serial_cpu_share
+        plan = WorkloadPlan(
             index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img),
-            api=PhasePlan.of(rt.api), create=PhasePlan.of(rt.create), boot=PhasePlan.of(rt.boot),
-            stop=PhasePlan.of(rt.stop), vm_copy_mib=copy,
+            api=PhasePlan.of(rt.api, speed, share), create=PhasePlan.of(rt.create, speed, share),
+            boot=PhasePlan.of(rt.boot, speed, share), stop=PhasePlan.of(rt.stop, speed, share),
+            vm_copy_mib=copy,
             lifetime=LifetimeSampler(w.lifetime, Stream(seed_sequence(seed, w.name, "lifetime"))),
             phases_stream=Stream(seed_sequence(seed, w.name, "phases")),
             arrival_stream=Stream(seed_sequence(seed, w.name, "arrival")),
-        ))
+            plane=k, network=w.network or ("tap" if rt.kind == "vm" else "bridge"), networks=w.networks,
+        )
+        plan.steps = steps(planes[k], plan, plan.network)
+        plans.append(plan)
     return plans
 
 
@@ -141,7 +175,10 @@ class Engine:
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
         images = image_table(scenario, self.catalogue)
-        self.plans = plan_workloads(scenario, self.seed, self.catalogue, images)
+        planes = control_planes(scenario, self.catalogue)
+        for h in self.hosts:
+            h.planes = [make_plane(self.env, h, spec) for spec in planes]
+        self.plans = plan_workloads(scenario, self.seed, self.catalogue, images, planes)
         for name in scenario.daemon.prepull:
             for h in self.hosts:
                 h.preload(images[name])

@@ -193,15 +193,21 @@ def _scoped_runtime(rt, scope: str) -> dict[str, Any]:
         if phase not in keep:
             data[phase] = {}
     data["name"] = f"{rt.name}@{scope.replace(' ', '-')}"
+    if scope != "end to end":
+        data["control_plane"] = None      # the runtime alone: no control plane in front
     data["sources"], data["notes"] = {}, []
     return data
 
 
 def phase_sum(rt, scope: str = "end to end") -> float:
-    """The profile's idle start as its phases add up (medians, or means, plus work)."""
+    """The profile's idle start as its phases add up (medians, or means, plus work); end to end
+    includes its control plane's create and start phases."""
     total = 0.0
-    for name in SCOPES[scope]:
-        p = getattr(rt, name)
+    phases = [getattr(rt, name) for name in SCOPES[scope]]
+    if scope == "end to end" and rt.control_plane:
+        plane = _catalogue().control_planes[rt.control_plane]
+        phases += [plane.api, plane.sandbox, plane.network]
+    for p in phases:
         total += (p.mean_s or 0.0) if p.dist == "exponential" else p.median_s
         total += p.cpu_s / min(p.cpu_cores, 1.0) + p.serial_s
     return total
@@ -322,8 +328,12 @@ def run_burst() -> dict[str, Any]:
     for seed in BURST_SEEDS:
         s = sc.parse_scenario({
             "name": "burst-calibration", "duration_s": 3 * BURST["high_s"], "seed": seed, "host": BURST["host"],
-            "daemon": {"api_workers": BURST["in_flight"], "prepull": [CONTAINER_IMAGE]},
+            "daemon": {"prepull": [CONTAINER_IMAGE]},
+            # dockerd has no pool: the 100 in flight are the client's; a pool of 100 in front
+            # of dockerd stands for them
+            "control_planes": [{"name": "dockerd-client", "base": "dockerd", "workers": BURST["in_flight"]}],
             "workloads": [{"name": "burst", "runtime": BURST["runtime"], "image": CONTAINER_IMAGE,
+                           "control_plane": "dockerd-client",
                            "mem_mib": 16.0, "arrival": {"kind": "burst", "count": BURST["count"]},
                            "lifetime": {"kind": "forever"}}],
         })
@@ -333,10 +343,14 @@ def run_burst() -> dict[str, Any]:
         runs.append({"seed": seed, "total_s": float(df.t_running.max()), "running": np.sort(df.t_running.to_numpy()),
                      "cpu_util": r.summary["host"]["mean_cpu_util"]})
     totals = np.array([r["total_s"] for r in runs])
-    rt = _catalogue().runtimes[BURST["runtime"]]
+    cat = _catalogue()
+    rt = cat.runtimes[BURST["runtime"]]
+    plane = cat.control_planes[rt.control_plane]
+    speed, share = s.host.cpu_speed, plane.serial_cpu_share
+    serial = plane.network.serial_s * (share / speed + 1 - share)
+    cpu = sum(p.cpu_s for p in (plane.api, plane.sandbox, plane.network, rt.api, rt.create, rt.boot)) / speed
     return {"runs": runs, "mean_s": float(totals.mean()), "min_s": float(totals.min()), "max_s": float(totals.max()),
-            "lock_bound_s": BURST["count"] * rt.api.serial_s, "cpu_bound_s": BURST["count"] * sum(
-                getattr(rt, p).cpu_s for p in ("api", "create", "boot")) / s.host.cpu_cores,
+            "lock_bound_s": BURST["count"] * serial, "cpu_bound_s": BURST["count"] * cpu / s.host.cpu_cores,
             "cores": s.host.cpu_cores}
 
 
@@ -380,7 +394,7 @@ def run_queueing() -> list[dict[str, Any]]:
         return sc.parse_scenario({
             "name": f"erlang-{admission}", "duration_s": horizon, "seed": seed,
             "host": {"cpu_cores": 4, "ram_mib": c * 100.0, "disk_gib": 1000},
-            "daemon": {"api_workers": 1000, "admission": admission, "prepull": [img]},
+            "daemon": {"admission": admission, "prepull": [img]},
             "runtimes": [{"name": "zero", "kind": "container"}],
             "workloads": [wl("w", "zero", lam, lifetime, mem=100.0)]})
 
@@ -410,7 +424,7 @@ def run_queueing() -> list[dict[str, Any]]:
         return sc.parse_scenario({
             "name": "mg1-ps", "duration_s": ps_h, "seed": seed,
             "host": {"cpu_cores": 1, "ram_mib": 1e7, "disk_gib": 1000},
-            "daemon": {"api_workers": 100_000, "prepull": [img]},
+            "daemon": {"prepull": [img]},
             "runtimes": [{"name": f"ps-{k}", "kind": "container", "boot": {"cpu_s": x}} for k, x in xs.items()],
             "workloads": [wl(k, f"ps-{k}", rates[k], {"kind": "fixed", "s": 0.0}) for k in xs]})
 
@@ -423,19 +437,22 @@ def run_queueing() -> list[dict[str, Any]]:
             [float((d.t_running - d.t_request)[d.workload == k].mean()) for d in runs],
             f"M/G/1-PS: response of a {x} core-s start")
 
-    # M/M/1: the daemon with one API worker and an exponential API phase.
+    # M/M/1: a control plane with one worker (an inline `direct` plane, workers = 1) and an
+    # exponential API phase.
     mu, lam1, mm1_h = 1.0, 0.5, 3000.0
 
     def mm1(seed):
         return sc.parse_scenario({
             "name": "mm1-daemon", "duration_s": mm1_h, "seed": seed,
             "host": {"cpu_cores": 4, "ram_mib": 1e7, "disk_gib": 1000},
-            "daemon": {"api_workers": 1, "prepull": [img]},
+            "daemon": {"prepull": [img]},
+            "control_planes": [{"name": "one-worker", "base": "direct", "workers": 1}],
             "runtimes": [{"name": "api-only", "kind": "container", "api": {"dist": "exponential", "mean_s": 1 / mu}}],
-            "workloads": [wl("w", "api-only", lam1, {"kind": "fixed", "s": 0.0})]})
+            "workloads": [{**wl("w", "api-only", lam1, {"kind": "fixed", "s": 0.0}),
+                           "control_plane": "one-worker"}]})
 
     runs = [_steady(d, warm, mm1_h - warm) for d in _runs(mm1)]
-    row("M/M/1 (one API worker)", f"lambda = {lam1}/s, exponential API phase, mu = {mu}/s",
+    row("M/M/1 (a plane with one worker)", f"lambda = {lam1}/s, exponential API phase, mu = {mu}/s",
         "mean wait in queue rho/(mu-lambda) (s)", (lam1 / mu) / (mu - lam1),
         [float((d.t_created - d.t_request).mean()) - 1 / mu for d in runs],
         "M/M/1 daemon: wait in queue")
@@ -755,8 +772,8 @@ def render(rows, comps, mem, dens, dens_scenario, burst, queue, plots: dict[str,
     # ---- 3. burst
     add("## 3. Concurrency calibration point")
     add("")
-    add(f"{BURST['count']} `{BURST['runtime']}` containers requested at once with {BURST['in_flight']} API workers "
-        f"(= {BURST['in_flight']} in flight) on the `{BURST['host']}` preset ({burst['cores']:g} cores), image "
+    add(f"{BURST['count']} `{BURST['runtime']}` containers requested at once, {BURST['in_flight']} in flight (dockerd "
+        f"has no worker pool: the client's limit is modelled as a pool of {BURST['in_flight']} in front of it) on the `{BURST['host']}` preset ({burst['cores']:g} cores), image "
         f"cached; total time until the last is running, over seeds {', '.join(map(str, BURST_SEEDS))}. "
         f"Published: {BURST['low_s']:g}-{BURST['high_s']:g} s ({SOURCES[BURST['source']]}, Azure D4_v2).")
     add("")
@@ -768,7 +785,7 @@ def render(rows, comps, mem, dens, dens_scenario, burst, queue, plots: dict[str,
     add("")
     add(f"Mean {burst['mean_s']:.1f} s (range {burst['min_s']:.1f}-{burst['max_s']:.1f} s): {burst_txt} the published "
         f"{BURST['low_s']:g}-{BURST['high_s']:g} s; ratio to its middle ({mid:g} s) {burst['mean_s'] / mid:.2f}. "
-        f"What binds: the daemon's serialized section, {BURST['count']} x {_s(burst['lock_bound_s'] / BURST['count'])} s "
+        f"What binds: dockerd's endpoint creation under the network's lock (moby PR 44887), {BURST['count']} x {_s(burst['lock_bound_s'] / BURST['count'])} s "
         f"= {burst['lock_bound_s']:.1f} s, against {burst['cpu_bound_s']:.1f} s of CPU work on {burst['cores']:g} cores.")
     add("")
     add(f"![burst]({plots['burst']})")

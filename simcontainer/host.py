@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import simpy
 
 from simcontainer.images import Image, ImageStore, Layer
 from simcontainer.resources import FairShare, Pool, Slots
 from simcontainer.scenario import Daemon, Host, RuntimeProfile, Workload
+
+if TYPE_CHECKING:
+    from simcontainer.controlplane import ControlPlane
 
 MIB_PER_MB = 1e6 / 2**20  # rates in the scenario are MB/s; sizes are MiB
 
@@ -84,8 +88,9 @@ class HostNode:
         self.disk = Pool(spec.disk_gib * 1024.0, f"host{index}.disk", hook("disk"))
         self.cpu_pool = (Pool(spec.cpu_cores * spec.cpu_overcommit, f"host{index}.cpu_reserved")
                          if spec.cpu_overcommit is not None else None)
-        self.api_workers = Slots(env, daemon.api_workers)
-        self.lock = Slots(env, 1)            # the daemon's serialized section
+        # One control plane per profile the workloads use (controlplane.make_plane; the engine
+        # fills it in): their pools, locks and network ports live there, not on the host.
+        self.planes: list[ControlPlane] = []
         self.download_slots = Slots(env, daemon.max_concurrent_downloads)
         self.store = ImageStore(self, daemon.gc_high, daemon.gc_low)
         self.running = 0

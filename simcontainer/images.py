@@ -402,7 +402,7 @@ class ImageStore:
     def _extract(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
         host = self.host
         events = [ev for ev in (host.disk_bw.request(layer.disk_mib),
-                                host.cpu.request(layer.download_mib / EXTRACT_MIB_PER_CORE_S, 1.0))
+                                host.cpu.request(layer.download_mib / EXTRACT_MIB_PER_CORE_S / host.spec.cpu_speed, 1.0))
                   if ev is not None]
         if len(events) == 1:
             yield events[0]

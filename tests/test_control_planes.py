@@ -1,0 +1,168 @@
+"""Control planes (issue 12): each queues where it really queues, and nothing else.
+
+A mixed deploy on one host -- containers behind dockerd, microVMs behind their own API sockets,
+full VMs behind libvirt -- shares CPU, disk and network, but no control-plane queue.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import scenario_dict
+
+import simcontainer as sc
+from simcontainer.controlplane import CONTROL_PLANES, Dockerd, Firecracker, Kubelet, Libvirt
+from simcontainer.resources import Slots
+
+PREPULL = ["alpine:3.20", "firecracker-rootfs", "ubuntu-24.04-cloud"]
+
+
+def _run(workloads, host="server-64g", duration=400.0, **extra):
+    data = {"name": "mixed", "duration_s": duration, "seed": 3, "host": host,
+            "daemon": {"prepull": PREPULL}, "workloads": workloads, **extra}
+    return sc.simulate(sc.parse_scenario(data))
+
+
+def _burst(name, runtime, image, count, at_s=0.0, **over):
+    w = {"name": name, "runtime": runtime, "image": image, "mem_mib": 16 if runtime != "qemu-kvm" else 256,
+         "arrival": {"kind": "burst", "count": count, "at_s": at_s}}
+    return {**w, **over}
+
+
+def _startup(r, name):
+    df = r.instances[r.instances.workload == name]
+    assert df.t_running.notna().all()
+    return (df.t_running - df.t_request).to_numpy()
+
+
+def test_each_shipped_plane_has_its_class_and_sources():
+    cat = sc.default_catalogue()
+    assert set(cat.control_planes) == {"dockerd", "kubelet", "libvirt", "firecracker", "direct"}
+    assert CONTROL_PLANES["dockerd"] is Dockerd and CONTROL_PLANES["kubelet"] is Kubelet
+    assert CONTROL_PLANES["libvirt"] is Libvirt and CONTROL_PLANES["firecracker"] is Firecracker
+    assert cat.control_planes["libvirt"].workers == 20
+    assert cat.control_planes["dockerd"].workers is None
+    assert cat.control_planes["firecracker"].workers is None
+    assert cat.control_planes["kubelet"].image_pulls == 1
+    for cp in cat.control_planes.values():
+        for phase in ("api", "sandbox", "network", "teardown"):
+            for f, v in getattr(cp, phase).model_dump().items():
+                if isinstance(v, float) and v > 0 and f != "cpu_cores":
+                    assert f"{phase}.{f}" in cp.sources, f"{cp.name}: {phase}.{f} has no source"
+    for rt in cat.runtimes.values():
+        assert rt.control_plane in cat.control_planes, rt.name
+
+
+def test_five_microvms_next_to_a_dockerd_burst_start_as_fast_as_alone():
+    fc = _burst("fc", "firecracker", "firecracker-rootfs", 5, at_s=1.0, vm_disk="overlay")
+    alone = _startup(_run([fc]), "fc")
+    mixed = _run([_burst("runc", "runc", "alpine:3.20", 100), fc])
+    beside = _startup(mixed, "fc")
+    assert beside.mean() <= 1.10 * alone.mean(), (alone, beside)
+    # and the containers did queue behind dockerd's lock meanwhile
+    assert _startup(mixed, "runc").max() > 5.0
+
+
+def test_twenty_full_disk_vm_copies_do_not_delay_a_containers_create():
+    c1 = _burst("c1", "runc", "alpine:3.20", 1, at_s=1.0)
+    alone = _run([c1]).instances
+    r = _run([_burst("qemu", "qemu-kvm", "ubuntu-24.04-cloud", 20, vm_disk="copy"), c1])
+    both = r.instances
+    a = alone[alone.workload == "c1"].iloc[0]
+    b = both[both.workload == "c1"].iloc[0]
+    assert b.t_created - b.t_request == pytest.approx(a.t_created - a.t_request, rel=1e-9)
+    # the copies themselves share the disk: they take far longer than the container
+    q = both[both.workload == "qemu"]
+    assert (q.t_created - q.t_request).min() > 10 * (b.t_created - b.t_request)
+
+
+def test_libvirt_pool_bounds_define_start_to_its_max_workers():
+    rt = {"name": "slow-define", "kind": "vm", "create": {"median_s": 1.0}}
+    img = {"name": "disk", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0}
+    data = scenario_dict(duration_s=50, runtimes=[rt], images=[img], host={"ram_mib": 10**6})
+    data["daemon"]["prepull"] = ["disk"]
+    data["control_planes"] = [{"name": "lv", "base": "libvirt", "api": {}, "network": {}, "teardown": {}}]
+    data["workloads"] = [{"name": "vm", "runtime": "slow-define", "image": "disk", "mem_mib": 1, "guest_mem_mib": 1,
+                          "vm_disk": "overlay", "control_plane": "lv",
+                          "arrival": {"kind": "burst", "count": 45}, "lifetime": {"kind": "forever"}}]
+    created = np.sort(sc.simulate(sc.parse_scenario(data)).instances.t_created.to_numpy())
+    assert created.tolist() == pytest.approx([1.0] * 20 + [2.0] * 20 + [3.0] * 5)
+
+
+def test_dockerd_networks_have_separate_locks():
+    rt = {"name": "r", "kind": "container"}
+    cp = {"name": "d", "base": "dockerd", "api": {}, "teardown": {}, "network": {"serial_s": 0.5}}
+
+    def created(networks):
+        data = scenario_dict(duration_s=50, runtimes=[rt], control_planes=[cp])
+        data["workloads"][0].update(runtime="r", control_plane="d", networks=networks,
+                                    arrival={"kind": "burst", "count": 4}, lifetime={"kind": "forever"})
+        return sorted(sc.simulate(sc.parse_scenario(data)).instances.t_running.tolist())
+
+    assert created(1) == pytest.approx([0.5, 1.0, 1.5, 2.0])
+    assert created(2) == pytest.approx([0.5, 0.5, 1.0, 1.0])
+    assert created(4) == pytest.approx([0.5] * 4)
+
+
+def test_kubelet_pulls_one_image_at_a_time_dockerd_several():
+    imgs = [{"name": f"img{k}", "layers": [{"id": f"l{k}", "download_mib": 100.0, "disk_mib": 100.0}]}
+            for k in range(3)]
+
+    def pulled(plane):
+        data = scenario_dict(duration_s=100, images=imgs, host={"net_mb_s": 1000.0, "disk_mb_s": 10_000.0})
+        data["daemon"]["prepull"] = []
+        data["control_planes"] = [{"name": "p", "base": plane, "api": {}, "sandbox": {}, "network": {},
+                                   "teardown": {}}]
+        data["workloads"] = [{"name": f"w{k}", "runtime": "zero", "image": f"img{k}", "mem_mib": 1,
+                              "control_plane": "p", "network": "none",
+                              "arrival": {"kind": "burst", "count": 1}} for k in range(3)]
+        df = sc.simulate(sc.parse_scenario(data)).instances
+        return sorted((df.t_pulled - df.t_admitted).tolist())
+
+    serial, parallel = pulled("kubelet"), pulled("dockerd")
+    assert serial[2] == pytest.approx(3 * serial[0], rel=0.05)     # one after another
+    assert parallel[2] == pytest.approx(parallel[0], rel=0.05)     # together, sharing the link
+
+
+def test_runc_under_kubelet_is_a_choice_of_the_workload():
+    r = _run([_burst("d", "runc", "alpine:3.20", 1), _burst("k", "runc", "alpine:3.20", 1, control_plane="kubelet")])
+    assert _startup(r, "d")[0] != pytest.approx(_startup(r, "k")[0])
+
+
+def test_api_workers_is_a_deprecated_alias_for_a_pool_per_plane():
+    rt = {"name": "a", "kind": "container", "api": {"median_s": 1.0}}
+    data = scenario_dict(duration_s=50, runtimes=[rt], daemon={"api_workers": 2})
+    data["workloads"][0].update(runtime="a", arrival={"kind": "burst", "count": 5}, lifetime={"kind": "forever"})
+    with pytest.warns(FutureWarning, match="api_workers is deprecated.*control_planes"):
+        inst = sc.simulate(sc.parse_scenario(data)).instances
+    assert sorted(inst.t_created.tolist()) == pytest.approx([1, 1, 2, 2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data["daemon"].pop("api_workers")
+        sc.simulate(sc.parse_scenario(data))
+
+
+def test_a_cancelled_wait_leaves_the_queue_and_a_handed_slot_comes_back():
+    import simpy
+
+    env = simpy.Environment()
+    slots = Slots(env, 1)
+    assert slots.acquire() is None
+    ev = slots.acquire()
+    assert slots.queued == 1
+    slots.cancel(ev)
+    assert slots.queued == 0
+    ev = slots.acquire()
+    slots.release()             # handed over to ev
+    assert ev.triggered and slots.free == 0
+    slots.cancel(ev)            # its owner was interrupted in the same instant
+    assert slots.free == 1
+
+
+def test_unknown_control_plane_is_a_clear_error():
+    data = scenario_dict()
+    data["workloads"][0]["control_plane"] = "podman"
+    with pytest.raises(sc.ScenarioError, match="unknown control plane 'podman'"):
+        sc.parse_scenario(data)
