@@ -100,6 +100,13 @@ class Result:
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
 
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Failed starts with their reason (e.g. a full bridge): time_s, instance, workload, reason."""
+        df = pd.DataFrame(self.recorder.failures, columns=["time_s", "instance", "workload", "reason"])
+        df["workload"] = [self.workload_names[w] for w in df["workload"]]
+        return df
+
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     from simcontainer.images import resolve
@@ -225,6 +232,11 @@ class Engine:
             workload_names=[w.name for w in self.scenario.workloads],
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
         )
+        if self.recorder.failures:
+            first = self.recorder.failures[0]
+            summary.setdefault("warnings", []).append(
+                f"{len(self.recorder.failures)} start(s) failed; the first at {first['time_s']:.1f} s: "
+                f"{first['reason']}")
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 

@@ -166,3 +166,84 @@ def test_unknown_control_plane_is_a_clear_error():
     data["workloads"][0]["control_plane"] = "podman"
     with pytest.raises(sc.ScenarioError, match="unknown control plane 'podman'"):
         sc.parse_scenario(data)
+
+
+# ---- network modes (item 4) -------------------------------------------------------------------
+
+
+def _bridge_burst(count, **over):
+    w = {"name": "b", "runtime": "runc", "image": "alpine:3.20", "mem_mib": 1, "writable_mib": 0,
+         "arrival": {"kind": "burst", "count": count}, "lifetime": {"kind": "forever"}, **over}
+    return sc.parse_scenario({"name": "bridge", "duration_s": 200.0, "seed": 1,
+                              "host": {"preset": "server-64g", "ram_mib": 10**6},
+                              "daemon": {"prepull": ["alpine:3.20"]}, "workloads": [w]})
+
+
+def test_the_1024th_container_on_one_bridge_fails_with_its_reason():
+    r = sc.simulate(_bridge_burst(1024))
+    df = r.instances
+    assert (df.state == "running").sum() == 1023
+    failed = df[df.state == "failed"]
+    assert len(failed) == 1
+    assert len(r.failures) == 1
+    f = r.failures.iloc[0]
+    assert f.instance == failed.instance.iloc[0] and f.workload == "b"
+    assert "bridge" in f.reason and "1023" in f.reason and "44973" in f.reason
+    # its reservation went back
+    assert r.summary["workloads"]["b"]["at_horizon"].get("failed") == 1
+
+
+def test_on_network_none_the_1024th_starts():
+    df = sc.simulate(_bridge_burst(1024, network="none")).instances
+    assert (df.state == "running").sum() == 1024
+
+
+def test_two_user_networks_hold_twice_the_ports_and_a_removal_frees_one():
+    df = sc.simulate(_bridge_burst(1100, networks=2)).instances
+    assert (df.state == "running").sum() == 1100
+    s = _bridge_burst(1023, lifetime={"kind": "fixed", "s": 150.0})
+    late = s.workloads[0].model_copy(update={"name": "late", "arrival": sc.scenario.BurstArrival(
+        kind="burst", count=1, at_s=190.0), "lifetime": sc.scenario.ForeverLifetime(kind="forever")})
+    s = s.model_copy(update={"workloads": [s.workloads[0], late], "duration_s": 300.0})
+    df = sc.simulate(s).instances
+    assert (df.state == "failed").sum() == 0 and df[df.workload == "late"].state.iloc[0] == "running"
+
+
+def test_network_none_skips_the_endpoint_lock():
+    none = sc.simulate(_bridge_burst(50, network="none")).instances
+    bridge = sc.simulate(_bridge_burst(50)).instances
+    assert none.t_running.max() < 0.5 * bridge.t_running.max()
+
+
+# ---- hardware (item 5) ------------------------------------------------------------------------
+
+
+def _burst_total(runtime: str, image: str, speed: float, count: int = 200) -> float:
+    w = {"name": "b", "runtime": runtime, "image": image, "mem_mib": 1, "vm_disk": "overlay",
+         "guest_mem_mib": 64, "arrival": {"kind": "burst", "count": count}, "lifetime": {"kind": "forever"}}
+    s = sc.parse_scenario({"name": "speed", "duration_s": 600.0, "seed": 2,
+                           "host": {"cpu_cores": 4, "ram_mib": 10**6, "disk_gib": 100, "cpu_speed": speed},
+                           "daemon": {"prepull": [image]}, "workloads": [w]})
+    return float(sc.simulate(s).instances.t_running.max())
+
+
+def test_a_faster_cpu_shortens_a_cpu_bound_burst_proportionally():
+    # 200 microVMs on 4 cores: 200 x 0.138 core-s of API, VMM start and guest boot bind
+    slow = _burst_total("firecracker", "firecracker-rootfs", 1.0)
+    fast = _burst_total("firecracker", "firecracker-rootfs", 2.0)
+    assert slow > 5.0
+    assert fast == pytest.approx(slow / 2, rel=0.05)
+
+
+def test_a_faster_cpu_leaves_a_latency_bound_burst_alone():
+    cat = sc.default_catalogue()
+    assert cat.hosts["azure-d4-v2"]["cpu_speed"] < cat.hosts["ryzen-3950x"]["cpu_speed"] == 1.0
+    rt = {"name": "waits", "kind": "container", "boot": {"median_s": 2.0}}
+
+    def total(speed):
+        data = scenario_dict(duration_s=50, runtimes=[rt], host={"cpu_speed": speed})
+        data["workloads"][0].update(runtime="waits", arrival={"kind": "burst", "count": 50},
+                                    lifetime={"kind": "forever"})
+        return float(sc.simulate(sc.parse_scenario(data)).instances.t_running.max())
+
+    assert total(1.0) == total(3.0) == pytest.approx(2.0)
