@@ -32,7 +32,7 @@ from typing import Any
 
 import simpy
 
-from simcontainer.controlplane import PhasePlan, Steps
+from simcontainer.controlplane import IDLE, PhasePlan, Steps
 from simcontainer.host import Demand, HostNode
 from simcontainer.images import Image
 from simcontainer.lifecycle import TRANSITIONS, State, can
@@ -69,6 +69,7 @@ class WorkloadPlan:
     lifetime: LifetimeSampler
     phases_stream: Stream
     arrival_stream: Stream
+    guest: PhasePlan = IDLE     # a VM's guest boot (the VM image's), after the runtime's boot
     plane: int = 0              # index of its control plane in ``HostNode.planes``
     network: str = "bridge"     # network mode
     networks: int = 1           # networks of that mode the instances are spread over

@@ -138,6 +138,17 @@ def control_planes(scenario: Scenario, catalogue: Catalogue) -> list[ControlPlan
     return specs
 
 
+def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
+    """A VM's guest boot: its VM image's; a container image converted into a rootfs boots like
+    the runtime's ``rootfs_guest`` image. None for containers (or a VM image that gives none)."""
+    if rt.kind != "vm":
+        return None
+    if img.kind == "vm":
+        return img.guest_boot
+    guest = images.get(rt.rootfs_guest) if rt.rootfs_guest else None
+    return guest.guest_boot if guest is not None else None
+
+
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
                    images: dict[str, Image] | None = None,
                    planes: list[ControlPlaneProfile] | None = None) -> list[WorkloadPlan]:
@@ -163,6 +174,9 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
             arrival_stream=Stream(seed_sequence(seed, w.name, "arrival")),
             plane=k, network=w.network or ("tap" if rt.kind == "vm" else "bridge"), networks=w.networks,
         )
+        guest = _guest_boot(rt, img, images)
+        if guest is not None:
+            plan.guest = PhasePlan.of(guest, speed, share)
         plan.steps = steps(planes[k], plan, plan.network)
         plans.append(plan)
     return plans

@@ -207,6 +207,9 @@ def phase_sum(rt, scope: str = "end to end") -> float:
     if scope == "end to end" and rt.control_plane:
         plane = _catalogue().control_planes[rt.control_plane]
         phases += [plane.api, plane.sandbox, plane.network]
+    guest = _catalogue().images[_image_for(rt)].guest_boot if rt.kind == "vm" else None
+    if guest is not None and "boot" in SCOPES[scope]:
+        phases.append(guest)
     for p in phases:
         total += (p.mean_s or 0.0) if p.dist == "exponential" else p.median_s
         total += p.cpu_s / min(p.cpu_cores, 1.0) + p.serial_s
@@ -225,9 +228,15 @@ def single_starts(rt, scope: str = "end to end", n: int = N_STARTS) -> np.ndarra
     }
     if rt.kind == "vm":
         workload["vm_disk"] = "overlay"      # boot an existing disk: no image copy in the figure
+    images = []
+    if rt.kind == "vm" and "boot" not in SCOPES[scope]:
+        # the guest's boot belongs to the image: a scope without boot leaves it out
+        spec = _catalogue().images[image].model_dump(mode="json", exclude_none=True)
+        image = workload["image"] = f"{image}@no-guest-boot"
+        images = [{**spec, "name": image, "guest_boot": None, "sources": {}}]
     scenario = sc.parse_scenario({
         "name": f"single-{rt.name}", "duration_s": START_GAP_S * n, "seed": START_SEED,
-        "host": REFERENCE_HOST, "daemon": {"prepull": [image]},
+        "host": REFERENCE_HOST, "daemon": {"prepull": [image]}, "images": images,
         "runtimes": [_scoped_runtime(rt, scope)], "workloads": [workload],
     })
     df = sc.simulate(scenario).instances
@@ -298,7 +307,9 @@ def run_memory(cat) -> list[dict[str, Any]]:
         r = sc.simulate(s)
         assert r.summary["workloads"]["idle"]["requested"] == MEM_INSTANCES
         per = r.summary["host"]["peak_ram_mib"] / MEM_INSTANCES
-        guest = guest_mem_mib(s.workloads[0], rt) if rt.kind == "vm" else 0.0
+        from simcontainer.images import Image
+
+        guest = guest_mem_mib(s.workloads[0], rt, Image.from_spec(cat.images[image])) if rt.kind == "vm" else 0.0
         figs = [(f, f.value * UNIT_MIB[f.unit]) for f in MEMORY_FIGURES if f.runtime == name]
         vals = [v for _, v in figs]
         out.append({"runtime": name, "kind": rt.kind, "per_instance_mib": per, "guest_mib": guest,

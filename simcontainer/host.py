@@ -47,7 +47,7 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
     """The per-instance reservation — the density story in three lines (see DESIGN.md)."""
     copy = 0.0
     if runtime.kind == "vm":
-        ram = guest_mem_mib(workload, runtime) + runtime.mem_overhead_mib
+        ram = guest_mem_mib(workload, runtime, image) + runtime.mem_overhead_mib
         # copy: the VM writes to its own full copy of the disk image (the cached image is only the
         # template); overlay: a copy-on-write file over the shared cached image, sized like a
         # container's writable layer.
@@ -61,11 +61,13 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
     return Demand(ram, own_disk + runtime.disk_overhead_mib, workload.cpu / runtime.cpu_factor, copy)
 
 
-def guest_mem_mib(workload: Workload, runtime: RuntimeProfile) -> float:
-    """Guest RAM of a VM: as given, else the runtime's default, grown to hold app + guest OS."""
+def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:
+    """Guest RAM of a VM: as given, else the runtime's default, grown to hold app + guest OS
+    (the VM image's guest OS when it says, else the runtime's figure)."""
     if workload.guest_mem_mib is not None:
         return workload.guest_mem_mib
-    needed = workload.mem_mib + runtime.guest_os_mib
+    guest_os = image.guest_os_mib if image is not None and image.guest_os_mib is not None else runtime.guest_os_mib
+    needed = workload.mem_mib + guest_os
     step = 128.0
     rounded = -(-needed // step) * step
     return max(runtime.default_guest_mem_mib, rounded)

@@ -50,6 +50,8 @@ class Image:
     kind: str
     layers: tuple[Layer, ...]
     source: str = ""
+    guest_boot: Any = field(default=None, compare=False)        # a VM image's guest boot (Phase)
+    guest_os_mib: float | None = field(default=None, compare=False)
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
 
@@ -68,7 +70,7 @@ class Image:
             layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0)),)
         else:
             layers = tuple(Layer(s.id, s.download_mib, s.disk_mib) for s in spec.layers)
-        return cls(spec.name, spec.kind, layers, spec.source)
+        return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib)
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:

@@ -84,6 +84,9 @@ class RuntimeProfile(Model):
     # The control plane in front of the runtime by default (models/control-planes/); None: the
     # runtime is driven directly, with no control plane of its own (custom and test runtimes).
     control_plane: str | None = None
+    # VM runtimes: the VM image whose guest a container image boots like once converted into a
+    # rootfs (None: a container image on this runtime is refused)
+    rootfs_guest: str | None = None
     sources: dict[str, str] = {}
     notes: list[str] = []
 
@@ -152,9 +155,17 @@ class ImageSpec(Model):
     disk_mib: NonNeg | None = None
     download_mib: NonNeg | None = None
     source: str = ""
+    # VM images: the guest's own boot (its kernel's entry to a command running: a minimal kernel +
+    # init, or a full distribution with systemd and cloud-init) and what the guest OS keeps
+    # resident; None: the runtime's figures
+    guest_boot: Phase | None = None
+    guest_os_mib: NonNeg | None = None
+    sources: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _shape(self) -> ImageSpec:
+        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None):
+            raise ValueError("guest_boot and guest_os_mib describe a VM image's guest OS (kind = 'vm')")
         if self.kind == "vm":
             if self.layers or self.base:
                 raise ValueError("a VM image has disk_mib and download_mib, not layers or base")
@@ -404,6 +415,10 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
     for it in data.get("runtimes") or []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             rt_kinds[it["name"]] = it.get("kind")
+    rootfs = {name: rt.rootfs_guest for name, rt in catalogue.runtimes.items()}
+    for it in data.get("runtimes") or []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            rootfs[it["name"]] = it.get("rootfs_guest")
     img_kinds = {name: img.kind for name, img in catalogue.images.items()}
     for it in data.get("images") or []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
@@ -425,6 +440,12 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
             problems.append(
                 f"{where}.image: unknown image {img!r} (allowed: a name from models/images.toml "
                 f"or an inline [[images]] entry, e.g. {sample}, ...)"
+            )
+        if rt_kinds.get(rt) == "vm" and img_kinds.get(img) == "container" and not rootfs.get(rt):
+            problems.append(
+                f"{where}.image: {img!r} is a container image but VM runtime {rt!r} states no conversion "
+                "(allowed: a VM image, or a runtime with rootfs_guest naming the VM image a container "
+                "image boots like once converted into a rootfs)"
             )
         if rt_kinds.get(rt) == "container" and img_kinds.get(img) == "vm":
             problems.append(

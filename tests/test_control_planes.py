@@ -247,3 +247,33 @@ def test_a_faster_cpu_leaves_a_latency_bound_burst_alone():
         return float(sc.simulate(sc.parse_scenario(data)).instances.t_running.max())
 
     assert total(1.0) == total(3.0) == pytest.approx(2.0)
+
+
+# ---- the guest OS belongs to the VM image (item 6) --------------------------------------------
+
+
+def _vm_start(runtime: str, image: str) -> float:
+    w = {"name": "vm", "runtime": runtime, "image": image, "mem_mib": 64, "vm_disk": "overlay",
+         "arrival": {"kind": "interval", "every_s": 60.0}, "lifetime": {"kind": "fixed", "s": 1.0},
+         "max_instances": 100}
+    s = sc.parse_scenario({"name": "guest", "duration_s": 6100.0, "seed": 4, "host": "server-64g",
+                           "daemon": {"prepull": [image]}, "workloads": [w]})
+    return float(np.median(_startup(sc.simulate(s), "vm")))
+
+
+def test_the_guest_os_not_the_vmm_makes_a_full_vm_slow():
+    qemu_ubuntu, qemu_alpine = _vm_start("qemu-kvm", "ubuntu-24.04-cloud"), _vm_start("qemu-kvm", "alpine-guest")
+    fc_ubuntu, fc_rootfs = _vm_start("firecracker", "ubuntu-24.04-cloud"), _vm_start("firecracker", "firecracker-rootfs")
+    assert 7.0 <= qemu_ubuntu <= 9.0 and 7.0 <= fc_ubuntu <= 9.0      # Ubuntu + systemd + cloud-init
+    assert qemu_alpine < 1.5 and fc_rootfs < 0.2
+    assert qemu_ubuntu - fc_ubuntu < 1.2     # the VMMs differ by their own share, under a second
+
+
+def test_a_container_image_on_a_vm_runtime_boots_as_a_stated_rootfs_or_is_refused():
+    assert sc.default_catalogue().runtimes["firecracker"].rootfs_guest == "firecracker-rootfs"
+    assert _vm_start("firecracker", "alpine:3.20") == pytest.approx(_vm_start("firecracker", "firecracker-rootfs"),
+                                                                    rel=0.1)
+    data = scenario_dict(runtimes=[{"name": "myvmm", "kind": "vm"}])
+    data["workloads"][0]["runtime"] = "myvmm"
+    with pytest.raises(sc.ScenarioError, match="states no conversion"):
+        sc.parse_scenario(data)
