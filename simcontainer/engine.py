@@ -261,10 +261,17 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
     return Engine(scenario, seed, catalogue=catalogue, policy=policy).run(progress)
 
 
+def split_runtime(name: str) -> tuple[str, str | None]:
+    """``"runc@kubelet"`` -> ``("runc", "kubelet")``: a runtime behind a chosen control plane
+    (``compare`` can put the same runtime behind two); a plain name keeps its default plane."""
+    rt, _, plane = name.partition("@")
+    return rt, plane or None
+
+
 def incompatible_workloads(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> list[str]:
     """Workloads whose image ``runtime`` cannot run (a VM disk image on a container runtime)."""
     catalogue = catalogue or default_catalogue()
-    rt = scenario.runtime_table(catalogue)[runtime]
+    rt = scenario.runtime_table(catalogue)[split_runtime(runtime)[0]]
     images = image_table(scenario, catalogue)
     return [w.name for w in scenario.workloads if rt.kind == "container" and images[w.image].kind == "vm"]
 
@@ -287,9 +294,13 @@ def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | Non
                              "(they all use VM disk images)"], source="compare")
     keep = {w["name"] for w in data["workloads"]}
     data["actions"] = [a for a in data.get("actions", []) if a["workload"] in keep]
+    name, plane = split_runtime(runtime)
     for w in data["workloads"]:
-        w["runtime"] = runtime
+        w["runtime"] = name
         w.pop("guest_mem_mib", None)
+        w.pop("control_plane", None)        # the new runtime's default plane, or the one named
+        if plane is not None:
+            w["control_plane"] = plane
     return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
                           source=f"{scenario.name} on {runtime}")
 
@@ -306,9 +317,12 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
 
     catalogue = catalogue or default_catalogue()
     known = scenario.runtime_table(catalogue)
-    unknown = [r for r in runtimes if r not in known]
+    planes = scenario.control_plane_table(catalogue)
+    unknown = [r for r in runtimes if split_runtime(r)[0] not in known
+               or split_runtime(r)[1] not in (None, *planes)]
     if unknown:
-        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
+        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))}, "
+                             f"each optionally @ a control plane: {', '.join(sorted(planes))})"
                              for r in unknown], source="compare")
     variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runtimes}
     out: dict[str, dict[str, Any]] = {}
@@ -320,4 +334,5 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     return out
 
 
-__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "with_runtime"]
+__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "split_runtime",
+           "with_runtime"]

@@ -277,3 +277,17 @@ def test_a_container_image_on_a_vm_runtime_boots_as_a_stated_rootfs_or_is_refuse
     data["workloads"][0]["runtime"] = "myvmm"
     with pytest.raises(sc.ScenarioError, match="states no conversion"):
         sc.parse_scenario(data)
+
+
+def test_compare_puts_one_runtime_behind_two_control_planes():
+    s = sc.parse_scenario({"name": "cmp", "duration_s": 60.0, "seed": 1, "host": "server-64g",
+                           "daemon": {"prepull": ["alpine:3.20"]},
+                           "workloads": [_burst("w", "runc", "alpine:3.20", 20)]})
+    out = sc.compare(s, ["runc", "runc@kubelet"])
+    assert set(out) == {"runc", "runc@kubelet"}
+    d, k = out["runc"]["workloads"]["w"], out["runc@kubelet"]["workloads"]["w"]
+    assert d["started"] == k["started"] == 20
+    # dockerd's endpoint lock (0.10 s each) serializes the burst; the kubelet's IPAM lock is short
+    assert k["startup_s"]["max"] < d["startup_s"]["max"]
+    with pytest.raises(sc.ScenarioError, match="unknown runtime 'runc@podman'"):
+        sc.compare(s, ["runc@podman"])
