@@ -69,6 +69,15 @@ def test_invariants_hold_on_random_scenarios(scenario):
     for w in s["workloads"].values():
         assert w["requested"] == w["rejected"] + w["completed"] + sum(w["at_horizon"].values())
         assert w["started"] <= w["requested"]
+        # what did not happen is counted, and figures over nothing are None, never 0
+        assert w["never_started"] == w["requested"] - w["started"]
+        assert w["rejected"] + w["waiting_at_horizon"] + w["starting_at_horizon"] <= w["never_started"]
+        assert (w["startup_s"]["p95"] is None) == (w["startup_s"]["n"] == 0)
+        assert w["wait_censored_s"]["n"] == w["wait_s"]["n"] + w["waiting_at_horizon"]
+        cpu = w["cpu"]
+        assert cpu["received_core_s"] <= cpu["asked_core_s"] + 1e-9
+        assert (cpu["received_fraction"] is None) == (cpu["asked_core_s"] == 0)
+    json.dumps(s, allow_nan=False)
     # pools stay within [0, capacity], at every change point
     ts = r.timeseries
     host = s["host"]
