@@ -99,6 +99,8 @@ class Result:
 
     @property
     def api_calls(self) -> pd.DataFrame:
+        """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
+        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
         import pandas as pd
 
         return pd.DataFrame(self.recorder.api_calls,
@@ -203,8 +205,8 @@ class Engine:
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
-        for h in self.hosts:    # the cores asked, beside the cores served (the "cpu" series)
-            h.cpu.on_demand = rec.series_hook(h.index, "cpu_demand")
+        for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
+            h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
         images = image_table(scenario, self.catalogue)
         planes = control_planes(scenario, self.catalogue)
         for h in self.hosts:

@@ -30,11 +30,11 @@ PHASE_SPANS = {"wait": ("request", "admitted"), "pull": ("admitted", "pulled"),
 NM = len(MARKS)
 _NAN_ROW = array("d", [math.nan] * NM)
 
-# cpu: cores allocated (busy); cpu_demand: cores asked by running apps and CPU phases (can exceed
-# the host's cores: see resources.FairShare)
-SERIES = ("ram", "disk", "cpu", "cpu_demand")
+# cpu: cores allocated (busy); cpu_excess: cores asked by running apps and CPU phases beyond the
+# host's cores. Cores asked = busy + excess (resources.FairShare: busy = min(asked, cores)).
+SERIES = ("ram", "disk", "cpu", "cpu_excess")
 _SERIES_CODE = {name: k for k, name in enumerate(SERIES)}
-_COLUMN = {"ram": "ram_mib", "disk": "disk_mib", "cpu": "cpu_busy", "cpu_demand": "cpu_demand"}
+_COLUMN = {"ram": "ram_mib", "disk": "disk_mib", "cpu": "cpu_busy", "cpu_excess": "cpu_excess"}
 # A workload gets a warning when more than this share of its requests never reached running.
 NEVER_STARTED_WARN = 0.05
 # ... and the run one when running apps received less than this share below the CPU they asked.
@@ -336,7 +336,7 @@ def _hosts(rec: Recorder, tm: np.ndarray, hosts: list[Any], horizon: float) -> t
         "mean_cpu_util": per_time(sum(h.cpu.served for h in hosts), cores),
         # cores asked / cores: above 1 when running apps and CPU phases asked for more than there is
         "mean_cpu_demand": per_time(sum(h.cpu.asked_s for h in hosts), cores),
-        "peak_cpu_demand": peak(kind == _SERIES_CODE["cpu_demand"]) / cores,
+        "peak_cpu_demand": peak((kind == _SERIES_CODE["cpu"]) | (kind == _SERIES_CODE["cpu_excess"])) / cores,
         "pulled_mib": float(sum(h.store.pulled_mib for h in hosts)),
         "peak_running": int(run_v.max()) if run_v.size else 0,
         "count": len(hosts),
@@ -355,7 +355,8 @@ def _hosts(rec: Recorder, tm: np.ndarray, hosts: list[Any], horizon: float) -> t
          "peak_disk_mib": h.disk.peak, "peak_running": h.peak_running,
          "mean_cpu_util": per_time(h.cpu.served, h.spec.cpu_cores),
          "mean_cpu_demand": per_time(h.cpu.asked_s, h.spec.cpu_cores),
-         "peak_cpu_demand": peak(ts_c == h.index * ns + _SERIES_CODE["cpu_demand"]) / h.spec.cpu_cores,
+         "peak_cpu_demand": peak((ts_c == h.index * ns + _SERIES_CODE["cpu"])
+                                 | (ts_c == h.index * ns + _SERIES_CODE["cpu_excess"])) / h.spec.cpu_cores,
          "pulled_mib": h.store.pulled_mib, "layers": h.store.layer_count(),
          "stored_mib": h.store.stored_mib, "idle_image_mib": h.store.idle_mib,
          "saved_by_sharing_mib": h.saved_by_sharing_mib(), "peak_saved_by_sharing_mib": h.peak_saved_mib,
@@ -469,6 +470,7 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
             data[name] = np.where(idx >= 0, cv[np.maximum(idx, 0)] if cv.size else 0.0, 0.0)
         df = pd.DataFrame(data)
         df["cpu_util"] = df["cpu_busy"] / (cpu_cores if h is None else cpu_cores / rec.n_hosts)
+        df["cpu_demand"] = df["cpu_busy"] + df.pop("cpu_excess")    # cores asked
         if h is not None:
             df.insert(1, "host", h)
         frames.append(df)

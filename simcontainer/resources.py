@@ -61,11 +61,14 @@ class FairShare:
     ``None`` when there is no work (so the caller can skip a yield). ``add_load(cap)`` adds a
     persistent consumer that takes up to ``cap`` units/s until ``remove_load(cap)``.
     ``on_change(now, busy_delta)`` is told whenever the allocated total changes, and
-    ``on_demand(now, asked_delta)`` whenever the asked total does.
+    ``on_excess(now, delta)`` whenever the asked total beyond the capacity does.
 
     *Asked* is what the items and loads would take on an idle resource of unbounded capacity: each
     its cap (an uncapped item: the whole capacity). ``asked`` is that total now, ``asked_s`` its
     integral over time (beside ``busy`` and ``served``); it exceeds the capacity when demand does.
+    Water-filling hands out ``busy = min(asked, capacity)`` exactly, so the asked total over time
+    is the busy series plus the excess series: recording only the excess costs nothing while
+    demand stays within capacity (most of the time, in most runs).
 
     Cost per arrival or departure: O(k + log n) for n items in k cap classes (k is a handful:
     one per distinct phase cap and per workload load; it does not grow with n). At most one timer
@@ -82,7 +85,7 @@ class FairShare:
         self.capacity = float(capacity)
         self.name = name
         self.on_change = on_change
-        self.on_demand: Callable[[float, float], None] | None = None
+        self.on_excess: Callable[[float, float], None] | None = None
         self._classes: dict[float, _CapClass] = {}
         self._order: list[_CapClass] = []   # by cap, ascending (water-filling order)
         self._t = env.now
@@ -163,12 +166,14 @@ class FairShare:
 
     def _ask(self, delta: float) -> None:
         """Change the asked total (after ``_advance``: the integral is up to date)."""
-        self.asked += delta
-        if self.asked < 1e-9 * self.capacity:   # rounding: what is left when all have gone is 0
-            delta -= self.asked
-            self.asked = 0.0
-        if self.on_demand is not None:
-            self.on_demand(self._t, delta)
+        old = self.asked
+        new = old + delta
+        cap = self.capacity
+        if new < 1e-9 * cap:        # rounding: what is left when all have gone is 0
+            new = 0.0
+        self.asked = new
+        if self.on_excess is not None and (new > cap or old > cap):
+            self.on_excess(self._t, (new - cap if new > cap else 0.0) - (old - cap if old > cap else 0.0))
 
     def _class(self, cap: float) -> _CapClass:
         cls = self._classes.get(cap)

@@ -88,6 +88,8 @@ def test_invariants_hold_on_random_scenarios(scenario):
     hs = r.host_timeseries
     per_host_ram = scenario.host.ram_mib
     assert (hs["ram_mib"] <= per_host_ram + 1e-6).all()
+    # on each host the fair share hands out min(cores asked, cores): demand is busy + the excess
+    np.testing.assert_allclose(hs["cpu_busy"], np.minimum(hs["cpu_demand"], scenario.host.cpu_cores), atol=1e-6)
     # event times never decrease, and each instance only takes legal steps
     ev = r.events
     assert (np.diff(ev["time_s"].to_numpy()) >= 0).all()
