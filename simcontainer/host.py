@@ -94,7 +94,9 @@ class HostNode:
         # fills it in): their pools, locks and network ports live there, not on the host.
         self.planes: list[ControlPlane] = []
         self.download_slots = Slots(env, daemon.max_concurrent_downloads)
-        self.store = ImageStore(self, daemon.gc_high, daemon.gc_low)
+        self.store = ImageStore(env, disk=self.disk, net=self.net, disk_bw=self.disk_bw, cpu=self.cpu,
+                                download_slots=self.download_slots, cpu_speed=spec.cpu_speed,
+                                gc_high=daemon.gc_high, gc_low=daemon.gc_low)
         self.running = 0
         self.peak_running = 0
         # Sharing accounting (see saved_by_sharing_mib): image bytes the placed instances would
