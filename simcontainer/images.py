@@ -406,7 +406,11 @@ class ImageStore:
         slots = self.download_slots
         slot = slots.acquire()
         if slot is not None:
-            yield slot
+            try:
+                yield slot
+            except BaseException:       # interrupted while queued: leave the queue
+                slots.cancel(slot)
+                raise
         try:
             ev = self.net.request(layer.download_mib)
             if ev is not None:
