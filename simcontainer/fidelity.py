@@ -209,6 +209,10 @@ def phase_sum(rt, scope: str = "end to end") -> float:
     if scope == "end to end" and rt.control_plane:
         plane = _catalogue().control_planes[rt.control_plane]
         phases += [plane.api, plane.sandbox, plane.network]
+    if scope == "end to end" and rt.control_plane == "dockerd":
+        # a `docker run --rm` round trip: the runtime's stop and dockerd's teardown too
+        plane = _catalogue().control_planes[rt.control_plane]
+        phases += [rt.stop, plane.teardown]
     guest = _catalogue().images[_image_for(rt)].guest_boot if rt.kind == "vm" else None
     if guest is not None and "boot" in SCOPES[scope]:
         phases.append(guest)
