@@ -288,6 +288,9 @@ class Engine:
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
             demands=[p.demand for p in self.plans],
         )
+        if self.scenario.daemon.api_workers is not None:
+            summary.setdefault("warnings", []).append(
+                API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))
         if self.recorder.failures:
             first = self.recorder.failures[0]
             summary.setdefault("warnings", []).append(

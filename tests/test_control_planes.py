@@ -136,8 +136,9 @@ def test_api_workers_is_a_deprecated_alias_for_a_pool_per_plane():
     data = scenario_dict(duration_s=50, runtimes=[rt], daemon={"api_workers": 2})
     data["workloads"][0].update(runtime="a", arrival={"kind": "burst", "count": 5}, lifetime={"kind": "forever"})
     with pytest.warns(FutureWarning, match="api_workers is deprecated.*control_planes"):
-        inst = sc.simulate(sc.parse_scenario(data)).instances
-    assert sorted(inst.t_created.tolist()) == pytest.approx([1, 1, 2, 2, 3])
+        r = sc.simulate(sc.parse_scenario(data))
+    assert sorted(r.instances.t_created.tolist()) == pytest.approx([1, 1, 2, 2, 3])
+    assert any("api_workers is deprecated" in w for w in r.summary["warnings"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data["daemon"].pop("api_workers")
@@ -291,3 +292,19 @@ def test_compare_puts_one_runtime_behind_two_control_planes():
     assert k["startup_s"]["max"] < d["startup_s"]["max"]
     with pytest.raises(sc.ScenarioError, match="unknown runtime 'runc@podman'"):
         sc.compare(s, ["runc@podman"])
+
+
+def test_a_kill_skips_the_runtime_stop_but_still_removes_and_frees_the_port():
+    cp = {"name": "d", "base": "dockerd", "api": {}, "network": {}, "bridge_max_ports": 1,
+          "teardown": {"median_s": 0.5}}
+    rt = {"name": "r", "kind": "container", "stop": {"median_s": 2.0}}
+    data = scenario_dict(duration_s=50, runtimes=[rt], control_planes=[cp])
+    data["workloads"][0].update(runtime="r", control_plane="d", arrival={"kind": "interval", "every_s": 10.0},
+                                lifetime={"kind": "forever"}, max_instances=2)
+    data["actions"] = [{"at_s": 5.0, "op": "kill", "workload": "w", "instance": 0}]
+    r = sc.simulate(sc.parse_scenario(data))
+    df = r.instances.sort_values("t_request")
+    first, second = df.iloc[0], df.iloc[1]
+    assert first.t_exited == pytest.approx(5.0)              # no 2 s runtime stop after a kill
+    assert first.t_removed == pytest.approx(5.5)             # but dockerd's teardown runs
+    assert second.state == "running"                          # the one port was free again
