@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.registry import STARTUP_FRACTION, Distribution
-from simcontainer.resources import Slots
 from simcontainer.scenario import ImageSpec
 
 if TYPE_CHECKING:
     import networkx as nx  # imported by the layer-graph views only: a run never needs it
 
-    from simcontainer.host import HostNode
+    from simcontainer.resources import FairShare, Pool, Slots
 
-# ``on_pull(instance, registry_s, download_s)``: the split of one instance's pull (extract_s is
-# the rest of its pull phase), told by the store when the pull ends.
+# ``on_pull(instance, resolved_at, bytes_at)``: when one instance's pull had its manifest and
+# config (the registry's round trips done) and when the last of its layers' bytes were in, told
+# by the store when the pull ends (the result splits the pull phase at these two times).
 PullHook = Callable[[int, float, float], None]
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class Image:
     kind: str
     layers: tuple[Layer, ...]
     source: str = ""
+    guest_boot: Any = field(default=None, compare=False)        # a VM image's guest boot (Phase)
+    guest_os_mib: float | None = field(default=None, compare=False)
     startup_fraction: float | None = None   # lazy pulls: share read at start-up (None: default)
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
@@ -74,7 +76,8 @@ class Image:
                             spec.compression or "none"),)
         else:
             layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression) for s in spec.layers)
-        return cls(spec.name, spec.kind, layers, spec.source, spec.startup_fraction)
+        return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib,
+                   spec.startup_fraction)
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:
@@ -195,16 +198,25 @@ class _Entry:
 class ImageStore:
     """One host's layer cache, with its garbage collector.
 
-    Disk accounting: every layer's ``disk_mib`` is held in ``host.disk`` from the moment it is
+    Disk accounting: every layer's ``disk_mib`` is held in ``disk`` (the host's disk pool) from the moment it is
     claimed (admission) or preloaded until the collector removes it, so ``stored_mib`` is the
-    part of ``host.disk.used`` that is image layers. Two running counters make admission cheap:
+    part of ``disk.used`` that is image layers. Two running counters make admission cheap:
     ``in_use_mib`` (layers some instance references, present or in flight) and ``idle_mib``
     (present layers nobody references: exactly what the collector may remove).
     """
 
-    def __init__(self, host: HostNode, gc_high: float = 0.85, gc_low: float = 0.80) -> None:
-        self.host = host
-        self.env = host.env
+    def __init__(self, env: simpy.Environment, *, disk: Pool, net: FairShare, disk_bw: FairShare,
+                 cpu: FairShare, download_slots: Slots, cpu_speed: float = 1.0,
+                 gc_high: float = 0.85, gc_low: float = 0.80) -> None:
+        # The resources it uses, passed in (simpy's way: a store gets its env and resources,
+        # never its owner -- no images <-> host import circle).
+        self.env = env
+        self.disk = disk
+        self.net = net
+        self.disk_bw = disk_bw
+        self.cpu = cpu
+        self.download_slots = download_slots
+        self.cpu_speed = cpu_speed
         self.gc_high = gc_high
         self.gc_low = gc_low
         self.entries: dict[str, _Entry] = {}
@@ -220,12 +232,8 @@ class ImageStore:
         # Where layers come from (set by the engine: one Distribution shared by all hosts); a
         # store on its own makes a private default registry on its first pull.
         self.registry: Distribution | None = None
+        self.host_index = 0            # which host this is, to the registry (its mirror's site)
         self.on_pull: PullHook | None = None
-        # Image pulls in flight at once on this host: None = no limit (dockerd pulls every image
-        # at once, its layer downloads limited by max_concurrent_downloads). A control plane
-        # that serialises pulls (the kubelet's serializeImagePulls, default true) sets 1 with
-        # ``limit_pulls``.
-        self.pull_slots: Slots | None = None
         self.lazy_runtime_mib = 0.0    # bytes lazy pulls fetched while their containers ran
 
     # ---- questions ------------------------------------------------------------------------
@@ -340,13 +348,13 @@ class ImageStore:
         and the target below is never above ``capacity - need_mib``, so the reservation that
         follows always fits.
         """
-        disk = self.host.disk
+        disk = self.disk
         if disk.used + need_mib <= self.gc_high * disk.capacity:
             return 0.0
         return self.collect(self.gc_low * disk.capacity - need_mib, keep)
 
     def collect(self, target_used_mib: float, keep: Image | None = None) -> float:
-        """Remove unused layers, least recently used first, until ``host.disk.used`` is at most
+        """Remove unused layers, least recently used first, until ``disk.used`` is at most
         ``target_used_mib`` or nothing removable is left. Returns MiB freed.
 
         Only present layers with no references go: a layer in use or in flight always has a
@@ -354,7 +362,7 @@ class ImageStore:
         last use (an image's layers are claimed and released together) go to the newest entry
         first, so an image's top layers leave before the base under them.
         """
-        disk = self.host.disk
+        disk = self.disk
         if disk.used <= target_used_mib or self.idle_mib <= 0:
             return 0.0
         keep_ids = {layer.id for layer in keep.layers} if keep is not None else set()
@@ -384,12 +392,6 @@ class ImageStore:
 
     # ---- pulls -----------------------------------------------------------------------------
 
-    def limit_pulls(self, n: int | None) -> None:
-        """At most ``n`` image pulls at once on this host (None: no limit). The hook for a
-        control plane's pull policy, e.g. the kubelet's ``serializeImagePulls`` (n = 1) or
-        ``maxParallelImagePulls``."""
-        self.pull_slots = Slots(self.env, n) if n is not None else None
-
     def _distribution(self) -> Distribution:
         if self.registry is None:
             from simcontainer.scenario import Registry
@@ -403,63 +405,55 @@ class ImageStore:
         the daemon's limit, extraction in layer order) and wait for layers other pulls are
         fetching. Returns MiB downloaded (under lazy pulling, the start-up part only).
 
-        Its time splits into ``registry`` (waiting for a pull slot if a control plane limits
-        pulls, then token, manifest, config), ``download`` (until the last
-        layer's bytes are in; waiting for a layer another pull fetches counts here) and
-        ``extract`` (the rest: extraction not hidden under later downloads), told to ``on_pull``.
-        A layer another pull fetches counts as download until its bytes are in, then as
-        extraction.
+        It tells ``on_pull`` when the registry's round trips (token, manifest, config) were done
+        and when the image's last layer bytes were in: the result splits the pull phase into
+        ``registry`` (from the phase's start: a control plane's pull queue included),
+        ``download`` and ``extract`` (extraction not hidden under later downloads). A layer
+        another pull fetches counts as download until its bytes are in, then as extraction.
         """
         env = self.env
         reg = self._distribution()
-        start = env.now
-        slots = self.pull_slots
-        if slots is not None:
-            ev = slots.acquire()
-            if ev is not None:
-                yield ev
-        try:
-            yield from reg.resolve(self.host, image.name)
-            resolved = env.now
-            lazy = reg.lazy
-            share = (image.startup_fraction or STARTUP_FRACTION) if lazy is not None else 1.0
-            owned_ids = {layer.id for layer in owned}
-            downloads = {layer.id: env.process(self._download(layer, share)) for layer in owned}
-            bytes_in = resolved
-            for layer in image.layers:
-                e = self.entries[layer.id]
-                if e.present:
-                    continue
-                if layer.id in owned_ids:
-                    yield downloads[layer.id]
-                    bytes_in = max(bytes_in, e.bytes_at)
-                    yield from self._extract(layer, share)
-                    e.present = True
-                    if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
-                        self.idle_mib += e.layer.disk_mib
-                    if share < 1.0:
-                        e.fetching = True
-                        env.process(self._fetch_rest(e, share))
-                    ready, e.ready = e.ready, None
-                    assert ready is not None
-                    ready.succeed()
-                else:
-                    assert e.ready is not None
-                    yield e.ready
-                    bytes_in = max(bytes_in, e.bytes_at)
-        finally:
-            if slots is not None:
-                slots.release()
+        yield from reg.resolve(self.host_index, image.name)
+        resolved = env.now
+        share = (image.startup_fraction or STARTUP_FRACTION) if reg.lazy is not None else 1.0
+        owned_ids = {layer.id for layer in owned}
+        downloads = {layer.id: env.process(self._download(layer, share)) for layer in owned}
+        bytes_in = resolved
+        for layer in image.layers:
+            e = self.entries[layer.id]
+            if e.present:
+                continue
+            if layer.id in owned_ids:
+                yield downloads[layer.id]
+                bytes_in = max(bytes_in, e.bytes_at)
+                yield from self._extract(layer, share)
+                e.present = True
+                if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
+                    self.idle_mib += e.layer.disk_mib
+                if share < 1.0:
+                    e.fetching = True
+                    env.process(self._fetch_rest(e, share))
+                ready, e.ready = e.ready, None
+                assert ready is not None
+                ready.succeed()
+            else:
+                assert e.ready is not None
+                yield e.ready
+                bytes_in = max(bytes_in, e.bytes_at)
         if self.on_pull is not None:
-            self.on_pull(instance, resolved - start, bytes_in - resolved)
+            self.on_pull(instance, resolved, bytes_in)
         return sum(layer.download_mib for layer in owned) * share * (reg.lazy.size_factor if reg.lazy else 1.0)
 
     def _download(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
-        host = self.host
         reg = self._distribution()
-        slot = host.download_slots.acquire()
+        slots = self.download_slots
+        slot = slots.acquire()
         if slot is not None:
-            yield slot
+            try:
+                yield slot
+            except BaseException:       # interrupted while queued: leave the queue
+                slots.cancel(slot)
+                raise
         try:
             mib = layer.download_mib
             if reg.lazy is not None:
@@ -467,20 +461,20 @@ class ImageStore:
                 t = reg.rtt_s * reg.lazy.layer_round_trips      # the layer's TOC / ztoc first
                 if t > 0:
                     yield self.env.timeout(t)
-            yield from reg.fetch(host, layer.id, mib)
+            yield from reg.fetch(self.host_index, self.net, layer.id, mib)
             self.pulled_mib += mib
             self.entries[layer.id].bytes_at = self.env.now
         finally:
-            host.download_slots.release()
+            slots.release()
 
     def _extract(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
         """Decompress and write ``share`` of the layer: one core at the layer's decompression
-        rate, beside the disk write (both on the host's fair shares, so a burst stretches them)."""
-        host = self.host
+        rate (scaled by the host's ``cpu_speed``), beside the disk write (both on the host's fair
+        shares, so a burst stretches them)."""
         disk = layer.disk_mib * share
         rate = self._distribution().decode_mib_s[layer.compression]
-        events = [ev for ev in (host.disk_bw.request(disk),
-                                host.cpu.request(disk / rate, 1.0) if rate != math.inf else None)
+        events = [ev for ev in (self.disk_bw.request(disk),
+                                self.cpu.request(disk / rate / self.cpu_speed, 1.0) if rate != math.inf else None)
                   if ev is not None]
         if len(events) == 1:
             yield events[0]
@@ -500,7 +494,7 @@ class ImageStore:
         try:
             # the rest is its own piece of the blob: a mirror or the swarm holding the start-up
             # part does not hold it yet
-            yield from reg.fetch(self.host, layer.id + "#rest", mib, first=False)
+            yield from reg.fetch(self.host_index, self.net, layer.id + "#rest", mib, first=False)
             self.pulled_mib += mib
             self.lazy_runtime_mib += mib
             reg.lazy_runtime_mib += mib

@@ -64,11 +64,12 @@ class Recorder:
         self.ts_code = array("i")        # host * len(SERIES) + series
         self.ts_delta = array("d")
         self.api_calls: list[dict[str, Any]] = []
-        # the split of each pull that ran (instance, registry_s, download_s): sparse, a cache hit
-        # writes nothing (see ImageStore.pull)
+        # when each pull that ran had its manifest (resolved) and its last layer bytes: sparse, a
+        # cache hit writes nothing (see ImageStore.pull)
         self.pull_iid = array("q")
-        self.pull_registry = array("d")
-        self.pull_download = array("d")
+        self.pull_resolved = array("d")
+        self.pull_bytes = array("d")
+        self.failures: list[dict[str, Any]] = []     # failed starts: time_s, instance, workload, reason
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:
@@ -84,20 +85,20 @@ class Recorder:
         self.ev_code.append(iid << _STATE_BITS)
         return iid
 
-    def pull_split(self, iid: int, registry_s: float, download_s: float) -> None:
+    def pull_split(self, iid: int, resolved_at: float, bytes_at: float) -> None:
         self.pull_iid.append(iid)
-        self.pull_registry.append(registry_s)
-        self.pull_download.append(download_s)
+        self.pull_resolved.append(resolved_at)
+        self.pull_bytes.append(bytes_at)
 
     def pull_columns(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per instance: seconds of its pull spent at the registry and downloading (0: no pull)."""
-        reg, dl = np.zeros(self.n), np.zeros(self.n)
+        """Per instance: when its pull had its manifest, and its last layer bytes (NaN: no pull)."""
+        res, byt = np.full(self.n, np.nan), np.full(self.n, np.nan)
         if len(self.pull_iid):
             iid = np.frombuffer(self.pull_iid, dtype=np.int64)
             ok = (iid >= 0) & (iid < self.n)
-            reg[iid[ok]] = np.frombuffer(self.pull_registry, dtype=np.float64)[ok]
-            dl[iid[ok]] = np.frombuffer(self.pull_download, dtype=np.float64)[ok]
-        return reg, dl
+            res[iid[ok]] = np.frombuffer(self.pull_resolved, dtype=np.float64)[ok]
+            byt[iid[ok]] = np.frombuffer(self.pull_bytes, dtype=np.float64)[ok]
+        return res, byt
 
     def event(self, iid: int, state: int, now: float) -> None:
         self.ev_time.append(now)
@@ -222,7 +223,7 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
 def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
               split: np.ndarray | None = None) -> dict[str, Any]:
     """One workload's counts and figures from its rows of the times matrix and final states
-    (``split``: per instance, its pull's registry and download seconds)."""
+    (``split``: per instance, when its pull had its manifest and its last layer bytes; NaN: none)."""
     request = t[:, M["request"]]
     admitted = ~np.isnan(t[:, M["admitted"]])
     started = ~np.isnan(t[:, M["running"]])
@@ -235,9 +236,12 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
     phases = {p: r[:, M[end]] - r[:, M[start]] for p, (start, end) in PHASE_SPANS.items()}
     # the pull's sub-phases (ImageStore.pull): registry + download + extract = pull, each 0
     # for an instance that pulled nothing
-    sp = split[ready] if split is not None else np.zeros((len(r), 2))
-    pull_phases = {"registry": sp[:, 0], "download": sp[:, 1],
-                   "extract": np.maximum(phases["pull"] - sp[:, 0] - sp[:, 1], 0.0)}
+    sp = split[ready] if split is not None else np.full((len(r), 2), np.nan)
+    start, end = r[:, M["admitted"]], r[:, M["pulled"]]
+    resolved = np.where(np.isnan(sp[:, 0]), start, sp[:, 0])       # no pull: every part is 0
+    bytes_in = np.where(np.isnan(sp[:, 1]), start, sp[:, 1])
+    pull_phases = {"registry": resolved - start, "download": bytes_in - resolved,
+                   "extract": np.where(np.isnan(sp[:, 1]), 0.0, end - bytes_in)}
     wait = t[admitted, M["admitted"]] - request[admitted]
     # Censored at the horizon: a request still waiting counts the wait it has had so far, so the
     # figures are lower bounds of the true waits. Rejected requests never queue: left out.

@@ -59,7 +59,6 @@ import simpy
 from simcontainer.resources import FairShare
 
 if TYPE_CHECKING:
-    from simcontainer.host import HostNode
     from simcontainer.scenario import Registry as RegistrySpec
 
 MIB_PER_MB = 1e6 / 2**20
@@ -135,19 +134,21 @@ class Distribution:
 
     # ---- the registry phase ------------------------------------------------------------------
 
-    def _mirror(self, host: HostNode) -> _Tier | None:
+    def _mirror(self, host: int) -> _Tier | None:
+        """The mirror of host number ``host``'s site, if there are mirrors."""
         m = self.spec.mirror
         if m is None:
             return None
-        site = host.index // m.hosts_per_site
+        site = host // m.hosts_per_site
         tier = self.mirrors.get(site)
         if tier is None:
             tier = self.mirrors[site] = _Tier(self.env, m.egress_mb_s, m.rtt_ms / 1000.0,
                                               f"mirror{site}.egress")
         return tier
 
-    def resolve(self, host: HostNode, image_name: str) -> Generator[simpy.Event, Any, None]:
-        """Token, manifest and config: the round trips before the first layer byte."""
+    def resolve(self, host: int, image_name: str) -> Generator[simpy.Event, Any, None]:
+        """Token, manifest and config: the round trips before host number ``host`` can ask
+        for its first layer."""
         spec = self.spec
         mirror = self._mirror(host)
         lazy = self.lazy
@@ -198,10 +199,11 @@ class Distribution:
 
     # ---- blobs ---------------------------------------------------------------------------------
 
-    def fetch(self, host: HostNode, blob: str, mib: float, *, first: bool = True,
+    def fetch(self, host: int, net: FairShare, blob: str, mib: float, *, first: bool = True,
               cap: float | None = None) -> Generator[simpy.Event, Any, None]:
-        """Bring ``mib`` of blob ``blob`` to ``host``: the request's round trips (``first``: a
-        new request, not the rest of a lazily fetched blob), then the bytes."""
+        """Bring ``mib`` of blob ``blob`` to host number ``host`` over its link ``net``: the
+        request's round trips (``first``: a new request, not the rest of a lazily fetched blob),
+        then the bytes."""
         env = self.env
         spec = self.spec
         cap = self.cap if cap is None else cap
@@ -214,33 +216,33 @@ class Distribution:
         if mib <= 0:
             return
         if spec.p2p:
-            yield from self._from_swarm(host, blob, mib, cap)
+            yield from self._from_swarm(net, blob, mib, cap)
         elif mirror is not None:
-            yield from self._through(mirror, host, blob, mib, cap)
+            yield from self._through(mirror, net, blob, mib, cap)
         else:
             self.origin_mib += mib
-            yield from _transfer(env, [host.net, self.origin.egress], mib, cap)
+            yield from _transfer(env, [net, self.origin.egress], mib, cap)
 
-    def _through(self, mirror: _Tier, host: HostNode, blob: str, mib: float, cap: float
+    def _through(self, mirror: _Tier, net: FairShare, blob: str, mib: float, cap: float
                  ) -> Generator[simpy.Event, Any, None]:
         env = self.env
         self.mirror_mib += mib
         state = mirror.held.get(blob, False)
         if state is None:                        # the mirror holds it
-            yield from _transfer(env, [host.net, mirror.egress], mib, cap)
+            yield from _transfer(env, [net, mirror.egress], mib, cap)
             return
         if state is not False:                   # being filled: stream behind the fill
-            yield from _transfer(env, [host.net, mirror.egress], mib, cap, after=state)
+            yield from _transfer(env, [net, mirror.egress], mib, cap, after=state)
             return
         fill = mirror.held[blob] = env.event()    # a miss: the mirror fetches it from the registry
         self.origin_mib += mib
         try:
-            yield from _transfer(env, [host.net, mirror.egress, self.origin.egress], mib, cap)
+            yield from _transfer(env, [net, mirror.egress, self.origin.egress], mib, cap)
         finally:
             mirror.held[blob] = None
             fill.succeed()
 
-    def _from_swarm(self, host: HostNode, blob: str, mib: float, cap: float
+    def _from_swarm(self, net: FairShare, blob: str, mib: float, cap: float
                     ) -> Generator[simpy.Event, Any, None]:
         env = self.env
         state = self.origin.held.get(blob, False)
@@ -248,13 +250,13 @@ class Distribution:
             fill = self.origin.held[blob] = env.event()
             self.origin_mib += mib
             try:
-                yield from _transfer(env, [host.net, self.origin.egress], mib, cap)
+                yield from _transfer(env, [net, self.origin.egress], mib, cap)
             finally:
                 self.origin.held[blob] = None
                 fill.succeed()
             return
         self.peer_mib += mib
-        yield from _transfer(env, [host.net], mib, math.inf, after=state)
+        yield from _transfer(env, [net], mib, math.inf, after=state)
 
     def stats(self) -> dict[str, Any]:
         """What the registry did in the run (the result's ``host.registry``): manifest requests
