@@ -7,7 +7,9 @@ graph, not listed by hand. A VM disk image is one node with no parents.
 A host's :class:`ImageStore` caches layers with reference counts. Admission *claims* the layers an
 instance needs: missing ones are reserved on disk at once (so two admissions never count the same
 bytes twice) and fetched by the claimer's pull; an instance needing a layer that another pull is
-already fetching waits for that pull instead of downloading it again.
+already fetching waits for that pull instead of downloading it again. Where the bytes come from,
+and how long the registry's round trips, the streams and decompression take:
+:mod:`simcontainer.registry`.
 
 Garbage collection: when an admission would take the host's disk use past ``gc_high`` (a share
 of capacity), unused layers (no references, fully present) are removed least recently used first

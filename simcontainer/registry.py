@@ -34,7 +34,8 @@ from the registry once while the site's hosts that want it stream it as it arriv
 registry; every other host gets it from peers, piece by piece, as a swarm: its transfer runs at its
 own link (no per-stream cap: many peer connections) and cannot end before the registry's copy
 has arrived. This is a fluid model of a swarm whose peers upload as fast as they download.
-Manifests still come from the registry (one request per pull).
+Manifests still come from the registry (one request per pull), and a blob once in the swarm stays
+there (a peer's garbage collection is not tracked: with 2+ holders, some peer still has it).
 
 **Lazy pulling** (eStargz, SOCI, Nydus): a container starts once the start-up share of each layer
 has been fetched (``startup_fraction``: per image, default 6.4 %: Harter et al., Slacker, FAST
