@@ -22,9 +22,10 @@ A rate limit (``rate_limit_per_s``, ``rate_limit_burst``: a token bucket over ma
 which is what Docker Hub counts as a pull) answers **429**; the client retries after
 ``retry_step_s`` × the attempt (moby distribution/xfer: ``delay := retries * 5`` seconds). Unlike
 dockerd (``max-download-attempts`` 5, then the pull fails) the model keeps retrying: failed pulls
-are not modelled. The bucket is the registry's, shared by every host (a private registry's
-limit); Docker Hub's anonymous limit, 100 pulls per 6 hours, is per IP address (Docker Hub
-docs), i.e. per host behind no NAT: model it with one host's scenario.
+are not modelled. ``rate_limit_scope = "registry"``: one bucket for every host (a private
+registry's limit); ``"host"``: a bucket per host, as Docker Hub's limit is per IP address
+(anonymous: 100 pulls per 6 hours; authenticated: 200 -- Docker Hub docs, "Docker Hub rate
+limit"): ``rate_limit_per_s = 100 / 21600``, ``rate_limit_burst = 100``.
 
 **Mirror** (a pull-through cache per site of ``hosts_per_site`` hosts): manifests and blobs come
 from the site's mirror (its own ``rtt_ms`` and egress); a blob the mirror does not hold is fetched
@@ -123,8 +124,7 @@ class Distribution:
         self.decode_mib_s = {k: v * MIB_PER_MB for k, v in DECODE_MB_S.items()}
         if spec.decoder == "pigz":
             self.decode_mib_s["gzip"] = DECODE_MB_S["pigz"] * MIB_PER_MB
-        self._tokens = float(spec.rate_limit_burst)
-        self._t_tokens = env.now
+        self._buckets: dict[int, list[float]] = {}    # scope key -> [tokens, when counted]
         # what happened, for the result
         self.requests = 0              # manifest requests that reached the registry
         self.throttled = 0             # of them answered 429
@@ -164,23 +164,26 @@ class Distribution:
                 yield state
                 return
             fill = mirror.manifests[image_name] = self.env.event()
-            yield from self._from_origin()
+            # the mirror asks for its site: under a per-host limit, its first host's bucket
+            site_host = host - host % self.spec.mirror.hosts_per_site if self.spec.mirror else host
+            yield from self._from_origin(site_host)
             mirror.manifests[image_name] = None
             fill.succeed()
             return
-        yield from self._from_origin()
+        yield from self._from_origin(host)
 
-    def _from_origin(self) -> Generator[simpy.Event, Any, None]:
+    def _from_origin(self, host: int) -> Generator[simpy.Event, Any, None]:
         spec = self.spec
         extra = self.lazy.image_round_trips if self.lazy is not None else 0
-        yield from self._rate_limited()
+        yield from self._rate_limited(host)
         t = self.rtt_s * (spec.auth_round_trips + spec.manifest_round_trips + spec.config_round_trips + extra)
         if t > 0:
             yield self.env.timeout(t)
 
-    def _rate_limited(self) -> Generator[simpy.Event, Any, None]:
-        """One manifest request against the registry's token bucket; a 429 costs a round trip
-        and a wait of ``retry_step_s`` x the attempt, then the request is made again."""
+    def _rate_limited(self, host: int) -> Generator[simpy.Event, Any, None]:
+        """One manifest request against the token bucket (the registry's, or ``host``'s); a 429
+        costs a round trip and a wait of ``retry_step_s`` x the attempt, then the request is
+        made again."""
         spec = self.spec
         rate = spec.rate_limit_per_s
         attempt = 0
@@ -189,10 +192,14 @@ class Distribution:
             if rate is None:
                 return
             now = self.env.now
-            self._tokens = min(float(spec.rate_limit_burst), self._tokens + (now - self._t_tokens) * rate)
-            self._t_tokens = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            key = host if spec.rate_limit_scope == "host" else -1
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = [float(spec.rate_limit_burst), now]
+            bucket[0] = min(float(spec.rate_limit_burst), bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+            if bucket[0] >= 1.0:
+                bucket[0] -= 1.0
                 return
             self.throttled += 1
             attempt += 1

@@ -301,6 +301,7 @@ class Registry(Model):
     egress_mb_s: Positive | None = None
     rate_limit_per_s: Positive | None = None
     rate_limit_burst: Annotated[Int, Field(ge=1, le=10**15)] = 100
+    rate_limit_scope: Literal["registry", "host"] = "registry"   # one bucket, or one per host (per IP)
     retry_step_s: NonNeg = 5.0
     decoder: Literal["gzip", "pigz"] = "gzip"
     lazy: Literal["none", "estargz", "soci", "nydus"] = "none"

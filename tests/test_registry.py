@@ -134,3 +134,14 @@ def test_lazy_pulls_through_a_swarm_fetch_the_rest_from_the_registry_once() -> N
     assert reg["origin_mib"] == pytest.approx(MIB)
     assert reg["origin_mib"] + reg["peer_mib"] == pytest.approx(HOSTS * MIB)
     assert reg["lazy_runtime_mib"] == pytest.approx(HOSTS * MIB * (1 - 0.064))
+
+
+def test_a_per_host_limit_gives_each_host_its_own_bucket() -> None:
+    """Docker Hub's limit is per IP address: with a bucket of 1 per host, two hosts each pull at
+    once where one shared bucket of 1 refused the second host twice."""
+    shared = deploy({"rate_limit_per_s": 0.1, "rate_limit_burst": 1}, hosts=2, per_host=1)
+    per_host = deploy({"rate_limit_per_s": 0.1, "rate_limit_burst": 1, "rate_limit_scope": "host"},
+                      hosts=2, per_host=1)
+    assert shared["host"]["registry"]["throttled"] == 2
+    assert per_host["host"]["registry"]["throttled"] == 0
+    assert per_host["workloads"]["app"]["pull_phases_s"]["registry"] == pytest.approx(REGISTRY_S)
