@@ -38,10 +38,11 @@ def _uv() -> str | None:
 
 def _clean_env() -> dict[str, str]:
     """The environment of a user's shell: nothing pointing at this clone's code or venv."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "SIMCONTAINER_MODELS")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+    # PYTHONDONTWRITEBYTECODE goes too: uv installs no .pyc files, and the commands below would
+    # compile numpy, pydantic and Streamlit afresh in every process
+    return {k: v for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "SIMCONTAINER_MODELS",
+                         "PYTHONDONTWRITEBYTECODE")}
 
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
