@@ -1,7 +1,8 @@
 """The package as a user installs it: build the wheel, install it into a fresh virtual environment
 with its app extra (at the versions of requirements-app.lock), and use the installed command away
 from the clone: `simcontainer run` on a packaged example scenario, `simcontainer app`, `python -m
-simcontainer`, the catalogue listings.
+simcontainer`, the catalogue listings. Also the quick command line (issue 16): what each command
+imports, and the lazy package names.
 
 The fresh environment is made with uv when it is there (on PATH, or where `make` put it in
 .venv-bootstrap/: a few seconds from uv's cache); otherwise with venv and pip (a minute or two).
@@ -25,7 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 APP_LOCK = ROOT / "requirements-app.lock"
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging")]
+HEAVY = ("pandas", "pyarrow", "dask", "distributed", "streamlit", "networkx", "matplotlib")
+slow_group = [pytest.mark.slow, pytest.mark.xdist_group("packaging")]
 
 
 def _uv() -> str | None:
@@ -81,6 +83,8 @@ def venv(wheel, tmp_path_factory) -> Path:
     return where
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("packaging")
 def test_the_wheel_carries_the_models_and_the_app(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("simcontainer/_models/scenarios/default.toml", "simcontainer/_models/images.toml",
@@ -92,6 +96,8 @@ def test_the_wheel_carries_the_models_and_the_app(wheel):
     assert "simcontainer = simcontainer.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("packaging")
 def test_installed_command_runs_a_packaged_scenario(venv, tmp_path):
     py, cmd = venv / "bin" / "python", venv / "bin" / "simcontainer"
     models = _run([str(py), "-c", "from simcontainer.profiles import models_dir; print(models_dir())"],
@@ -110,6 +116,8 @@ def test_installed_command_runs_a_packaged_scenario(venv, tmp_path):
     assert "server-64g" in hosts
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("packaging")
 def test_app_help_and_python_dash_m(venv, tmp_path):
     py, cmd = venv / "bin" / "python", venv / "bin" / "simcontainer"
     assert "--port" in _run([str(cmd), "app", "--help"], cwd=tmp_path).stdout
@@ -124,6 +132,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("packaging")
 def test_installed_app_serves(venv, tmp_path):
     """`simcontainer app --port N` from the installed package answers on that port."""
     port = _free_port()
@@ -152,3 +162,83 @@ def test_installed_app_serves(venv, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+# --------------------------------------------------------------------------- the quick command line
+
+
+def _imported(code: str) -> set[str]:
+    """Top-level packages of HEAVY that a fresh interpreter has imported after running code."""
+    probe = code + "\nimport sys\nprint(','.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.strip().splitlines()[-1]
+    return set(out.split(",")) & set(HEAVY)
+
+
+@pytest.mark.parametrize("argv", [["check", "models/scenarios/default.toml"],
+                                  ["run", "models/scenarios/default.toml"],
+                                  ["images"], ["hosts", "--json"], ["app", "--help"]])
+def test_commands_import_no_heavy_library(argv):
+    code = ("import contextlib, io, sys\nfrom simcontainer.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass")
+    assert _imported(code) == set()
+
+
+def test_import_simcontainer_is_lazy():
+    assert _imported("import simcontainer") == set()
+    assert "pandas" in _imported("import simcontainer as sc\nsc.simulate(sc.load_scenario("
+                                 "'models/scenarios/default.toml')).events")
+
+
+def test_every_exported_name_resolves_and_sweep_density_stay_functions():
+    import importlib
+
+    import simcontainer as sc
+
+    for name in sc.__all__:
+        assert getattr(sc, name) is not None, name
+        assert name in dir(sc)
+    importlib.import_module("simcontainer.sweep")
+    importlib.import_module("simcontainer.density")
+    assert callable(sc.sweep) and sc.sweep.__module__ == "simcontainer.sweep"
+    assert callable(sc.density) and sc.density.__module__ == "simcontainer.density"
+    from simcontainer import density, sweep
+    assert (density, sweep) == (sc.density, sc.sweep)
+    with pytest.raises(AttributeError):
+        sc.no_such_name  # noqa: B018
+
+
+def test_images_and_hosts_list_the_catalogue(capsys):
+    from simcontainer.cli import main
+
+    assert main(["images", "--json"]) == 0
+    images = {i["name"]: i for i in json.loads(capsys.readouterr().out)}
+    assert images["shop-api:1.4"]["base"] == "python:3.12-slim" and images["shop-api:1.4"]["layers"] == 3
+    assert images["ubuntu-24.04-cloud"]["kind"] == "vm" and images["ubuntu-24.04-cloud"]["layers"] == 0
+    assert main(["images"]) == 0
+    assert "python:3.12-slim" in capsys.readouterr().out
+    assert main(["hosts", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["laptop"]["cpu_cores"] == 8
+    assert main(["hosts"]) == 0
+    assert "server-64g" in capsys.readouterr().out
+
+
+def test_app_command_line(monkeypatch, capsys, tmp_path):
+    from simcontainer import cli
+
+    argv = cli.streamlit_command(8600, "127.0.0.1")
+    assert argv[1:4] == ["-m", "streamlit", "run"] and Path(argv[4]).name == "streamlit_app.py"
+    assert Path(argv[4]).exists()
+    assert argv[argv.index("--server.port") + 1] == "8600"
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    with pytest.raises(SystemExit):
+        cli.main(["app", "--port", "70000"])
+    assert "not a port" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nduration_s = -1\n')
+    assert cli.main(["app", str(bad)]) == 2          # checked before Streamlit starts
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert cli.main(["app"]) == 1
+    assert "simcontainer[app]" in capsys.readouterr().err
