@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="docs/fidelity.md")
     f.set_defaults(func=cmd_fidelity)
 
-    a = sub.add_parser("app", help="start the what-if planner (Streamlit) in a browser tab",
+    a = sub.add_parser("app", help="serve the what-if planner (Streamlit) on http://localhost:PORT",
                        description="Start the app: the what-if planner, on SCENARIO or the default scenario.")
     a.add_argument("scenario", nargs="?", default=None, help="scenario TOML file to open (default: the default scenario)")
     a.add_argument("--port", type=_port_arg, default=8501, help="port to serve on (default: 8501)")
