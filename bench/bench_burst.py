@@ -25,7 +25,7 @@ def scenario(n: int):
         "duration_s": 3600.0,
         "seed": 3,
         "host": {"cpu_cores": 16, "ram_mib": 4.0 * 2**20, "disk_gib": 1000},
-        "daemon": {"api_workers": 100_000, "prepull": ["python:3.12-slim"]},
+        "daemon": {"prepull": ["python:3.12-slim"]},
         "runtimes": [{
             "name": "bootcpu", "kind": "container",
             "api": {"median_s": 0.05, "p95_s": 0.2},

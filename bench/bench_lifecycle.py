@@ -30,7 +30,7 @@ def scenario(n: int):
         "duration_s": n * EVERY_S + LIFE_S + 1.0,
         "seed": 1,
         "host": {"cpu_cores": 16, "ram_mib": RAM_MIB, "disk_gib": 200},
-        "daemon": {"api_workers": 8, "prepull": ["python:3.12-slim"]},
+        "daemon": {"prepull": ["python:3.12-slim"]},
         "runtimes": [ZERO_RUNTIME],
         "workloads": [{
             "name": "w", "runtime": "zero", "image": "python:3.12-slim", "cpu": 0.0,

@@ -22,7 +22,7 @@ from typing import Any
 SMALL = {
     "name": "bench-sweep-small", "duration_s": 120.0, "seed": 3,
     "host": {"cpu_cores": 4, "ram_mib": 4096, "disk_gib": 50},
-    "daemon": {"api_workers": 4, "prepull": ["python:3.12-slim"]},
+    "daemon": {"prepull": ["python:3.12-slim"]},
     "workloads": [{"name": "api", "runtime": "runc", "image": "python:3.12-slim", "cpu": 0.2,
                    "mem_mib": 256, "arrival": {"kind": "poisson", "rate_per_s": 0.5},
                    "lifetime": {"kind": "exponential", "mean_s": 30.0}}],

@@ -300,12 +300,15 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = []
     for name, rt in sorted(cat.runtimes.items()):
-        idle = sum(p.median_s + p.cpu_s + p.serial_s for p in (rt.api, rt.create, rt.boot))
-        rows.append({"runtime": name, "kind": rt.kind, "idle start s": idle, "mem overhead MiB": rt.mem_overhead_mib,
+        cp = cat.control_planes.get(rt.control_plane or "direct")
+        phases = [rt.api, rt.create, rt.boot] + ([cp.api, cp.sandbox, cp.network] if cp else [])
+        idle = sum(p.median_s + p.cpu_s + p.serial_s for p in phases)
+        rows.append({"runtime": name, "kind": rt.kind, "control plane": rt.control_plane or "direct",
+                     "idle start s": idle, "mem overhead MiB": rt.mem_overhead_mib,
                      "cpu factor": rt.cpu_factor, "io factor": rt.io_factor, "stop s": rt.stop.median_s})
     print(table(rows))
     if args.sources:
-        for name, rt in sorted(cat.runtimes.items()):
+        for name, rt in [*sorted(cat.runtimes.items()), *sorted(cat.control_planes.items())]:
             print(f"\n{name}:")
             for key, src in rt.sources.items():
                 print(f"  {key}: {src}")

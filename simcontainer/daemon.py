@@ -4,11 +4,17 @@ One simpy process carries an instance from request to removal (``docker run --rm
 
 1. **wait** for room on a host (admission: RAM, disk, maybe CPU; FIFO or reject);
 2. **pull** the image's missing layers;
-3. **create**: an API worker takes the request (daemon latency + CPU work + the serialized
-   section under the daemon's lock), the runtime creates the sandbox (a VM also gets its disk);
-4. **boot**: the container process starts, or the guest kernel boots;
+3. **create**: a VM's full disk copy (no control-plane slot held), then the control plane's
+   create step (request handling, sandbox, the runtime's create; under a worker if the plane
+   has a pool);
+4. **start**: the control plane's network setup (a serialized part under the network's lock),
+   then the runtime's boot: the container process starts, or the guest kernel boots;
 5. **ready**: the app becomes ready (``ready_s``); it is running for its lifetime;
-6. **stop** (teardown), exit, removal: the reservation goes back and the queue moves.
+6. **stop** (the runtime's), exit, then removal (the plane's teardown): the reservation goes
+   back and the queue moves.
+
+The lifecycle asks the instance's control plane (:mod:`simcontainer.controlplane`) for each
+step and knows nothing of which plane it is.
 
 Fixed latencies are drawn per instance; CPU work goes through the host's fair-share CPU, so a
 burst of boots, or busy neighbours, stretch exactly that part. API operations from outside
@@ -26,13 +32,14 @@ from typing import Any
 
 import simpy
 
+from simcontainer.controlplane import IDLE, PhasePlan, Steps
 from simcontainer.host import Demand, HostNode
 from simcontainer.images import Image
 from simcontainer.lifecycle import TRANSITIONS, State, can
 from simcontainer.metrics import NM, STATE_BITS, Recorder
 from simcontainer.placement import Admission, Ticket
-from simcontainer.scenario import Phase, RuntimeProfile, Workload
-from simcontainer.workload import LifetimeSampler, Stream, lognormal_sigma
+from simcontainer.scenario import RuntimeProfile, Workload
+from simcontainer.workload import LifetimeSampler, Stream
 
 NAN = math.nan
 _M_ADMITTED, _M_PULLED, _M_CREATED, _M_RUNNING, _M_READY, _M_STOPPING, _M_EXITED, _M_REMOVED = range(1, NM)
@@ -43,38 +50,6 @@ _WAITING, _PULLING, _CREATED, _STARTING, _RUNNING = (State.WAITING, State.PULLIN
 _STOPPING, _EXITED, _REMOVED, _REJECTED = State.STOPPING, State.EXITED, State.REMOVED, State.REJECTED
 _INF = math.inf
 _EDGES = TRANSITIONS
-
-
-@dataclass(frozen=True)
-class PhasePlan:
-    """A runtime phase, ready to sample: fixed latency (median, lognormal sigma) and work."""
-
-    median_s: float
-    sigma: float
-    cpu_s: float
-    cpu_cores: float
-    serial_s: float
-    exp_mean_s: float = 0.0     # > 0: the latency is exponential with this mean
-    # True when the phase does nothing at all (no latency, no draw, no work): the daemon skips it.
-    idle: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "idle", not (self.median_s > 0 or self.sigma > 0 or self.exp_mean_s > 0
-                                              or self.cpu_s > 0 or self.serial_s > 0))
-
-    @classmethod
-    def of(cls, phase: Phase) -> PhasePlan:
-        if phase.dist == "exponential":
-            return cls(0.0, 0.0, phase.cpu_s, phase.cpu_cores, phase.serial_s, phase.mean_s or 0.0)
-        return cls(phase.median_s, lognormal_sigma(phase.median_s, phase.p95_s),
-                   phase.cpu_s, phase.cpu_cores, phase.serial_s)
-
-    def latency(self, stream: Stream) -> float:
-        if self.exp_mean_s > 0:
-            return self.exp_mean_s * stream.exponential()
-        if self.sigma > 0:
-            return self.median_s * math.exp(self.sigma * stream.normal())
-        return self.median_s
 
 
 @dataclass
@@ -94,11 +69,12 @@ class WorkloadPlan:
     lifetime: LifetimeSampler
     phases_stream: Stream
     arrival_stream: Stream
-    # True when the create step (API handling, sandbox creation, VM disk copy) does nothing.
-    create_idle: bool = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.create_idle = self.api.idle and self.create.idle and not self.vm_copy_mib > 0
+    guest: PhasePlan = IDLE     # a VM's guest boot (the VM image's), after the runtime's boot
+    plane: int = 0              # index of its control plane in ``HostNode.planes``
+    network: str = "bridge"     # network mode
+    networks: int = 1           # networks of that mode the instances are spread over
+    # which steps do nothing under its plane (set by the engine: controlplane.steps)
+    steps: Steps = field(default=Steps(True, True, True, False), repr=False)
 
     @property
     def name(self) -> str:
@@ -208,24 +184,14 @@ class Daemon:
         else:
             host.cpu.remove_load(cpu)
 
-    def _phase(self, host: HostNode, phase: PhasePlan, stream: Stream
-               ) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        lat = phase.latency(stream)
-        if lat > 0:
-            yield env.timeout(lat)
-        if phase.cpu_s > 0:
-            ev = host.cpu.request(phase.cpu_s, phase.cpu_cores)
-            if ev is not None:
-                yield ev
-        if phase.serial_s > 0:
-            ev = host.lock.acquire()
-            if ev is not None:
-                yield ev
-            try:
-                yield env.timeout(phase.serial_s)
-            finally:
-                host.lock.release()
+    def _fail(self, inst: Instance, why: str) -> None:
+        """A start that failed (e.g. a full bridge): recorded with its reason; the instance's
+        reservation goes back (``docker run --rm``: the container is removed)."""
+        self._to(inst, State.FAILED)
+        self.rec.failures.append({"time_s": self.env.now, "instance": inst.id,
+                                  "workload": inst.plan.index, "reason": why})
+        del self.live[inst.id]
+        self.admission.release(inst)
 
     def _lifecycle(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
         # The hot path of the whole simulator. Each state change is written inline (check the
@@ -260,45 +226,43 @@ class Daemon:
         ev_time(now)
         ev_code(code | _PULLING)
         final[iid] = _PULLING
+        plane = host.planes[plan.plane]
         if not host.store.is_ready(plan.image):
-            rec.pulled_mib[iid] = yield from host.store.pull(plan.image, inst.owned)
+            rec.pulled_mib[iid] = yield from plane.pull(inst)
             now = env.now
         times[base + _M_PULLED] = now
 
-        # 3. create: an API worker handles it, the runtime builds the sandbox. With nothing to
-        # do and a worker free (so nobody queued for one), taking the worker and handing it
-        # back at once would change nothing: skip both.
-        stream = plan.phases_stream
-        workers = host.api_workers
-        if not (plan.create_idle and workers.free > 0):
-            slot = workers.acquire()
-            if slot is not None:
-                yield slot
-            try:
-                if not plan.api.idle:
-                    yield from self._phase(host, plan.api, stream)
-                if not plan.create.idle:
-                    yield from self._phase(host, plan.create, stream)
-                if plan.vm_copy_mib > 0:
-                    ev = host.disk_bw.request(plan.vm_copy_mib)
-                    if ev is not None:
-                        yield ev
-            finally:
-                workers.release()
+        # 3. create: a VM's full disk copy holds no control-plane slot; then the plane's create
+        # step. With nothing to do and no pool to queue in (or a worker free, so nobody queued
+        # for one), taking the step would change nothing: skip it.
+        if plan.vm_copy_mib > 0:
+            ev = host.disk_bw.request(plan.vm_copy_mib)
+            if ev is not None:
+                yield ev
+            now = env.now
+        steps = plan.steps
+        workers = plane.workers
+        if not (steps.create_idle and (workers is None or workers.free > 0)):
+            yield from plane.create(inst)
             now = env.now
         if _CREATED not in _EDGES[inst.state]:
             self._to(inst, _CREATED)              # raises: illegal
+        inst.state = _CREATED
         ev_time(now)
         ev_code(code | _CREATED)
         times[base + _M_CREATED] = now
 
-        # 4. boot / start (created -> starting is always legal, and nothing comes in between)
+        # 4. start: the plane's network setup, the runtime's boot (created -> starting is always
+        # legal, and nothing comes in between)
         inst.state = _STARTING
         ev_time(now)
         ev_code(code | _STARTING)
         final[iid] = _STARTING
-        if not plan.boot.idle:
-            yield from self._phase(host, plan.boot, stream)
+        if not steps.start_idle:
+            why = yield from plane.start(inst)
+            if why is not None:
+                self._fail(inst, why)
+                return
             now = env.now
         if _RUNNING not in _EDGES[inst.state]:
             self._to(inst, _RUNNING)              # raises: illegal
@@ -324,7 +288,7 @@ class Daemon:
         except simpy.Interrupt as intr:
             how = intr.cause if intr.cause in ("stop", "kill") else "stop"
 
-        # 6. stop, exit, remove
+        # 6. stop (the runtime's; a kill skips it), exit, removal (the plane's teardown)
         if cpu:
             self._cpu_load(inst, False)
         host.stopped()
@@ -338,13 +302,18 @@ class Daemon:
             ev_code(code | _STOPPING)
             final[iid] = _STOPPING
             if not plan.stop.idle:
-                yield from self._phase(host, plan.stop, stream)
+                yield from plane.stop(inst)
                 now = env.now
         if _EXITED not in _EDGES[inst.state]:
             self._to(inst, _EXITED)               # raises: illegal
+        inst.state = _EXITED
         ev_time(now)
         ev_code(code | _EXITED)
         times[base + _M_EXITED] = now
+        if not steps.remove_idle:
+            final[iid] = _EXITED
+            yield from plane.remove(inst)
+            now = env.now
         inst.state = _REMOVED                     # exited -> removed: always legal
         ev_time(now)
         ev_code(code | _REMOVED)

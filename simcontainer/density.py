@@ -39,7 +39,7 @@ def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
         fits_each = np.where(per > 0, np.floor(np.maximum(room, 0) / np.where(per > 0, per, 1)), np.inf)
     k = int(np.argmin(fits_each))
     per_host = fits_each[k]
-    guest = guest_mem_mib(w, rt) if rt.kind == "vm" else None
+    guest = guest_mem_mib(w, rt, img) if rt.kind == "vm" else None
     app_ram = w.mem_mib
     ram_parts = {"app": app_ram, "runtime": rt.mem_overhead_mib}
     if guest is not None:

@@ -6,6 +6,7 @@ import gc
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT
 
-from simcontainer.daemon import Daemon, PhasePlan, WorkloadPlan
+from simcontainer.controlplane import PhasePlan, make_plane, steps
+from simcontainer.daemon import Daemon, WorkloadPlan
 from simcontainer.host import HostNode, demand
 from simcontainer.images import Image
 from simcontainer.metrics import (
@@ -28,7 +30,7 @@ from simcontainer.metrics import (
 )
 from simcontainer.placement import Admission, Policy
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
-from simcontainer.scenario import Scenario
+from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
 if TYPE_CHECKING:
@@ -106,6 +108,15 @@ class Result:
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
 
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Failed starts with their reason (e.g. a full bridge): time_s, instance, workload, reason."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.recorder.failures, columns=["time_s", "instance", "workload", "reason"])
+        df["workload"] = [self.workload_names[w] for w in df["workload"]]
+        return df
+
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     from simcontainer.images import resolve
@@ -115,23 +126,69 @@ def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     return resolve({**catalogue.images, **inline})
 
 
+def control_planes(scenario: Scenario, catalogue: Catalogue) -> list[ControlPlaneProfile]:
+    """The control planes the workloads use, in first-use order (``WorkloadPlan.plane``)."""
+    table = scenario.control_plane_table(catalogue)
+    runtimes = scenario.runtime_table(catalogue)
+    names: list[str] = []
+    for w in scenario.workloads:
+        name = w.control_plane or runtimes[w.runtime].control_plane or "direct"
+        if name not in names:
+            names.append(name)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        from simcontainer.errors import ScenarioError
+        raise ScenarioError([f"control plane {n!r} is not defined (allowed: {', '.join(sorted(table))})"
+                             for n in unknown], source=scenario.name)
+    specs = [table[n] for n in names]
+    n = scenario.daemon.api_workers
+    if n is not None:
+        warnings.warn(API_WORKERS_DEPRECATED.format(n=n), FutureWarning, stacklevel=3)
+        specs = [s.model_copy(update={"workers": n}) for s in specs]
+    return specs
+
+
+def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
+    """A VM's guest boot: its VM image's; a container image converted into a rootfs boots like
+    the runtime's ``rootfs_guest`` image. None for containers (or a VM image that gives none)."""
+    if rt.kind != "vm":
+        return None
+    if img.kind == "vm":
+        return img.guest_boot
+    guest = images.get(rt.rootfs_guest) if rt.rootfs_guest else None
+    return guest.guest_boot if guest is not None else None
+
+
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
-                   images: dict[str, Image] | None = None) -> list[WorkloadPlan]:
+                   images: dict[str, Image] | None = None,
+                   planes: list[ControlPlaneProfile] | None = None) -> list[WorkloadPlan]:
     runtimes = scenario.runtime_table(catalogue)
     images = images if images is not None else image_table(scenario, catalogue)
+    planes = planes if planes is not None else control_planes(scenario, catalogue)
+    index = {p.name: k for k, p in enumerate(planes)}
+    speed = scenario.host.cpu_speed
     plans = []
     for i, w in enumerate(scenario.workloads):
         rt = runtimes[w.runtime]
         img = images[w.image]
         copy = img.disk_mib if rt.kind == "vm" and w.vm_disk == "copy" else 0.0
-        plans.append(WorkloadPlan(
+        k = index[w.control_plane or rt.control_plane or "direct"]
+        share = planes[k].serial_cpu_share
+        plan = WorkloadPlan(
             index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img),
-            api=PhasePlan.of(rt.api), create=PhasePlan.of(rt.create), boot=PhasePlan.of(rt.boot),
-            stop=PhasePlan.of(rt.stop), vm_copy_mib=copy,
+            api=PhasePlan.of(rt.api, speed, share), create=PhasePlan.of(rt.create, speed, share),
+            boot=PhasePlan.of(rt.boot, speed, share), stop=PhasePlan.of(rt.stop, speed, share),
+            vm_copy_mib=copy,
             lifetime=LifetimeSampler(w.lifetime, Stream(seed_sequence(seed, w.name, "lifetime"))),
             phases_stream=Stream(seed_sequence(seed, w.name, "phases")),
             arrival_stream=Stream(seed_sequence(seed, w.name, "arrival")),
-        ))
+            plane=k, network=w.network or ("tap" if rt.kind == "vm" else "bridge"), networks=w.networks,
+        )
+        guest = _guest_boot(rt, img, images)
+        if guest is not None:
+            plan.guest = PhasePlan.of(guest, speed, share)
+        plan.steps = steps(planes[k], plan, plan.network)
+        plans.append(plan)
     return plans
 
 
@@ -153,7 +210,10 @@ class Engine:
         for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
             h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
         images = image_table(scenario, self.catalogue)
-        self.plans = plan_workloads(scenario, self.seed, self.catalogue, images)
+        planes = control_planes(scenario, self.catalogue)
+        for h in self.hosts:
+            h.planes = [make_plane(self.env, h, spec) for spec in planes]
+        self.plans = plan_workloads(scenario, self.seed, self.catalogue, images, planes)
         for name in scenario.daemon.prepull:
             for h in self.hosts:
                 h.preload(images[name])
@@ -235,6 +295,14 @@ class Engine:
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
             demands=[p.demand for p in self.plans],
         )
+        if self.scenario.daemon.api_workers is not None:
+            summary.setdefault("warnings", []).append(
+                API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))
+        if self.recorder.failures:
+            first = self.recorder.failures[0]
+            summary.setdefault("warnings", []).append(
+                f"{len(self.recorder.failures)} start(s) failed; the first at {first['time_s']:.1f} s: "
+                f"{first['reason']}")
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 
@@ -258,10 +326,17 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
     return engine.run(progress)
 
 
+def split_runtime(name: str) -> tuple[str, str | None]:
+    """``"runc@kubelet"`` -> ``("runc", "kubelet")``: a runtime behind a chosen control plane
+    (``compare`` can put the same runtime behind two); a plain name keeps its default plane."""
+    rt, _, plane = name.partition("@")
+    return rt, plane or None
+
+
 def incompatible_workloads(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> list[str]:
     """Workloads whose image ``runtime`` cannot run (a VM disk image on a container runtime)."""
     catalogue = catalogue or default_catalogue()
-    rt = scenario.runtime_table(catalogue)[runtime]
+    rt = scenario.runtime_table(catalogue)[split_runtime(runtime)[0]]
     images = image_table(scenario, catalogue)
     return [w.name for w in scenario.workloads if rt.kind == "container" and images[w.image].kind == "vm"]
 
@@ -284,9 +359,13 @@ def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | Non
                              "(they all use VM disk images)"], source="compare")
     keep = {w["name"] for w in data["workloads"]}
     data["actions"] = [a for a in data.get("actions", []) if a["workload"] in keep]
+    name, plane = split_runtime(runtime)
     for w in data["workloads"]:
-        w["runtime"] = runtime
+        w["runtime"] = name
         w.pop("guest_mem_mib", None)
+        w.pop("control_plane", None)        # the new runtime's default plane, or the one named
+        if plane is not None:
+            w["control_plane"] = plane
     return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
                           source=f"{scenario.name} on {runtime}")
 
@@ -309,9 +388,12 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     runtimes = check_runtimes_arg(runtimes)
     catalogue = catalogue or default_catalogue()
     known = scenario.runtime_table(catalogue)
-    unknown = [r for r in runtimes if r not in known]
+    planes = scenario.control_plane_table(catalogue)
+    unknown = [r for r in runtimes if split_runtime(r)[0] not in known
+               or split_runtime(r)[1] not in (None, *planes)]
     if unknown:
-        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
+        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))}, "
+                             f"each optionally @ a control plane: {', '.join(sorted(planes))})"
                              for r in unknown], source="compare")
     skipped = {rt: incompatible_workloads(scenario, rt, catalogue) for rt in runtimes}
     runnable = [rt for rt in runtimes if len(skipped[rt]) < len(scenario.workloads)]
@@ -331,4 +413,5 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     return out
 
 
-__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "with_runtime"]
+__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "split_runtime",
+           "with_runtime"]

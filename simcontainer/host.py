@@ -15,12 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import simpy
 
 from simcontainer.images import Image, ImageStore, Layer
 from simcontainer.resources import FairShare, Pool, Slots
 from simcontainer.scenario import Daemon, Host, RuntimeProfile, Workload
+
+if TYPE_CHECKING:
+    from simcontainer.controlplane import ControlPlane
 
 MIB_PER_MB = 1e6 / 2**20  # rates in the scenario are MB/s; sizes are MiB
 
@@ -43,7 +47,7 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
     """The per-instance reservation — the density story in three lines (see DESIGN.md)."""
     copy = 0.0
     if runtime.kind == "vm":
-        ram = guest_mem_mib(workload, runtime) + runtime.mem_overhead_mib
+        ram = guest_mem_mib(workload, runtime, image) + runtime.mem_overhead_mib
         # copy: the VM writes to its own full copy of the disk image (the cached image is only the
         # template); overlay: a copy-on-write file over the shared cached image, sized like a
         # container's writable layer.
@@ -57,11 +61,13 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
     return Demand(ram, own_disk + runtime.disk_overhead_mib, workload.cpu / runtime.cpu_factor, copy)
 
 
-def guest_mem_mib(workload: Workload, runtime: RuntimeProfile) -> float:
-    """Guest RAM of a VM: as given, else the runtime's default, grown to hold app + guest OS."""
+def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:
+    """Guest RAM of a VM: as given, else the runtime's default, grown to hold app + guest OS
+    (the VM image's guest OS when it says, else the runtime's figure)."""
     if workload.guest_mem_mib is not None:
         return workload.guest_mem_mib
-    needed = workload.mem_mib + runtime.guest_os_mib
+    guest_os = image.guest_os_mib if image is not None and image.guest_os_mib is not None else runtime.guest_os_mib
+    needed = workload.mem_mib + guest_os
     step = 128.0
     rounded = -(-needed // step) * step
     return max(runtime.default_guest_mem_mib, rounded)
@@ -84,10 +90,13 @@ class HostNode:
         self.disk = Pool(spec.disk_gib * 1024.0, f"host{index}.disk", hook("disk"))
         self.cpu_pool = (Pool(spec.cpu_cores * spec.cpu_overcommit, f"host{index}.cpu_reserved")
                          if spec.cpu_overcommit is not None else None)
-        self.api_workers = Slots(env, daemon.api_workers)
-        self.lock = Slots(env, 1)            # the daemon's serialized section
+        # One control plane per profile the workloads use (controlplane.make_plane; the engine
+        # fills it in): their pools, locks and network ports live there, not on the host.
+        self.planes: list[ControlPlane] = []
         self.download_slots = Slots(env, daemon.max_concurrent_downloads)
-        self.store = ImageStore(self, daemon.gc_high, daemon.gc_low)
+        self.store = ImageStore(env, disk=self.disk, net=self.net, disk_bw=self.disk_bw, cpu=self.cpu,
+                                download_slots=self.download_slots, cpu_speed=spec.cpu_speed,
+                                gc_high=daemon.gc_high, gc_low=daemon.gc_low)
         self.running = 0
         self.peak_running = 0
         # Sharing accounting (see saved_by_sharing_mib): image bytes the placed instances would

@@ -29,7 +29,7 @@ from simcontainer.scenario import ImageSpec
 if TYPE_CHECKING:
     import networkx as nx  # imported by the layer-graph views only: a run never needs it
 
-    from simcontainer.host import HostNode
+    from simcontainer.resources import FairShare, Pool, Slots
 
 # Decompression cost of extracting a layer: gzip inflates at roughly 100-300 MiB/s per core.
 # estimate: a conservative 150 MiB of compressed input per core-second.
@@ -51,6 +51,8 @@ class Image:
     kind: str
     layers: tuple[Layer, ...]
     source: str = ""
+    guest_boot: Any = field(default=None, compare=False)        # a VM image's guest boot (Phase)
+    guest_os_mib: float | None = field(default=None, compare=False)
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
 
@@ -69,7 +71,7 @@ class Image:
             layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0)),)
         else:
             layers = tuple(Layer(s.id, s.download_mib, s.disk_mib) for s in spec.layers)
-        return cls(spec.name, spec.kind, layers, spec.source)
+        return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib)
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:
@@ -188,16 +190,25 @@ class _Entry:
 class ImageStore:
     """One host's layer cache, with its garbage collector.
 
-    Disk accounting: every layer's ``disk_mib`` is held in ``host.disk`` from the moment it is
+    Disk accounting: every layer's ``disk_mib`` is held in ``disk`` (the host's disk pool) from the moment it is
     claimed (admission) or preloaded until the collector removes it, so ``stored_mib`` is the
-    part of ``host.disk.used`` that is image layers. Two running counters make admission cheap:
+    part of ``disk.used`` that is image layers. Two running counters make admission cheap:
     ``in_use_mib`` (layers some instance references, present or in flight) and ``idle_mib``
     (present layers nobody references: exactly what the collector may remove).
     """
 
-    def __init__(self, host: HostNode, gc_high: float = 0.85, gc_low: float = 0.80) -> None:
-        self.host = host
-        self.env = host.env
+    def __init__(self, env: simpy.Environment, *, disk: Pool, net: FairShare, disk_bw: FairShare,
+                 cpu: FairShare, download_slots: Slots, cpu_speed: float = 1.0,
+                 gc_high: float = 0.85, gc_low: float = 0.80) -> None:
+        # The resources it uses, passed in (simpy's way: a store gets its env and resources,
+        # never its owner -- no images <-> host import circle).
+        self.env = env
+        self.disk = disk
+        self.net = net
+        self.disk_bw = disk_bw
+        self.cpu = cpu
+        self.download_slots = download_slots
+        self.cpu_speed = cpu_speed
         self.gc_high = gc_high
         self.gc_low = gc_low
         self.entries: dict[str, _Entry] = {}
@@ -323,13 +334,13 @@ class ImageStore:
         and the target below is never above ``capacity - need_mib``, so the reservation that
         follows always fits.
         """
-        disk = self.host.disk
+        disk = self.disk
         if disk.used + need_mib <= self.gc_high * disk.capacity:
             return 0.0
         return self.collect(self.gc_low * disk.capacity - need_mib, keep)
 
     def collect(self, target_used_mib: float, keep: Image | None = None) -> float:
-        """Remove unused layers, least recently used first, until ``host.disk.used`` is at most
+        """Remove unused layers, least recently used first, until ``disk.used`` is at most
         ``target_used_mib`` or nothing removable is left. Returns MiB freed.
 
         Only present layers with no references go: a layer in use or in flight always has a
@@ -337,7 +348,7 @@ class ImageStore:
         last use (an image's layers are claimed and released together) go to the newest entry
         first, so an image's top layers leave before the base under them.
         """
-        disk = self.host.disk
+        disk = self.disk
         if disk.used <= target_used_mib or self.idle_mib <= 0:
             return 0.0
         keep_ids = {layer.id for layer in keep.layers} if keep is not None else set()
@@ -392,22 +403,25 @@ class ImageStore:
         return sum(layer.download_mib for layer in owned)
 
     def _download(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
-        host = self.host
-        slot = host.download_slots.acquire()
+        slots = self.download_slots
+        slot = slots.acquire()
         if slot is not None:
-            yield slot
+            try:
+                yield slot
+            except BaseException:       # interrupted while queued: leave the queue
+                slots.cancel(slot)
+                raise
         try:
-            ev = host.net.request(layer.download_mib)
+            ev = self.net.request(layer.download_mib)
             if ev is not None:
                 yield ev
             self.pulled_mib += layer.download_mib
         finally:
-            host.download_slots.release()
+            slots.release()
 
     def _extract(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
-        host = self.host
-        events = [ev for ev in (host.disk_bw.request(layer.disk_mib),
-                                host.cpu.request(layer.download_mib / EXTRACT_MIB_PER_CORE_S, 1.0))
+        events = [ev for ev in (self.disk_bw.request(layer.disk_mib),
+                                self.cpu.request(layer.download_mib / EXTRACT_MIB_PER_CORE_S / self.cpu_speed, 1.0))
                   if ev is not None]
         if len(events) == 1:
             yield events[0]

@@ -64,6 +64,7 @@ class Recorder:
         self.ts_code = array("i")        # host * len(SERIES) + series
         self.ts_delta = array("d")
         self.api_calls: list[dict[str, Any]] = []
+        self.failures: list[dict[str, Any]] = []     # failed starts: time_s, instance, workload, reason
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:

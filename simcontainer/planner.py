@@ -476,8 +476,10 @@ def sweep_parameters(scenario: Scenario) -> dict[str, float]:
     out: dict[str, float] = {
         "host.cpu_cores": h.cpu_cores, "host.ram_mib": h.ram_mib, "host.disk_gib": h.disk_gib,
         "host.disk_mb_s": h.disk_mb_s, "host.net_mb_s": h.net_mb_s, "host.count": h.count,
-        "daemon.api_workers": d.api_workers, "daemon.max_concurrent_downloads": d.max_concurrent_downloads,
+        "host.cpu_speed": h.cpu_speed, "daemon.max_concurrent_downloads": d.max_concurrent_downloads,
     }
+    if d.api_workers is not None:       # deprecated (control planes carry their own pools)
+        out["daemon.api_workers"] = d.api_workers
     for w in scenario.workloads:
         p = f"workloads.{w.name}"
         out[f"{p}.cpu"] = w.cpu

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from simcontainer.errors import ScenarioError, format_validation_error
-from simcontainer.scenario import ImageSpec, RuntimeProfile
+from simcontainer.scenario import ControlPlaneProfile, ImageSpec, RuntimeProfile
 
 
 def models_dir() -> Path:
@@ -34,6 +34,7 @@ def models_dir() -> Path:
 @dataclass(frozen=True)
 class Catalogue:
     runtimes: dict[str, RuntimeProfile] = field(default_factory=dict)
+    control_planes: dict[str, ControlPlaneProfile] = field(default_factory=dict)
     images: dict[str, ImageSpec] = field(default_factory=dict)     # layers resolved
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -52,6 +53,39 @@ def load_runtime(path: Path) -> Any:
         return RuntimeProfile.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc, RuntimeProfile), source=str(path)) from None
+
+
+def load_control_plane(path: Path) -> ControlPlaneProfile:
+    data = _read_toml(path)
+    try:
+        return ControlPlaneProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, ControlPlaneProfile), source=str(path)) from None
+
+
+def resolve_control_planes(entries: list[Any], known: dict[str, Any],
+                           source: str = "control_planes") -> dict[str, Any]:
+    """Known control planes plus ``entries`` (profiles), each inline ``base`` filled in: an entry
+    takes every field it does not set from its base (a known or an earlier inline profile)."""
+    out = dict(known)
+    problems: list[str] = []
+    for k, cp in enumerate(entries):
+        if cp.base is not None:
+            base = out.get(cp.base)
+            if base is None:
+                problems.append(f"control_planes[{k}].base: unknown control plane {cp.base!r} "
+                                f"(allowed: {', '.join(sorted(out))})")
+                continue
+            update = {f: getattr(cp, f) for f in cp.model_fields_set if f not in ("base",)}
+            cp = base.model_copy(update={**update, "base": None})
+        if cp.kind is None:
+            problems.append(f"control_planes[{k}]: {cp.name!r} needs a kind or a base "
+                            "(allowed kinds: dockerd, kubelet, libvirt, firecracker, direct)")
+            continue
+        out[cp.name] = cp
+    if problems:
+        raise ScenarioError(problems, source=source)
+    return out
 
 
 def resolve_images(entries: list[dict[str, Any]], known: dict[str, Any] | None = None,
@@ -115,12 +149,16 @@ def load_catalogue(directory: str | None = None) -> Catalogue:
     for path in sorted((root / "runtimes").glob("*.toml")):
         rt = load_runtime(path)
         runtimes[rt.name] = rt
+    planes = {}
+    for path in sorted((root / "control-planes").glob("*.toml")):
+        cp = load_control_plane(path)
+        planes[cp.name] = cp
     images_path = root / "images.toml"
     images = resolve_images(_read_toml(images_path).get("images", []), source=str(images_path)) \
         if images_path.exists() else {}
     hosts_path = root / "hosts.toml"
     hosts = _read_toml(hosts_path).get("hosts", {}) if hosts_path.exists() else {}
-    return Catalogue(runtimes=runtimes, images=images, hosts=hosts)
+    return Catalogue(runtimes=runtimes, control_planes=planes, images=images, hosts=hosts)
 
 
 def default_catalogue() -> Catalogue:

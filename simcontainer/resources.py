@@ -396,6 +396,15 @@ class Slots:
         else:
             self.free += 1
 
+    def cancel(self, ev: simpy.Event) -> None:
+        """Withdraw a wait (the waiter was interrupted): leave the queue, or hand back the slot
+        if it was handed over in the same instant."""
+        try:
+            self.waiters.remove(ev)
+        except ValueError:
+            if ev.triggered:
+                self.release()
+
     @property
     def in_use(self) -> int:
         return self.capacity - self.free

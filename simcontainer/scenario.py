@@ -72,8 +72,8 @@ class Phase(Model):
 
     The fixed latency (``median_s``/``p95_s``, a lognormal, or a constant when ``p95_s`` is
     omitted; or ``dist = "exponential"`` with ``mean_s``) does not stretch under contention; ``cpu_s`` core-seconds are served by the host's
-    fair-share CPU and do; ``serial_s`` is held under the daemon's global lock (dockerd's
-    serialized network-endpoint creation), so it queues behind other instances' creates.
+    fair-share CPU and do; ``serial_s`` is held under the control plane's lock for the instance
+    (dockerd: the network's endpoint lock), so it queues behind other instances on that lock.
     """
 
     dist: Literal["lognormal", "exponential"] = "lognormal"
@@ -120,6 +120,52 @@ class RuntimeProfile(Model):
     io_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
     default_guest_mem_mib: NonNeg = 0.0
     guest_os_mib: NonNeg = 0.0
+    # The control plane in front of the runtime by default (models/control-planes/); None: the
+    # runtime is driven directly, with no control plane of its own (custom and test runtimes).
+    control_plane: Name | None = None
+    # VM runtimes: the VM image whose guest a container image boots like once converted into a
+    # rootfs (None: a container image on this runtime is refused)
+    rootfs_guest: Name | None = None
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _notes_as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
+
+
+class ControlPlaneProfile(Model):
+    """What sits in front of a runtime and how it queues (see models/control-planes/).
+
+    ``workers``: a request pool (libvirtd's ``max_workers``) that holds the create step (API
+    handling and the runtime's create), or None for a thread/goroutine per request. ``api`` is
+    the request handling of one create; ``sandbox`` a pod sandbox (kubelet); ``network`` the
+    network setup of one start (its ``serial_s`` is held under the network's lock when
+    ``network_lock``); ``teardown`` the cleanup after the runtime's stop (its ``serial_s`` under
+    the same lock). ``image_pulls`` caps the images pulled at once on a host (kubelet's
+    ``serializeImagePulls`` = 1). ``bridge_max_ports``: ports one bridge network holds.
+    ``serial_cpu_share``: the part of a serialized section that is CPU work (scales with the
+    host's ``cpu_speed``). An inline profile with ``base`` takes every field it does not set
+    from the named profile.
+    """
+
+    name: Name
+    kind: ControlPlaneKind | None = None
+    base: Name | None = None
+    description: str = ""
+    workers: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None
+    api: Phase = Phase()
+    sandbox: Phase = Phase()
+    network: Phase = Phase()
+    teardown: Phase = Phase()
+    network_lock: bool = False
+    image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
+    bridge_max_ports: Annotated[Int, Field(ge=1)] | None = None
+    serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
     sources: dict[str, str] = {}
     notes: list[str] = []
 
@@ -148,9 +194,17 @@ class ImageSpec(Model):
     disk_mib: NonNeg | None = None
     download_mib: NonNeg | None = None
     source: str = ""
+    # VM images: the guest's own boot (its kernel's entry to a command running: a minimal kernel +
+    # init, or a full distribution with systemd and cloud-init) and what the guest OS keeps
+    # resident; None: the runtime's figures
+    guest_boot: Phase | None = None
+    guest_os_mib: NonNeg | None = None
+    sources: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _shape(self) -> ImageSpec:
+        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None):
+            raise ValueError("guest_boot and guest_os_mib describe a VM image's guest OS (kind = 'vm')")
         if self.kind == "vm":
             if self.layers or self.base:
                 raise ValueError("a VM image has disk_mib and download_mib, not layers or base")
@@ -177,14 +231,26 @@ class Host(Model):
     net_mb_s: Positive = 125.0
     count: Annotated[Int, Field(ge=1, le=10_000)] = 1
     cpu_overcommit: Positive | None = None
+    # single-thread speed relative to the calibration machine (1.0 = Ryzen 9 3950X, the machine of
+    # moby/moby issue 42096): divides CPU work and the CPU-bound part of serialized sections
+    cpu_speed: Positive = 1.0
     preset: Name | None = None
 
 
 Placement = Literal["first-fit", "best-fit", "spread", "image-locality"]
 
 
+API_WORKERS_DEPRECATED = (
+    "daemon.api_workers is deprecated: there is no longer one worker pool for every runtime; each "
+    "control plane queues as it really does (models/control-planes/: dockerd has no pool, libvirt "
+    "has max_workers = 20, each Firecracker VMM its own API). api_workers = {n} is applied as a "
+    "pool of {n} workers in front of each control plane on a host; to size one plane's pool write "
+    "[[control_planes]] name = \"<plane>\" base = \"<plane>\" workers = N instead")
+
+
 class Daemon(Model):
-    api_workers: Annotated[Int, Field(ge=1, le=100_000)] = 8
+    # Deprecated (see API_WORKERS_DEPRECATED): control planes carry their own concurrency.
+    api_workers: Annotated[Int, Field(ge=1, le=100_000)] | None = None
     max_concurrent_downloads: Annotated[Int, Field(ge=1, le=1000)] = 3
     admission: Literal["queue", "reject"] = "queue"
     placement: Placement = "first-fit"
@@ -274,6 +340,12 @@ class Workload(Model):
     ready_s: NonNeg = 0.0
     writable_mib: NonNeg = 10.0
     vm_disk: Literal["copy", "overlay"] = "copy"
+    # None: the runtime's default control plane (its profile's ``control_plane``)
+    control_plane: Name | None = None
+    # None: "bridge" for containers, "tap" for VMs; ``networks``: user networks of that mode the
+    # instances are spread over (round robin), each with its own lock and bridge ports
+    network: Literal["bridge", "none", "host", "tap"] | None = None
+    networks: Annotated[Int, Field(ge=1, le=10_000)] = 1
     arrival: Arrival
     lifetime: Lifetime = ForeverLifetime(kind="forever")
     max_instances: Annotated[Int, Field(ge=1)] | None = None
@@ -300,6 +372,7 @@ class Scenario(Model):
     host: Host
     daemon: Daemon = Daemon()
     runtimes: list[RuntimeProfile] = []
+    control_planes: list[ControlPlaneProfile] = []
     images: list[ImageSpec] = []
     workloads: Annotated[list[Workload], Field(min_length=1)]
     actions: list[Action] = []
@@ -318,6 +391,13 @@ class Scenario(Model):
 
         cat = catalogue or default_catalogue()
         return {**cat.runtimes, **{r.name: r for r in self.runtimes}}
+
+    def control_plane_table(self, catalogue: Catalogue | None = None) -> dict[str, ControlPlaneProfile]:
+        """Control planes by name: the catalogue's, then inline ones (``base`` filled in)."""
+        from simcontainer.profiles import default_catalogue, resolve_control_planes
+
+        cat = catalogue or default_catalogue()
+        return resolve_control_planes(self.control_planes, cat.control_planes)
 
     def image_table(self, catalogue: Catalogue | None = None) -> dict[str, ImageSpec]:
         """Image specs by name, catalogue then inline (an inline ``base`` is not expanded here:
@@ -374,10 +454,15 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
     for it in data.get("runtimes") if isinstance(data.get("runtimes"), list) else []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             rt_kinds[it["name"]] = it.get("kind")
+    rootfs = {name: rt.rootfs_guest for name, rt in catalogue.runtimes.items()}
+    for it in data.get("runtimes") or []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            rootfs[it["name"]] = it.get("rootfs_guest")
     img_kinds = {name: img.kind for name, img in catalogue.images.items()}
     for it in data.get("images") if isinstance(data.get("images"), list) else []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             img_kinds[it["name"]] = it.get("kind", "container")
+    planes = set(catalogue.control_planes) | set(_names(data.get("control_planes")))
     for i, w in enumerate(workloads):
         if not isinstance(w, dict):
             continue
@@ -388,11 +473,21 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
         img = w.get("image") if isinstance(w.get("image"), str) else None
         if isinstance(rt, str) and rt not in rt_kinds:
             problems.append(f"{where}.runtime: unknown runtime {rt!r} (allowed: {', '.join(sorted(rt_kinds))})")
+        cp = w.get("control_plane")
+        if isinstance(cp, str) and cp not in planes:
+            problems.append(f"{where}.control_plane: unknown control plane {cp!r} "
+                            f"(allowed: {', '.join(sorted(planes))})")
         if isinstance(img, str) and img not in img_kinds:
             sample = ", ".join(sorted(img_kinds)[:8])
             problems.append(
                 f"{where}.image: unknown image {img!r} (allowed: a name from models/images.toml "
                 f"or an inline [[images]] entry, e.g. {sample}, ...)"
+            )
+        if rt_kinds.get(rt) == "vm" and img_kinds.get(img) == "container" and not rootfs.get(rt):
+            problems.append(
+                f"{where}.image: {img!r} is a container image but VM runtime {rt!r} states no conversion "
+                "(allowed: a VM image, or a runtime with rootfs_guest naming the VM image a container "
+                "image boots like once converted into a rootfs)"
             )
         if rt_kinds.get(rt) == "container" and img_kinds.get(img) == "vm":
             problems.append(

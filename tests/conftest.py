@@ -21,7 +21,7 @@ def scenario_dict(**over: Any) -> dict[str, Any]:
         "duration_s": 100.0,
         "seed": 1,
         "host": {"cpu_cores": 4, "ram_mib": 4096, "disk_gib": 10, "disk_mb_s": 500, "net_mb_s": 125},
-        "daemon": {"api_workers": 8, "admission": "queue", "prepull": ["tiny"]},
+        "daemon": {"admission": "queue", "prepull": ["tiny"]},
         "runtimes": [copy.deepcopy(ZERO_RUNTIME)],
         "images": [copy.deepcopy(TINY_IMAGE)],
         "workloads": [{
@@ -66,7 +66,6 @@ seed = @SEED@
 host = { cpu_cores = 4, ram_mib = 4096, disk_gib = 50 }
 
 [daemon]
-api_workers = 4
 prepull = ["python:3.12-slim"]
 
 [[workloads]]

@@ -40,7 +40,10 @@ def scenarios(draw) -> sc.Scenario:
         mem = draw(st.sampled_from([64, 256, 700]))
         w = {"name": f"w{i}", "runtime": rt, "image": image, "mem_mib": mem,
              "cpu": draw(st.sampled_from([0.0, 0.25, 1.0])), "arrival": arrival, "lifetime": lifetime,
-             "ready_s": draw(st.sampled_from([0.0, 0.5])), "writable_mib": draw(st.sampled_from([0, 10]))}
+             "ready_s": draw(st.sampled_from([0.0, 0.5])), "writable_mib": draw(st.sampled_from([0, 10])),
+             "control_plane": draw(st.sampled_from([None, "dockerd", "kubelet", "libvirt", "firecracker"])),
+             "network": draw(st.sampled_from([None, "bridge", "none", "host"])),
+             "networks": draw(st.integers(1, 3))}
         if vm:
             w["guest_mem_mib"] = draw(st.sampled_from([mem, 1024]))
             w["vm_disk"] = draw(st.sampled_from(["copy", "overlay"]))
@@ -50,7 +53,6 @@ def scenarios(draw) -> sc.Scenario:
         host={"cpu_cores": draw(st.sampled_from([1, 2, 8])), "ram_mib": draw(st.sampled_from([2048, 8192])),
               "disk_gib": draw(st.sampled_from([2, 50])), "count": draw(st.integers(1, 3))},
         daemon={"admission": draw(st.sampled_from(["queue", "reject"])),
-                "api_workers": draw(st.integers(1, 8)),
                 "placement": draw(st.sampled_from(["first-fit", "best-fit", "spread", "image-locality"])),
                 "prepull": draw(st.sampled_from([[], ["tiny"]]))},
         workloads=workloads,
@@ -211,16 +213,18 @@ def test_cpu_contention_stretches_only_the_cpu_part():
 
 def test_serialized_daemon_section_queues_creates():
     rt = {"name": "s", "kind": "container", "api": {"serial_s": 0.5}}
-    data = scenario_dict(duration_s=50, runtimes=[rt], daemon={"api_workers": 10})
+    data = scenario_dict(duration_s=50, runtimes=[rt])
     data["workloads"][0].update(runtime="s", arrival={"kind": "burst", "count": 4}, lifetime={"kind": "forever"})
     inst = sc.simulate(sc.parse_scenario(data)).instances
     assert inst["t_created"].tolist() == pytest.approx([0.5, 1.0, 1.5, 2.0])
 
 
-def test_api_workers_bound_concurrency():
+def test_a_control_plane_pool_bounds_concurrency():
     rt = {"name": "a", "kind": "container", "api": {"median_s": 1.0}}
-    data = scenario_dict(duration_s=50, runtimes=[rt], daemon={"api_workers": 2})
-    data["workloads"][0].update(runtime="a", arrival={"kind": "burst", "count": 5}, lifetime={"kind": "forever"})
+    data = scenario_dict(duration_s=50, runtimes=[rt],
+                         control_planes=[{"name": "two", "base": "direct", "workers": 2}])
+    data["workloads"][0].update(runtime="a", control_plane="two", arrival={"kind": "burst", "count": 5},
+                                lifetime={"kind": "forever"})
     inst = sc.simulate(sc.parse_scenario(data)).instances
     assert sorted(inst["t_created"].tolist()) == pytest.approx([1, 1, 2, 2, 3])
 

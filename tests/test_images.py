@@ -46,7 +46,7 @@ def scenario(images: list[dict[str, Any]], workloads: list[dict[str, Any]], *, d
         "name": "images-test", "duration_s": duration, "seed": 3,
         "host": {"cpu_cores": 4, "ram_mib": 65536, "disk_gib": disk_gib, "disk_mb_s": DISK_MB_S,
                  "net_mb_s": NET_MB_S},
-        "daemon": {"api_workers": 8, "max_concurrent_downloads": 3, **daemon},
+        "daemon": {"max_concurrent_downloads": 3, **daemon},
         "runtimes": [dict(ZERO), dict(ZERO_VM), *runtimes],
         "images": images,
         "workloads": workloads,

@@ -123,8 +123,10 @@ def test_custom_runtime_accepts_zero_everywhere():
     rt = {"name": "z", "kind": "vm", "mem_overhead_mib": 0, "disk_overhead_mib": 0,
           "api": {"median_s": 0, "cpu_s": 0, "serial_s": 0}, "boot": {"median_s": 0},
           "default_guest_mem_mib": 0, "guest_os_mib": 0}
-    data = scenario_dict(runtimes=[rt])
-    data["workloads"][0]["runtime"] = "z"
+    # a VM runtime boots a VM image (a container image would need a stated rootfs conversion)
+    data = scenario_dict(runtimes=[rt], images=[{"name": "zdisk", "kind": "vm", "disk_mib": 0, "download_mib": 0}])
+    data["workloads"][0].update(runtime="z", image="zdisk")
+    data["daemon"]["prepull"] = ["zdisk"]
     s = sc.parse_scenario(data)
     assert s.runtimes[0].api.is_zero
 

@@ -12,7 +12,8 @@ few percent of the target at most, so a loose tolerance cannot hide a wrong mode
   whatever the size distribution (insensitivity), so two workloads with different fixed CPU work
   each see their own x / (1 - rho), with rho the total load; the overall mean is E[S] / (1 - rho),
   which is 1 / (mu - lambda) of M/M/1-PS.
-* The daemon with one API worker and an exponential API phase is M/M/1: mean wait in queue
+* A control plane with one worker (an inline ``direct`` plane with ``workers = 1``; no shipped
+  plane has a single shared worker) and an exponential API phase is M/M/1: mean wait in queue
   rho / (mu - lambda).
 * A host that fits exactly c instances, Poisson arrivals and admission = "reject" is M/G/c/c: the
   blocking fraction is Erlang B(c, lambda E[T]) for fixed, exponential and lognormal lifetimes of
@@ -65,7 +66,7 @@ def _ps_scenario(seed: int) -> sc.Scenario:
     return sc.parse_scenario({
         "name": "mg1-ps", "duration_s": PS_HORIZON, "seed": seed,
         "host": {"cpu_cores": 1, "ram_mib": 1e7, "disk_gib": 1000},
-        "daemon": {"api_workers": 100_000, "prepull": [IMAGE]},
+        "daemon": {"prepull": [IMAGE]},
         "runtimes": runtimes,
         "workloads": [_workload(k, f"ps-{k}", PS_RATE[k], {"kind": "fixed", "s": 0.0}) for k in PS_X],
     })
@@ -127,13 +128,16 @@ def _mm1_scenario(seed: int) -> sc.Scenario:
     return sc.parse_scenario({
         "name": "mm1-daemon", "duration_s": MM1_HORIZON, "seed": seed,
         "host": {"cpu_cores": 4, "ram_mib": 1e7, "disk_gib": 1000},
-        "daemon": {"api_workers": 1, "prepull": [IMAGE]},
+        "daemon": {"prepull": [IMAGE]},
+        # the M/M/1 server: an explicit pool of one worker in front of the runtime
+        "control_planes": [{"name": "one-worker", "base": "direct", "workers": 1}],
         "runtimes": [runtime],
-        "workloads": [_workload("w", "api-only", MM1_LAMBDA, {"kind": "fixed", "s": 0.0})],
+        "workloads": [dict(_workload("w", "api-only", MM1_LAMBDA, {"kind": "fixed", "s": 0.0}),
+                           control_plane="one-worker")],
     })
 
 
-def test_daemon_with_one_api_worker_is_mm1():
+def test_control_plane_with_one_worker_is_mm1():
     rho = MM1_LAMBDA / MM1_MU
     waits, sojourns = [], []
     for seed in range(MM1_SEEDS):
@@ -180,7 +184,7 @@ def _loss_scenario(lifetime: dict, seed: int) -> sc.Scenario:
     return sc.parse_scenario({
         "name": "mgcc", "duration_s": LOSS_HORIZON, "seed": seed,
         "host": {"cpu_cores": 4, "ram_mib": C * mem, "disk_gib": 1000},
-        "daemon": {"api_workers": 1000, "admission": "reject", "prepull": [IMAGE]},
+        "daemon": {"admission": "reject", "prepull": [IMAGE]},
         "runtimes": [{"name": "zero", "kind": "container"}],
         "workloads": [_workload("w", "zero", LOSS_RATE, lifetime, mem_mib=mem)],
     })
