@@ -415,9 +415,9 @@ def cmd_app(args: argparse.Namespace) -> int:
     proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env)
     try:
         return proc.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # Ctrl-C is how the app is stopped: Streamlit got it too
         proc.wait()
-        raise
+        return EXIT_OK
 
 
 # --------------------------------------------------------------------------- parser
