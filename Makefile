@@ -24,7 +24,7 @@ $(APP_STAMP): requirements-app.lock pyproject.toml scripts/install-env
 
 # the development lock holds everything the app lock holds, at the same versions
 $(DEV_STAMP): requirements-dev.lock requirements-app.lock pyproject.toml scripts/install-env
-	@PY=$(PY) VENV=$(VENV) sh scripts/install-env requirements-dev.lock
+	@PY=$(PY) VENV=$(VENV) COMPILE=1 sh scripts/install-env requirements-dev.lock
 	@touch $(DEV_STAMP) $(APP_STAMP)
 
 app-env: $(APP_STAMP)
