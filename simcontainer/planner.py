@@ -244,6 +244,24 @@ def read_scenario_text(text: str | bytes, source: str = "upload") -> tuple[Scena
 
 # --------------------------------------------------------------------------- comparing runtimes
 
+RUNTIME_LABELS = {
+    "runc": ("runc container", "shared host kernel"),
+    "crun": ("crun container", "shared host kernel"),
+    "gvisor": ("gVisor container", "user-space kernel"),
+    "kata": ("Kata container", "guest kernel in a light VM"),
+    "firecracker": ("Firecracker microVM", "guest kernel"),
+    "qemu-kvm": ("QEMU VM", "guest kernel"),
+    "cloud-hypervisor": ("Cloud Hypervisor VM", "guest kernel"),
+}
+
+
+def runtime_label(runtime: str, n: int | None = 2, kernel: bool = False) -> str:
+    """'QEMU VMs', 'gVisor container (user-space kernel)': what an instance on ``runtime`` is."""
+    word, which = RUNTIME_LABELS.get(runtime, (f"{runtime} instance", ""))
+    if n != 1:
+        word += "s"
+    return f"{word} ({which})" if kernel and which else word
+
 
 def runtimes_in(scenario: Scenario) -> list[str]:
     """The runtimes the scenario's workloads use, in order of first use."""
@@ -252,129 +270,206 @@ def runtimes_in(scenario: Scenario) -> list[str]:
 
 def compatible(scenario: Scenario, workload: Any, runtime: str,
                catalogue: Catalogue | None = None) -> bool:
-    """Can ``runtime`` run this workload's image? (A container runtime cannot boot a VM disk.)"""
+    """Can ``runtime`` run this workload's image as it is? (A container runtime cannot boot a VM disk.)"""
     rt = scenario.runtime_table(catalogue)[runtime]
     img = scenario.image_table(catalogue)[workload.image]
-    return not (rt.kind == "container" and img.kind == "vm")
+    return (rt.kind == "vm") == (img.kind == "vm")
 
 
-def lead_on_runtime(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> Scenario | None:
-    """The first workload that ``runtime`` can run, alone on the same host(s), moved to ``runtime``.
+FALLBACK_IMAGE = {"container": "python:3.12-slim", "vm": "ubuntu-24.04-cloud"}
 
-    How the planner compares a runtime the mix does not use: the same deploy pattern, the same
-    host, the new runtime (a VM guest sized by the runtime). None when no workload fits it.
+
+def moved(scenario: Scenario, workload: str, runtime: str,
+          catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """The workload as it runs on ``runtime``: its fields with the image, disk mode and guest RAM fitted.
+
+    Everything the workload asks for (CPU, memory, arrivals, lifetime) stays. When the runtime
+    needs another kind of image (a VM boots a disk image, a container runtime a container image),
+    it takes the image, disk mode and guest RAM of the mix's first workload on that runtime, else
+    the first image of that kind in the mix (never a container image copied as a VM disk). A VM
+    disk mode is the same for every VM runtime of one workload: the workload's own, else the mix's
+    first VM workload's, else overlay.
     """
-    lead = next((w for w in scenario.workloads if compatible(scenario, w, runtime, catalogue)), None)
-    if lead is None:
-        return None
-    data = scenario.to_dict()
-    w = next(x for x in data["workloads"] if x["name"] == lead.name)
-    w["runtime"] = runtime
-    w.pop("guest_mem_mib", None)
-    data["workloads"] = [w]
-    data["actions"] = []
-    return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
-                          source=f"{scenario.name}: {lead.name} on {runtime}")
+    rts, imgs = scenario.runtime_table(catalogue), scenario.image_table(catalogue)
+    data = next(w for w in scenario.to_dict()["workloads"] if w["name"] == workload)
+    if data["runtime"] == runtime:
+        return data
+    kind = "vm" if rts[runtime].kind == "vm" else "container"
+    own_kind = "vm" if imgs[data["image"]].kind == "vm" else "container"
+    vm_workloads = [w for w in scenario.workloads if rts[w.runtime].kind == "vm"]
+    same_rt = next((w for w in scenario.workloads if w.runtime == runtime), None)
+    data["runtime"] = runtime
+    if kind != own_kind:
+        if same_rt is not None:
+            data["image"] = same_rt.image
+        else:
+            data["image"] = next((w.image for w in scenario.workloads
+                                  if (imgs[w.image].kind == "vm") == (kind == "vm")), None) \
+                or (lesson_image(runtime, catalogue) if kind == "vm" else FALLBACK_IMAGE[kind])
+    if kind == "vm":
+        if own_kind != "vm":
+            data["vm_disk"] = vm_workloads[0].vm_disk if vm_workloads else "overlay"
+            data["guest_mem_mib"] = same_rt.guest_mem_mib if same_rt is not None else None
+    else:
+        data["guest_mem_mib"] = None
+    return {k: v for k, v in data.items() if v is not None}
 
 
 @dataclass(frozen=True)
-class RuntimePlan:
-    """Where a compared runtime's numbers come from."""
+class Cell:
+    """One row of the like-for-like comparison: one workload of the mix, alone, on one runtime."""
 
+    workload: str
     runtime: str
-    scenario: Scenario        # the run whose instances on ``runtime`` are its startup sample
-    workloads: tuple[str, ...]  # those instances' workloads
-    density_workload: str     # whose closed-form density stands for the runtime
-    in_mix: bool
+    scenario: Scenario       # the workload alone on the same host(s), moved to ``runtime``
+    image: str
+    vm_disk: str | None      # None for a container
+    own: bool                # the runtime is the one the mix gives the workload
 
 
-def compare_plan(scenario: Scenario, runtimes: Iterable[str],
-                 catalogue: Catalogue | None = None) -> tuple[list[RuntimePlan], list[str]]:
-    """For each runtime to compare, the run and workloads behind it; and notes on any skipped.
+def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterable[str],
+                  catalogue: Catalogue | None = None) -> tuple[list[Cell], list[str]]:
+    """Each of ``workloads`` alone on the same host(s) on each of ``runtimes``; notes on what was left out.
 
-    A runtime the mix uses is measured in the mix itself (all its workloads); another one by
-    :func:`lead_on_runtime`.
+    Every runtime runs the same workload with the same arrivals, lifetime, seed and host, and
+    (for VMs) the same disk mode; only the runtime, and the image kind it needs, change. So a row
+    compares runtimes, never a deploy with a churn.
     """
-    plans, notes = [], []
     known = scenario.runtime_table(catalogue)
-    for rt in dict.fromkeys(runtimes):
-        if rt not in known:
-            notes.append(f"{rt}: unknown runtime (allowed: {', '.join(sorted(known))})")
-            continue
-        mine = tuple(w.name for w in scenario.workloads if w.runtime == rt)
-        if mine:
-            plans.append(RuntimePlan(rt, scenario, mine, mine[0], True))
-            continue
-        side = lead_on_runtime(scenario, rt, catalogue)
-        if side is None:
-            notes.append(f"{rt}: runs containers, and every workload here has a VM disk image")
-            continue
-        name = side.workloads[0].name
-        plans.append(RuntimePlan(rt, side, (name,), name, False))
-    return plans, notes
+    names = {w.name for w in scenario.workloads}
+    notes = [f"{r}: unknown runtime (allowed: {', '.join(sorted(known))})"
+             for r in dict.fromkeys(runtimes) if r not in known]
+    notes += [f"{w}: no such workload in the mix" for w in dict.fromkeys(workloads) if w not in names]
+    data = scenario.to_dict()
+    prepulled = set(data.get("daemon", {}).get("prepull", []))
+    cells = []
+    for wname in (w.name for w in scenario.workloads if w.name in set(workloads)):
+        own_image = next(w.image for w in scenario.workloads if w.name == wname)
+        for rt in (r for r in dict.fromkeys(runtimes) if r in known):
+            w = moved(scenario, wname, rt, catalogue)
+            one = dict(data, workloads=[w], actions=[a for a in data.get("actions", [])
+                                                    if a.get("workload") == wname])
+            if own_image in prepulled:      # the same cache state as the workload has in the mix
+                one["daemon"] = dict(data["daemon"], prepull=sorted(prepulled | {w["image"]}))
+            s = parse_scenario(one, base_dir=scenario.base_dir, catalogue=catalogue,
+                               source=f"{scenario.name}: {wname} on {rt}")
+            cells.append(Cell(wname, rt, s, w["image"], w.get("vm_disk") if known[rt].kind == "vm" else None,
+                              rt == next(x.runtime for x in scenario.workloads if x.name == wname)))
+    return cells, notes
+
+
+def _ready(instances: pd.DataFrame, workloads: Iterable[str]) -> pd.DataFrame:
+    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
+    return instances.loc[sel]
 
 
 def startup_samples(instances: pd.DataFrame, workloads: Iterable[str]) -> np.ndarray:
     """Startup latencies (request to ready, seconds) of the instances of ``workloads`` that got ready."""
-    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
-    return instances.loc[sel, "startup_s"].to_numpy(dtype=float)
+    return _ready(instances, workloads)["startup_s"].to_numpy(dtype=float)
 
 
-def phase_means(instances: pd.DataFrame, workloads: Iterable[str]) -> dict[str, float]:
-    """Mean seconds per startup phase over the ready instances of ``workloads``."""
-    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
-    t = instances.loc[sel]
+def phase_means(instances: pd.DataFrame, workloads: Iterable[str]) -> dict[str, float | None]:
+    """Mean seconds per startup phase over the ready instances of ``workloads`` (None when none got ready)."""
+    t = _ready(instances, workloads)
     if t.empty:
-        return {p: 0.0 for p in PHASES}
+        return {p: None for p in PHASES}
     return {p: float((t[f"t_{end}"] - t[f"t_{start}"]).mean()) for p, (start, end) in PHASE_SPANS.items()}
 
 
-def runtime_rows(plans: list[RuntimePlan], dens: Mapping[str, Mapping[str, Any]],
-                 instances: Mapping[str, pd.DataFrame], catalogue: Catalogue | None = None) -> pd.DataFrame:
-    """One row per compared runtime: how many fit, what binds, overhead, startup percentiles.
+STARTING_STATES = ("pulling", "created", "starting")
 
-    ``dens`` is :func:`simcontainer.density` of the scenario with the compared runtimes (plus the
-    side scenarios' workloads); ``instances`` maps each runtime to the instances table of its run.
+
+def workload_status(summary: Mapping[str, Any], instances: pd.DataFrame) -> pd.DataFrame:
+    """Per workload: requested, started, rejected, still waiting and still starting at the horizon.
+
+    Takes the result's own counts where it has them (``waiting_at_horizon`` ...) and counts the
+    instances' states otherwise.
     """
     rows = []
-    for p in plans:
-        d = dens.get(p.density_workload, {}).get(p.runtime, {})
-        x = startup_samples(instances[p.runtime], p.workloads)
-        kind = p.scenario.runtime_table(catalogue)[p.runtime].kind
+    states = instances.groupby([instances["workload"].astype(str), instances["state"].astype(str)]).size()
+    for name, w in summary["workloads"].items():
+        st = states.get(name, pd.Series(dtype=int))
+        requested = int(w.get("requested", 0))
+        started = int(w.get("started", 0))
+        waiting = w.get("waiting_at_horizon")
+        waiting = int(st.get("waiting", 0)) if waiting is None else int(waiting)
+        starting = w.get("starting_at_horizon")
+        starting = int(sum(st.get(s, 0) for s in STARTING_STATES)) if starting is None else int(starting)
+        rows.append({"workload": name, "runtime": w.get("runtime"), "requested": requested,
+                     "started": started, "rejected": int(w.get("rejected", 0)),
+                     "completed": int(w.get("completed", 0)), "waiting": waiting,
+                     "starting": starting, "never_started": int(w.get("never_started", requested - started))})
+    return pd.DataFrame(rows, columns=["workload", "runtime", "requested", "started", "rejected", "completed",
+                                       "waiting", "starting", "never_started"])
+
+
+def _pct(x: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(x, q)) if x.size else None
+
+
+def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any]],
+              results: Mapping[tuple[str, str], Mapping[str, Any]],
+              catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """One row per workload x runtime: what fits, what binds, overhead, requested / started, startup.
+
+    ``dens[(workload, runtime)]`` is the closed-form density of that cell and
+    ``results[(workload, runtime)]`` its run (``summary`` and ``instances``). Startup figures are
+    None when nothing started.
+    """
+    rows = []
+    for c in cells:
+        key = (c.workload, c.runtime)
+        d, res = dens.get(key, {}), results[key]
+        status = workload_status(res["summary"], res["instances"]).iloc[0]
+        x = startup_samples(res["instances"], [c.workload])
+        kind = c.scenario.runtime_table(catalogue)[c.runtime].kind
         rows.append({
-            "runtime": p.runtime, "kind": kind, "workload": p.density_workload,
-            "measured_in": "the mix" if p.in_mix else f"{p.density_workload} alone",
+            "workload": c.workload, "runtime": c.runtime, "kind": kind, "image": c.image,
+            "vm_disk": c.vm_disk, "own": c.own,
             "fits": d.get("fits"), "binding": d.get("binding"),
             "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
             "ram_overhead_share": (d.get("overhead_share") or {}).get("ram"),
-            "started": int(x.size),
-            "startup_p50_s": float(np.percentile(x, 50)) if x.size else None,
-            "startup_p95_s": float(np.percentile(x, 95)) if x.size else None,
-            **{f"{k}_s": v for k, v in phase_means(instances[p.runtime], p.workloads).items()},
+            "requested": int(status["requested"]), "started": int(status["started"]),
+            "waiting": int(status["waiting"]),
+            "startup_p50_s": _pct(x, 50), "startup_p95_s": _pct(x, 95),
+            **{f"{k}_s": v for k, v in phase_means(res["instances"], [c.workload]).items()},
         })
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    for col in ("fits", "ram_per_instance_mib", "ram_overhead_share", "startup_p50_s", "startup_p95_s",
+                *(f"{p}_s" for p in PHASES)):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    return out
 
 
-def ecdf_frame(plans: list[RuntimePlan], instances: Mapping[str, pd.DataFrame],
+def ecdf_frame(cells: list[Cell], results: Mapping[tuple[str, str], Mapping[str, Any]],
                max_points: int = 300) -> pd.DataFrame:
-    """Long table (runtime, startup_s, fraction) of each runtime's startup ECDF, thinned for drawing."""
+    """Long table (workload, runtime, startup_s, fraction) of each cell's startup ECDF, thinned for drawing.
+
+    The fraction is of the requests, not of the starts: a runtime where half never started tops
+    out at 0.5.
+    """
     parts = []
-    for p in plans:
-        x = np.sort(startup_samples(instances[p.runtime], p.workloads))
+    for c in cells:
+        res = results[(c.workload, c.runtime)]
+        x = np.sort(startup_samples(res["instances"], [c.workload]))
+        requested = int(res["summary"]["workloads"][c.workload].get("requested", x.size)) or x.size
         if not x.size:
             continue
-        frac = np.arange(1, x.size + 1) / x.size
+        frac = np.arange(1, x.size + 1) / max(requested, x.size)
         if x.size > max_points:
             idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
             x, frac = x[idx], frac[idx]
-        parts.append(pd.DataFrame({"runtime": p.runtime, "startup_s": x, "fraction": frac}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["runtime", "startup_s", "fraction"])
+        parts.append(pd.DataFrame({"workload": c.workload, "runtime": c.runtime, "startup_s": x,
+                                   "fraction": frac}))
+    cols = ["workload", "runtime", "startup_s", "fraction"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
 
 def phases_long(rows: pd.DataFrame) -> pd.DataFrame:
     """Long table (runtime, phase, seconds) for stacked bars of the startup breakdown."""
     out = rows.melt(id_vars=["runtime"], value_vars=[f"{p}_s" for p in PHASES],
-                    var_name="phase", value_name="seconds")
+                    var_name="phase", value_name="seconds").dropna(subset=["seconds"])
     out["phase"] = out["phase"].str.removesuffix("_s")
     out["order"] = out["phase"].map({p: i for i, p in enumerate(PHASES)})
     return out
@@ -390,13 +485,73 @@ def resample_steps(ts: pd.DataFrame, horizon: float, points: int = 400) -> pd.Da
     return out
 
 
+# --------------------------------------------------------------------------- what did not start
+
+
+def short_of(scenario: Scenario, status: pd.DataFrame, workload: str,
+             catalogue: Catalogue | None = None) -> list[str]:
+    """The resources one more instance of ``workload`` lacks, given what runs at the horizon.
+
+    Sums the per-instance demand of what is running (started minus ended) on the host(s) and
+    adds one more of ``workload``; returns the resources (``RAM``, ``CPU``, ``disk``) it exceeds.
+    """
+    from simcontainer.density import density_one
+    from simcontainer.engine import image_table
+
+    cat = catalogue or default_catalogue()
+    h = scenario.host
+    cap = {"RAM": h.ram_mib * h.count, "CPU": h.cpu_cores * (h.cpu_overcommit or 1.0) * h.count,
+           "disk": h.disk_gib * 1024.0 * h.count}
+    used = dict.fromkeys(cap, 0.0)
+    per: dict[str, dict[str, float]] = {}
+    images: set[str] = set()
+    for w in scenario.workloads:
+        d = density_one(scenario, w.name, w.runtime, cat)["per_instance"]
+        per[w.name] = {"RAM": d["ram_mib"], "CPU": d["cpu"], "disk": d["disk_mib"]}
+        row = status[status["workload"] == w.name]
+        running = int(row["started"].iloc[0] - row["completed"].iloc[0]) if len(row) else 0
+        for r in used:
+            used[r] += per[w.name][r] * running
+        images.add(w.image)
+    table = image_table(scenario, cat)
+    used["disk"] += sum(table[i].disk_mib for i in images)
+    return [r for r in cap if used[r] + per[workload][r] > cap[r] + 1e-9]
+
+
+def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue | None = None) -> list[str]:
+    """A sentence per workload that did not all start: '0 of 20 QEMU VMs started: RAM (20 still waiting)'."""
+    out = []
+    for _, r in status.iterrows():
+        if r["never_started"] <= 0:
+            continue
+        lack = short_of(scenario, status, r["workload"], catalogue) if r["waiting"] else []
+        if r["waiting"] and not lack:   # FIFO admission: blocked behind a request that does not fit
+            ahead = [str(o["workload"]) for _, o in status.iterrows()
+                     if o["waiting"] and o["workload"] != r["workload"]
+                     and short_of(scenario, status, o["workload"], catalogue)]
+            if ahead:
+                lack = [f"queued behind {' and '.join(ahead)} (first come, first served)"]
+        why = []
+        if r["waiting"]:
+            why.append(f"{int(r['waiting'])} still waiting at the horizon")
+        if r["rejected"]:
+            why.append(f"{int(r['rejected'])} rejected")
+        if r["starting"]:
+            why.append(f"{int(r['starting'])} still starting")
+        reason = (" and ".join(lack) if lack else "") or ("no room left" if r["waiting"] else "")
+        head = (f"{int(r['started'])} of {int(r['requested'])} {runtime_label(str(r['runtime']), int(r['requested']))} "
+                f"of {r['workload']} started")
+        out.append(head + (f": {reason}" if reason else "") + (f" ({', '.join(why)})." if why else "."))
+    return out
+
+
 # --------------------------------------------------------------------------- the answer
 
 
 def fmt_s(x: float | None) -> str:
-    """Seconds for a sentence: 0.38 s, 2.8 s, 11 s."""
+    """Seconds for a sentence: 0.38 s, 2.8 s, 11 s; "—" when there is no figure (nothing started)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
+        return "—"
     if x < 1:
         return f"{x:.2f} s"
     if x < 10:
@@ -404,36 +559,40 @@ def fmt_s(x: float | None) -> str:
     return f"{x:.0f} s"
 
 
-def _unit(kind: str, n: int | None) -> str:
-    word = "VM" if kind == "vm" else "container"
-    return word if n == 1 else word + "s"
+def _binds(r: Mapping[str, Any]) -> str:
+    return str(r["binding"]).upper()
 
 
 def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
-    """One or two plain sentences with the answer: what binds where, and how fast each starts."""
+    """Plain sentences with the answer for one workload's rows: what binds where, what did not
+    start, and how fast each runtime starts it."""
     if rows.empty:
         return ["Nothing to compare: pick at least one runtime."]
     where = "one host" if hosts == 1 else f"{hosts} hosts"
-    fit = rows.dropna(subset=["fits"]).sort_values("fits")
+    wl = str(rows["workload"].iloc[0]) if "workload" in rows else "the workload"
+    fit = rows.dropna(subset=["fits"]).sort_values("fits", kind="stable")
     parts = []
     if len(fit) == 1:
         r = fit.iloc[0]
-        parts.append(f"On {where}, {r['runtime']} fits {int(r['fits'])} {_unit(r['kind'], int(r['fits']))} "
-                     f"of {r['workload']} before {str(r['binding']).upper()} binds "
+        parts.append(f"On {where}, {r['runtime']} fits {int(r['fits'])} {runtime_label(r['runtime'], int(r['fits']))} "
+                     f"of {wl} before {_binds(r)} binds "
                      f"({r['ram_overhead_share']:.0%} of their RAM is overhead).")
     elif len(fit) > 1:
         lo, hi = fit.iloc[0], fit.iloc[-1]
-        s = (f"On {where}, {str(lo['binding']).upper()} binds at {int(lo['fits'])} {lo['runtime']} "
-             f"{_unit(lo['kind'], int(lo['fits']))} of {lo['workload']} "
-             f"({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
-             f"{hi['runtime']} fits {int(hi['fits'])} of {hi['workload']} before "
-             f"{str(hi['binding']).upper()} binds")
+        s = (f"On {where}, {_binds(lo)} binds at {int(lo['fits'])} {runtime_label(lo['runtime'], int(lo['fits']))} "
+             f"of {wl} ({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
+             f"{hi['runtime']} fits {int(hi['fits'])} before {_binds(hi)} binds")
         mid = fit.iloc[1:-1]
         if len(mid):
-            s += "; " + ", ".join(f"{r['runtime']} {int(r['fits'])} ({str(r['binding']).upper()})"
-                                  for _, r in mid.iterrows())
+            s += "; " + ", ".join(f"{r['runtime']} {int(r['fits'])} ({_binds(r)})" for _, r in mid.iterrows())
         parts.append(s + ".")
-    fast = rows.dropna(subset=["startup_p95_s"]).sort_values("startup_p95_s")
+    if "requested" in rows:
+        short = rows[rows["started"] < rows["requested"]]
+        for _, r in short.iterrows():
+            why = _binds(r) if pd.notna(r.get("fits")) and r["fits"] < r["requested"] else "not yet at the horizon"
+            parts.append(f"{int(r['started'])} of {int(r['requested'])} {runtime_label(r['runtime'], int(r['requested']))} "
+                         f"started: {why}.")
+    fast = rows.dropna(subset=["startup_p95_s"]).sort_values("startup_p95_s", kind="stable")
     if len(fast) == 1:
         r = fast.iloc[0]
         parts.append(f"p95 startup {fmt_s(r['startup_p95_s'])} (median {fmt_s(r['startup_p50_s'])}).")
@@ -647,11 +806,55 @@ def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tu
 
 
 __all__ = [
-    "COLUMNS", "PHASES", "RuntimePlan", "answer", "canonical", "compare_plan", "decode_scenario",
-    "default_scenario", "ecdf_frame", "encode_scenario", "fmt_s", "gantt_frame",
-    "lead_on_runtime", "phase_means", "phases_long", "read_scenario_text", "resample_steps",
-    "runtime_rows", "runtimes_in", "scenario_from_inputs", "startup_samples", "sweep",
+    "COLUMNS", "PHASES", "Cell", "answer", "canonical", "cell_rows", "decode_scenario",
+    "default_scenario", "ecdf_frame", "encode_scenario", "fmt_s", "gantt_frame", "like_for_like",
+    "moved", "not_started", "phase_means", "phases_long", "runtime_label", "workload_status",
+    "read_scenario_text", "resample_steps", "runtimes_in", "scenario_from_inputs", "startup_samples", "sweep",
     "sweep_parameters", "sweep_values", "with_values", "workloads_table", "image_sizes", "layer_nodes",
     "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel", "lesson_layers",
     "lesson_lifecycle", "lesson_startup",
 ]
+
+
+# --------------------------------------------------------------------------- tables for people
+
+SHOWN = {
+    "workload": "Workload", "runtime": "Runtime", "kernel": "Kernel", "image": "Image",
+    "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds first", "ram_per_instance_mib": "RAM each (MiB)",
+    "ram_overhead_share": "RAM overhead", "requested": "Requested", "started": "Started",
+    "waiting": "Still waiting", "startup_p50_s": "Median startup (s)", "startup_p95_s": "p95 startup (s)",
+    "wait_s": "Wait (s)", "pull_s": "Pull (s)", "create_s": "Create (s)", "boot_s": "Boot (s)",
+    "ready_s": "Ready (s)",
+}
+
+
+RESOURCE_NAMES = {"ram": "RAM", "cpu": "CPU", "disk": "disk"}
+
+
+def _cell(v: Any, fmt: str, none: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return none
+    return format(v, fmt)
+
+
+def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as people read it: named columns, rounded figures, blank where a field does
+    not apply and "—" where a figure has no sample (nothing started)."""
+    out = pd.DataFrame()
+    for col, name in SHOWN.items():
+        if col == "kernel":
+            out[name] = [RUNTIME_LABELS.get(r, ("", ""))[1] for r in rows["runtime"]]
+        elif col not in rows:
+            continue
+        elif col in ("workload", "runtime", "image", "binding"):
+            v = rows[col].where(rows[col].notna(), "").astype(str)
+            out[name] = v.map(lambda b: RESOURCE_NAMES.get(b, b)) if col == "binding" else v
+        elif col == "vm_disk":
+            out[name] = rows[col].where(rows[col].notna(), "").astype(str)
+        elif col == "ram_overhead_share":
+            out[name] = [_cell(v, ".0%") for v in rows[col]]
+        elif col in ("fits", "requested", "started", "waiting", "ram_per_instance_mib"):
+            out[name] = [_cell(v, ".0f") for v in rows[col]]
+        else:
+            out[name] = [_cell(v, ".2f", "—") for v in rows[col]]
+    return out

@@ -140,7 +140,7 @@ def test_planner_widget_changes_a_number(server, browser):
     # st.title page takes ~2-3 s on a shared 2-core box). The bound guards against regressions.
     assert warm < 15.0, f"default page took {warm:.2f} s on a warm server"
     assert _metric(page, "qemu-kvm fits").inner_text() == "56"
-    assert "RAM binds at 56 qemu-kvm VMs" in page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
+    assert "RAM binds at 56 QEMU VMs" in page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
     _no_exception(page)
     _settle(page)                                       # let the charts finish drawing
     page.screenshot(path=str(SHOTS / "planner.png"), full_page=True)

@@ -41,7 +41,7 @@ def fits(at: AppTest) -> dict[str, str]:
 
 
 def runtime_table(at: AppTest):
-    return next(d.value for d in at.dataframe if "measured_in" in d.value.columns)
+    return next(d.value for d in at.dataframe if "Binds first" in d.value.columns)
 
 
 def no_exception(at: AppTest) -> None:
@@ -58,12 +58,16 @@ def test_default_page_shows_the_answer(planner_app):
     no_exception(at)
     assert fits(at) == {"runc": "160", "firecracker": "127", "qemu-kvm": "56"}
     answer = at.success[0].value
-    assert "RAM binds at 56 qemu-kvm VMs" in answer and "runc fits 160" in answer
+    assert "RAM binds at 56 QEMU VMs of api-runc" in answer and "runc fits 160" in answer
     assert "p95 startup" in answer
     # density, trade-off, ECDF, phases, and running / RAM / CPU / disk over time
     assert len(at.get("vega_lite_chart")) == 8
     table = runtime_table(at)
-    assert list(table["runtime"]) == ["runc", "firecracker", "qemu-kvm"]
+    # like for like: one row per workload x runtime, each workload on every runtime compared
+    assert len(table) == 4 * 3
+    for _, group in table.groupby("Workload"):
+        assert sorted(group["Runtime"]) == ["firecracker", "qemu-kvm", "runc"]
+    assert not table.isin(["None", "nan"]).any().any()
     assert "s" not in at.query_params   # the default what-if keeps a clean link
 
 
@@ -97,9 +101,26 @@ def test_host_by_hand_and_compare_runtimes():
     no_exception(at)
     assert "kata" in fits(at)
     assert "kata" in at.query_params["rt"]
-    rows = runtime_table(at).set_index("runtime")
-    assert rows.loc["kata", "measured_in"] == "api-runc alone"
-    assert rows.loc["kata", "startup_p95_s"] > rows.loc["runc", "startup_p95_s"] * 0.5
+    rows = runtime_table(at)
+    rows = rows[rows["Workload"] == "api-runc"].set_index("Runtime")
+    assert rows.loc["kata", "Kernel"] == "guest kernel in a light VM"
+    assert float(rows.loc["kata", "p95 startup (s)"]) > float(rows.loc["runc", "p95 startup (s)"]) * 0.5
+
+
+def test_small_host_says_what_did_not_start():
+    at = start()
+    at.selectbox(key="preset0").set_value("dev-vm").run()      # 4 cores, 8 GiB
+    no_exception(at)
+    assert "7 of 20 QEMU VMs started: RAM" in at.success[0].value
+    warned = " ".join(w.value for w in at.warning)
+    assert "0 of 20 QEMU VMs of api-qemu started: RAM (20 still waiting at the horizon)" in warned
+
+
+def test_lead_workload_and_unknown_runtime_in_link():
+    at = start(rt="runc,nosuch", w="churn-runc")
+    no_exception(at)
+    assert any("nosuch" in w.value for w in at.warning)
+    assert "of churn-runc" in at.success[0].value
 
 
 def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():

@@ -44,14 +44,17 @@ def tradeoff(rows: pd.DataFrame) -> alt.LayerChart:
     return (points + labels).properties(height=260, title="Trade-off: density vs p95 startup")
 
 
-def ecdf(df: pd.DataFrame) -> alt.Chart:
-    """Startup latency ECDF per runtime."""
+def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
+    """Startup latency ECDF per runtime, as a fraction of the requests (it tops out below 1 when
+    some never started)."""
     return alt.Chart(df).mark_line(interpolate="step-after").encode(
         x=alt.X("startup_s:Q", scale=alt.Scale(type="log"), title="startup, request to ready (s, log)"),
-        y=alt.Y("fraction:Q", title="fraction started within", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("runtime:N"),
-        tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f"), alt.Tooltip("fraction:Q", format=".2f")],
-    ).properties(height=260, title="Startup latency (ECDF)")
+        y=alt.Y("fraction:Q", title="fraction of requests started within", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("runtime:N", title="runtime"),
+        tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f", title="startup (s)"),
+                 alt.Tooltip("fraction:Q", format=".2f", title="fraction of requests")],
+    ).properties(height=260, title=f"Startup latency of {workload} (ECDF over requests)" if workload
+                 else "Startup latency (ECDF over requests)")
 
 
 def phases(df: pd.DataFrame) -> alt.Chart:

@@ -112,7 +112,8 @@ def scenario_io(scenario: Scenario) -> None:
 
 def render() -> None:
     st.title("What-if planner")
-    st.caption("How many fit on the host, what runs out first, and how fast they start — per runtime.")
+    st.caption("How many fit on the host, what runs out first, and how fast they start — per runtime, "
+               "each runtime running the same workload.")
     base = state.base()
     v = state.version()
     top = st.container()          # the answer goes first, above the inputs that produce it
@@ -122,60 +123,96 @@ def render() -> None:
     st.subheader("Workload mix")
     table = mix_editor(base, v)
     all_runtimes = sorted(base.runtime_table())
+    unknown = state.unknown_runtimes(base)
+    if unknown:
+        top.warning(f"The link names runtime{'s' if len(unknown) > 1 else ''} this app does not know: "
+                    f"{', '.join(unknown)} (known: {', '.join(all_runtimes)}).")
     compare = st.multiselect("Runtimes to compare", all_runtimes, default=state.compare_default(base),
                              key=f"compare{v}",
-                             help="A runtime the mix uses is measured in the mix; another one runs the "
-                                  "first workload it can run, alone on the same host.")
+                             help="Each runtime runs the same workload, alone on the same host: same arrivals, "
+                                  "lifetime, seed and (for VMs) disk mode. A VM boots a VM disk image, a "
+                                  "container runtime a container image.")
     try:
         scenario = planner.scenario_from_inputs(base, table, **inputs)
     except ScenarioError as exc:
         show_problems("This what-if cannot run:", exc.problems)
         scenario_io(base)
         return
-    state.save(scenario, compare)
+    names = [w.name for w in scenario.workloads]
+    c1, c2 = st.columns(2)
+    lead = c1.selectbox("Workload every runtime runs for the answer", names,
+                        index=names.index(state.lead_default(names)), key=f"lead{v}",
+                        help="The headline compares the runtimes on this workload; the table below has "
+                             "one row per workload and runtime.")
+    shown = c2.multiselect("Workloads in the table", names, default=names, key=f"table_workloads{v}")
+    state.save(scenario, compare, lead)
     state.set_current(scenario)
-    results(scenario, compare, top)
+    results(scenario, compare, lead, shown, top)
     scenario_io(scenario)
 
 
-def results(scenario: Scenario, compare: list[str], top: Any) -> None:
-    plans, notes = planner.compare_plan(scenario, compare)
-    for note in notes:
-        top.warning(note)
-    if not plans:
+def cell_results(scenario: Scenario, workloads: list[str], compare: list[str]) -> tuple[list, dict, dict, list[str]]:
+    cells, notes = planner.like_for_like(scenario, workloads, compare)
+    out, dens = {}, {}
+    for c in cells:
+        key = (c.workload, c.runtime)
+        out[key] = runs.run(c.scenario, f"{c.workload} on {c.runtime}")
+        dens[key] = runs.density(planner.canonical(c.scenario), (c.runtime,))[c.workload][c.runtime]
+    return cells, out, dens, notes
+
+
+def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str], top: Any) -> None:
+    if not compare:
         top.info("Pick at least one runtime to compare.")
         return
+    workloads = list(dict.fromkeys([lead, *shown]))
+    cells, out, dens, notes = cell_results(scenario, workloads, compare)
+    for note in notes:
+        top.warning(note)
+    rows = planner.cell_rows(cells, dens, out)
+    head = rows[rows["workload"] == lead].reset_index(drop=True)
     main = runs.run(scenario, "the mix")
-    instances = {}
-    for p in plans:
-        instances[p.runtime] = main["instances"] if p.in_mix else runs.run(p.scenario, p.runtime)["instances"]
-    dens = runs.density(planner.canonical(scenario), tuple(p.runtime for p in plans))
-    rows = planner.runtime_rows(plans, dens, instances)
-    top.success(" ".join(planner.answer(rows, scenario.host.count)))
-    cols = top.columns(len(rows))
-    for col, (_, r) in zip(cols, rows.iterrows()):
-        fits = "n/a" if pd.isna(r["fits"]) else int(r["fits"])
-        col.metric(f"{r['runtime']} fits", fits, help=f"{r['workload']}: {r['binding']} binds first")
-        col.caption(f"binds: **{r['binding']}** · RAM overhead {r['ram_overhead_share']:.0%} · "
+    status = planner.workload_status(main["summary"], main["instances"])
+    top.success(" ".join(planner.answer(head, scenario.host.count)))
+    for w in main["summary"].get("warnings", []):
+        top.warning(w)
+    missing = planner.not_started(scenario, status)
+    if missing:
+        top.warning("In the mix as given: " + " ".join(missing))
+    cols = top.columns(len(head))
+    for col, (_, r) in zip(cols, head.iterrows()):
+        fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
+        col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['runtime']}: {r['binding']} binds first")
+        col.caption(f"{planner.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: **{r['binding']}** · "
+                    f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
                     f"p95 startup {planner.fmt_s(r['startup_p95_s'])}")
-    st.dataframe(rows, hide_index=True, key="runtime_table", column_config={
-        "ram_overhead_share": st.column_config.NumberColumn("RAM overhead", format="percent"),
-        "ram_per_instance_mib": st.column_config.NumberColumn("RAM/instance MiB", format="%.0f"),
-        "startup_p50_s": st.column_config.NumberColumn("p50 startup s", format="%.2f"),
-        "startup_p95_s": st.column_config.NumberColumn("p95 startup s", format="%.2f"),
-    })
-    base_key = (planner.canonical(scenario), ",".join(p.runtime for p in plans))
+    st.subheader("Each workload on each runtime")
+    st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime; "
+               "\"—\" where nothing started.")
+    table_rows = rows[rows["workload"].isin(shown)]
+    st.dataframe(planner.shown_rows(table_rows), hide_index=True, key="runtime_table")
+    base_key = (planner.canonical(scenario), ",".join(compare), lead)
 
     def key(name: str) -> str:
         return charts.content_key(name, *base_key)
 
     left, right = st.columns(2)
-    charts.show(left, key("density"), lambda: charts.density_bars(rows))
-    charts.show(right, key("tradeoff"), lambda: charts.tradeoff(rows))
+    charts.show(left, key("density"), lambda: charts.density_bars(head))
+    charts.show(right, key("tradeoff"), lambda: charts.tradeoff(head))
     left, right = st.columns(2)
-    charts.show(left, key("ecdf"), lambda: charts.ecdf(planner.ecdf_frame(plans, instances)))
-    charts.show(right, key("phases"), lambda: charts.phases(planner.phases_long(rows)))
-    st.subheader(f"The mix over time ({scenario.host.count} host{'s' if scenario.host.count > 1 else ''})")
+    lead_cells = [c for c in cells if c.workload == lead]
+    charts.show(left, key("ecdf"), lambda: charts.ecdf(planner.ecdf_frame(lead_cells, out), lead))
+    charts.show(right, key("phases"), lambda: charts.phases(planner.phases_long(head)))
+    mix_view(scenario, main, status, key)
+
+
+def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key: Any) -> None:
+    n = scenario.host.count
+    st.subheader(f"The mix as given, over time ({n} host{'s' if n > 1 else ''})")
+    st.dataframe(status.rename(columns={
+        "workload": "Workload", "runtime": "Runtime", "requested": "Requested", "started": "Started",
+        "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
+        "never_started": "Never started"}), hide_index=True, key="mix_status")
     ts = planner.resample_steps(main["timeseries"], scenario.duration_s)
     for i, column in enumerate(charts.SERIES):
         if i % 2 == 0:

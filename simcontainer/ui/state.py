@@ -1,7 +1,7 @@
 """The what-if as URL query-string state, so that a link reproduces what the reader sees.
 
-``?page=`` is the page, ``?s=`` the scenario (compressed TOML, absent for the default scenario)
-and ``?rt=`` the runtimes to compare. The session keeps the scenario the editors start from
+``?page=`` is the page, ``?s=`` the scenario (compressed TOML, absent for the default scenario),
+``?rt=`` the runtimes to compare and ``?w=`` the workload the headline compares them on. The session keeps the scenario the editors start from
 (``base_toml``) and a ``version`` that renews the editors' keys when a new scenario is loaded.
 """
 
@@ -54,6 +54,7 @@ def init() -> None:
     st.session_state["base_toml"] = text
     rt = st.query_params.get("rt")
     st.session_state["compare"] = [r for r in rt.split(",") if r] if rt else None
+    st.session_state["lead"] = st.query_params.get("w")
 
 
 def base() -> Scenario:
@@ -82,7 +83,19 @@ def compare_default(scenario: Scenario) -> list[str]:
     return planner.runtimes_in(scenario)
 
 
-def save(scenario: Scenario, compare: list[str]) -> None:
+def unknown_runtimes(scenario: Scenario) -> list[str]:
+    """Runtimes named in the link (``?rt=``) that the catalogue does not have."""
+    known = set(scenario.runtime_table())
+    return [r for r in st.session_state.get("compare") or [] if r not in known]
+
+
+def lead_default(names: list[str]) -> str:
+    """The workload the headline compares runtimes on: the link's ``?w=``, else the first."""
+    lead = st.session_state.get("lead")
+    return lead if lead in names else names[0]
+
+
+def save(scenario: Scenario, compare: list[str], lead: str | None = None) -> None:
     """Write the what-if into the query string (only what differs from the default)."""
     text = planner.canonical(scenario)
     if text == _default_toml():
@@ -97,6 +110,12 @@ def save(scenario: Scenario, compare: list[str]) -> None:
     elif st.query_params.get("rt") != rt:
         st.query_params["rt"] = rt
     st.session_state["compare"] = list(compare)
+    first = scenario.workloads[0].name if scenario.workloads else None
+    if lead is None or lead == first:
+        st.query_params.pop("w", None)
+    elif st.query_params.get("w") != lead:
+        st.query_params["w"] = lead
+    st.session_state["lead"] = lead
 
 
 def current() -> Scenario:
