@@ -161,3 +161,24 @@ def test_damaged_link_shows_why_and_falls_back():
     no_exception(at)
     assert any("s:" in e.value for e in at.error)
     assert fits(at)["qemu-kvm"] == "56"
+
+
+def test_run_past_the_size_guard_is_refused_with_a_message():
+    at = start()
+    huge = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 1e6})
+    at.text_area(key="paste").input(planner.canonical(huge)).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "Not run" in errors and "churn-runc" in errors and "400,000" in errors
+    assert not fits(at)                                  # nothing ran
+
+
+def test_size_estimate_sorts_runs():
+    from simcontainer.ui import runs
+
+    default = planner.default_scenario()
+    assert runs.size(default).in_process and not runs.size(default).refused
+    mid = planner.with_values(default, {"workloads.churn-runc.arrival.rate_per_s": 20.0})
+    assert not runs.size(mid).in_process and not runs.size(mid).refused
+    assert runs.refusal(default) is None

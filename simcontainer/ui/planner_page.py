@@ -147,7 +147,19 @@ def render() -> None:
     shown = c2.multiselect("Workloads in the table", names, default=names, key=f"table_workloads{v}")
     state.save(scenario, compare, lead)
     state.set_current(scenario)
-    results(scenario, compare, lead, shown, top)
+    why = runs.refusal(scenario)
+    if why:
+        top.error(why)
+    else:
+        try:
+            results(scenario, compare, lead, shown, top)
+        except runs.NotRun as exc:
+            top.warning(str(exc))
+            if top.button("Run again", key="run_again"):
+                runs.run_again(scenario)
+                for c in planner.like_for_like(scenario, [lead, *shown], compare)[0]:
+                    runs.run_again(c.scenario)
+                st.rerun()
     scenario_io(scenario)
 
 

@@ -1,9 +1,22 @@
-"""Cached simulation runs: keyed by the scenario's canonical TOML, with progress on a cold run."""
+"""Simulation runs for the app: cached, sized before they start, and big ones in a worker process.
+
+A run is keyed by the scenario's canonical TOML. Before it starts, its size is estimated (the
+requests its arrivals make): a small run goes on in the server's process (a few ms, no spawn);
+a big one in a spawned worker process with a memory limit (``RLIMIT_AS``) and a time limit,
+showing progress from the first second and a Stop button; one past the limit is refused with
+a message. A Stop, a changed widget or a closed tab ends the worker: the server never holds a
+simulation it cannot drop.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import multiprocessing as mp
+import os
+import queue
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -13,15 +26,147 @@ from simcontainer import planner
 from simcontainer.profiles import models_dir
 from simcontainer.scenario import Scenario
 
-PROGRESS_AFTER_S = 0.3
-_computed: set[str] = set()   # keys this server has stored in the cache
+IN_PROCESS_MAX = 5_000          # requests: below this a run takes well under a second here
+REFUSE_OVER = 400_000           # requests: above this a run is refused before it starts
+WORKER_MEMORY_MIB = 3072        # address-space limit of a worker process
+WORKER_TIME_S = 120.0           # wall-time limit of a worker process
+_computed: set[str] = set()     # keys this server has stored in the cache
+
+
+class NotRun(Exception):
+    """A run that was refused, stopped or failed; ``args[0]`` says why in a sentence."""
+
+
+@dataclass(frozen=True)
+class Size:
+    requests: float              # expected requests over the horizon (all workloads)
+    biggest: str                 # the workload that makes most of them
+
+    @property
+    def refused(self) -> bool:
+        return not math.isfinite(self.requests) or self.requests > REFUSE_OVER
+
+    @property
+    def in_process(self) -> bool:
+        return self.requests <= IN_PROCESS_MAX
+
+
+def _guard_estimate(scenario: Scenario) -> float | None:
+    """The library's size guard when it is there (simcontainer.guard), else None."""
+    try:
+        from simcontainer import guard  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    fn = getattr(guard, "expected_requests", None)
+    try:
+        return float(fn(scenario)) if fn else None
+    except Exception:   # a guard that cannot size this scenario: fall back to our estimate
+        return None
+
+
+def size(scenario: Scenario) -> Size:
+    """How many requests the scenario's arrivals make over the horizon (an estimate, before running)."""
+    per: dict[str, float] = {}
+    for w in scenario.workloads:
+        a = w.arrival
+        cap = float(w.max_instances) if w.max_instances is not None else math.inf
+        span = max(scenario.duration_s - float(getattr(a, "start_s", 0.0) or 0.0), 0.0)
+        if a.kind == "burst":
+            n = float(a.count)
+        elif a.kind == "poisson":
+            n = a.rate_per_s * span
+        elif a.kind == "interval":
+            n = span / a.every_s if a.every_s > 0 else math.inf
+        else:                    # a trace: its rows, at most
+            n = cap if math.isfinite(cap) else 10_000.0
+        per[w.name] = min(n, cap)
+    guarded = _guard_estimate(scenario)
+    total = guarded if guarded is not None else sum(per.values())
+    return Size(total, max(per, key=per.get) if per else "")
+
+
+def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
+    """The message for a run past the size guard, or None when it may run."""
+    s = s or size(scenario)
+    if not s.refused:
+        return None
+    n = "an unbounded number of" if not math.isfinite(s.requests) else f"about {s.requests:,.0f}"
+    return (f"Not run: {scenario.name} would make {n} start requests in {scenario.duration_s:g} simulated "
+            f"seconds (mostly {s.biggest}); the app runs at most {REFUSE_OVER:,}. Lower the rate or the "
+            "horizon, set a cap (count), or run it with `simcontainer run` on your own machine.")
+
+
+def _payload(res: Any) -> dict[str, Any]:
+    return {"summary": res.summary, "instances": res.instances, "timeseries": res.timeseries,
+            "events": res.events, "wall_s": res.wall_s}
 
 
 def _compute(toml_text: str, progress: Any = None) -> dict[str, Any]:
     scenario = sc.loads_scenario(toml_text, base_dir=models_dir() / "scenarios", source="what-if")
-    res = sc.simulate(scenario, progress=progress)
-    return {"summary": res.summary, "instances": res.instances, "timeseries": res.timeseries,
-            "events": res.events, "wall_s": res.wall_s}
+    return _payload(sc.simulate(scenario, progress=progress))
+
+
+def _worker(toml_text: str, out: Any, memory_mib: int) -> None:
+    """The worker process: limit its own memory, run, send progress and the result back."""
+    import resource
+
+    limit = int(memory_mib) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.2:
+            last[0] = now
+            out.put(("progress", float(fraction)))
+
+    try:
+        out.put(("done", _compute(toml_text, progress)))
+    except MemoryError:
+        out.put(("error", f"the run needed more than {memory_mib} MiB of memory"))
+    except Exception as exc:   # reported to the page, never raised in the server
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
+    """Run in a spawned process with limits; progress and Stop on the page; the worker ends with us."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # the child inherits it: less address space
+    proc = ctx.Process(target=_worker, args=(toml_text, out, WORKER_MEMORY_MIB), daemon=True)
+    box = st.container(key=f"run_{key[:12]}")
+    bar = box.progress(0.0, text=f"Simulating {label}: starting a worker process…")
+    box.button("Stop", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
+    start = time.monotonic()
+    done = 0.0
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, value = out.get(timeout=0.25)
+            except queue.Empty:
+                kind, value = None, None
+            elapsed = time.monotonic() - start
+            if kind == "done":
+                proc.join(timeout=5)
+                return value
+            if kind == "error":
+                raise NotRun(f"The run of {label} failed: {value}.")
+            if kind == "progress":
+                done = min(max(value, 0.0), 1.0)
+            # every pass redraws the bar: a checkpoint where a Stop or a widget change ends this run
+            bar.progress(done, text=f"Simulating {label} in a worker process: {done:.0%} · {elapsed:.0f} s"
+                         + (f" · about {elapsed / done * (1 - done):.0f} s left" if done > 0.02 else ""))
+            if not proc.is_alive() and out.empty():
+                raise NotRun(f"The run of {label} ended without a result (exit code {proc.exitcode}; "
+                             f"memory limit {WORKER_MEMORY_MIB} MiB).")
+            if elapsed > WORKER_TIME_S:
+                raise NotRun(f"The run of {label} took longer than {WORKER_TIME_S:.0f} s and was stopped.")
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+        box.empty()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -30,28 +175,37 @@ def _cached(toml_text: str, _payload: dict[str, Any] | None = None) -> dict[str,
     return _payload if _payload is not None else _compute(toml_text)
 
 
+def _stopped() -> set[str]:
+    return st.session_state.setdefault("stopped_runs", set())
+
+
 def run(scenario: Scenario, label: str = "") -> dict[str, Any]:
-    """Summary, instances, timeseries and events of a run; a cold run over 0.3 s shows progress."""
+    """Summary, instances, timeseries and events of a run; raises :class:`NotRun` with a message.
+
+    Refused past the size guard; a big run goes to a worker process with progress and Stop.
+    """
     text = planner.canonical(scenario)
     key = hashlib.sha256(text.encode()).hexdigest()
     if key in _computed:
         return _cached(text)
-    slot = st.empty()
-    start = time.perf_counter()
-    bar: Any = None
-
-    def progress(fraction: float) -> None:
-        nonlocal bar
-        if bar is None and time.perf_counter() - start < PROGRESS_AFTER_S:
-            return
-        msg = f"Simulating {label or scenario.name}: {fraction:.0%}"
-        bar = slot.progress(min(max(fraction, 0.0), 1.0), text=msg)
-
-    payload = _compute(text, progress)
-    slot.empty()
+    label = label or scenario.name
+    if st.session_state.get(f"stop_{key}"):
+        _stopped().add(key)
+    if key in _stopped():
+        raise NotRun(f"The run of {label} was stopped. Change the what-if, or press Run again.")
+    s = size(scenario)
+    why = refusal(scenario, s)
+    if why:
+        raise NotRun(why)
+    payload = _compute(text) if s.in_process else _in_worker(text, label, key)
     out = _cached(text, _payload=payload)
     _computed.add(key)
     return out
+
+
+def run_again(scenario: Scenario) -> None:
+    """Forget a Stop on this scenario, so that the next run starts it afresh."""
+    _stopped().discard(hashlib.sha256(planner.canonical(scenario).encode()).hexdigest())
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
