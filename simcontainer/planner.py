@@ -605,23 +605,36 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
 # --------------------------------------------------------------------------- lifecycle timeline
 
 
-def gantt_frame(events: pd.DataFrame, horizon: float, max_instances: int = 40) -> pd.DataFrame:
+def gantt_frame(events: pd.DataFrame, horizon: float, max_instances: int = 40,
+                instances: pd.DataFrame | None = None) -> pd.DataFrame:
     """Intervals (instance, workload, state, start_s, end_s) of each instance's lifecycle states.
 
     A state lasts until the instance's next event; the last one to the horizon, unless it is an
-    end (removed, rejected), which is drawn as nothing.
+    end (removed, rejected), which is drawn as nothing. The recorder logs ``pulling`` from
+    admission until the container is created; with ``instances``, that span is split into
+    ``pulling`` (only while an image was fetched) and ``creating``.
     """
     ev = events[events["instance"] < max_instances].sort_values(["instance", "time_s"], kind="stable")
+    pulled = instances.set_index("instance")["t_pulled"] if instances is not None else None
     parts = []
     for iid, g in ev.groupby("instance", sort=True):
         t = g["time_s"].to_numpy()
         ends = np.append(t[1:], horizon)
         states = g["state"].astype(str).to_numpy()
         keep = (~np.isin(states, ["removed", "rejected"])) & (ends >= t)
-        parts.append(pd.DataFrame({
-            "instance": int(iid), "workload": str(g["workload"].iloc[0]), "state": states[keep],
-            "start_s": t[keep], "end_s": ends[keep],
-        }))
+        part = pd.DataFrame({"instance": int(iid), "workload": str(g["workload"].iloc[0]), "state": states[keep],
+                             "start_s": t[keep], "end_s": ends[keep]})
+        if pulled is not None and iid in pulled.index and (part["state"] == "pulling").any():
+            tp = pulled.loc[iid]
+            i = part.index[part["state"] == "pulling"][0]
+            row = part.loc[i]
+            split = float(tp) if pd.notna(tp) else float(row["end_s"])
+            split = min(max(split, float(row["start_s"])), float(row["end_s"]))
+            pieces = [("pulling", row["start_s"], split), ("creating", split, row["end_s"])]
+            new = pd.DataFrame([{"instance": int(iid), "workload": row["workload"], "state": s, "start_s": a,
+                                 "end_s": b} for s, a, b in pieces if b > a])
+            part = pd.concat([part.loc[:i - 1], new, part.loc[i + 1:]], ignore_index=True)
+        parts.append(part)
     cols = ["instance", "workload", "state", "start_s", "end_s"]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
@@ -711,22 +724,36 @@ def _lesson(name: str, workloads: list[dict[str, Any]], *, duration_s: float, ho
     return parse_scenario(data, source=f"lesson {name}")
 
 
-def lesson_image_vs_container(image: str, containers: int) -> Scenario:
+def lesson_image_vs_container(image: str, containers: int, writable_mib: float = 10.0) -> Scenario:
     """Start ``containers`` containers of one image on a host that does not have it yet."""
     return _lesson("image-vs-container", [{
         "name": "app", "runtime": "runc", "image": image, "mem_mib": 64, "cpu": 0.05,
+        "writable_mib": float(writable_mib),
         "arrival": {"kind": "burst", "count": int(containers)}, "lifetime": {"kind": "forever"}}],
         duration_s=300.0)
 
 
 def lesson_kernel(runtime: str, instances: int, mem_mib: float) -> Scenario:
-    """``instances`` copies of one small app on ``runtime`` (image cached), to read the RAM it takes."""
+    """``instances`` copies of one small app on ``runtime`` (image cached), to read the RAM it takes.
+
+    The host has room for all of them (at least 64 GiB, more when they need it), so the RAM
+    shown is what the request takes, never what happened to fit.
+    """
+    from simcontainer.density import density_one
+
     img = lesson_image(runtime)
-    return _lesson(f"kernel-{runtime}", [{
-        "name": "app", "runtime": runtime, "image": img, "mem_mib": float(mem_mib), "cpu": 0.05,
-        "vm_disk": "overlay", "arrival": {"kind": "interval", "every_s": 2.0},
-        "max_instances": int(instances), "lifetime": {"kind": "forever"}}],
-        duration_s=2.0 * instances + 60.0, prepull=[img])
+
+    def build(host: Any) -> Scenario:
+        return _lesson(f"kernel-{runtime}", [{
+            "name": "app", "runtime": runtime, "image": img, "mem_mib": float(mem_mib), "cpu": 0.05,
+            "vm_disk": "overlay", "arrival": {"kind": "interval", "every_s": 2.0},
+            "max_instances": int(instances), "lifetime": {"kind": "forever"}}],
+            duration_s=2.0 * instances + 60.0, prepull=[img], host=host)
+
+    host = {"cpu_cores": 64.0, "ram_mib": 65536.0, "disk_gib": 4000.0, "disk_mb_s": 1000.0, "net_mb_s": 125.0}
+    per = density_one(build(host), "app", runtime)["per_instance"]["ram_mib"]
+    host["ram_mib"] = max(65536.0, 1024.0 * math.ceil(per * instances * 1.05 / 1024.0))
+    return build(host)
 
 
 def lesson_startup(runtime: str, cached: bool) -> Scenario:
@@ -772,6 +799,26 @@ def lesson_lifecycle(instances: int, lifetime_s: float, host_ram_mib: float) -> 
         duration_s=2.0 * instances + float(lifetime_s) + 30.0, host=host, actions=actions)
 
 
+def copy_on_write(image: str, containers: int, copied_up_mib: float, own_mib: float = 10.0,
+                  catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """What each container sees and what the disk holds: the image's read-only layers (shared,
+    stored once), and per container a writable layer with its own files and the copied-up file."""
+    from simcontainer.images import Image
+
+    img = Image.from_spec((catalogue or default_catalogue()).images[image])
+    rows = []
+    for i in range(1, int(containers) + 1):
+        who = f"container {i}"
+        rows += [{"who": who, "part": "image layers (read-only, shared)", "MiB": img.disk_mib, "order": 0},
+                 {"who": who, "part": "writable layer: new files", "MiB": own_mib, "order": 1},
+                 {"who": who, "part": "writable layer: copied-up file", "MiB": copied_up_mib, "order": 2}]
+    rows += [{"who": "host disk", "part": "image layers (read-only, shared)", "MiB": img.disk_mib, "order": 0},
+             {"who": "host disk", "part": "writable layer: new files", "MiB": own_mib * containers, "order": 1},
+             {"who": "host disk", "part": "writable layer: copied-up file", "MiB": copied_up_mib * containers,
+              "order": 2}]
+    return pd.DataFrame(rows)
+
+
 def image_sizes(images: Iterable[str], catalogue: Catalogue | None = None) -> pd.DataFrame:
     """Per image: its download and unpacked size, and how much of it is layers shared with the others."""
     from simcontainer.images import Image, layer_graph
@@ -812,7 +859,7 @@ __all__ = [
     "read_scenario_text", "resample_steps", "runtimes_in", "scenario_from_inputs", "startup_samples", "sweep",
     "sweep_parameters", "sweep_values", "with_values", "workloads_table", "image_sizes", "layer_nodes",
     "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel", "lesson_layers",
-    "lesson_lifecycle", "lesson_startup",
+    "lesson_lifecycle", "lesson_startup", "copy_on_write", "shown_rows",
 ]
 
 
@@ -858,3 +905,94 @@ def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
         else:
             out[name] = [_cell(v, ".2f", "—") for v in rows[col]]
     return out
+
+
+# --------------------------------------------------------------------------- several hosts
+
+
+def hosts_needed(scenario: Scenario, counts: Mapping[str, int], runtimes: Iterable[str], headroom: float = 0.2,
+                 catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """How many hosts of the scenario's kind hold ``counts[workload]`` instances of each workload,
+    every host kept ``headroom`` (a fraction) below its RAM, CPU and disk; one row per runtime.
+
+    Each workload runs on the runtime as :func:`moved` puts it (its own image kind, the mix's disk
+    mode); per-instance demand is the closed-form density's. Instances are packed first-fit
+    decreasing (by their largest share of a host), so the count is a real packing, never a
+    fraction; ``lower_bound`` is the fluid bound (total demand / usable capacity).
+    """
+    from simcontainer.density import density_one
+    from simcontainer.engine import image_table
+
+    cat = catalogue or default_catalogue()
+    h = scenario.host
+    keep = 1.0 - float(headroom)
+    rows = []
+    for rt in dict.fromkeys(runtimes):
+        data = scenario.to_dict()
+        data["workloads"] = [moved(scenario, w.name, rt, cat) for w in scenario.workloads if counts.get(w.name, 0) > 0]
+        data["actions"] = []
+        if not data["workloads"]:
+            continue
+        s = parse_scenario(data, base_dir=scenario.base_dir, catalogue=cat, source=f"hosts on {rt}")
+        images = image_table(s, cat)
+        image_disk = sum(images[i].disk_mib for i in {w.image for w in s.workloads})
+        cap = np.array([h.ram_mib * keep, h.cpu_cores * (h.cpu_overcommit or 1.0) * keep,
+                        h.disk_gib * 1024.0 * keep - image_disk])
+        items = []
+        for w in s.workloads:
+            d = density_one(s, w.name, rt, cat, images)["per_instance"]
+            items += [np.array([d["ram_mib"], d["cpu"], d["disk_mib"]])] * int(counts[w.name])
+        total = np.sum(items, axis=0)
+        if (cap <= 0).any() or any((it > cap + 1e-9).any() for it in {tuple(i) for i in items}
+                                   for it in [np.array(it)]):
+            rows.append({"runtime": rt, "hosts": None, "lower_bound": None, "binding": "does not fit on one host",
+                         "ram_per_host": None, "cpu_per_host": None})
+            continue
+        order = sorted(items, key=lambda it: -float(np.max(it / cap)))
+        free: list[np.ndarray] = []
+        for it in order:
+            for i, room in enumerate(free):
+                if (it <= room + 1e-9).all():
+                    free[i] = room - it
+                    break
+            else:
+                free.append(cap - it)
+        n = len(free)
+        share = total / (cap * n)
+        rows.append({"runtime": rt, "hosts": n, "lower_bound": int(np.ceil(float(np.max(total / cap)))),
+                     "binding": ("RAM", "CPU", "disk")[int(np.argmax(total / cap))],
+                     "ram_per_host": float(share[0] * keep), "cpu_per_host": float(share[1] * keep)})
+    return pd.DataFrame(rows, columns=["runtime", "hosts", "lower_bound", "binding", "ram_per_host", "cpu_per_host"])
+
+
+def steady_counts(scenario: Scenario) -> dict[str, int]:
+    """Instances of each workload running at once in steady state: a burst's count; for arrivals
+    at a rate, rate x mean lifetime (Little's law), capped by the requests; forever-running ones
+    count every request."""
+    out = {}
+    for w in scenario.workloads:
+        a, life = w.arrival, w.lifetime
+        span = max(scenario.duration_s - float(getattr(a, "start_s", 0.0) or 0.0), 0.0)
+        rate = {"poisson": getattr(a, "rate_per_s", 0.0),
+                "interval": 1.0 / a.every_s if a.kind == "interval" and a.every_s else 0.0}.get(a.kind)
+        if a.kind == "burst":
+            n = float(a.count)
+        elif rate is None:
+            n = float(w.max_instances or 1)
+        else:
+            mean = {"fixed": getattr(life, "s", None), "exponential": getattr(life, "mean_s", None),
+                    "lognormal": getattr(life, "median_s", None)}.get(life.kind)
+            n = rate * min(mean, span) if mean is not None else rate * span
+        if w.max_instances is not None:
+            n = min(n, float(w.max_instances))
+        out[w.name] = max(int(math.ceil(n)), 0)
+    return out
+
+
+def hosts_answer(table: pd.DataFrame, counts: Mapping[str, int], host_name: str, headroom: float) -> str:
+    """'For 20 of api-runc, ...: 2 hosts on runc (CPU binds), 5 on qemu-kvm (RAM) ...' in one sentence."""
+    what = ", ".join(f"{n} × {w}" for w, n in counts.items() if n)
+    parts = [f"{int(r['hosts'])} on {r['runtime']} ({r['binding']} binds)" if pd.notna(r["hosts"])
+             else f"{r['runtime']}: one instance does not fit on a host" for _, r in table.iterrows()]
+    return (f"For {what}, with {headroom:.0%} headroom on every {host_name} host: "
+            + "; ".join(parts) + ".")

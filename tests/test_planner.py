@@ -271,3 +271,35 @@ def test_lessons_teach_what_they_say():
     assert pulled[0] == pytest.approx(44.0) and pulled[1] < sizes["download_mib"][1]
     nodes, edges = planner.layer_nodes(["python:3.12-slim", "node:20-slim"])
     assert nodes["shared"].sum() == 1 and len(edges) == len(nodes) - 1
+
+
+def test_gantt_says_creating_when_the_image_is_cached():
+    s = planner.lesson_lifecycle(4, 10, 8192)
+    r = sc.simulate(s)
+    g = planner.gantt_frame(r.events, s.duration_s, instances=r.instances)
+    first, second = g[g["instance"] == 0], g[g["instance"] == 1]
+    assert "pulling" in set(first["state"])            # the first start fetched the image
+    assert "pulling" not in set(second["state"])       # the second found it cached...
+    assert "creating" in set(second["state"])          # ...and was creating, not pulling
+    assert (g["end_s"] >= g["start_s"]).all()
+
+
+def test_hosts_needed_per_runtime(default):
+    counts = planner.steady_counts(default)
+    assert counts == {"api-runc": 20, "api-firecracker": 20, "api-qemu": 20, "churn-runc": 24}
+    t = planner.hosts_needed(default, counts, ["runc", "qemu-kvm"], headroom=0.2).set_index("runtime")
+    assert t.loc["runc", "hosts"] == 1 and t.loc["qemu-kvm", "hosts"] == 2
+    assert t.loc["qemu-kvm", "binding"] == "RAM"
+    assert (t["hosts"] >= t["lower_bound"]).all()
+    # more instances, more hosts; no headroom, fewer
+    big = {k: 10 * v for k, v in counts.items()}
+    t2 = planner.hosts_needed(default, big, ["qemu-kvm"], headroom=0.2)
+    t3 = planner.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
+    assert t2["hosts"].iloc[0] > t.loc["qemu-kvm", "hosts"] and t3["hosts"].iloc[0] <= t2["hosts"].iloc[0]
+    text = planner.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
+    assert "2 on qemu-kvm (RAM binds)" in text and "20% headroom" in text
+
+
+def test_kernel_lesson_host_holds_the_request():
+    s = planner.lesson_kernel("qemu-kvm", 100, 256)
+    assert sc.simulate(s).summary["workloads"]["app"]["started"] == 100

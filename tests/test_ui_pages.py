@@ -24,18 +24,20 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label))
 
 
+LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1}
+
+
 @pytest.fixture(scope="module")
-def learn() -> AppTest:
-    return start("learn")
+def learn() -> dict[str, AppTest]:
+    return {slug: start(f"learn-{slug}") for slug in LESSONS}
 
 
-def test_learn_page_has_every_lesson(learn):
-    assert [t.label for t in learn.tabs] == ["Image vs container", "Shared kernel vs guest kernel",
-                                             "Anatomy of a startup", "A burst of starts",
-                                             "Layers and copy-on-write", "Lifecycle timeline"]
-    # RAM split, phases, burst lines, image bars, layer graph, gantt
-    assert len(learn.get("vega_lite_chart")) == 6
-    assert learn.sidebar.radio[0].value == "learn"
+def test_learn_pages_have_every_lesson(learn):
+    titles = [learn[s].title[0].value for s in LESSONS]
+    assert titles == ["Image vs container", "Shared kernel vs guest kernel", "Anatomy of a startup",
+                      "A burst of starts", "Layers and copy-on-write", "Lifecycle timeline"]
+    # RAM split, phases, burst lines; image bars, layer graph, copy-on-write; gantt
+    assert {s: len(learn[s].get("vega_lite_chart")) for s in LESSONS} == LESSONS
 
 
 def step(at: AppTest, widget, value, label: str) -> tuple[str, str]:
@@ -46,6 +48,7 @@ def step(at: AppTest, widget, value, label: str) -> tuple[str, str]:
 
 
 def test_image_vs_container_lesson(learn):
+    learn = learn["image-vs-container"]
     pulled = metric(learn, "Downloaded")
     before, after = step(learn, learn.slider(key="l1_n"), 60, "Peak disk")
     assert float(after) > float(before)              # one writable layer more per container...
@@ -53,14 +56,21 @@ def test_image_vs_container_lesson(learn):
 
 
 def test_kernel_lesson(learn):
+    learn = learn["kernel"]
     before, after = step(learn, learn.slider(key="l2_mem"), 1024, "qemu-kvm: host RAM")
     assert float(after.split()[0]) > float(before.split()[0])
     qemu = metric(learn, "qemu-kvm: host RAM")
     learn.selectbox(key="l2_vm").set_value("firecracker").run()
     assert float(metric(learn, "firecracker: host RAM").split()[0]) < float(qemu.split()[0])
+    # the host is sized to the request: all 100 start, and the caption says so
+    learn.slider(key="l2_n").set_value(100).run()
+    learn.selectbox(key="l2_vm").set_value("qemu-kvm").run()
+    captions = " ".join(c.value for c in learn.caption)
+    assert "100 of 100 started" in captions and "would fit in 64 GiB" in captions
 
 
 def test_startup_lesson(learn):
+    learn = learn["startup"]
     before, after = step(learn, learn.toggle(key="l3_cached"), False, "Mean startup")
     assert float(after) > float(before)              # the pull is part of a cold start
     before, after = step(learn, learn.selectbox(key="l3_rt"), "qemu-kvm", "Mean startup")
@@ -68,6 +78,7 @@ def test_startup_lesson(learn):
 
 
 def test_burst_lesson(learn):
+    learn = learn["burst"]
     before, after = step(learn, learn.slider(key="l4_n"), 300, "p95 startup")
     assert float(after) > float(before)
     before, after = step(learn, learn.slider(key="l4_cores"), 64, "p95 startup")
@@ -75,13 +86,22 @@ def test_burst_lesson(learn):
 
 
 def test_layers_lesson(learn):
+    learn = learn["layers"]
     before, after = step(learn, learn.multiselect(key="l5_images"), ["python:3.12-slim", "node:20-slim"],
                          "Stored on the host")
     assert float(after) < float(before)
     assert float(metric(learn, "Stored on the host")) < float(metric(learn, "Sum of the images"))
+    # the pull bars sit side by side (never stacked: 44 MiB pulled is not 88)
+    spec = learn.get("vega_lite_chart")[0].proto.spec
+    assert '"stack": null' in spec and "yOffset" in spec
+    # copy-on-write: a bigger copied-up file grows the disk, the shared image layers stay
+    image = metric(learn, "Image layers on disk")
+    before, after = step(learn, learn.slider(key="l5_up"), 150, "Peak disk with the containers")
+    assert float(after) > float(before) and metric(learn, "Image layers on disk") == image
 
 
 def test_lifecycle_lesson(learn):
+    learn = learn["lifecycle"]
     before, after = step(learn, learn.slider(key="l6_ram"), 32, "Instances that waited")
     assert before != "0%" and after == "0%"          # room for all: nobody waits
 
@@ -131,7 +151,7 @@ def test_sweep_two_axes_heatmap():
 
 def test_image_lesson_caption_follows_the_run():
     # all containers are requested at once: one download, and every one of them waits for it
-    fresh = start("learn")   # the module's app has had its sliders moved by other tests
+    fresh = start("learn-image-vs-container")   # the module's app has had its sliders moved
     caption = next(c.value for c in fresh.caption if "containers started from" in c.value)
     assert caption.startswith("10 containers started from 1 download of the image")
     assert "all waited for that one pull" in caption

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 PHASE_ORDER = ["wait", "pull", "create", "boot", "ready"]
-STATE_ORDER = ["requested", "waiting", "pulling", "created", "starting", "running", "paused",
+STATE_ORDER = ["requested", "waiting", "pulling", "creating", "created", "starting", "running", "paused",
                "stopping", "exited", "oom_killed", "failed"]
 
 
@@ -117,19 +117,52 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, x_title: str, color: str 
     return alt.Chart(df).mark_bar().encode(**enc).properties(height=80 + 30 * len(df), title=title)
 
 
+def grouped_bars(df: pd.DataFrame, x: str, y: str, group: str, title: str, x_title: str) -> alt.Chart:
+    """Horizontal bars side by side (never stacked) per ``y``, one per ``group``."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X(f"{x}:Q", title=x_title, stack=None), y=alt.Y(f"{y}:N", title=None, sort=None),
+        yOffset=alt.YOffset(f"{group}:N"), color=alt.Color(f"{group}:N", title=None,
+                                                           legend=alt.Legend(labelLimit=400)),
+        tooltip=[y, group, alt.Tooltip(f"{x}:Q", format=".1f")],
+    ).properties(height=80 + 44 * df[y].nunique(), title=title)
+
+
+def cow_bars(df: pd.DataFrame) -> alt.Chart:
+    """Copy-on-write: per container its read-only image layers and writable layer; the host's disk."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("MiB:Q", title="MiB", stack="zero"), y=alt.Y("who:N", title=None, sort=None),
+        color=alt.Color("part:N", title=None, sort=["image layers (read-only, shared)", "writable layer: new files",
+                                                    "writable layer: copied-up file"],
+                        legend=alt.Legend(labelLimit=400)),
+        order=alt.Order("order:Q"),
+        tooltip=["who", "part", alt.Tooltip("MiB:Q", format=".0f")],
+    ).properties(height=100 + 30 * df["who"].nunique(),
+                 title="What each container sees vs what the host stores")
+
+
 def layer_graph(nodes: pd.DataFrame, edges: pd.DataFrame) -> alt.LayerChart:
-    """Layers as nodes by depth (base on the left); shared layers stand out."""
-    x = alt.X("depth:Q", title="layer depth (base = 0)", axis=alt.Axis(tickMinStep=1))
-    y = alt.Y("y:Q", title=None, axis=None)
-    rules = alt.Chart(edges).mark_rule(color="#999").encode(
-        x=alt.X("x:Q"), y=alt.Y("y:Q"), x2="x2:Q", y2="y2:Q")
-    pts = alt.Chart(nodes).mark_circle().encode(
+    """Layers as nodes by depth (base on the left); shared layers stand out.
+
+    NOTE: nodes and edges go in one table (a ``part`` column tells them apart): a layered chart
+    whose layers carry different datasets fails to draw in Streamlit's Vega (``reading 'forEach'``).
+    """
+    lanes = int(nodes["y"].max()) + 1 if len(nodes) else 1
+    data = pd.concat([nodes.assign(part="layer", shared=nodes["shared"].map({True: "shared", False: "own"})),
+                      edges.rename(columns={"x": "depth"}).assign(part="edge")], ignore_index=True)
+    base = alt.Chart(data)
+    x = alt.X("depth:Q", title="layer depth (base image = 0)", axis=alt.Axis(tickMinStep=1),
+              scale=alt.Scale(padding=40))
+    y = alt.Y("y:Q", title=None, axis=None, scale=alt.Scale(padding=30))
+    rules = base.transform_filter(alt.datum.part == "edge").mark_rule(color="#999").encode(
+        x=x, y=y, x2="x2:Q", y2="y2:Q")
+    pts = base.transform_filter(alt.datum.part == "layer").mark_circle().encode(
         x=x, y=y, size=alt.Size("disk_mib:Q", title="MiB on disk"),
-        color=alt.Color("shared:N", title="shared"),
-        tooltip=["id", "disk_mib", "download_mib", "used_by"])
-    text = alt.Chart(nodes).mark_text(dy=-14).encode(x=x, y=y, text="id:N")
-    return (rules + pts + text).properties(height=60 + 60 * (int(nodes["y"].max()) + 1 if len(nodes) else 1),
-                                           title="Layer graph")
+        color=alt.Color("shared:N", title="layer is", scale=alt.Scale(domain=["shared", "own"])),
+        tooltip=[alt.Tooltip("id:N", title="layer"), alt.Tooltip("disk_mib:Q", title="MiB on disk"),
+                 alt.Tooltip("download_mib:Q", title="MiB to download"), alt.Tooltip("used_by:N", title="used by")])
+    text = base.transform_filter(alt.datum.part == "layer").mark_text(dy=-16, fontSize=11).encode(
+        x=x, y=y, text="id:N")
+    return (rules + pts + text).properties(height=80 + 70 * lanes, title="Layer graph (each layer stored once)")
 
 
 def sweep_line(summary: pd.DataFrame, axis: str, metric: str) -> alt.LayerChart:

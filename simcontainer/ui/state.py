@@ -1,6 +1,6 @@
 """The what-if as URL query-string state, so that a link reproduces what the reader sees.
 
-``?page=`` is the page, ``?s=`` the scenario (compressed TOML, absent for the default scenario),
+The page is the URL's path; ``?s=`` the scenario (compressed TOML, absent for the default scenario),
 ``?rt=`` the runtimes to compare and ``?w=`` the workload the headline compares them on. The session keeps the scenario the editors start from
 (``base_toml``) and a ``version`` that renews the editors' keys when a new scenario is loaded.
 """
@@ -15,27 +15,10 @@ from simcontainer import planner
 from simcontainer.errors import ScenarioError
 from simcontainer.scenario import Scenario, loads_scenario
 
-PAGES = {"planner": "Planner", "learn": "Learn", "sweep": "Sweep"}
-
 
 @lru_cache(maxsize=1)
 def _default_toml() -> str:
     return planner.canonical(planner.default_scenario())
-
-
-def page() -> str:
-    """The current page from ``?page=``, chosen in the sidebar."""
-    current = st.query_params.get("page", "planner")
-    keys = list(PAGES)
-    if current not in PAGES:
-        current = "planner"
-
-    def changed() -> None:
-        st.query_params["page"] = st.session_state["nav"]
-
-    st.sidebar.radio("Page", keys, index=keys.index(current), format_func=PAGES.get,
-                     key="nav", on_change=changed)
-    return st.session_state.get("nav", current)
 
 
 def init() -> None:
