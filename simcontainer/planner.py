@@ -996,3 +996,31 @@ def hosts_answer(table: pd.DataFrame, counts: Mapping[str, int], host_name: str,
              else f"{r['runtime']}: one instance does not fit on a host" for _, r in table.iterrows()]
     return (f"For {what}, with {headroom:.0%} headroom on every {host_name} host: "
             + "; ".join(parts) + ".")
+
+
+def per_host(scenario: Scenario, summary: Mapping[str, Any], instances: pd.DataFrame) -> pd.DataFrame:
+    """One row per host of a run: instances placed and running at the horizon per workload, peak
+    RAM and its share of the host, mean CPU busy."""
+    h = scenario.host
+    running = instances[instances["t_ready"].notna() & instances["t_exited"].isna()]
+    placed = instances[instances["t_admitted"].notna()].groupby("host").size()
+    by_wl = running.groupby(["host", running["workload"].astype(str)]).size()
+    rows = []
+    for s in summary.get("hosts", []):
+        i = int(s["index"])
+        wl = by_wl.get(i, pd.Series(dtype=int)) if i in by_wl.index.get_level_values(0) else pd.Series(dtype=int)
+        rows.append({"host": i, "placed": int(placed.get(i, 0)), "running": int(wl.sum()),
+                     "running_by_workload": ", ".join(f"{k} {int(v)}" for k, v in wl.items()),
+                     "peak_ram_gib": s["peak_ram_mib"] / 1024, "peak_ram_share": s["peak_ram_mib"] / h.ram_mib,
+                     "mean_cpu_util": s["mean_cpu_util"]})
+    return pd.DataFrame(rows, columns=["host", "placed", "running", "running_by_workload", "peak_ram_gib",
+                                       "peak_ram_share", "mean_cpu_util"])
+
+
+def shown_hosts(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Host": table["host"].astype(str), "Instances placed": table["placed"].astype(str),
+        "Running at the end": table["running"].astype(str), "Running, by workload": table["running_by_workload"],
+        "Peak RAM (GiB)": [f"{v:.1f}" for v in table["peak_ram_gib"]],
+        "Peak RAM (share of host)": [f"{v:.0%}" for v in table["peak_ram_share"]],
+        "Mean CPU busy": [f"{v:.0%}" for v in table["mean_cpu_util"]]})

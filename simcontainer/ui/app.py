@@ -1,6 +1,6 @@
 """The app's router: Streamlit pages (st.navigation), each with its own URL.
 
-``/planner`` (the default), ``/hosts``, ``/sweep`` and one page per lesson (``/learn-layers`` ...).
+``/`` (the planner), ``/hosts``, ``/sweep`` and one page per lesson (``/learn-layers`` ...).
 The what-if travels in the query string (``?s=``, ``?rt=``, ``?w=``, see :mod:`state`). An old
 link's ``?page=NAME`` opens the page of that name.
 """

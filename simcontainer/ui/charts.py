@@ -182,6 +182,18 @@ def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str) -> alt.C
     ).properties(height=300, title=f"{metric} over {a1} × {a2}")
 
 
+def per_host(table: pd.DataFrame) -> alt.Chart:
+    """Peak RAM of each host as a share of its RAM (the placement's packing, host by host)."""
+    data = table.assign(host=table["host"].map(lambda i: f"host {i}"))
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("peak_ram_share:Q", title="peak RAM (share of the host)", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("host:N", title="host", sort=None),
+        tooltip=["host", "placed", "running", alt.Tooltip("peak_ram_share:Q", format=".0%", title="peak RAM"),
+                 alt.Tooltip("mean_cpu_util:Q", format=".0%", title="mean CPU busy")],
+    ).properties(height=60 + 26 * len(data), title="Peak RAM per host")
+
+
 def content_key(*parts: Any) -> str:
     """A short key for a chart's content (e.g. its kind and the scenario's canonical TOML)."""
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()

@@ -225,6 +225,8 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
         "workload": "Workload", "runtime": "Runtime", "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
         "never_started": "Never started"}), hide_index=True, key="mix_status")
+    if n > 1:
+        per_host(scenario, main, key)
     ts = planner.resample_steps(main["timeseries"], scenario.duration_s)
     for i, column in enumerate(charts.SERIES):
         if i % 2 == 0:
@@ -234,3 +236,11 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
     st.caption(f"Simulated {scenario.duration_s:g} s in {main['wall_s']:.2f} s of wall time · peak RAM "
                f"{s['peak_ram_mib'] / 1024:.1f} GiB · peak running {s['peak_running']} · "
                f"mean CPU {s['mean_cpu_util']:.0%} · pulled {s['pulled_mib']:.0f} MiB")
+
+
+def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
+    """Each host on its own: how the placement packed them, and the RAM and CPU each one used."""
+    table = planner.per_host(scenario, main["summary"], main["instances"])
+    st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
+    st.dataframe(planner.shown_hosts(table), hide_index=True, key="per_host")
+    charts.show(st, key("per_host"), lambda: charts.per_host(table))

@@ -25,6 +25,7 @@ import simcontainer as sc
 from simcontainer import planner
 from simcontainer.profiles import models_dir
 from simcontainer.scenario import Scenario
+from simcontainer.ui import worker
 
 IN_PROCESS_MAX = 5_000          # requests: below this a run takes well under a second here
 REFUSE_OVER = 400_000           # requests: above this a run is refused before it starts
@@ -96,36 +97,8 @@ def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
             "horizon, set a cap (count), or run it with `simcontainer run` on your own machine.")
 
 
-def _payload(res: Any) -> dict[str, Any]:
-    return {"summary": res.summary, "instances": res.instances, "timeseries": res.timeseries,
-            "events": res.events, "wall_s": res.wall_s}
-
-
 def _compute(toml_text: str, progress: Any = None) -> dict[str, Any]:
-    scenario = sc.loads_scenario(toml_text, base_dir=models_dir() / "scenarios", source="what-if")
-    return _payload(sc.simulate(scenario, progress=progress))
-
-
-def _worker(toml_text: str, out: Any, memory_mib: int) -> None:
-    """The worker process: limit its own memory, run, send progress and the result back."""
-    import resource
-
-    limit = int(memory_mib) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    last = [0.0]
-
-    def progress(fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] > 0.2:
-            last[0] = now
-            out.put(("progress", float(fraction)))
-
-    try:
-        out.put(("done", _compute(toml_text, progress)))
-    except MemoryError:
-        out.put(("error", f"the run needed more than {memory_mib} MiB of memory"))
-    except Exception as exc:   # reported to the page, never raised in the server
-        out.put(("error", f"{type(exc).__name__}: {exc}"))
+    return worker.compute(toml_text, progress)
 
 
 def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
@@ -133,12 +106,12 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # the child inherits it: less address space
-    proc = ctx.Process(target=_worker, args=(toml_text, out, WORKER_MEMORY_MIB), daemon=True)
+    proc = ctx.Process(target=worker.work, args=(toml_text, out, WORKER_MEMORY_MIB), daemon=True)
     box = st.container(key=f"run_{key[:12]}")
     bar = box.progress(0.0, text=f"Simulating {label}: starting a worker process…")
-    box.button("Stop", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
+    box.button("Stop this run", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
     start = time.monotonic()
-    done = 0.0
+    done, started = 0.0, False
     proc.start()
     try:
         while True:
@@ -153,9 +126,10 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
             if kind == "error":
                 raise NotRun(f"The run of {label} failed: {value}.")
             if kind == "progress":
-                done = min(max(value, 0.0), 1.0)
+                done, started = min(max(value, 0.0), 1.0), True
             # every pass redraws the bar: a checkpoint where a Stop or a widget change ends this run
-            bar.progress(done, text=f"Simulating {label} in a worker process: {done:.0%} · {elapsed:.0f} s"
+            what = f"{done:.0%}" if started else "starting the worker…"
+            bar.progress(done, text=f"Simulating {label} in a worker process: {what} · {elapsed:.0f} s"
                          + (f" · about {elapsed / done * (1 - done):.0f} s left" if done > 0.02 else ""))
             if not proc.is_alive() and out.empty():
                 raise NotRun(f"The run of {label} ended without a result (exit code {proc.exitcode}; "
