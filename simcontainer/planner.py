@@ -870,8 +870,6 @@ SHOWN = {
     "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds first", "ram_per_instance_mib": "RAM each (MiB)",
     "ram_overhead_share": "RAM overhead", "requested": "Requested", "started": "Started",
     "waiting": "Still waiting", "startup_p50_s": "Median startup (s)", "startup_p95_s": "p95 startup (s)",
-    "wait_s": "Wait (s)", "pull_s": "Pull (s)", "create_s": "Create (s)", "boot_s": "Boot (s)",
-    "ready_s": "Ready (s)",
 }
 
 

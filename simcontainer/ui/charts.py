@@ -23,7 +23,7 @@ def density_bars(rows: pd.DataFrame) -> alt.Chart:
     """How many fit per runtime, coloured by the resource that binds."""
     return alt.Chart(rows).mark_bar().encode(
         x=alt.X("fits:Q", title="instances that fit"),
-        y=alt.Y("runtime:N", sort="-x", title=None),
+        y=alt.Y("runtime:N", sort="-x", title="runtime", axis=alt.Axis(labelLimit=300)),
         color=alt.Color("binding:N", title="binds first"),
         tooltip=["runtime", "workload", "fits", "binding",
                  alt.Tooltip("ram_overhead_share:Q", format=".0%", title="RAM overhead"),
@@ -53,15 +53,15 @@ def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
         color=alt.Color("runtime:N", title="runtime"),
         tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f", title="startup (s)"),
                  alt.Tooltip("fraction:Q", format=".2f", title="fraction of requests")],
-    ).properties(height=260, title=f"Startup latency of {workload} (ECDF over requests)" if workload
-                 else "Startup latency (ECDF over requests)")
+    ).properties(height=260, title=f"Startup of {workload}, share of requests" if workload
+                 else "Startup, share of requests")
 
 
 def phases(df: pd.DataFrame) -> alt.Chart:
     """Mean startup broken into phases: stacked horizontal bars per runtime."""
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("seconds:Q", stack="zero", title="mean seconds"),
-        y=alt.Y("runtime:N", title=None),
+        y=alt.Y("runtime:N", title="runtime", axis=alt.Axis(labelLimit=300)),
         color=alt.Color("phase:N", sort=PHASE_ORDER, scale=alt.Scale(domain=PHASE_ORDER)),
         order=alt.Order("order:Q"),
         tooltip=["runtime", "phase", alt.Tooltip("seconds:Q", format=".3f")],
@@ -86,7 +86,7 @@ def lines(ts: pd.DataFrame, columns: list[str], title: str) -> alt.Chart:
     """A few step series from a timeseries table on one chart."""
     long = ts.melt(id_vars=["time_s"], value_vars=columns, var_name="series")
     return alt.Chart(long).mark_line(interpolate="step-after").encode(
-        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title=None),
+        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title="instances"),
         color="series:N",
     ).properties(height=220, title=title)
 
@@ -104,13 +104,13 @@ def gantt(df: pd.DataFrame) -> alt.Chart:
 def stacked(df: pd.DataFrame, x: str, y: str, color: str, title: str, x_title: str) -> alt.Chart:
     """Generic horizontal stacked bars (e.g. RAM per instance split into app, guest and VMM)."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=None), color=f"{color}:N",
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=y, axis=alt.Axis(labelLimit=300)), color=f"{color}:N",
         tooltip=[y, color, alt.Tooltip(f"{x}:Q", format=".1f")],
     ).properties(height=80 + 36 * df[y].nunique(), title=title)
 
 
 def bars(df: pd.DataFrame, x: str, y: str, title: str, x_title: str, color: str | None = None) -> alt.Chart:
-    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:N", title=None, sort=None),
+    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:N", title=y, axis=alt.Axis(labelLimit=300), sort=None),
            "tooltip": [y, alt.Tooltip(f"{x}:Q", format=".1f")]}
     if color:
         enc["color"] = f"{color}:N"
@@ -120,7 +120,7 @@ def bars(df: pd.DataFrame, x: str, y: str, title: str, x_title: str, color: str 
 def grouped_bars(df: pd.DataFrame, x: str, y: str, group: str, title: str, x_title: str) -> alt.Chart:
     """Horizontal bars side by side (never stacked) per ``y``, one per ``group``."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X(f"{x}:Q", title=x_title, stack=None), y=alt.Y(f"{y}:N", title=None, sort=None),
+        x=alt.X(f"{x}:Q", title=x_title, stack=None), y=alt.Y(f"{y}:N", title=y, axis=alt.Axis(labelLimit=300), sort=None),
         yOffset=alt.YOffset(f"{group}:N"), color=alt.Color(f"{group}:N", title=None,
                                                            legend=alt.Legend(labelLimit=400)),
         tooltip=[y, group, alt.Tooltip(f"{x}:Q", format=".1f")],
@@ -130,7 +130,7 @@ def grouped_bars(df: pd.DataFrame, x: str, y: str, group: str, title: str, x_tit
 def cow_bars(df: pd.DataFrame) -> alt.Chart:
     """Copy-on-write: per container its read-only image layers and writable layer; the host's disk."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("MiB:Q", title="MiB", stack="zero"), y=alt.Y("who:N", title=None, sort=None),
+        x=alt.X("MiB:Q", title="MiB", stack="zero"), y=alt.Y("who:N", title=None, axis=alt.Axis(labelLimit=300), sort=None),
         color=alt.Color("part:N", title=None, sort=["image layers (read-only, shared)", "writable layer: new files",
                                                     "writable layer: copied-up file"],
                         legend=alt.Legend(labelLimit=400)),

@@ -195,22 +195,24 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     for col, (_, r) in zip(cols, head.iterrows()):
         fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
         col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['runtime']}: {r['binding']} binds first")
-        col.caption(f"{planner.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: **{r['binding']}** · "
+        col.caption(f"{planner.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: "
+                    f"**{planner.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
                     f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
                     f"p95 startup {planner.fmt_s(r['startup_p95_s'])}")
     st.subheader("Each workload on each runtime")
     st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime; "
                "\"—\" where nothing started.")
     table_rows = rows[rows["workload"].isin(shown)]
-    st.dataframe(planner.shown_rows(table_rows), hide_index=True, key="runtime_table")
+    st.dataframe(planner.shown_rows(table_rows), hide_index=True, key="runtime_table", width="stretch")
     base_key = (planner.canonical(scenario), ",".join(compare), lead)
 
     def key(name: str) -> str:
         return charts.content_key(name, *base_key)
 
+    named = head.assign(binding=head["binding"].map(lambda b: planner.RESOURCE_NAMES.get(b, b)))
     left, right = st.columns(2)
-    charts.show(left, key("density"), lambda: charts.density_bars(head))
-    charts.show(right, key("tradeoff"), lambda: charts.tradeoff(head))
+    charts.show(left, key("density"), lambda: charts.density_bars(named))
+    charts.show(right, key("tradeoff"), lambda: charts.tradeoff(named))
     left, right = st.columns(2)
     lead_cells = [c for c in cells if c.workload == lead]
     charts.show(left, key("ecdf"), lambda: charts.ecdf(planner.ecdf_frame(lead_cells, out), lead))

@@ -143,9 +143,14 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
         box.empty()
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_resource(show_spinner=False, max_entries=256)
 def _cached(toml_text: str, _payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The cache itself; ``_payload`` (not part of the key) stores a run computed outside."""
+    """The cache itself; ``_payload`` (not part of the key) stores a run computed outside.
+
+    NOTE: a resource cache hands out the stored object itself (no copy): a warm page reads a dozen
+    runs, and unpickling each one's tables on every rerun (as ``cache_data`` does) is most of its
+    time. Callers treat a run as read-only.
+    """
     return _payload if _payload is not None else _compute(toml_text)
 
 
