@@ -677,7 +677,7 @@ def sweep_values(path: str, low: float, high: float, steps: int) -> list[float |
     vals = np.linspace(float(low), float(high), max(int(steps), 1))
     if is_integer_param(path):
         return sorted({int(round(v)) for v in vals})
-    return [float(v) for v in vals]
+    return list(dict.fromkeys(float(f"{v:.4g}") for v in vals))   # 27306.67, never 27306.666666
 
 
 def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
@@ -1022,3 +1022,75 @@ def shown_hosts(table: pd.DataFrame) -> pd.DataFrame:
         "Peak RAM (GiB)": [f"{v:.1f}" for v in table["peak_ram_gib"]],
         "Peak RAM (share of host)": [f"{v:.0%}" for v in table["peak_ram_share"]],
         "Mean CPU busy": [f"{v:.0%}" for v in table["mean_cpu_util"]]})
+
+
+# --------------------------------------------------------------------------- sweeps, step by step
+
+
+PLACEMENTS = ("first-fit", "best-fit", "spread", "image-locality")
+
+
+def sweep_choices(scenario: Scenario, catalogue: Catalogue | None = None) -> dict[str, list[str]]:
+    """Categorical settings a sweep can vary, by path, with the values each may take."""
+    rts = scenario.runtime_table(catalogue)
+    out: dict[str, list[str]] = {"daemon.placement": list(PLACEMENTS), "daemon.admission": ["queue", "reject"]}
+    for w in scenario.workloads:
+        out[f"workloads.{w.name}.runtime"] = sorted(r for r in rts if compatible(scenario, w, r, catalogue))
+    return out
+
+
+def sweep_spec(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int) -> Any:
+    """The validated grid (a :class:`simcontainer.sweep_design.SweepSpec`); raises ScenarioError."""
+    from simcontainer.sweep_design import parse_sweep
+
+    return parse_sweep({"replications": int(replications), "mode": "grid",
+                        "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
+
+
+def sweep_toml(axes: Mapping[str, list[Any]], replications: int, base_file: str) -> str:
+    """A sweep file `simcontainer sweep` runs, next to the scenario saved as ``base_file``."""
+    import tomli_w
+
+    doc = {"base": base_file, "replications": int(replications), "mode": "grid",
+           "axes": {k: [v.item() if isinstance(v, np.generic) else v for v in vals] for k, vals in axes.items()}}
+    head = (f"# Save next to {base_file} (the planner's 'Download this what-if'), then:\n"
+            f"#   simcontainer sweep THIS_FILE.toml\n")
+    return head + tomli_w.dumps(doc)
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean: always inside the values' range, so a latency's
+    interval never crosses zero (a t interval on three replications can). NaN for n < 2."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(draws, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def sweep_summary(runs: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Per point and metric: runs, runs with a value (a latency has none when nothing started),
+    mean, and a 95 % percentile-bootstrap interval of the mean."""
+    rows = []
+    for point, g in runs.groupby("point", sort=True):
+        first = g.iloc[0]
+        for m in metrics:
+            if m not in g:
+                continue
+            v = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)
+            ok = v[np.isfinite(v)]
+            lo, hi = bootstrap_ci(ok, seed=int(point))
+            rows.append({"point": int(point), **{a: first[a] for a in axes}, "metric": m, "runs": len(v),
+                         "n": int(ok.size), "mean": float(ok.mean()) if ok.size else math.nan,
+                         "ci95_low": lo, "ci95_high": hi})
+    return pd.DataFrame(rows, columns=["point", *axes, "metric", "runs", "n", "mean", "ci95_low", "ci95_high"])
+
+
+def eta_s(done: int, total: int, elapsed_s: float) -> float | None:
+    """Seconds left at the pace so far; None before the first run finishes."""
+    if done <= 0 or elapsed_s <= 0:
+        return None
+    return elapsed_s / done * (total - done)

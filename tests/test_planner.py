@@ -303,3 +303,23 @@ def test_hosts_needed_per_runtime(default):
 def test_kernel_lesson_host_holds_the_request():
     s = planner.lesson_kernel("qemu-kvm", 100, 256)
     assert sc.simulate(s).summary["workloads"]["app"]["started"] == 100
+
+
+def test_sweep_export_runs_with_the_cli_loader(default, tmp_path):
+    from simcontainer.sweep_design import load_sweep
+
+    axes = {"host.cpu_cores": [4.0, 8.0], "workloads.api-runc.runtime": ["runc", "crun"]}
+    (tmp_path / "default.toml").write_text(planner.canonical(default))
+    (tmp_path / "default-sweep.toml").write_text(planner.sweep_toml(axes, 3, "default.toml"))
+    spec = load_sweep(tmp_path / "default-sweep.toml")
+    assert spec.n_runs == 2 * 2 * 3 and spec.replications == 3
+    assert "workloads.api-runc.runtime" in planner.sweep_choices(default)
+
+
+def test_bootstrap_interval_respects_the_support():
+    lo, hi = planner.bootstrap_ci([0.1, 0.2, 9.0])
+    assert 0.1 <= lo <= hi <= 9.0                     # a t interval here would go below zero
+    assert all(map(lambda v: v != v, planner.bootstrap_ci([1.0])))   # NaN for one value
+    assert planner.sweep_values("host.ram_mib", 16384, 65536, 4) == [16384.0, 32768.0, 49152.0, 65536.0]
+    assert planner.sweep_values("host.ram_mib", 1, 2, 4) == [1.0, 1.333, 1.667, 2.0]
+    assert planner.eta_s(0, 10, 5.0) is None and planner.eta_s(5, 10, 5.0) == 5.0

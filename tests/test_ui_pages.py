@@ -129,7 +129,40 @@ def test_sweep_one_axis_line(sweep):
     sweep.selectbox(key="metric").set_value("host.mean_cpu_util").run()
     util = list(sweep.dataframe[-1].value["mean"])
     assert util[0] > util[-1]                         # the same work on more cores: lower utilisation
-    assert "runs" in sweep.session_state["sweep"]
+    assert len(sweep.session_state["sweep"]["results"]) == 3
+    # a changed design marks the old chart as stale
+    sweep.number_input(key="a1_steps_host.cpu_cores").set_value(4).run()
+    assert any("design changed" in w.value for w in sweep.warning)
+    assert "(stale)" in sweep.get("vega_lite_chart")[0].proto.spec
+
+
+def test_sweep_defaults_to_three_seeds_and_bounded_intervals():
+    at = start("sweep")
+    assert at.number_input(key="reps").value == 3
+    at.number_input(key="a1_steps_host.cpu_cores").set_value(2).run()
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    assert (table["runs"] == 3).all()
+    assert (table["95% low (bootstrap)"] >= 0).all()     # a latency's interval stays >= 0
+    # Stop keeps the finished runs and says so
+    result = at.session_state["sweep"]
+    kept = dict(list(result["results"].items())[:4])
+    at.session_state["sweep"] = dict(result, results=kept, stopped=True)
+    at.run()
+    assert any("Stopped: 4 of 6 runs finished and kept" in i.value for i in at.info)
+    assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_sweep_categorical_axis():
+    at = start("sweep")
+    at.selectbox(key="a1_path").set_value("workloads.api-runc.runtime").run()
+    at.multiselect(key="a1_values_workloads.api-runc.runtime").set_value(["crun", "runc"]).run()
+    at.number_input(key="reps").set_value(1).run()
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[-1].value["workloads.api-runc.runtime"]) == ["crun", "runc"]
+    assert '"x:N"' in at.get("vega_lite_chart")[0].proto.spec or '"nominal"' in at.get("vega_lite_chart")[0].proto.spec
 
 
 def test_sweep_two_axes_heatmap():
@@ -145,8 +178,9 @@ def test_sweep_two_axes_heatmap():
     assert len(table) == 4 and {"host.cpu_cores", "host.ram_mib"} <= set(table.columns)
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert '"rect"' in spec
-    runs = at.session_state["sweep"]["runs"]
-    assert len(runs) == 4
+    assert len(at.session_state["sweep"]["results"]) == 4
+    # rounded labels: every cell carries its value with 3 significant digits
+    assert '"label"' in spec
 
 
 def test_image_lesson_caption_follows_the_run():

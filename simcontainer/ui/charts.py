@@ -165,21 +165,45 @@ def layer_graph(nodes: pd.DataFrame, edges: pd.DataFrame) -> alt.LayerChart:
     return (rules + pts + text).properties(height=80 + 70 * lanes, title="Layer graph (each layer stored once)")
 
 
-def sweep_line(summary: pd.DataFrame, axis: str, metric: str) -> alt.LayerChart:
+def _categorical(values: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(values)
+
+
+def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "") -> alt.LayerChart:
+    """The metric's mean per value of the axis with its 95% interval: a line over a number, points
+    and interval bars over categories (runtime, placement, admission)."""
     data = summary[summary["metric"] == metric].rename(columns={axis: "x"})
-    base = alt.Chart(data).encode(x=alt.X("x:Q", title=axis))
-    band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q", title=metric), y2="ci95_high:Q")
-    line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["x", "mean", "ci95_low", "ci95_high", "n"])
-    return (band + line).properties(height=300, title=f"{metric} against {axis}")
+    cat = _categorical(data["x"])
+    x = alt.X("x:N", title=axis, axis=alt.Axis(labelAngle=0, labelLimit=200)) if cat else \
+        alt.X("x:Q", title=axis, axis=alt.Axis(format="~s"))
+    base = alt.Chart(data).encode(x=x)
+    tip = [alt.Tooltip("x", title=axis), alt.Tooltip("mean:Q", format=".3g"),
+           alt.Tooltip("ci95_low:Q", format=".3g", title="95% low"),
+           alt.Tooltip("ci95_high:Q", format=".3g", title="95% high"), alt.Tooltip("n:Q", title="runs with a value")]
+    y = alt.Y("mean:Q", title=metric.split(".")[-2] + "." + metric.split(".")[-1] if "." in metric else metric)
+    if cat:
+        band = base.mark_rule(strokeWidth=3, opacity=0.5).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
+        line = base.mark_point(filled=True, size=90).encode(y=y, tooltip=tip)
+    else:
+        band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
+        line = base.mark_line(point=True).encode(y=y, tooltip=tip)
+    return (band + line).properties(height=320, title=f"{prefix}{metric} against {axis}")
 
 
-def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str) -> alt.Chart:
+def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: str = "") -> alt.LayerChart:
+    """The metric's mean over two axes, each cell labelled with its rounded value."""
     data = summary[summary["metric"] == metric].rename(columns={a1: "x", a2: "y"})
-    return alt.Chart(data).mark_rect().encode(
-        x=alt.X("x:O", title=a1), y=alt.Y("y:O", title=a2, sort="descending"),
+    data = data.assign(label=[f"{v:.3g}" if pd.notna(v) else "—" for v in data["mean"]])
+    rows = max(data["y"].nunique(), 1)
+    base = alt.Chart(data).encode(
+        x=alt.X("x:O", title=a1, axis=alt.Axis(labelAngle=0, labelLimit=200)),
+        y=alt.Y("y:O", title=a2, sort="descending", axis=alt.Axis(labelLimit=200)))
+    rect = base.mark_rect().encode(
         color=alt.Color("mean:Q", title=metric.split(".")[-1]),
-        tooltip=["x", "y", "mean", "n"],
-    ).properties(height=300, title=f"{metric} over {a1} × {a2}")
+        tooltip=[alt.Tooltip("x", title=a1), alt.Tooltip("y", title=a2), alt.Tooltip("mean:Q", format=".3g"),
+                 alt.Tooltip("n:Q", title="runs with a value")])
+    text = base.mark_text(fontSize=13).encode(text="label:N")
+    return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{metric} over {a1} × {a2}")
 
 
 def per_host(table: pd.DataFrame) -> alt.Chart:
