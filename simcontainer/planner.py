@@ -677,7 +677,9 @@ def sweep_values(path: str, low: float, high: float, steps: int) -> list[float |
     vals = np.linspace(float(low), float(high), max(int(steps), 1))
     if is_integer_param(path):
         return sorted({int(round(v)) for v in vals})
-    return list(dict.fromkeys(float(f"{v:.4g}") for v in vals))   # 27306.67, never 27306.666666
+    # four significant digits, whole numbers kept whole: 27307 or 1.333, never 27306.666666
+    return list(dict.fromkeys(float(round(v, max(0, 3 - int(math.floor(math.log10(abs(v))))) if v else 0))
+                              for v in vals))
 
 
 def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
