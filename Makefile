@@ -1,28 +1,40 @@
 # simcontainer: the two README commands and their helpers.
-#   make app   - create the environment if missing, start the Streamlit app on the default scenario
-#   make test  - create the environment if missing, run lint and every test
+#   make app   - install what the app needs (requirements-app.lock) if missing, start the app
+#                (PORT=8501, SCENARIO=a scenario file to open; default: the default scenario)
+#   make test  - add the development tools (requirements-dev.lock), run lint and every test
+# Both install with uv when they can and fall back to pip (scripts/install-env); `make lock`
+# regenerates the three hash-pinned lock files after a change to pyproject.toml's dependencies.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+APP_STAMP := $(VENV)/.app-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
+PORT ?= 8501
+SCENARIO ?=
 PYTEST_ARGS ?=
+UV_VERSION ?= 0.13.9
+UV_BIN := $(shell command -v uv 2>/dev/null || echo .venv-bootstrap/bin/uv)
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: app test lint unit browser-deps bench fidelity clean venv
+.PHONY: app test lint unit browser-deps bench fidelity clean venv app-env lock
 
-$(STAMP): requirements.lock pyproject.toml
-	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "simcontainer needs Python >= 3.11; set PY=python3.X")'
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
-	  || $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-	@touch $(STAMP)
+$(APP_STAMP): requirements-app.lock pyproject.toml scripts/install-env
+	@PY=$(PY) VENV=$(VENV) sh scripts/install-env requirements-app.lock
+	@touch $(APP_STAMP)
 
-venv: $(STAMP)
+# the development lock holds everything the app lock holds, at the same versions
+$(DEV_STAMP): requirements-dev.lock requirements-app.lock pyproject.toml scripts/install-env
+	@PY=$(PY) VENV=$(VENV) sh scripts/install-env requirements-dev.lock
+	@touch $(DEV_STAMP) $(APP_STAMP)
 
-app: $(STAMP)
-	$(BIN)/streamlit run app.py --browser.gatherUsageStats false --server.headless true
+app-env: $(APP_STAMP)
 
-lint: $(STAMP)
+venv: $(DEV_STAMP)
+
+app: $(APP_STAMP)
+	$(BIN)/simcontainer app --port $(PORT) $(SCENARIO)
+
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check simcontainer tests bench app.py
 
 # Debian's Chromium for the real-browser test (never a browser download). Under CI=true a
@@ -35,14 +47,23 @@ browser-deps:
 	    || { echo "could not install chromium"; [ "$$CI" != "true" ] || exit 1; }; \
 	else echo "chromium missing and not root: the browser test will skip"; [ "$$CI" != "true" ] || exit 1; fi
 
-test: $(STAMP) browser-deps lint
+test: $(DEV_STAMP) browser-deps lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
-fidelity: $(STAMP)
+fidelity: $(DEV_STAMP)
 	$(BIN)/simcontainer fidelity --out docs/fidelity.md
 
+# Regenerate the lock files with uv (keeps today's pins unless a range in pyproject.toml moved;
+# add LOCK_UPGRADE=--upgrade to take the newest releases). The app lock is resolved within the
+# development lock, so the two agree on every version they share.
+lock:
+	@command -v $(UV_BIN) >/dev/null 2>&1 || { echo "make lock needs uv: pip install uv, or make app once"; exit 1; }
+	$(UV_BIN) pip compile pyproject.toml --extra app --extra dev --group build $(LOCK_FLAGS) $(LOCK_UPGRADE) -o requirements-dev.lock
+	$(UV_BIN) pip compile pyproject.toml --extra app --group build $(LOCK_FLAGS) -c requirements-dev.lock -o requirements-app.lock
+	echo "uv==$(UV_VERSION)" | $(UV_BIN) pip compile - $(LOCK_FLAGS) -o requirements-uv.lock
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-bootstrap .pytest_cache .ruff_cache .hypothesis

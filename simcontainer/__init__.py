@@ -6,29 +6,92 @@
     result.summary, result.events, result.timeseries
     sc.density(scenario)
     sc.compare(scenario, ["runc", "qemu-kvm"])
+
+The names below are imported on first use (PEP 562), so that ``import simcontainer`` and the
+command line load only what they touch: ``simcontainer check`` never imports pandas, the engine
+or dask.
 """
 
-from simcontainer.density import density
-from simcontainer.engine import Engine, Result, compare, simulate, with_runtime
-from simcontainer.errors import ScenarioError, SimcontainerError
-from simcontainer.profiles import Catalogue, default_catalogue, load_catalogue
-from simcontainer.scenario import (
-    Scenario,
-    dumps_scenario,
-    load_scenario,
-    loads_scenario,
-    parse_scenario,
-    save_scenario,
-)
+from __future__ import annotations
 
-# `sc.sweep(...)` is the function (the issue's contract); import the module's other names with
-# `from simcontainer.sweep import run_sweep, parse_sweep, ...`.
-from simcontainer.sweep import sweep  # noqa: E402  (after the modules it uses)
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "density": "simcontainer.density",
+    "Engine": "simcontainer.engine",
+    "Result": "simcontainer.engine",
+    "compare": "simcontainer.engine",
+    "simulate": "simcontainer.engine",
+    "with_runtime": "simcontainer.engine",
+    "ScenarioError": "simcontainer.errors",
+    "SimcontainerError": "simcontainer.errors",
+    "Catalogue": "simcontainer.profiles",
+    "default_catalogue": "simcontainer.profiles",
+    "load_catalogue": "simcontainer.profiles",
+    "Scenario": "simcontainer.scenario",
+    "dumps_scenario": "simcontainer.scenario",
+    "load_scenario": "simcontainer.scenario",
+    "loads_scenario": "simcontainer.scenario",
+    "parse_scenario": "simcontainer.scenario",
+    "save_scenario": "simcontainer.scenario",
+    # `sc.sweep(...)` is the function (the issue's contract); import the module's other names
+    # with `from simcontainer.sweep import run_sweep, parse_sweep, ...`.
+    "sweep": "simcontainer.sweep",
+}
 
 __all__ = [
     "Catalogue", "Engine", "Result", "Scenario", "ScenarioError", "SimcontainerError", "compare",
     "default_catalogue", "density", "dumps_scenario", "load_catalogue", "load_scenario",
     "loads_scenario", "parse_scenario", "save_scenario", "simulate", "sweep", "with_runtime",
 ]
+
+if TYPE_CHECKING:   # what a type checker and an IDE see: the eager imports of before
+    from simcontainer.density import density
+    from simcontainer.engine import Engine, Result, compare, simulate, with_runtime
+    from simcontainer.errors import ScenarioError, SimcontainerError
+    from simcontainer.profiles import Catalogue, default_catalogue, load_catalogue
+    from simcontainer.scenario import (
+        Scenario,
+        dumps_scenario,
+        load_scenario,
+        loads_scenario,
+        parse_scenario,
+        save_scenario,
+    )
+    from simcontainer.sweep import sweep
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'simcontainer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping ``sc.sweep`` and ``sc.density`` the functions.
+
+    Importing a submodule sets it as an attribute of its package; two exported functions share
+    their module's name, so without this the first ``import simcontainer.sweep`` anywhere would
+    turn ``sc.sweep`` into the module (the eager ``from ... import`` of before rebound them).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

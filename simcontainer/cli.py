@@ -92,22 +92,20 @@ def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     try:
         writer(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise SimcontainerError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
 def _check_output(path: str | None, flag: str) -> Path | None:
+    """An output file, checked before the run: a .parquet path in a folder we can write to."""
     if path is None:
         return None
-    p = Path(path)
-    if not p.parent.exists() or not p.parent.is_dir():
-        raise ScenarioError([f"{flag}: folder {str(p.parent)!r} does not exist (allowed: a path in an existing folder)"],
-                            source="command line")
-    if p.suffix != ".parquet":
-        raise ScenarioError([f"{flag}: {path!r} does not end in .parquet (allowed: FILE.parquet)"],
-                            source="command line")
-    return p
+    from simcontainer.outputs import check_writable_file
+
+    return check_writable_file(path, flag, suffix=".parquet")
 
 
 def _runtimes_arg(value: str) -> list[str]:
@@ -115,6 +113,16 @@ def _runtimes_arg(value: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError("expected a comma-separated list of runtime names")
     return names
+
+
+def _port_arg(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (allowed: 1-65535)")
+    return port
 
 
 # --------------------------------------------------------------------------- commands
@@ -128,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ts_out = _check_output(args.timeseries, "--timeseries")
     progress = ProgressLine(f"run {scenario.name}", enabled=_progress_enabled(args))
     try:
-        result = sc.simulate(scenario, args.seed, progress=progress)
+        result = sc.simulate(scenario, args.seed, progress=progress, force=args.force)
     finally:
         progress.close()
     if events_out is not None:
@@ -136,31 +144,91 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ts_out is not None:
         _write_atomic(ts_out, lambda p: result.timeseries.to_parquet(p, index=False))
     if args.json:
-        print(json.dumps(result.summary, indent=2))
+        print(to_json(result.summary))
     else:
         print(render_summary(result.summary))
+        if scenario.actions:
+            print(f"\nAPI calls (scripted actions)\n{render_api_calls(scenario, result.recorder.api_calls)}")
         print(f"\n{result.summary['events']:,} events in {result.wall_s:.2f} s wall time")
+    print_warnings(result.summary["warnings"])
     return EXIT_OK
 
 
+def to_json(data: Any) -> str:
+    """JSON with null for any non-finite number (NaN and Infinity are not JSON)."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _pct(x: float | None) -> str | None:
+    return None if x is None else f"{x:.0%}"
+
+
+def _censored(c: dict[str, Any]) -> str | None:
+    """A mean wait that counts requests still waiting up to the horizon: '>=' when it is a lower bound."""
+    if c["mean"] is None:
+        return None
+    return (">=" if c["censored"] else "") + _fmt(c["mean"])
+
+
 def render_summary(s: dict[str, Any]) -> str:
+    """The run's tables: what happened to the requests, how fast they started, the hosts.
+
+    A "-" is a figure over nothing (no instance got that far), never a zero."""
     rows = []
     for name, w in s["workloads"].items():
         rows.append({
             "workload": name, "runtime": w["runtime"], "requested": w["requested"], "started": w["started"],
-            "rejected": w["rejected"], "completed": w["completed"],
+            "rejected": w["rejected"], "waiting": w["waiting_at_horizon"], "completed": w["completed"],
             "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"], "p99 s": w["startup_s"]["p99"],
-            "waited": f"{w['wait_s']['waited_fraction']:.0%}", "peak running": w["peak_running"],
-            "mean running": w["mean_running"],
+            "waited": _pct(w["wait_s"]["waited_fraction"]), "mean wait s": _censored(w["wait_censored_s"]),
+            "CPU got": _pct(w["cpu"]["received_fraction"]),
+            "peak running": w["peak_running"], "mean running": w["mean_running"],
         })
-    phases = [{"workload": n, **{k: v for k, v in w["phases_s"].items()}} for n, w in s["workloads"].items()]
+    phases = [{"workload": n, **w["phases_s"]} for n, w in s["workloads"].items()]
     h = s["host"]
     host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
                  f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
-                 f" | mean CPU {h['mean_cpu_util']:.1%} | pulled {h['pulled_mib']:,.0f} MiB"
-                 f" | peak running {h['peak_running']}")
+                 f" | mean CPU {h['mean_cpu_util']:.1%} (asked {h['mean_cpu_demand']:.1%}, peak asked"
+                 f" {h['peak_cpu_demand']:.0%}) | pulled {h['pulled_mib']:,.0f} MiB | peak running {h['peak_running']}")
     return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
-            f"{table(rows)}\n\nmean startup phases (s)\n{table(phases)}\n\n{host_line}")
+            f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
+            f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
+            f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
+            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}")
+
+
+# What each answer code of a scripted API call means (Docker's API codes).
+API_STATUS = {200: "done", 404: "no such instance (not requested yet, or already removed)",
+              409: "refused: not allowed in the instance's state"}
+
+
+def render_api_calls(scenario: Any, calls: list[dict[str, Any]]) -> str:
+    """One row per scripted API call: when, what, on which instance, and the answer."""
+    acts = sorted(scenario.actions, key=lambda a: a.at_s)   # the order the engine makes the calls
+    rows = []
+    for k, c in enumerate(calls):
+        a = acts[k] if len(calls) <= len(acts) else None
+        rows.append({"at s": c["time_s"], "op": c["op"],
+                     "target": f"{a.workload}[{a.instance}]" if a is not None else f"instance {c['instance']}",
+                     "status": c["status"], "state then": c["state"],
+                     "answer": API_STATUS.get(c["status"], "")})
+    errors = sum(not c["ok"] for c in calls)
+    return f"{table(rows)}\n{len(calls)} call(s), {errors} error(s)"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -172,21 +240,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
         results = sc.compare(scenario, args.runtimes, args.seed, progress=progress)
     finally:
         progress.close()
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return EXIT_OK
-    rows = []
-    for rt, s in results.items():
-        for name, w in s["workloads"].items():
-            rows.append({"runtime": rt, "workload": name, "started": w["started"], "rejected": w["rejected"],
-                         "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
-                         "wait mean s": w["wait_s"]["mean"], "peak running": w["peak_running"],
-                         "peak RAM MiB": s["host"]["peak_ram_mib"]})
-    print(table(rows))
-    for rt, s in results.items():
-        if s["skipped_workloads"]:
-            print(f"\n{rt}: left out {', '.join(s['skipped_workloads'])} (VM disk images a container runtime cannot run)")
+    print(to_json(results) if args.json else render_compare(results))
+    print_warnings([f"{rt}: {w}" for rt, s in results.items() for w in s.get("warnings", [])])
     return EXIT_OK
+
+
+def render_compare(results: dict[str, dict[str, Any]]) -> str:
+    """Per runtime and workload: what started, how fast, and where the startup time went."""
+    rows, phases, notes = [], [], []
+    for rt, s in results.items():
+        if s.get("skipped"):
+            notes.append(f"{rt}: skipped: {s['reason']}")
+            continue
+        for name, w in s["workloads"].items():
+            rows.append({"runtime": rt, "workload": name, "requested": w["requested"], "started": w["started"],
+                         "rejected": w["rejected"], "waiting": w["waiting_at_horizon"],
+                         "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
+                         "peak running": w["peak_running"], "peak RAM MiB": s["host"]["peak_ram_mib"]})
+            phases.append({"runtime": rt, "workload": name, **w["phases_s"],
+                           "pulled MiB": w["pull"]["pulled_mib"], "VM disk copy MiB": w["vm_disk_copy_mib"]})
+        if s["skipped_workloads"]:
+            notes.append(f"{rt}: left out {', '.join(s['skipped_workloads'])} "
+                         "(VM disk images a container runtime cannot run)")
+    out = table(rows)
+    if phases:
+        out += (f"\n\nmean startup phases (s): where each runtime's startup goes (create includes the"
+                f" VM disk copy)\n{table(phases)}")
+    return out + "".join(f"\n\n{n}" for n in notes)
 
 
 def cmd_density(args: argparse.Namespace) -> int:
@@ -236,9 +316,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     import simcontainer as sc
+    from simcontainer.guard import check_size
 
     s = sc.load_scenario(args.scenario)
-    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s")
+    est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
+    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
+          f"{est.describe()}")
     return EXIT_OK
 
 
@@ -252,6 +335,86 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     from simcontainer.fidelity import cli_fidelity
 
     return cli_fidelity(args)
+
+
+def catalogue_images() -> list[dict[str, Any]]:
+    """The shipped image catalogue, one row per image: kind, sizes, layers and the base it names."""
+    from simcontainer.profiles import _read_toml, default_catalogue, models_dir
+
+    raw = _read_toml(models_dir() / "images.toml").get("images", [])
+    bases = {e.get("name"): e.get("base") for e in raw if isinstance(e, dict)}
+    rows = []
+    for name, img in sorted(default_catalogue().images.items()):
+        if img.kind == "vm":
+            download, disk, layers = img.download_mib, img.disk_mib, 0
+        else:
+            download = sum(layer.download_mib for layer in img.layers)
+            disk = sum(layer.disk_mib for layer in img.layers)
+            layers = len(img.layers)
+        rows.append({"image": name, "kind": img.kind, "download MiB": download, "disk MiB": disk,
+                     "layers": layers, "base": bases.get(name)})
+    return rows
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    rows = catalogue_images()
+    if args.json:
+        print(json.dumps([{"name": r["image"], "kind": r["kind"], "download_mib": r["download MiB"],
+                           "disk_mib": r["disk MiB"], "layers": r["layers"], "base": r["base"]}
+                          for r in rows], indent=2))
+        return EXIT_OK
+    print(table(rows))
+    print("\n(use a name as a workload's image; a scenario may add its own under [[images]])")
+    return EXIT_OK
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    from simcontainer.profiles import default_catalogue
+
+    hosts = default_catalogue().hosts
+    if args.json:
+        print(json.dumps(hosts, indent=2))
+        return EXIT_OK
+    print(table([{"host": name, **fields} for name, fields in hosts.items()]))
+    print('\n(use a name as a scenario\'s host = "NAME")')
+    return EXIT_OK
+
+
+def streamlit_command(port: int, address: str | None = None) -> list[str]:
+    """The ``streamlit run`` command line of ``simcontainer app``: the packaged app, headless."""
+    script = Path(__file__).resolve().parent / "_launch" / "streamlit_app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    if address:
+        argv += ["--server.address", address]
+    return argv
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("streamlit") is None:
+        print("error: the app needs Streamlit, which is not installed here; install the app extra: "
+              "pip install 'simcontainer[app]' (or run make app in a clone)", file=sys.stderr)
+        return EXIT_ERROR
+    env = os.environ.copy()
+    query = ""
+    if args.scenario:
+        import simcontainer as sc
+        from simcontainer.planner import encode_scenario
+
+        token = encode_scenario(sc.load_scenario(args.scenario))
+        env["SIMCONTAINER_APP_SCENARIO"] = token
+        query = f"?s={token}"
+    host = args.address or "localhost"
+    print(f"simcontainer app on http://{host}:{args.port}/{query}  (Ctrl-C stops it)", file=sys.stderr)
+    proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.wait()
+        raise
 
 
 # --------------------------------------------------------------------------- parser
@@ -272,12 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show progress on stderr (default: when stderr is a terminal)")
         g.add_argument("--no-progress", dest="progress", action="store_false")
 
+    def force_flag(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--force", action="store_true",
+                        help="run (or pass) what the size guard expects not to fit in this machine's memory")
+
     r = sub.add_parser("run", help="run a scenario and print its summary")
     r.add_argument("scenario", help="scenario TOML file")
     r.add_argument("--json", action="store_true", help="print the result JSON instead of tables")
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
     r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    force_flag(r)
     progress_flags(r)
     r.set_defaults(func=cmd_run)
 
@@ -305,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
     s.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="runs per task (default: about 4 batches per worker, at most 64 runs)")
+    force_flag(s)
     progress_flags(s)
     s.set_defaults(func=cmd_sweep)
 
@@ -315,11 +484,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     ck = sub.add_parser("check", help="validate a scenario file without running it")
     ck.add_argument("scenario")
+    force_flag(ck)
     ck.set_defaults(func=cmd_check)
 
     f = sub.add_parser("fidelity", help="regenerate docs/fidelity.md: the model against published figures")
     f.add_argument("--out", default="docs/fidelity.md")
     f.set_defaults(func=cmd_fidelity)
+
+    a = sub.add_parser("app", help="start the what-if planner (Streamlit) in a browser tab",
+                       description="Start the app: the what-if planner, on SCENARIO or the default scenario.")
+    a.add_argument("scenario", nargs="?", default=None, help="scenario TOML file to open (default: the default scenario)")
+    a.add_argument("--port", type=_port_arg, default=8501, help="port to serve on (default: 8501)")
+    a.add_argument("--address", default=None, help="address to listen on (default: Streamlit's, every interface)")
+    a.set_defaults(func=cmd_app)
+
+    im = sub.add_parser("images", help="list the image catalogue: kind, sizes, layers, base")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=cmd_images)
+
+    ho = sub.add_parser("hosts", help="list the host presets (host = \"NAME\" in a scenario)")
+    ho.add_argument("--json", action="store_true")
+    ho.set_defaults(func=cmd_hosts)
     return p
 
 

@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import simpy
 
 from simcontainer.daemon import Daemon, PhasePlan, WorkloadPlan
@@ -29,6 +28,9 @@ from simcontainer.placement import Admission, Policy
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.scenario import Scenario
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (the CLI starts faster without it)
 
 Progress = Callable[[float], None]
 
@@ -85,7 +87,7 @@ class Result:
 
     @cached_property
     def timeseries(self) -> pd.DataFrame:
-        """Cluster totals over time: RAM, disk, CPU busy/util, running, starting, waiting."""
+        """Cluster totals over time: RAM, disk, CPU busy/util, CPU demand, running, starting, waiting."""
         return timeseries_frame(self.recorder, self.scenario.duration_s, self.summary["host"]["cpu_cores"])
 
     @cached_property
@@ -95,6 +97,10 @@ class Result:
 
     @property
     def api_calls(self) -> pd.DataFrame:
+        """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
+        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
+        import pandas as pd
+
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
 
@@ -134,12 +140,16 @@ class Engine:
                  catalogue: Catalogue | None = None, policy: Policy | None = None) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
+        self.expected_events = 0.0        # from the size guard: scales progress in event-bound runs
+        self._tick: Callable[[int], None] | None = None
         self.catalogue = catalogue or default_catalogue()
         self.env = simpy.Environment()
         self.recorder = Recorder(scenario.host.count)
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
+        for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
+            h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
         images = image_table(scenario, self.catalogue)
         self.plans = plan_workloads(scenario, self.seed, self.catalogue, images)
         for name in scenario.daemon.prepull:
@@ -155,11 +165,13 @@ class Engine:
 
     def _arrivals(self, plan: WorkloadPlan):
         env, daemon = self.env, self.daemon
-        for t, trace_life in arrival_times(plan.workload, self.scenario, plan.arrival_stream):
+        for n, (t, trace_life) in enumerate(arrival_times(plan.workload, self.scenario, plan.arrival_stream), 1):
             now = env.now
             if t > now:
                 yield env.timeout(t - now)
             daemon.run(plan, trace_life if trace_life is not None else plan.lifetime())
+            if not n & 8191 and self._tick is not None:   # a burst is one step: report from inside
+                self._tick(8192)
 
     def _actions(self):
         env = self.env
@@ -171,6 +183,36 @@ class Engine:
             iid = ids[act.instance] if act.instance < len(ids) else -1 - act.instance
             self.daemon.api(act.op, iid)
 
+    def _run_reporting(self, horizon: float, progress: Progress) -> None:
+        """``env.run(until=horizon)`` in blocks of events, telling ``progress`` ~10 times a
+        second how far it got: by simulated time, or by events done of those expected when a
+        burst puts them all at one instant (the arrivals report too, see ``_arrivals``)."""
+        env = self.env
+        step, peek, clock = env.step, env.peek, time.perf_counter
+        expected = max(1.0, self.expected_events)
+        done, last = 0, clock()
+
+        def tick(n: int = 0) -> None:
+            nonlocal done, last
+            done += n
+            now = clock()
+            if now - last >= 0.1:
+                last = now
+                progress(min(0.99, max(env.now / horizon, done / expected)))
+
+        self._tick = tick
+        try:
+            while peek() < horizon:
+                for _ in range(4096):
+                    if peek() >= horizon:
+                        break
+                    step()
+                tick(4096)
+            env.run(until=horizon)    # no event left before the horizon: only moves the clock
+        finally:
+            self._tick = None
+        progress(1.0)
+
     def run(self, progress: Progress | None = None) -> Result:
         start = time.perf_counter()
         horizon = self.scenario.duration_s
@@ -178,24 +220,34 @@ class Engine:
             if progress is None:
                 self.env.run(until=horizon)
             else:
-                steps = 100
-                for k in range(1, steps + 1):
-                    self.env.run(until=horizon * k / steps)
-                    progress(k / steps)
+                self._run_reporting(horizon, progress)
         wall = time.perf_counter() - start
         summary = summarise(
             self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
             workload_names=[w.name for w in self.scenario.workloads],
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
+            demands=[p.demand for p in self.plans],
         )
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 
 
 def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogue | None = None,
-             progress: Progress | None = None, policy: Policy | None = None) -> Result:
-    """Run ``scenario`` (with its own seed unless ``seed`` is given) and return the result."""
-    return Engine(scenario, seed, catalogue=catalogue, policy=policy).run(progress)
+             progress: Progress | None = None, policy: Policy | None = None,
+             force: bool = False) -> Result:
+    """Run ``scenario`` (with its own seed unless ``seed`` is given) and return the result.
+
+    A run the size guard expects not to fit in memory is refused (:mod:`simcontainer.guard`);
+    ``force=True`` runs it anyway.
+    """
+    from simcontainer.guard import check_size
+    from simcontainer.inputs import check_run_args
+
+    check_run_args(scenario, seed, policy=policy, progress=progress)
+    est = check_size(scenario, force=force)
+    engine = Engine(scenario, seed, catalogue=catalogue, policy=policy)
+    engine.expected_events = est.events
+    return engine.run(progress)
 
 
 def incompatible_workloads(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> list[str]:
@@ -237,22 +289,36 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     """One summary per runtime: the scenario rerun with every workload on that runtime.
 
     Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
-    run and listed in its summary under ``skipped_workloads``.
+    run and listed in its summary under ``skipped_workloads``. A runtime that can run none of them
+    is not an error: its entry is ``{"skipped": True, "reason": ..., "skipped_workloads": [...]}``
+    and the other runtimes are compared all the same.
     """
     from simcontainer.errors import ScenarioError
+    from simcontainer.inputs import check_runtimes_arg, check_scenario_arg, check_seed
 
+    check_scenario_arg(scenario, "compare")
+    check_seed(seed, "compare")
+    runtimes = check_runtimes_arg(runtimes)
     catalogue = catalogue or default_catalogue()
     known = scenario.runtime_table(catalogue)
     unknown = [r for r in runtimes if r not in known]
     if unknown:
         raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
                              for r in unknown], source="compare")
-    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runtimes}
+    skipped = {rt: incompatible_workloads(scenario, rt, catalogue) for rt in runtimes}
+    runnable = [rt for rt in runtimes if len(skipped[rt]) < len(scenario.workloads)]
+    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runnable}
     out: dict[str, dict[str, Any]] = {}
-    for k, (rt, variant) in enumerate(variants.items()):
+    for rt in runtimes:
+        if rt not in variants:
+            out[rt] = {"skipped": True, "skipped_workloads": skipped[rt],
+                       "reason": f"{rt} is a container runtime: it cannot boot the VM disk images all "
+                                 f"workloads of {scenario.name!r} use"}
+            continue
+        k = runnable.index(rt)
         step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
-        summary = simulate(variant, seed, catalogue=catalogue, progress=step).summary
-        summary["skipped_workloads"] = incompatible_workloads(scenario, rt, catalogue)
+        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step).summary
+        summary["skipped_workloads"] = skipped[rt]
         out[rt] = summary
     return out
 

@@ -28,6 +28,38 @@ class ScenarioError(SimcontainerError, ValueError):
         return f"{self.source}: {n} problem{'s' if n != 1 else ''}\n{lines}"
 
 
+_NUMBER_KINDS = {
+    "float_type": "a finite number, not text or true/false",
+    "int_type": "an integer, not text or true/false",
+    "int_from_float": "an integer",
+    "finite_number": "a finite number; nan and inf are refused",
+    "bool_type": "true, false",
+}
+
+
+_BOUNDS = {"greater_than": "greater than", "greater_than_equal": "greater than or equal to",
+           "less_than": "less than", "less_than_equal": "less than or equal to"}
+
+
+def _table_hint(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """What belongs where a table was expected: its kinds (a union) or its keys."""
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if last in ("arrival", "lifetime"):
+        tags = {"arrival": "poisson, burst, interval, trace",
+                "lifetime": "fixed, exponential, lognormal, forever"}[last]
+        return f"a table {{ kind = ... }} with kind one of {tags}"
+    if last == "host":
+        return "a host preset name from models/hosts.toml, or a table with cpu_cores, ram_mib, disk_gib"
+    model = _model_at(root, loc) if root is not None else None
+    if model is not None:
+        return f"a table with keys from {_allowed_keys(model)}"
+    return "a table { key = value, ... }"
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     prev: Any = None
@@ -52,10 +84,10 @@ def _short(value: Any) -> str:
 
 
 def format_validation_error(exc: ValidationError, root: type[BaseModel] | None = None) -> list[str]:
-    """One line per pydantic error, naming the field, the value and what is allowed."""
-    from simcontainer.scenario import Scenario
+    """One line per pydantic error, naming the field, the value and what is allowed.
 
-    root = root or Scenario
+    ``root`` is the model validated (it names the keys allowed where an unknown one was found).
+    """
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -66,13 +98,27 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
         if kind == "missing":
             line = f"{where}: missing (required)"
         elif kind == "extra_forbidden":
-            parent = _model_at(root, loc[:-1])
+            parent = _model_at(root, loc[:-1]) if root is not None else None
             line = f"{where}: unknown key (allowed: {_allowed_keys(parent)})"
         elif kind == "value_error":
             line = f"{where}: {msg.removeprefix('Value error, ')}"
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             tags = err.get("ctx", {}).get("expected_tags", "")
             line = f"{where}.kind: got {_short(value.get('kind') if isinstance(value, dict) else value)} (allowed: {tags})"
+        elif kind in ("float_type", "int_type", "int_from_float", "finite_number", "bool_type"):
+            line = f"{where}: got {_short(value)} (allowed: {_NUMBER_KINDS[kind]})"
+        elif kind == "string_type":
+            line = f"{where}: got {_short(value)} (allowed: a string{', a name' if isinstance(value, list | dict) else ''})"
+        elif kind in _BOUNDS:
+            ctx = err.get("ctx", {})
+            bound = next((f"{_BOUNDS[kind]} {_num(ctx[k])}" for k in ("gt", "ge", "lt", "le") if k in ctx), msg)
+            line = f"{where}: got {_short(value)} (allowed: a number {bound})"
+        elif kind == "string_too_short":
+            line = f"{where}: got {_short(value)} (allowed: a non-empty string)"
+        elif kind in ("model_type", "model_attributes_type", "dict_type"):
+            line = f"{where}: got {_short(value)} (allowed: {_table_hint(root, loc)})"
+        elif kind == "list_type":
+            line = f"{where}: got {_short(value)} (allowed: a list, [ ... ])"
         elif kind == "literal_error":
             line = f"{where}: got {_short(value)} (allowed: {err.get('ctx', {}).get('expected', '')})"
         else:

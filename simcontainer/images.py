@@ -22,12 +22,13 @@ from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import simpy
 
 from simcontainer.scenario import ImageSpec
 
 if TYPE_CHECKING:
+    import networkx as nx  # imported by the layer-graph views only: a run never needs it
+
     from simcontainer.host import HostNode
 
 # Decompression cost of extracting a layer: gzip inflates at roughly 100-300 MiB/s per core.
@@ -83,6 +84,8 @@ def layer_graph(images: Iterable[Image]) -> nx.DiGraph:
 
     Each node also keeps ``position``: its lowest index in any image's chain (0 = a base layer).
     """
+    import networkx as nx
+
     g = nx.DiGraph()
     for img in images:
         parent = None
@@ -112,6 +115,8 @@ def layer_depths(g: nx.DiGraph) -> dict[str, int]:
     which makes a cycle; then each layer falls back to its lowest position in any chain, so a
     view can still be drawn instead of failing.
     """
+    import networkx as nx
+
     if not nx.is_directed_acyclic_graph(g):
         return {n: int(d["position"]) for n, d in g.nodes(data=True)}
     depth: dict[str, int] = {}

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from simcontainer.lifecycle import STATE_LABELS, State
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built: a run without tables never loads it
 
 # Lifecycle timestamps kept per instance (columns of the ``times`` matrix).
 MARKS = ("request", "admitted", "pulled", "created", "running", "ready", "stopping", "exited", "removed")
@@ -28,9 +30,15 @@ PHASE_SPANS = {"wait": ("request", "admitted"), "pull": ("admitted", "pulled"),
 NM = len(MARKS)
 _NAN_ROW = array("d", [math.nan] * NM)
 
-SERIES = ("ram", "disk", "cpu")
+# cpu: cores allocated (busy); cpu_excess: cores asked by running apps and CPU phases beyond the
+# host's cores. Cores asked = busy + excess (resources.FairShare: busy = min(asked, cores)).
+SERIES = ("ram", "disk", "cpu", "cpu_excess")
 _SERIES_CODE = {name: k for k, name in enumerate(SERIES)}
-_COLUMN = {"ram": "ram_mib", "disk": "disk_mib", "cpu": "cpu_busy"}
+_COLUMN = {"ram": "ram_mib", "disk": "disk_mib", "cpu": "cpu_busy", "cpu_excess": "cpu_excess"}
+# A workload gets a warning when more than this share of its requests never reached running.
+NEVER_STARTED_WARN = 0.05
+# ... and the run one when running apps received less than this share below the CPU they asked.
+CPU_SHORT_WARN = 0.01
 _STATE_BITS = 4  # events pack (instance, state) as instance << 4 | state
 STATE_BITS = _STATE_BITS
 _REQUESTED = int(State.REQUESTED)   # an Enum attribute look-up is slow on 3.11
@@ -95,10 +103,11 @@ class Recorder:
         return np.frombuffer(self.times, dtype=np.float64).reshape(-1, NM) if self.n else np.empty((0, NM))
 
 
-def _stats(x: np.ndarray, keys: tuple[str, ...] = ("mean", "p50", "p95", "p99", "max")) -> dict[str, float]:
+def _stats(x: np.ndarray, keys: tuple[str, ...] = ("mean", "p50", "p95", "p99", "max")) -> dict[str, float | None]:
+    """Figures over ``x``; None for each when ``x`` is empty (nothing happened: no figure, not 0)."""
     if x.size == 0:
-        return {k: 0.0 for k in keys}
-    out = {}
+        return {k: None for k in keys}
+    out: dict[str, float | None] = {}
     for k in keys:
         if k == "mean":
             out[k] = float(x.mean())
@@ -107,6 +116,14 @@ def _stats(x: np.ndarray, keys: tuple[str, ...] = ("mean", "p50", "p95", "p99", 
         else:
             out[k] = float(np.percentile(x, float(k[1:])))
     return out
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return float(x.mean()) if x.size else None
+
+
+def _share(count: int, of: int) -> float | None:
+    return count / of if of else None
 
 
 def step_series(times: np.ndarray, deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,72 +158,184 @@ def interval_counts(starts: np.ndarray, ends: np.ndarray, horizon: float) -> tup
 
 
 def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
-              workload_names: list[str], workload_runtimes: list[str], hosts: list[Any]) -> dict[str, Any]:
-    """The result JSON contract of DESIGN.md (plus extra keys)."""
+              workload_names: list[str], workload_runtimes: list[str], hosts: list[Any],
+              demands: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The result JSON (README, "Reading a result"): per workload, per host, and warnings.
+
+    A figure over nothing -- a startup percentile when no instance became ready, a mean wait when
+    nobody was admitted -- is None (JSON null), never 0. ``demands`` holds each workload's
+    ``host.Demand`` (the cores one running instance asks, its private VM disk copy); without them
+    the per-workload CPU figures are None.
+    """
     tm = rec.times_matrix()
     wl = np.frombuffer(rec.workload, dtype=np.int32) if rec.n else np.zeros(0, np.int32)
     final = np.frombuffer(rec.final, dtype=np.int8) if rec.n else np.zeros(0, np.int8)
     pulled = np.frombuffer(rec.pulled_mib, dtype=np.float64) if rec.n else np.zeros(0)
+    for h in hosts:
+        h.cpu.settle()
+    cpu = [d.cpu for d in demands] if demands is not None else [math.nan] * len(workload_names)
+    copy = [d.copy_mib for d in demands] if demands is not None else [None] * len(workload_names)
     workloads: dict[str, Any] = {}
     for w, name in enumerate(workload_names):
         sel = wl == w
-        t = tm[sel]
-        f = final[sel]
-        started = ~np.isnan(t[:, M["running"]])
-        ready = ~np.isnan(t[:, M["ready"]])
-        r = t[ready]
-        startup = r[:, M["ready"]] - r[:, M["request"]]
-        phases = {p: r[:, M[end]] - r[:, M[start]] for p, (start, end) in PHASE_SPANS.items()}
-        wait = phases["wait"]
-        run_t, run_v = interval_counts(t[started, M["running"]], t[started, M["stopping"]], horizon)
-        in_progress = {STATE_LABELS[s]: int(np.sum(f == s)) for s in np.unique(f)
-                       if s not in (State.REMOVED, State.REJECTED)}
-        pulled_w = pulled[sel]
-        workloads[name] = {
-            "runtime": workload_runtimes[w],
-            "requested": int(sel.sum()),
-            "started": int(started.sum()),
-            "rejected": int(np.sum(f == State.REJECTED)),
-            "completed": int(np.sum(f == State.REMOVED)),
-            "startup_s": _stats(startup),
-            "wait_s": {"mean": float(wait.mean()) if wait.size else 0.0,
-                       "p95": float(np.percentile(wait, 95)) if wait.size else 0.0,
-                       "waited_fraction": float(np.mean(wait > 0)) if wait.size else 0.0},
-            "phases_s": {k: float(v.mean()) if v.size else 0.0 for k, v in phases.items()},
-            "peak_running": int(run_v.max()) if run_v.size else 0,
-            "mean_running": time_average(run_t, run_v, horizon),
-            "at_horizon": in_progress,
-            # cache hit: the whole image was on the host at admission, so the pull phase took no
-            # time; waiting for layers another instance's pull was fetching is a miss (0 MiB
-            # downloaded, but not cached). pulls: instances that downloaded anything themselves.
-            "pull": {"pulled_mib": float(pulled_w.sum()),
-                     "mean_s": float(phases["pull"].mean()) if r.size else 0.0,
-                     "p95_s": float(np.percentile(phases["pull"], 95)) if r.size else 0.0,
-                     "pulls": int(np.sum(pulled_w > 0)),
-                     "cache_hit_rate": float(np.mean(phases["pull"] == 0)) if r.size else 0.0},
-        }
-    # Cluster totals from the change-point series of every host.
+        workloads[name] = {"runtime": workload_runtimes[w], **_workload(tm[sel], final[sel], pulled[sel], horizon),
+                           "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
+                           # MiB each VM writes as its own full disk copy in its create phase
+                           "vm_disk_copy_mib": copy[w]}
+    host, per_host = _hosts(rec, tm, hosts, horizon)
+    errors = [c for c in rec.api_calls if not c["ok"]]
+    return {
+        "scenario": scenario_name,
+        "seed": seed,
+        "duration_s": horizon,
+        "warnings": warnings_for(workloads, host, per_host),
+        "workloads": workloads,
+        "host": host,
+        "hosts": per_host,
+        "api": {"calls": len(rec.api_calls), "errors": len(errors)},
+        "events": len(rec.ev_time),
+    }
+
+
+def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float) -> dict[str, Any]:
+    """One workload's counts and figures from its rows of the times matrix and final states."""
+    request = t[:, M["request"]]
+    admitted = ~np.isnan(t[:, M["admitted"]])
+    started = ~np.isnan(t[:, M["running"]])
+    ready = ~np.isnan(t[:, M["ready"]])
+    rejected = f == State.REJECTED
+    waiting = ~admitted & ~rejected      # never admitted: still in the queue at the horizon
+    starting = admitted & ~started & (f != State.REMOVED) & (f != State.FAILED)
+    r = t[ready]
+    startup = r[:, M["ready"]] - r[:, M["request"]]
+    phases = {p: r[:, M[end]] - r[:, M[start]] for p, (start, end) in PHASE_SPANS.items()}
+    wait = t[admitted, M["admitted"]] - request[admitted]
+    # Censored at the horizon: a request still waiting counts the wait it has had so far, so the
+    # figures are lower bounds of the true waits. Rejected requests never queue: left out.
+    queued = admitted | waiting
+    wait_c = np.where(admitted, t[:, M["admitted"]], horizon)[queued] - request[queued]
+    run_t, run_v = interval_counts(t[started, M["running"]], t[started, M["stopping"]], horizon)
+    counts = {"requested": len(t), "started": int(started.sum()), "rejected": int(rejected.sum()),
+              "completed": int(np.sum(f == State.REMOVED)), "waiting_at_horizon": int(waiting.sum()),
+              "starting_at_horizon": int(starting.sum()), "never_started": int(len(t) - started.sum())}
+    pull = phases["pull"]
+    return {
+        **counts,
+        "fractions": {k: _share(counts[k], len(t))
+                      for k in ("started", "rejected", "waiting_at_horizon", "never_started")},
+        "startup_s": {"n": int(ready.sum()), **_stats(startup)},
+        "wait_s": {"n": int(admitted.sum()), **_stats(wait, ("mean", "p95")), "waited_fraction": _mean(wait > 0)},
+        "wait_censored_s": {"n": int(queued.sum()), "censored": int(waiting.sum()), **_stats(wait_c, ("mean", "p95"))},
+        "phases_s": {k: _mean(v) for k, v in phases.items()},
+        "peak_running": int(run_v.max()) if run_v.size else 0,
+        "mean_running": time_average(run_t, run_v, horizon),
+        "at_horizon": {STATE_LABELS[s]: int(np.sum(f == s)) for s in np.unique(f)
+                       if s not in (State.REMOVED, State.REJECTED)},
+        # cache hit: the whole image was on the host at admission, so the pull phase took no
+        # time; waiting for layers another instance's pull was fetching is a miss (0 MiB
+        # downloaded, but not cached). pulls: instances that downloaded anything themselves.
+        "pull": {"pulled_mib": float(pulled.sum()),
+                 "mean_s": _mean(pull),
+                 "p95_s": _stats(pull, ("p95",))["p95"],
+                 "pulls": int(np.sum(pulled > 0)),
+                 "cache_hit_rate": _mean(pull == 0)},
+    }
+
+
+def _cpu_received(rec: Recorder, ids: np.ndarray, t: np.ndarray, cap: float, hosts: list[Any],
+                  horizon: float) -> dict[str, float | None]:
+    """Core-seconds a workload's running apps asked of their hosts' fair-share CPU, and got.
+
+    An app asks ``cap`` cores from running to stopping (not while paused); what it got is how far
+    its cap class's clock moved meanwhile (``FairShare.load_log``): with demand above capacity
+    every app gets less than it asks, and nothing else says so.
+    """
+    if math.isnan(cap):
+        return {"asked_core_s": None, "received_core_s": None, "received_fraction": None}
+    asked = received = 0.0
+    if cap > 0:
+        on = ~np.isnan(t[:, M["running"]])
+        host_of = np.frombuffer(rec.host, dtype=np.int32)[ids[on]]
+        start = t[on, M["running"]]
+        end = np.where(np.isnan(t[on, M["stopping"]]), horizon, t[on, M["stopping"]])
+        host_of, start, end = _without_pauses(rec.api_calls, ids[on], host_of, start, end)
+        for h in np.unique(host_of):
+            clock = _clock(*hosts[h].cpu.load_log(cap), horizon)
+            mine = host_of == h
+            asked += cap * float(np.sum(end[mine] - start[mine]))
+            received += float(np.sum(clock(end[mine]) - clock(start[mine])))
+    received = min(received, asked)     # rounding of the clocks must not make it more than asked
+    return {"asked_core_s": asked, "received_core_s": received, "received_fraction": received / asked if asked else None}
+
+
+def _without_pauses(calls: list[dict[str, Any]], ids: np.ndarray, host_of: np.ndarray, start: np.ndarray,
+                    end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split each instance's running span [start, end) at its accepted pauses: the spans in which
+    its CPU load was on (a paused app asks nothing). Pauses come only from scripted actions: rare."""
+    toggles: dict[int, list[float]] = {}     # accepted pauses and unpauses alternate
+    for c in calls:
+        if c["ok"] and c["op"] in ("pause", "unpause"):
+            toggles.setdefault(c["instance"], []).append(c["time_s"])
+    if not toggles:
+        return host_of, start, end
+    hs, ss, es = [host_of], [start], [end]
+    for k in np.flatnonzero(np.isin(ids, list(toggles))):
+        cut = [start[k]]
+        for time_s in toggles[int(ids[k])]:
+            if time_s < end[k]:
+                cut.append(time_s)      # pause closes a span, unpause opens the next
+        cut.append(end[k])
+        if len(cut) % 2:                # paused at the end: the last span is closed by the pause
+            cut.pop()
+        spans = np.array(cut).reshape(-1, 2)
+        start[k] = end[k] = 0.0         # replaced by its spans
+        hs.append(np.full(len(spans), host_of[k]))
+        ss.append(spans[:, 0])
+        es.append(spans[:, 1])
+    return np.concatenate(hs), np.concatenate(ss), np.concatenate(es)
+
+
+def _clock(log_t: Sequence[float], log_v: Sequence[float], v_now: float, horizon: float
+           ) -> Callable[[np.ndarray], np.ndarray]:
+    """A load class's clock at given times: each a time a load changed (logged) or the horizon."""
+    lt = np.array(log_t, dtype=np.float64)
+    lv = np.array(log_v, dtype=np.float64)
+
+    def at(q: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(lt, q, side="right") - 1
+        v = lv[np.maximum(idx, 0)] if lv.size else np.zeros(q.size)
+        return np.where(q >= horizon, v_now, v)
+
+    return at
+
+
+def _hosts(rec: Recorder, tm: np.ndarray, hosts: list[Any], horizon: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cluster totals and per-host figures (the hosts' CPU must be settled at the horizon)."""
     ts_t = np.frombuffer(rec.ts_time, dtype=np.float64) if len(rec.ts_time) else np.zeros(0)
     ts_c = np.frombuffer(rec.ts_code, dtype=np.int32) if len(rec.ts_code) else np.zeros(0, np.int32)
     ts_d = np.frombuffer(rec.ts_delta, dtype=np.float64) if len(rec.ts_delta) else np.zeros(0)
-    series_kind = ts_c % len(SERIES)
-    totals = {}
-    for k, sname in enumerate(SERIES):
-        sel = series_kind == k
-        totals[sname] = step_series(ts_t[sel], ts_d[sel])
-    totals = {"ram_mib": totals["ram"], "disk_mib": totals["disk"], "cpu_busy": totals["cpu"]}
+    ns = len(SERIES)
+
+    def peak(sel: np.ndarray) -> float:
+        v = step_series(ts_t[sel], ts_d[sel])[1]
+        return float(v.max()) if v.size else 0.0
+
+    def per_time(x: float, cores: float) -> float:
+        return x / (cores * horizon) if horizon > 0 else 0.0
+
     started_all = ~np.isnan(tm[:, M["running"]]) if rec.n else np.zeros(0, bool)
     run_t, run_v = interval_counts(tm[started_all, M["running"]], tm[started_all, M["stopping"]], horizon) \
         if rec.n else (np.zeros(0), np.zeros(0))
     cores = sum(h.spec.cpu_cores for h in hosts)
-    for h in hosts:
-        h.cpu.settle()
+    kind = ts_c % ns
     host = {
-        "peak_ram_mib": float(totals["ram_mib"][1].max()) if totals["ram_mib"][1].size else 0.0,
+        "peak_ram_mib": peak(kind == _SERIES_CODE["ram"]),
         "mean_ram_mib": float(sum(h.ram.mean(horizon) for h in hosts)),
-        "peak_disk_mib": float(max(totals["disk_mib"][1].max() if totals["disk_mib"][1].size else 0.0,
-                                   sum(h.disk.used for h in hosts))),
-        "mean_cpu_util": float(sum(h.cpu.served for h in hosts) / (cores * horizon)) if horizon > 0 else 0.0,
+        "peak_disk_mib": max(peak(kind == _SERIES_CODE["disk"]), float(sum(h.disk.used for h in hosts))),
+        "mean_cpu_util": per_time(sum(h.cpu.served for h in hosts), cores),
+        # cores asked / cores: above 1 when running apps and CPU phases asked for more than there is
+        "mean_cpu_demand": per_time(sum(h.cpu.asked_s for h in hosts), cores),
+        "peak_cpu_demand": peak((kind == _SERIES_CODE["cpu"]) | (kind == _SERIES_CODE["cpu_excess"])) / cores,
         "pulled_mib": float(sum(h.store.pulled_mib for h in hosts)),
         "peak_running": int(run_v.max()) if run_v.size else 0,
         "count": len(hosts),
@@ -223,30 +352,53 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     per_host = [
         {"index": h.index, "peak_ram_mib": h.ram.peak, "mean_ram_mib": h.ram.mean(horizon),
          "peak_disk_mib": h.disk.peak, "peak_running": h.peak_running,
-         "mean_cpu_util": h.cpu.served / (h.spec.cpu_cores * horizon) if horizon > 0 else 0.0,
+         "mean_cpu_util": per_time(h.cpu.served, h.spec.cpu_cores),
+         "mean_cpu_demand": per_time(h.cpu.asked_s, h.spec.cpu_cores),
+         "peak_cpu_demand": peak((ts_c == h.index * ns + _SERIES_CODE["cpu"])
+                                 | (ts_c == h.index * ns + _SERIES_CODE["cpu_excess"])) / h.spec.cpu_cores,
          "pulled_mib": h.store.pulled_mib, "layers": h.store.layer_count(),
          "stored_mib": h.store.stored_mib, "idle_image_mib": h.store.idle_mib,
          "saved_by_sharing_mib": h.saved_by_sharing_mib(), "peak_saved_by_sharing_mib": h.peak_saved_mib,
          "gc_runs": h.store.gc_runs, "gc_freed_mib": h.store.gc_freed_mib}
         for h in hosts
     ]
-    errors = [c for c in rec.api_calls if not c["ok"]]
-    return {
-        "scenario": scenario_name,
-        "seed": seed,
-        "duration_s": horizon,
-        "workloads": workloads,
-        "host": host,
-        "hosts": per_host,
-        "api": {"calls": len(rec.api_calls), "errors": len(errors)},
-        "events": len(rec.ev_time),
-    }
+    return host, per_host
+
+
+def warnings_for(workloads: dict[str, Any], host: dict[str, Any], per_host: list[dict[str, Any]]) -> list[str]:
+    """Plain sentences about what a table of means would hide: requests that never started, and
+    CPU demand above capacity (apps silently getting less than they asked)."""
+    out = []
+    for name, w in workloads.items():
+        n, never = w["requested"], w["never_started"]
+        if n and never / n > NEVER_STARTED_WARN:
+            why = [f"{w[k]} {label}" for k, label in (("waiting_at_horizon", "still waiting at the horizon"),
+                                                      ("starting_at_horizon", "still starting at the horizon"),
+                                                      ("rejected", "rejected")) if w[k]]
+            other = never - sum(w[k] for k in ("waiting_at_horizon", "starting_at_horizon", "rejected"))
+            if other:
+                why.append(f"{other} ended before running")
+            out.append(f"{name}: {never} of {n} requests ({never / n:.0%}) never started: {', '.join(why)}")
+    # A burst of boots asking more cores than there are is the contention the model is for (the
+    # startup figures show it); apps running below what they asked is what nothing else shows.
+    asked = sum(w["cpu"]["asked_core_s"] or 0.0 for w in workloads.values())
+    got = sum(w["cpu"]["received_core_s"] or 0.0 for w in workloads.values())
+    over = [h for h in per_host if h["peak_cpu_demand"] > 1 + 1e-9]
+    if over and asked and got < (1 - CPU_SHORT_WARN) * asked:
+        where = "" if len(per_host) == 1 else f" on {len(over)} of {len(per_host)} hosts"
+        cores = host["cpu_cores"] / len(per_host)
+        peak = max(h["peak_cpu_demand"] for h in over) * cores
+        out.append(f"CPU demand exceeded capacity{where}: peak {peak:.1f} cores asked on {cores:g} "
+                   f"(apps received {got / asked:.0%} of what they asked)")
+    return out
 
 
 # --------------------------------------------------------------------------- tables
 
 
 def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     inst = code >> _STATE_BITS
     state = (code & ((1 << _STATE_BITS) - 1)).astype(np.int8)
@@ -262,6 +414,8 @@ def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
 
 
 def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     tm = rec.times_matrix()
     df = pd.DataFrame(tm, columns=[f"t_{m}" for m in MARKS])
     df.insert(0, "instance", np.arange(rec.n))
@@ -277,10 +431,12 @@ def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
 
 
 def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: bool = False) -> pd.DataFrame:
-    """Step series of RAM, disk, CPU (busy cores and utilisation), running, waiting, starting.
+    """Step series of RAM, disk, CPU (busy cores, utilisation, cores asked), running, waiting, starting.
 
     One row per instant at which anything changed (the value holds until the next row).
     """
+    import pandas as pd
+
     ts_t = np.frombuffer(rec.ts_time, dtype=np.float64) if len(rec.ts_time) else np.zeros(0)
     ts_c = np.frombuffer(rec.ts_code, dtype=np.int32) if len(rec.ts_code) else np.zeros(0, np.int32)
     ts_d = np.frombuffer(rec.ts_delta, dtype=np.float64) if len(rec.ts_delta) else np.zeros(0)
@@ -313,6 +469,7 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
             data[name] = np.where(idx >= 0, cv[np.maximum(idx, 0)] if cv.size else 0.0, 0.0)
         df = pd.DataFrame(data)
         df["cpu_util"] = df["cpu_busy"] / (cpu_cores if h is None else cpu_cores / rec.n_hosts)
+        df["cpu_demand"] = df["cpu_busy"] + df.pop("cpu_excess")    # cores asked
         if h is not None:
             df.insert(1, "host", h)
         frames.append(df)

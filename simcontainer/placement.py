@@ -72,6 +72,35 @@ POLICIES: dict[str, Policy] = {
 }
 
 
+def _checked(policy: Policy) -> Policy:
+    """A policy of the user's own, with its answers checked: a host of this cluster on which
+    the instance fits, or None -- but not None for ever while every host stands empty and one
+    would take it (the run would wait for a release that never comes)."""
+    from simcontainer.errors import SimcontainerError
+
+    name = getattr(policy, "__name__", repr(policy))
+
+    def checked(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
+        host = policy(hosts, d, image)
+        if host is None:
+            if all(h.ram.used == 0 for h in hosts) and any(h.fits(d, image) for h in hosts):
+                raise SimcontainerError(
+                    f"placement policy {name}: returned None for an instance that fits an empty host; "
+                    "with nothing running, nothing would ever be placed (allowed: a host that fits, "
+                    "or None only while hosts are busy)")
+            return None
+        if not isinstance(host, HostNode) or not any(host is h for h in hosts):
+            raise SimcontainerError(f"placement policy {name}: returned {host!r} (allowed: one of the "
+                                    "hosts it was given, or None)")
+        if not host.fits(d, image):
+            raise SimcontainerError(f"placement policy {name}: returned host {host.index}, on which the "
+                                    "instance does not fit now (allowed: a host h with h.fits(demand, "
+                                    "image), or None)")
+        return host
+
+    return checked
+
+
 class Ticket:
     """A request for room: its demand, and where it landed (set on admission)."""
 
@@ -92,10 +121,12 @@ class Admission:
                  mode: str = "queue") -> None:
         self.env = env
         self.hosts = list(hosts)
-        self.policy: Policy = POLICIES[policy] if isinstance(policy, str) else policy
+        self.policy: Policy = POLICIES[policy] if isinstance(policy, str) else _checked(policy)
         self.mode = mode
         self.queue: deque[Ticket] = deque()
-        self.single = self.hosts[0] if len(self.hosts) == 1 else None
+        # One host and a built-in policy: nothing to choose, so the fast path skips the call. A
+        # policy of the user's own is always asked (it may decline, or count its calls).
+        self.single = self.hosts[0] if len(self.hosts) == 1 and isinstance(policy, str) else None
 
     def never_fits(self, ticket: Ticket) -> bool:
         return not any(h.could_ever_fit(ticket.demand, ticket.image) for h in self.hosts)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from simcontainer.errors import ScenarioError, format_validation_error
+from simcontainer.scenario import ImageSpec, RuntimeProfile
 
 
 def models_dir() -> Path:
@@ -32,8 +33,8 @@ def models_dir() -> Path:
 
 @dataclass(frozen=True)
 class Catalogue:
-    runtimes: dict[str, Any] = field(default_factory=dict)   # name -> RuntimeProfile
-    images: dict[str, Any] = field(default_factory=dict)     # name -> ImageSpec (layers resolved)
+    runtimes: dict[str, RuntimeProfile] = field(default_factory=dict)
+    images: dict[str, ImageSpec] = field(default_factory=dict)     # layers resolved
     hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -46,8 +47,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_runtime(path: Path) -> Any:
-    from simcontainer.scenario import RuntimeProfile
-
     data = _read_toml(path)
     try:
         return RuntimeProfile.model_validate(data)
@@ -57,38 +56,52 @@ def load_runtime(path: Path) -> Any:
 
 def resolve_images(entries: list[dict[str, Any]], known: dict[str, Any] | None = None,
                    source: str = "images") -> dict[str, Any]:
-    """Validate image entries and expand ``base = "..."`` into the full chain of layers."""
-    from simcontainer.scenario import ImageSpec
+    """Validate image entries and expand ``base = "..."`` into the full chain of layers.
 
+    A base may be another entry or a ``known`` image; a chain that loops, or ends in a name that
+    is neither, is a problem named by the entry's index (``images[2].base: ...``).
+    """
     known = dict(known or {})
-    raw = {e.get("name"): e for e in entries if isinstance(e, dict)}
+    index = {e["name"]: k for k, e in enumerate(entries)
+             if isinstance(e, dict) and isinstance(e.get("name"), str)}
     out: dict[str, Any] = {}
+    failed: set[str] = set()
     problems: list[str] = []
 
     def build(name: str, chain: tuple[str, ...]) -> Any:
-        if name in out:
-            return out[name]
+        if name in out or name in failed:
+            return out.get(name)
         if name in chain:
-            problems.append(f"images: {name!r} is its own base ({' -> '.join(chain + (name,))})")
+            loop = " -> ".join(chain[chain.index(name):] + (name,))
+            problems.append(f"images[{index[name]}].base: {name!r} is its own base ({loop}) "
+                            "(allowed: a chain of bases that ends in an image with layers)")
+            failed.update(chain[chain.index(name):])
             return None
-        if name not in raw:
+        if name not in index:
             return known.get(name)
-        entry = raw[name]
+        k = index[name]
         try:
-            spec = ImageSpec.model_validate(entry)
+            spec = ImageSpec.model_validate(entries[k])
         except ValidationError as exc:
-            problems.extend(f"images[{name}].{line}" for line in format_validation_error(exc, ImageSpec))
+            problems.extend(f"images[{k}].{line}" for line in format_validation_error(exc, ImageSpec))
+            failed.add(name)
             return None
         if spec.base is not None:
             base = build(spec.base, chain + (name,))
-            if base is None:
-                problems.append(f"images[{name}].base: unknown image {spec.base!r}")
+            if name in failed:          # part of a loop, already said
+                return None
+            if base is None or base.kind != "container":
+                if spec.base not in failed:
+                    what = "a VM disk image" if base is not None else "an unknown image"
+                    problems.append(f"images[{k}].base: {spec.base!r} is {what} (allowed: a container "
+                                    "image from models/images.toml or an inline [[images]] entry)")
+                failed.add(name)
                 return None
             spec = spec.model_copy(update={"layers": list(base.layers) + list(spec.layers), "base": None})
         out[name] = spec
         return spec
 
-    for name in raw:
+    for name in index:
         build(name, ())
     if problems:
         raise ScenarioError(problems, source=source)

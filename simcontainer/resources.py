@@ -3,9 +3,11 @@
 * :class:`FairShare` — CPU cores, disk bandwidth, the registry link. Work items (core-seconds,
   MiB) progress at their fair share of the capacity (processor sharing), each capped at its own
   maximum rate (water-filling). Persistent *loads* (a running app's CPU demand) take their share
-  too but never finish. Items with the same cap progress at the same rate, so each cap class keeps
-  a virtual clock and a heap of finish marks: an arrival or departure costs O(k + log n) with k the
-  number of distinct caps (a handful: one per runtime phase and per workload), not O(n).
+  too but never finish. Next to what it serves it keeps what is *asked* (every item's and load's
+  cap), so that a result can say when demand exceeded capacity and who got less than it asked.
+  Items with the same cap progress at the same rate, so each cap class keeps a virtual clock and
+  a heap of finish marks: an arrival or departure costs O(k + log n) with k the number of
+  distinct caps (a handful: one per runtime phase and per workload), not O(n).
 * :class:`Pool` — RAM and disk space: a level with reservations that never leaves [0, capacity].
 * :class:`Slots` — a counting semaphore with a FIFO queue (API workers, download slots, the
   daemon's lock) that grants a free slot without creating an event.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -35,15 +38,20 @@ _INF = math.inf
 class _CapClass:
     """Items sharing one rate cap: same per-item rate, one virtual clock."""
 
-    __slots__ = ("cap", "heap", "v", "rate", "loads", "count")
+    __slots__ = ("cap", "heap", "v", "rate", "loads", "count", "ask", "log_t", "log_v")
 
-    def __init__(self, cap: float) -> None:
+    def __init__(self, cap: float, capacity: float) -> None:
         self.cap = cap
         self.heap: list[tuple[float, int, simpy.Event]] = []  # (finish mark, seq, event)
         self.v = 0.0         # work each item of this class has received since the class was made
         self.rate = 0.0      # current per-item rate
         self.loads = 0.0     # persistent items (weight: how many), e.g. running apps
         self.count = 0.0     # len(heap) + loads, kept up to date (read on every change)
+        self.ask = capacity if cap == _INF else cap   # the rate one item asks for (uncapped: all)
+        # (time, v) at every load change: what one load received between two such times is the
+        # difference of v, so a run's summary can say what each app got without a per-app hook.
+        self.log_t = array("d")
+        self.log_v = array("d")
 
 
 class FairShare:
@@ -52,7 +60,15 @@ class FairShare:
     ``request(work, cap)`` returns an event that fires when ``work`` units have been served, or
     ``None`` when there is no work (so the caller can skip a yield). ``add_load(cap)`` adds a
     persistent consumer that takes up to ``cap`` units/s until ``remove_load(cap)``.
-    ``on_change(now, busy_delta)`` is told whenever the allocated total changes.
+    ``on_change(now, busy_delta)`` is told whenever the allocated total changes, and
+    ``on_excess(now, delta)`` whenever the asked total beyond the capacity does.
+
+    *Asked* is what the items and loads would take on an idle resource of unbounded capacity: each
+    its cap (an uncapped item: the whole capacity). ``asked`` is that total now, ``asked_s`` its
+    integral over time (beside ``busy`` and ``served``); it exceeds the capacity when demand does.
+    Water-filling hands out ``busy = min(asked, capacity)`` exactly, so the asked total over time
+    is the busy series plus the excess series: recording only the excess costs nothing while
+    demand stays within capacity (most of the time, in most runs).
 
     Cost per arrival or departure: O(k + log n) for n items in k cap classes (k is a handful:
     one per distinct phase cap and per workload load; it does not grow with n). At most one timer
@@ -69,6 +85,7 @@ class FairShare:
         self.capacity = float(capacity)
         self.name = name
         self.on_change = on_change
+        self.on_excess: Callable[[float, float], None] | None = None
         self._classes: dict[float, _CapClass] = {}
         self._order: list[_CapClass] = []   # by cap, ascending (water-filling order)
         self._t = env.now
@@ -78,6 +95,8 @@ class FairShare:
         self._armed_at = _INF               # (<= _timer_at, the next completion's time)
         self.busy = 0.0                    # units/s allocated now
         self.served = 0.0                  # integral of busy over time
+        self.asked = 0.0                   # units/s asked now (see the class docstring)
+        self.asked_s = 0.0                 # integral of asked over time
         self.items = 0                     # finite items in service
 
     # ---- public API -------------------------------------------------------------------
@@ -92,6 +111,7 @@ class FairShare:
         _heappush(cls.heap, (cls.v + work, self._seq, ev))
         cls.count += 1
         self.items += 1
+        self._ask(cls.ask)
         self._reshare()
         return ev
 
@@ -102,6 +122,9 @@ class FairShare:
         cls = self._classes.get(cap) or self._class(cap)
         cls.loads += weight
         cls.count = len(cls.heap) + cls.loads
+        cls.log_t.append(self._t)
+        cls.log_v.append(cls.v)
+        self._ask(cls.ask * weight)
         self._reshare()
 
     def remove_load(self, cap: float, weight: float = 1.0) -> None:
@@ -113,6 +136,9 @@ class FairShare:
         if cls.loads < 1e-9:
             cls.loads = 0.0
         cls.count = len(cls.heap) + cls.loads
+        cls.log_t.append(self._t)
+        cls.log_v.append(cls.v)
+        self._ask(-cls.ask * weight)
         self._reshare()
 
     def utilisation(self) -> float:
@@ -126,12 +152,33 @@ class FairShare:
         """Per-item rate of each cap class that has items or loads (for tests and views)."""
         return {c.cap: c.rate for c in self._order if c.count > 0}
 
+    def load_log(self, cap: float) -> tuple[array, array, float]:
+        """``(times, clocks, clock now)`` of the loads of cap ``cap``: the class's virtual clock
+        (work one load has received so far) at every time a load of that cap was added or
+        removed, and now. A load on from t0 to t1 received ``clock(t1) - clock(t0)``."""
+        self._advance()
+        cls = self._classes.get(cap)
+        if cls is None:
+            return array("d"), array("d"), 0.0
+        return cls.log_t, cls.log_v, cls.v
+
     # ---- internals --------------------------------------------------------------------
+
+    def _ask(self, delta: float) -> None:
+        """Change the asked total (after ``_advance``: the integral is up to date)."""
+        old = self.asked
+        new = old + delta
+        cap = self.capacity
+        if new < 1e-9 * cap:        # rounding: what is left when all have gone is 0
+            new = 0.0
+        self.asked = new
+        if self.on_excess is not None and (new > cap or old > cap):
+            self.on_excess(self._t, (new - cap if new > cap else 0.0) - (old - cap if old > cap else 0.0))
 
     def _class(self, cap: float) -> _CapClass:
         cls = self._classes.get(cap)
         if cls is None:
-            cls = self._classes[cap] = _CapClass(cap)
+            cls = self._classes[cap] = _CapClass(cap, self.capacity)
             self._order.append(cls)
             self._order.sort(key=lambda c: c.cap)
         return cls
@@ -144,6 +191,7 @@ class FairShare:
                 if cls.rate:
                     cls.v += cls.rate * dt
             self.served += self.busy * dt
+            self.asked_s += self.asked * dt
             self._t = now
 
     def _reshare(self) -> None:
@@ -244,6 +292,7 @@ class FairShare:
                 soonest = None if cls is soonest else soonest
             if popped:
                 cls.count = len(heap) + cls.loads
+                self._ask(-cls.ask * popped)
         self.items -= len(done)
         self._timer_at = _INF
         self._reshare()

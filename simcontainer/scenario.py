@@ -9,20 +9,54 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from simcontainer.errors import ScenarioError, format_validation_error
 
+if TYPE_CHECKING:
+    from simcontainer.profiles import Catalogue
+
+
+def _no_control_chars(v: str) -> str:
+    bad = next((c for c in v if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise ValueError(f"got {v!r}, which holds the control character {bad!r} "
+                         "(allowed: printable text)")
+    return v
+
+
+def _whole_number(v: Any) -> Any:
+    """Counts take an integer, or a float with nothing after the point (TOML ``20.0``); never
+    text or true/false, which strict pydantic refuses for floats but lax ints would take."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"got {v!r} (allowed: an integer)")
+    return v
+
+
+# Every number is strict (no "600", no true) and finite (no nan, no inf): see Model.
 NonNeg = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
+Int = Annotated[int, BeforeValidator(_whole_number), Field(strict=False)]
+Name = Annotated[str, Field(min_length=1), AfterValidator(_no_control_chars)]
 
 
 class Model(BaseModel):
-    """Base for every schema object: unknown keys are errors, numbers are not coerced from text."""
+    """Base for every schema object: unknown keys are errors; numbers are neither coerced from
+    text or booleans nor allowed to be nan or infinite; a name is a string, never a list."""
 
-    model_config = ConfigDict(extra="forbid", strict=False, validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
+                              validate_assignment=False)
 
 
 # --------------------------------------------------------------------------- runtime profiles
@@ -68,7 +102,7 @@ class Phase(Model):
 class RuntimeProfile(Model):
     """A container runtime or VMM with its measured overheads (see models/runtimes/)."""
 
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["container", "vm"]
     description: str = ""
     api: Phase = Phase()
@@ -94,7 +128,7 @@ class RuntimeProfile(Model):
 
 
 class LayerSpec(Model):
-    id: str = Field(min_length=1)
+    id: Name
     download_mib: NonNeg
     disk_mib: NonNeg
 
@@ -102,9 +136,9 @@ class LayerSpec(Model):
 class ImageSpec(Model):
     """A container image (a chain of layers, optionally on a ``base`` image) or a VM disk image."""
 
-    name: str = Field(min_length=1)
+    name: Name
     kind: Literal["container", "vm"] = "container"
-    base: str | None = None
+    base: Name | None = None
     layers: list[LayerSpec] = []
     disk_mib: NonNeg | None = None
     download_mib: NonNeg | None = None
@@ -136,20 +170,20 @@ class Host(Model):
     disk_gib: Positive
     disk_mb_s: Positive = 500.0
     net_mb_s: Positive = 125.0
-    count: Annotated[int, Field(ge=1, le=10_000)] = 1
+    count: Annotated[Int, Field(ge=1, le=10_000)] = 1
     cpu_overcommit: Positive | None = None
-    preset: str | None = None
+    preset: Name | None = None
 
 
 Placement = Literal["first-fit", "best-fit", "spread", "image-locality"]
 
 
 class Daemon(Model):
-    api_workers: Annotated[int, Field(ge=1, le=100_000)] = 8
-    max_concurrent_downloads: Annotated[int, Field(ge=1, le=1000)] = 3
+    api_workers: Annotated[Int, Field(ge=1, le=100_000)] = 8
+    max_concurrent_downloads: Annotated[Int, Field(ge=1, le=1000)] = 3
     admission: Literal["queue", "reject"] = "queue"
     placement: Placement = "first-fit"
-    prepull: list[str] = []
+    prepull: list[Name] = []
     gc_high: Annotated[float, Field(gt=0, le=1)] = 0.85
     gc_low: Annotated[float, Field(gt=0, le=1)] = 0.80
 
@@ -171,7 +205,7 @@ class PoissonArrival(Model):
 
 class BurstArrival(Model):
     kind: Literal["burst"]
-    count: Annotated[int, Field(ge=1)]
+    count: Annotated[Int, Field(ge=1)]
     at_s: NonNeg = 0.0
 
 
@@ -185,7 +219,7 @@ class TraceArrival(Model):
     """Arrivals read from a CSV file: ``time_s`` and optional ``lifetime_s`` and ``workload``."""
 
     kind: Literal["trace"]
-    path: str = Field(min_length=1)
+    path: Name
 
 
 Arrival = Annotated[
@@ -226,9 +260,9 @@ Lifetime = Annotated[
 
 
 class Workload(Model):
-    name: str = Field(min_length=1)
-    runtime: str = Field(min_length=1)
-    image: str = Field(min_length=1)
+    name: Name
+    runtime: Name
+    image: Name
     cpu: NonNeg = 0.0
     mem_mib: NonNeg
     guest_mem_mib: Positive | None = None
@@ -237,7 +271,7 @@ class Workload(Model):
     vm_disk: Literal["copy", "overlay"] = "copy"
     arrival: Arrival
     lifetime: Lifetime = ForeverLifetime(kind="forever")
-    max_instances: Annotated[int, Field(ge=1)] | None = None
+    max_instances: Annotated[Int, Field(ge=1)] | None = None
 
 
 class Action(Model):
@@ -245,8 +279,8 @@ class Action(Model):
 
     at_s: NonNeg
     op: Literal["start", "stop", "kill", "pause", "unpause", "remove"]
-    workload: str = Field(min_length=1)
-    instance: Annotated[int, Field(ge=0)] = 0
+    workload: Name
+    instance: Annotated[Int, Field(ge=0)] = 0
 
 
 # --------------------------------------------------------------------------- scenario
@@ -255,9 +289,9 @@ class Action(Model):
 class Scenario(Model):
     """A whole what-if: one host type (``count`` identical hosts), a daemon, workloads."""
 
-    name: str = Field(min_length=1)
+    name: Name
     duration_s: Positive
-    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    seed: Annotated[Int, Field(ge=0, lt=2**63)] = 0
     host: Host
     daemon: Daemon = Daemon()
     runtimes: list[RuntimeProfile] = []
@@ -332,18 +366,21 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
     for dup in sorted({n for n in inline_rt if inline_rt.count(n) > 1}):
         problems.append(f"runtimes: name {dup!r} is defined twice (allowed: unique names)")
     rt_kinds = {name: rt.kind for name, rt in catalogue.runtimes.items()}
-    for it in data.get("runtimes") or []:
+    for it in data.get("runtimes") if isinstance(data.get("runtimes"), list) else []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             rt_kinds[it["name"]] = it.get("kind")
     img_kinds = {name: img.kind for name, img in catalogue.images.items()}
-    for it in data.get("images") or []:
+    for it in data.get("images") if isinstance(data.get("images"), list) else []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             img_kinds[it["name"]] = it.get("kind", "container")
     for i, w in enumerate(workloads):
         if not isinstance(w, dict):
             continue
         where = f"workloads[{i}]"
-        rt, img = w.get("runtime"), w.get("image")
+        # A list or table where a name belongs is a field error (reported by the schema); here
+        # it is no name at all.
+        rt = w.get("runtime") if isinstance(w.get("runtime"), str) else None
+        img = w.get("image") if isinstance(w.get("image"), str) else None
         if isinstance(rt, str) and rt not in rt_kinds:
             problems.append(f"{where}.runtime: unknown runtime {rt!r} (allowed: {', '.join(sorted(rt_kinds))})")
         if isinstance(img, str) and img not in img_kinds:
@@ -371,22 +408,29 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
                 problems.append(
                     f"{where}.arrival.path: trace file {str(path)!r} not found (allowed: a readable CSV file)"
                 )
-    for j, act in enumerate(data.get("actions") or []):
+    actions = data.get("actions")
+    for j, act in enumerate(actions if isinstance(actions, list) else []):
         if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
             problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})")
     daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
-    for j, name in enumerate(daemon.get("prepull") or []):
+    prepull = daemon.get("prepull")
+    for j, name in enumerate(prepull if isinstance(prepull, list) else []):
         if isinstance(name, str) and name not in img_kinds:
-            problems.append(f"daemon.prepull[{j}]: unknown image {name!r}")
+            sample = ", ".join(sorted(img_kinds)[:8])
+            problems.append(f"daemon.prepull[{j}]: unknown image {name!r} (allowed: a name from "
+                            f"models/images.toml or an inline [[images]] entry, e.g. {sample}, ...)")
+    if isinstance(prepull, str):
+        problems.append(f"daemon.prepull: got {prepull!r} (allowed: a list of image names, "
+                        f"e.g. [{prepull!r}])")
     # One layer id is one layer: its sizes must agree wherever it appears.
     seen: dict[str, tuple[Any, Any, str]] = {
         layer.id: (layer.download_mib, layer.disk_mib, name)
         for name, img in catalogue.images.items() for layer in img.layers
     }
-    for k, it in enumerate(data.get("images") or []):
-        if not isinstance(it, dict):
+    for k, it in enumerate(data.get("images") if isinstance(data.get("images"), list) else []):
+        if not isinstance(it, dict) or not isinstance(it.get("layers"), list):
             continue
-        for layer in it.get("layers") or []:
+        for layer in it["layers"]:
             if not isinstance(layer, dict) or not isinstance(layer.get("id"), str):
                 continue
             sizes = (layer.get("download_mib"), layer.get("disk_mib"))
@@ -396,6 +440,56 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
                     f"images[{k}].layers: layer {layer['id']!r} has sizes {sizes} here but {first[:2]} in "
                     f"{first[2]!r} (allowed: one layer id, one size)"
                 )
+    return problems
+
+
+def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
+    """What a valid-looking scenario still cannot do, found before any run: trace files that do
+    not parse, image bases that loop or are unknown, prepulled images larger than the host disk,
+    and scripted actions aimed at a request that can never exist."""
+    from simcontainer.profiles import resolve_images
+    from simcontainer.workload import TraceError, read_trace, request_bound
+
+    problems: list[str] = []
+    images = dict(catalogue.images)
+    if scenario.images:
+        try:
+            images.update(resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images))
+        except ScenarioError as exc:
+            problems += exc.problems
+    bad_trace: set[str] = set()
+    for i, w in enumerate(scenario.workloads):
+        if isinstance(w.arrival, TraceArrival):
+            try:
+                read_trace(resolve_path(w.arrival.path, scenario.base_dir), w.name)
+            except TraceError as exc:
+                problems.append(f"workloads[{i}].arrival.path: {exc}")
+                bad_trace.add(w.name)
+    # Prepulled images occupy the disk before anything runs: every distinct layer once.
+    layers: dict[str, float] = {}
+    for name in scenario.daemon.prepull:
+        img = images.get(name)
+        if img is None:
+            continue
+        if img.kind == "vm":
+            layers[f"vm:{name}"] = img.disk_mib or 0.0
+        for layer in img.layers:
+            layers[layer.id] = layer.disk_mib
+    need, disk = sum(layers.values()), scenario.host.disk_gib * 1024.0
+    if need > disk:
+        problems.append(f"daemon.prepull: the prepulled images need {need:,.0f} MiB of disk but the host "
+                        f"has {disk:,.0f} MiB (allowed: images that fit host.disk_gib)")
+    by_name = {w.name: w for w in scenario.workloads}
+    for j, act in enumerate(scenario.actions):
+        w = by_name.get(act.workload)
+        if w is None or w.name in bad_trace:
+            continue
+        bound = request_bound(w, scenario)
+        if act.instance >= bound:
+            allowed = f"0..{int(bound) - 1}" if bound >= 1 else "none: it makes no request"
+            problems.append(f"actions[{j}].instance: {act.instance} can never exist: workload {w.name!r} "
+                            f"makes at most {int(bound)} request{'s' if bound != 1 else ''} "
+                            f"(allowed: {allowed})")
     return problems
 
 
@@ -426,7 +520,9 @@ def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
     except ValidationError as exc:
         # A field a reference check has already explained needs no second, vaguer line.
         explained = {p.split(":", 1)[0] for p in problems}
-        problems = [p for p in format_validation_error(exc) if p.split(":", 1)[0] not in explained] + problems
+        problems = [p for p in format_validation_error(exc, Scenario) if p.split(":", 1)[0] not in explained] + problems
+    if scenario is not None and not problems:
+        problems = check_static(scenario, catalogue)
     if problems:
         raise ScenarioError(problems, source=source)
     assert scenario is not None
@@ -436,7 +532,7 @@ def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
 def loads_scenario(text: str, *, base_dir: str | Path | None = None,
                    catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"malformed TOML: {exc}"], source=source) from None
     return parse_scenario(data, base_dir=base_dir, catalogue=catalogue, source=source)
@@ -450,7 +546,7 @@ def load_scenario(path: str | Path, *, catalogue: Catalogue | None = None) -> Sc
     except OSError as exc:
         raise ScenarioError([f"cannot read file: {exc.strerror or exc}"], source=str(p)) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")   # a byte-order mark (Windows editors) is not content
     except UnicodeDecodeError as exc:
         raise ScenarioError([f"not UTF-8 text: {exc}"], source=str(p)) from None
     return loads_scenario(text, base_dir=p.resolve().parent, catalogue=catalogue, source=str(p))
@@ -474,7 +570,3 @@ def _toml_ready(obj: Any) -> Any:
         return [_toml_ready(v) for v in obj]
     return obj
 
-
-from simcontainer.profiles import Catalogue  # noqa: E402  (import cycle: Catalogue holds profiles)
-
-Scenario.model_rebuild()

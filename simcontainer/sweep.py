@@ -33,6 +33,8 @@ from simcontainer.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario import Scenario
 from simcontainer.sweep_design import Axis, Run, SweepSpec, load_sweep, parse_sweep
 from simcontainer.sweep_store import (
+    ERROR_COLUMN,
+    SUMMARY_STATS,
     Metrics,
     Store,
     flatten_metrics,
@@ -59,8 +61,10 @@ def run_batch(items: Sequence[Item]) -> BatchResult:
     for key, scenario, seed in items:
         try:
             summary = simulate(scenario, seed).summary
-        except Exception as exc:  # name the run: a traceback from a worker says nothing of which
-            raise RuntimeError(f"run {key} ({scenario.name}, seed {seed}) failed: {exc!r}") from exc
+        except Exception as exc:  # one bad point is a failed row, not a failed sweep
+            text = str(exc) if isinstance(exc, SimcontainerError) else f"{type(exc).__name__}: {exc}"
+            out.append((key, {ERROR_COLUMN: text}))
+            continue
         out.append((key, flatten_metrics(summary)))
     return out
 
@@ -89,10 +93,38 @@ class SweepResult:
     reused: int                 # runs found already in the store
     dropped: int                # stored runs that are not part of this sweep (left out)
     wall_s: float
+    notes: tuple[str, ...] = ()  # what the store did that the user should hear of
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The runs that failed, with their ``error`` (empty when every run succeeded)."""
+        if ERROR_COLUMN not in self.runs.columns:
+            return self.runs.iloc[0:0]
+        return self.runs[self.runs[ERROR_COLUMN].notna()]
 
     @property
     def rate(self) -> float:
         return self.computed / self.wall_s if self.wall_s > 0 else math.nan
+
+    def ranked(self, metric: str, ascending: bool = True) -> pd.DataFrame:
+        """The points ordered by ``metric``'s mean (see :func:`rank_points`)."""
+        return rank_points(self.summary, metric, ascending)
+
+
+def rank_points(summary: pd.DataFrame, metric: str, ascending: bool = True) -> pd.DataFrame:
+    """One row per point of a summary table, best ``metric`` mean first.
+
+    A point whose figure is NaN -- a startup percentile where nothing started in any replication --
+    goes last whichever way it is sorted: a ranking by p95 startup must never pick a point where
+    nothing ran (and with ``workloads.W.never_started`` beside it, says how much did not).
+    """
+    # every point, also one with no row for this metric (the summary leaves out n = 0 rows)
+    keys = [c for c in summary.columns if c != "metric" and c not in SUMMARY_STATS]
+    points = summary.drop_duplicates("point")[keys]
+    rows = points.merge(summary.loc[summary["metric"] == metric, ["point", *SUMMARY_STATS]], on="point", how="left")
+    rows["n"] = rows["n"].fillna(0).astype("int64")
+    rows.insert(len(keys), "metric", metric)
+    return rows.sort_values("mean", ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -150,17 +182,27 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int | Non
             _run_local(todo, n, batch_size, on_batch)
     runs, summary = writer.finish()
     return SweepResult(spec, runs, summary, Path(out) if out is not None else None, computed,
-                       reused, dropped, time.perf_counter() - start)
+                       reused, dropped, time.perf_counter() - start,
+                       tuple(store.notes) if store is not None else ())
 
 
-def sweep(path_or_spec: str | Path | dict[str, Any] | SweepSpec, **kw: Any) -> SweepResult:
-    """Load (a file, or plain data) if need be, and run: ``sc.sweep("x.toml", out="x.out")``."""
+def sweep(path_or_spec: str | Path | dict[str, Any] | SweepSpec, *, force: bool = False,
+          **kw: Any) -> SweepResult:
+    """Load (a file, or plain data) if need be, and run: ``sc.sweep("x.toml", out="x.out")``.
+
+    ``force=True`` takes a sweep larger than the size guard allows (see :mod:`simcontainer.guard`).
+    """
     if isinstance(path_or_spec, SweepSpec):
         spec = path_or_spec
     elif isinstance(path_or_spec, dict):
-        spec = parse_sweep(path_or_spec)
+        spec = parse_sweep(path_or_spec, force=force)
+    elif isinstance(path_or_spec, str | Path):
+        spec = load_sweep(path_or_spec, force=force)
     else:
-        spec = load_sweep(path_or_spec)
+        from simcontainer.inputs import ArgumentError
+
+        raise ArgumentError(f"sweep: got {type(path_or_spec).__name__} (allowed: a sweep file path, "
+                            "plain data or a SweepSpec)")
     return run_sweep(spec, **kw)
 
 
@@ -210,6 +252,31 @@ def _pool_context() -> mp.context.BaseContext:
     return ctx
 
 
+def unguarded_main_script() -> str | None:
+    """The script being run, if it calls things at its top level with no
+    ``if __name__ == "__main__":`` guard; None otherwise (a module, a notebook, a guarded script).
+
+    Worker processes import the main script again before they work; unguarded, each import
+    starts the sweep anew, and the workers die one after another.
+    """
+    import ast
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None \
+            or not str(path).endswith(".py"):
+        return None       # `python -m pkg`, an interactive session, a notebook: not re-run
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) \
+                and "__name__" in ast.unparse(node.test):
+            return None
+    return str(path)
+
+
 def _run_local(items: list[Item], workers: int, batch_size: int | None,
                on_batch: Callable[[BatchResult], None]) -> None:
     batches = chunk(items, batch_size or batch_size_for(len(items), workers))
@@ -217,6 +284,12 @@ def _run_local(items: list[Item], workers: int, batch_size: int | None,
         for b in batches:
             on_batch(run_batch(b))
         return
+    script = unguarded_main_script()
+    if script is not None:
+        raise SimcontainerError(
+            f"sweep: {script} calls the sweep at its top level, without `if __name__ == \"__main__\":`; "
+            "worker processes import the script again and would each start it anew (allowed: put the "
+            "call under that guard, or pass workers=1 to run in this process)")
     pending = dict(enumerate(batches))
     failures = 0
     while pending:
@@ -251,7 +324,8 @@ def _run_local(items: list[Item], workers: int, batch_size: int | None,
             if failures > RETRIES:
                 raise SimcontainerError(f"sweep: worker processes died {failures} times; "
                                         f"{sum(len(b) for b in pending.values())} runs not done "
-                                        "(rerun to continue from the store)")
+                                        "(out of memory? rerun to continue from the store, with "
+                                        "fewer --workers)")
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
@@ -354,8 +428,12 @@ def cli_sweep(args: Any) -> int:
     if args.workers is not None and args.workers < 1:
         raise ScenarioError([f"--workers: got {args.workers} (allowed: an integer >= 1)"],
                             source="command line")
-    spec = load_sweep(args.sweep)
+    from simcontainer.outputs import check_writable_folder
+
     out = Path(args.out) if args.out else default_out(args.sweep)
+    if Path(args.sweep).is_file():   # a missing sweep file is load_sweep's to report
+        check_writable_folder(out, "--out", create=False)
+    spec = load_sweep(args.sweep, force=getattr(args, "force", False))
     show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
     bar = ProgressBar(f"sweep {Path(args.sweep).stem}") if show else None
     try:
@@ -369,11 +447,17 @@ def cli_sweep(args: Any) -> int:
           f"{res.computed} computed on {where}, {res.reused} already done, in {res.wall_s:.1f} s")
     if res.dropped:
         print(f"note: {res.dropped} stored runs from another sweep were left out of the tables")
+    for note in res.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    failed = res.failed
+    if len(failed):
+        print(f"warning: {len(failed)} of {len(res.runs)} runs failed (the error column of runs.parquet "
+              f"says why; a rerun tries them again); first: {failed[ERROR_COLUMN].iloc[0]}", file=sys.stderr)
     print(f"  {out / 'runs.parquet'}\n  {out / 'summary.parquet'}")
     return 0
 
 
 __all__ = [
     "Axis", "ProgressBar", "Run", "SweepResult", "SweepSpec", "cli_sweep", "load_sweep",
-    "parse_sweep", "run_batch", "run_sweep", "sweep", "t_quantile",
+    "parse_sweep", "rank_points", "run_batch", "run_sweep", "sweep", "t_quantile",
 ]

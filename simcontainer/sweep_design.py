@@ -132,7 +132,7 @@ def _parse_axis(path: Any, spec: Any, mode: str, problems: list[str]) -> Axis | 
         return Axis(path, values=tuple(spec))
     if not isinstance(spec, dict):
         problems.append(f"{where}: got {spec!r} (allowed: a list of values, or a range "
-                        "{{ low, high }} with num for grid)")
+                        "{ low, high } with num for grid)")
         return None
     unknown = [k for k in spec if k not in RANGE_KEYS]
     if unknown:
@@ -158,7 +158,7 @@ def _parse_axis(path: Any, spec: Any, mode: str, problems: list[str]) -> Axis | 
     if mode == "grid":
         if num is None:
             problems.append(f"{where}: a range in grid mode needs num (allowed: a list of values, "
-                            "or {{ low, high, num }})")
+                            "or { low, high, num })")
             return None
         if not isinstance(num, int) or isinstance(num, bool) or num < 1:
             problems.append(f"{where}.num: got {num!r} (allowed: an integer >= 1)")
@@ -306,7 +306,7 @@ class SweepSpec:
                             columns=["point", *[a.path for a in self.axes]])
 
 
-def load_sweep(path: str | Path) -> SweepSpec:
+def load_sweep(path: str | Path, *, force: bool = False) -> SweepSpec:
     """Read and validate a sweep file (``base`` relative to it). Raises :class:`ScenarioError`."""
     p = Path(path)
     try:
@@ -318,15 +318,17 @@ def load_sweep(path: str | Path) -> SweepSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"malformed TOML: {exc}"], source=str(p)) from None
-    return parse_sweep(data, base_dir=p.resolve().parent, source=str(p), _path=p)
+    return parse_sweep(data, base_dir=p.resolve().parent, source=str(p), _path=p, force=force)
 
 
 def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
                 base_scenario: Scenario | None = None, *, source: str = "sweep",
-                _path: Path | None = None) -> SweepSpec:
+                _path: Path | None = None, force: bool = False) -> SweepSpec:
     """Validate sweep data into a :class:`SweepSpec`: every axis, every value, every point.
 
     ``base_scenario`` replaces the file's ``base`` (the UI passes the scenario it is editing).
+    More runs than :data:`simcontainer.guard.MAX_SWEEP_RUNS` are refused before the points are
+    built, unless ``force``.
     """
     if not isinstance(data, dict):
         raise ScenarioError([f"expected a table of settings, got {type(data).__name__}"], source=source)
@@ -390,6 +392,10 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
         raise ScenarioError(_dedupe(problems), source=source)
 
     design_seed = base.seed if seed is None else seed
+    from simcontainer.guard import check_sweep_size
+
+    n_points = math.prod(len(a.grid_values()) for a in axes) if mode == "grid" else samples
+    check_sweep_size(n_points, reps, force=force, source=source)
     points = _design(axes, mode, samples, design_seed)
     scenarios: list[Scenario] = []
     for p, point in enumerate(points):

@@ -1,7 +1,8 @@
 """The tables a sweep produces, and the folder that keeps them between (interrupted) runs.
 
 ``runs.parquet``: one row per run -- ``point``, ``replication``, ``seed``, ``key``, a column per
-axis, a column per metric (the numeric leaves of the result JSON, dotted).
+axis, a column per metric (the numeric leaves of the result JSON, dotted), and ``error`` when
+some run failed (its reason; empty for runs that succeeded).
 ``summary.parquet``: one row per point and metric -- the axis values, ``metric``, ``n``,
 ``mean``, ``std``, ``ci95_low``, ``ci95_high`` (Student t, 95 %).
 
@@ -29,6 +30,7 @@ from simcontainer.sweep_design import SweepSpec
 RUN_COLUMNS = ("point", "replication", "seed", "key")
 SUMMARY_STATS = ("n", "mean", "std", "ci95_low", "ci95_high")
 RUNS_FILE, SUMMARY_FILE = "runs.parquet", "summary.parquet"
+ERROR_COLUMN = "error"   # a failed run: why, in words; its metrics are missing
 _META = b"simcontainer.sweep"
 
 Metrics = dict[str, float | int]
@@ -47,6 +49,8 @@ def flatten_metrics(summary: Mapping[str, Any], prefix: str = "") -> Metrics:
             out.update(flatten_metrics(v, name + "."))
         elif isinstance(v, bool):
             continue
+        elif v is None:             # a figure over nothing (no instance started): NaN, never 0
+            out[name] = math.nan
         elif isinstance(v, int | float | np.integer | np.floating):
             out[name] = v.item() if isinstance(v, np.generic) else v
     if not prefix:
@@ -204,32 +208,57 @@ class Store:
         self.folder = Path(folder)
         self.runs_path = self.folder / RUNS_FILE
         self.summary_path = self.folder / SUMMARY_FILE
+        self.notes: list[str] = []   # what the store did that the user should hear of
 
     def prepare(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            from simcontainer.errors import ScenarioError
+        """Create the folder, and make sure this process can write in it (before any run)."""
+        from simcontainer.outputs import check_writable_folder
 
-            raise ScenarioError([f"--out: {str(self.folder)!r} is a file (allowed: a folder)"],
-                                source="command line")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        check_writable_folder(self.folder, "--out")
 
     def load(self) -> dict[str, Metrics]:
-        """Results already stored, by run key (empty when there is no table yet)."""
+        """Results already stored, by run key (empty when there is no table yet).
+
+        A ``runs.parquet`` that cannot be read, or that another program wrote, is never
+        overwritten: it is renamed ``runs.parquet.unreadable-N`` (or ``.foreign-N``) and a note
+        says so. Failed runs (an ``error`` cell) are not results: a rerun tries them again.
+        """
         if not self.runs_path.exists():
             return {}
-        table = pq.read_table(self.runs_path)
-        meta = json.loads((table.schema.metadata or {}).get(_META, b"{}"))
-        df = table.to_pandas()
-        if "key" not in df.columns:
+        try:
+            table = pq.read_table(self.runs_path)
+            meta = json.loads((table.schema.metadata or {}).get(_META, b"null"))
+            df = table.to_pandas()
+        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... on a damaged file
+            self._set_aside("unreadable", f"cannot be read ({type(exc).__name__}: {str(exc)[:120]})")
+            return {}
+        if not isinstance(meta, dict) or "key" not in df.columns:
+            self._set_aside("foreign", "was not written by a simcontainer sweep")
             return {}
         metrics = meta.get("metrics")
-        if metrics is None:  # not written by us: take every column that is not a run column
+        if not isinstance(metrics, list):
             metrics = [c for c in df.columns if c not in RUN_COLUMNS and c not in meta.get("axes", [])]
         out: dict[str, Metrics] = {}
         cols = [c for c in metrics if c in df.columns]
         for key, row in zip(df["key"], df[cols].itertuples(index=False, name=None)):
-            out[str(key)] = {c: _plain(v) for c, v in zip(cols, row) if not _missing(v)}
+            m = {c: _plain(v) for c, v in zip(cols, row) if not _missing(v)}
+            if ERROR_COLUMN not in m:
+                out[str(key)] = m
         return out
+
+    def _set_aside(self, why: str, what: str) -> None:
+        n = 1
+        while (aside := self.runs_path.with_name(f"{RUNS_FILE}.{why}-{n}")).exists():
+            n += 1
+        try:
+            os.replace(self.runs_path, aside)
+        except OSError as exc:
+            from simcontainer.errors import ScenarioError
+
+            raise ScenarioError([f"--out: {str(self.runs_path)!r} {what}, and cannot be moved aside: "
+                                 f"{exc.strerror or exc} (allowed: a folder holding a sweep's own tables)"],
+                                source="command line") from None
+        self.notes.append(f"{self.runs_path} {what}; moved aside to {aside.name} and started afresh")
 
     def write_runs(self, runs: pd.DataFrame, spec: SweepSpec) -> None:
         meta = {"axes": [a.path for a in spec.axes], "metrics": metric_columns(runs, spec)}

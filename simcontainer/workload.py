@@ -11,6 +11,7 @@ import csv
 import hashlib
 import math
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -116,30 +117,121 @@ class LifetimeSampler:
         return math.inf
 
 
+TRACE_COLUMNS = ("time_s", "lifetime_s", "workload")
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be used; the message starts with ``line N:`` where it can."""
+
+
 def read_trace(path: Path, workload: str) -> list[tuple[float, float | None]]:
     """Rows of a trace CSV for ``workload``: (time_s, lifetime_s or None), sorted by time.
 
-    Rows with a ``workload`` column naming another workload are skipped.
+    Rows with a ``workload`` column naming another workload are skipped. Raises
+    :class:`TraceError` for a file that is unreadable, empty or malformed anywhere.
     """
-    rows: list[tuple[float, float | None]] = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or "time_s" not in reader.fieldnames:
-            raise ValueError(f"{path}: trace needs a time_s column (found: {reader.fieldnames})")
-        for lineno, row in enumerate(reader, start=2):
-            if row.get("workload") not in (None, "", workload):
-                continue
-            try:
-                t = float(row["time_s"])
-                life = row.get("lifetime_s")
-                lt = float(life) if life not in (None, "") else None
-            except ValueError as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from None
-            if t < 0 or (lt is not None and lt < 0):
-                raise ValueError(f"{path}:{lineno}: times must be >= 0")
-            rows.append((t, lt))
-    rows.sort(key=lambda r: r[0])
-    return rows
+    rows = _trace_rows(path)
+    return list(rows.get(workload, rows[None]))
+
+
+def _trace_rows(path: Path) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise TraceError(f"cannot read {str(path)!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
+    return _parse_trace(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _parse_trace(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
+    """Every row of a trace by workload (None: rows for every workload), validated and sorted.
+
+    Cached by path, modification time and size: ``check`` reads the file once, and the run or a
+    sweep's many points reuse what it read (an edited file is read again).
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            return _parse_rows(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"not UTF-8 text (byte {exc.start}: {exc.reason}; allowed: a UTF-8 CSV file)") from None
+    except csv.Error as exc:
+        raise TraceError(f"malformed CSV: {exc} (allowed: comma-separated values)") from None
+    except OSError as exc:
+        raise TraceError(f"cannot read {path!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
+
+
+def _parse_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
+    header = next(reader, None)
+    allowed = ", ".join(TRACE_COLUMNS)
+    if header is None:
+        raise TraceError(f"line 1: empty file (allowed: a header with {allowed}, then a row per request)")
+    cols = [c.strip() for c in header]
+    unknown = [c for c in cols if c not in TRACE_COLUMNS]
+    if unknown or len(set(cols)) != len(cols):
+        what = f"unknown column {unknown[0]!r}" if unknown else "a column named twice"
+        raise TraceError(f"line 1: {what} (allowed: {allowed})")
+    if "time_s" not in cols:
+        raise TraceError(f"line 1: no time_s column (found: {', '.join(cols) or 'nothing'}; allowed: {allowed})")
+    it, il = cols.index("time_s"), cols.index("lifetime_s") if "lifetime_s" in cols else None
+    iw = cols.index("workload") if "workload" in cols else None
+    rows: dict[str | None, list[tuple[float, float | None]]] = {}
+    n = 0
+    for row in reader:
+        lineno = getattr(reader, "line_num", n + 2)
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue   # a blank line
+        if len(row) != len(cols):
+            raise TraceError(f"line {lineno}: {len(row)} fields but the header has {len(cols)} (allowed: "
+                             f"one value per column: {', '.join(cols)})")
+        t = _trace_number(row[it], "time_s", lineno)
+        lt = _trace_number(row[il], "lifetime_s", lineno) if il is not None and row[il].strip() else None
+        name = row[iw].strip() or None if iw is not None else None
+        if name is not None and any(ord(c) < 32 for c in name):
+            raise TraceError(f"line {lineno}: workload {name!r} holds a control character (allowed: printable text)")
+        rows.setdefault(name, []).append((t, lt))
+        n += 1
+    if n == 0:
+        raise TraceError(f"line 2: no rows after the header (allowed: a row per request: {', '.join(cols)})")
+    shared = rows.get(None, [])
+    out: dict[str | None, tuple[tuple[float, float | None], ...]] = {None: tuple(sorted(shared, key=lambda r: r[0]))}
+    for name, rs in rows.items():
+        if name is not None:
+            out[name] = tuple(sorted(rs + shared, key=lambda r: r[0]))
+    return out
+
+
+def _trace_number(text: str, column: str, lineno: int) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise TraceError(f"line {lineno}: {column} = {text.strip()!r} is not a number "
+                         "(allowed: a finite number >= 0)") from None
+    if not math.isfinite(v) or v < 0:
+        raise TraceError(f"line {lineno}: {column} = {text.strip()!r} (allowed: a finite number >= 0)")
+    return v
+
+
+def trace_requests(workload: Workload, scenario: Scenario) -> int:
+    """How many requests a trace workload makes within the horizon (before max_instances)."""
+    assert isinstance(workload.arrival, TraceArrival)
+    rows = read_trace(resolve_path(workload.arrival.path, scenario.base_dir), workload.name)
+    return sum(1 for t, _ in rows if t <= scenario.duration_s)
+
+
+def request_bound(workload: Workload, scenario: Scenario) -> float:
+    """The most requests ``workload`` can make in ``scenario`` (``math.inf``: no bound, Poisson)."""
+    a, horizon = workload.arrival, scenario.duration_s
+    cap = workload.max_instances if workload.max_instances is not None else math.inf
+    if isinstance(a, BurstArrival):
+        n: float = a.count if a.at_s <= horizon else 0
+    elif isinstance(a, IntervalArrival):
+        q = (horizon - a.start_s) / a.every_s       # may overflow to inf: every_s = 1e-300
+        n = (math.floor(q) + 1 if math.isfinite(q) else math.inf) if a.start_s <= horizon else 0
+    elif isinstance(a, TraceArrival):
+        n = trace_requests(workload, scenario)
+    else:
+        n = math.inf
+    return min(n, cap)
 
 
 def arrival_times(workload: Workload, scenario: Scenario, stream: Stream

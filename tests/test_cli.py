@@ -31,11 +31,15 @@ def test_run_json_has_the_contract_keys(capsys):
     w = s["workloads"]["api-runc"]
     assert {"requested", "started", "rejected", "completed", "startup_s", "wait_s", "phases_s",
             "peak_running", "mean_running"} <= set(w)
-    assert set(w["startup_s"]) == {"mean", "p50", "p95", "p99", "max"}
-    assert set(w["wait_s"]) == {"mean", "p95", "waited_fraction"}
+    assert set(w["startup_s"]) == {"n", "mean", "p50", "p95", "p99", "max"}
+    assert set(w["wait_s"]) == {"n", "mean", "p95", "waited_fraction"}
+    assert set(w["wait_censored_s"]) == {"n", "censored", "mean", "p95"}
+    assert set(w["cpu"]) == {"asked_core_s", "received_core_s", "received_fraction"}
+    assert {"waiting_at_horizon", "starting_at_horizon", "never_started", "fractions"} <= set(w)
+    assert s["warnings"] == []
     assert set(w["phases_s"]) == {"wait", "pull", "create", "boot", "ready"}
-    assert {"peak_ram_mib", "mean_ram_mib", "peak_disk_mib", "mean_cpu_util", "pulled_mib",
-            "peak_running"} <= set(s["host"])
+    assert {"peak_ram_mib", "mean_ram_mib", "peak_disk_mib", "mean_cpu_util", "mean_cpu_demand",
+            "peak_cpu_demand", "pulled_mib", "peak_running"} <= set(s["host"])
     # the phases add up to the startup
     assert sum(w["phases_s"].values()) == pytest.approx(w["startup_s"]["mean"])
 

@@ -67,6 +67,15 @@ def test_invariants_hold_on_random_scenarios(scenario):
     for w in s["workloads"].values():
         assert w["requested"] == w["rejected"] + w["completed"] + sum(w["at_horizon"].values())
         assert w["started"] <= w["requested"]
+        # what did not happen is counted, and figures over nothing are None, never 0
+        assert w["never_started"] == w["requested"] - w["started"]
+        assert w["rejected"] + w["waiting_at_horizon"] + w["starting_at_horizon"] <= w["never_started"]
+        assert (w["startup_s"]["p95"] is None) == (w["startup_s"]["n"] == 0)
+        assert w["wait_censored_s"]["n"] == w["wait_s"]["n"] + w["waiting_at_horizon"]
+        cpu = w["cpu"]
+        assert cpu["received_core_s"] <= cpu["asked_core_s"] + 1e-9
+        assert (cpu["received_fraction"] is None) == (cpu["asked_core_s"] == 0)
+    json.dumps(s, allow_nan=False)
     # pools stay within [0, capacity], at every change point
     ts = r.timeseries
     host = s["host"]
@@ -77,6 +86,8 @@ def test_invariants_hold_on_random_scenarios(scenario):
     hs = r.host_timeseries
     per_host_ram = scenario.host.ram_mib
     assert (hs["ram_mib"] <= per_host_ram + 1e-6).all()
+    # on each host the fair share hands out min(cores asked, cores): demand is busy + the excess
+    np.testing.assert_allclose(hs["cpu_busy"], np.minimum(hs["cpu_demand"], scenario.host.cpu_cores), atol=1e-6)
     # event times never decrease, and each instance only takes legal steps
     ev = r.events
     assert (np.diff(ev["time_s"].to_numpy()) >= 0).all()

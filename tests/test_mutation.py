@@ -1,0 +1,230 @@
+"""Mutation test over the example scenarios (issue 10): keys deleted, wrong types, non-finite and
+huge numbers, lists where names belong, control characters, bad traces. Every mutant either runs
+or exits 2 with ``path: problem`` lines, and ``check`` agrees with ``run``.
+
+The examples are first made small (60 s, at most 20 per burst) so that a mutant that runs runs
+quickly; mutants made huge are the size guard's to refuse (the machine is told to have 416 MiB
+available, which leaves room for ~20k requests). ``SIMCONTAINER_MUTANTS`` sets how many mutants
+(default 400, about 20 s; ``SIMCONTAINER_MUTANTS=3000`` for a thorough run). The totals are
+printed at the end of the module (``pytest -s``) and written to ``tests/artifacts/mutation.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import os
+import time
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simcontainer import guard
+from simcontainer.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "models" / "scenarios").glob("*.toml"))
+N_MUTANTS = int(os.environ.get("SIMCONTAINER_MUTANTS", "400"))
+TOTALS: Counter[str] = Counter()
+SLOWEST: list[tuple[float, str]] = []
+
+BAD_TRACES = {
+    "negative.csv": b"time_s\n1\n-1\n",
+    "nan.csv": b"time_s,lifetime_s\n1,nan\n",
+    "inf.csv": b"time_s\ninf\n",
+    "text.csv": b"time_s\nsoon\n",
+    "no-time.csv": b"lifetime_s\n3\n",
+    "empty.csv": b"",
+    "header-only.csv": b"time_s,lifetime_s\n",
+    "ragged.csv": b"time_s,lifetime_s\n1,2,3\n",
+    "latin1.csv": b"time_s,workload\n1,caf\xe9\n",
+}
+GOOD_TRACES = {"good.csv": b"time_s,lifetime_s\n0.5,3\n1.5,\n",
+               "good-bom.csv": b"\xef\xbb\xbftime_s\n2\n"}
+
+WRONG_VALUES: list[Any] = [
+    "600", "", "runc", True, False, 0, -1, 2.5, -0.5, ["runc"], [], {"x": 1}, {},
+    math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, 10**18, 2**63, 2**70,
+    "web\x07", "\x1b[31m",
+]
+
+
+def small(data: dict[str, Any]) -> dict[str, Any]:
+    """The example, made quick to run: 60 s, at most 20 per burst, at most 0.5 arrivals/s."""
+    data = json.loads(json.dumps(data))
+    data["duration_s"] = min(float(data.get("duration_s", 60.0)), 60.0)
+    for w in data.get("workloads", []):
+        a = w.get("arrival", {})
+        if "count" in a:
+            a["count"] = min(a["count"], 20)
+        if "rate_per_s" in a:
+            a["rate_per_s"] = min(a["rate_per_s"], 0.5)
+    return data
+
+
+BASES = {p.stem: small(tomllib.loads(p.read_text(encoding="utf-8"))) for p in EXAMPLES}
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in the data: keys of tables, items of lists, and everything below."""
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.append(prefix + (k,))
+            out += paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out.append(prefix + (i,))
+            out += paths(v, prefix + (i,))
+    return out
+
+
+def parent_of(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path[:-1]:
+        data = data[part]
+    return data
+
+
+def _leaf(data: Any, path: tuple[Any, ...]) -> Any:
+    return parent_of(data, path)[path[-1]]
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+@st.composite
+def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
+    """An example scenario with one to three mutations; simplest first (Hypothesis shrinks to the
+    first choices): scaling a number by 2, then other scalings, deletions, wrong values."""
+    name = draw(st.sampled_from(sorted(BASES)))
+    data = json.loads(json.dumps(BASES[name]))
+    done: list[str] = []
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
+        places = paths(data)
+        op = draw(st.sampled_from(["scale", "delete", "wrong", "scale", "list-for-name", "bad-trace",
+                                   "wrong", "scale", "prepull-string", "add-key"]))
+        numbers = [p for p in places if _is_number(_leaf(data, p))]
+        texts = [p for p in places if isinstance(_leaf(data, p), str)]
+        tables = [p for p in places if isinstance(_leaf(data, p), dict)]
+        if op == "scale" and numbers:
+            path = draw(st.sampled_from(numbers))
+            parent, key = parent_of(data, path), path[-1]
+            factor = draw(st.sampled_from([2, 0.5, 10, 0, -1, 1e-9, 1e3, 1e9, 1e300]))
+            v = parent[key]
+            parent[key] = v * factor if isinstance(v, float) else int(v * min(factor, 1e15))
+            done.append(f"scale {'.'.join(map(str, path))} x{factor}")
+        elif op == "list-for-name" and texts:
+            path = draw(st.sampled_from(texts))
+            parent_of(data, path)[path[-1]] = [_leaf(data, path)]
+            done.append(f"list {'.'.join(map(str, path))}")
+        elif op == "bad-trace" and any(isinstance(w, dict) for w in data.get("workloads") or []):
+            w = draw(st.sampled_from([w for w in data["workloads"] if isinstance(w, dict)]))
+            w["arrival"] = {"kind": "trace",
+                            "path": draw(st.sampled_from(sorted(GOOD_TRACES) + sorted(BAD_TRACES)))}
+            done.append(f"trace {w['arrival']['path']}")
+        elif op == "prepull-string" and isinstance(data.get("daemon"), dict):
+            data["daemon"]["prepull"] = "python:3.12-slim"
+            done.append("prepull string")
+        elif op == "add-key" and tables:
+            path = draw(st.sampled_from(tables))
+            key = draw(st.sampled_from(["bogus", "nme", "count"]))
+            _leaf(data, path)[key] = copy.deepcopy(draw(st.sampled_from(WRONG_VALUES)))
+            done.append(f"add {key} under {'.'.join(map(str, path))}")
+        elif places:
+            path = draw(st.sampled_from(places))
+            parent, key = parent_of(data, path), path[-1]
+            if op == "delete":
+                del parent[key]
+                done.append(f"del {'.'.join(map(str, path))}")
+            else:
+                parent[key] = copy.deepcopy(draw(st.sampled_from(WRONG_VALUES)))
+                done.append(f"{'.'.join(map(str, path))} = {parent[key]!r}")
+    return name, data, done
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("mutants")
+    for name, content in (BAD_TRACES | GOOD_TRACES).items():
+        (d / name).write_bytes(content)
+    return d
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_machine() -> Any:
+    """The guard sees a machine with 416 MiB available: a run may hold ~20k requests."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(guard, "available_mib", lambda: 416.0)
+    yield
+    mp.undo()
+    report = {"mutants": TOTALS["mutants"], **dict(TOTALS),
+              "slowest_s": [(round(t, 2), what) for t, what in sorted(SLOWEST, reverse=True)[:5]]}
+    print("\nmutation totals:", json.dumps(report, indent=1))
+    artifacts = ROOT / "tests" / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "mutation.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+def _writable(data: Any) -> bool:
+    try:
+        tomli_w.dumps(data)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@settings(max_examples=N_MUTANTS, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(mutants())
+def test_every_mutant_runs_or_exits_2_and_check_agrees_with_run(folder, mutant):
+    name, data, done = mutant
+    TOTALS["mutants"] += 1
+    if not _writable(data):
+        TOTALS["not expressible in TOML"] += 1
+        return
+    path = folder / "mutant.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    t0 = time.perf_counter()
+    check_code, check_out, check_err = cli("check", str(path))
+    run_code, run_out, run_err = cli("run", str(path), "--json", "--no-progress")
+    SLOWEST.append((time.perf_counter() - t0, f"{name}: {'; '.join(done)}"))
+    what = f"{name}: {'; '.join(done)}"
+    assert check_code in (0, 2) and run_code in (0, 2), what
+    assert check_code == run_code, f"{what}: check {check_code} but run {run_code}\n{check_err}\n{run_err}"
+    if run_code == 2:
+        TOTALS["clean errors (exit 2)"] += 1
+        if "too large to run here" in run_err:
+            TOTALS["refused by the size guard"] += 1
+        assert run_out == "" and check_out == "", what
+        assert "Traceback" not in run_err and run_err.startswith("error: "), what
+        assert check_err == run_err, f"{what}: check and run disagree\n{check_err}\n{run_err}"
+        for line in run_err.splitlines()[1:]:
+            assert line.startswith("  - ") and ": " in line[4:], f"{what}: {line!r}"
+    else:
+        TOTALS["ran"] += 1
+        summary = json.loads(run_out, parse_constant=lambda c: pytest.fail(f"{what}: {c} in the JSON"))
+        assert summary["scenario"] == data["name"]
+
+
+def test_the_mutants_cover_both_outcomes():
+    """Runs after the property test (file order): both outcomes happened, nothing else did."""
+    if TOTALS["mutants"] < 50:
+        pytest.skip("too few mutants for a meaningful split")
+    assert TOTALS["ran"] > 0 and TOTALS["clean errors (exit 2)"] > 0
