@@ -22,7 +22,7 @@ from typing import Any
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import guard, planner
 from simcontainer.profiles import models_dir
 from simcontainer.scenario import Scenario
 from simcontainer.ui import worker
@@ -52,38 +52,11 @@ class Size:
         return self.requests <= IN_PROCESS_MAX
 
 
-def _guard_estimate(scenario: Scenario) -> float | None:
-    """The library's size guard when it is there (simcontainer.guard), else None."""
-    try:
-        from simcontainer import guard  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn = getattr(guard, "expected_requests", None)
-    try:
-        return float(fn(scenario)) if fn else None
-    except Exception:   # a guard that cannot size this scenario: fall back to our estimate
-        return None
-
-
 def size(scenario: Scenario) -> Size:
-    """How many requests the scenario's arrivals make over the horizon (an estimate, before running)."""
-    per: dict[str, float] = {}
-    for w in scenario.workloads:
-        a = w.arrival
-        cap = float(w.max_instances) if w.max_instances is not None else math.inf
-        span = max(scenario.duration_s - float(getattr(a, "start_s", 0.0) or 0.0), 0.0)
-        if a.kind == "burst":
-            n = float(a.count)
-        elif a.kind == "poisson":
-            n = a.rate_per_s * span
-        elif a.kind == "interval":
-            n = span / a.every_s if a.every_s > 0 else math.inf
-        else:                    # a trace: its rows, at most
-            n = cap if math.isfinite(cap) else 10_000.0
-        per[w.name] = min(n, cap)
-    guarded = _guard_estimate(scenario)
-    total = guarded if guarded is not None else sum(per.values())
-    return Size(total, max(per, key=per.get) if per else "")
+    """How many requests the scenario's arrivals make over the horizon: the library's size guard
+    (:func:`simcontainer.guard.estimate`, closed form, before running)."""
+    est = guard.estimate(scenario)
+    return Size(est.requests, est.largest)
 
 
 def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
