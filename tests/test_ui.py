@@ -182,3 +182,14 @@ def test_size_estimate_sorts_runs():
     mid = planner.with_values(default, {"workloads.churn-runc.arrival.rate_per_s": 20.0})
     assert not runs.size(mid).in_process and not runs.size(mid).refused
     assert runs.refusal(default) is None
+
+
+def test_out_of_range_sidebar_values_are_rejected_visibly():
+    at = start()
+    at.number_input(key="count0").set_value(0).run()
+    no_exception(at)
+    assert any("Hosts (identical): 0 is out of range" in e.value for e in at.sidebar.error)
+    assert fits(at)["qemu-kvm"] == "56"               # the last good value (1 host) stays
+    at.selectbox(key="preset0").set_value("by hand").run()
+    at.number_input(key="cores0").set_value(-4.0).run()
+    assert any("CPU cores: -4 is out of range" in e.value for e in at.sidebar.error)

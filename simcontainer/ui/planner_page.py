@@ -16,35 +16,49 @@ from simcontainer.ui import charts, runs, state
 BY_HAND = "by hand"
 
 
+def checked(where: Any, label: str, lo: float, hi: float, value: float, step: float, key: str,
+            integer: bool = False) -> float:
+    """A number input that rejects a value out of range visibly: an error under it, and the
+    what-if keeps the last good value (Streamlit's own bounds would clamp it without a word)."""
+    v = where.number_input(label, value=int(value) if integer else float(value), step=int(step) if integer else step,
+                           key=key, format="%d" if integer else None)
+    if lo <= v <= hi:
+        st.session_state[f"{key}_good"] = v
+        return v
+    good = st.session_state.get(f"{key}_good", value)
+    where.error(f"{label}: {v:g} is out of range (allowed: {lo:g} to {hi:g}); using {good:g}.")
+    return good
+
+
 def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
     """Host preset or fields by hand, the host count, horizon and seed (sidebar)."""
     cat = sc.default_catalogue()
     presets = sorted(cat.hosts)
-    st.sidebar.subheader("Host")
+    side = st.sidebar
+    side.subheader("Host")
     options = [*presets, BY_HAND]
     current = base.host.preset if base.host.preset in presets else BY_HAND
-    choice = st.sidebar.selectbox("Host preset", options, index=options.index(current), key=f"preset{v}")
+    choice = side.selectbox("Host preset", options, index=options.index(current), key=f"preset{v}")
     out: dict[str, Any] = {}
     if choice == BY_HAND:
         h = base.host
         out["host"] = {
-            "cpu_cores": st.sidebar.number_input("CPU cores", 1.0, 4096.0, float(h.cpu_cores), 1.0, key=f"cores{v}"),
-            "ram_mib": 1024 * st.sidebar.number_input("RAM (GiB)", 0.5, 65536.0, h.ram_mib / 1024, 1.0, key=f"ram{v}"),
-            "disk_gib": st.sidebar.number_input("Disk (GiB)", 1.0, 1e6, float(h.disk_gib), 10.0, key=f"disk{v}"),
-            "disk_mb_s": st.sidebar.number_input("Disk MB/s", 1.0, 1e5, float(h.disk_mb_s), 50.0, key=f"dmbs{v}"),
-            "net_mb_s": st.sidebar.number_input("Network MB/s", 0.1, 1e5, float(h.net_mb_s), 10.0, key=f"net{v}"),
+            "cpu_cores": checked(side, "CPU cores", 1, 4096, h.cpu_cores, 1.0, f"cores{v}"),
+            "ram_mib": 1024 * checked(side, "RAM (GiB)", 0.5, 65536, h.ram_mib / 1024, 1.0, f"ram{v}"),
+            "disk_gib": checked(side, "Disk (GiB)", 1, 1e6, h.disk_gib, 10.0, f"disk{v}"),
+            "disk_mb_s": checked(side, "Disk MB/s", 1, 1e5, h.disk_mb_s, 50.0, f"dmbs{v}"),
+            "net_mb_s": checked(side, "Network MB/s", 0.1, 1e5, h.net_mb_s, 10.0, f"net{v}"),
         }
     else:
         spec = cat.hosts[choice]
-        st.sidebar.caption(f"{spec['cpu_cores']} cores · {spec['ram_mib'] / 1024:g} GiB RAM · "
-                           f"{spec['disk_gib']} GiB disk · disk {spec['disk_mb_s']} MB/s · "
-                           f"net {spec['net_mb_s']} MB/s")
+        side.caption(f"{spec['cpu_cores']} cores · {spec['ram_mib'] / 1024:g} GiB RAM · "
+                     f"{spec['disk_gib']} GiB disk · disk {spec['disk_mb_s']} MB/s · "
+                     f"net {spec['net_mb_s']} MB/s")
         out["preset"] = choice
-    out["count"] = st.sidebar.number_input("Hosts (identical)", 1, 10_000, int(base.host.count), 1, key=f"count{v}")
-    st.sidebar.subheader("Run")
-    out["duration_s"] = st.sidebar.number_input("Horizon (simulated s)", 1.0, 1e6, float(base.duration_s), 60.0,
-                                                key=f"dur{v}")
-    out["seed"] = st.sidebar.number_input("Seed", 0, 2**31 - 1, int(base.seed), 1, key=f"seed{v}")
+    out["count"] = int(checked(side, "Hosts (identical)", 1, 10_000, base.host.count, 1, f"count{v}", integer=True))
+    side.subheader("Run")
+    out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
+    out["seed"] = int(checked(side, "Seed", 0, 2**31 - 1, base.seed, 1, f"seed{v}", integer=True))
     return out
 
 
@@ -53,21 +67,24 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
     runtimes = sorted(base.runtime_table(cat))
     images = sorted(base.image_table(cat))
     cfg = {
-        "name": st.column_config.TextColumn("name", required=True),
-        "runtime": st.column_config.SelectboxColumn("runtime", options=runtimes, required=True),
-        "image": st.column_config.SelectboxColumn("image", options=images, required=True),
-        "cpu": st.column_config.NumberColumn("cpu (cores)", min_value=0.0, step=0.05, format="%.2f"),
-        "mem_mib": st.column_config.NumberColumn("mem MiB", min_value=0.0, step=64.0, format="%.0f"),
-        "guest_mem_mib": st.column_config.NumberColumn("guest mem MiB", min_value=1.0, step=128.0, format="%.0f",
+        "name": st.column_config.TextColumn("Name", required=True),
+        "runtime": st.column_config.SelectboxColumn("Runtime", options=runtimes, required=True,
+                                                    help="gvisor: user-space kernel; kata: guest kernel in a "
+                                                         "light VM; runc, crun: the host's kernel"),
+        "image": st.column_config.SelectboxColumn("Image", options=images, required=True),
+        "cpu": st.column_config.NumberColumn("CPU (cores)", min_value=0.0, step=0.05, format="%.2f"),
+        "mem_mib": st.column_config.NumberColumn("Memory (MiB)", min_value=0.0, step=64.0, format="%.0f"),
+        "guest_mem_mib": st.column_config.NumberColumn("Guest memory (MiB)", min_value=1.0, step=128.0,
+                                                       format="%.0f",
                                                        help="VMs only; blank = the runtime's default"),
-        "arrival": st.column_config.SelectboxColumn("arrival", options=list(planner.ARRIVAL_KINDS)),
-        "rate_per_s": st.column_config.NumberColumn("rate /s", min_value=0.0, format="%.3f",
+        "arrival": st.column_config.SelectboxColumn("Arrivals", options=list(planner.ARRIVAL_KINDS)),
+        "rate_per_s": st.column_config.NumberColumn("Rate (per s)", min_value=0.0, format="%.3f",
                                                     help="poisson: arrivals per second; interval: 1 / every_s"),
-        "count": st.column_config.NumberColumn("count", min_value=1, step=1,
+        "count": st.column_config.NumberColumn("Count", min_value=1, step=1,
                                                help="burst: how many at once; others: a cap on requests"),
-        "at_s": st.column_config.NumberColumn("at s", min_value=0.0, help="burst time, or start of arrivals"),
-        "lifetime": st.column_config.SelectboxColumn("lifetime", options=list(planner.LIFETIME_KINDS)),
-        "lifetime_s": st.column_config.NumberColumn("lifetime s", min_value=0.0,
+        "at_s": st.column_config.NumberColumn("At (s)", min_value=0.0, help="burst time, or start of arrivals"),
+        "lifetime": st.column_config.SelectboxColumn("Lifetime", options=list(planner.LIFETIME_KINDS)),
+        "lifetime_s": st.column_config.NumberColumn("Lifetime (s)", min_value=0.0,
                                                     help="fixed: seconds; exponential: mean; lognormal: median"),
     }
     return st.data_editor(planner.workloads_table(base), column_config=cfg, num_rows="dynamic",
