@@ -245,10 +245,10 @@ def read_scenario_text(text: str | bytes, source: str = "upload") -> tuple[Scena
 # --------------------------------------------------------------------------- comparing runtimes
 
 RUNTIME_LABELS = {
-    "runc": ("runc container", "shared host kernel"),
-    "crun": ("crun container", "shared host kernel"),
+    "runc": ("runc container", "host kernel"),
+    "crun": ("crun container", "host kernel"),
     "gvisor": ("gVisor container", "user-space kernel"),
-    "kata": ("Kata container", "guest kernel in a light VM"),
+    "kata": ("Kata container", "guest kernel (light VM)"),
     "firecracker": ("Firecracker microVM", "guest kernel"),
     "qemu-kvm": ("QEMU VM", "guest kernel"),
     "cloud-hypervisor": ("Cloud Hypervisor VM", "guest kernel"),
@@ -869,9 +869,9 @@ __all__ = [
 
 SHOWN = {
     "workload": "Workload", "runtime": "Runtime", "kernel": "Kernel", "image": "Image",
-    "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds first", "ram_per_instance_mib": "RAM each (MiB)",
-    "ram_overhead_share": "RAM overhead", "requested": "Requested", "started": "Started",
-    "waiting": "Still waiting", "startup_p50_s": "Median startup (s)", "startup_p95_s": "p95 startup (s)",
+    "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds", "ram_per_instance_mib": "MiB each",
+    "ram_overhead_share": "Overhead", "requested": "Asked", "started": "Started",
+    "waiting": "Waiting", "startup_p50_s": "Median (s)", "startup_p95_s": "p95 startup (s)",
 }
 
 
@@ -896,8 +896,9 @@ def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
         elif col in ("workload", "runtime", "image", "binding"):
             v = rows[col].where(rows[col].notna(), "").astype(str)
             out[name] = v.map(lambda b: RESOURCE_NAMES.get(b, b)) if col == "binding" else v
-        elif col == "vm_disk":
-            out[name] = rows[col].where(rows[col].notna(), "").astype(str)
+        elif col == "vm_disk":      # shown with the image: "ubuntu-24.04-cloud (overlay)"
+            disk = rows[col].where(rows[col].notna(), "").astype(str)
+            out["Image"] = [f"{i} ({d})" if d else i for i, d in zip(out["Image"], disk)]
         elif col == "ram_overhead_share":
             out[name] = [_cell(v, ".0%") for v in rows[col]]
         elif col in ("fits", "requested", "started", "waiting", "ram_per_instance_mib"):

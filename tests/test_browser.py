@@ -224,7 +224,7 @@ def test_planner_like_for_like_and_a_widget_change(server, browser):
     assert _metric(page, "qemu-kvm fits").inner_text() == "56"
     answer = page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
     assert "RAM binds at 56 QEMU VMs of api-runc" in answer
-    rows = _table_rows(page, "Binds first")
+    rows = _table_rows(page, "Kernel")
     head, body = rows[0], rows[1:]
     w, r = head.index("Workload"), head.index("Runtime")
     by_workload: dict[str, list[str]] = {}

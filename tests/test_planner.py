@@ -153,7 +153,7 @@ def test_like_for_like_rows_and_answer(default):
     assert set(ecdf["runtime"]) == set(compare)
     assert len(planner.phases_long(lead.reset_index())) == 5 * len(compare)
     shown = planner.shown_rows(rows)
-    assert "measured_in" not in shown.columns and "Median startup (s)" in shown.columns
+    assert "measured_in" not in shown.columns and "Median (s)" in shown.columns
     assert not shown.isin(["None", "nan", "NaN"]).any().any()
 
 

@@ -49,12 +49,12 @@ def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
     some never started)."""
     return alt.Chart(df).mark_line(interpolate="step-after").encode(
         x=alt.X("startup_s:Q", scale=alt.Scale(type="log"), title="startup, request to ready (s, log)"),
-        y=alt.Y("fraction:Q", title="fraction of requests started within", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("fraction:Q", title="share started", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("runtime:N", title="runtime"),
         tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f", title="startup (s)"),
                  alt.Tooltip("fraction:Q", format=".2f", title="fraction of requests")],
-    ).properties(height=260, title=f"Startup of {workload}, share of requests" if workload
-                 else "Startup, share of requests")
+    ).properties(height=260, title=f"Startup of {workload} (share of all requests)" if workload
+                 else "Startup (share of all requests)")
 
 
 def phases(df: pd.DataFrame) -> alt.Chart:

@@ -220,7 +220,9 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime; "
                "\"—\" where nothing started.")
     table_rows = rows[rows["workload"].isin(shown)]
-    st.dataframe(planner.shown_rows(table_rows), hide_index=True, key="runtime_table", width="stretch")
+    shown_table = planner.shown_rows(table_rows)
+    st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch",
+                 height=min(36 * (len(shown_table) + 1) + 4, 1000))
     base_key = (planner.canonical(scenario), ",".join(compare), lead)
 
     def key(name: str) -> str:
