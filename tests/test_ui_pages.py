@@ -189,3 +189,22 @@ def test_image_lesson_caption_follows_the_run():
     caption = next(c.value for c in fresh.caption if "containers started from" in c.value)
     assert caption.startswith("10 containers started from 1 download of the image")
     assert "all waited for that one pull" in caption
+
+
+def test_hosts_page_answers_how_many_hosts():
+    at = start("hosts")
+    text = at.success[0].value
+    assert "For 20 × api-runc, 20 × api-firecracker, 20 × api-qemu, 24 × churn-runc" in text
+    assert "2 on qemu-kvm (RAM binds)" in text and "1 on runc (CPU binds)" in text
+    at.number_input(key="hn_api-qemu").set_value(200).run()
+    assert "on qemu-kvm (RAM binds)" in at.success[0].value
+    assert "2 on qemu-kvm" not in at.success[0].value
+    assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_planner_on_several_hosts_has_a_per_host_view():
+    at = start("planner")
+    at.number_input(key="count0").set_value(3).run()
+    assert not at.exception
+    per_host = next(d.value for d in at.dataframe if "Peak RAM (GiB)" in d.value.columns)
+    assert len(per_host) == 3 and int(per_host["Instances placed"].iloc[0]) > 0

@@ -31,17 +31,20 @@ def density_bars(rows: pd.DataFrame) -> alt.Chart:
     ).properties(height=80 + 36 * len(rows), title="Density per runtime")
 
 
-def tradeoff(rows: pd.DataFrame) -> alt.LayerChart:
-    """Density against p95 startup: one point per runtime (up and to the left is better)."""
+def tradeoff(rows: pd.DataFrame) -> alt.Chart:
+    """Density against p95 startup: one point per runtime (up and to the left is better).
+
+    Runtimes are told apart by colour (and kind by shape) in the legend, not by text next to the
+    points: with seven runtimes, labels on the points overlap.
+    """
     data = rows.dropna(subset=["fits", "startup_p95_s"])
-    base = alt.Chart(data).encode(
+    return alt.Chart(data).mark_point(size=160, filled=True).encode(
         x=alt.X("startup_p95_s:Q", scale=alt.Scale(type="log"), title="p95 startup (s, log)"),
         y=alt.Y("fits:Q", title="instances that fit"),
-    )
-    points = base.mark_circle(size=140).encode(color=alt.Color("kind:N", title="kind"),
-                                               tooltip=["runtime", "fits", "binding", "startup_p95_s"])
-    labels = base.mark_text(dx=8, align="left").encode(text="runtime:N")
-    return (points + labels).properties(height=260, title="Trade-off: density vs p95 startup")
+        color=alt.Color("runtime:N", title="runtime", legend=alt.Legend(labelLimit=300)),
+        shape=alt.Shape("kind:N", title="kind"),
+        tooltip=["runtime", "kind", "fits", "binding", alt.Tooltip("startup_p95_s:Q", format=".2f", title="p95 (s)")],
+    ).properties(height=260, title="Trade-off: density vs p95 startup")
 
 
 def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
