@@ -193,3 +193,29 @@ def test_out_of_range_sidebar_values_are_rejected_visibly():
     at.selectbox(key="preset0").set_value("by hand").run()
     at.number_input(key="cores0").set_value(-4.0).run()
     assert any("CPU cores: -4 is out of range" in e.value for e in at.sidebar.error)
+
+
+def test_worker_process_is_bounded_in_memory():
+    """A worker past its address-space limit dies (or reports it); it never grows the server."""
+    import multiprocessing as mp
+    import queue
+
+    from simcontainer.ui import worker
+
+    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 150.0})
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=worker.work, args=(planner.canonical(big), out, 600))
+    proc.start()
+    got = None
+    while got is None:
+        try:
+            kind, value = out.get(timeout=0.5)
+            if kind != "progress":
+                got = (kind, value)
+        except queue.Empty:
+            if not proc.is_alive():
+                break
+    proc.join(10)
+    assert got is None or got[0] == "error", "a 600 MiB worker finished a run that needs more"
+    assert got is not None or proc.exitcode != 0
