@@ -323,4 +323,24 @@ def test_sweep_runs_and_keeps_its_runs(server, browser):
     tab.done()
     tab.check("sweep, after a run", 1)
     tab.page.screenshot(path=str(SHOTS / "sweep.png"), full_page=True)
+    # a long sweep, stopped: the finished runs are kept and shown
+    page = tab.page
+    reps = page.get_by_role("spinbutton", name="Replications (seeds) per point")
+    reps.fill("20")
+    reps.press("Enter")
+    steps = page.get_by_role("spinbutton", name="steps").first
+    steps.fill("25")
+    steps.press("Enter")
+    page.get_by_text("500 runs:").wait_for(timeout=30_000)
+    tab.done()
+    assert page.get_by_text("design changed").count() >= 1       # the old chart is marked stale
+    page.get_by_role("button", name="Run sweep").click()
+    page.get_by_text(re.compile(r"\d+ / 500 runs")).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Stop sweep").click()
+    page.get_by_text(re.compile(r"Stopped: \d+ of 500 runs finished and kept")).wait_for(timeout=10_000)
+    tab.done(1)
+    tab.check("sweep, stopped", 1)
+    kept = page.get_by_text(re.compile(r"Stopped: \d+ of 500")).inner_text()
+    print(f"\nsweep stopped: {kept}")
     tab.close()
