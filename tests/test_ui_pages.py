@@ -123,6 +123,7 @@ def test_sweep_one_axis_line(sweep):
     table = sweep.dataframe[-1].value
     assert list(table["host.cpu_cores"]) == [1.0, 8.5, 16.0]
     assert len(sweep.get("vega_lite_chart")) == 1
+    assert not sweep.get("progress") and not [b for b in sweep.button if b.key == "stop_sweep"]
     assert sweep.selectbox(key="metric").value == "workloads.api-runc.startup_s.p95"
     p95 = list(sweep.dataframe[-1].value["mean"])
     assert p95[0] > p95[-1]                           # one core makes the burst start slower

@@ -80,7 +80,8 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
     out = ctx.Queue()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # the child inherits it: less address space
     proc = ctx.Process(target=worker.work, args=(toml_text, out, WORKER_MEMORY_MIB), daemon=True)
-    box = st.container(key=f"run_{key[:12]}")
+    slot = st.empty()            # a placeholder: emptying it removes the bar and the button
+    box = slot.container()
     bar = box.progress(0.0, text=f"Simulating {label}: starting a worker process…")
     box.button("Stop this run", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
     start = time.monotonic()
@@ -113,7 +114,7 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
         if proc.is_alive():
             proc.kill()
             proc.join(timeout=5)
-        box.empty()
+        slot.empty()
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)

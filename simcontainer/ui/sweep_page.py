@@ -114,7 +114,8 @@ def run(base: Any, axes: dict[str, list[Any]], reps: int, key: str) -> None:
     results: dict[str, Any] = {}
     st.session_state["sweep"] = {"design": key, "spec": spec, "results": results, "axes": list(axes),
                                  "axes_values": dict(axes), "total": spec.n_runs, "stopped": True}
-    box = st.container()
+    slot = st.empty()            # a placeholder: emptying it removes the bar and the button
+    box = slot.container()
     bar = box.progress(0.0, text=f"0 / {spec.n_runs} runs")
     box.button("Stop sweep", key="stop_sweep", help="Stop after the current run; finished runs are kept")
     start = time.monotonic()
@@ -126,7 +127,7 @@ def run(base: Any, axes: dict[str, list[Any]], reps: int, key: str) -> None:
         bar.progress(i / len(todo), text=f"{i} / {len(todo)} runs"
                      + (f" · about {left:.0f} s left" if left is not None else ""))
     st.session_state["sweep"]["stopped"] = False
-    box.empty()
+    slot.empty()
 
 
 def tables(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
