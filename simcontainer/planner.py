@@ -248,7 +248,7 @@ RUNTIME_LABELS = {
     "runc": ("runc container", "host kernel"),
     "crun": ("crun container", "host kernel"),
     "gvisor": ("gVisor container", "user-space kernel"),
-    "kata": ("Kata container", "guest kernel (light VM)"),
+    "kata": ("Kata container", "guest kernel, light VM"),
     "firecracker": ("Firecracker microVM", "guest kernel"),
     "qemu-kvm": ("QEMU VM", "guest kernel"),
     "cloud-hypervisor": ("Cloud Hypervisor VM", "guest kernel"),
@@ -260,7 +260,9 @@ def runtime_label(runtime: str, n: int | None = 2, kernel: bool = False) -> str:
     word, which = RUNTIME_LABELS.get(runtime, (f"{runtime} instance", ""))
     if n != 1:
         word += "s"
-    return f"{word} ({which})" if kernel and which else word
+    # a sandboxed "container" always says which kernel it runs: it is not the host's
+    sandboxed = word.split()[-1].startswith("container") and which not in ("", "host kernel")
+    return f"{word} ({which})" if (kernel or sandboxed) and which else word
 
 
 def runtimes_in(scenario: Scenario) -> list[str]:

@@ -103,7 +103,7 @@ def test_host_by_hand_and_compare_runtimes():
     assert "kata" in at.query_params["rt"]
     rows = runtime_table(at)
     rows = rows[rows["Workload"] == "api-runc"].set_index("Runtime")
-    assert rows.loc["kata", "Kernel"] == "guest kernel (light VM)"
+    assert rows.loc["kata", "Kernel"] == "guest kernel, light VM"
     assert float(rows.loc["kata", "p95 startup (s)"]) > float(rows.loc["runc", "p95 startup (s)"]) * 0.5
 
 
