@@ -45,7 +45,7 @@ def render() -> None:
         shown[c] = [f"{v:.0%}" if pd.notna(v) else "" for v in shown[c]]
     for c in ("Hosts", "At least (total / room)"):
         shown[c] = [f"{v:.0f}" if pd.notna(v) else "" for v in shown[c]]
-    st.dataframe(shown, hide_index=True, key="hosts_table")
+    st.dataframe(shown, hide_index=True, key="hosts_table", placeholder="")
     data = table.dropna(subset=["hosts"])
     charts.show(st, charts.content_key("hosts", planner.canonical(base), sorted(counts.items()), headroom, compare),
                 lambda: alt.Chart(data).mark_bar().encode(

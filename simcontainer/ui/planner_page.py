@@ -88,7 +88,7 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
                                                     help="fixed: seconds; exponential: mean; lognormal: median"),
     }
     return st.data_editor(planner.workloads_table(base), column_config=cfg, num_rows="dynamic",
-                          hide_index=True, key=f"mix{v}", width="stretch")
+                          hide_index=True, key=f"mix{v}", width="stretch", placeholder="")
 
 
 def show_problems(title: str, problems: list[str]) -> None:
@@ -221,7 +221,7 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
                "\"—\" where nothing started.")
     table_rows = rows[rows["workload"].isin(shown)]
     shown_table = planner.shown_rows(table_rows)
-    st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch",
+    st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch", placeholder="",
                  height=min(36 * (len(shown_table) + 1) + 4, 1000))
     base_key = (planner.canonical(scenario), ",".join(compare), lead)
 
@@ -245,7 +245,7 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
     st.dataframe(status.rename(columns={
         "workload": "Workload", "runtime": "Runtime", "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
-        "never_started": "Never started"}), hide_index=True, key="mix_status")
+        "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
     if n > 1:
         per_host(scenario, main, key)
     ts = planner.resample_steps(main["timeseries"], scenario.duration_s)
@@ -263,5 +263,5 @@ def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     """Each host on its own: how the placement packed them, and the RAM and CPU each one used."""
     table = planner.per_host(scenario, main["summary"], main["instances"])
     st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
-    st.dataframe(planner.shown_hosts(table), hide_index=True, key="per_host")
+    st.dataframe(planner.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
     charts.show(st, key("per_host"), lambda: charts.per_host(table))

@@ -157,7 +157,7 @@ def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:
     view = summary[summary["metric"] == metric].drop(columns=["metric", "point"])
     st.dataframe(view.rename(columns={"runs": "runs", "n": "runs with a value", "mean": "mean",
                                       "ci95_low": "95% low (bootstrap)", "ci95_high": "95% high (bootstrap)"}),
-                 hide_index=True, key="sweep_table", column_config={
+                 hide_index=True, key="sweep_table", placeholder="", column_config={
                      c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "95% low (bootstrap)",
                                                                                "95% high (bootstrap)")})
     c1, c2 = st.columns(2)
