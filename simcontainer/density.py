@@ -67,6 +67,11 @@ def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
 def density(scenario: Scenario, runtimes: list[str] | None = None,
             catalogue: Catalogue | None = None) -> dict[str, dict[str, Any]]:
     """``{workload: {runtime: {...}}}`` for each workload's own runtime plus ``runtimes``."""
+    from simcontainer.inputs import check_runtimes_arg, check_scenario_arg
+
+    check_scenario_arg(scenario, "density")
+    if runtimes:
+        runtimes = check_runtimes_arg(runtimes, "density")
     catalogue = catalogue or default_catalogue()
     known = scenario.runtime_table(catalogue)
     images = image_table(scenario, catalogue)

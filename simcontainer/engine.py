@@ -13,6 +13,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import simpy
+from simpy.core import StopSimulation
+from simpy.events import URGENT
 
 from simcontainer.daemon import Daemon, PhasePlan, WorkloadPlan
 from simcontainer.host import HostNode, demand
@@ -188,7 +190,7 @@ class Engine:
         second how far it got: by simulated time, or by events done of those expected when a
         burst puts them all at one instant (the arrivals report too, see ``_arrivals``)."""
         env = self.env
-        step, peek, clock = env.step, env.peek, time.perf_counter
+        step, clock = env.step, time.perf_counter
         expected = max(1.0, self.expected_events)
         done, last = 0, clock()
 
@@ -200,15 +202,20 @@ class Engine:
                 last = now
                 progress(min(0.99, max(env.now / horizon, done / expected)))
 
+        # What env.run(until=horizon) does -- an urgent event at the horizon that stops the
+        # loop -- with a look at the clock every 8 events: an event may take long (placement
+        # scanning thousands of hosts), and progress should still move ~10 times a second.
+        stop = simpy.Event(env)
+        stop._ok, stop._value = True, None
+        env.schedule(stop, URGENT, horizon - env.now)
+        stop.callbacks.append(StopSimulation.callback)
         self._tick = tick
         try:
-            while peek() < horizon:
-                for _ in range(4096):
-                    if peek() >= horizon:
-                        break
-                    step()
-                tick(4096)
-            env.run(until=horizon)    # no event left before the horizon: only moves the clock
+            while True:
+                step(); step(); step(); step(); step(); step(); step(); step()  # noqa: E702
+                tick(8)
+        except StopSimulation:
+            pass
         finally:
             self._tick = None
         progress(1.0)
@@ -245,6 +252,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
 
     check_run_args(scenario, seed, policy=policy, progress=progress)
     est = check_size(scenario, force=force)
+    seed = None if seed is None else int(seed)     # a numpy integer becomes a plain one (JSON)
     engine = Engine(scenario, seed, catalogue=catalogue, policy=policy)
     engine.expected_events = est.events
     return engine.run(progress)

@@ -34,6 +34,7 @@ _NUMBER_KINDS = {
     "int_from_float": "an integer",
     "finite_number": "a finite number; nan and inf are refused",
     "bool_type": "true, false",
+    "int_parsing_size": "an integer between -2**63 and 2**63",
 }
 
 
@@ -105,7 +106,7 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             tags = err.get("ctx", {}).get("expected_tags", "")
             line = f"{where}.kind: got {_short(value.get('kind') if isinstance(value, dict) else value)} (allowed: {tags})"
-        elif kind in ("float_type", "int_type", "int_from_float", "finite_number", "bool_type"):
+        elif kind in _NUMBER_KINDS:
             line = f"{where}: got {_short(value)} (allowed: {_NUMBER_KINDS[kind]})"
         elif kind == "string_type":
             line = f"{where}: got {_short(value)} (allowed: a string{', a name' if isinstance(value, list | dict) else ''})"

@@ -4,11 +4,13 @@ A scenario is a few lines of TOML, yet ``count = 10_000_000`` or a Poisson rate 
 day asks for millions of instances, and the recorder keeps every one of them: such a run grows
 until the machine runs out of memory. :func:`estimate` works the size out in closed form (no
 draw, no run), and :func:`check_size` refuses, with a plain message and the way round it
-(``--force`` on the command line, ``force=True`` in the API), what would not fit in memory.
+(``--force`` on the command line, ``force=True`` in the API), what would not fit in memory or
+would compute for more than an hour.
 
 The per-request figures were measured on bursts of 20k and 100k requests and a 20k-request
-churn (see docs/reference/guards.md): a request costs ~1.5 KiB of the recorder and the simulation whether it waits, runs or completes,
-and a request's whole lifecycle is ~8 events of ~5-7 µs each.
+churn (see docs/reference/guards.md): a request costs ~1.5 KiB of the recorder and the
+simulation whether it waits, runs or completes, and a request's whole lifecycle is ~8 events of
+~5-7 µs each.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from simcontainer.errors import ScenarioError
 
 BYTES_PER_REQUEST = 3 * 1024      # measured ~1.5 KiB; doubled for the result tables built after
 EVENTS_PER_REQUEST = 8            # request, api, pull, create, boot, running, stop, exit
-SECONDS_PER_EVENT = 7e-6          # on the development machine (2 cores, Python 3.12)
+SECONDS_PER_EVENT = 7e-6          # on the development machine (2 cores, Python 3.11)
+SECONDS_PER_HOST_SCAN = 8e-6      # placement tries every host per request (10k hosts: 80 ms)
+MAX_WALL_S = 3600.0               # compute beyond this is refused too: a run, not a hang
 BASE_MIB = 150.0                  # the interpreter, numpy, pandas, simpy
 MEMORY_SHARE = 0.5                # of the memory available now, at most
 MAX_SWEEP_RUNS = 20_000           # validating a point costs ~1 ms and ~50 KiB; past this, ask
@@ -65,8 +69,9 @@ def estimate(scenario: Any) -> Estimate:
     k = max(range(len(per)), key=per.__getitem__)
     events = requests * EVENTS_PER_REQUEST
     memory = BASE_MIB + requests * BYTES_PER_REQUEST / 2**20
-    return Estimate(requests, events, memory, events * SECONDS_PER_EVENT,
-                    scenario.workloads[k].name, f"workloads[{k}].arrival")
+    hosts = scenario.host.count
+    wall = events * SECONDS_PER_EVENT + (requests * hosts * SECONDS_PER_HOST_SCAN if hosts > 1 else 0.0)
+    return Estimate(requests, events, memory, wall, scenario.workloads[k].name, f"workloads[{k}].arrival")
 
 
 def available_mib() -> float | None:
@@ -91,8 +96,16 @@ def check_size(scenario: Any, *, force: bool = False, available: float | None = 
     est = estimate(scenario)
     avail = available if available is not None else available_mib()
     limit = MEMORY_SHARE * avail if avail is not None else math.inf
-    if force or est.memory_mib <= limit:
+    if force or (est.memory_mib <= limit and est.wall_s <= MAX_WALL_S):
         return est
+    if est.memory_mib <= limit:
+        raise ScenarioError([
+            f"{est.largest_path}: too long to run here: {est.describe()} "
+            f"({est.largest!r} makes the most requests"
+            f"{f', each placed by trying {scenario.host.count:,} hosts' if scenario.host.count > 1 else ''}) "
+            f"(allowed: up to {_duration(MAX_WALL_S)} of compute; lower the count, rate, duration_s, "
+            "host.count or set max_instances, or pass --force (force=True in Python) to run anyway)"
+        ], source=source or scenario.name)
     raise ScenarioError([
         f"{est.largest_path}: too large to run here: {est.describe()} "
         f"({est.largest!r} makes the most requests); this machine has {_mib(avail or 0)} available "

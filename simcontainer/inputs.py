@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ def check_scenario_arg(scenario: Any, where: str = "simulate") -> None:
 def check_seed(seed: Any, where: str = "simulate") -> None:
     if seed is None:
         return
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
         raise ArgumentError(f"{where}: seed: got {_short(seed)} (allowed: None or an integer in [0, 2**63))")
 
 

@@ -7,10 +7,12 @@ the validation context, so that one file is validated against one set of models.
 
 from __future__ import annotations
 
+import numbers
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import numpy as np
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,14 +41,17 @@ def _no_control_chars(v: str) -> str:
 def _whole_number(v: Any) -> Any:
     """Counts take an integer, or a float with nothing after the point (TOML ``20.0``); never
     text or true/false, which strict pydantic refuses for floats but lax ints would take."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
         raise ValueError(f"got {v!r} (allowed: an integer)")
-    return v
+    return int(v) if isinstance(v, numbers.Integral) else v    # numpy integers too
 
 
-# Every number is strict (no "600", no true) and finite (no nan, no inf): see Model.
-NonNeg = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
+# Every number is strict (no "600", no true) and finite (no nan, no inf): see Model. Sizes,
+# rates and times stop at 1e15 (an exabyte in MiB, 30 million years in s): far above any host,
+# and far enough below the float range that totals over 10,000 hosts stay finite in the JSON.
+MAX_NUMBER = 1e15
+NonNeg = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
+Positive = Annotated[float, Field(gt=0, le=MAX_NUMBER)]
 Int = Annotated[int, BeforeValidator(_whole_number), Field(strict=False)]
 Name = Annotated[str, Field(min_length=1), AfterValidator(_no_control_chars)]
 
@@ -89,7 +94,7 @@ class Phase(Model):
             raise ValueError("mean_s is for dist = 'exponential'; a lognormal latency takes median_s and p95_s")
         if self.p95_s is not None and self.p95_s < self.median_s:
             raise ValueError(
-                f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s"
+                f"p95_s ({self.p95_s}) is below median_s ({self.median_s}) (allowed: p95_s >= median_s)"
             )
         return self
 
@@ -190,7 +195,7 @@ class Daemon(Model):
     @model_validator(mode="after")
     def _watermarks(self) -> Daemon:
         if self.gc_low > self.gc_high:
-            raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}); allowed: gc_low <= gc_high")
+            raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}) (allowed: gc_low <= gc_high)")
         return self
 
 
@@ -245,7 +250,7 @@ class LognormalLifetime(Model):
     @model_validator(mode="after")
     def _tail(self) -> LognormalLifetime:
         if self.p95_s < self.median_s:
-            raise ValueError(f"p95_s ({self.p95_s}) is below median_s ({self.median_s}); allowed: p95_s >= median_s")
+            raise ValueError(f"p95_s ({self.p95_s}) is below median_s ({self.median_s}) (allowed: p95_s >= median_s)")
         return self
 
 

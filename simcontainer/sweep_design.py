@@ -310,7 +310,7 @@ def load_sweep(path: str | Path, *, force: bool = False) -> SweepSpec:
     """Read and validate a sweep file (``base`` relative to it). Raises :class:`ScenarioError`."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")   # a byte-order mark is not content
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"cannot read file: {getattr(exc, 'strerror', None) or exc}"],
                             source=str(p)) from None

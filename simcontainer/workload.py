@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 from collections.abc import Iterator
 from functools import lru_cache
@@ -150,14 +151,20 @@ def _parse_trace(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tupl
     sweep's many points reuse what it read (an edited file is read again).
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return _parse_rows(csv.reader(fh))
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"not UTF-8 text (byte {exc.start}: {exc.reason}; allowed: a UTF-8 CSV file)") from None
-    except csv.Error as exc:
-        raise TraceError(f"malformed CSV: {exc} (allowed: comma-separated values)") from None
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise TraceError(f"cannot read {path!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
+    try:
+        text = raw.decode("utf-8-sig")      # a byte-order mark is not content
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TraceError(f"line {line}: not UTF-8 text, byte {raw[exc.start]:#04x} ({exc.reason}) "
+                         "(allowed: a UTF-8 CSV file)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _parse_rows(reader)
+    except csv.Error as exc:
+        raise TraceError(f"line {reader.line_num}: malformed CSV: {exc} (allowed: comma-separated values)") from None
 
 
 def _parse_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
@@ -171,7 +178,7 @@ def _parse_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[tuple[flo
         what = f"unknown column {unknown[0]!r}" if unknown else "a column named twice"
         raise TraceError(f"line 1: {what} (allowed: {allowed})")
     if "time_s" not in cols:
-        raise TraceError(f"line 1: no time_s column (found: {', '.join(cols) or 'nothing'}; allowed: {allowed})")
+        raise TraceError(f"line 1: no time_s column, found {', '.join(cols) or 'nothing'} (allowed: {allowed})")
     it, il = cols.index("time_s"), cols.index("lifetime_s") if "lifetime_s" in cols else None
     iw = cols.index("workload") if "workload" in cols else None
     rows: dict[str | None, list[tuple[float, float | None]]] = {}

@@ -86,7 +86,8 @@ def trace_scenario(tmp_path: Path, csv_bytes: bytes | None, **arrival: Any) -> P
     (b"time_s,lifetime_s\n", "line 2: no rows after the header"),
     (b"time_s,lifetime_s\n1,2\n3,4,5\n", "line 3: 3 fields but the header has 2"),
     (b"time_s,lifetime_s\n1,2\n3\n", "line 3: 1 fields but the header has 2"),
-    (b"time_s\n1\n\xff\xfe2\n", "not UTF-8 text"),
+    (b"time_s\n1\n\xff\xfe2\n", "line 3: not UTF-8 text, byte 0xff (invalid start byte) (allowed: a UTF-8 CSV file)"),
+    (b"time_s\n\"1\n", "line 2: malformed CSV"),
 ])
 def test_bad_trace_is_refused_by_check_and_run(tmp_path, capsys, content, expect):
     path = trace_scenario(tmp_path, content)
@@ -201,6 +202,8 @@ def test_action_instance_within_a_trace_or_poisson_is_fine(tmp_path):
     (("duration_s",), float("nan"), "duration_s: got nan (allowed: a finite number"),
     (("host", "ram_mib"), float("inf"), "host.ram_mib: got inf"),
     (("host", "cpu_overcommit"), float("inf"), "host.cpu_overcommit: got inf"),
+    (("host", "ram_mib"), 1e308, "host.ram_mib: got 1e+308 (allowed: a number less than or equal to 1e+15)"),
+    (("host", "count"), 2**70, "host.count: got 1180591620717411303424 (allowed: a number less than or equal to 10000)"),
 ])
 def test_no_coercion_and_finite_numbers_only(tmp_path, capsys, where, value, expect):
     data = scenario_dict()
@@ -238,6 +241,12 @@ def test_utf8_bom_is_accepted(tmp_path, capsys):
     p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
     code, out, _ = cli(capsys, "check", str(p))
     assert code == 0 and out.startswith("ok: test")
+
+
+def test_utf8_bom_is_accepted_in_sweep_files(tmp_path):
+    spec = small_sweep(tmp_path)
+    spec.write_bytes(b"\xef\xbb\xbf" + spec.read_bytes())
+    assert load_sweep(spec).n_points == 2
 
 
 def test_closed_sets_say_what_is_allowed():
@@ -288,6 +297,16 @@ def test_size_guard_in_python():
     with pytest.raises(SimcontainerError):
         guard.check_size(small, available=1.0)                    # a machine with 1 MiB free
     guard.check_size(small, available=1.0, force=True)
+
+
+def test_hours_of_placement_over_many_hosts_is_refused(monkeypatch):
+    monkeypatch.setattr(guard, "available_mib", lambda: 16 * 1024.0)
+    data = scenario_dict(duration_s=36_000.0, host={"count": 10_000})
+    data["workloads"][0]["arrival"] = {"kind": "poisson", "rate_per_s": 10.0}
+    with pytest.raises(SimcontainerError) as exc:
+        sc.simulate(sc.parse_scenario(data))
+    assert "too long to run here: about 360,000 requests" in str(exc.value)
+    assert "each placed by trying 10,000 hosts" in str(exc.value) and "--force" in str(exc.value)
 
 
 def test_huge_sweep_grid_is_refused_before_validating_points(tmp_path):
@@ -428,6 +447,15 @@ def test_simulate_refuses_plain_data_and_compare_a_string(small):
     assert str(exc.value) == "compare: runtimes: got 'runc' (allowed: a list of runtime names, e.g. ['runc'])"
     with pytest.raises(SimcontainerError, match="compare: seed"):
         sc.compare(small, ["runc"], seed="1")
+    with pytest.raises(SimcontainerError, match=r"density: runtimes: got 'runc' \(allowed: a list"):
+        sc.density(small, "runc")
+
+
+def test_numpy_integer_seed_is_a_seed(small):
+    import numpy as np
+
+    res = sc.simulate(small, seed=np.int64(3))
+    assert res.seed == 3 and type(res.summary["seed"]) is int
 
 
 def two_hosts() -> sc.Scenario:

@@ -53,7 +53,7 @@ GOOD_TRACES = {"good.csv": b"time_s,lifetime_s\n0.5,3\n1.5,\n",
 
 WRONG_VALUES: list[Any] = [
     "600", "", "runc", True, False, 0, -1, 2.5, -0.5, ["runc"], [], {"x": 1}, {},
-    math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, 10**18, 2**63, 2**70,
+    math.nan, math.inf, -math.inf, 1e308, -1e308, 1e-320, 1e15, 1e16, 10**18, 2**63, 2**70,
     "web\x07", "\x1b[31m",
 ]
 
@@ -127,7 +127,8 @@ def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
             path = draw(st.sampled_from(texts))
             parent_of(data, path)[path[-1]] = [_leaf(data, path)]
             done.append(f"list {'.'.join(map(str, path))}")
-        elif op == "bad-trace" and any(isinstance(w, dict) for w in data.get("workloads") or []):
+        elif op == "bad-trace" and isinstance(data.get("workloads"), list) \
+                and any(isinstance(w, dict) for w in data["workloads"]):
             w = draw(st.sampled_from([w for w in data["workloads"] if isinstance(w, dict)]))
             w["arrival"] = {"kind": "trace",
                             "path": draw(st.sampled_from(sorted(GOOD_TRACES) + sorted(BAD_TRACES)))}
