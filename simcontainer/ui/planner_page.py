@@ -203,11 +203,13 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     main = runs.run(scenario, "the mix")
     status = planner.workload_status(main["summary"], main["instances"])
     top.success(" ".join(planner.answer(head, scenario.host.count)))
-    for w in main["summary"].get("warnings", []):
-        top.warning(w)
+    warnings = main["summary"].get("warnings", [])
     missing = planner.not_started(scenario, status)
-    if missing:
-        top.warning("In the mix as given: " + " ".join(missing))
+    if warnings or missing:   # the run's own warnings, then why what waited did not fit
+        text = "\n".join(f"- {w}" for w in warnings)
+        if missing:
+            text += ("\n\n" if text else "") + "In the mix as given: " + " ".join(missing)
+        top.warning(text)
     cols = top.columns(len(head))
     for col, (_, r) in zip(cols, head.iterrows()):
         fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
