@@ -268,6 +268,11 @@ def test_small_host_says_what_did_not_start(server, browser):
     assert "0 of 20 QEMU VMs of api-qemu started: RAM (20 still waiting at the horizon)" in warned
     tab.page.screenshot(path=str(SHOTS / "planner-4core-8gib.png"), full_page=True)
     tab.close()
+    # a link to another page carries the what-if too
+    tab = Tab(browser).open(f"{url}/hosts?s={_small_host_token()}", 1)
+    tab.check("hosts on a 4-core / 8 GiB host", 1)
+    assert "dev-vm" in tab.page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+    tab.close()
 
 
 def _workers(pid: int) -> list[int]:

@@ -40,4 +40,6 @@ def main() -> None:
         if target is not None and target is not nav:
             st.switch_page(target)
     st.sidebar.caption("simcontainer: containers and VMs on a host, simulated.")
+    if nav is not by_path["planner"]:
+        state.keep_in_url()
     nav.run()

@@ -101,6 +101,15 @@ def save(scenario: Scenario, compare: list[str], lead: str | None = None) -> Non
     st.session_state["lead"] = lead
 
 
+def keep_in_url() -> None:
+    """Every page carries the what-if in its address (``?s=``), so a link to any page reproduces it."""
+    text = st.session_state.get("current_toml") or st.session_state.get("base_toml")
+    if not text or text == _default_toml():
+        return
+    if "s" not in st.query_params:
+        st.query_params["s"] = planner.encode_scenario(loads_scenario(text, source="what-if"))
+
+
 def current() -> Scenario:
     """The latest what-if the planner built (what the sweep page starts from)."""
     text = st.session_state.get("current_toml") or st.session_state.get("base_toml") or _default_toml()
