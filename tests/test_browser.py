@@ -349,3 +349,23 @@ def test_sweep_runs_and_keeps_its_runs(server, browser):
     kept = page.get_by_text(re.compile(r"Stopped: \d+ of 500")).inner_text()
     print(f"\nsweep stopped: {kept}")
     tab.close()
+
+    # two axes: a heatmap drawn at a readable size, each cell labelled with a rounded value
+    tab = Tab(browser).open(f"{url}/sweep")
+    page = tab.page
+    second = page.get_by_role("combobox", name=re.compile("Second setting"))
+    second.click()
+    page.get_by_role("option", name="host.ram_mib").click()
+    tab.done()
+    reps = page.get_by_role("spinbutton", name="Replications (seeds) per point")
+    reps.fill("1")
+    reps.press("Enter")
+    tab.done()
+    page.get_by_role("button", name="Run sweep").click()
+    page.get_by_role("button", name="Download runs (CSV)").wait_for(timeout=120_000)
+    tab.done(1)
+    tab.check("sweep, two axes", 1)
+    heights = _chart_heights(page)
+    assert heights and heights[0] >= 200, f"the heatmap is drawn in a {heights} px band"
+    page.screenshot(path=str(SHOTS / "sweep-heatmap.png"), full_page=True)
+    tab.close()

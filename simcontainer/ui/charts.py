@@ -202,7 +202,7 @@ def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: 
         x=alt.X("x:O", title=a1, axis=alt.Axis(labelAngle=0, labelLimit=200)),
         y=alt.Y("y:O", title=a2, sort="descending", axis=alt.Axis(labelLimit=200)))
     rect = base.mark_rect().encode(
-        color=alt.Color("mean:Q", title=metric.split(".")[-1]),
+        color=alt.Color("mean:Q", title=metric.split(".")[-1], legend=alt.Legend(format=".3~g")),
         tooltip=[alt.Tooltip("x", title=a1), alt.Tooltip("y", title=a2), alt.Tooltip("mean:Q", format=".3g"),
                  alt.Tooltip("n:Q", title="runs with a value")])
     text = base.mark_text(fontSize=13).encode(text="label:N")
