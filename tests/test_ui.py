@@ -219,3 +219,18 @@ def test_worker_process_is_bounded_in_memory():
     proc.join(10)
     assert got is None or got[0] == "error", "a 600 MiB worker finished a run that needs more"
     assert got is not None or proc.exitcode != 0
+
+
+def test_a_stopped_run_stays_stopped_until_run_again():
+    import hashlib
+
+    at = start()
+    mid = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 20.0})
+    cells, _ = planner.like_for_like(mid, ["churn-runc"], ["runc"])
+    key = hashlib.sha256(planner.canonical(cells[0].scenario).encode()).hexdigest()
+    at.session_state["stopped_runs"] = {key}
+    at.text_area(key="paste").input(planner.canonical(mid)).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    assert any("churn-runc on runc was stopped" in w.value for w in at.warning)
+    assert any(b.key == "run_again" for b in at.button)
