@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 
 
@@ -107,7 +107,7 @@ def test_read_scenario_text_reports_fields():
 
 
 def _cells(scenario, workloads, runtimes):
-    cells, notes = planner.like_for_like(scenario, workloads, runtimes)
+    cells, notes = comparison.like_for_like(scenario, workloads, runtimes)
     out, dens = {}, {}
     for c in cells:
         r = sc.simulate(c.scenario)
@@ -131,7 +131,7 @@ def test_like_for_like_rows_and_answer(default):
         assert (kind == "vm") == (img_kind == "vm")          # no container image copied as a VM disk
         if kind == "vm":
             assert w.vm_disk == "overlay"                     # the mix's disk mode, for every VM runtime
-    rows = planner.cell_rows(cells, dens, out)
+    rows = comparison.cell_rows(cells, dens, out)
     assert len(rows) == len(cells)
     lead = rows[rows["workload"] == "api-runc"].set_index("runtime")
     assert lead.loc["qemu-kvm", "fits"] == 56 and lead.loc["qemu-kvm", "binding"] == "ram"
@@ -142,17 +142,17 @@ def test_like_for_like_rows_and_answer(default):
     runc = rows[rows["runtime"] == "runc"].set_index("workload")
     assert runc.loc["api-runc", "requested"] == 20 and runc.loc["churn-runc", "requested"] > 300
     phases = lead.loc["qemu-kvm", ["wait_s", "pull_s", "create_s", "boot_s", "ready_s"]].sum()
-    x = planner.startup_samples(out[("api-runc", "qemu-kvm")]["instances"], ["api-runc"])
+    x = comparison.startup_samples(out[("api-runc", "qemu-kvm")]["instances"], ["api-runc"])
     assert phases == pytest.approx(x.mean())
-    text = " ".join(planner.answer(lead.reset_index()))
+    text = " ".join(comparison.answer(lead.reset_index()))
     assert "RAM binds at 56 QEMU VMs of api-runc" in text
     assert "runc fits 160 before CPU binds" in text
     assert "p95 startup" in text and "(qemu-kvm)" in text
     lead_cells = [c for c in cells if c.workload == "api-runc"]
-    ecdf = planner.ecdf_frame(lead_cells, out)
+    ecdf = comparison.ecdf_frame(lead_cells, out)
     assert set(ecdf["runtime"]) == set(compare)
-    assert len(planner.phases_long(lead.reset_index())) == 5 * len(compare)
-    shown = planner.shown_rows(rows)
+    assert len(comparison.phases_long(lead.reset_index())) == 5 * len(compare)
+    shown = comparison.shown_rows(rows)
     assert "measured_in" not in shown.columns and "Median (s)" in shown.columns
     assert not shown.isin(["None", "nan", "NaN"]).any().any()
 
@@ -160,46 +160,46 @@ def test_like_for_like_rows_and_answer(default):
 def test_never_started_is_shown(default):
     small = planner.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192})
     cells, _, out, dens = _cells(small, ["api-runc"], ["runc", "qemu-kvm"])
-    rows = planner.cell_rows(cells, dens, out)
+    rows = comparison.cell_rows(cells, dens, out)
     q = rows.set_index("runtime").loc["qemu-kvm"]
     assert q["requested"] == 20 and q["started"] == 7 and q["waiting"] == 13
-    text = " ".join(planner.answer(rows))
+    text = " ".join(comparison.answer(rows))
     assert "7 of 20 QEMU VMs started: RAM" in text
     # the ECDF's denominator is the requests: it tops out at 7 / 20
-    ecdf = planner.ecdf_frame(cells, out)
+    ecdf = comparison.ecdf_frame(cells, out)
     assert ecdf[ecdf["runtime"] == "qemu-kvm"]["fraction"].max() == pytest.approx(7 / 20)
     mix = sc.simulate(small)
-    status = planner.workload_status(mix.summary, mix.instances).set_index("workload")
+    status = comparison.workload_status(mix.summary, mix.instances).set_index("workload")
     assert status.loc["api-qemu", "started"] == 0 and status.loc["api-qemu", "waiting"] == 20
-    said = " ".join(planner.not_started(small, status.reset_index()))
+    said = " ".join(comparison.not_started(small, status.reset_index()))
     assert "0 of 20 QEMU VMs of api-qemu started: RAM" in said
     assert "queued behind" in said          # churn waits behind the VMs that do not fit (FIFO)
     # nothing started: "—", never 0
     none = rows.copy()
     none["startup_p95_s"] = float("nan")
-    assert (planner.shown_rows(none)["p95 startup (s)"] == "—").all()
-    assert planner.fmt_s(None) == "—"
+    assert (comparison.shown_rows(none)["p95 startup (s)"] == "—").all()
+    assert comparison.fmt_s(None) == "—"
 
 
 def test_compare_skips_what_cannot_run():
     s = sc.parse_scenario({"name": "vm-only", "duration_s": 60, "host": "laptop",
                            "workloads": [{"name": "v", "runtime": "qemu-kvm", "image": "ubuntu-24.04-cloud",
                                           "mem_mib": 256, "arrival": {"kind": "burst", "count": 1}}]})
-    cells, notes = planner.like_for_like(s, ["v"], ["qemu-kvm", "runc", "nope"])
+    cells, notes = comparison.like_for_like(s, ["v"], ["qemu-kvm", "runc", "nope"])
     assert [c.runtime for c in cells] == ["qemu-kvm", "runc"]
     assert cells[1].image == "python:3.12-slim"     # a container runtime gets a container image
     assert any(n.startswith("nope:") for n in notes)
-    assert planner.answer(pd.DataFrame()) == ["Nothing to compare: pick at least one runtime."]
+    assert comparison.answer(pd.DataFrame()) == ["Nothing to compare: pick at least one runtime."]
 
 
 def test_answer_single_runtime_and_format():
     rows = pd.DataFrame([{"runtime": "runc", "kind": "container", "workload": "api", "fits": 1,
                           "binding": "ram", "ram_overhead_share": 0.1, "startup_p50_s": 0.5,
                           "startup_p95_s": 0.8}])
-    text = " ".join(planner.answer(rows, hosts=2))
+    text = " ".join(comparison.answer(rows, hosts=2))
     assert "On 2 hosts, runc fits 1 runc container of api before RAM binds" in text
     assert "p95 startup 0.80 s" in text
-    assert [planner.fmt_s(x) for x in (0.123, 2.34, 11.4, None)] == ["0.12 s", "2.3 s", "11 s", "—"]
+    assert [comparison.fmt_s(x) for x in (0.123, 2.34, 11.4, None)] == ["0.12 s", "2.3 s", "11 s", "—"]
 
 
 def test_resample_steps_holds_values():
@@ -256,8 +256,8 @@ def test_lessons_teach_what_they_say():
     ct = sc.simulate(planner.lesson_kernel("runc", 10, 256)).summary["host"]["peak_ram_mib"]
     assert vm > 3 * ct
     # pulls dominate an uncached start
-    cold = planner.phase_means(sc.simulate(planner.lesson_startup("runc", False)).instances, ["app"])
-    warm = planner.phase_means(sc.simulate(planner.lesson_startup("runc", True)).instances, ["app"])
+    cold = comparison.phase_means(sc.simulate(planner.lesson_startup("runc", False)).instances, ["app"])
+    warm = comparison.phase_means(sc.simulate(planner.lesson_startup("runc", True)).instances, ["app"])
     assert cold["pull"] > 0 == warm["pull"]
     # contention: fewer cores, slower burst
     p95 = [sc.simulate(planner.lesson_burst("firecracker", 100, c)).summary["workloads"]["app"]["startup_s"]["p95"]
@@ -285,18 +285,18 @@ def test_gantt_says_creating_when_the_image_is_cached():
 
 
 def test_hosts_needed_per_runtime(default):
-    counts = planner.steady_counts(default)
+    counts = comparison.steady_counts(default)
     assert counts == {"api-runc": 20, "api-firecracker": 20, "api-qemu": 20, "churn-runc": 24}
-    t = planner.hosts_needed(default, counts, ["runc", "qemu-kvm"], headroom=0.2).set_index("runtime")
+    t = comparison.hosts_needed(default, counts, ["runc", "qemu-kvm"], headroom=0.2).set_index("runtime")
     assert t.loc["runc", "hosts"] == 1 and t.loc["qemu-kvm", "hosts"] == 2
     assert t.loc["qemu-kvm", "binding"] == "RAM"
     assert (t["hosts"] >= t["lower_bound"]).all()
     # more instances, more hosts; no headroom, fewer
     big = {k: 10 * v for k, v in counts.items()}
-    t2 = planner.hosts_needed(default, big, ["qemu-kvm"], headroom=0.2)
-    t3 = planner.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
+    t2 = comparison.hosts_needed(default, big, ["qemu-kvm"], headroom=0.2)
+    t3 = comparison.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
     assert t2["hosts"].iloc[0] > t.loc["qemu-kvm", "hosts"] and t3["hosts"].iloc[0] <= t2["hosts"].iloc[0]
-    text = planner.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
+    text = comparison.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
     assert "2 on qemu-kvm (RAM binds)" in text and "20% headroom" in text
 
 

@@ -10,7 +10,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer import planner  # noqa: E402
+from simcontainer import comparison, planner  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BAD_TOML = """
@@ -226,7 +226,7 @@ def test_a_stopped_run_stays_stopped_until_run_again():
 
     at = start()
     mid = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 20.0})
-    cells, _ = planner.like_for_like(mid, ["churn-runc"], ["runc"])
+    cells, _ = comparison.like_for_like(mid, ["churn-runc"], ["runc"])
     key = hashlib.sha256(planner.canonical(cells[0].scenario).encode()).hexdigest()
     at.session_state["stopped_runs"] = {key}
     at.text_area(key="paste").input(planner.canonical(mid)).run()

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.ui import charts, state
 
 
@@ -19,7 +19,7 @@ def render() -> None:
     st.caption(f"How many hosts like the planner's ({kind}: {h.cpu_cores:g} cores, {h.ram_mib / 1024:g} GiB RAM, "
                f"{h.disk_gib:g} GiB disk) hold N instances of each service, per runtime, keeping headroom "
                "on every host. Closed form: per-instance RAM, CPU and disk packed onto hosts; no simulation.")
-    defaults = planner.steady_counts(base)
+    defaults = comparison.steady_counts(base)
     cols = st.columns(min(len(base.workloads), 4) or 1)
     counts = {}
     for i, w in enumerate(base.workloads):
@@ -35,12 +35,12 @@ def render() -> None:
     if not compare or not any(counts.values()):
         st.info("Pick at least one runtime and one instance.")
         return
-    table = planner.hosts_needed(base, counts, compare, headroom)
-    st.success(planner.hosts_answer(table, counts, kind, headroom))
+    table = comparison.hosts_needed(base, counts, compare, headroom)
+    st.success(comparison.hosts_answer(table, counts, kind, headroom))
     shown = table.rename(columns={"runtime": "Runtime", "hosts": "Hosts", "lower_bound": "At least (total / room)",
                                   "binding": "Binds first", "ram_per_host": "RAM used per host",
                                   "cpu_per_host": "CPU used per host"})
-    shown["Kernel"] = [planner.RUNTIME_LABELS.get(r, ("", ""))[1] for r in table["runtime"]]
+    shown["Kernel"] = [comparison.RUNTIME_LABELS.get(r, ("", ""))[1] for r in table["runtime"]]
     for c in ("RAM used per host", "CPU used per host"):
         shown[c] = [f"{v:.0%}" if pd.notna(v) else "" for v in shown[c]]
     for c in ("Hosts", "At least (total / room)"):

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.ui import charts, runs
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
@@ -20,7 +20,7 @@ KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** conta
 def runtime_choice(label: str, options: list[str], key: str, index: int = 0) -> str:
     """A runtime picker that says which kernel each runtime's instances run on."""
     return st.selectbox(label, options, index=index, key=key,
-                        format_func=lambda r: f"{r} ({planner.RUNTIME_LABELS.get(r, ('', '?'))[1]})")
+                        format_func=lambda r: f"{r} ({comparison.RUNTIME_LABELS.get(r, ('', '?'))[1]})")
 
 CONTAINER_IMAGES = ["alpine:3.20", "python:3.12-slim", "python:3.12-alpine", "node:20-slim",
                     "eclipse-temurin:21-jre", "golang:1.22", "nginx:1.27", "postgres:16", "redis:7"]
@@ -49,7 +49,7 @@ def image_vs_container() -> None:
     pulls = w["pull"]["pulls"]
     st.caption(f"{w['started']} containers started from {pulls} download{'s' if pulls != 1 else ''} of the image: "
                f"they were all requested at once, so all waited for that one pull "
-               f"({planner.fmt_s(w['phases_s']['pull'])} on average; p95 startup {planner.fmt_s(w['startup_s']['p95'])}). "
+               f"({comparison.fmt_s(w['phases_s']['pull'])} on average; p95 startup {comparison.fmt_s(w['startup_s']['p95'])}). "
                "Each extra container adds only its writable layer to the disk.")
 
 
@@ -89,7 +89,7 @@ def kernel_memory() -> None:
     st.caption(f"Every one of the {n} started on each runtime (the host is sized to the request). The {vm} "
                f"instances take {ratio:.1f}× the RAM of the runc containers for the same app: "
                + ("the guest's unused memory and its kernel are reserved per VM."
-                  if planner.RUNTIME_LABELS.get(vm, ('', ''))[1] == "guest kernel"
+                  if comparison.RUNTIME_LABELS.get(vm, ('', ''))[1] == "guest kernel"
                   else "the sandbox's own kernel and helpers are paid per instance."))
 
 
@@ -107,7 +107,7 @@ def startup_anatomy() -> None:
     cached = c2.toggle("Image already on the host", value=True, key="l3_cached")
     scenario = planner.lesson_startup(rt, cached)
     res = runs.run(scenario, rt)
-    ph = planner.phase_means(res["instances"], ["app"])
+    ph = comparison.phase_means(res["instances"], ["app"])
     total = sum(ph.values())
     st.metric("Mean startup (s)", f"{total:.3f}")
     df = pd.DataFrame([{"runtime": rt, "phase": k, "seconds": v, "order": i}

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 from simcontainer.scenario import Scenario
 from simcontainer.ui import charts, runs, state
@@ -174,14 +174,14 @@ def render() -> None:
             top.warning(str(exc))
             if top.button("Run again", key="run_again"):
                 runs.run_again(scenario)
-                for c in planner.like_for_like(scenario, [lead, *shown], compare)[0]:
+                for c in comparison.like_for_like(scenario, [lead, *shown], compare)[0]:
                     runs.run_again(c.scenario)
                 st.rerun()
     scenario_io(scenario)
 
 
 def cell_results(scenario: Scenario, workloads: list[str], compare: list[str]) -> tuple[list, dict, dict, list[str]]:
-    cells, notes = planner.like_for_like(scenario, workloads, compare)
+    cells, notes = comparison.like_for_like(scenario, workloads, compare)
     out, dens = {}, {}
     for c in cells:
         key = (c.workload, c.runtime)
@@ -198,13 +198,13 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     cells, out, dens, notes = cell_results(scenario, workloads, compare)
     for note in notes:
         top.warning(note)
-    rows = planner.cell_rows(cells, dens, out)
+    rows = comparison.cell_rows(cells, dens, out)
     head = rows[rows["workload"] == lead].reset_index(drop=True)
     main = runs.run(scenario, "the mix")
-    status = planner.workload_status(main["summary"], main["instances"])
-    top.success(" ".join(planner.answer(head, scenario.host.count)))
+    status = comparison.workload_status(main["summary"], main["instances"])
+    top.success(" ".join(comparison.answer(head, scenario.host.count)))
     warnings = main["summary"].get("warnings", [])
-    missing = planner.not_started(scenario, status)
+    missing = comparison.not_started(scenario, status)
     if warnings or missing:   # the run's own warnings, then why what waited did not fit
         text = "\n".join(f"- {w}" for w in warnings)
         if missing:
@@ -214,15 +214,15 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     for col, (_, r) in zip(cols, head.iterrows()):
         fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
         col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['runtime']}: {r['binding']} binds first")
-        col.caption(f"{planner.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: "
-                    f"**{planner.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
+        col.caption(f"{comparison.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: "
+                    f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
                     f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
-                    f"p95 startup {planner.fmt_s(r['startup_p95_s'])}")
+                    f"p95 startup {comparison.fmt_s(r['startup_p95_s'])}")
     st.subheader("Each workload on each runtime")
     st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime; "
                "\"—\" where nothing started.")
     table_rows = rows[rows["workload"].isin(shown)]
-    shown_table = planner.shown_rows(table_rows)
+    shown_table = comparison.shown_rows(table_rows)
     st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch", placeholder="",
                  height=min(36 * (len(shown_table) + 1) + 4, 1000))
     base_key = (planner.canonical(scenario), ",".join(compare), lead)
@@ -230,14 +230,14 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     def key(name: str) -> str:
         return charts.content_key(name, *base_key)
 
-    named = head.assign(binding=head["binding"].map(lambda b: planner.RESOURCE_NAMES.get(b, b)))
+    named = head.assign(binding=head["binding"].map(lambda b: comparison.RESOURCE_NAMES.get(b, b)))
     left, right = st.columns(2)
     charts.show(left, key("density"), lambda: charts.density_bars(named))
     charts.show(right, key("tradeoff"), lambda: charts.tradeoff(named))
     left, right = st.columns(2)
     lead_cells = [c for c in cells if c.workload == lead]
-    charts.show(left, key("ecdf"), lambda: charts.ecdf(planner.ecdf_frame(lead_cells, out), lead))
-    charts.show(right, key("phases"), lambda: charts.phases(planner.phases_long(head)))
+    charts.show(left, key("ecdf"), lambda: charts.ecdf(comparison.ecdf_frame(lead_cells, out), lead))
+    charts.show(right, key("phases"), lambda: charts.phases(comparison.phases_long(head)))
     mix_view(scenario, main, status, key)
 
 
@@ -263,7 +263,7 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
 
 def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     """Each host on its own: how the placement packed them, and the RAM and CPU each one used."""
-    table = planner.per_host(scenario, main["summary"], main["instances"])
+    table = comparison.per_host(scenario, main["summary"], main["instances"])
     st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
-    st.dataframe(planner.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
+    st.dataframe(comparison.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
     charts.show(st, key("per_host"), lambda: charts.per_host(table))

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import streamlit as st
 
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 from simcontainer.scenario import Scenario, loads_scenario
 
@@ -55,7 +55,7 @@ def replace_base(scenario: Scenario) -> None:
     st.session_state["base_toml"] = planner.canonical(scenario)
     st.session_state["version"] = version() + 1
     st.session_state["compare"] = None
-    save(scenario, planner.runtimes_in(scenario))
+    save(scenario, comparison.runtimes_in(scenario))
 
 
 def compare_default(scenario: Scenario) -> list[str]:
@@ -63,7 +63,7 @@ def compare_default(scenario: Scenario) -> list[str]:
     known = set(scenario.runtime_table())
     if chosen:
         return [r for r in chosen if r in known]
-    return planner.runtimes_in(scenario)
+    return comparison.runtimes_in(scenario)
 
 
 def unknown_runtimes(scenario: Scenario) -> list[str]:
@@ -88,7 +88,7 @@ def save(scenario: Scenario, compare: list[str], lead: str | None = None) -> Non
         if st.query_params.get("s") != token:
             st.query_params["s"] = token
     rt = ",".join(compare)
-    if rt == ",".join(planner.runtimes_in(scenario)):
+    if rt == ",".join(comparison.runtimes_in(scenario)):
         st.query_params.pop("rt", None)
     elif st.query_params.get("rt") != rt:
         st.query_params["rt"] = rt
