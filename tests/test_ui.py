@@ -196,29 +196,24 @@ def test_out_of_range_sidebar_values_are_rejected_visibly():
 
 
 def test_worker_process_is_bounded_in_memory():
-    """A worker past its address-space limit dies (or reports it); it never grows the server."""
-    import multiprocessing as mp
-    import queue
-
+    """A worker past its address-space limit dies or reports it; a bounded one returns the run."""
     from simcontainer.ui import worker
 
-    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 150.0})
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    proc = ctx.Process(target=worker.work, args=(planner.canonical(big), out, 600))
-    proc.start()
-    got = None
-    while got is None:
-        try:
-            kind, value = out.get(timeout=0.5)
+    def finish(run):
+        while True:
+            kind, value = run.next(timeout=60)
             if kind != "progress":
-                got = (kind, value)
-        except queue.Empty:
-            if not proc.is_alive():
-                break
-    proc.join(10)
-    assert got is None or got[0] == "error", "a 600 MiB worker finished a run that needs more"
-    assert got is not None or proc.exitcode != 0
+                return kind, value
+
+    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 150.0})
+    run = worker.launch(planner.canonical(big), 600)
+    kind, value = finish(run)
+    run.kill()
+    assert kind in ("error", "exit"), "a 600 MiB worker finished a run that needs more"
+    small = worker.launch(planner.canonical(planner.default_scenario()), 3072)
+    assert finish(small)[0] == "done"
+    assert small.result()["summary"]["workloads"]["api-qemu"]["started"] == 20
+    small.kill()
 
 
 def test_a_stopped_run_stays_stopped_until_run_again():

@@ -1,8 +1,9 @@
 """Simulation runs for the app: cached, sized before they start, and big ones in a worker process.
 
 A run is keyed by the scenario's canonical TOML. Before it starts, its size is estimated (the
-requests its arrivals make): a small run goes on in the server's process (a few ms, no spawn);
-a big one in a spawned worker process with a memory limit (``RLIMIT_AS``) and a time limit,
+requests its arrivals make): a small run goes on in the server's process (a few ms);
+a big one in a worker process (:mod:`simcontainer.ui.worker`) with a memory limit (``RLIMIT_AS``)
+and a time limit,
 showing progress from the first second and a Stop button; one past the limit is refused with
 a message. A Stop, a changed widget or a closed tab ends the worker: the server never holds a
 simulation it cannot drop.
@@ -12,9 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import multiprocessing as mp
-import os
-import queue
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -75,45 +73,35 @@ def _compute(toml_text: str, progress: Any = None) -> dict[str, Any]:
 
 
 def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
-    """Run in a spawned process with limits; progress and Stop on the page; the worker ends with us."""
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # the child inherits it: less address space
-    proc = ctx.Process(target=worker.work, args=(toml_text, out, WORKER_MEMORY_MIB), daemon=True)
+    """Run in a worker process with limits; progress and Stop on the page; the worker ends with us."""
     slot = st.empty()            # a placeholder: emptying it removes the bar and the button
     box = slot.container()
-    bar = box.progress(0.0, text=f"Simulating {label}: starting a worker process…")
+    bar = box.progress(0.0, text=f"Simulating {label} in a worker process: starting the worker…")
     box.button("Stop this run", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
     start = time.monotonic()
     done, started = 0.0, False
-    proc.start()
+    run = worker.launch(toml_text, WORKER_MEMORY_MIB)
     try:
         while True:
-            try:
-                kind, value = out.get(timeout=0.25)
-            except queue.Empty:
-                kind, value = None, None
+            kind, value = run.next(timeout=0.25)
             elapsed = time.monotonic() - start
             if kind == "done":
-                proc.join(timeout=5)
-                return value
+                return run.result()
             if kind == "error":
                 raise NotRun(f"The run of {label} failed: {value}.")
+            if kind == "exit":
+                raise NotRun(f"The run of {label} ended without a result (exit code {run.exitcode}; "
+                             f"memory limit {WORKER_MEMORY_MIB} MiB).")
             if kind == "progress":
                 done, started = min(max(value, 0.0), 1.0), True
             # every pass redraws the bar: a checkpoint where a Stop or a widget change ends this run
             what = f"{done:.0%}" if started else "starting the worker…"
             bar.progress(done, text=f"Simulating {label} in a worker process: {what} · {elapsed:.0f} s"
                          + (f" · about {elapsed / done * (1 - done):.0f} s left" if done > 0.02 else ""))
-            if not proc.is_alive() and out.empty():
-                raise NotRun(f"The run of {label} ended without a result (exit code {proc.exitcode}; "
-                             f"memory limit {WORKER_MEMORY_MIB} MiB).")
             if elapsed > WORKER_TIME_S:
                 raise NotRun(f"The run of {label} took longer than {WORKER_TIME_S:.0f} s and was stopped.")
     finally:
-        if proc.is_alive():
-            proc.kill()
-            proc.join(timeout=5)
+        run.kill()
         slot.empty()
 
 
