@@ -18,9 +18,9 @@ KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** conta
 
 
 def runtime_choice(label: str, options: list[str], key: str, index: int = 0) -> str:
-    """A runtime picker that says which kernel each runtime's instances run on."""
-    return st.selectbox(label, options, index=index, key=key,
-                        format_func=lambda r: f"{r} ({comparison.RUNTIME_LABELS.get(r, ('', '?'))[1]})")
+    """A runtime picker that says which kernel each runtime's instances run on and which control
+    plane starts them."""
+    return st.selectbox(label, options, index=index, key=key, format_func=comparison.describe)
 
 CONTAINER_IMAGES = ["alpine:3.20", "python:3.12-slim", "python:3.12-alpine", "node:20-slim",
                     "eclipse-temurin:21-jre", "golang:1.22", "nginx:1.27", "postgres:16", "redis:7"]
