@@ -226,7 +226,8 @@ def test_worker_process_is_bounded_in_memory():
             if kind != "progress":
                 return kind, value
 
-    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 150.0})
+    # 540,000 requests: the library now runs 270,000 (rate 150) in under 500 MiB, so twice that
+    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 300.0})
     run = worker.launch(planner.canonical(big), 600)
     kind, value = finish(run)
     run.kill()
