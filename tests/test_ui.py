@@ -136,6 +136,9 @@ def test_runc_under_two_control_planes_from_the_link_and_the_picker():
     captions = " ".join(c.value for c in at.caption)
     assert "control plane: dockerd" in captions and "control plane: kubelet/containerd (CRI)" in captions
     assert at.query_params["rt"] == "runc,runc@kubelet"
+    mix = next(d.value for d in at.dataframe if "Never started" in d.value.columns)
+    assert dict(zip(mix["Workload"], mix["Control plane"])) == {
+        "api-runc": "dockerd", "api-firecracker": "its own VMM API", "api-qemu": "libvirt", "churn-runc": "dockerd"}
     # picked in the app: the entry goes into the link like any runtime
     at = start()
     at.multiselect(key="compare0").select("crun@kubelet").run()

@@ -257,8 +257,13 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
 def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key: Any) -> None:
     n = scenario.host.count
     st.subheader(f"The mix as given, over time ({n} host{'s' if n > 1 else ''})")
+    planes = {w.name: comparison.PLANE_WORDS.get(p, p) for w in scenario.workloads
+              for p in [w.control_plane or comparison.default_plane(w.runtime)]}
+    status = status.copy()
+    status.insert(2, "control_plane", status["workload"].map(planes))
     st.dataframe(status.rename(columns={
-        "workload": "Workload", "runtime": "Runtime", "requested": "Requested", "started": "Started",
+        "workload": "Workload", "runtime": "Runtime", "control_plane": "Control plane",
+        "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
         "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
     if n > 1:
