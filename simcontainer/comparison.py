@@ -442,11 +442,12 @@ def _binds(r: Mapping[str, Any]) -> str:
     return str(r["binding"]).upper()
 
 
-def _who(r: Mapping[str, Any]) -> str:
-    """A row's runtime in a sentence: 'runc', or 'runc under kubelet/containerd (CRI)' for an
-    entry that names its control plane."""
+def _who_row(r: Mapping[str, Any], planes: bool = False) -> str:
+    """A row's runtime in a sentence: 'runc', or with its control plane ('runc under dockerd',
+    'runc under kubelet/containerd (CRI)') when ``planes`` (some entry names a plane) or the
+    entry itself names one."""
     rt = str(r["runtime"])
-    return str(r.get("label") or rt) if "@" in rt else rt
+    return str(r.get("label") or rt) if planes or "@" in rt else rt
 
 
 def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
@@ -455,6 +456,11 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
     if rows.empty:
         return ["Nothing to compare: pick at least one runtime."]
     where = "one host" if hosts == 1 else f"{hosts} hosts"
+    planes = bool(rows["runtime"].astype(str).str.contains("@").any())
+
+    def _who(r: Mapping[str, Any]) -> str:      # "runc under dockerd" beside "runc under kubelet/..."
+        return _who_row(r, planes)
+
     wl = str(rows["workload"].iloc[0]) if "workload" in rows else "the workload"
     fit = rows.dropna(subset=["fits"]).sort_values("fits", kind="stable")
     parts = []

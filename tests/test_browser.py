@@ -270,6 +270,7 @@ def test_runc_under_dockerd_and_under_kubelet_side_by_side(server, browser):
     assert lead == [("runc", "dockerd (default)"), ("runc", "kubelet/containerd (CRI)")], lead
     assert "runc under kubelet/containerd (CRI)" in tab.page.locator(
         '[data-testid="stAlertContentSuccess"]').inner_text()
+    tab.page.screenshot(path=str(SHOTS / "planner-runc-dockerd-vs-kubelet.png"), full_page=True)
     tab.close()
 
 

@@ -197,7 +197,7 @@ def test_same_runtime_behind_two_control_planes_is_two_rows():
     alone = {c.entry: out1[c.key]["summary"]["workloads"]["web"]["startup_s"]["p50"] for c in one}
     assert alone["runc"] < 1.0 and alone["runc@kubelet"] < 1.0
     text = " ".join(comparison.answer(rows.reset_index()))
-    assert "(runc under kubelet/containerd (CRI))" in text and "(runc)" in text
+    assert "(runc under kubelet/containerd (CRI))" in text and "(runc under dockerd)" in text
     shown = comparison.shown_rows(rows.reset_index())
     assert list(shown["Runtime"]) == ["runc", "runc"]
     assert list(shown["Control plane"]) == ["dockerd (default)", "kubelet/containerd (CRI)"]
