@@ -3,7 +3,8 @@
 No Streamlit here, only the library. A comparison runs each workload of a mix alone on the same
 host(s), moved to each runtime (:func:`moved`, :func:`like_for_like`): same arrivals, lifetime,
 seed and VM disk mode; only the runtime, and the image kind it needs, change. From those runs:
-one row per workload x runtime (:func:`cell_rows`), the startup ECDF over requests
+one row per workload x runtime (:func:`cell_rows`; a compared entry may be ``runtime@plane``,
+the same runtime behind another control plane, :func:`split_entry`, :func:`entry_label`), the startup ECDF over requests
 (:func:`ecdf_frame`), what did not start in the mix and why (:func:`workload_status`,
 :func:`not_started`), the answer in sentences (:func:`answer`), tables with human column names
 (:func:`shown_rows`), and the reverse question: how many hosts for N instances of each service
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,65 @@ RUNTIME_LABELS = {
 }
 
 
+def split_entry(entry: str) -> tuple[str, str | None]:
+    """A compared entry: ``"runc@kubelet"`` -> ``("runc", "kubelet")``; ``"runc"`` -> ``("runc", None)``
+    (the runtime's default control plane)."""
+    rt, _, plane = str(entry).partition("@")
+    return rt, plane or None
+
+
+def kernel_of(entry: str) -> str:
+    """Which kernel an instance on the runtime runs: 'host kernel', 'guest kernel' ..."""
+    return RUNTIME_LABELS.get(split_entry(entry)[0], ("", ""))[1]
+
+
+def default_plane(runtime: str, catalogue: Catalogue | None = None) -> str:
+    """The control plane a runtime's profile names (``"direct"`` when it names none)."""
+    rt = (catalogue or default_catalogue()).runtimes.get(split_entry(runtime)[0])
+    return (rt.control_plane if rt is not None else None) or "direct"
+
+
+def plane_of(entry: str, catalogue: Catalogue | None = None) -> str:
+    """The control plane in front of a compared entry: the one it names, else the runtime's default."""
+    rt, plane = split_entry(entry)
+    return plane or default_plane(rt, catalogue)
+
+
+PLANE_WORDS = {"dockerd": "dockerd", "kubelet": "kubelet/containerd (CRI)", "libvirt": "libvirt",
+               "firecracker": "its own VMM API", "direct": "no control plane"}
+
+
+def entry_label(entry: str, catalogue: Catalogue | None = None) -> str:
+    """How a compared entry reads: 'runc under dockerd', 'runc under kubelet/containerd (CRI)'."""
+    rt = split_entry(entry)[0]
+    plane = plane_of(entry, catalogue)
+    return f"{rt} under {PLANE_WORDS.get(plane, plane)}"
+
+
+def describe(entry: str, catalogue: Catalogue | None = None) -> str:
+    """A runtime, or ``runtime@plane``, as the app lists it: 'runc (host kernel; dockerd)',
+    'runc under kubelet/containerd (CRI) (host kernel)'."""
+    rt, plane = split_entry(entry)
+    kernel = kernel_of(rt)
+    if plane is None:
+        words = PLANE_WORDS.get(default_plane(rt, catalogue), default_plane(rt, catalogue))
+        return f"{rt} ({kernel + '; ' if kernel else ''}{words})"
+    return entry_label(entry, catalogue) + (f" ({kernel})" if kernel else "")
+
+
+def plane_choices(catalogue: Catalogue | None = None) -> list[str]:
+    """``runtime@plane`` entries the app offers beside the plain runtimes: each container runtime
+    under the container control planes (dockerd, kubelet) other than its default."""
+    cat = catalogue or default_catalogue()
+    container_planes = [p for p in ("dockerd", "kubelet") if p in cat.control_planes]
+    return [f"{name}@{p}" for name, rt in sorted(cat.runtimes.items()) if rt.kind == "container"
+            for p in container_planes if p != default_plane(name, cat)]
+
+
 def runtime_label(runtime: str, n: int | None = 2, kernel: bool = False) -> str:
-    """'QEMU VMs', 'gVisor container (user-space kernel)': what an instance on ``runtime`` is."""
+    """'QEMU VMs', 'gVisor container (user-space kernel)': what an instance on ``runtime`` is
+    (a ``runtime@plane`` entry reads as its runtime)."""
+    runtime = split_entry(runtime)[0]
     word, which = RUNTIME_LABELS.get(runtime, (f"{runtime} instance", ""))
     if n != 1:
         word += "s"
@@ -78,6 +136,10 @@ def moved(scenario: Scenario, workload: str, runtime: str,
           catalogue: Catalogue | None = None) -> dict[str, Any]:
     """The workload as it runs on ``runtime``: its fields with the image, disk mode and guest RAM fitted.
 
+    ``runtime`` may name a control plane (``"runc@kubelet"``): the workload then runs behind that
+    plane and nothing else changes. A plain name keeps the workload's own plane when the runtime is
+    its own, else takes the runtime's default plane.
+
     Everything the workload asks for (CPU, memory, arrivals, lifetime) stays. When the runtime
     needs another kind of image (a VM boots a disk image, a container runtime a container image),
     it takes the image, disk mode and guest RAM of the mix's first workload on that runtime, else
@@ -85,8 +147,13 @@ def moved(scenario: Scenario, workload: str, runtime: str,
     disk mode is the same for every VM runtime of one workload: the workload's own, else the mix's
     first VM workload's, else overlay.
     """
+    runtime, plane = split_entry(runtime)
     rts, imgs = scenario.runtime_table(catalogue), scenario.image_table(catalogue)
     data = next(w for w in scenario.to_dict()["workloads"] if w["name"] == workload)
+    if plane is not None:
+        data["control_plane"] = plane
+    elif data["runtime"] != runtime:
+        data.pop("control_plane", None)     # the new runtime's default plane
     if data["runtime"] == runtime:
         return data
     kind = "vm" if rts[runtime].kind == "vm" else "container"
@@ -112,14 +179,25 @@ def moved(scenario: Scenario, workload: str, runtime: str,
 
 @dataclass(frozen=True)
 class Cell:
-    """One row of the like-for-like comparison: one workload of the mix, alone, on one runtime."""
+    """One row of the like-for-like comparison: one workload of the mix, alone, on one runtime
+    (behind one control plane)."""
 
     workload: str
-    runtime: str
+    runtime: str             # the runtime's name (``runc``), never ``runc@kubelet``
     scenario: Scenario       # the workload alone on the same host(s), moved to ``runtime``
     image: str
     vm_disk: str | None      # None for a container
-    own: bool                # the runtime is the one the mix gives the workload
+    own: bool                # the runtime and plane are the ones the mix gives the workload
+    entry: str = ""          # what was compared: ``runc`` or ``runc@kubelet`` (the row's key)
+    plane: str = field(default="")   # the control plane it ran behind
+
+    def __post_init__(self) -> None:
+        if not self.entry:
+            object.__setattr__(self, "entry", self.runtime)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.workload, self.entry)
 
 
 def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterable[str],
@@ -128,28 +206,39 @@ def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterab
 
     Every runtime runs the same workload with the same arrivals, lifetime, seed and host, and
     (for VMs) the same disk mode; only the runtime, and the image kind it needs, change. So a row
-    compares runtimes, never a deploy with a churn.
+    compares runtimes, never a deploy with a churn. An entry ``runtime@plane`` (``runc@kubelet``)
+    runs the runtime behind that control plane: beside ``runc`` it is the same workload, same
+    arrivals and image, and only the plane differs.
     """
     known = scenario.runtime_table(catalogue)
+    planes = scenario.control_plane_table(catalogue)
     names = {w.name for w in scenario.workloads}
-    notes = [f"{r}: unknown runtime (allowed: {', '.join(sorted(known))})"
-             for r in dict.fromkeys(runtimes) if r not in known]
+    runtimes = list(dict.fromkeys(runtimes))
+    bad = [r for r in runtimes if split_entry(r)[0] not in known or split_entry(r)[1] not in (None, *planes)]
+    notes = [f"{r}: unknown runtime (allowed: {', '.join(sorted(known))}, each optionally @ a control plane: "
+             f"{', '.join(sorted(planes))})" if split_entry(r)[0] not in known else
+             f"{r}: unknown control plane {split_entry(r)[1]!r} (known: {', '.join(sorted(planes))})"
+             for r in bad]
     notes += [f"{w}: no such workload in the mix" for w in dict.fromkeys(workloads) if w not in names]
     data = scenario.to_dict()
     prepulled = set(data.get("daemon", {}).get("prepull", []))
     cells = []
     for wname in (w.name for w in scenario.workloads if w.name in set(workloads)):
-        own_image = next(w.image for w in scenario.workloads if w.name == wname)
-        for rt in (r for r in dict.fromkeys(runtimes) if r in known):
-            w = moved(scenario, wname, rt, catalogue)
+        mine = next(w for w in scenario.workloads if w.name == wname)
+        own_image = mine.image
+        own_plane = mine.control_plane or default_plane(mine.runtime, catalogue)
+        for entry in (r for r in runtimes if r not in bad):
+            rt = split_entry(entry)[0]
+            w = moved(scenario, wname, entry, catalogue)
             one = dict(data, workloads=[w], actions=[a for a in data.get("actions", [])
                                                     if a.get("workload") == wname])
             if own_image in prepulled:      # the same cache state as the workload has in the mix
                 one["daemon"] = dict(data["daemon"], prepull=sorted(prepulled | {w["image"]}))
             s = parse_scenario(one, base_dir=scenario.base_dir, catalogue=catalogue,
-                               source=f"{scenario.name}: {wname} on {rt}")
+                               source=f"{scenario.name}: {wname} on {entry}")
+            plane = w.get("control_plane") or default_plane(rt, catalogue)
             cells.append(Cell(wname, rt, s, w["image"], w.get("vm_disk") if known[rt].kind == "vm" else None,
-                              rt == next(x.runtime for x in scenario.workloads if x.name == wname)))
+                              rt == mine.runtime and plane == own_plane, entry=entry, plane=plane))
     return cells, notes
 
 
@@ -207,19 +296,24 @@ def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any
               catalogue: Catalogue | None = None) -> pd.DataFrame:
     """One row per workload x runtime: what fits, what binds, overhead, requested / started, startup.
 
-    ``dens[(workload, runtime)]`` is the closed-form density of that cell and
-    ``results[(workload, runtime)]`` its run (``summary`` and ``instances``). Startup figures are
-    None when nothing started.
+    ``dens[(workload, entry)]`` is the closed-form density of that cell and
+    ``results[(workload, entry)]`` its run (``summary`` and ``instances``), keyed by what was
+    compared (``runc`` or ``runc@kubelet``, :attr:`Cell.key`). Startup figures are None when
+    nothing started. ``runtime`` is the entry; ``runtime_name`` the runtime alone,
+    ``control_plane`` the plane it ran behind and ``label`` both in words.
     """
     rows = []
     for c in cells:
-        key = (c.workload, c.runtime)
+        key = c.key
         d, res = dens.get(key, {}), results[key]
         status = workload_status(res["summary"], res["instances"]).iloc[0]
         x = startup_samples(res["instances"], [c.workload])
         kind = c.scenario.runtime_table(catalogue)[c.runtime].kind
         rows.append({
-            "workload": c.workload, "runtime": c.runtime, "kind": kind, "image": c.image,
+            "workload": c.workload, "runtime": c.entry, "runtime_name": c.runtime,
+            "control_plane": c.plane or plane_of(c.entry, catalogue),
+            "label": entry_label(f"{c.runtime}@{c.plane}" if c.plane else c.entry, catalogue),
+            "kind": kind, "image": c.image,
             "vm_disk": c.vm_disk, "own": c.own,
             "fits": d.get("fits"), "binding": d.get("binding"),
             "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
@@ -246,7 +340,7 @@ def ecdf_frame(cells: list[Cell], results: Mapping[tuple[str, str], Mapping[str,
     """
     parts = []
     for c in cells:
-        res = results[(c.workload, c.runtime)]
+        res = results[c.key]
         x = np.sort(startup_samples(res["instances"], [c.workload]))
         requested = int(res["summary"]["workloads"][c.workload].get("requested", x.size)) or x.size
         if not x.size:
@@ -255,7 +349,7 @@ def ecdf_frame(cells: list[Cell], results: Mapping[tuple[str, str], Mapping[str,
         if x.size > max_points:
             idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
             x, frac = x[idx], frac[idx]
-        parts.append(pd.DataFrame({"workload": c.workload, "runtime": c.runtime, "startup_s": x,
+        parts.append(pd.DataFrame({"workload": c.workload, "runtime": c.entry, "startup_s": x,
                                    "fraction": frac}))
     cols = ["workload", "runtime", "startup_s", "fraction"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
@@ -348,28 +442,41 @@ def _binds(r: Mapping[str, Any]) -> str:
     return str(r["binding"]).upper()
 
 
+def _who_row(r: Mapping[str, Any], planes: bool = False) -> str:
+    """A row's runtime in a sentence: 'runc', or with its control plane ('runc under dockerd',
+    'runc under kubelet/containerd (CRI)') when ``planes`` (some entry names a plane) or the
+    entry itself names one."""
+    rt = str(r["runtime"])
+    return str(r.get("label") or rt) if planes or "@" in rt else rt
+
+
 def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
     """Plain sentences with the answer for one workload's rows: what binds where, what did not
     start, and how fast each runtime starts it."""
     if rows.empty:
         return ["Nothing to compare: pick at least one runtime."]
     where = "one host" if hosts == 1 else f"{hosts} hosts"
+    planes = bool(rows["runtime"].astype(str).str.contains("@").any())
+
+    def _who(r: Mapping[str, Any]) -> str:      # "runc under dockerd" beside "runc under kubelet/..."
+        return _who_row(r, planes)
+
     wl = str(rows["workload"].iloc[0]) if "workload" in rows else "the workload"
     fit = rows.dropna(subset=["fits"]).sort_values("fits", kind="stable")
     parts = []
     if len(fit) == 1:
         r = fit.iloc[0]
-        parts.append(f"On {where}, {r['runtime']} fits {int(r['fits'])} {runtime_label(r['runtime'], int(r['fits']))} "
+        parts.append(f"On {where}, {_who(r)} fits {int(r['fits'])} {runtime_label(r['runtime'], int(r['fits']))} "
                      f"of {wl} before {_binds(r)} binds "
                      f"({r['ram_overhead_share']:.0%} of their RAM is overhead).")
     elif len(fit) > 1:
         lo, hi = fit.iloc[0], fit.iloc[-1]
         s = (f"On {where}, {_binds(lo)} binds at {int(lo['fits'])} {runtime_label(lo['runtime'], int(lo['fits']))} "
              f"of {wl} ({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
-             f"{hi['runtime']} fits {int(hi['fits'])} before {_binds(hi)} binds")
+             f"{_who(hi)} fits {int(hi['fits'])} before {_binds(hi)} binds")
         mid = fit.iloc[1:-1]
         if len(mid):
-            s += "; " + ", ".join(f"{r['runtime']} {int(r['fits'])} ({_binds(r)})" for _, r in mid.iterrows())
+            s += "; " + ", ".join(f"{_who(r)} {int(r['fits'])} ({_binds(r)})" for _, r in mid.iterrows())
         parts.append(s + ".")
     if "requested" in rows:
         short = rows[rows["started"] < rows["requested"]]
@@ -382,7 +489,7 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
         r = fast.iloc[0]
         parts.append(f"p95 startup {fmt_s(r['startup_p95_s'])} (median {fmt_s(r['startup_p50_s'])}).")
     elif len(fast) > 1:
-        parts.append("p95 startup " + " vs ".join(f"{fmt_s(r['startup_p95_s'])} ({r['runtime']})"
+        parts.append("p95 startup " + " vs ".join(f"{fmt_s(r['startup_p95_s'])} ({_who(r)})"
                                                   for _, r in fast.iterrows()) + ".")
     return parts
 
@@ -390,7 +497,8 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
 # --------------------------------------------------------------------------- tables for people
 
 SHOWN = {
-    "workload": "Workload", "runtime": "Runtime", "kernel": "Kernel", "image": "Image",
+    "workload": "Workload", "runtime": "Runtime", "control_plane": "Control plane", "kernel": "Kernel",
+    "image": "Image",
     "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds", "ram_per_instance_mib": "MiB each",
     "ram_overhead_share": "Overhead", "requested": "Asked", "started": "Started",
     "waiting": "Waiting", "startup_p50_s": "Median (s)", "startup_p95_s": "p95 startup (s)",
@@ -412,7 +520,13 @@ def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame()
     for col, name in SHOWN.items():
         if col == "kernel":
-            out[name] = [RUNTIME_LABELS.get(r, ("", ""))[1] for r in rows["runtime"]]
+            out[name] = [kernel_of(r) for r in rows["runtime"]]
+        elif col == "runtime" and "runtime_name" in rows:     # runc@kubelet: runtime and plane apart
+            out[name] = rows["runtime_name"].astype(str)
+        elif col == "control_plane" and col in rows:
+            names = rows["runtime_name"] if "runtime_name" in rows else rows["runtime"]
+            out[name] = [PLANE_WORDS.get(p, p) + (" (default)" if p == default_plane(str(n)) else "")
+                         for p, n in zip(rows[col], names)]
         elif col not in rows:
             continue
         elif col in ("workload", "runtime", "image", "binding"):
@@ -550,8 +664,9 @@ def shown_hosts(table: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
-    "PHASES", "RESOURCE_NAMES", "RUNTIME_LABELS", "Cell", "answer", "cell_rows", "compatible", "ecdf_frame",
-    "fmt_s", "hosts_answer", "hosts_needed", "like_for_like", "moved", "natural_image", "not_started",
+    "PHASES", "PLANE_WORDS", "RESOURCE_NAMES", "RUNTIME_LABELS", "Cell", "answer", "cell_rows", "compatible",
+    "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "hosts_answer", "kernel_of", "plane_choices",
+    "plane_of", "split_entry", "hosts_needed", "like_for_like", "moved", "natural_image", "not_started",
     "per_host", "phase_means", "phases_long", "runtime_label", "runtimes_in", "short_of", "shown_hosts",
     "shown_rows", "startup_samples", "steady_counts", "workload_status",
 ]

@@ -452,6 +452,38 @@ def lesson_lifecycle(instances: int, lifetime_s: float, host_ram_mib: float) -> 
         duration_s=2.0 * instances + float(lifetime_s) + 30.0, host=host, actions=actions)
 
 
+MIXED_PARTS = ("containers", "microvms", "qemu")
+
+
+def lesson_mixed(containers: int, microvms: int, *, cpu_cores: float = 16.0, qemu_copies: int = 0,
+                 microvm_disk: str = "overlay", only: Iterable[str] = MIXED_PARTS) -> Scenario:
+    """A mixed deploy on one host: ``containers`` runc containers under dockerd requested at once
+    at 0 s, ``microvms`` Firecracker microVMs (each behind its own API socket) requested at 1 s,
+    and ``qemu_copies`` QEMU VMs under libvirt whose disks are full copies, requested at 0 s.
+
+    Every image is cached, every instance runs to the horizon; ``only`` keeps some of the three
+    groups (the same group alone is the baseline: same arrivals, same host, only the neighbours
+    differ). The host has 64 GiB, 500 MB/s of disk and ``cpu_cores`` cores at cpu_speed 1.0.
+    """
+    keep = set(only)
+    host = {"cpu_cores": float(cpu_cores), "ram_mib": 65536.0, "disk_gib": 400.0, "disk_mb_s": 500.0,
+            "net_mb_s": 125.0, "cpu_speed": 1.0}
+    groups = {
+        "containers": {"name": "containers", "runtime": "runc", "image": "alpine:3.20", "mem_mib": 16,
+                       "arrival": {"kind": "burst", "count": int(containers), "at_s": 0.0}},
+        "microvms": {"name": "microvms", "runtime": "firecracker", "image": "firecracker-rootfs",
+                     "mem_mib": 16, "vm_disk": microvm_disk,
+                     "arrival": {"kind": "burst", "count": int(microvms), "at_s": 1.0}},
+        "qemu": {"name": "qemu", "runtime": "qemu-kvm", "image": "ubuntu-24.04-cloud", "mem_mib": 256,
+                 "guest_mem_mib": 1024, "vm_disk": "copy",
+                 "arrival": {"kind": "burst", "count": int(qemu_copies), "at_s": 0.0}},
+    }
+    workloads = [dict(w, lifetime={"kind": "forever"}) for k, w in groups.items()
+                 if k in keep and w["arrival"]["count"] > 0]
+    return _lesson("mixed-deploy", workloads, duration_s=400.0, host=host,
+                   prepull=["alpine:3.20", "firecracker-rootfs", "ubuntu-24.04-cloud"])
+
+
 def copy_on_write(image: str, containers: int, copied_up_mib: float, own_mib: float = 10.0,
                   catalogue: Catalogue | None = None) -> pd.DataFrame:
     """What each container sees and what the disk holds: the image's read-only layers (shared,
@@ -580,10 +612,10 @@ def eta_s(done: int, total: int, elapsed_s: float) -> float | None:
 
 
 __all__ = [
-    "ARRIVAL_KINDS", "COLUMNS", "LIFETIME_KINDS", "bootstrap_ci", "canonical", "copy_on_write",
+    "ARRIVAL_KINDS", "COLUMNS", "LIFETIME_KINDS", "MIXED_PARTS", "bootstrap_ci", "canonical", "copy_on_write",
     "decode_scenario", "default_scenario", "encode_scenario", "eta_s", "gantt_frame", "image_sizes",
     "layer_nodes", "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel",
-    "lesson_layers", "lesson_lifecycle", "lesson_startup", "read_scenario_text", "resample_steps",
+    "lesson_layers", "lesson_lifecycle", "lesson_mixed", "lesson_startup", "read_scenario_text", "resample_steps",
     "scenario_from_inputs", "sweep", "sweep_choices", "sweep_parameters", "sweep_spec", "sweep_summary",
     "sweep_toml", "sweep_values", "with_values", "workloads_table",
 ]

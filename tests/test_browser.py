@@ -34,7 +34,8 @@ EXCEPTION = '[data-testid="stException"]'
 CHART = '[data-testid="stVegaLiteChart"]'
 # Every page, by its URL, with the charts it draws when it opens.
 PAGES = {"": 8, "hosts": 1, "sweep": 0, "learn-image-vs-container": 0, "learn-kernel": 1,
-         "learn-startup": 1, "learn-burst": 1, "learn-layers": 3, "learn-lifecycle": 1}
+         "learn-startup": 1, "learn-burst": 1, "learn-layers": 3, "learn-lifecycle": 1,
+         "learn-mixed-deploy": 3}
 # streamlit/streamlit#7074 (open): opening a page by its URL first probes <page>/_stcore/health and
 # <page>/_stcore/host-config (404) before the app's root. Those two 404s, and nothing else, are allowed.
 KNOWN_404 = re.compile(r"/[\w-]+/_stcore/(health|host-config)$")
@@ -205,7 +206,7 @@ def test_every_page_and_lesson_draws_without_errors(server, browser):
     for path, charts in PAGES.items():
         tab = Tab(browser).open(f"{url}/{path}", charts)
         tab.check(path or "/", charts)
-        if path in ("hosts", "learn-layers", "learn-lifecycle"):
+        if path in ("hosts", "learn-layers", "learn-lifecycle", "learn-mixed-deploy"):
             tab.page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
         tab.close()
         checked.append(path or "/")
@@ -255,6 +256,21 @@ def test_planner_like_for_like_and_a_widget_change(server, browser):
 
     tab = Tab(browser).open(link)                           # the link reproduces the what-if
     assert _metric(tab.page, "qemu-kvm fits").inner_text() == "112"
+    tab.close()
+
+
+def test_runc_under_dockerd_and_under_kubelet_side_by_side(server, browser):
+    url, _ = server
+    tab = Tab(browser).open(f"{url}/?rt=runc,runc@kubelet", 8)
+    tab.check("planner, runc under two control planes", 8)
+    rows = _table_rows(tab.page, "Control plane")
+    head, body = rows[0], rows[1:]
+    w, r, cp = head.index("Workload"), head.index("Runtime"), head.index("Control plane")
+    lead = [(row[r], row[cp]) for row in body if row[w] == "api-runc"]
+    assert lead == [("runc", "dockerd (default)"), ("runc", "kubelet/containerd (CRI)")], lead
+    assert "runc under kubelet/containerd (CRI)" in tab.page.locator(
+        '[data-testid="stAlertContentSuccess"]').inner_text()
+    tab.page.screenshot(path=str(SHOTS / "planner-runc-dockerd-vs-kubelet.png"), full_page=True)
     tab.close()
 
 

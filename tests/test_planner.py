@@ -111,8 +111,8 @@ def _cells(scenario, workloads, runtimes):
     out, dens = {}, {}
     for c in cells:
         r = sc.simulate(c.scenario)
-        out[(c.workload, c.runtime)] = {"summary": r.summary, "instances": r.instances}
-        dens[(c.workload, c.runtime)] = sc.density(c.scenario, [c.runtime])[c.workload][c.runtime]
+        out[c.key] = {"summary": r.summary, "instances": r.instances}
+        dens[c.key] = sc.density(c.scenario, [c.runtime])[c.workload][c.runtime]
     return cells, notes, out, dens
 
 
@@ -155,6 +155,78 @@ def test_like_for_like_rows_and_answer(default):
     shown = comparison.shown_rows(rows)
     assert "measured_in" not in shown.columns and "Median (s)" in shown.columns
     assert not shown.isin(["None", "nan", "NaN"]).any().any()
+
+
+def _burst_mix(count=20):
+    return sc.parse_scenario({
+        "name": "planes", "duration_s": 60.0, "seed": 1, "host": "server-64g",
+        "daemon": {"prepull": ["alpine:3.20"]},
+        "workloads": [{"name": "web", "runtime": "runc", "image": "alpine:3.20", "mem_mib": 16,
+                       "arrival": {"kind": "burst", "count": count}}]})
+
+
+def test_same_runtime_behind_two_control_planes_is_two_rows():
+    s = _burst_mix()
+    cells, notes, out, dens = _cells(s, ["web"], ["runc", "runc@kubelet", "runc@podman", "nosuch@kubelet"])
+    assert [c.entry for c in cells] == ["runc", "runc@kubelet"]
+    assert [c.plane for c in cells] == ["dockerd", "kubelet"]
+    assert [c.own for c in cells] == [True, False]
+    assert notes[0].startswith("runc@podman: unknown control plane 'podman'")
+    assert notes[1].startswith("nosuch@kubelet: unknown runtime")
+    # like for like: the same workload, image and arrivals; only the control plane differs
+    a, b = (c.scenario.to_dict()["workloads"][0] for c in cells)
+    assert {k: v for k, v in a.items() if k != "control_plane"} == {k: v for k, v in b.items() if k != "control_plane"}
+    assert a.get("control_plane") is None and b["control_plane"] == "kubelet"
+    ta, tb = (out[c.key]["instances"]["t_request"].sort_values().to_numpy() for c in cells)
+    assert (ta == tb).all()
+    rows = comparison.cell_rows(cells, dens, out).set_index("runtime")
+    assert list(rows.index) == ["runc", "runc@kubelet"]
+    assert list(rows["runtime_name"]) == ["runc", "runc"]
+    assert list(rows["control_plane"]) == ["dockerd", "kubelet"]
+    assert list(rows["label"]) == ["runc under dockerd", "runc under kubelet/containerd (CRI)"]
+    assert (rows["started"] == 20).all() and rows["fits"].nunique() == 1     # density: the plane adds nothing
+    # why they differ: dockerd creates each endpoint under libnetwork's per-network lock (0.10 s
+    # each, models/control-planes/dockerd.toml), so 20 containers at once take at least 20 x 0.10 s
+    # to get through it; the kubelet's serialized step is host-local IPAM's 0.01 s file lock
+    d, k = rows.loc["runc"], rows.loc["runc@kubelet"]
+    last = {c.entry: out[c.key]["summary"]["workloads"]["web"]["startup_s"]["max"] for c in cells}
+    assert last["runc"] >= 20 * 0.10 > 2 * last["runc@kubelet"]
+    assert d["startup_p95_s"] > 2 * k["startup_p95_s"]
+    # one start alone: no queue at either lock, and the kubelet pays its pod sandbox instead
+    one, _, out1, _ = _cells(_burst_mix(1), ["web"], ["runc", "runc@kubelet"])
+    alone = {c.entry: out1[c.key]["summary"]["workloads"]["web"]["startup_s"]["p50"] for c in one}
+    assert alone["runc"] < 1.0 and alone["runc@kubelet"] < 1.0
+    text = " ".join(comparison.answer(rows.reset_index()))
+    assert "(runc under kubelet/containerd (CRI))" in text and "(runc under dockerd)" in text
+    shown = comparison.shown_rows(rows.reset_index())
+    assert list(shown["Runtime"]) == ["runc", "runc"]
+    assert list(shown["Control plane"]) == ["dockerd (default)", "kubelet/containerd (CRI)"]
+    assert set(comparison.ecdf_frame(cells, out)["runtime"]) == {"runc", "runc@kubelet"}
+
+
+def test_runtimes_are_described_with_their_control_plane():
+    assert comparison.describe("runc") == "runc (host kernel; dockerd)"
+    assert comparison.describe("firecracker") == "firecracker (guest kernel; its own VMM API)"
+    assert comparison.describe("qemu-kvm") == "qemu-kvm (guest kernel; libvirt)"
+    assert comparison.describe("gvisor@kubelet") == "gvisor under kubelet/containerd (CRI) (user-space kernel)"
+    assert "runc@kubelet" in comparison.plane_choices() and "runc@dockerd" not in comparison.plane_choices()
+    assert not any(c.startswith(("firecracker", "qemu")) for c in comparison.plane_choices())
+    cat = sc.default_catalogue()
+    for name, rt in cat.runtimes.items():      # the profile's own default, never a guess
+        assert comparison.default_plane(name) == rt.control_plane
+
+
+def test_mixed_deploy_lesson_scenarios():
+    both = sc.simulate(planner.lesson_mixed(100, 5)).summary["workloads"]
+    vms = sc.simulate(planner.lesson_mixed(100, 5, only=["microvms"])).summary["workloads"]
+    assert set(both) == {"containers", "microvms"} and set(vms) == {"microvms"}
+    assert both["microvms"]["startup_s"]["p95"] == pytest.approx(vms["microvms"]["startup_s"]["p95"], rel=0.02)
+    small = sc.simulate(planner.lesson_mixed(100, 5, cpu_cores=4)).summary["workloads"]
+    assert small["microvms"]["startup_s"]["p95"] > 3 * vms["microvms"]["startup_s"]["p95"]
+    disk = sc.simulate(planner.lesson_mixed(100, 5, qemu_copies=10, microvm_disk="copy")).summary["workloads"]
+    alone = sc.simulate(planner.lesson_mixed(100, 5, microvm_disk="copy", only=["microvms"])).summary["workloads"]
+    assert disk["microvms"]["startup_s"]["p95"] > 1.5 * alone["microvms"]["startup_s"]["p95"]
+    assert disk["containers"]["startup_s"]["p95"] == pytest.approx(both["containers"]["startup_s"]["p95"])
 
 
 def test_never_started_is_shown(default):

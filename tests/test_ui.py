@@ -123,6 +123,30 @@ def test_lead_workload_and_unknown_runtime_in_link():
     assert "of churn-runc" in at.success[0].value
 
 
+def test_runc_under_two_control_planes_from_the_link_and_the_picker():
+    at = start(rt="runc,runc@kubelet")
+    no_exception(at)
+    assert fits(at) == {"runc": "160", "runc@kubelet": "160"}       # the plane changes no density
+    assert at.multiselect(key="compare0").value == ["runc", "runc@kubelet"]
+    rows = runtime_table(at)
+    lead = rows[rows["Workload"] == "api-runc"]
+    assert list(lead["Runtime"]) == ["runc", "runc"]
+    assert list(lead["Control plane"]) == ["dockerd (default)", "kubelet/containerd (CRI)"]
+    assert "runc under kubelet/containerd (CRI)" in at.success[0].value
+    captions = " ".join(c.value for c in at.caption)
+    assert "control plane: dockerd" in captions and "control plane: kubelet/containerd (CRI)" in captions
+    assert at.query_params["rt"] == "runc,runc@kubelet"
+    mix = next(d.value for d in at.dataframe if "Never started" in d.value.columns)
+    assert dict(zip(mix["Workload"], mix["Control plane"])) == {
+        "api-runc": "dockerd", "api-firecracker": "its own VMM API", "api-qemu": "libvirt", "churn-runc": "dockerd"}
+    # picked in the app: the entry goes into the link like any runtime
+    at = start()
+    at.multiselect(key="compare0").select("crun@kubelet").run()
+    no_exception(at)
+    assert "crun@kubelet" in fits(at)
+    assert at.query_params["rt"].endswith(",crun@kubelet")
+
+
 def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
     at = start()
     at.text_area(key="paste").input(BAD_TOML).run()

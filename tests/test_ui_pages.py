@@ -24,7 +24,8 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label))
 
 
-LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1}
+LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1,
+           "mixed-deploy": 3}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,10 @@ def learn() -> dict[str, AppTest]:
 def test_learn_pages_have_every_lesson(learn):
     titles = [learn[s].title[0].value for s in LESSONS]
     assert titles == ["Image vs container", "Shared kernel vs guest kernel", "Anatomy of a startup",
-                      "A burst of starts", "Layers and copy-on-write", "Lifecycle timeline"]
-    # RAM split, phases, burst lines; image bars, layer graph, copy-on-write; gantt
+                      "A burst of starts", "Layers and copy-on-write", "Lifecycle timeline",
+                      "Containers and microVMs on one host"]
+    # RAM split, phases, burst lines; image bars, layer graph, copy-on-write; gantt;
+    # mixed deploy: alone vs together, cores asked, alone vs beside the disk copies
     assert {s: len(learn[s].get("vega_lite_chart")) for s in LESSONS} == LESSONS
 
 
@@ -209,3 +212,20 @@ def test_planner_on_several_hosts_has_a_per_host_view():
     assert not at.exception
     per_host = next(d.value for d in at.dataframe if "Peak RAM (GiB)" in d.value.columns)
     assert len(per_host) == 3 and int(per_host["Instances placed"].iloc[0]) > 0
+
+
+def test_mixed_deploy_lesson_blocks_only_through_cpu_and_disk(learn):
+    at = learn["mixed-deploy"]
+    # 100 containers under dockerd and 5 microVMs on 16 cores: the microVMs start as fast as alone
+    alone, beside = float(metric(at, "microVMs alone: p95")), float(metric(at, "microVMs beside the containers"))
+    assert beside == pytest.approx(alone, rel=0.02) and alone < 0.5
+    assert float(metric(at, "containers: p95 startup")) > 5.0      # they queued at dockerd's network lock
+    # on 4 cores they share CPU: the microVMs are slower beside the burst
+    assert float(metric(at, "microVMs beside them on 4 cores")) > 3 * float(metric(at, "microVMs alone on 4 cores"))
+    assert float(metric(at, "Peak cores asked").rstrip("×")) > 1.0
+    # full disk copies share the disk: copying microVMs slow down, the containers do not
+    assert float(metric(at, "… beside 10 QEMU")) > 1.5 * float(metric(at, "microVMs copying their disk, alone"))
+    assert metric(at, "containers: p95 beside the copies") == metric(at, "containers: p95 startup")
+    # fewer containers: the microVMs on 4 cores get closer to their time alone
+    before, after = step(at, at.slider(key="lm_c"), 0, "microVMs beside them on 4 cores")
+    assert float(after) < float(before)

@@ -7,6 +7,7 @@ Vega-Lite spec under a key naming its content, so a warm page draws its charts f
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +93,36 @@ def lines(ts: pd.DataFrame, columns: list[str], title: str) -> alt.Chart:
         x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title="instances"),
         color="series:N",
     ).properties(height=220, title=title)
+
+
+def alone_vs_together(df: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Startup of each group of a mixed deploy alone on the host vs beside the others: rows
+    (group, setting, seconds); a log axis, since a microVM's 0.16 s sits next to 10 s bursts.
+    Bars start at a floor below the smallest figure (a log axis has no 0), each labelled."""
+    floor = 10 ** math.floor(math.log10(max(float(df["seconds"].min()), 1e-3)) - 0.5) if len(df) else 0.01
+    data = df.assign(floor=floor, text=[f"{v:.3g} s" for v in df["seconds"]])
+    y = alt.Y("group:N", title=None, axis=alt.Axis(labelLimit=400), sort=None)
+    off = alt.YOffset("setting:N", sort=None)
+    x = alt.X("seconds:Q", title="p95 startup, request to ready (s, log scale)",
+              scale=alt.Scale(type="log", domainMin=floor,
+                              domainMax=float(df["seconds"].max()) * 3 if len(df) else 1.0))  # room for labels
+    bars = alt.Chart(data).mark_bar().encode(
+        x=x, x2="floor:Q", y=y, yOffset=off,
+        color=alt.Color("setting:N", title=None, sort=None, legend=alt.Legend(labelLimit=400, orient="bottom")),
+        tooltip=["group", "setting", alt.Tooltip("seconds:Q", format=".3f", title="p95 startup (s)")])
+    text = alt.Chart(data).mark_text(align="left", dx=4).encode(x=x, y=y, yOffset=off, text="text:N")
+    return (bars + text).properties(height=100 + 70 * df["group"].nunique(), title=title)
+
+
+def cores_asked(ts: pd.DataFrame, cores: float, title: str) -> alt.Chart:
+    """Cores asked by everything starting and running vs the host's cores, over time."""
+    long = pd.concat([pd.DataFrame({"time_s": ts["time_s"], "cores": ts["cpu_demand"], "series": "cores asked"}),
+                      pd.DataFrame({"time_s": ts["time_s"], "cores": float(cores), "series": "host's cores"})])
+    return alt.Chart(long).mark_line(interpolate="step-after").encode(
+        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("cores:Q", title="CPU cores"),
+        color=alt.Color("series:N", title=None),
+        tooltip=["series", alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("cores:Q", format=".1f")],
+    ).properties(height=240, title=title)
 
 
 def gantt(df: pd.DataFrame) -> alt.Chart:

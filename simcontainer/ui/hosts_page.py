@@ -30,7 +30,7 @@ def render() -> None:
     headroom = c1.slider("Headroom kept free on every host", 0, 90, 20, 5, key="hn_headroom",
                          format="%d%%") / 100.0
     all_rt = sorted(sc.default_catalogue().runtimes)
-    compare = c2.multiselect("Runtimes", all_rt, default=all_rt, key="hn_runtimes",
+    compare = c2.multiselect("Runtimes", all_rt, default=all_rt, key="hn_runtimes", format_func=comparison.describe,
                              help="every service runs on the runtime (a VM boots a VM disk image)")
     if not compare or not any(counts.values()):
         st.info("Pick at least one runtime and one instance.")
@@ -40,7 +40,8 @@ def render() -> None:
     shown = table.rename(columns={"runtime": "Runtime", "hosts": "Hosts", "lower_bound": "At least (total / room)",
                                   "binding": "Binds first", "ram_per_host": "RAM used per host",
                                   "cpu_per_host": "CPU used per host"})
-    shown["Kernel"] = [comparison.RUNTIME_LABELS.get(r, ("", ""))[1] for r in table["runtime"]]
+    shown["Kernel"] = [comparison.kernel_of(r) for r in table["runtime"]]
+    shown["Control plane"] = [comparison.PLANE_WORDS.get(p, p) for p in map(comparison.default_plane, table["runtime"])]
     for c in ("RAM used per host", "CPU used per host"):
         shown[c] = [f"{v:.0%}" if pd.notna(v) else "" for v in shown[c]]
     for c in ("Hosts", "At least (total / room)"):

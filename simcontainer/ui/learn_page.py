@@ -18,9 +18,9 @@ KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** conta
 
 
 def runtime_choice(label: str, options: list[str], key: str, index: int = 0) -> str:
-    """A runtime picker that says which kernel each runtime's instances run on."""
-    return st.selectbox(label, options, index=index, key=key,
-                        format_func=lambda r: f"{r} ({comparison.RUNTIME_LABELS.get(r, ('', '?'))[1]})")
+    """A runtime picker that says which kernel each runtime's instances run on and which control
+    plane starts them."""
+    return st.selectbox(label, options, index=index, key=key, format_func=comparison.describe)
 
 CONTAINER_IMAGES = ["alpine:3.20", "python:3.12-slim", "python:3.12-alpine", "node:20-slim",
                     "eclipse-temurin:21-jre", "golang:1.22", "nginx:1.27", "postgres:16", "redis:7"]
@@ -210,6 +210,109 @@ def lifecycle() -> None:
         planner.gantt_frame(res["events"], scenario.duration_s, instances=res["instances"])))
 
 
+def _p95(res: dict, workload: str) -> float | None:
+    w = res["summary"]["workloads"].get(workload)
+    return None if w is None else w["startup_s"]["p95"]
+
+
+def _mixed_runs(containers: int, microvms: int, **kw: object) -> dict[str, dict]:
+    """The mix, and each group alone on the same host with the same arrivals."""
+    out = {"together": runs.run(planner.lesson_mixed(containers, microvms, **kw), "the mixed deploy")}
+    for part in ("containers", "microvms"):
+        if (containers if part == "containers" else microvms) > 0:
+            out[part] = runs.run(planner.lesson_mixed(containers, microvms, only=[part], **kw), f"{part} alone")
+    return out
+
+
+def _alone_vs_together(r: dict[str, dict], microvm_label: str) -> pd.DataFrame:
+    rows = []
+    for part, label in (("containers", "runc containers (dockerd)"), ("microvms", microvm_label)):
+        if part in r:
+            rows += [{"group": label, "setting": "alone on the host", "seconds": _p95(r[part], part)},
+                     {"group": label, "setting": "in the mixed deploy", "seconds": _p95(r["together"], part)}]
+    return pd.DataFrame(rows).dropna(subset=["seconds"])
+
+
+def mixed_deploy() -> None:
+    st.markdown(
+        "One host often runs containers and microVMs side by side. Each kind is started by its own "
+        "**control plane**: runc containers by **dockerd** (no worker pool, but every container's network "
+        "endpoint is created under libnetwork's **per-network lock**), Firecracker microVMs through "
+        "**each VMM's own API socket** (nothing shared), full VMs by **libvirt** (a pool of 20 workers). "
+        "A request waits only in its own control plane's queue, so a container burst does not hold up a "
+        "microVM. What they still share is the hardware: **CPU** cores and **disk** bandwidth.")
+    c1, c2 = st.columns(2)
+    n = c1.slider("runc containers under dockerd, all requested at 0 s", 0, 300, 100, 10, key="lm_c")
+    m = c2.slider("Firecracker microVMs, all requested at 1 s", 1, 50, 5, key="lm_vm")
+    st.subheader("Each control plane queues on its own")
+    r = _mixed_runs(n, m, cpu_cores=16.0)
+    a, b, c = st.columns(3)
+    a.metric("microVMs alone: p95 startup (s)", num(_p95(r["microvms"], "microvms"), ".3f"),
+             help="request to ready, 95th percentile over the microVMs, with nothing else on the host")
+    b.metric("microVMs beside the containers (s)", num(_p95(r["together"], "microvms"), ".3f"),
+             help="the same microVMs, same arrivals, with the container burst on the host")
+    c.metric("containers: p95 startup (s)", num(_p95(r["together"], "containers") if n else None),
+             help="request to ready, 95th percentile over the containers in the mixed deploy")
+    charts.show(st, charts.content_key("mixed-planes", n, m), lambda: charts.alone_vs_together(
+        _alone_vs_together(r, "Firecracker microVMs (own API)"),
+        "p95 startup: each group alone vs in the mixed deploy (16 cores)"))
+    if n:
+        last = r["together"]["summary"]["workloads"]["containers"]["startup_s"]["max"]
+        st.caption(
+            f"A 16-core host with room to spare. The {n} containers queue at dockerd's network lock, about "
+            f"0.10 s each under it, so the last is ready after {comparison.fmt_s(last)}; the microVMs, requested "
+            "1 s into that burst, never enter dockerd: each is served by its own VMM and starts as fast as "
+            "it does alone.")
+    st.subheader("Where they still share: CPU")
+    st.markdown(
+        "Every start burns CPU: dockerd, containerd and the shim per container; the jailer, the VMM and "
+        "the guest's boot per microVM. The host's cores are shared fairly among everything starting and "
+        "running, so on a small host a container burst does slow the microVMs, through CPU, not a queue.")
+    cores = st.slider("Host CPU cores", 2, 32, 4, key="lm_cores")
+    rc = _mixed_runs(n, m, cpu_cores=float(cores))
+    a, b, c = st.columns(3)
+    a.metric(f"microVMs alone on {cores} cores (s)", num(_p95(rc["microvms"], "microvms"), ".3f"),
+             help="p95 startup, request to ready, with nothing else on the host")
+    b.metric(f"microVMs beside them on {cores} cores (s)", num(_p95(rc["together"], "microvms"), ".3f"),
+             help="p95 startup, request to ready, in the mixed deploy")
+    peak = rc["together"]["summary"]["host"].get("peak_cpu_demand")
+    c.metric("Peak cores asked / cores", num(peak, ".1f") + ("×" if peak is not None else ""),
+             help="the most CPU everything starting and running asked for at once, as a multiple of the "
+                  "host's cores; above 1 every start gets a smaller share and takes longer")
+    ts = rc["together"]["timeseries"]
+    end = max((rc["together"]["summary"]["workloads"].get("containers", {}).get("startup_s", {}).get("max") or 0.0),
+              (rc["together"]["summary"]["workloads"]["microvms"]["startup_s"]["max"] or 0.0), 2.0) * 1.2
+    ts = ts[ts["time_s"] <= end]
+    charts.show(st, charts.content_key("mixed-cpu", n, m, cores), lambda: charts.cores_asked(
+        ts, cores, f"CPU cores asked by the mixed deploy on {cores} cores"))
+    st.caption("Cores asked counts every start's CPU work and every running app's share; while it is above "
+               "the host's cores, each start's CPU steps stretch by that ratio.")
+    st.subheader("… and disk")
+    st.markdown(
+        "A VM whose disk is a **full copy** of its image (rather than a copy-on-write overlay) writes the "
+        "whole image before it boots. Copies share the host's disk bandwidth (500 MB/s here): libvirt no "
+        "longer holds a worker during a copy, and dockerd never waits for one, but a microVM that also "
+        "copies its root filesystem shares the same disk.")
+    q = st.slider("QEMU VMs with full disk copies (libvirt), requested at 0 s", 0, 20, 10, key="lm_q")
+    rd = _mixed_runs(n, m, cpu_cores=16.0, qemu_copies=q, microvm_disk="copy")
+    a, b, c = st.columns(3)
+    a.metric("microVMs copying their disk, alone (s)", num(_p95(rd["microvms"], "microvms")),
+             help="p95 startup, request to ready, of microVMs whose root filesystem is a full copy")
+    b.metric(f"… beside {q} QEMU disk copies (s)", num(_p95(rd["together"], "microvms")),
+             help="the same microVMs sharing the disk with the QEMU VMs' copies")
+    c.metric("containers: p95 beside the copies (s)", num(_p95(rd["together"], "containers") if n else None),
+             help="the containers' p95 startup in this deploy; their images are cached and their "
+                  "writable layers are empty, so they use no disk bandwidth while starting")
+    charts.show(st, charts.content_key("mixed-disk", n, m, q), lambda: charts.alone_vs_together(
+        _alone_vs_together(rd, "Firecracker microVMs (disk copy)"),
+        f"p95 startup: alone vs beside {q} QEMU full disk copies"))
+    qs = rd["together"]["summary"]["workloads"].get("qemu")
+    if qs:
+        st.caption(f"The {q} QEMU VMs themselves take {comparison.fmt_s(qs['startup_s']['p95'])} (p95) to start: "
+                   "their copies split the disk's bandwidth among them and the microVMs' copies. The "
+                   "containers' startup is the same as alone: nothing of theirs waits on the disk or on libvirt.")
+
+
 LESSONS = {
     "image-vs-container": ("Image vs container", image_vs_container),
     "kernel": ("Shared kernel vs guest kernel", kernel_memory),
@@ -217,6 +320,7 @@ LESSONS = {
     "burst": ("A burst of starts", burst),
     "layers": ("Layers and copy-on-write", layers),
     "lifecycle": ("Lifecycle timeline", lifecycle),
+    "mixed-deploy": ("Containers and microVMs on one host", mixed_deploy),
 }
 
 

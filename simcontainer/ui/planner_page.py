@@ -68,9 +68,12 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
     images = sorted(base.image_table(cat))
     cfg = {
         "name": st.column_config.TextColumn("Name", required=True),
-        "runtime": st.column_config.SelectboxColumn("Runtime", options=runtimes, required=True,
-                                                    help="gvisor: user-space kernel; kata: guest kernel in a "
-                                                         "light VM; runc, crun: the host's kernel"),
+        "runtime": st.column_config.SelectboxColumn(
+            "Runtime", options=runtimes, required=True,
+            help="gvisor: user-space kernel; kata: guest kernel in a light VM; runc, crun: the host's kernel. "
+                 "Control plane by default: " + "; ".join(
+                     f"{r} {comparison.PLANE_WORDS.get(p, p)}" for r, p in
+                     ((r, comparison.default_plane(r)) for r in runtimes))),
         "image": st.column_config.SelectboxColumn("Image", options=images, required=True),
         "cpu": st.column_config.NumberColumn("CPU (cores)", min_value=0.0, step=0.05, format="%.2f"),
         "mem_mib": st.column_config.NumberColumn("Memory (MiB)", min_value=0.0, step=64.0, format="%.0f"),
@@ -143,12 +146,17 @@ def render() -> None:
     unknown = state.unknown_runtimes(base)
     if unknown:
         top.warning(f"The link names runtime{'s' if len(unknown) > 1 else ''} this app does not know: "
-                    f"{', '.join(unknown)} (known: {', '.join(all_runtimes)}).")
-    compare = st.multiselect("Runtimes to compare", all_runtimes, default=state.compare_default(base),
-                             key=f"compare{v}",
+                    f"{', '.join(unknown)} (known: {', '.join(all_runtimes)}, each optionally @ a control "
+                    f"plane: {', '.join(sorted(base.control_plane_table()))}).")
+    chosen = state.compare_default(base)
+    options = list(dict.fromkeys([*all_runtimes, *comparison.plane_choices(), *chosen]))
+    compare = st.multiselect("Runtimes to compare", options, default=chosen, key=f"compare{v}",
+                             format_func=comparison.describe,
                              help="Each runtime runs the same workload, alone on the same host: same arrivals, "
                                   "lifetime, seed and (for VMs) disk mode. A VM boots a VM disk image, a "
-                                  "container runtime a container image.")
+                                  "container runtime a container image. \"runc under kubelet/containerd\" "
+                                  "puts the same runtime behind another control plane (runc@kubelet in the "
+                                  "link): only the plane differs.")
     try:
         scenario = planner.scenario_from_inputs(base, table, **inputs)
     except ScenarioError as exc:
@@ -184,8 +192,8 @@ def cell_results(scenario: Scenario, workloads: list[str], compare: list[str]) -
     cells, notes = comparison.like_for_like(scenario, workloads, compare)
     out, dens = {}, {}
     for c in cells:
-        key = (c.workload, c.runtime)
-        out[key] = runs.run(c.scenario, f"{c.workload} on {c.runtime}")
+        key = c.key
+        out[key] = runs.run(c.scenario, f"{c.workload} on {c.entry}")
         dens[key] = runs.density(planner.canonical(c.scenario), (c.runtime,))[c.workload][c.runtime]
     return cells, out, dens, notes
 
@@ -213,13 +221,15 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     cols = top.columns(len(head))
     for col, (_, r) in zip(cols, head.iterrows()):
         fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
-        col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['runtime']}: {r['binding']} binds first")
-        col.caption(f"{comparison.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: "
+        col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['label']}: {r['binding']} binds first")
+        col.caption(f"{comparison.kernel_of(r['runtime'])} · control plane: "
+                    f"{comparison.PLANE_WORDS.get(r['control_plane'], r['control_plane'])} · binds: "
                     f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
                     f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
                     f"p95 startup {comparison.fmt_s(r['startup_p95_s'])}")
     st.subheader("Each workload on each runtime")
-    st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime; "
+    st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime and "
+               "behind its control plane (the runtime's default unless the entry names one); "
                "\"—\" where nothing started.")
     table_rows = rows[rows["workload"].isin(shown)]
     shown_table = comparison.shown_rows(table_rows)
@@ -230,22 +240,30 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     def key(name: str) -> str:
         return charts.content_key(name, *base_key)
 
-    named = head.assign(binding=head["binding"].map(lambda b: comparison.RESOURCE_NAMES.get(b, b)))
+    named = head.assign(binding=head["binding"].map(lambda b: comparison.RESOURCE_NAMES.get(b, b)),
+                        runtime=head["label"])     # "runc under dockerd": the plane is part of the name
+    labels = dict(zip(head["runtime"], head["label"]))
     left, right = st.columns(2)
     charts.show(left, key("density"), lambda: charts.density_bars(named))
     charts.show(right, key("tradeoff"), lambda: charts.tradeoff(named))
     left, right = st.columns(2)
     lead_cells = [c for c in cells if c.workload == lead]
-    charts.show(left, key("ecdf"), lambda: charts.ecdf(comparison.ecdf_frame(lead_cells, out), lead))
-    charts.show(right, key("phases"), lambda: charts.phases(comparison.phases_long(head)))
+    charts.show(left, key("ecdf"), lambda: charts.ecdf(
+        comparison.ecdf_frame(lead_cells, out).assign(runtime=lambda d: d["runtime"].map(labels)), lead))
+    charts.show(right, key("phases"), lambda: charts.phases(comparison.phases_long(named)))
     mix_view(scenario, main, status, key)
 
 
 def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key: Any) -> None:
     n = scenario.host.count
     st.subheader(f"The mix as given, over time ({n} host{'s' if n > 1 else ''})")
+    planes = {w.name: comparison.PLANE_WORDS.get(p, p) for w in scenario.workloads
+              for p in [w.control_plane or comparison.default_plane(w.runtime)]}
+    status = status.copy()
+    status.insert(2, "control_plane", status["workload"].map(planes))
     st.dataframe(status.rename(columns={
-        "workload": "Workload", "runtime": "Runtime", "requested": "Requested", "started": "Started",
+        "workload": "Workload", "runtime": "Runtime", "control_plane": "Control plane",
+        "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
         "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
     if n > 1:

@@ -1,7 +1,7 @@
 """The what-if as URL query-string state, so that a link reproduces what the reader sees.
 
 The page is the URL's path; ``?s=`` the scenario (compressed TOML, absent for the default scenario),
-``?rt=`` the runtimes to compare and ``?w=`` the workload the headline compares them on. The session keeps the scenario the editors start from
+``?rt=`` the runtimes to compare (each may name a control plane: ``runc@kubelet``) and ``?w=`` the workload the headline compares them on. The session keeps the scenario the editors start from
 (``base_toml``) and a ``version`` that renews the editors' keys when a new scenario is loaded.
 """
 
@@ -58,18 +58,22 @@ def replace_base(scenario: Scenario) -> None:
     save(scenario, comparison.runtimes_in(scenario))
 
 
+def known_entry(scenario: Scenario, entry: str) -> bool:
+    """A runtime the catalogue has, optionally ``@`` a control plane it has (``runc@kubelet``)."""
+    rt, plane = comparison.split_entry(entry)
+    return rt in scenario.runtime_table() and (plane is None or plane in scenario.control_plane_table())
+
+
 def compare_default(scenario: Scenario) -> list[str]:
     chosen = st.session_state.get("compare")
-    known = set(scenario.runtime_table())
     if chosen:
-        return [r for r in chosen if r in known]
+        return [r for r in chosen if known_entry(scenario, r)]
     return comparison.runtimes_in(scenario)
 
 
 def unknown_runtimes(scenario: Scenario) -> list[str]:
-    """Runtimes named in the link (``?rt=``) that the catalogue does not have."""
-    known = set(scenario.runtime_table())
-    return [r for r in st.session_state.get("compare") or [] if r not in known]
+    """Runtimes (or ``runtime@plane`` entries) named in the link (``?rt=``) that the catalogue does not have."""
+    return [r for r in st.session_state.get("compare") or [] if not known_entry(scenario, r)]
 
 
 def lead_default(names: list[str]) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 from simcontainer.sweep_store import flatten_metrics, runs_table
 from simcontainer.ui import charts, runs, state
@@ -34,7 +34,9 @@ def axis_inputs(label: str, params: dict[str, float], choices: dict[str, list[st
         return None
     if path in choices:
         opts = choices[path]
-        picked = st.multiselect("values", opts, default=opts[: min(3, len(opts))], key=f"{key}_values_{path}")
+        fmt = comparison.describe if path.endswith(".runtime") else str   # a runtime with its kernel and plane
+        picked = st.multiselect("values", opts, default=opts[: min(3, len(opts))], key=f"{key}_values_{path}",
+                                format_func=fmt)
         return (path, picked) if picked else None
     cur = params[path]
     c1, c2, c3 = st.columns(3)
