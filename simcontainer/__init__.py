@@ -15,6 +15,7 @@ or dask.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,9 @@ if TYPE_CHECKING:   # what a type checker and an IDE see: the eager imports of b
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
+        # a submodule not imported yet (``sc.profiles``), as the eager package used to allow
+        if not name.startswith("_") and importlib.util.find_spec(f"simcontainer.{name}") is not None:
+            return importlib.import_module(f"simcontainer.{name}")
         raise AttributeError(f"module 'simcontainer' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

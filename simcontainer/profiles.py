@@ -11,12 +11,14 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from simcontainer.errors import ScenarioError, format_validation_error
 from simcontainer.scenario import ControlPlaneProfile, ImageSpec, RuntimeProfile
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def models_dir() -> Path:
@@ -47,20 +49,21 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ScenarioError([f"malformed TOML: {exc}"], source=str(path)) from None
 
 
-def load_runtime(path: Path) -> Any:
+def _load_profile(path: Path, model: type[M]) -> M:
+    """One profile file validated as ``model``; its problems name the file."""
     data = _read_toml(path)
     try:
-        return RuntimeProfile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc, RuntimeProfile), source=str(path)) from None
+        raise ScenarioError(format_validation_error(exc, model), source=str(path)) from None
+
+
+def load_runtime(path: Path) -> RuntimeProfile:
+    return _load_profile(path, RuntimeProfile)
 
 
 def load_control_plane(path: Path) -> ControlPlaneProfile:
-    data = _read_toml(path)
-    try:
-        return ControlPlaneProfile.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(format_validation_error(exc, ControlPlaneProfile), source=str(path)) from None
+    return _load_profile(path, ControlPlaneProfile)
 
 
 def resolve_control_planes(entries: list[Any], known: dict[str, Any],

@@ -104,7 +104,19 @@ class Phase(Model):
                 and self.serial_s == 0)
 
 
-class RuntimeProfile(Model):
+class Sourced(Model):
+    """A profile whose figures carry their sources (key -> citation) and free-text notes."""
+
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _notes_as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class RuntimeProfile(Sourced):
     """A container runtime or VMM with its measured overheads (see models/runtimes/)."""
 
     name: Name
@@ -126,19 +138,12 @@ class RuntimeProfile(Model):
     # VM runtimes: the VM image whose guest a container image boots like once converted into a
     # rootfs (None: a container image on this runtime is refused)
     rootfs_guest: Name | None = None
-    sources: dict[str, str] = {}
-    notes: list[str] = []
-
-    @field_validator("notes", mode="before")
-    @classmethod
-    def _notes_as_list(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
 
 
 ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
 
 
-class ControlPlaneProfile(Model):
+class ControlPlaneProfile(Sourced):
     """What sits in front of a runtime and how it queues (see models/control-planes/).
 
     ``workers``: a request pool (libvirtd's ``max_workers``) that holds the create step (API
@@ -166,13 +171,6 @@ class ControlPlaneProfile(Model):
     image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
     bridge_max_ports: Annotated[Int, Field(ge=1)] | None = None
     serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
-    sources: dict[str, str] = {}
-    notes: list[str] = []
-
-    @field_validator("notes", mode="before")
-    @classmethod
-    def _notes_as_list(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
 
 
 # --------------------------------------------------------------------------- images
