@@ -234,7 +234,7 @@ def test_run_key_is_scenario_and_seed(grid_result) -> None:
 
 def test_repeated_points_run_once_but_give_every_row(sweep_dir) -> None:
     spec = parse_sweep(sweep_data(base="base.toml", replications=2,
-                                  axes={"daemon.api_workers": [2, 2, 3]}), base_dir=sweep_dir)
+                                  axes={"daemon.max_concurrent_downloads": [2, 2, 3]}), base_dir=sweep_dir)
     res = run_sweep(spec, workers=1)
     assert len(res.runs) == 6 and res.computed == 4
     a = res.runs[res.runs["point"] == 0].drop(columns=["point"]).reset_index(drop=True)
