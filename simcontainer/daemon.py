@@ -75,6 +75,11 @@ class WorkloadPlan:
     networks: int = 1           # networks of that mode the instances are spread over
     # which steps do nothing under its plane (set by the engine: controlplane.steps)
     steps: Steps = field(default=Steps(True, True, True, False), repr=False)
+    # the full lifecycle (simcontainer.supervisor) instead of the fast ``docker run --rm`` path
+    full: bool = False
+    policy: Any = None              # its restart policy (simcontainer.restart), full path only
+    grace_s: float = 10.0           # its stop grace period
+    fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
 
     @property
     def name(self) -> str:
@@ -88,7 +93,7 @@ class Instance(Ticket):
     object per instance instead of two.
     """
 
-    __slots__ = ("id", "plan", "state", "process", "cpu_load")
+    __slots__ = ("id", "plan", "state", "process", "cpu_load", "life")
 
     def __init__(self, iid: int, plan: WorkloadPlan) -> None:
         # the Ticket's fields, set here (no second __init__ call on the hot path)
@@ -102,6 +107,7 @@ class Instance(Ticket):
         self.state = _REQUESTED
         self.process: simpy.Process | None = None
         self.cpu_load = False
+        self.life: Any = None           # supervisor.Life on the full path
 
     @property
     def ticket(self) -> Ticket:
@@ -118,6 +124,8 @@ class Daemon:
         self.admission = admission
         self.rec = recorder
         self.live: dict[int, Instance] = {}
+        self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
+        self.live_restore = False
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
         self._ev_time = recorder.ev_time.append
@@ -136,7 +144,17 @@ class Daemon:
         if ids is None:
             ids = self.by_workload[plan.index] = array("q")
         ids.append(iid)
-        inst.process = self.env.process(self._lifecycle(inst, lifetime))
+        if plan.full:
+            sv = self.supervisor
+            if sv is None:
+                from simcontainer.supervisor import Supervisor
+                sv = self.supervisor = Supervisor(self)
+            from simcontainer.supervisor import Life
+            inst.life = Life(plan.policy, plan.grace_s)
+            self.rec.lives[iid] = inst.life
+            inst.process = self.env.process(sv.lifecycle(inst, lifetime))
+        else:
+            inst.process = self.env.process(self._lifecycle(inst, lifetime))
         return inst
 
     def api(self, op: str, iid: int) -> bool:
@@ -147,6 +165,8 @@ class Daemon:
             self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": False,
                                        "status": 404, "state": "removed-or-unknown"})
             return False
+        if inst.life is not None:
+            return self._api_full(op, inst)
         target = can(op, inst.state)
         ok = target is not None
         self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": ok,
@@ -164,6 +184,45 @@ class Daemon:
             inst.process.interrupt(op)
         # start / remove of a created or exited instance: the daemon is doing it already
         return True
+
+    def _api_full(self, op: str, inst: Instance) -> bool:
+        """The Engine API's answers on the full path: 200 done, 304 nothing to do (start on a
+        running container, stop on a stopped one), 409 conflict (kill of a stopped container,
+        remove of a running one)."""
+        life, state, sv = inst.life, inst.state, self.supervisor
+        up = state in (State.STARTING, State.RUNNING, State.PAUSED)
+        down = state in (State.CREATED, State.EXITED, State.OOM_KILLED, State.FAILED)
+        status = 409
+        if op == "stop":
+            status = 200 if up or life.restarting else (304 if down or state == State.STOPPING else 409)
+            if up or life.restarting:
+                sv.interrupt(inst, "stop")
+        elif op == "kill":
+            if up or state == State.STOPPING:
+                status = 200
+                sv.interrupt(inst, "kill")
+        elif op == "start":         # a paused container: 409 ("try unpause instead")
+            if state in (State.STARTING, State.RUNNING):
+                status = 304
+            elif down and life.wake is not None:
+                status = 200
+                life.wake.succeed("start")
+        elif op == "remove":
+            if down and life.wake is not None:
+                status = 200
+                life.wake.succeed("remove")
+        elif op == "pause" and state == State.RUNNING:
+            status = 200
+            self._to(inst, State.PAUSED)
+            self._cpu_load(inst, False)
+        elif op == "unpause" and state == State.PAUSED:
+            status = 200
+            self._to(inst, State.RUNNING)
+            self.rec.ev_action[len(self.rec.ev_time) - 1] = "unpause"
+            self._cpu_load(inst, True)
+        self.rec.api_calls.append({"time_s": self.env.now, "instance": inst.id, "op": op,
+                                   "ok": status < 400, "status": status, "state": state.label})
+        return status < 400
 
     # ---- the lifecycle --------------------------------------------------------------------
 
