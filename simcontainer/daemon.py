@@ -80,6 +80,7 @@ class WorkloadPlan:
     policy: Any = None              # its restart policy (simcontainer.restart), full path only
     grace_s: float = 10.0           # its stop grace period
     fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
+    time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
 
     @property
     def name(self) -> str:

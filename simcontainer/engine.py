@@ -171,6 +171,8 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
         plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (
             30.0 if plane.kind == "kubelet" else 10.0)
         plan.fail_stream = Stream(seed_sequence(seed, w.name, "failures"))
+        if w.time_to_failure is not None and w.time_to_failure.kind != "forever":
+            plan.time_to_failure = LifetimeSampler(w.time_to_failure, plan.fail_stream)
 
 
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,

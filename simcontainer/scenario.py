@@ -382,16 +382,19 @@ class Workload(Model):
     # Restart policy: "no", "on-failure", "on-failure:N", "always", "unless-stopped"; None: the
     # plane's default ("always" under the kubelet, a pod's restartPolicy default; else "no")
     restart: Annotated[str, AfterValidator(_restart_policy)] | None = None
-    # App crashes: mean time to failure of a running app (exponential), and its exit code
-    mtbf_s: Positive | None = None
-    crash_exit_code: Annotated[Int, Field(ge=1, le=255)] = 1
+    # App crashes: the time a running app lasts until it fails (a distribution like ``lifetime``:
+    # fixed, exponential -- a constant crash rate --, lognormal; None or forever: it never
+    # crashes), counted from each start; and the exit code it fails with
+    time_to_failure: Lifetime | None = None
+    # (0: the app ends by itself, cleanly -- "on-failure" does not restart it; "always" does)
+    crash_exit_code: Annotated[Int, Field(ge=0, le=255)] = 1
     # Share of image pulls that fail (ErrImagePull): the start fails
     pull_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run --rm`` with a clean stop is asked for."""
         return not (self.auto_remove and self.stop_grace_s is None and self.sigterm == "exit"
-                    and self.shutdown_s == 0 and self.restart in (None, "no") and self.mtbf_s is None
+                    and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
                     and self.pull_error_rate == 0)
 
 

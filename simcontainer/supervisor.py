@@ -247,7 +247,8 @@ class Supervisor:
             first_life = None
             if cause == "removed":
                 return
-            if cause == "start":        # an API start of an exited instance
+            if cause == "start":        # an API start: it runs until stopped (no client deadline)
+                life.deadline, life.end = _INF, math.nan
                 if not self._reserve_running(inst):
                     self._fail(inst, "no room to start it again: the host's RAM is taken")
                     return
@@ -317,12 +318,13 @@ class Supervisor:
                     life.first_ready = env.now
                     life.deadline = env.now + lifetime if lifetime != _INF else _INF
                 self._up(life, True)
-                ttf = plan.fail_stream.exponential() * w.mtbf_s if w.mtbf_s is not None else _INF
-                left = life.deadline - env.now
+                ttf = plan.time_to_failure() if plan.time_to_failure is not None else _INF
+                left = max(0.0, life.deadline - env.now)
                 if ttf < left:
                     cause = yield from _napi(inst, env, ttf)
                     if cause is None:
-                        cause, code = "crash", w.crash_exit_code
+                        code = w.crash_exit_code
+                        cause = "crash" if code else "exit"
                 else:
                     cause = yield from _napi(inst, env, left)
                     if cause is None:
@@ -335,7 +337,7 @@ class Supervisor:
             code, killed = yield from self._stop(inst)
             if killed is not None:
                 cause = killed
-        if cause in ("kill", "host", "guest", "daemon", "oom"):
+        if cause in ("kill", "host", "guest", "daemon", "oom"):   # SIGKILL or the kernel gone
             code = EXIT_SIGKILL
             if cause == "daemon":
                 code = stop_outcome(plan.workload.sigterm, plan.workload.shutdown_s, 0.0)[1]
