@@ -196,7 +196,8 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
                            "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
                            # MiB each VM writes as its own full disk copy in its create phase
                            "vm_disk_copy_mib": copy[w],
-                           "lifecycle": _lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon)}
+                           "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
+                                         "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)}}
     host, per_host = _hosts(rec, tm, hosts, horizon)
     errors = [c for c in rec.api_calls if not c["ok"]]
     return {
@@ -462,25 +463,30 @@ def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, exits: np.ndarray
     instance was meant to run: first ready to the client's stop, or the horizon) and exit codes."""
     restarts, backoff, up, span = 0, 0.0, 0.0, 0.0
     lives = rec.lives
-    for k, iid in enumerate(ids.tolist()):
-        life = lives.get(iid)
-        if life is None:
-            ready = tm[k, M["ready"]]
-            if ready == ready:
-                stop = tm[k, M["stopping"]]
-                end = min(stop if stop == stop else horizon, horizon)
-                up += end - ready
-                span += end - ready
-            continue
-        restarts += life.restarts
-        backoff += life.backoff_s
-        first = life.first_ready
-        if first != first:
-            continue
-        u = life.up_s + (horizon - life.up_since if life.up_since == life.up_since else 0.0)
-        end = min(life.end if life.end == life.end else life.deadline, horizon)
-        up += min(u, end - first)
-        span += end - first
+    fast = np.ones(ids.size, dtype=bool)
+    if lives:
+        for k, iid in enumerate(ids.tolist()):
+            life = lives.get(iid)
+            if life is None:
+                continue
+            fast[k] = False
+            restarts += life.restarts
+            backoff += life.backoff_s
+            first = life.first_ready
+            if first != first:
+                continue
+            u = life.up_s + (horizon - life.up_since if life.up_since == life.up_since else 0.0)
+            end = min(life.end if life.end == life.end else life.deadline, horizon)
+            up += min(u, end - first)
+            span += end - first
+    # the fast path (docker run --rm, a clean stop): up from ready to the stop, or the horizon
+    ready = tm[fast, M["ready"]]
+    stop = tm[fast, M["stopping"]]
+    got = ~np.isnan(ready)
+    end = np.minimum(np.where(np.isnan(stop), horizon, stop), horizon)[got]
+    fast_s = float(np.sum(end - ready[got]))
+    up += fast_s
+    span += fast_s
     codes, counts = np.unique(exits, return_counts=True) if exits.size else (np.zeros(0), np.zeros(0))
     return {"restarts": restarts, "backoff_s": backoff,
             "availability": up / span if span > 0 else None,
