@@ -392,8 +392,11 @@ class Workload(Model):
     pull_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     def uses_lifecycle(self) -> bool:
-        """Whether anything beyond ``docker run --rm`` with a clean stop is asked for."""
-        return not (self.auto_remove and self.stop_grace_s is None and self.sigterm == "exit"
+        """Whether anything beyond ``docker run --rm`` with a clean stop is asked for (an
+        instance that never ends -- a forever lifetime, no trace lifetimes -- is the same with or
+        without ``auto_remove``)."""
+        never_ends = self.lifetime.kind == "forever" and self.arrival.kind != "trace"
+        return not ((self.auto_remove or never_ends) and self.stop_grace_s is None and self.sigterm == "exit"
                     and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
                     and self.pull_error_rate == 0)
 
