@@ -111,3 +111,15 @@ def test_no_instance_holds_ram_once_dead_or_removed(faults, restart, runtime, li
     eng.env.process(check())
     eng.run()
     assert not bad
+
+
+def test_the_shipped_blast_radius_scenario():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = sc.simulate(sc.load_scenario(root / "models/scenarios/blast-radius.toml"))
+    host, guest, daemon = r.summary["faults"]
+    assert host["lost"] == {"runc": 50, "firecracker": 50} and host["kind_effective"] == "host_panic"
+    assert guest["lost"] == {"firecracker": 1}
+    assert daemon["lost"] == {"runc": 50}
+    assert host["recovery_s"] > 60.0 > daemon["recovery_s"] > 2.0 > guest["recovery_s"]

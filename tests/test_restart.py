@@ -102,3 +102,15 @@ def test_availability_is_the_share_of_time_up():
     a = r.summary["workloads"]["w"]["lifecycle"]["availability"]
     assert a == pytest.approx(100 / 101, abs=0.002)                 # 100 ms down every 10.1 s
     assert _crash_loop(1e9, duration=50.0).summary["workloads"]["w"]["lifecycle"]["availability"] == 1.0
+
+
+def test_lesson_helpers():
+    from simcontainer.restart import backoff_table, crash_loop
+    from simcontainer.supervisor import stop_table
+
+    t = backoff_table(6)
+    assert t[t.policy == "kubelet CrashLoopBackOff"].delay_s.tolist() == pytest.approx([10, 20, 40, 80, 160, 300])
+    st = stop_table().set_index(["sigterm", "plane"])
+    assert st.loc[("ignore", "kubelet")].stop_s == 30.0 and st.loc[("ignore", "dockerd")].exit_code == 137
+    ev = crash_loop(duration_s=30.0)
+    assert ev.action.tolist()[:4] == ["create", "start", "die", "restart"]
