@@ -158,16 +158,19 @@ class Supervisor:
         if not (first and t[i] == t[i]):
             t[i] = self.env.now
 
-    def _wait_up(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
-        """Until the instance's host (and its dockerd, for a dockerd instance) is up."""
+    def _up_at(self, inst: Instance) -> float:
+        """When the instance's host (and its dockerd, for a dockerd instance) is up again."""
         host = inst.host
         assert host is not None
-        while True:
-            up = self.host_up_at[host.index]
-            if self._dockerd(inst):
-                up = max(up, self.daemon_up_at[host.index])
-            if up <= self.env.now:
-                return
+        up = self.host_up_at[host.index]
+        if self._dockerd(inst):
+            up = max(up, self.daemon_up_at[host.index])
+        return up
+
+    def _wait_up(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """Until the instance's host (and its dockerd) is up (before its first start: no API
+        request and no fault reaches an instance in this state)."""
+        while (up := self._up_at(inst)) > self.env.now:
             yield self.env.timeout(up - self.env.now)
 
     def _dockerd(self, inst: Instance) -> bool:
@@ -381,8 +384,8 @@ class Supervisor:
             t0 = env.now
             life.restarting = True
             got = yield from _napi(inst, env, min(delay, life.deadline - env.now))
-            if got is None:
-                yield from self._wait_up(inst)
+            while got is None and self._up_at(inst) > env.now:     # its host or daemon is down
+                got = yield from _napi(inst, env, self._up_at(inst) - env.now)
             life.restarting = False
             life.backoff_s += env.now - t0
             if got is None and env.now < life.deadline and self._reserve_running(inst):
@@ -393,8 +396,7 @@ class Supervisor:
             if got is None and env.now < life.deadline:
                 self._fail(inst, "no room to restart it: the host's RAM is taken")
                 return "removed"
-            if got not in _MANUAL:      # the client's deadline passed in the back-off
-                life.end = min(env.now, life.deadline)
+            life.end = min(env.now, life.deadline)     # stopped by hand, or the client's deadline passed
         # exited for good (until an API request)
         if plan.workload.auto_remove:
             yield from self._teardown(inst)

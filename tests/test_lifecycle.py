@@ -128,3 +128,14 @@ def test_same_scenario_and_seed_same_events():
     a = sc.simulate(sc.parse_scenario(data)).events
     b = sc.simulate(sc.parse_scenario(data)).events
     assert a.equals(b)
+
+
+def test_a_stop_while_waiting_for_the_host_to_come_back_ends_the_restarts():
+    data = scenario_dict(duration_s=100, faults=[{"kind": "host_panic", "at_s": 5.0, "reboot_s": 30.0}])
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1}, lifetime={"kind": "forever"},
+                                restart="always")
+    data["actions"] = [{"at_s": 10.0, "op": "stop", "workload": "w", "instance": 0}]
+    r = sc.simulate(sc.parse_scenario(data))
+    assert r.api_calls.status.tolist() == [200]
+    assert r.events.action.tolist().count("restart") == 0
+    assert r.instances.state.tolist() == ["exited"]
