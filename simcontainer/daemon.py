@@ -208,10 +208,12 @@ class Daemon:
             elif down and life.wake is not None:
                 status = 200
                 life.wake.succeed("start")
+                life.wake = None        # taken: a second request in the same instant conflicts
         elif op == "remove":
             if down and life.wake is not None:
                 status = 200
                 life.wake.succeed("remove")
+                life.wake = None
         elif op == "pause" and state == State.RUNNING:
             status = 200
             self._to(inst, State.PAUSED)

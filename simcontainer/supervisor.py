@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 _INF = math.inf
 NM = len(M)
-# causes that end the instance on purpose (no restart) vs those that kill it
-_MANUAL = ("stop", "kill")
 
 
 class Life:
@@ -380,7 +378,7 @@ class Supervisor:
         delay = None
         if cause not in ("stop", "kill", "client") and env.now < life.deadline:
             delay = life.policy(Exit(code, cause, life.restarts), life.k)
-        if delay is not None and inst.state == State.EXITED:
+        if delay is not None and inst.state in (State.EXITED, State.OOM_KILLED):
             t0 = env.now
             life.restarting = True
             got = yield from _napi(inst, env, min(delay, life.deadline - env.now))

@@ -87,15 +87,23 @@ faults = st.lists(st.fixed_dictionaries({
     "daemon_down_s": st.floats(0.0, 5.0)}), max_size=4)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(faults=faults, restart=st.sampled_from(["no", "always", "on-failure:2"]),
+actions = st.lists(st.fixed_dictionaries({
+    "at_s": st.floats(0.0, 80.0), "op": st.sampled_from(["start", "stop", "kill", "pause", "unpause", "remove"]),
+    "workload": st.just("w"), "instance": st.integers(0, 4)}), max_size=6)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(faults=faults, actions=actions, restart=st.sampled_from(["no", "always", "on-failure:2"]),
        runtime=st.sampled_from(["zero", "sandbox"]), live_restore=st.booleans(), auto_remove=st.booleans(),
-       seed=st.integers(0, 3))
-def test_no_instance_holds_ram_once_dead_or_removed(faults, restart, runtime, live_restore, auto_remove, seed):
+       sigterm=st.sampled_from(["exit", "ignore"]), seed=st.integers(0, 3))
+def test_no_instance_holds_ram_once_dead_or_removed(faults, actions, restart, runtime, live_restore, auto_remove,
+                                                    sigterm, seed):
     scen = _scenario(faults, runtime=runtime, hosts=2, n=5, duration=90.0, live_restore=live_restore,
-                     restart=restart, auto_remove=auto_remove, control_plane="dockerd",
-                     time_to_failure={"kind": "exponential", "mean_s": 15.0},
-                     arrival={"kind": "poisson", "rate_per_s": 0.3}, lifetime={"kind": "exponential", "mean_s": 20.0})
+                     restart=restart, auto_remove=auto_remove, control_plane="dockerd", sigterm=sigterm,
+                     stop_grace_s=3.0, time_to_failure={"kind": "exponential", "mean_s": 15.0},
+                     arrival={"kind": "poisson", "rate_per_s": 0.3, "start_s": 0.0},
+                     lifetime={"kind": "exponential", "mean_s": 20.0}, max_instances=5)
+    scen = scen.model_copy(update={"actions": [sc.scenario.Action(**a) for a in actions]})
     eng = Engine(scen, seed)
     bad = []
 

@@ -139,3 +139,27 @@ def test_a_stop_while_waiting_for_the_host_to_come_back_ends_the_restarts():
     assert r.api_calls.status.tolist() == [200]
     assert r.events.action.tolist().count("restart") == 0
     assert r.instances.state.tolist() == ["exited"]
+
+
+def test_an_oom_kill_has_its_state_exit_code_and_event():
+    """Nothing triggers an OOM kill yet (memory is a later issue); the path is there for it."""
+    from simcontainer.engine import Engine
+
+    data = scenario_dict(duration_s=30)
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1}, lifetime={"kind": "forever"},
+                                restart="on-failure")
+    data["actions"] = [{"at_s": 25.0, "op": "pause", "workload": "w"}]
+    eng = Engine(sc.parse_scenario(data))
+
+    def oom():
+        yield eng.env.timeout(5.0)
+        inst = next(iter(eng.daemon.live.values()))
+        eng.daemon.supervisor.interrupt(inst, "oom")
+
+    eng.env.process(oom())
+    r = eng.run()
+    ev = r.events
+    assert ev[ev.action == "oom"].time_s.tolist() == [5.0]
+    assert ev[ev.action == "oom"].exit_code.tolist() == [137]
+    assert ev.action.tolist().count("restart") == 1            # on-failure: 137 is a failure
+    assert r.summary["workloads"]["w"]["lifecycle"]["exit_codes"] == {"137": 1}
