@@ -235,7 +235,8 @@ def render_lifecycle(s: dict[str, Any]) -> str:
                   "lost": f["instances_lost"],
                   "by runtime": " ".join(f"{k}:{v}" for k, v in f["lost"].items()) or None,
                   "running before": f["running_before"], "recovery s": f["recovery_s"],
-                  "capacity lost inst-s": f["capacity_lost_instance_s"]} for f in faults]
+                  "capacity lost inst-s": f["capacity_lost_instance_s"],
+                  "requests failed": f.get("requests_failed")} for f in faults]
         out += f"\n\nfaults (recovery: back to the running count before the fault; - = not by the horizon)\n{table(frows)}"
     return out
 

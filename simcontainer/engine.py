@@ -320,7 +320,7 @@ class Engine:
             demands=[p.demand for p in self.plans],
         )
         from simcontainer.faults import recovery
-        summary["faults"] = recovery(self.recorder, horizon)
+        summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
         if self.scenario.daemon.api_workers is not None:
             summary.setdefault("warnings", []).append(
                 API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))

@@ -125,47 +125,64 @@ def _host_crash(daemon: Daemon, host: int, reboot_s: float) -> list[Instance]:
 
 # ---- results ------------------------------------------------------------------------------
 
-def running_series(ev_time: Sequence[float], ev_code: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(times, running count after each) from the event log: an instance counts from entering
-    running until it leaves running or paused (for stopping, exited, oom_killed)."""
-    t = np.frombuffer(ev_time, dtype=np.float64) if len(ev_time) else np.zeros(0)
-    code = np.frombuffer(ev_code, dtype=np.int64) if len(ev_code) else np.zeros(0, np.int64)
+def running_series(t: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times, running count after each) from the event log (``t``, ``code`` as recorded): an
+    instance counts from entering running until it leaves running or paused."""
     state = code & ((1 << _STATE_BITS) - 1)
     inst = code >> _STATE_BITS
     up = np.isin(state, (State.RUNNING, State.PAUSED))
-    # the previous state of the same instance
-    order = np.lexsort((np.arange(state.size), inst))
+    order = np.lexsort((np.arange(state.size), inst))      # the previous state of the same instance
     prev_up = np.zeros(state.size, dtype=bool)
     if state.size > 1:
         same = inst[order[1:]] == inst[order[:-1]]
         prev_up[order[1:]] = same & up[order[:-1]]
-    delta = up.astype(np.int64) - prev_up.astype(np.int64)
-    return t, np.cumsum(delta)
+    return t, np.cumsum(up.astype(np.int64) - prev_up.astype(np.int64))
 
 
-def recovery(rec: Any, horizon: float) -> list[dict[str, Any]]:
+def _level_before(t: np.ndarray, n: np.ndarray, t0: float) -> int:
+    k = int(np.searchsorted(t, t0, "left")) - 1
+    return int(n[k]) if k >= 0 else 0
+
+
+def _deficit(t: np.ndarray, n: np.ndarray, t0: float, t1: float, before: int) -> float:
+    """The running instances missing below ``before``, integrated over [t0, t1]."""
+    sel = (t >= t0) & (t < t1)
+    ts = np.concatenate(([t0], t[sel], [t1]))
+    lv = np.concatenate(([before], n[sel]))
+    return float(np.sum(np.maximum(0, before - lv) * np.diff(ts)))
+
+
+def recovery(rec: Any, horizon: float, request_rates: Sequence[float] = ()) -> list[dict[str, Any]]:
     """Each fault's row with ``recovery_s``: from the fault until the running count is back to
-    what it was just before (None: not by the horizon), and ``capacity_lost_instance_s``: the
-    running instances missing, integrated over that time (to the horizon when not recovered)."""
-    t, n = running_series(rec.ev_time, rec.ev_code)
+    what it was just before (None: not by the horizon); ``capacity_lost_instance_s``: the running
+    instances missing, integrated over that time (to the horizon when not recovered); and
+    ``requests_failed``: for workloads with ``requests_per_s``, the requests sent to instances
+    that were missing in that time (a load balancer without health checks spreads them evenly
+    over the instances running before the fault), None when no workload says its rate."""
+    t = np.frombuffer(rec.ev_time, dtype=np.float64) if len(rec.ev_time) else np.zeros(0)
+    code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
+    t, n = running_series(t, code)
+    per_wl = {}
+    if any(request_rates) and code.size:
+        wl = np.frombuffer(rec.workload, dtype=np.int32)[code >> _STATE_BITS]
+        per_wl = {w: running_series(t[wl == w], code[wl == w]) for w, r in enumerate(request_rates) if r > 0}
     out = []
     for row in rec.faults:
         row = dict(row)
         t0, before = row["time_s"], row["running_before"]
-        rec_at, lost_s = None, 0.0
-        level, last = before, t0
-        for k in np.flatnonzero(t >= t0):
-            lost_s += max(0, before - level) * (t[k] - last)
-            level, last = n[k], t[k]
-            if t[k] > t0 and level >= before:
-                rec_at = t[k]
-                break
-        if rec_at is None:
-            lost_s += max(0, before - level) * (horizon - last)
-        row["recovery_s"] = None if rec_at is None else float(rec_at - t0)
+        after = np.flatnonzero((t > t0) & (n >= before))
+        t1 = float(t[after[0]]) if after.size else horizon
+        row["recovery_s"] = float(t1 - t0) if after.size else None
+        lost_s = _deficit(t, n, t0, t1, before)
+        failed = 0.0
+        for w, (tw, nw) in per_wl.items():
+            b = _level_before(tw, nw, t0)
+            if b > 0:
+                failed += request_rates[w] / b * _deficit(tw, nw, t0, t1, b)
         if row["instances_lost"] == 0:
-            row["recovery_s"], lost_s = 0.0, 0.0
-        row["capacity_lost_instance_s"] = float(lost_s)
+            row["recovery_s"], lost_s, failed = 0.0, 0.0, 0.0
+        row["capacity_lost_instance_s"] = lost_s
+        row["requests_failed"] = failed if per_wl else None
         out.append(row)
     return out
 

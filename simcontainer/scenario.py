@@ -390,6 +390,9 @@ class Workload(Model):
     crash_exit_code: Annotated[Int, Field(ge=0, le=255)] = 1
     # Share of image pulls that fail (ErrImagePull): the start fails
     pull_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # Requests per second the service receives, spread over its running instances: only to
+    # count the requests a fault makes fail (the summary's faults[].requests_failed)
+    requests_per_s: NonNeg = 0.0
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run --rm`` with a clean stop is asked for (an

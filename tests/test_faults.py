@@ -131,3 +131,6 @@ def test_the_shipped_blast_radius_scenario():
     assert guest["lost"] == {"firecracker": 1}
     assert daemon["lost"] == {"runc": 50}
     assert host["recovery_s"] > 60.0 > daemon["recovery_s"] > 2.0 > guest["recovery_s"]
+    # 500 requests/s over 50 instances each: 10/s per instance missing
+    assert guest["requests_failed"] == pytest.approx(10 * guest["capacity_lost_instance_s"])
+    assert host["requests_failed"] == pytest.approx(10 * host["capacity_lost_instance_s"])
