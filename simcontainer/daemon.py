@@ -77,6 +77,7 @@ class WorkloadPlan:
     steps: Steps = field(default=Steps(True, True, True, False), repr=False)
     # the full lifecycle (simcontainer.supervisor) instead of the fast ``docker run --rm`` path
     full: bool = False
+    keep: bool = False              # fast path: an exited instance stays (auto_remove = false)
     policy: Any = None              # its restart policy (simcontainer.restart), full path only
     grace_s: float = 10.0           # its stop grace period
     fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
@@ -246,6 +247,21 @@ class Daemon:
         else:
             host.cpu.remove_load(cpu)
 
+    def _keep(self, inst: Instance, plane: Any) -> None:
+        """An exited instance without ``auto_remove`` and no API to remove it (the fast path has
+        no scripted actions): its RAM, reserved CPU and bridge port go back; its writable layer
+        and image reference stay to the horizon (as the full path's, see supervisor)."""
+        host, dm, now = inst.host, inst.plan.demand, self.env.now
+        assert host is not None
+        self._final[inst.id] = _EXITED
+        plane.free_port(inst)
+        host.ram.release(dm.ram_mib, now)
+        if host.cpu_pool is not None:
+            host.cpu_pool.release(dm.cpu, now)
+        del self.live[inst.id]
+        if self.admission.queue:
+            self.admission._drain()
+
     def _fail(self, inst: Instance, why: str) -> None:
         """A start that failed (e.g. a full bridge): recorded with its reason; the instance's
         reservation goes back (``docker run --rm``: the container is removed)."""
@@ -372,6 +388,9 @@ class Daemon:
         ev_time(now)
         ev_code(code | _EXITED)
         times[base + _M_EXITED] = now
+        if plan.keep:
+            self._keep(inst, plane)
+            return
         if not steps.remove_idle:
             final[iid] = _EXITED
             yield from plane.remove(inst)

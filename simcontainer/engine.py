@@ -166,6 +166,7 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
 
     w = plan.workload
     plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle())
+    plan.keep = not w.auto_remove
     if plan.full:
         plan.policy = policy_for(w.restart, plane.kind)
         plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (

@@ -395,12 +395,9 @@ class Workload(Model):
     requests_per_s: NonNeg = 0.0
 
     def uses_lifecycle(self) -> bool:
-        """Whether anything beyond ``docker run --rm`` with a clean stop is asked for (an
-        instance that never ends -- a forever lifetime, no trace lifetimes -- is the same with or
-        without ``auto_remove``)."""
-        never_ends = self.lifetime.kind == "forever" and self.arrival.kind != "trace"
-        return not ((self.auto_remove or never_ends) and self.stop_grace_s is None and self.sigterm == "exit"
-                    and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
+        """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
+        without ``--rm``: the fast path keeps an exited instance as well)."""
+        return not (self.stop_grace_s is None and self.sigterm == "exit" and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
                     and self.pull_error_rate == 0)
 
 

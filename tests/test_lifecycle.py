@@ -163,3 +163,18 @@ def test_an_oom_kill_has_its_state_exit_code_and_event():
     assert ev[ev.action == "oom"].exit_code.tolist() == [137]
     assert ev.action.tolist().count("restart") == 1            # on-failure: 137 is a failure
     assert r.summary["workloads"]["w"]["lifecycle"]["exit_codes"] == {"137": 1}
+
+
+def test_the_fast_path_keeps_exited_instances_as_the_full_path_does():
+    data = scenario_dict(duration_s=60)
+    data["workloads"][0].update(writable_mib=100.0, lifetime={"kind": "fixed", "s": 5.0},
+                                arrival={"kind": "interval", "every_s": 10.0})
+    fast = sc.simulate(sc.parse_scenario(data))
+    data["actions"] = [{"at_s": 60.0, "op": "pause", "workload": "w", "instance": 0}]    # forces the full path
+    full = sc.simulate(sc.parse_scenario(data))
+    for r in (fast, full):
+        w = r.summary["workloads"]["w"]
+        assert w["exited_kept"] == 6 and w["completed"] == 0
+        assert r.summary["host"]["peak_disk_mib"] == pytest.approx(600.0)
+        assert r.timeseries.set_index("time_s")["ram_mib"].asof(59.0) == pytest.approx(0.0)
+    assert fast.events.drop(columns="action").equals(full.events.drop(columns="action"))
