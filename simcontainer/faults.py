@@ -102,9 +102,15 @@ def fire(daemon: Daemon, f: Fault, stream: Stream) -> dict[str, Any]:
         cause = "host"
     else:   # daemon_restart
         sv.daemon_up_at[f.host] = env.now + f.daemon_down_s
+        ours = [i for i in daemon.live.values() if i.host is not None and i.host.index == f.host
+                and i.host.planes[i.plan.plane].spec.kind == "dockerd"]
         if not daemon.live_restore:
-            victims = [i for i in daemon.live.values() if i.host is not None and i.host.index == f.host
-                       and i.state in _UP and i.host.planes[i.plan.plane].spec.kind == "dockerd"]
+            victims = [i for i in ours if i.state in _UP]
+        # A stopped container with restart = "always" comes back when the daemon starts (Docker
+        # docs, "Start containers automatically"); "unless-stopped" stays stopped.
+        parked = [i for i in ours if i.life.wake is not None and getattr(i.life.policy, "mode", None) == "always"]
+        if parked:
+            env.process(_start_on_daemon_up(env, parked, f.daemon_down_s))
         cause = "daemon"
     lost: dict[str, int] = {}
     for inst in victims:
@@ -114,6 +120,15 @@ def fire(daemon: Daemon, f: Fault, stream: Stream) -> dict[str, Any]:
     row["instances_lost"] = sum(lost.values())
     daemon.rec.faults.append(row)
     return row
+
+
+def _start_on_daemon_up(env: simpy.Environment, parked: list[Instance], down_s: float
+                        ) -> Generator[simpy.Event, Any, None]:
+    yield env.timeout(down_s)
+    for inst in parked:
+        if inst.life.wake is not None:       # still stopped: the daemon starts it
+            inst.life.wake.succeed("start")
+            inst.life.wake = None
 
 
 def _host_crash(daemon: Daemon, host: int, reboot_s: float) -> list[Instance]:

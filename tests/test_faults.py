@@ -134,3 +134,15 @@ def test_the_shipped_blast_radius_scenario():
     # 500 requests/s over 50 instances each: 10/s per instance missing
     assert guest["requests_failed"] == pytest.approx(10 * guest["capacity_lost_instance_s"])
     assert host["requests_failed"] == pytest.approx(10 * host["capacity_lost_instance_s"])
+
+
+def test_a_daemon_restart_brings_back_stopped_always_containers_but_not_unless_stopped():
+    def run(restart):
+        data = scenario_dict(duration_s=60, faults=[{"kind": "daemon_restart", "at_s": 20.0, "daemon_down_s": 2.0}])
+        data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1}, lifetime={"kind": "forever"},
+                                    restart=restart, control_plane="dockerd")
+        data["actions"] = [{"at_s": 10.0, "op": "stop", "workload": "w", "instance": 0}]
+        return sc.simulate(sc.parse_scenario(data)).instances.state.tolist()
+
+    assert run("always") == ["running"]
+    assert run("unless-stopped") == ["exited"]
