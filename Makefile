@@ -2,7 +2,7 @@
 #   make app   - install what the app needs (requirements-app.lock) if missing, start the app
 #                (PORT=8501, SCENARIO=a scenario file to open; default: the default scenario)
 #   make test  - add the development tools (requirements-dev.lock), run lint and every test
-# Both install with uv when they can and fall back to pip (scripts/install-env); `make lock`
+# Both install with uv when they can and fall back to pip (.ci/install-env); `make lock`
 # regenerates the three hash-pinned lock files after a change to pyproject.toml's dependencies.
 PY ?= python3
 VENV := .venv
@@ -18,13 +18,13 @@ LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
 .PHONY: app test lint unit browser-deps bench fidelity clean venv app-env lock
 
-$(APP_STAMP): requirements-app.lock pyproject.toml scripts/install-env
-	@PY=$(PY) VENV=$(VENV) sh scripts/install-env requirements-app.lock
+$(APP_STAMP): requirements-app.lock pyproject.toml .ci/install-env
+	@PY=$(PY) VENV=$(VENV) sh .ci/install-env requirements-app.lock
 	@touch $(APP_STAMP)
 
 # the development lock holds everything the app lock holds, at the same versions
-$(DEV_STAMP): requirements-dev.lock requirements-app.lock pyproject.toml scripts/install-env
-	@PY=$(PY) VENV=$(VENV) sh scripts/install-env requirements-dev.lock
+$(DEV_STAMP): requirements-dev.lock requirements-app.lock pyproject.toml .ci/install-env
+	@PY=$(PY) VENV=$(VENV) COMPILE=1 sh .ci/install-env requirements-dev.lock
 	@touch $(DEV_STAMP) $(APP_STAMP)
 
 app-env: $(APP_STAMP)

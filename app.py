@@ -2,4 +2,7 @@
 
 from simcontainer.ui.app import main
 
-main()
+# Streamlit runs this file as __main__; a spawned simulation worker re-imports it as __mp_main__
+# and must not run the app.
+if __name__ == "__main__":
+    main()

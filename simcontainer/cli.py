@@ -199,7 +199,8 @@ def render_summary(s: dict[str, Any]) -> str:
             "CPU got": _pct(w["cpu"]["received_fraction"]),
             "peak running": w["peak_running"], "mean running": w["mean_running"],
         })
-    phases = [{"workload": n, **w["phases_s"]} for n, w in s["workloads"].items()]
+    phases = [{"workload": n, **w["phases_s"], **{f"pull.{k}": v for k, v in w.get("pull_phases_s", {}).items()}}
+              for n, w in s["workloads"].items()]
     h = s["host"]
     host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
                  f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
@@ -444,9 +445,9 @@ def cmd_app(args: argparse.Namespace) -> int:
     proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env)
     try:
         return proc.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # Ctrl-C is how the app is stopped: Streamlit got it too
         proc.wait()
-        raise
+        return EXIT_OK
 
 
 # --------------------------------------------------------------------------- parser
@@ -523,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="docs/fidelity.md")
     f.set_defaults(func=cmd_fidelity)
 
-    a = sub.add_parser("app", help="start the what-if planner (Streamlit) in a browser tab",
+    a = sub.add_parser("app", help="serve the what-if planner (Streamlit) on http://localhost:PORT",
                        description="Start the app: the what-if planner, on SCENARIO or the default scenario.")
     a.add_argument("scenario", nargs="?", default=None, help="scenario TOML file to open (default: the default scenario)")
     a.add_argument("--port", type=_port_arg, default=8501, help="port to serve on (default: 8501)")

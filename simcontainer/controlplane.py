@@ -177,7 +177,7 @@ class ControlPlane:
         """Fetch the instance's missing layers (under the plane's image-pull limit, if any)."""
         store = self.host.store
         if self.pulls is None:
-            return (yield from store.pull(inst.image, inst.owned))
+            return (yield from store.pull(inst.image, inst.owned, inst.id))
         ev = self.pulls.acquire()
         if ev is not None:
             try:
@@ -186,7 +186,7 @@ class ControlPlane:
                 self.pulls.cancel(ev)
                 raise
         try:
-            return (yield from store.pull(inst.image, inst.owned))
+            return (yield from store.pull(inst.image, inst.owned, inst.id))
         finally:
             self.pulls.release()
 

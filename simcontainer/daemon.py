@@ -258,7 +258,7 @@ class Daemon:
         host.ram.release(dm.ram_mib, now)
         if host.cpu_pool is not None:
             host.cpu_pool.release(dm.cpu, now)
-        del self.live[inst.id]
+        inst.state = _EXITED                # it stays in ``live``, as in ``docker ps -a``
         if self.admission.queue:
             self.admission._drain()
 

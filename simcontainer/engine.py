@@ -30,6 +30,7 @@ from simcontainer.metrics import (
 )
 from simcontainer.placement import Admission, Policy
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
+from simcontainer.registry import Distribution
 from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
@@ -225,8 +226,12 @@ class Engine:
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
+        self.registry = Distribution(self.env, scenario.registry)   # shared by every host
         for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
             h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
+            h.store.registry = self.registry
+            h.store.host_index = h.index
+            h.store.on_pull = rec.pull_split
         images = image_table(scenario, self.catalogue)
         planes = control_planes(scenario, self.catalogue)
         for h in self.hosts:

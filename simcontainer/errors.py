@@ -46,7 +46,7 @@ def _table_hint(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
     """What belongs where a table was expected: its kinds (a union) or its keys."""
     last = next((p for p in reversed(loc) if isinstance(p, str)), "")
     if last in ("arrival", "lifetime"):
-        tags = {"arrival": "poisson, burst, interval, trace",
+        tags = {"arrival": "poisson, burst, interval, trace, azure",
                 "lifetime": "fixed, exponential, lognormal, forever"}[last]
         return f"a table {{ kind = ... }} with kind one of {tags}"
     if last == "host":

@@ -7,7 +7,9 @@ graph, not listed by hand. A VM disk image is one node with no parents.
 A host's :class:`ImageStore` caches layers with reference counts. Admission *claims* the layers an
 instance needs: missing ones are reserved on disk at once (so two admissions never count the same
 bytes twice) and fetched by the claimer's pull; an instance needing a layer that another pull is
-already fetching waits for that pull instead of downloading it again.
+already fetching waits for that pull instead of downloading it again. Where the bytes come from,
+and how long the registry's round trips, the streams and decompression take:
+:mod:`simcontainer.registry`.
 
 Garbage collection: when an admission would take the host's disk use past ``gc_high`` (a share
 of capacity), unused layers (no references, fully present) are removed least recently used first
@@ -18,12 +20,14 @@ counts those reclaimable bytes as free, so an instance that fits only after coll
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+import math
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from simcontainer.registry import STARTUP_FRACTION, Distribution
 from simcontainer.scenario import ImageSpec
 
 if TYPE_CHECKING:
@@ -31,16 +35,17 @@ if TYPE_CHECKING:
 
     from simcontainer.resources import FairShare, Pool, Slots
 
-# Decompression cost of extracting a layer: gzip inflates at roughly 100-300 MiB/s per core.
-# estimate: a conservative 150 MiB of compressed input per core-second.
-EXTRACT_MIB_PER_CORE_S = 150.0
-
+# ``on_pull(instance, resolved_at, bytes_at)``: when one instance's pull had its manifest and
+# config (the registry's round trips done) and when the last of its layers' bytes were in, told
+# by the store when the pull ends (the result splits the pull phase at these two times).
+PullHook = Callable[[int, float, float], None]
 
 @dataclass(frozen=True)
 class Layer:
     id: str
     download_mib: float
     disk_mib: float
+    compression: str = "gzip"     # gzip | zstd | none: how it travels (registry.DECODE_MB_S)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Image:
     source: str = ""
     guest_boot: Any = field(default=None, compare=False)        # a VM image's guest boot (Phase)
     guest_os_mib: float | None = field(default=None, compare=False)
+    startup_fraction: float | None = None   # lazy pulls: share read at start-up (None: default)
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
 
@@ -68,10 +74,12 @@ class Image:
     @classmethod
     def from_spec(cls, spec: ImageSpec) -> Image:
         if spec.kind == "vm":
-            layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0)),)
+            layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0),
+                            spec.compression or "none"),)
         else:
-            layers = tuple(Layer(s.id, s.download_mib, s.disk_mib) for s in spec.layers)
-        return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib)
+            layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression) for s in spec.layers)
+        return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib,
+                   spec.startup_fraction)
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:
@@ -176,7 +184,7 @@ def graph_view(images: Iterable[Image], store: ImageStore | None = None) -> dict
 
 
 class _Entry:
-    __slots__ = ("layer", "refs", "present", "ready", "last_used", "seq")
+    __slots__ = ("layer", "refs", "present", "ready", "last_used", "seq", "fetching", "bytes_at")
 
     def __init__(self, layer: Layer, ready: simpy.Event | None, seq: int) -> None:
         self.layer = layer
@@ -185,6 +193,8 @@ class _Entry:
         self.ready = ready          # fires when the layer is downloaded and extracted
         self.last_used = 0.0
         self.seq = seq              # arrival order: breaks LRU ties child-first (see collect)
+        self.fetching = False       # a lazy pull is still fetching the rest in the background
+        self.bytes_at = 0.0         # when its download ended (its extraction follows)
 
 
 class ImageStore:
@@ -221,6 +231,12 @@ class ImageStore:
         self.gc_layers = 0
         self.gc_log: list[tuple[float, float, int]] = []   # (time, MiB freed, layers removed)
         self._seq = 0
+        # Where layers come from (set by the engine: one Distribution shared by all hosts); a
+        # store on its own makes a private default registry on its first pull.
+        self.registry: Distribution | None = None
+        self.host_index = 0            # which host this is, to the registry (its mirror's site)
+        self.on_pull: PullHook | None = None
+        self.lazy_runtime_mib = 0.0    # bytes lazy pulls fetched while their containers ran
 
     # ---- questions ------------------------------------------------------------------------
 
@@ -353,7 +369,7 @@ class ImageStore:
             return 0.0
         keep_ids = {layer.id for layer in keep.layers} if keep is not None else set()
         victims = sorted((e for e in self.entries.values()
-                          if e.refs == 0 and e.present and e.layer.id not in keep_ids),
+                          if e.refs == 0 and e.present and not e.fetching and e.layer.id not in keep_ids),
                          key=lambda e: (e.last_used, -e.seq))
         now = self.env.now
         freed, removed = 0.0, 0
@@ -378,31 +394,60 @@ class ImageStore:
 
     # ---- pulls -----------------------------------------------------------------------------
 
-    def pull(self, image: Image, owned: Sequence[Layer]) -> Generator[simpy.Event, Any, float]:
-        """Fetch ``owned`` layers (downloads in parallel up to the daemon's limit, extraction in
-        layer order) and wait for layers other pulls are fetching. Returns MiB downloaded."""
+    def _distribution(self) -> Distribution:
+        if self.registry is None:
+            from simcontainer.scenario import Registry
+
+            self.registry = Distribution(self.env, Registry())
+        return self.registry
+
+    def pull(self, image: Image, owned: Sequence[Layer], instance: int = -1
+             ) -> Generator[simpy.Event, Any, float]:
+        """Resolve the image at the registry, fetch ``owned`` layers (downloads in parallel up to
+        the daemon's limit, extraction in layer order) and wait for layers other pulls are
+        fetching. Returns MiB downloaded (under lazy pulling, the start-up part only).
+
+        It tells ``on_pull`` when the registry's round trips (token, manifest, config) were done
+        and when the image's last layer bytes were in: the result splits the pull phase into
+        ``registry`` (from the phase's start: a control plane's pull queue included),
+        ``download`` and ``extract`` (extraction not hidden under later downloads). A layer
+        another pull fetches counts as download until its bytes are in, then as extraction.
+        """
         env = self.env
+        reg = self._distribution()
+        yield from reg.resolve(self.host_index, image.name)
+        resolved = env.now
+        share = (image.startup_fraction or STARTUP_FRACTION) if reg.lazy is not None else 1.0
         owned_ids = {layer.id for layer in owned}
-        downloads = {layer.id: env.process(self._download(layer)) for layer in owned}
+        downloads = {layer.id: env.process(self._download(layer, share)) for layer in owned}
+        bytes_in = resolved
         for layer in image.layers:
             e = self.entries[layer.id]
             if e.present:
                 continue
             if layer.id in owned_ids:
                 yield downloads[layer.id]
-                yield from self._extract(layer)
+                bytes_in = max(bytes_in, e.bytes_at)
+                yield from self._extract(layer, share)
                 e.present = True
                 if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
                     self.idle_mib += e.layer.disk_mib
+                if share < 1.0:
+                    e.fetching = True
+                    env.process(self._fetch_rest(e, share))
                 ready, e.ready = e.ready, None
                 assert ready is not None
                 ready.succeed()
             else:
                 assert e.ready is not None
                 yield e.ready
-        return sum(layer.download_mib for layer in owned)
+                bytes_in = max(bytes_in, e.bytes_at)
+        if self.on_pull is not None:
+            self.on_pull(instance, resolved, bytes_in)
+        return sum(layer.download_mib for layer in owned) * share * (reg.lazy.size_factor if reg.lazy else 1.0)
 
-    def _download(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
+    def _download(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
+        reg = self._distribution()
         slots = self.download_slots
         slot = slots.acquire()
         if slot is not None:
@@ -412,21 +457,56 @@ class ImageStore:
                 slots.cancel(slot)
                 raise
         try:
-            ev = self.net.request(layer.download_mib)
-            if ev is not None:
-                yield ev
-            self.pulled_mib += layer.download_mib
+            mib = layer.download_mib
+            if reg.lazy is not None:
+                mib *= share * reg.lazy.size_factor
+                t = reg.rtt_s * reg.lazy.layer_round_trips      # the layer's TOC / ztoc first
+                if t > 0:
+                    yield self.env.timeout(t)
+            yield from reg.fetch(self.host_index, self.net, layer.id, mib)
+            self.pulled_mib += mib
+            self.entries[layer.id].bytes_at = self.env.now
         finally:
             slots.release()
 
-    def _extract(self, layer: Layer) -> Generator[simpy.Event, Any, None]:
-        events = [ev for ev in (self.disk_bw.request(layer.disk_mib),
-                                self.cpu.request(layer.download_mib / EXTRACT_MIB_PER_CORE_S / self.cpu_speed, 1.0))
+    def _extract(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
+        """Decompress and write ``share`` of the layer: one core at the layer's decompression
+        rate (scaled by the host's ``cpu_speed``), beside the disk write (both on the host's fair
+        shares, so a burst stretches them)."""
+        disk = layer.disk_mib * share
+        rate = self._distribution().decode_mib_s[layer.compression]
+        events = [ev for ev in (self.disk_bw.request(disk),
+                                self.cpu.request(disk / rate / self.cpu_speed, 1.0) if rate != math.inf else None)
                   if ev is not None]
         if len(events) == 1:
             yield events[0]
         elif events:
             yield self.env.all_of(events)
+
+    def _fetch_rest(self, e: _Entry, share: float) -> Generator[simpy.Event, Any, None]:
+        """A lazily pulled layer's remaining bytes, fetched while its containers run: network,
+        registry egress, decompression and disk writes at run time."""
+        reg = self._distribution()
+        layer = e.layer
+        rest = 1.0 - share
+        mib = layer.download_mib * rest * reg.lazy.size_factor if reg.lazy else 0.0
+        # The fetch holds a reference of its own: a layer whose containers have all stopped stays
+        # in use (never idle, never collected) until its bytes are all in.
+        e.refs += 1
+        try:
+            # the rest is its own piece of the blob: a mirror or the swarm holding the start-up
+            # part does not hold it yet
+            yield from reg.fetch(self.host_index, self.net, layer.id + "#rest", mib, first=False)
+            self.pulled_mib += mib
+            self.lazy_runtime_mib += mib
+            reg.lazy_runtime_mib += mib
+            yield from self._extract(layer, rest)
+        finally:
+            e.fetching = False
+            e.refs -= 1
+            if e.refs == 0:
+                self.in_use_mib -= layer.disk_mib
+                self.idle_mib += layer.disk_mib
 
     # ---- reporting -------------------------------------------------------------------------
 

@@ -64,6 +64,11 @@ class Recorder:
         self.ts_code = array("i")        # host * len(SERIES) + series
         self.ts_delta = array("d")
         self.api_calls: list[dict[str, Any]] = []
+        # when each pull that ran had its manifest (resolved) and its last layer bytes: sparse, a
+        # cache hit writes nothing (see ImageStore.pull)
+        self.pull_iid = array("q")
+        self.pull_resolved = array("d")
+        self.pull_bytes = array("d")
         self.failures: list[dict[str, Any]] = []     # failed starts: time_s, instance, workload, reason
         # The full lifecycle only (simcontainer.supervisor): per instance its Life; per event
         # index an Engine API action other than the state's own, and the exit code of a die
@@ -85,6 +90,21 @@ class Recorder:
         self.ev_time.append(now)
         self.ev_code.append(iid << _STATE_BITS)
         return iid
+
+    def pull_split(self, iid: int, resolved_at: float, bytes_at: float) -> None:
+        self.pull_iid.append(iid)
+        self.pull_resolved.append(resolved_at)
+        self.pull_bytes.append(bytes_at)
+
+    def pull_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per instance: when its pull had its manifest, and its last layer bytes (NaN: no pull)."""
+        res, byt = np.full(self.n, np.nan), np.full(self.n, np.nan)
+        if len(self.pull_iid):
+            iid = np.frombuffer(self.pull_iid, dtype=np.int64)
+            ok = (iid >= 0) & (iid < self.n)
+            res[iid[ok]] = np.frombuffer(self.pull_resolved, dtype=np.float64)[ok]
+            byt[iid[ok]] = np.frombuffer(self.pull_bytes, dtype=np.float64)[ok]
+        return res, byt
 
     def event(self, iid: int, state: int, now: float) -> None:
         self.ev_time.append(now)
@@ -182,6 +202,7 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         h.cpu.settle()
     cpu = [d.cpu for d in demands] if demands is not None else [math.nan] * len(workload_names)
     copy = [d.copy_mib for d in demands] if demands is not None else [None] * len(workload_names)
+    split = np.column_stack(rec.pull_columns()) if rec.n else np.zeros((0, 2))
     workloads: dict[str, Any] = {}
     ev_code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     ev_inst = ev_code >> _STATE_BITS
@@ -192,7 +213,8 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     die_code = ev_exit[died]
     for w, name in enumerate(workload_names):
         sel = wl == w
-        workloads[name] = {"runtime": workload_runtimes[w], **_workload(tm[sel], final[sel], pulled[sel], horizon),
+        workloads[name] = {"runtime": workload_runtimes[w],
+                           **_workload(tm[sel], final[sel], pulled[sel], horizon, split[sel]),
                            "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
                            # MiB each VM writes as its own full disk copy in its create phase
                            "vm_disk_copy_mib": copy[w],
@@ -213,8 +235,10 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     }
 
 
-def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float) -> dict[str, Any]:
-    """One workload's counts and figures from its rows of the times matrix and final states."""
+def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
+              split: np.ndarray | None = None) -> dict[str, Any]:
+    """One workload's counts and figures from its rows of the times matrix and final states
+    (``split``: per instance, when its pull had its manifest and its last layer bytes; NaN: none)."""
     request = t[:, M["request"]]
     admitted = ~np.isnan(t[:, M["admitted"]])
     started = ~np.isnan(t[:, M["running"]])
@@ -225,6 +249,14 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float) 
     r = t[ready]
     startup = r[:, M["ready"]] - r[:, M["request"]]
     phases = {p: r[:, M[end]] - r[:, M[start]] for p, (start, end) in PHASE_SPANS.items()}
+    # the pull's sub-phases (ImageStore.pull): registry + download + extract = pull, each 0
+    # for an instance that pulled nothing
+    sp = split[ready] if split is not None else np.full((len(r), 2), np.nan)
+    start, end = r[:, M["admitted"]], r[:, M["pulled"]]
+    resolved = np.where(np.isnan(sp[:, 0]), start, sp[:, 0])       # no pull: every part is 0
+    bytes_in = np.where(np.isnan(sp[:, 1]), start, sp[:, 1])
+    pull_phases = {"registry": resolved - start, "download": bytes_in - resolved,
+                   "extract": np.where(np.isnan(sp[:, 1]), 0.0, end - bytes_in)}
     wait = t[admitted, M["admitted"]] - request[admitted]
     # Censored at the horizon: a request still waiting counts the wait it has had so far, so the
     # figures are lower bounds of the true waits. Rejected requests never queue: left out.
@@ -245,6 +277,9 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float) 
         "wait_s": {"n": int(admitted.sum()), **_stats(wait, ("mean", "p95")), "waited_fraction": _mean(wait > 0)},
         "wait_censored_s": {"n": int(queued.sum()), "censored": int(waiting.sum()), **_stats(wait_c, ("mean", "p95"))},
         "phases_s": {k: _mean(v) for k, v in phases.items()},
+        # the pull phase split (ImageStore.pull): registry + download + extract = pull; null when
+        # no instance reached ready, 0 parts for instances that pulled nothing
+        "pull_phases_s": {k: _mean(v) for k, v in pull_phases.items()},
         "peak_running": int(run_v.max()) if run_v.size else 0,
         "mean_running": time_average(run_t, run_v, horizon),
         "at_horizon": {STATE_LABELS[s]: int(np.sum(f == s)) for s in np.unique(f)
@@ -366,6 +401,9 @@ def _hosts(rec: Recorder, tm: np.ndarray, hosts: list[Any], horizon: float) -> t
         "saved_by_sharing_mib": float(sum(h.saved_by_sharing_mib() for h in hosts)),
         "gc_runs": int(sum(h.store.gc_runs for h in hosts)),
         "gc_freed_mib": float(sum(h.store.gc_freed_mib for h in hosts)),
+        # the registry all hosts share (simcontainer.registry.Distribution.stats); None for a
+        # summary of hosts that never pulled through one
+        "registry": hosts[0].store.registry.stats() if hosts and hosts[0].store.registry is not None else None,
     }
     per_host = [
         {"index": h.index, "peak_ram_mib": h.ram.peak, "mean_ram_mib": h.ram.mean(horizon),

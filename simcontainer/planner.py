@@ -1,16 +1,17 @@
-"""Plain helpers behind the app's what-if planner: no Streamlit here, only the library.
+"""Plain helpers behind the app: no Streamlit here, only the library.
 
 The planner edits a scenario through a table of workloads and a few host fields, runs it, and
-states the answer in a sentence. Everything a view would otherwise compute lives here so that it
-is tested without a browser:
+states the answer (the comparison itself is :mod:`simcontainer.comparison`). Everything a view
+would otherwise compute lives here so that it is tested without a browser:
 
 - the editable table of a scenario's workloads and the way back (:func:`workloads_table`,
   :func:`scenario_from_inputs`),
 - a what-if carried in a URL (:func:`encode_scenario`, :func:`decode_scenario`),
 - reading a pasted or uploaded scenario with every problem listed (:func:`read_scenario_text`),
-- the per-runtime comparison, its tidy tables for charts and the plain answer
-  (:func:`compare_plan`, :func:`runtime_rows`, :func:`answer`),
-- a simple local sweep used until :mod:`simcontainer.sweep` exists (:func:`sweep`).
+- the scenarios and tables of the Learn pages (``lesson_*``, :func:`gantt_frame`,
+  :func:`copy_on_write`, :func:`layer_nodes`),
+- sweeps run step by step from the app (:func:`sweep_spec`, :func:`sweep_summary`,
+  :func:`sweep_toml`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ import binascii
 import math
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from simcontainer.comparison import compatible, natural_image
 from simcontainer.errors import ScenarioError
-from simcontainer.metrics import PHASE_SPANS
 from simcontainer.profiles import Catalogue, default_catalogue, models_dir
 from simcontainer.scenario import (
     Scenario,
@@ -37,7 +37,6 @@ from simcontainer.scenario import (
     parse_scenario,
 )
 
-PHASES = tuple(PHASE_SPANS)   # the startup phases, in order (defined with the result JSON)
 COLUMNS = ("name", "runtime", "image", "cpu", "mem_mib", "guest_mem_mib", "arrival", "rate_per_s",
            "count", "at_s", "lifetime", "lifetime_s")
 ARRIVAL_KINDS = ("burst", "poisson", "interval", "trace")
@@ -242,142 +241,7 @@ def read_scenario_text(text: str | bytes, source: str = "upload") -> tuple[Scena
         return None, list(exc.problems)
 
 
-# --------------------------------------------------------------------------- comparing runtimes
-
-
-def runtimes_in(scenario: Scenario) -> list[str]:
-    """The runtimes the scenario's workloads use, in order of first use."""
-    return list(dict.fromkeys(w.runtime for w in scenario.workloads))
-
-
-def compatible(scenario: Scenario, workload: Any, runtime: str,
-               catalogue: Catalogue | None = None) -> bool:
-    """Can ``runtime`` run this workload's image? (A container runtime cannot boot a VM disk.)"""
-    rt = scenario.runtime_table(catalogue)[runtime]
-    img = scenario.image_table(catalogue)[workload.image]
-    return not (rt.kind == "container" and img.kind == "vm")
-
-
-def lead_on_runtime(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> Scenario | None:
-    """The first workload that ``runtime`` can run, alone on the same host(s), moved to ``runtime``.
-
-    How the planner compares a runtime the mix does not use: the same deploy pattern, the same
-    host, the new runtime (a VM guest sized by the runtime). None when no workload fits it.
-    """
-    lead = next((w for w in scenario.workloads if compatible(scenario, w, runtime, catalogue)), None)
-    if lead is None:
-        return None
-    data = scenario.to_dict()
-    w = next(x for x in data["workloads"] if x["name"] == lead.name)
-    w["runtime"] = runtime
-    w.pop("guest_mem_mib", None)
-    data["workloads"] = [w]
-    data["actions"] = []
-    return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
-                          source=f"{scenario.name}: {lead.name} on {runtime}")
-
-
-@dataclass(frozen=True)
-class RuntimePlan:
-    """Where a compared runtime's numbers come from."""
-
-    runtime: str
-    scenario: Scenario        # the run whose instances on ``runtime`` are its startup sample
-    workloads: tuple[str, ...]  # those instances' workloads
-    density_workload: str     # whose closed-form density stands for the runtime
-    in_mix: bool
-
-
-def compare_plan(scenario: Scenario, runtimes: Iterable[str],
-                 catalogue: Catalogue | None = None) -> tuple[list[RuntimePlan], list[str]]:
-    """For each runtime to compare, the run and workloads behind it; and notes on any skipped.
-
-    A runtime the mix uses is measured in the mix itself (all its workloads); another one by
-    :func:`lead_on_runtime`.
-    """
-    plans, notes = [], []
-    known = scenario.runtime_table(catalogue)
-    for rt in dict.fromkeys(runtimes):
-        if rt not in known:
-            notes.append(f"{rt}: unknown runtime (allowed: {', '.join(sorted(known))})")
-            continue
-        mine = tuple(w.name for w in scenario.workloads if w.runtime == rt)
-        if mine:
-            plans.append(RuntimePlan(rt, scenario, mine, mine[0], True))
-            continue
-        side = lead_on_runtime(scenario, rt, catalogue)
-        if side is None:
-            notes.append(f"{rt}: runs containers, and every workload here has a VM disk image")
-            continue
-        name = side.workloads[0].name
-        plans.append(RuntimePlan(rt, side, (name,), name, False))
-    return plans, notes
-
-
-def startup_samples(instances: pd.DataFrame, workloads: Iterable[str]) -> np.ndarray:
-    """Startup latencies (request to ready, seconds) of the instances of ``workloads`` that got ready."""
-    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
-    return instances.loc[sel, "startup_s"].to_numpy(dtype=float)
-
-
-def phase_means(instances: pd.DataFrame, workloads: Iterable[str]) -> dict[str, float]:
-    """Mean seconds per startup phase over the ready instances of ``workloads``."""
-    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
-    t = instances.loc[sel]
-    if t.empty:
-        return {p: 0.0 for p in PHASES}
-    return {p: float((t[f"t_{end}"] - t[f"t_{start}"]).mean()) for p, (start, end) in PHASE_SPANS.items()}
-
-
-def runtime_rows(plans: list[RuntimePlan], dens: Mapping[str, Mapping[str, Any]],
-                 instances: Mapping[str, pd.DataFrame], catalogue: Catalogue | None = None) -> pd.DataFrame:
-    """One row per compared runtime: how many fit, what binds, overhead, startup percentiles.
-
-    ``dens`` is :func:`simcontainer.density` of the scenario with the compared runtimes (plus the
-    side scenarios' workloads); ``instances`` maps each runtime to the instances table of its run.
-    """
-    rows = []
-    for p in plans:
-        d = dens.get(p.density_workload, {}).get(p.runtime, {})
-        x = startup_samples(instances[p.runtime], p.workloads)
-        kind = p.scenario.runtime_table(catalogue)[p.runtime].kind
-        rows.append({
-            "runtime": p.runtime, "kind": kind, "workload": p.density_workload,
-            "measured_in": "the mix" if p.in_mix else f"{p.density_workload} alone",
-            "fits": d.get("fits"), "binding": d.get("binding"),
-            "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
-            "ram_overhead_share": (d.get("overhead_share") or {}).get("ram"),
-            "started": int(x.size),
-            "startup_p50_s": float(np.percentile(x, 50)) if x.size else None,
-            "startup_p95_s": float(np.percentile(x, 95)) if x.size else None,
-            **{f"{k}_s": v for k, v in phase_means(instances[p.runtime], p.workloads).items()},
-        })
-    return pd.DataFrame(rows)
-
-
-def ecdf_frame(plans: list[RuntimePlan], instances: Mapping[str, pd.DataFrame],
-               max_points: int = 300) -> pd.DataFrame:
-    """Long table (runtime, startup_s, fraction) of each runtime's startup ECDF, thinned for drawing."""
-    parts = []
-    for p in plans:
-        x = np.sort(startup_samples(instances[p.runtime], p.workloads))
-        if not x.size:
-            continue
-        frac = np.arange(1, x.size + 1) / x.size
-        if x.size > max_points:
-            idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
-            x, frac = x[idx], frac[idx]
-        parts.append(pd.DataFrame({"runtime": p.runtime, "startup_s": x, "fraction": frac}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["runtime", "startup_s", "fraction"])
-
-
-def phases_long(rows: pd.DataFrame) -> pd.DataFrame:
-    """Long table (runtime, phase, seconds) for stacked bars of the startup breakdown."""
-    out = rows.melt(id_vars=["runtime"], value_vars=[f"{p}_s" for p in PHASES],
-                    var_name="phase", value_name="seconds")
-    out["phase"] = out["phase"].str.removesuffix("_s")
-    out["order"] = out["phase"].map({p: i for i, p in enumerate(PHASES)})
-    return out
+# --------------------------------------------------------------------------- time series
 
 
 def resample_steps(ts: pd.DataFrame, horizon: float, points: int = 400) -> pd.DataFrame:
@@ -390,79 +254,39 @@ def resample_steps(ts: pd.DataFrame, horizon: float, points: int = 400) -> pd.Da
     return out
 
 
-# --------------------------------------------------------------------------- the answer
-
-
-def fmt_s(x: float | None) -> str:
-    """Seconds for a sentence: 0.38 s, 2.8 s, 11 s."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if x < 1:
-        return f"{x:.2f} s"
-    if x < 10:
-        return f"{x:.1f} s"
-    return f"{x:.0f} s"
-
-
-def _unit(kind: str, n: int | None) -> str:
-    word = "VM" if kind == "vm" else "container"
-    return word if n == 1 else word + "s"
-
-
-def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
-    """One or two plain sentences with the answer: what binds where, and how fast each starts."""
-    if rows.empty:
-        return ["Nothing to compare: pick at least one runtime."]
-    where = "one host" if hosts == 1 else f"{hosts} hosts"
-    fit = rows.dropna(subset=["fits"]).sort_values("fits")
-    parts = []
-    if len(fit) == 1:
-        r = fit.iloc[0]
-        parts.append(f"On {where}, {r['runtime']} fits {int(r['fits'])} {_unit(r['kind'], int(r['fits']))} "
-                     f"of {r['workload']} before {str(r['binding']).upper()} binds "
-                     f"({r['ram_overhead_share']:.0%} of their RAM is overhead).")
-    elif len(fit) > 1:
-        lo, hi = fit.iloc[0], fit.iloc[-1]
-        s = (f"On {where}, {str(lo['binding']).upper()} binds at {int(lo['fits'])} {lo['runtime']} "
-             f"{_unit(lo['kind'], int(lo['fits']))} of {lo['workload']} "
-             f"({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
-             f"{hi['runtime']} fits {int(hi['fits'])} of {hi['workload']} before "
-             f"{str(hi['binding']).upper()} binds")
-        mid = fit.iloc[1:-1]
-        if len(mid):
-            s += "; " + ", ".join(f"{r['runtime']} {int(r['fits'])} ({str(r['binding']).upper()})"
-                                  for _, r in mid.iterrows())
-        parts.append(s + ".")
-    fast = rows.dropna(subset=["startup_p95_s"]).sort_values("startup_p95_s")
-    if len(fast) == 1:
-        r = fast.iloc[0]
-        parts.append(f"p95 startup {fmt_s(r['startup_p95_s'])} (median {fmt_s(r['startup_p50_s'])}).")
-    elif len(fast) > 1:
-        parts.append("p95 startup " + " vs ".join(f"{fmt_s(r['startup_p95_s'])} ({r['runtime']})"
-                                                  for _, r in fast.iterrows()) + ".")
-    return parts
-
-
 # --------------------------------------------------------------------------- lifecycle timeline
 
 
-def gantt_frame(events: pd.DataFrame, horizon: float, max_instances: int = 40) -> pd.DataFrame:
+def gantt_frame(events: pd.DataFrame, horizon: float, max_instances: int = 40,
+                instances: pd.DataFrame | None = None) -> pd.DataFrame:
     """Intervals (instance, workload, state, start_s, end_s) of each instance's lifecycle states.
 
     A state lasts until the instance's next event; the last one to the horizon, unless it is an
-    end (removed, rejected), which is drawn as nothing.
+    end (removed, rejected), which is drawn as nothing. The recorder logs ``pulling`` from
+    admission until the container is created; with ``instances``, that span is split into
+    ``pulling`` (only while an image was fetched) and ``creating``.
     """
     ev = events[events["instance"] < max_instances].sort_values(["instance", "time_s"], kind="stable")
+    pulled = instances.set_index("instance")["t_pulled"] if instances is not None else None
     parts = []
     for iid, g in ev.groupby("instance", sort=True):
         t = g["time_s"].to_numpy()
         ends = np.append(t[1:], horizon)
         states = g["state"].astype(str).to_numpy()
         keep = (~np.isin(states, ["removed", "rejected"])) & (ends >= t)
-        parts.append(pd.DataFrame({
-            "instance": int(iid), "workload": str(g["workload"].iloc[0]), "state": states[keep],
-            "start_s": t[keep], "end_s": ends[keep],
-        }))
+        part = pd.DataFrame({"instance": int(iid), "workload": str(g["workload"].iloc[0]), "state": states[keep],
+                             "start_s": t[keep], "end_s": ends[keep]})
+        if pulled is not None and iid in pulled.index and (part["state"] == "pulling").any():
+            tp = pulled.loc[iid]
+            i = part.index[part["state"] == "pulling"][0]
+            row = part.loc[i]
+            split = float(tp) if pd.notna(tp) else float(row["end_s"])
+            split = min(max(split, float(row["start_s"])), float(row["end_s"]))
+            pieces = [("pulling", row["start_s"], split), ("creating", split, row["end_s"])]
+            new = pd.DataFrame([{"instance": int(iid), "workload": row["workload"], "state": s, "start_s": a,
+                                 "end_s": b} for s, a, b in pieces if b > a])
+            part = pd.concat([part.loc[:i - 1], new, part.loc[i + 1:]], ignore_index=True)
+        parts.append(part)
     cols = ["instance", "workload", "state", "start_s", "end_s"]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
@@ -507,7 +331,9 @@ def sweep_values(path: str, low: float, high: float, steps: int) -> list[float |
     vals = np.linspace(float(low), float(high), max(int(steps), 1))
     if is_integer_param(path):
         return sorted({int(round(v)) for v in vals})
-    return [float(v) for v in vals]
+    # four significant digits, whole numbers kept whole: 27307 or 1.333, never 27306.666666
+    return list(dict.fromkeys(float(round(v, max(0, 3 - int(math.floor(math.log10(abs(v))))) if v else 0))
+                              for v in vals))
 
 
 def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
@@ -540,10 +366,7 @@ def sweep(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int =
 
 def lesson_image(runtime: str, catalogue: Catalogue | None = None) -> str:
     """A sensible image for a lesson on ``runtime``: a Python app, or a VM disk for a VM."""
-    rt = (catalogue or default_catalogue()).runtimes[runtime]
-    if rt.kind == "container":
-        return "python:3.12-slim"
-    return "firecracker-rootfs" if runtime == "firecracker" else "ubuntu-24.04-cloud"
+    return natural_image(runtime, catalogue)
 
 
 def _lesson(name: str, workloads: list[dict[str, Any]], *, duration_s: float, host: Any = "server-64g",
@@ -554,22 +377,36 @@ def _lesson(name: str, workloads: list[dict[str, Any]], *, duration_s: float, ho
     return parse_scenario(data, source=f"lesson {name}")
 
 
-def lesson_image_vs_container(image: str, containers: int) -> Scenario:
+def lesson_image_vs_container(image: str, containers: int, writable_mib: float = 10.0) -> Scenario:
     """Start ``containers`` containers of one image on a host that does not have it yet."""
     return _lesson("image-vs-container", [{
         "name": "app", "runtime": "runc", "image": image, "mem_mib": 64, "cpu": 0.05,
+        "writable_mib": float(writable_mib),
         "arrival": {"kind": "burst", "count": int(containers)}, "lifetime": {"kind": "forever"}}],
         duration_s=300.0)
 
 
 def lesson_kernel(runtime: str, instances: int, mem_mib: float) -> Scenario:
-    """``instances`` copies of one small app on ``runtime`` (image cached), to read the RAM it takes."""
+    """``instances`` copies of one small app on ``runtime`` (image cached), to read the RAM it takes.
+
+    The host has room for all of them (at least 64 GiB, more when they need it), so the RAM
+    shown is what the request takes, never what happened to fit.
+    """
+    from simcontainer.density import density_one
+
     img = lesson_image(runtime)
-    return _lesson(f"kernel-{runtime}", [{
-        "name": "app", "runtime": runtime, "image": img, "mem_mib": float(mem_mib), "cpu": 0.05,
-        "vm_disk": "overlay", "arrival": {"kind": "interval", "every_s": 2.0},
-        "max_instances": int(instances), "lifetime": {"kind": "forever"}}],
-        duration_s=2.0 * instances + 60.0, prepull=[img])
+
+    def build(host: Any) -> Scenario:
+        return _lesson(f"kernel-{runtime}", [{
+            "name": "app", "runtime": runtime, "image": img, "mem_mib": float(mem_mib), "cpu": 0.05,
+            "vm_disk": "overlay", "arrival": {"kind": "interval", "every_s": 2.0},
+            "max_instances": int(instances), "lifetime": {"kind": "forever"}}],
+            duration_s=2.0 * instances + 60.0, prepull=[img], host=host)
+
+    host = {"cpu_cores": 64.0, "ram_mib": 65536.0, "disk_gib": 4000.0, "disk_mb_s": 1000.0, "net_mb_s": 125.0}
+    per = density_one(build(host), "app", runtime)["per_instance"]["ram_mib"]
+    host["ram_mib"] = max(65536.0, 1024.0 * math.ceil(per * instances * 1.05 / 1024.0))
+    return build(host)
 
 
 def lesson_startup(runtime: str, cached: bool) -> Scenario:
@@ -615,6 +452,26 @@ def lesson_lifecycle(instances: int, lifetime_s: float, host_ram_mib: float) -> 
         duration_s=2.0 * instances + float(lifetime_s) + 30.0, host=host, actions=actions)
 
 
+def copy_on_write(image: str, containers: int, copied_up_mib: float, own_mib: float = 10.0,
+                  catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """What each container sees and what the disk holds: the image's read-only layers (shared,
+    stored once), and per container a writable layer with its own files and the copied-up file."""
+    from simcontainer.images import Image
+
+    img = Image.from_spec((catalogue or default_catalogue()).images[image])
+    rows = []
+    for i in range(1, int(containers) + 1):
+        who = f"container {i}"
+        rows += [{"who": who, "part": "image layers (read-only, shared)", "MiB": img.disk_mib, "order": 0},
+                 {"who": who, "part": "writable layer: new files", "MiB": own_mib, "order": 1},
+                 {"who": who, "part": "writable layer: copied-up file", "MiB": copied_up_mib, "order": 2}]
+    rows += [{"who": "host disk", "part": "image layers (read-only, shared)", "MiB": img.disk_mib, "order": 0},
+             {"who": "host disk", "part": "writable layer: new files", "MiB": own_mib * containers, "order": 1},
+             {"who": "host disk", "part": "writable layer: copied-up file", "MiB": copied_up_mib * containers,
+              "order": 2}]
+    return pd.DataFrame(rows)
+
+
 def image_sizes(images: Iterable[str], catalogue: Catalogue | None = None) -> pd.DataFrame:
     """Per image: its download and unpacked size, and how much of it is layers shared with the others."""
     from simcontainer.images import Image, layer_graph
@@ -648,12 +505,85 @@ def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tu
     return nodes.drop(columns=["images"]), edges
 
 
+
+
+# --------------------------------------------------------------------------- sweeps, step by step
+
+
+PLACEMENTS = ("first-fit", "best-fit", "spread", "image-locality")
+
+
+def sweep_choices(scenario: Scenario, catalogue: Catalogue | None = None) -> dict[str, list[str]]:
+    """Categorical settings a sweep can vary, by path, with the values each may take."""
+    rts = scenario.runtime_table(catalogue)
+    out: dict[str, list[str]] = {"daemon.placement": list(PLACEMENTS), "daemon.admission": ["queue", "reject"]}
+    for w in scenario.workloads:
+        out[f"workloads.{w.name}.runtime"] = sorted(r for r in rts if compatible(scenario, w, r, catalogue))
+    return out
+
+
+def sweep_spec(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int) -> Any:
+    """The validated grid (a :class:`simcontainer.sweep_design.SweepSpec`); raises ScenarioError."""
+    from simcontainer.sweep_design import parse_sweep
+
+    return parse_sweep({"replications": int(replications), "mode": "grid",
+                        "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
+
+
+def sweep_toml(axes: Mapping[str, list[Any]], replications: int, base_file: str) -> str:
+    """A sweep file `simcontainer sweep` runs, next to the scenario saved as ``base_file``."""
+    import tomli_w
+
+    doc = {"base": base_file, "replications": int(replications), "mode": "grid",
+           "axes": {k: [v.item() if isinstance(v, np.generic) else v for v in vals] for k, vals in axes.items()}}
+    head = (f"# Save next to {base_file} (the planner's 'Download this what-if'), then:\n"
+            f"#   simcontainer sweep THIS_FILE.toml\n")
+    return head + tomli_w.dumps(doc)
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean: always inside the values' range, so a latency's
+    interval never crosses zero (a t interval on three replications can). NaN for n < 2."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(draws, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def sweep_summary(runs: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Per point and metric: runs, runs with a value (a latency has none when nothing started),
+    mean, and a 95 % percentile-bootstrap interval of the mean."""
+    rows = []
+    for point, g in runs.groupby("point", sort=True):
+        first = g.iloc[0]
+        for m in metrics:
+            if m not in g:
+                continue
+            v = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)
+            ok = v[np.isfinite(v)]
+            lo, hi = bootstrap_ci(ok, seed=int(point))
+            rows.append({"point": int(point), **{a: first[a] for a in axes}, "metric": m, "runs": len(v),
+                         "n": int(ok.size), "mean": float(ok.mean()) if ok.size else math.nan,
+                         "ci95_low": lo, "ci95_high": hi})
+    return pd.DataFrame(rows, columns=["point", *axes, "metric", "runs", "n", "mean", "ci95_low", "ci95_high"])
+
+
+def eta_s(done: int, total: int, elapsed_s: float) -> float | None:
+    """Seconds left at the pace so far; None before the first run finishes."""
+    if done <= 0 or elapsed_s <= 0:
+        return None
+    return elapsed_s / done * (total - done)
+
+
 __all__ = [
-    "COLUMNS", "PHASES", "RuntimePlan", "answer", "canonical", "compare_plan", "decode_scenario",
-    "default_scenario", "ecdf_frame", "encode_scenario", "fmt_s", "gantt_frame",
-    "lead_on_runtime", "phase_means", "phases_long", "read_scenario_text", "resample_steps",
-    "runtime_rows", "runtimes_in", "scenario_from_inputs", "startup_samples", "sweep",
-    "sweep_parameters", "sweep_values", "with_values", "workloads_table", "image_sizes", "layer_nodes",
-    "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel", "lesson_layers",
-    "lesson_lifecycle", "lesson_startup",
+    "ARRIVAL_KINDS", "COLUMNS", "LIFETIME_KINDS", "bootstrap_ci", "canonical", "copy_on_write",
+    "decode_scenario", "default_scenario", "encode_scenario", "eta_s", "gantt_frame", "image_sizes",
+    "layer_nodes", "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel",
+    "lesson_layers", "lesson_lifecycle", "lesson_startup", "read_scenario_text", "resample_steps",
+    "scenario_from_inputs", "sweep", "sweep_choices", "sweep_parameters", "sweep_spec", "sweep_summary",
+    "sweep_toml", "sweep_values", "with_values", "workloads_table",
 ]

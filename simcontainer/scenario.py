@@ -182,10 +182,14 @@ class ControlPlaneProfile(Model):
 # --------------------------------------------------------------------------- images
 
 
+Compression = Literal["gzip", "zstd", "none"]
+
+
 class LayerSpec(Model):
     id: Name
     download_mib: NonNeg
     disk_mib: NonNeg
+    compression: Compression = "gzip"    # how the blob travels (simcontainer.registry.DECODE_MB_S)
 
 
 class ImageSpec(Model):
@@ -197,6 +201,12 @@ class ImageSpec(Model):
     layers: list[LayerSpec] = []
     disk_mib: NonNeg | None = None
     download_mib: NonNeg | None = None
+    # a VM disk image's download (None: "none", a qcow2 file is used as it arrives; a container's
+    # compression is per layer)
+    compression: Compression | None = None
+    # Lazy pulls: the share of the image's bytes a container reads before it is up (None: the
+    # registry's default, simcontainer.registry.STARTUP_FRACTION).
+    startup_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
     source: str = ""
     # VM images: the guest's own boot (its kernel's entry to a command running: a minimal kernel +
     # init, or a full distribution with systemd and cloud-init) and what the guest OS keeps
@@ -272,6 +282,40 @@ class Daemon(Model):
         return self
 
 
+# --------------------------------------------------------------------------- registry
+
+
+class Mirror(Model):
+    """A pull-through cache per site: each site's hosts pull through their own mirror, which
+    fetches a layer from the registry once and serves it from then on."""
+
+    hosts_per_site: Annotated[Int, Field(ge=1, le=10_000)] = 10
+    egress_mb_s: Positive = 1250.0
+    rtt_ms: NonNeg = 1.0
+
+
+class Registry(Model):
+    """Where images come from: round trips, per-connection and shared bandwidth, a rate limit,
+    how layers decompress, lazy pulling, and optional mirrors or peer-to-peer distribution.
+    Defaults and their sources: :mod:`simcontainer.registry`."""
+
+    rtt_ms: NonNeg = 30.0
+    auth_round_trips: Annotated[Int, Field(ge=0, le=100)] = 3
+    manifest_round_trips: Annotated[Int, Field(ge=0, le=100)] = 4
+    config_round_trips: Annotated[Int, Field(ge=0, le=100)] = 2
+    blob_round_trips: Annotated[Int, Field(ge=0, le=100)] = 2
+    per_stream_mb_s: Positive = 60.0
+    egress_mb_s: Positive | None = None
+    rate_limit_per_s: Positive | None = None
+    rate_limit_burst: Annotated[Int, Field(ge=1, le=10**15)] = 100
+    rate_limit_scope: Literal["registry", "host"] = "registry"   # one bucket, or one per host (per IP)
+    retry_step_s: NonNeg = 5.0
+    decoder: Literal["gzip", "pigz"] = "gzip"
+    lazy: Literal["none", "estargz", "soci", "nydus"] = "none"
+    mirror: Mirror | None = None
+    p2p: bool = False
+
+
 # --------------------------------------------------------------------------- workloads
 
 RESTART_POLICIES = ("no", "on-failure", "on-failure:N", "always", "unless-stopped")
@@ -311,8 +355,22 @@ class TraceArrival(Model):
     path: Name
 
 
+class AzureArrival(Model):
+    """Arrivals from an Azure Functions 2019 invocation file (``invocations_per_function_md.anon
+    .dNN.csv``: a row per function, 1,440 per-minute counts): one function's row (``function``, its
+    HashFunction) or every row summed, each count thinned by ``scale``, spread at random within
+    its minute, from ``start_minute`` on (minute ``start_minute`` is t = 0)."""
+
+    kind: Literal["azure"]
+    path: Name
+    function: Name | None = None
+    scale: Annotated[float, Field(gt=0, le=1)] = 1.0
+    start_minute: Annotated[Int, Field(ge=0, le=1439)] = 0
+
+
 Arrival = Annotated[
-    PoissonArrival | BurstArrival | IntervalArrival | TraceArrival, Field(discriminator="kind")
+    PoissonArrival | BurstArrival | IntervalArrival | TraceArrival | AzureArrival,
+    Field(discriminator="kind"),
 ]
 
 
@@ -456,6 +514,7 @@ class Scenario(Model):
     workloads: Annotated[list[Workload], Field(min_length=1)]
     actions: list[Action] = []
     faults: list[Fault] = []
+    registry: Registry = Registry()
     # Where relative paths (trace files) are resolved from; set by load_scenario, not by users.
     base_dir: str | None = Field(default=None, exclude=True)
 
@@ -582,7 +641,8 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
                 "(allowed: guest_mem_mib >= mem_mib; the app lives inside the guest)"
             )
         arrival = w.get("arrival")
-        if isinstance(arrival, dict) and arrival.get("kind") == "trace" and isinstance(arrival.get("path"), str):
+        if isinstance(arrival, dict) and arrival.get("kind") in ("trace", "azure") \
+                and isinstance(arrival.get("path"), str):
             path = resolve_path(arrival["path"], base_dir)
             if not path.is_file():
                 problems.append(
@@ -632,7 +692,7 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
     not parse, image bases that loop or are unknown, prepulled images larger than the host disk,
     and scripted actions aimed at a request that can never exist."""
     from simcontainer.profiles import resolve_images
-    from simcontainer.workload import TraceError, read_trace, request_bound
+    from simcontainer.workload import TraceError, read_azure, read_trace, request_bound
 
     problems: list[str] = []
     images = dict(catalogue.images)
@@ -646,6 +706,12 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
         if isinstance(w.arrival, TraceArrival):
             try:
                 read_trace(resolve_path(w.arrival.path, scenario.base_dir), w.name)
+            except TraceError as exc:
+                problems.append(f"workloads[{i}].arrival.path: {exc}")
+                bad_trace.add(w.name)
+        elif isinstance(w.arrival, AzureArrival):
+            try:
+                read_azure(resolve_path(w.arrival.path, scenario.base_dir), w.arrival.function)
             except TraceError as exc:
                 problems.append(f"workloads[{i}].arrival.path: {exc}")
                 bad_trace.add(w.name)

@@ -11,13 +11,14 @@ import csv
 import hashlib
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from simcontainer.scenario import (
+    AzureArrival,
     BurstArrival,
     ExponentialLifetime,
     FixedLifetime,
@@ -218,6 +219,125 @@ def _trace_number(text: str, column: str, lineno: int) -> float:
     return v
 
 
+# ---- Azure Functions 2019 invocation files (Shahrad et al., ATC 2020; Azure/AzurePublicDataset)
+
+AZURE_KEYS = ("HashOwner", "HashApp", "HashFunction", "Trigger")
+AZURE_MINUTES = 1440
+# The trigger groups of the published files (AzureFunctionsDataset2019.md).
+AZURE_TRIGGERS = ("http", "timer", "queue", "event", "storage", "orchestration", "others")
+
+
+def read_azure(path: Path, function: str | None = None) -> tuple[int, ...]:
+    """Per-minute invocation counts (1,440) of one function (its ``HashFunction``) of an Azure
+    Functions 2019 file ``invocations_per_function_md.anon.dNN.csv``, or of all its rows summed
+    (``function`` None). Raises :class:`TraceError` (``line N: ...``) for a malformed file."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise TraceError(f"cannot read {str(path)!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
+    rows = _parse_azure(str(path), st.st_mtime_ns, st.st_size)
+    if function is None:
+        return rows[None]
+    if function not in rows:
+        some = ", ".join(repr(k) for k in list(k for k in rows if k is not None)[:3])
+        raise TraceError(f"HashFunction {function!r} is in no row of the file (allowed: one of its "
+                         f"{len(rows) - 1} functions, e.g. {some})")
+    return rows[function]
+
+
+@lru_cache(maxsize=8)
+def _parse_azure(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tuple[int, ...]]:
+    """Every row of an Azure file by HashFunction (None: all rows summed), validated; cached by
+    path, modification time and size like :func:`_parse_trace`, and read the same way (a problem
+    with the bytes or the quoting names its line)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise TraceError(f"cannot read {path!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise TraceError(f"line {line}: not UTF-8 text, byte {raw[exc.start]:#04x} ({exc.reason}) "
+                         "(allowed: a UTF-8 CSV file)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _parse_azure_rows(reader)
+    except csv.Error as exc:
+        raise TraceError(f"line {reader.line_num}: malformed CSV: {exc} (allowed: comma-separated values)") from None
+
+
+def _parse_azure_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[int, ...]]:
+    want = [*AZURE_KEYS, *(str(m) for m in range(1, AZURE_MINUTES + 1))]
+    header = next(reader, None)
+    allowed = f"{', '.join(AZURE_KEYS)}, then the minutes 1 to {AZURE_MINUTES}"
+    if header is None:
+        raise TraceError(f"line 1: empty file (allowed: a header {allowed})")
+    cols = [c.strip() for c in header]
+    if cols != want:
+        k = next((i for i, (a, b) in enumerate(zip(cols, want)) if a != b), min(len(cols), len(want)))
+        found = repr(cols[k]) if k < len(cols) else "the end of the line"
+        expected = repr(want[k]) if k < len(want) else "nothing more"
+        raise TraceError(f"line 1: column {k + 1} is {found}, expected {expected} "
+                         f"(allowed: a header {allowed})")
+    total = [0] * AZURE_MINUTES
+    out: dict[str | None, tuple[int, ...]] = {}
+    n = 0
+    for row in reader:
+        lineno = getattr(reader, "line_num", n + 2)
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != len(want):
+            raise TraceError(f"line {lineno}: {len(row)} fields but the header has {len(want)} (allowed: "
+                             f"four keys and {AZURE_MINUTES} counts)")
+        for key, v in zip(AZURE_KEYS[:3], row):
+            if not v.strip():
+                raise TraceError(f"line {lineno}: {key} is empty (allowed: a hash)")
+        trigger = row[3].strip()
+        if trigger not in AZURE_TRIGGERS:
+            raise TraceError(f"line {lineno}: Trigger = {trigger!r} (allowed: {', '.join(AZURE_TRIGGERS)})")
+        counts = []
+        for m, text in enumerate(row[4:], 1):
+            t = text.strip()
+            if not t.isdigit():
+                raise TraceError(f"line {lineno}: minute {m} = {t!r} (allowed: a whole number of "
+                                 "invocations >= 0)")
+            counts.append(int(t))
+        fn = row[2].strip()
+        if fn in out:
+            raise TraceError(f"line {lineno}: HashFunction {fn!r} has a row already (allowed: one row "
+                             "per function)")
+        out[fn] = tuple(counts)
+        for m, c in enumerate(counts):
+            total[m] += c
+        n += 1
+    if n == 0:
+        raise TraceError(f"line 2: no rows after the header (allowed: a row per function: {allowed})")
+    out[None] = tuple(total)
+    return out
+
+
+def _azure_counts(a: AzureArrival, scenario: Scenario) -> tuple[int, ...]:
+    return read_azure(resolve_path(a.path, scenario.base_dir), a.function)
+
+
+def azure_times(a: AzureArrival, counts: Sequence[int], horizon: float, stream: Stream) -> Iterator[float]:
+    """Request times from per-minute counts: minute ``start_minute`` is [0, 60); each count is
+    thinned by ``scale`` (its whole part, plus one more with the chance of its fraction) and its
+    requests fall at uniform random moments of their minute."""
+    for m in range(a.start_minute, AZURE_MINUTES):
+        t0 = (m - a.start_minute) * 60.0
+        if t0 > horizon:
+            return
+        x = counts[m] * a.scale
+        k = int(x)
+        if x - k > 0 and math.exp(-stream.exponential()) < x - k:
+            k += 1
+        if k:
+            for u in sorted(math.exp(-stream.exponential()) for _ in range(k)):
+                yield t0 + 60.0 * u
+
+
 def trace_requests(workload: Workload, scenario: Scenario) -> int:
     """How many requests a trace workload makes within the horizon (before max_instances)."""
     assert isinstance(workload.arrival, TraceArrival)
@@ -236,6 +356,10 @@ def request_bound(workload: Workload, scenario: Scenario) -> float:
         n = (math.floor(q) + 1 if math.isfinite(q) else math.inf) if a.start_s <= horizon else 0
     elif isinstance(a, TraceArrival):
         n = trace_requests(workload, scenario)
+    elif isinstance(a, AzureArrival):
+        counts = _azure_counts(a, scenario)
+        last = min(AZURE_MINUTES, a.start_minute + int(horizon // 60.0) + 1)
+        n = sum(math.ceil(c * a.scale) for c in counts[a.start_minute:last])
     else:
         n = math.inf
     return min(n, cap)
@@ -259,6 +383,13 @@ def arrival_times(workload: Workload, scenario: Scenario, stream: Stream
                 return
             n += 1
             yield t, lt
+        return
+    if isinstance(a, AzureArrival):
+        for t in azure_times(a, _azure_counts(a, scenario), horizon, stream):
+            if t > horizon or n >= cap:
+                return
+            n += 1
+            yield t, None
         return
     if isinstance(a, IntervalArrival):
         t = a.start_s

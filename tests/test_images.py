@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import simcontainer as sc
 from simcontainer.host import MIB_PER_MB
-from simcontainer.images import EXTRACT_MIB_PER_CORE_S, Image, Layer, graph_view, layer_graph
+from simcontainer.images import Image, Layer, graph_view, layer_graph
+from simcontainer.registry import DECODE_MB_S
 
 ZERO = {"name": "zero", "kind": "container"}
 ZERO_VM = {"name": "zerovm", "kind": "vm"}
@@ -24,6 +25,10 @@ NET_MB_S = 100.0
 DISK_MB_S = 400.0
 NET = NET_MB_S * MIB_PER_MB     # MiB/s
 DISK = DISK_MB_S * MIB_PER_MB
+GZIP = DECODE_MB_S["gzip"] * MIB_PER_MB   # MiB of unpacked layer per core-second
+# A registry that costs nothing but bytes: no round trips, no per-connection cap (tests of the
+# registry itself: test_registry.py, test_pull.py).
+IDEAL_REGISTRY = {"rtt_ms": 0.0, "per_stream_mb_s": 1e9}
 
 
 def layer(lid: str, download: float, disk: float) -> dict[str, Any]:
@@ -34,7 +39,8 @@ def workload(name: str, image: str, at: float = 0.0, count: int = 1, life: float
              **extra: Any) -> dict[str, Any]:
     w = {"name": name, "runtime": "zero", "image": image, "mem_mib": 10, "writable_mib": 0,
          "arrival": {"kind": "burst", "at_s": at, "count": count},
-         "lifetime": {"kind": "forever"} if life is None else {"kind": "fixed", "s": life}}
+         "lifetime": {"kind": "forever"} if life is None else {"kind": "fixed", "s": life},
+         "auto_remove": True}       # docker run --rm: a stopped container lets go of its image
     w.update(extra)
     return w
 
@@ -50,12 +56,13 @@ def scenario(images: list[dict[str, Any]], workloads: list[dict[str, Any]], *, d
         "runtimes": [dict(ZERO), dict(ZERO_VM), *runtimes],
         "images": images,
         "workloads": workloads,
+        "registry": dict(IDEAL_REGISTRY),
     })
 
 
 def extract_s(download: float, disk: float) -> float:
     """One layer's extraction on an idle host: disk write and decompression run side by side."""
-    return max(disk / DISK, download / EXTRACT_MIB_PER_CORE_S)
+    return max(disk / DISK, disk / GZIP)
 
 
 def run_until(eng: sc.Engine, t: float) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 
 
@@ -106,48 +106,100 @@ def test_read_scenario_text_reports_fields():
     assert good is not None and none == []
 
 
-def test_compare_rows_and_answer(default):
-    compare = ["runc", "firecracker", "qemu-kvm", "kata"]
-    plans, notes = planner.compare_plan(default, compare)
-    assert [p.runtime for p in plans] == compare and notes == []
-    assert plans[3].in_mix is False and plans[3].workloads == ("api-runc",)
-    inst = {p.runtime: sc.simulate(p.scenario).instances for p in plans}
-    rows = planner.runtime_rows(plans, sc.density(default, compare), inst).set_index("runtime")
-    assert rows.loc["qemu-kvm", "fits"] == 56 and rows.loc["qemu-kvm", "binding"] == "ram"
-    assert rows.loc["runc", "fits"] == 160 and rows.loc["runc", "binding"] == "cpu"
-    assert rows.loc["qemu-kvm", "startup_p95_s"] > 5 > rows.loc["firecracker", "startup_p95_s"]
-    phases = rows.loc["qemu-kvm", ["wait_s", "pull_s", "create_s", "boot_s", "ready_s"]].sum()
-    x = planner.startup_samples(inst["qemu-kvm"], ["api-qemu"])
+def _cells(scenario, workloads, runtimes):
+    cells, notes = comparison.like_for_like(scenario, workloads, runtimes)
+    out, dens = {}, {}
+    for c in cells:
+        r = sc.simulate(c.scenario)
+        out[(c.workload, c.runtime)] = {"summary": r.summary, "instances": r.instances}
+        dens[(c.workload, c.runtime)] = sc.density(c.scenario, [c.runtime])[c.workload][c.runtime]
+    return cells, notes, out, dens
+
+
+def test_like_for_like_rows_and_answer(default):
+    compare = ["runc", "firecracker", "qemu-kvm", "kata", "cloud-hypervisor"]
+    names = [w.name for w in default.workloads]
+    cells, notes, out, dens = _cells(default, names, compare)
+    assert notes == [] and len(cells) == len(names) * len(compare)
+    for c in cells:   # every runtime runs the same workload: same arrivals, lifetime, cpu and memory
+        w = c.scenario.workloads[0]
+        own = next(x for x in default.workloads if x.name == c.workload)
+        assert len(c.scenario.workloads) == 1 and w.runtime == c.runtime
+        assert (w.arrival, w.lifetime, w.cpu, w.mem_mib) == (own.arrival, own.lifetime, own.cpu, own.mem_mib)
+        kind = c.scenario.runtime_table()[c.runtime].kind
+        img_kind = c.scenario.image_table()[w.image].kind
+        assert (kind == "vm") == (img_kind == "vm")          # no container image copied as a VM disk
+        if kind == "vm":
+            assert w.vm_disk == "overlay"                     # the mix's disk mode, for every VM runtime
+    rows = comparison.cell_rows(cells, dens, out)
+    assert len(rows) == len(cells)
+    lead = rows[rows["workload"] == "api-runc"].set_index("runtime")
+    assert lead.loc["qemu-kvm", "fits"] == 56 and lead.loc["qemu-kvm", "binding"] == "ram"
+    assert lead.loc["runc", "fits"] == 160 and lead.loc["runc", "binding"] == "cpu"
+    assert lead.loc["firecracker", "fits"] == 127   # the mix's own firecracker guest (512 MiB)
+    assert lead.loc["qemu-kvm", "startup_p95_s"] > 5 > lead.loc["firecracker", "startup_p95_s"]
+    # the deploy and the churn are separate rows: runc's deploy is not pooled with 351 churn starts
+    runc = rows[rows["runtime"] == "runc"].set_index("workload")
+    assert runc.loc["api-runc", "requested"] == 20 and runc.loc["churn-runc", "requested"] > 300
+    phases = lead.loc["qemu-kvm", ["wait_s", "pull_s", "create_s", "boot_s", "ready_s"]].sum()
+    x = comparison.startup_samples(out[("api-runc", "qemu-kvm")]["instances"], ["api-runc"])
     assert phases == pytest.approx(x.mean())
-    text = " ".join(planner.answer(rows.reset_index()))
-    assert "RAM binds at 56 qemu-kvm VMs" in text
-    assert "runc fits 160" in text and "before CPU binds" in text
+    text = " ".join(comparison.answer(lead.reset_index()))
+    assert "RAM binds at 56 QEMU VMs of api-runc" in text
+    assert "runc fits 160 before CPU binds" in text
     assert "p95 startup" in text and "(qemu-kvm)" in text
-    ecdf = planner.ecdf_frame(plans, inst)
+    lead_cells = [c for c in cells if c.workload == "api-runc"]
+    ecdf = comparison.ecdf_frame(lead_cells, out)
     assert set(ecdf["runtime"]) == set(compare)
-    assert ecdf.groupby("runtime")["fraction"].max().eq(1.0).all()
-    long = planner.phases_long(rows.reset_index())
-    assert len(long) == 5 * len(compare)
+    assert len(comparison.phases_long(lead.reset_index())) == 5 * len(compare)
+    shown = comparison.shown_rows(rows)
+    assert "measured_in" not in shown.columns and "Median (s)" in shown.columns
+    assert not shown.isin(["None", "nan", "NaN"]).any().any()
+
+
+def test_never_started_is_shown(default):
+    small = planner.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192})
+    cells, _, out, dens = _cells(small, ["api-runc"], ["runc", "qemu-kvm"])
+    rows = comparison.cell_rows(cells, dens, out)
+    q = rows.set_index("runtime").loc["qemu-kvm"]
+    assert q["requested"] == 20 and q["started"] == 7 and q["waiting"] == 13
+    text = " ".join(comparison.answer(rows))
+    assert "7 of 20 QEMU VMs started: RAM" in text
+    # the ECDF's denominator is the requests: it tops out at 7 / 20
+    ecdf = comparison.ecdf_frame(cells, out)
+    assert ecdf[ecdf["runtime"] == "qemu-kvm"]["fraction"].max() == pytest.approx(7 / 20)
+    mix = sc.simulate(small)
+    status = comparison.workload_status(mix.summary, mix.instances).set_index("workload")
+    assert status.loc["api-qemu", "started"] == 0 and status.loc["api-qemu", "waiting"] == 20
+    said = " ".join(comparison.not_started(small, status.reset_index()))
+    assert "0 of 20 QEMU VMs of api-qemu started: RAM" in said
+    assert "queued behind" in said          # churn waits behind the VMs that do not fit (FIFO)
+    # nothing started: "—", never 0
+    none = rows.copy()
+    none["startup_p95_s"] = float("nan")
+    assert (comparison.shown_rows(none)["p95 startup (s)"] == "—").all()
+    assert comparison.fmt_s(None) == "—"
 
 
 def test_compare_skips_what_cannot_run():
     s = sc.parse_scenario({"name": "vm-only", "duration_s": 60, "host": "laptop",
                            "workloads": [{"name": "v", "runtime": "qemu-kvm", "image": "ubuntu-24.04-cloud",
                                           "mem_mib": 256, "arrival": {"kind": "burst", "count": 1}}]})
-    plans, notes = planner.compare_plan(s, ["qemu-kvm", "runc", "nope"])
-    assert [p.runtime for p in plans] == ["qemu-kvm"]
-    assert any(n.startswith("runc:") for n in notes) and any(n.startswith("nope:") for n in notes)
-    assert planner.answer(pd.DataFrame()) == ["Nothing to compare: pick at least one runtime."]
+    cells, notes = comparison.like_for_like(s, ["v"], ["qemu-kvm", "runc", "nope"])
+    assert [c.runtime for c in cells] == ["qemu-kvm", "runc"]
+    assert cells[1].image == "python:3.12-slim"     # a container runtime gets a container image
+    assert any(n.startswith("nope:") for n in notes)
+    assert comparison.answer(pd.DataFrame()) == ["Nothing to compare: pick at least one runtime."]
 
 
 def test_answer_single_runtime_and_format():
     rows = pd.DataFrame([{"runtime": "runc", "kind": "container", "workload": "api", "fits": 1,
                           "binding": "ram", "ram_overhead_share": 0.1, "startup_p50_s": 0.5,
                           "startup_p95_s": 0.8}])
-    text = " ".join(planner.answer(rows, hosts=2))
-    assert "On 2 hosts, runc fits 1 container of api before RAM binds" in text
+    text = " ".join(comparison.answer(rows, hosts=2))
+    assert "On 2 hosts, runc fits 1 runc container of api before RAM binds" in text
     assert "p95 startup 0.80 s" in text
-    assert [planner.fmt_s(x) for x in (0.123, 2.34, 11.4, None)] == ["0.12 s", "2.3 s", "11 s", "n/a"]
+    assert [comparison.fmt_s(x) for x in (0.123, 2.34, 11.4, None)] == ["0.12 s", "2.3 s", "11 s", "—"]
 
 
 def test_resample_steps_holds_values():
@@ -204,8 +256,8 @@ def test_lessons_teach_what_they_say():
     ct = sc.simulate(planner.lesson_kernel("runc", 10, 256)).summary["host"]["peak_ram_mib"]
     assert vm > 3 * ct
     # pulls dominate an uncached start
-    cold = planner.phase_means(sc.simulate(planner.lesson_startup("runc", False)).instances, ["app"])
-    warm = planner.phase_means(sc.simulate(planner.lesson_startup("runc", True)).instances, ["app"])
+    cold = comparison.phase_means(sc.simulate(planner.lesson_startup("runc", False)).instances, ["app"])
+    warm = comparison.phase_means(sc.simulate(planner.lesson_startup("runc", True)).instances, ["app"])
     assert cold["pull"] > 0 == warm["pull"]
     # contention: fewer cores, slower burst
     p95 = [sc.simulate(planner.lesson_burst("firecracker", 100, c)).summary["workloads"]["app"]["startup_s"]["p95"]
@@ -219,3 +271,55 @@ def test_lessons_teach_what_they_say():
     assert pulled[0] == pytest.approx(44.0) and pulled[1] < sizes["download_mib"][1]
     nodes, edges = planner.layer_nodes(["python:3.12-slim", "node:20-slim"])
     assert nodes["shared"].sum() == 1 and len(edges) == len(nodes) - 1
+
+
+def test_gantt_says_creating_when_the_image_is_cached():
+    s = planner.lesson_lifecycle(4, 10, 8192)
+    r = sc.simulate(s)
+    g = planner.gantt_frame(r.events, s.duration_s, instances=r.instances)
+    first, second = g[g["instance"] == 0], g[g["instance"] == 1]
+    assert "pulling" in set(first["state"])            # the first start fetched the image
+    assert "pulling" not in set(second["state"])       # the second found it cached...
+    assert "creating" in set(second["state"])          # ...and was creating, not pulling
+    assert (g["end_s"] >= g["start_s"]).all()
+
+
+def test_hosts_needed_per_runtime(default):
+    counts = comparison.steady_counts(default)
+    assert counts == {"api-runc": 20, "api-firecracker": 20, "api-qemu": 20, "churn-runc": 24}
+    t = comparison.hosts_needed(default, counts, ["runc", "qemu-kvm"], headroom=0.2).set_index("runtime")
+    assert t.loc["runc", "hosts"] == 1 and t.loc["qemu-kvm", "hosts"] == 2
+    assert t.loc["qemu-kvm", "binding"] == "RAM"
+    assert (t["hosts"] >= t["lower_bound"]).all()
+    # more instances, more hosts; no headroom, fewer
+    big = {k: 10 * v for k, v in counts.items()}
+    t2 = comparison.hosts_needed(default, big, ["qemu-kvm"], headroom=0.2)
+    t3 = comparison.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
+    assert t2["hosts"].iloc[0] > t.loc["qemu-kvm", "hosts"] and t3["hosts"].iloc[0] <= t2["hosts"].iloc[0]
+    text = comparison.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
+    assert "2 on qemu-kvm (RAM binds)" in text and "20% headroom" in text
+
+
+def test_kernel_lesson_host_holds_the_request():
+    s = planner.lesson_kernel("qemu-kvm", 100, 256)
+    assert sc.simulate(s).summary["workloads"]["app"]["started"] == 100
+
+
+def test_sweep_export_runs_with_the_cli_loader(default, tmp_path):
+    from simcontainer.sweep_design import load_sweep
+
+    axes = {"host.cpu_cores": [4.0, 8.0], "workloads.api-runc.runtime": ["runc", "crun"]}
+    (tmp_path / "default.toml").write_text(planner.canonical(default))
+    (tmp_path / "default-sweep.toml").write_text(planner.sweep_toml(axes, 3, "default.toml"))
+    spec = load_sweep(tmp_path / "default-sweep.toml")
+    assert spec.n_runs == 2 * 2 * 3 and spec.replications == 3
+    assert "workloads.api-runc.runtime" in planner.sweep_choices(default)
+
+
+def test_bootstrap_interval_respects_the_support():
+    lo, hi = planner.bootstrap_ci([0.1, 0.2, 9.0])
+    assert 0.1 <= lo <= hi <= 9.0                     # a t interval here would go below zero
+    assert all(map(lambda v: v != v, planner.bootstrap_ci([1.0])))   # NaN for one value
+    assert planner.sweep_values("host.ram_mib", 16384, 65536, 4) == [16384.0, 32768.0, 49152.0, 65536.0]
+    assert planner.sweep_values("host.ram_mib", 1, 2, 4) == [1.0, 1.333, 1.667, 2.0]
+    assert planner.eta_s(0, 10, 5.0) is None and planner.eta_s(5, 10, 5.0) == 5.0

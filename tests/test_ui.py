@@ -10,7 +10,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer import planner  # noqa: E402
+from simcontainer import comparison, planner  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BAD_TOML = """
@@ -41,7 +41,7 @@ def fits(at: AppTest) -> dict[str, str]:
 
 
 def runtime_table(at: AppTest):
-    return next(d.value for d in at.dataframe if "measured_in" in d.value.columns)
+    return next(d.value for d in at.dataframe if "Binds" in d.value.columns and "Workload" in d.value.columns)
 
 
 def no_exception(at: AppTest) -> None:
@@ -58,12 +58,16 @@ def test_default_page_shows_the_answer(planner_app):
     no_exception(at)
     assert fits(at) == {"runc": "160", "firecracker": "127", "qemu-kvm": "56"}
     answer = at.success[0].value
-    assert "RAM binds at 56 qemu-kvm VMs" in answer and "runc fits 160" in answer
+    assert "RAM binds at 56 QEMU VMs of api-runc" in answer and "runc fits 160" in answer
     assert "p95 startup" in answer
     # density, trade-off, ECDF, phases, and running / RAM / CPU / disk over time
     assert len(at.get("vega_lite_chart")) == 8
     table = runtime_table(at)
-    assert list(table["runtime"]) == ["runc", "firecracker", "qemu-kvm"]
+    # like for like: one row per workload x runtime, each workload on every runtime compared
+    assert len(table) == 4 * 3
+    for _, group in table.groupby("Workload"):
+        assert sorted(group["Runtime"]) == ["firecracker", "qemu-kvm", "runc"]
+    assert not table.isin(["None", "nan"]).any().any()
     assert "s" not in at.query_params   # the default what-if keeps a clean link
 
 
@@ -97,9 +101,26 @@ def test_host_by_hand_and_compare_runtimes():
     no_exception(at)
     assert "kata" in fits(at)
     assert "kata" in at.query_params["rt"]
-    rows = runtime_table(at).set_index("runtime")
-    assert rows.loc["kata", "measured_in"] == "api-runc alone"
-    assert rows.loc["kata", "startup_p95_s"] > rows.loc["runc", "startup_p95_s"] * 0.5
+    rows = runtime_table(at)
+    rows = rows[rows["Workload"] == "api-runc"].set_index("Runtime")
+    assert rows.loc["kata", "Kernel"] == "guest kernel, light VM"
+    assert float(rows.loc["kata", "p95 startup (s)"]) > float(rows.loc["runc", "p95 startup (s)"]) * 0.5
+
+
+def test_small_host_says_what_did_not_start():
+    at = start()
+    at.selectbox(key="preset0").set_value("dev-vm").run()      # 4 cores, 8 GiB
+    no_exception(at)
+    assert "7 of 20 QEMU VMs started: RAM" in at.success[0].value
+    warned = " ".join(w.value for w in at.warning)
+    assert "0 of 20 QEMU VMs of api-qemu started: RAM (20 still waiting at the horizon)" in warned
+
+
+def test_lead_workload_and_unknown_runtime_in_link():
+    at = start(rt="runc,nosuch", w="churn-runc")
+    no_exception(at)
+    assert any("nosuch" in w.value for w in at.warning)
+    assert "of churn-runc" in at.success[0].value
 
 
 def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
@@ -140,3 +161,71 @@ def test_damaged_link_shows_why_and_falls_back():
     no_exception(at)
     assert any("s:" in e.value for e in at.error)
     assert fits(at)["qemu-kvm"] == "56"
+
+
+def test_run_past_the_size_guard_is_refused_with_a_message():
+    at = start()
+    huge = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 1e6})
+    at.text_area(key="paste").input(planner.canonical(huge)).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    errors = " ".join(e.value for e in at.error)
+    assert "Not run" in errors and "churn-runc" in errors and "400,000" in errors
+    assert not fits(at)                                  # nothing ran
+
+
+def test_size_estimate_sorts_runs():
+    from simcontainer.ui import runs
+
+    default = planner.default_scenario()
+    assert runs.size(default).in_process and not runs.size(default).refused
+    mid = planner.with_values(default, {"workloads.churn-runc.arrival.rate_per_s": 20.0})
+    assert not runs.size(mid).in_process and not runs.size(mid).refused
+    assert runs.refusal(default) is None
+
+
+def test_out_of_range_sidebar_values_are_rejected_visibly():
+    at = start()
+    at.number_input(key="count0").set_value(0).run()
+    no_exception(at)
+    assert any("Hosts (identical): 0 is out of range" in e.value for e in at.sidebar.error)
+    assert fits(at)["qemu-kvm"] == "56"               # the last good value (1 host) stays
+    at.selectbox(key="preset0").set_value("by hand").run()
+    at.number_input(key="cores0").set_value(-4.0).run()
+    assert any("CPU cores: -4 is out of range" in e.value for e in at.sidebar.error)
+
+
+def test_worker_process_is_bounded_in_memory():
+    """A worker past its address-space limit dies or reports it; a bounded one returns the run."""
+    from simcontainer.ui import worker
+
+    def finish(run):
+        while True:
+            kind, value = run.next(timeout=60)
+            if kind != "progress":
+                return kind, value
+
+    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 150.0})
+    run = worker.launch(planner.canonical(big), 600)
+    kind, value = finish(run)
+    run.kill()
+    assert kind in ("error", "exit"), "a 600 MiB worker finished a run that needs more"
+    small = worker.launch(planner.canonical(planner.default_scenario()), 3072)
+    assert finish(small)[0] == "done"
+    assert small.result()["summary"]["workloads"]["api-qemu"]["started"] == 20
+    small.kill()
+
+
+def test_a_stopped_run_stays_stopped_until_run_again():
+    import hashlib
+
+    at = start()
+    mid = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 20.0})
+    cells, _ = comparison.like_for_like(mid, ["churn-runc"], ["runc"])
+    key = hashlib.sha256(planner.canonical(cells[0].scenario).encode()).hexdigest()
+    at.session_state["stopped_runs"] = {key}
+    at.text_area(key="paste").input(planner.canonical(mid)).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    assert any("churn-runc on runc was stopped" in w.value for w in at.warning)
+    assert any(b.key == "run_again" for b in at.button)

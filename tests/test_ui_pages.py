@@ -24,18 +24,20 @@ def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label.startswith(label))
 
 
+LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1}
+
+
 @pytest.fixture(scope="module")
-def learn() -> AppTest:
-    return start("learn")
+def learn() -> dict[str, AppTest]:
+    return {slug: start(f"learn-{slug}") for slug in LESSONS}
 
 
-def test_learn_page_has_every_lesson(learn):
-    assert [t.label for t in learn.tabs] == ["Image vs container", "Shared kernel vs guest kernel",
-                                             "Anatomy of a startup", "A burst of starts",
-                                             "Layers and copy-on-write", "Lifecycle timeline"]
-    # RAM split, phases, burst lines, image bars, layer graph, gantt
-    assert len(learn.get("vega_lite_chart")) == 6
-    assert learn.sidebar.radio[0].value == "learn"
+def test_learn_pages_have_every_lesson(learn):
+    titles = [learn[s].title[0].value for s in LESSONS]
+    assert titles == ["Image vs container", "Shared kernel vs guest kernel", "Anatomy of a startup",
+                      "A burst of starts", "Layers and copy-on-write", "Lifecycle timeline"]
+    # RAM split, phases, burst lines; image bars, layer graph, copy-on-write; gantt
+    assert {s: len(learn[s].get("vega_lite_chart")) for s in LESSONS} == LESSONS
 
 
 def step(at: AppTest, widget, value, label: str) -> tuple[str, str]:
@@ -46,6 +48,7 @@ def step(at: AppTest, widget, value, label: str) -> tuple[str, str]:
 
 
 def test_image_vs_container_lesson(learn):
+    learn = learn["image-vs-container"]
     pulled = metric(learn, "Downloaded")
     before, after = step(learn, learn.slider(key="l1_n"), 60, "Peak disk")
     assert float(after) > float(before)              # one writable layer more per container...
@@ -53,14 +56,21 @@ def test_image_vs_container_lesson(learn):
 
 
 def test_kernel_lesson(learn):
+    learn = learn["kernel"]
     before, after = step(learn, learn.slider(key="l2_mem"), 1024, "qemu-kvm: host RAM")
     assert float(after.split()[0]) > float(before.split()[0])
     qemu = metric(learn, "qemu-kvm: host RAM")
     learn.selectbox(key="l2_vm").set_value("firecracker").run()
     assert float(metric(learn, "firecracker: host RAM").split()[0]) < float(qemu.split()[0])
+    # the host is sized to the request: all 100 start, and the caption says so
+    learn.slider(key="l2_n").set_value(100).run()
+    learn.selectbox(key="l2_vm").set_value("qemu-kvm").run()
+    captions = " ".join(c.value for c in learn.caption)
+    assert "100 of 100 started" in captions and "would fit in 64 GiB" in captions
 
 
 def test_startup_lesson(learn):
+    learn = learn["startup"]
     before, after = step(learn, learn.toggle(key="l3_cached"), False, "Mean startup")
     assert float(after) > float(before)              # the pull is part of a cold start
     before, after = step(learn, learn.selectbox(key="l3_rt"), "qemu-kvm", "Mean startup")
@@ -68,6 +78,7 @@ def test_startup_lesson(learn):
 
 
 def test_burst_lesson(learn):
+    learn = learn["burst"]
     before, after = step(learn, learn.slider(key="l4_n"), 300, "p95 startup")
     assert float(after) > float(before)
     before, after = step(learn, learn.slider(key="l4_cores"), 64, "p95 startup")
@@ -75,13 +86,22 @@ def test_burst_lesson(learn):
 
 
 def test_layers_lesson(learn):
+    learn = learn["layers"]
     before, after = step(learn, learn.multiselect(key="l5_images"), ["python:3.12-slim", "node:20-slim"],
                          "Stored on the host")
     assert float(after) < float(before)
     assert float(metric(learn, "Stored on the host")) < float(metric(learn, "Sum of the images"))
+    # the pull bars sit side by side (never stacked: 44 MiB pulled is not 88)
+    spec = learn.get("vega_lite_chart")[0].proto.spec
+    assert '"stack": null' in spec and "yOffset" in spec
+    # copy-on-write: a bigger copied-up file grows the disk, the shared image layers stay
+    image = metric(learn, "Image layers on disk")
+    before, after = step(learn, learn.slider(key="l5_up"), 150, "Peak disk with the containers")
+    assert float(after) > float(before) and metric(learn, "Image layers on disk") == image
 
 
 def test_lifecycle_lesson(learn):
+    learn = learn["lifecycle"]
     before, after = step(learn, learn.slider(key="l6_ram"), 32, "Instances that waited")
     assert before != "0%" and after == "0%"          # room for all: nobody waits
 
@@ -103,13 +123,47 @@ def test_sweep_one_axis_line(sweep):
     table = sweep.dataframe[-1].value
     assert list(table["host.cpu_cores"]) == [1.0, 8.5, 16.0]
     assert len(sweep.get("vega_lite_chart")) == 1
+    assert not sweep.get("progress") and not [b for b in sweep.button if b.key == "stop_sweep"]
     assert sweep.selectbox(key="metric").value == "workloads.api-runc.startup_s.p95"
     p95 = list(sweep.dataframe[-1].value["mean"])
     assert p95[0] > p95[-1]                           # one core makes the burst start slower
     sweep.selectbox(key="metric").set_value("host.mean_cpu_util").run()
     util = list(sweep.dataframe[-1].value["mean"])
     assert util[0] > util[-1]                         # the same work on more cores: lower utilisation
-    assert "runs" in sweep.session_state["sweep"]
+    assert len(sweep.session_state["sweep"]["results"]) == 3
+    # a changed design marks the old chart as stale
+    sweep.number_input(key="a1_steps_host.cpu_cores").set_value(4).run()
+    assert any("design changed" in w.value for w in sweep.warning)
+    assert "(stale)" in sweep.get("vega_lite_chart")[0].proto.spec
+
+
+def test_sweep_defaults_to_three_seeds_and_bounded_intervals():
+    at = start("sweep")
+    assert at.number_input(key="reps").value == 3
+    at.number_input(key="a1_steps_host.cpu_cores").set_value(2).run()
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    assert (table["runs"] == 3).all()
+    assert (table["95% low (bootstrap)"] >= 0).all()     # a latency's interval stays >= 0
+    # Stop keeps the finished runs and says so
+    result = at.session_state["sweep"]
+    kept = dict(list(result["results"].items())[:4])
+    at.session_state["sweep"] = dict(result, results=kept, stopped=True)
+    at.run()
+    assert any("Stopped: 4 of 6 runs finished and kept" in i.value for i in at.info)
+    assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_sweep_categorical_axis():
+    at = start("sweep")
+    at.selectbox(key="a1_path").set_value("workloads.api-runc.runtime").run()
+    at.multiselect(key="a1_values_workloads.api-runc.runtime").set_value(["crun", "runc"]).run()
+    at.number_input(key="reps").set_value(1).run()
+    at.button(key="run_sweep").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[-1].value["workloads.api-runc.runtime"]) == ["crun", "runc"]
+    assert '"x:N"' in at.get("vega_lite_chart")[0].proto.spec or '"nominal"' in at.get("vega_lite_chart")[0].proto.spec
 
 
 def test_sweep_two_axes_heatmap():
@@ -125,13 +179,33 @@ def test_sweep_two_axes_heatmap():
     assert len(table) == 4 and {"host.cpu_cores", "host.ram_mib"} <= set(table.columns)
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert '"rect"' in spec
-    runs = at.session_state["sweep"]["runs"]
-    assert len(runs) == 4
+    assert len(at.session_state["sweep"]["results"]) == 4
+    # rounded labels: every cell carries its value with 3 significant digits
+    assert '"label"' in spec
 
 
 def test_image_lesson_caption_follows_the_run():
     # all containers are requested at once: one download, and every one of them waits for it
-    fresh = start("learn")   # the module's app has had its sliders moved by other tests
+    fresh = start("learn-image-vs-container")   # the module's app has had its sliders moved
     caption = next(c.value for c in fresh.caption if "containers started from" in c.value)
     assert caption.startswith("10 containers started from 1 download of the image")
     assert "all waited for that one pull" in caption
+
+
+def test_hosts_page_answers_how_many_hosts():
+    at = start("hosts")
+    text = at.success[0].value
+    assert "For 20 × api-runc, 20 × api-firecracker, 20 × api-qemu, 24 × churn-runc" in text
+    assert "2 on qemu-kvm (RAM binds)" in text and "1 on runc (CPU binds)" in text
+    at.number_input(key="hn_api-qemu").set_value(200).run()
+    assert "on qemu-kvm (RAM binds)" in at.success[0].value
+    assert "2 on qemu-kvm" not in at.success[0].value
+    assert len(at.get("vega_lite_chart")) == 1
+
+
+def test_planner_on_several_hosts_has_a_per_host_view():
+    at = start("planner")
+    at.number_input(key="count0").set_value(3).run()
+    assert not at.exception
+    per_host = next(d.value for d in at.dataframe if "Peak RAM (GiB)" in d.value.columns)
+    assert len(per_host) == 3 and int(per_host["Instances placed"].iloc[0]) > 0

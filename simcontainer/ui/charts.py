@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 PHASE_ORDER = ["wait", "pull", "create", "boot", "ready"]
-STATE_ORDER = ["requested", "waiting", "pulling", "created", "starting", "running", "paused",
+STATE_ORDER = ["requested", "waiting", "pulling", "creating", "created", "starting", "running", "paused",
                "stopping", "exited", "oom_killed", "failed"]
 
 
@@ -23,7 +23,7 @@ def density_bars(rows: pd.DataFrame) -> alt.Chart:
     """How many fit per runtime, coloured by the resource that binds."""
     return alt.Chart(rows).mark_bar().encode(
         x=alt.X("fits:Q", title="instances that fit"),
-        y=alt.Y("runtime:N", sort="-x", title=None),
+        y=alt.Y("runtime:N", sort="-x", title="runtime", axis=alt.Axis(labelLimit=300)),
         color=alt.Color("binding:N", title="binds first"),
         tooltip=["runtime", "workload", "fits", "binding",
                  alt.Tooltip("ram_overhead_share:Q", format=".0%", title="RAM overhead"),
@@ -31,34 +31,40 @@ def density_bars(rows: pd.DataFrame) -> alt.Chart:
     ).properties(height=80 + 36 * len(rows), title="Density per runtime")
 
 
-def tradeoff(rows: pd.DataFrame) -> alt.LayerChart:
-    """Density against p95 startup: one point per runtime (up and to the left is better)."""
+def tradeoff(rows: pd.DataFrame) -> alt.Chart:
+    """Density against p95 startup: one point per runtime (up and to the left is better).
+
+    Runtimes are told apart by colour (and kind by shape) in the legend, not by text next to the
+    points: with seven runtimes, labels on the points overlap.
+    """
     data = rows.dropna(subset=["fits", "startup_p95_s"])
-    base = alt.Chart(data).encode(
+    return alt.Chart(data).mark_point(size=160, filled=True).encode(
         x=alt.X("startup_p95_s:Q", scale=alt.Scale(type="log"), title="p95 startup (s, log)"),
         y=alt.Y("fits:Q", title="instances that fit"),
-    )
-    points = base.mark_circle(size=140).encode(color=alt.Color("kind:N", title="kind"),
-                                               tooltip=["runtime", "fits", "binding", "startup_p95_s"])
-    labels = base.mark_text(dx=8, align="left").encode(text="runtime:N")
-    return (points + labels).properties(height=260, title="Trade-off: density vs p95 startup")
+        color=alt.Color("runtime:N", title="runtime", legend=alt.Legend(labelLimit=300)),
+        shape=alt.Shape("kind:N", title="kind"),
+        tooltip=["runtime", "kind", "fits", "binding", alt.Tooltip("startup_p95_s:Q", format=".2f", title="p95 (s)")],
+    ).properties(height=260, title="Trade-off: density vs p95 startup")
 
 
-def ecdf(df: pd.DataFrame) -> alt.Chart:
-    """Startup latency ECDF per runtime."""
+def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
+    """Startup latency ECDF per runtime, as a fraction of the requests (it tops out below 1 when
+    some never started)."""
     return alt.Chart(df).mark_line(interpolate="step-after").encode(
         x=alt.X("startup_s:Q", scale=alt.Scale(type="log"), title="startup, request to ready (s, log)"),
-        y=alt.Y("fraction:Q", title="fraction started within", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("runtime:N"),
-        tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f"), alt.Tooltip("fraction:Q", format=".2f")],
-    ).properties(height=260, title="Startup latency (ECDF)")
+        y=alt.Y("fraction:Q", title="share started", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("runtime:N", title="runtime"),
+        tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f", title="startup (s)"),
+                 alt.Tooltip("fraction:Q", format=".2f", title="fraction of requests")],
+    ).properties(height=260, title=f"Startup of {workload} (share of all requests)" if workload
+                 else "Startup (share of all requests)")
 
 
 def phases(df: pd.DataFrame) -> alt.Chart:
     """Mean startup broken into phases: stacked horizontal bars per runtime."""
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("seconds:Q", stack="zero", title="mean seconds"),
-        y=alt.Y("runtime:N", title=None),
+        y=alt.Y("runtime:N", title="runtime", axis=alt.Axis(labelLimit=300)),
         color=alt.Color("phase:N", sort=PHASE_ORDER, scale=alt.Scale(domain=PHASE_ORDER)),
         order=alt.Order("order:Q"),
         tooltip=["runtime", "phase", alt.Tooltip("seconds:Q", format=".3f")],
@@ -83,7 +89,7 @@ def lines(ts: pd.DataFrame, columns: list[str], title: str) -> alt.Chart:
     """A few step series from a timeseries table on one chart."""
     long = ts.melt(id_vars=["time_s"], value_vars=columns, var_name="series")
     return alt.Chart(long).mark_line(interpolate="step-after").encode(
-        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title=None),
+        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("value:Q", title="instances"),
         color="series:N",
     ).properties(height=220, title=title)
 
@@ -101,49 +107,118 @@ def gantt(df: pd.DataFrame) -> alt.Chart:
 def stacked(df: pd.DataFrame, x: str, y: str, color: str, title: str, x_title: str) -> alt.Chart:
     """Generic horizontal stacked bars (e.g. RAM per instance split into app, guest and VMM)."""
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=None), color=f"{color}:N",
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:N", title=y, axis=alt.Axis(labelLimit=300)), color=f"{color}:N",
         tooltip=[y, color, alt.Tooltip(f"{x}:Q", format=".1f")],
     ).properties(height=80 + 36 * df[y].nunique(), title=title)
 
 
 def bars(df: pd.DataFrame, x: str, y: str, title: str, x_title: str, color: str | None = None) -> alt.Chart:
-    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:N", title=None, sort=None),
+    enc = {"x": alt.X(f"{x}:Q", title=x_title), "y": alt.Y(f"{y}:N", title=y, axis=alt.Axis(labelLimit=300), sort=None),
            "tooltip": [y, alt.Tooltip(f"{x}:Q", format=".1f")]}
     if color:
         enc["color"] = f"{color}:N"
     return alt.Chart(df).mark_bar().encode(**enc).properties(height=80 + 30 * len(df), title=title)
 
 
+def grouped_bars(df: pd.DataFrame, x: str, y: str, group: str, title: str, x_title: str) -> alt.Chart:
+    """Horizontal bars side by side (never stacked) per ``y``, one per ``group``."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X(f"{x}:Q", title=x_title, stack=None), y=alt.Y(f"{y}:N", title=y, axis=alt.Axis(labelLimit=300), sort=None),
+        yOffset=alt.YOffset(f"{group}:N"), color=alt.Color(f"{group}:N", title=None,
+                                                           legend=alt.Legend(labelLimit=400)),
+        tooltip=[y, group, alt.Tooltip(f"{x}:Q", format=".1f")],
+    ).properties(height=80 + 44 * df[y].nunique(), title=title)
+
+
+def cow_bars(df: pd.DataFrame) -> alt.Chart:
+    """Copy-on-write: per container its read-only image layers and writable layer; the host's disk."""
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("MiB:Q", title="MiB", stack="zero"), y=alt.Y("who:N", title=None, axis=alt.Axis(labelLimit=300), sort=None),
+        color=alt.Color("part:N", title=None, sort=["image layers (read-only, shared)", "writable layer: new files",
+                                                    "writable layer: copied-up file"],
+                        legend=alt.Legend(labelLimit=400)),
+        order=alt.Order("order:Q"),
+        tooltip=["who", "part", alt.Tooltip("MiB:Q", format=".0f")],
+    ).properties(height=100 + 30 * df["who"].nunique(),
+                 title="What each container sees vs what the host stores")
+
+
 def layer_graph(nodes: pd.DataFrame, edges: pd.DataFrame) -> alt.LayerChart:
-    """Layers as nodes by depth (base on the left); shared layers stand out."""
-    x = alt.X("depth:Q", title="layer depth (base = 0)", axis=alt.Axis(tickMinStep=1))
-    y = alt.Y("y:Q", title=None, axis=None)
-    rules = alt.Chart(edges).mark_rule(color="#999").encode(
-        x=alt.X("x:Q"), y=alt.Y("y:Q"), x2="x2:Q", y2="y2:Q")
-    pts = alt.Chart(nodes).mark_circle().encode(
+    """Layers as nodes by depth (base on the left); shared layers stand out.
+
+    NOTE: nodes and edges go in one table (a ``part`` column tells them apart): a layered chart
+    whose layers carry different datasets fails to draw in Streamlit's Vega (``reading 'forEach'``).
+    """
+    lanes = int(nodes["y"].max()) + 1 if len(nodes) else 1
+    data = pd.concat([nodes.assign(part="layer", shared=nodes["shared"].map({True: "shared", False: "own"})),
+                      edges.rename(columns={"x": "depth"}).assign(part="edge")], ignore_index=True)
+    base = alt.Chart(data)
+    x = alt.X("depth:Q", title="layer depth (base image = 0)", axis=alt.Axis(tickMinStep=1),
+              scale=alt.Scale(padding=40))
+    y = alt.Y("y:Q", title=None, axis=None, scale=alt.Scale(padding=30))
+    rules = base.transform_filter(alt.datum.part == "edge").mark_rule(color="#999").encode(
+        x=x, y=y, x2="x2:Q", y2="y2:Q")
+    pts = base.transform_filter(alt.datum.part == "layer").mark_circle().encode(
         x=x, y=y, size=alt.Size("disk_mib:Q", title="MiB on disk"),
-        color=alt.Color("shared:N", title="shared"),
-        tooltip=["id", "disk_mib", "download_mib", "used_by"])
-    text = alt.Chart(nodes).mark_text(dy=-14).encode(x=x, y=y, text="id:N")
-    return (rules + pts + text).properties(height=60 + 60 * (int(nodes["y"].max()) + 1 if len(nodes) else 1),
-                                           title="Layer graph")
+        color=alt.Color("shared:N", title="layer is", scale=alt.Scale(domain=["shared", "own"])),
+        tooltip=[alt.Tooltip("id:N", title="layer"), alt.Tooltip("disk_mib:Q", title="MiB on disk"),
+                 alt.Tooltip("download_mib:Q", title="MiB to download"), alt.Tooltip("used_by:N", title="used by")])
+    text = base.transform_filter(alt.datum.part == "layer").mark_text(dy=-16, fontSize=11).encode(
+        x=x, y=y, text="id:N")
+    return (rules + pts + text).properties(height=80 + 70 * lanes, title="Layer graph (each layer stored once)")
 
 
-def sweep_line(summary: pd.DataFrame, axis: str, metric: str) -> alt.LayerChart:
+def _categorical(values: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(values)
+
+
+def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "") -> alt.LayerChart:
+    """The metric's mean per value of the axis with its 95% interval: a line over a number, points
+    and interval bars over categories (runtime, placement, admission)."""
     data = summary[summary["metric"] == metric].rename(columns={axis: "x"})
-    base = alt.Chart(data).encode(x=alt.X("x:Q", title=axis))
-    band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q", title=metric), y2="ci95_high:Q")
-    line = base.mark_line(point=True).encode(y="mean:Q", tooltip=["x", "mean", "ci95_low", "ci95_high", "n"])
-    return (band + line).properties(height=300, title=f"{metric} against {axis}")
+    cat = _categorical(data["x"])
+    x = alt.X("x:N", title=axis, axis=alt.Axis(labelAngle=0, labelLimit=200)) if cat else \
+        alt.X("x:Q", title=axis, axis=alt.Axis(format="~s"))
+    base = alt.Chart(data).encode(x=x)
+    tip = [alt.Tooltip("x", title=axis), alt.Tooltip("mean:Q", format=".3g"),
+           alt.Tooltip("ci95_low:Q", format=".3g", title="95% low"),
+           alt.Tooltip("ci95_high:Q", format=".3g", title="95% high"), alt.Tooltip("n:Q", title="runs with a value")]
+    y = alt.Y("mean:Q", title=metric.split(".")[-2] + "." + metric.split(".")[-1] if "." in metric else metric)
+    if cat:
+        band = base.mark_rule(strokeWidth=3, opacity=0.5).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
+        line = base.mark_point(filled=True, size=90).encode(y=y, tooltip=tip)
+    else:
+        band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
+        line = base.mark_line(point=True).encode(y=y, tooltip=tip)
+    return (band + line).properties(height=320, title=f"{prefix}{metric} against {axis}")
 
 
-def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str) -> alt.Chart:
+def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: str = "") -> alt.LayerChart:
+    """The metric's mean over two axes, each cell labelled with its rounded value."""
     data = summary[summary["metric"] == metric].rename(columns={a1: "x", a2: "y"})
-    return alt.Chart(data).mark_rect().encode(
-        x=alt.X("x:O", title=a1), y=alt.Y("y:O", title=a2, sort="descending"),
-        color=alt.Color("mean:Q", title=metric.split(".")[-1]),
-        tooltip=["x", "y", "mean", "n"],
-    ).properties(height=300, title=f"{metric} over {a1} × {a2}")
+    data = data.assign(label=[f"{v:.3g}" if pd.notna(v) else "—" for v in data["mean"]])
+    rows = max(data["y"].nunique(), 1)
+    base = alt.Chart(data).encode(
+        x=alt.X("x:O", title=a1, axis=alt.Axis(labelAngle=0, labelLimit=200)),
+        y=alt.Y("y:O", title=a2, sort="descending", axis=alt.Axis(labelLimit=200)))
+    rect = base.mark_rect().encode(
+        color=alt.Color("mean:Q", title=metric.split(".")[-1], legend=alt.Legend(format=".3~g")),
+        tooltip=[alt.Tooltip("x", title=a1), alt.Tooltip("y", title=a2), alt.Tooltip("mean:Q", format=".3g"),
+                 alt.Tooltip("n:Q", title="runs with a value")])
+    text = base.mark_text(fontSize=13).encode(text="label:N")
+    return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{metric} over {a1} × {a2}")
+
+
+def per_host(table: pd.DataFrame) -> alt.Chart:
+    """Peak RAM of each host as a share of its RAM (the placement's packing, host by host)."""
+    data = table.assign(host=table["host"].map(lambda i: f"host {i}"))
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("peak_ram_share:Q", title="peak RAM (share of the host)", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("host:N", title="host", sort=None),
+        tooltip=["host", "placed", "running", alt.Tooltip("peak_ram_share:Q", format=".0%", title="peak RAM"),
+                 alt.Tooltip("mean_cpu_util:Q", format=".0%", title="mean CPU busy")],
+    ).properties(height=60 + 26 * len(data), title="Peak RAM per host")
 
 
 def content_key(*parts: Any) -> str:

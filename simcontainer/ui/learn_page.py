@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.ui import charts, runs
+
+KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
+           "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
+           "light VM with its **own guest kernel**; Firecracker, QEMU and Cloud Hypervisor boot whole VMs, "
+           "each with a guest kernel.")
+
+
+def runtime_choice(label: str, options: list[str], key: str, index: int = 0) -> str:
+    """A runtime picker that says which kernel each runtime's instances run on."""
+    return st.selectbox(label, options, index=index, key=key,
+                        format_func=lambda r: f"{r} ({comparison.RUNTIME_LABELS.get(r, ('', '?'))[1]})")
 
 CONTAINER_IMAGES = ["alpine:3.20", "python:3.12-slim", "python:3.12-alpine", "node:20-slim",
                     "eclipse-temurin:21-jre", "golang:1.22", "nginx:1.27", "postgres:16", "redis:7"]
+
+
+def num(x: float | None, fmt: str = ".2f") -> str:
+    """A figure for a metric; "—" when there is none (nothing started)."""
+    return "—" if x is None or x != x else format(x, fmt)
 
 
 def image_vs_container() -> None:
@@ -31,7 +49,7 @@ def image_vs_container() -> None:
     pulls = w["pull"]["pulls"]
     st.caption(f"{w['started']} containers started from {pulls} download{'s' if pulls != 1 else ''} of the image: "
                f"they were all requested at once, so all waited for that one pull "
-               f"({planner.fmt_s(w['phases_s']['pull'])} on average; p95 startup {planner.fmt_s(w['startup_s']['p95'])}). "
+               f"({comparison.fmt_s(w['phases_s']['pull'])} on average; p95 startup {comparison.fmt_s(w['startup_s']['p95'])}). "
                "Each extra container adds only its writable layer to the disk.")
 
 
@@ -40,9 +58,11 @@ def kernel_memory() -> None:
         "A container is an ordinary process of the host's Linux kernel: it asks for the memory its app "
         "uses, plus a few MiB of runtime bookkeeping. A virtual machine boots **its own kernel** and "
         "operating system inside RAM the host hands over up front, whether the app inside uses it or "
-        "not. The same small app therefore costs very different amounts of host memory.")
+        "not. The same small app therefore costs very different amounts of host memory. " + KERNELS)
     c1, c2, c3 = st.columns(3)
-    vm = c1.selectbox("VM runtime", ["qemu-kvm", "firecracker", "cloud-hypervisor"], key="l2_vm")
+    with c1:
+        vm = runtime_choice("Compare runc with", ["qemu-kvm", "firecracker", "cloud-hypervisor", "kata", "gvisor"],
+                            "l2_vm")
     n = c2.slider("Instances", 1, 100, 20, key="l2_n")
     mem = c3.slider("App working set (MiB)", 32, 2048, 256, 32, key="l2_mem")
     rows, parts = [], []
@@ -50,18 +70,27 @@ def kernel_memory() -> None:
         scenario = planner.lesson_kernel(rt, n, mem)
         res = runs.run(scenario, rt)
         d = runs.density(planner.canonical(scenario), (rt,))["app"][rt]
+        fits64 = int(65536 // d["per_instance"]["ram_mib"])
+        w = res["summary"]["workloads"]["app"]
         rows.append({"runtime": rt, "peak_ram_mib": res["summary"]["host"]["peak_ram_mib"],
-                     "per_instance_mib": d["per_instance"]["ram_mib"], "fits_on_64GiB": d["fits"]})
+                     "per_instance_mib": d["per_instance"]["ram_mib"], "fits_on_64GiB": fits64,
+                     "started": w["started"], "host_gib": scenario.host.ram_mib / 1024})
         parts += [{"runtime": rt, "part": k, "MiB": v} for k, v in d["ram_breakdown_mib"].items()]
     cols = st.columns(2)
     for col, r in zip(cols, rows):
         col.metric(f"{r['runtime']}: host RAM for {n}", f"{r['peak_ram_mib'] / 1024:.2f} GiB",
-                   help=f"{r['per_instance_mib']:.0f} MiB each; {r['fits_on_64GiB']} fit on a 64 GiB host")
+                   help=f"{r['per_instance_mib']:.0f} MiB each; {r['started']} of {n} started on a host "
+                        f"sized for them ({r['host_gib']:.0f} GiB)")
+        col.caption(f"{r['per_instance_mib']:.0f} MiB each · {r['started']} of {n} started · "
+                    f"{r['fits_on_64GiB']} would fit in 64 GiB")
     charts.show(st, charts.content_key("kernel", vm, n, mem), lambda: charts.stacked(
         pd.DataFrame(parts), "MiB", "runtime", "part", "RAM of one instance", "MiB"))
     ratio = rows[1]["peak_ram_mib"] / max(rows[0]["peak_ram_mib"], 1e-9)
-    st.caption(f"The {vm} VMs take {ratio:.1f}× the RAM of the containers for the same app: the guest's "
-               "unused memory and its kernel are reserved per VM.")
+    st.caption(f"Every one of the {n} started on each runtime (the host is sized to the request). The {vm} "
+               f"instances take {ratio:.1f}× the RAM of the runc containers for the same app: "
+               + ("the guest's unused memory and its kernel are reserved per VM."
+                  if comparison.RUNTIME_LABELS.get(vm, ('', ''))[1] == "guest kernel"
+                  else "the sandbox's own kernel and helpers are paid per instance."))
 
 
 def startup_anatomy() -> None:
@@ -72,12 +101,13 @@ def startup_anatomy() -> None:
         "init system for a VM), and finally the app gets **ready**. Which step dominates depends on the "
         "runtime and on whether the image is already on the host.")
     c1, c2 = st.columns(2)
-    rt = c1.selectbox("Runtime", sorted(sc.default_catalogue().runtimes), index=sorted(
-        sc.default_catalogue().runtimes).index("runc"), key="l3_rt")
+    with c1:
+        names = sorted(sc.default_catalogue().runtimes)
+        rt = runtime_choice("Runtime", names, "l3_rt", index=names.index("runc"))
     cached = c2.toggle("Image already on the host", value=True, key="l3_cached")
     scenario = planner.lesson_startup(rt, cached)
     res = runs.run(scenario, rt)
-    ph = planner.phase_means(res["instances"], ["app"])
+    ph = comparison.phase_means(res["instances"], ["app"])
     total = sum(ph.values())
     st.metric("Mean startup (s)", f"{total:.3f}")
     df = pd.DataFrame([{"runtime": rt, "phase": k, "seconds": v, "order": i}
@@ -94,17 +124,18 @@ def burst() -> None:
         "everything booting. Each start then takes longer, and the last one is ready long after the "
         "first.")
     c1, c2, c3 = st.columns(3)
-    rt = c1.selectbox("Runtime", ["runc", "crun", "gvisor", "kata", "firecracker", "qemu-kvm"], key="l4_rt")
+    with c1:
+        rt = runtime_choice("Runtime", ["runc", "crun", "gvisor", "kata", "firecracker", "qemu-kvm"], "l4_rt")
     n = c2.slider("Starts requested at once", 1, 300, 100, key="l4_n")
     cores = c3.slider("Host CPU cores", 1, 64, 8, key="l4_cores")
     res = runs.run(planner.lesson_burst(rt, n, cores), rt)
     w = res["summary"]["workloads"]["app"]
     a, b, c = st.columns(3)
-    a.metric("Median startup (s)", f"{w['startup_s']['p50']:.2f}")
-    b.metric("p95 startup (s)", f"{w['startup_s']['p95']:.2f}")
-    c.metric("Last one ready after (s)", f"{w['startup_s']['max']:.2f}")
+    a.metric("Median startup (s)", num(w["startup_s"]["p50"]))
+    b.metric("p95 startup (s)", num(w["startup_s"]["p95"]))
+    c.metric("Last one ready after (s)", num(w["startup_s"]["max"]))
     ts = res["timeseries"]
-    ts = ts[ts["time_s"] <= max(w["startup_s"]["max"] * 1.1, 1.0)]
+    ts = ts[ts["time_s"] <= max((w["startup_s"]["max"] or 0.0) * 1.1, 1.0)]
     charts.show(st, charts.content_key("burst", rt, n, cores), lambda: charts.lines(
         ts, ["starting", "running"], "Instances starting and running"))
 
@@ -128,17 +159,42 @@ def layers() -> None:
     a, b = st.columns(2)
     a.metric("Sum of the images (MiB, unpacked)", f"{sizes['disk_mib'].sum():.1f}")
     b.metric("Stored on the host (MiB)", f"{h['stored_mib']:.1f}", help="each layer once")
-    long = sizes.melt(id_vars=["image"], value_vars=["download_mib", "pulled_mib"], var_name="what", value_name="MiB")
-    charts.show(st, charts.content_key("pulls", *picked), lambda: charts.bars(
-        long, "MiB", "image", "Image size vs what its pull downloaded", "MiB", color="what"))
+    long = sizes.rename(columns={"download_mib": "the image's download size", "pulled_mib": "downloaded by its pull"})
+    long = long.melt(id_vars=["image"], value_vars=["the image's download size", "downloaded by its pull"],
+                     var_name="what", value_name="MiB")
+    charts.show(st, charts.content_key("pulls", *picked), lambda: charts.grouped_bars(
+        long, "MiB", "image", "what", "Each image's download size vs what its pull fetched (in pull order)",
+        "MiB (compressed)"))
     charts.show(st, charts.content_key("layers", *picked),
                 lambda: charts.layer_graph(*planner.layer_nodes(picked)))
+    copy_on_write(picked[0])
+
+
+def copy_on_write(image: str) -> None:
+    st.markdown(
+        "**Copy-on-write.** Each container gets a thin writable layer on top of the image's read-only "
+        "layers. New files go there. When a container changes a file that lives in the image, the "
+        "file is first **copied up** whole into its writable layer; the image's copy is untouched and "
+        "the other containers still see the original.")
+    c1, c2 = st.columns(2)
+    n = c1.slider("Containers from the image", 1, 10, 3, key="l5_n")
+    up = c2.slider("Size of an image file each container changes (MiB, copied up)", 0, 200, 50, 10, key="l5_up")
+    table = planner.copy_on_write(image, n, float(up))
+    res = runs.run(planner.lesson_image_vs_container(image, n, writable_mib=10.0 + up), "copy-on-write")
+    h = res["summary"]["host"]
+    a, b = st.columns(2)
+    a.metric("Image layers on disk (MiB, shared)", f"{h['stored_mib']:.0f}")
+    b.metric("Peak disk with the containers (MiB)", f"{h['peak_disk_mib']:.0f}",
+             help=f"the image once + {n} writable layers of {10 + up} MiB")
+    charts.show(st, charts.content_key("cow", image, n, up), lambda: charts.cow_bars(table))
+    st.caption(f"The image's layers are stored once whatever the number of containers; each container "
+               f"adds its own writable layer: 10 MiB of new files plus the {up} MiB file it copied up.")
 
 
 def lifecycle() -> None:
     st.markdown(
-        "Every instance moves through states: requested, perhaps **waiting** for room, pulling, "
-        "created, starting, running (here instance 0 is **paused** for a while and resumed), stopping, "
+        "Every instance moves through states: requested, perhaps **waiting** for room, **pulling** the "
+        "image (only when the host does not have it yet), **creating** the container, starting, running (here instance 0 is **paused** for a while and resumed), stopping, "
         "exited. Make the host smaller or the instances live longer and more of them wait.")
     c1, c2, c3 = st.columns(3)
     n = c1.slider("Instances (one every 2 s)", 2, 30, 10, key="l6_n")
@@ -148,25 +204,32 @@ def lifecycle() -> None:
     res = runs.run(scenario, "lifecycle")
     w = res["summary"]["workloads"]["app"]
     a, b = st.columns(2)
-    a.metric("Instances that waited", f"{w['wait_s']['waited_fraction']:.0%}")
-    b.metric("p95 wait (s)", f"{w['wait_s']['p95']:.2f}")
+    a.metric("Instances that waited", num(w["wait_s"]["waited_fraction"], ".0%"))
+    b.metric("p95 wait (s)", num(w["wait_s"]["p95"]))
     charts.show(st, charts.content_key("gantt", n, life, ram), lambda: charts.gantt(
-        planner.gantt_frame(res["events"], scenario.duration_s)))
+        planner.gantt_frame(res["events"], scenario.duration_s, instances=res["instances"])))
 
 
 LESSONS = {
-    "Image vs container": image_vs_container,
-    "Shared kernel vs guest kernel": kernel_memory,
-    "Anatomy of a startup": startup_anatomy,
-    "A burst of starts": burst,
-    "Layers and copy-on-write": layers,
-    "Lifecycle timeline": lifecycle,
+    "image-vs-container": ("Image vs container", image_vs_container),
+    "kernel": ("Shared kernel vs guest kernel", kernel_memory),
+    "startup": ("Anatomy of a startup", startup_anatomy),
+    "burst": ("A burst of starts", burst),
+    "layers": ("Layers and copy-on-write", layers),
+    "lifecycle": ("Lifecycle timeline", lifecycle),
 }
 
 
-def render() -> None:
-    st.title("Learn")
-    st.caption("Each lesson is a live simulation: change the controls and the numbers follow.")
-    for tab, lesson in zip(st.tabs(list(LESSONS)), LESSONS.values()):
-        with tab:
+def page(title: str, lesson: Callable[[], None]) -> Callable[[], None]:
+    def render() -> None:
+        st.title(title)
+        st.caption("A lesson is a live simulation: change the controls and the numbers follow.")
+        try:
             lesson()
+        except runs.NotRun as exc:
+            st.warning(str(exc))
+    render.__name__ = f"lesson_{lesson.__name__}"
+    return render
+
+
+LESSONS = {slug: (title, page(title, fn)) for slug, (title, fn) in LESSONS.items()}

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 from simcontainer.scenario import Scenario
 from simcontainer.ui import charts, runs, state
@@ -16,35 +16,49 @@ from simcontainer.ui import charts, runs, state
 BY_HAND = "by hand"
 
 
+def checked(where: Any, label: str, lo: float, hi: float, value: float, step: float, key: str,
+            integer: bool = False) -> float:
+    """A number input that rejects a value out of range visibly: an error under it, and the
+    what-if keeps the last good value (Streamlit's own bounds would clamp it without a word)."""
+    v = where.number_input(label, value=int(value) if integer else float(value), step=int(step) if integer else step,
+                           key=key, format="%d" if integer else None)
+    if lo <= v <= hi:
+        st.session_state[f"{key}_good"] = v
+        return v
+    good = st.session_state.get(f"{key}_good", value)
+    where.error(f"{label}: {v:g} is out of range (allowed: {lo:g} to {hi:g}); using {good:g}.")
+    return good
+
+
 def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
     """Host preset or fields by hand, the host count, horizon and seed (sidebar)."""
     cat = sc.default_catalogue()
     presets = sorted(cat.hosts)
-    st.sidebar.subheader("Host")
+    side = st.sidebar
+    side.subheader("Host")
     options = [*presets, BY_HAND]
     current = base.host.preset if base.host.preset in presets else BY_HAND
-    choice = st.sidebar.selectbox("Host preset", options, index=options.index(current), key=f"preset{v}")
+    choice = side.selectbox("Host preset", options, index=options.index(current), key=f"preset{v}")
     out: dict[str, Any] = {}
     if choice == BY_HAND:
         h = base.host
         out["host"] = {
-            "cpu_cores": st.sidebar.number_input("CPU cores", 1.0, 4096.0, float(h.cpu_cores), 1.0, key=f"cores{v}"),
-            "ram_mib": 1024 * st.sidebar.number_input("RAM (GiB)", 0.5, 65536.0, h.ram_mib / 1024, 1.0, key=f"ram{v}"),
-            "disk_gib": st.sidebar.number_input("Disk (GiB)", 1.0, 1e6, float(h.disk_gib), 10.0, key=f"disk{v}"),
-            "disk_mb_s": st.sidebar.number_input("Disk MB/s", 1.0, 1e5, float(h.disk_mb_s), 50.0, key=f"dmbs{v}"),
-            "net_mb_s": st.sidebar.number_input("Network MB/s", 0.1, 1e5, float(h.net_mb_s), 10.0, key=f"net{v}"),
+            "cpu_cores": checked(side, "CPU cores", 1, 4096, h.cpu_cores, 1.0, f"cores{v}"),
+            "ram_mib": 1024 * checked(side, "RAM (GiB)", 0.5, 65536, h.ram_mib / 1024, 1.0, f"ram{v}"),
+            "disk_gib": checked(side, "Disk (GiB)", 1, 1e6, h.disk_gib, 10.0, f"disk{v}"),
+            "disk_mb_s": checked(side, "Disk MB/s", 1, 1e5, h.disk_mb_s, 50.0, f"dmbs{v}"),
+            "net_mb_s": checked(side, "Network MB/s", 0.1, 1e5, h.net_mb_s, 10.0, f"net{v}"),
         }
     else:
         spec = cat.hosts[choice]
-        st.sidebar.caption(f"{spec['cpu_cores']} cores · {spec['ram_mib'] / 1024:g} GiB RAM · "
-                           f"{spec['disk_gib']} GiB disk · disk {spec['disk_mb_s']} MB/s · "
-                           f"net {spec['net_mb_s']} MB/s")
+        side.caption(f"{spec['cpu_cores']} cores · {spec['ram_mib'] / 1024:g} GiB RAM · "
+                     f"{spec['disk_gib']} GiB disk · disk {spec['disk_mb_s']} MB/s · "
+                     f"net {spec['net_mb_s']} MB/s")
         out["preset"] = choice
-    out["count"] = st.sidebar.number_input("Hosts (identical)", 1, 10_000, int(base.host.count), 1, key=f"count{v}")
-    st.sidebar.subheader("Run")
-    out["duration_s"] = st.sidebar.number_input("Horizon (simulated s)", 1.0, 1e6, float(base.duration_s), 60.0,
-                                                key=f"dur{v}")
-    out["seed"] = st.sidebar.number_input("Seed", 0, 2**31 - 1, int(base.seed), 1, key=f"seed{v}")
+    out["count"] = int(checked(side, "Hosts (identical)", 1, 10_000, base.host.count, 1, f"count{v}", integer=True))
+    side.subheader("Run")
+    out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
+    out["seed"] = int(checked(side, "Seed", 0, 2**31 - 1, base.seed, 1, f"seed{v}", integer=True))
     return out
 
 
@@ -53,25 +67,28 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
     runtimes = sorted(base.runtime_table(cat))
     images = sorted(base.image_table(cat))
     cfg = {
-        "name": st.column_config.TextColumn("name", required=True),
-        "runtime": st.column_config.SelectboxColumn("runtime", options=runtimes, required=True),
-        "image": st.column_config.SelectboxColumn("image", options=images, required=True),
-        "cpu": st.column_config.NumberColumn("cpu (cores)", min_value=0.0, step=0.05, format="%.2f"),
-        "mem_mib": st.column_config.NumberColumn("mem MiB", min_value=0.0, step=64.0, format="%.0f"),
-        "guest_mem_mib": st.column_config.NumberColumn("guest mem MiB", min_value=1.0, step=128.0, format="%.0f",
+        "name": st.column_config.TextColumn("Name", required=True),
+        "runtime": st.column_config.SelectboxColumn("Runtime", options=runtimes, required=True,
+                                                    help="gvisor: user-space kernel; kata: guest kernel in a "
+                                                         "light VM; runc, crun: the host's kernel"),
+        "image": st.column_config.SelectboxColumn("Image", options=images, required=True),
+        "cpu": st.column_config.NumberColumn("CPU (cores)", min_value=0.0, step=0.05, format="%.2f"),
+        "mem_mib": st.column_config.NumberColumn("Memory (MiB)", min_value=0.0, step=64.0, format="%.0f"),
+        "guest_mem_mib": st.column_config.NumberColumn("Guest memory (MiB)", min_value=1.0, step=128.0,
+                                                       format="%.0f",
                                                        help="VMs only; blank = the runtime's default"),
-        "arrival": st.column_config.SelectboxColumn("arrival", options=list(planner.ARRIVAL_KINDS)),
-        "rate_per_s": st.column_config.NumberColumn("rate /s", min_value=0.0, format="%.3f",
+        "arrival": st.column_config.SelectboxColumn("Arrivals", options=list(planner.ARRIVAL_KINDS)),
+        "rate_per_s": st.column_config.NumberColumn("Rate (per s)", min_value=0.0, format="%.3f",
                                                     help="poisson: arrivals per second; interval: 1 / every_s"),
-        "count": st.column_config.NumberColumn("count", min_value=1, step=1,
+        "count": st.column_config.NumberColumn("Count", min_value=1, step=1,
                                                help="burst: how many at once; others: a cap on requests"),
-        "at_s": st.column_config.NumberColumn("at s", min_value=0.0, help="burst time, or start of arrivals"),
-        "lifetime": st.column_config.SelectboxColumn("lifetime", options=list(planner.LIFETIME_KINDS)),
-        "lifetime_s": st.column_config.NumberColumn("lifetime s", min_value=0.0,
+        "at_s": st.column_config.NumberColumn("At (s)", min_value=0.0, help="burst time, or start of arrivals"),
+        "lifetime": st.column_config.SelectboxColumn("Lifetime", options=list(planner.LIFETIME_KINDS)),
+        "lifetime_s": st.column_config.NumberColumn("Lifetime (s)", min_value=0.0,
                                                     help="fixed: seconds; exponential: mean; lognormal: median"),
     }
     return st.data_editor(planner.workloads_table(base), column_config=cfg, num_rows="dynamic",
-                          hide_index=True, key=f"mix{v}", width="stretch")
+                          hide_index=True, key=f"mix{v}", width="stretch", placeholder="")
 
 
 def show_problems(title: str, problems: list[str]) -> None:
@@ -112,7 +129,8 @@ def scenario_io(scenario: Scenario) -> None:
 
 def render() -> None:
     st.title("What-if planner")
-    st.caption("How many fit on the host, what runs out first, and how fast they start — per runtime.")
+    st.caption("How many fit on the host, what runs out first, and how fast they start — per runtime, "
+               "each runtime running the same workload.")
     base = state.base()
     v = state.version()
     top = st.container()          # the answer goes first, above the inputs that produce it
@@ -122,60 +140,116 @@ def render() -> None:
     st.subheader("Workload mix")
     table = mix_editor(base, v)
     all_runtimes = sorted(base.runtime_table())
+    unknown = state.unknown_runtimes(base)
+    if unknown:
+        top.warning(f"The link names runtime{'s' if len(unknown) > 1 else ''} this app does not know: "
+                    f"{', '.join(unknown)} (known: {', '.join(all_runtimes)}).")
     compare = st.multiselect("Runtimes to compare", all_runtimes, default=state.compare_default(base),
                              key=f"compare{v}",
-                             help="A runtime the mix uses is measured in the mix; another one runs the "
-                                  "first workload it can run, alone on the same host.")
+                             help="Each runtime runs the same workload, alone on the same host: same arrivals, "
+                                  "lifetime, seed and (for VMs) disk mode. A VM boots a VM disk image, a "
+                                  "container runtime a container image.")
     try:
         scenario = planner.scenario_from_inputs(base, table, **inputs)
     except ScenarioError as exc:
         show_problems("This what-if cannot run:", exc.problems)
         scenario_io(base)
         return
-    state.save(scenario, compare)
+    names = [w.name for w in scenario.workloads]
+    c1, c2 = st.columns(2)
+    lead = c1.selectbox("Workload every runtime runs for the answer", names,
+                        index=names.index(state.lead_default(names)), key=f"lead{v}",
+                        help="The headline compares the runtimes on this workload; the table below has "
+                             "one row per workload and runtime.")
+    shown = c2.multiselect("Workloads in the table", names, default=names, key=f"table_workloads{v}")
+    state.save(scenario, compare, lead)
     state.set_current(scenario)
-    results(scenario, compare, top)
+    why = runs.refusal(scenario)
+    if why:
+        top.error(why)
+    else:
+        try:
+            results(scenario, compare, lead, shown, top)
+        except runs.NotRun as exc:
+            top.warning(str(exc))
+            if top.button("Run again", key="run_again"):
+                runs.run_again(scenario)
+                for c in comparison.like_for_like(scenario, [lead, *shown], compare)[0]:
+                    runs.run_again(c.scenario)
+                st.rerun()
     scenario_io(scenario)
 
 
-def results(scenario: Scenario, compare: list[str], top: Any) -> None:
-    plans, notes = planner.compare_plan(scenario, compare)
-    for note in notes:
-        top.warning(note)
-    if not plans:
+def cell_results(scenario: Scenario, workloads: list[str], compare: list[str]) -> tuple[list, dict, dict, list[str]]:
+    cells, notes = comparison.like_for_like(scenario, workloads, compare)
+    out, dens = {}, {}
+    for c in cells:
+        key = (c.workload, c.runtime)
+        out[key] = runs.run(c.scenario, f"{c.workload} on {c.runtime}")
+        dens[key] = runs.density(planner.canonical(c.scenario), (c.runtime,))[c.workload][c.runtime]
+    return cells, out, dens, notes
+
+
+def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str], top: Any) -> None:
+    if not compare:
         top.info("Pick at least one runtime to compare.")
         return
+    workloads = list(dict.fromkeys([lead, *shown]))
+    cells, out, dens, notes = cell_results(scenario, workloads, compare)
+    for note in notes:
+        top.warning(note)
+    rows = comparison.cell_rows(cells, dens, out)
+    head = rows[rows["workload"] == lead].reset_index(drop=True)
     main = runs.run(scenario, "the mix")
-    instances = {}
-    for p in plans:
-        instances[p.runtime] = main["instances"] if p.in_mix else runs.run(p.scenario, p.runtime)["instances"]
-    dens = runs.density(planner.canonical(scenario), tuple(p.runtime for p in plans))
-    rows = planner.runtime_rows(plans, dens, instances)
-    top.success(" ".join(planner.answer(rows, scenario.host.count)))
-    cols = top.columns(len(rows))
-    for col, (_, r) in zip(cols, rows.iterrows()):
-        fits = "n/a" if pd.isna(r["fits"]) else int(r["fits"])
-        col.metric(f"{r['runtime']} fits", fits, help=f"{r['workload']}: {r['binding']} binds first")
-        col.caption(f"binds: **{r['binding']}** · RAM overhead {r['ram_overhead_share']:.0%} · "
-                    f"p95 startup {planner.fmt_s(r['startup_p95_s'])}")
-    st.dataframe(rows, hide_index=True, key="runtime_table", column_config={
-        "ram_overhead_share": st.column_config.NumberColumn("RAM overhead", format="percent"),
-        "ram_per_instance_mib": st.column_config.NumberColumn("RAM/instance MiB", format="%.0f"),
-        "startup_p50_s": st.column_config.NumberColumn("p50 startup s", format="%.2f"),
-        "startup_p95_s": st.column_config.NumberColumn("p95 startup s", format="%.2f"),
-    })
-    base_key = (planner.canonical(scenario), ",".join(p.runtime for p in plans))
+    status = comparison.workload_status(main["summary"], main["instances"])
+    top.success(" ".join(comparison.answer(head, scenario.host.count)))
+    warnings = main["summary"].get("warnings", [])
+    missing = comparison.not_started(scenario, status)
+    if warnings or missing:   # the run's own warnings, then why what waited did not fit
+        text = "\n".join(f"- {w}" for w in warnings)
+        if missing:
+            text += ("\n\n" if text else "") + "In the mix as given: " + " ".join(missing)
+        top.warning(text)
+    cols = top.columns(len(head))
+    for col, (_, r) in zip(cols, head.iterrows()):
+        fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
+        col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['runtime']}: {r['binding']} binds first")
+        col.caption(f"{comparison.RUNTIME_LABELS.get(r['runtime'], ('', ''))[1]} · binds: "
+                    f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
+                    f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
+                    f"p95 startup {comparison.fmt_s(r['startup_p95_s'])}")
+    st.subheader("Each workload on each runtime")
+    st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime; "
+               "\"—\" where nothing started.")
+    table_rows = rows[rows["workload"].isin(shown)]
+    shown_table = comparison.shown_rows(table_rows)
+    st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch", placeholder="",
+                 height=min(36 * (len(shown_table) + 1) + 4, 1000))
+    base_key = (planner.canonical(scenario), ",".join(compare), lead)
 
     def key(name: str) -> str:
         return charts.content_key(name, *base_key)
 
+    named = head.assign(binding=head["binding"].map(lambda b: comparison.RESOURCE_NAMES.get(b, b)))
     left, right = st.columns(2)
-    charts.show(left, key("density"), lambda: charts.density_bars(rows))
-    charts.show(right, key("tradeoff"), lambda: charts.tradeoff(rows))
+    charts.show(left, key("density"), lambda: charts.density_bars(named))
+    charts.show(right, key("tradeoff"), lambda: charts.tradeoff(named))
     left, right = st.columns(2)
-    charts.show(left, key("ecdf"), lambda: charts.ecdf(planner.ecdf_frame(plans, instances)))
-    charts.show(right, key("phases"), lambda: charts.phases(planner.phases_long(rows)))
-    st.subheader(f"The mix over time ({scenario.host.count} host{'s' if scenario.host.count > 1 else ''})")
+    lead_cells = [c for c in cells if c.workload == lead]
+    charts.show(left, key("ecdf"), lambda: charts.ecdf(comparison.ecdf_frame(lead_cells, out), lead))
+    charts.show(right, key("phases"), lambda: charts.phases(comparison.phases_long(head)))
+    mix_view(scenario, main, status, key)
+
+
+def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key: Any) -> None:
+    n = scenario.host.count
+    st.subheader(f"The mix as given, over time ({n} host{'s' if n > 1 else ''})")
+    st.dataframe(status.rename(columns={
+        "workload": "Workload", "runtime": "Runtime", "requested": "Requested", "started": "Started",
+        "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
+        "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
+    if n > 1:
+        per_host(scenario, main, key)
     ts = planner.resample_steps(main["timeseries"], scenario.duration_s)
     for i, column in enumerate(charts.SERIES):
         if i % 2 == 0:
@@ -185,3 +259,11 @@ def results(scenario: Scenario, compare: list[str], top: Any) -> None:
     st.caption(f"Simulated {scenario.duration_s:g} s in {main['wall_s']:.2f} s of wall time · peak RAM "
                f"{s['peak_ram_mib'] / 1024:.1f} GiB · peak running {s['peak_running']} · "
                f"mean CPU {s['mean_cpu_util']:.0%} · pulled {s['pulled_mib']:.0f} MiB")
+
+
+def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
+    """Each host on its own: how the placement packed them, and the RAM and CPU each one used."""
+    table = comparison.per_host(scenario, main["summary"], main["instances"])
+    st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
+    st.dataframe(comparison.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
+    charts.show(st, key("per_host"), lambda: charts.per_host(table))

@@ -1,7 +1,7 @@
 """The what-if as URL query-string state, so that a link reproduces what the reader sees.
 
-``?page=`` is the page, ``?s=`` the scenario (compressed TOML, absent for the default scenario)
-and ``?rt=`` the runtimes to compare. The session keeps the scenario the editors start from
+The page is the URL's path; ``?s=`` the scenario (compressed TOML, absent for the default scenario),
+``?rt=`` the runtimes to compare and ``?w=`` the workload the headline compares them on. The session keeps the scenario the editors start from
 (``base_toml``) and a ``version`` that renews the editors' keys when a new scenario is loaded.
 """
 
@@ -11,31 +11,14 @@ from functools import lru_cache
 
 import streamlit as st
 
-from simcontainer import planner
+from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
 from simcontainer.scenario import Scenario, loads_scenario
-
-PAGES = {"planner": "Planner", "learn": "Learn", "sweep": "Sweep"}
 
 
 @lru_cache(maxsize=1)
 def _default_toml() -> str:
     return planner.canonical(planner.default_scenario())
-
-
-def page() -> str:
-    """The current page from ``?page=``, chosen in the sidebar."""
-    current = st.query_params.get("page", "planner")
-    keys = list(PAGES)
-    if current not in PAGES:
-        current = "planner"
-
-    def changed() -> None:
-        st.query_params["page"] = st.session_state["nav"]
-
-    st.sidebar.radio("Page", keys, index=keys.index(current), format_func=PAGES.get,
-                     key="nav", on_change=changed)
-    return st.session_state.get("nav", current)
 
 
 def init() -> None:
@@ -54,6 +37,7 @@ def init() -> None:
     st.session_state["base_toml"] = text
     rt = st.query_params.get("rt")
     st.session_state["compare"] = [r for r in rt.split(",") if r] if rt else None
+    st.session_state["lead"] = st.query_params.get("w")
 
 
 def base() -> Scenario:
@@ -71,7 +55,7 @@ def replace_base(scenario: Scenario) -> None:
     st.session_state["base_toml"] = planner.canonical(scenario)
     st.session_state["version"] = version() + 1
     st.session_state["compare"] = None
-    save(scenario, planner.runtimes_in(scenario))
+    save(scenario, comparison.runtimes_in(scenario))
 
 
 def compare_default(scenario: Scenario) -> list[str]:
@@ -79,10 +63,22 @@ def compare_default(scenario: Scenario) -> list[str]:
     known = set(scenario.runtime_table())
     if chosen:
         return [r for r in chosen if r in known]
-    return planner.runtimes_in(scenario)
+    return comparison.runtimes_in(scenario)
 
 
-def save(scenario: Scenario, compare: list[str]) -> None:
+def unknown_runtimes(scenario: Scenario) -> list[str]:
+    """Runtimes named in the link (``?rt=``) that the catalogue does not have."""
+    known = set(scenario.runtime_table())
+    return [r for r in st.session_state.get("compare") or [] if r not in known]
+
+
+def lead_default(names: list[str]) -> str:
+    """The workload the headline compares runtimes on: the link's ``?w=``, else the first."""
+    lead = st.session_state.get("lead")
+    return lead if lead in names else names[0]
+
+
+def save(scenario: Scenario, compare: list[str], lead: str | None = None) -> None:
     """Write the what-if into the query string (only what differs from the default)."""
     text = planner.canonical(scenario)
     if text == _default_toml():
@@ -92,11 +88,26 @@ def save(scenario: Scenario, compare: list[str]) -> None:
         if st.query_params.get("s") != token:
             st.query_params["s"] = token
     rt = ",".join(compare)
-    if rt == ",".join(planner.runtimes_in(scenario)):
+    if rt == ",".join(comparison.runtimes_in(scenario)):
         st.query_params.pop("rt", None)
     elif st.query_params.get("rt") != rt:
         st.query_params["rt"] = rt
     st.session_state["compare"] = list(compare)
+    first = scenario.workloads[0].name if scenario.workloads else None
+    if lead is None or lead == first:
+        st.query_params.pop("w", None)
+    elif st.query_params.get("w") != lead:
+        st.query_params["w"] = lead
+    st.session_state["lead"] = lead
+
+
+def keep_in_url() -> None:
+    """Every page carries the what-if in its address (``?s=``), so a link to any page reproduces it."""
+    text = st.session_state.get("current_toml") or st.session_state.get("base_toml")
+    if not text or text == _default_toml():
+        return
+    if "s" not in st.query_params:
+        st.query_params["s"] = planner.encode_scenario(loads_scenario(text, source="what-if"))
 
 
 def current() -> Scenario:
