@@ -310,7 +310,7 @@ class Supervisor:
         assert host is not None
         plane = host.planes[plan.plane]
         self._to(inst, State.STARTING)
-        life.started_at = env.now
+        life.started_at = _INF          # its run counts from running (moby: StartedAt to exit)
         cause: str | None = None
         life.port = plan.steps.endpoint and plane.max_ports is not None
         try:
@@ -325,6 +325,7 @@ class Supervisor:
         code = 0
         if cause is None:
             self._to(inst, State.RUNNING, action)
+            life.started_at = env.now
             self._mark(inst, "running", first=True)
             host.started()
             d._cpu_load(inst, True)

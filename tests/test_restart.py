@@ -114,3 +114,15 @@ def test_lesson_helpers():
     assert st.loc[("ignore", "kubelet")].stop_s == 30.0 and st.loc[("ignore", "dockerd")].exit_code == 137
     ev = crash_loop(duration_s=30.0)
     assert ev.action.tolist()[:4] == ["create", "start", "die", "restart"]
+
+
+def test_the_run_that_resets_the_delay_counts_from_running_not_from_the_boot():
+    data = scenario_dict(duration_s=60.0)
+    data["runtimes"] = data["runtimes"] + [{"name": "boot05", "kind": "container", "boot": {"median_s": 0.5}}]
+    data["workloads"][0].update(runtime="boot05", arrival={"kind": "burst", "at_s": 0.0, "count": 1},
+                                lifetime={"kind": "forever"}, restart="always",
+                                time_to_failure={"kind": "fixed", "s": 9.9})
+    ev = sc.simulate(sc.parse_scenario(data)).events
+    dies = ev[ev.action == "die"].time_s.to_numpy()
+    starts = ev[ev.state == "starting"].time_s.to_numpy()[1:]
+    assert (starts - dies[: len(starts)])[:4] == pytest.approx([0.1, 0.2, 0.4, 0.8])    # 9.9 s < 10 s: no reset
