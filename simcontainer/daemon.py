@@ -13,6 +13,11 @@ One simpy process carries an instance from request to removal (``docker run --rm
 6. **stop** (the runtime's), exit, then removal (the plane's teardown): the reservation goes
    back and the queue moves.
 
+This is the fast path: ``docker run`` (with ``--rm``, or keeping the exited instance when
+``auto_remove`` is false) with a clean stop and nothing else. Grace periods, crashes, restart
+policies, faults and scripted API requests take the full lifecycle in
+:mod:`simcontainer.supervisor` (``WorkloadPlan.full``).
+
 The lifecycle asks the instance's control plane (:mod:`simcontainer.controlplane`) for each
 step and knows nothing of which plane it is.
 
