@@ -207,7 +207,7 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     ev_code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     ev_inst = ev_code >> _STATE_BITS
     ev_state = (ev_code & ((1 << _STATE_BITS) - 1)).astype(np.int16)
-    ev_exit = exit_codes(rec, ev_state, _previous_state(ev_inst, ev_state))
+    ev_exit = exit_codes(rec, ev_state)
     died = ev_exit >= 0
     die_wl = wl[ev_inst[died]] if rec.n else np.zeros(0, np.int32)
     die_code = ev_exit[died]
@@ -484,12 +484,12 @@ def _previous_state(inst: np.ndarray, state: np.ndarray) -> np.ndarray:
     return prev
 
 
-def exit_codes(rec: Recorder, state: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """Per event, the exit code of a die (-1 elsewhere): as recorded on the full lifecycle; on
-    the fast path 0 after a stop (the app exits on SIGTERM) and 137 straight from running (kill)."""
+def exit_codes(rec: Recorder, state: np.ndarray) -> np.ndarray:
+    """Per event, the exit code of a die (-1 elsewhere): as recorded on the full lifecycle
+    (every die there has its code); on the fast path 0 -- its only exit is the client's stop of
+    an app that exits on SIGTERM (API requests, kills included, take the full path)."""
     code = np.full(state.size, -1, dtype=np.int16)
-    died = state == State.EXITED
-    code[died] = np.where(prev[died] == State.STOPPING, 0, 137)
+    code[state == State.EXITED] = 0
     for k, c in rec.ev_exit.items():
         code[k] = c
     return code
@@ -539,7 +539,7 @@ def _actions(rec: Recorder, inst: np.ndarray, state: np.ndarray) -> dict[str, An
 
     action = _ACTION_OF_STATE[state].copy() if state.size else np.zeros(0, dtype=object)
     prev = _previous_state(inst, state)
-    exit_code = exit_codes(rec, state, prev)
+    exit_code = exit_codes(rec, state)
     action[(state == State.RUNNING) & (prev == State.PAUSED)] = "unpause"
     for k, a in rec.ev_action.items():
         action[k] = a
