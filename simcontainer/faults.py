@@ -174,6 +174,8 @@ def recovery(rec: Any, horizon: float, request_rates: Sequence[float] = ()) -> l
     ``requests_failed``: for workloads with ``requests_per_s``, the requests sent to instances
     that were missing in that time (a load balancer without health checks spreads them evenly
     over the instances running before the fault), None when no workload says its rate."""
+    if not rec.faults:
+        return []
     t = np.frombuffer(rec.ev_time, dtype=np.float64) if len(rec.ev_time) else np.zeros(0)
     code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     t, n = running_series(t, code)
