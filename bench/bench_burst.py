@@ -37,6 +37,7 @@ def scenario(n: int):
             "mem_mib": 64, "writable_mib": 0.0,
             "arrival": {"kind": "burst", "at_s": 0.0, "count": n},
             "lifetime": {"kind": "fixed", "s": 600.0},
+            "auto_remove": True,        # docker run --rm: the fast path
         }],
     }, source=f"bench-burst-{n}")
 

@@ -38,6 +38,7 @@ def scenario(n: int):
             "arrival": {"kind": "interval", "every_s": EVERY_S},
             "lifetime": {"kind": "fixed", "s": LIFE_S},
             "max_instances": n,
+            "auto_remove": True,        # docker run --rm: the fast path
         }],
     }, source="bench-lifecycle")
 

@@ -35,6 +35,7 @@ def scenario(n: int):
         w["arrival"] = {"kind": "poisson", "rate_per_s": RATE_PER_S}
         w["lifetime"] = {"kind": "exponential", "mean_s": LIFE_MEAN_S}
         w["max_instances"] = per
+        w["auto_remove"] = True     # docker run --rm churn: the fast path
     # long enough for every arrival and its lifetime (the Poisson stream is capped by max_instances)
     data["duration_s"] = per / RATE_PER_S * 1.05 + 20 * LIFE_MEAN_S
     data["name"] = f"bench-scaling-{n}"

@@ -25,7 +25,7 @@ SMALL = {
     "daemon": {"prepull": ["python:3.12-slim"]},
     "workloads": [{"name": "api", "runtime": "runc", "image": "python:3.12-slim", "cpu": 0.2,
                    "mem_mib": 256, "arrival": {"kind": "poisson", "rate_per_s": 0.5},
-                   "lifetime": {"kind": "exponential", "mean_s": 30.0}}],
+                   "lifetime": {"kind": "exponential", "mean_s": 30.0}, "auto_remove": True}],
 }
 
 

@@ -210,11 +210,40 @@ def render_summary(s: dict[str, Any]) -> str:
             f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
             f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
             f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
-            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}")
+            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}{render_lifecycle(s)}")
+
+
+def render_lifecycle(s: dict[str, Any]) -> str:
+    """Restarts, failures, availability and exits per workload, and each fault's blast radius:
+    shown when something of the kind happened (a run of ``docker run --rm`` churn shows none)."""
+    rows = []
+    for name, w in s["workloads"].items():
+        lc = w.get("lifecycle")
+        if lc is None:
+            continue
+        rows.append({"workload": name, "restarts": lc["restarts"], "back-off s": lc["backoff_s"],
+                     "availability": _pct(lc["availability"]), "failed starts": lc["failed_starts"],
+                     "exited, kept": w.get("exited_kept", 0),
+                     "exit codes": " ".join(f"{c}:{n}" for c, n in lc["exit_codes"].items()) or None})
+    busy = any(r["restarts"] or r["failed starts"] or r["exited, kept"] for r in rows)
+    faults = s.get("faults") or []
+    out = ""
+    if busy or faults:
+        out += (f"\n\nlifecycle (availability: time running and ready over the time meant to run)\n"
+                f"{table(rows)}")
+    if faults:
+        frows = [{"at s": f["time_s"], "fault": f.get("kind_effective", f["kind"]), "host": f["host"],
+                  "lost": f["instances_lost"],
+                  "by runtime": " ".join(f"{k}:{v}" for k, v in f["lost"].items()) or None,
+                  "running before": f["running_before"], "recovery s": f["recovery_s"],
+                  "capacity lost inst-s": f["capacity_lost_instance_s"],
+                  "requests failed": f.get("requests_failed")} for f in faults]
+        out += f"\n\nfaults (recovery: back to the running count before the fault; - = not by the horizon)\n{table(frows)}"
+    return out
 
 
 # What each answer code of a scripted API call means (Docker's API codes).
-API_STATUS = {200: "done", 404: "no such instance (not requested yet, or already removed)",
+API_STATUS = {200: "done", 304: "nothing to do (already started, or already stopped)", 404: "no such instance (not requested yet, or already removed)",
               409: "refused: not allowed in the instance's state"}
 
 

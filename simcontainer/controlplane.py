@@ -243,15 +243,22 @@ class ControlPlane:
         plan = inst.plan
         yield from run_phase(self.host, plan.stop, plan.phases_stream, self.lock_for(inst))
 
-    def remove(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+    def remove(self, inst: Instance, port: bool = True) -> Generator[simpy.Event, Any, None]:
         """The plane's teardown after the exit (endpoint delete under the network's lock,
-        rootfs removal); the bridge port is free again."""
+        rootfs removal); the bridge port is free again (``port = False``: it was freed at the
+        exit already, see :meth:`free_port`)."""
         plan = inst.plan
         endpoint = plan.steps.endpoint
         teardown = self.teardown if endpoint else self.teardown_no_endpoint
         if not teardown.idle:
             yield from run_phase(self.host, teardown, plan.phases_stream, self.lock_for(inst))
-        if endpoint and self.max_ports is not None:
+        if port:
+            self.free_port(inst)
+
+    def free_port(self, inst: Instance) -> None:
+        """Give back the instance's bridge port (at its exit on the full lifecycle: a stopped
+        container keeps no endpoint; a restart takes one again)."""
+        if inst.plan.steps.endpoint and self.max_ports is not None:
             self.ports[self.network_of(inst)] -= 1
 
 

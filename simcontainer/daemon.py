@@ -13,6 +13,11 @@ One simpy process carries an instance from request to removal (``docker run --rm
 6. **stop** (the runtime's), exit, then removal (the plane's teardown): the reservation goes
    back and the queue moves.
 
+This is the fast path: ``docker run`` (with ``--rm``, or keeping the exited instance when
+``auto_remove`` is false) with a clean stop and nothing else. Grace periods, crashes, restart
+policies, faults and scripted API requests take the full lifecycle in
+:mod:`simcontainer.supervisor` (``WorkloadPlan.full``).
+
 The lifecycle asks the instance's control plane (:mod:`simcontainer.controlplane`) for each
 step and knows nothing of which plane it is.
 
@@ -75,6 +80,13 @@ class WorkloadPlan:
     networks: int = 1           # networks of that mode the instances are spread over
     # which steps do nothing under its plane (set by the engine: controlplane.steps)
     steps: Steps = field(default=Steps(True, True, True, False), repr=False)
+    # the full lifecycle (simcontainer.supervisor) instead of the fast ``docker run --rm`` path
+    full: bool = False
+    keep: bool = False              # fast path: an exited instance stays (auto_remove = false)
+    policy: Any = None              # its restart policy (simcontainer.restart), full path only
+    grace_s: float = 10.0           # its stop grace period
+    fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
+    time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
 
     @property
     def name(self) -> str:
@@ -88,7 +100,7 @@ class Instance(Ticket):
     object per instance instead of two.
     """
 
-    __slots__ = ("id", "plan", "state", "process", "cpu_load")
+    __slots__ = ("id", "plan", "state", "process", "cpu_load", "life")
 
     def __init__(self, iid: int, plan: WorkloadPlan) -> None:
         # the Ticket's fields, set here (no second __init__ call on the hot path)
@@ -102,6 +114,7 @@ class Instance(Ticket):
         self.state = _REQUESTED
         self.process: simpy.Process | None = None
         self.cpu_load = False
+        self.life: Any = None           # supervisor.Life on the full path
 
     @property
     def ticket(self) -> Ticket:
@@ -118,6 +131,8 @@ class Daemon:
         self.admission = admission
         self.rec = recorder
         self.live: dict[int, Instance] = {}
+        self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
+        self.live_restore = False
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
         self._ev_time = recorder.ev_time.append
@@ -136,7 +151,17 @@ class Daemon:
         if ids is None:
             ids = self.by_workload[plan.index] = array("q")
         ids.append(iid)
-        inst.process = self.env.process(self._lifecycle(inst, lifetime))
+        if plan.full:
+            sv = self.supervisor
+            if sv is None:
+                from simcontainer.supervisor import Supervisor
+                sv = self.supervisor = Supervisor(self)
+            from simcontainer.supervisor import Life
+            inst.life = Life(plan.policy, plan.grace_s)
+            self.rec.lives[iid] = inst.life
+            inst.process = self.env.process(sv.lifecycle(inst, lifetime))
+        else:
+            inst.process = self.env.process(self._lifecycle(inst, lifetime))
         return inst
 
     def api(self, op: str, iid: int) -> bool:
@@ -147,6 +172,8 @@ class Daemon:
             self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": False,
                                        "status": 404, "state": "removed-or-unknown"})
             return False
+        if inst.life is not None:
+            return self._api_full(op, inst)
         target = can(op, inst.state)
         ok = target is not None
         self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": ok,
@@ -164,6 +191,47 @@ class Daemon:
             inst.process.interrupt(op)
         # start / remove of a created or exited instance: the daemon is doing it already
         return True
+
+    def _api_full(self, op: str, inst: Instance) -> bool:
+        """The Engine API's answers on the full path: 200 done, 304 nothing to do (start on a
+        running container, stop on a stopped one), 409 conflict (kill of a stopped container,
+        remove of a running one)."""
+        life, state, sv = inst.life, inst.state, self.supervisor
+        up = state in (State.STARTING, State.RUNNING, State.PAUSED)
+        down = state in (State.CREATED, State.EXITED, State.OOM_KILLED, State.FAILED)
+        status = 409
+        if op == "stop":
+            status = 200 if up or life.restarting else (304 if down or state == State.STOPPING else 409)
+            if up or life.restarting:
+                sv.interrupt(inst, "stop")
+        elif op == "kill":
+            if up or state == State.STOPPING:
+                status = 200
+                sv.interrupt(inst, "kill")
+        elif op == "start":         # a paused container: 409 ("try unpause instead")
+            if state in (State.STARTING, State.RUNNING):
+                status = 304
+            elif down and life.wake is not None:
+                status = 200
+                life.wake.succeed("start")
+                life.wake = None        # taken: a second request in the same instant conflicts
+        elif op == "remove":
+            if down and life.wake is not None:
+                status = 200
+                life.wake.succeed("remove")
+                life.wake = None
+        elif op == "pause" and state == State.RUNNING:
+            status = 200
+            self._to(inst, State.PAUSED)
+            self._cpu_load(inst, False)
+        elif op == "unpause" and state == State.PAUSED:
+            status = 200
+            self._to(inst, State.RUNNING)
+            self.rec.ev_action[len(self.rec.ev_time) - 1] = "unpause"
+            self._cpu_load(inst, True)
+        self.rec.api_calls.append({"time_s": self.env.now, "instance": inst.id, "op": op,
+                                   "ok": status < 400, "status": status, "state": state.label})
+        return status < 400
 
     # ---- the lifecycle --------------------------------------------------------------------
 
@@ -183,6 +251,21 @@ class Daemon:
             host.cpu.add_load(cpu)
         else:
             host.cpu.remove_load(cpu)
+
+    def _keep(self, inst: Instance, plane: Any) -> None:
+        """An exited instance without ``auto_remove`` and no API to remove it (the fast path has
+        no scripted actions): its RAM, reserved CPU and bridge port go back; its writable layer
+        and image reference stay to the horizon (as the full path's, see supervisor)."""
+        host, dm, now = inst.host, inst.plan.demand, self.env.now
+        assert host is not None
+        self._final[inst.id] = _EXITED
+        plane.free_port(inst)
+        host.ram.release(dm.ram_mib, now)
+        if host.cpu_pool is not None:
+            host.cpu_pool.release(dm.cpu, now)
+        inst.state = _EXITED                # it stays in ``live``, as in ``docker ps -a``
+        if self.admission.queue:
+            self.admission._drain()
 
     def _fail(self, inst: Instance, why: str) -> None:
         """A start that failed (e.g. a full bridge): recorded with its reason; the instance's
@@ -310,6 +393,9 @@ class Daemon:
         ev_time(now)
         ev_code(code | _EXITED)
         times[base + _M_EXITED] = now
+        if plan.keep:
+            self._keep(inst, plane)
+            return
         if not steps.remove_idle:
             final[iid] = _EXITED
             yield from plane.remove(inst)

@@ -160,6 +160,23 @@ def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
     return guest.guest_boot if guest is not None else None
 
 
+def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
+    """The full lifecycle (simcontainer.supervisor) when the workload or the scenario asks for
+    more than ``docker run --rm`` with a clean stop: its restart policy and grace period."""
+    from simcontainer.restart import policy_for
+
+    w = plan.workload
+    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle())
+    plan.keep = not w.auto_remove
+    if plan.full:
+        plan.policy = policy_for(w.restart, plane.kind)
+        plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (
+            30.0 if plane.kind == "kubelet" else 10.0)
+        plan.fail_stream = Stream(seed_sequence(seed, w.name, "failures"))
+        if w.time_to_failure is not None and w.time_to_failure.kind != "forever":
+            plan.time_to_failure = LifetimeSampler(w.time_to_failure, plan.fail_stream)
+
+
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
                    images: dict[str, Image] | None = None,
                    planes: list[ControlPlaneProfile] | None = None) -> list[WorkloadPlan]:
@@ -189,6 +206,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         if guest is not None:
             plan.guest = PhasePlan.of(guest, speed, share)
         plan.steps = steps(planes[k], plan, plan.network)
+        _lifecycle_plan(plan, scenario, planes[k], seed)
         plans.append(plan)
     return plans
 
@@ -225,6 +243,13 @@ class Engine:
         self.admission = Admission(self.env, self.hosts, policy or scenario.daemon.placement,
                                    scenario.daemon.admission)
         self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
+        self.daemon.live_restore = scenario.daemon.live_restore
+        if scenario.faults:
+            from simcontainer import faults
+            from simcontainer.supervisor import Supervisor
+
+            self.daemon.supervisor = Supervisor(self.daemon)
+            faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))
         if scenario.actions:
@@ -300,6 +325,8 @@ class Engine:
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
             demands=[p.demand for p in self.plans],
         )
+        from simcontainer.faults import recovery
+        summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
         if self.scenario.daemon.api_workers is not None:
             summary.setdefault("warnings", []).append(
                 API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))

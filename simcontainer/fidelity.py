@@ -231,6 +231,7 @@ def single_starts(rt, scope: str = "end to end", n: int = N_STARTS) -> np.ndarra
         "name": "single", "runtime": f"{rt.name}@{scope.replace(' ', '-')}", "image": image,
         "mem_mib": 16.0, "cpu": 0.0, "arrival": {"kind": "interval", "every_s": START_GAP_S},
         "lifetime": {"kind": "fixed", "s": 0.0}, "max_instances": n,
+        "auto_remove": True,                 # docker run --rm: the round trip ends at the removal
     }
     if rt.kind == "vm":
         workload["vm_disk"] = "overlay"      # boot an existing disk: no image copy in the figure
@@ -460,7 +461,7 @@ def run_queueing() -> list[dict[str, Any]]:
 
     def wl(name, runtime, rate, lifetime, mem=1.0):
         return {"name": name, "runtime": runtime, "image": img, "mem_mib": mem, "writable_mib": 0.0,
-                "arrival": {"kind": "poisson", "rate_per_s": rate}, "lifetime": lifetime}
+                "arrival": {"kind": "poisson", "rate_per_s": rate}, "lifetime": lifetime, "auto_remove": True}
 
     # Erlang B and C: a host that fits exactly c zero-overhead instances.
     c, lam, mean_t, horizon, warm = 10, 0.8, 10.0, 4000.0, 200.0

@@ -36,8 +36,9 @@ STATE_LABELS = [s.label for s in State]
 # Which state changes each API operation may cause, from which states.
 API_OPS: dict[str, dict[State, State]] = {
     "start": {State.CREATED: State.STARTING, State.EXITED: State.STARTING},
-    "stop": {State.RUNNING: State.STOPPING, State.PAUSED: State.STOPPING},
-    "kill": {State.RUNNING: State.EXITED, State.PAUSED: State.EXITED},
+    "stop": {State.RUNNING: State.STOPPING, State.PAUSED: State.STOPPING, State.STARTING: State.STOPPING},
+    "kill": {State.RUNNING: State.EXITED, State.PAUSED: State.EXITED, State.STARTING: State.EXITED,
+             State.STOPPING: State.EXITED},
     "pause": {State.RUNNING: State.PAUSED},
     "unpause": {State.PAUSED: State.RUNNING},
     "remove": {State.CREATED: State.REMOVED, State.EXITED: State.REMOVED,
@@ -46,19 +47,27 @@ API_OPS: dict[str, dict[State, State]] = {
 
 # Every edge the engine itself may take (the API edges plus the daemon's own progress).
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.REQUESTED: frozenset({State.WAITING, State.PULLING, State.REJECTED}),
+    State.REQUESTED: frozenset({State.WAITING, State.PULLING, State.REJECTED, State.FAILED}),
     State.WAITING: frozenset({State.PULLING, State.REJECTED}),
     State.PULLING: frozenset({State.CREATED, State.FAILED}),
     State.CREATED: frozenset({State.STARTING, State.REMOVED}),
-    State.STARTING: frozenset({State.RUNNING, State.FAILED}),
+    State.STARTING: frozenset({State.RUNNING, State.FAILED, State.STOPPING, State.EXITED, State.OOM_KILLED}),
     State.RUNNING: frozenset({State.PAUSED, State.STOPPING, State.EXITED, State.OOM_KILLED}),
-    State.PAUSED: frozenset({State.RUNNING, State.STOPPING, State.EXITED}),
+    State.PAUSED: frozenset({State.RUNNING, State.STOPPING, State.EXITED, State.OOM_KILLED}),
     State.STOPPING: frozenset({State.EXITED}),
-    State.EXITED: frozenset({State.REMOVED, State.STARTING}),
-    State.OOM_KILLED: frozenset({State.REMOVED}),
+    State.EXITED: frozenset({State.REMOVED, State.STARTING, State.FAILED}),
+    State.OOM_KILLED: frozenset({State.REMOVED, State.STARTING, State.FAILED}),
     State.FAILED: frozenset({State.REMOVED}),
     State.REMOVED: frozenset(),
     State.REJECTED: frozenset(),
+}
+
+
+# Docker Engine API event actions (``docker events``) for the state an event enters; the events
+# table refines "running" (start / unpause / restart) and "exited" (die, with its exit code).
+ACTIONS: dict[State, str] = {
+    State.CREATED: "create", State.RUNNING: "start", State.PAUSED: "pause", State.STOPPING: "kill",
+    State.EXITED: "die", State.OOM_KILLED: "oom", State.REMOVED: "destroy", State.FAILED: "die",
 }
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simcontainer.lifecycle import STATE_LABELS, State
+from simcontainer.lifecycle import ACTIONS, STATE_LABELS, State
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built: a run without tables never loads it
@@ -70,6 +70,12 @@ class Recorder:
         self.pull_resolved = array("d")
         self.pull_bytes = array("d")
         self.failures: list[dict[str, Any]] = []     # failed starts: time_s, instance, workload, reason
+        # The full lifecycle only (simcontainer.supervisor): per instance its Life; per event
+        # index an Engine API action other than the state's own, and the exit code of a die
+        self.lives: dict[int, Any] = {}
+        self.ev_action: dict[int, str] = {}
+        self.ev_exit: dict[int, int] = {}
+        self.faults: list[dict[str, Any]] = []       # simcontainer.faults: one row per fault
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:
@@ -198,13 +204,22 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     copy = [d.copy_mib for d in demands] if demands is not None else [None] * len(workload_names)
     split = np.column_stack(rec.pull_columns()) if rec.n else np.zeros((0, 2))
     workloads: dict[str, Any] = {}
+    ev_code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
+    ev_inst = ev_code >> _STATE_BITS
+    ev_state = (ev_code & ((1 << _STATE_BITS) - 1)).astype(np.int16)
+    ev_exit = exit_codes(rec, ev_state)
+    died = ev_exit >= 0
+    die_wl = wl[ev_inst[died]] if rec.n else np.zeros(0, np.int32)
+    die_code = ev_exit[died]
     for w, name in enumerate(workload_names):
         sel = wl == w
         workloads[name] = {"runtime": workload_runtimes[w],
                            **_workload(tm[sel], final[sel], pulled[sel], horizon, split[sel]),
                            "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
                            # MiB each VM writes as its own full disk copy in its create phase
-                           "vm_disk_copy_mib": copy[w]}
+                           "vm_disk_copy_mib": copy[w],
+                           "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
+                                         "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)}}
     host, per_host = _hosts(rec, tm, hosts, horizon)
     errors = [c for c in rec.api_calls if not c["ok"]]
     return {
@@ -249,7 +264,9 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
     wait_c = np.where(admitted, t[:, M["admitted"]], horizon)[queued] - request[queued]
     run_t, run_v = interval_counts(t[started, M["running"]], t[started, M["stopping"]], horizon)
     counts = {"requested": len(t), "started": int(started.sum()), "rejected": int(rejected.sum()),
-              "completed": int(np.sum(f == State.REMOVED)), "waiting_at_horizon": int(waiting.sum()),
+              "completed": int(np.sum(f == State.REMOVED)),
+              # exited and kept (auto_remove = false): their writable layers still on disk
+              "exited_kept": int(np.sum(f == State.EXITED)), "waiting_at_horizon": int(waiting.sum()),
               "starting_at_horizon": int(starting.sum()), "never_started": int(len(t) - started.sum())}
     pull = phases["pull"]
     return {
@@ -449,7 +466,85 @@ def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
         "workload": pd.Categorical.from_codes(wl, categories=workload_names),
         "host": host,
         "state": pd.Categorical.from_codes(state, categories=STATE_LABELS),
+        **_actions(rec, inst, state),
     })
+
+
+# The Engine API action of the state an event enters ("" for states Docker has no event for).
+_ACTION_OF_STATE = np.array([ACTIONS.get(State(k), "") for k in range(len(STATE_LABELS))], dtype=object)
+
+
+def _previous_state(inst: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Per event, the state the same instance was in before it (-1 for its first event)."""
+    prev = np.full(state.size, -1, dtype=np.int16)
+    if state.size > 1:
+        order = np.lexsort((np.arange(state.size), inst))
+        same = inst[order[1:]] == inst[order[:-1]]
+        prev[order[1:]] = np.where(same, state[order[:-1]], -1)
+    return prev
+
+
+def exit_codes(rec: Recorder, state: np.ndarray) -> np.ndarray:
+    """Per event, the exit code of a die (-1 elsewhere): as recorded on the full lifecycle
+    (every die there has its code); on the fast path 0 -- its only exit is the client's stop of
+    an app that exits on SIGTERM (API requests, kills included, take the full path)."""
+    code = np.full(state.size, -1, dtype=np.int16)
+    code[state == State.EXITED] = 0
+    for k, c in rec.ev_exit.items():
+        code[k] = c
+    return code
+
+
+def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, exits: np.ndarray, horizon: float
+               ) -> dict[str, Any]:
+    """Restarts, time in back-off, availability (time running and ready over the time each
+    instance was meant to run: first ready to the client's stop, or the horizon) and exit codes."""
+    restarts, backoff, up, span = 0, 0.0, 0.0, 0.0
+    lives = rec.lives
+    fast = np.ones(ids.size, dtype=bool)
+    if lives:
+        for k, iid in enumerate(ids.tolist()):
+            life = lives.get(iid)
+            if life is None:
+                continue
+            fast[k] = False
+            restarts += life.restarts
+            backoff += life.backoff_s
+            first = life.first_ready
+            if first != first:
+                continue
+            u = life.up_s + (horizon - life.up_since if life.up_since == life.up_since else 0.0)
+            end = min(life.end if life.end == life.end else life.deadline, horizon)
+            up += min(u, end - first)
+            span += end - first
+    # the fast path (docker run --rm, a clean stop): up from ready to the stop, or the horizon
+    ready = tm[fast, M["ready"]]
+    stop = tm[fast, M["stopping"]]
+    got = ~np.isnan(ready)
+    end = np.minimum(np.where(np.isnan(stop), horizon, stop), horizon)[got]
+    fast_s = float(np.sum(end - ready[got]))
+    up += fast_s
+    span += fast_s
+    codes, counts = np.unique(exits, return_counts=True) if exits.size else (np.zeros(0), np.zeros(0))
+    return {"restarts": restarts, "backoff_s": backoff,
+            "availability": up / span if span > 0 else None,
+            "exit_codes": {str(int(c)): int(n) for c, n in zip(codes, counts)}}
+
+
+def _actions(rec: Recorder, inst: np.ndarray, state: np.ndarray) -> dict[str, Any]:
+    """The ``action`` column (``docker events``' names: create, start, restart, pause, unpause,
+    kill, die, oom, destroy) and ``exit_code`` (of a die; -1 elsewhere). On the fast path a die
+    after a stop exits 0 (a clean SIGTERM) and one straight from running 137 (a kill)."""
+    import pandas as pd
+
+    action = _ACTION_OF_STATE[state].copy() if state.size else np.zeros(0, dtype=object)
+    prev = _previous_state(inst, state)
+    exit_code = exit_codes(rec, state)
+    action[(state == State.RUNNING) & (prev == State.PAUSED)] = "unpause"
+    for k, a in rec.ev_action.items():
+        action[k] = a
+    return {"action": pd.Categorical(action, categories=sorted(set(ACTIONS.values()) | {"", "restart", "unpause", "start"})),
+            "exit_code": exit_code}
 
 
 def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:

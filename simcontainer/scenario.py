@@ -138,6 +138,10 @@ class RuntimeProfile(Sourced):
     # VM runtimes: the VM image whose guest a container image boots like once converted into a
     # rootfs (None: a container image on this runtime is refused)
     rootfs_guest: Name | None = None
+    # The kernel its instances run on (what a kernel fault takes down with them): None = "host"
+    # for containers (one kernel shared by every container on the host), "guest" for VMs (one
+    # kernel per VM); "sentry" for gVisor (a user-space kernel per sandbox); "guest" for Kata.
+    kernel: Literal["host", "guest", "sentry"] | None = None
 
 
 ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
@@ -265,6 +269,9 @@ class Daemon(Model):
     prepull: list[Name] = []
     gc_high: Annotated[float, Field(gt=0, le=1)] = 0.85
     gc_low: Annotated[float, Field(gt=0, le=1)] = 0.80
+    # dockerd's live-restore (off by default, as in dockerd): containers keep running while the
+    # daemon restarts (faults of kind "daemon_restart")
+    live_restore: bool = False
 
     @model_validator(mode="after")
     def _watermarks(self) -> Daemon:
@@ -308,6 +315,17 @@ class Registry(Model):
 
 
 # --------------------------------------------------------------------------- workloads
+
+RESTART_POLICIES = ("no", "on-failure", "on-failure:N", "always", "unless-stopped")
+
+
+def _restart_policy(v: str) -> str:
+    name, _, n = v.partition(":")
+    ok = v in RESTART_POLICIES[:2] + RESTART_POLICIES[3:] or (
+        name == "on-failure" and n.isdigit() and n.isascii() and 0 < int(n) <= 1_000_000)
+    if not ok:
+        raise ValueError(f"got {v!r} (allowed: {', '.join(RESTART_POLICIES)} with N a whole number 1..1000000)")
+    return v
 
 
 class PoissonArrival(Model):
@@ -405,6 +423,67 @@ class Workload(Model):
     arrival: Arrival
     lifetime: Lifetime = ForeverLifetime(kind="forever")
     max_instances: Annotated[Int, Field(ge=1)] | None = None
+    # ---- lifecycle and failures (simcontainer.supervisor, simcontainer.restart) ----
+    # ``docker run --rm``: removed at exit. False as in Docker: an exited instance keeps its
+    # writable layer on disk (and its name) until a ``remove``.
+    auto_remove: bool = False
+    # ``docker stop -t`` / terminationGracePeriodSeconds; None: the plane's default (kubelet 30 s,
+    # every other plane Docker's 10 s)
+    stop_grace_s: NonNeg | None = None
+    # What the app does on SIGTERM: "exit" (a handler: it shuts down in ``shutdown_s`` and exits
+    # 0), "default" (no handler, not PID 1: it dies at once, 143), "ignore" (PID 1 without a
+    # handler: the kernel ignores the signal; SIGKILL after the grace period, 137)
+    sigterm: Literal["exit", "default", "ignore"] = "exit"
+    shutdown_s: NonNeg = 0.0
+    # Restart policy: "no", "on-failure", "on-failure:N", "always", "unless-stopped"; None: the
+    # plane's default ("always" under the kubelet, a pod's restartPolicy default; else "no")
+    restart: Annotated[str, AfterValidator(_restart_policy)] | None = None
+    # App crashes: the time a running app lasts until it fails (a distribution like ``lifetime``:
+    # fixed, exponential -- a constant crash rate --, lognormal; None or forever: it never
+    # crashes), counted from each start; and the exit code it fails with
+    time_to_failure: Lifetime | None = None
+    # (0: the app ends by itself, cleanly -- "on-failure" does not restart it; "always" does)
+    crash_exit_code: Annotated[Int, Field(ge=0, le=255)] = 1
+    # Share of image pulls that fail (ErrImagePull): the start fails
+    pull_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # Requests per second the service receives, spread over its running instances: only to
+    # count the requests a fault makes fail (the summary's faults[].requests_failed)
+    requests_per_s: NonNeg = 0.0
+
+    def uses_lifecycle(self) -> bool:
+        """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
+        without ``--rm``: the fast path keeps an exited instance as well)."""
+        return not (self.stop_grace_s is None and self.sigterm == "exit" and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
+                    and self.pull_error_rate == 0)
+
+
+class Fault(Model):
+    """A fault at ``at_s``, or repeatedly (exponential gaps of mean ``every_s``).
+
+    ``host_panic``: the host's kernel panics: every instance on ``host`` dies; the host is back
+    after ``reboot_s``. ``guest_panic``: one VM or sandbox's own kernel panics (a random running
+    instance of ``workload``, or of any workload, with a kernel of its own). ``kernel``: a fault
+    in the kernel a random running instance runs on: the host's (a host panic) for containers that
+    share it, its own for a VM or a sandbox. ``daemon_restart``: dockerd restarts (down for
+    ``daemon_down_s``): its containers stop unless ``live_restore``.
+    """
+
+    kind: Literal["host_panic", "guest_panic", "kernel", "daemon_restart"]
+    at_s: NonNeg | None = None
+    every_s: Positive | None = None
+    host: Annotated[Int, Field(ge=0)] = 0
+    workload: Name | None = None
+    # Estimates (no single source): a server's firmware POST plus an OS boot, about a minute;
+    # a daemon restart a couple of seconds.
+    reboot_s: NonNeg = 60.0
+    daemon_down_s: NonNeg = 2.0
+
+    @model_validator(mode="after")
+    def _when(self) -> Fault:
+        if (self.at_s is None) == (self.every_s is None):
+            raise ValueError("give exactly one of at_s (a time) and every_s (a mean interval) "
+                             "(allowed: at_s = 100.0 or every_s = 3600.0)")
+        return self
 
 
 class Action(Model):
@@ -432,6 +511,7 @@ class Scenario(Model):
     images: list[ImageSpec] = []
     workloads: Annotated[list[Workload], Field(min_length=1)]
     actions: list[Action] = []
+    faults: list[Fault] = []
     registry: Registry = Registry()
     # Where relative paths (trace files) are resolved from; set by load_scenario, not by users.
     base_dir: str | None = Field(default=None, exclude=True)
@@ -570,6 +650,10 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
     for j, act in enumerate(actions if isinstance(actions, list) else []):
         if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
             problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})")
+    faults = data.get("faults")
+    for j, f in enumerate(faults if isinstance(faults, list) else []):
+        if isinstance(f, dict) and isinstance(f.get("workload"), str) and f["workload"] not in names:
+            problems.append(f"faults[{j}].workload: unknown workload {f['workload']!r} (allowed: {', '.join(names)})")
     daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
     prepull = daemon.get("prepull")
     for j, name in enumerate(prepull if isinstance(prepull, list) else []):
@@ -654,6 +738,10 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
             problems.append(f"actions[{j}].instance: {act.instance} can never exist: workload {w.name!r} "
                             f"makes at most {int(bound)} request{'s' if bound != 1 else ''} "
                             f"(allowed: {allowed})")
+    for j, f in enumerate(scenario.faults):
+        if f.host >= scenario.host.count:
+            problems.append(f"faults[{j}].host: host {f.host} does not exist "
+                            f"(allowed: 0..{scenario.host.count - 1})")
     return problems
 
 

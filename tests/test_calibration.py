@@ -24,7 +24,7 @@ def _round_trips(runtime: str = "runc", host: str = "ryzen-3950x", n: int = 400)
         "daemon": {"prepull": ["alpine:3.20"]},
         "workloads": [{"name": "rm", "runtime": runtime, "image": "alpine:3.20", "mem_mib": 4,
                        "arrival": {"kind": "interval", "every_s": 10.0}, "lifetime": {"kind": "fixed", "s": 0.0},
-                       "max_instances": n}],
+                       "max_instances": n, "auto_remove": True}],     # docker run --rm
     })
     df = sc.simulate(s).instances
     assert df.t_removed.notna().all()

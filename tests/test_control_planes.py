@@ -300,7 +300,7 @@ def test_a_kill_skips_the_runtime_stop_but_still_removes_and_frees_the_port():
     rt = {"name": "r", "kind": "container", "stop": {"median_s": 2.0}}
     data = scenario_dict(duration_s=50, runtimes=[rt], control_planes=[cp])
     data["workloads"][0].update(runtime="r", control_plane="d", arrival={"kind": "interval", "every_s": 10.0},
-                                lifetime={"kind": "forever"}, max_instances=2)
+                                lifetime={"kind": "forever"}, max_instances=2, auto_remove=True)
     data["actions"] = [{"at_s": 5.0, "op": "kill", "workload": "w", "instance": 0}]
     r = sc.simulate(sc.parse_scenario(data))
     df = r.instances.sort_values("t_request")

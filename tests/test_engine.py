@@ -153,7 +153,7 @@ def test_max_instances_and_interval():
 def test_api_actions_pause_unpause_stop_and_conflicts():
     data = scenario_dict(duration_s=100)
     data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0, "count": 2}, lifetime={"kind": "forever"},
-                                cpu=1.0)
+                                cpu=1.0, auto_remove=True)     # docker run --rm: gone after the stop
     data["actions"] = [
         {"at_s": 10, "op": "pause", "workload": "w", "instance": 0},
         {"at_s": 11, "op": "pause", "workload": "w", "instance": 0},     # already paused: 409

@@ -39,7 +39,8 @@ def workload(name: str, image: str, at: float = 0.0, count: int = 1, life: float
              **extra: Any) -> dict[str, Any]:
     w = {"name": name, "runtime": "zero", "image": image, "mem_mib": 10, "writable_mib": 0,
          "arrival": {"kind": "burst", "at_s": at, "count": count},
-         "lifetime": {"kind": "forever"} if life is None else {"kind": "fixed", "s": life}}
+         "lifetime": {"kind": "forever"} if life is None else {"kind": "fixed", "s": life},
+         "auto_remove": True}       # docker run --rm: a stopped container lets go of its image
     w.update(extra)
     return w
 

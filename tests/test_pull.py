@@ -33,7 +33,8 @@ def scenario(layers: list[dict[str, Any]], *, registry: dict[str, Any], net_mb_s
         "images": [{"name": "img", "layers": layers, **(image_extra or {})}],
         "workloads": [{"name": "w", "runtime": "zero", "image": "img", "mem_mib": 10, "writable_mib": 0,
                        "cpu": cpu, "arrival": {"kind": "burst", "count": count},
-                       "lifetime": {"kind": "forever"} if life is None else {"kind": "fixed", "s": life}}],
+                       "lifetime": {"kind": "forever"} if life is None else {"kind": "fixed", "s": life},
+                       "auto_remove": True}],      # docker run --rm: a stopped container lets go of its image
         "registry": registry,
     })
 
