@@ -132,6 +132,7 @@ class Daemon:
         self.rec = recorder
         self.live: dict[int, Instance] = {}
         self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
+        self.memory: Any = None           # memory.Memory when the scenario uses the memory model
         self.live_restore = False
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.

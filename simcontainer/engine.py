@@ -166,7 +166,9 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
     from simcontainer.restart import policy_for
 
     w = plan.workload
-    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle())
+    from simcontainer.memory import active
+
+    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario))
     plan.keep = not w.auto_remove
     if plan.full:
         plan.policy = policy_for(w.restart, plane.kind)
@@ -193,7 +195,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         k = index[w.control_plane or rt.control_plane or "direct"]
         share = planes[k].serial_cpu_share
         plan = WorkloadPlan(
-            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img),
+            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img, scenario.host),
             api=PhasePlan.of(rt.api, speed, share), create=PhasePlan.of(rt.create, speed, share),
             boot=PhasePlan.of(rt.boot, speed, share), stop=PhasePlan.of(rt.stop, speed, share),
             vm_copy_mib=copy,
@@ -244,11 +246,18 @@ class Engine:
                                    scenario.daemon.admission)
         self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
         self.daemon.live_restore = scenario.daemon.live_restore
+        from simcontainer.memory import Memory, active
+
+        if active(scenario):    # every workload is on the full path (plan.full): OOM kills need it
+            from simcontainer.supervisor import Supervisor
+
+            self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+            self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
         if scenario.faults:
             from simcontainer import faults
             from simcontainer.supervisor import Supervisor
 
-            self.daemon.supervisor = Supervisor(self.daemon)
+            self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))

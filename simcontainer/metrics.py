@@ -76,6 +76,10 @@ class Recorder:
         self.ev_action: dict[int, str] = {}
         self.ev_exit: dict[int, int] = {}
         self.faults: list[dict[str, Any]] = []       # simcontainer.faults: one row per fault
+        # simcontainer.memory: one row per OOM kill (time_s, instance, workload, host, kind
+        # "cgroup"/"host", resident_mib, reason)
+        self.oom_kills: list[dict[str, Any]] = []
+        self.memory: Any = None                      # simcontainer.memory.Memory when in use
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:
@@ -220,8 +224,17 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
                            "vm_disk_copy_mib": copy[w],
                            "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
                                          "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)}}
+    if demands is not None:     # CFS quota / vCPU caps: what the app wanted beyond them
+        for w, name in enumerate(workload_names):
+            c, over = workloads[name]["cpu"], getattr(demands[w], "throttled", 0.0)
+            asked = c["asked_core_s"]
+            c["throttled_core_s"] = None if asked is None else (asked * over / cpu[w] if over and cpu[w] else 0.0)
+            c["throttled_fraction"] = over / (cpu[w] + over) if cpu[w] + over > 0 else None
     host, per_host = _hosts(rec, tm, hosts, horizon)
     errors = [c for c in rec.api_calls if not c["ok"]]
+    extra = {}
+    if rec.memory is not None:
+        extra["memory"] = rec.memory.summary(horizon, workload_names)
     return {
         "scenario": scenario_name,
         "seed": seed,
@@ -232,6 +245,7 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         "hosts": per_host,
         "api": {"calls": len(rec.api_calls), "errors": len(errors)},
         "events": len(rec.ev_time),
+        **extra,
     }
 
 

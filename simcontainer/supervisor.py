@@ -329,6 +329,8 @@ class Supervisor:
             self._mark(inst, "running", first=True)
             host.started()
             d._cpu_load(inst, True)
+            if d.memory is not None:
+                d.memory.on_running(inst)
             w = plan.workload
             if w.ready_s > 0:
                 cause = yield from _napi(inst, env, w.ready_s)
@@ -352,6 +354,8 @@ class Supervisor:
                 self._up(life, False)
             d._cpu_load(inst, False)
             host.stopped()
+            if d.memory is not None:
+                d.memory.on_exit(inst)
         # the exit
         if cause in ("stop", "client"):
             code, killed = yield from self._stop(inst)
