@@ -434,7 +434,7 @@ class MemoryUsage(Model):
     ramp_s: NonNeg = 30.0
     ramp_steps: Annotated[Int, Field(ge=1, le=1000)] = 5
     cv: Annotated[float, Field(ge=0, le=10)] = 0.0
-    interval_s: Positive = 60.0
+    interval_s: Annotated[float, Field(ge=0.1, le=MAX_NUMBER)] = 60.0    # >= 0.1 s: a bounded event rate
     leak_mib_per_h: NonNeg = 0.0
 
 
