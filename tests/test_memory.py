@@ -191,3 +191,18 @@ def test_property_host_memory_never_exceeds_ram_plus_swap_and_every_kill_is_reco
     assert len(ev[ev.action == "oom"]) <= len(r.recorder.oom_kills)
     for k in r.recorder.oom_kills:
         assert k["instance"] >= 0 and k["kind"] in ("cgroup", "host") and k["reason"]
+
+
+def test_density_risk_counts_and_simulated_oom_risk():
+    from simcontainer.density import density_risk
+
+    data = scenario_dict(duration_s=100.0, host={"ram_mib": 4096, "reserved_mib": 96})
+    data["workloads"][0].update(mem_mib=200, usage={"ramp_s": 0, "ramp_steps": 1, "cv": 0.2, "interval_s": 60})
+    out = density_risk(sc.parse_scenario(data), "w", hours=0.5, overcommit=1.5)["zero"]
+    assert out["at_reservation"]["count"] == 20                  # 4000 // 200
+    assert out["at_overcommit_1.5"]["count"] == 30
+    assert out["p95_resident_mib"] > 200                         # 1.645 sd above the working set
+    assert out["at_p95"]["count"] < 20
+    assert out["at_overcommit_1.5"]["oom_kills"] > 0             # 30 x 200 on 4000: over every time
+    for key in ("at_reservation", "at_p95", "at_overcommit_1.5"):
+        assert out[key]["peak_used_mib"] <= 4000 + 1e-6
