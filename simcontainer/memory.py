@@ -20,6 +20,10 @@ benchmark checks it).
   highest badness (:func:`badness`, Linux ``mm/oom_kill.c`` ``oom_badness``: resident pages plus
   ``oom_score_adj`` thousandths of the total) dies, VMs included, until the allocation fits.
   Every kill is recorded (``Recorder.oom_kills``) with its victim and reason.
+- **page cache**: a workload's ``file_cache_mib`` (libraries and binaries read from its image) is
+  held once per host per image for containers -- one kernel, one page cache over the shared
+  layers -- while it has a running instance; each VM holds its own copy in its guest (touched
+  guest pages). Clean cache no instance uses is reclaimable and not counted.
 
 :func:`kill_for` is the host OOM killer as a function, for an admission that admits without
 checking (``admission = "none"``): call it with a host and the MiB to allocate; it kills until
@@ -109,7 +113,7 @@ class Member:
     """One running instance's memory on its host."""
 
     __slots__ = ("inst", "level", "touched", "fixed", "ceiling", "adj", "limit", "proc", "vm",
-                 "image", "shared", "guest_os")
+                 "image", "shared", "guest_os", "cache")
 
     def __init__(self, inst: Instance) -> None:
         plan = inst.plan
@@ -127,9 +131,11 @@ class Member:
             img = plan.image
             self.ceiling = guest_mem_mib(w, rt, img)
             self.guest_os = img.guest_os_mib if img.guest_os_mib is not None else rt.guest_os_mib
+            self.guest_os += w.file_cache_mib       # its own page cache of the app's files
         else:
             self.ceiling = math.inf
             self.guest_os = 0.0
+        self.cache = 0.0 if self.vm else w.file_cache_mib     # shared per host (HostMemory.cache)
         self.level = 0.0      # the app's (or the guest's) own use
         self.touched = 0.0    # VMs: guest pages backed on the host
         self.proc: simpy.Process | None = None
@@ -149,6 +155,7 @@ class HostMemory:
         self.capacity = spec.ram_mib - spec.reserved_mib
         self.swap = spec.swap_mib
         self.members: dict[int, Member] = {}     # every running full-path instance
+        self.cache: dict[str, list[float]] = {}  # image -> [containers using it, file pages MiB]
         self.resident = 0.0        # Σ member.resident() (before KSM)
         self.merged = 0.0          # saved by KSM
         self.peak = 0.0
@@ -157,6 +164,29 @@ class HostMemory:
 
     def used(self) -> float:
         return self.resident - self.merged
+
+    def share_cache(self, m: Member, on: bool) -> float:
+        """A container's file pages: held once per image on the host. The MiB it adds (on) or
+        frees (off)."""
+        if not m.cache:
+            return 0.0
+        entry = self.cache.get(m.image)
+        if on:
+            if entry is None:
+                self.cache[m.image] = [1.0, m.cache]
+                return m.cache
+            entry[0] += 1
+            if m.cache > entry[1]:
+                grow, entry[1] = m.cache - entry[1], m.cache
+                return grow
+            return 0.0
+        if entry is None:
+            return 0.0
+        entry[0] -= 1
+        if entry[0] <= 0:
+            del self.cache[m.image]
+            return entry[1]
+        return 0.0
 
     def _note(self) -> None:
         u = self.used()
@@ -243,11 +273,11 @@ class Memory:
         if model is None:       # flat: it holds its reservation
             m.level = m.touched = inst.plan.demand.ram_mib - m.fixed
         grow = m.resident()     # flat: its reservation; else its runtime / VMM overhead to start
-        if hm.used() + grow > hm.capacity + hm.swap:
-            hm.oom(grow, m)
+        hm.resident += grow + hm.share_cache(m, True)
+        if hm.used() > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
+            hm.oom(0.0, m)
             if inst.id not in hm.members:
                 return
-        hm.resident += grow
         hm._note()
         if model is not None:
             m.proc = self.env.process(self._run(hm, m, model))
@@ -263,7 +293,7 @@ class Memory:
         m = hm.members.pop(inst.id, None)
         if m is None:
             return
-        hm.resident -= m.resident()
+        hm.resident -= m.resident() + hm.share_cache(m, False)
         if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
             m.proc.interrupt("exit")
         self._ksm_clip(hm)
@@ -298,7 +328,7 @@ class Memory:
     def kill(self, hm: HostMemory, m: Member, kind: str, reason: str) -> None:
         inst = m.inst
         hm.members.pop(inst.id, None)
-        hm.resident -= m.resident()
+        hm.resident -= m.resident() + hm.share_cache(m, False)
         self._ksm_clip(hm)
         self.rec.oom_kills.append({"time_s": self.env.now, "instance": inst.id,
                                    "workload": inst.plan.index, "host": hm.host.index, "kind": kind,
@@ -331,7 +361,9 @@ class Memory:
         return {"oom_kills": len(kills), "workloads": per_wl,
                 "hosts": [{"capacity_mib": hm.capacity, "swap_mib": hm.swap, "peak_used_mib": hm.peak,
                            "peak_swapped_mib": max(0.0, hm.peak_swapped), "used_mib_at_end": hm.used(),
-                           "ksm_merged_mib_at_end": hm.merged} for hm in self.hosts]}
+                           "ksm_merged_mib_at_end": hm.merged,
+                           "page_cache_mib_at_end": sum(v[1] for v in hm.cache.values())}
+                          for hm in self.hosts]}
 
     # ---- KSM ------------------------------------------------------------------------------
 

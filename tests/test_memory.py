@@ -21,8 +21,8 @@ VM_IMAGE = {"name": "guest", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0,
 
 def _run(duration: float = 200.0, host: dict | None = None, **w):
     data = scenario_dict(duration_s=duration, host=host or {})
-    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1},
-                                lifetime={"kind": "forever"}, **w)
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": 1},
+                                 "lifetime": {"kind": "forever"}, **w})
     return sc.simulate(sc.parse_scenario(data))
 
 
@@ -206,3 +206,12 @@ def test_density_risk_counts_and_simulated_oom_risk():
     assert out["at_overcommit_1.5"]["oom_kills"] > 0             # 30 x 200 on 4000: over every time
     for key in ("at_reservation", "at_p95", "at_overcommit_1.5"):
         assert out[key]["peak_used_mib"] <= 4000 + 1e-6
+
+
+def test_containers_of_one_image_share_its_page_cache_and_vms_each_hold_their_own():
+    usage = {"ramp_s": 0, "ramp_steps": 1}
+    cont = _memory(_run(duration=10.0, mem_mib=100, file_cache_mib=50, usage=usage,
+                        arrival={"kind": "burst", "at_s": 0.0, "count": 4})).hosts[0]
+    assert cont.used() == pytest.approx(4 * 100 + 50)          # the libraries once
+    vms = _memory(_vms(4, duration=10.0, guest_mem_mib=4096, mem_mib=100, file_cache_mib=50, usage=usage)).hosts[0]
+    assert vms.used() == pytest.approx(4 * (256 + 50 + 100 + 5))    # each guest its own copy
