@@ -161,6 +161,13 @@ class HostMemory:
         self.peak = 0.0
         self.peak_swapped = 0.0
         self.ksm_proc: simpy.Process | None = None
+        self.ksm_wake: simpy.Event | None = None   # ksmd idle: woken when a guest's pages change
+
+    def poke(self) -> None:
+        """Wake an idle ksmd (a VM started, stopped or touched more pages)."""
+        ev = self.ksm_wake
+        if ev is not None and not ev.triggered:
+            ev.succeed()
 
     def used(self) -> float:
         return self.resident - self.merged
@@ -215,6 +222,8 @@ class HostMemory:
             self.oom(grow, m)
             if m.inst.id not in self.members:
                 return
+        if m.vm and touched != m.touched and self.ksm_wake is not None:
+            self.poke()
         m.level, m.touched = level, touched
         self.resident += after - before
         self._note()
@@ -279,6 +288,8 @@ class Memory:
             if inst.id not in hm.members:
                 return
         hm._note()
+        if m.vm:
+            hm.poke()
         if model is not None:
             m.proc = self.env.process(self._run(hm, m, model))
 
@@ -394,6 +405,10 @@ class Memory:
         env, cpu = self.env, hm.host.cpu
         busy = False
         while True:
+            if not busy:        # nothing to merge: sleep until a guest's pages change
+                hm.ksm_wake = env.event()
+                yield hm.ksm_wake
+                hm.ksm_wake = None
             yield env.timeout(1.0)
             most, scanned = self._ksm_max(hm)
             left = most - hm.merged
