@@ -104,7 +104,11 @@ def usage_of(w: Workload) -> Usage | None:
 
 
 def active(scenario: Scenario) -> bool:
-    """Whether the scenario uses the memory model at all (else nothing here runs)."""
+    """Whether the scenario uses the memory model at all (else nothing here runs): a workload
+    with a usage model or a memory limit, KSM, or an admission that admits without checking
+    (``daemon.admission = "none"``: the OOM killer is then what keeps the host within its RAM)."""
+    if getattr(scenario.daemon, "admission", None) == "none":
+        return True
     return scenario.host.ksm or any(w.usage is not None or w.mem_limit_mib is not None
                                     for w in scenario.workloads)
 
