@@ -215,3 +215,15 @@ def test_containers_of_one_image_share_its_page_cache_and_vms_each_hold_their_ow
     assert cont.used() == pytest.approx(4 * 100 + 50)          # the libraries once
     vms = _memory(_vms(4, duration=10.0, guest_mem_mib=4096, mem_mib=100, file_cache_mib=50, usage=usage)).hosts[0]
     assert vms.used() == pytest.approx(4 * (256 + 50 + 100 + 5))    # each guest its own copy
+
+
+def test_ksmd_costs_cpu_while_it_merges_and_none_when_done():
+    from simcontainer.memory import KSM_CPU_CORES
+
+    def demand(duration):
+        r = _vms(4, duration=duration, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
+                 ksm_shared_fraction=0.3, host={"ram_mib": 65536, "ksm": True, "cpu_cores": 4})
+        return r.summary["host"]["mean_cpu_demand"] * 4 * duration      # core-seconds asked
+    # a full pass over 4 GiB at 19.5 MiB/s takes ~210 s: all of a 100 s run, then nothing more
+    assert demand(100.0) == pytest.approx(KSM_CPU_CORES * 100, rel=0.05)
+    assert demand(2000.0) == pytest.approx(demand(1000.0), rel=0.01)
