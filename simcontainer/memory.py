@@ -37,6 +37,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
 
 from simcontainer.workload import Stream
@@ -426,6 +427,34 @@ class Memory:
                 hm.merged = most
 
 
+def ksm_curve(n_guests: int, touched_mib: float, shared_fraction: float, horizon_s: float = 600.0,
+              pages_to_scan: int = 100, sleep_ms: float = 20.0, overhead_mib: float = 0.0, step_s: float = 10.0) -> Any:
+    """For a lesson: host memory of ``n_guests`` like VMs that each touched ``touched_mib`` while
+    ksmd merges ``shared_fraction`` of their pages (one copy stays) at its scan rate -- the
+    closed form of what a run with ``host.ksm`` does. A DataFrame of ``t_s``, ``merged_mib``,
+    ``host_mib`` (touched + overhead - merged)."""
+    import pandas as pd
+
+    rate = ksm_rate_mib_s(pages_to_scan, sleep_ms)
+    scanned = n_guests * touched_mib
+    most = shared_fraction * touched_mib * max(0, n_guests - 1)
+    ts = np.arange(0.0, horizon_s + step_s / 2, step_s)
+    merged = np.minimum(most, np.floor(ts) * rate * (most / scanned if scanned else 0.0))
+    return pd.DataFrame({"t_s": ts, "merged_mib": merged,
+                         "host_mib": scanned + n_guests * overhead_mib - merged})
+
+
+def throttle_table(cpu: float, limits: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0), period_ms: float = 100.0) -> Any:
+    """For a lesson: an app wanting ``cpu`` cores under each CFS limit (cores; quota = limit x
+    period): cores received, throttled, and the quota per period in ms. A DataFrame."""
+    import pandas as pd
+
+    rows = [{"limit_cores": lim, "quota_ms_per_period": lim * period_ms, "period_ms": period_ms,
+             "received_cores": min(cpu, lim), "throttled_cores": max(0.0, cpu - lim),
+             "throttled_periods": 1.0 if cpu > lim else 0.0} for lim in limits]
+    return pd.DataFrame(rows)
+
+
 def kill_for(memory: Memory, host_index: int, need_mib: float) -> list[int]:
     """For an admission that admits without checking: run host ``host_index``'s OOM killer so
     that ``need_mib`` more fit; the instance ids it killed (each recorded in ``oom_kills``)."""
@@ -433,4 +462,4 @@ def kill_for(memory: Memory, host_index: int, need_mib: float) -> list[int]:
 
 
 __all__ = ["BALLOON_MIB_S", "KSM_CPU_CORES", "HostMemory", "Memory", "Usage", "active", "badness",
-           "kill_for", "ksm_rate_mib_s", "usage_of"]
+           "kill_for", "ksm_curve", "ksm_rate_mib_s", "throttle_table", "usage_of"]

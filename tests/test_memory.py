@@ -227,3 +227,14 @@ def test_ksmd_costs_cpu_while_it_merges_and_none_when_done():
     # a full pass over 4 GiB at 19.5 MiB/s takes ~210 s: all of a 100 s run, then nothing more
     assert demand(100.0) == pytest.approx(KSM_CPU_CORES * 100, rel=0.05)
     assert demand(2000.0) == pytest.approx(demand(1000.0), rel=0.01)
+
+
+def test_the_lesson_helpers_agree_with_a_run():
+    from simcontainer.memory import ksm_curve, throttle_table
+
+    curve = ksm_curve(8, 1024.0, 0.3, horizon_s=60.0, step_s=60.0)
+    run = _memory(_vms(8, duration=60.0, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
+                       ksm_shared_fraction=0.3, host={"ram_mib": 65536, "ksm": True})).hosts[0]
+    assert curve.merged_mib.iloc[-1] == pytest.approx(run.merged, rel=0.05)
+    t = throttle_table(1.0, (0.5,))
+    assert t.received_cores.iloc[0] == 0.5 and t.throttled_cores.iloc[0] == 0.5
