@@ -118,6 +118,17 @@ class Result:
         df["workload"] = [self.workload_names[w] for w in df["workload"]]
         return df
 
+    @property
+    def oom_kills(self) -> pd.DataFrame:
+        """One row per OOM kill (simcontainer.memory): time_s, instance, workload, host, kind
+        ("cgroup": over its mem_limit_mib; "host": the kernel's OOM killer), resident_mib, reason."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.recorder.oom_kills,
+                          columns=["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"])
+        df["workload"] = [self.workload_names[w] for w in df["workload"]]
+        return df
+
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     from simcontainer.images import resolve

@@ -238,3 +238,10 @@ def test_the_lesson_helpers_agree_with_a_run():
     assert curve.merged_mib.iloc[-1] == pytest.approx(run.merged, rel=0.05)
     t = throttle_table(1.0, (0.5,))
     assert t.received_cores.iloc[0] == 0.5 and t.throttled_cores.iloc[0] == 0.5
+
+
+def test_result_oom_kills_table():
+    r = _pressure()
+    df = r.oom_kills
+    assert list(df.columns) == ["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"]
+    assert df.workload.iloc[0] == "w0" and df.kind.iloc[0] == "host"
