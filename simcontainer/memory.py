@@ -210,16 +210,19 @@ class HostMemory:
 
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
-        if new_level > m.limit:
-            self.mm.kill(self, m, "cgroup", f"cgroup memory.max: usage {new_level:,.0f} MiB over "
-                                            f"the limit {m.limit:,.0f} MiB")
-            return
         before = m.resident()
         if m.vm:
             want = min(m.ceiling, m.guest_os + new_level)
             touched = max(m.touched, want) if not self.mm.balloon(m) else want
         else:
             touched = 0.0
+        # the cgroup charges a container its app's use; a VM's cgroup (the VMM process) its
+        # touched guest pages + the VMM
+        charged = touched + m.fixed if m.vm else new_level
+        if charged > m.limit:
+            self.mm.kill(self, m, "cgroup", f"cgroup memory.max: usage {charged:,.0f} MiB over "
+                                            f"the limit {m.limit:,.0f} MiB")
+            return
         level = new_level
         after = (touched if m.vm else level) + m.fixed
         grow = after - before
