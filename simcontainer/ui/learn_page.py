@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer import comparison, planner
-from simcontainer.ui import charts, runs
+from simcontainer.ui import charts, failure_lessons, runs
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -321,6 +321,7 @@ LESSONS = {
     "layers": ("Layers and copy-on-write", layers),
     "lifecycle": ("Lifecycle timeline", lifecycle),
     "mixed-deploy": ("Containers and microVMs on one host", mixed_deploy),
+    **failure_lessons.LESSONS,
 }
 
 
