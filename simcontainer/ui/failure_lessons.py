@@ -39,6 +39,15 @@ FAULT_WORDS = {
 }
 
 
+KERNEL_DOMAIN = ["host kernel", "user-space kernel", "guest kernel, light VM", "guest kernel"]
+SHORT_NAMES = {"runc": "runc", "gvisor": "gVisor", "kata": "Kata", "firecracker": "Firecracker"}
+
+
+def short_label(runtime: str) -> str:
+    """'runc · host kernel': a chart row's label, short enough for a half-width chart."""
+    return f"{SHORT_NAMES.get(runtime, runtime)} · {comparison.kernel_of(runtime)}"
+
+
 def num(x: float | None, fmt: str = ".2f") -> str:
     """A figure for a metric; "—" when there is none."""
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
@@ -83,12 +92,12 @@ def _labelled_bars(df: pd.DataFrame, x: str, title: str, x_title: str) -> alt.La
     base = alt.Chart(df).encode(
         y=alt.Y("label:N", title=None, sort=None, axis=alt.Axis(labelLimit=400)),
         x=alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(domainMin=0, nice=True)))
-    bars = base.mark_bar().encode(
-        color=alt.Color("kernel:N", title="runs on", legend=alt.Legend(labelLimit=400, orient="bottom")),
+    bars = base.mark_bar().encode(     # the label names the kernel: no legend (a bottom one squeezes the plot)
+        color=alt.Color("kernel:N", legend=None, scale=alt.Scale(domain=KERNEL_DOMAIN)),
         tooltip=[alt.Tooltip("label:N", title="runtime"), alt.Tooltip("kernel:N", title="kernel"),
                  alt.Tooltip(f"{x}:Q", format=".2f", title=x_title)])
     text = base.mark_text(align="left", dx=4).encode(text="text:N")
-    return (bars + text).properties(height=90 + 40 * len(df), title=title)
+    return (bars + text).properties(height=120 + 45 * len(df), title=title)
 
 
 def blast_radius() -> None:
@@ -122,7 +131,7 @@ def blast_radius() -> None:
     d.metric("Firecracker: recovery (s)", num(fc["recovery_s"], ".1f"),
              help="from the fault until as many instances run as before it; — if not by the end of the run")
     plot = pd.DataFrame({
-        "label": [comparison.describe(r) for r in df["runtime"]],
+        "label": [short_label(r) for r in df["runtime"]],
         "kernel": [comparison.kernel_of(r) for r in df["runtime"]],
         "lost": df["instances_lost"].astype(float),
         "recovery": df["recovery_s"].astype(float).fillna(float(400 - 60)),
@@ -198,7 +207,7 @@ def stop_chart(df: pd.DataFrame) -> alt.LayerChart:
         yOffset=alt.YOffset("plane:N", sort=None),
         x=alt.X("stop_s:Q", title="time to stop (s)", scale=alt.Scale(domainMin=0, domainMax=float(data["stop_s"].max()) * 1.3 + 1)))
     bars = base.mark_bar().encode(
-        color=alt.Color("plane:N", title=None, sort=None, legend=alt.Legend(labelLimit=400, orient="bottom")),
+        color=alt.Color("plane:N", title="stopped by", sort=None, legend=alt.Legend(labelLimit=400)),
         tooltip=[alt.Tooltip("who:N", title="app"), alt.Tooltip("plane:N", title="stopped by"),
                  alt.Tooltip("stop_s:Q", format=".1f", title="time to stop (s)"),
                  alt.Tooltip("exit_code:Q", title="exit code")])
@@ -220,7 +229,7 @@ def loop_chart(ev: pd.DataFrame, duration_s: float) -> alt.LayerChart:
     line = alt.Chart(data).mark_line(interpolate="step-after").encode(
         x=alt.X("time_s:Q", title="simulated time (s)", scale=alt.Scale(domain=[0, duration_s])),
         y=alt.Y("restarts:Q", title="restarts so far"),
-        color=alt.Color("policy:N", title=None, legend=alt.Legend(labelLimit=400, orient="bottom")),
+        color=alt.Color("policy:N", title="back-off", legend=alt.Legend(labelLimit=400)),
         tooltip=["policy", alt.Tooltip("time_s:Q", format=".2f", title="time (s)"),
                  alt.Tooltip("restarts:Q", title="restarts so far")])
     return line.properties(height=280, title="One crashing container under each back-off")
@@ -230,7 +239,7 @@ def delay_chart(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("restart:Q", title="restart number", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("delay_s:Q", title="delay before the restart (s, log scale)", scale=alt.Scale(type="log")),
-        color=alt.Color("policy:N", title=None, legend=alt.Legend(labelLimit=400, orient="bottom")),
+        color=alt.Color("policy:N", title="back-off", legend=alt.Legend(labelLimit=400)),
         tooltip=["policy", "restart", alt.Tooltip("delay_s:Q", format=".1f", title="delay (s)"),
                  alt.Tooltip("at_s:Q", format=".1f", title="restarted at (s)")],
     ).properties(height=260, title="The back-off: each restart's delay")

@@ -89,6 +89,17 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
         "lifetime": st.column_config.SelectboxColumn("Lifetime", options=list(planner.LIFETIME_KINDS)),
         "lifetime_s": st.column_config.NumberColumn("Lifetime (s)", min_value=0.0,
                                                     help="fixed: seconds; exponential: mean; lognormal: median"),
+        "restart": st.column_config.SelectboxColumn(
+            "Restart", options=planner.restart_options(base),
+            help="`docker run --restart`. Blank: the control plane's default, Docker's `no` (an exited "
+                 "container stays exited), or `always` under the kubelet (a pod's restartPolicy). "
+                 "`on-failure`: only after a non-zero exit code; `always`: after any exit except a "
+                 "`docker stop`; `unless-stopped`: as always, but not after a daemon restart if it was "
+                 "stopped. Docker's back-off: 0.1 s doubling to 1 min; the kubelet's: 10 s to 5 min."),
+        "auto_remove": st.column_config.CheckboxColumn(
+            "Remove at exit", default=False,
+            help="`docker run --rm`. Off by default, as in Docker: an exited container keeps its "
+                 "writable layer on disk and its name until it is removed; on: removed at once."),
     }
     return st.data_editor(planner.workloads_table(base), column_config=cfg, num_rows="dynamic",
                           hide_index=True, key=f"mix{v}", width="stretch", placeholder="")
@@ -266,6 +277,8 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
         "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
         "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
+    if planner.has_lifecycle(scenario, main["summary"]):
+        lifecycle_view(main["summary"])
     if n > 1:
         per_host(scenario, main, key)
     ts = planner.resample_steps(main["timeseries"], scenario.duration_s)
@@ -285,3 +298,27 @@ def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
     st.dataframe(comparison.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
     charts.show(st, key("per_host"), lambda: charts.per_host(table))
+
+
+def _fig(x: Any, fmt: str) -> str:
+    return "—" if x is None or (isinstance(x, float) and x != x) else format(x, fmt)
+
+
+def lifecycle_view(summary: dict[str, Any]) -> None:
+    """Restarts, failures and availability per workload of the mix (shown when the mix has them)."""
+    life = planner.lifecycle_rows(summary)
+    st.markdown("**Restarts, failures and availability**")
+    st.dataframe(pd.DataFrame({
+        "Workload": life["workload"],
+        "Restarts": [_fig(x, "d") for x in life["restarts"]],
+        "In back-off (s)": [_fig(x, ".1f") for x in life["backoff_s"]],
+        "Non-zero exits": [_fig(x, "d") for x in life["nonzero_exits"]],
+        "Exit codes": [c or "—" for c in life["exit_codes"]],
+        "Failed starts": [_fig(x, "d") for x in life["failed_starts"]],
+        "Availability": [_fig(None if x is None else 100 * x, ".2f") + ("%" if x is not None and x == x else "")
+                         for x in life["availability"]],
+    }), hide_index=True, key="mix_lifecycle", placeholder="—")
+    st.caption("Restarts: how often the restart policy started an exited instance again; in back-off: the "
+               "seconds instances spent waiting for those restarts; non-zero exits: exits with a failure code "
+               "(1 a crash, 137 SIGKILL or OOM, 143 SIGTERM); failed starts: starts that failed (e.g. an image "
+               "pull error); availability: the share of its instances' lifetime they were running and ready.")
