@@ -224,7 +224,8 @@ def _workload_from_row(row: Mapping[str, Any], base: Mapping[str, Any] | None) -
 def scenario_from_inputs(base: Scenario, table: pd.DataFrame | Iterable[Mapping[str, Any]], *,
                          host: Mapping[str, Any] | None = None, preset: str | None = None,
                          count: int | None = None, duration_s: float | None = None,
-                         seed: int | None = None, catalogue: Catalogue | None = None) -> Scenario:
+                         seed: int | None = None, registry: Mapping[str, Any] | None = None,
+                         catalogue: Catalogue | None = None) -> Scenario:
     """The base scenario with the edited workload table and host; raises :class:`ScenarioError`.
 
     ``preset`` picks a host preset; otherwise ``host`` gives the fields by hand. Rows are matched
@@ -253,7 +254,34 @@ def scenario_from_inputs(base: Scenario, table: pd.DataFrame | Iterable[Mapping[
         data["duration_s"] = duration_s
     if seed is not None:
         data["seed"] = int(seed)
+    if registry is not None:
+        data["registry"] = registry_fields(data.get("registry") or {}, registry)
     return parse_scenario(data, base_dir=base.base_dir, catalogue=catalogue, source="what-if")
+
+
+LAZY_FORMATS = ("none", "estargz", "soci", "nydus")
+
+
+def registry_fields(current: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[registry]`` table with the planner's three controls applied: ``egress_mb_s`` (the
+    shared registry's egress; None or 0: unlimited, each host pulls at its own link), ``mirror``
+    (a per-site pull-through cache on or off; on keeps the mirror's own figures if it had one)
+    and ``lazy`` (the lazy-pull format, "none" for whole-image pulls). Other fields carry over."""
+    r = dict(current)
+    if "egress_mb_s" in edits:
+        e = edits["egress_mb_s"]
+        if e is None or (isinstance(e, float) and math.isnan(e)) or e <= 0:
+            r.pop("egress_mb_s", None)
+        else:
+            r["egress_mb_s"] = float(e)
+    if "mirror" in edits:
+        if edits["mirror"]:
+            r["mirror"] = dict(r.get("mirror") or {})
+        else:
+            r.pop("mirror", None)
+    if "lazy" in edits:
+        r["lazy"] = str(edits["lazy"])
+    return r
 
 
 # --------------------------------------------------------------------------- scenario in and out

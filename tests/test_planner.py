@@ -454,3 +454,16 @@ def test_pull_split_in_the_phases():
     assert long["seconds"].sum() == pytest.approx(2.4)
     cached = rows.assign(pull_s=0.0, pull_registry_s=None, pull_download_s=None, pull_extract_s=None)
     assert list(comparison.phases_long(cached)["phase"]) == ["wait", "pull", "create", "boot", "ready"]
+
+
+def test_registry_controls():
+    base = planner.default_scenario()
+    same = planner.scenario_from_inputs(base, planner.workloads_table(base),
+                                        registry={"egress_mb_s": 0.0, "mirror": False, "lazy": "none"})
+    assert planner.canonical(same) == planner.canonical(base)        # the defaults change nothing
+    s = planner.scenario_from_inputs(base, planner.workloads_table(base),
+                                     registry={"egress_mb_s": 125.0, "mirror": True, "lazy": "soci"})
+    assert s.registry.egress_mb_s == 125.0 and s.registry.mirror is not None and s.registry.lazy == "soci"
+    assert s.registry.rtt_ms == base.registry.rtt_ms                 # the rest carries over
+    back = planner.registry_fields(s.to_dict()["registry"], {"egress_mb_s": None, "mirror": False})
+    assert "egress_mb_s" not in back and "mirror" not in back and back["lazy"] == "soci"

@@ -302,3 +302,14 @@ def test_mix_editor_restart_and_auto_remove_and_the_lifecycle_table():
     assert rows.loc["steady", "Restarts"] == "0" and rows.loc["steady", "Exit codes"] == "—"
     assert rows.loc["steady", "Availability"] == "100.00%"
     assert float(rows.loc["flaky", "Availability"].rstrip("%")) < 100
+
+
+def test_registry_controls_go_into_the_what_if():
+    at = start()
+    no_exception(at)
+    at.sidebar.number_input(key="reg_egress0").set_value(125.0).run()
+    at.sidebar.toggle(key="reg_mirror0").set_value(True).run()
+    at.sidebar.selectbox(key="reg_lazy0").set_value("estargz").run()
+    no_exception(at)
+    s = planner.decode_scenario(at.query_params["s"])
+    assert s.registry.egress_mb_s == 125.0 and s.registry.mirror is not None and s.registry.lazy == "estargz"

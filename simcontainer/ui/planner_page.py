@@ -56,10 +56,34 @@ def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
                      f"net {spec['net_mb_s']} MB/s")
         out["preset"] = choice
     out["count"] = int(checked(side, "Hosts (identical)", 1, 10_000, base.host.count, 1, f"count{v}", integer=True))
+    out["registry"] = registry_inputs(base, v)
     side.subheader("Run")
     out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
     out["seed"] = int(checked(side, "Seed", 0, 2**31 - 1, base.seed, 1, f"seed{v}", integer=True))
     return out
+
+
+LAZY_WORDS = {"none": "none: pull the whole image before start", "estargz": "eStargz (lazy)",
+              "soci": "SOCI (lazy)", "nydus": "Nydus (lazy)"}
+
+
+def registry_inputs(base: Scenario, v: int) -> dict[str, Any]:
+    """The image registry every host pulls from (sidebar): its shared egress, a mirror, lazy pulls."""
+    side = st.sidebar
+    side.subheader("Registry")
+    r = base.registry
+    egress = checked(side, "Registry egress, shared by all hosts (MB/s; 0 = unlimited)", 0, 1e6,
+                     r.egress_mb_s or 0.0, 100.0, f"reg_egress{v}")
+    mirror = side.toggle("Pull-through mirror per site", value=r.mirror is not None, key=f"reg_mirror{v}",
+                         help="each site's hosts pull through their own cache, which fetches a layer from the "
+                              "registry once and serves it from then on")
+    lazy = side.selectbox("Lazy pull format", list(planner.LAZY_FORMATS),
+                          index=list(planner.LAZY_FORMATS).index(r.lazy), key=f"reg_lazy{v}",
+                          format_func=LAZY_WORDS.get,
+                          help="eStargz, SOCI or Nydus: an instance starts after fetching the part of its "
+                               "image needed at start-up and fetches the rest while running")
+    side.caption("Matters when images are pulled: a cold host, or a deploy across many hosts.")
+    return {"egress_mb_s": egress, "mirror": mirror, "lazy": lazy}
 
 
 def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
