@@ -159,7 +159,8 @@ def blast_radius() -> None:
     st.subheader("Every fault on every runtime")
     st.markdown("The same 50-instance host, each fault in turn. Availability is the share of the run each "
                 "instance spent running and ready, averaged over the instances.")
-    st.dataframe(blast_table(_blast_all(n, float(reboot), live)), hide_index=True, width="stretch")
+    every = blast_table(_blast_all(n, float(reboot), live))
+    st.dataframe(every, hide_index=True, width="stretch", height=36 * (len(every) + 1) + 4)
     st.caption("The pattern is the lesson: a fault in the host's kernel takes every runc container with it; "
                "the same fault in a sandbox's or VM's kernel takes one. Nothing survives the host itself "
                "panicking, and what starts an instance (dockerd here for runc, gVisor and Kata; its own "
