@@ -404,6 +404,19 @@ Lifetime = Annotated[
 ]
 
 
+class WarmStart(Model):
+    """How a workload's instances can start without a cold start (simcontainer.warm; figures and
+    sources in models/warm.toml). ``start``: "cold" (pull, create, boot) or "snapshot" (a VM's
+    snapshot restore, a container's CRIU restore); ``pool``: instances started ahead and kept
+    idle; ``refill``: "immediate" (a replacement starts when one is taken) or "none";
+    ``keep_alive_s``: an instance stays warm this long after its work ends (0: not kept)."""
+
+    start: Literal["cold", "snapshot"] = "cold"
+    pool: Annotated[Int, Field(ge=0, le=10_000)] = 0
+    refill: Literal["immediate", "none"] = "immediate"
+    keep_alive_s: NonNeg = 0.0
+
+
 class Workload(Model):
     name: Name
     runtime: Name
@@ -449,6 +462,10 @@ class Workload(Model):
     # Requests per second the service receives, spread over its running instances: only to
     # count the requests a fault makes fail (the summary's faults[].requests_failed)
     requests_per_s: NonNeg = 0.0
+    # Warm paths (simcontainer.warm): snapshot/CRIU restore, a pre-warmed pool, keep-alive. None:
+    # every request cold-starts. Only with a plain ``docker run`` lifecycle (no restart policy,
+    # crashes, grace period, faults or scripted actions).
+    warm: WarmStart | None = None
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
