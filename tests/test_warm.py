@@ -121,10 +121,11 @@ def test_invalid_warm_settings_are_refused():
         loads_scenario('name = "x"\nhost = "server-64g"\n[[workloads]]\nname = "f"\nruntime = "runc"\n'
                        'image = "alpine"\nmem_mib = 64\narrival = { kind = "burst", count = 1 }\n'
                        'warm = { pool = -1, colour = 3 }\n')
-    with pytest.raises(ScenarioError, match="plain docker run"):
-        simulate(scenario('warm = { pool = 1 }\nrestart = "always"', '{ kind = "burst", count = 1 }'))
+    with pytest.raises(ScenarioError, match="plain docker run lifecycle, but restart"):
+        scenario('warm = { pool = 1 }\nrestart = "always"', '{ kind = "burst", count = 1 }')
+    scenario('warm = { pool = 1 }\nrestart = "no"', '{ kind = "burst", count = 1 }')     # plain
     with pytest.raises(ScenarioError, match="no restore figures"):
-        simulate(scenario('warm = { start = "snapshot" }', '{ kind = "burst", count = 1 }',
+        (scenario('warm = { start = "snapshot" }', '{ kind = "burst", count = 1 }',
                           runtime="qemu-kvm", image="ubuntu-24.04-cloud"))
 
 
