@@ -419,6 +419,26 @@ class Warm:
         return col
 
 
+def render(s: dict[str, Any]) -> str:
+    """The CLI's warm-path table (empty when no workload has warm paths)."""
+    from simcontainer.cli import table
+
+    rows = []
+    for name, w in s["workloads"].items():
+        wb = w.get("warm")
+        if wb is None:
+            continue
+        ss = wb["startup_s"]
+        rows.append({"workload": name, "cold": wb["starts"]["cold"], "warm": wb["starts"]["warm"],
+                     "snapshot": wb["starts"]["snapshot"], "cold p50 s": ss["cold"]["p50"],
+                     "snapshot p50 s": ss["snapshot"]["p50"], "restore s": w["phases_s"].get("restore"),
+                     "fault CPU s": wb["fault_cpu_s"], "idle MiB-s": wb["idle_mib_s"],
+                     "idle mean MiB": wb["idle_mean_mib"]})
+    if not rows:
+        return ""
+    return ("\n\nwarm paths (starts by kind; idle: RAM held by idle warm instances)\n" + table(rows))
+
+
 # ---- the strategies side by side (planner, Learn lesson) ---------------------------------
 
 STRATEGIES = ("cold", "lazy pull", "pool", "snapshot", "keep-alive")

@@ -142,3 +142,20 @@ def test_strategy_table_on_the_azure_standin():
     assert by.loc["lazy pull", "startup_max_s"] < by.loc["cold", "startup_max_s"]   # the one pull
     assert not math.isnan(by.loc["pool", "startup_p50_s"])
     assert figures()[0] == 0.0
+
+
+def test_example_scenario_and_cli_table(capsys):
+    from simcontainer.cli import main
+
+    assert main(["run", str(ROOT / "models" / "scenarios" / "warm-paths.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "warm paths" in out and "fn-keepalive" in out
+
+
+def test_a_pool_fills_by_restore_when_it_starts_from_snapshots():
+    w = run('warm = { start = "snapshot", pool = 1, refill = "none" }', '{ kind = "burst", at_s = 1.0, count = 2 }',
+            runtime="firecracker", image="firecracker-rootfs", extra='vm_disk = "overlay"')
+    assert w["warm"]["starts"] == {"cold": 0, "warm": 1, "snapshot": 1}
+    assert w["warm"]["startup_s"]["snapshot"]["p50"] == pytest.approx(0.005)
+    # the pool instance was restored at t = 0 and its faults served before the burst
+    assert w["phases_s"]["restore"] == pytest.approx(0.005 / 2)
