@@ -255,7 +255,7 @@ def _warm(rec: Recorder, tm: np.ndarray, wl: np.ndarray, names: list[str], workl
         r = _mean(restore[ids][ready])
         ph["restore"] = r
         if r is not None and ph["boot"] is not None:
-            ph["boot"] -= r
+            ph["boot"] = max(ph["boot"] - r, 0.0)      # restore is part of the created -> running span
         workloads[name]["warm"] = rec.warm.summary(w, t, ids, horizon)
 
 

@@ -454,7 +454,9 @@ def strategy_table(scenario: Any, workload: str | None = None, *, pool: int = 2,
     ATC 2020). Returns a DataFrame, a row per strategy: ``strategy``, ``requests``, ``started``,
     ``cold``, ``warm``, ``snapshot`` (starts of each kind), ``startup_p50_s``, ``startup_p95_s``,
     ``startup_mean_s``, ``startup_max_s`` (the first request pulls the image), ``idle_mib_s``, ``idle_mean_mib`` (the memory bill of idle warm
-    instances), ``fault_cpu_s``, and ``note`` (why a strategy was skipped). A startup figure over
+    instances), ``fault_cpu_s`` and ``fault_s_per_start`` (page-fault work after snapshot restores,
+    in all and per restored start: the first run's slowdown, which ``startup`` -- request to ready --
+    leaves out), and ``note`` (why a strategy was skipped). A startup figure over
     no start is NaN. A snapshot row on a runtime without restore figures is skipped with a note."""
     import pandas as pd
 
@@ -494,7 +496,10 @@ def strategy_table(scenario: Any, workload: str | None = None, *, pool: int = 2,
                     "startup_mean_s": _nan(st["mean"]), "startup_max_s": _nan(st["max"]),
                     "idle_mib_s": wb["idle_mib_s"] if wb else 0.0,
                     "idle_mean_mib": (wb["idle_mean_mib"] if wb else 0.0),
-                    "fault_cpu_s": wb["fault_cpu_s"] if wb else 0.0, "note": ""})
+                    "fault_cpu_s": wb["fault_cpu_s"] if wb else 0.0,
+                    "fault_s_per_start": (wb["fault_cpu_s"] / wb["starts"]["snapshot"]
+                                          if wb and wb["starts"]["snapshot"] else 0.0),
+                    "note": ""})
         rows.append(row)
     return pd.DataFrame(rows)
 
