@@ -269,12 +269,12 @@ class Warm:
         st.fill_ids += 1
         st.fills += 1
         t = Instance(-st.fill_ids, st.plan)     # not a request: no record of its own
-        got = self.d.admission.admit(t)
-        if got is False:
+        adm = self.d.admission
+        # A pool instance never queues for room (it would hold requests up behind it): one that
+        # does not fit now is not started (pool_fill_failed); the next take tries again.
+        if adm.queue or not adm._try_place(t):
             st.fill_failed += 1
             return
-        if got is not True:
-            yield got
         why, _ = yield from self._boot(st, t, record=False)
         if why is not None:
             st.fill_failed += 1

@@ -159,3 +159,10 @@ def test_a_pool_fills_by_restore_when_it_starts_from_snapshots():
     assert w["warm"]["startup_s"]["snapshot"]["p50"] == pytest.approx(0.005)
     # the pool instance was restored at t = 0 and its faults served before the burst
     assert w["phases_s"]["restore"] == pytest.approx(0.005 / 2)
+
+
+def test_a_pool_larger_than_the_host_fills_what_fits_and_never_holds_requests_up():
+    w = run('warm = { pool = 1000 }', '{ kind = "burst", at_s = 5.0, count = 3 }')
+    wb = w["warm"]
+    assert 0 < wb["pool_fills"] - wb["pool_fill_failed"] < 1000
+    assert wb["starts"]["warm"] == 3 and w["waiting_at_horizon"] == 0
