@@ -87,6 +87,7 @@ class WorkloadPlan:
     grace_s: float = 10.0           # its stop grace period
     fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
     time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
+    warm: Any = None                # warm.WarmPlan: snapshot restore, pool, keep-alive (None: none)
 
     @property
     def name(self) -> str:
@@ -132,6 +133,7 @@ class Daemon:
         self.rec = recorder
         self.live: dict[int, Instance] = {}
         self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
+        self.warm: Any = None             # warm.Warm, made when a plan has warm paths
         self.live_restore = False
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
@@ -160,8 +162,10 @@ class Daemon:
             inst.life = Life(plan.policy, plan.grace_s)
             self.rec.lives[iid] = inst.life
             inst.process = self.env.process(sv.lifecycle(inst, lifetime))
-        else:
+        elif plan.warm is None:
             inst.process = self.env.process(self._lifecycle(inst, lifetime))
+        else:
+            inst.process = self.env.process(self.warm.run(inst, lifetime))
         return inst
 
     def api(self, op: str, iid: int) -> bool:
