@@ -206,8 +206,8 @@ def test_every_page_and_lesson_draws_without_errors(server, browser):
     for path, charts in PAGES.items():
         tab = Tab(browser).open(f"{url}/{path}", charts)
         tab.check(path or "/", charts)
-        if path in ("hosts", "learn-layers", "learn-lifecycle", "learn-mixed-deploy", "learn-blast-radius",
-                    "learn-stopping"):
+        if path in ("hosts", "learn-startup", "learn-layers", "learn-lifecycle", "learn-mixed-deploy",
+                    "learn-blast-radius", "learn-stopping"):
             tab.page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
         tab.close()
         checked.append(path or "/")
