@@ -77,7 +77,7 @@ def blast_table(df: pd.DataFrame) -> pd.DataFrame:
     recovered by the end of the run)."""
     return pd.DataFrame({
         "fault": [FAULTS.get(f, f) for f in df["fault"]],
-        "runtime": [comparison.describe(r) for r in df["runtime"]],
+        "runtime": [short_label(r) for r in df["runtime"]],
         "running before the fault": df["running_before"].astype(int),
         "instances lost": df["instances_lost"].astype(int),
         "recovery (s)": [num(x, ".1f") for x in df["recovery_s"]],
@@ -157,7 +157,7 @@ def blast_radius() -> None:
         f"over that time. Here the most it took was {int(worst['instances_lost'])} "
         f"({comparison.describe(worst['runtime'])}).")
     st.subheader("Every fault on every runtime")
-    st.markdown("The same 50-instance host, each fault in turn. Availability is the share of the run each "
+    st.markdown(f"The same {n}-instance host, each fault in turn. Availability is the share of the run each "
                 "instance spent running and ready, averaged over the instances.")
     every = blast_table(_blast_all(n, float(reboot), live))
     st.dataframe(every, hide_index=True, width="stretch", height=36 * (len(every) + 1) + 4)
