@@ -147,7 +147,8 @@ def lesson() -> None:
         "they hide it in four ways: **lazy pulling** (start after fetching only the bytes the start needs), "
         "a **pool** of instances started ahead of time, a **snapshot** restored instead of booting, and "
         "**keep-alive** (an instance that finished stays up for a while in case the next request comes). "
-        "The last two that keep something up pay in **memory**: an idle warm instance holds its RAM.")
+        "The two that keep instances up (pool and keep-alive) pay in **memory**: an idle warm instance holds "
+        "its RAM.")
     st.markdown(
         f"Here one function of the **Azure-shaped stand-in trace** (`models/traces/`, shaped after the Azure "
         f"Functions 2019 trace of Shahrad et al., ATC 2020: a call every minute or two) runs for "
@@ -202,7 +203,7 @@ def lesson() -> None:
         f"(its documented target) but then faults its memory in page by page: "
         f"{fmt(snap['fault_s_per_start'], '.2f', ' s')} of CPU per restore while the function runs, not counted "
         f"in startup. runc's CRIU restore reads the whole dump first: {fmt(crui['startup_p50_s'], '.2f', ' s')}.\n"
-        f"- **Keep-alive** of {keep_min} min: {ka['cold']:.0f} cold start(s) in {ka['requests']:.0f} requests, "
+        f"- **Keep-alive** of {keep_min} min: {ka['cold']:.0f} of {ka['requests']:.0f} requests started cold, "
         f"for {fmt(ka['idle_mean_mib'], ',.0f', ' MiB')} idle on average; a rarer function would find its "
         "instance gone more often and pay the cold start again.")
     st.subheader("Every figure")
