@@ -250,4 +250,3 @@ def test_mixed_deploy_lesson_blocks_only_through_cpu_and_disk(learn):
     # fewer containers: the microVMs on 4 cores get closer to their time alone
     before, after = step(at, at.slider(key="lm_c"), 0, "microVMs beside them on 4 cores")
     assert float(after) < float(before)
-
