@@ -166,7 +166,7 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
     from simcontainer.restart import policy_for
 
     w = plan.workload
-    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle())
+    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or scenario.daemon.preemption)
     plan.keep = not w.auto_remove
     if plan.full:
         plan.policy = policy_for(w.restart, plane.kind)
@@ -241,9 +241,11 @@ class Engine:
             for h in self.hosts:
                 h.preload(images[name])
         self.admission = Admission(self.env, self.hosts, policy or scenario.daemon.placement,
-                                   scenario.daemon.admission)
+                                   scenario.daemon.admission, scenario.daemon.retry)
         self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
         self.daemon.live_restore = scenario.daemon.live_restore
+        if scenario.daemon.preemption:
+            self._preemption()
         if scenario.faults:
             from simcontainer import faults
             from simcontainer.supervisor import Supervisor
@@ -254,6 +256,22 @@ class Engine:
             self.env.process(self._arrivals(plan))
         if scenario.actions:
             self.env.process(self._actions())
+
+    def _preemption(self) -> None:
+        """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
+        (simcontainer.supervisor), each recorded in ``Recorder.preemptions``."""
+        from simcontainer.placement import Preemption
+        from simcontainer.supervisor import Supervisor
+
+        sv = self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+        rec, env = self.recorder, self.env
+
+        def record(victim: Any, by: Any, host: Any) -> None:
+            rec.preemptions.append({"time_s": env.now, "host": host.index, "victim": victim.id,
+                                    "victim_workload": victim.plan.index, "victim_priority": victim.priority,
+                                    "by": by.id, "by_workload": by.plan.index, "by_priority": by.priority})
+
+        self.admission.preemption = Preemption(self.admission, sv.preemptible, sv.preempt, record)
 
     def _arrivals(self, plan: WorkloadPlan):
         env, daemon = self.env, self.daemon
@@ -326,6 +344,9 @@ class Engine:
             demands=[p.demand for p in self.plans],
         )
         from simcontainer.faults import recovery
+        from simcontainer.metrics import admission_results
+        admission_results(summary, self.recorder, self.scenario.daemon, [w.priority for w in self.scenario.workloads],
+                          self.hosts)
         summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
         if self.scenario.daemon.api_workers is not None:
             summary.setdefault("warnings", []).append(
