@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -350,11 +351,14 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     import simcontainer as sc
     from simcontainer.guard import check_size
+    from simcontainer.scenario import API_WORKERS_DEPRECATED
 
     s = sc.load_scenario(args.scenario)
     est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
     print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
           f"{est.describe()}")
+    if s.daemon.api_workers is not None:     # runs, but not as the user may think: say so here too
+        print_warnings([API_WORKERS_DEPRECATED.format(n=s.daemon.api_workers)])
     return EXIT_OK
 
 
@@ -544,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The library's deprecation warnings reach a CLI user once, as `warning: ...` lines from the
+    # result (or from check), not as Python warnings with a source line.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"simcontainer(\.|$)")
     if getattr(args, "seed", None) is not None and args.seed < 0:
         parser.error(f"--seed: {args.seed} is negative (allowed: an integer >= 0)")
     try:
