@@ -4,6 +4,10 @@ N instances of a zero-overhead custom runtime arrive one per second; each reserv
 lives a fixed time, stops and releases its RAM. The bare-simpy script does the same arrivals, a
 ``simpy.Container`` put/get for the RAM and a timeout for the lifetime. Both run in this process,
 interleaved, best of ``repeat``; the ratio is simcontainer / bare simpy (target <= 2.0).
+
+``usage_us_per_instance``: the same run with a memory usage model on (simcontainer.memory: a
+ramp in 2 steps, then a level every 30 s, so ~3 usage steps per instance over its 50 s, on the
+full lifecycle path), per instance -- what a usage process costs (issue 14).
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ MEM_MIB = 256.0
 RAM_MIB = 65536.0
 
 
-def scenario(n: int):
+def scenario(n: int, usage: bool = False):
     from simcontainer.scenario import parse_scenario
 
+    extra = {"usage": {"ramp_s": 10.0, "ramp_steps": 2, "interval_s": 30.0, "cv": 0.1}} if usage else {}
     return parse_scenario({
         "name": "bench-lifecycle",
         "duration_s": n * EVERY_S + LIFE_S + 1.0,
@@ -39,6 +44,7 @@ def scenario(n: int):
             "lifetime": {"kind": "fixed", "s": LIFE_S},
             "max_instances": n,
             "auto_remove": True,        # docker run --rm: the fast path
+            **extra,
         }],
     }, source="bench-lifecycle")
 
@@ -90,6 +96,8 @@ def run(n: int | None = None, repeat: int | None = None) -> dict[str, Any]:
     w = sim_out["summary"]["workloads"]["w"]
     assert w["completed"] == n == bare_out["completed"], (w["completed"], bare_out["completed"], n)
     ratio = sim["cpu"] / bare["cpu"]
+    su = scenario(n, usage=True)
+    usage_cpu = min(timed(lambda: run_simcontainer(su))[1] for _ in range(repeat))
     return {
         "n": n,
         "repeat": repeat,
@@ -99,6 +107,8 @@ def run(n: int | None = None, repeat: int | None = None) -> dict[str, Any]:
         "bare_simpy_wall_s": round(bare["wall"], 4),
         "simcontainer_us_per_instance": round(sim["cpu"] / n * 1e6, 2),
         "bare_simpy_us_per_instance": round(bare["cpu"] / n * 1e6, 2),
+        "usage_us_per_instance": round(usage_cpu / n * 1e6, 2),
+        "usage_ratio": round(usage_cpu / bare["cpu"], 3),
         "simcontainer_events": sim_out["events"],
         "bare_simpy_events": bare_out["events"],
         "ratio": round(ratio, 3),

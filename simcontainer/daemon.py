@@ -87,6 +87,8 @@ class WorkloadPlan:
     grace_s: float = 10.0           # its stop grace period
     fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
     time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
+    # the running app's disk load, MiB/s: io_mb_s x the runtime's io_factor (simcontainer.memory)
+    io_mib_s: float = 0.0
 
     @property
     def name(self) -> str:
@@ -133,6 +135,7 @@ class Daemon:
         self.rec = recorder
         self.live: dict[int, Instance] = {}
         self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
+        self.memory: Any = None           # memory.Memory when the scenario uses the memory model
         self.live_restore = False
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
@@ -243,15 +246,24 @@ class Daemon:
         self.rec.event(inst.id, state, self.env.now)
 
     def _cpu_load(self, inst: Instance, on: bool) -> None:
-        cpu = inst.plan.demand.cpu
+        """A running app's load: its cores on the host's CPU and its disk IO (``io_mib_s``) on
+        the host's disk, fair-shared with pulls, extraction and VM disk copies."""
+        plan = inst.plan
+        cpu = plan.demand.cpu
         host = inst.host
-        if cpu <= 0 or host is None or inst.cpu_load == on:
+        if (cpu <= 0 and not plan.io_mib_s) or host is None or inst.cpu_load == on:
             return
         inst.cpu_load = on
         if on:
-            host.cpu.add_load(cpu)
+            if cpu > 0:
+                host.cpu.add_load(cpu)
+            if plan.io_mib_s:
+                host.disk_bw.add_load(plan.io_mib_s)
         else:
-            host.cpu.remove_load(cpu)
+            if cpu > 0:
+                host.cpu.remove_load(cpu)
+            if plan.io_mib_s:
+                host.disk_bw.remove_load(plan.io_mib_s)
 
     def _keep(self, inst: Instance, plane: Any) -> None:
         """An exited instance without ``auto_remove`` and no API to remove it (the fast path has
@@ -356,7 +368,7 @@ class Daemon:
         final[iid] = _RUNNING
         times[base + _M_RUNNING] = now
         host.started()
-        cpu = plan.demand.cpu > 0
+        cpu = plan.demand.cpu > 0 or plan.io_mib_s > 0     # a running load: cores or disk IO
         if cpu:
             self._cpu_load(inst, True)
 

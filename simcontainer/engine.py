@@ -19,7 +19,7 @@ from simpy.events import URGENT
 
 from simcontainer.controlplane import PhasePlan, make_plane, steps
 from simcontainer.daemon import Daemon, WorkloadPlan
-from simcontainer.host import HostNode, demand
+from simcontainer.host import MIB_PER_MB, HostNode, demand
 from simcontainer.images import Image
 from simcontainer.metrics import (
     Recorder,
@@ -166,7 +166,11 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
     from simcontainer.restart import policy_for
 
     w = plan.workload
-    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or scenario.daemon.preemption)
+    from simcontainer.memory import active
+
+    # admission "none" (dockerd) admits past the host's RAM: the memory model's OOM killer acts
+    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
+                     or scenario.daemon.preemption or scenario.daemon.admission == "none")
     plan.keep = not w.auto_remove
     if plan.full:
         plan.policy = policy_for(w.restart, plane.kind)
@@ -193,7 +197,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         k = index[w.control_plane or rt.control_plane or "direct"]
         share = planes[k].serial_cpu_share
         plan = WorkloadPlan(
-            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img),
+            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img, scenario.host),
             api=PhasePlan.of(rt.api, speed, share), create=PhasePlan.of(rt.create, speed, share),
             boot=PhasePlan.of(rt.boot, speed, share), stop=PhasePlan.of(rt.stop, speed, share),
             vm_copy_mib=copy,
@@ -206,6 +210,8 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         if guest is not None:
             plan.guest = PhasePlan.of(guest, speed, share)
         plan.steps = steps(planes[k], plan, plan.network)
+        # what the runtime's IO path lets through (io_factor: its fio throughput vs native)
+        plan.io_mib_s = w.io_mb_s * rt.io_factor * MIB_PER_MB
         _lifecycle_plan(plan, scenario, planes[k], seed)
         plans.append(plan)
     return plans
@@ -246,11 +252,19 @@ class Engine:
         self.daemon.live_restore = scenario.daemon.live_restore
         if scenario.daemon.preemption:
             self._preemption()
+        from simcontainer.memory import Memory, active
+
+        if active(scenario) or scenario.daemon.admission == "none":
+            # every workload is on the full path (plan.full): OOM kills need it
+            from simcontainer.supervisor import Supervisor
+
+            self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+            self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
         if scenario.faults:
             from simcontainer import faults
             from simcontainer.supervisor import Supervisor
 
-            self.daemon.supervisor = Supervisor(self.daemon)
+            self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))

@@ -41,10 +41,15 @@ class Demand:
     disk_mib: float       # writable layer / VM disk copy or overlay, plus runtime overhead
     cpu: float            # cores it uses while running: cpu / cpu_factor
     copy_mib: float = 0.0  # the part of disk_mib that is a private full copy of a VM disk image
+    throttled: float = 0.0  # cores the app wants beyond its CFS quota / vCPUs (see cores_used)
 
 
-def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
-    """The per-instance reservation — the density story in three lines (see DESIGN.md)."""
+def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host | None = None) -> Demand:
+    """The per-instance reservation — the density story in three lines (see DESIGN.md).
+
+    With ``host.memory_admission = "request"`` a container reserves its ``mem_request_mib`` (when
+    set) instead of ``mem_mib``. The cores it uses are capped by its CFS quota (``cpu_limit``)
+    and a VM's by its vCPUs."""
     copy = 0.0
     if runtime.kind == "vm":
         ram = guest_mem_mib(workload, runtime, image) + runtime.mem_overhead_mib
@@ -56,9 +61,30 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image) -> Demand:
         else:
             own_disk = workload.writable_mib
     else:
-        ram = workload.mem_mib + runtime.mem_overhead_mib
+        mem = workload.mem_mib
+        if host is not None and host.memory_admission == "request" and workload.mem_request_mib is not None:
+            mem = workload.mem_request_mib
+        ram = mem + runtime.mem_overhead_mib
         own_disk = workload.writable_mib
-    return Demand(ram, own_disk + runtime.disk_overhead_mib, workload.cpu / runtime.cpu_factor, copy)
+    return Demand(ram, own_disk + runtime.disk_overhead_mib, cores_used(workload, runtime), copy,
+                  throttled_cores(workload, runtime))
+
+
+def cores_used(workload: Workload, runtime: RuntimeProfile) -> float:
+    """Cores a running instance takes at most: ``cpu / cpu_factor``, capped by its CFS quota
+    (``cpu_limit``: quota / period) and, for a VM, its vCPUs."""
+    cpu = workload.cpu / runtime.cpu_factor
+    if workload.cpu_limit is not None:
+        cpu = min(cpu, workload.cpu_limit)
+    if runtime.kind == "vm" and workload.vcpus is not None:
+        cpu = min(cpu, float(workload.vcpus))
+    return cpu
+
+
+def throttled_cores(workload: Workload, runtime: RuntimeProfile) -> float:
+    """Cores the app wants beyond its CFS quota / vCPUs (0 when not capped): CFS throttles it
+    in every period it asks for them (``nr_throttled`` = ``nr_periods``)."""
+    return workload.cpu / runtime.cpu_factor - cores_used(workload, runtime)
 
 
 def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:
@@ -86,7 +112,9 @@ class HostNode:
         self.cpu = FairShare(env, spec.cpu_cores, f"host{index}.cpu", hook("cpu"))
         self.disk_bw = FairShare(env, spec.disk_mb_s * MIB_PER_MB, f"host{index}.disk_bw")
         self.net = FairShare(env, spec.net_mb_s * MIB_PER_MB, f"host{index}.net")
-        self.ram = Pool(spec.ram_mib, f"host{index}.ram", hook("ram"))
+        # admission's RAM: the host's less what the OS and daemons keep, times the overcommit ratio
+        self.ram = Pool((spec.ram_mib - spec.reserved_mib) * (spec.memory_overcommit or 1.0),
+                        f"host{index}.ram", hook("ram"))
         self.disk = Pool(spec.disk_gib * 1024.0, f"host{index}.disk", hook("disk"))
         self.cpu_pool = (Pool(spec.cpu_cores * spec.cpu_overcommit, f"host{index}.cpu_reserved")
                          if spec.cpu_overcommit is not None else None)

@@ -79,6 +79,10 @@ class Recorder:
         # preemption victims (admission "backfill" with preemption): time_s, host, victim,
         # victim_workload, victim_priority, by, by_workload, by_priority
         self.preemptions: list[dict[str, Any]] = []
+        # simcontainer.memory: one row per OOM kill (time_s, instance, workload, host, kind
+        # "cgroup"/"host", resident_mib, reason)
+        self.oom_kills: list[dict[str, Any]] = []
+        self.memory: Any = None                      # simcontainer.memory.Memory when in use
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:
@@ -223,8 +227,17 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
                            "vm_disk_copy_mib": copy[w],
                            "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
                                          "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)}}
+    if demands is not None:     # CFS quota / vCPU caps: what the app wanted beyond them
+        for w, name in enumerate(workload_names):
+            c, over = workloads[name]["cpu"], getattr(demands[w], "throttled", 0.0)
+            asked = c["asked_core_s"]
+            c["throttled_core_s"] = None if asked is None else (asked * over / cpu[w] if over and cpu[w] else 0.0)
+            c["throttled_fraction"] = over / (cpu[w] + over) if cpu[w] + over > 0 else None
     host, per_host = _hosts(rec, tm, hosts, horizon)
     errors = [c for c in rec.api_calls if not c["ok"]]
+    extra = {}
+    if rec.memory is not None:
+        extra["memory"] = rec.memory.summary(horizon, workload_names)
     return {
         "scenario": scenario_name,
         "seed": seed,
@@ -235,6 +248,7 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         "hosts": per_host,
         "api": {"calls": len(rec.api_calls), "errors": len(errors)},
         "events": len(rec.ev_time),
+        **extra,
     }
 
 
@@ -306,7 +320,8 @@ def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, prior
                       hosts: Sequence[Any]) -> None:
     """Which admission policy ran (top-level ``admission``), per workload its ``priority`` and
     ``preempted`` count (instances evicted for a higher-priority request), and under admission
-    "none" a warning when RAM reserved by started instances passed a host's capacity."""
+    "none" a warning when RAM reserved by started instances passed a host's capacity (and how many
+    the memory model's OOM killer killed for it)."""
     names = list(summary["workloads"])
     preempted = [0] * len(names)
     for p in rec.preemptions:
@@ -332,7 +347,8 @@ def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, prior
         summary.setdefault("warnings", []).append(
             f"admission \"none\": RAM reserved by started instances peaked at {peak:.0f} MiB on {where}'s "
             f"{cap:.0f} MiB ({peak / cap:.0%}; {len(over)} of {len(hosts)} host(s) over capacity); "
-            "this build has no OOM killer, so nothing was killed for it")
+            f"the kernel's OOM killer killed {len(getattr(rec, 'oom_kills', []))} instance(s) "
+            "(result memory.oom_kills)")
 
 
 def _cpu_received(rec: Recorder, ids: np.ndarray, t: np.ndarray, cap: float, hosts: list[Any],

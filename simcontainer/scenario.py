@@ -247,6 +247,27 @@ class Host(Model):
     # moby/moby issue 42096): divides CPU work and the CPU-bound part of serialized sections
     cpu_speed: Positive = 1.0
     preset: Name | None = None
+    # ---- memory as hosts share it (simcontainer.memory) ----
+    # RAM kept for the OS and the daemons: neither admission nor instances may use it
+    reserved_mib: NonNeg = 0.0
+    # admission counts a container's ``mem_request_mib`` ("request", Kubernetes) or its whole
+    # reservation (``mem_mib`` / a VM's guest RAM: "reservation", today's behaviour)
+    memory_admission: Literal["reservation", "request"] = "reservation"
+    # admission may promise this many times the RAM there is (None: 1, no overcommit)
+    memory_overcommit: Annotated[float, Field(ge=1, le=100)] | None = None
+    # swap: resident memory beyond RAM up to this much is swapped out instead of OOM-killed
+    swap_mib: NonNeg = 0.0
+    # KSM (Linux ksmd) merging identical guest pages at pages_to_scan / sleep_millisecs
+    ksm: bool = False
+    ksm_pages_to_scan: Annotated[Int, Field(ge=1, le=1_000_000)] = 100
+    ksm_sleep_ms: Annotated[float, Field(gt=0, le=60_000)] = 20.0
+
+    @model_validator(mode="after")
+    def _reserved_below_ram(self) -> Host:
+        if self.reserved_mib >= self.ram_mib:
+            raise ValueError(f"reserved_mib ({self.reserved_mib:g}) must be below ram_mib "
+                             f"({self.ram_mib:g}): nothing would be left for instances")
+        return self
 
 
 Placement = Literal["first-fit", "best-fit", "spread", "image-locality"]
@@ -415,6 +436,19 @@ Lifetime = Annotated[
 ]
 
 
+class MemoryUsage(Model):
+    """Memory an instance uses over time: a linear ramp over ``ramp_s`` (in ``ramp_steps``) to
+    its working set, then every ``interval_s`` a draw around it (coefficient of variation ``cv``,
+    normal, clipped at 0), plus ``leak_mib_per_h`` per hour of running."""
+
+    working_set_mib: NonNeg | None = None        # None: the workload's mem_mib
+    ramp_s: NonNeg = 30.0
+    ramp_steps: Annotated[Int, Field(ge=1, le=1000)] = 5
+    cv: Annotated[float, Field(ge=0, le=10)] = 0.0
+    interval_s: Annotated[float, Field(ge=0.1, le=MAX_NUMBER)] = 60.0    # >= 0.1 s: a bounded event rate
+    leak_mib_per_h: NonNeg = 0.0
+
+
 class Workload(Model):
     name: Name
     runtime: Name
@@ -463,12 +497,31 @@ class Workload(Model):
     # Requests per second the service receives, spread over its running instances: only to
     # count the requests a fault makes fail (the summary's faults[].requests_failed)
     requests_per_s: NonNeg = 0.0
+    # ---- memory, CPU and IO as hosts share them (simcontainer.memory) ----
+    # Kubernetes-style request (admission when host.memory_admission = "request"; None: mem_mib)
+    mem_request_mib: NonNeg | None = None
+    # the cgroup's memory.max: usage above it is OOM-killed (137); None: no limit
+    mem_limit_mib: Positive | None = None
+    # memory used over time (None: flat at mem_mib, no process)
+    usage: MemoryUsage | None = None
+    # the kernel's oom_score_adj (-1000: never chosen by the host's OOM killer)
+    oom_score_adj: Annotated[Int, Field(ge=-1000, le=1000)] = 0
+    # VMs: a balloon driver returns guest memory the guest no longer uses (else touched pages stay)
+    balloon: bool = False
+    # VMs: share of touched guest pages identical across guests of the same image (KSM merges them)
+    ksm_shared_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # CFS quota in cores (cpu.max quota / period); None: no limit
+    cpu_limit: Positive | None = None
+    # VMs: vCPUs (a VM cannot use more cores than it has vCPUs); None: no cap
+    vcpus: Annotated[Int, Field(ge=1, le=4096)] | None = None
+    # disk read/write load of the running app (MB/s asked), fair-shared with pulls and copies
+    io_mb_s: NonNeg = 0.0
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
         without ``--rm``: the fast path keeps an exited instance as well)."""
         return not (self.stop_grace_s is None and self.sigterm == "exit" and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
-                    and self.pull_error_rate == 0)
+                    and self.pull_error_rate == 0 and self.usage is None and self.mem_limit_mib is None)
 
 
 class Fault(Model):

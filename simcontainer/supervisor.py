@@ -339,6 +339,8 @@ class Supervisor:
             self._mark(inst, "running", first=True)
             host.started()
             d._cpu_load(inst, True)
+            if d.memory is not None:
+                d.memory.on_running(inst)
             w = plan.workload
             if w.ready_s > 0:
                 cause = yield from _napi(inst, env, w.ready_s)
@@ -362,6 +364,8 @@ class Supervisor:
                 self._up(life, False)
             d._cpu_load(inst, False)
             host.stopped()
+            if d.memory is not None:
+                d.memory.on_exit(inst)
         # the exit (a preemption victim is deleted gracefully, then its restart policy acts)
         if cause in ("stop", "client", "preempt"):
             code, killed = yield from self._stop(inst)

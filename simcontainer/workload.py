@@ -33,7 +33,7 @@ from simcontainer.scenario import (
 )
 
 Z95 = 1.6448536269514722  # standard normal 95th percentile
-PURPOSES = {"arrival": 1, "lifetime": 2, "phases": 3, "failures": 4, "faults": 5}
+PURPOSES = {"arrival": 1, "lifetime": 2, "phases": 3, "failures": 4, "faults": 5, "memory": 6}
 _BLOCK = 512
 
 

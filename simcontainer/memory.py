@@ -1,0 +1,385 @@
+"""Memory as a host really shares it: use over time, cgroup limits, the kernel's OOM killer, KVM
+guest memory, balloons and KSM.
+
+Opt-in: nothing here runs unless a workload has a ``usage`` model or a ``mem_limit_mib`` (those
+take the full lifecycle, :mod:`simcontainer.supervisor`), or the host has ``ksm``. A run without
+them keeps today's flat reservations and has no process, no hook call and no cost (the lifecycle
+benchmark checks it).
+
+- **Resident memory** of a host (:class:`HostMemory`) is the sum over its running instances of
+  what each holds now: a flat instance its reservation (working set + runtime overhead); an
+  instance with a ``usage`` model its current level + runtime overhead; a VM the guest pages it
+  has touched (guest OS + the app's peak use, never above its guest RAM) + the VMM overhead -- KVM
+  backs guest memory on first touch (QEMU allocates it lazily unless ``-mem-prealloc``) and the
+  host gets it back only through a balloon (``balloon = true``); minus what KSM merged.
+- **cgroup OOM**: an instance whose level passes its ``mem_limit_mib`` (memory.max) is killed by
+  its cgroup: exit 137, ``oom_killed``, an ``oom`` event; its restart policy acts
+  (:class:`~simcontainer.supervisor.Supervisor` handles the ``"oom"`` interrupt).
+- **host OOM**: an allocation that would take resident memory beyond the host's RAM minus
+  ``reserved_mib`` plus ``swap_mib`` first runs the kernel's OOM killer: the running instance of
+  highest badness (:func:`badness`, Linux ``mm/oom_kill.c`` ``oom_badness``: resident pages plus
+  ``oom_score_adj`` thousandths of the total) dies, VMs included, until the allocation fits.
+  Every kill is recorded (``Recorder.oom_kills``) with its victim and reason.
+
+:func:`kill_for` is the host OOM killer as a function, for an admission that admits without
+checking (``admission = "none"``): call it with a host and the MiB to allocate; it kills until
+they fit and returns the victims.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from simcontainer.workload import Stream
+
+if TYPE_CHECKING:
+    from simcontainer.daemon import Daemon, Instance
+    from simcontainer.host import HostNode
+    from simcontainer.scenario import Host, Scenario, Workload
+
+PAGE_KIB = 4.0
+# ksmd's CPU while scanning: an estimate (no figure in the kernel docs; ksmd at the defaults is
+# commonly reported at a few percent of one core): 0.05 core per host while any merging is left
+KSM_CPU_CORES = 0.05
+# a balloon's inflate rate: an estimate (Firecracker docs/ballooning.md gives the driver's 0.2 s
+# retry, no rate): 256 MiB per second returned to the host
+BALLOON_MIB_S = 256.0
+
+
+def ksm_rate_mib_s(pages_to_scan: int = 100, sleep_ms: float = 20.0) -> float:
+    """KSM's scan rate: ``pages_to_scan`` 4 KiB pages per wake-up every ``sleep_millisecs``
+    (Linux Documentation/admin-guide/mm/ksm.rst; defaults 100 and 20: ~19.5 MiB/s)."""
+    return pages_to_scan * PAGE_KIB / 1024.0 / (sleep_ms / 1000.0)
+
+
+def badness(resident_mib: float, oom_score_adj: int, total_mib: float) -> float:
+    """The kernel's OOM badness (Linux mm/oom_kill.c ``oom_badness``): resident (+ swap) pages
+    plus ``oom_score_adj`` thousandths of the total pages; -1000 is never chosen (-inf)."""
+    if oom_score_adj <= -1000:
+        return -math.inf
+    return resident_mib + oom_score_adj * total_mib / 1000.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A usage model: yields (wait, level) -- after ``wait`` seconds the app uses ``level`` MiB."""
+
+    working_set_mib: float
+    ramp_s: float = 30.0
+    ramp_steps: int = 5
+    cv: float = 0.0
+    interval_s: float = 60.0
+    leak_mib_per_h: float = 0.0
+
+    def levels(self, stream: Stream | None) -> Iterator[tuple[float, float]]:
+        ws, n = self.working_set_mib, self.ramp_steps
+        step = self.ramp_s / n
+        for k in range(1, n + 1):
+            yield (step if k > 1 else 0.0), ws * k / n
+        t = self.ramp_s
+        leak = self.leak_mib_per_h / 3600.0
+        while True:
+            t += self.interval_s
+            level = ws
+            if self.cv > 0 and stream is not None:
+                level = max(0.0, ws * (1.0 + self.cv * stream.normal()))
+            yield self.interval_s, level + leak * t
+
+
+def usage_of(w: Workload) -> Usage | None:
+    if w.usage is None:
+        return None
+    u = w.usage
+    return Usage(u.working_set_mib if u.working_set_mib is not None else w.mem_mib, u.ramp_s,
+                 u.ramp_steps, u.cv, u.interval_s, u.leak_mib_per_h)
+
+
+def active(scenario: Scenario) -> bool:
+    """Whether the scenario uses the memory model at all (else nothing here runs)."""
+    return scenario.host.ksm or any(w.usage is not None or w.mem_limit_mib is not None
+                                    for w in scenario.workloads)
+
+
+class Member:
+    """One running instance's memory on its host."""
+
+    __slots__ = ("inst", "level", "touched", "fixed", "ceiling", "adj", "limit", "proc", "vm",
+                 "image", "shared", "guest_os")
+
+    def __init__(self, inst: Instance) -> None:
+        plan = inst.plan
+        w, rt = plan.workload, plan.runtime
+        self.inst = inst
+        self.vm = rt.kind == "vm"
+        self.fixed = rt.mem_overhead_mib          # runtime / VMM overhead
+        self.adj = w.oom_score_adj
+        self.limit = w.mem_limit_mib if w.mem_limit_mib is not None else math.inf
+        self.image = plan.image.name
+        self.shared = w.ksm_shared_fraction if self.vm else 0.0
+        if self.vm:
+            from simcontainer.host import guest_mem_mib
+
+            img = plan.image
+            self.ceiling = guest_mem_mib(w, rt, img)
+            self.guest_os = img.guest_os_mib if img.guest_os_mib is not None else rt.guest_os_mib
+        else:
+            self.ceiling = math.inf
+            self.guest_os = 0.0
+        self.level = 0.0      # the app's (or the guest's) own use
+        self.touched = 0.0    # VMs: guest pages backed on the host
+        self.proc: simpy.Process | None = None
+
+    def resident(self) -> float:
+        return (self.touched if self.vm else self.level) + self.fixed
+
+
+class HostMemory:
+    """Resident memory of one host and its OOM killer."""
+
+    def __init__(self, env: simpy.Environment, host: HostNode, mm: Memory) -> None:
+        spec: Host = host.spec
+        self.env = env
+        self.host = host
+        self.mm = mm
+        self.capacity = spec.ram_mib - spec.reserved_mib
+        self.swap = spec.swap_mib
+        self.members: dict[int, Member] = {}     # every running full-path instance
+        self.resident = 0.0        # Σ member.resident() (before KSM)
+        self.merged = 0.0          # saved by KSM
+        self.peak = 0.0
+        self.peak_swapped = 0.0
+        self.ksm_proc: simpy.Process | None = None
+
+    def used(self) -> float:
+        return self.resident - self.merged
+
+    def _note(self) -> None:
+        u = self.used()
+        if u > self.peak:
+            self.peak = u
+        s = u - self.capacity
+        if s > self.peak_swapped:
+            self.peak_swapped = s
+
+    def change(self, m: Member, new_level: float) -> None:
+        """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
+        if new_level > m.limit:
+            self.mm.kill(self, m, "cgroup", f"cgroup memory.max: usage {new_level:,.0f} MiB over "
+                                            f"the limit {m.limit:,.0f} MiB")
+            return
+        before = m.resident()
+        if m.vm:
+            want = min(m.ceiling, m.guest_os + new_level)
+            touched = max(m.touched, want) if not self.mm.balloon(m) else want
+        else:
+            touched = 0.0
+        level = new_level
+        after = (touched if m.vm else level) + m.fixed
+        grow = after - before
+        if grow > 0 and self.used() + grow > self.capacity + self.swap:
+            self.oom(grow, m)
+            if m.inst.id not in self.members:
+                return
+        m.level, m.touched = level, touched
+        self.resident += after - before
+        self._note()
+
+    def oom(self, need: float, asking: Member | None) -> list[Member]:
+        """The kernel's OOM killer: kill by badness until ``need`` more MiB fit."""
+        victims: list[Member] = []
+        total = self.capacity + self.swap
+        while self.used() + need > total and self.members:
+            best = max(self.members.values(),
+                       key=lambda x: (badness(x.resident(), x.adj, total), -x.inst.id))
+            if badness(best.resident(), best.adj, total) == -math.inf:
+                break
+            victims.append(best)
+            self.mm.kill(self, best, "host",
+                         f"host out of memory: {self.used() + need:,.0f} MiB asked of "
+                         f"{total:,.0f} MiB; badness {badness(best.resident(), best.adj, total):,.0f}")
+        return victims
+
+
+class Memory:
+    """Every host's memory and the per-instance usage processes (one per scenario run)."""
+
+    def __init__(self, env: simpy.Environment, daemon: Daemon, scenario: Scenario, seed: int) -> None:
+        from simcontainer.workload import seed_sequence
+
+        self.env = env
+        self.d = daemon
+        self.rec = daemon.rec
+        self.hosts = [HostMemory(env, h, self) for h in daemon.hosts]
+        self.streams = {w.name: Stream(seed_sequence(seed, w.name, "memory")) for w in scenario.workloads}
+        self.models = {w.name: usage_of(w) for w in scenario.workloads}
+        self.ksm_rate = ksm_rate_mib_s(scenario.host.ksm_pages_to_scan, scenario.host.ksm_sleep_ms)
+        self.ksm = scenario.host.ksm
+        self.run_s = [0.0] * len(scenario.workloads)     # instance-seconds running, per workload
+        self.since: dict[int, float] = {}
+        self.rec.memory = self
+        if self.ksm:
+            for hm in self.hosts:
+                hm.ksm_proc = env.process(self._ksm(hm))
+
+    @staticmethod
+    def balloon(m: Member) -> bool:
+        return m.inst.plan.workload.balloon
+
+    # ---- hooks the supervisor calls ---------------------------------------------------------
+
+    def on_running(self, inst: Instance) -> None:
+        host = inst.host
+        assert host is not None
+        hm = self.hosts[host.index]
+        m = Member(inst)
+        hm.members[inst.id] = m
+        self.since[inst.id] = self.env.now
+        model = self.models[inst.plan.name]
+        if model is None:       # flat: it holds its reservation
+            m.level = m.touched = inst.plan.demand.ram_mib - m.fixed
+        grow = m.resident()     # flat: its reservation; else its runtime / VMM overhead to start
+        if hm.used() + grow > hm.capacity + hm.swap:
+            hm.oom(grow, m)
+            if inst.id not in hm.members:
+                return
+        hm.resident += grow
+        hm._note()
+        if model is not None:
+            m.proc = self.env.process(self._run(hm, m, model))
+
+    def on_exit(self, inst: Instance) -> None:
+        t0 = self.since.pop(inst.id, None)
+        if t0 is not None:
+            self.run_s[inst.plan.index] += self.env.now - t0
+        host = inst.host
+        if host is None:
+            return
+        hm = self.hosts[host.index]
+        m = hm.members.pop(inst.id, None)
+        if m is None:
+            return
+        hm.resident -= m.resident()
+        if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
+            m.proc.interrupt("exit")
+        self._ksm_clip(hm)
+
+    # ---- the processes ------------------------------------------------------------------
+
+    def _run(self, hm: HostMemory, m: Member, model: Usage) -> Generator[simpy.Event, Any, None]:
+        stream = self.streams[m.inst.plan.name]
+        env = self.env
+        for wait, level in model.levels(stream):
+            if wait > 0:
+                try:
+                    yield env.timeout(wait)
+                except simpy.Interrupt:
+                    return
+            if m.inst.id not in hm.members:
+                return
+            if m.vm and self.balloon(m) and level < m.touched:
+                # the balloon inflates at its rate: the host gets the difference back gradually
+                give = m.touched - level
+                dt = give / BALLOON_MIB_S
+                try:
+                    yield env.timeout(dt)
+                except simpy.Interrupt:
+                    return
+                if m.inst.id not in hm.members:
+                    return
+            hm.change(m, level)
+            if m.inst.id not in hm.members:
+                return
+
+    def kill(self, hm: HostMemory, m: Member, kind: str, reason: str) -> None:
+        inst = m.inst
+        hm.members.pop(inst.id, None)
+        hm.resident -= m.resident()
+        self._ksm_clip(hm)
+        self.rec.oom_kills.append({"time_s": self.env.now, "instance": inst.id,
+                                   "workload": inst.plan.index, "host": hm.host.index, "kind": kind,
+                                   "resident_mib": m.resident(), "reason": reason})
+        sv = self.d.supervisor
+        if sv is not None:
+            if self.env.active_process is inst.process:     # killed as it starts: once it waits
+                self.env.timeout(0).callbacks.append(lambda _ev: sv.interrupt(inst, "oom"))
+            else:
+                sv.interrupt(inst, "oom")
+        if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
+            m.proc.interrupt("oom")
+
+    def summary(self, horizon: float, names: list[str]) -> dict[str, Any]:
+        """The result's ``memory`` block: per host resident peak, swap and KSM; per workload
+        OOM kills and kills per 1,000 instance-hours (null over no running time)."""
+        run = list(self.run_s)
+        for iid, t0 in self.since.items():
+            run[self.d.live[iid].plan.index if iid in self.d.live else 0] += horizon - t0
+        kills = self.rec.oom_kills
+        per_wl = {}
+        for w, name in enumerate(names):
+            mine = [k for k in kills if k["workload"] == w]
+            hours = run[w] / 3600.0
+            per_wl[name] = {"oom_kills": len(mine),
+                            "cgroup_kills": sum(1 for k in mine if k["kind"] == "cgroup"),
+                            "host_kills": sum(1 for k in mine if k["kind"] == "host"),
+                            "instance_hours": hours,
+                            "oom_kills_per_1000_h": 1000.0 * len(mine) / hours if hours > 0 else None}
+        return {"oom_kills": len(kills), "workloads": per_wl,
+                "hosts": [{"capacity_mib": hm.capacity, "swap_mib": hm.swap, "peak_used_mib": hm.peak,
+                           "peak_swapped_mib": max(0.0, hm.peak_swapped), "used_mib_at_end": hm.used(),
+                           "ksm_merged_mib_at_end": hm.merged} for hm in self.hosts]}
+
+    # ---- KSM ------------------------------------------------------------------------------
+
+    def _ksm_max(self, hm: HostMemory) -> tuple[float, float]:
+        """(what KSM can merge at most, the VM memory it scans)."""
+        groups: dict[str, list[Member]] = {}
+        scanned = 0.0
+        for m in hm.members.values():
+            if m.vm:
+                scanned += m.touched
+                if m.shared > 0:
+                    groups.setdefault(m.image, []).append(m)
+        most = 0.0
+        for ms in groups.values():
+            if len(ms) > 1:
+                pages = [m.touched * m.shared for m in ms]
+                most += sum(pages) - max(pages)     # one copy stays
+        return most, scanned
+
+    def _ksm_clip(self, hm: HostMemory) -> None:
+        if self.ksm:
+            most, _ = self._ksm_max(hm)
+            hm.merged = min(hm.merged, most)
+
+    def _ksm(self, hm: HostMemory) -> Generator[simpy.Event, Any, None]:
+        """ksmd: each second it scans ``ksm_rate`` MiB of guest memory; the part of a full pass it
+        has done merges that part of what can be merged. Costs ``KSM_CPU_CORES`` while scanning."""
+        env, cpu = self.env, hm.host.cpu
+        busy = False
+        while True:
+            yield env.timeout(1.0)
+            most, scanned = self._ksm_max(hm)
+            left = most - hm.merged
+            scanning = left > 1e-9 and scanned > 0
+            if scanning != busy:
+                (cpu.add_load if scanning else cpu.remove_load)(KSM_CPU_CORES)
+                busy = scanning
+            if scanning:
+                hm.merged = min(most, hm.merged + self.ksm_rate * most / scanned)
+            elif left < 0:
+                hm.merged = most
+
+
+def kill_for(memory: Memory, host_index: int, need_mib: float) -> list[int]:
+    """For an admission that admits without checking: run host ``host_index``'s OOM killer so
+    that ``need_mib`` more fit; the instance ids it killed (each recorded in ``oom_kills``)."""
+    return [m.inst.id for m in memory.hosts[host_index].oom(need_mib, None)]
+
+
+__all__ = ["BALLOON_MIB_S", "KSM_CPU_CORES", "HostMemory", "Memory", "Usage", "active", "badness",
+           "kill_for", "ksm_rate_mib_s", "usage_of"]

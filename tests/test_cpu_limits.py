@@ -1,0 +1,68 @@
+"""CPU as cgroups give it (issue 14): CFS quota limits with throttling, VM vCPU caps."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import scenario_dict
+
+import simcontainer as sc
+from simcontainer.host import cores_used, throttled_cores
+
+
+def _one(duration: float = 100.0, **w):
+    data = scenario_dict(duration_s=duration)
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1},
+                                lifetime={"kind": "forever"}, **w)
+    return sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["cpu"]
+
+
+def test_a_half_core_cfs_limit_on_a_one_core_hungry_app_gives_half_a_core_and_reports_throttling():
+    cpu = _one(cpu=1.0, cpu_limit=0.5)
+    assert cpu["received_core_s"] == pytest.approx(50.0)        # 0.5 core x 100 s
+    assert cpu["throttled_core_s"] == pytest.approx(50.0)       # the other half, throttled
+    assert cpu["throttled_fraction"] == pytest.approx(0.5)
+
+
+def test_without_a_limit_nothing_is_throttled():
+    cpu = _one(cpu=1.0)
+    assert cpu["received_core_s"] == pytest.approx(100.0)
+    assert cpu["throttled_core_s"] == 0.0
+    assert cpu["throttled_fraction"] == 0.0
+
+
+def test_a_limit_above_the_need_changes_nothing():
+    cpu = _one(cpu=0.3, cpu_limit=2.0)
+    assert cpu["received_core_s"] == pytest.approx(30.0)
+    assert cpu["throttled_core_s"] == 0.0
+
+
+def test_a_vm_cannot_use_more_cores_than_its_vcpus():
+    data = scenario_dict(duration_s=100.0)
+    data["runtimes"].append({"name": "vm0", "kind": "vm", "default_guest_mem_mib": 128.0})
+    data["images"].append({"name": "guest", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0})
+    data["daemon"]["prepull"] = ["tiny", "guest"]
+    data["workloads"][0].update(runtime="vm0", image="guest", cpu=3.0, vcpus=2,
+                                arrival={"kind": "burst", "at_s": 0.0, "count": 1}, lifetime={"kind": "forever"})
+    s = sc.parse_scenario(data)
+    cpu = sc.simulate(s).summary["workloads"]["w"]["cpu"]
+    assert cpu["received_core_s"] == pytest.approx(200.0, rel=1e-3)     # less its 1 MiB disk copy
+    assert cpu["throttled_core_s"] == pytest.approx(100.0, rel=1e-3)
+    rt = s.runtime_table()["vm0"]
+    assert cores_used(s.workloads[0], rt) == 2.0 and throttled_cores(s.workloads[0], rt) == 1.0
+
+
+def test_cfs_limits_leave_room_for_neighbours_on_a_full_host():
+    # 4 cores, 8 apps wanting 1 core each: uncapped they get 0.5 each; capped at 0.25, each gets
+    # 0.25 and the host sits half idle
+    data = scenario_dict(duration_s=100.0)
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 8}, lifetime={"kind": "forever"},
+                                cpu=1.0)
+    free = sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["cpu"]
+    assert free["received_core_s"] == pytest.approx(400.0)
+    capped = copy.deepcopy(data)
+    capped["workloads"][0]["cpu_limit"] = 0.25
+    got = sc.simulate(sc.parse_scenario(capped)).summary["workloads"]["w"]["cpu"]
+    assert got["received_core_s"] == pytest.approx(200.0)
+    assert got["throttled_core_s"] == pytest.approx(600.0)

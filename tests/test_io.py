@@ -1,0 +1,44 @@
+"""IO as hosts share it (issue 14): running apps' disk load beside pulls, extraction and VM
+copies; a runtime's io_factor."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import scenario_dict
+
+import simcontainer as sc
+from simcontainer.host import MIB_PER_MB
+
+BIG = {"name": "big", "layers": [{"id": "big-0", "download_mib": 1.0, "disk_mib": 1000.0, "compression": "none"}]}
+
+
+def _pull_s(neighbour_io_mb_s: float, runtime_io_factor: float = 1.0) -> float:
+    data = scenario_dict(duration_s=200.0, host={"disk_mb_s": 500, "net_mb_s": 10_000, "cpu_cores": 64})
+    data["runtimes"][0]["io_factor"] = runtime_io_factor
+    data["images"].append(BIG)
+    data["workloads"] = [
+        {"name": "noisy", "runtime": "zero", "image": "tiny", "mem_mib": 100, "writable_mib": 0,
+         "io_mb_s": neighbour_io_mb_s, "arrival": {"kind": "burst", "at_s": 0.0, "count": 1},
+         "lifetime": {"kind": "forever"}},
+        {"name": "cold", "runtime": "zero", "image": "big", "mem_mib": 100, "writable_mib": 0,
+         "arrival": {"kind": "burst", "at_s": 10.0, "count": 1}, "lifetime": {"kind": "forever"}},
+    ]
+    r = sc.simulate(sc.parse_scenario(data))
+    return r.summary["workloads"]["cold"]["pull"]["mean_s"]
+
+
+def test_an_io_heavy_neighbour_stretches_a_cold_pulls_extraction():
+    alone = _pull_s(0.0)
+    noisy = _pull_s(500.0)      # asks the whole disk: the extraction gets half of it
+    disk = 1000.0 / (500 * MIB_PER_MB)      # the layer's write at the whole disk rate
+    assert noisy - alone == pytest.approx(disk)     # half the rate: one more disk time
+
+
+def test_io_factor_caps_what_the_runtimes_io_path_puts_on_the_disk():
+    # the neighbour asks 500 MB/s; a 0.2 io_factor lets 100 through: the extraction keeps 4/5
+    full, low = _pull_s(500.0), _pull_s(500.0, runtime_io_factor=0.2)
+    alone = _pull_s(0.0)
+    disk = 1000.0 / (500 * MIB_PER_MB)
+    assert low - alone == pytest.approx(0.25 * disk)     # 4/5 of the rate: 1/4 more time
+    assert full - alone == pytest.approx(disk)
+    assert _pull_s(100.0) == pytest.approx(low)

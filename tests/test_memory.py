@@ -1,0 +1,208 @@
+"""Memory as hosts share it (issue 14): usage over time, cgroup and host OOM kills, KVM guest
+memory, balloons, KSM, admission by request, reserved RAM and overcommit."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from conftest import scenario_dict
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import simcontainer as sc
+from simcontainer.memory import badness, ksm_rate_mib_s
+
+VM_RUNTIME = {"name": "vm0", "kind": "vm", "mem_overhead_mib": 5.0, "default_guest_mem_mib": 128.0,
+              "guest_os_mib": 0.0}
+VM_IMAGE = {"name": "guest", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0, "guest_os_mib": 256.0}
+
+
+def _run(duration: float = 200.0, host: dict | None = None, **w):
+    data = scenario_dict(duration_s=duration, host=host or {})
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1},
+                                lifetime={"kind": "forever"}, **w)
+    return sc.simulate(sc.parse_scenario(data))
+
+
+def _vms(n: int, duration: float = 300.0, host: dict | None = None, **w):
+    data = scenario_dict(duration_s=duration, host=host or {"ram_mib": 65536})
+    data["runtimes"].append(copy.deepcopy(VM_RUNTIME))
+    data["images"].append(copy.deepcopy(VM_IMAGE))
+    data["daemon"]["prepull"] = ["tiny", "guest"]
+    data["workloads"][0].update(runtime="vm0", image="guest", arrival={"kind": "burst", "at_s": 0.0, "count": n},
+                                lifetime={"kind": "forever"}, **w)
+    return sc.simulate(sc.parse_scenario(data))
+
+
+def _memory(r):
+    return r.recorder.memory
+
+
+def test_ksm_rate_at_the_kernel_defaults_is_about_19_5_mib_s():
+    assert ksm_rate_mib_s() == pytest.approx(19.53, abs=0.01)
+
+
+def test_badness_is_resident_plus_adj_thousandths_of_the_total():
+    assert badness(1000, 0, 8000) == 1000
+    assert badness(1000, 500, 8000) == 5000
+    assert badness(1000, -1000, 8000) == -np.inf
+
+
+def test_a_container_crossing_its_limit_is_oom_killed_with_137_and_restarts_per_its_policy():
+    # ramps to 300 MiB in 3 steps of 10 s, a 250 MiB limit: killed at t = 30 s, every time
+    r = _run(duration=100.0, mem_limit_mib=250, restart="always",
+             usage={"working_set_mib": 300, "ramp_s": 30, "ramp_steps": 3})
+    ev = r.events
+    ooms = ev[ev.action == "oom"]
+    assert len(ooms) >= 2
+    assert set(ooms.exit_code) == {137}
+    assert set(ooms.state) == {"oom_killed"}
+    assert ooms.time_s.iloc[0] == pytest.approx(20.0)       # levels 100, 200 at 0 and 10, 300 at 20
+    starts = ev[ev.state == "running"]
+    assert starts.action.tolist()[:2] == ["start", "restart"]
+    assert starts.time_s.iloc[1] == pytest.approx(20.1)     # Docker's first back-off: 100 ms
+    kills = r.recorder.oom_kills
+    assert len(kills) == len(ooms)
+    assert all(k["kind"] == "cgroup" and "memory.max" in k["reason"] for k in kills)
+
+
+def test_without_a_restart_policy_an_oom_killed_container_stays_down():
+    r = _run(duration=100.0, mem_limit_mib=250, usage={"working_set_mib": 300, "ramp_s": 30, "ramp_steps": 3})
+    ev = r.events
+    assert len(ev[ev.action == "oom"]) == 1
+    assert ev.state.iloc[-1] == "oom_killed"
+
+
+def test_a_leak_is_killed_when_it_reaches_the_limit():
+    # 100 MiB flat, leaking 360 MiB/h = 0.1 MiB/s; limit 110: passes it after 100 s of running
+    r = _run(duration=400.0, mem_limit_mib=110,
+             usage={"working_set_mib": 100, "ramp_s": 0, "ramp_steps": 1, "interval_s": 10, "leak_mib_per_h": 360})
+    ooms = r.events[r.events.action == "oom"]
+    assert ooms.time_s.iloc[0] == pytest.approx(110.0)
+
+
+def _pressure(adjs=(0, 0, 0), sizes=(1500, 2000, 1800)):
+    data = scenario_dict(duration_s=100.0, host={"ram_mib": 4096, "memory_overcommit": 2.0})
+    data["workloads"] = [
+        {"name": f"w{k}", "runtime": "zero", "image": "tiny", "mem_mib": 800, "writable_mib": 0,
+         "oom_score_adj": adj, "arrival": {"kind": "burst", "at_s": float(k), "count": 1},
+         "lifetime": {"kind": "forever"},
+         "usage": {"working_set_mib": size, "ramp_s": 40, "ramp_steps": 2}}
+        for k, (adj, size) in enumerate(zip(adjs, sizes, strict=True))]
+    return sc.simulate(sc.parse_scenario(data))
+
+
+def test_host_pressure_kills_the_highest_badness_first():
+    # admitted at 800 MiB each (overcommit 2), started at 0, 1, 2 s, ramping in two steps:
+    # 750 + 1000 + 900 by 2 s; at 20 s w0 grows to 1500 (3400 in all); at 21 s w1 asks for
+    # 1000 more (4400 > 4096): the kernel kills the largest resident, w0 (1500 > 1000 > 900),
+    # not the one asking
+    r = _pressure()
+    kills = r.recorder.oom_kills
+    assert kills and kills[0]["kind"] == "host"
+    assert kills[0]["time_s"] == pytest.approx(21.0)
+    assert r.workload_names[kills[0]["workload"]] == "w0"
+    ev = r.events
+    assert ev[ev.action == "oom"].exit_code.tolist()[0] == 137
+    assert "host out of memory" in kills[0]["reason"]
+    assert _memory(r).hosts[0].peak <= 4096 + 1e-9
+
+
+def test_oom_score_adj_steers_the_host_killer():
+    r = _pressure(adjs=(0, 900, 0))
+    assert r.workload_names[r.recorder.oom_kills[0]["workload"]] == "w1"
+    r = _pressure(adjs=(-1000, 0, 0))
+    assert r.workload_names[r.recorder.oom_kills[0]["workload"]] == "w1"
+
+
+def test_a_vm_that_touched_1_gib_of_4_gib_costs_the_host_1_gib_plus_the_vmm():
+    # guest OS 256 MiB + app 768 MiB = 1 GiB touched of a 4 GiB guest; VMM overhead 5 MiB
+    r = _vms(1, guest_mem_mib=4096, mem_mib=768, usage={"ramp_s": 10})
+    hm = _memory(r).hosts[0]
+    assert hm.used() == pytest.approx(1024 + 5)
+    assert r.recorder.memory.d.hosts[0].ram.used == pytest.approx(4096 + 5)    # admission reserved the guest RAM
+
+
+def test_guest_pages_stay_touched_without_a_balloon_and_go_back_with_one():
+    spiky = {"working_set_mib": 512, "ramp_s": 0, "ramp_steps": 1, "interval_s": 10, "cv": 0.8}
+    no = _memory(_vms(1, guest_mem_mib=4096, mem_mib=512, usage=spiky)).hosts[0]
+    yes = _memory(_vms(1, guest_mem_mib=4096, mem_mib=512, usage=spiky, balloon=True)).hosts[0]
+    m_no, m_yes = next(iter(no.members.values())), next(iter(yes.members.values()))
+    assert m_no.touched >= m_no.level + 256 - 1e-9        # the peak stays
+    assert m_yes.touched == pytest.approx(min(4096, m_yes.level + 256))   # follows the use
+    assert m_yes.touched < m_no.touched
+
+
+def test_ksm_merges_identical_guests_toward_the_shared_fraction_at_the_scan_rate():
+    n, shared = 8, 0.3
+    flat = _memory(_vms(n, duration=60.0, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
+                        ksm_shared_fraction=shared, host={"ram_mib": 65536, "ksm": True})).hosts[0]
+    touched = n * 1024.0
+    most = shared * touched * (n - 1) / n
+    # after 60 s at 19.5 MiB/s of 8 GiB scanned: 60 * 19.5 / 8192 of a pass
+    assert flat.merged == pytest.approx(most * min(1.0, 59 * ksm_rate_mib_s() / touched), rel=0.05)
+    done = _memory(_vms(n, duration=1200.0, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
+                        ksm_shared_fraction=shared, host={"ram_mib": 65536, "ksm": True})).hosts[0]
+    assert done.merged == pytest.approx(most)
+    assert done.used() == pytest.approx(touched + n * 5 - most)
+
+
+def test_admission_by_request_and_reserved_ram_and_overcommit():
+    def started(host, **w):
+        data = scenario_dict(duration_s=10.0, host=host)
+        data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 100},
+                                    lifetime={"kind": "forever"}, mem_mib=400, **w)
+        return sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["started"]
+
+    assert started({"ram_mib": 4000}) == 10
+    assert started({"ram_mib": 4000, "reserved_mib": 800}) == 8
+    assert started({"ram_mib": 4000, "memory_admission": "request"}, mem_request_mib=200) == 20
+    assert started({"ram_mib": 4000, "memory_overcommit": 1.5}) == 15
+
+
+def test_reserved_ram_must_leave_room():
+    with pytest.raises(sc.ScenarioError):
+        sc.parse_scenario(scenario_dict(host={"ram_mib": 1000, "reserved_mib": 1000}))
+
+
+def test_same_seed_same_memory_results():
+    def once():
+        r = _pressure()
+        return [(k["time_s"], k["instance"]) for k in r.recorder.oom_kills], r.events.to_dict("list")
+    assert once() == once()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 12), ws=st.floats(100, 2000), cv=st.floats(0, 1), swap=st.sampled_from([0.0, 512.0]),
+       seed=st.integers(0, 1000), limit=st.one_of(st.none(), st.floats(200, 2000)))
+def test_property_host_memory_never_exceeds_ram_plus_swap_and_every_kill_is_recorded(n, ws, cv, swap, seed, limit):
+    data = scenario_dict(duration_s=300.0, seed=seed,
+                         host={"ram_mib": 4096, "reserved_mib": 96, "memory_overcommit": 3.0, "swap_mib": swap})
+    data["workloads"][0].update(arrival={"kind": "poisson", "rate_per_s": n / 50}, mem_mib=300,
+                                lifetime={"kind": "exponential", "mean_s": 100.0}, restart="on-failure",
+                                mem_limit_mib=limit,
+                                usage={"working_set_mib": ws, "ramp_s": 20, "cv": cv, "interval_s": 15})
+    r = sc.simulate(sc.parse_scenario(data))
+    hm = _memory(r).hosts[0]
+    assert hm.peak <= 4000 + swap + 1e-6
+    ev = r.events
+    assert len(ev[ev.action == "oom"]) <= len(r.recorder.oom_kills)
+    for k in r.recorder.oom_kills:
+        assert k["instance"] >= 0 and k["kind"] in ("cgroup", "host") and k["reason"]
+
+
+def test_density_risk_counts_and_simulated_oom_risk():
+    from simcontainer.density import density_risk
+
+    data = scenario_dict(duration_s=100.0, host={"ram_mib": 4096, "reserved_mib": 96})
+    data["workloads"][0].update(mem_mib=200, usage={"ramp_s": 0, "ramp_steps": 1, "cv": 0.2, "interval_s": 60})
+    out = density_risk(sc.parse_scenario(data), "w", hours=0.5, overcommit=1.5)["zero"]
+    assert out["at_reservation"]["count"] == 20                  # 4000 // 200
+    assert out["at_overcommit_1.5"]["count"] == 30
+    assert out["p95_resident_mib"] > 200                         # 1.645 sd above the working set
+    assert out["at_p95"]["count"] < 20
+    assert out["at_overcommit_1.5"]["oom_kills"] > 0             # 30 x 200 on 4000: over every time
+    for key in ("at_reservation", "at_p95", "at_overcommit_1.5"):
+        assert out[key]["peak_used_mib"] <= 4000 + 1e-6
