@@ -21,8 +21,10 @@ When nothing fits, the ``admission`` policy decides:
   instances (:class:`Preemption`);
 - ``"none"``: dockerd's: no admission. Every request is placed and starts; RAM (and reserved
   CPU) may be reserved past the host's capacity -- the host is over-committed, and what happens
-  then is the memory model's (its OOM killer). Disk must still fit (dockerd would fail the pull
-  with ENOSPC; here the request waits for room, as backfill).
+  then is the memory model's: the engine runs :mod:`simcontainer.memory` for every workload, and
+  the kernel's OOM killer kills by badness once resident memory passes the host's RAM. Disk must
+  still fit (dockerd would fail the pull with ENOSPC; here the request waits for room, as
+  backfill).
 
 Sources: kubernetes/kubernetes pkg/scheduler/internal/queue/scheduling_queue.go
 (DefaultPodInitialBackoffDuration = 1 s, DefaultPodMaxBackoffDuration = 10 s,
