@@ -302,8 +302,26 @@ class Admission:
 
     # ---- backfill (and none) -------------------------------------------------------------
 
+    def _place(self, ticket: Ticket) -> bool:
+        """``_try_place`` for backfill: room that evicted victims free is held for the request
+        that preempted them (a nominated pod's resources count as used on its node for pods of
+        equal or lower priority: the kube-scheduler's filters run with nominated pods)."""
+        pre = self.preemption
+        if pre is None or not pre.held or id(ticket) in pre.nominated:
+            return self._try_place(ticket)
+        d, img = ticket.demand, ticket.image
+        ok = [h for h in self.hosts if h.ram.fits(d.ram_mib + pre.blocked(h, ticket.priority))]
+        if len(ok) == len(self.hosts):
+            return self._try_place(ticket)
+        host = self.policy(ok, d, img) if ok else None
+        if host is None:
+            return False
+        ticket.host = host
+        ticket.owned = host.reserve(d, img)
+        return True
+
     def _admit_backfill(self, ticket: Ticket) -> bool | simpy.Event:
-        if self._try_place(ticket):
+        if self._place(ticket):
             return True
         if self.never_fits(ticket):
             return False
@@ -346,14 +364,14 @@ class Admission:
                         wake = min(wake, min(later))
                     live.remove(q)
                     for x in due:
-                        if self._try_place(x):
+                        if self._place(x):
                             q.remove(x)
                             waiting.n -= 1
                             self._placed(x)
                         else:
                             self._failed(x)
                     continue
-                if self._try_place(t):
+                if self._place(t):
                     q.popleft()
                     waiting.n -= 1
                     self._placed(t)
@@ -372,7 +390,7 @@ class Admission:
         assert t.event is not None
         t.event.succeed(t.host)
         if self.preemption is not None:
-            self.preemption.nominated.discard(id(t))
+            self.preemption.release(t)
 
     def _on_timer(self, ev: simpy.Event) -> None:
         if self.env.now >= self._timer_at:
@@ -406,8 +424,10 @@ class Preemption:
     (pickOneNodeForPreemption; PodDisruptionBudgets are not modelled). The victims are evicted
     (``evict``: SIGTERM, the grace period, their restart policy acts); the request stays pending,
     nominated, and takes the room when they have exited (the scan goes by priority, so it comes
-    first). Only room that exits free counts: RAM and reserved CPU (a victim's disk stays until
-    it is removed). A nominated request does not preempt again.
+    first, and until it is placed the room is held from requests of equal or lower priority,
+    as the scheduler counts nominated pods on their node). Only room that exits free counts: RAM
+    and reserved CPU (a victim's disk stays until it is removed). A nominated request does not
+    preempt again.
 
     ``running(host)`` lists the tickets of the running instances on a host; ``evict(ticket)``
     starts one's eviction and says whether it took; ``record(victim, by, host)`` is told of each.
@@ -420,6 +440,8 @@ class Preemption:
         self.evict = evict
         self.record = record
         self.nominated: set[int] = set()
+        # per host index: (priority, MiB) held for each nominated request until it is placed
+        self.held: dict[int, dict[int, tuple[int, float]]] = {}
 
     def victims_on(self, host: HostNode, t: Ticket) -> list[Ticket] | None:
         d = t.demand
@@ -460,9 +482,24 @@ class Preemption:
             return False
         _, host, victims = best
         self.nominated.add(id(t))
+        self.held.setdefault(host.index, {})[id(t)] = (t.priority, t.demand.ram_mib)
         for v in victims:
             if self.evict(v):
                 self.record(v, t, host)
         return True
+
+    def blocked(self, host: HostNode, priority: int) -> float:
+        """RAM on ``host`` held for nominated requests of ``priority`` or higher."""
+        mine = self.held.get(host.index)
+        return sum(mib for p, mib in mine.values() if p >= priority) if mine else 0.0
+
+    def release(self, t: Ticket) -> None:
+        """``t`` was placed: it holds nothing any more."""
+        if id(t) in self.nominated:
+            self.nominated.discard(id(t))
+            for k in list(self.held):
+                self.held[k].pop(id(t), None)
+                if not self.held[k]:
+                    del self.held[k]
 
 

@@ -166,3 +166,21 @@ def test_priority_is_a_whole_number_in_the_priority_class_range() -> None:
         scenario([burst("w", 100, priority=2_000_000_000)])
     with pytest.raises(ScenarioError, match="priority"):
         scenario([burst("w", 100, priority=1.5)])
+
+
+def test_room_freed_by_victims_is_held_for_the_preemptor() -> None:
+    """The high request needs both low instances gone; the first exits at once, the second
+    after a 5 s shutdown. A pending low-priority request that would fit in the first one's room
+    does not take it: the room is held for the nominated request (as the kube-scheduler counts
+    nominated pods on their node)."""
+    s = scenario([burst("low-fast", 1000), burst("low-slow", 1000, sigterm="exit", shutdown_s=5.0),
+                  burst("mid", 1000, priority=5),
+                  burst("filler", 1500, at=1.0),
+                  burst("high", 2500, at=10.0, priority=100)],
+                 admission="backfill", preemption=True)
+    out = sc.simulate(s).summary
+    w = out["workloads"]
+    assert {v["victim_workload"] for v in out["admission"]["victims"]} == {"low-fast", "low-slow"}
+    assert w["mid"]["preempted"] == 0
+    assert w["high"]["started"] == 1 and 5.0 <= w["high"]["wait_s"]["mean"] < 6.0
+    assert w["filler"]["started"] == 0 and w["filler"]["waiting_at_horizon"] == 1
