@@ -211,7 +211,15 @@ def render_summary(s: dict[str, Any]) -> str:
             f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
             f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
             f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
-            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}{render_lifecycle(s)}")
+            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}{render_lifecycle(s)}{_warm(s)}")
+
+
+def _warm(s: dict[str, Any]) -> str:
+    if not any("warm" in w for w in s["workloads"].values()):
+        return ""
+    from simcontainer.warm import render
+
+    return render(s)
 
 
 def render_lifecycle(s: dict[str, Any]) -> str:

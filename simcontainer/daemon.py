@@ -89,6 +89,7 @@ class WorkloadPlan:
     time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
     # the running app's disk load, MiB/s: io_mb_s x the runtime's io_factor (simcontainer.memory)
     io_mib_s: float = 0.0
+    warm: Any = None                # warm.WarmPlan: snapshot restore, pool, keep-alive (None: none)
 
     @property
     def name(self) -> str:
@@ -136,6 +137,7 @@ class Daemon:
         self.live: dict[int, Instance] = {}
         self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
         self.memory: Any = None           # memory.Memory when the scenario uses the memory model
+        self.warm: Any = None             # warm.Warm, made when a plan has warm paths
         self.live_restore = False
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
@@ -164,8 +166,10 @@ class Daemon:
             inst.life = Life(plan.policy, plan.grace_s)
             self.rec.lives[iid] = inst.life
             inst.process = self.env.process(sv.lifecycle(inst, lifetime))
-        else:
+        elif plan.warm is None:
             inst.process = self.env.process(self._lifecycle(inst, lifetime))
+        else:
+            inst.process = self.env.process(self.warm.run(inst, lifetime))
         return inst
 
     def api(self, op: str, iid: int) -> bool:

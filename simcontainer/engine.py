@@ -172,6 +172,18 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
     plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
                      or scenario.daemon.preemption or scenario.daemon.admission == "none")
     plan.keep = not w.auto_remove
+    if w.warm is not None:
+        from simcontainer.errors import ScenarioError
+        from simcontainer.warm import plan_for
+
+        if plan.full:
+            raise ScenarioError([f"workloads.{w.name}.warm: warm paths run only with a plain docker run "
+                                 "lifecycle (no restart policy, crashes, grace period, SIGTERM behaviour, "
+                                 "pull errors, faults or scripted actions)"])
+        try:
+            plan.warm = plan_for(plan)
+        except ValueError as e:
+            raise ScenarioError([str(e)]) from None
     if plan.full:
         plan.policy = policy_for(w.restart, plane.kind)
         plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (
@@ -268,6 +280,13 @@ class Engine:
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))
+        if any(p.warm is not None for p in self.plans):
+            from simcontainer.warm import Warm
+
+            self.daemon.warm = Warm(self.daemon)
+            for plan in self.plans:
+                if plan.warm is not None:
+                    self.daemon.warm.add(plan)
         if scenario.actions:
             self.env.process(self._actions())
 

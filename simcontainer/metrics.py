@@ -83,6 +83,7 @@ class Recorder:
         # "cgroup"/"host", resident_mib, reason)
         self.oom_kills: list[dict[str, Any]] = []
         self.memory: Any = None                      # simcontainer.memory.Memory when in use
+        self.warm: Any = None       # simcontainer.warm.Warm when a workload has warm paths
         self.n = 0
 
     def new_instance(self, workload: int, now: float) -> int:
@@ -233,6 +234,8 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
             asked = c["asked_core_s"]
             c["throttled_core_s"] = None if asked is None else (asked * over / cpu[w] if over and cpu[w] else 0.0)
             c["throttled_fraction"] = over / (cpu[w] + over) if cpu[w] + over > 0 else None
+    if rec.warm is not None:
+        _warm(rec, tm, wl, workload_names, workloads, horizon)
     host, per_host = _hosts(rec, tm, hosts, horizon)
     errors = [c for c in rec.api_calls if not c["ok"]]
     extra = {}
@@ -250,6 +253,27 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         "events": len(rec.ev_time),
         **extra,
     }
+
+
+def _warm(rec: Recorder, tm: np.ndarray, wl: np.ndarray, names: list[str], workloads: dict[str, Any],
+          horizon: float) -> None:
+    """Warm workloads (simcontainer.warm): their ``warm`` block, and ``phases_s["restore"]``
+    (0 for instances that did not restore; taken out of ``boot``, so the phases still add up).
+    Null when no instance became ready."""
+    restore = rec.warm.restore_column(rec.n)
+    for w, name in enumerate(names):
+        if w not in rec.warm.state:
+            continue
+        sel = wl == w
+        ids = np.flatnonzero(sel)
+        t = tm[sel]
+        ready = ~np.isnan(t[:, M["ready"]])
+        ph = workloads[name]["phases_s"]
+        r = _mean(restore[ids][ready])
+        ph["restore"] = r
+        if r is not None and ph["boot"] is not None:
+            ph["boot"] = max(ph["boot"] - r, 0.0)      # restore is part of the created -> running span
+        workloads[name]["warm"] = rec.warm.summary(w, t, ids, horizon)
 
 
 def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,

@@ -449,6 +449,19 @@ class MemoryUsage(Model):
     leak_mib_per_h: NonNeg = 0.0
 
 
+class WarmStart(Model):
+    """How a workload's instances can start without a cold start (simcontainer.warm; figures and
+    sources in models/warm.toml). ``start``: "cold" (pull, create, boot) or "snapshot" (a VM's
+    snapshot restore, a container's CRIU restore); ``pool``: instances started ahead and kept
+    idle; ``refill``: "immediate" (a replacement starts when one is taken) or "none";
+    ``keep_alive_s``: an instance stays warm this long after its work ends (0: not kept)."""
+
+    start: Literal["cold", "snapshot"] = "cold"
+    pool: Annotated[Int, Field(ge=0, le=10_000)] = 0
+    refill: Literal["immediate", "none"] = "immediate"
+    keep_alive_s: NonNeg = 0.0
+
+
 class Workload(Model):
     name: Name
     runtime: Name
@@ -516,6 +529,10 @@ class Workload(Model):
     vcpus: Annotated[Int, Field(ge=1, le=4096)] | None = None
     # disk read/write load of the running app (MB/s asked), fair-shared with pulls and copies
     io_mb_s: NonNeg = 0.0
+    # Warm paths (simcontainer.warm): snapshot/CRIU restore, a pre-warmed pool, keep-alive. None:
+    # every request cold-starts. Only with a plain ``docker run`` lifecycle (no restart policy,
+    # crashes, grace period, faults or scripted actions).
+    warm: WarmStart | None = None
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
@@ -641,6 +658,32 @@ def _names(items: Any) -> list[str]:
     return [it["name"] for it in items if isinstance(it, dict) and isinstance(it.get("name"), str)]
 
 
+def _warm_problems(where: str, w: dict[str, Any], warm: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """A ``warm`` table needs the plain ``docker run`` lifecycle, and a snapshot start needs restore
+    figures for its runtime (models/warm.toml)."""
+    from simcontainer.warm import figures
+
+    out = []
+    full = [k for k, plain in (("stop_grace_s", None), ("sigterm", "exit"), ("shutdown_s", 0), ("restart", None),
+                               ("time_to_failure", None), ("pull_error_rate", 0))
+            if w.get(k, plain) not in (plain, "no" if k == "restart" else plain)]
+    full += [k for k in ("faults", "actions") if data.get(k)]
+    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
+    if daemon.get("preemption") is True:           # victims stop through the full lifecycle
+        full.append("daemon.preemption")
+    if daemon.get("admission") == "none":          # the memory model's OOM kills need it
+        full.append('daemon.admission = "none"')
+    if full:
+        out.append(f"{where}.warm: warm paths run only with a plain docker run lifecycle, but {', '.join(full)} "
+                   "asks for the full one (allowed: warm without restart policy, crashes, grace period, "
+                   "SIGTERM behaviour, pull errors, faults or actions)")
+    rt = w.get("runtime")
+    if warm.get("start") == "snapshot" and isinstance(rt, str) and rt not in figures()[1]:
+        out.append(f"{where}.warm.start: \"snapshot\" has no restore figures for runtime {rt!r} "
+                   f"(allowed: {', '.join(sorted(figures()[1]))}; models/warm.toml)")
+    return out
+
+
 def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str | None) -> list[str]:
     """Problems with names that point elsewhere (runtimes, images, presets, trace files).
 
@@ -713,6 +756,9 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
                 problems.append(
                     f"{where}.arrival.path: trace file {str(path)!r} not found (allowed: a readable CSV file)"
                 )
+        warm = w.get("warm")
+        if isinstance(warm, dict):
+            problems += _warm_problems(where, w, warm, data)
     actions = data.get("actions")
     for j, act in enumerate(actions if isinstance(actions, list) else []):
         if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
