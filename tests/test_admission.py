@@ -184,3 +184,10 @@ def test_room_freed_by_victims_is_held_for_the_preemptor() -> None:
     assert w["mid"]["preempted"] == 0
     assert w["high"]["started"] == 1 and 5.0 <= w["high"]["wait_s"]["mean"] < 6.0
     assert w["filler"]["started"] == 0 and w["filler"]["waiting_at_horizon"] == 1
+
+
+def test_warm_paths_need_the_plain_lifecycle_so_not_with_preemption_or_none() -> None:
+    for daemon, what in (({"admission": "backfill", "preemption": True}, "daemon.preemption"),
+                         ({"admission": "none"}, 'daemon.admission = "none"')):
+        with pytest.raises(ScenarioError, match=what):
+            scenario([burst("w", 100, warm={"pool": 1})], **daemon)
