@@ -118,6 +118,17 @@ class Result:
         df["workload"] = [self.workload_names[w] for w in df["workload"]]
         return df
 
+    @property
+    def oom_kills(self) -> pd.DataFrame:
+        """One row per OOM kill (simcontainer.memory): time_s, instance, workload, host, kind
+        ("cgroup": over its mem_limit_mib; "host": the kernel's OOM killer), resident_mib, reason."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.recorder.oom_kills,
+                          columns=["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"])
+        df["workload"] = [self.workload_names[w] for w in df["workload"]]
+        return df
+
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
     from simcontainer.images import resolve
@@ -168,9 +179,9 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
     w = plan.workload
     from simcontainer.memory import active
 
-    # admission "none" (dockerd) admits past the host's RAM: the memory model's OOM killer acts
+    # (memory.active: also under admission "none", which admits past the host's RAM)
     plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
-                     or scenario.daemon.preemption or scenario.daemon.admission == "none")
+                     or scenario.daemon.preemption)
     plan.keep = not w.auto_remove
     if w.warm is not None:
         from simcontainer.errors import ScenarioError
@@ -266,7 +277,7 @@ class Engine:
             self._preemption()
         from simcontainer.memory import Memory, active
 
-        if active(scenario) or scenario.daemon.admission == "none":
+        if active(scenario):
             # every workload is on the full path (plan.full): OOM kills need it
             from simcontainer.supervisor import Supervisor
 

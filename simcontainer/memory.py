@@ -20,6 +20,10 @@ benchmark checks it).
   highest badness (:func:`badness`, Linux ``mm/oom_kill.c`` ``oom_badness``: resident pages plus
   ``oom_score_adj`` thousandths of the total) dies, VMs included, until the allocation fits.
   Every kill is recorded (``Recorder.oom_kills``) with its victim and reason.
+- **page cache**: a workload's ``file_cache_mib`` (libraries and binaries read from its image) is
+  held once per host per image for containers -- one kernel, one page cache over the shared
+  layers -- while it has a running instance; each VM holds its own copy in its guest (touched
+  guest pages). Clean cache no instance uses is reclaimable and not counted.
 
 :func:`kill_for` is the host OOM killer as a function, for an admission that admits without
 checking (``admission = "none"``): call it with a host and the MiB to allocate; it kills until
@@ -33,6 +37,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
 
 from simcontainer.workload import Stream
@@ -100,7 +105,11 @@ def usage_of(w: Workload) -> Usage | None:
 
 
 def active(scenario: Scenario) -> bool:
-    """Whether the scenario uses the memory model at all (else nothing here runs)."""
+    """Whether the scenario uses the memory model at all (else nothing here runs): a workload
+    with a usage model or a memory limit, KSM, or an admission that admits without checking
+    (``daemon.admission = "none"``: the OOM killer is then what keeps the host within its RAM)."""
+    if getattr(scenario.daemon, "admission", None) == "none":
+        return True
     return scenario.host.ksm or any(w.usage is not None or w.mem_limit_mib is not None
                                     for w in scenario.workloads)
 
@@ -109,7 +118,7 @@ class Member:
     """One running instance's memory on its host."""
 
     __slots__ = ("inst", "level", "touched", "fixed", "ceiling", "adj", "limit", "proc", "vm",
-                 "image", "shared", "guest_os")
+                 "image", "shared", "guest_os", "cache")
 
     def __init__(self, inst: Instance) -> None:
         plan = inst.plan
@@ -127,9 +136,11 @@ class Member:
             img = plan.image
             self.ceiling = guest_mem_mib(w, rt, img)
             self.guest_os = img.guest_os_mib if img.guest_os_mib is not None else rt.guest_os_mib
+            self.guest_os += w.file_cache_mib       # its own page cache of the app's files
         else:
             self.ceiling = math.inf
             self.guest_os = 0.0
+        self.cache = 0.0 if self.vm else w.file_cache_mib     # shared per host (HostMemory.cache)
         self.level = 0.0      # the app's (or the guest's) own use
         self.touched = 0.0    # VMs: guest pages backed on the host
         self.proc: simpy.Process | None = None
@@ -149,14 +160,45 @@ class HostMemory:
         self.capacity = spec.ram_mib - spec.reserved_mib
         self.swap = spec.swap_mib
         self.members: dict[int, Member] = {}     # every running full-path instance
+        self.cache: dict[str, list[float]] = {}  # image -> [containers using it, file pages MiB]
         self.resident = 0.0        # Σ member.resident() (before KSM)
         self.merged = 0.0          # saved by KSM
         self.peak = 0.0
         self.peak_swapped = 0.0
         self.ksm_proc: simpy.Process | None = None
+        self.ksm_wake: simpy.Event | None = None   # ksmd idle: woken when a guest's pages change
+
+    def poke(self) -> None:
+        """Wake an idle ksmd (a VM started, stopped or touched more pages)."""
+        ev = self.ksm_wake
+        if ev is not None and not ev.triggered:
+            ev.succeed()
 
     def used(self) -> float:
         return self.resident - self.merged
+
+    def share_cache(self, m: Member, on: bool) -> float:
+        """A container's file pages: held once per image on the host. The MiB it adds (on) or
+        frees (off)."""
+        if not m.cache:
+            return 0.0
+        entry = self.cache.get(m.image)
+        if on:
+            if entry is None:
+                self.cache[m.image] = [1.0, m.cache]
+                return m.cache
+            entry[0] += 1
+            if m.cache > entry[1]:
+                grow, entry[1] = m.cache - entry[1], m.cache
+                return grow
+            return 0.0
+        if entry is None:
+            return 0.0
+        entry[0] -= 1
+        if entry[0] <= 0:
+            del self.cache[m.image]
+            return entry[1]
+        return 0.0
 
     def _note(self) -> None:
         u = self.used()
@@ -168,16 +210,19 @@ class HostMemory:
 
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
-        if new_level > m.limit:
-            self.mm.kill(self, m, "cgroup", f"cgroup memory.max: usage {new_level:,.0f} MiB over "
-                                            f"the limit {m.limit:,.0f} MiB")
-            return
         before = m.resident()
         if m.vm:
             want = min(m.ceiling, m.guest_os + new_level)
             touched = max(m.touched, want) if not self.mm.balloon(m) else want
         else:
             touched = 0.0
+        # the cgroup charges a container its app's use; a VM's cgroup (the VMM process) its
+        # touched guest pages + the VMM
+        charged = touched + m.fixed if m.vm else new_level
+        if charged > m.limit:
+            self.mm.kill(self, m, "cgroup", f"cgroup memory.max: usage {charged:,.0f} MiB over "
+                                            f"the limit {m.limit:,.0f} MiB")
+            return
         level = new_level
         after = (touched if m.vm else level) + m.fixed
         grow = after - before
@@ -185,6 +230,8 @@ class HostMemory:
             self.oom(grow, m)
             if m.inst.id not in self.members:
                 return
+        if m.vm and touched != m.touched and self.ksm_wake is not None:
+            self.poke()
         m.level, m.touched = level, touched
         self.resident += after - before
         self._note()
@@ -243,12 +290,14 @@ class Memory:
         if model is None:       # flat: it holds its reservation
             m.level = m.touched = inst.plan.demand.ram_mib - m.fixed
         grow = m.resident()     # flat: its reservation; else its runtime / VMM overhead to start
-        if hm.used() + grow > hm.capacity + hm.swap:
-            hm.oom(grow, m)
+        hm.resident += grow + hm.share_cache(m, True)
+        if hm.used() > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
+            hm.oom(0.0, m)
             if inst.id not in hm.members:
                 return
-        hm.resident += grow
         hm._note()
+        if m.vm:
+            hm.poke()
         if model is not None:
             m.proc = self.env.process(self._run(hm, m, model))
 
@@ -263,7 +312,7 @@ class Memory:
         m = hm.members.pop(inst.id, None)
         if m is None:
             return
-        hm.resident -= m.resident()
+        hm.resident -= m.resident() + hm.share_cache(m, False)
         if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
             m.proc.interrupt("exit")
         self._ksm_clip(hm)
@@ -298,7 +347,7 @@ class Memory:
     def kill(self, hm: HostMemory, m: Member, kind: str, reason: str) -> None:
         inst = m.inst
         hm.members.pop(inst.id, None)
-        hm.resident -= m.resident()
+        hm.resident -= m.resident() + hm.share_cache(m, False)
         self._ksm_clip(hm)
         self.rec.oom_kills.append({"time_s": self.env.now, "instance": inst.id,
                                    "workload": inst.plan.index, "host": hm.host.index, "kind": kind,
@@ -331,7 +380,9 @@ class Memory:
         return {"oom_kills": len(kills), "workloads": per_wl,
                 "hosts": [{"capacity_mib": hm.capacity, "swap_mib": hm.swap, "peak_used_mib": hm.peak,
                            "peak_swapped_mib": max(0.0, hm.peak_swapped), "used_mib_at_end": hm.used(),
-                           "ksm_merged_mib_at_end": hm.merged} for hm in self.hosts]}
+                           "ksm_merged_mib_at_end": hm.merged,
+                           "page_cache_mib_at_end": sum(v[1] for v in hm.cache.values())}
+                          for hm in self.hosts]}
 
     # ---- KSM ------------------------------------------------------------------------------
 
@@ -362,6 +413,10 @@ class Memory:
         env, cpu = self.env, hm.host.cpu
         busy = False
         while True:
+            if not busy:        # nothing to merge: sleep until a guest's pages change
+                hm.ksm_wake = env.event()
+                yield hm.ksm_wake
+                hm.ksm_wake = None
             yield env.timeout(1.0)
             most, scanned = self._ksm_max(hm)
             left = most - hm.merged
@@ -375,6 +430,34 @@ class Memory:
                 hm.merged = most
 
 
+def ksm_curve(n_guests: int, touched_mib: float, shared_fraction: float, horizon_s: float = 600.0,
+              pages_to_scan: int = 100, sleep_ms: float = 20.0, overhead_mib: float = 0.0, step_s: float = 10.0) -> Any:
+    """For a lesson: host memory of ``n_guests`` like VMs that each touched ``touched_mib`` while
+    ksmd merges ``shared_fraction`` of their pages (one copy stays) at its scan rate -- the
+    closed form of what a run with ``host.ksm`` does. A DataFrame of ``t_s``, ``merged_mib``,
+    ``host_mib`` (touched + overhead - merged)."""
+    import pandas as pd
+
+    rate = ksm_rate_mib_s(pages_to_scan, sleep_ms)
+    scanned = n_guests * touched_mib
+    most = shared_fraction * touched_mib * max(0, n_guests - 1)
+    ts = np.arange(0.0, horizon_s + step_s / 2, step_s)
+    merged = np.minimum(most, np.floor(ts) * rate * (most / scanned if scanned else 0.0))
+    return pd.DataFrame({"t_s": ts, "merged_mib": merged,
+                         "host_mib": scanned + n_guests * overhead_mib - merged})
+
+
+def throttle_table(cpu: float, limits: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0), period_ms: float = 100.0) -> Any:
+    """For a lesson: an app wanting ``cpu`` cores under each CFS limit (cores; quota = limit x
+    period): cores received, throttled, and the quota per period in ms. A DataFrame."""
+    import pandas as pd
+
+    rows = [{"limit_cores": lim, "quota_ms_per_period": lim * period_ms, "period_ms": period_ms,
+             "received_cores": min(cpu, lim), "throttled_cores": max(0.0, cpu - lim),
+             "throttled_periods": 1.0 if cpu > lim else 0.0} for lim in limits]
+    return pd.DataFrame(rows)
+
+
 def kill_for(memory: Memory, host_index: int, need_mib: float) -> list[int]:
     """For an admission that admits without checking: run host ``host_index``'s OOM killer so
     that ``need_mib`` more fit; the instance ids it killed (each recorded in ``oom_kills``)."""
@@ -382,4 +465,4 @@ def kill_for(memory: Memory, host_index: int, need_mib: float) -> list[int]:
 
 
 __all__ = ["BALLOON_MIB_S", "KSM_CPU_CORES", "HostMemory", "Memory", "Usage", "active", "badness",
-           "kill_for", "ksm_rate_mib_s", "usage_of"]
+           "kill_for", "ksm_curve", "ksm_rate_mib_s", "throttle_table", "usage_of"]

@@ -519,6 +519,9 @@ class Workload(Model):
     usage: MemoryUsage | None = None
     # the kernel's oom_score_adj (-1000: never chosen by the host's OOM killer)
     oom_score_adj: Annotated[Int, Field(ge=-1000, le=1000)] = 0
+    # file pages the app reads from its image (libraries, binaries): containers of one image share
+    # them once per host (one page cache); each VM holds its own copy in its guest's page cache
+    file_cache_mib: NonNeg = 0.0
     # VMs: a balloon driver returns guest memory the guest no longer uses (else touched pages stay)
     balloon: bool = False
     # VMs: share of touched guest pages identical across guests of the same image (KSM merges them)

@@ -34,7 +34,8 @@ def test_run_json_has_the_contract_keys(capsys):
     assert set(w["startup_s"]) == {"n", "mean", "p50", "p95", "p99", "max"}
     assert set(w["wait_s"]) == {"n", "mean", "p95", "waited_fraction"}
     assert set(w["wait_censored_s"]) == {"n", "censored", "mean", "p95"}
-    assert set(w["cpu"]) == {"asked_core_s", "received_core_s", "received_fraction"}
+    assert set(w["cpu"]) == {"asked_core_s", "received_core_s", "received_fraction", "throttled_core_s",
+                             "throttled_fraction"}
     assert {"waiting_at_horizon", "starting_at_horizon", "never_started", "fractions"} <= set(w)
     assert s["warnings"] == []
     assert set(w["phases_s"]) == {"wait", "pull", "create", "boot", "ready"}

@@ -21,8 +21,8 @@ VM_IMAGE = {"name": "guest", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0,
 
 def _run(duration: float = 200.0, host: dict | None = None, **w):
     data = scenario_dict(duration_s=duration, host=host or {})
-    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1},
-                                lifetime={"kind": "forever"}, **w)
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": 1},
+                                 "lifetime": {"kind": "forever"}, **w})
     return sc.simulate(sc.parse_scenario(data))
 
 
@@ -206,3 +206,42 @@ def test_density_risk_counts_and_simulated_oom_risk():
     assert out["at_overcommit_1.5"]["oom_kills"] > 0             # 30 x 200 on 4000: over every time
     for key in ("at_reservation", "at_p95", "at_overcommit_1.5"):
         assert out[key]["peak_used_mib"] <= 4000 + 1e-6
+
+
+def test_containers_of_one_image_share_its_page_cache_and_vms_each_hold_their_own():
+    usage = {"ramp_s": 0, "ramp_steps": 1}
+    cont = _memory(_run(duration=10.0, mem_mib=100, file_cache_mib=50, usage=usage,
+                        arrival={"kind": "burst", "at_s": 0.0, "count": 4})).hosts[0]
+    assert cont.used() == pytest.approx(4 * 100 + 50)          # the libraries once
+    vms = _memory(_vms(4, duration=10.0, guest_mem_mib=4096, mem_mib=100, file_cache_mib=50, usage=usage)).hosts[0]
+    assert vms.used() == pytest.approx(4 * (256 + 50 + 100 + 5))    # each guest its own copy
+
+
+def test_ksmd_costs_cpu_while_it_merges_and_none_when_done():
+    from simcontainer.memory import KSM_CPU_CORES
+
+    def demand(duration):
+        r = _vms(4, duration=duration, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
+                 ksm_shared_fraction=0.3, host={"ram_mib": 65536, "ksm": True, "cpu_cores": 4})
+        return r.summary["host"]["mean_cpu_demand"] * 4 * duration      # core-seconds asked
+    # a full pass over 4 GiB at 19.5 MiB/s takes ~210 s: all of a 100 s run, then nothing more
+    assert demand(100.0) == pytest.approx(KSM_CPU_CORES * 100, rel=0.05)
+    assert demand(2000.0) == pytest.approx(demand(1000.0), rel=0.01)
+
+
+def test_the_lesson_helpers_agree_with_a_run():
+    from simcontainer.memory import ksm_curve, throttle_table
+
+    curve = ksm_curve(8, 1024.0, 0.3, horizon_s=60.0, step_s=60.0)
+    run = _memory(_vms(8, duration=60.0, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
+                       ksm_shared_fraction=0.3, host={"ram_mib": 65536, "ksm": True})).hosts[0]
+    assert curve.merged_mib.iloc[-1] == pytest.approx(run.merged, rel=0.05)
+    t = throttle_table(1.0, (0.5,))
+    assert t.received_cores.iloc[0] == 0.5 and t.throttled_cores.iloc[0] == 0.5
+
+
+def test_result_oom_kills_table():
+    r = _pressure()
+    df = r.oom_kills
+    assert list(df.columns) == ["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"]
+    assert df.workload.iloc[0] == "w0" and df.kind.iloc[0] == "host"
