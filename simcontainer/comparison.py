@@ -26,6 +26,20 @@ from simcontainer.profiles import Catalogue, default_catalogue
 from simcontainer.scenario import Scenario, parse_scenario
 
 PHASES = tuple(PHASE_SPANS)   # the startup phases, in order (defined with the result JSON)
+PULL_PARTS = ("registry", "download", "extract")     # a pull's split (summary ``pull_phases_s``)
+PULL_PHASES = tuple(f"pull: {p}" for p in PULL_PARTS)
+
+
+def pull_split(pull_s: float | None, summary_workload: Mapping[str, Any]) -> dict[str, float | None]:
+    """The mean pull phase split into registry round trips, download and extraction, in the
+    proportions of the workload's ``pull_phases_s`` (which add up to its mean pull); None each when
+    there is no pull figure or no split."""
+    parts = summary_workload.get("pull_phases_s") or {}
+    vals = [parts.get(k) for k in PULL_PARTS]
+    total = sum(v for v in vals if v is not None)
+    if pull_s is None or pull_s != pull_s or not total or any(v is None for v in vals):
+        return {k: None for k in PULL_PARTS}
+    return {k: float(pull_s) * float(v) / total for k, v in zip(PULL_PARTS, vals)}
 
 
 def natural_image(runtime: str, catalogue: Catalogue | None = None) -> str:
@@ -321,11 +335,13 @@ def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any
             "requested": int(status["requested"]), "started": int(status["started"]),
             "waiting": int(status["waiting"]),
             "startup_p50_s": _pct(x, 50), "startup_p95_s": _pct(x, 95),
-            **{f"{k}_s": v for k, v in phase_means(res["instances"], [c.workload]).items()},
+            **(ph := {f"{k}_s": v for k, v in phase_means(res["instances"], [c.workload]).items()}),
+            **{f"pull_{k}_s": v for k, v in pull_split(
+                ph.get("pull_s"), res["summary"]["workloads"].get(c.workload, {})).items()},
         })
     out = pd.DataFrame(rows)
     for col in ("fits", "ram_per_instance_mib", "ram_overhead_share", "startup_p50_s", "startup_p95_s",
-                *(f"{p}_s" for p in PHASES)):
+                *(f"{p}_s" for p in PHASES), *(f"pull_{p}_s" for p in PULL_PARTS)):
         if col in out:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     return out
@@ -355,12 +371,30 @@ def ecdf_frame(cells: list[Cell], results: Mapping[tuple[str, str], Mapping[str,
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
 
+def phase_names(split_pull: bool) -> list[str]:
+    """The startup phases in order; with ``split_pull`` the pull as its three parts."""
+    out: list[str] = []
+    for p in PHASES:
+        out += list(PULL_PHASES) if p == "pull" and split_pull else [p]
+    return out
+
+
 def phases_long(rows: pd.DataFrame) -> pd.DataFrame:
-    """Long table (runtime, phase, seconds) for stacked bars of the startup breakdown."""
-    out = rows.melt(id_vars=["runtime"], value_vars=[f"{p}_s" for p in PHASES],
-                    var_name="phase", value_name="seconds").dropna(subset=["seconds"])
+    """Long table (runtime, phase, seconds) for stacked bars of the startup breakdown; the pull
+    split into registry / download / extract where every row has that split (``pull_*_s``)."""
+    split_cols = [f"pull_{p}_s" for p in PULL_PARTS]
+    pulled = rows["pull_s"].fillna(0) > 0 if "pull_s" in rows else pd.Series(False, index=rows.index)
+    split = all(c in rows for c in split_cols) and bool(pulled.any()) and bool(
+        rows[split_cols].notna().all(axis=1)[pulled].all())
+    frame = rows.copy()
+    if split:
+        for p in PULL_PARTS:
+            frame[f"pull: {p}_s"] = frame[f"pull_{p}_s"].where(frame["pull_s"].fillna(0) > 0, 0.0)
+    names = phase_names(split)
+    out = frame.melt(id_vars=["runtime"], value_vars=[f"{p}_s" for p in names],
+                     var_name="phase", value_name="seconds").dropna(subset=["seconds"])
     out["phase"] = out["phase"].str.removesuffix("_s")
-    out["order"] = out["phase"].map({p: i for i, p in enumerate(PHASES)})
+    out["order"] = out["phase"].map({p: i for i, p in enumerate(names)})
     return out
 
 
@@ -667,6 +701,6 @@ __all__ = [
     "PHASES", "PLANE_WORDS", "RESOURCE_NAMES", "RUNTIME_LABELS", "Cell", "answer", "cell_rows", "compatible",
     "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "hosts_answer", "kernel_of", "plane_choices",
     "plane_of", "split_entry", "hosts_needed", "like_for_like", "moved", "natural_image", "not_started",
-    "per_host", "phase_means", "phases_long", "runtime_label", "runtimes_in", "short_of", "shown_hosts",
+    "per_host", "phase_means", "phase_names", "phases_long", "pull_split", "runtime_label", "runtimes_in", "short_of", "shown_hosts",
     "shown_rows", "startup_samples", "steady_counts", "workload_status",
 ]

@@ -190,7 +190,8 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
         if plan.full:
             raise ScenarioError([f"workloads.{w.name}.warm: warm paths run only with a plain docker run "
                                  "lifecycle (no restart policy, crashes, grace period, SIGTERM behaviour, "
-                                 "pull errors, faults or scripted actions)"])
+                                 "pull errors, faults, scripted actions, or the memory model: a usage, "
+                                 "mem_limit_mib or host ksm anywhere in the scenario)"])
         try:
             plan.warm = plan_for(plan)
         except ValueError as e:

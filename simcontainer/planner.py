@@ -38,7 +38,11 @@ from simcontainer.scenario import (
 )
 
 COLUMNS = ("name", "runtime", "image", "cpu", "mem_mib", "guest_mem_mib", "arrival", "rate_per_s",
-           "count", "at_s", "lifetime", "lifetime_s")
+           "count", "at_s", "lifetime", "lifetime_s", "restart", "auto_remove")
+# columns that say something even in an empty row (a checkbox is False, not blank)
+_FLAGS = ("auto_remove",)
+# ``restart`` in the mix editor: blank is the control plane's default (Docker's "no"; a pod's "always")
+RESTART_CHOICES = ("no", "on-failure", "always", "unless-stopped")
 ARRIVAL_KINDS = ("burst", "poisson", "interval", "trace")
 LIFETIME_KINDS = ("forever", "fixed", "exponential", "lognormal")
 HOST_FIELDS = ("cpu_cores", "ram_mib", "disk_gib", "disk_mb_s", "net_mb_s")
@@ -85,12 +89,50 @@ def workloads_table(scenario: Scenario) -> pd.DataFrame:
             "mem_mib": float(w.mem_mib), "guest_mem_mib": w.guest_mem_mib, "arrival": a.kind,
             "rate_per_s": rate, "count": count, "at_s": at, "lifetime": life.kind,
             "lifetime_s": getattr(life, life_s) if life_s else None,
+            "restart": w.restart, "auto_remove": bool(w.auto_remove),
         })
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     for c in ("guest_mem_mib", "rate_per_s", "at_s", "lifetime_s"):
         df[c] = df[c].astype("float64")
     df["count"] = df["count"].astype("Int64")
+    df["restart"] = df["restart"].astype("object")
+    df["auto_remove"] = df["auto_remove"].astype("bool")
     return df
+
+
+def has_lifecycle(scenario: Scenario, summary: Mapping[str, Any]) -> bool:
+    """Whether the run has restarts, failures or faults to show: a workload with a restart
+    policy, crashes or pull errors, a fault in the scenario, or any restart or failure counted."""
+    if scenario.faults or any(w.uses_lifecycle() for w in scenario.workloads):
+        return True
+    for w in summary.get("workloads", {}).values():
+        life = w.get("lifecycle") or {}
+        if life.get("restarts") or life.get("failed_starts") or any(
+                str(c) != "0" and n for c, n in (life.get("exit_codes") or {}).items()):
+            return True
+    return False
+
+
+def lifecycle_rows(summary: Mapping[str, Any]) -> pd.DataFrame:
+    """Per workload: restarts, time in back-off, non-zero exits (by code), failed starts and
+    availability (share of its instances' time running and ready), from the summary's
+    ``lifecycle``; None where the run has no figure."""
+    rows = []
+    for name, w in summary.get("workloads", {}).items():
+        life = w.get("lifecycle") or {}
+        codes = {str(c): int(n) for c, n in (life.get("exit_codes") or {}).items() if str(c) != "0" and n}
+        rows.append({"workload": name, "restarts": life.get("restarts"), "backoff_s": life.get("backoff_s"),
+                     "nonzero_exits": sum(codes.values()) if life else None,
+                     "exit_codes": ", ".join(f"{n}× {c}" for c, n in sorted(codes.items())),
+                     "failed_starts": life.get("failed_starts"), "availability": life.get("availability")})
+    return pd.DataFrame(rows, columns=["workload", "restarts", "backoff_s", "nonzero_exits", "exit_codes",
+                                       "failed_starts", "availability"])
+
+
+def restart_options(scenario: Scenario) -> list[str]:
+    """The restart policies the mix editor offers: Docker's four and any ``on-failure:N`` the
+    scenario already uses."""
+    return list(dict.fromkeys([*RESTART_CHOICES, *(w.restart for w in scenario.workloads if w.restart)]))
 
 
 def _num(v: Any) -> Any:
@@ -164,13 +206,26 @@ def _workload_from_row(row: Mapping[str, Any], base: Mapping[str, Any] | None) -
     else:
         w["lifetime"] = {"kind": lkind}
     w["lifetime"] = {k: v for k, v in w["lifetime"].items() if v is not None}
+    if "restart" in row:            # blank: the control plane's default
+        r = row.get("restart")
+        if _blank(r):
+            w.pop("restart", None)
+        else:
+            w["restart"] = str(r).strip()
+    if "auto_remove" in row:        # blank (a new row): Docker's default, off
+        a = row.get("auto_remove")
+        if _blank(a):
+            w.pop("auto_remove", None)
+        else:
+            w["auto_remove"] = bool(a)
     return w
 
 
 def scenario_from_inputs(base: Scenario, table: pd.DataFrame | Iterable[Mapping[str, Any]], *,
                          host: Mapping[str, Any] | None = None, preset: str | None = None,
                          count: int | None = None, duration_s: float | None = None,
-                         seed: int | None = None, catalogue: Catalogue | None = None) -> Scenario:
+                         seed: int | None = None, registry: Mapping[str, Any] | None = None,
+                         catalogue: Catalogue | None = None) -> Scenario:
     """The base scenario with the edited workload table and host; raises :class:`ScenarioError`.
 
     ``preset`` picks a host preset; otherwise ``host`` gives the fields by hand. Rows are matched
@@ -179,7 +234,7 @@ def scenario_from_inputs(base: Scenario, table: pd.DataFrame | Iterable[Mapping[
     """
     data = base.to_dict()
     rows = table.to_dict("records") if isinstance(table, pd.DataFrame) else [dict(r) for r in table]
-    rows = [r for r in rows if not all(_blank(r.get(c)) for c in COLUMNS)]
+    rows = [r for r in rows if not all(_blank(r.get(c)) for c in COLUMNS if c not in _FLAGS)]
     old = {w["name"]: w for w in data["workloads"]}
     data["workloads"] = [_workload_from_row(r, old.get(str(r.get("name", "")).strip())) for r in rows]
     names = {w.get("name") for w in data["workloads"]}
@@ -199,7 +254,34 @@ def scenario_from_inputs(base: Scenario, table: pd.DataFrame | Iterable[Mapping[
         data["duration_s"] = duration_s
     if seed is not None:
         data["seed"] = int(seed)
+    if registry is not None:
+        data["registry"] = registry_fields(data.get("registry") or {}, registry)
     return parse_scenario(data, base_dir=base.base_dir, catalogue=catalogue, source="what-if")
+
+
+LAZY_FORMATS = ("none", "estargz", "soci", "nydus")
+
+
+def registry_fields(current: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[registry]`` table with the planner's three controls applied: ``egress_mb_s`` (the
+    shared registry's egress; None or 0: unlimited, each host pulls at its own link), ``mirror``
+    (a per-site pull-through cache on or off; on keeps the mirror's own figures if it had one)
+    and ``lazy`` (the lazy-pull format, "none" for whole-image pulls). Other fields carry over."""
+    r = dict(current)
+    if "egress_mb_s" in edits:
+        e = edits["egress_mb_s"]
+        if e is None or (isinstance(e, float) and math.isnan(e)) or e <= 0:
+            r.pop("egress_mb_s", None)
+        else:
+            r["egress_mb_s"] = float(e)
+    if "mirror" in edits:
+        if edits["mirror"]:
+            r["mirror"] = dict(r.get("mirror") or {})
+        else:
+            r.pop("mirror", None)
+    if "lazy" in edits:
+        r["lazy"] = str(edits["lazy"])
+    return r
 
 
 # --------------------------------------------------------------------------- scenario in and out

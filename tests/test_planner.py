@@ -395,3 +395,75 @@ def test_bootstrap_interval_respects_the_support():
     assert planner.sweep_values("host.ram_mib", 16384, 65536, 4) == [16384.0, 32768.0, 49152.0, 65536.0]
     assert planner.sweep_values("host.ram_mib", 1, 2, 4) == [1.0, 1.333, 1.667, 2.0]
     assert planner.eta_s(0, 10, 5.0) is None and planner.eta_s(5, 10, 5.0) == 5.0
+
+
+def test_mix_table_carries_restart_and_auto_remove():
+    base = planner.default_scenario()
+    table = planner.workloads_table(base)
+    assert {"restart", "auto_remove"} <= set(table.columns)
+    assert list(table["restart"]) == [w.restart for w in base.workloads]
+    assert list(table["auto_remove"]) == [w.auto_remove for w in base.workloads]
+    table.loc[0, "restart"] = "on-failure:3"
+    table.loc[0, "auto_remove"] = True
+    s = planner.scenario_from_inputs(base, table)
+    w = s.workloads[0]
+    assert w.restart == "on-failure:3" and w.auto_remove is True
+    assert "on-failure:3" in planner.restart_options(s)
+    assert [(x.restart, x.auto_remove) for x in s.workloads[1:]] == [(x.restart, x.auto_remove)
+                                                                      for x in base.workloads[1:]]
+    # blank restart: back to the plane's default; an empty new row (checkbox False) is skipped
+    again = planner.workloads_table(s)
+    again.loc[0, "restart"] = None
+    blank = {c: None for c in planner.COLUMNS} | {"auto_remove": False}
+    s2 = planner.scenario_from_inputs(s, [*again.to_dict("records"), blank])
+    assert s2.workloads[0].restart is None and len(s2.workloads) == len(s.workloads)
+    # a table without the new columns keeps what the base says
+    s3 = planner.scenario_from_inputs(s, table.drop(columns=["restart", "auto_remove"]))
+    assert s3.workloads[0].restart == "on-failure:3" and s3.workloads[0].auto_remove is True
+    with pytest.raises(ScenarioError):
+        planner.scenario_from_inputs(base, table.assign(restart=["sometimes"] + [None] * (len(table) - 1)))
+
+
+def test_lifecycle_rows_and_when_they_show():
+    base = planner.default_scenario()
+    quiet = sc.simulate(planner.with_values(base, {"duration_s": 30.0}))
+    assert not planner.has_lifecycle(planner.with_values(base, {"duration_s": 30.0}), quiet.summary)
+    d = base.to_dict()
+    d["duration_s"] = 300.0
+    d["workloads"] = [d["workloads"][0] | {"restart": "always",
+                                           "time_to_failure": {"kind": "fixed", "s": 20.0}}]
+    s = sc.parse_scenario(d)
+    res = sc.simulate(s)
+    assert planner.has_lifecycle(s, res.summary)
+    rows = planner.lifecycle_rows(res.summary).set_index("workload")
+    r = rows.iloc[0]
+    assert r["restarts"] > 0 and r["nonzero_exits"] >= r["restarts"]
+    assert 0 < r["availability"] < 1 and r["exit_codes"].endswith("× 1")
+
+
+def test_pull_split_in_the_phases():
+    row = {"pull_phases_s": {"registry": 0.2, "download": 0.6, "extract": 0.2}}
+    assert comparison.pull_split(2.0, row) == pytest.approx({"registry": 0.4, "download": 1.2, "extract": 0.4})
+    assert comparison.pull_split(None, row) == {"registry": None, "download": None, "extract": None}
+    assert comparison.pull_split(1.0, {}) == {"registry": None, "download": None, "extract": None}
+    rows = pd.DataFrame([{"runtime": "runc", "wait_s": 0.0, "pull_s": 2.0, "create_s": 0.3, "boot_s": 0.1,
+                          "ready_s": 0.0, "pull_registry_s": 0.4, "pull_download_s": 1.2, "pull_extract_s": 0.4}])
+    long = comparison.phases_long(rows)
+    assert list(long["phase"]) == ["wait", "pull: registry", "pull: download", "pull: extract", "create", "boot",
+                                   "ready"]
+    assert long["seconds"].sum() == pytest.approx(2.4)
+    cached = rows.assign(pull_s=0.0, pull_registry_s=None, pull_download_s=None, pull_extract_s=None)
+    assert list(comparison.phases_long(cached)["phase"]) == ["wait", "pull", "create", "boot", "ready"]
+
+
+def test_registry_controls():
+    base = planner.default_scenario()
+    same = planner.scenario_from_inputs(base, planner.workloads_table(base),
+                                        registry={"egress_mb_s": 0.0, "mirror": False, "lazy": "none"})
+    assert planner.canonical(same) == planner.canonical(base)        # the defaults change nothing
+    s = planner.scenario_from_inputs(base, planner.workloads_table(base),
+                                     registry={"egress_mb_s": 125.0, "mirror": True, "lazy": "soci"})
+    assert s.registry.egress_mb_s == 125.0 and s.registry.mirror is not None and s.registry.lazy == "soci"
+    assert s.registry.rtt_ms == base.registry.rtt_ms                 # the rest carries over
+    back = planner.registry_fields(s.to_dict()["registry"], {"egress_mb_s": None, "mirror": False})
+    assert "egress_mb_s" not in back and "mirror" not in back and back["lazy"] == "soci"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
@@ -255,3 +256,60 @@ def test_a_stopped_run_stays_stopped_until_run_again():
     no_exception(at)
     assert any("churn-runc on runc was stopped" in w.value for w in at.warning)
     assert any(b.key == "run_again" for b in at.button)
+
+
+CRASHY = """
+name = "crashy"
+duration_s = 300
+seed = 1
+[host]
+cpu_cores = 8
+ram_mib = 16384
+disk_gib = 100
+[[workloads]]
+name = "flaky"
+runtime = "runc"
+image = "python:3.12-slim"
+mem_mib = 64
+restart = "always"
+time_to_failure = { kind = "exponential", mean_s = 30 }
+arrival = { kind = "burst", count = 4, at_s = 0 }
+[[workloads]]
+name = "steady"
+runtime = "runc"
+image = "alpine:3.20"
+mem_mib = 64
+auto_remove = true
+arrival = { kind = "burst", count = 4, at_s = 0 }
+"""
+
+
+def test_mix_editor_restart_and_auto_remove_and_the_lifecycle_table():
+    at = start()
+    no_exception(at)
+    # the default what-if has no restarts, failures or faults: no lifecycle table
+    assert not any("Restarts" in d.value.columns for d in at.dataframe)
+    at.text_area(key="paste").input(CRASHY).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    assert not at.error
+    table = planner.workloads_table(planner.decode_scenario(at.query_params["s"]))
+    assert table["restart"][0] == "always" and pd.isna(table["restart"][1])
+    assert list(table["auto_remove"]) == [False, True]
+    life = next(d.value for d in at.dataframe if "Restarts" in d.value.columns)
+    rows = life.set_index("Workload")
+    assert int(rows.loc["flaky", "Restarts"]) > 0 and rows.loc["flaky", "Exit codes"].endswith("× 1")
+    assert rows.loc["steady", "Restarts"] == "0" and rows.loc["steady", "Exit codes"] == "—"
+    assert rows.loc["steady", "Availability"] == "100.00%"
+    assert float(rows.loc["flaky", "Availability"].rstrip("%")) < 100
+
+
+def test_registry_controls_go_into_the_what_if():
+    at = start()
+    no_exception(at)
+    at.sidebar.number_input(key="reg_egress0").set_value(125.0).run()
+    at.sidebar.toggle(key="reg_mirror0").set_value(True).run()
+    at.sidebar.selectbox(key="reg_lazy0").set_value("estargz").run()
+    no_exception(at)
+    s = planner.decode_scenario(at.query_params["s"])
+    assert s.registry.egress_mb_s == 125.0 and s.registry.mirror is not None and s.registry.lazy == "estargz"

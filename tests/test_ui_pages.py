@@ -25,7 +25,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1,
-           "mixed-deploy": 3}
+           "mixed-deploy": 3, "blast-radius": 3, "stopping": 3}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,8 @@ def test_learn_pages_have_every_lesson(learn):
     titles = [learn[s].title[0].value for s in LESSONS]
     assert titles == ["Image vs container", "Shared kernel vs guest kernel", "Anatomy of a startup",
                       "A burst of starts", "Layers and copy-on-write", "Lifecycle timeline",
-                      "Containers and microVMs on one host"]
+                      "Containers and microVMs on one host", "Isolation and blast radius",
+                      "Stopping and crashing"]
     # RAM split, phases, burst lines; image bars, layer graph, copy-on-write; gantt;
     # mixed deploy: alone vs together, cores asked, alone vs beside the disk copies
     assert {s: len(learn[s].get("vega_lite_chart")) for s in LESSONS} == LESSONS
@@ -229,3 +230,40 @@ def test_mixed_deploy_lesson_blocks_only_through_cpu_and_disk(learn):
     # fewer containers: the microVMs on 4 cores get closer to their time alone
     before, after = step(at, at.slider(key="lm_c"), 0, "microVMs beside them on 4 cores")
     assert float(after) < float(before)
+
+
+def test_blast_radius_lesson_kernel_decides(learn):
+    at = learn["blast-radius"]
+    # a fault in the kernel an instance runs on: the host's for runc (all), its own for a microVM (one)
+    assert metric(at, "runc containers lost") == "50" and metric(at, "Firecracker microVMs lost") == "1"
+    assert float(metric(at, "runc: recovery")) > 60 > float(metric(at, "Firecracker: recovery"))
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["fault", "runtime", "running before the fault", "instances lost", "recovery (s)",
+                                   "capacity lost (instance-s)", "restarts", "availability"]
+    assert len(table) == 16
+    at.selectbox(key="lb_fault").set_value("guest_panic").run()
+    assert not at.exception
+    assert metric(at, "runc containers lost") == "0" and metric(at, "runc: recovery") == "0.0"
+    at.selectbox(key="lb_fault").set_value("daemon_restart").run()
+    assert metric(at, "Firecracker microVMs lost") == "0" and metric(at, "runc containers lost") == "50"
+    at.toggle(key="lb_live").set_value(True).run()
+    assert metric(at, "runc containers lost") == "0"          # live-restore keeps them running
+    at.selectbox(key="lb_fault").set_value("host_panic").run()
+    at.slider(key="lb_reboot").set_value(120).run()
+    assert float(metric(at, "Firecracker: recovery")) >= 120   # nothing survives the host
+    assert not at.exception
+
+
+def test_stopping_lesson_grace_and_backoff(learn):
+    at = learn["stopping"]
+    assert metric(at, "PID 1 without a handler: docker stop") == "10"
+    assert metric(at, "PID 1 without a handler: pod deletion") == "30"
+    assert metric(at, "With a handler: docker stop") == "2"
+    at.slider(key="ls_shutdown").set_value(20.0).run()
+    assert metric(at, "With a handler: docker stop") == "10"   # cut off at the grace period
+    docker, kube = int(metric(at, "Docker always: restarts")), int(metric(at, "CrashLoopBackOff: restarts"))
+    assert docker > 2 * kube > 0
+    at.slider(key="ls_ttf").set_value(15).run()                # runs 10 s: Docker's delay resets
+    assert not at.exception
+    assert int(metric(at, "Docker always: restarts")) > kube
+    assert "resets every time" in " ".join(c.value for c in at.caption)

@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 PHASE_ORDER = ["wait", "pull", "create", "boot", "ready"]
+PULL_PHASE_ORDER = ["wait", "pull: registry", "pull: download", "pull: extract", "create", "boot", "ready"]
 STATE_ORDER = ["requested", "waiting", "pulling", "creating", "created", "starting", "running", "paused",
                "stopping", "exited", "oom_killed", "failed"]
 
@@ -62,11 +63,13 @@ def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
 
 
 def phases(df: pd.DataFrame) -> alt.Chart:
-    """Mean startup broken into phases: stacked horizontal bars per runtime."""
+    """Mean startup broken into phases: stacked horizontal bars per runtime (the pull as
+    registry / download / extract when the table splits it)."""
+    order = PULL_PHASE_ORDER if df["phase"].astype(str).str.startswith("pull: ").any() else PHASE_ORDER
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("seconds:Q", stack="zero", title="mean seconds"),
         y=alt.Y("runtime:N", title="runtime", axis=alt.Axis(labelLimit=300)),
-        color=alt.Color("phase:N", sort=PHASE_ORDER, scale=alt.Scale(domain=PHASE_ORDER)),
+        color=alt.Color("phase:N", sort=order, scale=alt.Scale(domain=order)),
         order=alt.Order("order:Q"),
         tooltip=["runtime", "phase", alt.Tooltip("seconds:Q", format=".3f")],
     ).properties(height=max(150, 80 + 36 * df["runtime"].nunique()), title="Where startup time goes")

@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer import comparison, planner
-from simcontainer.ui import charts, runs
+from simcontainer.ui import charts, failure_lessons, runs
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -110,11 +110,21 @@ def startup_anatomy() -> None:
     ph = comparison.phase_means(res["instances"], ["app"])
     total = sum(ph.values())
     st.metric("Mean startup (s)", f"{total:.3f}")
+    split = comparison.pull_split(ph.get("pull"), res["summary"]["workloads"]["app"])
+    parts = dict(ph)
+    if ph.get("pull") and all(v is not None for v in split.values()):
+        parts = {}
+        for k, v in ph.items():
+            parts.update({f"pull: {p}": x for p, x in split.items()} if k == "pull" else {k: v})
     df = pd.DataFrame([{"runtime": rt, "phase": k, "seconds": v, "order": i}
-                       for i, (k, v) in enumerate(ph.items())])
+                       for i, (k, v) in enumerate(parts.items())])
     charts.show(st, charts.content_key("startup", rt, cached), lambda: charts.phases(df))
-    st.caption(f"Five starts, one at a time, on an idle host ({planner.lesson_image(rt)}). The first "
-               "start pays the pull when the image is not cached; the later ones find it on disk.")
+    st.caption(f"Five starts, one at a time, on an idle host ({planner.lesson_image(rt)}); each bar is the mean "
+               "over the five. The first start pays the pull when the image is not cached; the later ones find "
+               "it on disk."
+               + (" The pull splits into the **registry** round trips (token, manifest, config, one request per "
+                  "layer), the **download** of the layers and their **extraction** onto the disk."
+                  if "pull: download" in parts else ""))
 
 
 def burst() -> None:
@@ -321,6 +331,7 @@ LESSONS = {
     "layers": ("Layers and copy-on-write", layers),
     "lifecycle": ("Lifecycle timeline", lifecycle),
     "mixed-deploy": ("Containers and microVMs on one host", mixed_deploy),
+    **failure_lessons.LESSONS,
 }
 
 

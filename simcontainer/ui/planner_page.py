@@ -56,10 +56,34 @@ def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
                      f"net {spec['net_mb_s']} MB/s")
         out["preset"] = choice
     out["count"] = int(checked(side, "Hosts (identical)", 1, 10_000, base.host.count, 1, f"count{v}", integer=True))
+    out["registry"] = registry_inputs(base, v)
     side.subheader("Run")
     out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
     out["seed"] = int(checked(side, "Seed", 0, 2**31 - 1, base.seed, 1, f"seed{v}", integer=True))
     return out
+
+
+LAZY_WORDS = {"none": "none: pull the whole image before start", "estargz": "eStargz (lazy)",
+              "soci": "SOCI (lazy)", "nydus": "Nydus (lazy)"}
+
+
+def registry_inputs(base: Scenario, v: int) -> dict[str, Any]:
+    """The image registry every host pulls from (sidebar): its shared egress, a mirror, lazy pulls."""
+    side = st.sidebar
+    side.subheader("Registry")
+    r = base.registry
+    egress = checked(side, "Registry egress, shared by all hosts (MB/s; 0 = unlimited)", 0, 1e6,
+                     r.egress_mb_s or 0.0, 100.0, f"reg_egress{v}")
+    mirror = side.toggle("Pull-through mirror per site", value=r.mirror is not None, key=f"reg_mirror{v}",
+                         help="each site's hosts pull through their own cache, which fetches a layer from the "
+                              "registry once and serves it from then on")
+    lazy = side.selectbox("Lazy pull format", list(planner.LAZY_FORMATS),
+                          index=list(planner.LAZY_FORMATS).index(r.lazy), key=f"reg_lazy{v}",
+                          format_func=LAZY_WORDS.get,
+                          help="eStargz, SOCI or Nydus: an instance starts after fetching the part of its "
+                               "image needed at start-up and fetches the rest while running")
+    side.caption("Matters when images are pulled: a cold host, or a deploy across many hosts.")
+    return {"egress_mb_s": egress, "mirror": mirror, "lazy": lazy}
 
 
 def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
@@ -89,6 +113,17 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
         "lifetime": st.column_config.SelectboxColumn("Lifetime", options=list(planner.LIFETIME_KINDS)),
         "lifetime_s": st.column_config.NumberColumn("Lifetime (s)", min_value=0.0,
                                                     help="fixed: seconds; exponential: mean; lognormal: median"),
+        "restart": st.column_config.SelectboxColumn(
+            "Restart", options=planner.restart_options(base),
+            help="`docker run --restart`. Blank: the control plane's default, Docker's `no` (an exited "
+                 "container stays exited), or `always` under the kubelet (a pod's restartPolicy). "
+                 "`on-failure`: only after a non-zero exit code; `always`: after any exit except a "
+                 "`docker stop`; `unless-stopped`: as always, but not after a daemon restart if it was "
+                 "stopped. Docker's back-off: 0.1 s doubling to 1 min; the kubelet's: 10 s to 5 min."),
+        "auto_remove": st.column_config.CheckboxColumn(
+            "Remove at exit", default=False,
+            help="`docker run --rm`. Off by default, as in Docker: an exited container keeps its "
+                 "writable layer on disk and its name until it is removed; on: removed at once."),
     }
     return st.data_editor(planner.workloads_table(base), column_config=cfg, num_rows="dynamic",
                           hide_index=True, key=f"mix{v}", width="stretch", placeholder="")
@@ -266,6 +301,8 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
         "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
         "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
+    if planner.has_lifecycle(scenario, main["summary"]):
+        lifecycle_view(main["summary"])
     if n > 1:
         per_host(scenario, main, key)
     ts = planner.resample_steps(main["timeseries"], scenario.duration_s)
@@ -285,3 +322,27 @@ def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
     st.dataframe(comparison.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
     charts.show(st, key("per_host"), lambda: charts.per_host(table))
+
+
+def _fig(x: Any, fmt: str) -> str:
+    return "—" if x is None or (isinstance(x, float) and x != x) else format(x, fmt)
+
+
+def lifecycle_view(summary: dict[str, Any]) -> None:
+    """Restarts, failures and availability per workload of the mix (shown when the mix has them)."""
+    life = planner.lifecycle_rows(summary)
+    st.markdown("**Restarts, failures and availability**")
+    st.dataframe(pd.DataFrame({
+        "Workload": life["workload"],
+        "Restarts": [_fig(x, "d") for x in life["restarts"]],
+        "In back-off (s)": [_fig(x, ".1f") for x in life["backoff_s"]],
+        "Non-zero exits": [_fig(x, "d") for x in life["nonzero_exits"]],
+        "Exit codes": [c or "—" for c in life["exit_codes"]],
+        "Failed starts": [_fig(x, "d") for x in life["failed_starts"]],
+        "Availability": [_fig(None if x is None else 100 * x, ".2f") + ("%" if x is not None and x == x else "")
+                         for x in life["availability"]],
+    }), hide_index=True, key="mix_lifecycle", placeholder="—")
+    st.caption("Restarts: how often the restart policy started an exited instance again; in back-off: the "
+               "seconds instances spent waiting for those restarts; non-zero exits: exits with a failure code "
+               "(1 a crash, 137 SIGKILL or OOM, 143 SIGTERM); failed starts: starts that failed (e.g. an image "
+               "pull error); availability: the share of its instances' lifetime they were running and ready.")
