@@ -356,7 +356,6 @@ def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, prior
     over = [(h.index, h.ram.peak, h.ram.capacity) for h in hosts if h.ram.peak > h.ram.capacity * (1 + 1e-9)]
     summary["admission"] = {
         "policy": daemon.admission,
-        "retry": daemon.retry if daemon.admission == "backfill" else None,
         "preemption": bool(daemon.preemption),
         "preemptions": len(rec.preemptions),
         "victims": [{**p, "victim_workload": names[p["victim_workload"]], "by_workload": names[p["by_workload"]]}
@@ -365,6 +364,9 @@ def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, prior
         "overcommitted_hosts": len(over),
         "peak_ram_reserved_fraction": max((h.ram.peak / h.ram.capacity for h in hosts), default=None),
     }
+    if daemon.admission == "backfill":
+        # text, and only where it means something (a None here would read as a missing number)
+        summary["admission"]["retry"] = daemon.retry
     if over:
         i, peak, cap = max(over, key=lambda o: o[1] / o[2])
         where = f"host {i}" if len(hosts) > 1 else "the host"
