@@ -89,6 +89,8 @@ class WorkloadPlan:
     time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
     # the running app's disk load, MiB/s: io_mb_s x the runtime's io_factor (simcontainer.memory)
     io_mib_s: float = 0.0
+    # MiB a VM's guest boot reads from its disk on the host's disk bandwidth (host.boot_read_mib)
+    boot_read_mib: float = 0.0
     warm: Any = None                # warm.WarmPlan: snapshot restore, pool, keep-alive (None: none)
 
     @property

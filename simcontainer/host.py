@@ -13,9 +13,9 @@ per-instance files).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -25,8 +25,14 @@ from simcontainer.scenario import Daemon, Host, RuntimeProfile, Workload
 
 if TYPE_CHECKING:
     from simcontainer.controlplane import ControlPlane
+    from simcontainer.daemon import WorkloadPlan
 
 MIB_PER_MB = 1e6 / 2**20  # rates in the scenario are MB/s; sizes are MiB
+
+# What a VM's guest boot reads from its disk when its image does not say (``boot_read_mib``): an
+# estimate, 4 % of the disk image (Ubuntu cloud 3.5 GiB -> ~143 MiB: kernel, initramfs, systemd,
+# cloud-init's Python; a 256 MiB Firecracker rootfs -> ~10 MiB). See models/memory.md.
+BOOT_READ_FRACTION = 0.04
 
 # ``on_change(host index, series)`` -> the callback told ``(now, delta)`` of every change of that
 # series on that host (``Recorder.series_hook``): one call per change, no dispatch on the name.
@@ -87,6 +93,17 @@ def throttled_cores(workload: Workload, runtime: RuntimeProfile) -> float:
     return workload.cpu / runtime.cpu_factor - cores_used(workload, runtime)
 
 
+def boot_read_mib(runtime: RuntimeProfile, image: Image) -> float:
+    """MiB a VM's boot reads from its disk image: the image's ``boot_read_mib``, else the
+    estimate ``BOOT_READ_FRACTION`` of its disk. 0 for containers and for container images a VM
+    runtime boots as a rootfs (shared from the host's page cache like a container's)."""
+    if runtime.kind != "vm" or image.kind != "vm":
+        return 0.0
+    if image.boot_read_mib is not None:
+        return image.boot_read_mib
+    return BOOT_READ_FRACTION * image.disk_mib
+
+
 def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:
     """Guest RAM of a VM: as given, else the runtime's default, grown to hold app + guest OS
     (the VM image's guest OS when it says, else the runtime's figure)."""
@@ -127,6 +144,9 @@ class HostNode:
                                 gc_high=daemon.gc_high, gc_low=daemon.gc_low)
         self.running = 0
         self.peak_running = 0
+        # overlay VMs' boot reads of a base image: in the host's page cache once read (True), or
+        # being read (the event the read fires); see boot_read
+        self.boot_cache: dict[str, Any] = {}
         # Sharing accounting (see saved_by_sharing_mib): image bytes the placed instances would
         # hold with a private copy each, and the private VM disk copies they do hold.
         self.image_mib_placed = 0.0
@@ -211,6 +231,44 @@ class HostNode:
         if added > self.disk.free:
             raise ValueError(f"prepull of {image.name!r} needs {added:.0f} MiB; host disk has {self.disk.free:.0f} MiB")
         self.disk.reserve(added, self.env.now)
+
+    # ---- boots ----------------------------------------------------------------------------
+
+    def boot_read(self, plan: WorkloadPlan) -> Generator[simpy.Event, Any, None]:
+        """A VM's guest boot reads ``plan.boot_read_mib`` from its disk on the host's fair-shared
+        disk bandwidth (beside pulls, extraction, VM disk copies and running apps' IO). An overlay
+        VM reads through its shared base image, which the host's page cache keeps (QEMU's and
+        Firecracker's default buffered IO): the first boot of an image on a host reads it, later
+        ones find it cached, concurrent ones wait for that read. A ``vm_disk = "copy"`` VM reads
+        its own private copy: every boot reads. Cache eviction is not modelled."""
+        mib = plan.boot_read_mib
+        if plan.workload.vm_disk == "copy":
+            ev = self.disk_bw.request(mib)
+            if ev is not None:
+                yield ev
+            return
+        key = plan.image.name
+        got = self.boot_cache.get(key)
+        if got is True:
+            return
+        if got is not None:
+            yield got
+            return
+        done = self.env.event()
+        self.boot_cache[key] = done
+        ok = False
+        try:
+            ev = self.disk_bw.request(mib)
+            if ev is not None:
+                yield ev
+            ok = True
+        finally:
+            # an aborted read caches nothing; whoever waited on it goes on (a rare approximation)
+            if ok:
+                self.boot_cache[key] = True
+            else:
+                self.boot_cache.pop(key, None)
+            done.succeed()
 
     # ---- bookkeeping ----------------------------------------------------------------------
 

@@ -211,12 +211,17 @@ class ImageSpec(Model):
     # resident; None: the runtime's figures
     guest_boot: Phase | None = None
     guest_os_mib: NonNeg | None = None
+    # VM images: MiB the guest's boot reads from its disk (None: an estimate, BOOT_READ_FRACTION
+    # of disk_mib; see models/memory.md)
+    boot_read_mib: NonNeg | None = None
     sources: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _shape(self) -> ImageSpec:
-        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None):
-            raise ValueError("guest_boot and guest_os_mib describe a VM image's guest OS (kind = 'vm')")
+        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None
+                                  or self.boot_read_mib is not None):
+            raise ValueError("guest_boot, guest_os_mib and boot_read_mib describe a VM image's guest OS "
+                             "(kind = 'vm')")
         if self.kind == "vm":
             if self.layers or self.base:
                 raise ValueError("a VM image has disk_mib and download_mib, not layers or base")
