@@ -280,7 +280,7 @@ class Daemon:
         plane.free_port(inst)
         host.ram.release(dm.ram_mib, now)
         if host.cpu_pool is not None:
-            host.cpu_pool.release(dm.cpu, now)
+            host.cpu_pool.release(dm.admit_cpu, now)
         inst.state = _EXITED                # it stays in ``live``, as in ``docker ps -a``
         if self.admission.queue:
             self.admission._drain()

@@ -48,6 +48,14 @@ class Demand:
     cpu: float            # cores it uses while running: cpu / cpu_factor
     copy_mib: float = 0.0  # the part of disk_mib that is a private full copy of a VM disk image
     throttled: float = 0.0  # cores the app wants beyond its CFS quota / vCPUs (see cores_used)
+    # cores CPU-overcommit admission counts (``host.cpu_overcommit``): a VM its vCPUs, a container
+    # its request ``cpu / cpu_factor``; None: ``cpu`` (see admit_cpu)
+    admit_cpu_cores: float | None = None
+
+    @property
+    def admit_cpu(self) -> float:
+        """The cores this instance counts against ``cpu_cores x cpu_overcommit`` at admission."""
+        return self.cpu if self.admit_cpu_cores is None else self.admit_cpu_cores
 
 
 def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host | None = None) -> Demand:
@@ -73,7 +81,17 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host
         ram = mem + runtime.mem_overhead_mib
         own_disk = workload.writable_mib
     return Demand(ram, own_disk + runtime.disk_overhead_mib, cores_used(workload, runtime), copy,
-                  throttled_cores(workload, runtime))
+                  throttled_cores(workload, runtime), admitted_cores(workload, runtime))
+
+
+def admitted_cores(workload: Workload, runtime: RuntimeProfile) -> float:
+    """Cores an instance counts against CPU-overcommit admission: a VM with ``vcpus`` its vCPUs
+    (what the hypervisor promises it, as OpenStack's ``cpu_allocation_ratio`` counts vCPUs), else
+    its request ``cpu / cpu_factor`` -- not capped by ``cpu_limit`` (Kubernetes schedules by
+    request)."""
+    if runtime.kind == "vm" and workload.vcpus is not None:
+        return float(workload.vcpus)
+    return workload.cpu / runtime.cpu_factor
 
 
 def cores_used(workload: Workload, runtime: RuntimeProfile) -> float:
@@ -167,7 +185,7 @@ class HostNode:
         """``fits`` with the disk the instance needs here (``disk_needed``) already known."""
         if not self.ram.fits(d.ram_mib):
             return False
-        if self.cpu_pool is not None and not self.cpu_pool.fits(d.cpu):
+        if self.cpu_pool is not None and not self.cpu_pool.fits(d.admit_cpu):
             return False
         if self.disk.fits(need):
             return True
@@ -177,7 +195,7 @@ class HostNode:
         """Whether an empty host of this shape could take the instance at all."""
         if d.ram_mib > self.ram.capacity:
             return False
-        if self.cpu_pool is not None and d.cpu > self.cpu_pool.capacity:
+        if self.cpu_pool is not None and d.admit_cpu > self.cpu_pool.capacity:
             return False
         return d.disk_mib + image.disk_mib <= self.disk.capacity
 
@@ -199,7 +217,7 @@ class HostNode:
         now = self.env.now
         self.ram.reserve(d.ram_mib, now)
         if self.cpu_pool is not None:
-            self.cpu_pool.reserve(d.cpu, now)
+            self.cpu_pool.reserve(d.admit_cpu, now)
         if need is None:
             need = self.disk_needed(d, image)
         store = self.store
@@ -219,7 +237,7 @@ class HostNode:
         now = self.env.now
         self.ram.release(d.ram_mib, now)
         if self.cpu_pool is not None:
-            self.cpu_pool.release(d.cpu, now)
+            self.cpu_pool.release(d.admit_cpu, now)
         if d.disk_mib:
             self.disk.release(d.disk_mib, now)
         self.store.release(image)
