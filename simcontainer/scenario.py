@@ -262,6 +262,9 @@ class Host(Model):
     memory_overcommit: Annotated[float, Field(ge=1, le=100)] | None = None
     # swap: resident memory beyond RAM up to this much is swapped out instead of OOM-killed
     swap_mib: NonNeg = 0.0
+    # swap slows the swapping instances: their CPU work is stretched by 1 + swap_slowdown x their
+    # swapped fraction (0: swap only absorbs; an estimate, see models/memory.md)
+    swap_slowdown: Annotated[float, Field(ge=0, le=1000)] = 0.0
     # KSM (Linux ksmd) merging identical guest pages at pages_to_scan / sleep_millisecs
     ksm: bool = False
     ksm_pages_to_scan: Annotated[Int, Field(ge=1, le=1_000_000)] = 100
