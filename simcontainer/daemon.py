@@ -261,12 +261,12 @@ class Daemon:
         inst.cpu_load = on
         if on:
             if cpu > 0:
-                host.cpu.add_load(cpu)
+                host.cpu.add_load(cpu, 1.0, plan.demand.cpu_share)
             if plan.io_mib_s:
                 host.disk_bw.add_load(plan.io_mib_s)
         else:
             if cpu > 0:
-                host.cpu.remove_load(cpu)
+                host.cpu.remove_load(cpu, 1.0, plan.demand.cpu_share)
             if plan.io_mib_s:
                 host.disk_bw.remove_load(plan.io_mib_s)
 

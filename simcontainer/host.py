@@ -51,6 +51,8 @@ class Demand:
     # cores CPU-overcommit admission counts (``host.cpu_overcommit``): a VM its vCPUs, a container
     # its request ``cpu / cpu_factor``; None: ``cpu`` (see admit_cpu)
     admit_cpu_cores: float | None = None
+    # the running app's weight on the host's CPU (host.cpu_shares: its cpu request; else 1)
+    cpu_share: float = 1.0
 
     @property
     def admit_cpu(self) -> float:
@@ -80,8 +82,12 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host
             mem = workload.mem_request_mib
         ram = mem + runtime.mem_overhead_mib
         own_disk = workload.writable_mib
+    share = 1.0
+    if host is not None and host.cpu_shares and workload.cpu > 0:
+        # cpu.shares = request x 1024, at least 2 (Kubernetes): in cores, at least 2/1024
+        share = max(workload.cpu, 2.0 / 1024.0)
     return Demand(ram, own_disk + runtime.disk_overhead_mib, cores_used(workload, runtime), copy,
-                  throttled_cores(workload, runtime), admitted_cores(workload, runtime))
+                  throttled_cores(workload, runtime), admitted_cores(workload, runtime), share)
 
 
 def admitted_cores(workload: Workload, runtime: RuntimeProfile) -> float:

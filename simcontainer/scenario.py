@@ -265,6 +265,9 @@ class Host(Model):
     # swap slows the swapping instances: their CPU work is stretched by 1 + swap_slowdown x their
     # swapped fraction (0: swap only absorbs; an estimate, see models/memory.md)
     swap_slowdown: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    # CPU requests as weights (cgroup cpu.weight / cpu.shares): under contention running apps get
+    # cores in proportion to their ``cpu`` request (capped by ``cpu_limit``); False: equally
+    cpu_shares: bool = False
     # KSM (Linux ksmd) merging identical guest pages at pages_to_scan / sleep_millisecs
     ksm: bool = False
     ksm_pages_to_scan: Annotated[Int, Field(ge=1, le=1_000_000)] = 100
