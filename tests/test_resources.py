@@ -400,3 +400,23 @@ def test_weights_of_one_are_the_equal_case_exactly(capacity, jobs, loads):
     # the weighted code path with every weight 1 gives the same numbers, to the last bit
     assert run_jobs(capacity, [j + (1.0,) for j in jobs], [ld + (1.0,) for ld in loads]) == \
         run_jobs(capacity, jobs, loads)
+
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.sampled_from([1.0, 2.0, 16.0]), jobs=WJOBS, loads=WLOADS)
+def test_weighted_rates_stay_within_caps_and_capacity_and_are_proportional_below_caps(capacity, jobs, loads):
+    def check(fs: FairShare) -> None:
+        total = 0.0
+        below = []      # classes not at their cap: their rate per unit weight is one level
+        for cls in fs._order:
+            assert 0.0 <= cls.rate <= cls.cap * (1 + 1e-12)
+            total += cls.rate * cls.count
+            if cls.count > 0 and cls.rate < cls.cap * (1 - 1e-12):
+                below.append(cls.rate / cls.share)
+        assert total <= fs.capacity * (1 + 1e-9)
+        assert total == pytest.approx(fs.busy, rel=1e-9, abs=1e-12)
+        if below:
+            assert max(below) == pytest.approx(min(below), rel=1e-9)
+            assert total == pytest.approx(fs.capacity, rel=1e-9)     # work-conserving
+
+    run_jobs(capacity, jobs, loads, check=check)
