@@ -131,7 +131,7 @@ def steps(spec: ControlPlaneProfile, plan: WorkloadPlan, mode: str) -> Steps:
     endpoint = mode in ENDPOINT_MODES
     create_idle = (plan.api.idle and plan.create.idle and spec.api.is_zero and spec.sandbox.is_zero)
     ports = endpoint and spec.bridge_max_ports is not None
-    start_idle = plan.boot.idle and plan.guest.idle and not (ports or (endpoint and not spec.network.is_zero))
+    start_idle = plan.boot.idle and plan.guest.idle and not plan.boot_read_mib and not (ports or (endpoint and not spec.network.is_zero))
     teardown_idle = spec.teardown.is_zero or (not endpoint and spec.teardown.model_copy(
         update={"serial_s": 0.0}).is_zero)
     return Steps(create_idle, start_idle, teardown_idle and not ports, endpoint)
@@ -234,6 +234,8 @@ class ControlPlane:
                 yield from run_phase(host, self.network, stream, self.lock_for(inst))
         if not plan.boot.idle:
             yield from run_phase(host, plan.boot, stream, self.lock_for(inst))
+        if plan.boot_read_mib > 0:
+            yield from host.boot_read(plan)
         if not plan.guest.idle:
             yield from run_phase(host, plan.guest, stream, self.lock_for(inst))
         return None

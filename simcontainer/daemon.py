@@ -89,6 +89,8 @@ class WorkloadPlan:
     time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
     # the running app's disk load, MiB/s: io_mb_s x the runtime's io_factor (simcontainer.memory)
     io_mib_s: float = 0.0
+    # MiB a VM's guest boot reads from its disk on the host's disk bandwidth (host.boot_read_mib)
+    boot_read_mib: float = 0.0
     warm: Any = None                # warm.WarmPlan: snapshot restore, pool, keep-alive (None: none)
 
     @property
@@ -260,12 +262,12 @@ class Daemon:
         inst.cpu_load = on
         if on:
             if cpu > 0:
-                host.cpu.add_load(cpu)
+                host.cpu.add_load(cpu, 1.0, plan.demand.cpu_share)
             if plan.io_mib_s:
                 host.disk_bw.add_load(plan.io_mib_s)
         else:
             if cpu > 0:
-                host.cpu.remove_load(cpu)
+                host.cpu.remove_load(cpu, 1.0, plan.demand.cpu_share)
             if plan.io_mib_s:
                 host.disk_bw.remove_load(plan.io_mib_s)
 
@@ -279,7 +281,7 @@ class Daemon:
         plane.free_port(inst)
         host.ram.release(dm.ram_mib, now)
         if host.cpu_pool is not None:
-            host.cpu_pool.release(dm.cpu, now)
+            host.cpu_pool.release(dm.admit_cpu, now)
         inst.state = _EXITED                # it stays in ``live``, as in ``docker ps -a``
         if self.admission.queue:
             self.admission._drain()

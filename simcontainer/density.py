@@ -33,7 +33,7 @@ def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
     img = (images if images is not None else image_table(scenario, catalogue))[w.image]
     d = demand(w, rt, img)
     host = scenario.host
-    per = np.array([d.ram_mib, d.disk_mib, d.cpu])
+    per = np.array([d.ram_mib, d.disk_mib, d.admit_cpu if host.cpu_overcommit is not None else d.cpu])
     room = np.array([host.ram_mib, host.disk_gib * 1024.0 - img.disk_mib,
                      host.cpu_cores * (host.cpu_overcommit or 1.0)])
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -19,7 +19,7 @@ from simpy.events import URGENT
 
 from simcontainer.controlplane import PhasePlan, make_plane, steps
 from simcontainer.daemon import Daemon, WorkloadPlan
-from simcontainer.host import MIB_PER_MB, HostNode, demand
+from simcontainer.host import MIB_PER_MB, HostNode, boot_read_mib, demand
 from simcontainer.images import Image
 from simcontainer.metrics import (
     Recorder,
@@ -233,6 +233,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         guest = _guest_boot(rt, img, images)
         if guest is not None:
             plan.guest = PhasePlan.of(guest, speed, share)
+        plan.boot_read_mib = boot_read_mib(rt, img)
         plan.steps = steps(planes[k], plan, plan.network)
         # what the runtime's IO path lets through (io_factor: its fio throughput vs native)
         plan.io_mib_s = w.io_mb_s * rt.io_factor * MIB_PER_MB

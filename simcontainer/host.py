@@ -13,9 +13,9 @@ per-instance files).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -25,8 +25,14 @@ from simcontainer.scenario import Daemon, Host, RuntimeProfile, Workload
 
 if TYPE_CHECKING:
     from simcontainer.controlplane import ControlPlane
+    from simcontainer.daemon import WorkloadPlan
 
 MIB_PER_MB = 1e6 / 2**20  # rates in the scenario are MB/s; sizes are MiB
+
+# What a VM's guest boot reads from its disk when its image does not say (``boot_read_mib``): an
+# estimate, 4 % of the disk image (Ubuntu cloud 3.5 GiB -> ~143 MiB: kernel, initramfs, systemd,
+# cloud-init's Python; a 256 MiB Firecracker rootfs -> ~10 MiB). See models/memory.md.
+BOOT_READ_FRACTION = 0.04
 
 # ``on_change(host index, series)`` -> the callback told ``(now, delta)`` of every change of that
 # series on that host (``Recorder.series_hook``): one call per change, no dispatch on the name.
@@ -42,6 +48,16 @@ class Demand:
     cpu: float            # cores it uses while running: cpu / cpu_factor
     copy_mib: float = 0.0  # the part of disk_mib that is a private full copy of a VM disk image
     throttled: float = 0.0  # cores the app wants beyond its CFS quota / vCPUs (see cores_used)
+    # cores CPU-overcommit admission counts (``host.cpu_overcommit``): a VM its vCPUs, a container
+    # its request ``cpu / cpu_factor``; None: ``cpu`` (see admit_cpu)
+    admit_cpu_cores: float | None = None
+    # the running app's weight on the host's CPU (host.cpu_shares: its cpu request; else 1)
+    cpu_share: float = 1.0
+
+    @property
+    def admit_cpu(self) -> float:
+        """The cores this instance counts against ``cpu_cores x cpu_overcommit`` at admission."""
+        return self.cpu if self.admit_cpu_cores is None else self.admit_cpu_cores
 
 
 def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host | None = None) -> Demand:
@@ -66,8 +82,22 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host
             mem = workload.mem_request_mib
         ram = mem + runtime.mem_overhead_mib
         own_disk = workload.writable_mib
+    share = 1.0
+    if host is not None and host.cpu_shares and workload.cpu > 0:
+        # cpu.shares = request x 1024, at least 2 (Kubernetes): in cores, at least 2/1024
+        share = max(workload.cpu, 2.0 / 1024.0)
     return Demand(ram, own_disk + runtime.disk_overhead_mib, cores_used(workload, runtime), copy,
-                  throttled_cores(workload, runtime))
+                  throttled_cores(workload, runtime), admitted_cores(workload, runtime), share)
+
+
+def admitted_cores(workload: Workload, runtime: RuntimeProfile) -> float:
+    """Cores an instance counts against CPU-overcommit admission: a VM with ``vcpus`` its vCPUs
+    (what the hypervisor promises it, as OpenStack's ``cpu_allocation_ratio`` counts vCPUs), else
+    its request ``cpu / cpu_factor`` -- not capped by ``cpu_limit`` (Kubernetes schedules by
+    request)."""
+    if runtime.kind == "vm" and workload.vcpus is not None:
+        return float(workload.vcpus)
+    return workload.cpu / runtime.cpu_factor
 
 
 def cores_used(workload: Workload, runtime: RuntimeProfile) -> float:
@@ -85,6 +115,17 @@ def throttled_cores(workload: Workload, runtime: RuntimeProfile) -> float:
     """Cores the app wants beyond its CFS quota / vCPUs (0 when not capped): CFS throttles it
     in every period it asks for them (``nr_throttled`` = ``nr_periods``)."""
     return workload.cpu / runtime.cpu_factor - cores_used(workload, runtime)
+
+
+def boot_read_mib(runtime: RuntimeProfile, image: Image) -> float:
+    """MiB a VM's boot reads from its disk image: the image's ``boot_read_mib``, else the
+    estimate ``BOOT_READ_FRACTION`` of its disk. 0 for containers and for container images a VM
+    runtime boots as a rootfs (shared from the host's page cache like a container's)."""
+    if runtime.kind != "vm" or image.kind != "vm":
+        return 0.0
+    if image.boot_read_mib is not None:
+        return image.boot_read_mib
+    return BOOT_READ_FRACTION * image.disk_mib
 
 
 def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:
@@ -127,6 +168,9 @@ class HostNode:
                                 gc_high=daemon.gc_high, gc_low=daemon.gc_low)
         self.running = 0
         self.peak_running = 0
+        # overlay VMs' boot reads of a base image: in the host's page cache once read (True), or
+        # being read (the event the read fires); see boot_read
+        self.boot_cache: dict[str, Any] = {}
         # Sharing accounting (see saved_by_sharing_mib): image bytes the placed instances would
         # hold with a private copy each, and the private VM disk copies they do hold.
         self.image_mib_placed = 0.0
@@ -147,7 +191,7 @@ class HostNode:
         """``fits`` with the disk the instance needs here (``disk_needed``) already known."""
         if not self.ram.fits(d.ram_mib):
             return False
-        if self.cpu_pool is not None and not self.cpu_pool.fits(d.cpu):
+        if self.cpu_pool is not None and not self.cpu_pool.fits(d.admit_cpu):
             return False
         if self.disk.fits(need):
             return True
@@ -157,7 +201,7 @@ class HostNode:
         """Whether an empty host of this shape could take the instance at all."""
         if d.ram_mib > self.ram.capacity:
             return False
-        if self.cpu_pool is not None and d.cpu > self.cpu_pool.capacity:
+        if self.cpu_pool is not None and d.admit_cpu > self.cpu_pool.capacity:
             return False
         return d.disk_mib + image.disk_mib <= self.disk.capacity
 
@@ -179,7 +223,7 @@ class HostNode:
         now = self.env.now
         self.ram.reserve(d.ram_mib, now)
         if self.cpu_pool is not None:
-            self.cpu_pool.reserve(d.cpu, now)
+            self.cpu_pool.reserve(d.admit_cpu, now)
         if need is None:
             need = self.disk_needed(d, image)
         store = self.store
@@ -199,7 +243,7 @@ class HostNode:
         now = self.env.now
         self.ram.release(d.ram_mib, now)
         if self.cpu_pool is not None:
-            self.cpu_pool.release(d.cpu, now)
+            self.cpu_pool.release(d.admit_cpu, now)
         if d.disk_mib:
             self.disk.release(d.disk_mib, now)
         self.store.release(image)
@@ -211,6 +255,44 @@ class HostNode:
         if added > self.disk.free:
             raise ValueError(f"prepull of {image.name!r} needs {added:.0f} MiB; host disk has {self.disk.free:.0f} MiB")
         self.disk.reserve(added, self.env.now)
+
+    # ---- boots ----------------------------------------------------------------------------
+
+    def boot_read(self, plan: WorkloadPlan) -> Generator[simpy.Event, Any, None]:
+        """A VM's guest boot reads ``plan.boot_read_mib`` from its disk on the host's fair-shared
+        disk bandwidth (beside pulls, extraction, VM disk copies and running apps' IO). An overlay
+        VM reads through its shared base image, which the host's page cache keeps (QEMU's and
+        Firecracker's default buffered IO): the first boot of an image on a host reads it, later
+        ones find it cached, concurrent ones wait for that read. A ``vm_disk = "copy"`` VM reads
+        its own private copy: every boot reads. Cache eviction is not modelled."""
+        mib = plan.boot_read_mib
+        if plan.workload.vm_disk == "copy":
+            ev = self.disk_bw.request(mib)
+            if ev is not None:
+                yield ev
+            return
+        key = plan.image.name
+        got = self.boot_cache.get(key)
+        if got is True:
+            return
+        if got is not None:
+            yield got
+            return
+        done = self.env.event()
+        self.boot_cache[key] = done
+        ok = False
+        try:
+            ev = self.disk_bw.request(mib)
+            if ev is not None:
+                yield ev
+            ok = True
+        finally:
+            # an aborted read caches nothing; whoever waited on it goes on (a rare approximation)
+            if ok:
+                self.boot_cache[key] = True
+            else:
+                self.boot_cache.pop(key, None)
+            done.succeed()
 
     # ---- bookkeeping ----------------------------------------------------------------------
 

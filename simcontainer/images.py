@@ -59,6 +59,7 @@ class Image:
     guest_boot: Any = field(default=None, compare=False)        # a VM image's guest boot (Phase)
     guest_os_mib: float | None = field(default=None, compare=False)
     startup_fraction: float | None = None   # lazy pulls: share read at start-up (None: default)
+    boot_read_mib: float | None = field(default=None, compare=False)   # a VM image's boot read
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
 
@@ -79,7 +80,7 @@ class Image:
         else:
             layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression) for s in spec.layers)
         return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib,
-                   spec.startup_fraction)
+                   spec.startup_fraction, boot_read_mib=spec.boot_read_mib)
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:

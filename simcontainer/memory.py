@@ -20,6 +20,12 @@ benchmark checks it).
   highest badness (:func:`badness`, Linux ``mm/oom_kill.c`` ``oom_badness``: resident pages plus
   ``oom_score_adj`` thousandths of the total) dies, VMs included, until the allocation fits.
   Every kill is recorded (``Recorder.oom_kills``) with its victim and reason.
+- **swap slows, not kills**: resident memory past the host's capacity (up to ``swap_mib``) is
+  swapped out, spread over the running instances in proportion to their resident memory (an
+  estimate of the kernel's LRU reclaim); an instance with a fraction ``f`` of its pages swapped
+  does its CPU work ``1 + host.swap_slowdown x f`` times slower (an estimate). Reported per
+  workload: ``swapped_mib_s`` and the mean slowdown over its running time (the slowdown is
+  reported, not fed back into the CPU share).
 - **page cache**: a workload's ``file_cache_mib`` (libraries and binaries read from its image) is
   held once per host per image for containers -- one kernel, one page cache over the shared
   layers -- while it has a running instance; each VM holds its own copy in its guest (touched
@@ -167,6 +173,9 @@ class HostMemory:
         self.peak_swapped = 0.0
         self.ksm_proc: simpy.Process | None = None
         self.ksm_wake: simpy.Event | None = None   # ksmd idle: woken when a guest's pages change
+        self.slowdown_k = spec.swap_slowdown
+        self.t_last = 0.0           # swap accounting integrated up to here (see tick)
+        self.swapped_s = 0.0        # MiB.s swapped on this host
 
     def poke(self) -> None:
         """Wake an idle ksmd (a VM started, stopped or touched more pages)."""
@@ -176,6 +185,36 @@ class HostMemory:
 
     def used(self) -> float:
         return self.resident - self.merged
+
+    def slowdown(self) -> float:
+        """The stretch of every member's CPU work now: 1 + k x the swapped fraction (swapped
+        MiB spread over the members in proportion to their resident memory)."""
+        s = self.used() - self.capacity
+        if s <= 0 or self.resident <= 0:
+            return 1.0
+        return 1.0 + self.slowdown_k * min(1.0, s / self.resident)
+
+    def tick(self) -> None:
+        """Integrate swap use and slowdown per workload up to now (call before any change to
+        the host's memory or its members; costs a loop only while something is swapped)."""
+        now = self.env.now
+        dt = now - self.t_last
+        self.t_last = now
+        if dt <= 0:
+            return
+        s = self.used() - self.capacity
+        if s <= 0 or self.resident <= 0:
+            return
+        self.swapped_s += s * dt
+        slow = self.slowdown()
+        per_mib = s / self.resident
+        mm = self.mm
+        for m in self.members.values():
+            w = m.inst.plan.index
+            mm.swapped_mib_s[w] += per_mib * m.resident() * dt
+            mm.slow_s[w] += (slow - 1.0) * dt
+            if slow > mm.peak_slowdown[w]:
+                mm.peak_slowdown[w] = slow
 
     def share_cache(self, m: Member, on: bool) -> float:
         """A container's file pages: held once per image on the host. The MiB it adds (on) or
@@ -210,6 +249,7 @@ class HostMemory:
 
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
+        self.tick()
         before = m.resident()
         if m.vm:
             want = min(m.ceiling, m.guest_os + new_level)
@@ -267,6 +307,10 @@ class Memory:
         self.ksm_rate = ksm_rate_mib_s(scenario.host.ksm_pages_to_scan, scenario.host.ksm_sleep_ms)
         self.ksm = scenario.host.ksm
         self.run_s = [0.0] * len(scenario.workloads)     # instance-seconds running, per workload
+        n = len(scenario.workloads)
+        self.swapped_mib_s = [0.0] * n      # swap accounting per workload (HostMemory.tick)
+        self.slow_s = [0.0] * n             # integral of (slowdown - 1) over running instance time
+        self.peak_slowdown = [1.0] * n
         self.since: dict[int, float] = {}
         self.rec.memory = self
         if self.ksm:
@@ -283,6 +327,7 @@ class Memory:
         host = inst.host
         assert host is not None
         hm = self.hosts[host.index]
+        hm.tick()
         m = Member(inst)
         hm.members[inst.id] = m
         self.since[inst.id] = self.env.now
@@ -309,9 +354,10 @@ class Memory:
         if host is None:
             return
         hm = self.hosts[host.index]
-        m = hm.members.pop(inst.id, None)
-        if m is None:
+        if inst.id not in hm.members:
             return
+        hm.tick()
+        m = hm.members.pop(inst.id)
         hm.resident -= m.resident() + hm.share_cache(m, False)
         if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
             m.proc.interrupt("exit")
@@ -346,6 +392,7 @@ class Memory:
 
     def kill(self, hm: HostMemory, m: Member, kind: str, reason: str) -> None:
         inst = m.inst
+        hm.tick()
         hm.members.pop(inst.id, None)
         hm.resident -= m.resident() + hm.share_cache(m, False)
         self._ksm_clip(hm)
@@ -364,6 +411,8 @@ class Memory:
     def summary(self, horizon: float, names: list[str]) -> dict[str, Any]:
         """The result's ``memory`` block: per host resident peak, swap and KSM; per workload
         OOM kills and kills per 1,000 instance-hours (null over no running time)."""
+        for hm in self.hosts:
+            hm.tick()
         run = list(self.run_s)
         for iid, t0 in self.since.items():
             run[self.d.live[iid].plan.index if iid in self.d.live else 0] += horizon - t0
@@ -376,10 +425,14 @@ class Memory:
                             "cgroup_kills": sum(1 for k in mine if k["kind"] == "cgroup"),
                             "host_kills": sum(1 for k in mine if k["kind"] == "host"),
                             "instance_hours": hours,
-                            "oom_kills_per_1000_h": 1000.0 * len(mine) / hours if hours > 0 else None}
+                            "oom_kills_per_1000_h": 1000.0 * len(mine) / hours if hours > 0 else None,
+                            "swapped_mib_s": self.swapped_mib_s[w],
+                            "mean_swap_slowdown": 1.0 + self.slow_s[w] / run[w] if run[w] > 0 else None,
+                            "peak_swap_slowdown": self.peak_slowdown[w]}
         return {"oom_kills": len(kills), "workloads": per_wl,
                 "hosts": [{"capacity_mib": hm.capacity, "swap_mib": hm.swap, "peak_used_mib": hm.peak,
                            "peak_swapped_mib": max(0.0, hm.peak_swapped), "used_mib_at_end": hm.used(),
+                           "swapped_mib_s": hm.swapped_s, "swap_slowdown_at_end": hm.slowdown(),
                            "ksm_merged_mib_at_end": hm.merged,
                            "page_cache_mib_at_end": sum(v[1] for v in hm.cache.values())}
                           for hm in self.hosts]}
@@ -424,6 +477,7 @@ class Memory:
             if scanning != busy:
                 (cpu.add_load if scanning else cpu.remove_load)(KSM_CPU_CORES)
                 busy = scanning
+            hm.tick()
             if scanning:
                 hm.merged = min(most, hm.merged + self.ksm_rate * most / scanned)
             elif left < 0:

@@ -209,6 +209,7 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     for h in hosts:
         h.cpu.settle()
     cpu = [d.cpu for d in demands] if demands is not None else [math.nan] * len(workload_names)
+    shares = [d.cpu_share for d in demands] if demands is not None else [1.0] * len(workload_names)
     copy = [d.copy_mib for d in demands] if demands is not None else [None] * len(workload_names)
     split = np.column_stack(rec.pull_columns()) if rec.n else np.zeros((0, 2))
     workloads: dict[str, Any] = {}
@@ -223,7 +224,8 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
         sel = wl == w
         workloads[name] = {"runtime": workload_runtimes[w],
                            **_workload(tm[sel], final[sel], pulled[sel], horizon, split[sel]),
-                           "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon),
+                           "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon,
+                                                  shares[w]),
                            # MiB each VM writes as its own full disk copy in its create phase
                            "vm_disk_copy_mib": copy[w],
                            "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
@@ -378,7 +380,7 @@ def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, prior
 
 
 def _cpu_received(rec: Recorder, ids: np.ndarray, t: np.ndarray, cap: float, hosts: list[Any],
-                  horizon: float) -> dict[str, float | None]:
+                  horizon: float, share: float = 1.0) -> dict[str, float | None]:
     """Core-seconds a workload's running apps asked of their hosts' fair-share CPU, and got.
 
     An app asks ``cap`` cores from running to stopping (not while paused); what it got is how far
@@ -395,7 +397,7 @@ def _cpu_received(rec: Recorder, ids: np.ndarray, t: np.ndarray, cap: float, hos
         end = np.where(np.isnan(t[on, M["stopping"]]), horizon, t[on, M["stopping"]])
         host_of, start, end = _without_pauses(rec.api_calls, ids[on], host_of, start, end)
         for h in np.unique(host_of):
-            clock = _clock(*hosts[h].cpu.load_log(cap), horizon)
+            clock = _clock(*hosts[h].cpu.load_log(cap, share), horizon)
             mine = host_of == h
             asked += cap * float(np.sum(end[mine] - start[mine]))
             received += float(np.sum(clock(end[mine]) - clock(start[mine])))

@@ -38,10 +38,12 @@ _INF = math.inf
 class _CapClass:
     """Items sharing one rate cap: same per-item rate, one virtual clock."""
 
-    __slots__ = ("cap", "heap", "v", "rate", "loads", "count", "ask", "log_t", "log_v")
+    __slots__ = ("cap", "share", "level", "heap", "v", "rate", "loads", "count", "ask", "log_t", "log_v")
 
-    def __init__(self, cap: float, capacity: float) -> None:
+    def __init__(self, cap: float, capacity: float, share: float = 1.0) -> None:
         self.cap = cap
+        self.share = share   # each item's weight (cgroup cpu.weight): rate = min(cap, share x level)
+        self.level = cap / share   # the water level at which its items reach their cap
         self.heap: list[tuple[float, int, simpy.Event]] = []  # (finish mark, seq, event)
         self.v = 0.0         # work each item of this class has received since the class was made
         self.rate = 0.0      # current per-item rate
@@ -101,11 +103,12 @@ class FairShare:
 
     # ---- public API -------------------------------------------------------------------
 
-    def request(self, work: float, cap: float = _INF) -> simpy.Event | None:
+    def request(self, work: float, cap: float = _INF, share: float = 1.0) -> simpy.Event | None:
         if work <= 0:
             return None
         self._advance()
-        cls = self._classes.get(cap) or self._class(cap)
+        key = cap if share == 1.0 else (cap, share)
+        cls = self._classes.get(key) or self._class(cap, share)
         ev = Event(self.env)
         self._seq += 1
         _heappush(cls.heap, (cls.v + work, self._seq, ev))
@@ -115,11 +118,13 @@ class FairShare:
         self._reshare()
         return ev
 
-    def add_load(self, cap: float, weight: float = 1.0) -> None:
+    def add_load(self, cap: float, weight: float = 1.0, share: float = 1.0) -> None:
+        """``weight``: how many loads; ``share``: each one's weight in the sharing."""
         if cap <= 0:
             return
         self._advance()
-        cls = self._classes.get(cap) or self._class(cap)
+        key = cap if share == 1.0 else (cap, share)
+        cls = self._classes.get(key) or self._class(cap, share)
         cls.loads += weight
         cls.count = len(cls.heap) + cls.loads
         cls.log_t.append(self._t)
@@ -127,11 +132,11 @@ class FairShare:
         self._ask(cls.ask * weight)
         self._reshare()
 
-    def remove_load(self, cap: float, weight: float = 1.0) -> None:
+    def remove_load(self, cap: float, weight: float = 1.0, share: float = 1.0) -> None:
         if cap <= 0:
             return
         self._advance()
-        cls = self._classes[cap]
+        cls = self._classes[cap if share == 1.0 else (cap, share)]
         cls.loads -= weight
         if cls.loads < 1e-9:
             cls.loads = 0.0
@@ -148,16 +153,17 @@ class FairShare:
         """Bring ``served`` up to the current time (call before reading it)."""
         self._advance()
 
-    def rates(self) -> dict[float, float]:
-        """Per-item rate of each cap class that has items or loads (for tests and views)."""
-        return {c.cap: c.rate for c in self._order if c.count > 0}
+    def rates(self) -> dict[Any, float]:
+        """Per-item rate of each cap class that has items or loads (for tests and views), by cap
+        (or (cap, share) for a class of weighted items)."""
+        return {(c.cap if c.share == 1.0 else (c.cap, c.share)): c.rate for c in self._order if c.count > 0}
 
-    def load_log(self, cap: float) -> tuple[array, array, float]:
+    def load_log(self, cap: float, share: float = 1.0) -> tuple[array, array, float]:
         """``(times, clocks, clock now)`` of the loads of cap ``cap``: the class's virtual clock
         (work one load has received so far) at every time a load of that cap was added or
         removed, and now. A load on from t0 to t1 received ``clock(t1) - clock(t0)``."""
         self._advance()
-        cls = self._classes.get(cap)
+        cls = self._classes.get(cap if share == 1.0 else (cap, share))
         if cls is None:
             return array("d"), array("d"), 0.0
         return cls.log_t, cls.log_v, cls.v
@@ -175,12 +181,13 @@ class FairShare:
         if self.on_excess is not None and (new > cap or old > cap):
             self.on_excess(self._t, (new - cap if new > cap else 0.0) - (old - cap if old > cap else 0.0))
 
-    def _class(self, cap: float) -> _CapClass:
-        cls = self._classes.get(cap)
+    def _class(self, cap: float, share: float = 1.0) -> _CapClass:
+        key = cap if share == 1.0 else (cap, share)
+        cls = self._classes.get(key)
         if cls is None:
-            cls = self._classes[cap] = _CapClass(cap, self.capacity)
+            cls = self._classes[key] = _CapClass(cap, self.capacity, share)
             self._order.append(cls)
-            self._order.sort(key=lambda c: c.cap)
+            self._order.sort(key=lambda c: c.level)
         return cls
 
     def _advance(self) -> None:
@@ -195,12 +202,14 @@ class FairShare:
             self._t = now
 
     def _reshare(self) -> None:
-        """Water-filling: classes whose cap is below the fair level get their cap."""
+        """Weighted water-filling: the level is capacity per unit of weight; classes whose cap
+        is below their share of it (``cap / share <= level``) get their cap. With every share 1
+        this is plain max-min fairness (the arithmetic is the same: x 1.0 is exact)."""
         order = self._order
         remaining = self.capacity
         n = 0.0
         for cls in order:
-            n += cls.count
+            n += cls.count * cls.share
         busy = 0.0
         level = _INF
         for cls in order:
@@ -210,16 +219,16 @@ class FairShare:
                 continue
             if level == _INF:
                 fair = remaining / n
-                if cls.cap <= fair:
+                if cls.level <= fair:
                     cap = cls.cap
                     cls.rate = cap
                     remaining -= cap * c
-                    n -= c
+                    n -= c * cls.share
                     busy += cap * c
                     continue
                 level = fair
-            cls.rate = level
-            busy += level * c
+            rate = cls.rate = level * cls.share
+            busy += rate * c
         if busy != self.busy:
             if self.on_change is not None:
                 self.on_change(self.env._now, busy - self.busy)
@@ -414,16 +423,17 @@ class Slots:
         return len(self.waiters)
 
 
-def rate_share(capacity: float, caps: list[float]) -> list[float]:
-    """Reference water-filling allocation (for tests and the closed-form views)."""
-    order = sorted(range(len(caps)), key=lambda i: caps[i])
+def rate_share(capacity: float, caps: list[float], shares: list[float] | None = None) -> list[float]:
+    """Reference (weighted) water-filling allocation (for tests and the closed-form views)."""
+    w = shares if shares is not None else [1.0] * len(caps)
+    order = sorted(range(len(caps)), key=lambda i: caps[i] / w[i])
     out = [0.0] * len(caps)
-    remaining, n = capacity, len(caps)
+    remaining, n = capacity, float(sum(w))
     for i in order:
-        share = remaining / n if n else 0.0
+        share = remaining / n * w[i] if n > 0 else 0.0
         out[i] = min(caps[i], share)
         remaining -= out[i]
-        n -= 1
+        n -= w[i]
     return out
 
 

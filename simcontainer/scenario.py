@@ -211,12 +211,17 @@ class ImageSpec(Model):
     # resident; None: the runtime's figures
     guest_boot: Phase | None = None
     guest_os_mib: NonNeg | None = None
+    # VM images: MiB the guest's boot reads from its disk (None: an estimate, BOOT_READ_FRACTION
+    # of disk_mib; see models/memory.md)
+    boot_read_mib: NonNeg | None = None
     sources: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _shape(self) -> ImageSpec:
-        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None):
-            raise ValueError("guest_boot and guest_os_mib describe a VM image's guest OS (kind = 'vm')")
+        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None
+                                  or self.boot_read_mib is not None):
+            raise ValueError("guest_boot, guest_os_mib and boot_read_mib describe a VM image's guest OS "
+                             "(kind = 'vm')")
         if self.kind == "vm":
             if self.layers or self.base:
                 raise ValueError("a VM image has disk_mib and download_mib, not layers or base")
@@ -257,6 +262,12 @@ class Host(Model):
     memory_overcommit: Annotated[float, Field(ge=1, le=100)] | None = None
     # swap: resident memory beyond RAM up to this much is swapped out instead of OOM-killed
     swap_mib: NonNeg = 0.0
+    # swap slows the swapping instances: their CPU work is stretched by 1 + swap_slowdown x their
+    # swapped fraction (0: swap only absorbs; an estimate, see models/memory.md)
+    swap_slowdown: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    # CPU requests as weights (cgroup cpu.weight / cpu.shares): under contention running apps get
+    # cores in proportion to their ``cpu`` request (capped by ``cpu_limit``); False: equally
+    cpu_shares: bool = False
     # KSM (Linux ksmd) merging identical guest pages at pages_to_scan / sleep_millisecs
     ksm: bool = False
     ksm_pages_to_scan: Annotated[Int, Field(ge=1, le=1_000_000)] = 100

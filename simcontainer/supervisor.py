@@ -191,7 +191,7 @@ class Supervisor:
         assert host is not None
         host.ram.release(dm.ram_mib, now)
         if host.cpu_pool is not None:
-            host.cpu_pool.release(dm.cpu, now)
+            host.cpu_pool.release(dm.admit_cpu, now)
         adm = self.d.admission
         if adm.queue:
             adm._drain()
@@ -199,11 +199,11 @@ class Supervisor:
     def _reserve_running(self, inst: Instance) -> bool:
         host, dm, now = inst.host, inst.plan.demand, self.env.now
         assert host is not None
-        if not host.ram.fits(dm.ram_mib) or (host.cpu_pool is not None and not host.cpu_pool.fits(dm.cpu)):
+        if not host.ram.fits(dm.ram_mib) or (host.cpu_pool is not None and not host.cpu_pool.fits(dm.admit_cpu)):
             return False
         host.ram.reserve(dm.ram_mib, now)
         if host.cpu_pool is not None:
-            host.cpu_pool.reserve(dm.cpu, now)
+            host.cpu_pool.reserve(dm.admit_cpu, now)
         return True
 
     def _release_rest(self, inst: Instance) -> None:

@@ -66,3 +66,62 @@ def test_cfs_limits_leave_room_for_neighbours_on_a_full_host():
     got = sc.simulate(sc.parse_scenario(capped)).summary["workloads"]["w"]["cpu"]
     assert got["received_core_s"] == pytest.approx(200.0)
     assert got["throttled_core_s"] == pytest.approx(600.0)
+
+
+# ---- CPU overcommit admission counts vCPUs (VMs) and requests (containers) -----------------
+
+def _started(vm: bool, count: int, overcommit: float | None = 1.0, **w) -> int:
+    data = scenario_dict(duration_s=50.0, host={"cpu_cores": 4, "ram_mib": 65536, "cpu_overcommit": overcommit})
+    if vm:
+        data["runtimes"].append({"name": "vm0", "kind": "vm", "default_guest_mem_mib": 128.0})
+        data["images"].append({"name": "guest", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0})
+        data["daemon"]["prepull"] = ["tiny", "guest"]
+        w = {"runtime": "vm0", "image": "guest", "vm_disk": "overlay", **w}
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": count},
+                                lifetime={"kind": "forever"}, **w)
+    return sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["started"]
+
+
+def test_cpu_overcommit_admission_counts_a_vms_vcpus():
+    assert _started(True, 5, cpu=0.1) == 5               # 0.1 core each: all fit in 4
+    assert _started(True, 5, cpu=0.1, vcpus=2) == 2      # 2 vCPUs each: 4 cores x 1.0 hold 2
+    assert _started(True, 5, overcommit=2.0, cpu=0.1, vcpus=2) == 4     # 8 vCPUs under a 2x ratio
+    assert _started(True, 5, overcommit=None, cpu=0.1, vcpus=2) == 5    # no CPU admission at all
+
+
+def test_cpu_overcommit_admission_counts_a_containers_request_not_its_limit():
+    assert _started(False, 8, cpu=1.0, cpu_limit=0.5) == 4     # Kubernetes-style: by request
+    s = sc.parse_scenario(scenario_dict())
+    rt = s.runtime_table()["zero"]
+    w = s.workloads[0].model_copy(update={"cpu": 1.0, "cpu_limit": 0.5})
+    from simcontainer.host import admitted_cores
+    assert admitted_cores(w, rt) == 1.0 and cores_used(w, rt) == 0.5
+
+
+# ---- CPU requests as weights (cgroup cpu.weight / cpu.shares) ------------------------------
+
+def _two(shares: bool, big_limit: float | None = None) -> tuple[float, float]:
+    data = scenario_dict(duration_s=100.0, host={"cpu_cores": 4, "cpu_shares": shares})
+    base = data["workloads"][0]
+    big = {**base, "name": "big", "cpu": 3.0, "arrival": {"kind": "burst", "at_s": 0.0, "count": 2},
+           "lifetime": {"kind": "forever"}}
+    if big_limit is not None:
+        big["cpu_limit"] = big_limit
+    small = {**base, "name": "small", "cpu": 1.0, "arrival": {"kind": "burst", "at_s": 0.0, "count": 2},
+             "lifetime": {"kind": "forever"}}
+    data["workloads"] = [big, small]
+    ws = sc.simulate(sc.parse_scenario(data)).summary["workloads"]
+    return ws["big"]["cpu"]["received_core_s"], ws["small"]["cpu"]["received_core_s"]
+
+
+def test_cpu_requests_as_weights_share_cores_in_proportion_to_the_request():
+    # 8 cores asked of 4: equally, every app gets 1 core; by weight 3:1, the big apps get 1.5
+    # each and the small ones 0.5 (each app half of its request)
+    assert _two(False) == pytest.approx((200.0, 200.0))
+    assert _two(True) == pytest.approx((300.0, 100.0))
+
+
+def test_cpu_weights_stay_capped_by_the_cfs_limit():
+    # the big apps weigh 3 but their quota caps them at 1 core: the small ones get the rest
+    assert _two(True, big_limit=1.0) == pytest.approx((200.0, 200.0))
+    assert _two(True, big_limit=1.2) == pytest.approx((240.0, 160.0))

@@ -431,7 +431,8 @@ def test_an_image_larger_than_the_disk_is_rejected_even_when_queueing() -> None:
 
 
 def _vm_run(mode: str, count: int) -> tuple[sc.Engine, sc.Result]:
-    images = [{"name": "disk", "kind": "vm", "download_mib": 100.0, "disk_mib": 1000.0}]
+    # boot_read_mib 0: only the disk copy costs disk time here (boot reads: tests/test_io.py)
+    images = [{"name": "disk", "kind": "vm", "download_mib": 100.0, "disk_mib": 1000.0, "boot_read_mib": 0.0}]
     wl = {"name": "vm", "runtime": "zerovm", "image": "disk", "mem_mib": 10, "vm_disk": mode,
           "writable_mib": 20.0, "arrival": {"kind": "burst", "at_s": 0.0, "count": count}}
     eng = sc.Engine(scenario(images, [wl], prepull=["disk"]))

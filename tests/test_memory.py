@@ -245,3 +245,35 @@ def test_result_oom_kills_table():
     df = r.oom_kills
     assert list(df.columns) == ["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"]
     assert df.workload.iloc[0] == "w0" and df.kind.iloc[0] == "host"
+
+
+# ---- swap slows the swapping instances instead of killing them ------------------------------
+
+def _swapping(slowdown: float, count: int = 2):
+    data = scenario_dict(duration_s=101.0, host={"ram_mib": 1000, "swap_mib": 1000, "swap_slowdown": slowdown})
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": count},
+                                 "lifetime": {"kind": "forever"}, "mem_mib": 100,
+                                 "usage": {"working_set_mib": 600, "ramp_s": 1, "ramp_steps": 1}})
+    r = sc.simulate(sc.parse_scenario(data))
+    return r.summary["memory"]
+
+
+def test_swap_slows_the_swapping_instances_instead_of_killing_them():
+    mem = _swapping(10.0)
+    w = mem["workloads"]["w"]
+    assert mem["oom_kills"] == 0
+    # 1200 MiB resident on 1000 from the start (the ramp's one step is at 0 s): 200 swapped over
+    # 101 s, 1/6 of each instance's pages
+    assert w["swapped_mib_s"] == pytest.approx(200.0 * 101.0, rel=1e-6)
+    assert w["peak_swap_slowdown"] == pytest.approx(1.0 + 10.0 / 6.0)
+    assert w["mean_swap_slowdown"] == pytest.approx(1.0 + 10.0 / 6.0, rel=1e-6)
+    assert mem["hosts"][0]["swapped_mib_s"] == pytest.approx(200.0 * 101.0, rel=1e-6)
+    assert mem["hosts"][0]["swap_slowdown_at_end"] == pytest.approx(1.0 + 10.0 / 6.0)
+
+
+def test_swap_without_a_slowdown_only_absorbs_and_no_swap_means_no_slowdown():
+    w = _swapping(0.0)["workloads"]["w"]
+    assert w["swapped_mib_s"] == pytest.approx(200.0 * 101.0, rel=1e-6)
+    assert w["mean_swap_slowdown"] == 1.0 and w["peak_swap_slowdown"] == 1.0
+    alone = _swapping(10.0, count=1)["workloads"]["w"]      # 600 of 1000: nothing swapped
+    assert alone["swapped_mib_s"] == 0.0 and alone["mean_swap_slowdown"] == 1.0

@@ -24,20 +24,21 @@ INF = math.inf
 # --------------------------------------------------------------------------- helpers
 
 
-def run_jobs(capacity: float, jobs: list[tuple[float, float, float]],
-             loads: list[tuple[float, float, float]] = (), check=None) -> list[float]:
-    """Completion time of each ``(arrival, work, cap)`` job on a FairShare of ``capacity``.
+def run_jobs(capacity: float, jobs: list[tuple[float, ...]],
+             loads: list[tuple[float, ...]] = (), check=None) -> list[float]:
+    """Completion time of each ``(arrival, work, cap[, share])`` job on a FairShare of ``capacity``.
 
-    ``loads`` are persistent consumers ``(start, stop, cap)``. ``check(fs)`` runs after every
-    change the test can see (each arrival, completion, load change).
+    ``loads`` are persistent consumers ``(start, stop, cap[, share])``; ``share`` is a weight
+    (default 1). ``check(fs)`` runs after every change the test can see (each arrival,
+    completion, load change).
     """
     env = simpy.Environment()
     fs = FairShare(env, capacity, "test")
     done = [math.nan] * len(jobs)
 
-    def job(i: int, at: float, work: float, cap: float):
+    def job(i: int, at: float, work: float, cap: float, share: float = 1.0):
         yield env.timeout(at)
-        ev = fs.request(work, cap)
+        ev = fs.request(work, cap, share) if share != 1.0 else fs.request(work, cap)
         if check:
             check(fs)
         if ev is None:
@@ -48,35 +49,37 @@ def run_jobs(capacity: float, jobs: list[tuple[float, float, float]],
         if check:
             check(fs)
 
-    def load(start: float, stop: float, cap: float):
+    def load(start: float, stop: float, cap: float, share: float = 1.0):
         yield env.timeout(start)
-        fs.add_load(cap)
+        fs.add_load(cap, 1.0, share)
         if check:
             check(fs)
         yield env.timeout(stop - start)
-        fs.remove_load(cap)
+        fs.remove_load(cap, 1.0, share)
         if check:
             check(fs)
 
-    for i, (at, work, cap) in enumerate(jobs):
-        env.process(job(i, at, work, cap))
-    for start, stop, cap in loads:
-        env.process(load(start, stop, cap))
+    for i, j in enumerate(jobs):
+        env.process(job(i, *j))
+    for ld in loads:
+        env.process(load(*ld))
     env.run()
     return done
 
 
-def water_fill(capacity: float, caps: list[float]) -> list[float]:
-    """Max-min fair rates with caps, recomputed from scratch (the textbook algorithm)."""
+def water_fill(capacity: float, caps: list[float], shares: list[float] | None = None) -> list[float]:
+    """(Weighted) max-min fair rates with caps, recomputed from scratch (the textbook algorithm):
+    each active item gets ``share x level``, the level being what is left per unit of weight."""
+    w = shares if shares is not None else [1.0] * len(caps)
     rates = [0.0] * len(caps)
     active = set(range(len(caps)))
     remaining = capacity
     while active:
-        share = remaining / len(active)
-        capped = {i for i in active if caps[i] <= share}
+        level = remaining / sum(w[i] for i in active)
+        capped = {i for i in active if caps[i] <= level * w[i]}
         if not capped:
             for i in active:
-                rates[i] = share
+                rates[i] = level * w[i]
             break
         for i in capped:
             rates[i] = caps[i]
@@ -85,23 +88,27 @@ def water_fill(capacity: float, caps: list[float]) -> list[float]:
     return rates
 
 
-def reference(capacity: float, jobs: list[tuple[float, float, float]],
-              loads: list[tuple[float, float, float]] = ()) -> list[float]:
-    """A fluid simulation that recomputes every rate at every event (O(n) per step, obviously right)."""
-    left = [w for _, w, _ in jobs]
+def reference(capacity: float, jobs: list[tuple[float, ...]],
+              loads: list[tuple[float, ...]] = ()) -> list[float]:
+    """A fluid simulation that recomputes every rate at every event (O(n) per step, obviously
+    right). Jobs ``(arrival, work, cap[, share])``, loads ``(start, stop, cap[, share])``."""
+    jobs = [tuple(j) + (1.0,) * (4 - len(j)) for j in jobs]
+    loads = [tuple(ld) + (1.0,) * (4 - len(ld)) for ld in loads]
+    left = [j[1] for j in jobs]
     done = [math.nan] * len(jobs)
-    for i, (at, w, _) in enumerate(jobs):
+    for i, (at, w, _, _) in enumerate(jobs):
         if w <= 0:
             done[i] = at
     t = 0.0
-    changes = sorted({at for at, _, _ in jobs} | {s for s, _, _ in loads} | {e for _, e, _ in loads})
+    changes = sorted({j[0] for j in jobs} | {ld[0] for ld in loads} | {ld[1] for ld in loads})
     while True:
-        active = [i for i, (at, _, _) in enumerate(jobs) if at <= t and math.isnan(done[i])]
-        on = [cap for s, e, cap in loads if s <= t < e]
+        active = [i for i, j in enumerate(jobs) if j[0] <= t and math.isnan(done[i])]
+        on = [(ld[2], ld[3]) for ld in loads if ld[0] <= t < ld[1]]
         pending = [c for c in changes if c > t]
         if not active and not pending:
             return done
-        rates = water_fill(capacity, [jobs[i][2] for i in active] + on)
+        rates = water_fill(capacity, [jobs[i][2] for i in active] + [c for c, _ in on],
+                           [jobs[i][3] for i in active] + [s for _, s in on])
         step = min([left[i] / rates[k] for k, i in enumerate(active) if rates[k] > 0] + [INF])
         nxt = min(pending) if pending else INF
         dt = min(step, nxt - t)
@@ -358,3 +365,58 @@ def test_slots_serve_processes_in_arrival_order():
         env.process(user(name, at, 1.0))
     env.run()
     assert log == [("a", 0.0), ("b", 1.0), ("c", 2.0), ("d", 3.0)]
+
+
+# --------------------------------------------------------------------------- weights (cpu.weight)
+
+SHARES = st.sampled_from([0.1, 0.5, 1.0, 2.0, 3.0])
+WJOBS = st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0, 3.0]) | st.floats(0, 5), st.floats(0.01, 5.0), CAPS, SHARES),
+                 min_size=1, max_size=10)
+WLOADS = st.lists(st.tuples(st.floats(0, 4), st.floats(0.1, 6), st.sampled_from([0.1, 0.5, 1.5, INF]), SHARES),
+                  max_size=3).map(lambda ls: [(s, s + d, c, w) for s, d, c, w in ls])
+
+
+def test_weighted_items_share_in_proportion_to_their_weights():
+    env = simpy.Environment()
+    fs = FairShare(env, 4.0, "cpu")
+    fs.add_load(INF, 1.0, 3.0)
+    fs.add_load(INF, 1.0, 1.0)
+    assert fs.rates() == pytest.approx({(INF, 3.0): 3.0, INF: 1.0})
+    fs.add_load(1.0, 1.0, 3.0)       # weight 3 but capped at 1: the rest goes to the others 3:1
+    assert fs.rates() == pytest.approx({(1.0, 3.0): 1.0, (INF, 3.0): 2.25, INF: 0.75})
+    assert rate_share(4.0, [INF, INF, 1.0], [3.0, 1.0, 3.0]) == pytest.approx([2.25, 0.75, 1.0])
+    assert water_fill(4.0, [INF, 0.5], [1.0, 3.0]) == pytest.approx([3.5, 0.5])
+
+
+@settings(max_examples=150, deadline=None)
+@given(capacity=st.sampled_from([1.0, 2.0, 3.5, 16.0]), jobs=WJOBS, loads=WLOADS)
+def test_weighted_sharing_matches_the_reference_fluid_simulation(capacity, jobs, loads):
+    assert close(run_jobs(capacity, jobs, loads), reference(capacity, jobs, loads), rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.sampled_from([1.0, 2.0, 16.0]), jobs=JOBS, loads=LOADS)
+def test_weights_of_one_are_the_equal_case_exactly(capacity, jobs, loads):
+    # the weighted code path with every weight 1 gives the same numbers, to the last bit
+    assert run_jobs(capacity, [j + (1.0,) for j in jobs], [ld + (1.0,) for ld in loads]) == \
+        run_jobs(capacity, jobs, loads)
+
+
+@settings(max_examples=60, deadline=None)
+@given(capacity=st.sampled_from([1.0, 2.0, 16.0]), jobs=WJOBS, loads=WLOADS)
+def test_weighted_rates_stay_within_caps_and_capacity_and_are_proportional_below_caps(capacity, jobs, loads):
+    def check(fs: FairShare) -> None:
+        total = 0.0
+        below = []      # classes not at their cap: their rate per unit weight is one level
+        for cls in fs._order:
+            assert 0.0 <= cls.rate <= cls.cap * (1 + 1e-12)
+            total += cls.rate * cls.count
+            if cls.count > 0 and cls.rate < cls.cap * (1 - 1e-12):
+                below.append(cls.rate / cls.share)
+        assert total <= fs.capacity * (1 + 1e-9)
+        assert total == pytest.approx(fs.busy, rel=1e-9, abs=1e-12)
+        if below:
+            assert max(below) == pytest.approx(min(below), rel=1e-9)
+            assert total == pytest.approx(fs.capacity, rel=1e-9)     # work-conserving
+
+    run_jobs(capacity, jobs, loads, check=check)
