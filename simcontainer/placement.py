@@ -453,16 +453,16 @@ class Preemption:
             return None
         ram = host.ram.free + sum(v.demand.ram_mib for v in cands)
         cpu_pool = host.cpu_pool
-        cpu = (cpu_pool.free + sum(v.demand.cpu for v in cands)) if cpu_pool is not None else math.inf
+        cpu = (cpu_pool.free + sum(v.demand.admit_cpu for v in cands)) if cpu_pool is not None else math.inf
         eps = 1e-9 * host.ram.capacity
-        if ram + eps < d.ram_mib or cpu + 1e-9 < d.cpu:
+        if ram + eps < d.ram_mib or cpu + 1e-9 < d.admit_cpu:
             return None
         victims = []
         # most important first (higher priority; then earlier placed: the list is in that order)
         for v in sorted(cands, key=lambda v: -v.priority):
-            if ram - v.demand.ram_mib + eps >= d.ram_mib and cpu - v.demand.cpu + 1e-9 >= d.cpu:
+            if ram - v.demand.ram_mib + eps >= d.ram_mib and cpu - v.demand.admit_cpu + 1e-9 >= d.admit_cpu:
                 ram -= v.demand.ram_mib
-                cpu -= v.demand.cpu
+                cpu -= v.demand.admit_cpu
             else:
                 victims.append(v)
         return victims
