@@ -1,0 +1,232 @@
+"""The planner's "Warm starts" section (issue 15): cold vs lazy pull vs pool vs snapshot vs
+keep-alive, side by side, for the headline workload on each compared runtime, with the memory
+each warm strategy holds idle.
+
+Its own module so that the planner page calls it in one line (:func:`render`). The runs come
+from :func:`simcontainer.warm.strategy_table` on each like-for-like cell of the headline
+workload (the workload alone, moved to the runtime), cached with ``st.cache_data`` keyed by the
+cell's canonical TOML, and sized before they run with the planner's size guard
+(:func:`simcontainer.ui.runs.size`): five runs per runtime, run at once while small, behind a
+button when bigger, refused past the planner's limit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from simcontainer import comparison, planner
+from simcontainer.scenario import Scenario
+from simcontainer.ui import charts, runs
+from simcontainer.warm import STRATEGIES, figures
+
+AUTO_MAX = runs.IN_PROCESS_MAX      # simulated requests over all strategy runs: run without asking
+REFUSE_OVER = runs.REFUSE_OVER      # simulated requests over all strategy runs: refused
+_computed: set[str] = set()         # cache keys this server has computed (shown without a button)
+
+WHAT = {
+    "cold": "every request starts an instance: pull (the image is not prepulled here, so the first "
+            "request pulls it), create, boot. Holds no memory between requests.",
+    "lazy pull": "as cold, with the image pulled lazily (eStargz): a start waits only for the bytes it "
+                 "needs and the rest streams in while it runs. Holds no memory between requests.",
+    "pool": "instances started ahead of time wait idle; a request takes one and a replacement starts at "
+            "once. Its memory: the pool's idle instances, held all the time.",
+    "snapshot": "each request restores a saved instance (Firecracker: snapshot load; runc, crun: CRIU "
+                "restore): no pull, create or boot. Holds no memory between requests (a microVM then "
+                "faults its memory in while it runs: CPU, not startup).",
+    "keep-alive": "an instance that finishes stays up idle for the window and serves the next request. "
+                  "Its memory: instances kept alive after their work, until the window ends.",
+}
+COLUMNS = ["Runtime", "Strategy", "Starts cold / warm / restored", "Startup p50", "Startup p95",
+           "Idle RAM, mean", "Idle RAM over the horizon", "Fault CPU per restore", "Note"]
+
+
+def fmt(x: Any, spec: str = ".3f", unit: str = "") -> str:
+    """A figure for the page; "—" when there is none (a statistic over no start, a skipped row)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return format(x, spec) + unit
+
+
+def snapshot_runtimes() -> list[str]:
+    """Runtimes with snapshot/CRIU restore figures (models/warm.toml)."""
+    return sorted(figures()[1])
+
+
+def budget(requests_per_cell: list[float]) -> float:
+    """Simulated requests the section costs: every strategy replays each cell's arrivals."""
+    return float(len(STRATEGIES) * sum(requests_per_cell))
+
+
+def verdict(total: float) -> str:
+    """'auto' (run now), 'ask' (behind a button) or 'refuse' for a section costing ``total`` requests."""
+    if not math.isfinite(total) or total > REFUSE_OVER:
+        return "refuse"
+    return "auto" if total <= AUTO_MAX else "ask"
+
+
+def shown_table(df: pd.DataFrame) -> pd.DataFrame:
+    """strategy_table rows (with a ``runtime`` column) as text with human column names; "—" over nothing."""
+    out = []
+    for r in df.itertuples():
+        skipped = r.requests != r.requests          # NaN: the strategy was not run
+        restored = 0 if skipped else r.snapshot
+        out.append([
+            r.runtime, r.strategy,
+            "—" if skipped else f"{r.cold:.0f} / {r.warm:.0f} / {r.snapshot:.0f}",
+            fmt(r.startup_p50_s, ".3f", " s"), fmt(r.startup_p95_s, ".3f", " s"),
+            fmt(r.idle_mean_mib, ",.0f", " MiB"),
+            fmt(r.idle_mib_s / 1024.0 / 3600.0 if r.idle_mib_s == r.idle_mib_s else None, ",.2f", " GiB·h"),
+            fmt(r.fault_s_per_start if restored else None, ".3f", " s"),
+            (r.note or "") if isinstance(r.note, str) else "",
+        ])
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def startup_long(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy, runtime and statistic (p50, p95) for the startup chart; NaN kept."""
+    rows = []
+    for r in df.itertuples():
+        for stat, col in (("p50", "startup_p50_s"), ("p95", "startup_p95_s")):
+            v = float(getattr(r, col))
+            rows.append({"strategy": r.strategy, "runtime": r.runtime, "stat": stat,
+                         "series": f"{r.runtime} {stat}", "seconds": v, "text": fmt(v, ".3f", " s")})
+    return pd.DataFrame(rows)
+
+
+def observations(df: pd.DataFrame, pool: int, keep_alive_s: float) -> list[str]:
+    """Plain sentences per runtime: the fastest start against cold, and what each warm strategy held."""
+    out = []
+    for rt, g in df.groupby("runtime", sort=False):
+        by = g.set_index("strategy")
+        cold = by.loc["cold"]
+        ran = g[g["requests"].notna() & g["startup_p50_s"].notna()]
+        if ran.empty:
+            continue
+        best = ran.loc[ran["startup_p50_s"].idxmin()]
+        s = (f"**{rt}**: cold p50 {fmt(cold['startup_p50_s'], '.3f', ' s')}; fastest: "
+             f"{best['strategy']} at {fmt(best['startup_p50_s'], '.3f', ' s')}.")
+        p = by.loc["pool"]
+        if p["requests"] == p["requests"]:
+            s += (f" Pool of {pool}: {p['warm']:.0f} of {p['requests']:.0f} requests warm, "
+                  f"{fmt(p['idle_mean_mib'], ',.0f', ' MiB')} idle on average")
+            s += (" (none found a pool instance ready: the pool fills when the run starts, so requests "
+                  "that come before it is up, or more at once than its size, start cold)." if p["warm"] == 0 else ".")
+        k = by.loc["keep-alive"]
+        if k["requests"] == k["requests"]:
+            s += (f" Keep-alive {keep_alive_s / 60:g} min: {k['warm']:.0f} warm, "
+                  f"{fmt(k['idle_mean_mib'], ',.0f', ' MiB')} idle on average")
+            s += (" (no instance ended and was asked for again within the window: nothing to keep warm)."
+                  if k["warm"] == 0 else ".")
+        out.append(s)
+    return out
+
+
+@st.cache_data(show_spinner="Running cold, lazy pull, pool, snapshot and keep-alive ...", max_entries=64)
+def strategies(toml_text: str, pool: int, keep_alive_s: float) -> pd.DataFrame:
+    """strategy_table of the (single-workload) scenario ``toml_text``: five runs, same arrivals."""
+    import simcontainer as sc
+    from simcontainer.profiles import models_dir
+    from simcontainer.warm import strategy_table
+
+    scenario = sc.loads_scenario(toml_text, base_dir=models_dir() / "scenarios", source="what-if")
+    return strategy_table(scenario, None, pool=pool, keep_alive_s=keep_alive_s)
+
+
+def startup_chart(data: pd.DataFrame, order: list[str]) -> alt.LayerChart:
+    series = [f"{rt} {s}" for rt in order for s in ("p50", "p95")]
+    data = data.assign(pos=data["seconds"].fillna(0.0))
+    top = float(data["seconds"].max()) if data["seconds"].notna().any() else 1.0
+    scale = alt.Scale(domain=[0, max(top, 1e-3) * 1.3])
+    y = alt.Y("strategy:N", title="strategy", sort=list(STRATEGIES), axis=alt.Axis(labelLimit=200))
+    off = alt.YOffset("series:N", sort=series)
+    base = alt.Chart(data)
+    bars = base.mark_bar().encode(
+        x=alt.X("seconds:Q", title="startup, request to running (s)", scale=scale), y=y, yOffset=off,
+        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="bottom")),
+        opacity=alt.Opacity("stat:N", title="statistic", scale=alt.Scale(domain=["p50", "p95"], range=[0.55, 1.0]),
+                            legend=alt.Legend(orient="bottom")),
+        tooltip=["strategy", "runtime", "stat", alt.Tooltip("seconds:Q", format=".4f", title="startup (s)")])
+    text = base.mark_text(align="left", dx=3, fontSize=10).encode(
+        x=alt.X("pos:Q", scale=scale), y=y, yOffset=off, text="text:N")
+    height = max(240, 14 * len(series) * len(STRATEGIES) // 2 + 80)
+    return (bars + text).properties(height=height, title="Warm starts: startup p50 and p95 per strategy")
+
+
+def memory_chart(df: pd.DataFrame, order: list[str]) -> alt.LayerChart:
+    data = df[["strategy", "runtime", "idle_mean_mib"]].copy()
+    data["idle_mean_mib"] = data["idle_mean_mib"].astype(float)
+    data["pos"] = data["idle_mean_mib"].fillna(0.0)
+    data["text"] = [fmt(v, ",.0f", " MiB") for v in data["idle_mean_mib"]]
+    top = float(data["idle_mean_mib"].max()) if data["idle_mean_mib"].notna().any() else 1.0
+    scale = alt.Scale(domain=[0, max(top, 1.0) * 1.35])
+    y = alt.Y("strategy:N", title="strategy", sort=list(STRATEGIES), axis=alt.Axis(labelLimit=200))
+    off = alt.YOffset("runtime:N", sort=order)
+    base = alt.Chart(data)
+    bars = base.mark_bar().encode(
+        x=alt.X("idle_mean_mib:Q", title="idle warm instances: mean RAM held (MiB)", scale=scale), y=y, yOffset=off,
+        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="bottom")),
+        tooltip=["strategy", "runtime", alt.Tooltip("idle_mean_mib:Q", format=",.1f", title="MiB")])
+    text = base.mark_text(align="left", dx=3, fontSize=10).encode(
+        x=alt.X("pos:Q", scale=scale), y=y, yOffset=off, text="text:N")
+    height = max(240, 14 * len(order) * len(STRATEGIES) + 80)
+    return (bars + text).properties(height=height, title="Warm starts: the memory bill (RAM held idle)")
+
+
+def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
+    """The section, for ``lead`` on each runtime of ``compare`` (nothing when no runtime is chosen)."""
+    if not compare or lead not in {w.name for w in scenario.workloads}:
+        return
+    st.subheader("Warm starts: cold vs lazy pull vs pool vs snapshot vs keep-alive")
+    st.caption(f"{lead} alone on each runtime compared, on the same arrivals, under each strategy; the image "
+               "is not prepulled (the first cold request pulls it). Startup is request to running; idle RAM "
+               "is what warm instances hold while serving nothing.")
+    c1, c2 = st.columns(2)
+    pool = int(c1.number_input("Pool size (pre-warmed instances)", min_value=1, max_value=64, value=2, step=1,
+                               key="warm_pool"))
+    keep_min = float(c2.number_input("Keep-alive window (minutes)", min_value=0.5, max_value=120.0, value=10.0,
+                                     step=1.0, key="warm_keep",
+                                     help="AWS Lambda kept idle instances about 10 minutes when the Azure "
+                                          "Functions trace was taken (Shahrad et al., ATC 2020)"))
+    cells, _ = comparison.like_for_like(scenario, [lead], compare)
+    cells = [c for c in cells if c.workload == lead]
+    if not cells:
+        return
+    snap = snapshot_runtimes()
+    without = sorted({c.runtime for c in cells} - set(snap))
+    if without:
+        st.caption(f"Snapshot figures exist only for {', '.join(snap)} (models/warm.toml): "
+                   f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} no snapshot row.")
+    total = budget([runs.size(c.scenario).requests for c in cells])
+    texts = [planner.canonical(c.scenario) for c in cells]
+    key = charts.content_key("warm", *texts, pool, keep_min)
+    how = verdict(total)
+    if how == "refuse":
+        st.info(f"Not run: the five strategies would simulate {'an unbounded number of' if not math.isfinite(total) else f'about {total:,.0f}'} "
+                f"requests on {len(cells)} runtime{'s' if len(cells) > 1 else ''}; the app runs at most "
+                f"{REFUSE_OVER:,}. Lower the rate or the horizon, or use `simcontainer.warm.strategy_table`.")
+        return
+    if how == "ask" and key not in _computed and not st.button(
+            f"Run the warm-start comparison (about {total:,.0f} simulated requests)", key="warm_run"):
+        st.caption("Not run automatically: it is bigger than the planner's quick runs.")
+        return
+    frames = [strategies(t, pool, keep_min * 60.0).assign(runtime=c.entry) for t, c in zip(texts, cells)]
+    _computed.add(key)
+    df = pd.concat(frames, ignore_index=True)
+    order = [c.entry for c in cells]
+    for line in observations(df, pool, keep_min * 60.0):
+        st.markdown("- " + line)
+    left, right = st.columns([3, 2])
+    charts.show(left, charts.content_key("warm-startup", key), lambda: startup_chart(startup_long(df), order))
+    charts.show(right, charts.content_key("warm-memory", key), lambda: memory_chart(df, order))
+    st.dataframe(shown_table(df), hide_index=True, key="warm_table", width="stretch",
+                 placeholder="—")
+    st.caption("What each strategy is, and what its memory means: "
+               + " ".join(f"**{k}**: {v}" for k, v in WHAT.items())
+               + " Idle RAM over the horizon: MiB-seconds held idle / 3600 / 1024. Fault CPU per restore: "
+                 "page-fault work after a snapshot restore (estimate, models/warm.toml). \"—\": a figure over "
+                 "no start, or a strategy not run.")
