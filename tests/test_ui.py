@@ -401,3 +401,12 @@ def test_warm_section_pure_functions():
     alt_specs = [ws.startup_chart(long, ["firecracker", "qemu-kvm"]).to_dict(validate=False),
                  ws.memory_chart(df, ["firecracker", "qemu-kvm"]).to_dict(validate=False)]
     assert all(s["height"] >= 240 for s in alt_specs)
+
+
+def test_warm_section_says_why_when_the_library_refuses_a_warm_path():
+    from simcontainer.ui import warm_section as ws
+
+    s = sc.loads_scenario(CRASHY, source="crashy")
+    one = s.model_copy(update={"workloads": [s.workloads[0]]})
+    df, why = ws.strategies(planner.canonical(one), 2, 600.0)
+    assert df is None and why.startswith("warm paths run only with a plain docker run lifecycle")

@@ -13,6 +13,7 @@ button when bigger, refused past the planner's limit.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import altair as alt
@@ -127,14 +128,20 @@ def observations(df: pd.DataFrame, pool: int, keep_alive_s: float) -> list[str]:
 
 
 @st.cache_data(show_spinner="Running cold, lazy pull, pool, snapshot and keep-alive ...", max_entries=64)
-def strategies(toml_text: str, pool: int, keep_alive_s: float) -> pd.DataFrame:
-    """strategy_table of the (single-workload) scenario ``toml_text``: five runs, same arrivals."""
+def strategies(toml_text: str, pool: int, keep_alive_s: float) -> tuple[pd.DataFrame | None, str]:
+    """strategy_table of the (single-workload) scenario ``toml_text``: five runs, same arrivals;
+    or (None, why) when the library refuses a warm path for it (kept in the cache too)."""
     import simcontainer as sc
+    from simcontainer.errors import ScenarioError
     from simcontainer.profiles import models_dir
     from simcontainer.warm import strategy_table
 
     scenario = sc.loads_scenario(toml_text, base_dir=models_dir() / "scenarios", source="what-if")
-    return strategy_table(scenario, None, pool=pool, keep_alive_s=keep_alive_s)
+    try:
+        return strategy_table(scenario, None, pool=pool, keep_alive_s=keep_alive_s), ""
+    except (ScenarioError, ValueError) as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        return None, "; ".join(re.sub(r"^workloads\.[^:]*\.warm: ", "", p) for p in problems)
 
 
 def startup_chart(data: pd.DataFrame, order: list[str]) -> alt.LayerChart:
@@ -214,10 +221,18 @@ def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
             f"Run the warm-start comparison (about {total:,.0f} simulated requests)", key="warm_run"):
         st.caption("Not run automatically: it is bigger than the planner's quick runs.")
         return
-    frames = [strategies(t, pool, keep_min * 60.0).assign(runtime=c.entry) for t, c in zip(texts, cells)]
+    frames, order = [], []
+    for t, c in zip(texts, cells):
+        got, why = strategies(t, pool, keep_min * 60.0)
+        if got is None:
+            st.info(f"Warm starts not shown for {c.entry}: {why}")
+            continue
+        frames.append(got.assign(runtime=c.entry))
+        order.append(c.entry)
     _computed.add(key)
+    if not frames:
+        return
     df = pd.concat(frames, ignore_index=True)
-    order = [c.entry for c in cells]
     for line in observations(df, pool, keep_min * 60.0):
         st.markdown("- " + line)
     left, right = st.columns([3, 2])
