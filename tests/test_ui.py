@@ -410,3 +410,31 @@ def test_warm_section_says_why_when_the_library_refuses_a_warm_path():
     one = s.model_copy(update={"workloads": [s.workloads[0]]})
     df, why = ws.strategies(planner.canonical(one), 2, 600.0)
     assert df is None and why.startswith("warm paths run only with a plain docker run lifecycle")
+
+
+BUSY = """
+name = "busy"
+duration_s = 1800
+host = "server-64g"
+[[workloads]]
+name = "fn"
+runtime = "runc"
+image = "alpine:3.20"
+mem_mib = 64
+arrival = { kind = "interval", every_s = 1.5 }
+lifetime = { kind = "fixed", s = 1 }
+"""
+
+
+def test_warm_section_past_the_quick_size_waits_for_a_button():
+    at = start()
+    at.text_area(key="paste").input(BUSY).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    assert not any("Idle RAM, mean" in d.value.columns for d in at.dataframe)
+    run = at.button(key="warm_run")
+    assert "about 6,005 simulated requests" in run.label      # 5 strategies x 1,201 requests
+    run.click().run()
+    no_exception(at)
+    rows = warm_table(at).set_index("Strategy")
+    assert rows.loc["pool", "Startup p50"] == "0.000 s" and rows.loc["pool", "Idle RAM, mean"] != "0 MiB"
