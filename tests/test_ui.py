@@ -392,7 +392,9 @@ def test_warm_section_pure_functions():
     assert long.loc[(long["runtime"] == "qemu-kvm") & (long["strategy"] == "snapshot"), "text"].eq("—").all()
     lines = ws.observations(df, 2, 120.0)
     assert len(lines) == 2 and lines[0].startswith("**firecracker**") and "fastest" in lines[0]
-    assert "none found a pool instance" not in lines[0]
+    assert ws.POOL_EMPTY not in lines and ws.KEEP_EMPTY not in lines    # both served warm starts here
+    burst = df.assign(warm=0)
+    assert ws.observations(burst, 2, 120.0)[-2:] == [ws.POOL_EMPTY, ws.KEEP_EMPTY]
     assert ws.budget([20, 10]) == 5 * 30
     assert ws.verdict(300) == "auto" and ws.verdict(ws.AUTO_MAX + 1) == "ask"
     assert ws.verdict(ws.REFUSE_OVER + 1) == "refuse" and ws.verdict(float("inf")) == "refuse"

@@ -99,32 +99,35 @@ def startup_long(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+POOL_EMPTY = ("No request found a pool instance ready: the pool fills when the run starts, so requests that "
+              "come before it is up, or more at once than its size, start cold, and the pool's RAM buys nothing.")
+KEEP_EMPTY = ("Keep-alive served no request: no instance ended and was asked for again within the window "
+              "(e.g. instances that run for ever), so there was nothing to keep warm.")
+
+
 def observations(df: pd.DataFrame, pool: int, keep_alive_s: float) -> list[str]:
-    """Plain sentences per runtime: the fastest start against cold, and what each warm strategy held."""
-    out = []
+    """Plain sentences: per runtime, the fastest start against cold and what each warm strategy held;
+    then, once, why a warm strategy served nobody."""
+    out, pool_empty, keep_empty = [], False, False
     for rt, g in df.groupby("runtime", sort=False):
         by = g.set_index("strategy")
-        cold = by.loc["cold"]
         ran = g[g["requests"].notna() & g["startup_p50_s"].notna()]
         if ran.empty:
             continue
         best = ran.loc[ran["startup_p50_s"].idxmin()]
-        s = (f"**{rt}**: cold p50 {fmt(cold['startup_p50_s'], '.3f', ' s')}; fastest: "
-             f"{best['strategy']} at {fmt(best['startup_p50_s'], '.3f', ' s')}.")
-        p = by.loc["pool"]
+        s = (f"**{rt}**: cold p50 {fmt(by.loc['cold', 'startup_p50_s'], '.3f', ' s')}, fastest "
+             f"{best['strategy']} {fmt(best['startup_p50_s'], '.3f', ' s')}")
+        p, k = by.loc["pool"], by.loc["keep-alive"]
         if p["requests"] == p["requests"]:
-            s += (f" Pool of {pool}: {p['warm']:.0f} of {p['requests']:.0f} requests warm, "
-                  f"{fmt(p['idle_mean_mib'], ',.0f', ' MiB')} idle on average")
-            s += (" (none found a pool instance ready: the pool fills when the run starts, so requests "
-                  "that come before it is up, or more at once than its size, start cold)." if p["warm"] == 0 else ".")
-        k = by.loc["keep-alive"]
+            s += (f"; pool of {pool}: {p['warm']:.0f} of {p['requests']:.0f} warm for "
+                  f"{fmt(p['idle_mean_mib'], ',.0f', ' MiB')} idle")
+            pool_empty |= p["warm"] == 0 and p["requests"] > 0
         if k["requests"] == k["requests"]:
-            s += (f" Keep-alive {keep_alive_s / 60:g} min: {k['warm']:.0f} warm, "
-                  f"{fmt(k['idle_mean_mib'], ',.0f', ' MiB')} idle on average")
-            s += (" (no instance ended and was asked for again within the window: nothing to keep warm)."
-                  if k["warm"] == 0 else ".")
-        out.append(s)
-    return out
+            s += (f"; keep-alive {keep_alive_s / 60:g} min: {k['warm']:.0f} warm for "
+                  f"{fmt(k['idle_mean_mib'], ',.0f', ' MiB')} idle")
+            keep_empty |= k["warm"] == 0 and k["requests"] > 0
+        out.append(s + ".")
+    return out + ([POOL_EMPTY] if pool_empty else []) + ([KEEP_EMPTY] if keep_empty else [])
 
 
 @st.cache_data(show_spinner="Running cold, lazy pull, pool, snapshot and keep-alive ...", max_entries=64)
@@ -233,8 +236,7 @@ def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
     if not frames:
         return
     df = pd.concat(frames, ignore_index=True)
-    for line in observations(df, pool, keep_min * 60.0):
-        st.markdown("- " + line)
+    st.markdown("\n".join("- " + line for line in observations(df, pool, keep_min * 60.0)))
     left, right = st.columns([3, 2])
     charts.show(left, charts.content_key("warm-startup", key), lambda: startup_chart(startup_long(df), order))
     charts.show(right, charts.content_key("warm-memory", key), lambda: memory_chart(df, order))
