@@ -88,14 +88,15 @@ def shown_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=COLUMNS)
 
 
-def startup_long(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per strategy, runtime and statistic (p50, p95) for the startup chart; NaN kept."""
+def startup_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy and runtime for the startup chart: p50, p95 (NaN kept) and a label
+    "p50 / p95 s" ("—" when the strategy was not run or nothing started)."""
     rows = []
     for r in df.itertuples():
-        for stat, col in (("p50", "startup_p50_s"), ("p95", "startup_p95_s")):
-            v = float(getattr(r, col))
-            rows.append({"strategy": r.strategy, "runtime": r.runtime, "stat": stat,
-                         "series": f"{r.runtime} {stat}", "seconds": v, "text": fmt(v, ".3f", " s")})
+        p50, p95 = float(r.startup_p50_s), float(r.startup_p95_s)
+        text = "—" if p50 != p50 else f"{fmt(p50, '.3f')} / {fmt(p95, '.3f', ' s')}"
+        rows.append({"strategy": r.strategy, "runtime": r.runtime, "p50": p50, "p95": p95, "text": text,
+                     "pos": 0.0 if p95 != p95 else p95})
     return pd.DataFrame(rows)
 
 
@@ -147,24 +148,29 @@ def strategies(toml_text: str, pool: int, keep_alive_s: float) -> tuple[pd.DataF
         return None, "; ".join(re.sub(r"^workloads\.[^:]*\.warm: ", "", p) for p in problems)
 
 
+SYMLOG = 0.01        # s: the symmetric-log scale is linear below this, logarithmic above
+
+
 def startup_chart(data: pd.DataFrame, order: list[str]) -> alt.LayerChart:
-    series = [f"{rt} {s}" for rt in order for s in ("p50", "p95")]
-    data = data.assign(pos=data["seconds"].fillna(0.0))
-    top = float(data["seconds"].max()) if data["seconds"].notna().any() else 1.0
-    scale = alt.Scale(domain=[0, max(top, 1e-3) * 1.3])
+    """p50 as a bar and p95 as a black tick per strategy and runtime, on a symmetric log scale (a
+    5 ms restore and a 30 s VM boot on one axis; a warm start's 0 s still drawn)."""
+    top = float(data["p95"].max()) if data["p95"].notna().any() else 1.0
+    ticks = [t for t in (0, 0.01, 0.1, 1, 10, 100, 1000) if t <= max(top, 0.01) * 3]
+    scale = alt.Scale(type="symlog", constant=SYMLOG, domain=[0, max(top, 0.01) * 8])
     y = alt.Y("strategy:N", title="strategy", sort=list(STRATEGIES), axis=alt.Axis(labelLimit=200))
-    off = alt.YOffset("series:N", sort=series)
+    off = alt.YOffset("runtime:N", sort=order)
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
-        x=alt.X("seconds:Q", title="startup, request to running (s)", scale=scale), y=y, yOffset=off,
-        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="bottom")),
-        opacity=alt.Opacity("stat:N", title="statistic", scale=alt.Scale(domain=["p50", "p95"], range=[0.55, 1.0]),
-                            legend=alt.Legend(orient="bottom")),
-        tooltip=["strategy", "runtime", "stat", alt.Tooltip("seconds:Q", format=".4f", title="startup (s)")])
-    text = base.mark_text(align="left", dx=3, fontSize=10).encode(
+        x=alt.X("p50:Q", title="startup, request to running (s; bar p50, tick p95; log scale)", scale=scale,
+                axis=alt.Axis(values=ticks, format="~g")), y=y, yOffset=off,
+        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="top")),
+        tooltip=["strategy", "runtime", alt.Tooltip("p50:Q", format=".4f", title="p50 (s)"),
+                 alt.Tooltip("p95:Q", format=".4f", title="p95 (s)")])
+    ticks_p95 = base.mark_tick(color="black", thickness=2).encode(x=alt.X("p95:Q", scale=scale), y=y, yOffset=off)
+    text = base.mark_text(align="left", dx=4, fontSize=10).encode(
         x=alt.X("pos:Q", scale=scale), y=y, yOffset=off, text="text:N")
-    height = max(240, 14 * len(series) * len(STRATEGIES) // 2 + 80)
-    return (bars + text).properties(height=height, title="Warm starts: startup p50 and p95 per strategy")
+    height = 18 * len(order) * len(STRATEGIES) + 140
+    return (bars + ticks_p95 + text).properties(height=height, title="Warm starts: startup per strategy")
 
 
 def memory_chart(df: pd.DataFrame, order: list[str]) -> alt.LayerChart:
@@ -179,11 +185,11 @@ def memory_chart(df: pd.DataFrame, order: list[str]) -> alt.LayerChart:
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
         x=alt.X("idle_mean_mib:Q", title="idle warm instances: mean RAM held (MiB)", scale=scale), y=y, yOffset=off,
-        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="bottom")),
+        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="top")),
         tooltip=["strategy", "runtime", alt.Tooltip("idle_mean_mib:Q", format=",.1f", title="MiB")])
     text = base.mark_text(align="left", dx=3, fontSize=10).encode(
         x=alt.X("pos:Q", scale=scale), y=y, yOffset=off, text="text:N")
-    height = max(240, 14 * len(order) * len(STRATEGIES) + 80)
+    height = 18 * len(order) * len(STRATEGIES) + 140
     return (bars + text).properties(height=height, title="Warm starts: the memory bill (RAM held idle)")
 
 
@@ -237,8 +243,8 @@ def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
         return
     df = pd.concat(frames, ignore_index=True)
     st.markdown("\n".join("- " + line for line in observations(df, pool, keep_min * 60.0)))
-    left, right = st.columns([3, 2])
-    charts.show(left, charts.content_key("warm-startup", key), lambda: startup_chart(startup_long(df), order))
+    left, right = st.columns(2)
+    charts.show(left, charts.content_key("warm-startup", key), lambda: startup_chart(startup_frame(df), order))
     charts.show(right, charts.content_key("warm-memory", key), lambda: memory_chart(df, order))
     st.dataframe(shown_table(df), hide_index=True, key="warm_table", width="stretch",
                  placeholder="—")
