@@ -61,8 +61,8 @@ def test_default_page_shows_the_answer(planner_app):
     answer = at.success[0].value
     assert "RAM binds at 56 QEMU VMs of api-runc" in answer and "runc fits 160" in answer
     assert "p95 startup" in answer
-    # density, trade-off, ECDF, phases, and running / RAM / CPU / disk over time
-    assert len(at.get("vega_lite_chart")) == 8
+    # density, trade-off, ECDF, phases, running / RAM / CPU / disk over time; warm starts: startup, idle RAM
+    assert len(at.get("vega_lite_chart")) == 8 + 2
     table = runtime_table(at)
     # like for like: one row per workload x runtime, each workload on every runtime compared
     assert len(table) == 4 * 3
@@ -313,3 +313,132 @@ def test_registry_controls_go_into_the_what_if():
     no_exception(at)
     s = planner.decode_scenario(at.query_params["s"])
     assert s.registry.egress_mb_s == 125.0 and s.registry.mirror is not None and s.registry.lazy == "estargz"
+
+
+# ---- the "Warm starts" section (simcontainer/ui/warm_section.py, issue 15 item 5) ----------
+
+def warm_table(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "Strategy" in d.value.columns and "Idle RAM, mean" in d.value.columns)
+
+
+def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planner_app):
+    from simcontainer.warm import STRATEGIES
+
+    at = planner_app
+    no_exception(at)
+    assert any(h.value.startswith("Warm starts") for h in at.subheader)
+    table = warm_table(at)
+    fc = table[table["Runtime"] == "firecracker"].set_index("Strategy")
+    assert list(fc.index) == list(STRATEGIES)
+    assert not fc[["Startup p50", "Startup p95", "Idle RAM, mean"]].isin(["—", "None", "nan"]).any().any()
+    assert fc.loc["snapshot", "Starts cold / warm / restored"] == "0 / 0 / 20"
+    assert fc.loc["snapshot", "Startup p50"] == "0.005 s"           # Firecracker's documented restore
+    assert fc.loc["pool", "Idle RAM, mean"] != "0 MiB" and fc.loc["cold", "Idle RAM, mean"] == "0 MiB"
+    qemu = table[table["Runtime"] == "qemu-kvm"].set_index("Strategy")
+    assert qemu.loc["snapshot", "Startup p50"] == "—" and "no restore figures" in qemu.loc["snapshot", "Note"]
+    assert any("Snapshot figures exist only for crun, firecracker, runc" in c.value and "qemu-kvm" in c.value
+               for c in at.caption)
+    specs = [c.proto.spec for c in at.get("vega_lite_chart") if "Warm starts" in c.proto.spec]
+    assert len(specs) == 2 and all('"height"' in s and all(k in s for k in STRATEGIES) for s in specs)
+    assert not table.isin(["None", "nan"]).any().any()
+
+
+def test_warm_starts_pool_size_changes_the_memory_bill():
+    at = start()
+    no_exception(at)
+    before = warm_table(at).set_index(["Runtime", "Strategy"]).loc[("firecracker", "pool"), "Idle RAM, mean"]
+    at.number_input(key="warm_pool").set_value(4).run()
+    no_exception(at)
+    after = warm_table(at).set_index(["Runtime", "Strategy"]).loc[("firecracker", "pool"), "Idle RAM, mean"]
+    assert float(after.split()[0].replace(",", "")) > float(before.split()[0].replace(",", ""))
+
+
+def _strategy_frame():
+    from simcontainer.warm import strategy_table
+
+    s = sc.parse_scenario({
+        "name": "w", "duration_s": 600, "seed": 3, "host": "server-64g",
+        "workloads": [{"name": "fn", "runtime": "firecracker", "image": "firecracker-rootfs", "cpu": 0.1,
+                       "mem_mib": 256, "guest_mem_mib": 512, "vm_disk": "overlay",
+                       "arrival": {"kind": "interval", "every_s": 30, "start_s": 30},
+                       "lifetime": {"kind": "fixed", "s": 5}}]})
+    a = strategy_table(s, pool=2, keep_alive_s=120).assign(runtime="firecracker")
+    qs = s.model_copy(update={"workloads": [s.workloads[0].model_copy(update={
+        "runtime": "qemu-kvm", "image": "ubuntu-24.04-cloud", "guest_mem_mib": 1024})]})
+    b = strategy_table(qs, pool=2, keep_alive_s=120).assign(runtime="qemu-kvm")
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_warm_section_pure_functions():
+    from simcontainer.ui import warm_section as ws
+    from simcontainer.warm import STRATEGIES
+
+    df = _strategy_frame()
+    table = ws.shown_table(df)
+    assert list(table.columns) == ws.COLUMNS and len(table) == 2 * len(STRATEGIES)
+    rows = table.set_index(["Runtime", "Strategy"])
+    # a skipped strategy is "—" everywhere, with its note; nothing reads None or nan
+    assert (rows.loc[("qemu-kvm", "snapshot")].drop("Note") == "—").all()
+    assert rows.loc[("qemu-kvm", "snapshot"), "Note"]
+    assert not table.isin(["None", "nan"]).any().any()
+    # arrivals after the pool is up: pool and keep-alive serve warm starts at once, and hold idle RAM
+    assert rows.loc[("firecracker", "pool"), "Startup p50"] == "0.000 s"
+    assert rows.loc[("firecracker", "keep-alive"), "Startup p50"] == "0.000 s"
+    assert rows.loc[("firecracker", "cold"), "Idle RAM, mean"] == "0 MiB"
+    assert rows.loc[("firecracker", "pool"), "Fault CPU per restore"] == "—"
+    assert rows.loc[("firecracker", "snapshot"), "Fault CPU per restore"] != "—"
+    long = ws.startup_frame(df)
+    assert len(long) == len(df) and long["p50"].notna().sum() == len(df) - 1
+    assert long.loc[(long["runtime"] == "qemu-kvm") & (long["strategy"] == "snapshot"), "text"].eq("—").all()
+    assert long.loc[(long["runtime"] == "firecracker") & (long["strategy"] == "snapshot"), "text"].iloc[0] \
+        == "0.005 / 0.005 s"
+    lines = ws.observations(df, 2, 120.0)
+    assert len(lines) == 2 and lines[0].startswith("**firecracker**") and "fastest" in lines[0]
+    assert ws.POOL_EMPTY not in lines and ws.KEEP_EMPTY not in lines    # both served warm starts here
+    burst = df.assign(warm=0)
+    assert ws.observations(burst, 2, 120.0)[-2:] == [ws.POOL_EMPTY, ws.KEEP_EMPTY]
+    assert ws.budget([20, 10]) == 5 * 30
+    assert ws.verdict(300) == "auto" and ws.verdict(ws.AUTO_MAX + 1) == "ask"
+    assert ws.verdict(ws.REFUSE_OVER + 1) == "refuse" and ws.verdict(float("inf")) == "refuse"
+    assert ws.fmt(float("nan")) == "—" and ws.fmt(None) == "—" and ws.fmt(0.0051, ".3f", " s") == "0.005 s"
+    assert {"crun", "firecracker", "runc"} <= set(ws.snapshot_runtimes())
+    alt_specs = [ws.startup_chart(long, ["firecracker", "qemu-kvm"]).to_dict(validate=False),
+                 ws.memory_chart(df, ["firecracker", "qemu-kvm"]).to_dict(validate=False)]
+    assert all(s["height"] >= 240 for s in alt_specs)
+
+
+def test_warm_section_says_why_when_the_library_refuses_a_warm_path():
+    from simcontainer.ui import warm_section as ws
+
+    s = sc.loads_scenario(CRASHY, source="crashy")
+    one = s.model_copy(update={"workloads": [s.workloads[0]]})
+    df, why = ws.strategies(planner.canonical(one), 2, 600.0)
+    assert df is None and why.startswith("warm paths run only with a plain docker run lifecycle")
+
+
+BUSY = """
+name = "busy"
+duration_s = 1800
+host = "server-64g"
+[[workloads]]
+name = "fn"
+runtime = "runc"
+image = "alpine:3.20"
+mem_mib = 64
+arrival = { kind = "interval", every_s = 1.5 }
+lifetime = { kind = "fixed", s = 1 }
+"""
+
+
+def test_warm_section_past_the_quick_size_waits_for_a_button():
+    at = start()
+    at.text_area(key="paste").input(BUSY).run()
+    at.button(key="load_paste").click().run()
+    no_exception(at)
+    assert not any("Idle RAM, mean" in d.value.columns for d in at.dataframe)
+    run = at.button(key="warm_run")
+    assert "about 6,005 simulated requests" in run.label      # 5 strategies x 1,201 requests
+    run.click().run()
+    no_exception(at)
+    rows = warm_table(at).set_index("Strategy")
+    assert rows.loc["pool", "Startup p50"] == "0.000 s" and rows.loc["pool", "Idle RAM, mean"] != "0 MiB"

@@ -220,6 +220,9 @@ def render() -> None:
                 for c in comparison.like_for_like(scenario, [lead, *shown], compare)[0]:
                     runs.run_again(c.scenario)
                 st.rerun()
+    from simcontainer.ui import warm_section  # its own module: cold vs warm vs snapshot starts
+
+    warm_section.render(scenario, lead, compare)
     scenario_io(scenario)
 
 
