@@ -339,8 +339,9 @@ def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
                                      hours=hours)
     need = planner.oom_risk_instance_hours(counts, hours)
     simulate = c2.toggle("Simulate the OOM kills", value=False, key="oom_simulate",
-                         help=f"{need:,.0f} instance-hours of simulation for these runtimes (~{need * 0.025:.0f} s "
-                              "the first time; cached after).")
+                         help=f"{need:,.0f} instance-hours of simulation for these runtimes (at most "
+                              f"{planner.OOM_RISK_MAX_INSTANCE_HOURS:,.0f}); a few seconds the first time, "
+                              "cached after.")
     risk: Any = counts
     if simulate:
         why = planner.oom_risk_refusal(need)
