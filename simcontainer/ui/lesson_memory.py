@@ -64,8 +64,13 @@ def packing() -> None:
              help=f"after {ksm_s} s of KSM on ballooned guests")
     shown = df.assign(GiB=df["MiB"] / 1024, fits_64=fits)
     charts.show(st, charts.content_key("lm_bars", vm, n, guest, ws, peak, files, shared, ksm_s),
-                lambda: charts.bars(shown, "GiB", "how", f"Host memory of {n} instances of one app",
-                                    "host memory (GiB)"))
+                lambda: alt.Chart(shown).mark_bar().encode(
+                    x=alt.X("GiB:Q", title="host memory (GiB)"),
+                    y=alt.Y("how:N", title=None, sort=None, axis=alt.Axis(labelLimit=400)),
+                    tooltip=[alt.Tooltip("how:N", title="packed as"), alt.Tooltip("GiB:Q", format=".2f"),
+                             alt.Tooltip("per_instance_mib:Q", format=".0f", title="MiB per instance"),
+                             alt.Tooltip("fits_64:Q", title="fit in 64 GiB")],
+                ).properties(height=340, title=f"Host memory of {n} instances of one app"))
     st.caption(
         f"Each bar is the host RAM {n} instances take (one 64 GiB host fits: "
         + ", ".join(f"{h.split(':')[0]} {k}" for h, k in zip(df["how"], fits)) + "). "
@@ -81,9 +86,9 @@ def packing() -> None:
         interpolate="step-after").encode(
         x=alt.X("t_s:Q", title="time since KSM started (s)"),
         y=alt.Y("GiB:Q", title="GiB", scale=alt.Scale(zero=True)),
-        color=alt.Color("what:N", title=None, legend=alt.Legend(orient="top")),
+        color=alt.Color("what:N", title=None, legend=alt.Legend(orient="bottom")),
         tooltip=[alt.Tooltip("t_s:Q", title="t (s)"), "what", alt.Tooltip("GiB:Q", format=".2f")],
-    ).properties(height=260, title=f"KSM merging {n} like guests of {touched:.0f} MiB touched each"))
+    ).properties(height=380, title=f"KSM merging {n} like guests of {touched:.0f} MiB touched each"))
     st.caption(
         f"ksmd scans {ksm_rate_mib_s(100, 20.0):.1f} MiB/s at the kernel's defaults (100 pages every 20 ms) "
         f"and costs about {KSM_CPU_CORES:g} core while it has pages to merge; it can at most fold the "
@@ -119,10 +124,10 @@ def cpu_limits() -> None:
     charts.show(left, charts.content_key("lc_cores", cpu, work, period), lambda: alt.Chart(long).mark_bar().encode(
         y=alt.Y("limit:N", title="CFS limit", sort=None),
         x=alt.X("cores:Q", title="cores (received + throttled = asked)", stack=True),
-        color=alt.Color("part:N", title=None, legend=alt.Legend(orient="top"),
+        color=alt.Color("part:N", title=None, legend=alt.Legend(orient="bottom"),
                         scale=alt.Scale(domain=["received", "throttled"])),
         tooltip=["limit", "part", alt.Tooltip("cores:Q", format=".2f")],
-    ).properties(height=260, title=f"An app asking {cpu:g} cores under each limit"))
+    ).properties(height=380, title=f"An app asking {cpu:g} cores under each limit"))
     lat = df.assign(limit=df["limit_cores"].map(lambda x: f"limit {x:g} core{'s' if x != 1 else ''}"))
     charts.show(right, charts.content_key("lc_latency", cpu, work, period), lambda: alt.Chart(lat).mark_bar().encode(
         y=alt.Y("limit:N", title="CFS limit", sort=None),
@@ -130,7 +135,7 @@ def cpu_limits() -> None:
         color=alt.condition(alt.datum.throttled_ms > 0, alt.value("#d62728"), alt.value("#4c78a8")),
         tooltip=["limit", alt.Tooltip("latency_ms:Q", format=".0f", title="latency (ms)"),
                  alt.Tooltip("throttled_ms:Q", format=".0f", title="waiting throttled (ms)")],
-    ).properties(height=260, title=f"One request needing {work} ms of CPU"))
+    ).properties(height=380, title=f"One request needing {work} ms of CPU"))
     st.dataframe(pd.DataFrame({
         "limit (cores)": df["limit_cores"], "quota per period (ms)": df["quota_ms_per_period"],
         "received (cores)": df["received_cores"], "throttled (cores)": df["throttled_cores"],
