@@ -342,5 +342,5 @@ def test_overcommit_control_and_oom_risk_chart():
     kills = lambda k: float(rows.loc[("runc", k), "OOM kills per 1,000 instance-h"].replace(",", ""))  # noqa: E731
     assert kills("at 1.5x overcommit") > kills("at reservation") >= kills("at p95 use") == 0
     assert rows.loc[("qemu-kvm", "at 1.5x overcommit"), "OOM kills"] == "0"
-    chart = next(c.proto.spec for c in at.get("vega_lite_chart") if "OOM risk vs density" in c.proto.spec)
+    chart = next(c.proto.spec for c in at.get("vega_lite_chart") if "OOM kills vs instances per host" in c.proto.spec)
     assert "OOM kills per 1,000 instance-hours" in chart and "instances per host" in chart

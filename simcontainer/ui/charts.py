@@ -262,7 +262,8 @@ def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
     base = alt.Chart(data).encode(
         x=alt.X("instances_per_host:Q", title="instances per host", scale=alt.Scale(zero=False, nice=True)),
         y=alt.Y("oom_kills_per_1000_h:Q", title="OOM kills per 1,000 instance-hours (symlog)",
-                scale=alt.Scale(type="symlog")),
+                scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000], labelExpr="format(datum.value, ',')")),
         color=alt.Color("runtime:N", title="runtime"))
     line = base.mark_line(opacity=0.6)
     points = base.mark_point(size=120, filled=True).encode(
@@ -271,7 +272,7 @@ def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
                  alt.Tooltip("instances_per_host:Q", title="instances per host"),
                  alt.Tooltip("oom_kills:Q", format=",.0f", title="OOM kills"),
                  alt.Tooltip("oom_kills_per_1000_h:Q", format=",.0f", title="per 1,000 instance-h")])
-    return (line + points).properties(height=300, title="OOM risk vs density")
+    return (line + points).properties(height=340, title="OOM kills vs instances per host, per runtime")
 
 
 def content_key(*parts: Any) -> str:

@@ -362,9 +362,8 @@ def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
         "OOM kills": [_fig(x, ".0f") for x in frame["oom_kills"]],
         "OOM kills per 1,000 instance-h": [_fig(x, ",.0f") for x in frame["oom_kills_per_1000_h"]]})
     if simulate and frame["oom_kills_per_1000_h"].notna().any():
-        left, right = st.columns(2)
-        charts.show(left, key(f"oom_risk_{hours}_{ratio}"), lambda: charts.oom_risk(frame))
-        right.dataframe(table, hide_index=True, key="oom_table", placeholder="—")
+        charts.show(st, key(f"oom_risk_{hours}_{ratio}"), lambda: charts.oom_risk(frame))
+        st.dataframe(table, hide_index=True, key="oom_table", placeholder="—")
     else:
         st.dataframe(table, hide_index=True, key="oom_table", placeholder="—")
         if not simulate:
