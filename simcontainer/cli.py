@@ -207,11 +207,24 @@ def render_summary(s: dict[str, Any]) -> str:
                  f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
                  f" | mean CPU {h['mean_cpu_util']:.1%} (asked {h['mean_cpu_demand']:.1%}, peak asked"
                  f" {h['peak_cpu_demand']:.0%}) | pulled {h['pulled_mib']:,.0f} MiB | peak running {h['peak_running']}")
+    host_line += _admission_line(s.get("admission"))
     return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
             f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
             f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
             f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
             f"mean startup phases (s)\n{table(phases)}\n\n{host_line}{render_lifecycle(s)}{_warm(s)}")
+
+
+def _admission_line(a: dict[str, Any] | None) -> str:
+    """The admission policy that ran (issue 17), with its preemptions when on."""
+    if not a:
+        return ""
+    out = f"\nadmission: {a['policy']}"
+    if a.get("retry"):
+        out += f" (retry on {a['retry']})"
+    if a.get("preemption"):
+        out += f" | preemption: {a['preemptions']} victim(s)"
+    return out
 
 
 def _warm(s: dict[str, Any]) -> str:

@@ -112,6 +112,7 @@ class Instance(Ticket):
         self.host = None
         self.owned = ()
         self.event = None
+        self.priority = plan.workload.priority
         self.id = iid
         self.plan = plan
         self.state = _REQUESTED

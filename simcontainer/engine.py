@@ -179,7 +179,9 @@ def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneP
     w = plan.workload
     from simcontainer.memory import active
 
-    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario))
+    # (memory.active: also under admission "none", which admits past the host's RAM)
+    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
+                     or scenario.daemon.preemption)
     plan.keep = not w.auto_remove
     if w.warm is not None:
         from simcontainer.errors import ScenarioError
@@ -269,12 +271,15 @@ class Engine:
             for h in self.hosts:
                 h.preload(images[name])
         self.admission = Admission(self.env, self.hosts, policy or scenario.daemon.placement,
-                                   scenario.daemon.admission)
+                                   scenario.daemon.admission, scenario.daemon.retry)
         self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
         self.daemon.live_restore = scenario.daemon.live_restore
+        if scenario.daemon.preemption:
+            self._preemption()
         from simcontainer.memory import Memory, active
 
-        if active(scenario):    # every workload is on the full path (plan.full): OOM kills need it
+        if active(scenario):
+            # every workload is on the full path (plan.full): OOM kills need it
             from simcontainer.supervisor import Supervisor
 
             self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
@@ -296,6 +301,22 @@ class Engine:
                     self.daemon.warm.add(plan)
         if scenario.actions:
             self.env.process(self._actions())
+
+    def _preemption(self) -> None:
+        """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
+        (simcontainer.supervisor), each recorded in ``Recorder.preemptions``."""
+        from simcontainer.placement import Preemption
+        from simcontainer.supervisor import Supervisor
+
+        sv = self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+        rec, env = self.recorder, self.env
+
+        def record(victim: Any, by: Any, host: Any) -> None:
+            rec.preemptions.append({"time_s": env.now, "host": host.index, "victim": victim.id,
+                                    "victim_workload": victim.plan.index, "victim_priority": victim.priority,
+                                    "by": by.id, "by_workload": by.plan.index, "by_priority": by.priority})
+
+        self.admission.preemption = Preemption(self.admission, sv.preemptible, sv.preempt, record)
 
     def _arrivals(self, plan: WorkloadPlan):
         env, daemon = self.env, self.daemon
@@ -368,6 +389,9 @@ class Engine:
             demands=[p.demand for p in self.plans],
         )
         from simcontainer.faults import recovery
+        from simcontainer.metrics import admission_results
+        admission_results(summary, self.recorder, self.scenario.daemon, [w.priority for w in self.scenario.workloads],
+                          self.hosts)
         summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
         if self.scenario.daemon.api_workers is not None:
             summary.setdefault("warnings", []).append(

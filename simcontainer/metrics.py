@@ -76,6 +76,9 @@ class Recorder:
         self.ev_action: dict[int, str] = {}
         self.ev_exit: dict[int, int] = {}
         self.faults: list[dict[str, Any]] = []       # simcontainer.faults: one row per fault
+        # preemption victims (admission "backfill" with preemption): time_s, host, victim,
+        # victim_workload, victim_priority, by, by_workload, by_priority
+        self.preemptions: list[dict[str, Any]] = []
         # simcontainer.memory: one row per OOM kill (time_s, instance, workload, host, kind
         # "cgroup"/"host", resident_mib, reason)
         self.oom_kills: list[dict[str, Any]] = []
@@ -314,6 +317,10 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
         "startup_s": {"n": int(ready.sum()), **_stats(startup)},
         "wait_s": {"n": int(admitted.sum()), **_stats(wait, ("mean", "p95")), "waited_fraction": _mean(wait > 0)},
         "wait_censored_s": {"n": int(queued.sum()), "censored": int(waiting.sum()), **_stats(wait_c, ("mean", "p95"))},
+        # over the requests that pended (not placed on arrival): those admitted after a wait and
+        # those still pending at the horizon (their time counted to it: lower bounds)
+        "pending_s": {"n": int(np.sum(wait_c > 0)), "censored": int(waiting.sum()),
+                      **_stats(wait_c[wait_c > 0], ("mean", "p95", "max"))},
         "phases_s": {k: _mean(v) for k, v in phases.items()},
         # the pull phase split (ImageStore.pull): registry + download + extract = pull; null when
         # no instance reached ready, 0 parts for instances that pulled nothing
@@ -331,6 +338,41 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
                  "pulls": int(np.sum(pulled > 0)),
                  "cache_hit_rate": _mean(pull == 0)},
     }
+
+
+def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, priorities: Sequence[int],
+                      hosts: Sequence[Any]) -> None:
+    """Which admission policy ran (top-level ``admission``), per workload its ``priority`` and
+    ``preempted`` count (instances evicted for a higher-priority request), and under admission
+    "none" a warning when RAM reserved by started instances passed a host's capacity (and how many
+    the memory model's OOM killer killed for it)."""
+    names = list(summary["workloads"])
+    preempted = [0] * len(names)
+    for p in rec.preemptions:
+        preempted[p["victim_workload"]] += 1
+    for k, name in enumerate(names):
+        summary["workloads"][name]["priority"] = priorities[k]
+        summary["workloads"][name]["preempted"] = preempted[k]
+    over = [(h.index, h.ram.peak, h.ram.capacity) for h in hosts if h.ram.peak > h.ram.capacity * (1 + 1e-9)]
+    summary["admission"] = {
+        "policy": daemon.admission,
+        "retry": daemon.retry if daemon.admission == "backfill" else None,
+        "preemption": bool(daemon.preemption),
+        "preemptions": len(rec.preemptions),
+        "victims": [{**p, "victim_workload": names[p["victim_workload"]], "by_workload": names[p["by_workload"]]}
+                    for p in rec.preemptions],
+        # admission "none": hosts whose reserved RAM passed their capacity, and the peak ratio
+        "overcommitted_hosts": len(over),
+        "peak_ram_reserved_fraction": max((h.ram.peak / h.ram.capacity for h in hosts), default=None),
+    }
+    if over:
+        i, peak, cap = max(over, key=lambda o: o[1] / o[2])
+        where = f"host {i}" if len(hosts) > 1 else "the host"
+        summary.setdefault("warnings", []).append(
+            f"admission \"none\": RAM reserved by started instances peaked at {peak:.0f} MiB on {where}'s "
+            f"{cap:.0f} MiB ({peak / cap:.0%}; {len(over)} of {len(hosts)} host(s) over capacity); "
+            f"the kernel's OOM killer killed {len(getattr(rec, 'oom_kills', []))} instance(s) "
+            "(result memory.oom_kills)")
 
 
 def _cpu_received(rec: Recorder, ids: np.ndarray, t: np.ndarray, cap: float, hosts: list[Any],

@@ -28,6 +28,7 @@ import pandas as pd
 
 from simcontainer.comparison import compatible, natural_image
 from simcontainer.errors import ScenarioError
+from simcontainer.placement import ADMISSIONS
 from simcontainer.profiles import Catalogue, default_catalogue, models_dir
 from simcontainer.scenario import (
     Scenario,
@@ -795,7 +796,7 @@ PLACEMENTS = ("first-fit", "best-fit", "spread", "image-locality")
 def sweep_choices(scenario: Scenario, catalogue: Catalogue | None = None) -> dict[str, list[str]]:
     """Categorical settings a sweep can vary, by path, with the values each may take."""
     rts = scenario.runtime_table(catalogue)
-    out: dict[str, list[str]] = {"daemon.placement": list(PLACEMENTS), "daemon.admission": ["queue", "reject"]}
+    out: dict[str, list[str]] = {"daemon.placement": list(PLACEMENTS), "daemon.admission": list(ADMISSIONS)}
     for w in scenario.workloads:
         out[f"workloads.{w.name}.runtime"] = sorted(r for r in rts if compatible(scenario, w, r, catalogue))
     return out

@@ -285,7 +285,15 @@ class Daemon(Model):
     # Deprecated (see API_WORKERS_DEPRECATED): control planes carry their own concurrency.
     api_workers: Annotated[Int, Field(ge=1, le=100_000)] | None = None
     max_concurrent_downloads: Annotated[Int, Field(ge=1, le=1000)] = 3
-    admission: Literal["queue", "reject"] = "queue"
+    # queue: strict FIFO (head-of-line); reject: turn away; backfill: the kube-scheduler's way
+    # (scan by priority, start whatever fits, retry the rest); none: dockerd's (start everything;
+    # RAM may pass capacity). See simcontainer.placement.
+    admission: Literal["queue", "reject", "backfill", "none"] = "queue"
+    # backfill: when a waiting request is tried again -- "release" (every time room frees) or
+    # "backoff" (the kube-scheduler's 1 s doubling to 10 s per pod, from the next release on)
+    retry: Literal["release", "backoff"] = "release"
+    # backfill: a pending request may evict running instances of lower workload priority
+    preemption: bool = False
     placement: Placement = "first-fit"
     prepull: list[Name] = []
     gc_high: Annotated[float, Field(gt=0, le=1)] = 0.85
@@ -298,6 +306,9 @@ class Daemon(Model):
     def _watermarks(self) -> Daemon:
         if self.gc_low > self.gc_high:
             raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}) (allowed: gc_low <= gc_high)")
+        if self.admission != "backfill" and (self.preemption or self.retry != "release"):
+            what = "preemption = true" if self.preemption else f"retry = {self.retry!r}"
+            raise ValueError(f"{what} needs admission = \"backfill\" (got {self.admission!r})")
         return self
 
 
@@ -436,6 +447,8 @@ class MemoryUsage(Model):
     cv: Annotated[float, Field(ge=0, le=10)] = 0.0
     interval_s: Annotated[float, Field(ge=0.1, le=MAX_NUMBER)] = 60.0    # >= 0.1 s: a bounded event rate
     leak_mib_per_h: NonNeg = 0.0
+
+
 class WarmStart(Model):
     """How a workload's instances can start without a cold start (simcontainer.warm; figures and
     sources in models/warm.toml). ``start``: "cold" (pull, create, boot) or "snapshot" (a VM's
@@ -456,6 +469,9 @@ class Workload(Model):
     cpu: NonNeg = 0.0
     mem_mib: NonNeg
     guest_mem_mib: Positive | None = None
+    # PriorityClass value: with admission = "backfill" higher goes first and, with preemption,
+    # may evict lower (the kube-scheduler's range for user classes: at most 1e9)
+    priority: Annotated[Int, Field(ge=-2_147_483_648, le=1_000_000_000)] = 0
     ready_s: NonNeg = 0.0
     writable_mib: NonNeg = 10.0
     vm_disk: Literal["copy", "overlay"] = "copy"
@@ -655,6 +671,11 @@ def _warm_problems(where: str, w: dict[str, Any], warm: dict[str, Any], data: di
                                ("time_to_failure", None), ("pull_error_rate", 0))
             if w.get(k, plain) not in (plain, "no" if k == "restart" else plain)]
     full += [k for k in ("faults", "actions") if data.get(k)]
+    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
+    if daemon.get("preemption") is True:           # victims stop through the full lifecycle
+        full.append("daemon.preemption")
+    if daemon.get("admission") == "none":          # the memory model's OOM kills need it
+        full.append('daemon.admission = "none"')
     if full:
         out.append(f"{where}.warm: warm paths run only with a plain docker run lifecycle, but {', '.join(full)} "
                    "asks for the full one (allowed: warm without restart policy, crashes, grace period, "

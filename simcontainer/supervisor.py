@@ -116,7 +116,7 @@ def _caught(inst: Instance, c: Any) -> str:
 
 
 def _cause(c: Any) -> str:
-    return c if c in ("stop", "kill", "host", "guest", "daemon", "oom") else "stop"
+    return c if c in ("stop", "kill", "host", "guest", "daemon", "oom", "preempt") else "stop"
 
 
 class Supervisor:
@@ -139,6 +139,16 @@ class Supervisor:
         life.pending = True
         inst.process.interrupt(cause)
         return True
+
+    def preemptible(self, host: Any) -> list[Instance]:
+        """Running instances on ``host`` not already being interrupted (preemption candidates),
+        in request order."""
+        return [i for i in self.d.live.values()
+                if i.host is host and i.state == State.RUNNING and not i.life.pending]
+
+    def preempt(self, inst: Instance) -> bool:
+        """Evict a preemption victim: a graceful stop, after which its restart policy acts."""
+        return self.interrupt(inst, "preempt")
 
     # ---- small steps ----------------------------------------------------------------------
 
@@ -356,8 +366,8 @@ class Supervisor:
             host.stopped()
             if d.memory is not None:
                 d.memory.on_exit(inst)
-        # the exit
-        if cause in ("stop", "client"):
+        # the exit (a preemption victim is deleted gracefully, then its restart policy acts)
+        if cause in ("stop", "client", "preempt"):
             code, killed = yield from self._stop(inst)
             if killed is not None:
                 cause = killed

@@ -40,6 +40,8 @@ PAGES = {"": 8, "hosts": 1, "sweep": 0, "learn-image-vs-container": 0, "learn-ke
 # streamlit/streamlit#7074 (open): opening a page by its URL first probes <page>/_stcore/health and
 # <page>/_stcore/host-config (404) before the app's root. Those two 404s, and nothing else, are allowed.
 KNOWN_404 = re.compile(r"/[\w-]+/_stcore/(health|host-config)$")
+# The cold-starts lesson (simcontainer/ui/lesson_cold_starts.py): startup per strategy, its memory bill.
+PAGES["learn-cold-starts"] = 2           # simcontainer/ui/lesson_cold_starts.py
 
 
 def _need(what: str) -> None:

@@ -76,7 +76,7 @@ def test_every_problem_at_once():
 
 def test_literal_names_allowed_values():
     (p,) = problems_of(scenario_dict(daemon={"admission": "wait"}))
-    assert p == "daemon.admission: got 'wait' (allowed: 'queue' or 'reject')"
+    assert p == "daemon.admission: got 'wait' (allowed: 'queue', 'reject', 'backfill' or 'none')"
 
 
 def test_duplicate_workload_names_and_vm_guest_too_small():

@@ -111,6 +111,27 @@ def test_lifecycle_lesson(learn):
     assert before != "0%" and after == "0%"          # room for all: nobody waits
 
 
+def test_cold_starts_lesson_shows_every_strategy_and_its_memory_bill():
+    """Learn lesson "Cold starts and how platforms hide them" (simcontainer/ui/lesson_cold_starts.py)."""
+    from simcontainer.warm import STRATEGIES
+
+    at = start("learn-cold-starts")
+    assert at.title[0].value == "Cold starts and how platforms hide them"
+    assert len(at.get("vega_lite_chart")) == 2                      # startup p50/p95, idle RAM
+    table = at.dataframe[0].value
+    assert set(table["strategy"]) == set(STRATEGIES)
+    assert set(table["runtime"]) == {"runc", "Firecracker"}
+    for chart in at.get("vega_lite_chart"):
+        spec = chart.proto.spec
+        assert all(s in spec for s in STRATEGIES) and '"height": 420' in spec.replace(":420", ": 420")
+    warm = table[table["strategy"] == "pool"]
+    assert (warm["startup p50"] == "0.000 s").all() and (warm["idle RAM, mean"] != "0 MiB").all()
+    before = metric(at, "runc pool: idle RAM")
+    at.slider(key="lcs_pool").set_value(4).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert float(metric(at, "runc pool: idle RAM").replace(",", "")) > float(before.replace(",", ""))
+
+
 @pytest.fixture(scope="module")
 def sweep() -> AppTest:
     at = start("sweep")

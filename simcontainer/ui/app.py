@@ -23,6 +23,9 @@ def pages() -> dict[str, Any]:
     }
     for slug, (title, fn) in learn_page.LESSONS.items():
         out[f"learn-{slug}"] = st.Page(fn, title=title, url_path=f"learn-{slug}")
+    from simcontainer.ui import lesson_cold_starts  # the cold-starts lesson lives in its own module
+
+    out.update(lesson_cold_starts.pages())
     return out
 
 
