@@ -622,6 +622,171 @@ def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tu
 
 
 
+
+# --------------------------------------------------------------------------- memory: overcommit, OOM risk, lessons
+
+
+OVERCOMMIT_WORDS = ("Memory overcommit: admission may promise this many times the host's RAM (after "
+                    "`reserved_mib`) to instances' reservations. 1.0: every instance's reservation is backed "
+                    "by RAM; 1.5: reservations may add up to 150% of it, betting that instances use less than "
+                    "they reserve (a VM only costs the pages its guest touched). When the bet fails the "
+                    "kernel's OOM killer ends an instance.")
+OOM_RISK_MAX_INSTANCE_HOURS = 1_500.0    # simulated instance-hours: ~40 s cold on this machine; more is refused
+OOM_LEVELS = ("at reservation", "at p95 use", "at overcommit")
+
+
+def with_memory_overcommit(scenario: Scenario, ratio: float | None) -> Scenario:
+    """The scenario with ``host.memory_overcommit`` set; a ratio of 1 or less (or None) clears it
+    (no overcommit). Raises :class:`ScenarioError` past the host's allowed 1 to 100."""
+    data = scenario.to_dict()
+    h = dict(data["host"])
+    if ratio is None or float(ratio) <= 1.0:
+        h.pop("memory_overcommit", None)
+    else:
+        h["memory_overcommit"] = float(ratio)
+    data["host"] = h
+    return parse_scenario(data, base_dir=scenario.base_dir, source="what-if")
+
+
+def oom_risk_counts(cells: Iterable[tuple[Scenario, str, str]], *, overcommit: float, hours: float,
+                    percentile: float = 95.0) -> dict[str, dict[str, Any]]:
+    """The closed-form half of :func:`simcontainer.density.density_risk` (no simulation) for each
+    ``(scenario, workload, runtime)``: ``{runtime: its row}``; the counts size the simulation."""
+    from simcontainer.density import density_risk
+
+    out: dict[str, dict[str, Any]] = {}
+    for scenario, workload, runtime in cells:
+        if runtime in out:
+            continue
+        row = density_risk(scenario, workload, [runtime], percentile=percentile, overcommit=overcommit,
+                           hours=hours, simulate=False)
+        out[runtime] = row[runtime]
+    return out
+
+
+def oom_risk_instance_hours(counts: Mapping[str, Mapping[str, Any]], hours: float) -> float:
+    """The instance-hours :func:`oom_risk_frame`'s simulations would run: every count x ``hours``
+    (the size guard of the OOM-risk chart, in the spirit of the planner's request guard)."""
+    total = 0
+    for row in counts.values():
+        for key, entry in row.items():
+            if key.startswith("at_") and isinstance(entry, Mapping):
+                total += int(entry.get("count") or 0)
+    return float(total) * float(hours)
+
+
+def oom_risk_refusal(instance_hours: float, limit: float = OOM_RISK_MAX_INSTANCE_HOURS) -> str | None:
+    """The message for an OOM-risk simulation past the guard, or None when it may run."""
+    if instance_hours <= limit:
+        return None
+    return (f"Not simulated: the OOM risk would take {instance_hours:,.0f} instance-hours of simulation; the app "
+            f"runs at most {limit:,.0f}. Pick fewer runtimes or fewer simulated hours, or run "
+            "`density_risk` from Python on your own machine.")
+
+
+def oom_risk_frame(risk: Mapping[str, Mapping[str, Any]], percentile: float = 95.0) -> pd.DataFrame:
+    """``density_risk`` rows as a tidy table for the "OOM risk vs density" chart: per runtime and
+    level (at reservation, at the percentile's use, at the overcommit) the instances per host and
+    the OOM kills (and kills per 1,000 instance-hours); NaN where nothing was simulated (a count of
+    0, or ``simulate=False``). A runtime with an ``error`` is left out."""
+    rows = []
+    for runtime, row in risk.items():
+        if "error" in row:
+            continue
+        keys = [k for k in row if k.startswith("at_")]
+        pkey = next((k for k in keys if k.startswith("at_p")), None)
+        okey = next((k for k in keys if k.startswith("at_overcommit_")), None)
+        for level, key in zip(OOM_LEVELS, ("at_reservation", pkey, okey)):
+            if key is None:
+                continue
+            e = row[key]
+            label = {"at p95 use": f"at p{percentile:g} use",
+                     "at overcommit": f"at {key.removeprefix('at_overcommit_')}x overcommit"}.get(level, level)
+            rows.append({"runtime": runtime, "kind": row.get("kind"), "level": label, "order": OOM_LEVELS.index(level),
+                         "instances_per_host": int(e["count"]),
+                         "oom_kills": float(e["oom_kills"]) if "oom_kills" in e else math.nan,
+                         "oom_kills_per_1000_h": float(e["oom_kills_per_1000_h"])
+                         if e.get("oom_kills_per_1000_h") is not None else math.nan})
+    return pd.DataFrame(rows, columns=["runtime", "kind", "level", "order", "instances_per_host", "oom_kills",
+                                       "oom_kills_per_1000_h"])
+
+
+def lesson_packing(n: int, working_set_mib: float, peak_mib: float, guest_mib: float, file_pages_mib: float,
+                   shared_fraction: float, ksm_s: float, vm_runtime: str = "qemu-kvm",
+                   catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """Host memory of ``n`` like instances of one app, six ways (the density lesson):
+
+    - containers (runc): each its working set + runc's overhead; the image's file pages (libraries,
+      binaries: ``file_pages_mib``) are one copy in the host's page cache, shared by all;
+    - VMs with guest RAM reserved up front (preallocated): each its whole guest RAM + the VMM;
+    - VMs as KVM gives memory (lazily): each the pages its guest touched (guest OS + the app's peak
+      since boot + its own page cache of the same files, at most the guest RAM) + the VMM;
+    - the same with a balloon returning idle guest pages: the app's current working set, not its peak;
+    - the lazy VMs after ``ksm_s`` of KSM merging ``shared_fraction`` of their pages
+      (:func:`simcontainer.memory.ksm_curve`), and with a balloon too.
+
+    Per row: ``MiB`` for all ``n`` and ``per_instance_mib``."""
+    from simcontainer.memory import ksm_curve
+
+    cat = catalogue or default_catalogue()
+    rts = {name: spec for name, spec in cat.runtimes.items()}
+    runc = rts["runc"]
+    vm = rts[vm_runtime]
+
+    def field(spec: Any, name: str, default: float = 0.0) -> float:
+        v = spec.get(name) if isinstance(spec, Mapping) else getattr(spec, name, None)
+        return float(v) if v is not None else default
+
+    c_over, vmm, guest_os = field(runc, "mem_overhead_mib"), field(vm, "mem_overhead_mib"), field(vm, "guest_os_mib")
+    peak = max(peak_mib, working_set_mib)
+    touched = min(guest_mib, guest_os + peak + file_pages_mib)
+    ballooned = min(guest_mib, guest_os + working_set_mib + file_pages_mib)
+
+    def ksm(per: float) -> float:
+        return float(ksm_curve(n, per, shared_fraction, horizon_s=ksm_s, overhead_mib=vmm,
+                               step_s=max(ksm_s, 1.0))["host_mib"].iloc[-1])
+
+    rows = [("containers (runc): working set each, image files once", n * (working_set_mib + c_over) + file_pages_mib),
+            ("VMs, guest RAM reserved up front", n * (guest_mib + vmm)),
+            ("VMs, lazy: touched guest pages", n * (touched + vmm)),
+            ("VMs, lazy + balloon", n * (ballooned + vmm)),
+            (f"VMs, lazy + KSM after {ksm_s:g} s", ksm(touched)),
+            (f"VMs, lazy + balloon + KSM after {ksm_s:g} s", ksm(ballooned))]
+    df = pd.DataFrame(rows, columns=["how", "MiB"])
+    df["per_instance_mib"] = df["MiB"] / max(n, 1)
+    return df
+
+
+def throttled_latency_ms(work_ms: float, busy_cores: float, limit_cores: float | None,
+                         period_ms: float = 100.0) -> float:
+    """Wall time of one request needing ``work_ms`` of CPU on one thread while the app keeps
+    ``busy_cores`` cores busy (at least its one thread), under a CFS limit of ``limit_cores``
+    (quota = limit x period; None: no limit). The cgroup spends its quota at ``busy_cores`` per ms,
+    so each period the request's thread runs quota / busy ms (at most the period) and then waits,
+    throttled, for the next period."""
+    if work_ms <= 0:
+        return 0.0
+    busy = max(1.0, float(busy_cores))
+    if limit_cores is None or limit_cores >= busy:
+        return float(work_ms)
+    run = min(period_ms, limit_cores * period_ms / busy)
+    full = math.ceil(work_ms / run) - 1
+    return full * period_ms + (work_ms - full * run)
+
+
+def throttle_frame(cpu: float, work_ms: float, limits: Iterable[float] = (0.25, 0.5, 1.0, 2.0),
+                   period_ms: float = 100.0) -> pd.DataFrame:
+    """:func:`simcontainer.memory.throttle_table` with each limit's request latency
+    (:func:`throttled_latency_ms`) and the latency without a limit beside it."""
+    from simcontainer.memory import throttle_table
+
+    df = throttle_table(float(cpu), tuple(float(x) for x in limits), period_ms)
+    df["latency_ms"] = [throttled_latency_ms(work_ms, cpu, lim, period_ms) for lim in df["limit_cores"]]
+    df["unlimited_latency_ms"] = float(work_ms)
+    df["throttled_ms"] = df["latency_ms"] - float(work_ms)
+    return df
+
+
 # --------------------------------------------------------------------------- sweeps, step by step
 
 
@@ -697,7 +862,8 @@ def eta_s(done: int, total: int, elapsed_s: float) -> float | None:
 __all__ = [
     "ARRIVAL_KINDS", "COLUMNS", "LIFETIME_KINDS", "MIXED_PARTS", "bootstrap_ci", "canonical", "copy_on_write",
     "decode_scenario", "default_scenario", "encode_scenario", "eta_s", "gantt_frame", "image_sizes",
-    "layer_nodes", "lesson_burst", "lesson_image", "lesson_image_vs_container", "lesson_kernel",
+    "layer_nodes", "lesson_burst", "lesson_packing", "oom_risk_counts", "oom_risk_frame",
+    "oom_risk_instance_hours", "oom_risk_refusal", "throttle_frame", "throttled_latency_ms", "with_memory_overcommit", "lesson_image", "lesson_image_vs_container", "lesson_kernel",
     "lesson_layers", "lesson_lifecycle", "lesson_mixed", "lesson_startup", "read_scenario_text", "resample_steps",
     "scenario_from_inputs", "sweep", "sweep_choices", "sweep_parameters", "sweep_spec", "sweep_summary",
     "sweep_toml", "sweep_values", "with_values", "workloads_table",

@@ -35,7 +35,8 @@ CHART = '[data-testid="stVegaLiteChart"]'
 # Every page, by its URL, with the charts it draws when it opens.
 PAGES = {"": 8, "hosts": 1, "sweep": 0, "learn-image-vs-container": 0, "learn-kernel": 1,
          "learn-startup": 1, "learn-burst": 1, "learn-layers": 3, "learn-lifecycle": 1,
-         "learn-mixed-deploy": 3, "learn-blast-radius": 3, "learn-stopping": 3}
+         "learn-mixed-deploy": 3, "learn-blast-radius": 3, "learn-stopping": 3, "learn-memory": 2,
+         "learn-cpu-limits": 2}
 # streamlit/streamlit#7074 (open): opening a page by its URL first probes <page>/_stcore/health and
 # <page>/_stcore/host-config (404) before the app's root. Those two 404s, and nothing else, are allowed.
 KNOWN_404 = re.compile(r"/[\w-]+/_stcore/(health|host-config)$")
@@ -209,7 +210,7 @@ def test_every_page_and_lesson_draws_without_errors(server, browser):
         tab = Tab(browser).open(f"{url}/{path}", charts)
         tab.check(path or "/", charts)
         if path in ("hosts", "learn-startup", "learn-layers", "learn-lifecycle", "learn-mixed-deploy",
-                    "learn-blast-radius", "learn-stopping"):
+                    "learn-blast-radius", "learn-stopping", "learn-memory", "learn-cpu-limits"):
             tab.page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
         tab.close()
         checked.append(path or "/")

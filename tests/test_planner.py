@@ -467,3 +467,58 @@ def test_registry_controls():
     assert s.registry.rtt_ms == base.registry.rtt_ms                 # the rest carries over
     back = planner.registry_fields(s.to_dict()["registry"], {"egress_mb_s": None, "mirror": False})
     assert "egress_mb_s" not in back and "mirror" not in back and back["lazy"] == "soci"
+
+
+def test_memory_overcommit_and_oom_risk_helpers(default):
+    s = planner.with_memory_overcommit(default, 1.5)
+    assert s.host.memory_overcommit == 1.5
+    assert planner.with_memory_overcommit(s, 1.0).host.memory_overcommit is None
+    with pytest.raises(ScenarioError):
+        planner.with_memory_overcommit(default, 200.0)
+    counts = planner.oom_risk_counts([(default, "api-runc", "runc"), (default, "api-runc", "runc")],
+                                     overcommit=1.5, hours=0.5)
+    assert list(counts) == ["runc"]
+    row = counts["runc"]
+    assert row["at_overcommit_1.5"]["count"] == int(row["at_reservation"]["count"] * 1.5) or \
+        abs(row["at_overcommit_1.5"]["count"] - 1.5 * row["at_reservation"]["count"]) <= 1.5
+    n = sum(row[k]["count"] for k in ("at_reservation", "at_p95", "at_overcommit_1.5"))
+    assert planner.oom_risk_instance_hours(counts, 0.5) == n * 0.5
+    assert planner.oom_risk_refusal(100.0) is None
+    assert "instance-hours" in planner.oom_risk_refusal(planner.OOM_RISK_MAX_INSTANCE_HOURS + 1)
+    frame = planner.oom_risk_frame(counts)
+    assert list(frame["level"]) == ["at reservation", "at p95 use", "at 1.5x overcommit"]
+    assert frame["oom_kills_per_1000_h"].isna().all()          # nothing simulated: no figure, never 0
+    sim = {"runc": dict(row, at_reservation={"count": 10, "oom_kills": 2, "oom_kills_per_1000_h": 33.3}),
+           "x": {"error": "a VM disk image"}}
+    frame = planner.oom_risk_frame(sim)
+    assert list(frame["runtime"].unique()) == ["runc"]
+    assert frame.loc[0, "oom_kills_per_1000_h"] == 33.3 and frame.loc[0, "instances_per_host"] == 10
+
+
+def test_packing_lesson_table():
+    df = planner.lesson_packing(20, 256, 512, 1024, 80, 0.3, 600, vm_runtime="qemu-kvm")
+    mib = dict(zip(df["how"], df["MiB"]))
+    rows = list(mib.values())
+    container, reserved, touched, balloon, ksm, both = rows
+    assert container == pytest.approx(20 * (256 + 3.9) + 80)      # the image's files once
+    assert reserved == pytest.approx(20 * (1024 + 131))           # whole guest RAM + the VMM
+    assert container < both < balloon < touched < reserved
+    assert ksm < touched
+    # no KSM time: no merging; a guest cannot touch more than its RAM
+    df0 = planner.lesson_packing(20, 256, 4096, 1024, 80, 0.3, 0)
+    assert df0["MiB"].iloc[4] == pytest.approx(df0["MiB"].iloc[2]) == pytest.approx(20 * (1024 + 131))
+
+
+def test_throttled_latency_under_a_cfs_quota():
+    # one thread, 0.5 core: 50 ms per 100 ms period; 30 ms of work fits in one period
+    assert planner.throttled_latency_ms(30, 1.0, 0.5) == 30
+    # 120 ms of work at 0.5 core: 50 + wait, 50 + wait, 20 -> 220 ms
+    assert planner.throttled_latency_ms(120, 1.0, 0.5) == pytest.approx(220)
+    # two busy cores spend a 0.5-core quota in 25 ms: 30 ms of work takes 100 + 5
+    assert planner.throttled_latency_ms(30, 2.0, 0.5) == pytest.approx(105)
+    assert planner.throttled_latency_ms(30, 2.0, None) == 30
+    assert planner.throttled_latency_ms(30, 2.0, 2.0) == 30
+    df = planner.throttle_frame(2.0, 30, (0.5, 1.0, 2.0))
+    assert list(df["received_cores"]) == [0.5, 1.0, 2.0] and list(df["throttled_cores"]) == [1.5, 1.0, 0.0]
+    assert list(df["latency_ms"]) == [105.0, 30.0, 30.0]      # 1 core for 2 busy: 50 ms a period, enough
+    assert list(df["throttled_ms"]) == [75.0, 0.0, 0.0]

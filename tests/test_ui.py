@@ -442,3 +442,34 @@ def test_warm_section_past_the_quick_size_waits_for_a_button():
     no_exception(at)
     rows = warm_table(at).set_index("Strategy")
     assert rows.loc["pool", "Startup p50"] == "0.000 s" and rows.loc["pool", "Idle RAM, mean"] != "0 MiB"
+
+
+def oom_table(at: AppTest) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if "Packed" in d.value.columns)
+
+
+def test_overcommit_control_and_oom_risk_chart():
+    at = start()
+    no_exception(at)
+    # off by default: closed-form counts, "—" for kills nothing simulated yet
+    table = oom_table(at)
+    assert set(table["OOM kills"]) == {"—"} and len(table) == 2 * 3     # no "1x overcommit" rows at 1.0
+    at.sidebar.slider(key="mem_oc0").set_value(1.5).run()
+    no_exception(at)
+    assert planner.decode_scenario(at.query_params["s"]).host.memory_overcommit == 1.5
+    assert any("reservations may add up to 150%" in c.value for c in at.sidebar.caption)
+    charts_before = len(at.get("vega_lite_chart"))
+    at.toggle(key="oom_simulate").set_value(True).run()
+    no_exception(at)
+    assert len(at.get("vega_lite_chart")) == charts_before + 1
+    rows = oom_table(at).set_index(["Runtime", "Packed"])
+    assert len(rows) == 3 * 3
+    runc_res = int(rows.loc[("runc", "at reservation"), "Instances per host"])
+    runc_oc = int(rows.loc[("runc", "at 1.5x overcommit"), "Instances per host"])
+    assert runc_oc == int(runc_res * 1.5) or abs(runc_oc - 1.5 * runc_res) <= 1.5
+    # packing by reservation x 1.5 kills containers far more often than packing by p95 use
+    kills = lambda k: float(rows.loc[("runc", k), "OOM kills per 1,000 instance-h"].replace(",", ""))  # noqa: E731
+    assert kills("at 1.5x overcommit") > kills("at reservation") >= kills("at p95 use") == 0
+    assert rows.loc[("qemu-kvm", "at 1.5x overcommit"), "OOM kills"] == "0"
+    chart = next(c.proto.spec for c in at.get("vega_lite_chart") if "OOM kills vs instances per host" in c.proto.spec)
+    assert "OOM kills per 1,000 instance-hours" in chart and "instances per host" in chart

@@ -25,7 +25,7 @@ def metric(at: AppTest, label: str) -> str:
 
 
 LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1,
-           "mixed-deploy": 3, "blast-radius": 3, "stopping": 3}
+           "mixed-deploy": 3, "blast-radius": 3, "stopping": 3, "memory": 2, "cpu-limits": 2}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,8 @@ def test_learn_pages_have_every_lesson(learn):
     assert titles == ["Image vs container", "Shared kernel vs guest kernel", "Anatomy of a startup",
                       "A burst of starts", "Layers and copy-on-write", "Lifecycle timeline",
                       "Containers and microVMs on one host", "Isolation and blast radius",
-                      "Stopping and crashing"]
+                      "Stopping and crashing", "Why containers pack denser — and when VMs catch up",
+                      "CPU limits vs requests"]
     # RAM split, phases, burst lines; image bars, layer graph, copy-on-write; gantt;
     # mixed deploy: alone vs together, cores asked, alone vs beside the disk copies
     assert {s: len(learn[s].get("vega_lite_chart")) for s in LESSONS} == LESSONS
@@ -288,3 +289,39 @@ def test_stopping_lesson_grace_and_backoff(learn):
     assert not at.exception
     assert int(metric(at, "Docker always: restarts")) > kube
     assert "resets every time" in " ".join(c.value for c in at.caption)
+
+
+def gib(at: AppTest, label: str) -> float:
+    return float(metric(at, label).split()[0])
+
+
+def test_memory_packing_lesson(learn):
+    at = learn["memory"]
+    # 20 instances of a 256 MiB app: containers pay their working set, VMs their touched guest pages
+    containers, reserved = gib(at, "Containers: host RAM"), gib(at, "qemu-kvm: reserved up front")
+    touched, both = gib(at, "qemu-kvm: touched pages"), gib(at, "qemu-kvm: balloon + KSM")
+    assert containers < both < touched < reserved
+    # KSM merging more of like guests brings the VMs closer to the containers
+    at.slider(key="lm_shared").set_value(0.6).run()
+    assert not at.exception
+    assert gib(at, "qemu-kvm: balloon + KSM") < both
+    # a microVM's small guest OS and VMM: closer still; the chart has height and axis titles
+    at.selectbox(key="lm_vm").set_value("firecracker").run()
+    assert gib(at, "firecracker: reserved up front") < reserved
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert len(specs) == 2 and "host memory (GiB)" in specs[0] and "time since KSM started (s)" in specs[1]
+
+
+def test_cpu_limits_lesson(learn):
+    at = learn["cpu-limits"]
+    assert metric(at, "Request latency, no limit") == "30 ms"
+    slow = float(metric(at, "Request latency at 0.25 core").split()[0])
+    assert slow > 100          # a quota spent early in the period: the request waits for the next one
+    at.slider(key="lc_cpu").set_value(1.0).run()
+    assert not at.exception
+    assert float(metric(at, "Request latency at 0.25 core").split()[0]) < slow
+    table = next(d.value for d in at.dataframe if "quota per period (ms)" in d.value.columns)
+    assert list(table["quota per period (ms)"]) == [25.0, 50.0, 100.0, 200.0, 400.0]
+    assert (table.loc[table["limit (cores)"] >= 1.0, "of which throttled (ms)"] == 0).all()
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert "request latency (ms)" in specs[1] and "CFS limit" in specs[0]

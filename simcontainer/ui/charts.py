@@ -255,6 +255,26 @@ def per_host(table: pd.DataFrame) -> alt.Chart:
     ).properties(height=60 + 26 * len(data), title="Peak RAM per host")
 
 
+def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
+    """OOM kills per 1,000 instance-hours against instances per host: a line per runtime through
+    its three packings (at reservation, at p95 use, at the overcommit); symlog y (0 stays 0)."""
+    data = df.dropna(subset=["oom_kills_per_1000_h"]).sort_values(["runtime", "instances_per_host"])
+    base = alt.Chart(data).encode(
+        x=alt.X("instances_per_host:Q", title="instances per host", scale=alt.Scale(zero=False, nice=True)),
+        y=alt.Y("oom_kills_per_1000_h:Q", title="OOM kills per 1,000 instance-hours (symlog)",
+                scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000], labelExpr="format(datum.value, ',')")),
+        color=alt.Color("runtime:N", title="runtime"))
+    line = base.mark_line(opacity=0.6)
+    points = base.mark_point(size=120, filled=True).encode(
+        shape=alt.Shape("level:N", title="packed", sort=None),
+        tooltip=["runtime", alt.Tooltip("level:N", title="packed"),
+                 alt.Tooltip("instances_per_host:Q", title="instances per host"),
+                 alt.Tooltip("oom_kills:Q", format=",.0f", title="OOM kills"),
+                 alt.Tooltip("oom_kills_per_1000_h:Q", format=",.0f", title="per 1,000 instance-h")])
+    return (line + points).properties(height=340, title="OOM kills vs instances per host, per runtime")
+
+
 def content_key(*parts: Any) -> str:
     """A short key for a chart's content (e.g. its kind and the scenario's canonical TOML)."""
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()

@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer import comparison, planner
-from simcontainer.ui import charts, failure_lessons, runs
+from simcontainer.ui import charts, failure_lessons, lesson_memory, runs
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -332,6 +332,7 @@ LESSONS = {
     "lifecycle": ("Lifecycle timeline", lifecycle),
     "mixed-deploy": ("Containers and microVMs on one host", mixed_deploy),
     **failure_lessons.LESSONS,
+    **lesson_memory.LESSONS,
 }
 
 

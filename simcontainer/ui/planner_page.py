@@ -10,6 +10,7 @@ import streamlit as st
 import simcontainer as sc
 from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
+from simcontainer.profiles import models_dir
 from simcontainer.scenario import Scenario
 from simcontainer.ui import charts, runs, state
 
@@ -56,6 +57,10 @@ def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
                      f"net {spec['net_mb_s']} MB/s")
         out["preset"] = choice
     out["count"] = int(checked(side, "Hosts (identical)", 1, 10_000, base.host.count, 1, f"count{v}", integer=True))
+    out["memory_overcommit"] = side.slider(
+        "Memory overcommit (x RAM)", 1.0, 3.0, float(base.host.memory_overcommit or 1.0), 0.1, key=f"mem_oc{v}",
+        help=planner.OVERCOMMIT_WORDS)
+    side.caption(overcommit_words(out["memory_overcommit"]))
     out["registry"] = registry_inputs(base, v)
     side.subheader("Run")
     out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
@@ -193,7 +198,8 @@ def render() -> None:
                                   "puts the same runtime behind another control plane (runc@kubelet in the "
                                   "link): only the plane differs.")
     try:
-        scenario = planner.scenario_from_inputs(base, table, **inputs)
+        ratio = inputs.pop("memory_overcommit", None)
+        scenario = planner.with_memory_overcommit(planner.scenario_from_inputs(base, table, **inputs), ratio)
     except ScenarioError as exc:
         show_problems("This what-if cannot run:", exc.problems)
         scenario_io(base)
@@ -289,7 +295,83 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     charts.show(left, key("ecdf"), lambda: charts.ecdf(
         comparison.ecdf_frame(lead_cells, out).assign(runtime=lambda d: d["runtime"].map(labels)), lead))
     charts.show(right, key("phases"), lambda: charts.phases(comparison.phases_long(named)))
+    oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0, key)
     mix_view(scenario, main, status, key)
+
+
+def overcommit_words(ratio: float) -> str:
+    if ratio <= 1.0:
+        return "Memory overcommit 1.0: reservations never add up to more than the RAM (after the OS's share)."
+    return (f"Memory overcommit {ratio:g}: reservations may add up to {ratio:.0%} of the RAM; the host bets "
+            "that instances use less than they reserve, and the OOM killer ends one when they do not.")
+
+
+OOM_HOURS = (0.25, 0.5, 1.0, 6.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _oom_risk(cells: tuple[tuple[str, str, str], ...], overcommit: float, hours: float) -> dict[str, Any]:
+    """density_risk per runtime (each cell the lead workload alone, moved to that runtime), cached."""
+    from simcontainer.density import density_risk
+
+    out: dict[str, Any] = {}
+    for text, workload, runtime in cells:
+        s = sc.loads_scenario(text, base_dir=models_dir() / "scenarios", source="what-if")
+        out[runtime] = density_risk(s, workload, [runtime], overcommit=overcommit, hours=hours)[runtime]
+    return out
+
+
+def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
+    """OOM risk vs density for the lead workload on each compared runtime: instances per host at
+    its reservation, at its p95 use and at the chosen overcommit, with the OOM kills per 1,000
+    instance-hours a simulation of each count gives (density.density_risk)."""
+    st.subheader("OOM risk vs density")
+    st.caption(f"How many {lead} instances one host takes by RAM, three ways: **at reservation** (each holds its "
+               "working set + the runtime's overhead; a VM its whole guest RAM), **at p95 use** (by the 95th "
+               "percentile of the memory it actually holds: a VM only the guest pages it touched) and **at "
+               f"overcommit** (reservations x {overcommit:g}, the sidebar's ratio). Each count is then simulated "
+               "on one host with memory use that moves (a 15% coefficient of variation around the working set, "
+               "an estimate) and restart `always`: the OOM kills per 1,000 instance-hours say how often the "
+               "bet fails. A restart killed again counts again.")
+    uniq = list({c.runtime: c for c in cells}.values())
+    c1, c2 = st.columns(2)
+    hours = c1.selectbox("Simulated hours per count", OOM_HOURS, index=0, key="oom_hours",
+                         format_func=lambda h: f"{h:g} h")
+    ratio = max(1.0, float(overcommit))
+    counts = planner.oom_risk_counts([(c.scenario, c.workload, c.runtime) for c in uniq], overcommit=ratio,
+                                     hours=hours)
+    need = planner.oom_risk_instance_hours(counts, hours)
+    simulate = c2.toggle("Simulate the OOM kills", value=False, key="oom_simulate",
+                         help=f"{need:,.0f} instance-hours of simulation for these runtimes (at most "
+                              f"{planner.OOM_RISK_MAX_INSTANCE_HOURS:,.0f}); a few seconds the first time, "
+                              "cached after.")
+    risk: Any = counts
+    if simulate:
+        why = planner.oom_risk_refusal(need)
+        if why:
+            st.error(why)
+        else:
+            with st.spinner(f"Simulating {need:,.0f} instance-hours…"):
+                risk = _oom_risk(tuple((planner.canonical(c.scenario), c.workload, c.runtime) for c in uniq),
+                                 ratio, hours)
+    frame = planner.oom_risk_frame(risk)
+    if ratio <= 1.0:           # "at 1x overcommit" is "at reservation" again
+        frame = frame[frame["order"] != 2].reset_index(drop=True)
+    if frame.empty:
+        st.info("No runtime to show.")
+        return
+    table = pd.DataFrame({
+        "Runtime": frame["runtime"], "Packed": frame["level"], "Instances per host": frame["instances_per_host"],
+        "OOM kills": [_fig(x, ".0f") for x in frame["oom_kills"]],
+        "OOM kills per 1,000 instance-h": [_fig(x, ",.0f") for x in frame["oom_kills_per_1000_h"]]})
+    if simulate and frame["oom_kills_per_1000_h"].notna().any():
+        charts.show(st, key(f"oom_risk_{hours}_{ratio}"), lambda: charts.oom_risk(frame))
+        st.dataframe(table, hide_index=True, key="oom_table", placeholder="—")
+    else:
+        st.dataframe(table, hide_index=True, key="oom_table", placeholder="—")
+        if not simulate:
+            st.caption("The counts are closed form; turn on **Simulate the OOM kills** for the risk of each "
+                       '("—" until then).')
 
 
 def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key: Any) -> None:
