@@ -635,6 +635,30 @@ OOM_RISK_MAX_INSTANCE_HOURS = 1_500.0    # simulated instance-hours: ~40 s cold 
 OOM_LEVELS = ("at reservation", "at p95 use", "at overcommit")
 
 
+ADMISSION_WORDS = {
+    "queue": "queue: first come, first served; a request that does not fit blocks everything behind it",
+    "reject": "reject: a request that does not fit is turned away at once",
+    "backfill": "backfill: like the Kubernetes scheduler, whatever fits starts, the rest waits and is retried",
+    "none": "none: like dockerd, everything starts; memory pressure and the OOM killer decide later",
+}
+
+
+def with_admission(scenario: Scenario, policy: str | None) -> Scenario:
+    """The scenario with ``daemon.admission`` set to ``policy`` (None: unchanged). Backfill's own
+    settings (``retry``, ``preemption``) are kept under backfill and dropped under the others,
+    which refuse them."""
+    if policy is None or policy == scenario.daemon.admission:
+        return scenario
+    data = scenario.to_dict()
+    d = dict(data.get("daemon") or {})
+    d["admission"] = policy
+    if policy != "backfill":
+        d.pop("retry", None)
+        d.pop("preemption", None)
+    data["daemon"] = d
+    return parse_scenario(data, base_dir=scenario.base_dir, source="what-if")
+
+
 def with_memory_overcommit(scenario: Scenario, ratio: float | None) -> Scenario:
     """The scenario with ``host.memory_overcommit`` set; a ratio of 1 or less (or None) clears it
     (no overcommit). Raises :class:`ScenarioError` past the host's allowed 1 to 100."""
@@ -863,7 +887,7 @@ __all__ = [
     "ARRIVAL_KINDS", "COLUMNS", "LIFETIME_KINDS", "MIXED_PARTS", "bootstrap_ci", "canonical", "copy_on_write",
     "decode_scenario", "default_scenario", "encode_scenario", "eta_s", "gantt_frame", "image_sizes",
     "layer_nodes", "lesson_burst", "lesson_packing", "oom_risk_counts", "oom_risk_frame",
-    "oom_risk_instance_hours", "oom_risk_refusal", "throttle_frame", "throttled_latency_ms", "with_memory_overcommit", "lesson_image", "lesson_image_vs_container", "lesson_kernel",
+    "oom_risk_instance_hours", "oom_risk_refusal", "with_admission", "ADMISSION_WORDS", "throttle_frame", "throttled_latency_ms", "with_memory_overcommit", "lesson_image", "lesson_image_vs_container", "lesson_kernel",
     "lesson_layers", "lesson_lifecycle", "lesson_mixed", "lesson_startup", "read_scenario_text", "resample_steps",
     "scenario_from_inputs", "sweep", "sweep_choices", "sweep_parameters", "sweep_spec", "sweep_summary",
     "sweep_toml", "sweep_values", "with_values", "workloads_table",

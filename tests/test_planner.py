@@ -522,3 +522,12 @@ def test_throttled_latency_under_a_cfs_quota():
     assert list(df["received_cores"]) == [0.5, 1.0, 2.0] and list(df["throttled_cores"]) == [1.5, 1.0, 0.0]
     assert list(df["latency_ms"]) == [105.0, 30.0, 30.0]      # 1 core for 2 busy: 50 ms a period, enough
     assert list(df["throttled_ms"]) == [75.0, 0.0, 0.0]
+
+
+def test_with_admission_switches_policy_and_drops_backfill_only_settings():
+    s = sc.load_scenario(sc.profiles.models_dir() / "scenarios" / "admission.toml")
+    assert s.daemon.admission == "backfill" and s.daemon.preemption
+    q = planner.with_admission(s, "queue")
+    assert q.daemon.admission == "queue" and not q.daemon.preemption and q.daemon.retry == "release"
+    assert planner.with_admission(s, None) is s and planner.with_admission(q, "none").daemon.admission == "none"
+    assert set(planner.ADMISSION_WORDS) == set(sc.placement.ADMISSIONS)

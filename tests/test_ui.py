@@ -473,3 +473,14 @@ def test_overcommit_control_and_oom_risk_chart():
     assert rows.loc[("qemu-kvm", "at 1.5x overcommit"), "OOM kills"] == "0"
     chart = next(c.proto.spec for c in at.get("vega_lite_chart") if "OOM kills vs instances per host" in c.proto.spec)
     assert "OOM kills per 1,000 instance-hours" in chart and "instances per host" in chart
+
+
+def test_admission_policy_is_shown_and_can_be_switched():
+    """Issue 17: the planner says which admission policy ran and lets the user switch it."""
+    at = start()
+    no_exception(at)
+    assert any(c.value.startswith("Admission: queue") for c in at.caption)
+    at.selectbox(key="admission0").set_value("backfill").run()
+    no_exception(at)
+    assert any(c.value.startswith("Admission: backfill") for c in at.caption)
+    assert planner.decode_scenario(at.query_params["s"]).daemon.admission == "backfill"   # in the link

@@ -63,6 +63,11 @@ def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
     side.caption(overcommit_words(out["memory_overcommit"]))
     out["registry"] = registry_inputs(base, v)
     side.subheader("Run")
+    policies = list(planner.ADMISSION_WORDS)
+    out["admission"] = side.selectbox(
+        "Admission (a full host)", policies, index=policies.index(base.daemon.admission), key=f"admission{v}",
+        help="What happens to a request when no host has room for it.")
+    side.caption(planner.ADMISSION_WORDS[out["admission"]])
     out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
     out["seed"] = int(checked(side, "Seed", 0, 2**31 - 1, base.seed, 1, f"seed{v}", integer=True))
     return out
@@ -199,7 +204,9 @@ def render() -> None:
                                   "link): only the plane differs.")
     try:
         ratio = inputs.pop("memory_overcommit", None)
+        admission = inputs.pop("admission", None)
         scenario = planner.with_memory_overcommit(planner.scenario_from_inputs(base, table, **inputs), ratio)
+        scenario = planner.with_admission(scenario, admission)
     except ScenarioError as exc:
         show_problems("This what-if cannot run:", exc.problems)
         scenario_io(base)
@@ -377,6 +384,11 @@ def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
 def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key: Any) -> None:
     n = scenario.host.count
     st.subheader(f"The mix as given, over time ({n} host{'s' if n > 1 else ''})")
+    adm = main["summary"].get("admission") or {}
+    if adm:
+        policy = adm.get("policy", scenario.daemon.admission)
+        extra = f" · {adm['preemptions']} preempted" if adm.get("preemptions") else ""
+        st.caption(f"Admission: {planner.ADMISSION_WORDS.get(policy, policy)}{extra}.")
     planes = {w.name: comparison.PLANE_WORDS.get(p, p) for w in scenario.workloads
               for p in [w.control_plane or comparison.default_plane(w.runtime)]}
     status = status.copy()
