@@ -24,8 +24,10 @@ benchmark checks it).
   swapped out, spread over the running instances in proportion to their resident memory (an
   estimate of the kernel's LRU reclaim); an instance with a fraction ``f`` of its pages swapped
   does its CPU work ``1 + host.swap_slowdown x f`` times slower (an estimate). Reported per
-  workload: ``swapped_mib_s`` and the mean slowdown over its running time (the slowdown is
-  reported, not fed back into the CPU share).
+  workload: ``swapped_mib_s`` and the mean slowdown over its running time. The slowdown acts: a
+  slowed instance's running CPU load is capped at its normal cap / s (:meth:`HostMemory.reslow`,
+  whenever the spread changes); it still asks its cores and receives less
+  (``cpu.swap_lost_core_s``: the ask the swap cap withheld).
 - **page cache**: a workload's ``file_cache_mib`` (libraries and binaries read from its image) is
   held once per host per image for containers -- one kernel, one page cache over the shared
   layers -- while it has a running instance; each VM holds its own copy in its guest (touched
