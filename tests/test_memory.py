@@ -318,3 +318,21 @@ def test_swap_slowdown_under_contention_and_oom_kills():
     assert s["memory"]["oom_kills"] >= 1
     assert 0.0 < c["received_core_s"] <= c["asked_core_s"]
     assert c["swap_lost_core_s"] > 0.0
+
+
+def test_swap_slowdown_follows_pauses_and_the_spread_by_hand():
+    # the two apps above (s = 1.5 while both are resident); app 0 is paused 10-20 s (resident,
+    # asking nothing), app 1 stops at 60 s: app 0 alone (600 MiB) no longer swaps
+    data = scenario_dict(duration_s=101.0, host={"ram_mib": 1000, "swap_mib": 1000, "swap_slowdown": 3.0,
+                                                  "cpu_cores": 4})
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": 2}, "cpu": 1.0,
+                                 "lifetime": {"kind": "forever"}, "mem_mib": 100,
+                                 "usage": {"working_set_mib": 600, "ramp_s": 1, "ramp_steps": 1}})
+    data["actions"] = [{"at_s": 10, "op": "pause", "workload": "w", "instance": 0},
+                       {"at_s": 20, "op": "unpause", "workload": "w", "instance": 0},
+                       {"at_s": 60, "op": "stop", "workload": "w", "instance": 1}]
+    c = sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["cpu"]
+    assert c["asked_core_s"] == pytest.approx(91.0 + 60.0)
+    # app 0: (10 + 40) s at 2/3 + 41 s at 1 = 74.33; app 1: 60 s at 2/3 = 40
+    assert c["received_core_s"] == pytest.approx(50.0 * 2 / 3 + 41.0 + 40.0)
+    assert c["swap_lost_core_s"] == pytest.approx((50.0 + 60.0) / 3)
