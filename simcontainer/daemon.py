@@ -259,12 +259,17 @@ class Daemon:
         host = inst.host
         if (cpu <= 0 and not plan.io_mib_s) or host is None or inst.cpu_load == on:
             return
+        mem = self.memory
+        if mem is not None and mem.swap_cpu and not on:
+            mem.unslow(inst)        # back to its normal cap before it goes (swap slowdown)
         inst.cpu_load = on
         if on:
             if cpu > 0:
                 host.cpu.add_load(cpu, 1.0, plan.demand.cpu_share)
             if plan.io_mib_s:
                 host.disk_bw.add_load(plan.io_mib_s)
+            if mem is not None and mem.swap_cpu:
+                mem.reslow_inst(inst)
         else:
             if cpu > 0:
                 host.cpu.remove_load(cpu, 1.0, plan.demand.cpu_share)

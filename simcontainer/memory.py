@@ -24,8 +24,10 @@ benchmark checks it).
   swapped out, spread over the running instances in proportion to their resident memory (an
   estimate of the kernel's LRU reclaim); an instance with a fraction ``f`` of its pages swapped
   does its CPU work ``1 + host.swap_slowdown x f`` times slower (an estimate). Reported per
-  workload: ``swapped_mib_s`` and the mean slowdown over its running time (the slowdown is
-  reported, not fed back into the CPU share).
+  workload: ``swapped_mib_s`` and the mean slowdown over its running time. The slowdown acts: a
+  slowed instance's running CPU load is capped at its normal cap / s (:meth:`HostMemory.reslow`,
+  whenever the spread changes); it still asks its cores and receives less
+  (``cpu.swap_lost_core_s``: the ask the swap cap withheld).
 - **page cache**: a workload's ``file_cache_mib`` (libraries and binaries read from its image) is
   held once per host per image for containers -- one kernel, one page cache over the shared
   layers -- while it has a running instance; each VM holds its own copy in its guest (touched
@@ -216,6 +218,21 @@ class HostMemory:
             if slow > mm.peak_slowdown[w]:
                 mm.peak_slowdown[w] = slow
 
+    def reslow(self) -> None:
+        """Swap slows: cap every running member's CPU load at its normal cap / the slowdown now
+        (rounded to 0.001, so the CPU's cap classes stay few). Nothing without swap slowdown."""
+        mm = self.mm
+        if not mm.swap_cpu:
+            return
+        s = round(self.slowdown(), 3)
+        slowed = mm.slowed
+        for m in list(self.members.values()):
+            inst = m.inst
+            if inst.cpu_load:
+                st = slowed.get(inst.id)
+                if (st[0] if st is not None else 1.0) != s:
+                    mm.reslow_to(inst, s)
+
     def share_cache(self, m: Member, on: bool) -> float:
         """A container's file pages: held once per image on the host. The MiB it adds (on) or
         frees (off)."""
@@ -275,6 +292,7 @@ class HostMemory:
         m.level, m.touched = level, touched
         self.resident += after - before
         self._note()
+        self.reslow()
 
     def oom(self, need: float, asking: Member | None) -> list[Member]:
         """The kernel's OOM killer: kill by badness until ``need`` more MiB fit."""
@@ -312,6 +330,12 @@ class Memory:
         self.slow_s = [0.0] * n             # integral of (slowdown - 1) over running instance time
         self.peak_slowdown = [1.0] * n
         self.since: dict[int, float] = {}
+        # swap slows the app's CPU (host swap_slowdown > 0 and swap_mib > 0): per slowed
+        # instance (slowdown, since, its normal class's clock, its swap class's clock, instance)
+        self.swap_cpu = any(hm.slowdown_k > 0 and hm.swap > 0 for hm in self.hosts)
+        self.slowed: dict[int, tuple[float, float, float, float, Instance]] = {}
+        self.cpu_fix = [0.0] * n            # received core.s the metrics' normal-class clock misses
+        self.swap_lost = [0.0] * n          # core.s the swap cap withheld: (cap - cap/s) x time
         self.rec.memory = self
         if self.ksm:
             for hm in self.hosts:
@@ -320,6 +344,60 @@ class Memory:
     @staticmethod
     def balloon(m: Member) -> bool:
         return m.inst.plan.workload.balloon
+
+    # ---- swap slows the CPU --------------------------------------------------------------
+
+    def reslow_to(self, inst: Instance, s: float) -> None:
+        """Move a running instance's CPU load to cap (normal cap) / ``s`` (``s`` = 1: its normal
+        cap), closing the accounting of the slowed stretch it leaves."""
+        plan = inst.plan
+        c, share = plan.demand.cpu, plan.demand.cpu_share
+        host = inst.host
+        if c <= 0 or host is None:
+            return
+        cpu = host.cpu
+        now = self.env.now
+        st = self.slowed.pop(inst.id, None)
+        if st is not None:
+            self._close(st, now)
+            cpu.remove_load(c / st[0], 1.0, share)
+        else:
+            cpu.remove_load(c, 1.0, share)
+        if s > 1.0:
+            cap = c / s
+            cpu.add_load(cap, 1.0, share)
+            self.slowed[inst.id] = (s, now, cpu.clock(c, share), cpu.clock(cap, share), inst)
+        else:
+            cpu.add_load(c, 1.0, share)
+
+    def _close(self, st: tuple[float, float, float, float, Instance], now: float) -> None:
+        s, t0, v_normal, v_slow, inst = st
+        plan = inst.plan
+        c, share = plan.demand.cpu, plan.demand.cpu_share
+        cpu = inst.host.cpu
+        w = plan.index
+        # the metrics count its normal class's clock over its running time: replace this
+        # stretch's part of it with what its slowed class really gave
+        self.cpu_fix[w] += (cpu.clock(c / s, share) - v_slow) - (cpu.clock(c, share) - v_normal)
+        self.swap_lost[w] += (c - c / s) * (now - t0)
+
+    def unslow(self, inst: Instance) -> None:
+        if inst.id in self.slowed:
+            self.reslow_to(inst, 1.0)
+
+    def reslow_inst(self, inst: Instance) -> None:
+        host = inst.host
+        if host is not None and inst.id in self.hosts[host.index].members:
+            self.hosts[host.index].reslow()
+
+    def flush_cpu(self) -> None:
+        """Bring the swap CPU accounting up to now (before the metrics read it)."""
+        now = self.env.now
+        for iid, st in list(self.slowed.items()):
+            self._close(st, now)
+            plan, cpu = st[4].plan, st[4].host.cpu
+            c, share = plan.demand.cpu, plan.demand.cpu_share
+            self.slowed[iid] = (st[0], now, cpu.clock(c, share), cpu.clock(c / st[0], share), st[4])
 
     # ---- hooks the supervisor calls ---------------------------------------------------------
 
@@ -341,6 +419,7 @@ class Memory:
             if inst.id not in hm.members:
                 return
         hm._note()
+        hm.reslow()
         if m.vm:
             hm.poke()
         if model is not None:
@@ -362,6 +441,7 @@ class Memory:
         if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
             m.proc.interrupt("exit")
         self._ksm_clip(hm)
+        hm.reslow()
 
     # ---- the processes ------------------------------------------------------------------
 
@@ -393,9 +473,11 @@ class Memory:
     def kill(self, hm: HostMemory, m: Member, kind: str, reason: str) -> None:
         inst = m.inst
         hm.tick()
+        self.unslow(inst)
         hm.members.pop(inst.id, None)
         hm.resident -= m.resident() + hm.share_cache(m, False)
         self._ksm_clip(hm)
+        hm.reslow()
         self.rec.oom_kills.append({"time_s": self.env.now, "instance": inst.id,
                                    "workload": inst.plan.index, "host": hm.host.index, "kind": kind,
                                    "resident_mib": m.resident(), "reason": reason})
@@ -482,6 +564,7 @@ class Memory:
                 hm.merged = min(most, hm.merged + self.ksm_rate * most / scanned)
             elif left < 0:
                 hm.merged = most
+            hm.reslow()
 
 
 def ksm_curve(n_guests: int, touched_mib: float, shared_fraction: float, horizon_s: float = 600.0,

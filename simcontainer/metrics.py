@@ -230,6 +230,16 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
                            "vm_disk_copy_mib": copy[w],
                            "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
                                          "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)}}
+    mem = getattr(rec, "memory", None)
+    if mem is not None and getattr(mem, "swap_cpu", False):   # swap slows the app's CPU
+        mem.flush_cpu()
+        for w, name in enumerate(workload_names):
+            c = workloads[name]["cpu"]
+            if c["asked_core_s"] is not None:
+                got = max(0.0, min(c["received_core_s"] + mem.cpu_fix[w], c["asked_core_s"]))
+                c["received_core_s"] = got
+                c["received_fraction"] = got / c["asked_core_s"] if c["asked_core_s"] else None
+                c["swap_lost_core_s"] = mem.swap_lost[w]
     if demands is not None:     # CFS quota / vCPU caps: what the app wanted beyond them
         for w, name in enumerate(workload_names):
             c, over = workloads[name]["cpu"], getattr(demands[w], "throttled", 0.0)

@@ -153,6 +153,13 @@ class FairShare:
         """Bring ``served`` up to the current time (call before reading it)."""
         self._advance()
 
+    def clock(self, cap: float, share: float = 1.0) -> float:
+        """Work one item of cap class ``cap`` (and ``share``) has received so far (its virtual
+        clock, brought up to now); 0 for a class that never existed."""
+        self._advance()
+        cls = self._classes.get(cap if share == 1.0 else (cap, share))
+        return 0.0 if cls is None else cls.v
+
     def rates(self) -> dict[Any, float]:
         """Per-item rate of each cap class that has items or loads (for tests and views), by cap
         (or (cap, share) for a class of weighted items)."""

@@ -262,8 +262,8 @@ class Host(Model):
     memory_overcommit: Annotated[float, Field(ge=1, le=100)] | None = None
     # swap: resident memory beyond RAM up to this much is swapped out instead of OOM-killed
     swap_mib: NonNeg = 0.0
-    # swap slows the swapping instances: their CPU work is stretched by 1 + swap_slowdown x their
-    # swapped fraction (0: swap only absorbs; an estimate, see models/memory.md)
+    # swap slows the swapping instances: their running CPU load is capped at its cap / (1 +
+    # swap_slowdown x their swapped fraction) (0: swap only absorbs; an estimate, models/memory.md)
     swap_slowdown: Annotated[float, Field(ge=0, le=1000)] = 0.0
     # CPU requests as weights (cgroup cpu.weight / cpu.shares): under contention running apps get
     # cores in proportion to their ``cpu`` request (capped by ``cpu_limit``); False: equally

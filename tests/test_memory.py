@@ -277,3 +277,62 @@ def test_swap_without_a_slowdown_only_absorbs_and_no_swap_means_no_slowdown():
     assert w["mean_swap_slowdown"] == 1.0 and w["peak_swap_slowdown"] == 1.0
     alone = _swapping(10.0, count=1)["workloads"]["w"]      # 600 of 1000: nothing swapped
     assert alone["swapped_mib_s"] == 0.0 and alone["mean_swap_slowdown"] == 1.0
+
+
+def _swapping_cpu(slowdown: float, count: int = 2, cores: float = 4.0) -> dict:
+    data = scenario_dict(duration_s=101.0, host={"ram_mib": 1000, "swap_mib": 1000, "swap_slowdown": slowdown,
+                                                  "cpu_cores": cores})
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": count}, "cpu": 1.0,
+                                 "lifetime": {"kind": "forever"}, "mem_mib": 100,
+                                 "usage": {"working_set_mib": 600, "ramp_s": 1, "ramp_steps": 1}})
+    return sc.simulate(sc.parse_scenario(data)).summary
+
+
+def test_swap_slowdown_caps_the_swapping_apps_cpu_by_hand():
+    # one host (4 cores, 1000 MiB + 1000 swap), two apps of 1 core and 600 MiB each, both running
+    # from 0 s to 101 s: 1200 resident on 1000, 200 swapped = f 1/6 of each; k = 3 gives
+    # s = 1 + 3/6 = 1.5, so each app runs at 1/1.5 = 2/3 core (4 cores: no contention)
+    s = _swapping_cpu(3.0)
+    c = s["workloads"]["w"]["cpu"]
+    assert s["memory"]["workloads"]["w"]["mean_swap_slowdown"] == pytest.approx(1.5)
+    assert c["asked_core_s"] == pytest.approx(2 * 101.0)               # it still asks its core
+    assert c["received_core_s"] == pytest.approx(2 * 101.0 / 1.5)     # 134.67: it gets 2/3
+    assert c["received_fraction"] == pytest.approx(2.0 / 3.0)
+    assert c["swap_lost_core_s"] == pytest.approx(2 * 101.0 * (1 - 1 / 1.5))   # 67.33
+    assert c["throttled_core_s"] == 0.0
+
+
+def test_swap_slowdown_zero_leaves_the_cpu_alone():
+    c = _swapping_cpu(0.0)["workloads"]["w"]["cpu"]
+    assert c["received_core_s"] == c["asked_core_s"] == pytest.approx(202.0)
+    assert "swap_lost_core_s" not in c
+
+
+def test_swap_slowdown_under_contention_and_oom_kills():
+    # 1 core for two apps: each gets 0.5 either way (the swap cap of 2/3 is above the fair share)
+    c = _swapping_cpu(3.0, cores=1.0)["workloads"]["w"]["cpu"]
+    assert c["received_core_s"] == pytest.approx(101.0)
+    # four apps of 600 MiB on 1000 + 1000 swap: the OOM killer kills one, the rest run slowed
+    s = _swapping_cpu(3.0, count=4)
+    c = s["workloads"]["w"]["cpu"]
+    assert s["memory"]["oom_kills"] >= 1
+    assert 0.0 < c["received_core_s"] <= c["asked_core_s"]
+    assert c["swap_lost_core_s"] > 0.0
+
+
+def test_swap_slowdown_follows_pauses_and_the_spread_by_hand():
+    # the two apps above (s = 1.5 while both are resident); app 0 is paused 10-20 s (resident,
+    # asking nothing), app 1 stops at 60 s: app 0 alone (600 MiB) no longer swaps
+    data = scenario_dict(duration_s=101.0, host={"ram_mib": 1000, "swap_mib": 1000, "swap_slowdown": 3.0,
+                                                  "cpu_cores": 4})
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": 2}, "cpu": 1.0,
+                                 "lifetime": {"kind": "forever"}, "mem_mib": 100,
+                                 "usage": {"working_set_mib": 600, "ramp_s": 1, "ramp_steps": 1}})
+    data["actions"] = [{"at_s": 10, "op": "pause", "workload": "w", "instance": 0},
+                       {"at_s": 20, "op": "unpause", "workload": "w", "instance": 0},
+                       {"at_s": 60, "op": "stop", "workload": "w", "instance": 1}]
+    c = sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["cpu"]
+    assert c["asked_core_s"] == pytest.approx(91.0 + 60.0)
+    # app 0: (10 + 40) s at 2/3 + 41 s at 1 = 74.33; app 1: 60 s at 2/3 = 40
+    assert c["received_core_s"] == pytest.approx(50.0 * 2 / 3 + 41.0 + 40.0)
+    assert c["swap_lost_core_s"] == pytest.approx((50.0 + 60.0) / 3)
