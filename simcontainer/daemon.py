@@ -251,6 +251,19 @@ class Daemon:
         inst.state = state
         self.rec.event(inst.id, state, self.env.now)
 
+    def admit(self, inst: Instance) -> Generator[simpy.Event, Any, bool]:
+        """Wait for room for ``inst`` (``yield from``); False when admission rejected it, which
+        then is gone. The fast path inlines the same steps (see ``_lifecycle``)."""
+        got = self.admission.admit(inst)
+        if got is False:
+            self._to(inst, _REJECTED)
+            del self.live[inst.id]
+            return False
+        if got is not True:
+            self._to(inst, _WAITING)
+            yield got
+        return True
+
     def _cpu_load(self, inst: Instance, on: bool) -> None:
         """A running app's load: its cores on the host's CPU and its disk IO (``io_mib_s``) on
         the host's disk, fair-shared with pulls, extraction and VM disk copies."""

@@ -240,14 +240,8 @@ class Supervisor:
                                       "reason": "image pull error (ErrImagePull: the registry refused the pull)"})
             del d.live[iid]
             return
-        got = d.admission.admit(inst)
-        if got is False:
-            d._to(inst, State.REJECTED)
-            del d.live[iid]
+        if not (yield from d.admit(inst)):
             return
-        if got is not True:
-            d._to(inst, State.WAITING)
-            yield got
         host = inst.host
         assert host is not None
         self._mark(inst, "admitted")

@@ -317,14 +317,8 @@ class Warm:
             self._steps(inst, (State.CREATED, State.STARTING))
             kind = 1
         else:
-            got = d.admission.admit(inst)
-            if got is False:
-                d._to(inst, State.REJECTED)
-                del d.live[iid]
+            if not (yield from d.admit(inst)):
                 return
-            if got is not True:
-                d._to(inst, State.WAITING)
-                yield got
             self._mark(iid, "admitted")
             rec.host[iid] = inst.host.index     # type: ignore[union-attr]
             why, kind = yield from self._boot(st, inst, record=True)

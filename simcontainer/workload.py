@@ -11,9 +11,10 @@ import csv
 import hashlib
 import io
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -144,13 +145,12 @@ def _trace_rows(path: Path) -> dict[str | None, tuple[tuple[float, float | None]
     return _parse_trace(str(path), st.st_mtime_ns, st.st_size)
 
 
-@lru_cache(maxsize=32)
-def _parse_trace(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
-    """Every row of a trace by workload (None: rows for every workload), validated and sorted.
+R = TypeVar("R")
 
-    Cached by path, modification time and size: ``check`` reads the file once, and the run or a
-    sweep's many points reuse what it read (an edited file is read again).
-    """
+
+def _read_csv(path: str, parse: Callable[[Iterator[list[str]]], R]) -> R:
+    """Read ``path`` as UTF-8 CSV and hand its rows to ``parse``; a problem with the bytes or the
+    quoting is a :class:`TraceError` naming its line."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -163,9 +163,19 @@ def _parse_trace(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tupl
                          "(allowed: a UTF-8 CSV file)") from None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        return _parse_rows(reader)
+        return parse(reader)
     except csv.Error as exc:
         raise TraceError(f"line {reader.line_num}: malformed CSV: {exc} (allowed: comma-separated values)") from None
+
+
+@lru_cache(maxsize=32)
+def _parse_trace(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
+    """Every row of a trace by workload (None: rows for every workload), validated and sorted.
+
+    Cached by path, modification time and size: ``check`` reads the file once, and the run or a
+    sweep's many points reuse what it read (an edited file is read again).
+    """
+    return _read_csv(path, _parse_rows)
 
 
 def _parse_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[tuple[float, float | None], ...]]:
@@ -250,21 +260,7 @@ def _parse_azure(path: str, _mtime_ns: int, _size: int) -> dict[str | None, tupl
     """Every row of an Azure file by HashFunction (None: all rows summed), validated; cached by
     path, modification time and size like :func:`_parse_trace`, and read the same way (a problem
     with the bytes or the quoting names its line)."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise TraceError(f"cannot read {path!r}: {exc.strerror or exc} (allowed: a readable CSV file)") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise TraceError(f"line {line}: not UTF-8 text, byte {raw[exc.start]:#04x} ({exc.reason}) "
-                         "(allowed: a UTF-8 CSV file)") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        return _parse_azure_rows(reader)
-    except csv.Error as exc:
-        raise TraceError(f"line {reader.line_num}: malformed CSV: {exc} (allowed: comma-separated values)") from None
+    return _read_csv(path, _parse_azure_rows)
 
 
 def _parse_azure_rows(reader: Iterator[list[str]]) -> dict[str | None, tuple[int, ...]]:
