@@ -289,7 +289,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     scenario = sc.load_scenario(args.scenario)
     progress = ProgressLine(f"compare {scenario.name}", enabled=_progress_enabled(args))
     try:
-        results = sc.compare(scenario, args.runtimes, args.seed, progress=progress)
+        results = sc.compare(scenario, args.runtimes, args.seed, progress=progress, force=args.force)
     finally:
         progress.close()
     print(to_json(results) if args.json else render_compare(results))
@@ -514,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--seed", type=int, default=None)
     progress_flags(c)
+    force_flag(c)
     c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("density", help="closed form: how many instances fit per runtime, and what binds")

@@ -471,8 +471,11 @@ def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | Non
 
 def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
             catalogue: Catalogue | None = None,
-            progress: Callable[[float], None] | None = None) -> dict[str, dict[str, Any]]:
+            progress: Callable[[float], None] | None = None,
+            force: bool = False) -> dict[str, dict[str, Any]]:
     """One summary per runtime: the scenario rerun with every workload on that runtime.
+
+    Each run passes the size guard first (``force=True`` runs it anyway, as for :func:`simulate`).
 
     Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
     run and listed in its summary under ``skipped_workloads``. A runtime that can run none of them
@@ -506,7 +509,7 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
             continue
         k = runnable.index(rt)
         step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
-        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step).summary
+        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step, force=force).summary
         summary["skipped_workloads"] = skipped[rt]
         out[rt] = summary
     return out

@@ -285,6 +285,15 @@ def test_ten_million_burst_is_refused_at_once(tmp_path, capsys, monkeypatch):
     assert code == 0 and "10,000,000 requests" in out
 
 
+def test_compare_passes_the_size_guard_and_takes_force(tmp_path, capsys, monkeypatch):
+    path = burst_file(tmp_path, 400)
+    monkeypatch.setattr(guard, "available_mib", lambda: 0.5)      # a machine with half a MiB free
+    code, out, err = cli(capsys, "compare", str(path), "--runtimes", "runc,crun", "--no-progress")
+    assert code == 2 and "too large to run here" in err and "--force" in err and not out
+    code, out, _ = cli(capsys, "compare", str(path), "--runtimes", "runc,crun", "--no-progress", "--force")
+    assert code == 0 and "crun" in out
+
+
 def test_size_guard_in_python():
     s = sc.parse_scenario(scenario_dict(duration_s=1e9))          # 10^9 Poisson requests
     t0 = time.perf_counter()
