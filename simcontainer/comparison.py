@@ -461,6 +461,14 @@ def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue |
 # --------------------------------------------------------------------------- the answer
 
 
+def fmt_figure(x: Any, spec: str = ".2f", unit: str = "") -> str:
+    """A figure for a page or a table, ``format(x, spec) + unit``; "—" when there is none (None or
+    NaN: a statistic over nothing, a row that was skipped)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return format(x, spec) + unit
+
+
 def fmt_s(x: float | None) -> str:
     """Seconds for a sentence: 0.38 s, 2.8 s, 11 s; "—" when there is no figure (nothing started)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):

@@ -7,8 +7,6 @@ Each is library calls only: :func:`simcontainer.faults.blast_radius`,
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -48,9 +46,7 @@ def short_label(runtime: str) -> str:
     return f"{SHORT_NAMES.get(runtime, runtime)} · {comparison.kernel_of(runtime)}"
 
 
-def num(x: float | None, fmt: str = ".2f") -> str:
-    """A figure for a metric; "—" when there is none."""
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+num = comparison.fmt_figure      # a figure for a metric; "—" when there is none
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -69,7 +65,7 @@ def _blast_all(n: int, reboot_s: float, live_restore: bool) -> pd.DataFrame:
 
 def pct(x: float | None) -> str:
     """A share as a percentage with enough digits to tell one lost instance from none; "—" for none."""
-    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.3f}%"
+    return num(None if x is None else x * 100, ".3f", "%")
 
 
 def blast_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -26,9 +26,7 @@ CONTAINER_IMAGES = ["alpine:3.20", "python:3.12-slim", "python:3.12-alpine", "no
                     "eclipse-temurin:21-jre", "golang:1.22", "nginx:1.27", "postgres:16", "redis:7"]
 
 
-def num(x: float | None, fmt: str = ".2f") -> str:
-    """A figure for a metric; "—" when there is none (nothing started)."""
-    return "—" if x is None or x != x else format(x, fmt)
+num = comparison.fmt_figure      # a figure for a metric; "—" when there is none (nothing started)
 
 
 def image_vs_container() -> None:

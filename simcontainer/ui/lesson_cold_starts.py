@@ -9,7 +9,6 @@ The runs come from :func:`simcontainer.warm.strategy_table` on ``models/scenario
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from simcontainer import comparison
 from simcontainer.ui import charts
 
 SLUG = "cold-starts"
@@ -36,11 +36,7 @@ WHAT = {
 }
 
 
-def fmt(x: float | None, spec: str = ".3f", unit: str = "") -> str:
-    """A figure for the page; "—" when there is none (a statistic over no start)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return format(x, spec) + unit
+fmt = comparison.fmt_figure      # "—" when there is none (a statistic over no start)
 
 
 @st.cache_data(show_spinner="Running the five strategies on the trace ...", max_entries=32)
@@ -164,9 +160,9 @@ def lesson() -> None:
     cold, snap = _row(df, "runc", "cold"), _row(df, "Firecracker", "snapshot")
     ka = _row(df, "runc", "keep-alive")
     a, b, c, d = st.columns(4)
-    a.metric("runc cold start, p50 (s)", fmt(cold["startup_p50_s"]),
+    a.metric("runc cold start, p50 (s)", fmt(cold["startup_p50_s"], ".3f"),
              help="median time from request to running over the hour's requests, no warm path")
-    b.metric("Firecracker snapshot start, p50 (s)", fmt(snap["startup_p50_s"]),
+    b.metric("Firecracker snapshot start, p50 (s)", fmt(snap["startup_p50_s"], ".3f"),
              help="median time from request to running when every request restores a snapshot")
     c.metric("runc keep-alive: cold starts", f"{ka['cold']:.0f} of {ka['requests']:.0f}",
              help="requests that found no idle instance kept alive and started cold")

@@ -421,8 +421,7 @@ def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     charts.show(st, key("per_host"), lambda: charts.per_host(table))
 
 
-def _fig(x: Any, fmt: str) -> str:
-    return "—" if x is None or (isinstance(x, float) and x != x) else format(x, fmt)
+_fig = comparison.fmt_figure
 
 
 def lifecycle_view(summary: dict[str, Any]) -> None:

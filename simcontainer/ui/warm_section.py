@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -46,11 +45,7 @@ COLUMNS = ["Runtime", "Strategy", "Starts cold / warm / restored", "Startup p50"
            "Idle RAM, mean", "Idle RAM over the horizon", "Fault CPU per restore", "Note"]
 
 
-def fmt(x: Any, spec: str = ".3f", unit: str = "") -> str:
-    """A figure for the page; "—" when there is none (a statistic over no start, a skipped row)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return format(x, spec) + unit
+fmt = comparison.fmt_figure      # "—" when there is none (a statistic over no start, a skipped row)
 
 
 def snapshot_runtimes() -> list[str]:
