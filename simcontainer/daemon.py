@@ -148,6 +148,14 @@ class Daemon:
         self._final = recorder.final
         self._times = recorder.times
 
+    def full_lifecycle(self) -> Any:
+        """The supervisor of the full lifecycle (:mod:`simcontainer.supervisor`), made on first
+        need: by a plan that needs it, preemption, faults or the memory model."""
+        if self.supervisor is None:
+            from simcontainer.supervisor import Supervisor
+            self.supervisor = Supervisor(self)
+        return self.supervisor
+
     # ---- the client side ------------------------------------------------------------------
 
     def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
@@ -160,14 +168,10 @@ class Daemon:
             ids = self.by_workload[plan.index] = array("q")
         ids.append(iid)
         if plan.full:
-            sv = self.supervisor
-            if sv is None:
-                from simcontainer.supervisor import Supervisor
-                sv = self.supervisor = Supervisor(self)
             from simcontainer.supervisor import Life
             inst.life = Life(plan.policy, plan.grace_s)
             self.rec.lives[iid] = inst.life
-            inst.process = self.env.process(sv.lifecycle(inst, lifetime))
+            inst.process = self.env.process(self.full_lifecycle().lifecycle(inst, lifetime))
         elif plan.warm is None:
             inst.process = self.env.process(self._lifecycle(inst, lifetime))
         else:

@@ -280,16 +280,12 @@ class Engine:
         from simcontainer.memory import Memory, active
 
         if active(scenario):
-            # every workload is on the full path (plan.full): OOM kills need it
-            from simcontainer.supervisor import Supervisor
-
-            self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+            self.daemon.full_lifecycle()     # every workload is on the full path: OOM kills need it
             self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
         if scenario.faults:
             from simcontainer import faults
-            from simcontainer.supervisor import Supervisor
 
-            self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+            self.daemon.full_lifecycle()
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))
@@ -307,9 +303,8 @@ class Engine:
         """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
         (simcontainer.supervisor), each recorded in ``Recorder.preemptions``."""
         from simcontainer.placement import Preemption
-        from simcontainer.supervisor import Supervisor
 
-        sv = self.daemon.supervisor = self.daemon.supervisor or Supervisor(self.daemon)
+        sv = self.daemon.full_lifecycle()
         rec, env = self.recorder, self.env
 
         def record(victim: Any, by: Any, host: Any) -> None:
