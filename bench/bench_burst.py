@@ -18,7 +18,7 @@ DEFAULT_N = [1_000, 10_000]
 
 
 def scenario(n: int):
-    from simcontainer.scenario import parse_scenario
+    from simcontainer.scenario.schema import parse_scenario
 
     return parse_scenario({
         "name": f"bench-burst-{n}",
@@ -43,7 +43,7 @@ def scenario(n: int):
 
 
 def one(n: int) -> dict[str, Any]:
-    from simcontainer.engine import Engine
+    from simcontainer.engine.core import Engine
 
     sc = scenario(n)
 

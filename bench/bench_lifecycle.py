@@ -5,7 +5,7 @@ lives a fixed time, stops and releases its RAM. The bare-simpy script does the s
 ``simpy.Container`` put/get for the RAM and a timeout for the lifetime. Both run in this process,
 interleaved, best of ``repeat``; the ratio is simcontainer / bare simpy (target <= 2.0).
 
-``usage_us_per_instance``: the same run with a memory usage model on (simcontainer.memory: a
+``usage_us_per_instance``: the same run with a memory usage model on (simcontainer.model.memory: a
 ramp in 2 steps, then a level every 30 s, so ~3 usage steps per instance over its 50 s, on the
 full lifecycle path), per instance -- what a usage process costs (issue 14).
 """
@@ -27,7 +27,7 @@ RAM_MIB = 65536.0
 
 
 def scenario(n: int, usage: bool = False):
-    from simcontainer.scenario import parse_scenario
+    from simcontainer.scenario.schema import parse_scenario
 
     extra = {"usage": {"ramp_s": 10.0, "ramp_steps": 2, "interval_s": 30.0, "cv": 0.1}} if usage else {}
     return parse_scenario({
@@ -50,7 +50,7 @@ def scenario(n: int, usage: bool = False):
 
 
 def run_simcontainer(sc) -> dict[str, Any]:
-    from simcontainer.engine import Engine
+    from simcontainer.engine.core import Engine
 
     eng = Engine(sc)
     res = eng.run()

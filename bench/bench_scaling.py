@@ -26,7 +26,7 @@ LIFE_MEAN_S = 120.0
 
 def scenario(n: int):
     """The default scenario, scaled to ``n`` instances in all (n / 4 per workload)."""
-    from simcontainer.scenario import load_scenario, parse_scenario
+    from simcontainer.scenario.schema import load_scenario, parse_scenario
 
     base = load_scenario(f"{ROOT}/models/scenarios/default.toml")
     data = base.to_dict()
@@ -44,7 +44,7 @@ def scenario(n: int):
 
 def child(n: int) -> dict[str, Any]:
     """One N, measured in this (fresh) process."""
-    from simcontainer.engine import Engine
+    from simcontainer.engine.core import Engine
 
     sc = scenario(n)
     rss0 = maxrss_mib()

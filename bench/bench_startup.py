@@ -1,6 +1,6 @@
 """startup: how long `simcontainer check` and a tiny `simcontainer run` take from a cold process.
 
-Each command runs in a fresh interpreter (`python -m simcontainer.cli ...`: what the `simcontainer`
+Each command runs in a fresh interpreter (`python -m simcontainer.faces.cli ...`: what the `simcontainer`
 script does, and it runs on code from before issue 16 too, for the comparison), interleaved with a bare `python -c "import simpy"` as the floor, best and median of
 BENCH_REPEAT x 3 runs. The tiny run is 5 runc containers for 60 simulated seconds, so its time is
 start-up, not simulation. Each command is also run once under `-X importtime` to list which of
@@ -75,9 +75,9 @@ def run(repeat: int | None = None) -> dict[str, Any]:
         commands = {
             "bare simpy": [PYTHON, "-c", "import simpy"],
             "import simcontainer": [PYTHON, "-c", "import simcontainer"],
-            "check": [PYTHON, "-m", "simcontainer.cli", "check", "models/scenarios/default.toml"],
-            "run tiny": [PYTHON, "-m", "simcontainer.cli", "run", str(tiny)],
-            "run default": [PYTHON, "-m", "simcontainer.cli", "run", "models/scenarios/default.toml"],
+            "check": [PYTHON, "-m", "simcontainer.faces.cli", "check", "models/scenarios/default.toml"],
+            "run tiny": [PYTHON, "-m", "simcontainer.faces.cli", "run", str(tiny)],
+            "run default": [PYTHON, "-m", "simcontainer.faces.cli", "run", "models/scenarios/default.toml"],
         }
         for cmd in commands.values():    # warm the OS file cache and write the .pyc files
             _time(cmd)

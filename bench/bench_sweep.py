@@ -30,8 +30,8 @@ SMALL = {
 
 
 def specs(small_runs: int, medium_runs: int) -> dict[str, Any]:
-    from simcontainer.scenario import load_scenario, parse_scenario
-    from simcontainer.sweep import parse_sweep
+    from simcontainer.scenario.schema import load_scenario, parse_scenario
+    from simcontainer.studies.sweep import parse_sweep
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     small = parse_sweep({"replications": max(1, small_runs // 4),
@@ -59,7 +59,7 @@ def run(repeat: int | None = None, small_runs: int = 120, medium_runs: int = 24)
     from distributed import Client, LocalCluster
 
     from bench._common import target
-    from simcontainer.sweep import run_sweep
+    from simcontainer.studies.sweep import run_sweep
 
     repeat = repeat or int(os.environ.get("BENCH_REPEAT", 2))
     sweeps = specs(small_runs, medium_runs)
@@ -73,7 +73,7 @@ def run(repeat: int | None = None, small_runs: int = 120, medium_runs: int = 24)
                          "wall_s": round(wall, 3), "runs_per_s": round(n / wall, 2)})
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            client.run(__import__, "simcontainer.sweep")  # imports paid before timing
+            client.run(__import__, "simcontainer.studies.sweep")  # imports paid before timing
             for name, spec in sweeps.items():
                 wall, n = _timed_sweep(lambda out, spec=spec: run_sweep(spec, out=out, scheduler=client), repeat)
                 rows.append({"scenario": name, "engine": "dask", "workers": workers, "runs": n,

@@ -24,26 +24,26 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    "density": "simcontainer.density",
-    "Engine": "simcontainer.engine",
-    "Result": "simcontainer.engine",
-    "compare": "simcontainer.engine",
-    "simulate": "simcontainer.engine",
-    "with_runtime": "simcontainer.engine",
-    "ScenarioError": "simcontainer.errors",
-    "SimcontainerError": "simcontainer.errors",
-    "Catalogue": "simcontainer.profiles",
-    "default_catalogue": "simcontainer.profiles",
-    "load_catalogue": "simcontainer.profiles",
-    "Scenario": "simcontainer.scenario",
-    "dumps_scenario": "simcontainer.scenario",
-    "load_scenario": "simcontainer.scenario",
-    "loads_scenario": "simcontainer.scenario",
-    "parse_scenario": "simcontainer.scenario",
-    "save_scenario": "simcontainer.scenario",
+    "density": "simcontainer.studies.density",
+    "Engine": "simcontainer.engine.core",
+    "Result": "simcontainer.engine.core",
+    "compare": "simcontainer.engine.core",
+    "simulate": "simcontainer.engine.core",
+    "with_runtime": "simcontainer.engine.core",
+    "ScenarioError": "simcontainer.scenario.errors",
+    "SimcontainerError": "simcontainer.scenario.errors",
+    "Catalogue": "simcontainer.scenario.profiles",
+    "default_catalogue": "simcontainer.scenario.profiles",
+    "load_catalogue": "simcontainer.scenario.profiles",
+    "Scenario": "simcontainer.scenario.schema",
+    "dumps_scenario": "simcontainer.scenario.schema",
+    "load_scenario": "simcontainer.scenario.schema",
+    "loads_scenario": "simcontainer.scenario.schema",
+    "parse_scenario": "simcontainer.scenario.schema",
+    "save_scenario": "simcontainer.scenario.schema",
     # `sc.sweep(...)` is the function (the issue's contract); import the module's other names
-    # with `from simcontainer.sweep import run_sweep, parse_sweep, ...`.
-    "sweep": "simcontainer.sweep",
+    # with `from simcontainer.studies.sweep import run_sweep, parse_sweep, ...`.
+    "sweep": "simcontainer.studies.sweep",
 }
 
 __all__ = [
@@ -53,11 +53,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:   # what a type checker and an IDE see: the eager imports of before
-    from simcontainer.density import density
-    from simcontainer.engine import Engine, Result, compare, simulate, with_runtime
-    from simcontainer.errors import ScenarioError, SimcontainerError
-    from simcontainer.profiles import Catalogue, default_catalogue, load_catalogue
-    from simcontainer.scenario import (
+    from simcontainer.studies.density import density
+    from simcontainer.engine.core import Engine, Result, compare, simulate, with_runtime
+    from simcontainer.scenario.errors import ScenarioError, SimcontainerError
+    from simcontainer.scenario.profiles import Catalogue, default_catalogue, load_catalogue
+    from simcontainer.scenario.schema import (
         Scenario,
         dumps_scenario,
         load_scenario,
@@ -65,7 +65,7 @@ if TYPE_CHECKING:   # what a type checker and an IDE see: the eager imports of b
         parse_scenario,
         save_scenario,
     )
-    from simcontainer.sweep import sweep
+    from simcontainer.studies.sweep import sweep
 
 
 def __getattr__(name: str) -> Any:
@@ -88,7 +88,7 @@ class _Package(types.ModuleType):
     """The package module, keeping ``sc.sweep`` and ``sc.density`` the functions.
 
     Importing a submodule sets it as an attribute of its package; two exported functions share
-    their module's name, so without this the first ``import simcontainer.sweep`` anywhere would
+    their module's name, so without this the first ``import simcontainer.studies.sweep`` anywhere would
     turn ``sc.sweep`` into the module (the eager ``from ... import`` of before rebound them).
     """
 

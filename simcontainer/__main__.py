@@ -2,7 +2,7 @@
 
 import sys
 
-from simcontainer.cli import main
+from simcontainer.faces.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import simcontainer as sc
-from simcontainer.errors import ScenarioError
-from simcontainer.placement import backoff_s
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.model.placement import backoff_s
 
 
 def scenario(workloads: list[dict[str, Any]], ram: float = 4096.0, duration: float = 60.0,
@@ -93,7 +93,7 @@ def test_none_starts_everything_and_over_commits_the_host() -> None:
 
 def test_none_over_committed_host_reaches_an_oom_kill() -> None:
     """dockerd starts all ten 1000 MiB instances on a 4096 MiB host; the memory model's kernel OOM
-    killer (simcontainer.memory, issue 14) kills as they run past the host's RAM: exit 137."""
+    killer (simcontainer.model.memory, issue 14) kills as they run past the host's RAM: exit 137."""
     r = sc.simulate(scenario([burst("many", 1000, count=10)], admission="none"))
     s = r.summary
     kills = r.recorder.oom_kills

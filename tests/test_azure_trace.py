@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import simcontainer as sc
-from simcontainer.errors import ScenarioError
-from simcontainer.profiles import models_dir
-from simcontainer.workload import AZURE_MINUTES, TraceError, read_azure
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.profiles import models_dir
+from simcontainer.scenario.workload import AZURE_MINUTES, TraceError, read_azure
 
 TRACES = Path(models_dir()) / "traces"
 STANDIN = TRACES / "azure-functions-standin.d01.csv"

@@ -185,14 +185,14 @@ def _table_rows(page, header: str) -> list[list[str]]:
 
 def _token(**values) -> str:
     sys.path.insert(0, str(ROOT))
-    from simcontainer import planner
+    from simcontainer.studies import planner
 
     return planner.encode_scenario(planner.with_values(planner.default_scenario(), values))
 
 
 def _small_host_token() -> str:
     sys.path.insert(0, str(ROOT))
-    from simcontainer import planner
+    from simcontainer.studies import planner
 
     d = planner.default_scenario().to_dict()
     d["host"] = {"preset": "dev-vm"}                        # 4 cores, 8 GiB

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simcontainer.cli import ProgressLine, main
-from simcontainer.profiles import models_dir
+from simcontainer.faces.cli import ProgressLine, main
+from simcontainer.scenario.profiles import models_dir
 
 DEFAULT = str(models_dir() / "scenarios" / "default.toml")
 
@@ -147,12 +147,12 @@ def test_progress_line_waits_a_second_then_reports():
 
 def test_progress_goes_to_stderr_never_stdout():
     env = {**os.environ, "SIMCONTAINER_PROGRESS_AFTER_S": "0"}
-    proc = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", DEFAULT, "--json", "--progress"],
+    proc = subprocess.run([sys.executable, "-m", "simcontainer.faces.cli", "run", DEFAULT, "--json", "--progress"],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     json.loads(proc.stdout)  # stdout is pure JSON
     assert "100%" in proc.stderr
-    quiet = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", DEFAULT, "--json"],
+    quiet = subprocess.run([sys.executable, "-m", "simcontainer.faces.cli", "run", DEFAULT, "--json"],
                            capture_output=True, text=True, timeout=120)
     assert quiet.stderr == ""  # not a terminal: no progress unless asked
 

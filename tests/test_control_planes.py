@@ -13,8 +13,8 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.controlplane import CONTROL_PLANES, Dockerd, Firecracker, Kubelet, Libvirt
-from simcontainer.resources import Slots
+from simcontainer.model.controlplane import CONTROL_PLANES, Dockerd, Firecracker, Kubelet, Libvirt
+from simcontainer.model.resources import Slots
 
 PREPULL = ["alpine:3.20", "firecracker-rootfs", "ubuntu-24.04-cloud"]
 

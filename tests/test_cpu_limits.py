@@ -8,7 +8,7 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.host import cores_used, throttled_cores
+from simcontainer.model.host import cores_used, throttled_cores
 
 
 def _one(duration: float = 100.0, **w):
@@ -94,7 +94,7 @@ def test_cpu_overcommit_admission_counts_a_containers_request_not_its_limit():
     s = sc.parse_scenario(scenario_dict())
     rt = s.runtime_table()["zero"]
     w = s.workloads[0].model_copy(update={"cpu": 1.0, "cpu_limit": 0.5})
-    from simcontainer.host import admitted_cores
+    from simcontainer.model.host import admitted_cores
     assert admitted_cores(w, rt) == 1.0 and cores_used(w, rt) == 0.5
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
-from simcontainer.lifecycle import TRANSITIONS, State
+from simcontainer.model.states import TRANSITIONS, State
 
 RUNTIMES = ["runc", "crun", "gvisor", "kata", "firecracker", "qemu-kvm", "zero"]
 IMAGES = {"container": ["tiny", "alpine:3.20", "python:3.12-slim", "nginx:1.27", "shop-api:1.4"],

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
-from simcontainer.engine import Engine
-from simcontainer.faults import blast_radius
-from simcontainer.lifecycle import State
+from simcontainer.engine.core import Engine
+from simcontainer.model.faults import blast_radius
+from simcontainer.model.states import State
 
 SANDBOX = {"name": "sandbox", "kind": "container", "kernel": "guest"}     # a Kata-like runtime
 

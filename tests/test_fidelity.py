@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import simcontainer as sc
-from simcontainer.fidelity import RED, STARTUP_FIGURES, TIMING_PREFIX, generate, strip_timings
+from simcontainer.studies.fidelity import RED, STARTUP_FIGURES, TIMING_PREFIX, generate, strip_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "fidelity.md"
@@ -66,7 +66,7 @@ def test_every_default_profile_is_inside_its_published_spread_or_flagged(report)
 
 def test_published_figures_all_have_sources_and_appear_in_the_report(report):
     rep, _ = report
-    from simcontainer.fidelity import MEMORY_FIGURES, PULL_FIGURES, SOURCES
+    from simcontainer.studies.fidelity import MEMORY_FIGURES, PULL_FIGURES, SOURCES
 
     for f in [*STARTUP_FIGURES, *MEMORY_FIGURES, *PULL_FIGURES]:
         assert f.source in SOURCES
@@ -76,7 +76,7 @@ def test_published_figures_all_have_sources_and_appear_in_the_report(report):
 
 def test_pulls_and_warm_starts_section_compares_every_figure(report):
     rep, _ = report
-    from simcontainer.fidelity import PULL_FIGURES, pull_verdict
+    from simcontainer.studies.fidelity import PULL_FIGURES, pull_verdict
 
     assert "## 3c. Image pulls and warm starts" in rep.markdown
     for f in PULL_FIGURES:
@@ -90,7 +90,7 @@ def test_pulls_and_warm_starts_section_compares_every_figure(report):
 
 def test_calibration_point_and_queueing_agree(report):
     rep, _ = report
-    from simcontainer.fidelity import BURST
+    from simcontainer.studies.fidelity import BURST
 
     assert BURST["low_s"] <= rep.burst["mean_s"] <= BURST["high_s"]
     assert len(rep.queueing) >= 6
@@ -108,8 +108,8 @@ def test_timing_lines_are_the_only_difference_between_runs(report, tmp_path):
 
 
 def test_cli_writes_the_report(tmp_path, monkeypatch):
-    import simcontainer.fidelity as fid
-    from simcontainer.cli import main
+    import simcontainer.studies.fidelity as fid
+    from simcontainer.faces.cli import main
 
     seen = {}
 

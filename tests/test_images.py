@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
-from simcontainer.host import MIB_PER_MB
-from simcontainer.images import Image, Layer, graph_view, layer_graph
-from simcontainer.registry import DECODE_MB_S
+from simcontainer.model.host import MIB_PER_MB
+from simcontainer.model.images import Image, Layer, graph_view, layer_graph
+from simcontainer.model.registry import DECODE_MB_S
 
 ZERO = {"name": "zero", "kind": "container"}
 ZERO_VM = {"name": "zerovm", "kind": "vm"}
@@ -122,7 +122,7 @@ def test_graph_view_survives_inconsistent_chains() -> None:
 
 
 def test_catalogue_images_share_bases_through_the_graph() -> None:
-    from simcontainer.engine import image_table
+    from simcontainer.engine.core import image_table
 
     images = image_table(sc.load_scenario(sc.profiles.models_dir() / "scenarios" / "default.toml"),
                          sc.default_catalogue())
@@ -318,7 +318,7 @@ def test_bytes_pulled_are_the_missing_layers_and_disk_adds_up(case: Any) -> None
 
 
 def _image(eng: sc.Engine, name: str) -> Image:
-    from simcontainer.engine import image_table
+    from simcontainer.engine.core import image_table
 
     return image_table(eng.scenario, eng.catalogue)[name]
 

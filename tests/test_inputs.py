@@ -20,10 +20,10 @@ import tomli_w
 from conftest import scenario_dict, sweep_base_toml
 
 import simcontainer as sc
-from simcontainer import guard
-from simcontainer.cli import main
-from simcontainer.errors import SimcontainerError
-from simcontainer.sweep import load_sweep, run_sweep
+from simcontainer.scenario import guard
+from simcontainer.faces.cli import main
+from simcontainer.scenario.errors import SimcontainerError
+from simcontainer.studies.sweep import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -331,7 +331,7 @@ def test_huge_sweep_grid_is_refused_before_validating_points(tmp_path):
 
 
 def test_progress_shows_while_a_burst_sits_at_one_instant(monkeypatch):
-    import simcontainer.engine as engine
+    import simcontainer.engine.core as engine
 
     clock = iter(range(10**9))
     monkeypatch.setattr(engine.time, "perf_counter", lambda: float(next(clock)))
@@ -401,9 +401,9 @@ def test_corrupt_or_foreign_runs_parquet_is_moved_aside(tmp_path, capsys, kind):
 
 
 def test_one_bad_point_is_a_failed_row_and_the_sweep_carries_on(tmp_path, monkeypatch, capsys):
-    import simcontainer.sweep as sweep_mod  # noqa: F401  (the module, not sc.sweep)
+    import simcontainer.studies.sweep as sweep_mod  # noqa: F401  (the module, not sc.sweep)
 
-    mod = sys.modules["simcontainer.sweep"]
+    mod = sys.modules["simcontainer.studies.sweep"]
     real = mod.simulate
 
     def flaky(scenario, seed=None, **kw):
@@ -527,6 +527,6 @@ def test_import_order_is_errors_then_scenario_then_profiles():
     """No circle: errors imports no simcontainer module, scenario only errors (the catalogue it
     needs at run time is imported inside the functions that use it), profiles both."""
     assert not {m for m in _top_level_imports("errors") if m.startswith("simcontainer")}
-    assert {m for m in _top_level_imports("scenario") if m.startswith("simcontainer")} == {"simcontainer.errors"}
-    assert {"simcontainer.errors", "simcontainer.scenario"} <= _top_level_imports("profiles")
+    assert {m for m in _top_level_imports("scenario") if m.startswith("simcontainer")} == {"simcontainer.scenario.errors"}
+    assert {"simcontainer.scenario.errors", "simcontainer.scenario.schema"} <= _top_level_imports("profiles")
     assert "noqa: E402" not in (ROOT / "simcontainer" / "scenario.py").read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.host import MIB_PER_MB
+from simcontainer.model.host import MIB_PER_MB
 
 BIG = {"name": "big", "layers": [{"id": "big-0", "download_mib": 1.0, "disk_mib": 1000.0, "compression": "none"}]}
 
@@ -85,7 +85,7 @@ def test_an_io_heavy_neighbour_stretches_a_vm_boot():
 
 
 def test_boot_read_defaults_to_an_estimate_of_the_disk_image_and_is_vm_only():
-    from simcontainer.host import BOOT_READ_FRACTION
+    from simcontainer.model.host import BOOT_READ_FRACTION
 
     rate = 500 * MIB_PER_MB
     assert _vm_boots(1, "overlay", None, disk_mib=1000.0) - _vm_boots(1, "overlay", 0.0, disk_mib=1000.0) \

@@ -7,7 +7,7 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.supervisor import stop_outcome
+from simcontainer.model.supervisor import stop_outcome
 
 
 def _one(actions=(), duration=100.0, runtimes=None, **w):
@@ -143,7 +143,7 @@ def test_a_stop_while_waiting_for_the_host_to_come_back_ends_the_restarts():
 
 def test_an_oom_kill_has_its_state_exit_code_and_event():
     """Nothing triggers an OOM kill yet (memory is a later issue); the path is there for it."""
-    from simcontainer.engine import Engine
+    from simcontainer.engine.core import Engine
 
     data = scenario_dict(duration_s=30)
     data["workloads"][0].update(arrival={"kind": "burst", "at_s": 0.0, "count": 1}, lifetime={"kind": "forever"},

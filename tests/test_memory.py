@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
-from simcontainer.memory import badness, ksm_rate_mib_s
+from simcontainer.model.memory import badness, ksm_rate_mib_s
 
 VM_RUNTIME = {"name": "vm0", "kind": "vm", "mem_overhead_mib": 5.0, "default_guest_mem_mib": 128.0,
               "guest_os_mib": 0.0}
@@ -194,7 +194,7 @@ def test_property_host_memory_never_exceeds_ram_plus_swap_and_every_kill_is_reco
 
 
 def test_density_risk_counts_and_simulated_oom_risk():
-    from simcontainer.density import density_risk
+    from simcontainer.studies.density import density_risk
 
     data = scenario_dict(duration_s=100.0, host={"ram_mib": 4096, "reserved_mib": 96})
     data["workloads"][0].update(mem_mib=200, usage={"ramp_s": 0, "ramp_steps": 1, "cv": 0.2, "interval_s": 60})
@@ -218,7 +218,7 @@ def test_containers_of_one_image_share_its_page_cache_and_vms_each_hold_their_ow
 
 
 def test_ksmd_costs_cpu_while_it_merges_and_none_when_done():
-    from simcontainer.memory import KSM_CPU_CORES
+    from simcontainer.model.memory import KSM_CPU_CORES
 
     def demand(duration):
         r = _vms(4, duration=duration, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},
@@ -230,7 +230,7 @@ def test_ksmd_costs_cpu_while_it_merges_and_none_when_done():
 
 
 def test_the_lesson_helpers_agree_with_a_run():
-    from simcontainer.memory import ksm_curve, throttle_table
+    from simcontainer.model.memory import ksm_curve, throttle_table
 
     curve = ksm_curve(8, 1024.0, 0.3, horizon_s=60.0, step_s=60.0)
     run = _memory(_vms(8, duration=60.0, guest_mem_mib=1024, mem_mib=768, usage={"ramp_s": 0, "ramp_steps": 1},

@@ -93,14 +93,14 @@ def test_the_wheel_carries_the_models_and_the_app(wheel):
         assert needed in names, needed
     assert any(n.startswith("simcontainer/_models/runtimes/") for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "simcontainer = simcontainer.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "simcontainer = simcontainer.faces.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("packaging")
 def test_installed_command_runs_a_packaged_scenario(venv, tmp_path):
     py, cmd = venv / "bin" / "python", venv / "bin" / "simcontainer"
-    models = _run([str(py), "-c", "from simcontainer.profiles import models_dir; print(models_dir())"],
+    models = _run([str(py), "-c", "from simcontainer.scenario.profiles import models_dir; print(models_dir())"],
                   cwd=tmp_path).stdout.strip()
     assert Path(models).is_relative_to(venv), f"models come from {models}, not from the installed package"
     scenario = Path(models) / "scenarios" / "default.toml"
@@ -180,7 +180,7 @@ def _imported(code: str) -> set[str]:
                                   ["run", "models/scenarios/default.toml"],
                                   ["images"], ["hosts", "--json"], ["app", "--help"]])
 def test_commands_import_no_heavy_library(argv):
-    code = ("import contextlib, io, sys\nfrom simcontainer.cli import main\n"
+    code = ("import contextlib, io, sys\nfrom simcontainer.faces.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass")
     assert _imported(code) == set()
@@ -200,18 +200,19 @@ def test_every_exported_name_resolves_and_sweep_density_stay_functions():
     for name in sc.__all__:
         assert getattr(sc, name) is not None, name
         assert name in dir(sc)
-    importlib.import_module("simcontainer.sweep")
-    importlib.import_module("simcontainer.density")
-    assert callable(sc.sweep) and sc.sweep.__module__ == "simcontainer.sweep"
-    assert callable(sc.density) and sc.density.__module__ == "simcontainer.density"
-    from simcontainer import density, sweep
+    importlib.import_module("simcontainer.studies.sweep")
+    importlib.import_module("simcontainer.studies.density")
+    assert callable(sc.sweep) and sc.sweep.__module__ == "simcontainer.studies.sweep"
+    assert callable(sc.density) and sc.density.__module__ == "simcontainer.studies.density"
+    from simcontainer.studies import density
+    from simcontainer.studies import sweep
     assert (density, sweep) == (sc.density, sc.sweep)
     with pytest.raises(AttributeError):
         sc.no_such_name  # noqa: B018
 
 
 def test_images_and_hosts_list_the_catalogue(capsys):
-    from simcontainer.cli import main
+    from simcontainer.faces.cli import main
 
     assert main(["images", "--json"]) == 0
     images = {i["name"]: i for i in json.loads(capsys.readouterr().out)}
@@ -226,7 +227,7 @@ def test_images_and_hosts_list_the_catalogue(capsys):
 
 
 def test_app_command_line(monkeypatch, capsys, tmp_path):
-    from simcontainer import cli
+    from simcontainer.faces import cli
 
     argv = cli.streamlit_command(8600, "127.0.0.1")
     assert argv[1:4] == ["-m", "streamlit", "run"] and Path(argv[4]).name == "streamlit_app.py"

@@ -8,9 +8,9 @@ import pytest
 import simpy
 
 import simcontainer as sc
-from simcontainer.host import Demand, HostNode
-from simcontainer.images import Image, Layer
-from simcontainer.placement import POLICIES, best_fit, first_fit, image_locality, spread
+from simcontainer.model.host import Demand, HostNode
+from simcontainer.model.images import Image, Layer
+from simcontainer.model.placement import POLICIES, best_fit, first_fit, image_locality, spread
 
 BASE = Layer("base", 30.0, 100.0)
 IMG_X = Image("x", "container", (BASE, Layer("x1", 5.0, 10.0)))

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 import simcontainer as sc
-from simcontainer import comparison, planner
-from simcontainer.errors import ScenarioError
+from simcontainer.studies import comparison
+from simcontainer.studies import planner
+from simcontainer.scenario.errors import ScenarioError
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_downloaded_toml_runs_unchanged(default, tmp_path):
     assert sc.simulate(again).summary == sc.simulate(s).summary
     path = tmp_path / "what-if.toml"
     path.write_text(text)
-    out = subprocess.run([sys.executable, "-m", "simcontainer.cli", "run", str(path), "--json"],
+    out = subprocess.run([sys.executable, "-m", "simcontainer.faces.cli", "run", str(path), "--json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert '"scenario"' in out.stdout
@@ -378,7 +379,7 @@ def test_kernel_lesson_host_holds_the_request():
 
 
 def test_sweep_export_runs_with_the_cli_loader(default, tmp_path):
-    from simcontainer.sweep_design import load_sweep
+    from simcontainer.studies.sweep_design import load_sweep
 
     axes = {"host.cpu_cores": [4.0, 8.0], "workloads.api-runc.runtime": ["runc", "crun"]}
     (tmp_path / "default.toml").write_text(planner.canonical(default))

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import simcontainer as sc
-from simcontainer.host import MIB_PER_MB
-from simcontainer.registry import DECODE_MB_S, LAZY_FORMATS
+from simcontainer.model.host import MIB_PER_MB
+from simcontainer.model.registry import DECODE_MB_S, LAZY_FORMATS
 
 ZERO = {"name": "zero", "kind": "container"}
 
@@ -218,7 +218,7 @@ def test_same_scenario_and_seed_give_identical_results_with_lazy_pulls() -> None
 
 
 def _published(key: str, source: str) -> float:
-    from simcontainer.fidelity import PULL_FIGURES
+    from simcontainer.studies.fidelity import PULL_FIGURES
 
     f = next(f for f in PULL_FIGURES if f.key == key and f.source == source)
     assert f.low == f.high
@@ -229,13 +229,13 @@ def test_pull_times_against_a_published_lazy_pull_measurement() -> None:
     """vertexcover.io, "Weekly learnings: Week 2" (2025): a 2.0 GB image from a local registry on
     containerd, cold: regular pull 9.178 s, cold start 9.401 s; eStargz lazy pull 0.061 s (~9 KB
     fetched), cold start 0.675 s. Their host is not described: the report's re-run
-    (:func:`simcontainer.fidelity.pull_measurement`) takes a 16-core host with a 3 GB/s loopback
+    (:func:`simcontainer.studies.fidelity.pull_measurement`) takes a 16-core host with a 3 GB/s loopback
     link, a 1.5 GB/s disk, 0.1 ms round trips, one gzip layer of incompressible data. The model's
     eager pull is 0.62x the measurement: its gzip rate is zlib's (facebook/zstd README), and
     containerd inflates with Go's slower compress/gzip unless unpigz is installed. The figures
     live in the fidelity report's published data (PULL_FIGURES), with their sources.
     """
-    from simcontainer.fidelity import pull_measurement
+    from simcontainer.studies.fidelity import pull_measurement
 
     eager, lazy = pull_measurement("none"), pull_measurement("estargz")
     pull, lazy_pull = _published("eager_pull_s", "vertexcover"), _published("lazy_pull_s", "vertexcover")
@@ -250,7 +250,7 @@ def test_pull_is_most_of_a_cold_start_as_slacker_found() -> None:
     """Harter et al., Slacker (FAST 2016): pulling is 76% of container start time (HelloBench, 57
     images). A python:3.12-slim cold start with runc on the laptop preset (25 MB/s to the
     registry) spends about as much of its startup pulling (model 84%)."""
-    from simcontainer.fidelity import slacker_share
+    from simcontainer.studies.fidelity import slacker_share
 
     assert _published("pull_share", "slacker") == 0.76
     assert 0.6 < slacker_share() < 0.9

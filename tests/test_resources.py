@@ -16,7 +16,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simcontainer.resources import FairShare, Pool, Slots, rate_share
+from simcontainer.model.resources import FairShare, Pool, Slots, rate_share
 
 INF = math.inf
 

@@ -7,7 +7,7 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.restart import (
+from simcontainer.model.restart import (
     CrashLoopBackOff,
     DockerRestart,
     Exit,
@@ -105,8 +105,8 @@ def test_availability_is_the_share_of_time_up():
 
 
 def test_lesson_helpers():
-    from simcontainer.restart import backoff_table, crash_loop
-    from simcontainer.supervisor import stop_table
+    from simcontainer.model.restart import backoff_table, crash_loop
+    from simcontainer.model.supervisor import stop_table
 
     t = backoff_table(6)
     assert t[t.policy == "kubelet CrashLoopBackOff"].delay_s.tolist() == pytest.approx([10, 20, 40, 80, 160, 300])

@@ -13,11 +13,11 @@ import simpy
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.cli import main, to_json
-from simcontainer.resources import FairShare
-from simcontainer.sweep import rank_points, run_sweep
-from simcontainer.sweep_design import parse_sweep
-from simcontainer.sweep_store import flatten_metrics
+from simcontainer.faces.cli import main, to_json
+from simcontainer.model.resources import FairShare
+from simcontainer.studies.sweep import rank_points, run_sweep
+from simcontainer.studies.sweep_design import parse_sweep
+from simcontainer.studies.sweep_store import flatten_metrics
 
 FIGURES = ("mean", "p50", "p95", "p99", "max")
 

@@ -21,9 +21,9 @@ import pytest
 from conftest import sweep_base_toml
 
 import simcontainer as sc
-from simcontainer.cli import main
-from simcontainer.errors import ScenarioError
-from simcontainer.sweep import (
+from simcontainer.faces.cli import main
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.studies.sweep import (
     ProgressBar,
     SweepSpec,
     load_sweep,
@@ -31,13 +31,13 @@ from simcontainer.sweep import (
     run_sweep,
     sweep,
 )
-from simcontainer.sweep_design import replication_seeds, run_key
-from simcontainer.sweep_store import Store, flatten_metrics, t_cdf, t_quantile
+from simcontainer.studies.sweep_design import replication_seeds, run_key
+from simcontainer.studies.sweep_store import Store, flatten_metrics, t_cdf, t_quantile
 
 ROOT = Path(__file__).resolve().parents[1]
-# The module itself (``simcontainer.sweep`` the attribute may be the ``sweep`` function once the
+# The module itself (``simcontainer.studies.sweep`` the attribute may be the ``sweep`` function once the
 # package exports it as ``sc.sweep``).
-sweep_mod = importlib.import_module("simcontainer.sweep")
+sweep_mod = importlib.import_module("simcontainer.studies.sweep")
 
 # A small scenario: a couple of seconds of CPU for the whole file, yet real startups, queueing
 # (at 2048 MiB the host fills up) and Poisson noise between seeds.
@@ -315,7 +315,7 @@ replications = 3
 "workloads.api.arrival.rate_per_s" = { low = 0.2, high = 1.0, num = 20 }
 """)
     out = sweep_dir / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "simcontainer.cli", "sweep", str(path), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "simcontainer.faces.cli", "sweep", str(path), "--out", str(out),
                              "--workers", "1", "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from conftest import sweep_base_toml
 
-from simcontainer.cli import main
-from simcontainer.sweep import load_sweep, run_sweep
+from simcontainer.faces.cli import main
+from simcontainer.studies.sweep import load_sweep, run_sweep
 
 pytestmark = pytest.mark.cluster
 

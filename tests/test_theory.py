@@ -15,7 +15,7 @@ import pytest
 from conftest import erlang_scenario
 
 import simcontainer as sc
-from simcontainer.theory import erlang_b, erlang_c, mmc_mean_wait
+from simcontainer.studies.theory import erlang_b, erlang_c, mmc_mean_wait
 
 
 def test_erlang_formulas_against_known_values():

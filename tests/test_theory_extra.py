@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import simcontainer as sc
-from simcontainer.theory import erlang_b
+from simcontainer.studies.theory import erlang_b
 
 IMAGE = "alpine:3.20"
 Z95 = 1.6448536269514722
@@ -206,8 +206,8 @@ def test_mgcc_blocking_is_insensitive_to_the_lifetime_distribution(kind):
 
 def test_lognormal_lifetime_has_the_intended_mean():
     """Guard for the insensitivity test: the three lifetimes really share one mean."""
-    from simcontainer.scenario import LognormalLifetime
-    from simcontainer.workload import LifetimeSampler, Stream, seed_sequence
+    from simcontainer.scenario.schema import LognormalLifetime
+    from simcontainer.scenario.workload import LifetimeSampler, Stream, seed_sequence
 
     spec = LognormalLifetime(**LIFETIMES["lognormal"])
     sampler = LifetimeSampler(spec, Stream(seed_sequence(0, "w", "lifetime")))

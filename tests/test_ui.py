@@ -11,7 +11,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer import comparison, planner  # noqa: E402
+from simcontainer.studies import comparison  # noqa: E402
+from simcontainer.studies import planner
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BAD_TOML = """
@@ -174,7 +175,7 @@ def test_good_paste_replaces_the_what_if():
 
 def test_upload_path_is_the_paste_path():
     # AppTest cannot upload files; the uploader calls the same function the paste box does.
-    from simcontainer.ui import planner_page
+    from simcontainer.faces.ui import planner_page
 
     assert planner_page.load_text.__name__ == "load_text"
     source = Path(planner_page.__file__).read_text()
@@ -200,7 +201,7 @@ def test_run_past_the_size_guard_is_refused_with_a_message():
 
 
 def test_size_estimate_sorts_runs():
-    from simcontainer.ui import runs
+    from simcontainer.faces.ui import runs
 
     default = planner.default_scenario()
     assert runs.size(default).in_process and not runs.size(default).refused
@@ -222,7 +223,7 @@ def test_out_of_range_sidebar_values_are_rejected_visibly():
 
 def test_worker_process_is_bounded_in_memory():
     """A worker past its address-space limit dies or reports it; a bounded one returns the run."""
-    from simcontainer.ui import worker
+    from simcontainer.faces.ui import worker
 
     def finish(run):
         while True:
@@ -322,7 +323,7 @@ def warm_table(at: AppTest) -> pd.DataFrame:
 
 
 def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planner_app):
-    from simcontainer.warm import STRATEGIES
+    from simcontainer.model.warm import STRATEGIES
 
     at = planner_app
     no_exception(at)
@@ -354,7 +355,7 @@ def test_warm_starts_pool_size_changes_the_memory_bill():
 
 
 def _strategy_frame():
-    from simcontainer.warm import strategy_table
+    from simcontainer.model.warm import strategy_table
 
     s = sc.parse_scenario({
         "name": "w", "duration_s": 600, "seed": 3, "host": "server-64g",
@@ -370,8 +371,8 @@ def _strategy_frame():
 
 
 def test_warm_section_pure_functions():
-    from simcontainer.ui import warm_section as ws
-    from simcontainer.warm import STRATEGIES
+    from simcontainer.faces.ui import warm_section as ws
+    from simcontainer.model.warm import STRATEGIES
 
     df = _strategy_frame()
     table = ws.shown_table(df)
@@ -408,7 +409,7 @@ def test_warm_section_pure_functions():
 
 
 def test_warm_section_says_why_when_the_library_refuses_a_warm_path():
-    from simcontainer.ui import warm_section as ws
+    from simcontainer.faces.ui import warm_section as ws
 
     s = sc.loads_scenario(CRASHY, source="crashy")
     one = s.model_copy(update={"workloads": [s.workloads[0]]})

@@ -1,4 +1,4 @@
-"""Warm paths (simcontainer.warm): pools, keep-alive, snapshot and CRIU restore."""
+"""Warm paths (simcontainer.model.warm): pools, keep-alive, snapshot and CRIU restore."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from simcontainer.engine import simulate
-from simcontainer.errors import ScenarioError
-from simcontainer.scenario import loads_scenario
-from simcontainer.warm import figures, restore_for, strategy_table
+from simcontainer.engine.core import simulate
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.schema import loads_scenario
+from simcontainer.model.warm import figures, restore_for, strategy_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FN = "9f03b188574d8ac6fb6a6f142848464716c284751689d3e5c854125ba602f929"   # ~1.2 calls a minute
@@ -145,7 +145,7 @@ def test_strategy_table_on_the_azure_standin():
 
 
 def test_example_scenario_and_cli_table(capsys):
-    from simcontainer.cli import main
+    from simcontainer.faces.cli import main
 
     assert main(["run", str(ROOT / "models" / "scenarios" / "warm-paths.toml")]) == 0
     out = capsys.readouterr().out

@@ -1,0 +1,514 @@
+"""Wire a scenario into a simpy environment, run it, and hand back a :class:`Result`."""
+
+from __future__ import annotations
+
+import gc
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import simpy
+from simpy.core import StopSimulation
+from simpy.events import URGENT
+
+from simcontainer.model.controlplane import PhasePlan, make_plane, steps
+from simcontainer.model.daemon import Daemon, WorkloadPlan
+from simcontainer.model.host import MIB_PER_MB, HostNode, boot_read_mib, demand
+from simcontainer.model.images import Image
+from simcontainer.model.metrics import (
+    Recorder,
+    events_frame,
+    instances_frame,
+    summarise,
+    timeseries_frame,
+)
+from simcontainer.model.placement import Admission, Policy
+from simcontainer.scenario.profiles import Catalogue, default_catalogue, resolve_images
+from simcontainer.model.registry import Distribution
+from simcontainer.scenario.schema import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
+from simcontainer.scenario.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a table is built (the CLI starts faster without it)
+
+Progress = Callable[[float], None]
+
+# While a simulation runs, Python's cyclic garbage collector would keep re-scanning every live
+# instance's process, generator and events (tens of thousands in a burst) although the engine
+# makes almost no cyclic garbage: a full pass per few thousand allocations made a 10k-boot burst
+# 40 % slower per instance than a 1k one. Runs therefore collect far less often; the thresholds
+# come back afterwards (nesting- and thread-safe: the last run to finish restores them).
+GC_THRESHOLDS = (100_000, 50, 100)
+_gc_lock = threading.Lock()
+_gc_runs = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    global _gc_runs, _gc_saved
+    with _gc_lock:
+        if _gc_runs == 0:
+            _gc_saved = gc.get_threshold()
+            if _gc_saved[0] > 0:       # threshold 0 = the user turned collection off: leave it
+                gc.set_threshold(*(max(a, b) for a, b in zip(_gc_saved, GC_THRESHOLDS)))
+        _gc_runs += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_runs -= 1
+            if _gc_runs == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
+
+
+@dataclass
+class Result:
+    """What a run produced. ``summary`` is the result JSON; the tables are built on first use."""
+
+    scenario: Scenario
+    seed: int
+    summary: dict[str, Any]
+    wall_s: float
+    recorder: Recorder = field(repr=False)
+    workload_names: list[str] = field(repr=False)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """Every lifecycle event: time_s, instance, workload, host, state."""
+        return events_frame(self.recorder, self.workload_names)
+
+    @cached_property
+    def instances(self) -> pd.DataFrame:
+        """One row per instance with its lifecycle timestamps, final state and pulled MiB."""
+        return instances_frame(self.recorder, self.workload_names)
+
+    @cached_property
+    def timeseries(self) -> pd.DataFrame:
+        """Cluster totals over time: RAM, disk, CPU busy/util, CPU demand, running, starting, waiting."""
+        return timeseries_frame(self.recorder, self.scenario.duration_s, self.summary["host"]["cpu_cores"])
+
+    @cached_property
+    def host_timeseries(self) -> pd.DataFrame:
+        return timeseries_frame(self.recorder, self.scenario.duration_s,
+                                self.summary["host"]["cpu_cores"], by_host=True)
+
+    @property
+    def api_calls(self) -> pd.DataFrame:
+        """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
+        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
+        import pandas as pd
+
+        return pd.DataFrame(self.recorder.api_calls,
+                            columns=["time_s", "instance", "op", "ok", "status", "state"])
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Failed starts with their reason (e.g. a full bridge): time_s, instance, workload, reason."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.recorder.failures, columns=["time_s", "instance", "workload", "reason"])
+        df["workload"] = [self.workload_names[w] for w in df["workload"]]
+        return df
+
+    @property
+    def oom_kills(self) -> pd.DataFrame:
+        """One row per OOM kill (simcontainer.model.memory): time_s, instance, workload, host, kind
+        ("cgroup": over its mem_limit_mib; "host": the kernel's OOM killer), resident_mib, reason."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.recorder.oom_kills,
+                          columns=["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"])
+        df["workload"] = [self.workload_names[w] for w in df["workload"]]
+        return df
+
+
+def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
+    from simcontainer.model.images import resolve
+
+    inline = resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images,
+                            source=f"{scenario.name}: images")
+    return resolve({**catalogue.images, **inline})
+
+
+def control_planes(scenario: Scenario, catalogue: Catalogue) -> list[ControlPlaneProfile]:
+    """The control planes the workloads use, in first-use order (``WorkloadPlan.plane``)."""
+    table = scenario.control_plane_table(catalogue)
+    runtimes = scenario.runtime_table(catalogue)
+    names: list[str] = []
+    for w in scenario.workloads:
+        name = w.control_plane or runtimes[w.runtime].control_plane or "direct"
+        if name not in names:
+            names.append(name)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        from simcontainer.scenario.errors import ScenarioError
+        raise ScenarioError([f"control plane {n!r} is not defined (allowed: {', '.join(sorted(table))})"
+                             for n in unknown], source=scenario.name)
+    specs = [table[n] for n in names]
+    n = scenario.daemon.api_workers
+    if n is not None:
+        warnings.warn(API_WORKERS_DEPRECATED.format(n=n), FutureWarning, stacklevel=3)
+        specs = [s.model_copy(update={"workers": n}) for s in specs]
+    return specs
+
+
+def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
+    """A VM's guest boot: its VM image's; a container image converted into a rootfs boots like
+    the runtime's ``rootfs_guest`` image. None for containers (or a VM image that gives none)."""
+    if rt.kind != "vm":
+        return None
+    if img.kind == "vm":
+        return img.guest_boot
+    guest = images.get(rt.rootfs_guest) if rt.rootfs_guest else None
+    return guest.guest_boot if guest is not None else None
+
+
+def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
+    """The full lifecycle (simcontainer.model.supervisor) when the workload or the scenario asks for
+    more than ``docker run --rm`` with a clean stop: its restart policy and grace period."""
+    from simcontainer.model.restart import policy_for
+
+    w = plan.workload
+    from simcontainer.model.memory import active
+
+    # (memory.active: also under admission "none", which admits past the host's RAM)
+    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
+                     or scenario.daemon.preemption)
+    plan.keep = not w.auto_remove
+    if w.warm is not None:
+        from simcontainer.scenario.errors import ScenarioError
+        from simcontainer.model.warm import plan_for
+
+        if plan.full:
+            raise ScenarioError([f"workloads.{w.name}.warm: warm paths run only with a plain docker run "
+                                 "lifecycle (no restart policy, crashes, grace period, SIGTERM behaviour, "
+                                 "pull errors, faults, scripted actions, or the memory model: a usage, "
+                                 "mem_limit_mib or host ksm anywhere in the scenario)"])
+        try:
+            plan.warm = plan_for(plan)
+        except ValueError as e:
+            raise ScenarioError([str(e)]) from None
+    if plan.full:
+        plan.policy = policy_for(w.restart, plane.kind)
+        plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (
+            30.0 if plane.kind == "kubelet" else 10.0)
+        plan.fail_stream = Stream(seed_sequence(seed, w.name, "failures"))
+        if w.time_to_failure is not None and w.time_to_failure.kind != "forever":
+            plan.time_to_failure = LifetimeSampler(w.time_to_failure, plan.fail_stream)
+
+
+def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
+                   images: dict[str, Image] | None = None,
+                   planes: list[ControlPlaneProfile] | None = None) -> list[WorkloadPlan]:
+    runtimes = scenario.runtime_table(catalogue)
+    images = images if images is not None else image_table(scenario, catalogue)
+    planes = planes if planes is not None else control_planes(scenario, catalogue)
+    index = {p.name: k for k, p in enumerate(planes)}
+    speed = scenario.host.cpu_speed
+    plans = []
+    for i, w in enumerate(scenario.workloads):
+        rt = runtimes[w.runtime]
+        img = images[w.image]
+        copy = img.disk_mib if rt.kind == "vm" and w.vm_disk == "copy" else 0.0
+        k = index[w.control_plane or rt.control_plane or "direct"]
+        share = planes[k].serial_cpu_share
+        plan = WorkloadPlan(
+            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img, scenario.host),
+            api=PhasePlan.of(rt.api, speed, share), create=PhasePlan.of(rt.create, speed, share),
+            boot=PhasePlan.of(rt.boot, speed, share), stop=PhasePlan.of(rt.stop, speed, share),
+            vm_copy_mib=copy,
+            lifetime=LifetimeSampler(w.lifetime, Stream(seed_sequence(seed, w.name, "lifetime"))),
+            phases_stream=Stream(seed_sequence(seed, w.name, "phases")),
+            arrival_stream=Stream(seed_sequence(seed, w.name, "arrival")),
+            plane=k, network=w.network or ("tap" if rt.kind == "vm" else "bridge"), networks=w.networks,
+        )
+        guest = _guest_boot(rt, img, images)
+        if guest is not None:
+            plan.guest = PhasePlan.of(guest, speed, share)
+        plan.boot_read_mib = boot_read_mib(rt, img)
+        plan.steps = steps(planes[k], plan, plan.network)
+        # what the runtime's IO path lets through (io_factor: its fio throughput vs native)
+        plan.io_mib_s = w.io_mb_s * rt.io_factor * MIB_PER_MB
+        _lifecycle_plan(plan, scenario, planes[k], seed)
+        plans.append(plan)
+    return plans
+
+
+class Engine:
+    """One run of one scenario. Build, then :meth:`run`."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, *,
+                 catalogue: Catalogue | None = None, policy: Policy | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.expected_events = 0.0        # from the size guard: scales progress in event-bound runs
+        self._tick: Callable[[int], None] | None = None
+        self.catalogue = catalogue or default_catalogue()
+        self.env = simpy.Environment()
+        self.recorder = Recorder(scenario.host.count)
+        rec = self.recorder
+        self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
+                      for k in range(scenario.host.count)]
+        self.registry = Distribution(self.env, scenario.registry)   # shared by every host
+        for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
+            h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
+            h.store.registry = self.registry
+            h.store.host_index = h.index
+            h.store.on_pull = rec.pull_split
+        images = image_table(scenario, self.catalogue)
+        planes = control_planes(scenario, self.catalogue)
+        for h in self.hosts:
+            h.planes = [make_plane(self.env, h, spec) for spec in planes]
+        self.plans = plan_workloads(scenario, self.seed, self.catalogue, images, planes)
+        for name in scenario.daemon.prepull:
+            for h in self.hosts:
+                h.preload(images[name])
+        self.admission = Admission(self.env, self.hosts, policy or scenario.daemon.placement,
+                                   scenario.daemon.admission, scenario.daemon.retry)
+        self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
+        self.daemon.live_restore = scenario.daemon.live_restore
+        if scenario.daemon.preemption:
+            self._preemption()
+        from simcontainer.model.memory import Memory, active
+
+        if active(scenario):
+            self.daemon.full_lifecycle()     # every workload is on the full path: OOM kills need it
+            self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
+        if scenario.faults:
+            from simcontainer.model import faults
+
+            self.daemon.full_lifecycle()
+            faults.start(self.env, self.daemon, scenario, self.seed)
+        for plan in self.plans:
+            self.env.process(self._arrivals(plan))
+        if any(p.warm is not None for p in self.plans):
+            from simcontainer.model.warm import Warm
+
+            self.daemon.warm = Warm(self.daemon)
+            for plan in self.plans:
+                if plan.warm is not None:
+                    self.daemon.warm.add(plan)
+        if scenario.actions:
+            self.env.process(self._actions())
+
+    def _preemption(self) -> None:
+        """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
+        (simcontainer.model.supervisor), each recorded in ``Recorder.preemptions``."""
+        from simcontainer.model.placement import Preemption
+
+        sv = self.daemon.full_lifecycle()
+        rec, env = self.recorder, self.env
+
+        def record(victim: Any, by: Any, host: Any) -> None:
+            rec.preemptions.append({"time_s": env.now, "host": host.index, "victim": victim.id,
+                                    "victim_workload": victim.plan.index, "victim_priority": victim.priority,
+                                    "by": by.id, "by_workload": by.plan.index, "by_priority": by.priority})
+
+        self.admission.preemption = Preemption(self.admission, sv.preemptible, sv.preempt, record)
+
+    def _arrivals(self, plan: WorkloadPlan):
+        env, daemon = self.env, self.daemon
+        for n, (t, trace_life) in enumerate(arrival_times(plan.workload, self.scenario, plan.arrival_stream), 1):
+            now = env.now
+            if t > now:
+                yield env.timeout(t - now)
+            daemon.run(plan, trace_life if trace_life is not None else plan.lifetime())
+            if not n & 8191 and self._tick is not None:   # a burst is one step: report from inside
+                self._tick(8192)
+
+    def _actions(self):
+        env = self.env
+        index = {w.name: i for i, w in enumerate(self.scenario.workloads)}
+        for act in sorted(self.scenario.actions, key=lambda a: a.at_s):
+            if act.at_s > env.now:
+                yield env.timeout(act.at_s - env.now)
+            ids = self.daemon.by_workload.get(index[act.workload], [])
+            iid = ids[act.instance] if act.instance < len(ids) else -1 - act.instance
+            self.daemon.api(act.op, iid)
+
+    def _run_reporting(self, horizon: float, progress: Progress) -> None:
+        """``env.run(until=horizon)`` in blocks of events, telling ``progress`` ~10 times a
+        second how far it got: by simulated time, or by events done of those expected when a
+        burst puts them all at one instant (the arrivals report too, see ``_arrivals``)."""
+        env = self.env
+        step, clock = env.step, time.perf_counter
+        expected = max(1.0, self.expected_events)
+        done, last = 0, clock()
+
+        def tick(n: int = 0) -> None:
+            nonlocal done, last
+            done += n
+            now = clock()
+            if now - last >= 0.1:
+                last = now
+                progress(min(0.99, max(env.now / horizon, done / expected)))
+
+        # What env.run(until=horizon) does -- an urgent event at the horizon that stops the
+        # loop -- with a look at the clock every 8 events: an event may take long (placement
+        # scanning thousands of hosts), and progress should still move ~10 times a second.
+        stop = simpy.Event(env)
+        stop._ok, stop._value = True, None
+        env.schedule(stop, URGENT, horizon - env.now)
+        stop.callbacks.append(StopSimulation.callback)
+        self._tick = tick
+        try:
+            while True:
+                step(); step(); step(); step(); step(); step(); step(); step()  # noqa: E702
+                tick(8)
+        except StopSimulation:
+            pass
+        finally:
+            self._tick = None
+        progress(1.0)
+
+    def run(self, progress: Progress | None = None) -> Result:
+        start = time.perf_counter()
+        horizon = self.scenario.duration_s
+        with fewer_gc_passes():
+            if progress is None:
+                self.env.run(until=horizon)
+            else:
+                self._run_reporting(horizon, progress)
+        wall = time.perf_counter() - start
+        summary = summarise(
+            self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
+            workload_names=[w.name for w in self.scenario.workloads],
+            workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
+            demands=[p.demand for p in self.plans],
+        )
+        from simcontainer.model.faults import recovery
+        from simcontainer.model.metrics import admission_results
+        admission_results(summary, self.recorder, self.scenario.daemon, [w.priority for w in self.scenario.workloads],
+                          self.hosts)
+        summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
+        if self.scenario.daemon.api_workers is not None:
+            summary.setdefault("warnings", []).append(
+                API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))
+        if self.recorder.failures:
+            first = self.recorder.failures[0]
+            summary.setdefault("warnings", []).append(
+                f"{len(self.recorder.failures)} start(s) failed; the first at {first['time_s']:.1f} s: "
+                f"{first['reason']}")
+        return Result(self.scenario, self.seed, summary, wall, self.recorder,
+                      [w.name for w in self.scenario.workloads])
+
+
+def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogue | None = None,
+             progress: Progress | None = None, policy: Policy | None = None,
+             force: bool = False) -> Result:
+    """Run ``scenario`` (with its own seed unless ``seed`` is given) and return the result.
+
+    A run the size guard expects not to fit in memory is refused (:mod:`simcontainer.scenario.guard`);
+    ``force=True`` runs it anyway.
+    """
+    from simcontainer.scenario.guard import check_size
+    from simcontainer.scenario.inputs import check_run_args
+
+    check_run_args(scenario, seed, policy=policy, progress=progress)
+    est = check_size(scenario, force=force)
+    seed = None if seed is None else int(seed)     # a numpy integer becomes a plain one (JSON)
+    engine = Engine(scenario, seed, catalogue=catalogue, policy=policy)
+    engine.expected_events = est.events
+    return engine.run(progress)
+
+
+def split_runtime(name: str) -> tuple[str, str | None]:
+    """``"runc@kubelet"`` -> ``("runc", "kubelet")``: a runtime behind a chosen control plane
+    (``compare`` can put the same runtime behind two); a plain name keeps its default plane."""
+    rt, _, plane = name.partition("@")
+    return rt, plane or None
+
+
+def incompatible_workloads(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> list[str]:
+    """Workloads whose image ``runtime`` cannot run (a VM disk image on a container runtime)."""
+    catalogue = catalogue or default_catalogue()
+    rt = scenario.runtime_table(catalogue)[split_runtime(runtime)[0]]
+    images = image_table(scenario, catalogue)
+    return [w.name for w in scenario.workloads if rt.kind == "container" and images[w.image].kind == "vm"]
+
+
+def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | None = None,
+                 drop_incompatible: bool = False) -> Scenario:
+    """The same scenario with every workload on ``runtime`` (VM guests sized by the runtime).
+
+    A workload whose image the runtime cannot run is an error, or left out with
+    ``drop_incompatible`` (``compare`` reports it under ``skipped_workloads``).
+    """
+    from simcontainer.scenario.errors import ScenarioError
+    from simcontainer.scenario.schema import parse_scenario
+
+    skip = set(incompatible_workloads(scenario, runtime, catalogue)) if drop_incompatible else set()
+    data = scenario.to_dict()
+    data["workloads"] = [w for w in data["workloads"] if w["name"] not in skip]
+    if not data["workloads"]:
+        raise ScenarioError([f"runtime {runtime!r}: no workload of {scenario.name!r} can run on it "
+                             "(they all use VM disk images)"], source="compare")
+    keep = {w["name"] for w in data["workloads"]}
+    data["actions"] = [a for a in data.get("actions", []) if a["workload"] in keep]
+    name, plane = split_runtime(runtime)
+    for w in data["workloads"]:
+        w["runtime"] = name
+        w.pop("guest_mem_mib", None)
+        w.pop("control_plane", None)        # the new runtime's default plane, or the one named
+        if plane is not None:
+            w["control_plane"] = plane
+    return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
+                          source=f"{scenario.name} on {runtime}")
+
+
+def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
+            catalogue: Catalogue | None = None,
+            progress: Callable[[float], None] | None = None,
+            force: bool = False) -> dict[str, dict[str, Any]]:
+    """One summary per runtime: the scenario rerun with every workload on that runtime.
+
+    Each run passes the size guard first (``force=True`` runs it anyway, as for :func:`simulate`).
+
+    Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
+    run and listed in its summary under ``skipped_workloads``. A runtime that can run none of them
+    is not an error: its entry is ``{"skipped": True, "reason": ..., "skipped_workloads": [...]}``
+    and the other runtimes are compared all the same.
+    """
+    from simcontainer.scenario.errors import ScenarioError
+    from simcontainer.scenario.inputs import check_runtimes_arg, check_scenario_arg, check_seed
+
+    check_scenario_arg(scenario, "compare")
+    check_seed(seed, "compare")
+    runtimes = check_runtimes_arg(runtimes)
+    catalogue = catalogue or default_catalogue()
+    known = scenario.runtime_table(catalogue)
+    planes = scenario.control_plane_table(catalogue)
+    unknown = [r for r in runtimes if split_runtime(r)[0] not in known
+               or split_runtime(r)[1] not in (None, *planes)]
+    if unknown:
+        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))}, "
+                             f"each optionally @ a control plane: {', '.join(sorted(planes))})"
+                             for r in unknown], source="compare")
+    skipped = {rt: incompatible_workloads(scenario, rt, catalogue) for rt in runtimes}
+    runnable = [rt for rt in runtimes if len(skipped[rt]) < len(scenario.workloads)]
+    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runnable}
+    out: dict[str, dict[str, Any]] = {}
+    for rt in runtimes:
+        if rt not in variants:
+            out[rt] = {"skipped": True, "skipped_workloads": skipped[rt],
+                       "reason": f"{rt} is a container runtime: it cannot boot the VM disk images all "
+                                 f"workloads of {scenario.name!r} use"}
+            continue
+        k = runnable.index(rt)
+        step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
+        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step, force=force).summary
+        summary["skipped_workloads"] = skipped[rt]
+        out[rt] = summary
+    return out
+
+
+__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "split_runtime",
+           "with_runtime"]

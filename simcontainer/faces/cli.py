@@ -1,0 +1,594 @@
+"""The ``simcontainer`` command. It only calls the library; every input error exits 2, cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from simcontainer.scenario.errors import ScenarioError, SimcontainerError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """A plain fixed-width table (numbers right-aligned)."""
+    if not rows:
+        return "(nothing)"
+    columns = columns or list(rows[0])
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r.get(c), int | float) or r.get(c) is None for r in rows) for c in columns]
+
+    def line(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric)).rstrip()
+
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(c) for c in cells])
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 100:
+            return f"{v:,.0f}"
+        if abs(v) >= 1:
+            return f"{v:.2f}"
+        return f"{v:.3f}"
+    return str(v)
+
+
+class ProgressLine:
+    """A progress line on stderr, shown only once a run has taken more than a second."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool = True,
+                 after_s: float | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        # SIMCONTAINER_PROGRESS_AFTER_S lets tests (and impatient users) see it sooner
+        self.after_s = after_s if after_s is not None else float(os.environ.get("SIMCONTAINER_PROGRESS_AFTER_S", "1.0"))
+        self.clock = clock
+        self.start = clock()
+        self.shown = False
+
+    def __call__(self, fraction: float) -> None:
+        if not self.enabled:
+            return
+        elapsed = self.clock() - self.start
+        if elapsed < self.after_s and not self.shown:
+            return
+        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else 0.0
+        bar = "#" * int(fraction * 30)
+        self.stream.write(f"\r{self.label} [{bar:<30}] {fraction:4.0%}  {elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _progress_enabled(args: argparse.Namespace) -> bool:
+    if args.progress is not None:
+        return bool(args.progress)
+    return sys.stderr.isatty()
+
+
+def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
+    """Write via a temporary file in the same folder, so a failure leaves no half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SimcontainerError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _check_output(path: str | None, flag: str) -> Path | None:
+    """An output file, checked before the run: a .parquet path in a folder we can write to."""
+    if path is None:
+        return None
+    from simcontainer.scenario.outputs import check_writable_file
+
+    return check_writable_file(path, flag, suffix=".parquet")
+
+
+def _runtimes_arg(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of runtime names")
+    return names
+
+
+def _port_arg(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port (allowed: 1-65535)")
+    return port
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    scenario = sc.load_scenario(args.scenario)
+    events_out = _check_output(args.events, "--events")
+    ts_out = _check_output(args.timeseries, "--timeseries")
+    progress = ProgressLine(f"run {scenario.name}", enabled=_progress_enabled(args))
+    try:
+        result = sc.simulate(scenario, args.seed, progress=progress, force=args.force)
+    finally:
+        progress.close()
+    if events_out is not None:
+        _write_atomic(events_out, lambda p: result.events.to_parquet(p, index=False))
+    if ts_out is not None:
+        _write_atomic(ts_out, lambda p: result.timeseries.to_parquet(p, index=False))
+    if args.json:
+        print(to_json(result.summary))
+    else:
+        print(render_summary(result.summary))
+        if scenario.actions:
+            print(f"\nAPI calls (scripted actions)\n{render_api_calls(scenario, result.recorder.api_calls)}")
+        print(f"\n{result.summary['events']:,} events in {result.wall_s:.2f} s wall time")
+    print_warnings(result.summary["warnings"])
+    return EXIT_OK
+
+
+def to_json(data: Any) -> str:
+    """JSON with null for any non-finite number (NaN and Infinity are not JSON)."""
+    return json.dumps(_finite(data), indent=2, allow_nan=False)
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_finite(x) for x in v]
+    return v
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _pct(x: float | None) -> str | None:
+    return None if x is None else f"{x:.0%}"
+
+
+def _censored(c: dict[str, Any]) -> str | None:
+    """A mean wait that counts requests still waiting up to the horizon: '>=' when it is a lower bound."""
+    if c["mean"] is None:
+        return None
+    return (">=" if c["censored"] else "") + _fmt(c["mean"])
+
+
+def render_summary(s: dict[str, Any]) -> str:
+    """The run's tables: what happened to the requests, how fast they started, the hosts.
+
+    A "-" is a figure over nothing (no instance got that far), never a zero."""
+    rows = []
+    for name, w in s["workloads"].items():
+        rows.append({
+            "workload": name, "runtime": w["runtime"], "requested": w["requested"], "started": w["started"],
+            "rejected": w["rejected"], "waiting": w["waiting_at_horizon"], "completed": w["completed"],
+            "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"], "p99 s": w["startup_s"]["p99"],
+            "waited": _pct(w["wait_s"]["waited_fraction"]), "mean wait s": _censored(w["wait_censored_s"]),
+            "CPU got": _pct(w["cpu"]["received_fraction"]),
+            "peak running": w["peak_running"], "mean running": w["mean_running"],
+        })
+    phases = [{"workload": n, **w["phases_s"], **{f"pull.{k}": v for k, v in w.get("pull_phases_s", {}).items()}}
+              for n, w in s["workloads"].items()]
+    h = s["host"]
+    host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
+                 f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
+                 f" | mean CPU {h['mean_cpu_util']:.1%} (asked {h['mean_cpu_demand']:.1%}, peak asked"
+                 f" {h['peak_cpu_demand']:.0%}) | pulled {h['pulled_mib']:,.0f} MiB | peak running {h['peak_running']}")
+    host_line += _admission_line(s.get("admission"))
+    return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
+            f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
+            f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
+            f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
+            f"mean startup phases (s)\n{table(phases)}\n\n{host_line}{render_lifecycle(s)}{_warm(s)}")
+
+
+def _admission_line(a: dict[str, Any] | None) -> str:
+    """The admission policy that ran (issue 17), with its preemptions when on."""
+    if not a:
+        return ""
+    out = f"\nadmission: {a['policy']}"
+    if a.get("retry"):
+        out += f" (retry on {a['retry']})"
+    if a.get("preemption"):
+        out += f" | preemption: {a['preemptions']} victim(s)"
+    return out
+
+
+def _warm(s: dict[str, Any]) -> str:
+    if not any("warm" in w for w in s["workloads"].values()):
+        return ""
+    from simcontainer.model.warm import render
+
+    return render(s)
+
+
+def render_lifecycle(s: dict[str, Any]) -> str:
+    """Restarts, failures, availability and exits per workload, and each fault's blast radius:
+    shown when something of the kind happened (a run of ``docker run --rm`` churn shows none)."""
+    rows = []
+    for name, w in s["workloads"].items():
+        lc = w.get("lifecycle")
+        if lc is None:
+            continue
+        rows.append({"workload": name, "restarts": lc["restarts"], "back-off s": lc["backoff_s"],
+                     "availability": _pct(lc["availability"]), "failed starts": lc["failed_starts"],
+                     "exited, kept": w.get("exited_kept", 0),
+                     "exit codes": " ".join(f"{c}:{n}" for c, n in lc["exit_codes"].items()) or None})
+    busy = any(r["restarts"] or r["failed starts"] or r["exited, kept"] for r in rows)
+    faults = s.get("faults") or []
+    out = ""
+    if busy or faults:
+        out += (f"\n\nlifecycle (availability: time running and ready over the time meant to run)\n"
+                f"{table(rows)}")
+    if faults:
+        frows = [{"at s": f["time_s"], "fault": f.get("kind_effective", f["kind"]), "host": f["host"],
+                  "lost": f["instances_lost"],
+                  "by runtime": " ".join(f"{k}:{v}" for k, v in f["lost"].items()) or None,
+                  "running before": f["running_before"], "recovery s": f["recovery_s"],
+                  "capacity lost inst-s": f["capacity_lost_instance_s"],
+                  "requests failed": f.get("requests_failed")} for f in faults]
+        out += f"\n\nfaults (recovery: back to the running count before the fault; - = not by the horizon)\n{table(frows)}"
+    return out
+
+
+# What each answer code of a scripted API call means (Docker's API codes).
+API_STATUS = {200: "done", 304: "nothing to do (already started, or already stopped)", 404: "no such instance (not requested yet, or already removed)",
+              409: "refused: not allowed in the instance's state"}
+
+
+def render_api_calls(scenario: Any, calls: list[dict[str, Any]]) -> str:
+    """One row per scripted API call: when, what, on which instance, and the answer."""
+    acts = sorted(scenario.actions, key=lambda a: a.at_s)   # the order the engine makes the calls
+    rows = []
+    for k, c in enumerate(calls):
+        a = acts[k] if len(calls) <= len(acts) else None
+        rows.append({"at s": c["time_s"], "op": c["op"],
+                     "target": f"{a.workload}[{a.instance}]" if a is not None else f"instance {c['instance']}",
+                     "status": c["status"], "state then": c["state"],
+                     "answer": API_STATUS.get(c["status"], "")})
+    errors = sum(not c["ok"] for c in calls)
+    return f"{table(rows)}\n{len(calls)} call(s), {errors} error(s)"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    scenario = sc.load_scenario(args.scenario)
+    progress = ProgressLine(f"compare {scenario.name}", enabled=_progress_enabled(args))
+    try:
+        results = sc.compare(scenario, args.runtimes, args.seed, progress=progress, force=args.force)
+    finally:
+        progress.close()
+    print(to_json(results) if args.json else render_compare(results))
+    print_warnings([f"{rt}: {w}" for rt, s in results.items() for w in s.get("warnings", [])])
+    return EXIT_OK
+
+
+def render_compare(results: dict[str, dict[str, Any]]) -> str:
+    """Per runtime and workload: what started, how fast, and where the startup time went."""
+    rows, phases, notes = [], [], []
+    for rt, s in results.items():
+        if s.get("skipped"):
+            notes.append(f"{rt}: skipped: {s['reason']}")
+            continue
+        for name, w in s["workloads"].items():
+            rows.append({"runtime": rt, "workload": name, "requested": w["requested"], "started": w["started"],
+                         "rejected": w["rejected"], "waiting": w["waiting_at_horizon"],
+                         "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
+                         "peak running": w["peak_running"], "peak RAM MiB": s["host"]["peak_ram_mib"]})
+            phases.append({"runtime": rt, "workload": name, **w["phases_s"],
+                           "pulled MiB": w["pull"]["pulled_mib"], "VM disk copy MiB": w["vm_disk_copy_mib"]})
+        if s["skipped_workloads"]:
+            notes.append(f"{rt}: left out {', '.join(s['skipped_workloads'])} "
+                         "(VM disk images a container runtime cannot run)")
+    out = table(rows)
+    if phases:
+        out += (f"\n\nmean startup phases (s): where each runtime's startup goes (create includes the"
+                f" VM disk copy)\n{table(phases)}")
+    return out + "".join(f"\n\n{n}" for n in notes)
+
+
+def cmd_density(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    scenario = sc.load_scenario(args.scenario)
+    d = sc.density(scenario, args.runtimes or [])
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return EXIT_OK
+    rows = []
+    for wname, per in d.items():
+        for rt, r in per.items():
+            if r.get("error"):
+                rows.append({"workload": wname, "runtime": rt, "fits": None, "binding": r["error"]})
+                continue
+            rows.append({"workload": wname, "runtime": rt, "fits": r["fits"], "binding": r["binding"],
+                         "RAM/inst MiB": r["per_instance"]["ram_mib"], "disk/inst MiB": r["per_instance"]["disk_mib"],
+                         "cpu/inst": r["per_instance"]["cpu"],
+                         "RAM overhead": f"{r['overhead_share']['ram']:.1%}"})
+    print(table(rows))
+    return EXIT_OK
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+
+    cat = sc.default_catalogue()
+    if args.json:
+        print(json.dumps({n: rt.model_dump(mode="json") for n, rt in sorted(cat.runtimes.items())}, indent=2))
+        return EXIT_OK
+    rows = []
+    for name, rt in sorted(cat.runtimes.items()):
+        cp = cat.control_planes.get(rt.control_plane or "direct")
+        phases = [rt.api, rt.create, rt.boot] + ([cp.api, cp.sandbox, cp.network] if cp else [])
+        idle = sum(p.median_s + p.cpu_s + p.serial_s for p in phases)
+        rows.append({"runtime": name, "kind": rt.kind, "control plane": rt.control_plane or "direct",
+                     "idle start s": idle, "mem overhead MiB": rt.mem_overhead_mib,
+                     "cpu factor": rt.cpu_factor, "io factor": rt.io_factor, "stop s": rt.stop.median_s})
+    print(table(rows))
+    if args.sources:
+        for name, rt in [*sorted(cat.runtimes.items()), *sorted(cat.control_planes.items())]:
+            print(f"\n{name}:")
+            for key, src in rt.sources.items():
+                print(f"  {key}: {src}")
+    else:
+        print("\n(--sources lists the citation behind every figure)")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import simcontainer as sc
+    from simcontainer.scenario.guard import check_size
+    from simcontainer.scenario.schema import API_WORKERS_DEPRECATED
+
+    s = sc.load_scenario(args.scenario)
+    est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
+    print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
+          f"{est.describe()}")
+    if s.daemon.api_workers is not None:     # runs, but not as the user may think: say so here too
+        print_warnings([API_WORKERS_DEPRECATED.format(n=s.daemon.api_workers)])
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from simcontainer.studies.sweep import cli_sweep
+
+    return cli_sweep(args)
+
+
+def cmd_fidelity(args: argparse.Namespace) -> int:
+    from simcontainer.studies.fidelity import cli_fidelity
+
+    return cli_fidelity(args)
+
+
+def catalogue_images() -> list[dict[str, Any]]:
+    """The shipped image catalogue, one row per image: kind, sizes, layers and the base it names."""
+    from simcontainer.scenario.profiles import _read_toml, default_catalogue, models_dir
+
+    raw = _read_toml(models_dir() / "images.toml").get("images", [])
+    bases = {e.get("name"): e.get("base") for e in raw if isinstance(e, dict)}
+    rows = []
+    for name, img in sorted(default_catalogue().images.items()):
+        if img.kind == "vm":
+            download, disk, layers = img.download_mib, img.disk_mib, 0
+        else:
+            download = sum(layer.download_mib for layer in img.layers)
+            disk = sum(layer.disk_mib for layer in img.layers)
+            layers = len(img.layers)
+        rows.append({"image": name, "kind": img.kind, "download MiB": download, "disk MiB": disk,
+                     "layers": layers, "base": bases.get(name)})
+    return rows
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    rows = catalogue_images()
+    if args.json:
+        print(json.dumps([{"name": r["image"], "kind": r["kind"], "download_mib": r["download MiB"],
+                           "disk_mib": r["disk MiB"], "layers": r["layers"], "base": r["base"]}
+                          for r in rows], indent=2))
+        return EXIT_OK
+    print(table(rows))
+    print("\n(use a name as a workload's image; a scenario may add its own under [[images]])")
+    return EXIT_OK
+
+
+def cmd_hosts(args: argparse.Namespace) -> int:
+    from simcontainer.scenario.profiles import default_catalogue
+
+    hosts = default_catalogue().hosts
+    if args.json:
+        print(json.dumps(hosts, indent=2))
+        return EXIT_OK
+    print(table([{"host": name, **fields} for name, fields in hosts.items()]))
+    print('\n(use a name as a scenario\'s host = "NAME")')
+    return EXIT_OK
+
+
+def streamlit_command(port: int, address: str | None = None) -> list[str]:
+    """The ``streamlit run`` command line of ``simcontainer app``: the packaged app, headless."""
+    script = Path(__file__).resolve().parent / "_launch" / "streamlit_app.py"
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    if address:
+        argv += ["--server.address", address]
+    return argv
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("streamlit") is None:
+        print("error: the app needs Streamlit, which is not installed here; install the app extra: "
+              "pip install 'simcontainer[app]' (or run make app in a clone)", file=sys.stderr)
+        return EXIT_ERROR
+    env = os.environ.copy()
+    query = ""
+    if args.scenario:
+        import simcontainer as sc
+        from simcontainer.studies.planner import encode_scenario
+
+        token = encode_scenario(sc.load_scenario(args.scenario))
+        env["SIMCONTAINER_APP_SCENARIO"] = token
+        query = f"?s={token}"
+    host = args.address or "localhost"
+    print(f"simcontainer app on http://{host}:{args.port}/{query}  (Ctrl-C stops it)", file=sys.stderr)
+    proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:   # Ctrl-C is how the app is stopped: Streamlit got it too
+        proc.wait()
+        return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="simcontainer",
+        description="Simulate containers and VMs on a host: how many fit, and how fast they start.",
+        epilog="Scenario files are TOML; see models/scenarios/ and the README. Input errors exit with status 2.",
+    )
+    p.add_argument("--version", action="version", version="simcontainer 0.1.0")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def progress_flags(sp: argparse.ArgumentParser) -> None:
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                       help="show progress on stderr (default: when stderr is a terminal)")
+        g.add_argument("--no-progress", dest="progress", action="store_false")
+
+    def force_flag(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--force", action="store_true",
+                        help="run (or pass) what the size guard expects not to fit in this machine's memory")
+
+    r = sub.add_parser("run", help="run a scenario and print its summary")
+    r.add_argument("scenario", help="scenario TOML file")
+    r.add_argument("--json", action="store_true", help="print the result JSON instead of tables")
+    r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
+    r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    force_flag(r)
+    progress_flags(r)
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="rerun a scenario with every workload on each runtime")
+    c.add_argument("scenario")
+    c.add_argument("--runtimes", type=_runtimes_arg, required=True, metavar="A,B,...",
+                   help="comma-separated runtime names, e.g. runc,firecracker,qemu-kvm")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--seed", type=int, default=None)
+    progress_flags(c)
+    force_flag(c)
+    c.set_defaults(func=cmd_compare)
+
+    d = sub.add_parser("density", help="closed form: how many instances fit per runtime, and what binds")
+    d.add_argument("scenario")
+    d.add_argument("--runtimes", type=_runtimes_arg, default=None, metavar="A,B,...",
+                   help="runtimes to show besides each workload's own")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_density)
+
+    s = sub.add_parser("sweep", help="run a parameter sweep (grid, random or Latin hypercube)")
+    s.add_argument("sweep", help="sweep TOML file")
+    s.add_argument("--out", default=None, help="output folder (default: next to the sweep file, NAME.out/)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
+    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    s.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="runs per task (default: about 4 batches per worker, at most 64 runs)")
+    force_flag(s)
+    progress_flags(s)
+    s.set_defaults(func=cmd_sweep)
+
+    pr = sub.add_parser("profiles", help="list runtime profiles with their figures (and sources)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--sources", action="store_true", help="print the citation behind every figure")
+    pr.set_defaults(func=cmd_profiles)
+
+    ck = sub.add_parser("check", help="validate a scenario file without running it")
+    ck.add_argument("scenario")
+    force_flag(ck)
+    ck.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("fidelity", help="regenerate docs/fidelity.md: the model against published figures")
+    f.add_argument("--out", default="docs/fidelity.md")
+    f.set_defaults(func=cmd_fidelity)
+
+    a = sub.add_parser("app", help="serve the what-if planner (Streamlit) on http://localhost:PORT",
+                       description="Start the app: the what-if planner, on SCENARIO or the default scenario.")
+    a.add_argument("scenario", nargs="?", default=None, help="scenario TOML file to open (default: the default scenario)")
+    a.add_argument("--port", type=_port_arg, default=8501, help="port to serve on (default: 8501)")
+    a.add_argument("--address", default=None, help="address to listen on (default: Streamlit's, every interface)")
+    a.set_defaults(func=cmd_app)
+
+    im = sub.add_parser("images", help="list the image catalogue: kind, sizes, layers, base")
+    im.add_argument("--json", action="store_true")
+    im.set_defaults(func=cmd_images)
+
+    ho = sub.add_parser("hosts", help="list the host presets (host = \"NAME\" in a scenario)")
+    ho.add_argument("--json", action="store_true")
+    ho.set_defaults(func=cmd_hosts)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # The library's deprecation warnings reach a CLI user once, as `warning: ...` lines from the
+    # result (or from check), not as Python warnings with a source line.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"simcontainer(\.|$)")
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        parser.error(f"--seed: {args.seed} is negative (allowed: an integer >= 0)")
+    try:
+        return int(args.func(args))
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SimcontainerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

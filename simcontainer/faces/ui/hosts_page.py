@@ -1,0 +1,60 @@
+"""How many hosts: the reverse question a planner asks first, per runtime (closed form, no run)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import simcontainer as sc
+from simcontainer.studies import comparison
+from simcontainer.studies import planner
+from simcontainer.faces.ui import charts, state
+
+
+def render() -> None:
+    st.title("Hosts needed")
+    base = state.current()
+    h = base.host
+    kind = h.preset or f"{h.cpu_cores:g}-core / {h.ram_mib / 1024:g} GiB"
+    st.caption(f"How many hosts like the planner's ({kind}: {h.cpu_cores:g} cores, {h.ram_mib / 1024:g} GiB RAM, "
+               f"{h.disk_gib:g} GiB disk) hold N instances of each service, per runtime, keeping headroom "
+               "on every host. Closed form: per-instance RAM, CPU and disk packed onto hosts; no simulation.")
+    defaults = comparison.steady_counts(base)
+    cols = st.columns(min(len(base.workloads), 4) or 1)
+    counts = {}
+    for i, w in enumerate(base.workloads):
+        counts[w.name] = int(cols[i % len(cols)].number_input(
+            f"{w.name} instances", 0, 1_000_000, int(defaults[w.name]), 1, key=f"hn_{w.name}",
+            help="default: the mix's burst, or rate × mean lifetime for a service that churns"))
+    c1, c2 = st.columns([1, 2])
+    headroom = c1.slider("Headroom kept free on every host", 0, 90, 20, 5, key="hn_headroom",
+                         format="%d%%") / 100.0
+    all_rt = sorted(sc.default_catalogue().runtimes)
+    compare = c2.multiselect("Runtimes", all_rt, default=all_rt, key="hn_runtimes", format_func=comparison.describe,
+                             help="every service runs on the runtime (a VM boots a VM disk image)")
+    if not compare or not any(counts.values()):
+        st.info("Pick at least one runtime and one instance.")
+        return
+    table = comparison.hosts_needed(base, counts, compare, headroom)
+    st.success(comparison.hosts_answer(table, counts, kind, headroom))
+    shown = table.rename(columns={"runtime": "Runtime", "hosts": "Hosts", "lower_bound": "At least (total / room)",
+                                  "binding": "Binds first", "ram_per_host": "RAM used per host",
+                                  "cpu_per_host": "CPU used per host"})
+    shown["Kernel"] = [comparison.kernel_of(r) for r in table["runtime"]]
+    shown["Control plane"] = [comparison.PLANE_WORDS.get(p, p) for p in map(comparison.default_plane, table["runtime"])]
+    for c in ("RAM used per host", "CPU used per host"):
+        shown[c] = [f"{v:.0%}" if pd.notna(v) else "" for v in shown[c]]
+    for c in ("Hosts", "At least (total / room)"):
+        shown[c] = [f"{v:.0f}" if pd.notna(v) else "" for v in shown[c]]
+    st.dataframe(shown, hide_index=True, key="hosts_table", placeholder="")
+    data = table.dropna(subset=["hosts"])
+    charts.show(st, charts.content_key("hosts", planner.canonical(base), sorted(counts.items()), headroom, compare),
+                lambda: alt.Chart(data).mark_bar().encode(
+                    x=alt.X("hosts:Q", title="hosts needed", axis=alt.Axis(tickMinStep=1)),
+                    y=alt.Y("runtime:N", sort="x", title="runtime", axis=alt.Axis(labelLimit=300)),
+                    color=alt.Color("binding:N", title="binds first"),
+                    tooltip=["runtime", "hosts", "binding"]).properties(
+                        height=80 + 30 * len(data), title="Hosts needed per runtime"))
+    st.caption("Averages per host are over the hosts needed; the packing is first-fit decreasing, so a few "
+               "hosts may be fuller than others. Startup time is not part of this answer: see the planner.")

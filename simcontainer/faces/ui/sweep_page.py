@@ -1,0 +1,177 @@
+"""Sweeps: vary one or two settings of the current what-if over a range, with replications.
+
+Runs go one at a time in the script, each one a checkpoint: a Stop (or any widget change) ends
+the sweep between two runs and keeps every run finished so far. Changing the design after a run
+marks the chart as stale until the sweep runs again.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import simcontainer as sc
+from simcontainer.studies import comparison
+from simcontainer.studies import planner
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.studies.sweep_store import flatten_metrics, runs_table
+from simcontainer.faces.ui import charts, runs, state
+
+NONE = "(none)"
+REPLICATIONS = 3                 # at least three seeds per point, so an interval means something
+SWEEP_MAX_REQUESTS = 2_000_000   # all runs of a sweep together, in the server's process
+
+
+def axis_inputs(label: str, params: dict[str, float], choices: dict[str, list[str]], default: str, key: str,
+                allow_none: bool = False) -> tuple[str, list[Any]] | None:
+    options = ([NONE] if allow_none else []) + list(params) + list(choices)
+    path = st.selectbox(label, options, index=options.index(default), key=f"{key}_path",
+                        help="numbers vary over a range; runtime, placement and admission over chosen values")
+    if path == NONE:
+        return None
+    if path in choices:
+        opts = choices[path]
+        fmt = comparison.describe if path.endswith(".runtime") else str   # a runtime with its kernel and plane
+        picked = st.multiselect("values", opts, default=opts[: min(3, len(opts))], key=f"{key}_values_{path}",
+                                format_func=fmt)
+        return (path, picked) if picked else None
+    cur = params[path]
+    c1, c2, c3 = st.columns(3)
+    low = c1.number_input("from", value=float(cur * 0.5 if cur else 0.0), key=f"{key}_low_{path}")
+    high = c2.number_input("to", value=float(cur * 1.5 if cur else 1.0), key=f"{key}_high_{path}")
+    steps = c3.number_input("steps", 1, 25, 5 if not allow_none else 3, key=f"{key}_steps_{path}")
+    if high < low:
+        st.error(f"{path}: 'to' ({high:g}) is below 'from' ({low:g}); swap them.")
+        return None
+    return path, planner.sweep_values(path, low, high, int(steps))
+
+
+def design_key(base_toml: str, axes: dict[str, list[Any]], reps: int) -> str:
+    return charts.content_key(base_toml, sorted((k, tuple(v)) for k, v in axes.items()), reps)
+
+
+def render() -> None:
+    st.title("Sweep")
+    base = state.current()
+    st.caption(f"Starts from the planner's current what-if, **{base.name}**; every other setting stays as it is.")
+    params = planner.sweep_parameters(base)
+    choices = planner.sweep_choices(base)
+    first = "host.cpu_cores" if "host.cpu_cores" in params else next(iter(params))
+    one = axis_inputs("First setting", params, choices, first, "a1")
+    two = axis_inputs("Second setting (optional)", params, choices, NONE, "a2", allow_none=True)
+    reps = int(st.number_input("Replications (seeds) per point", 1, 20, REPLICATIONS, key="reps",
+                               help="at least 3 for an interval; each replication is another seed"))
+    if one is None:
+        st.info("Pick the values of the first setting.")
+        return
+    axes = {one[0]: one[1]}
+    if two is not None and two[0] != one[0]:
+        axes[two[0]] = two[1]
+    total = reps * int(pd.Series([len(v) for v in axes.values()]).prod())
+    st.caption(f"{total} runs: " + " × ".join(f"{k} ∈ {v}" for k, v in axes.items()) + f" × {reps} seeds")
+    base_toml = planner.canonical(base)
+    key = design_key(base_toml, axes, reps)
+    export(base, axes, reps)
+    if st.button("Run sweep", type="primary", key="run_sweep"):
+        run(base, axes, reps, key)
+    result = st.session_state.get("sweep")
+    if result is None:
+        return
+    if result["design"] != key:
+        st.warning("The design changed since this sweep ran: the chart and table below are for the old "
+                   "design (" + " × ".join(f"{k} ∈ {v}" for k, v in result["axes_values"].items())
+                   + "). Press Run sweep for the new one.")
+    show(result, f"workloads.{base.workloads[0].name}.startup_s.p95", stale=result["design"] != key)
+
+
+def export(base: Any, axes: dict[str, list[Any]], reps: int) -> None:
+    with st.expander("Export this sweep (TOML for `simcontainer sweep`)"):
+        name = base.name
+        c1, c2 = st.columns(2)
+        c1.download_button("Sweep file", planner.sweep_toml(axes, reps, f"{name}.toml"),
+                           file_name=f"{name}-sweep.toml", mime="application/toml", key="dl_sweep_toml")
+        c2.download_button("Its base scenario", planner.canonical(base), file_name=f"{name}.toml",
+                           mime="application/toml", key="dl_sweep_base")
+        st.caption(f"Save both in one folder and run `simcontainer sweep {name}-sweep.toml`.")
+
+
+def run(base: Any, axes: dict[str, list[Any]], reps: int, key: str) -> None:
+    """Run the grid one run at a time, keeping finished runs in the session as they come."""
+    try:
+        spec = planner.sweep_spec(base, axes, reps)
+    except ScenarioError as exc:
+        st.error("The sweep cannot run:\n\n" + "\n".join(f"- `{p}`" for p in exc.problems))
+        return
+    sizes = [runs.size(s) for s in spec.scenarios]
+    refused = [runs.refusal(s, z) for s, z in zip(spec.scenarios, sizes) if z.refused]
+    requests = sum(z.requests for z in sizes) * reps
+    if refused or requests > SWEEP_MAX_REQUESTS:
+        st.error(refused[0] if refused else
+                 f"Not run: the sweep would make about {requests:,.0f} start requests in all; the app runs at "
+                 f"most {SWEEP_MAX_REQUESTS:,} per sweep. Export it and run `simcontainer sweep` instead.")
+        return
+    results: dict[str, Any] = {}
+    st.session_state["sweep"] = {"design": key, "spec": spec, "results": results, "axes": list(axes),
+                                 "axes_values": dict(axes), "total": spec.n_runs, "stopped": True}
+    slot = st.empty()            # a placeholder: emptying it removes the bar and the button
+    box = slot.container()
+    bar = box.progress(0.0, text=f"0 / {spec.n_runs} runs")
+    box.button("Stop sweep", key="stop_sweep", help="Stop after the current run; finished runs are kept")
+    start = time.monotonic()
+    todo = list(spec.runs())
+    for i, r in enumerate(todo, 1):
+        if r.key not in results:
+            results[r.key] = flatten_metrics(sc.simulate(spec.scenarios[r.point], r.seed).summary)
+        left = planner.eta_s(i, len(todo), time.monotonic() - start)
+        bar.progress(i / len(todo), text=f"{i} / {len(todo)} runs"
+                     + (f" · about {left:.0f} s left" if left is not None else ""))
+    st.session_state["sweep"]["stopped"] = False
+    slot.empty()
+
+
+def tables(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    spec, axes = result["spec"], result["axes"]
+    table = runs_table(spec, result["results"])
+    metrics = [c for c in table.columns if c not in {"point", "replication", "seed", "key", *axes}]
+    return table, planner.sweep_summary(table, axes, metrics)
+
+
+def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:
+    table, summary = tables(result)
+    axes = result["axes"]
+    done, total = len(table), result["total"]
+    if result.get("stopped") and done < total:
+        st.info(f"Stopped: {done} of {total} runs finished and kept; the chart and table show those.")
+    if summary.empty:
+        st.info("No run finished yet.")
+        return
+    metrics = sorted(summary["metric"].unique())
+    first_wl = preferred if preferred in metrics else metrics[0]
+    metric = st.selectbox("Metric", metrics, index=metrics.index(first_wl), key="metric")
+    title = ("(stale) " if stale else "")
+    if len(axes) == 1:
+        st.altair_chart(charts.sweep_line(summary, axes[0], metric, title), width="stretch")
+    else:
+        st.altair_chart(charts.sweep_heatmap(summary, axes[0], axes[1], metric, title), width="stretch")
+    view = summary[summary["metric"] == metric].drop(columns=["metric", "point"])
+    st.dataframe(view.rename(columns={"runs": "runs", "n": "runs with a value", "mean": "mean",
+                                      "ci95_low": "95% low (bootstrap)", "ci95_high": "95% high (bootstrap)"}),
+                 hide_index=True, key="sweep_table", placeholder="", column_config={
+                     c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "95% low (bootstrap)",
+                                                                               "95% high (bootstrap)")})
+    c1, c2 = st.columns(2)
+    name = state.current().name
+    c1.download_button("Download runs (CSV)", table.to_csv(index=False), file_name=f"{name}-sweep-runs.csv",
+                       mime="text/csv", key="dl_csv")
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    c2.download_button("Download runs (Parquet)", buf.getvalue(), file_name=f"{name}-sweep-runs.parquet",
+                       mime="application/vnd.apache.parquet", key="dl_parquet")
+    st.caption(f"{done} runs · per point: the mean over replications and a 95% percentile-bootstrap interval "
+               "of it (it stays within the values seen, so a latency's interval never goes below zero); "
+               "'runs with a value' counts the runs where the figure exists (a latency has none when nothing "
+               "started).")

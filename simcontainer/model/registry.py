@@ -1,0 +1,289 @@
+"""Where layers come from: the registry, per-site mirrors and peers, shared by every host.
+
+A pull talks to a registry before it moves a byte (`docker pull` against the Registry HTTP API V2):
+
+1. **registry** — an auth token (a new TLS connection to the token service and a GET), the
+   manifest (a new connection to the registry; a multi-arch image is an index, then the
+   platform's manifest), the image config blob (a GET answered by a redirect to blob storage);
+2. **download** — per layer blob, a request (GET + redirect) then the bytes; each blob is one
+   connection, capped at ``per_stream_mb_s`` beside the host's link, so ``max_concurrent_downloads``
+   matters exactly when one stream cannot fill the link;
+3. **extract** — decompress (gzip single-threaded, unpigz, zstd or none) and write to disk.
+
+Every round trip costs ``rtt_ms``. The numbers of round trips are estimates read off the protocol
+(TCP + TLS 1.3 handshakes = 2 round trips per new connection; the request itself 1; a blob GET
+answered with a 307 to a CDN, 1 more), not measurements.
+
+**Shared**: the registry's egress (``egress_mb_s``, None = a CDN without a limit that matters) is one
+fair-share resource for all hosts; a byte of a blob moves through the host's link and the egress
+together (a flow through two fair-share links is modelled as a piece of work on each, finished
+when both are: exact when one of them is the bottleneck, a little optimistic when both bind).
+A rate limit (``rate_limit_per_s``, ``rate_limit_burst``: a token bucket over manifest requests,
+which is what Docker Hub counts as a pull) answers **429**; the client retries after
+``retry_step_s`` × the attempt (moby distribution/xfer: ``delay := retries * 5`` seconds). Unlike
+dockerd (``max-download-attempts`` 5, then the pull fails) the model keeps retrying: failed pulls
+are not modelled. ``rate_limit_scope = "registry"``: one bucket for every host (a private
+registry's limit); ``"host"``: a bucket per host, as Docker Hub's limit is per IP address
+(anonymous: 100 pulls per 6 hours; authenticated: 200 -- Docker Hub docs, "Docker Hub rate
+limit"): ``rate_limit_per_s = 100 / 21600``, ``rate_limit_burst = 100``.
+
+**Mirror** (a pull-through cache per site of ``hosts_per_site`` hosts): manifests and blobs come
+from the site's mirror (its own ``rtt_ms`` and egress); a blob the mirror does not hold is fetched
+from the registry once while the site's hosts that want it stream it as it arrives.
+
+**Peer-to-peer** (Dragonfly, Kraken): the first host that wants a blob fetches it from the
+registry; every other host gets it from peers, piece by piece, as a swarm: its transfer runs at its
+own link (no per-stream cap: many peer connections) and cannot end before the registry's copy
+has arrived. This is a fluid model of a swarm whose peers upload as fast as they download.
+Manifests still come from the registry (one request per pull), and a blob once in the swarm stays
+there (a peer's garbage collection is not tracked: with 2+ holders, some peer still has it).
+
+**Lazy pulling** (eStargz, SOCI, Nydus): a container starts once the start-up share of each layer
+has been fetched (``startup_fraction``: per image, default 6.4 %: Harter et al., Slacker, FAST
+2016, "only 6.4% of the pulled data is read" at start-up) plus the format's index; the rest is
+fetched in the background while the container runs (stargz-snapshotter's background fetcher is on
+by default), which costs network, registry egress, decompression CPU and disk writes at run time.
+Conversion cost (at build time, not simulated): eStargz recompresses every layer into per-file gzip
+streams plus a TOC (a few % larger: each file its own gzip stream — google/crfs README) and needs
+a new image digest; SOCI leaves the image as it is and builds a separate index (one pass over
+each layer's bytes); Nydus converts to its own RAFS format (new digest).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from simcontainer.model.resources import FairShare
+
+if TYPE_CHECKING:
+    from simcontainer.scenario.schema import Registry as RegistrySpec
+
+MIB_PER_MB = 1e6 / 2**20
+
+# Decompression rate per core in MB/s of *uncompressed* output.
+# zlib ~400 MB/s, zstd ~1,700 MB/s: facebook/zstd README (lzbench, i7-9700K), as listed in the
+# project's reference notes. "gzip" is dockerd/containerd inflating in-process on one thread (Go's
+# compress/gzip; the zlib figure is optimistic for it). "pigz": unpigz inflates on one thread too
+# (pigz README: decompression cannot be parallelised) but reads, writes and checks the CRC on
+# three other threads: estimate 1.3x gzip. "none": no decompression, only the disk write.
+DECODE_MB_S = {"gzip": 400.0, "pigz": 520.0, "zstd": 1700.0, "none": math.inf}
+
+# Slacker (Harter et al., FAST 2016): pulls are 76% of container start time and only 6.4% of the
+# pulled data is read: the default start-up share of an image under lazy pulling.
+STARTUP_FRACTION = 0.064
+
+
+@dataclass(frozen=True)
+class LazyFormat:
+    """A lazily pullable image format: its extra round trips and its size on the wire."""
+
+    name: str
+    image_round_trips: int      # per image: finding the index (SOCI: the referrers API + index)
+    layer_round_trips: int      # per layer: its TOC / ztoc / bootstrap before any file
+    size_factor: float          # bytes on the wire relative to the plain gzip layer
+
+
+# Estimates from each format's design (stargz-snapshotter docs, soci-snapshotter docs, Nydus
+# docs): eStargz reads the TOC at the end of each layer (a range GET); SOCI looks the index up
+# with the referrers API and fetches a ztoc per layer; Nydus fetches a bootstrap per image.
+LAZY_FORMATS = {
+    "estargz": LazyFormat("estargz", 0, 1, 1.03),
+    "soci": LazyFormat("soci", 2, 1, 1.0),
+    "nydus": LazyFormat("nydus", 1, 0, 1.0),
+}
+
+
+class _Tier:
+    """A place blobs come from (the registry, a site's mirror): its egress and what it holds."""
+
+    __slots__ = ("egress", "rtt_s", "held", "manifests")
+
+    def __init__(self, env: simpy.Environment, egress_mb_s: float | None, rtt_s: float, name: str) -> None:
+        self.egress = FairShare(env, egress_mb_s * MIB_PER_MB, name) if egress_mb_s else None
+        self.rtt_s = rtt_s
+        self.held: dict[str, simpy.Event | None] = {}   # blob -> None (held) or its fill in flight
+        self.manifests: dict[str, simpy.Event | None] = {}   # image -> the same, for manifests
+
+
+class Distribution:
+    """The registry and, if configured, its mirrors and the peer swarm: one per run."""
+
+    def __init__(self, env: simpy.Environment, spec: RegistrySpec) -> None:
+        self.env = env
+        self.spec = spec
+        self.rtt_s = spec.rtt_ms / 1000.0
+        self.cap = spec.per_stream_mb_s * MIB_PER_MB
+        self.origin = _Tier(env, spec.egress_mb_s, self.rtt_s, "registry.egress")
+        self.mirrors: dict[int, _Tier] = {}
+        self.lazy = LAZY_FORMATS.get(spec.lazy)
+        self.decode_mib_s = {k: v * MIB_PER_MB for k, v in DECODE_MB_S.items()}
+        if spec.decoder == "pigz":
+            self.decode_mib_s["gzip"] = DECODE_MB_S["pigz"] * MIB_PER_MB
+        self._buckets: dict[int, list[float]] = {}    # scope key -> [tokens, when counted]
+        # what happened, for the result
+        self.requests = 0              # manifest requests that reached the registry
+        self.throttled = 0             # of them answered 429
+        self.origin_mib = 0.0          # bytes the registry sent (to hosts or mirrors)
+        self.mirror_mib = 0.0          # bytes mirrors sent to hosts
+        self.peer_mib = 0.0            # bytes hosts got from peers
+        self.lazy_runtime_mib = 0.0    # bytes lazy pulls fetched while containers ran
+
+    # ---- the registry phase ------------------------------------------------------------------
+
+    def _mirror(self, host: int) -> _Tier | None:
+        """The mirror of host number ``host``'s site, if there are mirrors."""
+        m = self.spec.mirror
+        if m is None:
+            return None
+        site = host // m.hosts_per_site
+        tier = self.mirrors.get(site)
+        if tier is None:
+            tier = self.mirrors[site] = _Tier(self.env, m.egress_mb_s, m.rtt_ms / 1000.0,
+                                              f"mirror{site}.egress")
+        return tier
+
+    def resolve(self, host: int, image_name: str) -> Generator[simpy.Event, Any, None]:
+        """Token, manifest and config: the round trips before host number ``host`` can ask
+        for its first layer."""
+        spec = self.spec
+        mirror = self._mirror(host)
+        lazy = self.lazy
+        extra = lazy.image_round_trips if lazy is not None else 0
+        if mirror is not None:
+            # a site mirror is asked without a token; on a miss it asks the registry itself
+            yield self.env.timeout(mirror.rtt_s * (spec.manifest_round_trips + spec.config_round_trips + extra))
+            state = mirror.manifests.get(image_name, False)
+            if state is None:
+                return
+            if state is not False:               # the mirror is asking the registry already
+                yield state
+                return
+            fill = mirror.manifests[image_name] = self.env.event()
+            # the mirror asks for its site: under a per-host limit, its first host's bucket
+            site_host = host - host % self.spec.mirror.hosts_per_site if self.spec.mirror else host
+            yield from self._from_origin(site_host)
+            mirror.manifests[image_name] = None
+            fill.succeed()
+            return
+        yield from self._from_origin(host)
+
+    def _from_origin(self, host: int) -> Generator[simpy.Event, Any, None]:
+        spec = self.spec
+        extra = self.lazy.image_round_trips if self.lazy is not None else 0
+        yield from self._rate_limited(host)
+        t = self.rtt_s * (spec.auth_round_trips + spec.manifest_round_trips + spec.config_round_trips + extra)
+        if t > 0:
+            yield self.env.timeout(t)
+
+    def _rate_limited(self, host: int) -> Generator[simpy.Event, Any, None]:
+        """One manifest request against the token bucket (the registry's, or ``host``'s); a 429
+        costs a round trip and a wait of ``retry_step_s`` x the attempt, then the request is
+        made again."""
+        spec = self.spec
+        rate = spec.rate_limit_per_s
+        attempt = 0
+        while True:
+            self.requests += 1
+            if rate is None:
+                return
+            now = self.env.now
+            key = host if spec.rate_limit_scope == "host" else -1
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = [float(spec.rate_limit_burst), now]
+            bucket[0] = min(float(spec.rate_limit_burst), bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+            if bucket[0] >= 1.0:
+                bucket[0] -= 1.0
+                return
+            self.throttled += 1
+            attempt += 1
+            yield self.env.timeout(self.rtt_s + spec.retry_step_s * attempt)
+
+    # ---- blobs ---------------------------------------------------------------------------------
+
+    def fetch(self, host: int, net: FairShare, blob: str, mib: float, *, first: bool = True,
+              cap: float | None = None) -> Generator[simpy.Event, Any, None]:
+        """Bring ``mib`` of blob ``blob`` to host number ``host`` over its link ``net``: the
+        request's round trips (``first``: a new request, not the rest of a lazily fetched blob),
+        then the bytes."""
+        env = self.env
+        spec = self.spec
+        cap = self.cap if cap is None else cap
+        mirror = self._mirror(host)
+        if first:
+            rtt = mirror.rtt_s if mirror is not None else self.rtt_s
+            t = rtt * spec.blob_round_trips
+            if t > 0:
+                yield env.timeout(t)
+        if mib <= 0:
+            return
+        if spec.p2p:
+            yield from self._from_swarm(net, blob, mib, cap)
+        elif mirror is not None:
+            yield from self._through(mirror, net, blob, mib, cap)
+        else:
+            self.origin_mib += mib
+            yield from _transfer(env, [net, self.origin.egress], mib, cap)
+
+    def _through(self, mirror: _Tier, net: FairShare, blob: str, mib: float, cap: float
+                 ) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        self.mirror_mib += mib
+        state = mirror.held.get(blob, False)
+        if state is None:                        # the mirror holds it
+            yield from _transfer(env, [net, mirror.egress], mib, cap)
+            return
+        if state is not False:                   # being filled: stream behind the fill
+            yield from _transfer(env, [net, mirror.egress], mib, cap, after=state)
+            return
+        fill = mirror.held[blob] = env.event()    # a miss: the mirror fetches it from the registry
+        self.origin_mib += mib
+        try:
+            yield from _transfer(env, [net, mirror.egress, self.origin.egress], mib, cap)
+        finally:
+            mirror.held[blob] = None
+            fill.succeed()
+
+    def _from_swarm(self, net: FairShare, blob: str, mib: float, cap: float
+                    ) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        state = self.origin.held.get(blob, False)
+        if state is False:                       # nobody has it: this host seeds it
+            fill = self.origin.held[blob] = env.event()
+            self.origin_mib += mib
+            try:
+                yield from _transfer(env, [net, self.origin.egress], mib, cap)
+            finally:
+                self.origin.held[blob] = None
+                fill.succeed()
+            return
+        self.peer_mib += mib
+        yield from _transfer(env, [net], mib, math.inf, after=state)
+
+    def stats(self) -> dict[str, Any]:
+        """What the registry did in the run (the result's ``host.registry``): manifest requests
+        and how many were answered 429, and MiB sent by the registry, by mirrors, by peers, and
+        fetched by lazy pulls while their containers ran."""
+        return {"requests": self.requests, "throttled": self.throttled, "origin_mib": self.origin_mib,
+                "mirror_mib": self.mirror_mib, "peer_mib": self.peer_mib,
+                "lazy_runtime_mib": self.lazy_runtime_mib}
+
+
+def _transfer(env: simpy.Environment, links: list[FairShare | None], mib: float, cap: float,
+              after: simpy.Event | None = None) -> Generator[simpy.Event, Any, None]:
+    """``mib`` through every link at once (each its fair share, capped per stream); done when
+    every link has carried it and, if given, ``after`` has fired."""
+    events = [ev for link in links if link is not None
+              for ev in (link.request(mib, cap),) if ev is not None]
+    if after is not None and not after.processed:
+        events.append(after)
+    if len(events) == 1:
+        yield events[0]
+    elif events:
+        yield env.all_of(events)

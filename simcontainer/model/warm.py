@@ -1,0 +1,506 @@
+"""Warm paths: snapshot restore, pre-warmed pools and keep-alive (a workload's ``warm`` table).
+
+A workload without ``warm`` never reaches this module: :meth:`Daemon.run` hands a request here
+only when its plan has a :class:`WarmPlan`, so the fast path pays one attribute test.
+
+A request of a warm workload:
+
+1. takes an **idle warm instance** of its workload if one is ready (from its pool, or one kept
+   alive after its work): it is running at once (``warm_start_s``); the idle instance's host
+   reservation (RAM, disk, image reference, bridge port) becomes the request's. A pool refills
+   (``refill = "immediate"``: a replacement starts at once, the way it would cold);
+2. otherwise starts **cold** -- admission, pull, create, boot, as on the fast path -- or, with
+   ``start = "snapshot"``, is **restored**: admission, then the runtime's restore (a microVM's
+   snapshot load; a container's CRIU restore, which reads its memory eagerly) with no pull, no
+   create and no boot. A restored microVM then loads its memory lazily: its first touches fault
+   one page at a time, which runs as CPU work on the host's fair share before its app does its
+   work (REAP, ASPLOS 2021). Figures and sources: ``models/warm.toml``;
+3. runs its lifetime, then its record ends (stopping, exited, removed). With ``keep_alive_s`` the
+   instance itself stays warm and idle for that long -- holding its RAM -- and serves the next
+   request of its workload; at the end of the window it is stopped and removed (the runtime's
+   stop and the plane's teardown, outside any request's record).
+
+What the summary gains per warm workload (``summary["workloads"][name]["warm"]``): start counts
+by kind (cold, warm, snapshot), startup figures per kind (null over nothing), idle warm memory
+(MiB-seconds and the mean MiB held), pool fills and keep-alive expiries; and
+``phases_s["restore"]`` (restore time, 0 for instances that did not restore; ``boot`` no longer
+holds it, so the phases still add up to the startup).
+
+:func:`strategy_table` runs one workload under each strategy (cold, lazy pull, pool, snapshot,
+keep-alive) on the same arrivals and returns the startup and memory bill side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Generator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import simpy
+
+from simcontainer.model.states import State
+from simcontainer.model.metrics import NM, M
+
+if TYPE_CHECKING:
+    from simcontainer.model.daemon import Daemon, Instance, WorkloadPlan
+
+WARM_TOML = Path(__file__).resolve().parents[2] / "models" / "warm.toml"
+KINDS = ("cold", "warm", "snapshot")
+
+
+@dataclass(frozen=True)
+class Restore:
+    """One runtime's restore: ``load_s`` fixed, plus the memory read at ``mem_rate_mib_s`` (0:
+    not read at load), then page faults over ``working_set_fraction`` of its RAM at ``fault_us``
+    each while it runs."""
+
+    runtime: str
+    how: str                    # "snapshot" (a VM's) or "criu" (a container's)
+    load_s: float
+    mem_rate_mib_s: float
+    working_set_fraction: float
+    fault_us: float
+    sources: tuple[str, ...]
+
+    def restore_s(self, mem_mib: float) -> float:
+        return self.load_s + (mem_mib / self.mem_rate_mib_s if self.mem_rate_mib_s > 0 else 0.0)
+
+    def fault_cpu_s(self, ram_mib: float) -> float:
+        """CPU-seconds of page faults after restore: 256 pages of 4 KiB per MiB touched."""
+        return ram_mib * self.working_set_fraction * 256 * self.fault_us * 1e-6
+
+
+@cache
+def figures() -> tuple[float, dict[str, Restore]]:
+    """(warm start seconds, restore figures per runtime name) from ``models/warm.toml``."""
+    with open(WARM_TOML, "rb") as f:
+        data = tomllib.load(f)
+    table = {name: Restore(name, r["how"], float(r["load_s"]), float(r["mem_rate_mib_s"]),
+                           float(r["working_set_fraction"]), float(r["fault_us"]), tuple(r["sources"]))
+             for name, r in data["restore"].items()}
+    return float(data["warm_start_s"]), table
+
+
+def restore_for(runtime: str) -> Restore | None:
+    return figures()[1].get(runtime)
+
+
+@dataclass
+class WarmPlan:
+    """A workload's warm settings, resolved (set on its ``WorkloadPlan.warm`` by the engine)."""
+
+    start: str
+    pool: int
+    refill: str
+    keep_alive_s: float
+    restore: Restore | None
+    restore_s: float = 0.0      # per restore, for this workload's memory
+    fault_cpu_s: float = 0.0    # page-fault CPU work after a restore
+
+
+def plan_for(plan: WorkloadPlan) -> WarmPlan | None:
+    """The workload's :class:`WarmPlan`, or None when it has no ``warm`` table. Raises
+    ValueError for a snapshot start on a runtime without restore figures."""
+    w = plan.workload.warm
+    if w is None:
+        return None
+    rs = None
+    if w.start == "snapshot":
+        rs = restore_for(plan.runtime.name)
+        if rs is None:
+            known = ", ".join(sorted(figures()[1]))
+            raise ValueError(f"workload {plan.name!r}: warm.start = \"snapshot\" has no restore figures for "
+                             f"runtime {plan.runtime.name!r} (allowed: {known}; models/warm.toml)")
+    wp = WarmPlan(w.start, w.pool, w.refill, w.keep_alive_s, rs)
+    if rs is not None:
+        mem = plan.workload.mem_mib if rs.how == "criu" else plan.demand.ram_mib
+        wp.restore_s = rs.restore_s(mem)
+        wp.fault_cpu_s = rs.fault_cpu_s(plan.demand.ram_mib)
+    return wp
+
+
+class Idle:
+    """An idle warm instance: the ticket holding its host reservation, since when, whether a
+    pool's (kept until taken) or kept alive (until its window ends)."""
+
+    __slots__ = ("ticket", "since", "pool", "taken")
+
+    def __init__(self, ticket: Instance, since: float, pool: bool) -> None:
+        self.ticket = ticket
+        self.since = since
+        self.pool = pool
+        self.taken = False
+
+
+class WarmState:
+    """Per workload: its idle instances and what the summary reports."""
+
+    def __init__(self, plan: WorkloadPlan, wp: WarmPlan) -> None:
+        self.plan = plan
+        self.wp = wp
+        self.idle: list[Idle] = []
+        self.kind: dict[int, int] = {}          # instance id -> index in KINDS
+        self.restore: dict[int, float] = {}     # instance id -> restore seconds
+        self.fault_cpu_s = 0.0                  # page-fault CPU work done after restores
+        self.idle_mib_s = 0.0                   # closed idle periods
+        self.fills = 0                          # pool instances started
+        self.fill_failed = 0
+        self.expired = 0                        # keep-alive windows that ended unused
+        self.fill_ids = 0
+
+
+class Warm:
+    """The warm paths of one daemon (made when a plan has a ``WarmPlan``)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.d = daemon
+        self.env = daemon.env
+        self.rec = daemon.rec
+        self.state: dict[int, WarmState] = {}
+        self.warm_start_s = figures()[0]
+        daemon.rec.warm = self
+
+    def add(self, plan: WorkloadPlan) -> None:
+        """Register a warm workload; start its pool."""
+        wp = plan.warm
+        st = self.state[plan.index] = WarmState(plan, wp)
+        for _ in range(wp.pool):
+            self.env.process(self._fill(st))
+
+    # ---- small steps ----------------------------------------------------------------------
+
+    def _mark(self, iid: int, mark: str) -> None:
+        self.rec.times[iid * NM + M[mark]] = self.env.now
+
+    def _steps(self, inst: Instance, states: tuple[State, ...]) -> None:
+        for s in states:
+            self.d._to(inst, s)
+
+    def _close_idle(self, st: WarmState, idle: Idle) -> None:
+        st.idle_mib_s += st.plan.demand.ram_mib * (self.env.now - idle.since)
+
+    def _go_idle(self, st: WarmState, ticket: Instance, pool: bool) -> None:
+        idle = Idle(ticket, self.env.now, pool)
+        st.idle.append(idle)
+        if not pool:
+            self.env.process(self._expire(st, idle))
+
+    def _expire(self, st: WarmState, idle: Idle) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(st.wp.keep_alive_s)
+        if idle.taken:
+            return
+        idle.taken = True
+        st.idle.remove(idle)
+        self._close_idle(st, idle)
+        st.expired += 1
+        yield from self._teardown(idle.ticket)
+
+    def _teardown(self, ticket: Instance) -> Generator[simpy.Event, Any, None]:
+        """Stop and remove an instance no request holds any more: its reservation goes back."""
+        host = ticket.host
+        assert host is not None
+        plan = ticket.plan
+        plane = host.planes[plan.plane]
+        if not plan.stop.idle:
+            yield from plane.stop(ticket)
+        if not plan.steps.remove_idle:
+            yield from plane.remove(ticket)
+        else:
+            plane.free_port(ticket)
+        self.d.admission.release(ticket)
+
+    def _boot(self, st: WarmState, t: Instance, record: bool
+              ) -> Generator[simpy.Event, Any, tuple[str | None, int]]:
+        """After admission: a cold start (pull, create, boot) or a restore. Returns (why it
+        failed or None, kind). ``record``: write the request's states and marks."""
+        env, plan, wp = self.env, t.plan, st.wp
+        host = t.host
+        assert host is not None
+        plane = host.planes[plan.plane]
+        if record:
+            self._to(t, State.PULLING)
+        if wp.restore is not None:      # the snapshot or checkpoint is on the host's disk
+            if record:
+                self._mark(t.id, "pulled")
+                self._to(t, State.CREATED)
+                self._mark(t.id, "created")
+                self._to(t, State.STARTING)
+            if plan.steps.endpoint and plane.max_ports is not None:
+                net = plane.network_of(t)
+                used = plane.ports.get(net, 0)
+                if used >= plane.max_ports:
+                    return "network full: no bridge port for the restored instance", 2
+                plane.ports[net] = used + 1
+            if wp.restore_s > 0:
+                yield env.timeout(wp.restore_s)
+            if record:
+                st.restore[t.id] = wp.restore_s
+            return None, 2
+        if not host.store.is_ready(plan.image):
+            got = yield from plane.pull(t)
+            if record:
+                self.rec.pulled_mib[t.id] = got
+        if record:
+            self._mark(t.id, "pulled")
+        if plan.vm_copy_mib > 0:
+            ev = host.disk_bw.request(plan.vm_copy_mib)
+            if ev is not None:
+                yield ev
+        yield from plane.create(t)
+        if record:
+            self._to(t, State.CREATED)
+            self._mark(t.id, "created")
+            self._to(t, State.STARTING)
+        why = yield from plane.start(t)
+        return why, 0
+
+    def _to(self, inst: Instance, state: State) -> None:
+        self.d._to(inst, state)
+
+    def _fill(self, st: WarmState) -> Generator[simpy.Event, Any, None]:
+        """Start one pool instance (cold, or restored) and keep it idle."""
+        from simcontainer.model.daemon import Instance
+
+        st.fill_ids += 1
+        st.fills += 1
+        t = Instance(-st.fill_ids, st.plan)     # not a request: no record of its own
+        adm = self.d.admission
+        # A pool instance never queues for room (it would hold requests up behind it): one that
+        # does not fit now is not started (pool_fill_failed); the next take tries again.
+        if adm.queue or not adm._try_place(t):
+            st.fill_failed += 1
+            return
+        why, _ = yield from self._boot(st, t, record=False)
+        if why is not None:
+            st.fill_failed += 1
+            self.d.admission.release(t)
+            return
+        ready_s = st.plan.workload.ready_s
+        if ready_s > 0:
+            yield self.env.timeout(ready_s)
+        if st.wp.fault_cpu_s > 0:           # touched while it warmed up: no faults left
+            ev = t.host.cpu.request(st.wp.fault_cpu_s, 1.0)     # type: ignore[union-attr]
+            if ev is not None:
+                yield ev
+        self._go_idle(st, t, pool=True)
+
+    # ---- a request ------------------------------------------------------------------------
+
+    def run(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
+        d, env, rec = self.d, self.env, self.rec
+        plan = inst.plan
+        st = self.state[plan.index]
+        wp = st.wp
+        iid = inst.id
+        ticket: Instance = inst
+        faults = 0.0
+        if st.idle:
+            idle = st.idle.pop()
+            idle.taken = True
+            self._close_idle(st, idle)
+            ticket = idle.ticket
+            inst.host, inst.owned = ticket.host, ticket.owned
+            if idle.pool and wp.refill == "immediate":
+                env.process(self._fill(st))
+            self._mark(iid, "admitted")
+            rec.host[iid] = inst.host.index     # type: ignore[union-attr]
+            if self.warm_start_s > 0:
+                yield env.timeout(self.warm_start_s)
+            self._to(inst, State.PULLING)
+            for m in ("pulled", "created"):
+                self._mark(iid, m)
+            self._steps(inst, (State.CREATED, State.STARTING))
+            kind = 1
+        else:
+            if not (yield from d.admit(inst)):
+                return
+            self._mark(iid, "admitted")
+            rec.host[iid] = inst.host.index     # type: ignore[union-attr]
+            why, kind = yield from self._boot(st, inst, record=True)
+            if why is not None:
+                d._fail(inst, why)
+                return
+            faults = wp.fault_cpu_s
+        host = inst.host
+        assert host is not None
+        st.kind[iid] = kind
+        self._to(inst, State.RUNNING)
+        self._mark(iid, "running")
+        host.started()
+        d._cpu_load(inst, True)
+        if kind == 1:
+            self._mark(iid, "ready")        # warm: its app is ready already
+        else:
+            if plan.workload.ready_s > 0:
+                yield env.timeout(plan.workload.ready_s)
+            self._mark(iid, "ready")
+        if faults > 0:      # lazy memory restore: first touches fault while the app works
+            st.fault_cpu_s += faults
+            ev = host.cpu.request(faults, 1.0)
+            if ev is not None:
+                yield ev
+        if lifetime == math.inf:
+            yield env.event()
+        yield env.timeout(lifetime)
+        d._cpu_load(inst, False)
+        host.stopped()
+        self._mark(iid, "stopping")
+        self._to(inst, State.STOPPING)
+        keep = wp.keep_alive_s > 0
+        if not keep:
+            plane = host.planes[plan.plane]
+            if not plan.stop.idle:
+                yield from plane.stop(ticket)
+        self._to(inst, State.EXITED)
+        self._mark(iid, "exited")
+        if keep:
+            self._go_idle(st, ticket, pool=False)
+        else:
+            plane = host.planes[plan.plane]
+            if not plan.steps.remove_idle:
+                yield from plane.remove(ticket)
+            else:
+                plane.free_port(ticket)
+            d.admission.release(ticket)
+        self._to(inst, State.REMOVED)
+        self._mark(iid, "removed")
+        del d.live[iid]
+
+    # ---- results --------------------------------------------------------------------------
+
+    def summary(self, index: int, tm: np.ndarray, ids: np.ndarray, horizon: float) -> dict[str, Any]:
+        """The ``warm`` block of one workload (``tm``: its rows of the times matrix, ``ids``
+        their instance ids)."""
+        from simcontainer.model.metrics import _stats
+
+        st = self.state[index]
+        ram = st.plan.demand.ram_mib
+        open_mib_s = sum(ram * (horizon - i.since) for i in st.idle if i.since < horizon)
+        idle_mib_s = st.idle_mib_s + open_mib_s
+        kinds = np.array([st.kind.get(int(i), -1) for i in ids], dtype=np.int8)
+        ready = ~np.isnan(tm[:, M["ready"]])
+        startup = tm[:, M["ready"]] - tm[:, M["request"]]
+        by_kind = {}
+        for k, name in enumerate(KINDS):
+            sel = ready & (kinds == k)
+            by_kind[name] = {"n": int(sel.sum()), **_stats(startup[sel], ("mean", "p50", "p95", "max"))}
+        rs = st.wp.restore
+        return {
+            "start": st.wp.start, "pool": st.wp.pool, "refill": st.wp.refill,
+            "keep_alive_s": st.wp.keep_alive_s,
+            "starts": {name: by_kind[name]["n"] for name in KINDS},
+            "startup_s": by_kind,
+            "restore_s": st.wp.restore_s if rs is not None else None,
+            "restore_how": rs.how if rs is not None else None,
+            "fault_cpu_s": st.fault_cpu_s,
+            "idle_mib_s": idle_mib_s,
+            "idle_mean_mib": idle_mib_s / horizon if horizon > 0 else None,
+            "idle_at_horizon": len(st.idle),
+            "pool_fills": st.fills, "pool_fill_failed": st.fill_failed,
+            "keep_alive_expired": st.expired,
+        }
+
+    def restore_column(self, n: int) -> np.ndarray:
+        col = np.zeros(n)
+        for st in self.state.values():
+            for iid, s in st.restore.items():
+                col[iid] = s
+        return col
+
+
+def render(s: dict[str, Any]) -> str:
+    """The CLI's warm-path table (empty when no workload has warm paths)."""
+    from simcontainer.faces.cli import table
+
+    rows = []
+    for name, w in s["workloads"].items():
+        wb = w.get("warm")
+        if wb is None:
+            continue
+        ss = wb["startup_s"]
+        rows.append({"workload": name, "cold": wb["starts"]["cold"], "warm": wb["starts"]["warm"],
+                     "snapshot": wb["starts"]["snapshot"], "cold p50 s": ss["cold"]["p50"],
+                     "snapshot p50 s": ss["snapshot"]["p50"], "restore s": w["phases_s"].get("restore"),
+                     "fault CPU s": wb["fault_cpu_s"], "idle MiB-s": wb["idle_mib_s"],
+                     "idle mean MiB": wb["idle_mean_mib"]})
+    if not rows:
+        return ""
+    return ("\n\nwarm paths (starts by kind; idle: RAM held by idle warm instances)\n" + table(rows))
+
+
+# ---- the strategies side by side (planner, Learn lesson) ---------------------------------
+
+STRATEGIES = ("cold", "lazy pull", "pool", "snapshot", "keep-alive")
+
+
+def strategy_table(scenario: Any, workload: str | None = None, *, pool: int = 2,
+                   keep_alive_s: float = 600.0, seed: int | None = None) -> Any:
+    """Run one workload of ``scenario`` (a :class:`Scenario`; the first workload when
+    ``workload`` is None) alone, on the same arrivals, under each strategy: ``cold`` (no warm
+    path, image not prepulled), ``lazy pull`` (the registry's lazy pulling, eStargz), ``pool``
+    (``pool`` pre-warmed instances, refilled at once), ``snapshot`` (snapshot/CRIU restore) and
+    ``keep-alive`` (``keep_alive_s``, default AWS Lambda's 10 min at the time of Shahrad et al.,
+    ATC 2020). Returns a DataFrame, a row per strategy: ``strategy``, ``requests``, ``started``,
+    ``cold``, ``warm``, ``snapshot`` (starts of each kind), ``startup_p50_s``, ``startup_p95_s``,
+    ``startup_mean_s``, ``startup_max_s`` (the first request pulls the image), ``idle_mib_s``, ``idle_mean_mib`` (the memory bill of idle warm
+    instances), ``fault_cpu_s`` and ``fault_s_per_start`` (page-fault work after snapshot restores,
+    in all and per restored start: the first run's slowdown, which ``startup`` -- request to ready --
+    leaves out), and ``note`` (why a strategy was skipped). A startup figure over
+    no start is NaN. A snapshot row on a runtime without restore figures is skipped with a note."""
+    import pandas as pd
+
+    from simcontainer.engine.core import simulate
+
+    w0 = scenario.workloads[0] if workload is None else next(w for w in scenario.workloads if w.name == workload)
+    rows = []
+    for strat in STRATEGIES:
+        warm: dict[str, Any] | None = None
+        registry = scenario.registry
+        if strat == "lazy pull":
+            registry = registry.model_copy(update={"lazy": "estargz"})
+        elif strat == "pool":
+            warm = {"pool": pool}
+        elif strat == "snapshot":
+            warm = {"start": "snapshot"}
+        elif strat == "keep-alive":
+            warm = {"keep_alive_s": keep_alive_s}
+        from simcontainer.scenario.schema import WarmStart
+
+        w = w0.model_copy(update={"warm": WarmStart(**warm) if warm is not None else None})
+        sc = scenario.model_copy(update={"workloads": [w], "registry": registry, "actions": [], "faults": [],
+                                         "daemon": scenario.daemon.model_copy(update={"prepull": []})})
+        row: dict[str, Any] = {"strategy": strat}
+        if strat == "snapshot" and restore_for(w0.runtime) is None:
+            rows.append({**row, "note": f"no restore figures for runtime {w0.runtime!r}"})
+            continue
+        res = simulate(sc, seed=seed)
+        s = res.summary["workloads"][w.name]
+        wb = s.get("warm")
+        st = s["startup_s"]
+        row.update({"requests": s["requested"], "started": s["started"],
+                    "cold": wb["starts"]["cold"] if wb else s["started"],
+                    "warm": wb["starts"]["warm"] if wb else 0,
+                    "snapshot": wb["starts"]["snapshot"] if wb else 0,
+                    "startup_p50_s": _nan(st["p50"]), "startup_p95_s": _nan(st["p95"]),
+                    "startup_mean_s": _nan(st["mean"]), "startup_max_s": _nan(st["max"]),
+                    "idle_mib_s": wb["idle_mib_s"] if wb else 0.0,
+                    "idle_mean_mib": (wb["idle_mean_mib"] if wb else 0.0),
+                    "fault_cpu_s": wb["fault_cpu_s"] if wb else 0.0,
+                    "fault_s_per_start": (wb["fault_cpu_s"] / wb["starts"]["snapshot"]
+                                          if wb and wb["starts"]["snapshot"] else 0.0),
+                    "note": ""})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+__all__ = ["KINDS", "STRATEGIES", "Restore", "Warm", "WarmPlan", "figures", "plan_for", "restore_for",
+           "strategy_table"]

@@ -1,0 +1,168 @@
+"""The catalogue: runtime profiles, images and host presets read from ``models/``.
+
+A :class:`Catalogue` is plain data; the default one is loaded once from the repository's
+``models/`` folder (or the copy packed into a wheel, or ``$SIMCONTAINER_MODELS``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from simcontainer.scenario.errors import ScenarioError, format_validation_error
+from simcontainer.scenario.schema import ControlPlaneProfile, ImageSpec, RuntimeProfile
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def models_dir() -> Path:
+    """Where the shipped models live."""
+    env = os.environ.get("SIMCONTAINER_MODELS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent     # the package: simcontainer/
+    for candidate in (here.parent / "models", here / "_models"):    # a checkout, a wheel
+        if (candidate / "runtimes").is_dir():
+            return candidate
+    raise FileNotFoundError(f"no models/ folder next to {here} (set SIMCONTAINER_MODELS)")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    runtimes: dict[str, RuntimeProfile] = field(default_factory=dict)
+    control_planes: dict[str, ControlPlaneProfile] = field(default_factory=dict)
+    images: dict[str, ImageSpec] = field(default_factory=dict)     # layers resolved
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"malformed TOML: {exc}"], source=str(path)) from None
+
+
+def _load_profile(path: Path, model: type[M]) -> M:
+    """One profile file validated as ``model``; its problems name the file."""
+    data = _read_toml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, model), source=str(path)) from None
+
+
+def load_runtime(path: Path) -> RuntimeProfile:
+    return _load_profile(path, RuntimeProfile)
+
+
+def load_control_plane(path: Path) -> ControlPlaneProfile:
+    return _load_profile(path, ControlPlaneProfile)
+
+
+def resolve_control_planes(entries: list[Any], known: dict[str, Any],
+                           source: str = "control_planes") -> dict[str, Any]:
+    """Known control planes plus ``entries`` (profiles), each inline ``base`` filled in: an entry
+    takes every field it does not set from its base (a known or an earlier inline profile)."""
+    out = dict(known)
+    problems: list[str] = []
+    for k, cp in enumerate(entries):
+        if cp.base is not None:
+            base = out.get(cp.base)
+            if base is None:
+                problems.append(f"control_planes[{k}].base: unknown control plane {cp.base!r} "
+                                f"(allowed: {', '.join(sorted(out))})")
+                continue
+            update = {f: getattr(cp, f) for f in cp.model_fields_set if f not in ("base",)}
+            cp = base.model_copy(update={**update, "base": None})
+        if cp.kind is None:
+            problems.append(f"control_planes[{k}]: {cp.name!r} needs a kind or a base "
+                            "(allowed kinds: dockerd, kubelet, libvirt, firecracker, direct)")
+            continue
+        out[cp.name] = cp
+    if problems:
+        raise ScenarioError(problems, source=source)
+    return out
+
+
+def resolve_images(entries: list[dict[str, Any]], known: dict[str, Any] | None = None,
+                   source: str = "images") -> dict[str, Any]:
+    """Validate image entries and expand ``base = "..."`` into the full chain of layers.
+
+    A base may be another entry or a ``known`` image; a chain that loops, or ends in a name that
+    is neither, is a problem named by the entry's index (``images[2].base: ...``).
+    """
+    known = dict(known or {})
+    index = {e["name"]: k for k, e in enumerate(entries)
+             if isinstance(e, dict) and isinstance(e.get("name"), str)}
+    out: dict[str, Any] = {}
+    failed: set[str] = set()
+    problems: list[str] = []
+
+    def build(name: str, chain: tuple[str, ...]) -> Any:
+        if name in out or name in failed:
+            return out.get(name)
+        if name in chain:
+            loop = " -> ".join(chain[chain.index(name):] + (name,))
+            problems.append(f"images[{index[name]}].base: {name!r} is its own base ({loop}) "
+                            "(allowed: a chain of bases that ends in an image with layers)")
+            failed.update(chain[chain.index(name):])
+            return None
+        if name not in index:
+            return known.get(name)
+        k = index[name]
+        try:
+            spec = ImageSpec.model_validate(entries[k])
+        except ValidationError as exc:
+            problems.extend(f"images[{k}].{line}" for line in format_validation_error(exc, ImageSpec))
+            failed.add(name)
+            return None
+        if spec.base is not None:
+            base = build(spec.base, chain + (name,))
+            if name in failed:          # part of a loop, already said
+                return None
+            if base is None or base.kind != "container":
+                if spec.base not in failed:
+                    what = "a VM disk image" if base is not None else "an unknown image"
+                    problems.append(f"images[{k}].base: {spec.base!r} is {what} (allowed: a container "
+                                    "image from models/images.toml or an inline [[images]] entry)")
+                failed.add(name)
+                return None
+            spec = spec.model_copy(update={"layers": list(base.layers) + list(spec.layers), "base": None})
+        out[name] = spec
+        return spec
+
+    for name in index:
+        build(name, ())
+    if problems:
+        raise ScenarioError(problems, source=source)
+    return out
+
+
+@lru_cache(maxsize=8)
+def load_catalogue(directory: str | None = None) -> Catalogue:
+    root = Path(directory) if directory else models_dir()
+    runtimes = {}
+    for path in sorted((root / "runtimes").glob("*.toml")):
+        rt = load_runtime(path)
+        runtimes[rt.name] = rt
+    planes = {}
+    for path in sorted((root / "control-planes").glob("*.toml")):
+        cp = load_control_plane(path)
+        planes[cp.name] = cp
+    images_path = root / "images.toml"
+    images = resolve_images(_read_toml(images_path).get("images", []), source=str(images_path)) \
+        if images_path.exists() else {}
+    hosts_path = root / "hosts.toml"
+    hosts = _read_toml(hosts_path).get("hosts", {}) if hosts_path.exists() else {}
+    return Catalogue(runtimes=runtimes, control_planes=planes, images=images, hosts=hosts)
+
+
+def default_catalogue() -> Catalogue:
+    return load_catalogue(None)

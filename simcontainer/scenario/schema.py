@@ -1,0 +1,951 @@
+"""The scenario schema: what a user writes in a TOML file, validated before anything runs.
+
+Everything here is plain pydantic data. Names that refer to the catalogue (runtime profiles,
+images, host presets) are checked against a :class:`~simcontainer.scenario.profiles.Catalogue` passed in
+the validation context, so that one file is validated against one set of models.
+"""
+
+from __future__ import annotations
+
+import numbers
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from simcontainer.scenario.errors import ScenarioError, format_validation_error
+
+if TYPE_CHECKING:
+    from simcontainer.scenario.profiles import Catalogue
+
+
+def _no_control_chars(v: str) -> str:
+    bad = next((c for c in v if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise ValueError(f"got {v!r}, which holds the control character {bad!r} "
+                         "(allowed: printable text)")
+    return v
+
+
+def _whole_number(v: Any) -> Any:
+    """Counts take an integer, or a float with nothing after the point (TOML ``20.0``); never
+    text or true/false, which strict pydantic refuses for floats but lax ints would take."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+        raise ValueError(f"got {v!r} (allowed: an integer)")
+    return int(v) if isinstance(v, numbers.Integral) else v    # numpy integers too
+
+
+# Every number is strict (no "600", no true) and finite (no nan, no inf): see Model. Sizes,
+# rates and times stop at 1e15 (an exabyte in MiB, 30 million years in s): far above any host,
+# and far enough below the float range that totals over 10,000 hosts stay finite in the JSON.
+MAX_NUMBER = 1e15
+NonNeg = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
+Positive = Annotated[float, Field(gt=0, le=MAX_NUMBER)]
+Int = Annotated[int, BeforeValidator(_whole_number), Field(strict=False)]
+Name = Annotated[str, Field(min_length=1), AfterValidator(_no_control_chars)]
+
+
+class Model(BaseModel):
+    """Base for every schema object: unknown keys are errors; numbers are neither coerced from
+    text or booleans nor allowed to be nan or infinite; a name is a string, never a list."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False,
+                              validate_assignment=False)
+
+
+# --------------------------------------------------------------------------- runtime profiles
+
+
+class Phase(Model):
+    """One startup (or teardown) phase of a runtime.
+
+    The fixed latency (``median_s``/``p95_s``, a lognormal, or a constant when ``p95_s`` is
+    omitted; or ``dist = "exponential"`` with ``mean_s``) does not stretch under contention; ``cpu_s`` core-seconds are served by the host's
+    fair-share CPU and do; ``serial_s`` is held under the control plane's lock for the instance
+    (dockerd: the network's endpoint lock), so it queues behind other instances on that lock.
+    """
+
+    dist: Literal["lognormal", "exponential"] = "lognormal"
+    median_s: NonNeg = 0.0
+    p95_s: NonNeg | None = None
+    mean_s: NonNeg | None = None   # dist = "exponential" only: the mean of the latency
+    cpu_s: NonNeg = 0.0
+    cpu_cores: Positive = 1.0
+    serial_s: NonNeg = 0.0
+
+    @model_validator(mode="after")
+    def _tail_above_median(self) -> Phase:
+        if self.dist == "exponential":
+            if self.mean_s is None or self.p95_s is not None or self.median_s:
+                raise ValueError("dist = 'exponential' takes mean_s (and no median_s or p95_s)")
+            return self
+        if self.mean_s is not None:
+            raise ValueError("mean_s is for dist = 'exponential'; a lognormal latency takes median_s and p95_s")
+        if self.p95_s is not None and self.p95_s < self.median_s:
+            raise ValueError(
+                f"p95_s ({self.p95_s}) is below median_s ({self.median_s}) (allowed: p95_s >= median_s)"
+            )
+        return self
+
+    @property
+    def is_zero(self) -> bool:
+        return (self.median_s == 0 and not self.p95_s and not self.mean_s and self.cpu_s == 0
+                and self.serial_s == 0)
+
+
+class Sourced(Model):
+    """A profile whose figures carry their sources (key -> citation) and free-text notes."""
+
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _notes_as_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class RuntimeProfile(Sourced):
+    """A container runtime or VMM with its measured overheads (see models/runtimes/)."""
+
+    name: Name
+    kind: Literal["container", "vm"]
+    description: str = ""
+    api: Phase = Phase()
+    create: Phase = Phase()
+    boot: Phase = Phase()
+    stop: Phase = Phase()
+    mem_overhead_mib: NonNeg = 0.0
+    disk_overhead_mib: NonNeg = 0.0
+    cpu_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
+    io_factor: Annotated[float, Field(gt=0, le=1)] = 1.0
+    default_guest_mem_mib: NonNeg = 0.0
+    guest_os_mib: NonNeg = 0.0
+    # The control plane in front of the runtime by default (models/control-planes/); None: the
+    # runtime is driven directly, with no control plane of its own (custom and test runtimes).
+    control_plane: Name | None = None
+    # VM runtimes: the VM image whose guest a container image boots like once converted into a
+    # rootfs (None: a container image on this runtime is refused)
+    rootfs_guest: Name | None = None
+    # The kernel its instances run on (what a kernel fault takes down with them): None = "host"
+    # for containers (one kernel shared by every container on the host), "guest" for VMs (one
+    # kernel per VM); "sentry" for gVisor (a user-space kernel per sandbox); "guest" for Kata.
+    kernel: Literal["host", "guest", "sentry"] | None = None
+
+
+ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
+
+
+class ControlPlaneProfile(Sourced):
+    """What sits in front of a runtime and how it queues (see models/control-planes/).
+
+    ``workers``: a request pool (libvirtd's ``max_workers``) that holds the create step (API
+    handling and the runtime's create), or None for a thread/goroutine per request. ``api`` is
+    the request handling of one create; ``sandbox`` a pod sandbox (kubelet); ``network`` the
+    network setup of one start (its ``serial_s`` is held under the network's lock when
+    ``network_lock``); ``teardown`` the cleanup after the runtime's stop (its ``serial_s`` under
+    the same lock). ``image_pulls`` caps the images pulled at once on a host (kubelet's
+    ``serializeImagePulls`` = 1). ``bridge_max_ports``: ports one bridge network holds.
+    ``serial_cpu_share``: the part of a serialized section that is CPU work (scales with the
+    host's ``cpu_speed``). An inline profile with ``base`` takes every field it does not set
+    from the named profile.
+    """
+
+    name: Name
+    kind: ControlPlaneKind | None = None
+    base: Name | None = None
+    description: str = ""
+    workers: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None
+    api: Phase = Phase()
+    sandbox: Phase = Phase()
+    network: Phase = Phase()
+    teardown: Phase = Phase()
+    network_lock: bool = False
+    image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
+    bridge_max_ports: Annotated[Int, Field(ge=1)] | None = None
+    serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+
+# --------------------------------------------------------------------------- images
+
+
+Compression = Literal["gzip", "zstd", "none"]
+
+
+class LayerSpec(Model):
+    id: Name
+    download_mib: NonNeg
+    disk_mib: NonNeg
+    compression: Compression = "gzip"    # how the blob travels (simcontainer.model.registry.DECODE_MB_S)
+
+
+class ImageSpec(Model):
+    """A container image (a chain of layers, optionally on a ``base`` image) or a VM disk image."""
+
+    name: Name
+    kind: Literal["container", "vm"] = "container"
+    base: Name | None = None
+    layers: list[LayerSpec] = []
+    disk_mib: NonNeg | None = None
+    download_mib: NonNeg | None = None
+    # a VM disk image's download (None: "none", a qcow2 file is used as it arrives; a container's
+    # compression is per layer)
+    compression: Compression | None = None
+    # Lazy pulls: the share of the image's bytes a container reads before it is up (None: the
+    # registry's default, simcontainer.model.registry.STARTUP_FRACTION).
+    startup_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    source: str = ""
+    # VM images: the guest's own boot (its kernel's entry to a command running: a minimal kernel +
+    # init, or a full distribution with systemd and cloud-init) and what the guest OS keeps
+    # resident; None: the runtime's figures
+    guest_boot: Phase | None = None
+    guest_os_mib: NonNeg | None = None
+    # VM images: MiB the guest's boot reads from its disk (None: an estimate, BOOT_READ_FRACTION
+    # of disk_mib; see models/memory.md)
+    boot_read_mib: NonNeg | None = None
+    sources: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _shape(self) -> ImageSpec:
+        if self.kind != "vm" and (self.guest_boot is not None or self.guest_os_mib is not None
+                                  or self.boot_read_mib is not None):
+            raise ValueError("guest_boot, guest_os_mib and boot_read_mib describe a VM image's guest OS "
+                             "(kind = 'vm')")
+        if self.kind == "vm":
+            if self.layers or self.base:
+                raise ValueError("a VM image has disk_mib and download_mib, not layers or base")
+            if self.disk_mib is None or self.download_mib is None:
+                raise ValueError("a VM image needs disk_mib and download_mib")
+        else:
+            if self.disk_mib is not None or self.download_mib is not None:
+                raise ValueError(
+                    "a container image is sized by its layers; disk_mib/download_mib are for kind = 'vm'"
+                )
+            if not self.layers and not self.base:
+                raise ValueError("a container image needs layers (or a base image)")
+        return self
+
+
+# --------------------------------------------------------------------------- host, daemon
+
+
+class Host(Model):
+    cpu_cores: Positive
+    ram_mib: Positive
+    disk_gib: Positive
+    disk_mb_s: Positive = 500.0
+    net_mb_s: Positive = 125.0
+    count: Annotated[Int, Field(ge=1, le=10_000)] = 1
+    cpu_overcommit: Positive | None = None
+    # single-thread speed relative to the calibration machine (1.0 = Ryzen 9 3950X, the machine of
+    # moby/moby issue 42096): divides CPU work and the CPU-bound part of serialized sections
+    cpu_speed: Positive = 1.0
+    preset: Name | None = None
+    # ---- memory as hosts share it (simcontainer.model.memory) ----
+    # RAM kept for the OS and the daemons: neither admission nor instances may use it
+    reserved_mib: NonNeg = 0.0
+    # admission counts a container's ``mem_request_mib`` ("request", Kubernetes) or its whole
+    # reservation (``mem_mib`` / a VM's guest RAM: "reservation", today's behaviour)
+    memory_admission: Literal["reservation", "request"] = "reservation"
+    # admission may promise this many times the RAM there is (None: 1, no overcommit)
+    memory_overcommit: Annotated[float, Field(ge=1, le=100)] | None = None
+    # swap: resident memory beyond RAM up to this much is swapped out instead of OOM-killed
+    swap_mib: NonNeg = 0.0
+    # swap slows the swapping instances: their running CPU load is capped at its cap / (1 +
+    # swap_slowdown x their swapped fraction) (0: swap only absorbs; an estimate, models/memory.md)
+    swap_slowdown: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    # CPU requests as weights (cgroup cpu.weight / cpu.shares): under contention running apps get
+    # cores in proportion to their ``cpu`` request (capped by ``cpu_limit``); False: equally
+    cpu_shares: bool = False
+    # KSM (Linux ksmd) merging identical guest pages at pages_to_scan / sleep_millisecs
+    ksm: bool = False
+    ksm_pages_to_scan: Annotated[Int, Field(ge=1, le=1_000_000)] = 100
+    ksm_sleep_ms: Annotated[float, Field(gt=0, le=60_000)] = 20.0
+
+    @model_validator(mode="after")
+    def _reserved_below_ram(self) -> Host:
+        if self.reserved_mib >= self.ram_mib:
+            raise ValueError(f"reserved_mib ({self.reserved_mib:g}) must be below ram_mib "
+                             f"({self.ram_mib:g}): nothing would be left for instances")
+        return self
+
+
+Placement = Literal["first-fit", "best-fit", "spread", "image-locality"]
+
+
+API_WORKERS_DEPRECATED = (
+    "daemon.api_workers is deprecated: there is no longer one worker pool for every runtime; each "
+    "control plane queues as it really does (models/control-planes/: dockerd has no pool, libvirt "
+    "has max_workers = 20, each Firecracker VMM its own API). api_workers = {n} is applied as a "
+    "pool of {n} workers in front of each control plane on a host; to size one plane's pool write "
+    "[[control_planes]] name = \"<plane>\" base = \"<plane>\" workers = N instead")
+
+
+class Daemon(Model):
+    # Deprecated (see API_WORKERS_DEPRECATED): control planes carry their own concurrency.
+    api_workers: Annotated[Int, Field(ge=1, le=100_000)] | None = None
+    max_concurrent_downloads: Annotated[Int, Field(ge=1, le=1000)] = 3
+    # queue: strict FIFO (head-of-line); reject: turn away; backfill: the kube-scheduler's way
+    # (scan by priority, start whatever fits, retry the rest); none: dockerd's (start everything;
+    # RAM may pass capacity). See simcontainer.model.placement.
+    admission: Literal["queue", "reject", "backfill", "none"] = "queue"
+    # backfill: when a waiting request is tried again -- "release" (every time room frees) or
+    # "backoff" (the kube-scheduler's 1 s doubling to 10 s per pod, from the next release on)
+    retry: Literal["release", "backoff"] = "release"
+    # backfill: a pending request may evict running instances of lower workload priority
+    preemption: bool = False
+    placement: Placement = "first-fit"
+    prepull: list[Name] = []
+    gc_high: Annotated[float, Field(gt=0, le=1)] = 0.85
+    gc_low: Annotated[float, Field(gt=0, le=1)] = 0.80
+    # dockerd's live-restore (off by default, as in dockerd): containers keep running while the
+    # daemon restarts (faults of kind "daemon_restart")
+    live_restore: bool = False
+
+    @model_validator(mode="after")
+    def _watermarks(self) -> Daemon:
+        if self.gc_low > self.gc_high:
+            raise ValueError(f"gc_low ({self.gc_low}) is above gc_high ({self.gc_high}) (allowed: gc_low <= gc_high)")
+        if self.admission != "backfill" and (self.preemption or self.retry != "release"):
+            what = "preemption = true" if self.preemption else f"retry = {self.retry!r}"
+            raise ValueError(f"{what} needs admission = \"backfill\" (got {self.admission!r})")
+        return self
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class Mirror(Model):
+    """A pull-through cache per site: each site's hosts pull through their own mirror, which
+    fetches a layer from the registry once and serves it from then on."""
+
+    hosts_per_site: Annotated[Int, Field(ge=1, le=10_000)] = 10
+    egress_mb_s: Positive = 1250.0
+    rtt_ms: NonNeg = 1.0
+
+
+class Registry(Model):
+    """Where images come from: round trips, per-connection and shared bandwidth, a rate limit,
+    how layers decompress, lazy pulling, and optional mirrors or peer-to-peer distribution.
+    Defaults and their sources: :mod:`simcontainer.model.registry`."""
+
+    rtt_ms: NonNeg = 30.0
+    auth_round_trips: Annotated[Int, Field(ge=0, le=100)] = 3
+    manifest_round_trips: Annotated[Int, Field(ge=0, le=100)] = 4
+    config_round_trips: Annotated[Int, Field(ge=0, le=100)] = 2
+    blob_round_trips: Annotated[Int, Field(ge=0, le=100)] = 2
+    per_stream_mb_s: Positive = 60.0
+    egress_mb_s: Positive | None = None
+    rate_limit_per_s: Positive | None = None
+    rate_limit_burst: Annotated[Int, Field(ge=1, le=10**15)] = 100
+    rate_limit_scope: Literal["registry", "host"] = "registry"   # one bucket, or one per host (per IP)
+    retry_step_s: NonNeg = 5.0
+    decoder: Literal["gzip", "pigz"] = "gzip"
+    lazy: Literal["none", "estargz", "soci", "nydus"] = "none"
+    mirror: Mirror | None = None
+    p2p: bool = False
+
+
+# --------------------------------------------------------------------------- workloads
+
+RESTART_POLICIES = ("no", "on-failure", "on-failure:N", "always", "unless-stopped")
+
+
+def _restart_policy(v: str) -> str:
+    name, _, n = v.partition(":")
+    ok = v in RESTART_POLICIES[:2] + RESTART_POLICIES[3:] or (
+        name == "on-failure" and n.isdigit() and n.isascii() and 0 < int(n) <= 1_000_000)
+    if not ok:
+        raise ValueError(f"got {v!r} (allowed: {', '.join(RESTART_POLICIES)} with N a whole number 1..1000000)")
+    return v
+
+
+class PoissonArrival(Model):
+    kind: Literal["poisson"]
+    rate_per_s: Positive
+    start_s: NonNeg = 0.0
+
+
+class BurstArrival(Model):
+    kind: Literal["burst"]
+    count: Annotated[Int, Field(ge=1)]
+    at_s: NonNeg = 0.0
+
+
+class IntervalArrival(Model):
+    kind: Literal["interval"]
+    every_s: Positive
+    start_s: NonNeg = 0.0
+
+
+class TraceArrival(Model):
+    """Arrivals read from a CSV file: ``time_s`` and optional ``lifetime_s`` and ``workload``."""
+
+    kind: Literal["trace"]
+    path: Name
+
+
+class AzureArrival(Model):
+    """Arrivals from an Azure Functions 2019 invocation file (``invocations_per_function_md.anon
+    .dNN.csv``: a row per function, 1,440 per-minute counts): one function's row (``function``, its
+    HashFunction) or every row summed, each count thinned by ``scale``, spread at random within
+    its minute, from ``start_minute`` on (minute ``start_minute`` is t = 0)."""
+
+    kind: Literal["azure"]
+    path: Name
+    function: Name | None = None
+    scale: Annotated[float, Field(gt=0, le=1)] = 1.0
+    start_minute: Annotated[Int, Field(ge=0, le=1439)] = 0
+
+
+Arrival = Annotated[
+    PoissonArrival | BurstArrival | IntervalArrival | TraceArrival | AzureArrival,
+    Field(discriminator="kind"),
+]
+
+
+class FixedLifetime(Model):
+    kind: Literal["fixed"]
+    s: NonNeg
+
+
+class ExponentialLifetime(Model):
+    kind: Literal["exponential"]
+    mean_s: Positive
+
+
+class LognormalLifetime(Model):
+    kind: Literal["lognormal"]
+    median_s: Positive
+    p95_s: Positive
+
+    @model_validator(mode="after")
+    def _tail(self) -> LognormalLifetime:
+        if self.p95_s < self.median_s:
+            raise ValueError(f"p95_s ({self.p95_s}) is below median_s ({self.median_s}) (allowed: p95_s >= median_s)")
+        return self
+
+
+class ForeverLifetime(Model):
+    kind: Literal["forever"]
+
+
+Lifetime = Annotated[
+    FixedLifetime | ExponentialLifetime | LognormalLifetime | ForeverLifetime,
+    Field(discriminator="kind"),
+]
+
+
+class MemoryUsage(Model):
+    """Memory an instance uses over time: a linear ramp over ``ramp_s`` (in ``ramp_steps``) to
+    its working set, then every ``interval_s`` a draw around it (coefficient of variation ``cv``,
+    normal, clipped at 0), plus ``leak_mib_per_h`` per hour of running."""
+
+    working_set_mib: NonNeg | None = None        # None: the workload's mem_mib
+    ramp_s: NonNeg = 30.0
+    ramp_steps: Annotated[Int, Field(ge=1, le=1000)] = 5
+    cv: Annotated[float, Field(ge=0, le=10)] = 0.0
+    interval_s: Annotated[float, Field(ge=0.1, le=MAX_NUMBER)] = 60.0    # >= 0.1 s: a bounded event rate
+    leak_mib_per_h: NonNeg = 0.0
+
+
+class WarmStart(Model):
+    """How a workload's instances can start without a cold start (simcontainer.model.warm; figures and
+    sources in models/warm.toml). ``start``: "cold" (pull, create, boot) or "snapshot" (a VM's
+    snapshot restore, a container's CRIU restore); ``pool``: instances started ahead and kept
+    idle; ``refill``: "immediate" (a replacement starts when one is taken) or "none";
+    ``keep_alive_s``: an instance stays warm this long after its work ends (0: not kept)."""
+
+    start: Literal["cold", "snapshot"] = "cold"
+    pool: Annotated[Int, Field(ge=0, le=10_000)] = 0
+    refill: Literal["immediate", "none"] = "immediate"
+    keep_alive_s: NonNeg = 0.0
+
+
+class Workload(Model):
+    name: Name
+    runtime: Name
+    image: Name
+    cpu: NonNeg = 0.0
+    mem_mib: NonNeg
+    guest_mem_mib: Positive | None = None
+    # PriorityClass value: with admission = "backfill" higher goes first and, with preemption,
+    # may evict lower (the kube-scheduler's range for user classes: at most 1e9)
+    priority: Annotated[Int, Field(ge=-2_147_483_648, le=1_000_000_000)] = 0
+    ready_s: NonNeg = 0.0
+    writable_mib: NonNeg = 10.0
+    vm_disk: Literal["copy", "overlay"] = "copy"
+    # None: the runtime's default control plane (its profile's ``control_plane``)
+    control_plane: Name | None = None
+    # None: "bridge" for containers, "tap" for VMs; ``networks``: user networks of that mode the
+    # instances are spread over (round robin), each with its own lock and bridge ports
+    network: Literal["bridge", "none", "host", "tap"] | None = None
+    networks: Annotated[Int, Field(ge=1, le=10_000)] = 1
+    arrival: Arrival
+    lifetime: Lifetime = ForeverLifetime(kind="forever")
+    max_instances: Annotated[Int, Field(ge=1)] | None = None
+    # ---- lifecycle and failures (simcontainer.model.supervisor, simcontainer.model.restart) ----
+    # ``docker run --rm``: removed at exit. False as in Docker: an exited instance keeps its
+    # writable layer on disk (and its name) until a ``remove``.
+    auto_remove: bool = False
+    # ``docker stop -t`` / terminationGracePeriodSeconds; None: the plane's default (kubelet 30 s,
+    # every other plane Docker's 10 s)
+    stop_grace_s: NonNeg | None = None
+    # What the app does on SIGTERM: "exit" (a handler: it shuts down in ``shutdown_s`` and exits
+    # 0), "default" (no handler, not PID 1: it dies at once, 143), "ignore" (PID 1 without a
+    # handler: the kernel ignores the signal; SIGKILL after the grace period, 137)
+    sigterm: Literal["exit", "default", "ignore"] = "exit"
+    shutdown_s: NonNeg = 0.0
+    # Restart policy: "no", "on-failure", "on-failure:N", "always", "unless-stopped"; None: the
+    # plane's default ("always" under the kubelet, a pod's restartPolicy default; else "no")
+    restart: Annotated[str, AfterValidator(_restart_policy)] | None = None
+    # App crashes: the time a running app lasts until it fails (a distribution like ``lifetime``:
+    # fixed, exponential -- a constant crash rate --, lognormal; None or forever: it never
+    # crashes), counted from each start; and the exit code it fails with
+    time_to_failure: Lifetime | None = None
+    # (0: the app ends by itself, cleanly -- "on-failure" does not restart it; "always" does)
+    crash_exit_code: Annotated[Int, Field(ge=0, le=255)] = 1
+    # Share of image pulls that fail (ErrImagePull): the start fails
+    pull_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # Requests per second the service receives, spread over its running instances: only to
+    # count the requests a fault makes fail (the summary's faults[].requests_failed)
+    requests_per_s: NonNeg = 0.0
+    # ---- memory, CPU and IO as hosts share them (simcontainer.model.memory) ----
+    # Kubernetes-style request (admission when host.memory_admission = "request"; None: mem_mib)
+    mem_request_mib: NonNeg | None = None
+    # the cgroup's memory.max: usage above it is OOM-killed (137); None: no limit
+    mem_limit_mib: Positive | None = None
+    # memory used over time (None: flat at mem_mib, no process)
+    usage: MemoryUsage | None = None
+    # the kernel's oom_score_adj (-1000: never chosen by the host's OOM killer)
+    oom_score_adj: Annotated[Int, Field(ge=-1000, le=1000)] = 0
+    # file pages the app reads from its image (libraries, binaries): containers of one image share
+    # them once per host (one page cache); each VM holds its own copy in its guest's page cache
+    file_cache_mib: NonNeg = 0.0
+    # VMs: a balloon driver returns guest memory the guest no longer uses (else touched pages stay)
+    balloon: bool = False
+    # VMs: share of touched guest pages identical across guests of the same image (KSM merges them)
+    ksm_shared_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # CFS quota in cores (cpu.max quota / period); None: no limit
+    cpu_limit: Positive | None = None
+    # VMs: vCPUs (a VM cannot use more cores than it has vCPUs); None: no cap
+    vcpus: Annotated[Int, Field(ge=1, le=4096)] | None = None
+    # disk read/write load of the running app (MB/s asked), fair-shared with pulls and copies
+    io_mb_s: NonNeg = 0.0
+    # Warm paths (simcontainer.model.warm): snapshot/CRIU restore, a pre-warmed pool, keep-alive. None:
+    # every request cold-starts. Only with a plain ``docker run`` lifecycle (no restart policy,
+    # crashes, grace period, faults or scripted actions).
+    warm: WarmStart | None = None
+
+    def uses_lifecycle(self) -> bool:
+        """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
+        without ``--rm``: the fast path keeps an exited instance as well)."""
+        return not (self.stop_grace_s is None and self.sigterm == "exit" and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
+                    and self.pull_error_rate == 0 and self.usage is None and self.mem_limit_mib is None)
+
+
+class Fault(Model):
+    """A fault at ``at_s``, or repeatedly (exponential gaps of mean ``every_s``).
+
+    ``host_panic``: the host's kernel panics: every instance on ``host`` dies; the host is back
+    after ``reboot_s``. ``guest_panic``: one VM or sandbox's own kernel panics (a random running
+    instance of ``workload``, or of any workload, with a kernel of its own). ``kernel``: a fault
+    in the kernel a random running instance runs on: the host's (a host panic) for containers that
+    share it, its own for a VM or a sandbox. ``daemon_restart``: dockerd restarts (down for
+    ``daemon_down_s``): its containers stop unless ``live_restore``.
+    """
+
+    kind: Literal["host_panic", "guest_panic", "kernel", "daemon_restart"]
+    at_s: NonNeg | None = None
+    every_s: Positive | None = None
+    host: Annotated[Int, Field(ge=0)] = 0
+    workload: Name | None = None
+    # Estimates (no single source): a server's firmware POST plus an OS boot, about a minute;
+    # a daemon restart a couple of seconds.
+    reboot_s: NonNeg = 60.0
+    daemon_down_s: NonNeg = 2.0
+
+    @model_validator(mode="after")
+    def _when(self) -> Fault:
+        if (self.at_s is None) == (self.every_s is None):
+            raise ValueError("give exactly one of at_s (a time) and every_s (a mean interval) "
+                             "(allowed: at_s = 100.0 or every_s = 3600.0)")
+        return self
+
+
+class Action(Model):
+    """A scripted API request: at ``at_s``, ``op`` on the ``instance``-th request of ``workload``."""
+
+    at_s: NonNeg
+    op: Literal["start", "stop", "kill", "pause", "unpause", "remove"]
+    workload: Name
+    instance: Annotated[Int, Field(ge=0)] = 0
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(Model):
+    """A whole what-if: one host type (``count`` identical hosts), a daemon, workloads."""
+
+    name: Name
+    duration_s: Positive
+    seed: Annotated[Int, Field(ge=0, lt=2**63)] = 0
+    host: Host
+    daemon: Daemon = Daemon()
+    runtimes: list[RuntimeProfile] = []
+    control_planes: list[ControlPlaneProfile] = []
+    images: list[ImageSpec] = []
+    workloads: Annotated[list[Workload], Field(min_length=1)]
+    actions: list[Action] = []
+    faults: list[Fault] = []
+    registry: Registry = Registry()
+    # Where relative paths (trace files) are resolved from; set by load_scenario, not by users.
+    base_dir: str | None = Field(default=None, exclude=True)
+
+    @field_validator("base_dir", mode="before")
+    @classmethod
+    def _base_dir_str(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else v
+
+    # ---- resolution helpers used by the engine and views -------------------------------
+
+    def runtime_table(self, catalogue: Catalogue | None = None) -> dict[str, RuntimeProfile]:
+        from simcontainer.scenario.profiles import default_catalogue
+
+        cat = catalogue or default_catalogue()
+        return {**cat.runtimes, **{r.name: r for r in self.runtimes}}
+
+    def control_plane_table(self, catalogue: Catalogue | None = None) -> dict[str, ControlPlaneProfile]:
+        """Control planes by name: the catalogue's, then inline ones (``base`` filled in)."""
+        from simcontainer.scenario.profiles import default_catalogue, resolve_control_planes
+
+        cat = catalogue or default_catalogue()
+        return resolve_control_planes(self.control_planes, cat.control_planes)
+
+    def image_table(self, catalogue: Catalogue | None = None) -> dict[str, ImageSpec]:
+        """Image specs by name, catalogue then inline (an inline ``base`` is not expanded here:
+        for layer chains use :func:`simcontainer.engine.core.image_table`)."""
+        from simcontainer.scenario.profiles import default_catalogue
+
+        cat = catalogue or default_catalogue()
+        return {**cat.images, **{i.name: i for i in self.images}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that validates back to an equal scenario (what ``save_scenario`` writes)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=False, exclude={"base_dir"})
+
+
+# --------------------------------------------------------------------------- cross-references
+
+
+def _expand_host_preset(data: dict[str, Any], catalogue: Catalogue) -> tuple[dict[str, Any], list[str]]:
+    """``host = "name"`` or ``[host] preset = "name"`` expands a preset from models/hosts.toml."""
+    host = data.get("host")
+    preset = host if isinstance(host, str) else host.get("preset") if isinstance(host, dict) else None
+    if preset is None:
+        return data, []
+    if not isinstance(preset, str) or preset not in catalogue.hosts:
+        where = "host" if isinstance(host, str) else "host.preset"
+        return data, [f"{where}: unknown host preset {preset!r} (allowed: {', '.join(sorted(catalogue.hosts))})"]
+    merged = dict(catalogue.hosts[preset])
+    if isinstance(host, dict):
+        merged.update(host)
+    merged["preset"] = preset
+    return {**data, "host": merged}, []
+
+
+def _names(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [it["name"] for it in items if isinstance(it, dict) and isinstance(it.get("name"), str)]
+
+
+def _warm_problems(where: str, w: dict[str, Any], warm: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """A ``warm`` table needs the plain ``docker run`` lifecycle, and a snapshot start needs restore
+    figures for its runtime (models/warm.toml)."""
+    from simcontainer.model.warm import figures
+
+    out = []
+    full = [k for k, plain in (("stop_grace_s", None), ("sigterm", "exit"), ("shutdown_s", 0), ("restart", None),
+                               ("time_to_failure", None), ("pull_error_rate", 0))
+            if w.get(k, plain) not in (plain, "no" if k == "restart" else plain)]
+    full += [k for k in ("faults", "actions") if data.get(k)]
+    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
+    if daemon.get("preemption") is True:           # victims stop through the full lifecycle
+        full.append("daemon.preemption")
+    if daemon.get("admission") == "none":          # the memory model's OOM kills need it
+        full.append('daemon.admission = "none"')
+    if full:
+        out.append(f"{where}.warm: warm paths run only with a plain docker run lifecycle, but {', '.join(full)} "
+                   "asks for the full one (allowed: warm without restart policy, crashes, grace period, "
+                   "SIGTERM behaviour, pull errors, faults or actions)")
+    rt = w.get("runtime")
+    if warm.get("start") == "snapshot" and isinstance(rt, str) and rt not in figures()[1]:
+        out.append(f"{where}.warm.start: \"snapshot\" has no restore figures for runtime {rt!r} "
+                   f"(allowed: {', '.join(sorted(figures()[1]))}; models/warm.toml)")
+    return out
+
+
+def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str | None) -> list[str]:
+    """Problems with names that point elsewhere (runtimes, images, presets, trace files).
+
+    Works on the raw data so that these problems are listed together with field errors.
+    """
+    problems: list[str] = []
+    workloads = data.get("workloads") if isinstance(data.get("workloads"), list) else []
+    names = _names(workloads)
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"workloads: name {dup!r} is used twice (allowed: unique names)")
+    inline_rt = _names(data.get("runtimes"))
+    for dup in sorted({n for n in inline_rt if inline_rt.count(n) > 1}):
+        problems.append(f"runtimes: name {dup!r} is defined twice (allowed: unique names)")
+    rt_kinds = {name: rt.kind for name, rt in catalogue.runtimes.items()}
+    for it in data.get("runtimes") if isinstance(data.get("runtimes"), list) else []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            rt_kinds[it["name"]] = it.get("kind")
+    rootfs = {name: rt.rootfs_guest for name, rt in catalogue.runtimes.items()}
+    for it in data.get("runtimes") or []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            rootfs[it["name"]] = it.get("rootfs_guest")
+    img_kinds = {name: img.kind for name, img in catalogue.images.items()}
+    for it in data.get("images") if isinstance(data.get("images"), list) else []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            img_kinds[it["name"]] = it.get("kind", "container")
+    planes = set(catalogue.control_planes) | set(_names(data.get("control_planes")))
+    for i, w in enumerate(workloads):
+        if not isinstance(w, dict):
+            continue
+        where = f"workloads[{i}]"
+        # A list or table where a name belongs is a field error (reported by the schema); here
+        # it is no name at all.
+        rt = w.get("runtime") if isinstance(w.get("runtime"), str) else None
+        img = w.get("image") if isinstance(w.get("image"), str) else None
+        if isinstance(rt, str) and rt not in rt_kinds:
+            problems.append(f"{where}.runtime: unknown runtime {rt!r} (allowed: {', '.join(sorted(rt_kinds))})")
+        cp = w.get("control_plane")
+        if isinstance(cp, str) and cp not in planes:
+            problems.append(f"{where}.control_plane: unknown control plane {cp!r} "
+                            f"(allowed: {', '.join(sorted(planes))})")
+        if isinstance(img, str) and img not in img_kinds:
+            sample = ", ".join(sorted(img_kinds)[:8])
+            problems.append(
+                f"{where}.image: unknown image {img!r} (allowed: a name from models/images.toml "
+                f"or an inline [[images]] entry, e.g. {sample}, ...)"
+            )
+        if rt_kinds.get(rt) == "vm" and img_kinds.get(img) == "container" and not rootfs.get(rt):
+            problems.append(
+                f"{where}.image: {img!r} is a container image but VM runtime {rt!r} states no conversion "
+                "(allowed: a VM image, or a runtime with rootfs_guest naming the VM image a container "
+                "image boots like once converted into a rootfs)"
+            )
+        if rt_kinds.get(rt) == "container" and img_kinds.get(img) == "vm":
+            problems.append(
+                f"{where}.image: {img!r} is a VM disk image but runtime {rt!r} runs containers "
+                "(allowed: a container image)"
+            )
+        mem, guest = w.get("mem_mib"), w.get("guest_mem_mib")
+        if (rt_kinds.get(rt) == "vm" and isinstance(mem, int | float) and isinstance(guest, int | float)
+                and guest < mem):
+            problems.append(
+                f"{where}.guest_mem_mib: {guest} is less than mem_mib {mem} "
+                "(allowed: guest_mem_mib >= mem_mib; the app lives inside the guest)"
+            )
+        arrival = w.get("arrival")
+        if isinstance(arrival, dict) and arrival.get("kind") in ("trace", "azure") \
+                and isinstance(arrival.get("path"), str):
+            path = resolve_path(arrival["path"], base_dir)
+            if not path.is_file():
+                problems.append(
+                    f"{where}.arrival.path: trace file {str(path)!r} not found (allowed: a readable CSV file)"
+                )
+        warm = w.get("warm")
+        if isinstance(warm, dict):
+            problems += _warm_problems(where, w, warm, data)
+    actions = data.get("actions")
+    for j, act in enumerate(actions if isinstance(actions, list) else []):
+        if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
+            problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})")
+    faults = data.get("faults")
+    for j, f in enumerate(faults if isinstance(faults, list) else []):
+        if isinstance(f, dict) and isinstance(f.get("workload"), str) and f["workload"] not in names:
+            problems.append(f"faults[{j}].workload: unknown workload {f['workload']!r} (allowed: {', '.join(names)})")
+    daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
+    prepull = daemon.get("prepull")
+    for j, name in enumerate(prepull if isinstance(prepull, list) else []):
+        if isinstance(name, str) and name not in img_kinds:
+            sample = ", ".join(sorted(img_kinds)[:8])
+            problems.append(f"daemon.prepull[{j}]: unknown image {name!r} (allowed: a name from "
+                            f"models/images.toml or an inline [[images]] entry, e.g. {sample}, ...)")
+    if isinstance(prepull, str):
+        problems.append(f"daemon.prepull: got {prepull!r} (allowed: a list of image names, "
+                        f"e.g. [{prepull!r}])")
+    # One layer id is one layer: its sizes must agree wherever it appears.
+    seen: dict[str, tuple[Any, Any, str]] = {
+        layer.id: (layer.download_mib, layer.disk_mib, name)
+        for name, img in catalogue.images.items() for layer in img.layers
+    }
+    for k, it in enumerate(data.get("images") if isinstance(data.get("images"), list) else []):
+        if not isinstance(it, dict) or not isinstance(it.get("layers"), list):
+            continue
+        for layer in it["layers"]:
+            if not isinstance(layer, dict) or not isinstance(layer.get("id"), str):
+                continue
+            sizes = (layer.get("download_mib"), layer.get("disk_mib"))
+            first = seen.setdefault(layer["id"], (*sizes, str(it.get("name"))))
+            if first[:2] != sizes:
+                problems.append(
+                    f"images[{k}].layers: layer {layer['id']!r} has sizes {sizes} here but {first[:2]} in "
+                    f"{first[2]!r} (allowed: one layer id, one size)"
+                )
+    return problems
+
+
+def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
+    """What a valid-looking scenario still cannot do, found before any run: trace files that do
+    not parse, image bases that loop or are unknown, prepulled images larger than the host disk,
+    and scripted actions aimed at a request that can never exist."""
+    from simcontainer.scenario.profiles import resolve_images
+    from simcontainer.scenario.workload import TraceError, read_azure, read_trace, request_bound
+
+    problems: list[str] = []
+    images = dict(catalogue.images)
+    if scenario.images:
+        try:
+            images.update(resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images))
+        except ScenarioError as exc:
+            problems += exc.problems
+    bad_trace: set[str] = set()
+    for i, w in enumerate(scenario.workloads):
+        if isinstance(w.arrival, TraceArrival):
+            try:
+                read_trace(resolve_path(w.arrival.path, scenario.base_dir), w.name)
+            except TraceError as exc:
+                problems.append(f"workloads[{i}].arrival.path: {exc}")
+                bad_trace.add(w.name)
+        elif isinstance(w.arrival, AzureArrival):
+            try:
+                read_azure(resolve_path(w.arrival.path, scenario.base_dir), w.arrival.function)
+            except TraceError as exc:
+                problems.append(f"workloads[{i}].arrival.path: {exc}")
+                bad_trace.add(w.name)
+    # Prepulled images occupy the disk before anything runs: every distinct layer once.
+    layers: dict[str, float] = {}
+    for name in scenario.daemon.prepull:
+        img = images.get(name)
+        if img is None:
+            continue
+        if img.kind == "vm":
+            layers[f"vm:{name}"] = img.disk_mib or 0.0
+        for layer in img.layers:
+            layers[layer.id] = layer.disk_mib
+    need, disk = sum(layers.values()), scenario.host.disk_gib * 1024.0
+    if need > disk:
+        problems.append(f"daemon.prepull: the prepulled images need {need:,.0f} MiB of disk but the host "
+                        f"has {disk:,.0f} MiB (allowed: images that fit host.disk_gib)")
+    by_name = {w.name: w for w in scenario.workloads}
+    for j, act in enumerate(scenario.actions):
+        w = by_name.get(act.workload)
+        if w is None or w.name in bad_trace:
+            continue
+        bound = request_bound(w, scenario)
+        if act.instance >= bound:
+            allowed = f"0..{int(bound) - 1}" if bound >= 1 else "none: it makes no request"
+            problems.append(f"actions[{j}].instance: {act.instance} can never exist: workload {w.name!r} "
+                            f"makes at most {int(bound)} request{'s' if bound != 1 else ''} "
+                            f"(allowed: {allowed})")
+    for j, f in enumerate(scenario.faults):
+        if f.host >= scenario.host.count:
+            problems.append(f"faults[{j}].host: host {f.host} does not exist "
+                            f"(allowed: 0..{scenario.host.count - 1})")
+    return problems
+
+
+def resolve_path(path: str, base_dir: str | None) -> Path:
+    p = Path(path)
+    if not p.is_absolute() and base_dir is not None:
+        p = Path(base_dir) / p
+    return p
+
+
+# --------------------------------------------------------------------------- loading / saving
+
+
+def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
+                   catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
+    """Validate plain data into a :class:`Scenario`; raise :class:`ScenarioError` listing every problem."""
+    from simcontainer.scenario.profiles import default_catalogue
+
+    catalogue = catalogue or default_catalogue()
+    if not isinstance(data, dict):
+        raise ScenarioError([f"expected a table of settings, got {type(data).__name__}"], source=source)
+    base = str(base_dir) if base_dir is not None else data.get("base_dir")
+    data, problems = _expand_host_preset(data, catalogue)
+    problems += check_references(data, catalogue, base)
+    scenario = None
+    try:
+        scenario = Scenario.model_validate({**data, "base_dir": base})
+    except ValidationError as exc:
+        # A field a reference check has already explained needs no second, vaguer line.
+        explained = {p.split(":", 1)[0] for p in problems}
+        problems = [p for p in format_validation_error(exc, Scenario) if p.split(":", 1)[0] not in explained] + problems
+    if scenario is not None and not problems:
+        problems = check_static(scenario, catalogue)
+    if problems:
+        raise ScenarioError(problems, source=source)
+    assert scenario is not None
+    return scenario
+
+
+def loads_scenario(text: str, *, base_dir: str | Path | None = None,
+                   catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
+    try:
+        data = tomllib.loads(text.removeprefix("\ufeff"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"malformed TOML: {exc}"], source=source) from None
+    return parse_scenario(data, base_dir=base_dir, catalogue=catalogue, source=source)
+
+
+def load_scenario(path: str | Path, *, catalogue: Catalogue | None = None) -> Scenario:
+    """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([f"cannot read file: {exc.strerror or exc}"], source=str(p)) from None
+    try:
+        text = raw.decode("utf-8-sig")   # a byte-order mark (Windows editors) is not content
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"not UTF-8 text: {exc}"], source=str(p)) from None
+    return loads_scenario(text, base_dir=p.resolve().parent, catalogue=catalogue, source=str(p))
+
+
+def dumps_scenario(scenario: Scenario) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(_toml_ready(scenario.to_dict()))
+
+
+def save_scenario(scenario: Scenario, path: str | Path) -> None:
+    Path(path).write_text(dumps_scenario(scenario), encoding="utf-8")
+
+
+def _toml_ready(obj: Any) -> Any:
+    """TOML has no null and wants tables after values; drop Nones and empty tables of defaults."""
+    if isinstance(obj, dict):
+        return {k: _toml_ready(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_toml_ready(v) for v in obj]
+    return obj
+

@@ -1,0 +1,714 @@
+"""Comparing runtimes like for like, and what a planner reads off the comparison.
+
+No Streamlit here, only the library. A comparison runs each workload of a mix alone on the same
+host(s), moved to each runtime (:func:`moved`, :func:`like_for_like`): same arrivals, lifetime,
+seed and VM disk mode; only the runtime, and the image kind it needs, change. From those runs:
+one row per workload x runtime (:func:`cell_rows`; a compared entry may be ``runtime@plane``,
+the same runtime behind another control plane, :func:`split_entry`, :func:`entry_label`), the startup ECDF over requests
+(:func:`ecdf_frame`), what did not start in the mix and why (:func:`workload_status`,
+:func:`not_started`), the answer in sentences (:func:`answer`), tables with human column names
+(:func:`shown_rows`), and the reverse question: how many hosts for N instances of each service
+(:func:`hosts_needed`), and each host of a run on its own (:func:`per_host`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simcontainer.model.metrics import PHASE_SPANS
+from simcontainer.scenario.profiles import Catalogue, default_catalogue
+from simcontainer.scenario.schema import Scenario, parse_scenario
+
+PHASES = tuple(PHASE_SPANS)   # the startup phases, in order (defined with the result JSON)
+PULL_PARTS = ("registry", "download", "extract")     # a pull's split (summary ``pull_phases_s``)
+PULL_PHASES = tuple(f"pull: {p}" for p in PULL_PARTS)
+
+
+def pull_split(pull_s: float | None, summary_workload: Mapping[str, Any]) -> dict[str, float | None]:
+    """The mean pull phase split into registry round trips, download and extraction, in the
+    proportions of the workload's ``pull_phases_s`` (which add up to its mean pull); None each when
+    there is no pull figure or no split."""
+    parts = summary_workload.get("pull_phases_s") or {}
+    vals = [parts.get(k) for k in PULL_PARTS]
+    total = sum(v for v in vals if v is not None)
+    if pull_s is None or pull_s != pull_s or not total or any(v is None for v in vals):
+        return {k: None for k in PULL_PARTS}
+    return {k: float(pull_s) * float(v) / total for k, v in zip(PULL_PARTS, vals)}
+
+
+def natural_image(runtime: str, catalogue: Catalogue | None = None) -> str:
+    """The image a runtime runs by default: a Python app, or a VM disk for a VM."""
+    rt = (catalogue or default_catalogue()).runtimes[runtime]
+    if rt.kind == "container":
+        return "python:3.12-slim"
+    return "firecracker-rootfs" if runtime == "firecracker" else "ubuntu-24.04-cloud"
+
+
+# --------------------------------------------------------------------------- comparing runtimes
+
+RUNTIME_LABELS = {
+    "runc": ("runc container", "host kernel"),
+    "crun": ("crun container", "host kernel"),
+    "gvisor": ("gVisor container", "user-space kernel"),
+    "kata": ("Kata container", "guest kernel, light VM"),
+    "firecracker": ("Firecracker microVM", "guest kernel"),
+    "qemu-kvm": ("QEMU VM", "guest kernel"),
+    "cloud-hypervisor": ("Cloud Hypervisor VM", "guest kernel"),
+}
+
+
+def split_entry(entry: str) -> tuple[str, str | None]:
+    """A compared entry: ``"runc@kubelet"`` -> ``("runc", "kubelet")``; ``"runc"`` -> ``("runc", None)``
+    (the runtime's default control plane)."""
+    rt, _, plane = str(entry).partition("@")
+    return rt, plane or None
+
+
+def kernel_of(entry: str) -> str:
+    """Which kernel an instance on the runtime runs: 'host kernel', 'guest kernel' ..."""
+    return RUNTIME_LABELS.get(split_entry(entry)[0], ("", ""))[1]
+
+
+def default_plane(runtime: str, catalogue: Catalogue | None = None) -> str:
+    """The control plane a runtime's profile names (``"direct"`` when it names none)."""
+    rt = (catalogue or default_catalogue()).runtimes.get(split_entry(runtime)[0])
+    return (rt.control_plane if rt is not None else None) or "direct"
+
+
+def plane_of(entry: str, catalogue: Catalogue | None = None) -> str:
+    """The control plane in front of a compared entry: the one it names, else the runtime's default."""
+    rt, plane = split_entry(entry)
+    return plane or default_plane(rt, catalogue)
+
+
+PLANE_WORDS = {"dockerd": "dockerd", "kubelet": "kubelet/containerd (CRI)", "libvirt": "libvirt",
+               "firecracker": "its own VMM API", "direct": "no control plane"}
+
+
+def entry_label(entry: str, catalogue: Catalogue | None = None) -> str:
+    """How a compared entry reads: 'runc under dockerd', 'runc under kubelet/containerd (CRI)'."""
+    rt = split_entry(entry)[0]
+    plane = plane_of(entry, catalogue)
+    return f"{rt} under {PLANE_WORDS.get(plane, plane)}"
+
+
+def describe(entry: str, catalogue: Catalogue | None = None) -> str:
+    """A runtime, or ``runtime@plane``, as the app lists it: 'runc (host kernel; dockerd)',
+    'runc under kubelet/containerd (CRI) (host kernel)'."""
+    rt, plane = split_entry(entry)
+    kernel = kernel_of(rt)
+    if plane is None:
+        words = PLANE_WORDS.get(default_plane(rt, catalogue), default_plane(rt, catalogue))
+        return f"{rt} ({kernel + '; ' if kernel else ''}{words})"
+    return entry_label(entry, catalogue) + (f" ({kernel})" if kernel else "")
+
+
+def plane_choices(catalogue: Catalogue | None = None) -> list[str]:
+    """``runtime@plane`` entries the app offers beside the plain runtimes: each container runtime
+    under the container control planes (dockerd, kubelet) other than its default."""
+    cat = catalogue or default_catalogue()
+    container_planes = [p for p in ("dockerd", "kubelet") if p in cat.control_planes]
+    return [f"{name}@{p}" for name, rt in sorted(cat.runtimes.items()) if rt.kind == "container"
+            for p in container_planes if p != default_plane(name, cat)]
+
+
+def runtime_label(runtime: str, n: int | None = 2, kernel: bool = False) -> str:
+    """'QEMU VMs', 'gVisor container (user-space kernel)': what an instance on ``runtime`` is
+    (a ``runtime@plane`` entry reads as its runtime)."""
+    runtime = split_entry(runtime)[0]
+    word, which = RUNTIME_LABELS.get(runtime, (f"{runtime} instance", ""))
+    if n != 1:
+        word += "s"
+    # a sandboxed "container" always says which kernel it runs: it is not the host's
+    sandboxed = word.split()[-1].startswith("container") and which not in ("", "host kernel")
+    return f"{word} ({which})" if (kernel or sandboxed) and which else word
+
+
+def runtimes_in(scenario: Scenario) -> list[str]:
+    """The runtimes the scenario's workloads use, in order of first use."""
+    return list(dict.fromkeys(w.runtime for w in scenario.workloads))
+
+
+def compatible(scenario: Scenario, workload: Any, runtime: str,
+               catalogue: Catalogue | None = None) -> bool:
+    """Can ``runtime`` run this workload's image as it is? (A container runtime cannot boot a VM disk.)"""
+    rt = scenario.runtime_table(catalogue)[runtime]
+    img = scenario.image_table(catalogue)[workload.image]
+    return (rt.kind == "vm") == (img.kind == "vm")
+
+
+FALLBACK_IMAGE = {"container": "python:3.12-slim", "vm": "ubuntu-24.04-cloud"}
+
+
+def moved(scenario: Scenario, workload: str, runtime: str,
+          catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """The workload as it runs on ``runtime``: its fields with the image, disk mode and guest RAM fitted.
+
+    ``runtime`` may name a control plane (``"runc@kubelet"``): the workload then runs behind that
+    plane and nothing else changes. A plain name keeps the workload's own plane when the runtime is
+    its own, else takes the runtime's default plane.
+
+    Everything the workload asks for (CPU, memory, arrivals, lifetime) stays. When the runtime
+    needs another kind of image (a VM boots a disk image, a container runtime a container image),
+    it takes the image, disk mode and guest RAM of the mix's first workload on that runtime, else
+    the first image of that kind in the mix (never a container image copied as a VM disk). A VM
+    disk mode is the same for every VM runtime of one workload: the workload's own, else the mix's
+    first VM workload's, else overlay.
+    """
+    runtime, plane = split_entry(runtime)
+    rts, imgs = scenario.runtime_table(catalogue), scenario.image_table(catalogue)
+    data = next(w for w in scenario.to_dict()["workloads"] if w["name"] == workload)
+    if plane is not None:
+        data["control_plane"] = plane
+    elif data["runtime"] != runtime:
+        data.pop("control_plane", None)     # the new runtime's default plane
+    if data["runtime"] == runtime:
+        return data
+    kind = "vm" if rts[runtime].kind == "vm" else "container"
+    own_kind = "vm" if imgs[data["image"]].kind == "vm" else "container"
+    vm_workloads = [w for w in scenario.workloads if rts[w.runtime].kind == "vm"]
+    same_rt = next((w for w in scenario.workloads if w.runtime == runtime), None)
+    data["runtime"] = runtime
+    if kind != own_kind:
+        if same_rt is not None:
+            data["image"] = same_rt.image
+        else:
+            data["image"] = next((w.image for w in scenario.workloads
+                                  if (imgs[w.image].kind == "vm") == (kind == "vm")), None) \
+                or (natural_image(runtime, catalogue) if kind == "vm" else FALLBACK_IMAGE[kind])
+    if kind == "vm":
+        if own_kind != "vm":
+            data["vm_disk"] = vm_workloads[0].vm_disk if vm_workloads else "overlay"
+            data["guest_mem_mib"] = same_rt.guest_mem_mib if same_rt is not None else None
+    else:
+        data["guest_mem_mib"] = None
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of the like-for-like comparison: one workload of the mix, alone, on one runtime
+    (behind one control plane)."""
+
+    workload: str
+    runtime: str             # the runtime's name (``runc``), never ``runc@kubelet``
+    scenario: Scenario       # the workload alone on the same host(s), moved to ``runtime``
+    image: str
+    vm_disk: str | None      # None for a container
+    own: bool                # the runtime and plane are the ones the mix gives the workload
+    entry: str = ""          # what was compared: ``runc`` or ``runc@kubelet`` (the row's key)
+    plane: str = field(default="")   # the control plane it ran behind
+
+    def __post_init__(self) -> None:
+        if not self.entry:
+            object.__setattr__(self, "entry", self.runtime)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.workload, self.entry)
+
+
+def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterable[str],
+                  catalogue: Catalogue | None = None) -> tuple[list[Cell], list[str]]:
+    """Each of ``workloads`` alone on the same host(s) on each of ``runtimes``; notes on what was left out.
+
+    Every runtime runs the same workload with the same arrivals, lifetime, seed and host, and
+    (for VMs) the same disk mode; only the runtime, and the image kind it needs, change. So a row
+    compares runtimes, never a deploy with a churn. An entry ``runtime@plane`` (``runc@kubelet``)
+    runs the runtime behind that control plane: beside ``runc`` it is the same workload, same
+    arrivals and image, and only the plane differs.
+    """
+    known = scenario.runtime_table(catalogue)
+    planes = scenario.control_plane_table(catalogue)
+    names = {w.name for w in scenario.workloads}
+    runtimes = list(dict.fromkeys(runtimes))
+    bad = [r for r in runtimes if split_entry(r)[0] not in known or split_entry(r)[1] not in (None, *planes)]
+    notes = [f"{r}: unknown runtime (allowed: {', '.join(sorted(known))}, each optionally @ a control plane: "
+             f"{', '.join(sorted(planes))})" if split_entry(r)[0] not in known else
+             f"{r}: unknown control plane {split_entry(r)[1]!r} (known: {', '.join(sorted(planes))})"
+             for r in bad]
+    notes += [f"{w}: no such workload in the mix" for w in dict.fromkeys(workloads) if w not in names]
+    data = scenario.to_dict()
+    prepulled = set(data.get("daemon", {}).get("prepull", []))
+    cells = []
+    for wname in (w.name for w in scenario.workloads if w.name in set(workloads)):
+        mine = next(w for w in scenario.workloads if w.name == wname)
+        own_image = mine.image
+        own_plane = mine.control_plane or default_plane(mine.runtime, catalogue)
+        for entry in (r for r in runtimes if r not in bad):
+            rt = split_entry(entry)[0]
+            w = moved(scenario, wname, entry, catalogue)
+            one = dict(data, workloads=[w], actions=[a for a in data.get("actions", [])
+                                                    if a.get("workload") == wname])
+            if own_image in prepulled:      # the same cache state as the workload has in the mix
+                one["daemon"] = dict(data["daemon"], prepull=sorted(prepulled | {w["image"]}))
+            s = parse_scenario(one, base_dir=scenario.base_dir, catalogue=catalogue,
+                               source=f"{scenario.name}: {wname} on {entry}")
+            plane = w.get("control_plane") or default_plane(rt, catalogue)
+            cells.append(Cell(wname, rt, s, w["image"], w.get("vm_disk") if known[rt].kind == "vm" else None,
+                              rt == mine.runtime and plane == own_plane, entry=entry, plane=plane))
+    return cells, notes
+
+
+def _ready(instances: pd.DataFrame, workloads: Iterable[str]) -> pd.DataFrame:
+    sel = instances["workload"].astype(str).isin(list(workloads)) & instances["t_ready"].notna()
+    return instances.loc[sel]
+
+
+def startup_samples(instances: pd.DataFrame, workloads: Iterable[str]) -> np.ndarray:
+    """Startup latencies (request to ready, seconds) of the instances of ``workloads`` that got ready."""
+    return _ready(instances, workloads)["startup_s"].to_numpy(dtype=float)
+
+
+def phase_means(instances: pd.DataFrame, workloads: Iterable[str]) -> dict[str, float | None]:
+    """Mean seconds per startup phase over the ready instances of ``workloads`` (None when none got ready)."""
+    t = _ready(instances, workloads)
+    if t.empty:
+        return {p: None for p in PHASES}
+    return {p: float((t[f"t_{end}"] - t[f"t_{start}"]).mean()) for p, (start, end) in PHASE_SPANS.items()}
+
+
+STARTING_STATES = ("pulling", "created", "starting")
+
+
+def workload_status(summary: Mapping[str, Any], instances: pd.DataFrame) -> pd.DataFrame:
+    """Per workload: requested, started, rejected, still waiting and still starting at the horizon.
+
+    Takes the result's own counts where it has them (``waiting_at_horizon`` ...) and counts the
+    instances' states otherwise.
+    """
+    rows = []
+    states = instances.groupby([instances["workload"].astype(str), instances["state"].astype(str)]).size()
+    for name, w in summary["workloads"].items():
+        st = states.get(name, pd.Series(dtype=int))
+        requested = int(w.get("requested", 0))
+        started = int(w.get("started", 0))
+        waiting = w.get("waiting_at_horizon")
+        waiting = int(st.get("waiting", 0)) if waiting is None else int(waiting)
+        starting = w.get("starting_at_horizon")
+        starting = int(sum(st.get(s, 0) for s in STARTING_STATES)) if starting is None else int(starting)
+        rows.append({"workload": name, "runtime": w.get("runtime"), "requested": requested,
+                     "started": started, "rejected": int(w.get("rejected", 0)),
+                     "completed": int(w.get("completed", 0)), "waiting": waiting,
+                     "starting": starting, "never_started": int(w.get("never_started", requested - started))})
+    return pd.DataFrame(rows, columns=["workload", "runtime", "requested", "started", "rejected", "completed",
+                                       "waiting", "starting", "never_started"])
+
+
+def _pct(x: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(x, q)) if x.size else None
+
+
+def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any]],
+              results: Mapping[tuple[str, str], Mapping[str, Any]],
+              catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """One row per workload x runtime: what fits, what binds, overhead, requested / started, startup.
+
+    ``dens[(workload, entry)]`` is the closed-form density of that cell and
+    ``results[(workload, entry)]`` its run (``summary`` and ``instances``), keyed by what was
+    compared (``runc`` or ``runc@kubelet``, :attr:`Cell.key`). Startup figures are None when
+    nothing started. ``runtime`` is the entry; ``runtime_name`` the runtime alone,
+    ``control_plane`` the plane it ran behind and ``label`` both in words.
+    """
+    rows = []
+    for c in cells:
+        key = c.key
+        d, res = dens.get(key, {}), results[key]
+        status = workload_status(res["summary"], res["instances"]).iloc[0]
+        x = startup_samples(res["instances"], [c.workload])
+        kind = c.scenario.runtime_table(catalogue)[c.runtime].kind
+        rows.append({
+            "workload": c.workload, "runtime": c.entry, "runtime_name": c.runtime,
+            "control_plane": c.plane or plane_of(c.entry, catalogue),
+            "label": entry_label(f"{c.runtime}@{c.plane}" if c.plane else c.entry, catalogue),
+            "kind": kind, "image": c.image,
+            "vm_disk": c.vm_disk, "own": c.own,
+            "fits": d.get("fits"), "binding": d.get("binding"),
+            "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
+            "ram_overhead_share": (d.get("overhead_share") or {}).get("ram"),
+            "requested": int(status["requested"]), "started": int(status["started"]),
+            "waiting": int(status["waiting"]),
+            "startup_p50_s": _pct(x, 50), "startup_p95_s": _pct(x, 95),
+            **(ph := {f"{k}_s": v for k, v in phase_means(res["instances"], [c.workload]).items()}),
+            **{f"pull_{k}_s": v for k, v in pull_split(
+                ph.get("pull_s"), res["summary"]["workloads"].get(c.workload, {})).items()},
+        })
+    out = pd.DataFrame(rows)
+    for col in ("fits", "ram_per_instance_mib", "ram_overhead_share", "startup_p50_s", "startup_p95_s",
+                *(f"{p}_s" for p in PHASES), *(f"pull_{p}_s" for p in PULL_PARTS)):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    return out
+
+
+def ecdf_frame(cells: list[Cell], results: Mapping[tuple[str, str], Mapping[str, Any]],
+               max_points: int = 300) -> pd.DataFrame:
+    """Long table (workload, runtime, startup_s, fraction) of each cell's startup ECDF, thinned for drawing.
+
+    The fraction is of the requests, not of the starts: a runtime where half never started tops
+    out at 0.5.
+    """
+    parts = []
+    for c in cells:
+        res = results[c.key]
+        x = np.sort(startup_samples(res["instances"], [c.workload]))
+        requested = int(res["summary"]["workloads"][c.workload].get("requested", x.size)) or x.size
+        if not x.size:
+            continue
+        frac = np.arange(1, x.size + 1) / max(requested, x.size)
+        if x.size > max_points:
+            idx = np.unique(np.linspace(0, x.size - 1, max_points).round().astype(int))
+            x, frac = x[idx], frac[idx]
+        parts.append(pd.DataFrame({"workload": c.workload, "runtime": c.entry, "startup_s": x,
+                                   "fraction": frac}))
+    cols = ["workload", "runtime", "startup_s", "fraction"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
+
+def phase_names(split_pull: bool) -> list[str]:
+    """The startup phases in order; with ``split_pull`` the pull as its three parts."""
+    out: list[str] = []
+    for p in PHASES:
+        out += list(PULL_PHASES) if p == "pull" and split_pull else [p]
+    return out
+
+
+def phases_long(rows: pd.DataFrame) -> pd.DataFrame:
+    """Long table (runtime, phase, seconds) for stacked bars of the startup breakdown; the pull
+    split into registry / download / extract where every row has that split (``pull_*_s``)."""
+    split_cols = [f"pull_{p}_s" for p in PULL_PARTS]
+    pulled = rows["pull_s"].fillna(0) > 0 if "pull_s" in rows else pd.Series(False, index=rows.index)
+    split = all(c in rows for c in split_cols) and bool(pulled.any()) and bool(
+        rows[split_cols].notna().all(axis=1)[pulled].all())
+    frame = rows.copy()
+    if split:
+        for p in PULL_PARTS:
+            frame[f"pull: {p}_s"] = frame[f"pull_{p}_s"].where(frame["pull_s"].fillna(0) > 0, 0.0)
+    names = phase_names(split)
+    out = frame.melt(id_vars=["runtime"], value_vars=[f"{p}_s" for p in names],
+                     var_name="phase", value_name="seconds").dropna(subset=["seconds"])
+    out["phase"] = out["phase"].str.removesuffix("_s")
+    out["order"] = out["phase"].map({p: i for i, p in enumerate(names)})
+    return out
+
+
+# --------------------------------------------------------------------------- what did not start
+
+
+def short_of(scenario: Scenario, status: pd.DataFrame, workload: str,
+             catalogue: Catalogue | None = None) -> list[str]:
+    """The resources one more instance of ``workload`` lacks, given what runs at the horizon.
+
+    Sums the per-instance demand of what is running (started minus ended) on the host(s) and
+    adds one more of ``workload``; returns the resources (``RAM``, ``CPU``, ``disk``) it exceeds.
+    """
+    from simcontainer.studies.density import density_one
+    from simcontainer.engine.core import image_table
+
+    cat = catalogue or default_catalogue()
+    h = scenario.host
+    cap = {"RAM": h.ram_mib * h.count, "CPU": h.cpu_cores * (h.cpu_overcommit or 1.0) * h.count,
+           "disk": h.disk_gib * 1024.0 * h.count}
+    used = dict.fromkeys(cap, 0.0)
+    per: dict[str, dict[str, float]] = {}
+    images: set[str] = set()
+    for w in scenario.workloads:
+        d = density_one(scenario, w.name, w.runtime, cat)["per_instance"]
+        per[w.name] = {"RAM": d["ram_mib"], "CPU": d["cpu"], "disk": d["disk_mib"]}
+        row = status[status["workload"] == w.name]
+        running = int(row["started"].iloc[0] - row["completed"].iloc[0]) if len(row) else 0
+        for r in used:
+            used[r] += per[w.name][r] * running
+        images.add(w.image)
+    table = image_table(scenario, cat)
+    used["disk"] += sum(table[i].disk_mib for i in images)
+    return [r for r in cap if used[r] + per[workload][r] > cap[r] + 1e-9]
+
+
+def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue | None = None) -> list[str]:
+    """A sentence per workload that did not all start: '0 of 20 QEMU VMs started: RAM (20 still waiting)'."""
+    out = []
+    for _, r in status.iterrows():
+        if r["never_started"] <= 0:
+            continue
+        lack = short_of(scenario, status, r["workload"], catalogue) if r["waiting"] else []
+        if r["waiting"] and not lack:   # FIFO admission: blocked behind a request that does not fit
+            ahead = [str(o["workload"]) for _, o in status.iterrows()
+                     if o["waiting"] and o["workload"] != r["workload"]
+                     and short_of(scenario, status, o["workload"], catalogue)]
+            if ahead:
+                lack = [f"queued behind {' and '.join(ahead)} (first come, first served)"]
+        why = []
+        if r["waiting"]:
+            why.append(f"{int(r['waiting'])} still waiting at the horizon")
+        if r["rejected"]:
+            why.append(f"{int(r['rejected'])} rejected")
+        if r["starting"]:
+            why.append(f"{int(r['starting'])} still starting")
+        reason = (" and ".join(lack) if lack else "") or ("no room left" if r["waiting"] else "")
+        head = (f"{int(r['started'])} of {int(r['requested'])} {runtime_label(str(r['runtime']), int(r['requested']))} "
+                f"of {r['workload']} started")
+        out.append(head + (f": {reason}" if reason else "") + (f" ({', '.join(why)})." if why else "."))
+    return out
+
+
+# --------------------------------------------------------------------------- the answer
+
+
+def fmt_figure(x: Any, spec: str = ".2f", unit: str = "") -> str:
+    """A figure for a page or a table, ``format(x, spec) + unit``; "—" when there is none (None or
+    NaN: a statistic over nothing, a row that was skipped)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return format(x, spec) + unit
+
+
+def fmt_s(x: float | None) -> str:
+    """Seconds for a sentence: 0.38 s, 2.8 s, 11 s; "—" when there is no figure (nothing started)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if x < 1:
+        return f"{x:.2f} s"
+    if x < 10:
+        return f"{x:.1f} s"
+    return f"{x:.0f} s"
+
+
+def _binds(r: Mapping[str, Any]) -> str:
+    return str(r["binding"]).upper()
+
+
+def _who_row(r: Mapping[str, Any], planes: bool = False) -> str:
+    """A row's runtime in a sentence: 'runc', or with its control plane ('runc under dockerd',
+    'runc under kubelet/containerd (CRI)') when ``planes`` (some entry names a plane) or the
+    entry itself names one."""
+    rt = str(r["runtime"])
+    return str(r.get("label") or rt) if planes or "@" in rt else rt
+
+
+def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
+    """Plain sentences with the answer for one workload's rows: what binds where, what did not
+    start, and how fast each runtime starts it."""
+    if rows.empty:
+        return ["Nothing to compare: pick at least one runtime."]
+    where = "one host" if hosts == 1 else f"{hosts} hosts"
+    planes = bool(rows["runtime"].astype(str).str.contains("@").any())
+
+    def _who(r: Mapping[str, Any]) -> str:      # "runc under dockerd" beside "runc under kubelet/..."
+        return _who_row(r, planes)
+
+    wl = str(rows["workload"].iloc[0]) if "workload" in rows else "the workload"
+    fit = rows.dropna(subset=["fits"]).sort_values("fits", kind="stable")
+    parts = []
+    if len(fit) == 1:
+        r = fit.iloc[0]
+        parts.append(f"On {where}, {_who(r)} fits {int(r['fits'])} {runtime_label(r['runtime'], int(r['fits']))} "
+                     f"of {wl} before {_binds(r)} binds "
+                     f"({r['ram_overhead_share']:.0%} of their RAM is overhead).")
+    elif len(fit) > 1:
+        lo, hi = fit.iloc[0], fit.iloc[-1]
+        s = (f"On {where}, {_binds(lo)} binds at {int(lo['fits'])} {runtime_label(lo['runtime'], int(lo['fits']))} "
+             f"of {wl} ({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
+             f"{_who(hi)} fits {int(hi['fits'])} before {_binds(hi)} binds")
+        mid = fit.iloc[1:-1]
+        if len(mid):
+            s += "; " + ", ".join(f"{_who(r)} {int(r['fits'])} ({_binds(r)})" for _, r in mid.iterrows())
+        parts.append(s + ".")
+    if "requested" in rows:
+        short = rows[rows["started"] < rows["requested"]]
+        for _, r in short.iterrows():
+            why = _binds(r) if pd.notna(r.get("fits")) and r["fits"] < r["requested"] else "not yet at the horizon"
+            parts.append(f"{int(r['started'])} of {int(r['requested'])} {runtime_label(r['runtime'], int(r['requested']))} "
+                         f"started: {why}.")
+    fast = rows.dropna(subset=["startup_p95_s"]).sort_values("startup_p95_s", kind="stable")
+    if len(fast) == 1:
+        r = fast.iloc[0]
+        parts.append(f"p95 startup {fmt_s(r['startup_p95_s'])} (median {fmt_s(r['startup_p50_s'])}).")
+    elif len(fast) > 1:
+        parts.append("p95 startup " + " vs ".join(f"{fmt_s(r['startup_p95_s'])} ({_who(r)})"
+                                                  for _, r in fast.iterrows()) + ".")
+    return parts
+
+
+# --------------------------------------------------------------------------- tables for people
+
+SHOWN = {
+    "workload": "Workload", "runtime": "Runtime", "control_plane": "Control plane", "kernel": "Kernel",
+    "image": "Image",
+    "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds", "ram_per_instance_mib": "MiB each",
+    "ram_overhead_share": "Overhead", "requested": "Asked", "started": "Started",
+    "waiting": "Waiting", "startup_p50_s": "Median (s)", "startup_p95_s": "p95 startup (s)",
+}
+
+
+RESOURCE_NAMES = {"ram": "RAM", "cpu": "CPU", "disk": "disk"}
+
+
+def _cell(v: Any, fmt: str, none: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return none
+    return format(v, fmt)
+
+
+def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as people read it: named columns, rounded figures, blank where a field does
+    not apply and "—" where a figure has no sample (nothing started)."""
+    out = pd.DataFrame()
+    for col, name in SHOWN.items():
+        if col == "kernel":
+            out[name] = [kernel_of(r) for r in rows["runtime"]]
+        elif col == "runtime" and "runtime_name" in rows:     # runc@kubelet: runtime and plane apart
+            out[name] = rows["runtime_name"].astype(str)
+        elif col == "control_plane" and col in rows:
+            names = rows["runtime_name"] if "runtime_name" in rows else rows["runtime"]
+            out[name] = [PLANE_WORDS.get(p, p) + (" (default)" if p == default_plane(str(n)) else "")
+                         for p, n in zip(rows[col], names)]
+        elif col not in rows:
+            continue
+        elif col in ("workload", "runtime", "image", "binding"):
+            v = rows[col].where(rows[col].notna(), "").astype(str)
+            out[name] = v.map(lambda b: RESOURCE_NAMES.get(b, b)) if col == "binding" else v
+        elif col == "vm_disk":      # shown with the image: "ubuntu-24.04-cloud (overlay)"
+            disk = rows[col].where(rows[col].notna(), "").astype(str)
+            out["Image"] = [f"{i} ({d})" if d else i for i, d in zip(out["Image"], disk)]
+        elif col == "ram_overhead_share":
+            out[name] = [_cell(v, ".0%") for v in rows[col]]
+        elif col in ("fits", "requested", "started", "waiting", "ram_per_instance_mib"):
+            out[name] = [_cell(v, ".0f") for v in rows[col]]
+        else:
+            out[name] = [_cell(v, ".2f", "—") for v in rows[col]]
+    return out
+
+
+# --------------------------------------------------------------------------- several hosts
+
+
+def hosts_needed(scenario: Scenario, counts: Mapping[str, int], runtimes: Iterable[str], headroom: float = 0.2,
+                 catalogue: Catalogue | None = None) -> pd.DataFrame:
+    """How many hosts of the scenario's kind hold ``counts[workload]`` instances of each workload,
+    every host kept ``headroom`` (a fraction) below its RAM, CPU and disk; one row per runtime.
+
+    Each workload runs on the runtime as :func:`moved` puts it (its own image kind, the mix's disk
+    mode); per-instance demand is the closed-form density's. Instances are packed first-fit
+    decreasing (by their largest share of a host), so the count is a real packing, never a
+    fraction; ``lower_bound`` is the fluid bound (total demand / usable capacity).
+    """
+    from simcontainer.studies.density import density_one
+    from simcontainer.engine.core import image_table
+
+    cat = catalogue or default_catalogue()
+    h = scenario.host
+    keep = 1.0 - float(headroom)
+    rows = []
+    for rt in dict.fromkeys(runtimes):
+        data = scenario.to_dict()
+        data["workloads"] = [moved(scenario, w.name, rt, cat) for w in scenario.workloads if counts.get(w.name, 0) > 0]
+        data["actions"] = []
+        if not data["workloads"]:
+            continue
+        s = parse_scenario(data, base_dir=scenario.base_dir, catalogue=cat, source=f"hosts on {rt}")
+        images = image_table(s, cat)
+        image_disk = sum(images[i].disk_mib for i in {w.image for w in s.workloads})
+        cap = np.array([h.ram_mib * keep, h.cpu_cores * (h.cpu_overcommit or 1.0) * keep,
+                        h.disk_gib * 1024.0 * keep - image_disk])
+        items = []
+        for w in s.workloads:
+            d = density_one(s, w.name, rt, cat, images)["per_instance"]
+            items += [np.array([d["ram_mib"], d["cpu"], d["disk_mib"]])] * int(counts[w.name])
+        total = np.sum(items, axis=0)
+        if (cap <= 0).any() or any((it > cap + 1e-9).any() for it in {tuple(i) for i in items}
+                                   for it in [np.array(it)]):
+            rows.append({"runtime": rt, "hosts": None, "lower_bound": None, "binding": "does not fit on one host",
+                         "ram_per_host": None, "cpu_per_host": None})
+            continue
+        order = sorted(items, key=lambda it: -float(np.max(it / cap)))
+        free: list[np.ndarray] = []
+        for it in order:
+            for i, room in enumerate(free):
+                if (it <= room + 1e-9).all():
+                    free[i] = room - it
+                    break
+            else:
+                free.append(cap - it)
+        n = len(free)
+        share = total / (cap * n)
+        rows.append({"runtime": rt, "hosts": n, "lower_bound": int(np.ceil(float(np.max(total / cap)))),
+                     "binding": ("RAM", "CPU", "disk")[int(np.argmax(total / cap))],
+                     "ram_per_host": float(share[0] * keep), "cpu_per_host": float(share[1] * keep)})
+    return pd.DataFrame(rows, columns=["runtime", "hosts", "lower_bound", "binding", "ram_per_host", "cpu_per_host"])
+
+
+def steady_counts(scenario: Scenario) -> dict[str, int]:
+    """Instances of each workload running at once in steady state: a burst's count; for arrivals
+    at a rate, rate x mean lifetime (Little's law), capped by the requests; forever-running ones
+    count every request."""
+    out = {}
+    for w in scenario.workloads:
+        a, life = w.arrival, w.lifetime
+        span = max(scenario.duration_s - float(getattr(a, "start_s", 0.0) or 0.0), 0.0)
+        rate = {"poisson": getattr(a, "rate_per_s", 0.0),
+                "interval": 1.0 / a.every_s if a.kind == "interval" and a.every_s else 0.0}.get(a.kind)
+        if a.kind == "burst":
+            n = float(a.count)
+        elif rate is None:
+            n = float(w.max_instances or 1)
+        else:
+            mean = {"fixed": getattr(life, "s", None), "exponential": getattr(life, "mean_s", None),
+                    "lognormal": getattr(life, "median_s", None)}.get(life.kind)
+            n = rate * min(mean, span) if mean is not None else rate * span
+        if w.max_instances is not None:
+            n = min(n, float(w.max_instances))
+        out[w.name] = max(int(math.ceil(n)), 0)
+    return out
+
+
+def hosts_answer(table: pd.DataFrame, counts: Mapping[str, int], host_name: str, headroom: float) -> str:
+    """'For 20 of api-runc, ...: 2 hosts on runc (CPU binds), 5 on qemu-kvm (RAM) ...' in one sentence."""
+    what = ", ".join(f"{n} × {w}" for w, n in counts.items() if n)
+    parts = [f"{int(r['hosts'])} on {r['runtime']} ({r['binding']} binds)" if pd.notna(r["hosts"])
+             else f"{r['runtime']}: one instance does not fit on a host" for _, r in table.iterrows()]
+    return (f"For {what}, with {headroom:.0%} headroom on every {host_name} host: "
+            + "; ".join(parts) + ".")
+
+
+def per_host(scenario: Scenario, summary: Mapping[str, Any], instances: pd.DataFrame) -> pd.DataFrame:
+    """One row per host of a run: instances placed and running at the horizon per workload, peak
+    RAM and its share of the host, mean CPU busy."""
+    h = scenario.host
+    running = instances[instances["t_ready"].notna() & instances["t_exited"].isna()]
+    placed = instances[instances["t_admitted"].notna()].groupby("host").size()
+    by_wl = running.groupby(["host", running["workload"].astype(str)]).size()
+    rows = []
+    for s in summary.get("hosts", []):
+        i = int(s["index"])
+        wl = by_wl.get(i, pd.Series(dtype=int)) if i in by_wl.index.get_level_values(0) else pd.Series(dtype=int)
+        rows.append({"host": i, "placed": int(placed.get(i, 0)), "running": int(wl.sum()),
+                     "running_by_workload": ", ".join(f"{k} {int(v)}" for k, v in wl.items()),
+                     "peak_ram_gib": s["peak_ram_mib"] / 1024, "peak_ram_share": s["peak_ram_mib"] / h.ram_mib,
+                     "mean_cpu_util": s["mean_cpu_util"]})
+    return pd.DataFrame(rows, columns=["host", "placed", "running", "running_by_workload", "peak_ram_gib",
+                                       "peak_ram_share", "mean_cpu_util"])
+
+
+def shown_hosts(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Host": table["host"].astype(str), "Instances placed": table["placed"].astype(str),
+        "Running at the end": table["running"].astype(str), "Running, by workload": table["running_by_workload"],
+        "Peak RAM (GiB)": [f"{v:.1f}" for v in table["peak_ram_gib"]],
+        "Peak RAM (share of host)": [f"{v:.0%}" for v in table["peak_ram_share"]],
+        "Mean CPU busy": [f"{v:.0%}" for v in table["mean_cpu_util"]]})
+
+
+__all__ = [
+    "PHASES", "PLANE_WORDS", "RESOURCE_NAMES", "RUNTIME_LABELS", "Cell", "answer", "cell_rows", "compatible",
+    "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "hosts_answer", "kernel_of", "plane_choices",
+    "plane_of", "split_entry", "hosts_needed", "like_for_like", "moved", "natural_image", "not_started",
+    "per_host", "phase_means", "phase_names", "phases_long", "pull_split", "runtime_label", "runtimes_in", "short_of", "shown_hosts",
+    "shown_rows", "startup_samples", "steady_counts", "workload_status",
+]

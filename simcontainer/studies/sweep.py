@@ -1,0 +1,463 @@
+"""Batch parameter sweeps: many scenarios x seeds, on a local process pool or a Dask cluster.
+
+    from simcontainer.studies.sweep import load_sweep, run_sweep
+    spec = load_sweep("models/sweeps/example.toml")     # every point validated before any run
+    res = run_sweep(spec, out="example.out")             # resumable: finished runs are skipped
+    res.runs, res.summary                                # the two tables, as DataFrames
+
+Work flows one way: the spec (sweep_design) lists runs with their keys; runs go out in batches
+(one task each: a Dask task costs milliseconds, a small run much less); finished batches come
+back as ``(key, metrics)`` pairs and the store (sweep_store) rewrites its tables after each one.
+A run is ``simulate(scenario, seed)``, exactly what ``simcontainer run --seed`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from simcontainer.engine.core import simulate
+from simcontainer.scenario.errors import ScenarioError, SimcontainerError
+from simcontainer.scenario.schema import Scenario
+from simcontainer.studies.sweep_design import Axis, Run, SweepSpec, load_sweep, parse_sweep
+from simcontainer.studies.sweep_store import (
+    ERROR_COLUMN,
+    SUMMARY_STATS,
+    Metrics,
+    Store,
+    flatten_metrics,
+    runs_table,
+    summary_table,
+    t_quantile,
+)
+
+Progress = Callable[[int, int], None]
+Item = tuple[str, Scenario, int]                # run key, concrete scenario, seed
+BatchResult = list[tuple[str, Metrics]]
+
+RETRIES = 2             # a batch whose worker died is sent again this many times
+MAX_BATCH = 64          # runs per batch at most: bounds what a crash can lose
+SUMMARY_EVERY_S = 2.0   # summary.parquet is derived from runs.parquet; refresh it at most this often
+
+
+# --------------------------------------------------------------------------- the unit of work
+
+
+def run_batch(items: Sequence[Item]) -> BatchResult:
+    """Run a batch (in a worker process or a Dask worker): each run's metrics by its key."""
+    out: BatchResult = []
+    for key, scenario, seed in items:
+        try:
+            summary = simulate(scenario, seed).summary
+        except Exception as exc:  # one bad point is a failed row, not a failed sweep
+            text = str(exc) if isinstance(exc, SimcontainerError) else f"{type(exc).__name__}: {exc}"
+            out.append((key, {ERROR_COLUMN: text}))
+            continue
+        out.append((key, flatten_metrics(summary)))
+    return out
+
+
+def batch_size_for(n_items: int, slots: int) -> int:
+    """About four batches per worker slot (load balance), never more than MAX_BATCH runs."""
+    return max(1, min(MAX_BATCH, math.ceil(n_items / (max(1, slots) * 4))))
+
+
+def chunk(items: Sequence[Item], size: int) -> list[list[Item]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class SweepResult:
+    """The tables of a sweep, and what this call did to produce them."""
+
+    spec: SweepSpec
+    runs: pd.DataFrame          # one row per run (point, replication)
+    summary: pd.DataFrame       # one row per point and metric
+    out: Path | None            # the folder written, if any
+    computed: int               # runs simulated by this call
+    reused: int                 # runs found already in the store
+    dropped: int                # stored runs that are not part of this sweep (left out)
+    wall_s: float
+    notes: tuple[str, ...] = ()  # what the store did that the user should hear of
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The runs that failed, with their ``error`` (empty when every run succeeded)."""
+        if ERROR_COLUMN not in self.runs.columns:
+            return self.runs.iloc[0:0]
+        return self.runs[self.runs[ERROR_COLUMN].notna()]
+
+    @property
+    def rate(self) -> float:
+        return self.computed / self.wall_s if self.wall_s > 0 else math.nan
+
+    def ranked(self, metric: str, ascending: bool = True) -> pd.DataFrame:
+        """The points ordered by ``metric``'s mean (see :func:`rank_points`)."""
+        return rank_points(self.summary, metric, ascending)
+
+
+def rank_points(summary: pd.DataFrame, metric: str, ascending: bool = True) -> pd.DataFrame:
+    """One row per point of a summary table, best ``metric`` mean first.
+
+    A point whose figure is NaN -- a startup percentile where nothing started in any replication --
+    goes last whichever way it is sorted: a ranking by p95 startup must never pick a point where
+    nothing ran (and with ``workloads.W.never_started`` beside it, says how much did not).
+    """
+    # every point, also one with no row for this metric (the summary leaves out n = 0 rows)
+    keys = [c for c in summary.columns if c != "metric" and c not in SUMMARY_STATS]
+    points = summary.drop_duplicates("point")[keys]
+    rows = points.merge(summary.loc[summary["metric"] == metric, ["point", *SUMMARY_STATS]], on="point", how="left")
+    rows["n"] = rows["n"].fillna(0).astype("int64")
+    rows.insert(len(keys), "metric", metric)
+    return rows.sort_values("mean", ascending=ascending, na_position="last", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int | None = None,
+              scheduler: Any = None, progress: Progress | None = None,
+              batch_size: int | None = None) -> SweepResult:
+    """Run every run of ``spec`` not already in ``out`` and return both tables.
+
+    ``workers``: local processes (default: cores; 1 runs in this process). ``scheduler``: a Dask
+    scheduler address (``tcp://host:port``) or a ``distributed.Client``; the batches then run on
+    that cluster instead. ``progress(done, total)`` is called as runs finish. ``out=None`` keeps
+    everything in memory.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ScenarioError([f"--workers: got {workers!r} (allowed: an integer >= 1)"], source="command line")
+    if batch_size is not None and batch_size < 1:
+        raise ScenarioError([f"batch_size: got {batch_size!r} (allowed: an integer >= 1)"], source="sweep")
+    start = time.perf_counter()
+    store = Store(out) if out is not None else None
+    stored: dict[str, Metrics] = {}
+    if store is not None:
+        store.prepare()
+        stored = store.load()
+    # The same scenario and seed may occur at two points (repeated values): run it once.
+    items: dict[str, Item] = {}
+    for run in spec.runs():
+        items.setdefault(run.key, (run.key, spec.scenarios[run.point], run.seed))
+    results = {k: m for k, m in stored.items() if k in items}
+    dropped = len(stored) - len(results)
+    todo = [it for k, it in items.items() if k not in results]
+    total, reused = len(items), len(results)
+
+    writer = _Writer(spec, store, results)
+    computed = 0
+
+    def on_batch(batch: BatchResult) -> None:
+        nonlocal computed
+        for key, metrics in batch:
+            if key not in results:
+                computed += 1
+            results[key] = metrics
+        writer.batch_done()
+        if progress is not None:
+            progress(len(results), total)
+
+    if progress is not None:
+        progress(len(results), total)
+    if todo:
+        if scheduler is not None:
+            _run_dask(todo, scheduler, batch_size, on_batch)
+        else:
+            n = workers or os.cpu_count() or 1
+            _run_local(todo, n, batch_size, on_batch)
+    runs, summary = writer.finish()
+    return SweepResult(spec, runs, summary, Path(out) if out is not None else None, computed,
+                       reused, dropped, time.perf_counter() - start,
+                       tuple(store.notes) if store is not None else ())
+
+
+def sweep(path_or_spec: str | Path | dict[str, Any] | SweepSpec, *, force: bool = False,
+          **kw: Any) -> SweepResult:
+    """Load (a file, or plain data) if need be, and run: ``sc.sweep("x.toml", out="x.out")``.
+
+    ``force=True`` takes a sweep larger than the size guard allows (see :mod:`simcontainer.scenario.guard`).
+    """
+    if isinstance(path_or_spec, SweepSpec):
+        spec = path_or_spec
+    elif isinstance(path_or_spec, dict):
+        spec = parse_sweep(path_or_spec, force=force)
+    elif isinstance(path_or_spec, str | Path):
+        spec = load_sweep(path_or_spec, force=force)
+    else:
+        from simcontainer.scenario.inputs import ArgumentError
+
+        raise ArgumentError(f"sweep: got {type(path_or_spec).__name__} (allowed: a sweep file path, "
+                            "plain data or a SweepSpec)")
+    return run_sweep(spec, **kw)
+
+
+class _Writer:
+    """Rewrites runs.parquet after every finished batch (what a crash may not lose) and
+    summary.parquet now and then (it is derived from runs.parquet, and rebuilt by any rerun)."""
+
+    def __init__(self, spec: SweepSpec, store: Store | None, results: dict[str, Metrics]) -> None:
+        self.spec, self.store, self.results = spec, store, results
+        self.last_summary = -math.inf
+        self.summary_cost = 0.0
+
+    def batch_done(self) -> None:
+        if self.store is None:
+            return
+        runs = runs_table(self.spec, self.results)
+        self.store.write_runs(runs, self.spec)
+        now = time.perf_counter()
+        if now - self.last_summary >= max(SUMMARY_EVERY_S, 10 * self.summary_cost):
+            self.store.write_summary(summary_table(self.spec, runs))
+            self.last_summary = time.perf_counter()
+            self.summary_cost = self.last_summary - now
+
+    def finish(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        runs = runs_table(self.spec, self.results)
+        summary = summary_table(self.spec, runs)
+        if self.store is not None:
+            self.store.write_runs(runs, self.spec)
+            self.store.write_summary(summary)
+        return runs, summary
+
+
+# --------------------------------------------------------------------------- local pool
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone decides what to do with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool_context() -> mp.context.BaseContext:
+    # forkserver: workers fork from a clean server that has imported simcontainer once (fast
+    # start, no 2 s import per worker) and not from this process, whose threads (Streamlit,
+    # Dask) a plain fork could copy mid-lock.
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["simcontainer.studies.sweep"])
+    return ctx
+
+
+def unguarded_main_script() -> str | None:
+    """The script being run, if it calls things at its top level with no
+    ``if __name__ == "__main__":`` guard; None otherwise (a module, a notebook, a guarded script).
+
+    Worker processes import the main script again before they work; unguarded, each import
+    starts the sweep anew, and the workers die one after another.
+    """
+    import ast
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main, "__spec__", None) is not None \
+            or not str(path).endswith(".py"):
+        return None       # `python -m pkg`, an interactive session, a notebook: not re-run
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) \
+                and "__name__" in ast.unparse(node.test):
+            return None
+    return str(path)
+
+
+def _run_local(items: list[Item], workers: int, batch_size: int | None,
+               on_batch: Callable[[BatchResult], None]) -> None:
+    batches = chunk(items, batch_size or batch_size_for(len(items), workers))
+    if workers == 1:
+        for b in batches:
+            on_batch(run_batch(b))
+        return
+    script = unguarded_main_script()
+    if script is not None:
+        raise SimcontainerError(
+            f"sweep: {script} calls the sweep at its top level, without `if __name__ == \"__main__\":`; "
+            "worker processes import the script again and would each start it anew (allowed: put the "
+            "call under that guard, or pass workers=1 to run in this process)")
+    pending = dict(enumerate(batches))
+    failures = 0
+    while pending:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_pool_context(),
+                                   initializer=_ignore_sigint)
+        futures: dict[Future[BatchResult], int] = {}
+        broken = False
+        try:
+            futures = {pool.submit(run_batch, b): i for i, b in pending.items()}
+            waiting = set(futures)
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    on_batch(result)
+                    del pending[futures[fut]]
+                if broken:
+                    break
+        except BaseException:
+            _terminate(pool)
+            raise
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+        if broken:
+            # A worker process died (killed, out of memory): finished batches are kept above;
+            # the rest go to a fresh pool, a bounded number of times.
+            failures += 1
+            if failures > RETRIES:
+                raise SimcontainerError(f"sweep: worker processes died {failures} times; "
+                                        f"{sum(len(b) for b in pending.values())} runs not done "
+                                        "(out of memory? rerun to continue from the store, with "
+                                        "fewer --workers)")
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now (Ctrl-C, an error): their batches are lost, as promised, not waited for."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # no public API for this
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def _run_dask(items: list[Item], scheduler: Any, batch_size: int | None,
+              on_batch: Callable[[BatchResult], None]) -> None:
+    from distributed import Client, as_completed
+
+    own = not isinstance(scheduler, Client)
+    if own:
+        try:
+            client = Client(scheduler, timeout="15s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ScenarioError([f"--scheduler: cannot reach {scheduler!r}: {exc} "
+                                 "(allowed: the address of a running Dask scheduler, tcp://HOST:PORT)"],
+                                source="command line") from None
+    else:
+        client = scheduler
+    futures = []
+    try:
+        slots = sum(client.nthreads().values()) or 1
+        batches = chunk(items, batch_size or batch_size_for(len(items), slots))
+        # retries: a batch whose worker raised is tried again; one whose worker vanished is
+        # rescheduled by the scheduler itself. pure=False: never served from another sweep's cache.
+        futures = [client.submit(run_batch, b, pure=False, retries=RETRIES) for b in batches]
+        for fut in as_completed(futures, loop=client.loop):  # not the default client: we set none
+            on_batch(fut.result())
+            fut.release()
+    except BaseException:
+        if futures:
+            client.cancel(futures)
+        raise
+    finally:
+        if own:
+            client.close()
+
+
+# --------------------------------------------------------------------------- progress and CLI
+
+
+class ProgressBar:
+    """``sweep [#####.....]  120/500 runs  34.1 runs/s  ETA 0:11`` on stderr, ~10 times a second."""
+
+    def __init__(self, label: str = "sweep", stream: TextIO | None = None, min_interval: float = 0.1) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.min_interval = min_interval
+        self.start: float | None = None
+        self.first_done = 0
+        self.last = -math.inf
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.start is None:
+            self.start, self.first_done = now, done
+        if done < total and now - self.last < self.min_interval:
+            return
+        self.last = now
+        elapsed = now - self.start
+        new = done - self.first_done  # runs found in the store say nothing about speed
+        rate = new / elapsed if elapsed > 0 and new > 0 else 0.0
+        eta = _clock((total - done) / rate) if rate > 0 else "--:--"
+        frac = done / total if total else 1.0
+        bar = "#" * int(frac * 30)
+        self.stream.write(f"\r{self.label} [{bar:.<30}] {done}/{total} runs  {rate:6.1f} runs/s  ETA {eta}  ")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def default_out(sweep_path: str | Path) -> Path:
+    p = Path(sweep_path)
+    return p.parent / f"{p.stem}.out"
+
+
+def cli_sweep(args: Any) -> int:
+    """``simcontainer sweep SWEEP.toml [--out DIR] [--workers N | --scheduler ADDR]``."""
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError([f"--workers: got {args.workers} (allowed: an integer >= 1)"],
+                            source="command line")
+    from simcontainer.scenario.outputs import check_writable_folder
+
+    out = Path(args.out) if args.out else default_out(args.sweep)
+    if Path(args.sweep).is_file():   # a missing sweep file is load_sweep's to report
+        check_writable_folder(out, "--out", create=False)
+    spec = load_sweep(args.sweep, force=getattr(args, "force", False))
+    show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    bar = ProgressBar(f"sweep {Path(args.sweep).stem}") if show else None
+    try:
+        res = run_sweep(spec, out=out, workers=args.workers, scheduler=args.scheduler, progress=bar,
+                        batch_size=getattr(args, "batch_size", None))
+    finally:
+        if bar is not None:
+            bar.close()
+    where = args.scheduler or f"{args.workers or os.cpu_count()} local worker(s)"
+    print(f"{len(res.runs)} runs ({spec.n_points} points x {spec.replications} replications): "
+          f"{res.computed} computed on {where}, {res.reused} already done, in {res.wall_s:.1f} s")
+    if res.dropped:
+        print(f"note: {res.dropped} stored runs from another sweep were left out of the tables")
+    for note in res.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    failed = res.failed
+    if len(failed):
+        print(f"warning: {len(failed)} of {len(res.runs)} runs failed (the error column of runs.parquet "
+              f"says why; a rerun tries them again); first: {failed[ERROR_COLUMN].iloc[0]}", file=sys.stderr)
+    print(f"  {out / 'runs.parquet'}\n  {out / 'summary.parquet'}")
+    return 0
+
+
+__all__ = [
+    "Axis", "ProgressBar", "Run", "SweepResult", "SweepSpec", "cli_sweep", "load_sweep",
+    "parse_sweep", "rank_points", "run_batch", "run_sweep", "sweep", "t_quantile",
+]
