@@ -34,8 +34,10 @@ venv: $(DEV_STAMP)
 app: $(APP_STAMP)
 	$(BIN)/simcontainer app --port $(PORT) $(SCENARIO)
 
+# ruff (style, and no function-level imports of our own modules) and the layers contract
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check simcontainer tests bench app.py
+	$(BIN)/lint-imports
 
 # Debian's Chromium for the real-browser test (never a browser download). Under CI=true a
 # missing browser is an error; elsewhere the browser test skips when it cannot be installed.

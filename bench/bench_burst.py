@@ -18,7 +18,7 @@ DEFAULT_N = [1_000, 10_000]
 
 
 def scenario(n: int):
-    from simcontainer.scenario.schema import parse_scenario
+    from simcontainer.scenario.loading import parse_scenario
 
     return parse_scenario({
         "name": f"bench-burst-{n}",

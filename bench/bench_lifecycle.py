@@ -27,7 +27,7 @@ RAM_MIB = 65536.0
 
 
 def scenario(n: int, usage: bool = False):
-    from simcontainer.scenario.schema import parse_scenario
+    from simcontainer.scenario.loading import parse_scenario
 
     extra = {"usage": {"ramp_s": 10.0, "ramp_steps": 2, "interval_s": 30.0, "cv": 0.1}} if usage else {}
     return parse_scenario({

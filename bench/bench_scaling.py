@@ -26,7 +26,7 @@ LIFE_MEAN_S = 120.0
 
 def scenario(n: int):
     """The default scenario, scaled to ``n`` instances in all (n / 4 per workload)."""
-    from simcontainer.scenario.schema import load_scenario, parse_scenario
+    from simcontainer.scenario.loading import load_scenario, parse_scenario
 
     base = load_scenario(f"{ROOT}/models/scenarios/default.toml")
     data = base.to_dict()

@@ -30,7 +30,7 @@ SMALL = {
 
 
 def specs(small_runs: int, medium_runs: int) -> dict[str, Any]:
-    from simcontainer.scenario.schema import load_scenario, parse_scenario
+    from simcontainer.scenario.loading import load_scenario, parse_scenario
     from simcontainer.studies.sweep import parse_sweep
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -86,4 +86,4 @@ def make_scenario() -> Callable[..., sc.Scenario]:
 
 @pytest.fixture(scope="session")
 def default_scenario() -> sc.Scenario:
-    return sc.load_scenario(sc.profiles.models_dir() / "scenarios" / "default.toml")
+    return sc.load_scenario(sc.scenario.profiles.models_dir() / "scenarios" / "default.toml")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import simcontainer as sc
-from simcontainer.scenario.errors import ScenarioError
 from simcontainer.model.placement import backoff_s
+from simcontainer.scenario.errors import ScenarioError
 
 
 def scenario(workloads: list[dict[str, Any]], ram: float = 4096.0, duration: float = 60.0,

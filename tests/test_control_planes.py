@@ -203,8 +203,8 @@ def test_two_user_networks_hold_twice_the_ports_and_a_removal_frees_one():
     df = sc.simulate(_bridge_burst(1100, networks=2)).instances
     assert (df.state == "running").sum() == 1100
     s = _bridge_burst(1023, lifetime={"kind": "fixed", "s": 150.0})
-    late = s.workloads[0].model_copy(update={"name": "late", "arrival": sc.scenario.BurstArrival(
-        kind="burst", count=1, at_s=190.0), "lifetime": sc.scenario.ForeverLifetime(kind="forever")})
+    late = s.workloads[0].model_copy(update={"name": "late", "arrival": sc.scenario.schema.BurstArrival(
+        kind="burst", count=1, at_s=190.0), "lifetime": sc.scenario.schema.ForeverLifetime(kind="forever")})
     s = s.model_copy(update={"workloads": [s.workloads[0], late], "duration_s": 300.0})
     df = sc.simulate(s).instances
     assert (df.state == "failed").sum() == 0 and df[df.workload == "late"].state.iloc[0] == "running"

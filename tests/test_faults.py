@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import simcontainer as sc
 from simcontainer.engine.core import Engine
-from simcontainer.model.faults import blast_radius
 from simcontainer.model.states import State
+from simcontainer.studies.blast_radius import blast_radius
 
 SANDBOX = {"name": "sandbox", "kind": "container", "kernel": "guest"}     # a Kata-like runtime
 
@@ -103,7 +103,7 @@ def test_no_instance_holds_ram_once_dead_or_removed(faults, actions, restart, ru
                      stop_grace_s=3.0, time_to_failure={"kind": "exponential", "mean_s": 15.0},
                      arrival={"kind": "poisson", "rate_per_s": 0.3, "start_s": 0.0},
                      lifetime={"kind": "exponential", "mean_s": 20.0}, max_instances=5)
-    scen = scen.model_copy(update={"actions": [sc.scenario.Action(**a) for a in actions]})
+    scen = scen.model_copy(update={"actions": [sc.scenario.schema.Action(**a) for a in actions]})
     eng = Engine(scen, seed)
     bad = []
 

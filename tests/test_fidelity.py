@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 import simcontainer as sc
-from simcontainer.studies.fidelity import RED, STARTUP_FIGURES, TIMING_PREFIX, generate, strip_timings
+from simcontainer.studies.fidelity import (
+    RED,
+    STARTUP_FIGURES,
+    TIMING_PREFIX,
+    generate,
+    strip_timings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "fidelity.md"

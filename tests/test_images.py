@@ -124,7 +124,7 @@ def test_graph_view_survives_inconsistent_chains() -> None:
 def test_catalogue_images_share_bases_through_the_graph() -> None:
     from simcontainer.engine.core import image_table
 
-    images = image_table(sc.load_scenario(sc.profiles.models_dir() / "scenarios" / "default.toml"),
+    images = image_table(sc.load_scenario(sc.scenario.profiles.models_dir() / "scenarios" / "default.toml"),
                          sc.default_catalogue())
     view = graph_view(images.values())
     nodes = {n["id"]: n for n in view["nodes"]}

@@ -20,8 +20,8 @@ import tomli_w
 from conftest import scenario_dict, sweep_base_toml
 
 import simcontainer as sc
-from simcontainer.scenario import guard
 from simcontainer.faces.cli import main
+from simcontainer.scenario import guard
 from simcontainer.scenario.errors import SimcontainerError
 from simcontainer.studies.sweep import load_sweep, run_sweep
 
@@ -523,10 +523,12 @@ def _top_level_imports(module: str) -> set[str]:
     return {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
 
 
-def test_import_order_is_errors_then_scenario_then_profiles():
-    """No circle: errors imports no simcontainer module, scenario only errors (the catalogue it
-    needs at run time is imported inside the functions that use it), profiles both."""
-    assert not {m for m in _top_level_imports("errors") if m.startswith("simcontainer")}
-    assert {m for m in _top_level_imports("scenario") if m.startswith("simcontainer")} == {"simcontainer.scenario.errors"}
-    assert {"simcontainer.scenario.errors", "simcontainer.scenario.schema"} <= _top_level_imports("profiles")
-    assert "noqa: E402" not in (ROOT / "simcontainer" / "scenario.py").read_text(encoding="utf-8")
+def test_import_order_is_errors_then_schema_then_profiles_then_loading():
+    """No circle in the scenario layer: errors imports no simcontainer module, the schema only
+    errors (the catalogue its tables default to is registered by profiles), profiles the schema,
+    loading all three."""
+    assert not {m for m in _top_level_imports("scenario/errors") if m.startswith("simcontainer")}
+    assert {m for m in _top_level_imports("scenario/schema") if m.startswith("simcontainer")} <= {
+        "simcontainer.scenario.errors"}
+    assert {"simcontainer.scenario.errors", "simcontainer.scenario.schema"} <= _top_level_imports("scenario/profiles")
+    assert {"simcontainer.scenario.profiles", "simcontainer.scenario.schema"} <= _top_level_imports("scenario/loading")

@@ -28,8 +28,8 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simcontainer.scenario import guard
 from simcontainer.faces.cli import main
+from simcontainer.scenario import guard
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "models" / "scenarios").glob("*.toml"))

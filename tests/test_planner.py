@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 import simcontainer as sc
-from simcontainer.studies import comparison
-from simcontainer.studies import planner
 from simcontainer.scenario.errors import ScenarioError
+from simcontainer.studies import comparison, planner
 
 
 @pytest.fixture(scope="module")
@@ -526,9 +525,9 @@ def test_throttled_latency_under_a_cfs_quota():
 
 
 def test_with_admission_switches_policy_and_drops_backfill_only_settings():
-    s = sc.load_scenario(sc.profiles.models_dir() / "scenarios" / "admission.toml")
+    s = sc.load_scenario(sc.scenario.profiles.models_dir() / "scenarios" / "admission.toml")
     assert s.daemon.admission == "backfill" and s.daemon.preemption
     q = planner.with_admission(s, "queue")
     assert q.daemon.admission == "queue" and not q.daemon.preemption and q.daemon.retry == "release"
     assert planner.with_admission(s, None) is s and planner.with_admission(q, "none").daemon.admission == "none"
-    assert set(planner.ADMISSION_WORDS) == set(sc.placement.ADMISSIONS)
+    assert set(planner.ADMISSION_WORDS) == set(sc.model.placement.ADMISSIONS)

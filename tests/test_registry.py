@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import simcontainer as sc
-from simcontainer.scenario.errors import ScenarioError
 from simcontainer.model.host import MIB_PER_MB
+from simcontainer.scenario.errors import ScenarioError
 
 ZERO = {"name": "zero", "kind": "container"}
 HOSTS, PER_HOST, MIB = 50, 4, 100.0

@@ -7,14 +7,8 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.model.restart import (
-    CrashLoopBackOff,
-    DockerRestart,
-    Exit,
-    no_restart,
-    policy_for,
-    timeline,
-)
+from simcontainer.model.restart import CrashLoopBackOff, DockerRestart, Exit, no_restart, policy_for
+from simcontainer.studies.restart_timelines import timeline
 
 
 def test_docker_back_off_doubles_from_100_ms_to_one_minute():
@@ -105,8 +99,8 @@ def test_availability_is_the_share_of_time_up():
 
 
 def test_lesson_helpers():
-    from simcontainer.model.restart import backoff_table, crash_loop
-    from simcontainer.model.supervisor import stop_table
+    from simcontainer.studies.restart_timelines import backoff_table, crash_loop
+    from simcontainer.studies.stopping import stop_table
 
     t = backoff_table(6)
     assert t[t.policy == "kubelet CrashLoopBackOff"].delay_s.tolist() == pytest.approx([10, 20, 40, 80, 160, 300])

@@ -163,7 +163,7 @@ def test_trace_path_must_exist(tmp_path):
 
 
 def test_example_scenarios_are_valid():
-    folder = sc.profiles.models_dir() / "scenarios"
+    folder = sc.scenario.profiles.models_dir() / "scenarios"
     names = sorted(p.name for p in folder.glob("*.toml"))
     assert {"default.toml", "deploy-burst.toml", "service-mix.toml"} <= set(names)
     for p in folder.glob("*.toml"):

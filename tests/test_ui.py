@@ -11,8 +11,10 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer.studies import comparison  # noqa: E402
-from simcontainer.studies import planner
+from simcontainer.studies import (
+    comparison,  # noqa: E402
+    planner,
+)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BAD_TOML = """
@@ -323,7 +325,7 @@ def warm_table(at: AppTest) -> pd.DataFrame:
 
 
 def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planner_app):
-    from simcontainer.model.warm import STRATEGIES
+    from simcontainer.studies.warm_strategies import STRATEGIES
 
     at = planner_app
     no_exception(at)
@@ -355,7 +357,7 @@ def test_warm_starts_pool_size_changes_the_memory_bill():
 
 
 def _strategy_frame():
-    from simcontainer.model.warm import strategy_table
+    from simcontainer.studies.warm_strategies import strategy_table
 
     s = sc.parse_scenario({
         "name": "w", "duration_s": 600, "seed": 3, "host": "server-64g",
@@ -372,7 +374,7 @@ def _strategy_frame():
 
 def test_warm_section_pure_functions():
     from simcontainer.faces.ui import warm_section as ws
-    from simcontainer.model.warm import STRATEGIES
+    from simcontainer.studies.warm_strategies import STRATEGIES
 
     df = _strategy_frame()
     table = ws.shown_table(df)

@@ -113,7 +113,7 @@ def test_lifecycle_lesson(learn):
 
 def test_cold_starts_lesson_shows_every_strategy_and_its_memory_bill():
     """Learn lesson "Cold starts and how platforms hide them" (simcontainer/ui/lesson_cold_starts.py)."""
-    from simcontainer.model.warm import STRATEGIES
+    from simcontainer.studies.warm_strategies import STRATEGIES
 
     at = start("learn-cold-starts")
     assert at.title[0].value == "Cold starts and how platforms hide them"

@@ -9,8 +9,9 @@ import pytest
 
 from simcontainer.engine.core import simulate
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.schema import loads_scenario
-from simcontainer.model.warm import figures, restore_for, strategy_table
+from simcontainer.scenario.loading import loads_scenario
+from simcontainer.scenario.profiles import figures, restore_for
+from simcontainer.studies.warm_strategies import strategy_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FN = "9f03b188574d8ac6fb6a6f142848464716c284751689d3e5c854125ba602f929"   # ~1.2 calls a minute

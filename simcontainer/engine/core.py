@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import math
 import threading
 import time
 import warnings
@@ -17,21 +16,36 @@ import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT
 
+from simcontainer.model import faults
 from simcontainer.model.controlplane import PhasePlan, make_plane, steps
 from simcontainer.model.daemon import Daemon, WorkloadPlan
+from simcontainer.model.faults import recovery
 from simcontainer.model.host import MIB_PER_MB, HostNode, boot_read_mib, demand
-from simcontainer.model.images import Image
+from simcontainer.model.images import Image, resolve
+from simcontainer.model.memory import Memory, active
 from simcontainer.model.metrics import (
     Recorder,
+    admission_results,
     events_frame,
     instances_frame,
     summarise,
     timeseries_frame,
 )
-from simcontainer.model.placement import Admission, Policy
-from simcontainer.scenario.profiles import Catalogue, default_catalogue, resolve_images
+from simcontainer.model.placement import Admission, Policy, Preemption
 from simcontainer.model.registry import Distribution
-from simcontainer.scenario.schema import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
+from simcontainer.model.restart import policy_for
+from simcontainer.model.warm import Warm, plan_for
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.guard import check_size
+from simcontainer.scenario.inputs import (
+    check_run_args,
+)
+from simcontainer.scenario.profiles import Catalogue, default_catalogue, resolve_images
+from simcontainer.scenario.schema import (
+    API_WORKERS_DEPRECATED,
+    ControlPlaneProfile,
+    Scenario,
+)
 from simcontainer.scenario.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
 if TYPE_CHECKING:
@@ -104,7 +118,7 @@ class Result:
     def api_calls(self) -> pd.DataFrame:
         """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
         instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
 
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
@@ -112,7 +126,7 @@ class Result:
     @property
     def failures(self) -> pd.DataFrame:
         """Failed starts with their reason (e.g. a full bridge): time_s, instance, workload, reason."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
 
         df = pd.DataFrame(self.recorder.failures, columns=["time_s", "instance", "workload", "reason"])
         df["workload"] = [self.workload_names[w] for w in df["workload"]]
@@ -122,7 +136,7 @@ class Result:
     def oom_kills(self) -> pd.DataFrame:
         """One row per OOM kill (simcontainer.model.memory): time_s, instance, workload, host, kind
         ("cgroup": over its mem_limit_mib; "host": the kernel's OOM killer), resident_mib, reason."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
 
         df = pd.DataFrame(self.recorder.oom_kills,
                           columns=["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"])
@@ -131,8 +145,6 @@ class Result:
 
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
-    from simcontainer.model.images import resolve
-
     inline = resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images,
                             source=f"{scenario.name}: images")
     return resolve({**catalogue.images, **inline})
@@ -149,7 +161,6 @@ def control_planes(scenario: Scenario, catalogue: Catalogue) -> list[ControlPlan
             names.append(name)
     unknown = [n for n in names if n not in table]
     if unknown:
-        from simcontainer.scenario.errors import ScenarioError
         raise ScenarioError([f"control plane {n!r} is not defined (allowed: {', '.join(sorted(table))})"
                              for n in unknown], source=scenario.name)
     specs = [table[n] for n in names]
@@ -174,18 +185,14 @@ def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
 def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
     """The full lifecycle (simcontainer.model.supervisor) when the workload or the scenario asks for
     more than ``docker run --rm`` with a clean stop: its restart policy and grace period."""
-    from simcontainer.model.restart import policy_for
 
     w = plan.workload
-    from simcontainer.model.memory import active
 
     # (memory.active: also under admission "none", which admits past the host's RAM)
     plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
                      or scenario.daemon.preemption)
     plan.keep = not w.auto_remove
     if w.warm is not None:
-        from simcontainer.scenario.errors import ScenarioError
-        from simcontainer.model.warm import plan_for
 
         if plan.full:
             raise ScenarioError([f"workloads.{w.name}.warm: warm paths run only with a plain docker run "
@@ -277,20 +284,17 @@ class Engine:
         self.daemon.live_restore = scenario.daemon.live_restore
         if scenario.daemon.preemption:
             self._preemption()
-        from simcontainer.model.memory import Memory, active
 
         if active(scenario):
             self.daemon.full_lifecycle()     # every workload is on the full path: OOM kills need it
             self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
         if scenario.faults:
-            from simcontainer.model import faults
 
             self.daemon.full_lifecycle()
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))
         if any(p.warm is not None for p in self.plans):
-            from simcontainer.model.warm import Warm
 
             self.daemon.warm = Warm(self.daemon)
             for plan in self.plans:
@@ -302,7 +306,6 @@ class Engine:
     def _preemption(self) -> None:
         """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
         (simcontainer.model.supervisor), each recorded in ``Recorder.preemptions``."""
-        from simcontainer.model.placement import Preemption
 
         sv = self.daemon.full_lifecycle()
         rec, env = self.recorder, self.env
@@ -384,8 +387,6 @@ class Engine:
             workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
             demands=[p.demand for p in self.plans],
         )
-        from simcontainer.model.faults import recovery
-        from simcontainer.model.metrics import admission_results
         admission_results(summary, self.recorder, self.scenario.daemon, [w.priority for w in self.scenario.workloads],
                           self.hosts)
         summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
@@ -409,8 +410,6 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
     A run the size guard expects not to fit in memory is refused (:mod:`simcontainer.scenario.guard`);
     ``force=True`` runs it anyway.
     """
-    from simcontainer.scenario.guard import check_size
-    from simcontainer.scenario.inputs import check_run_args
 
     check_run_args(scenario, seed, policy=policy, progress=progress)
     est = check_size(scenario, force=force)
@@ -420,95 +419,12 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
     return engine.run(progress)
 
 
-def split_runtime(name: str) -> tuple[str, str | None]:
-    """``"runc@kubelet"`` -> ``("runc", "kubelet")``: a runtime behind a chosen control plane
-    (``compare`` can put the same runtime behind two); a plain name keeps its default plane."""
-    rt, _, plane = name.partition("@")
-    return rt, plane or None
 
 
-def incompatible_workloads(scenario: Scenario, runtime: str, catalogue: Catalogue | None = None) -> list[str]:
-    """Workloads whose image ``runtime`` cannot run (a VM disk image on a container runtime)."""
-    catalogue = catalogue or default_catalogue()
-    rt = scenario.runtime_table(catalogue)[split_runtime(runtime)[0]]
-    images = image_table(scenario, catalogue)
-    return [w.name for w in scenario.workloads if rt.kind == "container" and images[w.image].kind == "vm"]
 
 
-def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | None = None,
-                 drop_incompatible: bool = False) -> Scenario:
-    """The same scenario with every workload on ``runtime`` (VM guests sized by the runtime).
-
-    A workload whose image the runtime cannot run is an error, or left out with
-    ``drop_incompatible`` (``compare`` reports it under ``skipped_workloads``).
-    """
-    from simcontainer.scenario.errors import ScenarioError
-    from simcontainer.scenario.schema import parse_scenario
-
-    skip = set(incompatible_workloads(scenario, runtime, catalogue)) if drop_incompatible else set()
-    data = scenario.to_dict()
-    data["workloads"] = [w for w in data["workloads"] if w["name"] not in skip]
-    if not data["workloads"]:
-        raise ScenarioError([f"runtime {runtime!r}: no workload of {scenario.name!r} can run on it "
-                             "(they all use VM disk images)"], source="compare")
-    keep = {w["name"] for w in data["workloads"]}
-    data["actions"] = [a for a in data.get("actions", []) if a["workload"] in keep]
-    name, plane = split_runtime(runtime)
-    for w in data["workloads"]:
-        w["runtime"] = name
-        w.pop("guest_mem_mib", None)
-        w.pop("control_plane", None)        # the new runtime's default plane, or the one named
-        if plane is not None:
-            w["control_plane"] = plane
-    return parse_scenario(data, base_dir=scenario.base_dir, catalogue=catalogue,
-                          source=f"{scenario.name} on {runtime}")
 
 
-def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
-            catalogue: Catalogue | None = None,
-            progress: Callable[[float], None] | None = None,
-            force: bool = False) -> dict[str, dict[str, Any]]:
-    """One summary per runtime: the scenario rerun with every workload on that runtime.
-
-    Each run passes the size guard first (``force=True`` runs it anyway, as for :func:`simulate`).
-
-    Workloads whose VM disk image a container runtime cannot run are left out of that runtime's
-    run and listed in its summary under ``skipped_workloads``. A runtime that can run none of them
-    is not an error: its entry is ``{"skipped": True, "reason": ..., "skipped_workloads": [...]}``
-    and the other runtimes are compared all the same.
-    """
-    from simcontainer.scenario.errors import ScenarioError
-    from simcontainer.scenario.inputs import check_runtimes_arg, check_scenario_arg, check_seed
-
-    check_scenario_arg(scenario, "compare")
-    check_seed(seed, "compare")
-    runtimes = check_runtimes_arg(runtimes)
-    catalogue = catalogue or default_catalogue()
-    known = scenario.runtime_table(catalogue)
-    planes = scenario.control_plane_table(catalogue)
-    unknown = [r for r in runtimes if split_runtime(r)[0] not in known
-               or split_runtime(r)[1] not in (None, *planes)]
-    if unknown:
-        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))}, "
-                             f"each optionally @ a control plane: {', '.join(sorted(planes))})"
-                             for r in unknown], source="compare")
-    skipped = {rt: incompatible_workloads(scenario, rt, catalogue) for rt in runtimes}
-    runnable = [rt for rt in runtimes if len(skipped[rt]) < len(scenario.workloads)]
-    variants = {rt: with_runtime(scenario, rt, catalogue=catalogue, drop_incompatible=True) for rt in runnable}
-    out: dict[str, dict[str, Any]] = {}
-    for rt in runtimes:
-        if rt not in variants:
-            out[rt] = {"skipped": True, "skipped_workloads": skipped[rt],
-                       "reason": f"{rt} is a container runtime: it cannot boot the VM disk images all "
-                                 f"workloads of {scenario.name!r} use"}
-            continue
-        k = runnable.index(rt)
-        step = (lambda f, k=k: progress((k + f) / len(variants))) if progress else None
-        summary = simulate(variants[rt], seed, catalogue=catalogue, progress=step, force=force).summary
-        summary["skipped_workloads"] = skipped[rt]
-        out[rt] = summary
-    return out
 
 
-__all__ = ["Engine", "Result", "compare", "incompatible_workloads", "math", "simulate", "split_runtime",
-           "with_runtime"]
+__all__ = ["Engine", "Result", "simulate"]

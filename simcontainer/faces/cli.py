@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -12,7 +15,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import simcontainer as sc
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
+from simcontainer.scenario.guard import check_size
+from simcontainer.scenario.outputs import check_writable_file
+from simcontainer.scenario.profiles import _read_toml, default_catalogue, models_dir
+from simcontainer.scenario.schema import API_WORKERS_DEPRECATED
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -104,7 +112,6 @@ def _check_output(path: str | None, flag: str) -> Path | None:
     """An output file, checked before the run: a .parquet path in a folder we can write to."""
     if path is None:
         return None
-    from simcontainer.scenario.outputs import check_writable_file
 
     return check_writable_file(path, flag, suffix=".parquet")
 
@@ -130,8 +137,6 @@ def _port_arg(value: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import simcontainer as sc
-
     scenario = sc.load_scenario(args.scenario)
     events_out = _check_output(args.events, "--events")
     ts_out = _check_output(args.timeseries, "--timeseries")
@@ -230,7 +235,6 @@ def _admission_line(a: dict[str, Any] | None) -> str:
 def _warm(s: dict[str, Any]) -> str:
     if not any("warm" in w for w in s["workloads"].values()):
         return ""
-    from simcontainer.model.warm import render
 
     return render(s)
 
@@ -284,8 +288,6 @@ def render_api_calls(scenario: Any, calls: list[dict[str, Any]]) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import simcontainer as sc
-
     scenario = sc.load_scenario(args.scenario)
     progress = ProgressLine(f"compare {scenario.name}", enabled=_progress_enabled(args))
     try:
@@ -322,8 +324,6 @@ def render_compare(results: dict[str, dict[str, Any]]) -> str:
 
 
 def cmd_density(args: argparse.Namespace) -> int:
-    import simcontainer as sc
-
     scenario = sc.load_scenario(args.scenario)
     d = sc.density(scenario, args.runtimes or [])
     if args.json:
@@ -344,8 +344,6 @@ def cmd_density(args: argparse.Namespace) -> int:
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    import simcontainer as sc
-
     cat = sc.default_catalogue()
     if args.json:
         print(json.dumps({n: rt.model_dump(mode="json") for n, rt in sorted(cat.runtimes.items())}, indent=2))
@@ -370,10 +368,6 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    import simcontainer as sc
-    from simcontainer.scenario.guard import check_size
-    from simcontainer.scenario.schema import API_WORKERS_DEPRECATED
-
     s = sc.load_scenario(args.scenario)
     est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
     print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
@@ -384,20 +378,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from simcontainer.studies.sweep import cli_sweep
-
-    return cli_sweep(args)
+    return _handler("simcontainer.studies.sweep", "cli_sweep")(args)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
-    from simcontainer.studies.fidelity import cli_fidelity
-
-    return cli_fidelity(args)
+    return _handler("simcontainer.studies.fidelity", "cli_fidelity")(args)
 
 
 def catalogue_images() -> list[dict[str, Any]]:
     """The shipped image catalogue, one row per image: kind, sizes, layers and the base it names."""
-    from simcontainer.scenario.profiles import _read_toml, default_catalogue, models_dir
 
     raw = _read_toml(models_dir() / "images.toml").get("images", [])
     bases = {e.get("name"): e.get("base") for e in raw if isinstance(e, dict)}
@@ -427,8 +416,6 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
-    from simcontainer.scenario.profiles import default_catalogue
-
     hosts = default_catalogue().hosts
     if args.json:
         print(json.dumps(hosts, indent=2))
@@ -449,9 +436,6 @@ def streamlit_command(port: int, address: str | None = None) -> list[str]:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    import importlib.util
-    import subprocess
-
     if importlib.util.find_spec("streamlit") is None:
         print("error: the app needs Streamlit, which is not installed here; install the app extra: "
               "pip install 'simcontainer[app]' (or run make app in a clone)", file=sys.stderr)
@@ -459,10 +443,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     env = os.environ.copy()
     query = ""
     if args.scenario:
-        import simcontainer as sc
-        from simcontainer.studies.planner import encode_scenario
 
-        token = encode_scenario(sc.load_scenario(args.scenario))
+        token = _handler("simcontainer.studies.planner", "encode_scenario")(sc.load_scenario(args.scenario))
         env["SIMCONTAINER_APP_SCENARIO"] = token
         query = f"?s={token}"
     host = args.address or "localhost"
@@ -588,6 +570,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+
+
+
+def _handler(module: str, name: str) -> Any:
+    """A command's handler, imported when its command runs: ``check`` and ``run`` must not pay
+    for pandas, pyarrow and dask at start-up (a registry by name, like git's subcommands; the
+    layers test checks every name here lies below the faces)."""
+    return getattr(importlib.import_module(module), name)
+
+
+def render(s: dict[str, Any]) -> str:
+    """The CLI's warm-path table (empty when no workload has warm paths)."""
+
+    rows = []
+    for name, w in s["workloads"].items():
+        wb = w.get("warm")
+        if wb is None:
+            continue
+        ss = wb["startup_s"]
+        rows.append({"workload": name, "cold": wb["starts"]["cold"], "warm": wb["starts"]["warm"],
+                     "snapshot": wb["starts"]["snapshot"], "cold p50 s": ss["cold"]["p50"],
+                     "snapshot p50 s": ss["snapshot"]["p50"], "restore s": w["phases_s"].get("restore"),
+                     "fault CPU s": wb["fault_cpu_s"], "idle MiB-s": wb["idle_mib_s"],
+                     "idle mean MiB": wb["idle_mean_mib"]})
+    if not rows:
+        return ""
+    return ("\n\nwarm paths (starts by kind; idle: RAM held by idle warm instances)\n" + table(rows))
 
 
 if __name__ == "__main__":

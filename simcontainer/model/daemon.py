@@ -40,9 +40,10 @@ import simpy
 from simcontainer.model.controlplane import IDLE, PhasePlan, Steps
 from simcontainer.model.host import Demand, HostNode
 from simcontainer.model.images import Image
-from simcontainer.model.states import TRANSITIONS, State, can
 from simcontainer.model.metrics import NM, STATE_BITS, Recorder
 from simcontainer.model.placement import Admission, Ticket
+from simcontainer.model.states import TRANSITIONS, State, can
+from simcontainer.model.supervisor import Life, Supervisor
 from simcontainer.scenario.schema import RuntimeProfile, Workload
 from simcontainer.scenario.workload import LifetimeSampler, Stream
 
@@ -152,7 +153,6 @@ class Daemon:
         """The supervisor of the full lifecycle (:mod:`simcontainer.model.supervisor`), made on first
         need: by a plan that needs it, preemption, faults or the memory model."""
         if self.supervisor is None:
-            from simcontainer.model.supervisor import Supervisor
             self.supervisor = Supervisor(self)
         return self.supervisor
 
@@ -168,7 +168,6 @@ class Daemon:
             ids = self.by_workload[plan.index] = array("q")
         ids.append(iid)
         if plan.full:
-            from simcontainer.model.supervisor import Life
             inst.life = Life(plan.policy, plan.grace_s)
             self.rec.lives[iid] = inst.life
             inst.process = self.env.process(self.full_lifecycle().lifecycle(inst, lifetime))

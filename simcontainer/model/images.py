@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.model.registry import STARTUP_FRACTION, Distribution
-from simcontainer.scenario.schema import ImageSpec
+from simcontainer.scenario.schema import ImageSpec, Registry
 
 if TYPE_CHECKING:
     import networkx as nx  # imported by the layer-graph views only: a run never needs it
@@ -95,7 +95,7 @@ def layer_graph(images: Iterable[Image]) -> nx.DiGraph:
 
     Each node also keeps ``position``: its lowest index in any image's chain (0 = a base layer).
     """
-    import networkx as nx
+    import networkx as nx  # noqa: PLC0415 - networkx: only where the layer graph is drawn
 
     g = nx.DiGraph()
     for img in images:
@@ -126,7 +126,7 @@ def layer_depths(g: nx.DiGraph) -> dict[str, int]:
     which makes a cycle; then each layer falls back to its lowest position in any chain, so a
     view can still be drawn instead of failing.
     """
-    import networkx as nx
+    import networkx as nx  # noqa: PLC0415 - networkx: only where the layer graph is drawn
 
     if not nx.is_directed_acyclic_graph(g):
         return {n: int(d["position"]) for n, d in g.nodes(data=True)}
@@ -397,7 +397,6 @@ class ImageStore:
 
     def _distribution(self) -> Distribution:
         if self.registry is None:
-            from simcontainer.scenario.schema import Registry
 
             self.registry = Distribution(self.env, Registry())
         return self.registry

@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from simcontainer.scenario.workload import Stream
+from simcontainer.model.host import guest_mem_mib
+from simcontainer.scenario.workload import Stream, seed_sequence
 
 if TYPE_CHECKING:
     from simcontainer.model.daemon import Daemon, Instance
@@ -139,7 +140,6 @@ class Member:
         self.image = plan.image.name
         self.shared = w.ksm_shared_fraction if self.vm else 0.0
         if self.vm:
-            from simcontainer.model.host import guest_mem_mib
 
             img = plan.image
             self.ceiling = guest_mem_mib(w, rt, img)
@@ -314,8 +314,6 @@ class Memory:
     """Every host's memory and the per-instance usage processes (one per scenario run)."""
 
     def __init__(self, env: simpy.Environment, daemon: Daemon, scenario: Scenario, seed: int) -> None:
-        from simcontainer.scenario.workload import seed_sequence
-
         self.env = env
         self.d = daemon
         self.rec = daemon.rec
@@ -573,7 +571,7 @@ def ksm_curve(n_guests: int, touched_mib: float, shared_fraction: float, horizon
     ksmd merges ``shared_fraction`` of their pages (one copy stays) at its scan rate -- the
     closed form of what a run with ``host.ksm`` does. A DataFrame of ``t_s``, ``merged_mib``,
     ``host_mib`` (touched + overhead - merged)."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
 
     rate = ksm_rate_mib_s(pages_to_scan, sleep_ms)
     scanned = n_guests * touched_mib
@@ -587,7 +585,7 @@ def ksm_curve(n_guests: int, touched_mib: float, shared_fraction: float, horizon
 def throttle_table(cpu: float, limits: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0), period_ms: float = 100.0) -> Any:
     """For a lesson: an app wanting ``cpu`` cores under each CFS limit (cores; quota = limit x
     period): cores received, throttled, and the quota per period in ms. A DataFrame."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
 
     rows = [{"limit_cores": lim, "quota_ms_per_period": lim * period_ms, "period_ms": period_ms,
              "received_cores": min(cpu, lim), "throttled_cores": max(0.0, cpu - lim),

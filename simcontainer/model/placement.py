@@ -47,6 +47,7 @@ import simpy
 from simcontainer.model.host import Demand, HostNode
 from simcontainer.model.images import Image, Layer
 from simcontainer.model.resources import Pool
+from simcontainer.scenario.errors import SimcontainerError
 
 Policy = Callable[[Sequence[HostNode], Demand, Image], HostNode | None]
 
@@ -106,7 +107,6 @@ def _checked(policy: Policy) -> Policy:
     """A policy of the user's own, with its answers checked: a host of this cluster on which
     the instance fits, or None -- but not None for ever while every host stands empty and one
     would take it (the run would wait for a release that never comes)."""
-    from simcontainer.scenario.errors import SimcontainerError
 
     name = getattr(policy, "__name__", repr(policy))
 

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from simcontainer.model.states import State
 from simcontainer.model.metrics import M
 from simcontainer.model.restart import EXIT_SIGKILL, EXIT_SIGTERM, Exit, RestartPolicy
+from simcontainer.model.states import State
 
 if TYPE_CHECKING:
     from simcontainer.model.daemon import Daemon, Instance
@@ -78,22 +78,6 @@ def stop_outcome(sigterm: str, shutdown_s: float, grace: float) -> tuple[float, 
     return shutdown_s, 0
 
 
-def stop_table(shutdown_s: float = 2.0) -> Any:
-    """For a lesson: how long ``docker stop`` / a pod deletion takes and how the app exits, by
-    SIGTERM behaviour and plane (Docker's 10 s grace, the kubelet's 30 s); the runtime's own stop
-    left out. A DataFrame of ``sigterm``, ``meaning``, ``plane``, ``grace_s``, ``stop_s``, ``exit_code``."""
-    import pandas as pd
-
-    meaning = {"exit": f"handles SIGTERM, shuts down in {shutdown_s:g} s",
-               "default": "no handler, not PID 1 (e.g. under --init / tini): dies at once",
-               "ignore": "PID 1 without a handler: the kernel ignores SIGTERM"}
-    rows = []
-    for mode in ("exit", "default", "ignore"):
-        for plane, grace in (("dockerd", 10.0), ("kubelet", 30.0)):
-            wait, code = stop_outcome(mode, shutdown_s, grace)
-            rows.append({"sigterm": mode, "meaning": meaning[mode], "plane": plane, "grace_s": grace,
-                         "stop_s": wait, "exit_code": code})
-    return pd.DataFrame(rows)
 
 
 def _nap(env: simpy.Environment, s: float) -> Generator[simpy.Event, Any, Any]:
@@ -458,4 +442,4 @@ def _nap_on(inst: Instance, ev: simpy.Event) -> Generator[simpy.Event, Any, Any]
         return i.cause
 
 
-__all__ = ["Life", "Supervisor", "stop_outcome", "stop_table"]
+__all__ = ["Life", "Supervisor", "stop_outcome"]

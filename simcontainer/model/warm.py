@@ -33,61 +33,28 @@ keep-alive) on the same arrivals and returns the startup and memory bill side by
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Generator
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
 
+from simcontainer.model.daemon import Instance
+from simcontainer.model.metrics import NM, M, _stats
 from simcontainer.model.states import State
-from simcontainer.model.metrics import NM, M
+from simcontainer.scenario.profiles import Restore, figures, restore_for
 
 if TYPE_CHECKING:
     from simcontainer.model.daemon import Daemon, Instance, WorkloadPlan
 
-WARM_TOML = Path(__file__).resolve().parents[2] / "models" / "warm.toml"
 KINDS = ("cold", "warm", "snapshot")
 
 
-@dataclass(frozen=True)
-class Restore:
-    """One runtime's restore: ``load_s`` fixed, plus the memory read at ``mem_rate_mib_s`` (0:
-    not read at load), then page faults over ``working_set_fraction`` of its RAM at ``fault_us``
-    each while it runs."""
-
-    runtime: str
-    how: str                    # "snapshot" (a VM's) or "criu" (a container's)
-    load_s: float
-    mem_rate_mib_s: float
-    working_set_fraction: float
-    fault_us: float
-    sources: tuple[str, ...]
-
-    def restore_s(self, mem_mib: float) -> float:
-        return self.load_s + (mem_mib / self.mem_rate_mib_s if self.mem_rate_mib_s > 0 else 0.0)
-
-    def fault_cpu_s(self, ram_mib: float) -> float:
-        """CPU-seconds of page faults after restore: 256 pages of 4 KiB per MiB touched."""
-        return ram_mib * self.working_set_fraction * 256 * self.fault_us * 1e-6
 
 
-@cache
-def figures() -> tuple[float, dict[str, Restore]]:
-    """(warm start seconds, restore figures per runtime name) from ``models/warm.toml``."""
-    with open(WARM_TOML, "rb") as f:
-        data = tomllib.load(f)
-    table = {name: Restore(name, r["how"], float(r["load_s"]), float(r["mem_rate_mib_s"]),
-                           float(r["working_set_fraction"]), float(r["fault_us"]), tuple(r["sources"]))
-             for name, r in data["restore"].items()}
-    return float(data["warm_start_s"]), table
 
 
-def restore_for(runtime: str) -> Restore | None:
-    return figures()[1].get(runtime)
 
 
 @dataclass
@@ -264,7 +231,6 @@ class Warm:
 
     def _fill(self, st: WarmState) -> Generator[simpy.Event, Any, None]:
         """Start one pool instance (cold, or restored) and keep it idle."""
-        from simcontainer.model.daemon import Instance
 
         st.fill_ids += 1
         st.fills += 1
@@ -376,7 +342,6 @@ class Warm:
     def summary(self, index: int, tm: np.ndarray, ids: np.ndarray, horizon: float) -> dict[str, Any]:
         """The ``warm`` block of one workload (``tm``: its rows of the times matrix, ``ids``
         their instance ids)."""
-        from simcontainer.model.metrics import _stats
 
         st = self.state[index]
         ram = st.plan.demand.ram_mib
@@ -413,94 +378,14 @@ class Warm:
         return col
 
 
-def render(s: dict[str, Any]) -> str:
-    """The CLI's warm-path table (empty when no workload has warm paths)."""
-    from simcontainer.faces.cli import table
-
-    rows = []
-    for name, w in s["workloads"].items():
-        wb = w.get("warm")
-        if wb is None:
-            continue
-        ss = wb["startup_s"]
-        rows.append({"workload": name, "cold": wb["starts"]["cold"], "warm": wb["starts"]["warm"],
-                     "snapshot": wb["starts"]["snapshot"], "cold p50 s": ss["cold"]["p50"],
-                     "snapshot p50 s": ss["snapshot"]["p50"], "restore s": w["phases_s"].get("restore"),
-                     "fault CPU s": wb["fault_cpu_s"], "idle MiB-s": wb["idle_mib_s"],
-                     "idle mean MiB": wb["idle_mean_mib"]})
-    if not rows:
-        return ""
-    return ("\n\nwarm paths (starts by kind; idle: RAM held by idle warm instances)\n" + table(rows))
 
 
 # ---- the strategies side by side (planner, Learn lesson) ---------------------------------
 
-STRATEGIES = ("cold", "lazy pull", "pool", "snapshot", "keep-alive")
 
 
-def strategy_table(scenario: Any, workload: str | None = None, *, pool: int = 2,
-                   keep_alive_s: float = 600.0, seed: int | None = None) -> Any:
-    """Run one workload of ``scenario`` (a :class:`Scenario`; the first workload when
-    ``workload`` is None) alone, on the same arrivals, under each strategy: ``cold`` (no warm
-    path, image not prepulled), ``lazy pull`` (the registry's lazy pulling, eStargz), ``pool``
-    (``pool`` pre-warmed instances, refilled at once), ``snapshot`` (snapshot/CRIU restore) and
-    ``keep-alive`` (``keep_alive_s``, default AWS Lambda's 10 min at the time of Shahrad et al.,
-    ATC 2020). Returns a DataFrame, a row per strategy: ``strategy``, ``requests``, ``started``,
-    ``cold``, ``warm``, ``snapshot`` (starts of each kind), ``startup_p50_s``, ``startup_p95_s``,
-    ``startup_mean_s``, ``startup_max_s`` (the first request pulls the image), ``idle_mib_s``, ``idle_mean_mib`` (the memory bill of idle warm
-    instances), ``fault_cpu_s`` and ``fault_s_per_start`` (page-fault work after snapshot restores,
-    in all and per restored start: the first run's slowdown, which ``startup`` -- request to ready --
-    leaves out), and ``note`` (why a strategy was skipped). A startup figure over
-    no start is NaN. A snapshot row on a runtime without restore figures is skipped with a note."""
-    import pandas as pd
-
-    from simcontainer.engine.core import simulate
-
-    w0 = scenario.workloads[0] if workload is None else next(w for w in scenario.workloads if w.name == workload)
-    rows = []
-    for strat in STRATEGIES:
-        warm: dict[str, Any] | None = None
-        registry = scenario.registry
-        if strat == "lazy pull":
-            registry = registry.model_copy(update={"lazy": "estargz"})
-        elif strat == "pool":
-            warm = {"pool": pool}
-        elif strat == "snapshot":
-            warm = {"start": "snapshot"}
-        elif strat == "keep-alive":
-            warm = {"keep_alive_s": keep_alive_s}
-        from simcontainer.scenario.schema import WarmStart
-
-        w = w0.model_copy(update={"warm": WarmStart(**warm) if warm is not None else None})
-        sc = scenario.model_copy(update={"workloads": [w], "registry": registry, "actions": [], "faults": [],
-                                         "daemon": scenario.daemon.model_copy(update={"prepull": []})})
-        row: dict[str, Any] = {"strategy": strat}
-        if strat == "snapshot" and restore_for(w0.runtime) is None:
-            rows.append({**row, "note": f"no restore figures for runtime {w0.runtime!r}"})
-            continue
-        res = simulate(sc, seed=seed)
-        s = res.summary["workloads"][w.name]
-        wb = s.get("warm")
-        st = s["startup_s"]
-        row.update({"requests": s["requested"], "started": s["started"],
-                    "cold": wb["starts"]["cold"] if wb else s["started"],
-                    "warm": wb["starts"]["warm"] if wb else 0,
-                    "snapshot": wb["starts"]["snapshot"] if wb else 0,
-                    "startup_p50_s": _nan(st["p50"]), "startup_p95_s": _nan(st["p95"]),
-                    "startup_mean_s": _nan(st["mean"]), "startup_max_s": _nan(st["max"]),
-                    "idle_mib_s": wb["idle_mib_s"] if wb else 0.0,
-                    "idle_mean_mib": (wb["idle_mean_mib"] if wb else 0.0),
-                    "fault_cpu_s": wb["fault_cpu_s"] if wb else 0.0,
-                    "fault_s_per_start": (wb["fault_cpu_s"] / wb["starts"]["snapshot"]
-                                          if wb and wb["starts"]["snapshot"] else 0.0),
-                    "note": ""})
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
-def _nan(x: float | None) -> float:
-    return math.nan if x is None else x
 
 
-__all__ = ["KINDS", "STRATEGIES", "Restore", "Warm", "WarmPlan", "figures", "plan_for", "restore_for",
-           "strategy_table"]
+__all__ = ["KINDS", "Warm", "WarmPlan", "plan_for"]

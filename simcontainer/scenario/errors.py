@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -130,7 +131,6 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel] | None =
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """Walk the schema to the model at ``loc`` (for listing the keys allowed there)."""
-    import typing
 
     model: Any = root
     for part in loc:
@@ -158,8 +158,6 @@ def _unwrap(ann: Any, typing: Any) -> Any:
 
 
 def _union_member(union: Any, tag: str) -> Any:
-    import typing
-
     for member in typing.get_args(union):
         f = getattr(member, "model_fields", {}).get("kind")
         if f is not None and typing.get_args(f.annotation) == (tag,):

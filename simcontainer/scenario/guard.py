@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.schema import PoissonArrival
+from simcontainer.scenario.workload import request_bound
 
 BYTES_PER_REQUEST = 3 * 1024      # measured ~1.5 KiB; doubled for the result tables built after
 EVENTS_PER_REQUEST = 8            # request, api, pull, create, boot, running, stop, exit
@@ -51,8 +53,6 @@ class Estimate:
 def expected_requests(workload: Any, scenario: Any) -> float:
     """Requests ``workload`` makes within the horizon: exact for burst, interval and trace, the
     mean for Poisson; never more than ``max_instances``."""
-    from simcontainer.scenario.schema import PoissonArrival
-    from simcontainer.scenario.workload import request_bound
 
     a = workload.arrival
     if isinstance(a, PoissonArrival):

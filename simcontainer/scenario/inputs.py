@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from simcontainer.scenario.errors import SimcontainerError
+from simcontainer.scenario.schema import Scenario
 
 
 class ArgumentError(SimcontainerError, TypeError):
@@ -20,8 +21,6 @@ def _short(v: Any) -> str:
 
 
 def check_scenario_arg(scenario: Any, where: str = "simulate") -> None:
-    from simcontainer.scenario.schema import Scenario
-
     if not isinstance(scenario, Scenario):
         hint = " (allowed: a Scenario; plain data goes through sc.parse_scenario(data) first)" \
             if isinstance(scenario, dict) else " (allowed: a Scenario, e.g. sc.load_scenario(path))"

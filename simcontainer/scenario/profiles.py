@@ -9,14 +9,19 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from simcontainer.scenario.errors import ScenarioError, format_validation_error
-from simcontainer.scenario.schema import ControlPlaneProfile, ImageSpec, RuntimeProfile
+from simcontainer.scenario.schema import (
+    ControlPlaneProfile,
+    ImageSpec,
+    RuntimeProfile,
+    use_catalogue,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -166,3 +171,53 @@ def load_catalogue(directory: str | None = None) -> Catalogue:
 
 def default_catalogue() -> Catalogue:
     return load_catalogue(None)
+
+
+WARM_TOML = "warm.toml"     # in models_dir()
+
+
+@dataclass(frozen=True)
+class Restore:
+    """One runtime's restore: ``load_s`` fixed, plus the memory read at ``mem_rate_mib_s`` (0:
+    not read at load), then page faults over ``working_set_fraction`` of its RAM at ``fault_us``
+    each while it runs."""
+
+    runtime: str
+    how: str                    # "snapshot" (a VM's) or "criu" (a container's)
+    load_s: float
+    mem_rate_mib_s: float
+    working_set_fraction: float
+    fault_us: float
+    sources: tuple[str, ...]
+
+    def restore_s(self, mem_mib: float) -> float:
+        return self.load_s + (mem_mib / self.mem_rate_mib_s if self.mem_rate_mib_s > 0 else 0.0)
+
+    def fault_cpu_s(self, ram_mib: float) -> float:
+        """CPU-seconds of page faults after restore: 256 pages of 4 KiB per MiB touched."""
+        return ram_mib * self.working_set_fraction * 256 * self.fault_us * 1e-6
+
+
+@cache
+def figures() -> tuple[float, dict[str, Restore]]:
+    """(warm start seconds, restore figures per runtime name) from ``models/warm.toml``."""
+    with open(models_dir() / WARM_TOML, "rb") as f:
+        data = tomllib.load(f)
+    table = {name: Restore(name, r["how"], float(r["load_s"]), float(r["mem_rate_mib_s"]),
+                           float(r["working_set_fraction"]), float(r["fault_us"]), tuple(r["sources"]))
+             for name, r in data["restore"].items()}
+    return float(data["warm_start_s"]), table
+
+
+def restore_for(runtime: str) -> Restore | None:
+    return figures()[1].get(runtime)
+
+
+def split_runtime(name: str) -> tuple[str, str | None]:
+    """``"runc@kubelet"`` -> ``("runc", "kubelet")``: a runtime behind a chosen control plane
+    (``compare`` can put the same runtime behind two); a plain name keeps its default plane."""
+    rt, _, plane = name.partition("@")
+    return rt, plane or None
+
+
+use_catalogue(default_catalogue, resolve_control_planes)

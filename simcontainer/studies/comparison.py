@@ -21,9 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simcontainer.engine.core import image_table
 from simcontainer.model.metrics import PHASE_SPANS
+from simcontainer.scenario.loading import parse_scenario
 from simcontainer.scenario.profiles import Catalogue, default_catalogue
-from simcontainer.scenario.schema import Scenario, parse_scenario
+from simcontainer.scenario.schema import Scenario
+from simcontainer.studies.density import density_one
 
 PHASES = tuple(PHASE_SPANS)   # the startup phases, in order (defined with the result JSON)
 PULL_PARTS = ("registry", "download", "extract")     # a pull's split (summary ``pull_phases_s``)
@@ -408,8 +411,6 @@ def short_of(scenario: Scenario, status: pd.DataFrame, workload: str,
     Sums the per-instance demand of what is running (started minus ended) on the host(s) and
     adds one more of ``workload``; returns the resources (``RAM``, ``CPU``, ``disk``) it exceeds.
     """
-    from simcontainer.studies.density import density_one
-    from simcontainer.engine.core import image_table
 
     cat = catalogue or default_catalogue()
     h = scenario.host
@@ -599,8 +600,6 @@ def hosts_needed(scenario: Scenario, counts: Mapping[str, int], runtimes: Iterab
     decreasing (by their largest share of a host), so the count is a real packing, never a
     fraction; ``lower_bound`` is the fluid bound (total demand / usable capacity).
     """
-    from simcontainer.studies.density import density_one
-    from simcontainer.engine.core import image_table
 
     cat = catalogue or default_catalogue()
     h = scenario.host

@@ -14,11 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from simcontainer.engine.core import image_table
+from simcontainer.engine.core import image_table, simulate
 from simcontainer.model.host import demand, guest_mem_mib
 from simcontainer.model.images import Image
+from simcontainer.model.memory import Usage
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.inputs import check_runtimes_arg, check_scenario_arg
 from simcontainer.scenario.profiles import Catalogue, default_catalogue
-from simcontainer.scenario.schema import Scenario
+from simcontainer.scenario.schema import MemoryUsage, Scenario
+from simcontainer.scenario.workload import Stream, seed_sequence
 
 RESOURCES = ("ram", "disk", "cpu")
 
@@ -68,7 +72,6 @@ def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
 def density(scenario: Scenario, runtimes: list[str] | None = None,
             catalogue: Catalogue | None = None) -> dict[str, dict[str, Any]]:
     """``{workload: {runtime: {...}}}`` for each workload's own runtime plus ``runtimes``."""
-    from simcontainer.scenario.inputs import check_runtimes_arg, check_scenario_arg
 
     check_scenario_arg(scenario, "density")
     if runtimes:
@@ -78,7 +81,6 @@ def density(scenario: Scenario, runtimes: list[str] | None = None,
     images = image_table(scenario, catalogue)
     unknown = [r for r in runtimes or [] if r not in known]
     if unknown:
-        from simcontainer.scenario.errors import ScenarioError
 
         raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
                              for r in unknown], source="density")
@@ -110,9 +112,6 @@ def usage_percentile_mib(scenario: Scenario, workload_name: str, runtime_name: s
     guest pages + the VMM) at ``percentile`` over ``samples`` instances' usage paths of ``hours``
     each, from the usage model alone (no host, no contention). A VM without a balloon keeps the
     pages it touched: its resident is the running maximum of its guest's use."""
-    from simcontainer.model.memory import Usage
-    from simcontainer.scenario.schema import MemoryUsage
-    from simcontainer.scenario.workload import Stream, seed_sequence
 
     catalogue = catalogue or default_catalogue()
     w = _as_runtime(scenario, workload_name, runtime_name)
@@ -155,7 +154,6 @@ def oom_risk(scenario: Scenario, workload_name: str, runtime_name: str, count: i
     they all fit), each using memory by its usage model (``usage`` or :data:`DEFAULT_USAGE`)
     under ``restart = "always"``: the OOM kills (cgroup and host), kills per 1,000
     instance-hours, and the host's peak resident memory."""
-    from simcontainer.engine.core import simulate
 
     catalogue = catalogue or default_catalogue()
     w = _as_runtime(scenario, workload_name, runtime_name)

@@ -22,6 +22,13 @@ from typing import Any
 
 import numpy as np
 
+import simcontainer as sc
+from simcontainer.model.host import MIB_PER_MB, guest_mem_mib
+from simcontainer.model.images import Image
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.profiles import default_catalogue
+from simcontainer.studies.theory import erlang_b, erlang_c
+
 TIMING_PREFIX = "Timing (wall clock, varies run to run):"
 
 # ============================================================================================
@@ -158,7 +165,6 @@ QUEUE_SEEDS = tuple(range(8))
 SCOPES = {"end to end": ("api", "create", "boot"), "runtime": ("create", "boot"),
           "create": ("create",), "boot": ("boot",)}
 RED = '<span style="color:red">'
-from simcontainer.studies.theory import erlang_b, erlang_c  # noqa: E402
 
 UNIT_MIB = {"MiB": 1.0, "MB": 1e6 / 2**20, "KiB": 1 / 1024}
 
@@ -209,8 +215,6 @@ class Report:
 
 
 def _catalogue():
-    from simcontainer.scenario.profiles import default_catalogue
-
     return default_catalogue()
 
 
@@ -254,7 +258,6 @@ def phase_sum(rt, scope: str = "end to end") -> float:
 
 def single_starts(rt, scope: str = "end to end", n: int = N_STARTS) -> np.ndarray:
     """Startup times of ``n`` single starts on an idle reference host, image cached."""
-    import simcontainer as sc
 
     image = _image_for(rt)
     workload: dict[str, Any] = {
@@ -327,8 +330,6 @@ def run_starts(cat) -> tuple[list[StartRow], list[dict[str, Any]], dict[str, np.
 
 def run_memory(cat) -> list[dict[str, Any]]:
     """Per-instance overhead the density-data way: RAM in use with 50 idle instances, over 50."""
-    import simcontainer as sc
-    from simcontainer.model.host import guest_mem_mib
 
     out = []
     for name in sorted(cat.runtimes, key=lambda r: (cat.runtimes[r].kind, cat.runtimes[r].mem_overhead_mib)):
@@ -344,7 +345,6 @@ def run_memory(cat) -> list[dict[str, Any]]:
         r = sc.simulate(s)
         assert r.summary["workloads"]["idle"]["requested"] == MEM_INSTANCES
         per = r.summary["host"]["peak_ram_mib"] / MEM_INSTANCES
-        from simcontainer.model.images import Image
 
         guest = guest_mem_mib(s.workloads[0], rt, Image.from_spec(cat.images[image])) if rt.kind == "vm" else 0.0
         figs = [(f, f.value * UNIT_MIB[f.unit]) for f in MEMORY_FIGURES if f.runtime == name]
@@ -356,8 +356,6 @@ def run_memory(cat) -> list[dict[str, Any]]:
 
 
 def run_density(cat) -> tuple[dict[str, Any], Any]:
-    import simcontainer as sc
-
     workloads = []
     for name in sorted(cat.runtimes, key=lambda r: (cat.runtimes[r].kind, cat.runtimes[r].mem_overhead_mib)):
         rt = cat.runtimes[name]
@@ -373,8 +371,6 @@ def run_density(cat) -> tuple[dict[str, Any], Any]:
 
 
 def run_burst() -> dict[str, Any]:
-    import simcontainer as sc
-
     runs = []
     for seed in BURST_SEEDS:
         s = sc.parse_scenario({
@@ -411,7 +407,6 @@ MICROVM_BURST = {"host": "m5d-metal", "count": 960, "rate_per_core_s": 5.0, "sou
 
 def run_planes(cat) -> dict[str, Any]:
     """Control planes: what queues where, a mixed deploy, and a parallel microVM burst."""
-    import simcontainer as sc
 
     def start(workloads, host=MIXED_HOST):
         s = sc.parse_scenario({"name": "mixed", "duration_s": 600.0, "seed": 3, "host": host,
@@ -478,8 +473,6 @@ def pull_measurement(lazy: str = "none") -> dict[str, Any]:
     cold, on a 16-core host with a 3 GB/s loopback link, a 1.5 GB/s disk and 0.1 ms round trips
     (their host is not described). ``lazy="estargz"`` fetches the ~9 KB it fetched before the
     start. Returns the workload's summary."""
-    import simcontainer as sc
-    from simcontainer.model.host import MIB_PER_MB
 
     mib = PULL_IMAGE_MB * MIB_PER_MB
     image: dict[str, Any] = {"name": "llm", "layers": [{"id": "w", "download_mib": mib, "disk_mib": mib,
@@ -498,7 +491,6 @@ def pull_measurement(lazy: str = "none") -> dict[str, Any]:
 def slacker_share() -> float:
     """The share of a cold ``python:3.12-slim`` start with runc on the laptop preset (25 MB/s to
     the registry) spent pulling -- Slacker's HelloBench question asked of the model."""
-    import simcontainer as sc
 
     scen = sc.parse_scenario({
         "name": "slacker", "duration_s": 100.0, "seed": 1, "host": "laptop",
@@ -513,7 +505,6 @@ def restore_measurement(runtime: str = "firecracker", mem_mib: float = RESTORE_M
                         snapshot: bool = True) -> dict[str, Any]:
     """One start of ``runtime`` on the restore figure's host class, restored from a snapshot
     (``snapshot``) or cold with its image cached. Returns the workload's summary."""
-    import simcontainer as sc
 
     vm = runtime in VM_IMAGES
     w: dict[str, Any] = {"name": "w", "runtime": runtime, "image": _image_for(_catalogue().runtimes[runtime]),
@@ -547,7 +538,6 @@ def run_pulls() -> dict[str, Any]:
 
 def _runs(make) -> list[Any]:
     """The instances tables of one scenario replicated over QUEUE_SEEDS."""
-    import simcontainer as sc
 
     return [sc.simulate(make(seed)).instances for seed in QUEUE_SEEDS]
 
@@ -563,8 +553,6 @@ def _steady(df, lo: float, hi: float):
 
 
 def run_queueing() -> list[dict[str, Any]]:
-    import simcontainer as sc
-
     rows: list[dict[str, Any]] = []
     img = CONTAINER_IMAGE
 
@@ -658,17 +646,17 @@ def run_queueing() -> list[dict[str, Any]]:
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     plt.close(fig)
     return path
 
 
 def plot_starts(rows: list[StartRow], samples: dict[str, np.ndarray], path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.2))
     names = [r.runtime for r in rows]
@@ -689,10 +677,10 @@ def plot_starts(rows: list[StartRow], samples: dict[str, np.ndarray], path: Path
 
 
 def plot_memory(mem: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     names = [m["runtime"] for m in mem]
@@ -713,10 +701,10 @@ def plot_memory(mem: list[dict[str, Any]], path: Path) -> Path:
 
 
 def plot_density(dens: dict[str, Any], path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     names = list(dens)
@@ -732,10 +720,10 @@ def plot_density(dens: dict[str, Any], path: Path) -> Path:
 
 
 def plot_burst(burst: dict[str, Any], path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.axvspan(BURST["low_s"], BURST["high_s"], color="tab:green", alpha=0.2, label="published total (60-75 s)")
@@ -751,10 +739,10 @@ def plot_burst(burst: dict[str, Any], path: Path) -> Path:
 
 
 def plot_queueing(rows: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - matplotlib: only where a figure is plotted
 
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
     ys = np.arange(len(rows))[::-1]
@@ -1173,8 +1161,6 @@ def strip_timings(markdown: str) -> str:
 def cli_fidelity(args: argparse.Namespace) -> int:
     out = Path(getattr(args, "out", None) or "docs/fidelity.md")
     if not out.parent.is_dir():
-        from simcontainer.scenario.errors import ScenarioError
-
         raise ScenarioError([f"--out: folder {str(out.parent)!r} does not exist (allowed: a path in an existing folder)"],
                             source="command line")
     report = generate(out)

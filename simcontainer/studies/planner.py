@@ -25,18 +25,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import tomli_w
 
-from simcontainer.studies.comparison import compatible, natural_image
-from simcontainer.scenario.errors import ScenarioError
+from simcontainer.model.images import Image, graph_view, layer_graph
+from simcontainer.model.memory import ksm_curve, throttle_table
 from simcontainer.model.placement import ADMISSIONS
-from simcontainer.scenario.profiles import Catalogue, default_catalogue, models_dir
-from simcontainer.scenario.schema import (
-    Scenario,
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.loading import (
     dumps_scenario,
     load_scenario,
     loads_scenario,
     parse_scenario,
 )
+from simcontainer.scenario.profiles import Catalogue, default_catalogue, models_dir
+from simcontainer.scenario.schema import Scenario
+from simcontainer.studies.comparison import compatible, natural_image
+from simcontainer.studies.density import density_one, density_risk
+from simcontainer.studies.sweep import run_sweep
+from simcontainer.studies.sweep_design import apply, parse_sweep
 
 COLUMNS = ("name", "runtime", "image", "cpu", "mem_mib", "guest_mem_mib", "arrival", "rate_per_s",
            "count", "at_s", "lifetime", "lifetime_s", "restart", "auto_remove")
@@ -421,7 +427,6 @@ def sweep_values(path: str, low: float, high: float, steps: int) -> list[float |
 
 def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
     """The scenario with settings addressed by sweep paths (``workloads.<name>.field``) changed."""
-    from simcontainer.studies.sweep_design import apply
 
     data = scenario.to_dict()
     if any(path.startswith("host.") for path in values):
@@ -436,7 +441,6 @@ def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
 def sweep(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int = 1,
           progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A grid over ``axes`` x replications in this process: ``(runs, summary)`` of :mod:`simcontainer.studies.sweep`."""
-    from simcontainer.studies.sweep import parse_sweep, run_sweep
 
     spec = parse_sweep({"replications": int(replications), "mode": "grid",
                         "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
@@ -475,7 +479,6 @@ def lesson_kernel(runtime: str, instances: int, mem_mib: float) -> Scenario:
     The host has room for all of them (at least 64 GiB, more when they need it), so the RAM
     shown is what the request takes, never what happened to fit.
     """
-    from simcontainer.studies.density import density_one
 
     img = lesson_image(runtime)
 
@@ -571,7 +574,6 @@ def copy_on_write(image: str, containers: int, copied_up_mib: float, own_mib: fl
                   catalogue: Catalogue | None = None) -> pd.DataFrame:
     """What each container sees and what the disk holds: the image's read-only layers (shared,
     stored once), and per container a writable layer with its own files and the copied-up file."""
-    from simcontainer.model.images import Image
 
     img = Image.from_spec((catalogue or default_catalogue()).images[image])
     rows = []
@@ -589,7 +591,6 @@ def copy_on_write(image: str, containers: int, copied_up_mib: float, own_mib: fl
 
 def image_sizes(images: Iterable[str], catalogue: Catalogue | None = None) -> pd.DataFrame:
     """Per image: its download and unpacked size, and how much of it is layers shared with the others."""
-    from simcontainer.model.images import Image, layer_graph
 
     cat = catalogue or default_catalogue()
     imgs = [Image.from_spec(cat.images[n]) for n in images]
@@ -604,7 +605,6 @@ def image_sizes(images: Iterable[str], catalogue: Catalogue | None = None) -> pd
 
 def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The layer graph of ``images`` laid out for a chart: nodes (x = depth, y = lane) and edges."""
-    from simcontainer.model.images import Image, graph_view
 
     cat = catalogue or default_catalogue()
     view = graph_view(Image.from_spec(cat.images[n]) for n in images)
@@ -676,7 +676,6 @@ def oom_risk_counts(cells: Iterable[tuple[Scenario, str, str]], *, overcommit: f
                     percentile: float = 95.0) -> dict[str, dict[str, Any]]:
     """The closed-form half of :func:`simcontainer.studies.density.density_risk` (no simulation) for each
     ``(scenario, workload, runtime)``: ``{runtime: its row}``; the counts size the simulation."""
-    from simcontainer.studies.density import density_risk
 
     out: dict[str, dict[str, Any]] = {}
     for scenario, workload, runtime in cells:
@@ -739,7 +738,6 @@ def lesson_packing(n: int, working_set_mib: float, peak_mib: float, guest_mib: f
                    shared_fraction: float, ksm_s: float, vm_runtime: str = "qemu-kvm",
                    catalogue: Catalogue | None = None) -> pd.DataFrame:
     """Host memory of ``n`` like instances of one app, six ways (the density lesson):
-
     - containers (runc): each its working set + runc's overhead; the image's file pages (libraries,
       binaries: ``file_pages_mib``) are one copy in the host's page cache, shared by all;
     - VMs with guest RAM reserved up front (preallocated): each its whole guest RAM + the VMM;
@@ -750,7 +748,6 @@ def lesson_packing(n: int, working_set_mib: float, peak_mib: float, guest_mib: f
       (:func:`simcontainer.model.memory.ksm_curve`), and with a balloon too.
 
     Per row: ``MiB`` for all ``n`` and ``per_instance_mib``."""
-    from simcontainer.model.memory import ksm_curve
 
     cat = catalogue or default_catalogue()
     rts = {name: spec for name, spec in cat.runtimes.items()}
@@ -802,7 +799,6 @@ def throttle_frame(cpu: float, work_ms: float, limits: Iterable[float] = (0.25, 
                    period_ms: float = 100.0) -> pd.DataFrame:
     """:func:`simcontainer.model.memory.throttle_table` with each limit's request latency
     (:func:`throttled_latency_ms`) and the latency without a limit beside it."""
-    from simcontainer.model.memory import throttle_table
 
     df = throttle_table(float(cpu), tuple(float(x) for x in limits), period_ms)
     df["latency_ms"] = [throttled_latency_ms(work_ms, cpu, lim, period_ms) for lim in df["limit_cores"]]
@@ -828,7 +824,6 @@ def sweep_choices(scenario: Scenario, catalogue: Catalogue | None = None) -> dic
 
 def sweep_spec(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int) -> Any:
     """The validated grid (a :class:`simcontainer.studies.sweep_design.SweepSpec`); raises ScenarioError."""
-    from simcontainer.studies.sweep_design import parse_sweep
 
     return parse_sweep({"replications": int(replications), "mode": "grid",
                         "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
@@ -836,7 +831,6 @@ def sweep_spec(scenario: Scenario, axes: Mapping[str, list[Any]], replications: 
 
 def sweep_toml(axes: Mapping[str, list[Any]], replications: int, base_file: str) -> str:
     """A sweep file `simcontainer sweep` runs, next to the scenario saved as ``base_file``."""
-    import tomli_w
 
     doc = {"base": base_file, "replications": int(replications), "mode": "grid",
            "axes": {k: [v.item() if isinstance(v, np.generic) else v for v in vals] for k, vals in axes.items()}}

@@ -13,6 +13,7 @@ A run is ``simulate(scenario, seed)``, exactly what ``simcontainer run --seed`` 
 
 from __future__ import annotations
 
+import ast
 import math
 import multiprocessing as mp
 import os
@@ -30,6 +31,8 @@ import pandas as pd
 
 from simcontainer.engine.core import simulate
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
+from simcontainer.scenario.inputs import ArgumentError
+from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.scenario.schema import Scenario
 from simcontainer.studies.sweep_design import Axis, Run, SweepSpec, load_sweep, parse_sweep
 from simcontainer.studies.sweep_store import (
@@ -199,7 +202,6 @@ def sweep(path_or_spec: str | Path | dict[str, Any] | SweepSpec, *, force: bool 
     elif isinstance(path_or_spec, str | Path):
         spec = load_sweep(path_or_spec, force=force)
     else:
-        from simcontainer.scenario.inputs import ArgumentError
 
         raise ArgumentError(f"sweep: got {type(path_or_spec).__name__} (allowed: a sweep file path, "
                             "plain data or a SweepSpec)")
@@ -259,7 +261,6 @@ def unguarded_main_script() -> str | None:
     Worker processes import the main script again before they work; unguarded, each import
     starts the sweep anew, and the workers die one after another.
     """
-    import ast
 
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -342,7 +343,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 def _run_dask(items: list[Item], scheduler: Any, batch_size: int | None,
               on_batch: Callable[[BatchResult], None]) -> None:
-    from distributed import Client, as_completed
+    from distributed import Client, as_completed  # noqa: PLC0415 - dask.distributed: only when a scheduler is used
 
     own = not isinstance(scheduler, Client)
     if own:
@@ -428,7 +429,6 @@ def cli_sweep(args: Any) -> int:
     if args.workers is not None and args.workers < 1:
         raise ScenarioError([f"--workers: got {args.workers} (allowed: an integer >= 1)"],
                             source="command line")
-    from simcontainer.scenario.outputs import check_writable_folder
 
     out = Path(args.out) if args.out else default_out(args.sweep)
     if Path(args.sweep).is_file():   # a missing sweep file is load_sweep's to report

@@ -36,7 +36,9 @@ import numpy as np
 import pandas as pd
 
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.schema import Scenario, load_scenario, parse_scenario
+from simcontainer.scenario.guard import check_sweep_size
+from simcontainer.scenario.loading import load_scenario, parse_scenario
+from simcontainer.scenario.schema import Scenario
 
 MODES = ("grid", "random", "lhs")
 SWEEP_KEYS = ("base", "replications", "mode", "samples", "seed", "axes")
@@ -392,7 +394,6 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
         raise ScenarioError(_dedupe(problems), source=source)
 
     design_seed = base.seed if seed is None else seed
-    from simcontainer.scenario.guard import check_sweep_size
 
     n_points = math.prod(len(a.grid_values()) for a in axes) if mode == "grid" else samples
     check_sweep_size(n_points, reps, force=force, source=source)

@@ -25,6 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.studies.sweep_design import SweepSpec
 
 RUN_COLUMNS = ("point", "replication", "seed", "key")
@@ -212,7 +214,6 @@ class Store:
 
     def prepare(self) -> None:
         """Create the folder, and make sure this process can write in it (before any run)."""
-        from simcontainer.scenario.outputs import check_writable_folder
 
         check_writable_folder(self.folder, "--out")
 
@@ -253,7 +254,6 @@ class Store:
         try:
             os.replace(self.runs_path, aside)
         except OSError as exc:
-            from simcontainer.scenario.errors import ScenarioError
 
             raise ScenarioError([f"--out: {str(self.runs_path)!r} {what}, and cannot be moved aside: "
                                  f"{exc.strerror or exc} (allowed: a folder holding a sweep's own tables)"],

@@ -11,7 +11,14 @@ from typing import Any
 
 import streamlit as st
 
-from simcontainer.faces.ui import hosts_page, learn_page, planner_page, state, sweep_page
+from simcontainer.faces.ui import (
+    hosts_page,
+    learn_page,
+    lesson_cold_starts,
+    planner_page,
+    state,
+    sweep_page,
+)
 
 
 def pages() -> dict[str, Any]:
@@ -23,7 +30,6 @@ def pages() -> dict[str, Any]:
     }
     for slug, (title, fn) in learn_page.LESSONS.items():
         out[f"learn-{slug}"] = st.Page(fn, title=title, url_path=f"learn-{slug}")
-    from simcontainer.faces.ui import lesson_cold_starts  # the cold-starts lesson lives in its own module
 
     out.update(lesson_cold_starts.pages())
     return out

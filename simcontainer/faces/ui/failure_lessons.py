@@ -11,8 +11,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from simcontainer.studies import comparison
 from simcontainer.faces.ui import charts
+from simcontainer.studies import comparison
+from simcontainer.studies.blast_radius import blast_radius as blast_radius_table
+from simcontainer.studies.restart_timelines import backoff_table, crash_loop
+from simcontainer.studies.stopping import stop_table
 
 BLAST_RUNTIMES = ("runc", "gvisor", "kata", "firecracker")
 FAULTS = {
@@ -51,16 +54,12 @@ num = comparison.fmt_figure      # a figure for a metric; "—" when there is no
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _blast(fault: str, n: int, reboot_s: float, live_restore: bool) -> pd.DataFrame:
-    from simcontainer.model.faults import blast_radius
-
-    return blast_radius(BLAST_RUNTIMES, (fault,), n=n, reboot_s=reboot_s, live_restore=live_restore)
+    return blast_radius_table(BLAST_RUNTIMES, (fault,), n=n, reboot_s=reboot_s, live_restore=live_restore)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _blast_all(n: int, reboot_s: float, live_restore: bool) -> pd.DataFrame:
-    from simcontainer.model.faults import blast_radius
-
-    return blast_radius(BLAST_RUNTIMES, tuple(FAULTS), n=n, reboot_s=reboot_s, live_restore=live_restore)
+    return blast_radius_table(BLAST_RUNTIMES, tuple(FAULTS), n=n, reboot_s=reboot_s, live_restore=live_restore)
 
 
 def pct(x: float | None) -> str:
@@ -172,15 +171,11 @@ PLANE_WORDS = {"dockerd": "docker stop (10 s grace)", "kubelet": "pod deletion (
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _stop(shutdown_s: float) -> pd.DataFrame:
-    from simcontainer.model.supervisor import stop_table
-
     return stop_table(shutdown_s)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _loops(ttf_s: float, duration_s: float) -> pd.DataFrame:
-    from simcontainer.model.restart import crash_loop
-
     out = []
     for plane, name in (("dockerd", "Docker restart=always"), ("kubelet", "kubelet CrashLoopBackOff")):
         ev = crash_loop(plane, "always", ttf_s, duration_s=duration_s)
@@ -190,8 +185,6 @@ def _loops(ttf_s: float, duration_s: float) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _backoff(crashes: int, run_s: float) -> pd.DataFrame:
-    from simcontainer.model.restart import backoff_table
-
     return backoff_table(crashes, run_s)
 
 

@@ -7,9 +7,8 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.studies import comparison
-from simcontainer.studies import planner
 from simcontainer.faces.ui import charts, state
+from simcontainer.studies import comparison, planner
 
 
 def render() -> None:

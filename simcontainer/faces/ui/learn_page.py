@@ -8,9 +8,8 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.studies import comparison
-from simcontainer.studies import planner
 from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, runs
+from simcontainer.studies import comparison, planner
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "

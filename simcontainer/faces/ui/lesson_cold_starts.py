@@ -16,8 +16,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+import simcontainer as sc
+from simcontainer.faces.ui import charts, learn_page
 from simcontainer.studies import comparison
-from simcontainer.faces.ui import charts
+from simcontainer.studies.warm_strategies import strategy_table
 
 SLUG = "cold-starts"
 TITLE = "Cold starts and how platforms hide them"
@@ -43,8 +45,6 @@ fmt = comparison.fmt_figure      # "—" when there is none (a statistic over no
 def strategy_runs(pool: int, keep_alive_s: float) -> pd.DataFrame:
     """Every strategy on both runtimes, on the same arrivals: strategy_table's rows with a
     ``runtime`` column."""
-    import simcontainer as sc
-    from simcontainer.model.warm import strategy_table
 
     scen = sc.load_scenario(SCENARIO)
     frames = []
@@ -57,7 +57,6 @@ def strategy_runs(pool: int, keep_alive_s: float) -> pd.DataFrame:
 @st.cache_data(max_entries=1)
 def trace_facts() -> dict[str, Any]:
     """What the lesson's function does over the hour (from the scenario itself)."""
-    import simcontainer as sc
 
     scen = sc.load_scenario(SCENARIO)
     w = next(w for w in scen.workloads if w.name == RUNTIMES["runc"])
@@ -211,8 +210,6 @@ def lesson() -> None:
 
 
 def render() -> None:
-    from simcontainer.faces.ui import learn_page
-
     learn_page.page(TITLE, lesson)()
 
 

@@ -13,9 +13,9 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.studies import planner
-from simcontainer.model.memory import BALLOON_MIB_S, KSM_CPU_CORES, ksm_curve, ksm_rate_mib_s
 from simcontainer.faces.ui import charts
+from simcontainer.model.memory import BALLOON_MIB_S, KSM_CPU_CORES, ksm_curve, ksm_rate_mib_s
+from simcontainer.studies import planner
 
 VM_RUNTIMES = ("qemu-kvm", "cloud-hypervisor", "firecracker")
 

@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.studies import comparison
-from simcontainer.studies import planner
+from simcontainer.faces.ui import charts, runs, state, warm_section
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import models_dir
 from simcontainer.scenario.schema import Scenario
-from simcontainer.faces.ui import charts, runs, state
+from simcontainer.studies import comparison, planner
+from simcontainer.studies.density import density_risk
 
 BY_HAND = "by hand"
 
@@ -234,7 +234,6 @@ def render() -> None:
                 for c in comparison.like_for_like(scenario, [lead, *shown], compare)[0]:
                     runs.run_again(c.scenario)
                 st.rerun()
-    from simcontainer.faces.ui import warm_section  # its own module: cold vs warm vs snapshot starts
 
     warm_section.render(scenario, lead, compare)
     scenario_io(scenario)
@@ -320,7 +319,6 @@ OOM_HOURS = (0.25, 0.5, 1.0, 6.0)
 @st.cache_data(show_spinner=False, max_entries=32)
 def _oom_risk(cells: tuple[tuple[str, str, str], ...], overcommit: float, hours: float) -> dict[str, Any]:
     """density_risk per runtime (each cell the lead workload alone, moved to that runtime), cached."""
-    from simcontainer.studies.density import density_risk
 
     out: dict[str, Any] = {}
     for text, workload, runtime in cells:

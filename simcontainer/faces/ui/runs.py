@@ -20,11 +20,11 @@ from typing import Any
 import streamlit as st
 
 import simcontainer as sc
+from simcontainer.faces.ui import worker
 from simcontainer.scenario import guard
-from simcontainer.studies import planner
 from simcontainer.scenario.profiles import models_dir
 from simcontainer.scenario.schema import Scenario
-from simcontainer.faces.ui import worker
+from simcontainer.studies import planner
 
 IN_PROCESS_MAX = 5_000          # requests: below this a run takes well under a second here
 REFUSE_OVER = 400_000           # requests: above this a run is refused before it starts

@@ -11,11 +11,10 @@ from functools import lru_cache
 
 import streamlit as st
 
-from simcontainer.studies import comparison
-
-from simcontainer.studies import planner
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.schema import Scenario, loads_scenario
+from simcontainer.scenario.loading import loads_scenario
+from simcontainer.scenario.schema import Scenario
+from simcontainer.studies import comparison, planner
 
 
 @lru_cache(maxsize=1)

@@ -15,11 +15,10 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.studies import comparison
-from simcontainer.studies import planner
-from simcontainer.scenario.errors import ScenarioError
-from simcontainer.studies.sweep_store import flatten_metrics, runs_table
 from simcontainer.faces.ui import charts, runs, state
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.studies import comparison, planner
+from simcontainer.studies.sweep_store import flatten_metrics, runs_table
 
 NONE = "(none)"
 REPLICATIONS = 3                 # at least three seeds per point, so an interval means something

@@ -19,12 +19,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from simcontainer.studies import comparison
-
-from simcontainer.studies import planner
-from simcontainer.scenario.schema import Scenario
+import simcontainer as sc
 from simcontainer.faces.ui import charts, runs
-from simcontainer.model.warm import STRATEGIES, figures
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.profiles import figures, models_dir
+from simcontainer.scenario.schema import Scenario
+from simcontainer.studies import comparison, planner
+from simcontainer.studies.warm_strategies import STRATEGIES, strategy_table
 
 AUTO_MAX = runs.IN_PROCESS_MAX      # simulated requests over all strategy runs: run without asking
 REFUSE_OVER = runs.REFUSE_OVER      # simulated requests over all strategy runs: refused
@@ -132,10 +133,6 @@ def observations(df: pd.DataFrame, pool: int, keep_alive_s: float) -> list[str]:
 def strategies(toml_text: str, pool: int, keep_alive_s: float) -> tuple[pd.DataFrame | None, str]:
     """strategy_table of the (single-workload) scenario ``toml_text``: five runs, same arrivals;
     or (None, why) when the library refuses a warm path for it (kept in the cache too)."""
-    import simcontainer as sc
-    from simcontainer.scenario.errors import ScenarioError
-    from simcontainer.scenario.profiles import models_dir
-    from simcontainer.model.warm import strategy_table
 
     scenario = sc.loads_scenario(toml_text, base_dir=models_dir() / "scenarios", source="what-if")
     try:

@@ -14,6 +14,7 @@ import contextlib
 import os
 import pickle
 import queue
+import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import simcontainer as sc
+from simcontainer.scenario.profiles import models_dir
+
 
 def payload(res: Any) -> dict[str, Any]:
     return {"summary": res.summary, "instances": res.instances, "timeseries": res.timeseries,
@@ -29,9 +33,6 @@ def payload(res: Any) -> dict[str, Any]:
 
 
 def compute(toml_text: str, progress: Any = None) -> dict[str, Any]:
-    import simcontainer as sc
-    from simcontainer.scenario.profiles import models_dir
-
     scenario = sc.loads_scenario(toml_text, base_dir=models_dir() / "scenarios", source="what-if")
     return payload(sc.simulate(scenario, progress=progress))
 
@@ -99,8 +100,6 @@ def launch(toml_text: str, memory_mib: int) -> Handle:
 
 
 def _main(argv: list[str]) -> int:
-    import resource
-
     memory_mib, out_path = int(argv[0]), argv[1]
     limit = memory_mib * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
