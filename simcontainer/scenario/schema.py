@@ -119,6 +119,11 @@ class RuntimeProfile(Sourced):
     name: Name
     kind: Literal["container", "vm"]
     description: str = ""
+    # How the app names one instance ("QEMU VM") and the kernel it runs on ("guest kernel"), and
+    # the image it runs when a study needs one (a Python app for containers, a VM disk for VMs)
+    label: str = ""
+    kernel_label: str = ""
+    default_image: Name | None = None
     api: Phase = Phase()
     create: Phase = Phase()
     boot: Phase = Phase()

@@ -24,7 +24,7 @@ import pandas as pd
 from simcontainer.engine.core import image_table
 from simcontainer.model.metrics import PHASE_SPANS
 from simcontainer.scenario.loading import parse_scenario
-from simcontainer.scenario.profiles import Catalogue, default_catalogue
+from simcontainer.scenario.profiles import Catalogue, default_catalogue, split_runtime
 from simcontainer.scenario.schema import Scenario
 from simcontainer.studies.density import density_one
 
@@ -45,37 +45,36 @@ def pull_split(pull_s: float | None, summary_workload: Mapping[str, Any]) -> dic
     return {k: float(pull_s) * float(v) / total for k, v in zip(PULL_PARTS, vals)}
 
 
+FALLBACK_IMAGE = {"container": "python:3.12-slim", "vm": "ubuntu-24.04-cloud"}
+
+
 def natural_image(runtime: str, catalogue: Catalogue | None = None) -> str:
-    """The image a runtime runs by default: a Python app, or a VM disk for a VM."""
+    """The image a runtime runs by default (its profile's ``default_image``): a Python app, or a
+    VM disk for a VM; a profile that names none falls back by kind."""
     rt = (catalogue or default_catalogue()).runtimes[runtime]
-    if rt.kind == "container":
-        return "python:3.12-slim"
-    return "firecracker-rootfs" if runtime == "firecracker" else "ubuntu-24.04-cloud"
+    return rt.default_image or FALLBACK_IMAGE[rt.kind]
 
 
 # --------------------------------------------------------------------------- comparing runtimes
 
-RUNTIME_LABELS = {
-    "runc": ("runc container", "host kernel"),
-    "crun": ("crun container", "host kernel"),
-    "gvisor": ("gVisor container", "user-space kernel"),
-    "kata": ("Kata container", "guest kernel, light VM"),
-    "firecracker": ("Firecracker microVM", "guest kernel"),
-    "qemu-kvm": ("QEMU VM", "guest kernel"),
-    "cloud-hypervisor": ("Cloud Hypervisor VM", "guest kernel"),
-}
+def runtime_words(runtime: str, catalogue: Catalogue | None = None) -> tuple[str, str]:
+    """(what one instance is, which kernel it runs on) from the runtime's profile:
+    ("QEMU VM", "guest kernel"); a profile without labels reads as "<name> instance"."""
+    rt = (catalogue or default_catalogue()).runtimes.get(split_entry(runtime)[0])
+    if rt is None or not rt.label:
+        return (f"{split_entry(runtime)[0]} instance", rt.kernel_label if rt is not None else "")
+    return rt.label, rt.kernel_label
 
 
 def split_entry(entry: str) -> tuple[str, str | None]:
     """A compared entry: ``"runc@kubelet"`` -> ``("runc", "kubelet")``; ``"runc"`` -> ``("runc", None)``
     (the runtime's default control plane)."""
-    rt, _, plane = str(entry).partition("@")
-    return rt, plane or None
+    return split_runtime(str(entry))
 
 
 def kernel_of(entry: str) -> str:
     """Which kernel an instance on the runtime runs: 'host kernel', 'guest kernel' ..."""
-    return RUNTIME_LABELS.get(split_entry(entry)[0], ("", ""))[1]
+    return runtime_words(entry)[1]
 
 
 def default_plane(runtime: str, catalogue: Catalogue | None = None) -> str:
@@ -124,8 +123,7 @@ def plane_choices(catalogue: Catalogue | None = None) -> list[str]:
 def runtime_label(runtime: str, n: int | None = 2, kernel: bool = False) -> str:
     """'QEMU VMs', 'gVisor container (user-space kernel)': what an instance on ``runtime`` is
     (a ``runtime@plane`` entry reads as its runtime)."""
-    runtime = split_entry(runtime)[0]
-    word, which = RUNTIME_LABELS.get(runtime, (f"{runtime} instance", ""))
+    word, which = runtime_words(runtime)
     if n != 1:
         word += "s"
     # a sandboxed "container" always says which kernel it runs: it is not the host's
@@ -146,7 +144,6 @@ def compatible(scenario: Scenario, workload: Any, runtime: str,
     return (rt.kind == "vm") == (img.kind == "vm")
 
 
-FALLBACK_IMAGE = {"container": "python:3.12-slim", "vm": "ubuntu-24.04-cloud"}
 
 
 def moved(scenario: Scenario, workload: str, runtime: str,
@@ -705,7 +702,7 @@ def shown_hosts(table: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
-    "PHASES", "PLANE_WORDS", "RESOURCE_NAMES", "RUNTIME_LABELS", "Cell", "answer", "cell_rows", "compatible",
+    "PHASES", "PLANE_WORDS", "RESOURCE_NAMES", "runtime_words", "Cell", "answer", "cell_rows", "compatible",
     "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "hosts_answer", "kernel_of", "plane_choices",
     "plane_of", "split_entry", "hosts_needed", "like_for_like", "moved", "natural_image", "not_started",
     "per_host", "phase_means", "phase_names", "phases_long", "pull_split", "runtime_label", "runtimes_in", "short_of", "shown_hosts",

@@ -87,7 +87,7 @@ def kernel_memory() -> None:
     st.caption(f"Every one of the {n} started on each runtime (the host is sized to the request). The {vm} "
                f"instances take {ratio:.1f}× the RAM of the runc containers for the same app: "
                + ("the guest's unused memory and its kernel are reserved per VM."
-                  if comparison.RUNTIME_LABELS.get(vm, ('', ''))[1] == "guest kernel"
+                  if comparison.kernel_of(vm) == "guest kernel"
                   else "the sandbox's own kernel and helpers are paid per instance."))
 
 
