@@ -166,6 +166,7 @@ class ControlPlaneProfile(Sourced):
 
     name: Name
     kind: ControlPlaneKind | None = None
+    label: str = ""             # how the app names it: "kubelet/containerd (CRI)"
     base: Name | None = None
     description: str = ""
     workers: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None

@@ -89,15 +89,17 @@ def plane_of(entry: str, catalogue: Catalogue | None = None) -> str:
     return plane or default_plane(rt, catalogue)
 
 
-PLANE_WORDS = {"dockerd": "dockerd", "kubelet": "kubelet/containerd (CRI)", "libvirt": "libvirt",
-               "firecracker": "its own VMM API", "direct": "no control plane"}
+def plane_words(plane: str, catalogue: Catalogue | None = None) -> str:
+    """How a control plane reads (its profile's ``label``): 'kubelet/containerd (CRI)'."""
+    spec = (catalogue or default_catalogue()).control_planes.get(plane)
+    return (spec.label if spec is not None else "") or plane
 
 
 def entry_label(entry: str, catalogue: Catalogue | None = None) -> str:
     """How a compared entry reads: 'runc under dockerd', 'runc under kubelet/containerd (CRI)'."""
     rt = split_entry(entry)[0]
     plane = plane_of(entry, catalogue)
-    return f"{rt} under {PLANE_WORDS.get(plane, plane)}"
+    return f"{rt} under {plane_words(plane, catalogue)}"
 
 
 def describe(entry: str, catalogue: Catalogue | None = None) -> str:
@@ -106,7 +108,7 @@ def describe(entry: str, catalogue: Catalogue | None = None) -> str:
     rt, plane = split_entry(entry)
     kernel = kernel_of(rt)
     if plane is None:
-        words = PLANE_WORDS.get(default_plane(rt, catalogue), default_plane(rt, catalogue))
+        words = plane_words(default_plane(rt, catalogue), catalogue)
         return f"{rt} ({kernel + '; ' if kernel else ''}{words})"
     return entry_label(entry, catalogue) + (f" ({kernel})" if kernel else "")
 
@@ -565,7 +567,7 @@ def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
             out[name] = rows["runtime_name"].astype(str)
         elif col == "control_plane" and col in rows:
             names = rows["runtime_name"] if "runtime_name" in rows else rows["runtime"]
-            out[name] = [PLANE_WORDS.get(p, p) + (" (default)" if p == default_plane(str(n)) else "")
+            out[name] = [plane_words(p) + (" (default)" if p == default_plane(str(n)) else "")
                          for p, n in zip(rows[col], names)]
         elif col not in rows:
             continue
@@ -702,7 +704,7 @@ def shown_hosts(table: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
-    "PHASES", "PLANE_WORDS", "RESOURCE_NAMES", "runtime_words", "Cell", "answer", "cell_rows", "compatible",
+    "PHASES", "plane_words", "RESOURCE_NAMES", "runtime_words", "Cell", "answer", "cell_rows", "compatible",
     "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "hosts_answer", "kernel_of", "plane_choices",
     "plane_of", "split_entry", "hosts_needed", "like_for_like", "moved", "natural_image", "not_started",
     "per_host", "phase_means", "phase_names", "phases_long", "pull_split", "runtime_label", "runtimes_in", "short_of", "shown_hosts",

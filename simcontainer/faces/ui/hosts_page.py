@@ -41,7 +41,7 @@ def render() -> None:
                                   "binding": "Binds first", "ram_per_host": "RAM used per host",
                                   "cpu_per_host": "CPU used per host"})
     shown["Kernel"] = [comparison.kernel_of(r) for r in table["runtime"]]
-    shown["Control plane"] = [comparison.PLANE_WORDS.get(p, p) for p in map(comparison.default_plane, table["runtime"])]
+    shown["Control plane"] = [comparison.plane_words(p) for p in map(comparison.default_plane, table["runtime"])]
     for c in ("RAM used per host", "CPU used per host"):
         shown[c] = [f"{v:.0%}" if pd.notna(v) else "" for v in shown[c]]
     for c in ("Hosts", "At least (total / room)"):

@@ -107,7 +107,7 @@ def mix_editor(base: Scenario, v: int) -> pd.DataFrame:
             "Runtime", options=runtimes, required=True,
             help="gvisor: user-space kernel; kata: guest kernel in a light VM; runc, crun: the host's kernel. "
                  "Control plane by default: " + "; ".join(
-                     f"{r} {comparison.PLANE_WORDS.get(p, p)}" for r, p in
+                     f"{r} {comparison.plane_words(p)}" for r, p in
                      ((r, comparison.default_plane(r)) for r in runtimes))),
         "image": st.column_config.SelectboxColumn("Image", options=images, required=True),
         "cpu": st.column_config.NumberColumn("CPU (cores)", min_value=0.0, step=0.05, format="%.2f"),
@@ -274,7 +274,7 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
         fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
         col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['label']}: {r['binding']} binds first")
         col.caption(f"{comparison.kernel_of(r['runtime'])} · control plane: "
-                    f"{comparison.PLANE_WORDS.get(r['control_plane'], r['control_plane'])} · binds: "
+                    f"{comparison.plane_words(r['control_plane'])} · binds: "
                     f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
                     f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
                     f"p95 startup {comparison.fmt_s(r['startup_p95_s'])}")
@@ -388,7 +388,7 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
         policy = adm.get("policy", scenario.daemon.admission)
         extra = f" · {adm['preemptions']} preempted" if adm.get("preemptions") else ""
         st.caption(f"Admission: {planner.ADMISSION_WORDS.get(policy, policy)}{extra}.")
-    planes = {w.name: comparison.PLANE_WORDS.get(p, p) for w in scenario.workloads
+    planes = {w.name: comparison.plane_words(p) for w in scenario.workloads
               for p in [w.control_plane or comparison.default_plane(w.runtime)]}
     status = status.copy()
     status.insert(2, "control_plane", status["workload"].map(planes))
