@@ -185,9 +185,9 @@ def _table_rows(page, header: str) -> list[list[str]]:
 
 def _token(**values) -> str:
     sys.path.insert(0, str(ROOT))
-    from simcontainer.studies import planner
+    from simcontainer.studies import planner, planner_sweeps
 
-    return planner.encode_scenario(planner.with_values(planner.default_scenario(), values))
+    return planner.encode_scenario(planner_sweeps.with_values(planner.default_scenario(), values))
 
 
 def _small_host_token() -> str:

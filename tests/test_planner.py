@@ -10,7 +10,14 @@ import pytest
 
 import simcontainer as sc
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.studies import comparison, planner
+from simcontainer.studies import (
+    comparison,
+    hosts_needed,
+    lessons,
+    oom_risk,
+    planner,
+    planner_sweeps,
+)
 
 
 @pytest.fixture(scope="module")
@@ -217,20 +224,20 @@ def test_runtimes_are_described_with_their_control_plane():
 
 
 def test_mixed_deploy_lesson_scenarios():
-    both = sc.simulate(planner.lesson_mixed(100, 5)).summary["workloads"]
-    vms = sc.simulate(planner.lesson_mixed(100, 5, only=["microvms"])).summary["workloads"]
+    both = sc.simulate(lessons.lesson_mixed(100, 5)).summary["workloads"]
+    vms = sc.simulate(lessons.lesson_mixed(100, 5, only=["microvms"])).summary["workloads"]
     assert set(both) == {"containers", "microvms"} and set(vms) == {"microvms"}
     assert both["microvms"]["startup_s"]["p95"] == pytest.approx(vms["microvms"]["startup_s"]["p95"], rel=0.02)
-    small = sc.simulate(planner.lesson_mixed(100, 5, cpu_cores=4)).summary["workloads"]
+    small = sc.simulate(lessons.lesson_mixed(100, 5, cpu_cores=4)).summary["workloads"]
     assert small["microvms"]["startup_s"]["p95"] > 3 * vms["microvms"]["startup_s"]["p95"]
-    disk = sc.simulate(planner.lesson_mixed(100, 5, qemu_copies=10, microvm_disk="copy")).summary["workloads"]
-    alone = sc.simulate(planner.lesson_mixed(100, 5, microvm_disk="copy", only=["microvms"])).summary["workloads"]
+    disk = sc.simulate(lessons.lesson_mixed(100, 5, qemu_copies=10, microvm_disk="copy")).summary["workloads"]
+    alone = sc.simulate(lessons.lesson_mixed(100, 5, microvm_disk="copy", only=["microvms"])).summary["workloads"]
     assert disk["microvms"]["startup_s"]["p95"] > 1.5 * alone["microvms"]["startup_s"]["p95"]
     assert disk["containers"]["startup_s"]["p95"] == pytest.approx(both["containers"]["startup_s"]["p95"])
 
 
 def test_never_started_is_shown(default):
-    small = planner.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192})
+    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192})
     cells, _, out, dens = _cells(small, ["api-runc"], ["runc", "qemu-kvm"])
     rows = comparison.cell_rows(cells, dens, out)
     q = rows.set_index("runtime").loc["qemu-kvm"]
@@ -281,7 +288,7 @@ def test_resample_steps_holds_values():
 
 
 def test_gantt_intervals_follow_events():
-    s = planner.lesson_lifecycle(6, 10, 2048)
+    s = lessons.lesson_lifecycle(6, 10, 2048)
     r = sc.simulate(s)
     g = planner.gantt_frame(r.events, s.duration_s)
     assert (g["end_s"] >= g["start_s"]).all()
@@ -292,10 +299,10 @@ def test_gantt_intervals_follow_events():
 
 
 def test_sweep_grid_replications(default):
-    small = planner.lesson_burst("runc", 20, 4)
+    small = lessons.lesson_burst("runc", 20, 4)
     axes = {"host.cpu_cores": [2, 8], "workloads.app.arrival.count": [10, 20]}
     seen = []
-    runs, summary = planner.sweep(small, axes, replications=2, progress=lambda d, t: seen.append((d, t)))
+    runs, summary = planner_sweeps.sweep(small, axes, replications=2, progress=lambda d, t: seen.append((d, t)))
     assert len(runs) == 8 and seen[-1] == (8, 8)
     assert {"point", "replication", "seed", *axes, "workloads.app.startup_s.p95"} <= set(runs.columns)
     m = summary[summary["metric"] == "workloads.app.startup_s.p95"]
@@ -307,46 +314,46 @@ def test_sweep_grid_replications(default):
 
 
 def test_sweep_parameters_values_and_bad_path(default):
-    params = planner.sweep_parameters(default)
+    params = planner_sweeps.sweep_parameters(default)
     assert params["host.ram_mib"] == 65536 and params["workloads.api-runc.arrival.count"] == 20
-    assert planner.sweep_values("host.count", 1, 4, 4) == [1, 2, 3, 4]
-    assert planner.sweep_values("host.ram_mib", 1, 2, 3) == [1.0, 1.5, 2.0]
-    s = planner.with_values(default, {"host.ram_mib": 1024.0 * 32, "workloads.api-qemu.mem_mib": 300})
+    assert planner_sweeps.sweep_values("host.count", 1, 4, 4) == [1, 2, 3, 4]
+    assert planner_sweeps.sweep_values("host.ram_mib", 1, 2, 3) == [1.0, 1.5, 2.0]
+    s = planner_sweeps.with_values(default, {"host.ram_mib": 1024.0 * 32, "workloads.api-qemu.mem_mib": 300})
     assert s.host.ram_mib == 32768 and s.host.preset is None and s.workloads[2].mem_mib == 300
     with pytest.raises(ScenarioError):
-        planner.with_values(default, {"workloads.nobody.cpu": 1})
+        planner_sweeps.with_values(default, {"workloads.nobody.cpu": 1})
 
 
 def test_lessons_teach_what_they_say():
     # image vs container: one download, whatever the number of containers
-    one = sc.simulate(planner.lesson_image_vs_container("node:20-slim", 1)).summary["host"]
-    many = sc.simulate(planner.lesson_image_vs_container("node:20-slim", 30)).summary["host"]
+    one = sc.simulate(lessons.lesson_image_vs_container("node:20-slim", 1)).summary["host"]
+    many = sc.simulate(lessons.lesson_image_vs_container("node:20-slim", 30)).summary["host"]
     assert one["pulled_mib"] == many["pulled_mib"] > 0
     assert many["peak_disk_mib"] > one["peak_disk_mib"]
     # a VM holds far more RAM than a container for the same app
-    vm = sc.simulate(planner.lesson_kernel("qemu-kvm", 10, 256)).summary["host"]["peak_ram_mib"]
-    ct = sc.simulate(planner.lesson_kernel("runc", 10, 256)).summary["host"]["peak_ram_mib"]
+    vm = sc.simulate(lessons.lesson_kernel("qemu-kvm", 10, 256)).summary["host"]["peak_ram_mib"]
+    ct = sc.simulate(lessons.lesson_kernel("runc", 10, 256)).summary["host"]["peak_ram_mib"]
     assert vm > 3 * ct
     # pulls dominate an uncached start
-    cold = comparison.phase_means(sc.simulate(planner.lesson_startup("runc", False)).instances, ["app"])
-    warm = comparison.phase_means(sc.simulate(planner.lesson_startup("runc", True)).instances, ["app"])
+    cold = comparison.phase_means(sc.simulate(lessons.lesson_startup("runc", False)).instances, ["app"])
+    warm = comparison.phase_means(sc.simulate(lessons.lesson_startup("runc", True)).instances, ["app"])
     assert cold["pull"] > 0 == warm["pull"]
     # contention: fewer cores, slower burst
-    p95 = [sc.simulate(planner.lesson_burst("firecracker", 100, c)).summary["workloads"]["app"]["startup_s"]["p95"]
+    p95 = [sc.simulate(lessons.lesson_burst("firecracker", 100, c)).summary["workloads"]["app"]["startup_s"]["p95"]
            for c in (2, 32)]
     assert p95[0] > p95[1]
     # shared layers are pulled once
-    sizes = planner.image_sizes(["python:3.12-slim", "node:20-slim"])
+    sizes = lessons.image_sizes(["python:3.12-slim", "node:20-slim"])
     assert (sizes["shared_disk_mib"] > 0).all()
-    r = sc.simulate(planner.lesson_layers(["python:3.12-slim", "node:20-slim"])).summary
+    r = sc.simulate(lessons.lesson_layers(["python:3.12-slim", "node:20-slim"])).summary
     pulled = [w["pull"]["pulled_mib"] for w in r["workloads"].values()]
     assert pulled[0] == pytest.approx(44.0) and pulled[1] < sizes["download_mib"][1]
-    nodes, edges = planner.layer_nodes(["python:3.12-slim", "node:20-slim"])
+    nodes, edges = lessons.layer_nodes(["python:3.12-slim", "node:20-slim"])
     assert nodes["shared"].sum() == 1 and len(edges) == len(nodes) - 1
 
 
 def test_gantt_says_creating_when_the_image_is_cached():
-    s = planner.lesson_lifecycle(4, 10, 8192)
+    s = lessons.lesson_lifecycle(4, 10, 8192)
     r = sc.simulate(s)
     g = planner.gantt_frame(r.events, s.duration_s, instances=r.instances)
     first, second = g[g["instance"] == 0], g[g["instance"] == 1]
@@ -357,23 +364,23 @@ def test_gantt_says_creating_when_the_image_is_cached():
 
 
 def test_hosts_needed_per_runtime(default):
-    counts = comparison.steady_counts(default)
+    counts = hosts_needed.steady_counts(default)
     assert counts == {"api-runc": 20, "api-firecracker": 20, "api-qemu": 20, "churn-runc": 24}
-    t = comparison.hosts_needed(default, counts, ["runc", "qemu-kvm"], headroom=0.2).set_index("runtime")
+    t = hosts_needed.hosts_needed(default, counts, ["runc", "qemu-kvm"], headroom=0.2).set_index("runtime")
     assert t.loc["runc", "hosts"] == 1 and t.loc["qemu-kvm", "hosts"] == 2
     assert t.loc["qemu-kvm", "binding"] == "RAM"
     assert (t["hosts"] >= t["lower_bound"]).all()
     # more instances, more hosts; no headroom, fewer
     big = {k: 10 * v for k, v in counts.items()}
-    t2 = comparison.hosts_needed(default, big, ["qemu-kvm"], headroom=0.2)
-    t3 = comparison.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
+    t2 = hosts_needed.hosts_needed(default, big, ["qemu-kvm"], headroom=0.2)
+    t3 = hosts_needed.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
     assert t2["hosts"].iloc[0] > t.loc["qemu-kvm", "hosts"] and t3["hosts"].iloc[0] <= t2["hosts"].iloc[0]
-    text = comparison.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
+    text = hosts_needed.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
     assert "2 on qemu-kvm (RAM binds)" in text and "20% headroom" in text
 
 
 def test_kernel_lesson_host_holds_the_request():
-    s = planner.lesson_kernel("qemu-kvm", 100, 256)
+    s = lessons.lesson_kernel("qemu-kvm", 100, 256)
     assert sc.simulate(s).summary["workloads"]["app"]["started"] == 100
 
 
@@ -382,19 +389,19 @@ def test_sweep_export_runs_with_the_cli_loader(default, tmp_path):
 
     axes = {"host.cpu_cores": [4.0, 8.0], "workloads.api-runc.runtime": ["runc", "crun"]}
     (tmp_path / "default.toml").write_text(planner.canonical(default))
-    (tmp_path / "default-sweep.toml").write_text(planner.sweep_toml(axes, 3, "default.toml"))
+    (tmp_path / "default-sweep.toml").write_text(planner_sweeps.sweep_toml(axes, 3, "default.toml"))
     spec = load_sweep(tmp_path / "default-sweep.toml")
     assert spec.n_runs == 2 * 2 * 3 and spec.replications == 3
-    assert "workloads.api-runc.runtime" in planner.sweep_choices(default)
+    assert "workloads.api-runc.runtime" in planner_sweeps.sweep_choices(default)
 
 
 def test_bootstrap_interval_respects_the_support():
-    lo, hi = planner.bootstrap_ci([0.1, 0.2, 9.0])
+    lo, hi = planner_sweeps.bootstrap_ci([0.1, 0.2, 9.0])
     assert 0.1 <= lo <= hi <= 9.0                     # a t interval here would go below zero
-    assert all(map(lambda v: v != v, planner.bootstrap_ci([1.0])))   # NaN for one value
-    assert planner.sweep_values("host.ram_mib", 16384, 65536, 4) == [16384.0, 32768.0, 49152.0, 65536.0]
-    assert planner.sweep_values("host.ram_mib", 1, 2, 4) == [1.0, 1.333, 1.667, 2.0]
-    assert planner.eta_s(0, 10, 5.0) is None and planner.eta_s(5, 10, 5.0) == 5.0
+    assert all(map(lambda v: v != v, planner_sweeps.bootstrap_ci([1.0])))   # NaN for one value
+    assert planner_sweeps.sweep_values("host.ram_mib", 16384, 65536, 4) == [16384.0, 32768.0, 49152.0, 65536.0]
+    assert planner_sweeps.sweep_values("host.ram_mib", 1, 2, 4) == [1.0, 1.333, 1.667, 2.0]
+    assert planner_sweeps.eta_s(0, 10, 5.0) is None and planner_sweeps.eta_s(5, 10, 5.0) == 5.0
 
 
 def test_mix_table_carries_restart_and_auto_remove():
@@ -426,8 +433,8 @@ def test_mix_table_carries_restart_and_auto_remove():
 
 def test_lifecycle_rows_and_when_they_show():
     base = planner.default_scenario()
-    quiet = sc.simulate(planner.with_values(base, {"duration_s": 30.0}))
-    assert not planner.has_lifecycle(planner.with_values(base, {"duration_s": 30.0}), quiet.summary)
+    quiet = sc.simulate(planner_sweeps.with_values(base, {"duration_s": 30.0}))
+    assert not planner.has_lifecycle(planner_sweeps.with_values(base, {"duration_s": 30.0}), quiet.summary)
     d = base.to_dict()
     d["duration_s"] = 300.0
     d["workloads"] = [d["workloads"][0] | {"restart": "always",
@@ -470,33 +477,33 @@ def test_registry_controls():
 
 
 def test_memory_overcommit_and_oom_risk_helpers(default):
-    s = planner.with_memory_overcommit(default, 1.5)
+    s = oom_risk.with_memory_overcommit(default, 1.5)
     assert s.host.memory_overcommit == 1.5
-    assert planner.with_memory_overcommit(s, 1.0).host.memory_overcommit is None
+    assert oom_risk.with_memory_overcommit(s, 1.0).host.memory_overcommit is None
     with pytest.raises(ScenarioError):
-        planner.with_memory_overcommit(default, 200.0)
-    counts = planner.oom_risk_counts([(default, "api-runc", "runc"), (default, "api-runc", "runc")],
+        oom_risk.with_memory_overcommit(default, 200.0)
+    counts = oom_risk.oom_risk_counts([(default, "api-runc", "runc"), (default, "api-runc", "runc")],
                                      overcommit=1.5, hours=0.5)
     assert list(counts) == ["runc"]
     row = counts["runc"]
     assert row["at_overcommit_1.5"]["count"] == int(row["at_reservation"]["count"] * 1.5) or \
         abs(row["at_overcommit_1.5"]["count"] - 1.5 * row["at_reservation"]["count"]) <= 1.5
     n = sum(row[k]["count"] for k in ("at_reservation", "at_p95", "at_overcommit_1.5"))
-    assert planner.oom_risk_instance_hours(counts, 0.5) == n * 0.5
-    assert planner.oom_risk_refusal(100.0) is None
-    assert "instance-hours" in planner.oom_risk_refusal(planner.OOM_RISK_MAX_INSTANCE_HOURS + 1)
-    frame = planner.oom_risk_frame(counts)
+    assert oom_risk.oom_risk_instance_hours(counts, 0.5) == n * 0.5
+    assert oom_risk.oom_risk_refusal(100.0) is None
+    assert "instance-hours" in oom_risk.oom_risk_refusal(oom_risk.OOM_RISK_MAX_INSTANCE_HOURS + 1)
+    frame = oom_risk.oom_risk_frame(counts)
     assert list(frame["level"]) == ["at reservation", "at p95 use", "at 1.5x overcommit"]
     assert frame["oom_kills_per_1000_h"].isna().all()          # nothing simulated: no figure, never 0
     sim = {"runc": dict(row, at_reservation={"count": 10, "oom_kills": 2, "oom_kills_per_1000_h": 33.3}),
            "x": {"error": "a VM disk image"}}
-    frame = planner.oom_risk_frame(sim)
+    frame = oom_risk.oom_risk_frame(sim)
     assert list(frame["runtime"].unique()) == ["runc"]
     assert frame.loc[0, "oom_kills_per_1000_h"] == 33.3 and frame.loc[0, "instances_per_host"] == 10
 
 
 def test_packing_lesson_table():
-    df = planner.lesson_packing(20, 256, 512, 1024, 80, 0.3, 600, vm_runtime="qemu-kvm")
+    df = lessons.lesson_packing(20, 256, 512, 1024, 80, 0.3, 600, vm_runtime="qemu-kvm")
     mib = dict(zip(df["how"], df["MiB"]))
     rows = list(mib.values())
     container, reserved, touched, balloon, ksm, both = rows
@@ -505,20 +512,20 @@ def test_packing_lesson_table():
     assert container < both < balloon < touched < reserved
     assert ksm < touched
     # no KSM time: no merging; a guest cannot touch more than its RAM
-    df0 = planner.lesson_packing(20, 256, 4096, 1024, 80, 0.3, 0)
+    df0 = lessons.lesson_packing(20, 256, 4096, 1024, 80, 0.3, 0)
     assert df0["MiB"].iloc[4] == pytest.approx(df0["MiB"].iloc[2]) == pytest.approx(20 * (1024 + 131))
 
 
 def test_throttled_latency_under_a_cfs_quota():
     # one thread, 0.5 core: 50 ms per 100 ms period; 30 ms of work fits in one period
-    assert planner.throttled_latency_ms(30, 1.0, 0.5) == 30
+    assert lessons.throttled_latency_ms(30, 1.0, 0.5) == 30
     # 120 ms of work at 0.5 core: 50 + wait, 50 + wait, 20 -> 220 ms
-    assert planner.throttled_latency_ms(120, 1.0, 0.5) == pytest.approx(220)
+    assert lessons.throttled_latency_ms(120, 1.0, 0.5) == pytest.approx(220)
     # two busy cores spend a 0.5-core quota in 25 ms: 30 ms of work takes 100 + 5
-    assert planner.throttled_latency_ms(30, 2.0, 0.5) == pytest.approx(105)
-    assert planner.throttled_latency_ms(30, 2.0, None) == 30
-    assert planner.throttled_latency_ms(30, 2.0, 2.0) == 30
-    df = planner.throttle_frame(2.0, 30, (0.5, 1.0, 2.0))
+    assert lessons.throttled_latency_ms(30, 2.0, 0.5) == pytest.approx(105)
+    assert lessons.throttled_latency_ms(30, 2.0, None) == 30
+    assert lessons.throttled_latency_ms(30, 2.0, 2.0) == 30
+    df = lessons.throttle_frame(2.0, 30, (0.5, 1.0, 2.0))
     assert list(df["received_cores"]) == [0.5, 1.0, 2.0] and list(df["throttled_cores"]) == [1.5, 1.0, 0.0]
     assert list(df["latency_ms"]) == [105.0, 30.0, 30.0]      # 1 core for 2 busy: 50 ms a period, enough
     assert list(df["throttled_ms"]) == [75.0, 0.0, 0.0]
@@ -527,7 +534,7 @@ def test_throttled_latency_under_a_cfs_quota():
 def test_with_admission_switches_policy_and_drops_backfill_only_settings():
     s = sc.load_scenario(sc.scenario.profiles.models_dir() / "scenarios" / "admission.toml")
     assert s.daemon.admission == "backfill" and s.daemon.preemption
-    q = planner.with_admission(s, "queue")
+    q = oom_risk.with_admission(s, "queue")
     assert q.daemon.admission == "queue" and not q.daemon.preemption and q.daemon.retry == "release"
-    assert planner.with_admission(s, None) is s and planner.with_admission(q, "none").daemon.admission == "none"
-    assert set(planner.ADMISSION_WORDS) == set(sc.model.placement.ADMISSIONS)
+    assert oom_risk.with_admission(s, None) is s and oom_risk.with_admission(q, "none").daemon.admission == "none"
+    assert set(oom_risk.ADMISSION_WORDS) == set(sc.model.placement.ADMISSIONS)

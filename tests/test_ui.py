@@ -11,10 +11,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer.studies import (
-    comparison,  # noqa: E402
-    planner,
-)
+from simcontainer.studies import comparison, planner, planner_sweeps  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BAD_TOML = """
@@ -166,7 +163,7 @@ def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
 def test_good_paste_replaces_the_what_if():
     at = start()
     base = planner.default_scenario()
-    mine = planner.with_values(base, {"host.ram_mib": 32768.0})
+    mine = planner_sweeps.with_values(base, {"host.ram_mib": 32768.0})
     at.text_area(key="paste").input(planner.canonical(mine)).run()
     at.button(key="load_paste").click().run()
     no_exception(at)
@@ -193,7 +190,7 @@ def test_damaged_link_shows_why_and_falls_back():
 
 def test_run_past_the_size_guard_is_refused_with_a_message():
     at = start()
-    huge = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 1e6})
+    huge = planner_sweeps.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 1e6})
     at.text_area(key="paste").input(planner.canonical(huge)).run()
     at.button(key="load_paste").click().run()
     no_exception(at)
@@ -207,7 +204,7 @@ def test_size_estimate_sorts_runs():
 
     default = planner.default_scenario()
     assert runs.size(default).in_process and not runs.size(default).refused
-    mid = planner.with_values(default, {"workloads.churn-runc.arrival.rate_per_s": 20.0})
+    mid = planner_sweeps.with_values(default, {"workloads.churn-runc.arrival.rate_per_s": 20.0})
     assert not runs.size(mid).in_process and not runs.size(mid).refused
     assert runs.refusal(default) is None
 
@@ -235,7 +232,7 @@ def test_worker_process_is_bounded_in_memory():
 
     # ~1 M churn requests need well over 1 GiB; the default scenario alone runs in 400 MiB, so
     # the limit (not the import) is what stops the big one
-    big = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 600.0})
+    big = planner_sweeps.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 600.0})
     run = worker.launch(planner.canonical(big), 400)
     kind, value = finish(run)
     run.kill()
@@ -250,7 +247,7 @@ def test_a_stopped_run_stays_stopped_until_run_again():
     import hashlib
 
     at = start()
-    mid = planner.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 20.0})
+    mid = planner_sweeps.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 20.0})
     cells, _ = comparison.like_for_like(mid, ["churn-runc"], ["runc"])
     key = hashlib.sha256(planner.canonical(cells[0].scenario).encode()).hexdigest()
     at.session_state["stopped_runs"] = {key}

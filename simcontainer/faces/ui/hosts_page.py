@@ -8,7 +8,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, state
-from simcontainer.studies import comparison, planner
+from simcontainer.studies import comparison, hosts_needed, planner
 
 
 def render() -> None:
@@ -19,7 +19,7 @@ def render() -> None:
     st.caption(f"How many hosts like the planner's ({kind}: {h.cpu_cores:g} cores, {h.ram_mib / 1024:g} GiB RAM, "
                f"{h.disk_gib:g} GiB disk) hold N instances of each service, per runtime, keeping headroom "
                "on every host. Closed form: per-instance RAM, CPU and disk packed onto hosts; no simulation.")
-    defaults = comparison.steady_counts(base)
+    defaults = hosts_needed.steady_counts(base)
     cols = st.columns(min(len(base.workloads), 4) or 1)
     counts = {}
     for i, w in enumerate(base.workloads):
@@ -35,8 +35,8 @@ def render() -> None:
     if not compare or not any(counts.values()):
         st.info("Pick at least one runtime and one instance.")
         return
-    table = comparison.hosts_needed(base, counts, compare, headroom)
-    st.success(comparison.hosts_answer(table, counts, kind, headroom))
+    table = hosts_needed.hosts_needed(base, counts, compare, headroom)
+    st.success(hosts_needed.hosts_answer(table, counts, kind, headroom))
     shown = table.rename(columns={"runtime": "Runtime", "hosts": "Hosts", "lower_bound": "At least (total / room)",
                                   "binding": "Binds first", "ram_per_host": "RAM used per host",
                                   "cpu_per_host": "CPU used per host"})

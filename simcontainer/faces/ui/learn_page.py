@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, runs
-from simcontainer.studies import comparison, planner
+from simcontainer.studies import comparison, lessons, planner
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -38,7 +38,7 @@ def image_vs_container() -> None:
     c1, c2 = st.columns(2)
     image = c1.selectbox("Image", CONTAINER_IMAGES, index=CONTAINER_IMAGES.index("node:20-slim"), key="l1_image")
     n = c2.slider("Containers started from it", 1, 100, 10, key="l1_n")
-    res = runs.run(planner.lesson_image_vs_container(image, n), "image vs container")
+    res = runs.run(lessons.lesson_image_vs_container(image, n), "image vs container")
     h, w = res["summary"]["host"], res["summary"]["workloads"]["app"]
     a, b, c = st.columns(3)
     a.metric("Downloaded (MiB)", f"{h['pulled_mib']:.1f}", help="the image's layers, fetched once")
@@ -65,7 +65,7 @@ def kernel_memory() -> None:
     mem = c3.slider("App working set (MiB)", 32, 2048, 256, 32, key="l2_mem")
     rows, parts = [], []
     for rt in ("runc", vm):
-        scenario = planner.lesson_kernel(rt, n, mem)
+        scenario = lessons.lesson_kernel(rt, n, mem)
         res = runs.run(scenario, rt)
         d = runs.density(planner.canonical(scenario), (rt,))["app"][rt]
         fits64 = int(65536 // d["per_instance"]["ram_mib"])
@@ -103,7 +103,7 @@ def startup_anatomy() -> None:
         names = sorted(sc.default_catalogue().runtimes)
         rt = runtime_choice("Runtime", names, "l3_rt", index=names.index("runc"))
     cached = c2.toggle("Image already on the host", value=True, key="l3_cached")
-    scenario = planner.lesson_startup(rt, cached)
+    scenario = lessons.lesson_startup(rt, cached)
     res = runs.run(scenario, rt)
     ph = comparison.phase_means(res["instances"], ["app"])
     total = sum(ph.values())
@@ -117,7 +117,7 @@ def startup_anatomy() -> None:
     df = pd.DataFrame([{"runtime": rt, "phase": k, "seconds": v, "order": i}
                        for i, (k, v) in enumerate(parts.items())])
     charts.show(st, charts.content_key("startup", rt, cached), lambda: charts.phases(df))
-    st.caption(f"Five starts, one at a time, on an idle host ({planner.lesson_image(rt)}); each bar is the mean "
+    st.caption(f"Five starts, one at a time, on an idle host ({lessons.lesson_image(rt)}); each bar is the mean "
                "over the five. The first start pays the pull when the image is not cached; the later ones find "
                "it on disk."
                + (" The pull splits into the **registry** round trips (token, manifest, config, one request per "
@@ -136,7 +136,7 @@ def burst() -> None:
         rt = runtime_choice("Runtime", ["runc", "crun", "gvisor", "kata", "firecracker", "qemu-kvm"], "l4_rt")
     n = c2.slider("Starts requested at once", 1, 300, 100, key="l4_n")
     cores = c3.slider("Host CPU cores", 1, 64, 8, key="l4_cores")
-    res = runs.run(planner.lesson_burst(rt, n, cores), rt)
+    res = runs.run(lessons.lesson_burst(rt, n, cores), rt)
     w = res["summary"]["workloads"]["app"]
     a, b, c = st.columns(3)
     a.metric("Median startup (s)", num(w["startup_s"]["p50"]))
@@ -159,8 +159,8 @@ def layers() -> None:
     if not picked:
         st.info("Pick at least one image.")
         return
-    res = runs.run(planner.lesson_layers(picked), "layers")
-    sizes = planner.image_sizes(picked)
+    res = runs.run(lessons.lesson_layers(picked), "layers")
+    sizes = lessons.image_sizes(picked)
     w = res["summary"]["workloads"]
     sizes["pulled_mib"] = [w[name]["pull"]["pulled_mib"] for name in w]
     h = res["summary"]["host"]
@@ -174,7 +174,7 @@ def layers() -> None:
         long, "MiB", "image", "what", "Each image's download size vs what its pull fetched (in pull order)",
         "MiB (compressed)"))
     charts.show(st, charts.content_key("layers", *picked),
-                lambda: charts.layer_graph(*planner.layer_nodes(picked)))
+                lambda: charts.layer_graph(*lessons.layer_nodes(picked)))
     copy_on_write(picked[0])
 
 
@@ -187,8 +187,8 @@ def copy_on_write(image: str) -> None:
     c1, c2 = st.columns(2)
     n = c1.slider("Containers from the image", 1, 10, 3, key="l5_n")
     up = c2.slider("Size of an image file each container changes (MiB, copied up)", 0, 200, 50, 10, key="l5_up")
-    table = planner.copy_on_write(image, n, float(up))
-    res = runs.run(planner.lesson_image_vs_container(image, n, writable_mib=10.0 + up), "copy-on-write")
+    table = lessons.copy_on_write(image, n, float(up))
+    res = runs.run(lessons.lesson_image_vs_container(image, n, writable_mib=10.0 + up), "copy-on-write")
     h = res["summary"]["host"]
     a, b = st.columns(2)
     a.metric("Image layers on disk (MiB, shared)", f"{h['stored_mib']:.0f}")
@@ -208,7 +208,7 @@ def lifecycle() -> None:
     n = c1.slider("Instances (one every 2 s)", 2, 30, 10, key="l6_n")
     life = c2.slider("Lifetime (s)", 5, 120, 20, key="l6_life")
     ram = c3.slider("Host RAM (GiB)", 2, 32, 4, key="l6_ram")
-    scenario = planner.lesson_lifecycle(n, life, ram * 1024)
+    scenario = lessons.lesson_lifecycle(n, life, ram * 1024)
     res = runs.run(scenario, "lifecycle")
     w = res["summary"]["workloads"]["app"]
     a, b = st.columns(2)
@@ -225,10 +225,10 @@ def _p95(res: dict, workload: str) -> float | None:
 
 def _mixed_runs(containers: int, microvms: int, **kw: object) -> dict[str, dict]:
     """The mix, and each group alone on the same host with the same arrivals."""
-    out = {"together": runs.run(planner.lesson_mixed(containers, microvms, **kw), "the mixed deploy")}
+    out = {"together": runs.run(lessons.lesson_mixed(containers, microvms, **kw), "the mixed deploy")}
     for part in ("containers", "microvms"):
         if (containers if part == "containers" else microvms) > 0:
-            out[part] = runs.run(planner.lesson_mixed(containers, microvms, only=[part], **kw), f"{part} alone")
+            out[part] = runs.run(lessons.lesson_mixed(containers, microvms, only=[part], **kw), f"{part} alone")
     return out
 
 

@@ -2,7 +2,7 @@
 VMs catch up, and CPU limits vs requests.
 
 Library calls only: :func:`simcontainer.model.memory.ksm_curve`, :func:`simcontainer.model.memory.throttle_table`
-(through :func:`simcontainer.studies.planner.lesson_packing` and :func:`simcontainer.studies.planner.throttle_frame`);
+(through :func:`simcontainer.studies.lessons.lesson_packing` and :func:`simcontainer.studies.lessons.throttle_frame`);
 this module turns their tables into charts and sentences.
 """
 
@@ -15,7 +15,7 @@ import streamlit as st
 import simcontainer as sc
 from simcontainer.faces.ui import charts
 from simcontainer.model.memory import BALLOON_MIB_S, KSM_CPU_CORES, ksm_curve, ksm_rate_mib_s
-from simcontainer.studies import planner
+from simcontainer.studies import lessons
 
 VM_RUNTIMES = ("qemu-kvm", "cloud-hypervisor", "firecracker")
 
@@ -49,7 +49,7 @@ def packing() -> None:
                        help="orientation (VMware's resource management guide): nearly identical VMs over 30%, "
                             "diverse workloads under 5%")
     ksm_s = c2.slider("KSM running for (s)", 0, 3600, 600, 60, key="lm_ksm_s")
-    df = planner.lesson_packing(n, ws, peak, guest, files, shared, ksm_s, vm_runtime=vm)
+    df = lessons.lesson_packing(n, ws, peak, guest, files, shared, ksm_s, vm_runtime=vm)
     cat = sc.default_catalogue()
     rt = cat.runtimes[vm]
     fits = (65536.0 / df["per_instance_mib"]).astype(int)
@@ -109,7 +109,7 @@ def cpu_limits() -> None:
                     help="its threads running at once (request threads, GC, JIT)")
     work = c2.slider("CPU one request needs (ms)", 5, 300, 30, 5, key="lc_work")
     period = c3.select_slider("CFS period (ms)", [10, 50, 100, 250], 100, key="lc_period")
-    df = planner.throttle_frame(cpu, work, (0.25, 0.5, 1.0, 2.0, 4.0), float(period))
+    df = lessons.throttle_frame(cpu, work, (0.25, 0.5, 1.0, 2.0, 4.0), float(period))
     worst = df.iloc[0]
     a, b, c = st.columns(3)
     a.metric("Request latency, no limit", f"{work:g} ms", help="the request's own CPU time, never throttled")

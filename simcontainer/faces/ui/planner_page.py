@@ -12,7 +12,7 @@ from simcontainer.faces.ui import charts, runs, state, warm_section
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import models_dir
 from simcontainer.scenario.schema import Scenario
-from simcontainer.studies import comparison, planner
+from simcontainer.studies import comparison, hosts_needed, oom_risk, planner
 from simcontainer.studies.density import density_risk
 
 BY_HAND = "by hand"
@@ -60,15 +60,15 @@ def host_inputs(base: Scenario, v: int) -> dict[str, Any]:
     out["count"] = int(checked(side, "Hosts (identical)", 1, 10_000, base.host.count, 1, f"count{v}", integer=True))
     out["memory_overcommit"] = side.slider(
         "Memory overcommit (x RAM)", 1.0, 3.0, float(base.host.memory_overcommit or 1.0), 0.1, key=f"mem_oc{v}",
-        help=planner.OVERCOMMIT_WORDS)
+        help=oom_risk.OVERCOMMIT_WORDS)
     side.caption(overcommit_words(out["memory_overcommit"]))
     out["registry"] = registry_inputs(base, v)
     side.subheader("Run")
-    policies = list(planner.ADMISSION_WORDS)
+    policies = list(oom_risk.ADMISSION_WORDS)
     out["admission"] = side.selectbox(
         "Admission (a full host)", policies, index=policies.index(base.daemon.admission), key=f"admission{v}",
         help="What happens to a request when no host has room for it.")
-    side.caption(planner.ADMISSION_WORDS[out["admission"]])
+    side.caption(oom_risk.ADMISSION_WORDS[out["admission"]])
     out["duration_s"] = checked(side, "Horizon (simulated s)", 1, 1e6, base.duration_s, 60.0, f"dur{v}")
     out["seed"] = int(checked(side, "Seed", 0, 2**31 - 1, base.seed, 1, f"seed{v}", integer=True))
     return out
@@ -206,8 +206,8 @@ def render() -> None:
     try:
         ratio = inputs.pop("memory_overcommit", None)
         admission = inputs.pop("admission", None)
-        scenario = planner.with_memory_overcommit(planner.scenario_from_inputs(base, table, **inputs), ratio)
-        scenario = planner.with_admission(scenario, admission)
+        scenario = oom_risk.with_memory_overcommit(planner.scenario_from_inputs(base, table, **inputs), ratio)
+        scenario = oom_risk.with_admission(scenario, admission)
     except ScenarioError as exc:
         show_problems("This what-if cannot run:", exc.problems)
         scenario_io(base)
@@ -344,23 +344,23 @@ def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
     hours = c1.selectbox("Simulated hours per count", OOM_HOURS, index=0, key="oom_hours",
                          format_func=lambda h: f"{h:g} h")
     ratio = max(1.0, float(overcommit))
-    counts = planner.oom_risk_counts([(c.scenario, c.workload, c.runtime) for c in uniq], overcommit=ratio,
+    counts = oom_risk.oom_risk_counts([(c.scenario, c.workload, c.runtime) for c in uniq], overcommit=ratio,
                                      hours=hours)
-    need = planner.oom_risk_instance_hours(counts, hours)
+    need = oom_risk.oom_risk_instance_hours(counts, hours)
     simulate = c2.toggle("Simulate the OOM kills", value=False, key="oom_simulate",
                          help=f"{need:,.0f} instance-hours of simulation for these runtimes (at most "
-                              f"{planner.OOM_RISK_MAX_INSTANCE_HOURS:,.0f}); a few seconds the first time, "
+                              f"{oom_risk.OOM_RISK_MAX_INSTANCE_HOURS:,.0f}); a few seconds the first time, "
                               "cached after.")
     risk: Any = counts
     if simulate:
-        why = planner.oom_risk_refusal(need)
+        why = oom_risk.oom_risk_refusal(need)
         if why:
             st.error(why)
         else:
             with st.spinner(f"Simulating {need:,.0f} instance-hours…"):
                 risk = _oom_risk(tuple((planner.canonical(c.scenario), c.workload, c.runtime) for c in uniq),
                                  ratio, hours)
-    frame = planner.oom_risk_frame(risk)
+    frame = oom_risk.oom_risk_frame(risk)
     if ratio <= 1.0:           # "at 1x overcommit" is "at reservation" again
         frame = frame[frame["order"] != 2].reset_index(drop=True)
     if frame.empty:
@@ -387,7 +387,7 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
     if adm:
         policy = adm.get("policy", scenario.daemon.admission)
         extra = f" · {adm['preemptions']} preempted" if adm.get("preemptions") else ""
-        st.caption(f"Admission: {planner.ADMISSION_WORDS.get(policy, policy)}{extra}.")
+        st.caption(f"Admission: {oom_risk.ADMISSION_WORDS.get(policy, policy)}{extra}.")
     planes = {w.name: comparison.plane_words(p) for w in scenario.workloads
               for p in [w.control_plane or comparison.default_plane(w.runtime)]}
     status = status.copy()
@@ -414,9 +414,9 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
 
 def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     """Each host on its own: how the placement packed them, and the RAM and CPU each one used."""
-    table = comparison.per_host(scenario, main["summary"], main["instances"])
+    table = hosts_needed.per_host(scenario, main["summary"], main["instances"])
     st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
-    st.dataframe(comparison.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
+    st.dataframe(hosts_needed.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
     charts.show(st, key("per_host"), lambda: charts.per_host(table))
 
 

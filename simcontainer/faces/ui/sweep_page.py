@@ -17,7 +17,7 @@ import streamlit as st
 import simcontainer as sc
 from simcontainer.faces.ui import charts, runs, state
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.studies import comparison, planner
+from simcontainer.studies import comparison, planner, planner_sweeps
 from simcontainer.studies.sweep_store import flatten_metrics, runs_table
 
 NONE = "(none)"
@@ -46,7 +46,7 @@ def axis_inputs(label: str, params: dict[str, float], choices: dict[str, list[st
     if high < low:
         st.error(f"{path}: 'to' ({high:g}) is below 'from' ({low:g}); swap them.")
         return None
-    return path, planner.sweep_values(path, low, high, int(steps))
+    return path, planner_sweeps.sweep_values(path, low, high, int(steps))
 
 
 def design_key(base_toml: str, axes: dict[str, list[Any]], reps: int) -> str:
@@ -57,8 +57,8 @@ def render() -> None:
     st.title("Sweep")
     base = state.current()
     st.caption(f"Starts from the planner's current what-if, **{base.name}**; every other setting stays as it is.")
-    params = planner.sweep_parameters(base)
-    choices = planner.sweep_choices(base)
+    params = planner_sweeps.sweep_parameters(base)
+    choices = planner_sweeps.sweep_choices(base)
     first = "host.cpu_cores" if "host.cpu_cores" in params else next(iter(params))
     one = axis_inputs("First setting", params, choices, first, "a1")
     two = axis_inputs("Second setting (optional)", params, choices, NONE, "a2", allow_none=True)
@@ -91,7 +91,7 @@ def export(base: Any, axes: dict[str, list[Any]], reps: int) -> None:
     with st.expander("Export this sweep (TOML for `simcontainer sweep`)"):
         name = base.name
         c1, c2 = st.columns(2)
-        c1.download_button("Sweep file", planner.sweep_toml(axes, reps, f"{name}.toml"),
+        c1.download_button("Sweep file", planner_sweeps.sweep_toml(axes, reps, f"{name}.toml"),
                            file_name=f"{name}-sweep.toml", mime="application/toml", key="dl_sweep_toml")
         c2.download_button("Its base scenario", planner.canonical(base), file_name=f"{name}.toml",
                            mime="application/toml", key="dl_sweep_base")
@@ -101,7 +101,7 @@ def export(base: Any, axes: dict[str, list[Any]], reps: int) -> None:
 def run(base: Any, axes: dict[str, list[Any]], reps: int, key: str) -> None:
     """Run the grid one run at a time, keeping finished runs in the session as they come."""
     try:
-        spec = planner.sweep_spec(base, axes, reps)
+        spec = planner_sweeps.sweep_spec(base, axes, reps)
     except ScenarioError as exc:
         st.error("The sweep cannot run:\n\n" + "\n".join(f"- `{p}`" for p in exc.problems))
         return
@@ -125,7 +125,7 @@ def run(base: Any, axes: dict[str, list[Any]], reps: int, key: str) -> None:
     for i, r in enumerate(todo, 1):
         if r.key not in results:
             results[r.key] = flatten_metrics(sc.simulate(spec.scenarios[r.point], r.seed).summary)
-        left = planner.eta_s(i, len(todo), time.monotonic() - start)
+        left = planner_sweeps.eta_s(i, len(todo), time.monotonic() - start)
         bar.progress(i / len(todo), text=f"{i} / {len(todo)} runs"
                      + (f" · about {left:.0f} s left" if left is not None else ""))
     st.session_state["sweep"]["stopped"] = False
@@ -136,7 +136,7 @@ def tables(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     spec, axes = result["spec"], result["axes"]
     table = runs_table(spec, result["results"])
     metrics = [c for c in table.columns if c not in {"point", "replication", "seed", "key", *axes}]
-    return table, planner.sweep_summary(table, axes, metrics)
+    return table, planner_sweeps.sweep_summary(table, axes, metrics)
 
 
 def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:

@@ -1,0 +1,155 @@
+"""Sweeps for the planner: which fields can move, their values, the sweep file a design writes,
+and the summary of the runs (intervals by bootstrap, the ETA)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+from simcontainer.model.placement import ADMISSIONS
+from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.loading import (
+    parse_scenario,
+)
+from simcontainer.scenario.profiles import Catalogue
+from simcontainer.scenario.schema import Scenario
+from simcontainer.studies.comparison import compatible
+from simcontainer.studies.sweep import run_sweep
+from simcontainer.studies.sweep_design import apply, parse_sweep
+
+
+def sweep_parameters(scenario: Scenario) -> dict[str, float]:
+    """Numeric settings a sweep can vary, by the sweep file's path, with their current values."""
+    h, d = scenario.host, scenario.daemon
+    out: dict[str, float] = {
+        "host.cpu_cores": h.cpu_cores, "host.ram_mib": h.ram_mib, "host.disk_gib": h.disk_gib,
+        "host.disk_mb_s": h.disk_mb_s, "host.net_mb_s": h.net_mb_s, "host.count": h.count,
+        "host.cpu_speed": h.cpu_speed, "daemon.max_concurrent_downloads": d.max_concurrent_downloads,
+    }
+    if d.api_workers is not None:       # deprecated (control planes carry their own pools)
+        out["daemon.api_workers"] = d.api_workers
+    for w in scenario.workloads:
+        p = f"workloads.{w.name}"
+        out[f"{p}.cpu"] = w.cpu
+        out[f"{p}.mem_mib"] = w.mem_mib
+        if w.guest_mem_mib is not None:
+            out[f"{p}.guest_mem_mib"] = w.guest_mem_mib
+        if w.arrival.kind == "burst":
+            out[f"{p}.arrival.count"] = w.arrival.count
+        elif w.arrival.kind == "poisson":
+            out[f"{p}.arrival.rate_per_s"] = w.arrival.rate_per_s
+        elif w.arrival.kind == "interval":
+            out[f"{p}.arrival.every_s"] = w.arrival.every_s
+    return {k: float(v) for k, v in out.items()}
+
+
+INTEGER_PARAMS = ("host.count", "daemon.api_workers", "daemon.max_concurrent_downloads", ".arrival.count")
+
+
+def is_integer_param(path: str) -> bool:
+    return any(path.endswith(s) if s.startswith(".") else path == s for s in INTEGER_PARAMS)
+
+
+def sweep_values(path: str, low: float, high: float, steps: int) -> list[float | int]:
+    """``steps`` evenly spaced values from low to high (whole numbers where the field wants them)."""
+    vals = np.linspace(float(low), float(high), max(int(steps), 1))
+    if is_integer_param(path):
+        return sorted({int(round(v)) for v in vals})
+    # four significant digits, whole numbers kept whole: 27307 or 1.333, never 27306.666666
+    return list(dict.fromkeys(float(round(v, max(0, 3 - int(math.floor(math.log10(abs(v))))) if v else 0))
+                              for v in vals))
+
+
+def with_values(scenario: Scenario, values: Mapping[str, Any]) -> Scenario:
+    """The scenario with settings addressed by sweep paths (``workloads.<name>.field``) changed."""
+
+    data = scenario.to_dict()
+    if any(path.startswith("host.") for path in values):
+        data["host"].pop("preset", None)  # a host changed by hand is no longer the preset
+    try:
+        data = apply(data, dict(values))
+    except KeyError as exc:
+        raise ScenarioError([str(exc.args[0])], source="sweep") from None
+    return parse_scenario(data, base_dir=scenario.base_dir, source="sweep")
+
+
+def sweep(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int = 1,
+          progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A grid over ``axes`` x replications in this process: ``(runs, summary)`` of :mod:`simcontainer.studies.sweep`."""
+
+    spec = parse_sweep({"replications": int(replications), "mode": "grid",
+                        "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
+    res = run_sweep(spec, workers=1, progress=progress)
+    return res.runs, res.summary
+
+
+PLACEMENTS = ("first-fit", "best-fit", "spread", "image-locality")
+
+
+def sweep_choices(scenario: Scenario, catalogue: Catalogue | None = None) -> dict[str, list[str]]:
+    """Categorical settings a sweep can vary, by path, with the values each may take."""
+    rts = scenario.runtime_table(catalogue)
+    out: dict[str, list[str]] = {"daemon.placement": list(PLACEMENTS), "daemon.admission": list(ADMISSIONS)}
+    for w in scenario.workloads:
+        out[f"workloads.{w.name}.runtime"] = sorted(r for r in rts if compatible(scenario, w, r, catalogue))
+    return out
+
+
+def sweep_spec(scenario: Scenario, axes: Mapping[str, list[Any]], replications: int) -> Any:
+    """The validated grid (a :class:`simcontainer.studies.sweep_design.SweepSpec`); raises ScenarioError."""
+
+    return parse_sweep({"replications": int(replications), "mode": "grid",
+                        "axes": {k: list(v) for k, v in axes.items()}}, base_scenario=scenario)
+
+
+def sweep_toml(axes: Mapping[str, list[Any]], replications: int, base_file: str) -> str:
+    """A sweep file `simcontainer sweep` runs, next to the scenario saved as ``base_file``."""
+
+    doc = {"base": base_file, "replications": int(replications), "mode": "grid",
+           "axes": {k: [v.item() if isinstance(v, np.generic) else v for v in vals] for k, vals in axes.items()}}
+    head = (f"# Save next to {base_file} (the planner's 'Download this what-if'), then:\n"
+            f"#   simcontainer sweep THIS_FILE.toml\n")
+    return head + tomli_w.dumps(doc)
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean: always inside the values' range, so a latency's
+    interval never crosses zero (a t interval on three replications can). NaN for n < 2."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(draws, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def sweep_summary(runs: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Per point and metric: runs, runs with a value (a latency has none when nothing started),
+    mean, and a 95 % percentile-bootstrap interval of the mean."""
+    rows = []
+    for point, g in runs.groupby("point", sort=True):
+        first = g.iloc[0]
+        for m in metrics:
+            if m not in g:
+                continue
+            v = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)
+            ok = v[np.isfinite(v)]
+            lo, hi = bootstrap_ci(ok, seed=int(point))
+            rows.append({"point": int(point), **{a: first[a] for a in axes}, "metric": m, "runs": len(v),
+                         "n": int(ok.size), "mean": float(ok.mean()) if ok.size else math.nan,
+                         "ci95_low": lo, "ci95_high": hi})
+    return pd.DataFrame(rows, columns=["point", *axes, "metric", "runs", "n", "mean", "ci95_low", "ci95_high"])
+
+
+def eta_s(done: int, total: int, elapsed_s: float) -> float | None:
+    """Seconds left at the pace so far; None before the first run finishes."""
+    if done <= 0 or elapsed_s <= 0:
+        return None
+    return elapsed_s / done * (total - done)
