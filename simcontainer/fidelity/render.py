@@ -349,16 +349,16 @@ def render(rep: Report) -> str:
 
 
 def runtime_table(rep: Report) -> str:
-    """The README's runtime table: each default profile's simulated idle start, the figure it is
+    """The README's runtime table: each default profile's simulated idle start, the figures it is
     calibrated to (with the ratio) and how many validation figures of it the model meets within 2x."""
-    lines = ["| runtime | simulated p50 / p95 | timed until | calibrated to (model / published) | "
+    lines = ["| runtime | simulated p50 / p95 | timed until | calibrated to: published (source), model / published | "
              "validated against: inside 2x |", "|---|---|---|---|---|"]
     for r in rep.starts:
         name = r["runtime"]
         cal = [c for c in rep.calibration if c["figure"].runtime == name and c["figure"].primary
                and c["figure"].experiment == "start"]
-        cal_txt = "; ".join(f"{published_text(c['figure'])} {c['figure'].what.split(' (')[0]} ({c['ratio']:.2f})"
-                            for c in cal) or "-"
+        cal_txt = "; ".join(f"{published_text(c['figure']).split(' = ')[-1]} {c['figure'].scope} "
+                            f"({c['source'].cite}), {c['ratio']:.2f}" for c in cal) or "-"
         val = [v for v in rep.validation if v["figure"].runtime == name]
         val_txt = f"{sum(v['inside'] for v in val)} of {len(val)}" if val else "none found"
         lines.append(f"| {name} | {_s(r['median'])} / {_s(r['p95'])} s | {r['until']} | {cal_txt} | {val_txt} |")
