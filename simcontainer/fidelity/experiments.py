@@ -91,11 +91,12 @@ def default_until(rt) -> str:
 
 @cache
 def start_times(runtime: str, scope: str = "end to end", until: str = "running", host: str | None = None,
-                plane: str | None = None, background: int = 0, n: int = N_STARTS) -> np.ndarray:
+                plane: str | None = None, background: int = 0, n: int = N_STARTS,
+                image: str | None = None) -> np.ndarray:
     """``n`` single starts of ``runtime`` one at a time (one every START_GAP_S, lifetime 0, image
     cached) after ``background`` instances started on the host; the time from request to ``until``."""
     rt = catalogue().runtimes[runtime]
-    image = image_for(rt)
+    image = image or image_for(rt)
     workload: dict[str, Any] = {
         "name": "single", "runtime": f"{rt.name}@{scope.replace(' ', '-')}", "image": image,
         "mem_mib": 16.0, "cpu": 0.0, "arrival": {"kind": "interval", "every_s": START_GAP_S,
@@ -142,7 +143,8 @@ def statistic(x: np.ndarray, name: str) -> float:
 def measure(fig: Figure) -> float:
     """The model's figure for one published figure, in the figure's base unit."""
     if fig.experiment == "start":
-        x = start_times(fig.runtime, fig.scope, fig.until, fig.host, fig.plane, fig.background, N_FIGURE_STARTS)
+        x = start_times(fig.runtime, fig.scope, fig.until, fig.host, fig.plane, fig.background, N_FIGURE_STARTS,
+                        fig.image)
         return statistic(x, fig.statistic)
     if fig.experiment == "memory":
         return memory_overhead(fig.runtime)["overhead_mib"]

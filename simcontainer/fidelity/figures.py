@@ -66,6 +66,7 @@ class Figure:
     plane: str | None = None
     background: int = 0
     key: str | None = None
+    image: str | None = None     # another image than the runtime's (experiments.image_for)
     primary: bool = False
     proxy: bool = False
 
@@ -156,7 +157,7 @@ def parse_published(data: dict[str, Any]) -> Published:
             shown += f" / {per:g}"
         values[e["id"]] = high if low == high else math.sqrt(low * high)
         extra = {k: e[k] for k in ("scope", "until", "statistic", "host", "plane", "background", "key",
-                                   "primary", "proxy") if k in e}
+                                   "image", "primary", "proxy") if k in e}
         figures.append(Figure(e["id"], e["source"], e["runtime"], e["experiment"], e["what"], e["conditions"],
                               low, high, shown, unit=unit, per=per, **extra))
     return Published(sources, figures, data.get("hosts", {}), data.get("fitted_in_code", {}))
