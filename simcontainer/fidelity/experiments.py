@@ -393,8 +393,3 @@ def run_pulls() -> dict[str, Any]:
         "criu_restore_s": criu["phases_s"]["restore"], "runc_cold_s": runc_cold["startup_s"]["mean"],
     }
 
-
-def clear_caches() -> None:
-    """Forget every cached run (after the models change, e.g. in a test with other models)."""
-    for f in (start_times, memory_overhead, run_burst, microvm_burst, run_pulls, load_published):
-        f.cache_clear()
