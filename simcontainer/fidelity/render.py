@@ -237,7 +237,7 @@ def _burst(add: Add, rep: Report) -> None:
     add(f"{b['count']} `runc` containers requested at once, {b['in_flight']} in flight (dockerd has no worker pool: "
         f"the client's limit is modelled as a pool of {b['in_flight']} in front of it) on the `{b['host']}` preset "
         f"({b['cores']:g} cores), image cached; total time until the last is running. Published: "
-        f"{published_text(f)} ({f.source}, calibration).")
+        f"{published_text(f)} ({rep.burst_source.cite}; calibration: the network lock's hold is fitted to it).")
     add("")
     add("| seed | total (s) | mean CPU utilisation over the horizon |")
     add("|---|---|---|")

@@ -35,6 +35,7 @@ class Report:
     density_scenario: Any = None
     burst: dict[str, Any] = field(default_factory=dict)
     burst_figure: Any = None
+    burst_source: Any = None
     planes: dict[str, Any] = field(default_factory=dict)
     pulls: dict[str, Any] = field(default_factory=dict)
     queueing: list[dict[str, Any]] = field(default_factory=list)
@@ -94,6 +95,7 @@ def run(rep: Report) -> None:
     rep.density, rep.density_scenario = ex.run_density()
     rep.burst = ex.run_burst()
     rep.burst_figure = next(f for f in pub.figures if f.experiment == "burst")
+    rep.burst_source = pub.sources[rep.burst_figure.source]
     rep.planes = ex.run_planes()
     rep.pulls = ex.run_pulls()
     rep.timings["memory, density, burst, planes, pulls"] = time.perf_counter() - t
