@@ -1,4 +1,8 @@
-"""The published points dockerd's phases are fitted to (models/README.md has the arithmetic).
+"""The published points the default profiles are fitted to (models/README.md has the arithmetic).
+
+One numeric test per primary calibration figure of models/published.toml (the figure a profile's
+parameters were fitted to), run by the same experiment the fidelity report runs; and dockerd's two
+points in detail:
 
 1. ``time docker run --rm alpine /bin/true`` = 0.603 s on a Ryzen 9 3950X (moby/moby issue
    42096): create, start, run, exit **and remove** -- the simulated request -> removed round trip.
@@ -12,10 +16,34 @@ import numpy as np
 import pytest
 
 import simcontainer as sc
+from simcontainer.studies.fidelity import fitted_parameters, load_published
+from simcontainer.studies.fidelity.experiments import measure
 
 ROUND_TRIP_S = 0.603
 ROUND_TRIP_TOL = 0.05       # a single published timing: the simulated median within 5 % of it
 BURST_LOW_S, BURST_HIGH_S = 60.0, 75.0
+PRIMARY_TOL = 0.05          # a single published value: the model within 5 % of it
+
+
+def _primary():
+    return [f for f in load_published().figures if f.primary]
+
+
+@pytest.mark.parametrize("fig", _primary(), ids=lambda f: f.id)
+def test_each_primary_calibration_figure_is_met(fig):
+    """A value within 5 %; a range: inside it; a bound: under it. A primary figure is calibration by
+    definition: some parameter names its source in fitted_to."""
+    assert fig.source in fitted_parameters(), f"{fig.id}: primary, but no parameter is fitted to {fig.source}"
+    model = measure(fig)
+    if fig.low == fig.high:
+        assert model == pytest.approx(fig.low, rel=PRIMARY_TOL), (fig.id, model)
+    else:
+        assert fig.low <= model <= fig.high, (fig.id, model)
+
+
+def test_every_runtime_has_a_primary_start_figure():
+    runtimes = {f.runtime for f in _primary() if f.experiment == "start"}
+    assert runtimes == set(sc.default_catalogue().runtimes)
 
 
 def _round_trips(runtime: str = "runc", host: str = "ryzen-3950x", n: int = 400) -> np.ndarray:

@@ -1,25 +1,38 @@
-"""The fidelity report regenerates to the committed docs/fidelity.md, and the defaults are honest.
+"""The fidelity report regenerates to the committed docs/fidelity.md, and it keeps calibration and
+validation apart.
 
-One regeneration (into a temporary folder) serves every test here; it takes some tens of seconds.
+One regeneration (into a temporary folder) serves every test here; it takes some seconds.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 
 import pytest
 
-import simcontainer as sc
+import simcontainer.studies.fidelity as fid
+from simcontainer.faces.cli import main
 from simcontainer.studies.fidelity import (
-    RED,
-    STARTUP_FIGURES,
+    CLOSE,
+    INSIDE,
     TIMING_PREFIX,
+    Figure,
+    fitted_parameters,
     generate,
+    load_published,
+    runtime_table,
+    split,
     strip_timings,
+    verdict,
 )
+from simcontainer.studies.fidelity.figures import parse_published
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "fidelity.md"
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- runtime-table:start", "<!-- runtime-table:end -->"
 
 pytestmark = pytest.mark.xdist_group("fidelity")
 
@@ -37,8 +50,6 @@ def test_regenerates_to_the_committed_report(report):
     assert any(line.startswith(TIMING_PREFIX) for line in committed.splitlines())
     fresh, old = strip_timings(out.read_text(encoding="utf-8")), strip_timings(committed)
     if fresh != old:
-        import difflib
-
         diff = "\n".join(list(difflib.unified_diff(old.splitlines(), fresh.splitlines(), "committed",
                                                    "regenerated", lineterm="", n=0))[:40])
         pytest.fail(f"docs/fidelity.md is stale -- run `make fidelity` and commit it:\n{diff}")
@@ -46,7 +57,7 @@ def test_regenerates_to_the_committed_report(report):
 
 def test_plots_are_written_and_embedded(report):
     rep, out = report
-    assert len(rep.plots) >= 5
+    assert len(rep.plots) >= 6
     for p in rep.plots:
         assert p.is_file() and p.stat().st_size > 1000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -54,51 +65,115 @@ def test_plots_are_written_and_embedded(report):
         assert (COMMITTED.parent / p.parent.name / p.name).is_file(), f"plot {p.name} not committed"
 
 
-def test_every_default_profile_is_inside_its_published_spread_or_flagged(report):
+# --------------------------------------------------------------------------- calibration vs validation
+
+
+def test_no_source_is_both_fitted_to_and_validating(report):
     rep, _ = report
-    rows = {r.runtime: r for r in rep.starts}
-    assert set(rows) == set(sc.default_catalogue().runtimes), "every default profile gets a row"
-    for name, r in rows.items():
-        assert r.low is not None and r.high is not None, f"{name}: no published startup figure"
-        if r.low <= r.median <= r.high:
-            assert not r.flagged
-            continue
-        # outside: the report must say so in red, in the table and in an explanation naming it
-        assert r.flagged, name
-        table_row = next(line for line in rep.markdown.splitlines() if line.startswith(f"| {name} | {r.kind} |"))
-        assert RED in table_row and "outside" in table_row
-        assert any(line.startswith(f"- {RED}outside</span> **{name}**") for line in rep.markdown.splitlines())
+    fitted = fitted_parameters()
+    cal_sources = {r["figure"].source for r in rep.calibration}
+    val_sources = {r["figure"].source for r in rep.validation}
+    assert cal_sources.isdisjoint(val_sources)
+    assert val_sources.isdisjoint(fitted), "a validation figure's source has a parameter fitted to it"
+    assert cal_sources <= set(fitted)
+    # every published figure is in exactly one part
+    ids = [r["id"] for r in rep.calibration + rep.validation]
+    assert sorted(ids) == sorted(f.id for f in load_published().figures)
 
 
-def test_published_figures_all_have_sources_and_appear_in_the_report(report):
+def test_every_fitted_to_names_a_published_source():
+    pub = load_published()
+    fitted = fitted_parameters()
+    assert set(fitted) <= set(pub.sources), set(fitted) - set(pub.sources)
+    # the parameters the calibration arithmetic of models/README.md rests on say what they were fitted to
+    assert "control-planes/dockerd.toml api.median_s" in fitted["moby-42096"]
+    assert "control-planes/dockerd.toml network.serial_s" in fitted["for-linux-121"]
+    assert "runtimes/kata.toml boot.median_s" in fitted["kata-ci"]
+    assert "images.toml ubuntu-24.04-cloud guest_boot.median_s" in fitted["depot"]
+    assert "warm.toml restore.firecracker.load_s" in fitted["fc-snapshot"]
+
+
+def test_a_source_gains_a_fitted_parameter_and_leaves_validation():
+    pub = load_published()
+    fitted = fitted_parameters()
+    _, val = split(pub, fitted)
+    assert any(f.source == "youki-readme" for f in val)
+    cal, val = split(pub, {**fitted, "youki-readme": ["runtimes/runc.toml stop.median_s"]})
+    assert not any(f.source == "youki-readme" for f in val)
+    assert any(f.source == "youki-readme" for f in cal)
+
+
+def test_validation_verdicts_use_the_fixed_tolerances(report):
     rep, _ = report
-    from simcontainer.studies.fidelity import MEMORY_FIGURES, PULL_FIGURES, SOURCES
+    assert (CLOSE, INSIDE) == (1.25, 2.0)
+    for r in rep.validation:
+        f, m = r["figure"], r["model"]
+        off = max(m / f.high, f.low / m if m > 0 else float("inf"), 1.0)
+        want = "close" if off <= CLOSE else "inside 2x" if off <= INSIDE else "outside 2x"
+        assert r["verdict"] == want, r["id"]
+        assert r["inside"] == (off <= INSIDE)
+    assert not any("verdict" in r for r in rep.calibration), "calibration figures get a ratio, never a verdict"
 
-    for f in [*STARTUP_FIGURES, *MEMORY_FIGURES, *PULL_FIGURES]:
-        assert f.source in SOURCES
-        assert f.what in rep.markdown
-    assert all(SOURCES[f.source] in rep.markdown for f in [*STARTUP_FIGURES, *PULL_FIGURES])
+
+def _figure(low: float, high: float) -> Figure:
+    return Figure("x", "s", "runc", "start", "what", "conditions", low, high, "shown")
 
 
-def test_pulls_and_warm_starts_section_compares_every_figure(report):
+@pytest.mark.parametrize(("low", "high", "model", "want"), [
+    (1.0, 1.0, 1.2, "close"), (1.0, 1.0, 0.81, "close"), (1.0, 1.0, 1.9, "inside 2x"),
+    (1.0, 1.0, 0.51, "inside 2x"), (1.0, 1.0, 2.1, "outside 2x"), (1.0, 1.0, 0.45, "outside 2x"),
+    (0.1, 0.3, 0.2, "close"), (0.1, 0.3, 0.5, "inside 2x"), (0.0, 0.125, 0.01, "close"), (0.0, 0.125, 0.3, "outside 2x"),
+])
+def test_verdict_by_hand(low, high, model, want):
+    assert verdict(_figure(low, high), model) == want
+
+
+def test_summary_counts_validation_only(report):
     rep, _ = report
-    from simcontainer.studies.fidelity import PULL_FIGURES, pull_verdict
+    line = next(x for x in rep.markdown.splitlines() if x.startswith("- **Validation:"))
+    n_in, n = map(int, re.search(r"(\d+) of (\d+) published figures inside", line).groups())
+    assert n == len(rep.validation) and n_in == sum(r["inside"] for r in rep.validation)
+    assert f"({n_in / n:.0%})" in line
+    assert len(rep.validation) >= 20
 
-    assert "## 3c. Image pulls and warm starts" in rep.markdown
-    for f in PULL_FIGURES:
-        assert f.key in rep.pulls and rep.pulls[f.key] == rep.pulls[f.key]   # a number, never NaN
-    # the pull figures meet the loose bounds tests/test_pull.py asserts; the restore meets the documented target
-    for f in PULL_FIGURES:
-        if f.source != "fc-snapshot-ci":
-            assert not pull_verdict(f, rep.pulls[f.key]).startswith("<span"), f
-    assert rep.pulls["restore_s"] < rep.pulls["fc_cold_s"] / 10
+
+def test_every_published_figure_appears_with_its_source_and_conditions(report):
+    rep, _ = report
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in rep.markdown.splitlines()
+            if line.startswith("| ")}
+    for r in rep.calibration + rep.validation:
+        f, s = r["figure"], r["source"]
+        assert f.id in rows, f.id
+        assert s.url in rows[f.id] and f.what in rows[f.id]
+        if "verdict" in r:
+            assert f.conditions in rows[f.id]
+    for hand_typed in ("11.69", "120.29", "13.37", "9.401"):
+        assert hand_typed not in rep.markdown
+
+
+def test_published_data_rejects_an_unknown_source():
+    data = {"sources": {"a": {"cite": "c", "url": "u", "tag": "doc"}},
+            "figures": [{"id": "f", "source": "b", "runtime": "runc", "experiment": "start", "what": "w",
+                         "conditions": "c", "value": 1.0}]}
+    with pytest.raises(ValueError, match="unknown source 'b'"):
+        parse_published(data)
+
+
+def test_readme_runtime_table_is_the_generated_one(report):
+    rep, _ = report
+    text = README.read_text(encoding="utf-8")
+    assert TABLE_START in text and TABLE_END in text
+    section = text.split(TABLE_START, 1)[1].split("\n", 1)[1].split(TABLE_END, 1)[0]
+    assert section == runtime_table(rep), "README's runtime table is stale: paste simcontainer.studies.fidelity.runtime_table"
+
+
+# --------------------------------------------------------------------------- the rest of the report
 
 
 def test_calibration_point_and_queueing_agree(report):
     rep, _ = report
-    from simcontainer.studies.fidelity import BURST
-
-    assert BURST["low_s"] <= rep.burst["mean_s"] <= BURST["high_s"]
+    f = rep.burst_figure
+    assert f.low <= rep.burst["mean_s"] <= f.high
     assert len(rep.queueing) >= 6
     models = {q["model"].split(" (")[0] for q in rep.queueing}
     assert {"Erlang B", "Erlang C", "M/G/1-PS", "M/M/1"} <= models
@@ -106,23 +181,26 @@ def test_calibration_point_and_queueing_agree(report):
         assert abs(q["z"]) <= 3, q
 
 
-def test_timing_lines_are_the_only_difference_between_runs(report, tmp_path):
-    """Determinism of the content: timings are on their own, marked lines."""
+def test_pulls_section_has_every_pull_figure(report):
+    rep, _ = report
+    for f in fid.PULL_FIGURES:
+        assert rep.pulls[f.key] == rep.pulls[f.key]          # a number, never NaN
+    assert rep.pulls["restore_s"] < rep.pulls["fc_cold_s"] / 10
+
+
+def test_timing_lines_are_the_only_difference_between_runs(report):
     rep, _ = report
     timing = [line for line in rep.markdown.splitlines() if "wall clock" in line or " s wall" in line]
     assert timing and all(line.startswith(TIMING_PREFIX) for line in timing)
 
 
 def test_cli_writes_the_report(tmp_path, monkeypatch):
-    import simcontainer.studies.fidelity as fid
-    from simcontainer.faces.cli import main
-
     seen = {}
 
     def fake_generate(out):
         seen["out"] = Path(out)
         Path(out).write_text("x", encoding="utf-8")
-        return fid.Report("x", [], [], [], {}, {}, [], [])
+        return fid.Report(markdown="x")
 
     monkeypatch.setattr(fid, "generate", fake_generate)
     assert main(["fidelity", "--out", str(tmp_path / "f.md")]) == 0

@@ -106,6 +106,9 @@ class Sourced(Model):
 
     sources: dict[str, str] = {}
     notes: list[str] = []
+    # parameter key -> ids of the published figures (models/published.toml) its value was fitted
+    # to: the fidelity report keeps those figures out of its validation
+    fitted_to: dict[str, list[str]] = {}
 
     @field_validator("notes", mode="before")
     @classmethod
@@ -218,6 +221,7 @@ class ImageSpec(Model):
     # of disk_mib; see models/memory.md)
     boot_read_mib: NonNeg | None = None
     sources: dict[str, str] = {}
+    fitted_to: dict[str, list[str]] = {}    # as on a runtime profile (Sourced)
 
     @model_validator(mode="after")
     def _shape(self) -> ImageSpec:
