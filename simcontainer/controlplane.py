@@ -288,6 +288,10 @@ class Kubelet(Dockerd):
     network (as dockerd's, shorter), and image pulls one at a time (``image_pulls`` = 1,
     serializeImagePulls) -- all from the profile's data; the structure is dockerd's."""
 
+    # it writes each container's oom_score_adj from the pod's QoS class, and evicts pods under
+    # node memory pressure (simcontainer.qos)
+    sets_oom_score_adj = True
+
 
 class Libvirt(ControlPlane):
     """libvirtd: a pool of ``max_workers`` threads holds define + start (the base's pool)."""
