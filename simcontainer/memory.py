@@ -486,9 +486,11 @@ class Memory:
                     return
             if m.inst.id not in hm.members:
                 return
-            if m.vm and self.balloon(m) and level < m.touched:
-                # the balloon inflates at its rate: the host gets the difference back gradually
-                give = m.touched - level
+            want = min(m.ceiling, m.guest_os + level) if m.vm else 0.0
+            if m.vm and self.balloon(m) and want < m.touched:
+                # the balloon inflates at its rate: the host gets back what the guest no longer
+                # touches (its OS pages stay) gradually
+                give = m.touched - want
                 dt = give / BALLOON_MIB_S
                 try:
                     yield env.timeout(dt)
