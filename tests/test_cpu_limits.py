@@ -125,3 +125,20 @@ def test_cpu_weights_stay_capped_by_the_cfs_limit():
     # the big apps weigh 3 but their quota caps them at 1 core: the small ones get the rest
     assert _two(True, big_limit=1.0) == pytest.approx((200.0, 200.0))
     assert _two(True, big_limit=1.2) == pytest.approx((240.0, 160.0))
+
+
+def test_a_limit_below_one_ms_per_period_is_the_kubelets_minimum_quota():
+    # MilliCPUToQuota: 5m and 9m both become 1,000 us per 100,000 us = 0.01 core
+    cpu = _one(cpu=1.0, cpu_limit=0.005)
+    assert cpu["received_core_s"] == pytest.approx(1.0)          # 0.01 core x 100 s, not 0.5
+    cpu = _one(cpu=1.0, cpu_limit=0.009)
+    assert cpu["received_core_s"] == pytest.approx(1.0)
+
+
+def test_cpu_shares_are_the_kubelets_within_2_and_262144():
+    from simcontainer.host import milli_cpu_to_shares, share_cores
+
+    assert milli_cpu_to_shares(0) == 2 and milli_cpu_to_shares(1) == 2
+    assert milli_cpu_to_shares(300_000) == 262144                 # 300 cores: capped
+    assert share_cores(300.0) == pytest.approx(256.0)
+    assert share_cores(0.1) == pytest.approx(102 / 1024)
