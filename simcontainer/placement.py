@@ -488,8 +488,8 @@ class Preemption:
         if ram + eps < d.ram_mib or cpu + 1e-9 < d.admit_cpu:
             return None
         victims = []
-        # most important first (higher priority; then earlier placed: the list is in that order)
-        for v in sorted(cands, key=lambda v: -v.priority):
+        # most important first (MoreImportantPod: higher priority, then earlier start)
+        for v in sorted(cands, key=lambda v: (-v.priority, getattr(v, "placed_at", 0.0))):
             if ram - v.demand.ram_mib + eps >= d.ram_mib and cpu - v.demand.admit_cpu + 1e-9 >= d.admit_cpu:
                 ram -= v.demand.ram_mib
                 cpu -= v.demand.admit_cpu

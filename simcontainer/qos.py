@@ -26,22 +26,41 @@ GUARANTEED_OOM_SCORE_ADJ = -997
 BESTEFFORT_OOM_SCORE_ADJ = 1000
 
 
-def qos_class(cpu_request: float | None, cpu_limit: float | None, mem_request: float | None,
-              mem_limit: float | None) -> str:
-    """A one-container pod's QoS class (pkg/apis/core/v1/helper/qos ``GetPodQOS``): a request
-    not given defaults to its limit; only quantities above zero count. ``Guaranteed``: CPU and
-    memory limits both set and equal to the requests; ``BestEffort``: nothing set; else
-    ``Burstable``."""
-    req = {"cpu": cpu_request, "mem": mem_request}
-    lim = {"cpu": cpu_limit, "mem": mem_limit}
-    for k in req:
-        if not req[k] and lim[k]:
-            req[k] = lim[k]
-    if not any(v for v in (*req.values(), *lim.values())):
+Container = tuple["float | None", "float | None", "float | None", "float | None"]   # cpu req, cpu lim, mem req, mem lim
+
+
+def pod_qos(containers: list[Container]) -> str:
+    """A pod's QoS class (pkg/apis/core/v1/helper/qos ``GetPodQOS``), from each container's
+    (cpu request, cpu limit, memory request, memory limit); only CPU and memory count, and only
+    quantities above zero. ``BestEffort``: no request and no limit at all; ``Guaranteed``:
+    every container limits both CPU and memory and the summed requests equal the summed limits
+    for each resource requested (as the API server's defaulting writes requests from limits);
+    else ``Burstable``."""
+    req: dict[str, float] = {}
+    lim: dict[str, float] = {}
+    guaranteed = True
+    for cpu_req, cpu_lim, mem_req, mem_lim in containers:
+        for name, q in (("cpu", cpu_req), ("memory", mem_req)):
+            if q:
+                req[name] = req.get(name, 0.0) + q
+        found = set()
+        for name, q in (("cpu", cpu_lim), ("memory", mem_lim)):
+            if q:
+                found.add(name)
+                lim[name] = lim.get(name, 0.0) + q
+        if found != {"cpu", "memory"}:
+            guaranteed = False
+    if not req and not lim:
         return "BestEffort"
-    if all(lim[k] and req[k] == lim[k] for k in req):
+    if guaranteed and all(lim.get(k) == v for k, v in req.items()) and len(req) == len(lim):
         return "Guaranteed"
     return "Burstable"
+
+
+def qos_class(cpu_request: float | None, cpu_limit: float | None, mem_request: float | None,
+              mem_limit: float | None) -> str:
+    """The QoS class of a one-container pod (:func:`pod_qos`)."""
+    return pod_qos([(cpu_request, cpu_limit, mem_request, mem_limit)])
 
 
 def container_oom_score_adj(qos: str, mem_request: float, mem_capacity: float, critical: bool = False) -> int:
@@ -87,12 +106,17 @@ class EvictionThresholds:
     monitor_s: float = 10.0
 
 
-def eviction_order(pods: list[tuple[Any, float, float, int]]) -> list[Any]:
+EVICTION_KEYS = ("exceeds", "priority", "memory")
+
+
+def eviction_order(pods: list[tuple[Any, float, float, int]], by: tuple[str, ...] = EVICTION_KEYS) -> list[Any]:
     """Who the kubelet evicts first under memory pressure (pkg/kubelet/eviction/helpers.go
-    ``rankMemoryPressure``: ``exceedMemoryRequests``, then ``priority``, then ``memory``): pods
-    whose usage exceeds their request first; then lower priority first; then the larger usage
-    above request. ``pods``: (pod, usage MiB, request MiB, priority); a stable sort."""
-    return [p[0] for p in sorted(pods, key=lambda p: (not p[1] > p[2], p[3], -(p[1] - p[2])))]
+    ``rankMemoryPressure`` = ``orderedBy(exceedMemoryRequests, priority, memory)``): pods whose
+    usage exceeds their request first; then lower priority first; then the larger usage above
+    request. ``pods``: (pod, usage MiB, request MiB, priority); ``by``: the comparators, in
+    order (a subset, as the kubelet's own tests sort); a stable sort."""
+    keys = {"exceeds": lambda p: not p[1] > p[2], "priority": lambda p: p[3], "memory": lambda p: -(p[1] - p[2])}
+    return [p[0] for p in sorted(pods, key=lambda p: tuple(keys[k](p) for k in by))]
 
 
 def is_pod(inst: Instance) -> bool:
@@ -145,5 +169,5 @@ def eviction_monitor(mm: Memory, hm: HostMemory) -> Generator[simpy.Event, Any, 
         mm.evict_member(hm, ranked[0], "hard" if hard else "soft", available)
 
 
-__all__ = ["BESTEFFORT_OOM_SCORE_ADJ", "EvictionThresholds", "GUARANTEED_OOM_SCORE_ADJ", "container_oom_score_adj",
+__all__ = ["BESTEFFORT_OOM_SCORE_ADJ", "EVICTION_KEYS", "pod_qos", "EvictionThresholds", "GUARANTEED_OOM_SCORE_ADJ", "container_oom_score_adj",
            "eviction_monitor", "eviction_order", "is_pod", "mem_request_mib", "oom_score_adj_of", "qos_class", "workload_qos"]
