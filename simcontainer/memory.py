@@ -120,14 +120,14 @@ class Member:
     __slots__ = ("inst", "level", "touched", "fixed", "ceiling", "adj", "limit", "proc", "vm",
                  "image", "shared", "guest_os", "cache", "pod")
 
-    def __init__(self, inst: Instance) -> None:
+    def __init__(self, inst: Instance, adj: int, pod: bool) -> None:
         plan = inst.plan
         w, rt = plan.workload, plan.runtime
         self.inst = inst
         self.vm = rt.kind == "vm"
         self.fixed = rt.mem_overhead_mib          # runtime / VMM overhead
-        self.adj = oom_score_adj_of(inst)
-        self.pod = is_pod(inst)                   # under the kubelet: node-pressure eviction
+        self.adj = adj                            # oom_score_adj (the kubelet's for a pod)
+        self.pod = pod                            # under the kubelet: node-pressure eviction
         self.limit = w.mem_limit_mib if w.mem_limit_mib is not None else math.inf
         self.image = plan.image.name
         self.shared = w.ksm_shared_fraction if self.vm else 0.0
@@ -359,6 +359,7 @@ class Memory:
         self.evict: Callable[[Instance, str], bool] | None = None
         self.evictions: list[dict[str, Any]] = []
         self.evicting: set[int] = set()
+        self._qos: dict[int, tuple[int, bool]] = {}     # per workload: (oom_score_adj, pod)
         self.rec.memory = self
         if self.ksm:
             for hm in self.hosts:
@@ -429,7 +430,10 @@ class Memory:
         assert host is not None
         hm = self.hosts[host.index]
         hm.tick()
-        m = Member(inst)
+        got = self._qos.get(inst.plan.index)
+        if got is None:         # the same for every instance of a workload (one host shape)
+            got = self._qos[inst.plan.index] = (oom_score_adj_of(inst), is_pod(inst))
+        m = Member(inst, *got)
         hm.members[inst.id] = m
         self.since[inst.id] = self.env.now
         model = self.models[inst.plan.name]

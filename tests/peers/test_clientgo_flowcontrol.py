@@ -24,8 +24,9 @@ def test_slow_backoff(ix: int) -> None:
         b.next("_idSlow", now)
 
 
-def test_slow_backoff_reset() -> None:
-    """``{SRC}::TestSlowBackoff/reset``: Reset cancels the back-off."""
+@pytest.mark.parametrize("row", ["reset"], ids=[f"{SRC}::TestSlowBackoff/reset"])
+def test_slow_backoff_reset(row: str) -> None:
+    """Reset cancels the back-off."""
     b = FlowBackoff(1.0, 50.0)
     b.next("_idSlow", 1.0)
     b.next("_idSlow", 2.0)
@@ -52,7 +53,8 @@ def test_backoff_reset(row: str, later: float, in_backoff: bool) -> None:
     assert b.in_backoff_since("id", last, now + later) is in_backoff
 
 
-def test_backoff_high_water_mark() -> None:
+@pytest.mark.parametrize("row", ["high water mark"], ids=[f"{SRC}::TestBackoffHighWaterMark"])
+def test_backoff_high_water_mark(row: str) -> None:
     """TestBackoffHighWaterMark: maxDuration + step later the back-off stays at its maximum."""
     b, now = _capped()
     now += 6.0
