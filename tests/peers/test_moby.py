@@ -140,6 +140,27 @@ def test_container_api_post_container_stop(name: str, state: str, offset: int, s
     assert _api_on(state, "stop", offset) == status
 
 
+@NEEDS_LIFE
+@pytest.mark.parametrize("row", ["always"], ids=[f"{STOP}::TestStopContainerWithRestartPolicyAlways"])
+def test_stop_container_with_restart_policy_always(row: str) -> None:
+    # ``false`` under --restart always, restarting in a loop; docker stop: it stays stopped
+    data = scenario_dict(duration_s=60.0)
+    data["workloads"][0].update(arrival={"kind": "burst", "at_s": 1e6, "count": 1}, lifetime={"kind": "forever"},
+                                restart="always", time_to_failure={"kind": "fixed", "s": 0.0})
+    eng = Engine(sc.parse_scenario(data))
+    got: dict[str, Any] = {}
+
+    def script():
+        inst = eng.daemon.run(eng.plans[0], float("inf"))
+        yield eng.env.timeout(5.0)
+        got["status"] = eng.daemon.api("stop", inst.id)
+        yield eng.env.timeout(30.0)
+        got["state"] = inst.state.label
+    eng.env.process(script())
+    eng.run()
+    assert got["status"] == 204 and got["state"] == "exited"
+
+
 KILL_ROWS = [("no signal", "", "exited"), ("non killing signal", "WINCH", "running"),
              ("killing signal", "TERM", "exited")]
 
