@@ -193,6 +193,30 @@ def boot_read_mib(runtime: RuntimeProfile, image: Image) -> float:
     return BOOT_READ_FRACTION * image.disk_mib
 
 
+def snapshot_load_s(ci_load_ms: list[list[float]], vcpus: int, mem_mib: float) -> float:
+    """A microVM's snapshot load time from per-configuration measurements (``ci_load_ms``: rows
+    of vCPUs, guest MiB, ms; models/warm.toml ``restore.firecracker.ci_load_ms``): the rows of
+    its vCPU count (the nearest measured count beyond the table), linear in guest memory between
+    them and flat outside. More vCPUs and memory take longer: each vCPU's state and each region
+    of guest memory is set up again (the memory itself is mapped, not read)."""
+    counts = sorted({int(r[0]) for r in ci_load_ms})
+    n = min(counts, key=lambda c: (abs(c - vcpus), c))
+    rows = sorted((float(r[1]), float(r[2])) for r in ci_load_ms if int(r[0]) == n)
+    if mem_mib <= rows[0][0]:
+        return rows[0][1] / 1000.0
+    for (m0, t0), (m1, t1) in zip(rows, rows[1:], strict=False):
+        if mem_mib <= m1:
+            return (t0 + (t1 - t0) * (mem_mib - m0) / (m1 - m0)) / 1000.0
+    return rows[-1][1] / 1000.0
+
+
+def restore_fault_cpu_s(working_set_mib: float, fault_us: float, touch_fraction: float = 1.0) -> float:
+    """CPU-seconds of first-touch page faults after a lazy snapshot restore: the app's working
+    set (not the guest's configured RAM) times the share it touches, 256 pages of 4 KiB per MiB,
+    ``fault_us`` each."""
+    return working_set_mib * touch_fraction * 256 * fault_us * 1e-6
+
+
 def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:
     """Guest RAM of a VM: as given, else the runtime's default, grown to hold app + guest OS
     (the VM image's guest OS when it says, else the runtime's figure)."""

@@ -665,7 +665,7 @@ class Memory:
 def throttle_table(cpu: float, limits: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0), period_ms: float = 100.0) -> Any:
     """For a lesson: an app wanting ``cpu`` cores under each CFS limit (cores; quota = limit x
     period): cores received, throttled, and the quota per period in ms. A DataFrame."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     rows = [{"limit_cores": lim, "quota_ms_per_period": lim * period_ms, "period_ms": period_ms,
              "received_cores": min(cpu, lim), "throttled_cores": max(0.0, cpu - lim),

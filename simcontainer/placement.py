@@ -44,6 +44,7 @@ from typing import Any
 
 import simpy
 
+from simcontainer.errors import SimcontainerError
 from simcontainer.host import Demand, HostNode
 from simcontainer.images import Image, Layer
 from simcontainer.resources import Pool
@@ -106,8 +107,6 @@ def _checked(policy: Policy) -> Policy:
     """A policy of the user's own, with its answers checked: a host of this cluster on which
     the instance fits, or None -- but not None for ever while every host stands empty and one
     would take it (the run would wait for a release that never comes)."""
-    from simcontainer.errors import SimcontainerError
-
     name = getattr(policy, "__name__", repr(policy))
 
     def checked(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:

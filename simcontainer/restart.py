@@ -208,7 +208,7 @@ def backoff_table(crashes: int = 12, run_s: float = 0.0) -> Any:
     """For a lesson: when each restart comes under Docker's ``always`` and the kubelet's
     CrashLoopBackOff for an app that crashes ``run_s`` after each start (boot time left out):
     a DataFrame of ``restart``, ``policy``, ``delay_s``, ``at_s``."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     rows = []
     for name, pol in (("docker always", DockerRestart("always")), ("kubelet CrashLoopBackOff", CrashLoopBackOff())):

@@ -6,13 +6,14 @@ exact: what fits is decided by the workloads' ``mem_mib`` alone.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import simcontainer as sc
 from simcontainer.errors import ScenarioError
-from simcontainer.placement import backoff_s
+from simcontainer.placement import backoff_s, pick_one_host
 
 
 def scenario(workloads: list[dict[str, Any]], ram: float = 4096.0, duration: float = 60.0,
@@ -196,13 +197,10 @@ def test_warm_paths_need_the_plain_lifecycle_so_not_with_preemption_or_none() ->
 # ---- the preemption host choice (kube-scheduler pickOneNodeForPreemption; issue 21) ----------
 
 def _v(priority: int, placed_at: float = 0.0) -> Any:
-    from types import SimpleNamespace
     return SimpleNamespace(priority=priority, placed_at=placed_at)
 
 
 def test_preemption_picks_the_host_whose_most_important_victim_matters_least() -> None:
-    from simcontainer.placement import pick_one_host
-
     host, _ = pick_one_host([("a", [_v(100)]), ("b", [_v(0), _v(0), _v(0)])])
     assert host == "b"
 
@@ -210,15 +208,11 @@ def test_preemption_picks_the_host_whose_most_important_victim_matters_least() -
 def test_preemption_sums_priorities_offset_by_maxint32_plus_one_so_fewer_victims_win() -> None:
     # three victims at -100 sum to -300, one at -100 to -100: a plain sum picks the host with
     # more victims; with each priority + 2^31 the single victim wins
-    from simcontainer.placement import pick_one_host
-
     host, victims = pick_one_host([("many", [_v(-100), _v(-100), _v(-100)]), ("one", [_v(-100)])])
     assert host == "one" and len(victims) == 1
 
 
 def test_preemption_ties_go_to_the_host_whose_victims_started_latest() -> None:
-    from simcontainer.placement import pick_one_host
-
     host, _ = pick_one_host([("old", [_v(0, 5.0), _v(0, 50.0)]), ("new", [_v(0, 10.0), _v(0, 11.0)])])
     assert host == "new"            # earliest start of the top-priority victims: 10 > 5
     host, _ = pick_one_host([("first", [_v(0, 3.0)]), ("second", [_v(0, 3.0)])])

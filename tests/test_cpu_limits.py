@@ -8,7 +8,7 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.host import cores_used, throttled_cores
+from simcontainer.host import cores_used, milli_cpu_to_shares, share_cores, throttled_cores
 
 
 def _one(duration: float = 100.0, **w):
@@ -136,8 +136,6 @@ def test_a_limit_below_one_ms_per_period_is_the_kubelets_minimum_quota():
 
 
 def test_cpu_shares_are_the_kubelets_within_2_and_262144():
-    from simcontainer.host import milli_cpu_to_shares, share_cores
-
     assert milli_cpu_to_shares(0) == 2 and milli_cpu_to_shares(1) == 2
     assert milli_cpu_to_shares(300_000) == 262144                 # 300 cores: capped
     assert share_cores(300.0) == pytest.approx(256.0)

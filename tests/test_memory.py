@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
-from simcontainer.memory import badness, ksm_rate_mib_s
+from simcontainer import memory as mem
+from simcontainer.memory import badness, ksm_cpu_cores, ksm_rate_mib_s
+from simcontainer.qos import container_oom_score_adj
 
 VM_RUNTIME = {"name": "vm0", "kind": "vm", "mem_overhead_mib": 5.0, "default_guest_mem_mib": 128.0,
               "guest_os_mib": 0.0}
@@ -383,8 +385,6 @@ def test_no_killable_task_panics_the_host_instead_of_passing_its_ram():
 
 
 def test_the_panic_goes_to_the_fault_machinery_hook_when_one_is_set(monkeypatch):
-    from simcontainer import memory as mem
-
     calls = []
     init = mem.Memory.__init__
 
@@ -425,8 +425,6 @@ def test_ksm_keeps_one_copy_of_each_shared_page_the_largest_set():
 
 
 def test_a_balloon_gives_memory_back_at_its_rate_and_only_what_the_guest_stopped_touching(monkeypatch):
-    from simcontainer import memory as mem
-
     seen = []
     change = mem.HostMemory.change
 
@@ -447,8 +445,6 @@ def test_a_balloon_gives_memory_back_at_its_rate_and_only_what_the_guest_stopped
 
 
 def test_ksmd_cpu_grows_with_pages_to_scan_up_to_one_core():
-    from simcontainer.memory import ksm_cpu_cores
-
     assert ksm_cpu_cores(100, 20.0) == pytest.approx(0.05)
     cores = [ksm_cpu_cores(p, 20.0) for p in (100, 1000, 10000, 100000)]
     assert cores == sorted(cores) and cores[-1] < 1.0 and cores[-1] > 0.95
@@ -490,8 +486,6 @@ def test_the_kubelet_evicts_under_memory_pressure_before_the_kernel_kills():
 
 
 def test_the_kubelet_writes_oom_score_adj_from_the_pod_qos_class():
-    from simcontainer.qos import container_oom_score_adj
-
     r = _pods([100, 100], [100, 50], duration=5.0)
     hm = _memory(r).hosts[0]
     adjs = sorted(m.adj for m in hm.members.values())
