@@ -294,7 +294,31 @@ class Kubelet(Dockerd):
 
 
 class Libvirt(ControlPlane):
-    """libvirtd: a pool of ``max_workers`` threads holds define + start (the base's pool)."""
+    """libvirtd: a pool of ``max_workers`` threads holds define + start (the base's pool), and
+    one client connection has at most ``max_client_requests`` requests in flight (libvirtd.conf:
+    "Limit on concurrent requests from a single client connection", default 5; further requests
+    wait unread on the socket). A host's instances come through one management connection (the
+    provisioning tool's), so at most 5 define + start requests run at once, beside the pool."""
+
+    max_client_requests = 5
+
+    def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
+        super().__init__(env, host, spec)
+        self.connection = Slots(env, self.max_client_requests)
+
+    def create(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        conn = self.connection
+        ev = conn.acquire()
+        if ev is not None:
+            try:
+                yield ev
+            except BaseException:
+                conn.cancel(ev)
+                raise
+        try:
+            yield from super().create(inst)
+        finally:
+            conn.release()
 
 
 class Firecracker(ControlPlane):
