@@ -8,7 +8,10 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.host import cores_used, milli_cpu_to_shares, share_cores, throttled_cores
+from simcontainer.host import cores_used, demand, milli_cpu_to_shares, share_cores, throttled_cores
+from simcontainer.images import Image
+from simcontainer.qos import workload_qos
+from simcontainer.scenario import RuntimeProfile
 
 
 def _one(duration: float = 100.0, **w):
@@ -140,3 +143,14 @@ def test_cpu_shares_are_the_kubelets_within_2_and_262144():
     assert milli_cpu_to_shares(300_000) == 262144                 # 300 cores: capped
     assert share_cores(300.0) == pytest.approx(256.0)
     assert share_cores(0.1) == pytest.approx(102 / 1024)
+
+
+def test_a_burstable_pod_requests_less_than_it_uses():
+    # cpu_request (a schema field still to come: set here on a copy) weighs and admits; cpu is
+    # what it uses. 250m requested: 256 shares, 0.25 core counted at admission, 1 core used
+    scen = sc.parse_scenario(scenario_dict(host={"cpu_shares": True}))
+    w = scen.workloads[0].model_copy(update={"cpu_request": 0.25, "cpu": 1.0})
+    rt = RuntimeProfile(name="zero", kind="container")
+    d = demand(w, rt, Image("tiny", "container", ()), scen.host)
+    assert d.cpu == 1.0 and d.admit_cpu == 0.25 and d.cpu_share == pytest.approx(256 / 1024)
+    assert workload_qos(w) == "Burstable"
