@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.resources import Slots
+from simcontainer.restart import ImagePullBackOff
 from simcontainer.scenario import ControlPlaneProfile, Phase
 from simcontainer.workload import Stream, lognormal_sigma
 
@@ -159,6 +160,9 @@ class ControlPlane:
         self.max_ports = spec.bridge_max_ports
         self.ports: dict[tuple[str, int], int] = {}     # bridge ports in use, per network
         self.failed = 0
+        # what a refused pull (429) does: None -- it fails (dockerd: xfer.DoNotRetry); the
+        # kubelet tries again after its ImagePullBackOff
+        self.pull_retry: ImagePullBackOff | None = None
 
     # ---- where serialized sections queue ----------------------------------------------------
 
@@ -177,7 +181,7 @@ class ControlPlane:
         """Fetch the instance's missing layers (under the plane's image-pull limit, if any)."""
         store = self.host.store
         if self.pulls is None:
-            return (yield from store.pull(inst.image, inst.owned, inst.id))
+            return (yield from store.pull(inst.image, inst.owned, inst.id, self.pull_retry))
         ev = self.pulls.acquire()
         if ev is not None:
             try:
@@ -186,7 +190,7 @@ class ControlPlane:
                 self.pulls.cancel(ev)
                 raise
         try:
-            return (yield from store.pull(inst.image, inst.owned, inst.id))
+            return (yield from store.pull(inst.image, inst.owned, inst.id, self.pull_retry))
         finally:
             self.pulls.release()
 
@@ -291,6 +295,10 @@ class Kubelet(Dockerd):
     # it writes each container's oom_score_adj from the pod's QoS class, and evicts pods under
     # node memory pressure (simcontainer.qos)
     sets_oom_score_adj = True
+
+    def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
+        super().__init__(env, host, spec)
+        self.pull_retry = ImagePullBackOff()      # 10 s doubling to 300 s, per pod and image
 
 
 class Libvirt(ControlPlane):

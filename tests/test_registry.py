@@ -28,7 +28,7 @@ REGISTRY_S = RTT * (3 + 4 + 2)          # token, manifest, config (the defaults)
 BLOB_S = RTT * 2                         # GET + redirect
 
 
-def deploy(registry: dict[str, Any], hosts: int = HOSTS, per_host: int = PER_HOST) -> dict[str, Any]:
+def deploy(registry: dict[str, Any], hosts: int = HOSTS, per_host: int = PER_HOST, **workload: Any) -> dict[str, Any]:
     scen = sc.parse_scenario({
         "name": "deploy-50", "duration_s": 120.0, "seed": 2,
         "host": {"cpu_cores": 16, "ram_mib": 65536, "disk_gib": 200, "disk_mb_s": 1e7, "net_mb_s": 125.0,
@@ -38,7 +38,7 @@ def deploy(registry: dict[str, Any], hosts: int = HOSTS, per_host: int = PER_HOS
         "images": [{"name": "app", "layers": [{"id": "app", "download_mib": MIB, "disk_mib": MIB,
                                                "compression": "none"}]}],
         "workloads": [{"name": "app", "runtime": "zero", "image": "app", "mem_mib": 64, "writable_mib": 0,
-                       "arrival": {"kind": "burst", "count": hosts * per_host}}],
+                       "arrival": {"kind": "burst", "count": hosts * per_host}, **workload}],
         "registry": {"rtt_ms": RTT * 1000, "per_stream_mb_s": 1e6, **registry},
     })
     return sc.simulate(scen).summary
@@ -124,6 +124,14 @@ def test_the_kubelet_tries_a_throttled_pull_again_after_image_pull_back_off() ->
     got, dist = _two_resolves(retry=ImagePullBackOff(), rate_limit_per_s=0.05, rate_limit_burst=1)
     assert got[1] == pytest.approx(RTT + 10.0 + RTT + 20.0 + REGISTRY_S)
     assert dist.throttled == 2
+
+
+def test_under_the_kubelet_a_throttled_pull_waits_out_image_pull_back_off_and_succeeds() -> None:
+    s = deploy({"rate_limit_per_s": 0.1, "rate_limit_burst": 1}, hosts=2, per_host=1, control_plane="kubelet")
+    assert s["host"]["registry"]["throttled"] == 1
+    assert s["workloads"]["app"]["started"] == 2
+    host1 = RTT + 10.0 + REGISTRY_S                      # the 429, ImagePullBackOff 10 s, the pull
+    assert s["workloads"]["app"]["pull_phases_s"]["registry"] == pytest.approx((REGISTRY_S + host1) / 2, rel=1e-6)
 
 
 @pytest.mark.xfail(reason="needs the one-lifecycle (branch life) to catch registry.PullFailed and fail the "
