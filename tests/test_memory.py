@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import simcontainer as sc
 from simcontainer import memory as mem
 from simcontainer.memory import badness, ksm_cpu_cores, ksm_rate_mib_s
-from simcontainer.qos import container_oom_score_adj
+from simcontainer.qos import EvictionThresholds, container_oom_score_adj
 
 VM_RUNTIME = {"name": "vm0", "kind": "vm", "mem_overhead_mib": 5.0, "default_guest_mem_mib": 128.0,
               "guest_os_mib": 0.0}
@@ -460,8 +460,9 @@ def test_ksmd_cpu_grows_with_pages_to_scan_up_to_one_core():
 
 
 def _pods(sizes, requests, priorities=None, ram=4096.0, duration=100.0):
-    """Pods under the kubelet ramping (in one step at 30 s) to ``sizes`` MiB with memory
-    requests ``requests``, on an over-committed node (admission "none")."""
+    """Pods under the kubelet using ``sizes`` MiB from their start (a usage model of one step)
+    with memory requests ``requests``, started 1 s apart on an over-committed node (admission
+    "none")."""
     priorities = priorities or [0] * len(sizes)
     data = scenario_dict(duration_s=duration, host={"ram_mib": ram}, daemon={"admission": "none"})
     data["workloads"] = [
@@ -492,3 +493,20 @@ def test_the_kubelet_writes_oom_score_adj_from_the_pod_qos_class():
     # Burstable (no limits): 1000 - 1000 x request / node RAM, as the kubelet's integers
     assert adjs == sorted([container_oom_score_adj("Burstable", 100, 4096), container_oom_score_adj("Burstable", 50, 4096)])
     assert adjs == [976, 988]
+
+
+def test_a_soft_eviction_threshold_waits_out_its_grace_period(monkeypatch):
+    # soft memory.available < 1,000 MiB with a 30 s grace (the hard 100 MiB never reached): from
+    # the third start (~2 s) the pods use 3,100 MiB of 4,096 (996 available); the eviction
+    # manager, every 10 s from the first pod's start, sees it at its first pass (~10 s) and
+    # evicts once it stayed below for 30 s: at the fourth pass (~40 s), not before
+    init = mem.Memory.__init__
+
+    def soft(self, *a, **k):
+        init(self, *a, **k)
+        self.eviction = EvictionThresholds(hard_mib=100.0, soft_mib=1000.0, soft_grace_s=30.0)
+    monkeypatch.setattr(mem.Memory, "__init__", soft)
+    r = _pods([1000, 1000, 1100], [1000, 1000, 500])
+    ev = _memory(r).evictions
+    assert ev and ev[0]["kind"] == "soft" and 40.0 <= ev[0]["time_s"] < 41.0
+    assert r.workload_names[ev[0]["workload"]] == "p2"
