@@ -6,12 +6,13 @@ exact: what fits is decided by the workloads' ``mem_mib`` alone.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import simcontainer as sc
-from simcontainer.model.placement import backoff_s
+from simcontainer.model.placement import backoff_s, pick_one_host
 from simcontainer.scenario.errors import ScenarioError
 
 
@@ -191,3 +192,45 @@ def test_warm_paths_need_the_plain_lifecycle_so_not_with_preemption_or_none() ->
                          ({"admission": "none"}, 'daemon.admission = "none"')):
         with pytest.raises(ScenarioError, match=what):
             scenario([burst("w", 100, warm={"pool": 1})], **daemon)
+
+
+# ---- the preemption host choice (kube-scheduler pickOneNodeForPreemption; issue 21) ----------
+
+def _v(priority: int, placed_at: float = 0.0) -> Any:
+    return SimpleNamespace(priority=priority, placed_at=placed_at)
+
+
+def test_preemption_picks_the_host_whose_most_important_victim_matters_least() -> None:
+    host, _ = pick_one_host([("a", [_v(100)]), ("b", [_v(0), _v(0), _v(0)])])
+    assert host == "b"
+
+
+def test_preemption_sums_priorities_offset_by_maxint32_plus_one_so_fewer_victims_win() -> None:
+    # three victims at -100 sum to -300, one at -100 to -100: a plain sum picks the host with
+    # more victims; with each priority + 2^31 the single victim wins
+    host, victims = pick_one_host([("many", [_v(-100), _v(-100), _v(-100)]), ("one", [_v(-100)])])
+    assert host == "one" and len(victims) == 1
+
+
+def test_preemption_ties_go_to_the_host_whose_victims_started_latest() -> None:
+    host, _ = pick_one_host([("old", [_v(0, 5.0), _v(0, 50.0)]), ("new", [_v(0, 10.0), _v(0, 11.0)])])
+    assert host == "new"            # earliest start of the top-priority victims: 10 > 5
+    host, _ = pick_one_host([("first", [_v(0, 3.0)]), ("second", [_v(0, 3.0)])])
+    assert host == "first"          # all equal: the first candidate
+
+
+def test_preemption_on_two_hosts_spares_the_longer_running_victim() -> None:
+    # host 0 takes a low instance at 0 s, host 1 another at 5 s; a high request at 10 s needs a
+    # whole host: it preempts on host 1 (the later start), not the lower host index
+    scen = sc.parse_scenario({
+        "name": "preempt-2", "duration_s": 30.0,
+        "host": {"cpu_cores": 4, "ram_mib": 1000, "disk_gib": 10, "count": 2},
+        "daemon": {"admission": "backfill", "preemption": True},
+        "runtimes": [{"name": "zero", "kind": "container"}],
+        "images": [{"name": "t", "layers": [{"id": "t0", "download_mib": 0.0, "disk_mib": 0.0}]}],
+        "workloads": [{"runtime": "zero", "image": "t", "writable_mib": 0.0, **w} for w in [
+            burst("low0", 1000), burst("low1", 1000, at=5.0), burst("high", 1000, at=10.0, priority=100)]],
+    })
+    s = sc.simulate(scen).summary
+    (v,) = s["admission"]["victims"]
+    assert v["victim_workload"] == "low1"

@@ -78,7 +78,7 @@ def test_twenty_full_disk_vm_copies_do_not_delay_a_containers_create():
     assert (q.t_created - q.t_request).min() > 10 * (b.t_created - b.t_request)
 
 
-def test_libvirt_pool_bounds_define_start_to_its_max_workers():
+def _libvirt_burst(count: int = 45):
     rt = {"name": "slow-define", "kind": "vm", "create": {"median_s": 1.0}}
     img = {"name": "disk", "kind": "vm", "disk_mib": 1.0, "download_mib": 1.0}
     data = scenario_dict(duration_s=50, runtimes=[rt], images=[img], host={"ram_mib": 10**6})
@@ -86,9 +86,19 @@ def test_libvirt_pool_bounds_define_start_to_its_max_workers():
     data["control_planes"] = [{"name": "lv", "base": "libvirt", "api": {}, "network": {}, "teardown": {}}]
     data["workloads"] = [{"name": "vm", "runtime": "slow-define", "image": "disk", "mem_mib": 1, "guest_mem_mib": 1,
                           "vm_disk": "overlay", "control_plane": "lv",
-                          "arrival": {"kind": "burst", "count": 45}, "lifetime": {"kind": "forever"}}]
-    created = np.sort(sc.simulate(sc.parse_scenario(data)).instances.t_created.to_numpy())
-    assert created.tolist() == pytest.approx([1.0] * 20 + [2.0] * 20 + [3.0] * 5)
+                          "arrival": {"kind": "burst", "count": count}, "lifetime": {"kind": "forever"}}]
+    return np.sort(sc.simulate(sc.parse_scenario(data)).instances.t_created.to_numpy())
+
+
+def test_libvirt_pool_bounds_define_start_to_its_max_workers(monkeypatch):
+    # with requests spread over many client connections, the pool of 20 workers binds
+    monkeypatch.setattr(Libvirt, "max_client_requests", 1000)
+    assert _libvirt_burst().tolist() == pytest.approx([1.0] * 20 + [2.0] * 20 + [3.0] * 5)
+
+
+def test_libvirt_one_connection_has_at_most_5_requests_in_flight():
+    # libvirtd.conf max_client_requests = 5: one management connection per host, 5 at a time
+    assert _libvirt_burst(12).tolist() == pytest.approx([1.0] * 5 + [2.0] * 5 + [3.0] * 2)
 
 
 def test_dockerd_networks_have_separate_locks():

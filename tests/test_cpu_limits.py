@@ -8,7 +8,16 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.model.host import cores_used, throttled_cores
+from simcontainer.model.host import (
+    cores_used,
+    demand,
+    milli_cpu_to_shares,
+    share_cores,
+    throttled_cores,
+)
+from simcontainer.model.images import Image
+from simcontainer.model.qos import workload_qos
+from simcontainer.scenario.schema import RuntimeProfile
 
 
 def _one(duration: float = 100.0, **w):
@@ -125,3 +134,29 @@ def test_cpu_weights_stay_capped_by_the_cfs_limit():
     # the big apps weigh 3 but their quota caps them at 1 core: the small ones get the rest
     assert _two(True, big_limit=1.0) == pytest.approx((200.0, 200.0))
     assert _two(True, big_limit=1.2) == pytest.approx((240.0, 160.0))
+
+
+def test_a_limit_below_one_ms_per_period_is_the_kubelets_minimum_quota():
+    # MilliCPUToQuota: 5m and 9m both become 1,000 us per 100,000 us = 0.01 core
+    cpu = _one(cpu=1.0, cpu_limit=0.005)
+    assert cpu["received_core_s"] == pytest.approx(1.0)          # 0.01 core x 100 s, not 0.5
+    cpu = _one(cpu=1.0, cpu_limit=0.009)
+    assert cpu["received_core_s"] == pytest.approx(1.0)
+
+
+def test_cpu_shares_are_the_kubelets_within_2_and_262144():
+    assert milli_cpu_to_shares(0) == 2 and milli_cpu_to_shares(1) == 2
+    assert milli_cpu_to_shares(300_000) == 262144                 # 300 cores: capped
+    assert share_cores(300.0) == pytest.approx(256.0)
+    assert share_cores(0.1) == pytest.approx(102 / 1024)
+
+
+def test_a_burstable_pod_requests_less_than_it_uses():
+    # cpu_request (a schema field still to come: set here on a copy) weighs and admits; cpu is
+    # what it uses. 250m requested: 256 shares, 0.25 core counted at admission, 1 core used
+    scen = sc.parse_scenario(scenario_dict(host={"cpu_shares": True}))
+    w = scen.workloads[0].model_copy(update={"cpu_request": 0.25, "cpu": 1.0})
+    rt = RuntimeProfile(name="zero", kind="container")
+    d = demand(w, rt, Image("tiny", "container", ()), scen.host)
+    assert d.cpu == 1.0 and d.admit_cpu == 0.25 and d.cpu_share == pytest.approx(256 / 1024)
+    assert workload_qos(w) == "Burstable"

@@ -17,8 +17,14 @@ def test_docker_back_off_doubles_from_100_ms_to_one_minute():
         [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 60.0, 60.0])
 
 
-def test_crash_loop_back_off_caps_at_300_s():
-    assert [CrashLoopBackOff()(Exit(1), k) for k in range(8)] == [10, 20, 40, 80, 160, 300, 300, 300]
+def test_crash_loop_back_off_is_immediate_first_then_caps_at_300_s():
+    # client-go flowcontrol via the kubelet's doBackOff: no window before the first restart
+    assert [CrashLoopBackOff()(Exit(1), k) for k in range(9)] == [0, 10, 20, 40, 80, 160, 300, 300, 300]
+
+
+def test_a_crash_loop_past_1024_restarts_does_not_overflow():
+    assert DockerRestart("always")(Exit(1), 5000) == 60.0
+    assert CrashLoopBackOff()(Exit(1), 5000) == 300.0
 
 
 def test_who_restarts_what():
@@ -40,7 +46,8 @@ def test_who_restarts_what():
 def test_timeline_resets_after_a_long_enough_run():
     assert timeline(DockerRestart("always"), 4) == pytest.approx([0.1, 0.3, 0.7, 1.5])
     assert timeline(DockerRestart("always"), 3, run_s=10.0) == pytest.approx([10.1, 20.2, 30.3])
-    assert timeline(CrashLoopBackOff(), 3, run_s=600.0) == pytest.approx([610, 1220, 1830])
+    # a run past 2 x 300 s expires the kubelet's back-off: every restart is immediate again
+    assert timeline(CrashLoopBackOff(), 3, run_s=600.0) == pytest.approx([600, 1200, 1800])
 
 
 def _crash_loop(ttf_s: float, duration: float = 200.0, **w):
@@ -81,7 +88,7 @@ def test_crash_loop_back_off_under_the_kubelet_caps_at_300_s():
     dies = ev[ev.action == "die"].time_s.to_numpy()
     starts = _starts(r)[1:]
     delays = starts - dies[: len(starts)]
-    assert delays[:8] == pytest.approx([10, 20, 40, 80, 160, 300, 300, 300])
+    assert delays[:9] == pytest.approx([0, 10, 20, 40, 80, 160, 300, 300, 300])
 
 
 def test_no_policy_no_restart_and_on_failure_max():
@@ -103,7 +110,7 @@ def test_lesson_helpers():
     from simcontainer.studies.stopping import stop_table
 
     t = backoff_table(6)
-    assert t[t.policy == "kubelet CrashLoopBackOff"].delay_s.tolist() == pytest.approx([10, 20, 40, 80, 160, 300])
+    assert t[t.policy == "kubelet CrashLoopBackOff"].delay_s.tolist() == pytest.approx([0, 10, 20, 40, 80, 160])
     st = stop_table().set_index(["sigterm", "plane"])
     assert st.loc[("ignore", "kubelet")].stop_s == 30.0 and st.loc[("ignore", "dockerd")].exit_code == 137
     ev = crash_loop(duration_s=30.0)

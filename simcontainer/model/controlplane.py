@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.model.resources import Slots
+from simcontainer.model.restart import ImagePullBackOff
 from simcontainer.scenario.schema import ControlPlaneProfile, Phase
 from simcontainer.scenario.workload import Stream, lognormal_sigma
 
@@ -159,6 +160,9 @@ class ControlPlane:
         self.max_ports = spec.bridge_max_ports
         self.ports: dict[tuple[str, int], int] = {}     # bridge ports in use, per network
         self.failed = 0
+        # what a refused pull (429) does: None -- it fails (dockerd: xfer.DoNotRetry); the
+        # kubelet tries again after its ImagePullBackOff
+        self.pull_retry: ImagePullBackOff | None = None
 
     # ---- where serialized sections queue ----------------------------------------------------
 
@@ -177,7 +181,7 @@ class ControlPlane:
         """Fetch the instance's missing layers (under the plane's image-pull limit, if any)."""
         store = self.host.store
         if self.pulls is None:
-            return (yield from store.pull(inst.image, inst.owned, inst.id))
+            return (yield from store.pull(inst.image, inst.owned, inst.id, self.pull_retry))
         ev = self.pulls.acquire()
         if ev is not None:
             try:
@@ -186,7 +190,7 @@ class ControlPlane:
                 self.pulls.cancel(ev)
                 raise
         try:
-            return (yield from store.pull(inst.image, inst.owned, inst.id))
+            return (yield from store.pull(inst.image, inst.owned, inst.id, self.pull_retry))
         finally:
             self.pulls.release()
 
@@ -288,9 +292,41 @@ class Kubelet(Dockerd):
     network (as dockerd's, shorter), and image pulls one at a time (``image_pulls`` = 1,
     serializeImagePulls) -- all from the profile's data; the structure is dockerd's."""
 
+    # it writes each container's oom_score_adj from the pod's QoS class, and evicts pods under
+    # node memory pressure (simcontainer.model.qos)
+    sets_oom_score_adj = True
+
+    def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
+        super().__init__(env, host, spec)
+        self.pull_retry = ImagePullBackOff()      # 10 s doubling to 300 s, per pod and image
+
 
 class Libvirt(ControlPlane):
-    """libvirtd: a pool of ``max_workers`` threads holds define + start (the base's pool)."""
+    """libvirtd: a pool of ``max_workers`` threads holds define + start (the base's pool), and
+    one client connection has at most ``max_client_requests`` requests in flight (libvirtd.conf:
+    "Limit on concurrent requests from a single client connection", default 5; further requests
+    wait unread on the socket). A host's instances come through one management connection (the
+    provisioning tool's), so at most 5 define + start requests run at once, beside the pool."""
+
+    max_client_requests = 5
+
+    def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
+        super().__init__(env, host, spec)
+        self.connection = Slots(env, self.max_client_requests)
+
+    def create(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        conn = self.connection
+        ev = conn.acquire()
+        if ev is not None:
+            try:
+                yield ev
+            except BaseException:
+                conn.cancel(ev)
+                raise
+        try:
+            yield from super().create(inst)
+        finally:
+            conn.release()
 
 
 class Firecracker(ControlPlane):

@@ -13,6 +13,7 @@ per-instance files).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,69 @@ MIB_PER_MB = 1e6 / 2**20  # rates in the scenario are MB/s; sizes are MiB
 # estimate, 4 % of the disk image (Ubuntu cloud 3.5 GiB -> ~143 MiB: kernel, initramfs, systemd,
 # cloud-init's Python; a 256 MiB Firecracker rootfs -> ~10 MiB). See models/memory.md.
 BOOT_READ_FRACTION = 0.04
+
+# The kubelet's CPU conversions (kubernetes pkg/kubelet/cm/helpers_linux.go, with the kernel's
+# bounds it cites: kernel/sched/sched.h MIN_SHARES / MAX_SHARES, and the 1 ms minimum CFS quota
+# of kernel/sched/core.c): cpu.shares = milliCPU x 1024 / 1000 within [2, 262144]; the CFS quota
+# = milliCPU x period / 1000 us, at least 1,000 us. Docker's --cpu-shares is written as given
+# (weights relative to 1024); --cpus is a quota over a 100 ms period like the kubelet's.
+MIN_SHARES = 2
+MAX_SHARES = 262144
+SHARES_PER_CPU = 1024
+MIN_QUOTA_US = 1000
+QUOTA_PERIOD_US = 100000
+
+
+def milli_cpu_to_shares(milli_cpu: int) -> int:
+    """``MilliCPUToShares``: a CPU request in milliCPU as cgroup cpu.shares."""
+    if milli_cpu <= 0:
+        return MIN_SHARES
+    return max(MIN_SHARES, min(MAX_SHARES, milli_cpu * SHARES_PER_CPU // 1000))
+
+
+def shares_to_milli_cpu(shares: int) -> int:
+    """``SharesToMilliCPU``: the inverse, rounded up; 0 below the minimum (no request)."""
+    if shares < MIN_SHARES:
+        return 0
+    return -(-shares * 1000 // SHARES_PER_CPU)
+
+
+def milli_cpu_to_quota(milli_cpu: int, period_us: int = QUOTA_PERIOD_US) -> int:
+    """``MilliCPUToQuota``: a CPU limit in milliCPU as the CFS quota in microseconds per
+    ``period_us``; 0 (no limit) for 0; never below 1 ms."""
+    if milli_cpu == 0:
+        return 0
+    return max(milli_cpu * period_us // 1000, MIN_QUOTA_US)
+
+
+def quota_to_milli_cpu(quota_us: int, period_us: int) -> int:
+    """``QuotaToMilliCPU``: a CFS quota back in milliCPU (-1 or 0: no limit, 0)."""
+    if quota_us <= 0 or period_us <= 0:
+        return 0
+    return quota_us * 1000 // period_us
+
+
+def milli(cores: float) -> int:
+    """Cores as whole milliCPU, rounded up (a Kubernetes quantity's ``MilliValue``)."""
+    return math.ceil(cores * 1000.0 - 1e-9)
+
+
+def cfs_limit_cores(limit_cores: float) -> float:
+    """The cores a CPU limit really allows: its quota over the default 100 ms period."""
+    return milli_cpu_to_quota(milli(limit_cores)) / QUOTA_PERIOD_US
+
+
+def share_cores(request_cores: float) -> float:
+    """The weight a CPU request gives on a host with ``cpu_shares``, in cores (shares / 1024)."""
+    return milli_cpu_to_shares(milli(request_cores)) / SHARES_PER_CPU
+
+
+def cpu_request(workload: Workload, runtime: RuntimeProfile) -> float:
+    """The cores a workload requests: its ``cpu_request`` when it has one (a Burstable pod
+    that asks for less than it uses), else what it uses, ``cpu / cpu_factor``."""
+    req = getattr(workload, "cpu_request", None)
+    return float(req) if req is not None else workload.cpu / runtime.cpu_factor
+
 
 # ``on_change(host index, series)`` -> the callback told ``(now, delta)`` of every change of that
 # series on that host (``Recorder.series_hook``): one call per change, no dispatch on the name.
@@ -84,8 +148,9 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host
         own_disk = workload.writable_mib
     share = 1.0
     if host is not None and host.cpu_shares and workload.cpu > 0:
-        # cpu.shares = request x 1024, at least 2 (Kubernetes): in cores, at least 2/1024
-        share = max(workload.cpu, 2.0 / 1024.0)
+        # cpu.shares from the request as the kubelet writes it (milli_cpu_to_shares)
+        req = getattr(workload, "cpu_request", None)
+        share = share_cores(workload.cpu if req is None else float(req))
     return Demand(ram, own_disk + runtime.disk_overhead_mib, cores_used(workload, runtime), copy,
                   throttled_cores(workload, runtime), admitted_cores(workload, runtime), share)
 
@@ -97,15 +162,15 @@ def admitted_cores(workload: Workload, runtime: RuntimeProfile) -> float:
     request)."""
     if runtime.kind == "vm" and workload.vcpus is not None:
         return float(workload.vcpus)
-    return workload.cpu / runtime.cpu_factor
+    return cpu_request(workload, runtime)
 
 
 def cores_used(workload: Workload, runtime: RuntimeProfile) -> float:
     """Cores a running instance takes at most: ``cpu / cpu_factor``, capped by its CFS quota
-    (``cpu_limit``: quota / period) and, for a VM, its vCPUs."""
+    (``cpu_limit`` as the quota it becomes: :func:`cfs_limit_cores`) and, for a VM, its vCPUs."""
     cpu = workload.cpu / runtime.cpu_factor
     if workload.cpu_limit is not None:
-        cpu = min(cpu, workload.cpu_limit)
+        cpu = min(cpu, cfs_limit_cores(workload.cpu_limit))
     if runtime.kind == "vm" and workload.vcpus is not None:
         cpu = min(cpu, float(workload.vcpus))
     return cpu
@@ -126,6 +191,30 @@ def boot_read_mib(runtime: RuntimeProfile, image: Image) -> float:
     if image.boot_read_mib is not None:
         return image.boot_read_mib
     return BOOT_READ_FRACTION * image.disk_mib
+
+
+def snapshot_load_s(ci_load_ms: list[list[float]], vcpus: int, mem_mib: float) -> float:
+    """A microVM's snapshot load time from per-configuration measurements (``ci_load_ms``: rows
+    of vCPUs, guest MiB, ms; models/warm.toml ``restore.firecracker.ci_load_ms``): the rows of
+    its vCPU count (the nearest measured count beyond the table), linear in guest memory between
+    them and flat outside. More vCPUs and memory take longer: each vCPU's state and each region
+    of guest memory is set up again (the memory itself is mapped, not read)."""
+    counts = sorted({int(r[0]) for r in ci_load_ms})
+    n = min(counts, key=lambda c: (abs(c - vcpus), c))
+    rows = sorted((float(r[1]), float(r[2])) for r in ci_load_ms if int(r[0]) == n)
+    if mem_mib <= rows[0][0]:
+        return rows[0][1] / 1000.0
+    for (m0, t0), (m1, t1) in zip(rows, rows[1:], strict=False):
+        if mem_mib <= m1:
+            return (t0 + (t1 - t0) * (mem_mib - m0) / (m1 - m0)) / 1000.0
+    return rows[-1][1] / 1000.0
+
+
+def restore_fault_cpu_s(working_set_mib: float, fault_us: float, touch_fraction: float = 1.0) -> float:
+    """CPU-seconds of first-touch page faults after a lazy snapshot restore: the app's working
+    set (not the guest's configured RAM) times the share it touches, 256 pages of 4 KiB per MiB,
+    ``fault_us`` each."""
+    return working_set_mib * touch_fraction * 256 * fault_us * 1e-6
 
 
 def guest_mem_mib(workload: Workload, runtime: RuntimeProfile, image: Image | None = None) -> float:

@@ -401,7 +401,7 @@ class ImageStore:
             self.registry = Distribution(self.env, Registry())
         return self.registry
 
-    def pull(self, image: Image, owned: Sequence[Layer], instance: int = -1
+    def pull(self, image: Image, owned: Sequence[Layer], instance: int = -1, retry: Any = None
              ) -> Generator[simpy.Event, Any, float]:
         """Resolve the image at the registry, fetch ``owned`` layers (downloads in parallel up to
         the daemon's limit, extraction in layer order) and wait for layers other pulls are
@@ -415,7 +415,9 @@ class ImageStore:
         """
         env = self.env
         reg = self._distribution()
-        yield from reg.resolve(self.host_index, image.name)
+        # ``retry``: the plane's back-off for a refused pull (the kubelet's ImagePullBackOff, per
+        # pod and image); None: a 429 fails the pull (registry.PullFailed)
+        yield from reg.resolve(self.host_index, image.name, retry, f"{instance}_{image.name}")
         resolved = env.now
         share = (image.startup_fraction or STARTUP_FRACTION) if reg.lazy is not None else 1.0
         owned_ids = {layer.id for layer in owned}

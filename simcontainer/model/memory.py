@@ -41,14 +41,15 @@ they fit and returns the victims.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import simpy
 
 from simcontainer.model.host import guest_mem_mib
+from simcontainer.model.ksm import KSM_CPU_CORES, ksm_cpu_cores, ksm_curve, ksm_rate_mib_s
+from simcontainer.model.qos import EvictionThresholds, eviction_monitor, is_pod, oom_score_adj_of
 from simcontainer.scenario.workload import Stream, seed_sequence
 
 if TYPE_CHECKING:
@@ -56,19 +57,9 @@ if TYPE_CHECKING:
     from simcontainer.model.host import HostNode
     from simcontainer.scenario.schema import Host, Scenario, Workload
 
-PAGE_KIB = 4.0
-# ksmd's CPU while scanning: an estimate (no figure in the kernel docs; ksmd at the defaults is
-# commonly reported at a few percent of one core): 0.05 core per host while any merging is left
-KSM_CPU_CORES = 0.05
 # a balloon's inflate rate: an estimate (Firecracker docs/ballooning.md gives the driver's 0.2 s
 # retry, no rate): 256 MiB per second returned to the host
 BALLOON_MIB_S = 256.0
-
-
-def ksm_rate_mib_s(pages_to_scan: int = 100, sleep_ms: float = 20.0) -> float:
-    """KSM's scan rate: ``pages_to_scan`` 4 KiB pages per wake-up every ``sleep_millisecs``
-    (Linux Documentation/admin-guide/mm/ksm.rst; defaults 100 and 20: ~19.5 MiB/s)."""
-    return pages_to_scan * PAGE_KIB / 1024.0 / (sleep_ms / 1000.0)
 
 
 def badness(resident_mib: float, oom_score_adj: int, total_mib: float) -> float:
@@ -127,20 +118,20 @@ class Member:
     """One running instance's memory on its host."""
 
     __slots__ = ("inst", "level", "touched", "fixed", "ceiling", "adj", "limit", "proc", "vm",
-                 "image", "shared", "guest_os", "cache")
+                 "image", "shared", "guest_os", "cache", "pod")
 
-    def __init__(self, inst: Instance) -> None:
+    def __init__(self, inst: Instance, adj: int, pod: bool) -> None:
         plan = inst.plan
         w, rt = plan.workload, plan.runtime
         self.inst = inst
         self.vm = rt.kind == "vm"
         self.fixed = rt.mem_overhead_mib          # runtime / VMM overhead
-        self.adj = w.oom_score_adj
+        self.adj = adj                            # oom_score_adj (the kubelet's for a pod)
+        self.pod = pod                            # under the kubelet: node-pressure eviction
         self.limit = w.mem_limit_mib if w.mem_limit_mib is not None else math.inf
         self.image = plan.image.name
         self.shared = w.ksm_shared_fraction if self.vm else 0.0
         if self.vm:
-
             img = plan.image
             self.ceiling = guest_mem_mib(w, rt, img)
             self.guest_os = img.guest_os_mib if img.guest_os_mib is not None else rt.guest_os_mib
@@ -174,6 +165,7 @@ class HostMemory:
         self.peak = 0.0
         self.peak_swapped = 0.0
         self.ksm_proc: simpy.Process | None = None
+        self.evict_proc: simpy.Process | None = None   # the kubelet's eviction manager (qos)
         self.ksm_wake: simpy.Event | None = None   # ksmd idle: woken when a guest's pages change
         self.slowdown_k = spec.swap_slowdown
         self.t_last = 0.0           # swap accounting integrated up to here (see tick)
@@ -285,7 +277,7 @@ class HostMemory:
         grow = after - before
         if grow > 0 and self.used() + grow > self.capacity + self.swap:
             self.oom(grow, m)
-            if m.inst.id not in self.members:
+            if m.inst.id not in self.members or self.used() + grow > self.capacity + self.swap:
                 return
         if m.vm and touched != m.touched and self.ksm_wake is not None:
             self.poke()
@@ -294,19 +286,38 @@ class HostMemory:
         self._note()
         self.reslow()
 
+    def select_bad(self, total: float) -> tuple[Member | None, float]:
+        """The kernel's choice (mm/oom_kill.c ``select_bad_process`` / ``oom_evaluate_task``):
+        tasks in scan order -- ``members`` keeps the order instances last started, as the task
+        list keeps creation order -- skipping the unkillable (-1000) and any with fewer points
+        than the chosen one (``points < chosen_points``): on equal badness the one found later
+        replaces the chosen one."""
+        chosen, chosen_points = None, -math.inf
+        for m in self.members.values():
+            points = badness(m.resident(), m.adj, total)
+            if points == -math.inf or points < chosen_points:
+                continue
+            chosen, chosen_points = m, points
+        return chosen, chosen_points
+
     def oom(self, need: float, asking: Member | None) -> list[Member]:
-        """The kernel's OOM killer: kill by badness until ``need`` more MiB fit."""
+        """The kernel's OOM killer: kill by badness until ``need`` more MiB fit. With no killable
+        task left the kernel panics ("Out of memory and no killable processes...", then
+        ``panic("System is deadlocked on memory")`` in ``out_of_memory``): the host goes down
+        with everything on it (:meth:`Memory.panic`)."""
         victims: list[Member] = []
         total = self.capacity + self.swap
         while self.used() + need > total and self.members:
-            best = max(self.members.values(),
-                       key=lambda x: (badness(x.resident(), x.adj, total), -x.inst.id))
-            if badness(best.resident(), best.adj, total) == -math.inf:
+            best, points = self.select_bad(total)
+            if best is None:
+                self.mm.panic(self, f"Out of memory and no killable processes: {self.used() + need:,.0f} MiB "
+                                    f"asked of {total:,.0f} MiB; Kernel panic - not syncing: System is "
+                                    "deadlocked on memory")
                 break
             victims.append(best)
             self.mm.kill(self, best, "host",
                          f"host out of memory: {self.used() + need:,.0f} MiB asked of "
-                         f"{total:,.0f} MiB; badness {badness(best.resident(), best.adj, total):,.0f}")
+                         f"{total:,.0f} MiB; badness {points:,.0f}")
         return victims
 
 
@@ -334,6 +345,21 @@ class Memory:
         self.slowed: dict[int, tuple[float, float, float, float, Instance]] = {}
         self.cpu_fix = [0.0] * n            # received core.s the metrics' normal-class clock misses
         self.swap_lost = [0.0] * n          # core.s the swap cap withheld: (cap - cap/s) x time
+        self.ksm_cpu = ksm_cpu_cores(scenario.host.ksm_pages_to_scan, scenario.host.ksm_sleep_ms)
+        # A kernel panic for want of a killable task (HostMemory.oom): ``on_panic(host index,
+        # reason, instances)`` is the fault machinery's hook (set by the engine): it takes the
+        # host down with its instances, its blast radius. Unset, the instances on the host are
+        # killed here (kind "panic"), so resident memory never passes RAM + swap.
+        self.on_panic: Callable[[int, str, list[Instance]], None] | None = None
+        self.panics: list[dict[str, Any]] = []
+        # The kubelet's node-pressure eviction (pods only): thresholds, and ``evict(instance,
+        # reason) -> bool``, how an eviction ends an instance (set by the engine; unset: the
+        # supervisor's preemption stop)
+        self.eviction = EvictionThresholds()
+        self.evict: Callable[[Instance, str], bool] | None = None
+        self.evictions: list[dict[str, Any]] = []
+        self.evicting: set[int] = set()
+        self._qos: dict[int, tuple[int, bool]] = {}     # per workload: (oom_score_adj, pod)
         self.rec.memory = self
         if self.ksm:
             for hm in self.hosts:
@@ -404,13 +430,20 @@ class Memory:
         assert host is not None
         hm = self.hosts[host.index]
         hm.tick()
-        m = Member(inst)
+        got = self._qos.get(inst.plan.index)
+        if got is None:         # the same for every instance of a workload (one host shape)
+            got = self._qos[inst.plan.index] = (oom_score_adj_of(inst), is_pod(inst))
+        m = Member(inst, *got)
         hm.members[inst.id] = m
         self.since[inst.id] = self.env.now
         model = self.models[inst.plan.name]
-        if model is None:       # flat: it holds its reservation
-            m.level = m.touched = inst.plan.demand.ram_mib - m.fixed
-        grow = m.resident()     # flat: its reservation; else its runtime / VMM overhead to start
+        if model is None:
+            # flat: the app uses its mem_mib all along (not its request); a VM's host holds the
+            # guest pages that use touches (guest OS + app), as with a usage model at that level
+            # -- whichever field switched the memory model on
+            m.level = inst.plan.workload.mem_mib
+            m.touched = min(m.ceiling, m.guest_os + m.level) if m.vm else 0.0
+        grow = m.resident()     # flat: its use; else its runtime / VMM overhead to start
         hm.resident += grow + hm.share_cache(m, True)
         if hm.used() > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
             hm.oom(0.0, m)
@@ -418,12 +451,15 @@ class Memory:
                 return
         hm._note()
         hm.reslow()
+        if m.pod and hm.evict_proc is None:
+            hm.evict_proc = self.env.process(eviction_monitor(self, hm))
         if m.vm:
             hm.poke()
         if model is not None:
             m.proc = self.env.process(self._run(hm, m, model))
 
     def on_exit(self, inst: Instance) -> None:
+        self.evicting.discard(inst.id)
         t0 = self.since.pop(inst.id, None)
         if t0 is not None:
             self.run_s[inst.plan.index] += self.env.now - t0
@@ -454,9 +490,11 @@ class Memory:
                     return
             if m.inst.id not in hm.members:
                 return
-            if m.vm and self.balloon(m) and level < m.touched:
-                # the balloon inflates at its rate: the host gets the difference back gradually
-                give = m.touched - level
+            want = min(m.ceiling, m.guest_os + level) if m.vm else 0.0
+            if m.vm and self.balloon(m) and want < m.touched:
+                # the balloon inflates at its rate: the host gets back what the guest no longer
+                # touches (its OS pages stay) gradually
+                give = m.touched - want
                 dt = give / BALLOON_MIB_S
                 try:
                     yield env.timeout(dt)
@@ -488,6 +526,49 @@ class Memory:
         if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
             m.proc.interrupt("oom")
 
+    def panic(self, hm: HostMemory, reason: str) -> None:
+        """The host's kernel panicked (no killable task): its instances go with it."""
+        gone = list(hm.members.values())
+        self.panics.append({"time_s": self.env.now, "host": hm.host.index, "reason": reason,
+                            "instances": [m.inst.id for m in gone]})
+        if self.on_panic is not None:
+            for m in gone:
+                self._drop(hm, m)
+            self.on_panic(hm.host.index, reason, [m.inst for m in gone])
+            return
+        for m in gone:
+            self.kill(hm, m, "panic", reason)
+
+    def evict_member(self, hm: HostMemory, m: Member, kind: str, available: float) -> None:
+        """The kubelet evicts a pod under memory pressure (qos.eviction_monitor)."""
+        inst = m.inst
+        th = self.eviction
+        limit = th.hard_mib if kind == "hard" else th.soft_mib
+        reason = (f"The node was low on resource: memory. Threshold quantity: {limit:,.0f}Mi, "
+                  f"available: {available:,.0f}Mi ({kind} eviction)")
+        self.evictions.append({"time_s": self.env.now, "instance": inst.id, "workload": inst.plan.index,
+                               "host": hm.host.index, "kind": kind, "resident_mib": m.resident(),
+                               "reason": reason})
+        sv = self.d.supervisor
+        if self.evict is not None:
+            took = self.evict(inst, reason)
+        else:
+            took = sv.preempt(inst) if sv is not None else False
+        if took:
+            self.evicting.add(inst.id)
+        else:           # nothing to stop it with: its pages go at once, as after a kill
+            self.kill(hm, m, "evicted", reason)
+
+    def _drop(self, hm: HostMemory, m: Member) -> None:
+        """Take a member out of the host's accounting (no interrupt: its end comes from elsewhere)."""
+        hm.tick()
+        self.unslow(m.inst)
+        hm.members.pop(m.inst.id, None)
+        hm.resident -= m.resident() + hm.share_cache(m, False)
+        if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
+            m.proc.interrupt("exit")
+        self._ksm_clip(hm)
+
     def summary(self, horizon: float, names: list[str]) -> dict[str, Any]:
         """The result's ``memory`` block: per host resident peak, swap and KSM; per workload
         OOM kills and kills per 1,000 instance-hours (null over no running time)."""
@@ -504,12 +585,15 @@ class Memory:
             per_wl[name] = {"oom_kills": len(mine),
                             "cgroup_kills": sum(1 for k in mine if k["kind"] == "cgroup"),
                             "host_kills": sum(1 for k in mine if k["kind"] == "host"),
+                            "panic_kills": sum(1 for k in mine if k["kind"] == "panic"),
+                            "evictions": sum(1 for e in self.evictions if e["workload"] == w),
                             "instance_hours": hours,
                             "oom_kills_per_1000_h": 1000.0 * len(mine) / hours if hours > 0 else None,
                             "swapped_mib_s": self.swapped_mib_s[w],
                             "mean_swap_slowdown": 1.0 + self.slow_s[w] / run[w] if run[w] > 0 else None,
                             "peak_swap_slowdown": self.peak_slowdown[w]}
-        return {"oom_kills": len(kills), "workloads": per_wl,
+        return {"oom_kills": len(kills), "panics": list(self.panics), "evictions": len(self.evictions),
+                "workloads": per_wl,
                 "hosts": [{"capacity_mib": hm.capacity, "swap_mib": hm.swap, "peak_used_mib": hm.peak,
                            "peak_swapped_mib": max(0.0, hm.peak_swapped), "used_mib_at_end": hm.used(),
                            "swapped_mib_s": hm.swapped_s, "swap_slowdown_at_end": hm.slowdown(),
@@ -541,51 +625,47 @@ class Memory:
             hm.merged = min(hm.merged, most)
 
     def _ksm(self, hm: HostMemory) -> Generator[simpy.Event, Any, None]:
-        """ksmd: each second it scans ``ksm_rate`` MiB of guest memory; the part of a full pass it
-        has done merges that part of what can be merged. Costs ``KSM_CPU_CORES`` while scanning."""
+        """ksmd: each second it scans ``ksm_rate`` MiB of guest memory. A page merges only once
+        its checksum stayed unchanged for a full scan (mm/ksm.c ``cmp_and_merge_page``: a page
+        whose checksum changed since the last pass is not put in the unstable tree), so after
+        ksmd wakes, its first full pass merges nothing; after that, the part of a pass it has
+        done merges that part of what can be merged. Its CPU while it has work:
+        :func:`ksm_cpu_cores` of its ``pages_to_scan`` and sleep."""
         env, cpu = self.env, hm.host.cpu
         busy = False
+        first_pass = 0.0        # MiB still to scan before a checksum has been seen unchanged
         while True:
             if not busy:        # nothing to merge: sleep until a guest's pages change
                 hm.ksm_wake = env.event()
                 yield hm.ksm_wake
                 hm.ksm_wake = None
+                first_pass = -1.0
             yield env.timeout(1.0)
             most, scanned = self._ksm_max(hm)
             left = most - hm.merged
             scanning = left > 1e-9 and scanned > 0
             if scanning != busy:
-                (cpu.add_load if scanning else cpu.remove_load)(KSM_CPU_CORES)
+                (cpu.add_load if scanning else cpu.remove_load)(self.ksm_cpu)
                 busy = scanning
             hm.tick()
             if scanning:
-                hm.merged = min(most, hm.merged + self.ksm_rate * most / scanned)
+                step = self.ksm_rate
+                if first_pass < 0:          # woken: one full pass before anything merges
+                    first_pass = scanned
+                if first_pass > 0:
+                    seen = min(step, first_pass)
+                    first_pass -= seen
+                    step -= seen
+                hm.merged = min(most, hm.merged + step * most / scanned)
             elif left < 0:
                 hm.merged = most
             hm.reslow()
 
 
-def ksm_curve(n_guests: int, touched_mib: float, shared_fraction: float, horizon_s: float = 600.0,
-              pages_to_scan: int = 100, sleep_ms: float = 20.0, overhead_mib: float = 0.0, step_s: float = 10.0) -> Any:
-    """For a lesson: host memory of ``n_guests`` like VMs that each touched ``touched_mib`` while
-    ksmd merges ``shared_fraction`` of their pages (one copy stays) at its scan rate -- the
-    closed form of what a run with ``host.ksm`` does. A DataFrame of ``t_s``, ``merged_mib``,
-    ``host_mib`` (touched + overhead - merged)."""
-    import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
-
-    rate = ksm_rate_mib_s(pages_to_scan, sleep_ms)
-    scanned = n_guests * touched_mib
-    most = shared_fraction * touched_mib * max(0, n_guests - 1)
-    ts = np.arange(0.0, horizon_s + step_s / 2, step_s)
-    merged = np.minimum(most, np.floor(ts) * rate * (most / scanned if scanned else 0.0))
-    return pd.DataFrame({"t_s": ts, "merged_mib": merged,
-                         "host_mib": scanned + n_guests * overhead_mib - merged})
-
-
 def throttle_table(cpu: float, limits: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0), period_ms: float = 100.0) -> Any:
     """For a lesson: an app wanting ``cpu`` cores under each CFS limit (cores; quota = limit x
     period): cores received, throttled, and the quota per period in ms. A DataFrame."""
-    import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     rows = [{"limit_cores": lim, "quota_ms_per_period": lim * period_ms, "period_ms": period_ms,
              "received_cores": min(cpu, lim), "throttled_cores": max(0.0, cpu - lim),
@@ -600,4 +680,4 @@ def kill_for(memory: Memory, host_index: int, need_mib: float) -> list[int]:
 
 
 __all__ = ["BALLOON_MIB_S", "KSM_CPU_CORES", "HostMemory", "Memory", "Usage", "active", "badness",
-           "kill_for", "ksm_curve", "ksm_rate_mib_s", "throttle_table", "usage_of"]
+           "kill_for", "ksm_cpu_cores", "ksm_curve", "ksm_rate_mib_s", "throttle_table", "usage_of"]

@@ -107,7 +107,6 @@ def _checked(policy: Policy) -> Policy:
     """A policy of the user's own, with its answers checked: a host of this cluster on which
     the instance fits, or None -- but not None for ever while every host stands empty and one
     would take it (the run would wait for a release that never comes)."""
-
     name = getattr(policy, "__name__", repr(policy))
 
     def checked(hosts: Sequence[HostNode], d: Demand, image: Image) -> HostNode | None:
@@ -135,7 +134,7 @@ class Ticket:
     """A request for room: its demand, and where it landed (set on admission)."""
 
     __slots__ = ("demand", "image", "host", "owned", "event", "priority", "seq", "tries", "ready_at",
-                 "seen")
+                 "seen", "placed_at")
 
     def __init__(self, demand: Demand, image: Image, priority: int = 0) -> None:
         self.demand = demand
@@ -150,6 +149,7 @@ class Ticket:
         self.tries = 0
         self.ready_at = 0.0
         self.seen = 0
+        self.placed_at = 0.0    # when it was placed: preemption's "start time" of a victim
 
 
 # kube-scheduler's defaults (scheduling_queue.go): podInitialBackoffSeconds, podMaxBackoffSeconds
@@ -292,12 +292,14 @@ class Admission:
                 return False
             ticket.host = single
             ticket.owned = owned
+            ticket.placed_at = self.env.now
             return True
         host = self.policy(self.hosts, ticket.demand, ticket.image)
         if host is None:
             return False
         ticket.host = host
         ticket.owned = host.reserve(ticket.demand, ticket.image)
+        ticket.placed_at = self.env.now
         return True
 
     # ---- backfill (and none) -------------------------------------------------------------
@@ -318,6 +320,7 @@ class Admission:
             return False
         ticket.host = host
         ticket.owned = host.reserve(d, img)
+        ticket.placed_at = self.env.now
         return True
 
     def _admit_backfill(self, ticket: Ticket) -> bool | simpy.Event:
@@ -413,15 +416,41 @@ class Admission:
         return len(self.queue)
 
 
+# kube-scheduler pickOneNodeForPreemption adds MaxInt32 + 1 to every victim's priority before
+# summing, so that all are >= 0: a host with a few victims of a negative priority is not
+# preferred to one with fewer victims of that same priority.
+_PRIORITY_OFFSET = 2**31
+
+
+def pick_one_host(candidates: Sequence[tuple[HostNode, Sequence[Ticket]]]
+                  ) -> tuple[HostNode, list[Ticket]] | None:
+    """The host to preempt on, as the kube-scheduler picks it (pkg/scheduler/framework/
+    preemption/preemption.go ``pickOneNodeForPreemption``), each criterion breaking the ties of
+    the one before: the lowest priority of the most important victim; the lowest sum of victim
+    priorities, each offset by MaxInt32 + 1; the fewest victims; the latest start among the
+    most important victims (``GetEarliestPodStartTime`` over the highest-priority ones: the host
+    whose earliest such start is latest wins, so long-running work survives); then the first
+    candidate."""
+    best: tuple[tuple[float, ...], HostNode, list[Ticket]] | None = None
+    for host, victims in candidates:
+        if not victims:
+            continue
+        top = max(v.priority for v in victims)
+        earliest = min(getattr(v, "placed_at", 0.0) for v in victims if v.priority == top)
+        key = (top, sum(v.priority + _PRIORITY_OFFSET for v in victims), len(victims), -earliest)
+        if best is None or key < best[0]:
+            best = (key, host, list(victims))
+    return None if best is None else (best[1], best[2])
+
+
 class Preemption:
     """The kube-scheduler's preemption for a pending request that fits nowhere.
 
     On each host, every running instance of lower priority is a candidate; if the request would
     fit with all of them gone, they are reprieved one by one from the most important (highest
     priority, then longest running) while it still fits; those left are the host's victims
-    (SelectVictimsOnNode). Among hosts, the one whose most important victim has the lowest
-    priority wins, then the lowest sum of victim priorities, then the fewest victims
-    (pickOneNodeForPreemption; PodDisruptionBudgets are not modelled). The victims are evicted
+    (SelectVictimsOnNode). Among hosts, :func:`pick_one_host` (pickOneNodeForPreemption;
+    PodDisruptionBudgets are not modelled). The victims are evicted
     (``evict``: SIGTERM, the grace period, their restart policy acts); the request stays pending,
     nominated, and takes the room when they have exited (the scan goes by priority, so it comes
     first, and until it is placed the room is held from requests of equal or lower priority,
@@ -458,8 +487,8 @@ class Preemption:
         if ram + eps < d.ram_mib or cpu + 1e-9 < d.admit_cpu:
             return None
         victims = []
-        # most important first (higher priority; then earlier placed: the list is in that order)
-        for v in sorted(cands, key=lambda v: -v.priority):
+        # most important first (MoreImportantPod: higher priority, then earlier start)
+        for v in sorted(cands, key=lambda v: (-v.priority, getattr(v, "placed_at", 0.0))):
             if ram - v.demand.ram_mib + eps >= d.ram_mib and cpu - v.demand.admit_cpu + 1e-9 >= d.admit_cpu:
                 ram -= v.demand.ram_mib
                 cpu -= v.demand.admit_cpu
@@ -467,20 +496,18 @@ class Preemption:
                 victims.append(v)
         return victims
 
+    def choose(self, t: Ticket) -> tuple[HostNode, list[Ticket]] | None:
+        """Where ``t`` would preempt, and whom: each host's victims, then :func:`pick_one_host`."""
+        candidates = [(h, victims) for h in self.adm.hosts for victims in (self.victims_on(h, t),) if victims]
+        return pick_one_host(candidates)
+
     def try_for(self, t: Ticket) -> bool:
         if id(t) in self.nominated:
             return False
-        best: tuple[tuple[int, int, int, int], HostNode, list[Ticket]] | None = None
-        for h in self.adm.hosts:
-            victims = self.victims_on(h, t)
-            if not victims:
-                continue
-            key = (max(v.priority for v in victims), sum(v.priority for v in victims), len(victims), h.index)
-            if best is None or key < best[0]:
-                best = (key, h, victims)
+        best = self.choose(t)
         if best is None:
             return False
-        _, host, victims = best
+        host, victims = best
         self.nominated.add(id(t))
         self.held.setdefault(host.index, {})[id(t)] = (t.priority, t.demand.ram_mib)
         for v in victims:

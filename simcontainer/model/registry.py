@@ -19,10 +19,14 @@ fair-share resource for all hosts; a byte of a blob moves through the host's lin
 together (a flow through two fair-share links is modelled as a piece of work on each, finished
 when both are: exact when one of them is the bottleneck, a little optimistic when both bind).
 A rate limit (``rate_limit_per_s``, ``rate_limit_burst``: a token bucket over manifest requests,
-which is what Docker Hub counts as a pull) answers **429**; the client retries after
-``retry_step_s`` × the attempt (moby distribution/xfer: ``delay := retries * 5`` seconds). Unlike
-dockerd (``max-download-attempts`` 5, then the pull fails) the model keeps retrying: failed pulls
-are not modelled. ``rate_limit_scope = "registry"``: one bucket for every host (a private
+which is what Docker Hub counts as a pull) answers **429** ``toomanyrequests``. dockerd does
+not retry it: moby ``distribution/errors.go`` ``retryOnError`` wraps ``ErrorCodeTooManyRequests``
+in ``xfer.DoNotRetry`` and the pull fails at once (:class:`PullFailed`, raised to the caller);
+the ``retry_step_s`` × attempt delay (moby ``xfer/download.go``: ``delay := attempt * 5``, at most
+``max-download-attempts`` = 5 attempts) is for layer-download errors (:func:`download_retry_s`).
+Under the kubelet a failed pull is tried again after ImagePullBackOff (10 s doubling to 300 s:
+:class:`simcontainer.model.restart.ImagePullBackOff`): pass ``retry`` to :meth:`Distribution.resolve`.
+``rate_limit_scope = "registry"``: one bucket for every host (a private
 registry's limit); ``"host"``: a bucket per host, as Docker Hub's limit is per IP address
 (anonymous: 100 pulls per 6 hours; authenticated: 200 -- Docker Hub docs, "Docker Hub rate
 limit"): ``rate_limit_per_s = 100 / 21600``, ``rate_limit_burst = 100``.
@@ -59,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.model.resources import FairShare
+from simcontainer.model.restart import ImagePullBackOff
 
 if TYPE_CHECKING:
     from simcontainer.scenario.schema import Registry as RegistrySpec
@@ -96,6 +101,39 @@ LAZY_FORMATS = {
     "soci": LazyFormat("soci", 2, 1, 1.0),
     "nydus": LazyFormat("nydus", 1, 0, 1.0),
 }
+
+
+# moby daemon/internal/distribution/xfer/download.go: maxDownloadAttempts = 5; the wait before
+# attempt n + 1 is n x 5 s.
+MAX_DOWNLOAD_ATTEMPTS = 5
+DOWNLOAD_RETRY_STEP_S = 5.0
+
+
+def download_retry_s(attempt: int, do_not_retry: bool = False, max_attempts: int = MAX_DOWNLOAD_ATTEMPTS,
+                     step_s: float = DOWNLOAD_RETRY_STEP_S) -> float | None:
+    """dockerd's answer after download attempt ``attempt`` (1, 2, ...) failed: the seconds to
+    wait before the next one, or None when the pull fails -- an error wrapped in
+    ``xfer.DoNotRetry`` (401, 403, 429 toomanyrequests, unknown name, ENOSPC ...) or the last of
+    ``max_attempts``."""
+    if do_not_retry or attempt >= max_attempts:
+        return None
+    return step_s * attempt
+
+
+class PullFailed(Exception):
+    """A pull the registry refused and the client does not retry: ``docker pull`` / ``run``
+    ends with the registry's error (``status``, ``code``). The lifecycle catches it and fails
+    the instance (``Daemon._fail(inst, str(err))``)."""
+
+    def __init__(self, image: str, status: int = 429, code: str = "toomanyrequests", message: str = "") -> None:
+        super().__init__(image, status, code, message)     # args rebuild it (simpy re-raises copies)
+        self.image = image
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"pull {self.image}: {self.status} {self.code}: {self.message}"
 
 
 class _Tier:
@@ -147,9 +185,25 @@ class Distribution:
                                               f"mirror{site}.egress")
         return tier
 
-    def resolve(self, host: int, image_name: str) -> Generator[simpy.Event, Any, None]:
+    def resolve(self, host: int, image_name: str, retry: ImagePullBackOff | None = None,
+                key: str | None = None) -> Generator[simpy.Event, Any, None]:
         """Token, manifest and config: the round trips before host number ``host`` can ask
-        for its first layer."""
+        for its first layer. A 429 raises :class:`PullFailed` (dockerd), or with ``retry`` (the
+        kubelet's ImagePullBackOff, per ``key``: pod and image) waits out the back-off and asks
+        again."""
+        while True:
+            try:
+                yield from self._resolve(host, image_name)
+            except PullFailed:
+                if retry is None:
+                    raise
+                yield self.env.timeout(retry.after_failure(key or f"{host}_{image_name}", self.env.now))
+                continue
+            if retry is not None:
+                retry.succeeded(key or f"{host}_{image_name}")
+            return
+
+    def _resolve(self, host: int, image_name: str) -> Generator[simpy.Event, Any, None]:
         spec = self.spec
         mirror = self._mirror(host)
         lazy = self.lazy
@@ -166,44 +220,49 @@ class Distribution:
             fill = mirror.manifests[image_name] = self.env.event()
             # the mirror asks for its site: under a per-host limit, its first host's bucket
             site_host = host - host % self.spec.mirror.hosts_per_site if self.spec.mirror else host
-            yield from self._from_origin(site_host)
+            try:
+                yield from self._from_origin(site_host, image_name)
+            except PullFailed as err:
+                # the mirror passes the registry's 429 on to every pull waiting for it
+                del mirror.manifests[image_name]
+                fill.fail(err)
+                fill.defused = True
+                raise
             mirror.manifests[image_name] = None
             fill.succeed()
             return
-        yield from self._from_origin(host)
+        yield from self._from_origin(host, image_name)
 
-    def _from_origin(self, host: int) -> Generator[simpy.Event, Any, None]:
+    def _from_origin(self, host: int, image_name: str) -> Generator[simpy.Event, Any, None]:
         spec = self.spec
         extra = self.lazy.image_round_trips if self.lazy is not None else 0
-        yield from self._rate_limited(host)
+        yield from self._rate_limited(host, image_name)
         t = self.rtt_s * (spec.auth_round_trips + spec.manifest_round_trips + spec.config_round_trips + extra)
         if t > 0:
             yield self.env.timeout(t)
 
-    def _rate_limited(self, host: int) -> Generator[simpy.Event, Any, None]:
+    def _rate_limited(self, host: int, image_name: str) -> Generator[simpy.Event, Any, None]:
         """One manifest request against the token bucket (the registry's, or ``host``'s); a 429
-        costs a round trip and a wait of ``retry_step_s`` x the attempt, then the request is
-        made again."""
+        costs its round trip and raises :class:`PullFailed` (``xfer.DoNotRetry``)."""
         spec = self.spec
         rate = spec.rate_limit_per_s
-        attempt = 0
-        while True:
-            self.requests += 1
-            if rate is None:
-                return
-            now = self.env.now
-            key = host if spec.rate_limit_scope == "host" else -1
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = [float(spec.rate_limit_burst), now]
-            bucket[0] = min(float(spec.rate_limit_burst), bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
-            if bucket[0] >= 1.0:
-                bucket[0] -= 1.0
-                return
-            self.throttled += 1
-            attempt += 1
-            yield self.env.timeout(self.rtt_s + spec.retry_step_s * attempt)
+        self.requests += 1
+        if rate is None:
+            return
+        now = self.env.now
+        key = host if spec.rate_limit_scope == "host" else -1
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = [float(spec.rate_limit_burst), now]
+        bucket[0] = min(float(spec.rate_limit_burst), bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if bucket[0] >= 1.0:
+            bucket[0] -= 1.0
+            return
+        self.throttled += 1
+        if self.rtt_s > 0:
+            yield self.env.timeout(self.rtt_s)
+        raise PullFailed(image_name, 429, "toomanyrequests", "You have reached your pull rate limit")
 
     # ---- blobs ---------------------------------------------------------------------------------
 
