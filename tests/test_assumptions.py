@@ -1,0 +1,55 @@
+"""A result's assumptions: what the scenario left to defaults, and how far flipping each moves it."""
+
+from __future__ import annotations
+
+import pytest
+
+import simcontainer as sc
+from simcontainer.engine.assumptions import assumptions, typical_reserve_mib
+from simcontainer.studies.assumption_flips import flip_effects, flipped, headline
+
+
+def _burst(**w) -> sc.Scenario:
+    return sc.parse_scenario({
+        "name": "fc-burst", "duration_s": 300, "host": "server-64g",
+        "workloads": [{"name": "vm", "runtime": "firecracker", "image": "firecracker-rootfs", "mem_mib": 256,
+                       "guest_mem_mib": 512, "arrival": {"kind": "burst", "count": 100, "at_s": 0}, **w}]})
+
+
+def test_typical_reserve_by_hand():
+    # GKE's tiers: 25 % of the first 4 GiB, 20 % of the next 4, 10 % of the next 8, 6 % up to 128 GiB
+    assert typical_reserve_mib(8192) == pytest.approx(0.25 * 4096 + 0.20 * 4096 + 100, abs=0.1)
+    assert typical_reserve_mib(65536) == pytest.approx(1024 + 819.2 + 819.2 + 0.06 * 49152 + 100, abs=0.1)
+    assert typical_reserve_mib(256 * 1024) == pytest.approx(1024 + 819.2 + 819.2 + 0.06 * 114688
+                                                             + 0.02 * (262144 - 131072) + 100, abs=0.1)
+    assert typical_reserve_mib(512) == 255.0
+
+
+def test_defaults_are_marked_and_choices_are_not():
+    by = {a["key"]: a for a in assumptions(_burst())}
+    assert by["workloads.vm.vm_disk"]["default"] and by["workloads.vm.vm_disk"]["flip_to"] == "overlay"
+    by = {a["key"]: a for a in assumptions(_burst(vm_disk="copy"))}
+    assert not by["workloads.vm.vm_disk"]["default"]          # the same value, chosen
+    assert by["workloads.vm.restart"]["value"] == "no"         # the Firecracker plane restarts nothing
+    assert "daemon.placement" not in by                          # one host: nothing to place
+
+
+def test_the_vm_disk_flip_is_measured_not_guessed():
+    s = _burst()
+    res = sc.simulate(s)
+    effects = {a["key"]: a["effect"] for a in flip_effects(s, res.summary)}
+    disk = effects["workloads.vm.vm_disk"]
+    assert disk["as_run"] == headline(res.summary)
+    # 100 rootfs copies on one disk before the boots vs one shared base: an order of magnitude
+    assert disk["flipped"]["startup_p50_s"] < disk["as_run"]["startup_p50_s"] / 10
+    assert disk["flipped"]["started"] == disk["as_run"]["started"] == 100
+    assert effects["memory model"] is None                     # no flip: nothing rerun
+
+
+def test_flipping_admission_away_from_backfill_drops_its_settings():
+    s = sc.parse_scenario({"name": "b", "duration_s": 10, "host": "server-64g",
+                           "daemon": {"admission": "backfill", "preemption": True},
+                           "workloads": [{"name": "a", "runtime": "runc", "image": "python:3.12-slim", "mem_mib": 64,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
+    q = flipped(s, "daemon.admission", "queue")
+    assert q.daemon.admission == "queue" and not q.daemon.preemption
