@@ -161,3 +161,86 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "simcontainer"
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "density" in proc.stdout
+
+
+# --------------------------------------------------------------------------- plan (cli_plan)
+
+
+def run_plan(capsys, *args: str) -> tuple[int, str, str]:
+    """``simcontainer plan ...`` through the module's own add_parser/main (the lead wires it)."""
+    import argparse
+
+    from simcontainer import cli_plan
+
+    parser = argparse.ArgumentParser(prog="simcontainer")
+    cli_plan.add_parser(parser.add_subparsers(dest="command", required=True))
+    code = cli_plan.main(parser.parse_args(["plan", *args]))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_hosts_needed_is_the_apps_packing(capsys):
+    from simcontainer import comparison
+    from simcontainer.scenario import load_scenario
+
+    code, out, err = run_plan(capsys, "hosts-needed", DEFAULT, "--runtimes", "runc,qemu-kvm", "--json")
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    s = load_scenario(DEFAULT)
+    assert d["counts"] == comparison.steady_counts(s)
+    want = comparison.hosts_needed(s, d["counts"], ["runc", "qemu-kvm"], 0.2)
+    assert [r["hosts"] for r in d["runtimes"]] == list(want["hosts"])
+    for r in d["runtimes"]:
+        assert r["hosts"] >= r["lower_bound"] >= 1      # a packing never beats the fluid bound
+    # more instances, more headroom: never fewer hosts
+    code, out, _ = run_plan(capsys, "hosts-needed", DEFAULT, "--runtimes", "runc,qemu-kvm", "--json",
+                            "--count", "api-runc=400", "--headroom", "40%")
+    more = json.loads(out)
+    assert more["counts"]["api-runc"] == 400 and more["headroom"] == pytest.approx(0.4)
+    assert all(b["hosts"] >= a["hosts"] for a, b in zip(d["runtimes"], more["runtimes"]))
+    code, out, _ = run_plan(capsys, "hosts-needed", DEFAULT)
+    assert code == 0 and "binds first" in out and "20% kept free" in out and "qemu-kvm" in out
+
+
+def test_plan_oom_risk_counts_and_kills(capsys):
+    from simcontainer.scenario import load_scenario
+
+    code, out, err = run_plan(capsys, "oom-risk", DEFAULT, "--workload", "api-runc", "--no-simulate", "--json",
+                              "--overcommit", "2")
+    assert code == 0 and err == ""
+    row = json.loads(out)["runtimes"]["runc"]
+    h = load_scenario(DEFAULT).host
+    room = h.ram_mib - h.reserved_mib
+    assert row["at_reservation"]["count"] == int(room // row["reservation_mib"])
+    assert row["at_overcommit_2"]["count"] == int(room * 2 // row["reservation_mib"])
+    assert "oom_kills" not in row["at_reservation"]
+    # simulated: packing by reservations x 2 is the bet that fails; by reservation it cannot oversubscribe less
+    code, out, _ = run_plan(capsys, "oom-risk", DEFAULT, "--workload", "api-runc", "--hours", "0.05",
+                            "--overcommit", "2")
+    assert code == 0 and "at 2x overcommit" in out and "OOM kills" in out
+    code, out, _ = run_plan(capsys, "oom-risk", DEFAULT, "--workload", "api-runc", "--hours", "0.05",
+                            "--overcommit", "2", "--json")
+    sim = json.loads(out)["runtimes"]["runc"]
+    assert sim["at_overcommit_2"]["oom_kills"] > 0
+    assert sim["at_overcommit_2"]["oom_kills"] >= sim["at_reservation"]["oom_kills"]
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["oom-risk", DEFAULT, "--workload", "nope"], "--workload: unknown workload 'nope' (allowed: api-runc"),
+    (["hosts-needed", DEFAULT, "--runtimes", "runc,docker9"], "--runtimes: unknown runtime 'docker9' (allowed:"),
+    (["hosts-needed", DEFAULT, "--count", "zzz=3"], "--count: unknown workload 'zzz'"),
+    (["oom-risk", DEFAULT, "--hours", "500"], "instance-hours to simulate (allowed: up to"),
+])
+def test_plan_bad_input_is_one_line_exit_2(capsys, args, expect):
+    code, out, err = run_plan(capsys, *args)
+    assert code == 2 and out == "" and expect in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_plan_bad_flags_are_refused_by_the_parser(capsys):
+    for args in (["hosts-needed", DEFAULT, "--headroom", "120%"], ["hosts-needed", DEFAULT, "--count", "api-runc"],
+                 ["oom-risk", DEFAULT, "--overcommit", "0.5"]):
+        with pytest.raises(SystemExit) as exc:
+            run_plan(capsys, *args)
+        assert exc.value.code == 2
+        assert "allowed:" in capsys.readouterr().err
