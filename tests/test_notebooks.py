@@ -1,8 +1,8 @@
-"""Every teaching notebook runs top to bottom, quickly, and is committed without outputs."""
+"""Every teaching notebook runs top to bottom and is committed without outputs (how long each
+takes is measured by bench/bench_notebooks.py, not asserted here: a test never times the machine)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,6 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUDGET_S = 30.0          # the lesson promise; the kernel start is not counted
 EXPECTED = ["01-containers-vs-vms-density", "02-anatomy-of-a-startup", "03-images-layers-cow",
             "04-planning-with-a-sweep"]
 
@@ -40,11 +39,8 @@ def test_notebook_runs(path, monkeypatch):
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     with client.setup_kernel():
-        start = time.perf_counter()
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)     # raises CellExecutionError on a failing cell
-        elapsed = time.perf_counter() - start
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if o.get("output_type") == "display_data" and "image/png" in o.get("data", {}))
     assert images >= 1, f"{path.name}: shows no plot"
-    assert elapsed < BUDGET_S, f"{path.name}: took {elapsed:.1f} s (budget {BUDGET_S:g} s)"
