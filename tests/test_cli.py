@@ -244,3 +244,48 @@ def test_plan_bad_flags_are_refused_by_the_parser(capsys):
             run_plan(capsys, *args)
         assert exc.value.code == 2
         assert "allowed:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- app: stopping
+
+
+def _port_answers(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_app_stops_streamlit_on_a_stop_signal_and_frees_the_port(tmp_path, sig):
+    """`simcontainer app` passes SIGTERM/SIGINT on to Streamlit and waits for it: the port is free
+    again once the command has exited, so the next start does not find it taken."""
+    import signal
+    import socket
+    import time
+
+    pytest.importorskip("streamlit")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "simcontainer", "app", "--port", str(port),
+                             "--address", "127.0.0.1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120      # a bound on a loaded machine, not a performance claim
+        while not _port_answers(port):
+            assert proc.poll() is None, f"the app exited {proc.returncode}: {proc.stderr.read()}"
+            if time.monotonic() > deadline:
+                pytest.fail("the app did not open its port within 120 s")
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))     # to the command only, not its process group
+        assert proc.wait(timeout=60) == 0
+        assert not _port_answers(port), "Streamlit still serves the port after the command exited"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
