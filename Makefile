@@ -79,12 +79,12 @@ fidelity: $(DEV_STAMP)
 notebooks: $(DEV_STAMP)
 	@if [ ! -x $(BIN)/jupyter-lab ]; then \
 	  echo "installing JupyterLab into $(VENV) (once; the lock's versions kept)..."; \
-	  grep -E '^[A-Za-z0-9]' requirements-dev.lock | sed 's/ .*//' > $(VENV)/notebook-constraints.txt; \
+	  grep -E '^[A-Za-z0-9]' requirements-dev.lock | sed 's/ *\\$$//' > $(VENV)/notebook-constraints.txt; \
 	  if [ -x "$(UV_BIN)" ]; then $(UV_BIN) pip install --quiet --python $(BIN)/python -c $(VENV)/notebook-constraints.txt jupyterlab; \
 	  else ($(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null) && \
 	    $(BIN)/python -m pip install --quiet -c $(VENV)/notebook-constraints.txt jupyterlab; fi; \
 	fi
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.port=$(NB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.port=$(NB_PORT) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The README's console samples and tables, from today's output (tests/test_readme.py checks them)
 readme: $(DEV_STAMP)
