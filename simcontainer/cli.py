@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from simcontainer._launch.supervise import supervise
 from simcontainer.errors import ScenarioError, SimcontainerError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -538,51 +539,6 @@ def cmd_app(args: argparse.Namespace) -> int:
     # to close its port, so that the next start finds the port free.
     proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env, start_new_session=True)
     return supervise(proc)
-
-
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-STOP_GRACE_S = 10.0   # Streamlit closes in well under a second; after this it is killed
-
-
-def supervise(proc: Any, grace_s: float = STOP_GRACE_S) -> int:
-    """Wait for the child ``proc``, passing each stop signal this process gets on to it; once
-    stopped that way, wait up to ``grace_s`` for it to exit, then kill it. Exit status 0 when
-    stopped by a signal (a requested stop), else the child's own."""
-    import signal
-    import subprocess
-
-    stopped: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        stopped.append(signum)
-        if proc.poll() is None:
-            proc.send_signal(signum)
-
-    previous = {}
-    for name in STOP_SIGNALS:
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            try:
-                previous[sig] = signal.signal(sig, forward)
-            except ValueError:   # not the main thread: the child then only stops on its own
-                break
-    deadline: float | None = None
-    try:
-        while True:
-            try:
-                code = proc.wait(timeout=0.25)
-                break
-            except subprocess.TimeoutExpired:
-                if stopped:
-                    deadline = deadline or time.monotonic() + grace_s
-                    if time.monotonic() > deadline:
-                        proc.kill()
-            except KeyboardInterrupt:   # no handler installed (not the main thread)
-                forward(signal.SIGINT, None)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return EXIT_OK if stopped else code
 
 
 # --------------------------------------------------------------------------- parser
