@@ -2,9 +2,10 @@
 
 Three refusals that must come at once, not after building what they refuse: a 10,000,000-instance
 burst (`simcontainer run`), 10^9 Poisson requests (`simulate` in Python) and a 1,000 x 1,000
-sweep grid (before its points are validated). The tests check *that* each is refused before any
+sweep grid (before its points are validated); and a sweep given a `--scheduler` nothing answers
+on (it must fail, leaving no output folder). The tests check *that* each is refused before any
 engine or point is built (tests/test_inputs.py); this measures how long it takes, which is a
-property of the machine. Targets: under 5 s, 1 s and 5 s (the former test budgets).
+property of the machine. Targets: under 5 s, 1 s, 5 s (the former test budgets) and 5 s (issue 24).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -65,11 +67,18 @@ def run(repeat: int | None = None) -> dict[str, Any]:
         grid = {"base": str(Path(tmp) / "base.toml"), "mode": "grid",
                 "axes": {"host.ram_mib": {"low": 1024, "high": 65536, "num": 1000},
                          "workloads.api.mem_mib": {"low": 1.0, "high": 512.0, "num": 1000}}}
+        (Path(tmp) / "small.toml").write_text('base = "base.toml"\n[axes]\n"host.cpu_cores" = [2, 4]\n')
+        with socket.socket() as closed:          # bound, never listening: nothing answers there
+            closed.bind(("127.0.0.1", 0))
+            nobody = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
         cases = {"run: 10M burst": lambda: main(["run", str(burst), "--no-progress"]),
+                 "sweep: unreachable --scheduler": lambda: main(["sweep", str(Path(tmp) / "small.toml"), "--out",
+                                                                 str(Path(tmp) / "never"), "--scheduler", nobody]),
                  "simulate: 1e9 requests": lambda: sc.simulate(poisson),
                  "sweep: 1M-point grid": lambda: sc.sweep(grid)}
         best = {name: min(_seconds(fn) for _ in range(repeat)) for name, fn in cases.items()}
-    limits = {"run: 10M burst": 5.0, "simulate: 1e9 requests": 1.0, "sweep: 1M-point grid": 5.0}
+    limits = {"run: 10M burst": 5.0, "simulate: 1e9 requests": 1.0, "sweep: 1M-point grid": 5.0,
+              "sweep: unreachable --scheduler": 5.0}
     return {"rows": [{"refusal": k, "best_wall_s": round(v, 4)} for k, v in best.items()],
             "targets": [target(f"refused at once: {k}", v, limits[k], unit=" s") for k, v in best.items()]}
 
