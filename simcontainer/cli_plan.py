@@ -175,7 +175,8 @@ def hosts_needed_cmd(args: argparse.Namespace) -> int:
     h = scenario.host
     kind = h.preset or f"{h.cpu_cores:g}-core / {h.ram_mib / 1024:g} GiB"
     if args.json:
-        rows = [{k: (None if v != v else v) for k, v in r.items()} for r in table.to_dict("records")]
+        rows = [{k: None if v is None or v != v else int(v) if k in ("hosts", "lower_bound") else v
+                 for k, v in r.items()} for r in table.to_dict("records")]
         print(json.dumps({"scenario": scenario.name, "host": kind, "headroom": args.headroom,
                           "counts": counts, "runtimes": rows}, indent=2))
         return EXIT_OK
