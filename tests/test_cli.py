@@ -289,3 +289,18 @@ def test_app_stops_streamlit_on_a_stop_signal_and_frees_the_port(tmp_path, sig):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_plan_hosts_needed_says_when_one_instance_fits_no_host(capsys, tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text('name = "small"\nduration_s = 60.0\nhost = { cpu_cores = 2, ram_mib = 1024, disk_gib = 20 }\n'
+                 '[[workloads]]\nname = "web"\nruntime = "runc"\nimage = "python:3.12-slim"\nmem_mib = 512\n'
+                 'arrival = { kind = "burst", count = 10 }\nlifetime = { kind = "forever" }\n')
+    code, out, _ = run_plan(capsys, "hosts-needed", str(p), "--runtimes", "runc,qemu-kvm", "--json")
+    rows = {r["runtime"]: r for r in json.loads(out)["runtimes"]}
+    # runc: 512 MiB + overhead per instance, 80 % of 1 GiB usable: one per host
+    assert rows["runc"]["hosts"] == 10 and rows["runc"]["binding"] == "RAM"
+    # a QEMU VM's guest RAM + VMM is more than the usable 819 MiB of a host
+    assert rows["qemu-kvm"]["hosts"] is None and rows["qemu-kvm"]["binding"] == "does not fit on one host"
+    code, out, _ = run_plan(capsys, "hosts-needed", str(p), "--runtimes", "runc,qemu-kvm")
+    assert code == 0 and "qemu-kvm: one instance does not fit on a host" in out
