@@ -2,6 +2,9 @@
 #   make app   - install what the app needs (requirements-app.lock) if missing, start the app
 #                (PORT=8501, SCENARIO=a scenario file to open; default: the default scenario)
 #   make test  - add the development tools (requirements-dev.lock), run lint and every test
+#   make notebooks   - JupyterLab on notebooks/ (installs JupyterLab into .venv the first time)
+#   make readme      - regenerate the README's console samples from today's output
+#   make screenshots - the app's screenshots into docs/screenshots/ (the tests write to a temp folder)
 # Both install with uv when they can and fall back to pip (.ci/install-env); `make lock`
 # regenerates the three hash-pinned lock files after a change to pyproject.toml's dependencies.
 PY ?= python3
@@ -12,19 +15,34 @@ DEV_STAMP := $(VENV)/.dev-stamp
 PORT ?= 8501
 SCENARIO ?=
 PYTEST_ARGS ?=
+NB_PORT ?= 8888
 UV_VERSION ?= 0.13.9
 UV_BIN := $(shell command -v uv 2>/dev/null || echo .venv-bootstrap/bin/uv)
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: app test lint unit browser-deps bench fidelity clean venv app-env lock
+.PHONY: app test lint unit browser-deps bench fidelity clean venv app-env lock notebooks readme screenshots
+
+# Bytecode for what the first commands import, written at install: without it the first `check`
+# or `run` compiles ~120 modules (0.5-1 s more than the second). Targeted -- the project, what
+# `check` and `run` import, and the app's big libraries: ~1,000 files in a few seconds -- rather
+# than uv's --compile-bytecode of all of site-packages (~7,400 files, 20-50 s on 2 cores).
+# PYTHONDONTWRITEBYTECODE= : written even where the environment turns bytecode off.
+define WARM_BYTECODE
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/python -m compileall -q -j 0 simcontainer app.py
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/simcontainer check models/scenarios/default.toml >/dev/null
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/simcontainer run models/scenarios/default.toml --json >/dev/null
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/python -c "import streamlit, altair, pandas, pyarrow" 2>/dev/null || true
+endef
 
 $(APP_STAMP): requirements-app.lock pyproject.toml .ci/install-env
 	@PY=$(PY) VENV=$(VENV) sh .ci/install-env requirements-app.lock
+	$(WARM_BYTECODE)
 	@touch $(APP_STAMP)
 
 # the development lock holds everything the app lock holds, at the same versions
 $(DEV_STAMP): requirements-dev.lock requirements-app.lock pyproject.toml .ci/install-env
 	@PY=$(PY) VENV=$(VENV) COMPILE=1 sh .ci/install-env requirements-dev.lock
+	@PYTHONDONTWRITEBYTECODE= $(BIN)/python -m compileall -q -j 0 simcontainer app.py
 	@touch $(DEV_STAMP) $(APP_STAMP)
 
 app-env: $(APP_STAMP)
@@ -57,6 +75,27 @@ bench: $(DEV_STAMP)
 
 fidelity: $(DEV_STAMP)
 	$(BIN)/simcontainer fidelity --out docs/fidelity.md
+
+# JupyterLab is not in the lock files (only the kernel and nbclient the notebook tests use): the
+# first `make notebooks` installs it into .venv, every package the lock pins held at its pin.
+notebooks: $(DEV_STAMP)
+	@if [ ! -x $(BIN)/jupyter-lab ]; then \
+	  echo "installing JupyterLab into $(VENV) (once; the lock's versions kept)..."; \
+	  grep -E '^[A-Za-z0-9]' requirements-dev.lock | sed 's/ *\\$$//' > $(VENV)/notebook-constraints.txt; \
+	  if [ -x "$(UV_BIN)" ]; then $(UV_BIN) pip install --quiet --python $(BIN)/python -c $(VENV)/notebook-constraints.txt jupyterlab; \
+	  else ($(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null) && \
+	    $(BIN)/python -m pip install --quiet -c $(VENV)/notebook-constraints.txt jupyterlab; fi; \
+	fi
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.port=$(NB_PORT) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# The README's console samples and tables, from today's output (tests/test_readme.py checks them)
+readme: $(DEV_STAMP)
+	$(BIN)/python -m bench.readme_samples --write
+
+# The app's screenshots, by the browser test, into the committed folder (the test alone writes
+# them to a temporary folder, so that running the tests leaves the clone clean)
+screenshots: $(DEV_STAMP) browser-deps
+	SIMCONTAINER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -n 0 tests/test_browser.py
 
 # Regenerate the lock files with uv (keeps today's pins unless a range in pyproject.toml moved;
 # add LOCK_UPGRADE=--upgrade to take the newest releases). The app lock is resolved within the

@@ -161,3 +161,146 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "simcontainer"
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "density" in proc.stdout
+
+
+# --------------------------------------------------------------------------- plan (cli_plan)
+
+
+def run_plan(capsys, *args: str) -> tuple[int, str, str]:
+    """``simcontainer plan ...`` through the module's own add_parser/main (the lead wires it)."""
+    import argparse
+
+    from simcontainer.faces import cli_plan
+
+    parser = argparse.ArgumentParser(prog="simcontainer")
+    cli_plan.add_parser(parser.add_subparsers(dest="command", required=True))
+    code = cli_plan.main(parser.parse_args(["plan", *args]))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_plan_hosts_needed_is_the_apps_packing(capsys):
+    from simcontainer.scenario.loading import load_scenario
+    from simcontainer.studies import hosts_needed
+
+    code, out, err = run_plan(capsys, "hosts-needed", DEFAULT, "--runtimes", "runc,qemu-kvm", "--json")
+    assert code == 0 and err == ""
+    d = json.loads(out)
+    s = load_scenario(DEFAULT)
+    assert d["counts"] == hosts_needed.steady_counts(s)
+    want = hosts_needed.hosts_needed(s, d["counts"], ["runc", "qemu-kvm"], 0.2)
+    assert [r["hosts"] for r in d["runtimes"]] == list(want["hosts"])
+    for r in d["runtimes"]:
+        assert isinstance(r["hosts"], int) and r["hosts"] >= r["lower_bound"] >= 1   # never beats the fluid bound
+    # more instances, more headroom: never fewer hosts
+    code, out, _ = run_plan(capsys, "hosts-needed", DEFAULT, "--runtimes", "runc,qemu-kvm", "--json",
+                            "--count", "api-runc=400", "--headroom", "40%")
+    more = json.loads(out)
+    assert more["counts"]["api-runc"] == 400 and more["headroom"] == pytest.approx(0.4)
+    assert all(b["hosts"] >= a["hosts"] for a, b in zip(d["runtimes"], more["runtimes"]))
+    code, out, _ = run_plan(capsys, "hosts-needed", DEFAULT)
+    assert code == 0 and "binds first" in out and "20% kept free" in out and "qemu-kvm" in out
+
+
+def test_plan_oom_risk_counts_and_kills(capsys):
+    from simcontainer.scenario.loading import load_scenario
+
+    code, out, err = run_plan(capsys, "oom-risk", DEFAULT, "--workload", "api-runc", "--no-simulate", "--json",
+                              "--overcommit", "2")
+    assert code == 0 and err == ""
+    row = json.loads(out)["runtimes"]["runc"]
+    h = load_scenario(DEFAULT).host
+    room = h.ram_mib - h.reserved_mib
+    assert row["at_reservation"]["count"] == int(room // row["reservation_mib"])
+    assert row["at_overcommit_2"]["count"] == int(room * 2 // row["reservation_mib"])
+    assert "oom_kills" not in row["at_reservation"]
+    # simulated: packing by reservations x 2 is the bet that fails; by reservation it cannot oversubscribe less
+    code, out, _ = run_plan(capsys, "oom-risk", DEFAULT, "--workload", "api-runc", "--no-simulate",
+                            "--overcommit", "2")
+    assert code == 0 and "at 2x overcommit" in out and "not simulated (--no-simulate)" in out
+    code, out, _ = run_plan(capsys, "oom-risk", DEFAULT, "--workload", "api-runc", "--hours", "0.05",
+                            "--overcommit", "2", "--json")
+    sim = json.loads(out)["runtimes"]["runc"]
+    assert sim["at_overcommit_2"]["oom_kills"] > 0
+    assert sim["at_overcommit_2"]["oom_kills"] >= sim["at_reservation"]["oom_kills"]
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["oom-risk", DEFAULT, "--workload", "nope"], "--workload: unknown workload 'nope' (allowed: api-runc"),
+    (["hosts-needed", DEFAULT, "--runtimes", "runc,docker9"], "--runtimes: unknown runtime 'docker9' (allowed:"),
+    (["hosts-needed", DEFAULT, "--count", "zzz=3"], "--count: unknown workload 'zzz'"),
+    (["oom-risk", DEFAULT, "--hours", "3"], "instance-hours to simulate (allowed: up to"),   # 835 x 3 h
+])
+def test_plan_bad_input_is_one_line_exit_2(capsys, args, expect):
+    code, out, err = run_plan(capsys, *args)
+    assert code == 2 and out == "" and expect in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_plan_bad_flags_are_refused_by_the_parser(capsys):
+    for args in (["hosts-needed", DEFAULT, "--headroom", "120%"], ["hosts-needed", DEFAULT, "--count", "api-runc"],
+                 ["oom-risk", DEFAULT, "--overcommit", "0.5"]):
+        with pytest.raises(SystemExit) as exc:
+            run_plan(capsys, *args)
+        assert exc.value.code == 2
+        assert "allowed:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- app: stopping
+
+
+def _port_answers(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_app_stops_streamlit_on_a_stop_signal_and_frees_the_port(tmp_path, sig):
+    """`simcontainer app` passes SIGTERM/SIGINT on to Streamlit and waits for it: the port is free
+    again once the command has exited, so the next start does not find it taken."""
+    import signal
+    import socket
+    import time
+
+    pytest.importorskip("streamlit")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "simcontainer", "app", "--port", str(port),
+                             "--address", "127.0.0.1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120      # a bound on a loaded machine, not a performance claim
+        while not _port_answers(port):
+            assert proc.poll() is None, f"the app exited {proc.returncode}: {proc.stderr.read()}"
+            if time.monotonic() > deadline:
+                pytest.fail("the app did not open its port within 120 s")
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))     # to the command only, not its process group
+        assert proc.wait(timeout=60) == 0
+        assert not _port_answers(port), "Streamlit still serves the port after the command exited"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_plan_hosts_needed_says_when_one_instance_fits_no_host(capsys, tmp_path):
+    p = tmp_path / "small.toml"
+    p.write_text('name = "small"\nduration_s = 60.0\nhost = { cpu_cores = 2, ram_mib = 1024, disk_gib = 20 }\n'
+                 '[[workloads]]\nname = "web"\nruntime = "runc"\nimage = "python:3.12-slim"\nmem_mib = 512\n'
+                 'arrival = { kind = "burst", count = 10 }\nlifetime = { kind = "forever" }\n')
+    code, out, _ = run_plan(capsys, "hosts-needed", str(p), "--runtimes", "runc,qemu-kvm", "--json")
+    rows = {r["runtime"]: r for r in json.loads(out)["runtimes"]}
+    # runc: 512 MiB + overhead per instance, 80 % of 1 GiB usable: one per host
+    assert rows["runc"]["hosts"] == 10 and rows["runc"]["binding"] == "RAM"
+    # a QEMU VM's guest RAM + VMM is more than the usable 819 MiB of a host
+    assert rows["qemu-kvm"]["hosts"] is None and rows["qemu-kvm"]["binding"] == "does not fit on one host"
+    code, out, _ = run_plan(capsys, "hosts-needed", str(p), "--runtimes", "runc,qemu-kvm")
+    assert code == 0 and "qemu-kvm: one instance does not fit on a host" in out

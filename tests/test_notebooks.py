@@ -1,8 +1,9 @@
-"""Every teaching notebook runs top to bottom, quickly, and is committed without outputs."""
+"""Every teaching notebook runs top to bottom and is committed without outputs (how long each
+takes is measured by bench/bench_notebooks.py, not asserted here: a test never times the machine)."""
 
 from __future__ import annotations
 
-import time
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,21 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUDGET_S = 30.0          # the lesson promise; the kernel start is not counted
+# Run in the notebook's kernel after its last cell: every tick label of every Axes it left in a
+# variable (a figure is drawn again to lay its ticks out).
+TICK_PROBE = """
+import json as _json
+from matplotlib.axes import Axes as _Axes
+_seen = []
+for _v in list(globals().values()):
+    _items = _v.flat if hasattr(_v, "flat") and not isinstance(_v, str) else _v if isinstance(_v, (list, tuple)) else [_v]
+    _seen += [_a for _a in _items if isinstance(_a, _Axes) and _a not in _seen]
+_labels = []
+for _a in _seen:
+    _a.figure.canvas.draw()
+    _labels += [_t.get_text() for _t in _a.get_xticklabels(which="both") + _a.get_yticklabels(which="both")]
+print(_json.dumps([_l for _l in _labels if _l]))
+"""
 EXPECTED = ["01-containers-vs-vms-density", "02-anatomy-of-a-startup", "03-images-layers-cow",
             "04-planning-with-a-sweep"]
 
@@ -40,11 +55,16 @@ def test_notebook_runs(path, monkeypatch):
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     with client.setup_kernel():
-        start = time.perf_counter()
         for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)     # raises CellExecutionError on a failing cell
-        elapsed = time.perf_counter() - start
+        probe = nbformat.v4.new_code_cell(TICK_PROBE)
+        nb.cells.append(probe)
+        client.execute_cell(probe, len(nb.cells) - 1)
+    labels = json.loads("".join(o.get("text", "") for o in probe.outputs if o.get("name") == "stdout"))
+    assert labels, f"{path.name}: no axes found to check"
+    # a tick reads as a number a learner knows ("30", "0.1", "10^2"), not "3×10^1"
+    mixed = [t for t in labels if "times" in t or "×" in t]
+    assert not mixed, f"{path.name}: tick labels like {mixed[:3]}: set plain tick labels"
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if o.get("output_type") == "display_data" and "image/png" in o.get("data", {}))
     assert images >= 1, f"{path.name}: shows no plot"
-    assert elapsed < BUDGET_S, f"{path.name}: took {elapsed:.1f} s (budget {BUDGET_S:g} s)"

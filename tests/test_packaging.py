@@ -246,3 +246,47 @@ def test_app_command_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
     assert cli.main(["app"]) == 1
     assert "simcontainer[app]" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- bytecode at install
+
+
+def _warm_bytecode_commands() -> list[str]:
+    """The commands `make app` runs after installing to write the bytecode (from `make -n`)."""
+    venv = Path(sys.executable).parent.parent
+    proc = subprocess.run(["make", "-n", "-B", f"VENV={venv}", f"{venv}/.app-stamp"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [line for line in proc.stdout.splitlines() if line.startswith("PYTHONDONTWRITEBYTECODE= ")]
+
+
+def _pycs(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*.pyc")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_app_writes_the_bytecode_the_first_commands_need(tmp_path):
+    """After `make app`'s install step, the first `check` and the first one-instance `run` compile
+    nothing: every module they import has its bytecode already (here written to a cache folder of
+    the test's own, PYTHONPYCACHEPREFIX, so that the clone and the venv stay as they are)."""
+    commands = _warm_bytecode_commands()
+    assert any("compileall" in c for c in commands) and any(" check " in c for c in commands)
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "pyc")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    for command in commands:
+        if "import streamlit" in command:   # the app's libraries: not what check and run import
+            continue
+        subprocess.run(command, shell=True, cwd=ROOT, env=env, check=True, timeout=300)
+    written = _pycs(tmp_path / "pyc")
+    assert any(p.endswith(os.path.join("simcontainer", "engine", f"core.{sys.implementation.cache_tag}.pyc"))
+               for p in written)
+    tiny = tmp_path / "one.toml"
+    tiny.write_text('name = "one"\nduration_s = 60.0\nhost = "server-64g"\n[[workloads]]\nname = "web"\n'
+                    'runtime = "runc"\nimage = "python:3.12-slim"\nmem_mib = 128\n'
+                    'arrival = { kind = "burst", count = 1 }\nlifetime = { kind = "forever" }\n')
+    exe = Path(sys.executable).parent / "simcontainer"
+    for argv in ([str(exe), "check", "models/scenarios/default.toml"], [str(exe), "run", str(tiny)]):
+        subprocess.run(argv, cwd=ROOT, env=env, check=True, timeout=120, capture_output=True)
+    new = _pycs(tmp_path / "pyc") - written
+    assert not new, f"the first commands still compiled {len(new)} modules, e.g. {sorted(new)[:5]}"

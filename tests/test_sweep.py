@@ -143,9 +143,26 @@ def test_store_files_match_returned_tables(grid_result) -> None:
 
 
 def test_rerun_computes_nothing_and_changes_nothing(grid_result) -> None:
+    before = pd.read_parquet(grid_result.out / "runs.parquet")
     again = run_sweep(grid_result.spec, out=grid_result.out, workers=2)
     assert again.computed == 0 and again.reused == 18
     pd.testing.assert_frame_equal(again.runs, grid_result.runs)
+    pd.testing.assert_frame_equal(pd.read_parquet(grid_result.out / "runs.parquet"), before)
+
+
+def test_resumed_sweep_keeps_all_nan_columns(sweep_dir) -> None:
+    # 200 MiB of host for 256 MiB instances: nothing ever starts, so every startup figure is NaN
+    only_nan = parse_sweep(sweep_data(base="base.toml", replications=2, axes={"host.ram_mib": [200]}),
+                           base_dir=sweep_dir)
+    out2 = sweep_dir / "out2"
+    run_sweep(only_nan, out=out2, workers=1)
+    first = pd.read_parquet(out2 / "runs.parquet")
+    assert first["workloads.api.startup_s.p95"].isna().all()          # a figure over nothing, kept
+    again = run_sweep(only_nan, out=out2, workers=1)                  # a no-op resume
+    assert again.computed == 0
+    second = pd.read_parquet(out2 / "runs.parquet")
+    assert list(second.columns) == list(first.columns)                # the same schema, NaN columns too
+    pd.testing.assert_frame_equal(second, first)
 
 
 # --------------------------------------------------------------------------- summary statistics
@@ -165,12 +182,26 @@ def test_summary_confidence_intervals_match_a_direct_computation(grid_result) ->
             assert row["n"] == 3
             assert row["mean"] == pytest.approx(m, rel=1e-12, abs=1e-12)
             assert row["std"] == pytest.approx(s, rel=1e-9, abs=1e-12)
-            assert row["ci95_low"] == pytest.approx(m - t2 * s / math.sqrt(3), rel=1e-9, abs=1e-9)
+            # the Student-t interval, clipped at 0: none of these can be negative
+            assert row["ci95_low"] == pytest.approx(max(0.0, m - t2 * s / math.sqrt(3)), rel=1e-9, abs=1e-9)
             assert row["ci95_high"] == pytest.approx(m + t2 * s / math.sqrt(3), rel=1e-9, abs=1e-9)
             checked += 1
     assert checked == 18
     # one row per point and metric
     assert not summary.duplicated(["point", "metric"]).any()
+
+
+def test_intervals_never_leave_the_range_of_the_metric(grid_result) -> None:
+    summary = grid_result.summary
+    ok = summary.dropna(subset=["ci95_low"])
+    # every figure of a summary is a count, a time, a size or a share: never below 0
+    assert (ok["ci95_low"] >= 0).all()
+    assert (ok["ci95_low"] <= ok["mean"]).all() and (ok["mean"] <= ok["ci95_high"]).all()
+    shares = ok[ok["metric"].str.contains(r"\.fractions\.|availability$")]
+    assert len(shares) and (shares["ci95_high"] <= 1.0).all()
+    # the clip did bite somewhere (a count near 0 with Poisson noise), so the test says something
+    half = ok["mean"] - ok["ci95_low"]
+    assert ((ok["ci95_low"] == 0) & (half < ok["ci95_high"] - ok["mean"] - 1e-12)).any()
 
 
 def test_one_replication_gives_nan_bounds(sweep_dir) -> None:
@@ -327,7 +358,10 @@ replications = 3
             proc.kill()
             proc.wait()
     if sig == signal.SIGINT:
-        assert proc.returncode == 130, proc.stderr.read()
+        err = proc.stderr.read()
+        assert proc.returncode == 130, err
+        # it says what it kept and how to go on
+        assert "interrupted: " in err and "finished and are kept in" in err and "run the same command again" in err
     else:
         assert proc.returncode == -signal.SIGKILL
     before = pd.read_parquet(out / "runs.parquet")
@@ -551,14 +585,48 @@ def test_cli_bad_sweep_exits_2_before_running(sweep_dir, capsys) -> None:
 
 
 def test_cli_sweep_writes_both_tables_next_to_the_file(sweep_dir, capsys) -> None:
-    path = write(sweep_dir, "cli.toml", 'base = "base.toml"\nreplications = 2\n[axes]\n"host.cpu_cores" = [2, 4]\n')
+    path = write(sweep_dir, "cli.toml", 'base = "base.toml"\nreplications = 2\n[axes]\n"host.ram_mib" = [1024, 4096]\n')
     assert main(["sweep", str(path), "--workers", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "4 runs" in printed and "4 computed" in printed
+    # the report: best and worst point with the interval of each mean, as in the summary table
+    summary = pd.read_parquet(sweep_dir / "cli.out" / "summary.parquet")
+    p95 = summary[summary["metric"] == "workloads.api.startup_s.p95"].sort_values("mean")
+    assert "best and worst points by p95 startup" in printed
+    best = next(line for line in printed.splitlines() if line.startswith("api ") and " best " in line)
+    cells = best.split()
+    assert cells[2] == str(int(p95["point"].iloc[0]))
+    low, high = float(cells[5]), float(cells[7])         # "point ram mean low - high never"
+    assert low == pytest.approx(p95["ci95_low"].iloc[0], rel=0.01, abs=0.001)
+    assert high == pytest.approx(p95["ci95_high"].iloc[0], rel=0.01)
+    # and the pandas line it prints opens the table
+    line = next(ln.strip() for ln in printed.splitlines() if "pd.read_parquet" in ln)
+    code = line.removeprefix('python -c "').removesuffix('"')
+    buf = io.StringIO()
+    exec(compile(code, "<printed>", "exec"), {"print": lambda *a: buf.write(" ".join(map(str, a)))})
+    assert "workloads.api.startup_s.p95" in buf.getvalue()
     assert len(pd.read_parquet(sweep_dir / "cli.out" / "runs.parquet")) == 4
     assert len(pd.read_parquet(sweep_dir / "cli.out" / "summary.parquet")) > 0
     assert main(["sweep", str(path), "--workers", "1", "--no-progress"]) == 0
     assert "0 computed" in capsys.readouterr().out
+
+
+def test_unreachable_scheduler_fails_at_once_and_leaves_nothing(sweep_dir, capsys) -> None:
+    import socket
+
+    with socket.socket() as sock:        # a port nothing listens on (bound, never listening)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        path = write(sweep_dir, "s.toml", 'base = "base.toml"\n[axes]\n"host.cpu_cores" = [2, 4]\n')
+        out = sweep_dir / "never"
+        assert main(["sweep", str(path), "--out", str(out), "--scheduler", f"tcp://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert f"--scheduler: cannot reach 'tcp://127.0.0.1:{port}' within 3 s" in err and "Traceback" not in err
+    assert not out.exists()               # no empty output folder left behind
+    assert sweep_mod.CONNECT_TIMEOUT_S <= 5.0
+    with pytest.raises(ScenarioError, match="--scheduler: cannot reach 'nonsense:x'"):
+        run_sweep(load_sweep(path), out=out, scheduler="nonsense:x")
+    assert not out.exists()
 
 
 def test_example_sweep_file_is_valid() -> None:

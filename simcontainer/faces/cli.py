@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import simcontainer as sc
+from simcontainer.faces._launch.supervise import supervise
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario.guard import check_size
 from simcontainer.scenario.outputs import check_writable_file
@@ -378,7 +379,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    return _handler("simcontainer.studies.sweep", "cli_sweep")(args)
+    return _handler("simcontainer.faces.cli_sweep", "main")(args)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
@@ -449,18 +450,41 @@ def cmd_app(args: argparse.Namespace) -> int:
         query = f"?s={token}"
     host = args.address or "localhost"
     print(f"simcontainer app on http://{host}:{args.port}/{query}  (Ctrl-C stops it)", file=sys.stderr)
-    proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:   # Ctrl-C is how the app is stopped: Streamlit got it too
-        proc.wait()
-        return EXIT_OK
+    # Streamlit runs in a session of its own: the signals meant for the app (Ctrl-C, a service
+    # manager's SIGTERM, a closed terminal's SIGHUP) reach it once, through us, and we wait for it
+    # to close its port, so that the next start finds the port free.
+    proc = subprocess.Popen(streamlit_command(args.port, args.address), env=env, start_new_session=True)
+    return supervise(proc)
 
 
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Command groups in modules of their own (each with ``add_parser(subparsers)`` and ``main(args)``),
+# imported only when their command runs: they load pandas, optuna, an HTTP server... while
+# ``check`` and ``run`` must start in a fraction of a second. Listed here so ``--help`` shows them.
+PLUGINS: dict[str, tuple[str, str]] = {
+    "plan": ("simcontainer.faces.cli_plan", "the planner's reverse questions: hosts needed, OOM risk vs density"),
+}
+
+
+def _command_in(argv: Sequence[str] | None) -> str | None:
+    """The subcommand named on the command line (the first word that is not an option)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def _add_plugins(sub: Any, wanted: str | None) -> None:
+    for name, (module, help_) in PLUGINS.items():
+        if name == wanted:
+            mod = importlib.import_module(module)
+            mod.add_parser(sub)
+            sub.choices[name].set_defaults(func=mod.main)
+        else:   # listed in --help; its options are loaded with it when it runs
+            sub.add_parser(name, help=help_, add_help=False)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="simcontainer",
         description="Simulate containers and VMs on a host: how many fit, and how fast they start.",
@@ -546,11 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     ho = sub.add_parser("hosts", help="list the host presets (host = \"NAME\" in a scenario)")
     ho.add_argument("--json", action="store_true")
     ho.set_defaults(func=cmd_hosts)
+    _add_plugins(sub, _command_in(argv))
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     # The library's deprecation warnings reach a CLI user once, as `warning: ...` lines from the
     # result (or from check), not as Python warnings with a source line.

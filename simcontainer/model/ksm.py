@@ -1,5 +1,5 @@
 """KSM (kernel samepage merging) as ksmd does it: its scan rate and CPU, and the closed-form
-curve of what it merges (for lessons); the run's ksmd is :meth:`simcontainer.memory.Memory._ksm`."""
+curve of what it merges (for lessons); the run's ksmd is :meth:`simcontainer.model.memory.Memory._ksm`."""
 
 from __future__ import annotations
 

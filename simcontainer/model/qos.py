@@ -1,6 +1,6 @@
 """Kubernetes QoS on a node: the QoS class of a pod, the ``oom_score_adj`` the kubelet writes for
 its containers, and the kubelet's node-pressure eviction, which usually acts before the kernel's
-OOM killer (:mod:`simcontainer.memory` runs both).
+OOM killer (:mod:`simcontainer.model.memory` runs both).
 
 Sources: kubernetes pkg/apis/core/v1/helper/qos (``GetPodQOS``), pkg/kubelet/qos/policy.go
 (``GetContainerOOMScoreAdjust``), pkg/kubelet/eviction (defaults_linux.go: the hard threshold
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 if TYPE_CHECKING:
-    from simcontainer.daemon import Instance
-    from simcontainer.memory import HostMemory, Memory
-    from simcontainer.scenario import Workload
+    from simcontainer.model.daemon import Instance
+    from simcontainer.model.memory import HostMemory, Memory
+    from simcontainer.scenario.schema import Workload
 
 # pkg/kubelet/qos/policy.go
 GUARANTEED_OOM_SCORE_ADJ = -997

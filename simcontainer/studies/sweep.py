@@ -18,6 +18,7 @@ import math
 import multiprocessing as mp
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,6 @@ import pandas as pd
 from simcontainer.engine.core import simulate
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario.inputs import ArgumentError
-from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.scenario.schema import Scenario
 from simcontainer.studies.sweep_design import Axis, Run, SweepSpec, load_sweep, parse_sweep
 from simcontainer.studies.sweep_store import (
@@ -149,10 +149,7 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int | Non
         raise ScenarioError([f"batch_size: got {batch_size!r} (allowed: an integer >= 1)"], source="sweep")
     start = time.perf_counter()
     store = Store(out) if out is not None else None
-    stored: dict[str, Metrics] = {}
-    if store is not None:
-        store.prepare()
-        stored = store.load()
+    stored = store.load() if store is not None else {}   # a missing folder: nothing stored yet
     # The same scenario and seed may occur at two points (repeated values): run it once.
     items: dict[str, Item] = {}
     for run in spec.runs():
@@ -161,6 +158,14 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int | Non
     dropped = len(stored) - len(results)
     todo = [it for k, it in items.items() if k not in results]
     total, reused = len(items), len(results)
+    # An unreachable cluster fails here, before the output folder exists: nothing left behind.
+    client = connect(scheduler) if todo and scheduler is not None else None
+    try:
+        if store is not None:
+            store.prepare()
+    except BaseException:
+        _close_own(client, scheduler)
+        raise
 
     writer = _Writer(spec, store, results)
     computed = 0
@@ -178,8 +183,11 @@ def run_sweep(spec: SweepSpec, out: str | Path | None = None, workers: int | Non
     if progress is not None:
         progress(len(results), total)
     if todo:
-        if scheduler is not None:
-            _run_dask(todo, scheduler, batch_size, on_batch)
+        if client is not None:
+            try:
+                _run_dask(todo, client, batch_size, on_batch)
+            finally:
+                _close_own(client, scheduler)
         else:
             n = workers or os.cpu_count() or 1
             _run_local(todo, n, batch_size, on_batch)
@@ -341,20 +349,59 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 # --------------------------------------------------------------------------- Dask
 
 
-def _run_dask(items: list[Item], scheduler: Any, batch_size: int | None,
-              on_batch: Callable[[BatchResult], None]) -> None:
-    from distributed import Client, as_completed  # noqa: PLC0415 - dask.distributed: only when a scheduler is used
+CONNECT_TIMEOUT_S = 3.0   # a scheduler answers in milliseconds; an address that does not is a mistake
 
-    own = not isinstance(scheduler, Client)
-    if own:
-        try:
-            client = Client(scheduler, timeout="15s", set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ScenarioError([f"--scheduler: cannot reach {scheduler!r}: {exc} "
-                                 "(allowed: the address of a running Dask scheduler, tcp://HOST:PORT)"],
-                                source="command line") from None
-    else:
-        client = scheduler
+
+def connect(scheduler: Any) -> Any:
+    """A ``distributed.Client`` on ``scheduler`` (an address, or a Client passed in: used as is).
+
+    An address nothing answers on fails within CONNECT_TIMEOUT_S with a message naming it."""
+    from distributed import Client  # noqa: PLC0415 - heavy
+
+    if isinstance(scheduler, Client):
+        return scheduler
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ScenarioError([f"--scheduler: got {scheduler!r} (allowed: the address of a running Dask "
+                             "scheduler, tcp://HOST:PORT)"], source="command line")
+    try:
+        _probe_tcp(scheduler)   # refused or unrouted: known at once, with no Client to tear down
+        return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s", set_as_default=False)
+    except Exception as exc:  # OSError, TimeoutError, ValueError, or a reply that is not Dask's
+        why = str(exc).split("\n")[0][:160] or type(exc).__name__
+        raise ScenarioError([f"--scheduler: cannot reach {scheduler!r} within {CONNECT_TIMEOUT_S:g} s: {why} "
+                             "(allowed: the address of a running Dask scheduler, tcp://HOST:PORT; "
+                             "docs/guides/dask-cluster.md says how to start one)"],
+                            source="command line") from None
+
+
+def _probe_tcp(address: str) -> None:
+    """Open and close a TCP connection to a ``tcp://`` (or bare ``HOST:PORT``) address."""
+    scheme, sep, rest = address.strip().partition("://")
+    if not sep:
+        scheme, rest = "tcp", scheme
+    if scheme not in ("tcp", "tls"):
+        return   # another transport (inproc, ucx): the Client's own timeout bounds it
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host:
+        host, port = port, "8786"
+    try:
+        port_n = int(port)
+    except ValueError:
+        raise ValueError(f"port {port!r} is not a number") from None
+    with socket.create_connection((host.strip("[]"), port_n), timeout=CONNECT_TIMEOUT_S):
+        pass
+
+
+def _close_own(client: Any, scheduler: Any) -> None:
+    """Close the client this sweep opened (never one the caller passed in)."""
+    if client is not None and client is not scheduler:
+        client.close()
+
+
+def _run_dask(items: list[Item], client: Any, batch_size: int | None,
+              on_batch: Callable[[BatchResult], None]) -> None:
+    from distributed import as_completed  # noqa: PLC0415 - dask.distributed: only when a scheduler is used
+
     futures = []
     try:
         slots = sum(client.nthreads().values()) or 1
@@ -369,9 +416,6 @@ def _run_dask(items: list[Item], scheduler: Any, batch_size: int | None,
         if futures:
             client.cancel(futures)
         raise
-    finally:
-        if own:
-            client.close()
 
 
 # --------------------------------------------------------------------------- progress and CLI
@@ -424,40 +468,40 @@ def default_out(sweep_path: str | Path) -> Path:
     return p.parent / f"{p.stem}.out"
 
 
-def cli_sweep(args: Any) -> int:
-    """``simcontainer sweep SWEEP.toml [--out DIR] [--workers N | --scheduler ADDR]``."""
-    if args.workers is not None and args.workers < 1:
-        raise ScenarioError([f"--workers: got {args.workers} (allowed: an integer >= 1)"],
-                            source="command line")
+def headline_metrics(spec: SweepSpec, limit: int = 4) -> list[str]:
+    """What a sweep's report ranks points by: each workload's p95 startup (lower is better),
+    for the base scenario's first ``limit`` workloads."""
+    names = [w.name for w in spec.scenarios[0].workloads] if spec.scenarios else []
+    return [f"workloads.{n}.startup_s.p95" for n in names[:limit]]
 
-    out = Path(args.out) if args.out else default_out(args.sweep)
-    if Path(args.sweep).is_file():   # a missing sweep file is load_sweep's to report
-        check_writable_folder(out, "--out", create=False)
-    spec = load_sweep(args.sweep, force=getattr(args, "force", False))
-    show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
-    bar = ProgressBar(f"sweep {Path(args.sweep).stem}") if show else None
-    try:
-        res = run_sweep(spec, out=out, workers=args.workers, scheduler=args.scheduler, progress=bar,
-                        batch_size=getattr(args, "batch_size", None))
-    finally:
-        if bar is not None:
-            bar.close()
-    where = args.scheduler or f"{args.workers or os.cpu_count()} local worker(s)"
-    print(f"{len(res.runs)} runs ({spec.n_points} points x {spec.replications} replications): "
-          f"{res.computed} computed on {where}, {res.reused} already done, in {res.wall_s:.1f} s")
-    if res.dropped:
-        print(f"note: {res.dropped} stored runs from another sweep were left out of the tables")
-    for note in res.notes:
-        print(f"warning: {note}", file=sys.stderr)
-    failed = res.failed
-    if len(failed):
-        print(f"warning: {len(failed)} of {len(res.runs)} runs failed (the error column of runs.parquet "
-              f"says why; a rerun tries them again); first: {failed[ERROR_COLUMN].iloc[0]}", file=sys.stderr)
-    print(f"  {out / 'runs.parquet'}\n  {out / 'summary.parquet'}")
-    return 0
+
+def best_and_worst(res: SweepResult, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """For each headline metric, the point with the lowest mean and the one with the highest
+    (with the 95 % interval of each mean), and how many of that workload's requests never
+    started there (a point where nothing started has no startup figure: it ranks last)."""
+    metrics = list(metrics) if metrics is not None else headline_metrics(res.spec)
+    axes = [a.path for a in res.spec.axes]
+    rows = []
+    for metric in metrics:
+        ranked = res.ranked(metric)
+        ranked = ranked[ranked["n"] > 0]
+        if ranked.empty:
+            continue
+        never = metric.replace(".startup_s.p95", ".never_started")
+        means = res.summary[res.summary["metric"] == never].set_index("point")["mean"]
+        first, last = ranked.iloc[0], ranked.iloc[-1]
+        picks = [("best", first), ("worst", last)] if last["mean"] > first["mean"] else [("all equal", first)]
+        for rank, r in picks:
+            rows.append({"metric": metric, "rank": rank, "point": int(r["point"]),
+                         **{a: r[a] for a in axes}, "n": int(r["n"]), "mean": float(r["mean"]),
+                         "ci95_low": float(r["ci95_low"]), "ci95_high": float(r["ci95_high"]),
+                         "never_started": float(means.get(r["point"], math.nan))})
+    return pd.DataFrame(rows, columns=["metric", "rank", "point", *axes, "n", "mean", "ci95_low", "ci95_high",
+                                       "never_started"])
 
 
 __all__ = [
-    "Axis", "ProgressBar", "Run", "SweepResult", "SweepSpec", "cli_sweep", "load_sweep",
+    "Axis", "ProgressBar", "Run", "SweepResult", "SweepSpec", "best_and_worst", "default_out",
+    "headline_metrics", "load_sweep",
     "parse_sweep", "rank_points", "run_batch", "run_sweep", "sweep", "t_quantile",
 ]

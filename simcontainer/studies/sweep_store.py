@@ -4,7 +4,7 @@
 axis, a column per metric (the numeric leaves of the result JSON, dotted), and ``error`` when
 some run failed (its reason; empty for runs that succeeded).
 ``summary.parquet``: one row per point and metric -- the axis values, ``metric``, ``n``,
-``mean``, ``std``, ``ci95_low``, ``ci95_high`` (Student t, 95 %).
+``mean``, ``std``, ``ci95_low``, ``ci95_high`` (Student t, 95 %, clipped to the metric's range).
 
 Both are rewritten whole through a temporary file and ``os.replace``, so a reader (or a crash)
 sees the previous table or the next one, never half of one.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,7 @@ RUN_COLUMNS = ("point", "replication", "seed", "key")
 SUMMARY_STATS = ("n", "mean", "std", "ci95_low", "ci95_high")
 RUNS_FILE, SUMMARY_FILE = "runs.parquet", "summary.parquet"
 ERROR_COLUMN = "error"   # a failed run: why, in words; its metrics are missing
-_META = b"simcontainer.sweep"
+_META = b"simcontainer.studies.sweep"
 
 Metrics = dict[str, float | int]
 
@@ -169,9 +170,23 @@ def metric_columns(runs: pd.DataFrame, spec: SweepSpec) -> list[str]:
     return [c for c in runs.columns if c not in skip]
 
 
+# Shares of something, by definition within [0, 1] (a "reserved fraction" may pass 1 under
+# memory overcommit, so it is not among them).
+_SHARE = re.compile(r"(^|\.)fractions\.|(received|throttled|waited)_fraction$|availability$|cache_hit_rate$")
+
+
+def metric_ranges(values: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The range each metric column can take: from 0 for a quantity no run made negative (a
+    count, a time, a size: every figure of a summary), else unbounded; up to 1 for a share."""
+    low = pd.Series(np.where((values.min() >= 0) | values.isna().all(), 0.0, -np.inf), index=values.columns)
+    high = pd.Series([1.0 if _SHARE.search(c) else np.inf for c in values.columns], index=values.columns)
+    return low, high
+
+
 def summary_table(spec: SweepSpec, runs: pd.DataFrame) -> pd.DataFrame:
     """Per point and metric: n, mean, sample std, and the 95 % Student-t interval of the mean
-    (NaN bounds when n = 1: one replication says nothing about spread)."""
+    (NaN bounds when n = 1: one replication says nothing about spread), clipped to the range the
+    metric can take (:func:`metric_ranges`): a count's interval never goes below 0."""
     axes = [a.path for a in spec.axes]
     metrics = metric_columns(runs, spec)
     columns = ["point", *axes, "metric", *SUMMARY_STATS]
@@ -193,8 +208,12 @@ def summary_table(spec: SweepSpec, runs: pd.DataFrame) -> pd.DataFrame:
     long = long[long["n"] > 0]
     tq = np.array([t_quantile(0.975, k - 1) if k > 1 else math.nan for k in long["n"]])
     half = tq * long["std"].to_numpy() / np.sqrt(long["n"].to_numpy())
-    long["ci95_low"] = long["mean"].to_numpy() - half
-    long["ci95_high"] = long["mean"].to_numpy() + half
+    low, high = metric_ranges(values)
+    lo = low.reindex(long["metric"]).to_numpy()
+    hi = high.reindex(long["metric"]).to_numpy()
+    # the interval never leaves what the metric can be: no count below 0, no share above 1
+    long["ci95_low"] = np.maximum(long["mean"].to_numpy() - half, lo)
+    long["ci95_high"] = np.minimum(long["mean"].to_numpy() + half, hi)
     design = spec.design
     out = long.merge(design, on="point", how="left")
     return out[columns].reset_index(drop=True)
@@ -242,9 +261,11 @@ class Store:
         out: dict[str, Metrics] = {}
         cols = [c for c in metrics if c in df.columns]
         for key, row in zip(df["key"], df[cols].itertuples(index=False, name=None)):
-            m = {c: _plain(v) for c, v in zip(cols, row) if not _missing(v)}
+            # a NaN is a figure over nothing (as the run gave it), kept so that a resumed sweep
+            # writes the same columns; only an empty error cell means "no error"
+            m = {c: _plain(v) for c, v in zip(cols, row) if not (c == ERROR_COLUMN and _missing(v))}
             if ERROR_COLUMN not in m:
-                out[str(key)] = m
+                out[str(key)] = {c: math.nan if v is None else v for c, v in m.items()}
         return out
 
     def _set_aside(self, why: str, what: str) -> None:
