@@ -141,6 +141,13 @@ class ControlPlane:
     """The base: no pool unless the profile sets ``workers``, one plane-wide lock for the
     serialized parts of the runtime's own phases, no network lock, no pull limit."""
 
+    # What a restart of this daemon does to its instances: dockerd stops its containers on
+    # shutdown unless live-restore is on (moby ``daemon/daemon.go`` Shutdown); the kubelet's
+    # containers run under containerd's shims, VMs under their own VMM processes: they keep
+    # running. An instance of a plane that stops also waits for the daemon to restart it.
+    stops_with_daemon = False
+    grace_s = 10.0      # the stop grace period by default: ``docker stop``'s 10 s (moby container.DefaultStopTimeout)
+
     def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
         self.env = env
         self.host = host
@@ -269,6 +276,8 @@ class Dockerd(ControlPlane):
     held under its network's lock (libnetwork's per-network locker, moby PR 44887), so separate
     networks do not queue behind each other."""
 
+    stops_with_daemon = True
+
     def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
         super().__init__(env, host, spec)
         self.net_locks: dict[tuple[str, int], Slots] = {}
@@ -287,6 +296,9 @@ class Kubelet(Dockerd):
     """kubelet + containerd (CRI): a pod sandbox before the container, CNI's IPAM lock per
     network (as dockerd's, shorter), and image pulls one at a time (``image_pulls`` = 1,
     serializeImagePulls) -- all from the profile's data; the structure is dockerd's."""
+
+    stops_with_daemon = False
+    grace_s = 30.0      # a pod's terminationGracePeriodSeconds default (Kubernetes API reference)
 
 
 class Libvirt(ControlPlane):

@@ -17,10 +17,13 @@ import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT
 
-from simcontainer.controlplane import PhasePlan, make_plane, steps
+from simcontainer import faults
+from simcontainer.controlplane import CONTROL_PLANES, PhasePlan, make_plane, steps
 from simcontainer.daemon import Daemon, WorkloadPlan
+from simcontainer.errors import ScenarioError
 from simcontainer.host import MIB_PER_MB, HostNode, boot_read_mib, demand
 from simcontainer.images import Image
+from simcontainer.memory import Memory, active
 from simcontainer.metrics import (
     Recorder,
     events_frame,
@@ -28,10 +31,23 @@ from simcontainer.metrics import (
     summarise,
     timeseries_frame,
 )
-from simcontainer.placement import Admission, Policy
+from simcontainer.parts import (
+    COLD,
+    KEEP_EXITED,
+    REMOVE,
+    GraceThenKill,
+    HandBack,
+    KeepAlive,
+    Parts,
+    PoolTake,
+    SnapshotRestore,
+)
+from simcontainer.placement import Admission, Policy, Preemption
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.registry import Distribution
+from simcontainer.restart import no_restart, policy_for
 from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
+from simcontainer.warm import Warm, plan_for
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
 if TYPE_CHECKING:
@@ -171,38 +187,32 @@ def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
     return guest.guest_boot if guest is not None else None
 
 
-def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
-    """The full lifecycle (simcontainer.supervisor) when the workload or the scenario asks for
-    more than ``docker run --rm`` with a clean stop: its restart policy and grace period."""
-    from simcontainer.restart import policy_for
-
+def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
+    """The workload's lifecycle parts (simcontainer.parts): bring-up, stopper, restart policy,
+    finish; and its crash and pull-error stream. ``docker run --rm`` with a clean stop is the
+    default parts, ``plan.quick_stop`` the note that its stop and removal do nothing."""
     w = plan.workload
-    from simcontainer.memory import active
-
-    # (memory.active: also under admission "none", which admits past the host's RAM)
-    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
-                     or scenario.daemon.preemption)
-    plan.keep = not w.auto_remove
+    kind = CONTROL_PLANES[plane.kind or "direct"]
+    grace = w.stop_grace_s if w.stop_grace_s is not None else kind.grace_s
+    policy = policy_for(w.restart, plane.kind)
+    bring_up: Any = COLD
+    stopper: GraceThenKill = GraceThenKill(grace, w.sigterm, w.shutdown_s)
+    finish: Any = REMOVE if w.auto_remove else KEEP_EXITED
     if w.warm is not None:
-        from simcontainer.errors import ScenarioError
-        from simcontainer.warm import plan_for
-
-        if plan.full:
-            raise ScenarioError([f"workloads.{w.name}.warm: warm paths run only with a plain docker run "
-                                 "lifecycle (no restart policy, crashes, grace period, SIGTERM behaviour, "
-                                 "pull errors, faults, scripted actions, or the memory model: a usage, "
-                                 "mem_limit_mib or host ksm anywhere in the scenario)"])
         try:
             plan.warm = plan_for(plan)
         except ValueError as e:
             raise ScenarioError([str(e)]) from None
-    if plan.full:
-        plan.policy = policy_for(w.restart, plane.kind)
-        plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (
-            30.0 if plane.kind == "kubelet" else 10.0)
+        bring_up = PoolTake(SnapshotRestore() if plan.warm.restore is not None else COLD)
+        if plan.warm.keep_alive_s > 0:
+            stopper, finish = HandBack(grace, w.sigterm, w.shutdown_s), KeepAlive()
+    plan.parts = Parts(bring_up, stopper, None if policy is no_restart else policy, finish)
+    if w.pull_error_rate > 0 or w.time_to_failure is not None:
         plan.fail_stream = Stream(seed_sequence(seed, w.name, "failures"))
         if w.time_to_failure is not None and w.time_to_failure.kind != "forever":
             plan.time_to_failure = LifetimeSampler(w.time_to_failure, plan.fail_stream)
+    plan.quick_stop = (stopper.clean and plan.stop.idle and finish is REMOVE and plan.steps.remove_idle
+                       and type(stopper) is GraceThenKill)
 
 
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
@@ -237,7 +247,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         plan.steps = steps(planes[k], plan, plan.network)
         # what the runtime's IO path lets through (io_factor: its fio throughput vs native)
         plan.io_mib_s = w.io_mb_s * rt.io_factor * MIB_PER_MB
-        _lifecycle_plan(plan, scenario, planes[k], seed)
+        _choose_parts(plan, scenario, planes[k], seed)
         plans.append(plan)
     return plans
 
@@ -277,21 +287,14 @@ class Engine:
         self.daemon.live_restore = scenario.daemon.live_restore
         if scenario.daemon.preemption:
             self._preemption()
-        from simcontainer.memory import Memory, active
-
         if active(scenario):
-            self.daemon.full_lifecycle()     # every workload is on the full path: OOM kills need it
             self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
         if scenario.faults:
-            from simcontainer import faults
-
-            self.daemon.full_lifecycle()
+            self.daemon.faults = True
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))
         if any(p.warm is not None for p in self.plans):
-            from simcontainer.warm import Warm
-
             self.daemon.warm = Warm(self.daemon)
             for plan in self.plans:
                 if plan.warm is not None:
@@ -300,11 +303,9 @@ class Engine:
             self.env.process(self._actions())
 
     def _preemption(self) -> None:
-        """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
-        (simcontainer.supervisor), each recorded in ``Recorder.preemptions``."""
-        from simcontainer.placement import Preemption
-
-        sv = self.daemon.full_lifecycle()
+        """Preemption (admission "backfill"): victims through the lifecycle's graceful stop, each
+        recorded in ``Recorder.preemptions``."""
+        sv = self.daemon
         rec, env = self.recorder, self.env
 
         def record(victim: Any, by: Any, host: Any) -> None:

@@ -70,9 +70,20 @@ class Recorder:
         self.pull_resolved = array("d")
         self.pull_bytes = array("d")
         self.failures: list[dict[str, Any]] = []     # failed starts: time_s, instance, workload, reason
-        # The full lifecycle only (simcontainer.supervisor): per instance its Life; per event
-        # index an Engine API action other than the state's own, and the exit code of a die
-        self.lives: dict[int, Any] = {}
+        # Running spans (Daemon.enter opens and closes them): instance, start, ready (NaN: not
+        # ready in it), end (NaN: open at the horizon). Running count, CPU asked/received and
+        # availability are read from these, however each span ended.
+        self.span_iid = array("q")
+        self.span_start = array("d")
+        self.span_ready = array("d")
+        self.span_end = array("d")
+        # Sparse, for instances whose life was more than one clean run: restarts by policy, time
+        # in back-off, and the end of the time it was meant to run (a stop by hand, or the
+        # client's deadline when it died otherwise; absent: its last span's end)
+        self.restarts: dict[int, int] = {}
+        self.backoff_s: dict[int, float] = {}
+        self.ends: dict[int, float] = {}
+        # per event index an Engine API action other than the state's own, and a die's exit code
         self.ev_action: dict[int, str] = {}
         self.ev_exit: dict[int, int] = {}
         self.faults: list[dict[str, Any]] = []       # simcontainer.faults: one row per fault
@@ -133,6 +144,14 @@ class Recorder:
         return on_change
 
     # ---- views ----------------------------------------------------------------------------
+
+    def spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The running spans as arrays, by instance (each instance's in time order): instance,
+        start, ready, end (NaN: open)."""
+        iid = np.array(self.span_iid, dtype=np.int64)
+        order = np.argsort(iid, kind="stable")
+        return (iid[order], np.array(self.span_start, dtype=np.float64)[order],
+                np.array(self.span_ready, dtype=np.float64)[order], np.array(self.span_end, dtype=np.float64)[order])
 
     def times_matrix(self) -> np.ndarray:
         return np.frombuffer(self.times, dtype=np.float64).reshape(-1, NM) if self.n else np.empty((0, NM))
@@ -218,17 +237,24 @@ def summarise(rec: Recorder, *, scenario_name: str, seed: int, horizon: float,
     ev_state = (ev_code & ((1 << _STATE_BITS) - 1)).astype(np.int16)
     ev_exit = exit_codes(rec, ev_state)
     died = ev_exit >= 0
+    for k, a in rec.ev_action.items():     # an OOM kill's exit is counted once, at its die
+        if a == "oom":
+            died[k] = False
     die_wl = wl[ev_inst[died]] if rec.n else np.zeros(0, np.int32)
     die_code = ev_exit[died]
+    sp_iid, sp_start, sp_ready, sp_end = rec.spans()
+    sp_wl = wl[sp_iid] if sp_iid.size else np.zeros(0, np.int32)
     for w, name in enumerate(workload_names):
         sel = wl == w
+        mine = sp_wl == w
+        run = (sp_iid[mine], sp_start[mine], sp_ready[mine], sp_end[mine])
         workloads[name] = {"runtime": workload_runtimes[w],
-                           **_workload(tm[sel], final[sel], pulled[sel], horizon, split[sel]),
-                           "cpu": _cpu_received(rec, np.flatnonzero(sel), tm[sel], cpu[w], hosts, horizon,
-                                                  shares[w]),
+                           **_workload(tm[sel], final[sel], pulled[sel], horizon, split[sel], run),
+                           "cpu": _cpu_received(rec, run, cpu[w], hosts, horizon, shares[w]),
                            # MiB each VM writes as its own full disk copy in its create phase
                            "vm_disk_copy_mib": copy[w],
-                           "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], die_code[die_wl == w], horizon),
+                           "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], run, die_code[die_wl == w],
+                                                      horizon),
                                          "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)}}
     mem = getattr(rec, "memory", None)
     if mem is not None and getattr(mem, "swap_cpu", False):   # swap slows the app's CPU
@@ -289,9 +315,10 @@ def _warm(rec: Recorder, tm: np.ndarray, wl: np.ndarray, names: list[str], workl
 
 
 def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
-              split: np.ndarray | None = None) -> dict[str, Any]:
+              split: np.ndarray | None = None, run: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
     """One workload's counts and figures from its rows of the times matrix and final states
-    (``split``: per instance, when its pull had its manifest and its last layer bytes; NaN: none)."""
+    (``split``: per instance, when its pull had its manifest and its last layer bytes; NaN: none;
+    ``run``: its running spans, as ``Recorder.spans``)."""
     request = t[:, M["request"]]
     admitted = ~np.isnan(t[:, M["admitted"]])
     started = ~np.isnan(t[:, M["running"]])
@@ -315,7 +342,10 @@ def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
     # figures are lower bounds of the true waits. Rejected requests never queue: left out.
     queued = admitted | waiting
     wait_c = np.where(admitted, t[:, M["admitted"]], horizon)[queued] - request[queued]
-    run_t, run_v = interval_counts(t[started, M["running"]], t[started, M["stopping"]], horizon)
+    if run is None:
+        run_t, run_v = interval_counts(t[started, M["running"]], t[started, M["stopping"]], horizon)
+    else:
+        run_t, run_v = interval_counts(run[1], run[3], horizon)
     counts = {"requested": len(t), "started": int(started.sum()), "rejected": int(rejected.sum()),
               "completed": int(np.sum(f == State.REMOVED)),
               # exited and kept (auto_remove = false): their writable layers still on disk
@@ -389,23 +419,23 @@ def admission_results(summary: dict[str, Any], rec: Recorder, daemon: Any, prior
             "(result memory.oom_kills)")
 
 
-def _cpu_received(rec: Recorder, ids: np.ndarray, t: np.ndarray, cap: float, hosts: list[Any],
+def _cpu_received(rec: Recorder, run: tuple[np.ndarray, ...], cap: float, hosts: list[Any],
                   horizon: float, share: float = 1.0) -> dict[str, float | None]:
     """Core-seconds a workload's running apps asked of their hosts' fair-share CPU, and got.
 
-    An app asks ``cap`` cores from running to stopping (not while paused); what it got is how far
-    its cap class's clock moved meanwhile (``FairShare.load_log``): with demand above capacity
-    every app gets less than it asks, and nothing else says so.
+    An app asks ``cap`` cores over each of its running spans (however the span ended: a stop, a
+    kill, a crash, an OOM kill, a fault; not while paused); what it got is how far its cap
+    class's clock moved meanwhile (``FairShare.load_log``): with demand above capacity every app
+    gets less than it asks, and nothing else says so.
     """
     if math.isnan(cap):
         return {"asked_core_s": None, "received_core_s": None, "received_fraction": None}
     asked = received = 0.0
-    if cap > 0:
-        on = ~np.isnan(t[:, M["running"]])
-        host_of = np.frombuffer(rec.host, dtype=np.int32)[ids[on]]
-        start = t[on, M["running"]]
-        end = np.where(np.isnan(t[on, M["stopping"]]), horizon, t[on, M["stopping"]])
-        host_of, start, end = _without_pauses(rec.api_calls, ids[on], host_of, start, end)
+    ids, start, _, end = run
+    if cap > 0 and ids.size:
+        host_of = np.frombuffer(rec.host, dtype=np.int32)[ids]
+        end = np.where(np.isnan(end), horizon, end)
+        host_of, start, end = _without_pauses(rec.api_calls, ids, host_of, start.copy(), end)
         for h in np.unique(host_of):
             clock = _clock(*hosts[h].cpu.load_log(cap, share), horizon)
             mine = host_of == h
@@ -429,7 +459,7 @@ def _without_pauses(calls: list[dict[str, Any]], ids: np.ndarray, host_of: np.nd
     for k in np.flatnonzero(np.isin(ids, list(toggles))):
         cut = [start[k]]
         for time_s in toggles[int(ids[k])]:
-            if time_s < end[k]:
+            if start[k] <= time_s < end[k]:     # its own span's pauses (a restart has more spans)
                 cut.append(time_s)      # pause closes a span, unpause opens the next
         cut.append(end[k])
         if len(cut) % 2:                # paused at the end: the last span is closed by the pause
@@ -470,9 +500,8 @@ def _hosts(rec: Recorder, tm: np.ndarray, hosts: list[Any], horizon: float) -> t
     def per_time(x: float, cores: float) -> float:
         return x / (cores * horizon) if horizon > 0 else 0.0
 
-    started_all = ~np.isnan(tm[:, M["running"]]) if rec.n else np.zeros(0, bool)
-    run_t, run_v = interval_counts(tm[started_all, M["running"]], tm[started_all, M["stopping"]], horizon) \
-        if rec.n else (np.zeros(0), np.zeros(0))
+    _, sp_start, _, sp_end = rec.spans()
+    run_t, run_v = interval_counts(sp_start, sp_end, horizon)
     cores = sum(h.spec.cpu_cores for h in hosts)
     kind = ts_c % ns
     host = {
@@ -589,39 +618,40 @@ def exit_codes(rec: Recorder, state: np.ndarray) -> np.ndarray:
     return code
 
 
-def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, exits: np.ndarray, horizon: float
-               ) -> dict[str, Any]:
-    """Restarts, time in back-off, availability (time running and ready over the time each
-    instance was meant to run: first ready to the client's stop, or the horizon) and exit codes."""
-    restarts, backoff, up, span = 0, 0.0, 0.0, 0.0
-    lives = rec.lives
-    fast = np.ones(ids.size, dtype=bool)
-    if lives:
+def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, run: tuple[np.ndarray, ...], exits: np.ndarray,
+               horizon: float) -> dict[str, Any]:
+    """Restarts, time in back-off, availability and exit codes of one workload.
+
+    Availability: the time its instances ran ready (each running span from its ready to its
+    end) over the time each was meant to run: first ready to the end of that time (a stop by
+    hand, the client's deadline, ``Recorder.ends``; else its last span's end), or the horizon.
+    """
+    restarts = sum(rec.restarts.get(i, 0) for i in ids.tolist()) if rec.restarts else 0
+    backoff = sum(rec.backoff_s.get(i, 0.0) for i in ids.tolist()) if rec.backoff_s else 0.0
+    sp_iid, _, sp_ready, sp_end = run
+    first = tm[:, M["ready"]]
+    got = ~np.isnan(first)
+    up_s = np.zeros(ids.size)
+    last_end = np.full(ids.size, np.nan)
+    if sp_iid.size:
+        row = np.searchsorted(ids, sp_iid)          # ids ascend: each span's row in tm
+        end = np.minimum(np.where(np.isnan(sp_end), horizon, sp_end), horizon)
+        ok = ~np.isnan(sp_ready)
+        np.add.at(up_s, row[ok], end[ok] - sp_ready[ok])
+        last_end[row] = np.where(np.isnan(sp_end), horizon, sp_end)     # spans come in time order
+    intended = np.where(np.isnan(last_end), horizon, last_end)
+    if rec.ends:
         for k, iid in enumerate(ids.tolist()):
-            life = lives.get(iid)
-            if life is None:
-                continue
-            fast[k] = False
-            restarts += life.restarts
-            backoff += life.backoff_s
-            first = life.first_ready
-            if first != first:
-                continue
-            u = life.up_s + (horizon - life.up_since if life.up_since == life.up_since else 0.0)
-            end = min(life.end if life.end == life.end else life.deadline, horizon)
-            up += min(u, end - first)
-            span += end - first
-    # the fast path (docker run --rm, a clean stop): up from ready to the stop, or the horizon
-    ready = tm[fast, M["ready"]]
-    stop = tm[fast, M["stopping"]]
-    got = ~np.isnan(ready)
-    end = np.minimum(np.where(np.isnan(stop), horizon, stop), horizon)[got]
-    fast_s = float(np.sum(end - ready[got]))
-    up += fast_s
-    span += fast_s
+            e = rec.ends.get(iid)
+            if e is not None:
+                intended[k] = e
+    end = np.minimum(intended, horizon)[got]
+    span = end - first[got]
+    up = float(np.sum(np.minimum(up_s[got], span)))
+    total = float(np.sum(span))
     codes, counts = np.unique(exits, return_counts=True) if exits.size else (np.zeros(0), np.zeros(0))
     return {"restarts": restarts, "backoff_s": backoff,
-            "availability": up / span if span > 0 else None,
+            "availability": up / total if total > 0 else None,
             "exit_codes": {str(int(c)): int(n) for c, n in zip(codes, counts)}}
 
 
@@ -670,6 +700,7 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
     ts_d = np.frombuffer(rec.ts_delta, dtype=np.float64) if len(rec.ts_delta) else np.zeros(0)
     tm = rec.times_matrix()
     hosts_of = np.frombuffer(rec.host, dtype=np.int32) if rec.n else np.zeros(0, np.int32)
+    sp_iid, sp_start, _, sp_end = rec.spans()
     groups = range(rec.n_hosts) if by_host else [None]
     frames = []
     for h in groups:
@@ -679,7 +710,8 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
             cols[_COLUMN[sname]] = step_series(ts_t[sel], ts_d[sel])
         mine = np.ones(rec.n, bool) if h is None else hosts_of == h
         t = tm[mine]
-        cols["running"] = interval_counts(t[:, M["running"]], t[:, M["stopping"]], horizon)
+        on = np.ones(sp_iid.size, bool) if h is None else hosts_of[sp_iid] == h
+        cols["running"] = interval_counts(sp_start[on], sp_end[on], horizon)
         cols["starting"] = interval_counts(t[:, M["admitted"]], _first_not_nan(t[:, M["running"]], t[:, M["removed"]]), horizon)
         if h is None:
             cols["waiting"] = interval_counts(t[:, M["request"]], t[:, M["admitted"]], horizon)

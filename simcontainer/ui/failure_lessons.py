@@ -172,7 +172,7 @@ PLANE_WORDS = {"dockerd": "docker stop (10 s grace)", "kubelet": "pod deletion (
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _stop(shutdown_s: float) -> pd.DataFrame:
-    from simcontainer.supervisor import stop_table
+    from simcontainer.parts import stop_table
 
     return stop_table(shutdown_s)
 
