@@ -99,6 +99,7 @@ class WorkloadPlan:
     warm: Any = None                # warm.WarmPlan: snapshot restore, pool, keep-alive (None: none)
     # a clean stop with nothing to wait for and a teardown that does nothing: both done in place
     quick_stop: bool = False
+    boot_idle: bool = False         # a cold start whose plane start and boot do nothing
 
     @property
     def name(self) -> str:
@@ -226,7 +227,7 @@ class Daemon:
         if state not in _EDGES[old]:
             raise AssertionError(f"instance {inst.id}: illegal {old.label} -> {state.label}")
         inst.state = state
-        now = self.env.now
+        now = self.env._now         # NOTE: simpy's ``now`` property, read directly (hot path)
         iid = inst.id
         self._ev_time(now)
         self._ev_code(iid << STATE_BITS | state)
@@ -282,7 +283,8 @@ class Daemon:
 
     def _close(self, inst: Instance, now: float) -> None:
         """The running span closes, however it ends (stop, kill, crash, OOM, fault, preemption)."""
-        self._load(inst, False)
+        if inst.cpu_load:
+            self._load(inst, False)
         inst.host.stopped()             # type: ignore[union-attr]
         self._span_end[inst.span] = now
         inst.span = -1
@@ -326,57 +328,38 @@ class Daemon:
     # ---- the one instance process ---------------------------------------------------------
 
     def lifecycle(self, inst: Instance, lifetime: float | None) -> Generator[simpy.Event, Any, None]:
-        """The only instance process: bring-up, runs (start, serve, stop, exit, maybe restarts),
-        finish; an API start of a kept instance runs it again. ``lifetime`` None: ``docker
-        create`` (it waits in created for an API start)."""
-        plan = inst.plan
+        """The only instance process: bring-up, then runs -- start, serve, stop, exit, maybe a
+        restart by policy -- then the finish; an API start of a kept instance runs it again.
+        ``lifetime`` None: ``docker create`` (it waits in created for an API start)."""
+        env, plan = self.env, inst.plan
         parts = plan.parts
         if plan.fail_stream is not None and self._pull_error(inst):
             return
-        if not (yield from parts.bring_up.prepare(self, inst)):
+        got = parts.bring_up.prepare(self, inst)    # True: created at once; else a generator
+        if got is not True and (got is False or not (yield from got)):
             return
-        how: str | None = "start"
-        if lifetime is None:
+        how = "start"
+        if lifetime is None:                         # docker create: until an API start
             how = yield from self.park(inst)
             if how == "remove":
                 yield from self.remove(inst)
                 return
             lifetime = _INF
-        finish = parts.finish
-        while how is not None:
-            if not (yield from self._runs(inst, lifetime, how)):
-                return
-            if plan.quick_stop:         # --rm with nothing to tear down: removed in place
-                self._removed(inst)
-                return
-            how = yield from finish.finish(self, inst)
-            if how is None:
-                return
-            if not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
-                return
-            lifetime = _INF             # an API start: it runs until stopped (no client deadline)
-            self.rec.ends.pop(inst.id, None)
-
-    def _runs(self, inst: Instance, lifetime: float, how: str) -> Generator[simpy.Event, Any, bool]:
-        """Start, serve, stop and exit -- again after each restart its policy grants. False when
-        the instance is gone (a failed start)."""
-        env, plan = self.env, inst.plan
-        parts = plan.parts
         boot, stopper, policy = parts.bring_up.boot, parts.stopper, parts.restart
-        first = True
         deadline = _INF             # the client's stop: first ready + lifetime
+        first = True
         k = 0                       # the back-off step
         while True:
             self.enter(inst, _STARTING)
             cause: str | None = None
             started = _INF          # its run counts from running (moby: StartedAt to exit)
             try:
-                why = yield from boot(self, inst)
+                why = None if plan.boot_idle else (yield from boot(self, inst))
             except simpy.Interrupt as i:
                 why, cause = None, self.caught(inst, i)
             if why is not None:
                 self._fail(inst, why, ram_held=True)
-                return False
+                return
             own_at, own_code = _INF, 0
             if cause is None:       # serve: ready, then the client's stop or the app's own exit
                 self.enter(inst, _RUNNING, None if how == "start" else how)
@@ -405,42 +388,60 @@ class Daemon:
                         cause = "client"
                 except simpy.Interrupt as i:
                     cause = self.caught(inst, i)
-            code = own_code if cause in ("crash", "exit") else 0
-            if plan.quick_stop and cause == "client":
+            if cause == "client" and plan.quick_stop:   # --rm, a clean stop, nothing to tear down
                 self.enter(inst, _STOPPING)
-            elif cause in GRACEFUL:
+                self.exit(inst, cause, 0)
+                self._removed(inst)
+                return
+            code = own_code if cause == "crash" or cause == "exit" else 0
+            if cause in GRACEFUL:
                 code, cut = yield from stopper.stop(self, inst, own_at, own_code, inst.stop_t)
                 inst.stop_t = None
-                if cut is not None:
-                    cause = cut
-            if cause == "kill":
-                code, inst.kill_code = inst.kill_code, EXIT_SIGKILL
-            elif cause == "daemon":     # the daemon stops its containers as it goes down
-                code = stop_outcome(plan.workload.sigterm, plan.workload.shutdown_s, 0.0)[1]
-            elif cause in ("host", "guest", "oom"):
-                code = EXIT_SIGKILL
-            self.exit(inst, cause, code)
-            if cause not in BY_HAND:    # meant to run to its deadline (availability counts the gap)
+                cause = cut or cause
+            code = self._exit_code(inst, cause, code)      # type: ignore[arg-type]
+            self.exit(inst, cause, code)                    # type: ignore[arg-type]
+            if cause not in BY_HAND:    # it was meant to run to its deadline (availability counts the gap)
                 self.rec.ends[inst.id] = deadline
             if cause == "restart":      # ``docker restart``: stopped, now started again
                 if not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
-                    return False
+                    return
                 how = "restart"
                 continue
-            if policy is None or cause in BY_HAND or env.now >= deadline:
-                return True
-            if env.now - started >= policy.reset_after_s > 0:
-                k = 0
-            restarts = self.rec.restarts.get(inst.id, 0)
-            delay = policy(Exit(code, cause, restarts), k)
-            if delay is None:
-                return True
-            again = yield from self._back_off(inst, delay, deadline)
-            if again is not True:
-                return again is None
-            k += 1
-            self.rec.restarts[inst.id] = restarts + 1
-            how = "start"       # a restart by policy: Docker logs ``start`` (``restart`` is the API call's)
+            delay, k = self._restart_delay(inst, policy, cause, code, env.now - started, deadline, k)
+            if delay is not None:
+                again = yield from self._back_off(inst, delay, deadline)
+                if again is False:
+                    return
+                if again:
+                    k += 1
+                    self.rec.restarts[inst.id] = self.rec.restarts.get(inst.id, 0) + 1
+                    how = "start"       # by policy: Docker logs ``start`` (``restart`` is the API call's)
+                    continue
+            how = yield from parts.finish.finish(self, inst)
+            if how is None or not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
+                return
+            deadline, first = _INF, False   # an API start: it runs until stopped (no client deadline)
+            self.rec.ends.pop(inst.id, None)
+
+    def _exit_code(self, inst: Instance, cause: str, code: int) -> int:
+        """The exit code of an exit by ``cause`` (``code``: the app's own, or the stop's)."""
+        if cause == "kill":
+            code, inst.kill_code = inst.kill_code, EXIT_SIGKILL
+        elif cause == "daemon":     # the daemon stops its containers as it goes down
+            w = inst.plan.workload
+            code = stop_outcome(w.sigterm, w.shutdown_s, 0.0)[1]
+        elif cause in ("host", "guest", "oom"):
+            code = EXIT_SIGKILL
+        return code
+
+    def _restart_delay(self, inst: Instance, policy: Any, cause: str, code: int, ran_s: float, deadline: float,
+                       k: int) -> tuple[float | None, int]:
+        """(the restart policy's delay or None, the back-off step after a reset)."""
+        if policy is None or cause in BY_HAND or self.env.now >= deadline:
+            return None, k
+        if ran_s >= policy.reset_after_s > 0:
+            k = 0
+        return policy(Exit(code, cause, self.rec.restarts.get(inst.id, 0)), k), k
 
     def exit(self, inst: Instance, cause: str, code: int) -> None:
         """The exit: Docker's ``die`` with its code (an OOM kill: ``oom``, then ``die`` 137);

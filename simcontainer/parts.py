@@ -96,14 +96,31 @@ class Cold:
     setup) and the runtime's boot. With the registry's lazy pulling the pull fetches only what the
     start needs (``ImageStore.pull``): the same part."""
 
-    def prepare(self, d: Daemon, inst: Instance) -> Generator[simpy.Event, Any, bool]:
-        """Requested -> created; False when admission rejected it (then it is gone)."""
-        env, rec, plan = d.env, d.rec, inst.plan
+    def prepare(self, d: Daemon, inst: Instance) -> bool | Generator[simpy.Event, Any, bool]:
+        """Requested -> created: True when done at once (placed now, image cached, nothing to
+        create: no event to wait for), False when admission rejected it (then it is gone), else
+        the generator that does it."""
         got = d.admission.admit(inst)
         if got is False:
             d.enter(inst, _REJECTED)
             del d.live[inst.id]
             return False
+        plan = inst.plan
+        if got is True and not d.faults and plan.steps.create_idle and plan.vm_copy_mib <= 0:
+            host = inst.host
+            workers = host.planes[plan.plane].workers          # type: ignore[union-attr]
+            if (workers is None or workers.free > 0) and host.store.is_ready(plan.image):   # type: ignore[union-attr]
+                rec, iid, now = d.rec, inst.id, d.env._now
+                rec.times[iid * NM + _M_ADMITTED] = now
+                rec.host[iid] = host.index                  # type: ignore[union-attr]
+                d.enter(inst, _PULLING)
+                rec.times[iid * NM + _M_PULLED] = now
+                d.enter(inst, _CREATED)
+                return True
+        return self._prepare(d, inst, got)
+
+    def _prepare(self, d: Daemon, inst: Instance, got: Any) -> Generator[simpy.Event, Any, bool]:
+        env, rec, plan = d.env, d.rec, inst.plan
         if got is not True:
             d.enter(inst, _WAITING)
             yield got
