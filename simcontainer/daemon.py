@@ -100,6 +100,9 @@ class WorkloadPlan:
     # a clean stop with nothing to wait for and a teardown that does nothing: both done in place
     quick_stop: bool = False
     boot_idle: bool = False         # a cold start whose plane start and boot do nothing
+    has_ports: bool = False         # its instances take a port on a bridge with a port limit
+    ready_s: float = 0.0            # the workload's ``ready_s``
+    prepare: Any = None             # its bring-up's ``prepare`` (bound once)
 
     @property
     def name(self) -> str:
@@ -196,7 +199,14 @@ class Daemon:
 
     def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
         """``docker run``: request an instance now; it lives ``lifetime`` seconds once ready."""
-        inst = self._new(plan)
+        # NOTE: ``_new`` inlined (the hot path: one call per request)
+        iid = self.rec.new_instance(plan.index, self.env._now)
+        inst = Instance(iid, plan)
+        self.live[iid] = inst
+        ids = self.by_workload.get(plan.index)
+        if ids is None:
+            ids = self.by_workload[plan.index] = array("q")
+        ids.append(iid)
         inst.process = self.env.process(self.lifecycle(inst, lifetime))
         return inst
 
@@ -222,12 +232,17 @@ class Daemon:
 
     def enter(self, inst: Instance, state: State, action: str | None = None, exit_code: int | None = None) -> None:
         """The instance enters ``state``: the event (with Docker's action and exit code when they
-        are not the state's own), its lifecycle mark, and its running span opened or closed."""
+        are not the state's own), its lifecycle mark, and its running span opened (running
+        count, CPU and IO load on, the memory model told) or closed -- however it ends: a stop,
+        a kill, a crash, an OOM kill, a fault, a preemption. A pause only takes its load off.
+
+        NOTE: the hot path of the simulator (seven calls per instance): the span's steps are
+        written here, not in helpers, and the recorder's columns are bound on the daemon."""
         old = inst.state
         if state not in _EDGES[old]:
             raise AssertionError(f"instance {inst.id}: illegal {old.label} -> {state.label}")
         inst.state = state
-        now = self.env._now         # NOTE: simpy's ``now`` property, read directly (hot path)
+        now = self.env._now         # simpy's ``now`` property, read directly
         iid = inst.id
         self._ev_time(now)
         self._ev_code(iid << STATE_BITS | state)
@@ -237,16 +252,37 @@ class Daemon:
         m = _MARK_OF[state]
         if m >= 0:
             self._times[iid * NM + m] = now
-        if state is _RUNNING:
+        elif state is _RUNNING:
             if old is _PAUSED:
                 self._load(inst, True)
-            else:
-                self._open(inst, now)
-        elif old is _RUNNING or old is _PAUSED:
+                return
+            inst.span = len(self._span_end)         # the running span opens
+            self._span_iid(iid)
+            self._span_start(now)
+            self._span_ready.append(NAN)
+            self._span_end.append(NAN)
+            times, i = self._times, iid * NM + _M_RUNNING
+            if times[i] != times[i]:
+                times[i] = now
+            inst.host.started()                     # type: ignore[union-attr]
+            plan = inst.plan
+            if plan.demand.cpu > 0 or plan.io_mib_s > 0:
+                self._load(inst, True)
+            if self.memory is not None:
+                self.memory.on_running(inst)
+            return
+        if old is _RUNNING or old is _PAUSED:
             if state is _PAUSED:
                 self._load(inst, False)
-            else:
-                self._close(inst, now)
+                return
+            if inst.cpu_load:                       # the running span closes
+                self._load(inst, False)
+            inst.host.stopped()                     # type: ignore[union-attr]
+            self._span_end[inst.span] = now
+            inst.span = -1
+            self._times[iid * NM + _M_STOPPING] = now
+            if self.memory is not None:
+                self.memory.on_exit(inst)
 
     def note(self, action: str | None, exit_code: int | None = None) -> None:
         """Docker's action and exit code for the event just recorded, where not the state's own."""
@@ -261,36 +297,6 @@ class Daemon:
         self._ev_time(self.env.now)
         self._ev_code(inst.id << STATE_BITS | inst.state)
         self.note(action, exit_code)
-
-    def _open(self, inst: Instance, now: float) -> None:
-        """The running span opens: counted running, its CPU and IO load on, the memory model told."""
-        iid = inst.id
-        inst.span = len(self._span_end)
-        self._span_iid(iid)
-        self._span_start(now)
-        self._span_ready.append(NAN)
-        self._span_end.append(NAN)
-        i = iid * NM + _M_RUNNING
-        times = self._times
-        if times[i] != times[i]:
-            times[i] = now
-        inst.host.started()             # type: ignore[union-attr]
-        plan = inst.plan
-        if plan.demand.cpu > 0 or plan.io_mib_s > 0:
-            self._load(inst, True)
-        if self.memory is not None:
-            self.memory.on_running(inst)
-
-    def _close(self, inst: Instance, now: float) -> None:
-        """The running span closes, however it ends (stop, kill, crash, OOM, fault, preemption)."""
-        if inst.cpu_load:
-            self._load(inst, False)
-        inst.host.stopped()             # type: ignore[union-attr]
-        self._span_end[inst.span] = now
-        inst.span = -1
-        self._times[inst.id * NM + _M_STOPPING] = now
-        if self.memory is not None:
-            self.memory.on_exit(inst)
 
     def _load(self, inst: Instance, on: bool) -> None:
         """A running app's load: its cores on the host's CPU and its disk IO (``io_mib_s``) on
@@ -317,14 +323,6 @@ class Daemon:
             if plan.io_mib_s:
                 host.disk_bw.remove_load(plan.io_mib_s)
 
-    def _ready(self, inst: Instance) -> None:
-        now = self.env.now
-        i = inst.id * NM + _M_READY
-        times = self._times
-        if times[i] != times[i]:
-            times[i] = now
-        self._span_ready[inst.span] = now
-
     # ---- the one instance process ---------------------------------------------------------
 
     def lifecycle(self, inst: Instance, lifetime: float | None) -> Generator[simpy.Event, Any, None]:
@@ -335,7 +333,7 @@ class Daemon:
         parts = plan.parts
         if plan.fail_stream is not None and self._pull_error(inst):
             return
-        got = parts.bring_up.prepare(self, inst)    # True: created at once; else a generator
+        got = plan.prepare(self, inst)      # True: created at once; else a generator
         if got is not True and (got is False or not (yield from got)):
             return
         how = "start"
@@ -345,7 +343,7 @@ class Daemon:
                 yield from self.remove(inst)
                 return
             lifetime = _INF
-        boot, stopper, policy = parts.bring_up.boot, parts.stopper, parts.restart
+        warm, ready_s, times = plan.warm is not None, plan.ready_s, self._times
         deadline = _INF             # the client's stop: first ready + lifetime
         first = True
         k = 0                       # the back-off step
@@ -354,7 +352,7 @@ class Daemon:
             cause: str | None = None
             started = _INF          # its run counts from running (moby: StartedAt to exit)
             try:
-                why = None if plan.boot_idle else (yield from boot(self, inst))
+                why = None if plan.boot_idle else (yield from parts.bring_up.boot(self, inst))
             except simpy.Interrupt as i:
                 why, cause = None, self.caught(inst, i)
             if why is not None:
@@ -365,14 +363,18 @@ class Daemon:
                 self.enter(inst, _RUNNING, None if how == "start" else how)
                 started = env.now
                 try:
-                    if inst.warm_ready:
+                    if warm and inst.warm_ready:
                         inst.warm_ready = False
-                    elif plan.workload.ready_s > 0:
-                        yield env.timeout(plan.workload.ready_s)
-                    self._ready(inst)
-                    if inst.fault_cpu_s > 0:     # a restore's lazy memory faults in while it works
+                    elif ready_s > 0:
+                        yield env.timeout(ready_s)
+                    now = env._now
+                    i = inst.id * NM + _M_READY      # ready: its first ready mark, its span's ready
+                    if times[i] != times[i]:
+                        times[i] = now
+                    self._span_ready[inst.span] = now
+                    if warm and inst.fault_cpu_s > 0:     # a restore's lazy memory faults in while it works
                         yield from self._faults_in(inst)
-                    now = env.now
+                        now = env._now
                     left = lifetime if first else max(0.0, deadline - now)
                     if first:
                         deadline = now + lifetime if lifetime != _INF else _INF
@@ -390,12 +392,13 @@ class Daemon:
                     cause = self.caught(inst, i)
             if cause == "client" and plan.quick_stop:   # --rm, a clean stop, nothing to tear down
                 self.enter(inst, _STOPPING)
-                self.exit(inst, cause, 0)
+                self.enter(inst, _EXITED)       # NOTE: ``exit`` for a clean exit, inlined
+                self._release_exit(inst)
                 self._removed(inst)
                 return
             code = own_code if cause == "crash" or cause == "exit" else 0
             if cause in GRACEFUL:
-                code, cut = yield from stopper.stop(self, inst, own_at, own_code, inst.stop_t)
+                code, cut = yield from parts.stopper.stop(self, inst, own_at, own_code, inst.stop_t)
                 inst.stop_t = None
                 cause = cut or cause
             code = self._exit_code(inst, cause, code)      # type: ignore[arg-type]
@@ -407,7 +410,7 @@ class Daemon:
                     return
                 how = "restart"
                 continue
-            delay, k = self._restart_delay(inst, policy, cause, code, env.now - started, deadline, k)
+            delay, k = self._restart_delay(inst, parts.restart, cause, code, env.now - started, deadline, k)
             if delay is not None:
                 again = yield from self._back_off(inst, delay, deadline)
                 if again is False:
@@ -459,8 +462,8 @@ class Daemon:
     def _release_exit(self, inst: Instance, port: bool = True) -> None:
         """At exit: RAM, reserved CPU and the bridge port go back (its writable layer, image
         reference and name stay until removal); the admission queue moves."""
-        host, dm, now = inst.host, inst.plan.demand, self.env.now
-        if port:
+        host, dm, now = inst.host, inst.plan.demand, self.env._now
+        if port and inst.plan.has_ports:
             host.planes[inst.plan.plane].free_port(inst.holder or inst)     # type: ignore[union-attr]
         host.ram.release(dm.ram_mib, now)                   # type: ignore[union-attr]
         if host.cpu_pool is not None:                       # type: ignore[union-attr]

@@ -212,6 +212,9 @@ def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlanePro
         if w.time_to_failure is not None and w.time_to_failure.kind != "forever":
             plan.time_to_failure = LifetimeSampler(w.time_to_failure, plan.fail_stream)
     plan.boot_idle = bring_up is COLD and plan.steps.start_idle
+    plan.has_ports = plan.steps.endpoint and plane.bridge_max_ports is not None
+    plan.ready_s = w.ready_s
+    plan.prepare = bring_up.prepare
     plan.quick_stop = (stopper.clean and plan.stop.idle and finish is REMOVE and plan.steps.remove_idle
                        and type(stopper) is GraceThenKill)
 
