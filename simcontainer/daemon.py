@@ -117,7 +117,7 @@ class Instance(Ticket):
     until set (an API request's arguments, a warm instance's holder, a parked wait).
     """
 
-    __slots__ = ("id", "plan", "state", "process", "cpu_load", "span", "__dict__")
+    __slots__ = ("id", "plan", "state", "process", "cpu_load", "span", "span_ready", "__dict__")
 
     wake: simpy.Event | None = None     # parked (created or exited): an API start/restart/remove
     pending = False                     # interrupted, not yet met (a second interrupt waits)
@@ -143,7 +143,8 @@ class Instance(Ticket):
         self.state = _REQUESTED
         self.process: simpy.Process | None = None
         self.cpu_load = False
-        self.span = -1                  # its open running span (Recorder.span_*), -1: none
+        self.span = NAN                 # its open running span's start (NaN: not running)
+        self.span_ready = NAN           # ... and when its app became ready in it
 
     @property
     def ticket(self) -> Ticket:
@@ -177,8 +178,8 @@ class Daemon:
         self._times = recorder.times
         self._span_iid = recorder.span_iid.append
         self._span_start = recorder.span_start.append
-        self._span_ready = recorder.span_ready
-        self._span_end = recorder.span_end
+        self._span_ready = recorder.span_ready.append
+        self._span_end = recorder.span_end.append
 
     @property
     def supervisor(self) -> Daemon:
@@ -230,59 +231,75 @@ class Daemon:
 
     # ---- the one transition ---------------------------------------------------------------
 
-    def enter(self, inst: Instance, state: State, action: str | None = None, exit_code: int | None = None) -> None:
-        """The instance enters ``state``: the event (with Docker's action and exit code when they
-        are not the state's own), its lifecycle mark, and its running span opened (running
-        count, CPU and IO load on, the memory model told) or closed -- however it ends: a stop,
-        a kill, a crash, an OOM kill, a fault, a preemption. A pause only takes its load off.
+    def enter(self, inst: Instance, state: State, action: str | None = None, exit_code: int | None = None,
+              then: State | None = None) -> None:
+        """The instance enters ``state`` (and then ``then``, in the same instant): the event
+        (with Docker's action and exit code when they are not the state's own), its lifecycle
+        mark, and its running span opened (running count, CPU and IO load on, the memory model
+        told) or closed -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a
+        preemption. A pause only takes its load off.
 
-        NOTE: the hot path of the simulator (seven calls per instance): the span's steps are
-        written here, not in helpers, and the recorder's columns are bound on the daemon."""
-        old = inst.state
-        if state not in _EDGES[old]:
-            raise AssertionError(f"instance {inst.id}: illegal {old.label} -> {state.label}")
-        inst.state = state
+        NOTE: the hot path of the simulator: the span's steps are written here, not in helpers,
+        the recorder's columns are bound on the daemon, and two states of one instant (pulling
+        and created, starting and running, stopping and exited) may go in one call."""
         now = self.env._now         # simpy's ``now`` property, read directly
         iid = inst.id
-        self._ev_time(now)
-        self._ev_code(iid << STATE_BITS | state)
+        ev_time, ev_code = self._ev_time, self._ev_code
+        while True:
+            old = inst.state
+            if state not in _EDGES[old]:
+                raise AssertionError(f"instance {iid}: illegal {old.label} -> {state.label}")
+            inst.state = state
+            ev_time(now)
+            ev_code(iid << STATE_BITS | state)
+            if action is not None or exit_code is not None:
+                self.note(action, exit_code)
+            m = _MARK_OF[state]
+            if m >= 0:
+                self._times[iid * NM + m] = now
+            elif state is _RUNNING:
+                if old is _PAUSED:
+                    self._load(inst, True)
+                else:                                   # the running span opens
+                    inst.span, inst.span_ready = now, NAN
+                    times, i = self._times, iid * NM + _M_RUNNING
+                    if times[i] != times[i]:
+                        times[i] = now
+                    inst.host.started()                 # type: ignore[union-attr]
+                    plan = inst.plan
+                    if plan.demand.cpu > 0 or plan.io_mib_s > 0:
+                        self._load(inst, True)
+                    if self.memory is not None:
+                        self.memory.on_running(inst)
+            if (old is _RUNNING or old is _PAUSED) and state is not _RUNNING:
+                if state is _PAUSED:
+                    self._load(inst, False)
+                else:                                   # the running span closes
+                    if inst.cpu_load:
+                        self._load(inst, False)
+                    inst.host.stopped()                 # type: ignore[union-attr]
+                    self._span_iid(iid)
+                    self._span_start(inst.span)
+                    self._span_ready(inst.span_ready)
+                    self._span_end(now)
+                    inst.span = NAN
+                    self._times[iid * NM + _M_STOPPING] = now
+                    if self.memory is not None:
+                        self.memory.on_exit(inst)
+            if then is None:
+                break
+            state, then, action, exit_code = then, None, None, None
         self._final[iid] = state
-        if action is not None or exit_code is not None:
-            self.note(action, exit_code)
-        m = _MARK_OF[state]
-        if m >= 0:
-            self._times[iid * NM + m] = now
-        elif state is _RUNNING:
-            if old is _PAUSED:
-                self._load(inst, True)
-                return
-            inst.span = len(self._span_end)         # the running span opens
-            self._span_iid(iid)
-            self._span_start(now)
-            self._span_ready.append(NAN)
-            self._span_end.append(NAN)
-            times, i = self._times, iid * NM + _M_RUNNING
-            if times[i] != times[i]:
-                times[i] = now
-            inst.host.started()                     # type: ignore[union-attr]
-            plan = inst.plan
-            if plan.demand.cpu > 0 or plan.io_mib_s > 0:
-                self._load(inst, True)
-            if self.memory is not None:
-                self.memory.on_running(inst)
-            return
-        if old is _RUNNING or old is _PAUSED:
-            if state is _PAUSED:
-                self._load(inst, False)
-                return
-            if inst.cpu_load:                       # the running span closes
-                self._load(inst, False)
-            inst.host.stopped()                     # type: ignore[union-attr]
-            self._span_end[inst.span] = now
-            inst.span = -1
-            self._times[iid * NM + _M_STOPPING] = now
-            if self.memory is not None:
-                self.memory.on_exit(inst)
+
+    def close_spans(self) -> None:
+        """At the horizon: the running spans still open go to the recorder (end NaN: open)."""
+        for inst in self.live.values():
+            if inst.span == inst.span:
+                self._span_iid(inst.id)
+                self._span_start(inst.span)
+                self._span_ready(inst.span_ready)
+                self._span_end(NAN)
+                inst.span = NAN
 
     def note(self, action: str | None, exit_code: int | None = None) -> None:
         """Docker's action and exit code for the event just recorded, where not the state's own."""
@@ -348,20 +365,24 @@ class Daemon:
         first = True
         k = 0                       # the back-off step
         while True:
-            self.enter(inst, _STARTING)
             cause: str | None = None
             started = _INF          # its run counts from running (moby: StartedAt to exit)
-            try:
-                why = None if plan.boot_idle else (yield from parts.bring_up.boot(self, inst))
-            except simpy.Interrupt as i:
-                why, cause = None, self.caught(inst, i)
-            if why is not None:
-                self._fail(inst, why, ram_held=True)
-                return
+            if plan.boot_idle and how == "start":      # nothing to boot: running at once
+                self.enter(inst, _STARTING, then=_RUNNING)
+            else:
+                self.enter(inst, _STARTING)
+                try:
+                    why = None if plan.boot_idle else (yield from parts.bring_up.boot(self, inst))
+                except simpy.Interrupt as i:
+                    why, cause = None, self.caught(inst, i)
+                if why is not None:
+                    self._fail(inst, why, ram_held=True)
+                    return
+                if cause is None:
+                    self.enter(inst, _RUNNING, None if how == "start" else how)
             own_at, own_code = _INF, 0
             if cause is None:       # serve: ready, then the client's stop or the app's own exit
-                self.enter(inst, _RUNNING, None if how == "start" else how)
-                started = env.now
+                started = env._now
                 try:
                     if warm and inst.warm_ready:
                         inst.warm_ready = False
@@ -371,7 +392,7 @@ class Daemon:
                     i = inst.id * NM + _M_READY      # ready: its first ready mark, its span's ready
                     if times[i] != times[i]:
                         times[i] = now
-                    self._span_ready[inst.span] = now
+                    inst.span_ready = now
                     if warm and inst.fault_cpu_s > 0:     # a restore's lazy memory faults in while it works
                         yield from self._faults_in(inst)
                         now = env._now
@@ -391,8 +412,7 @@ class Daemon:
                 except simpy.Interrupt as i:
                     cause = self.caught(inst, i)
             if cause == "client" and plan.quick_stop:   # --rm, a clean stop, nothing to tear down
-                self.enter(inst, _STOPPING)
-                self.enter(inst, _EXITED)       # NOTE: ``exit`` for a clean exit, inlined
+                self.enter(inst, _STOPPING, then=_EXITED)   # NOTE: ``exit`` for a clean exit, inlined
                 self._release_exit(inst)
                 self._removed(inst)
                 return

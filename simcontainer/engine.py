@@ -383,6 +383,7 @@ class Engine:
             else:
                 self._run_reporting(horizon, progress)
         wall = time.perf_counter() - start
+        self.daemon.close_spans()
         summary = summarise(
             self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
             workload_names=[w.name for w in self.scenario.workloads],

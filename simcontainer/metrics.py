@@ -70,8 +70,8 @@ class Recorder:
         self.pull_resolved = array("d")
         self.pull_bytes = array("d")
         self.failures: list[dict[str, Any]] = []     # failed starts: time_s, instance, workload, reason
-        # Running spans (Daemon.enter opens and closes them): instance, start, ready (NaN: not
-        # ready in it), end (NaN: open at the horizon). Running count, CPU asked/received and
+        # Running spans (Daemon.enter closes them; Daemon.close_spans adds those open at the
+        # horizon): instance, start, ready (NaN: not ready in it), end (NaN: open). Running count, CPU asked/received and
         # availability are read from these, however each span ended.
         self.span_iid = array("q")
         self.span_start = array("d")

@@ -113,9 +113,8 @@ class Cold:
                 rec, iid, now = d.rec, inst.id, d.env._now
                 rec.times[iid * NM + _M_ADMITTED] = now
                 rec.host[iid] = host.index                  # type: ignore[union-attr]
-                d.enter(inst, _PULLING)
                 rec.times[iid * NM + _M_PULLED] = now
-                d.enter(inst, _CREATED)
+                d.enter(inst, _PULLING, then=_CREATED)
                 return True
         return self._prepare(d, inst, got)
 
