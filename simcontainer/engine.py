@@ -335,9 +335,20 @@ class Engine:
         for act in sorted(self.scenario.actions, key=lambda a: a.at_s):
             if act.at_s > env.now:
                 yield env.timeout(act.at_s - env.now)
-            ids = self.daemon.by_workload.get(index[act.workload], [])
+            w = index[act.workload]
+            if act.op == "create":      # docker create: a new instance of the workload, not started
+                self.daemon.create(self.plans[w])
+                continue
+            ids = self.daemon.by_workload.get(w, [])
             iid = ids[act.instance] if act.instance < len(ids) else -1 - act.instance
-            self.daemon.api(act.op, iid)
+            kw: dict[str, Any] = {}
+            if act.op == "kill":
+                kw["signal"] = act.signal
+            elif act.op in ("stop", "restart"):
+                kw["t"] = act.t
+            elif act.op == "remove":
+                kw["force"] = act.force
+            self.daemon.api(act.op, iid, **kw)
 
     def _run_reporting(self, horizon: float, progress: Progress) -> None:
         """``env.run(until=horizon)`` in blocks of events, telling ``progress`` ~10 times a

@@ -105,8 +105,8 @@ def test_availability_is_the_share_of_time_up():
 
 
 def test_lesson_helpers():
-    from simcontainer.restart import backoff_table, crash_loop
     from simcontainer.parts import stop_table
+    from simcontainer.restart import backoff_table, crash_loop
 
     t = backoff_table(6)
     assert t[t.policy == "kubelet CrashLoopBackOff"].delay_s.tolist() == pytest.approx([10, 20, 40, 80, 160, 300])
