@@ -176,10 +176,7 @@ class Daemon:
         self._ev_code = recorder.ev_code.append
         self._final = recorder.final
         self._times = recorder.times
-        self._span_iid = recorder.span_iid.append
-        self._span_start = recorder.span_start.append
-        self._span_ready = recorder.span_ready.append
-        self._span_end = recorder.span_end.append
+        self._span = recorder.spans_flat.extend
 
     @property
     def supervisor(self) -> Daemon:
@@ -278,10 +275,7 @@ class Daemon:
                     if inst.cpu_load:
                         self._load(inst, False)
                     inst.host.stopped()                 # type: ignore[union-attr]
-                    self._span_iid(iid)
-                    self._span_start(inst.span)
-                    self._span_ready(inst.span_ready)
-                    self._span_end(now)
+                    self._span((iid, inst.span, inst.span_ready, now))
                     inst.span = NAN
                     self._times[iid * NM + _M_STOPPING] = now
                     if self.memory is not None:
@@ -295,10 +289,7 @@ class Daemon:
         """At the horizon: the running spans still open go to the recorder (end NaN: open)."""
         for inst in self.live.values():
             if inst.span == inst.span:
-                self._span_iid(inst.id)
-                self._span_start(inst.span)
-                self._span_ready(inst.span_ready)
-                self._span_end(NAN)
+                self._span((inst.id, inst.span, inst.span_ready, NAN))
                 inst.span = NAN
 
     def note(self, action: str | None, exit_code: int | None = None) -> None:

@@ -73,10 +73,7 @@ class Recorder:
         # Running spans (Daemon.enter closes them; Daemon.close_spans adds those open at the
         # horizon): instance, start, ready (NaN: not ready in it), end (NaN: open). Running count, CPU asked/received and
         # availability are read from these, however each span ended.
-        self.span_iid = array("q")
-        self.span_start = array("d")
-        self.span_ready = array("d")
-        self.span_end = array("d")
+        self.spans_flat = array("d")     # 4 numbers per span (the instance id exact below 2**53)
         # Sparse, for instances whose life was more than one clean run: restarts by policy, time
         # in back-off, and the end of the time it was meant to run (a stop by hand, or the
         # client's deadline when it died otherwise; absent: its last span's end)
@@ -148,10 +145,10 @@ class Recorder:
     def spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The running spans as arrays, by instance (each instance's in time order): instance,
         start, ready, end (NaN: open)."""
-        iid = np.array(self.span_iid, dtype=np.int64)
+        flat = np.array(self.spans_flat, dtype=np.float64).reshape(-1, 4)
+        iid = flat[:, 0].astype(np.int64)
         order = np.argsort(iid, kind="stable")
-        return (iid[order], np.array(self.span_start, dtype=np.float64)[order],
-                np.array(self.span_ready, dtype=np.float64)[order], np.array(self.span_end, dtype=np.float64)[order])
+        return iid[order], flat[order, 1], flat[order, 2], flat[order, 3]
 
     def times_matrix(self) -> np.ndarray:
         return np.frombuffer(self.times, dtype=np.float64).reshape(-1, NM) if self.n else np.empty((0, NM))
