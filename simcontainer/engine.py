@@ -395,6 +395,7 @@ class Engine:
                 self._run_reporting(horizon, progress)
         wall = time.perf_counter() - start
         self.daemon.close_spans()
+        self.recorder.trim()
         summary = summarise(
             self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
             workload_names=[w.name for w in self.scenario.workloads],

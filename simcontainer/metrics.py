@@ -29,6 +29,7 @@ PHASE_SPANS = {"wait": ("request", "admitted"), "pull": ("admitted", "pulled"),
                "ready": ("running", "ready")}
 NM = len(MARKS)
 _NAN_ROW = array("d", [math.nan] * NM)
+ROW_BLOCK = 1024            # per-instance rows are added this many at a time
 
 # cpu: cores allocated (busy); cpu_excess: cores asked by running apps and CPU phases beyond the
 # host's cores. Cores asked = busy + excess (resources.FairShare: busy = min(asked, cores)).
@@ -93,19 +94,34 @@ class Recorder:
         self.memory: Any = None                      # simcontainer.memory.Memory when in use
         self.warm: Any = None       # simcontainer.warm.Warm when a workload has warm paths
         self.n = 0
+        self._rows = 0              # per-instance rows allocated (>= n while a run goes on)
 
     def new_instance(self, workload: int, now: float) -> int:
         iid = self.n
-        self.n += 1
-        self.times.extend(_NAN_ROW)
+        self.n = iid + 1
+        if iid >= self._rows:       # NOTE: rows come in blocks (cut to ``n`` by ``trim``)
+            self._grow()
         self.times[iid * NM] = now
-        self.workload.append(workload)
-        self.host.append(-1)
-        self.final.append(_REQUESTED)
-        self.pulled_mib.append(0.0)
+        self.workload[iid] = workload
         self.ev_time.append(now)
         self.ev_code.append(iid << _STATE_BITS)
         return iid
+
+    def _grow(self) -> None:
+        k = max(ROW_BLOCK, self._rows)
+        self.times.extend(_NAN_ROW * k)
+        self.workload.extend(array("i", [0]) * k)
+        self.host.extend(array("i", [-1]) * k)
+        self.final.extend(array("b", [_REQUESTED]) * k)
+        self.pulled_mib.extend(array("d", [0.0]) * k)
+        self._rows += k
+
+    def trim(self) -> None:
+        """Cut the per-instance columns to the instances there are (at the end of a run)."""
+        n = self.n
+        for col, per in ((self.times, NM), (self.workload, 1), (self.host, 1), (self.final, 1), (self.pulled_mib, 1)):
+            del col[n * per:]
+        self._rows = n
 
     def pull_split(self, iid: int, resolved_at: float, bytes_at: float) -> None:
         self.pull_iid.append(iid)
@@ -151,7 +167,8 @@ class Recorder:
         return iid[order], flat[order, 1], flat[order, 2], flat[order, 3]
 
     def times_matrix(self) -> np.ndarray:
-        return np.frombuffer(self.times, dtype=np.float64).reshape(-1, NM) if self.n else np.empty((0, NM))
+        return (np.frombuffer(self.times, dtype=np.float64)[: self.n * NM].reshape(-1, NM) if self.n
+                else np.empty((0, NM)))
 
 
 def _stats(x: np.ndarray, keys: tuple[str, ...] = ("mean", "p50", "p95", "p99", "max")) -> dict[str, float | None]:
