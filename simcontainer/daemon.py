@@ -36,6 +36,7 @@ from typing import Any
 
 import simpy
 
+from simcontainer.api_ops import api_op
 from simcontainer.controlplane import IDLE, PhasePlan, Steps
 from simcontainer.host import Demand, HostNode
 from simcontainer.images import Image
@@ -220,7 +221,7 @@ class Daemon:
         ``rec.api_calls``: 204 done, 304 nothing to do, 404 no such instance, 409 conflict."""
         inst = self.live.get(iid)
         state = inst.state if inst is not None else None
-        status = 404 if inst is None else _api_op(self, op, inst, kw)
+        status = 404 if inst is None else api_op(self, op, inst, kw)
         self.rec.api_calls.append({"time_s": self.env.now, "instance": iid, "op": op, "ok": status < 400,
                                    "status": status,
                                    "state": state.label if state is not None else "removed-or-unknown"})
@@ -407,35 +408,45 @@ class Daemon:
                 self._release_exit(inst)
                 self._removed(inst)
                 return
-            code = own_code if cause == "crash" or cause == "exit" else 0
-            if cause in GRACEFUL:
-                code, cut = yield from parts.stopper.stop(self, inst, own_at, own_code, inst.stop_t)
-                inst.stop_t = None
-                cause = cut or cause
-            code = self._exit_code(inst, cause, code)      # type: ignore[arg-type]
-            self.exit(inst, cause, code)                    # type: ignore[arg-type]
-            if cause not in BY_HAND:    # it was meant to run to its deadline (availability counts the gap)
-                self.rec.ends[inst.id] = deadline
-            if cause == "restart":      # ``docker restart``: stopped, now started again
-                if not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
-                    return
-                how = "restart"
-                continue
-            delay, k = self._restart_delay(inst, parts.restart, cause, code, env.now - started, deadline, k)
-            if delay is not None:
-                again = yield from self._back_off(inst, delay, deadline)
-                if again is False:
-                    return
-                if again:
-                    k += 1
-                    self.rec.restarts[inst.id] = self.rec.restarts.get(inst.id, 0) + 1
-                    how = "start"       # by policy: Docker logs ``start`` (``restart`` is the API call's)
-                    continue
-            how = yield from parts.finish.finish(self, inst)
-            if how is None or not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
+            how, k, fresh = yield from self._end_run(inst, cause, own_at, own_code,  # type: ignore[arg-type]
+                                                     env.now - started, deadline, k)
+            if how is None:
                 return
-            deadline, first = _INF, False   # an API start: it runs until stopped (no client deadline)
-            self.rec.ends.pop(inst.id, None)
+            if fresh:               # an API start: it runs until stopped (no client deadline)
+                deadline, first = _INF, False
+
+    def _end_run(self, inst: Instance, cause: str, own_at: float, own_code: int, ran_s: float, deadline: float,
+                 k: int) -> Generator[simpy.Event, Any, tuple[str | None, int, bool]]:
+        """Stop (the stopper part), exit, then what comes next: a restart by policy or by
+        ``docker restart``, or the finish part (which may hand back an API start). Returns (how it
+        starts again -- "start", "restart" -- or None when it is done, the back-off step, whether
+        the client's deadline is gone)."""
+        parts = inst.plan.parts
+        code = own_code if cause == "crash" or cause == "exit" else 0
+        if cause in GRACEFUL:
+            code, cut = yield from parts.stopper.stop(self, inst, own_at, own_code, inst.stop_t)
+            inst.stop_t = None
+            cause = cut or cause
+        code = self._exit_code(inst, cause, code)
+        self.exit(inst, cause, code)
+        if cause not in BY_HAND:    # it was meant to run to its deadline (availability counts the gap)
+            self.rec.ends[inst.id] = deadline
+        if cause == "restart":      # ``docker restart``: stopped, now started again
+            ok = self._reserve(inst, "no room to start it again: the host's RAM is taken")
+            return ("restart" if ok else None), k, False
+        delay, k = self._restart_delay(inst, parts.restart, cause, code, ran_s, deadline, k)
+        if delay is not None:
+            again = yield from self._back_off(inst, delay, deadline)
+            if again is False:
+                return None, k, False
+            if again:
+                self.rec.restarts[inst.id] = self.rec.restarts.get(inst.id, 0) + 1
+                return "start", k + 1, False    # by policy: Docker logs ``start`` (``restart``: the API call's)
+        how = yield from parts.finish.finish(self, inst)
+        if how is None or not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
+            return None, k, False
+        self.rec.ends.pop(inst.id, None)
+        return how, k, True
 
     def _exit_code(self, inst: Instance, cause: str, code: int) -> int:
         """The exit code of an exit by ``cause`` (``code``: the app's own, or the stop's)."""
@@ -632,86 +643,3 @@ class Daemon:
         del self.live[inst.id]
         if self.admission.queue:
             self.admission._drain()
-
-
-def _api_op(d: Daemon, op: str, inst: Instance, kw: dict[str, Any]) -> int:
-    """One Engine API operation on an existing instance; its status, as moby answers
-    (``api/server/router/container/container_routes.go`` maps the daemon's errors: a
-    "not modified" to 304, a conflict to 409; success of start/stop/kill/pause/unpause/remove/
-    restart is 204 No Content, Docker Engine API reference)."""
-    state = inst.state
-    live = state in _LIVE
-    parked = inst.wake is not None
-    if op == "start":
-        # daemon/start.go: paused -> conflict ("try unpause instead"); running -> not modified
-        if state is _PAUSED:
-            return 409
-        if live or state is _STOPPING or inst.restarting:
-            return 304
-        return _wake(inst, "start") if parked else 409
-    if op in ("stop", "restart"):
-        # daemon/stop.go: a container that is not running -> not modified; restart starts it
-        if live or inst.restarting or (op == "restart" and state is _STOPPING):
-            inst.stop_t = _grace(kw.get("t"))
-            d.interrupt(inst, op)
-            return 204
-        if op == "restart":
-            return _wake(inst, "restart") if parked else 409
-        return 304 if state in _DOWN or state is _STOPPING else 409
-    if op == "kill":
-        # daemon/kill.go: not running -> errNotRunning, a conflict
-        if not (live or state is _STOPPING or inst.restarting):
-            return 409
-        return _kill(d, inst, str(kw.get("signal") or "KILL").upper().removeprefix("SIG"))
-    if op == "pause":           # daemon/pause.go: not running, or paused already -> conflict
-        if state is not _RUNNING:
-            return 409
-        d.enter(inst, _PAUSED)
-        return 204
-    if op == "unpause":         # daemon/unpause.go: not paused -> conflict
-        if state is not _PAUSED:
-            return 409
-        d.enter(inst, _RUNNING, "unpause")
-        return 204
-    if op == "remove":
-        # daemon/delete.go: a running container without force -> conflict; force kills it first
-        if parked:
-            return _wake(inst, "remove")
-        if (live or inst.restarting) and kw.get("force"):
-            inst.force_remove = True
-            d.interrupt(inst, "kill")
-            return 204
-        return 409
-    raise ValueError(f"API op {op!r} (allowed: start, stop, kill, restart, pause, unpause, remove)")
-
-
-def _wake(inst: Instance, how: str) -> int:
-    inst.wake.succeed(how)          # type: ignore[union-attr]
-    inst.wake = None                # taken: a second request in the same instant conflicts
-    return 204
-
-
-def _grace(t: Any) -> float | None:
-    """``docker stop -t``: seconds, None for the plane's default, a negative number (-1) for no
-    limit (moby: wait for the container to exit however long)."""
-    if t is None:
-        return None
-    return _INF if t < 0 else float(t)
-
-
-def _kill(d: Daemon, inst: Instance, sig: str) -> int:
-    """``docker kill --signal``: SIGKILL ends it (137); SIGTERM to an app with a handler shuts it
-    down as a stop would (no SIGKILL follows); another signal's default action ends it with
-    128 + the signal; PID 1 without a handler gets no signal but SIGKILL (it keeps running)."""
-    stopper = inst.plan.parts.stopper
-    if stopper.ignores(sig):
-        d._event(inst, "kill")
-        return 204
-    as_stop, code = stopper.signal(sig)
-    if as_stop:
-        inst.stop_t = _INF
-        d.interrupt(inst, "stop")
-    else:
-        inst.kill_code = code
-        d.interrupt(inst, "kill")
-    return 204

@@ -24,13 +24,7 @@ from simcontainer.errors import ScenarioError
 from simcontainer.host import MIB_PER_MB, HostNode, boot_read_mib, demand
 from simcontainer.images import Image
 from simcontainer.memory import Memory, active
-from simcontainer.metrics import (
-    Recorder,
-    events_frame,
-    instances_frame,
-    summarise,
-    timeseries_frame,
-)
+from simcontainer.metrics import Recorder, events_frame, instances_frame, timeseries_frame
 from simcontainer.parts import (
     COLD,
     KEEP_EXITED,
@@ -47,6 +41,8 @@ from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.registry import Distribution
 from simcontainer.restart import no_restart, policy_for
 from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
+from simcontainer.summary import Run as SummaryRun
+from simcontainer.summary import build
 from simcontainer.warm import Warm, plan_for
 from simcontainer.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
@@ -396,25 +392,13 @@ class Engine:
         wall = time.perf_counter() - start
         self.daemon.close_spans()
         self.recorder.trim()
-        summary = summarise(
-            self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
-            workload_names=[w.name for w in self.scenario.workloads],
-            workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
-            demands=[p.demand for p in self.plans],
-        )
-        from simcontainer.faults import recovery
-        from simcontainer.metrics import admission_results
-        admission_results(summary, self.recorder, self.scenario.daemon, [w.priority for w in self.scenario.workloads],
-                          self.hosts)
-        summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
-        if self.scenario.daemon.api_workers is not None:
-            summary.setdefault("warnings", []).append(
-                API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))
-        if self.recorder.failures:
-            first = self.recorder.failures[0]
-            summary.setdefault("warnings", []).append(
-                f"{len(self.recorder.failures)} start(s) failed; the first at {first['time_s']:.1f} s: "
-                f"{first['reason']}")
+        sc, names = self.scenario, [w.name for w in self.scenario.workloads]
+        notices = ([API_WORKERS_DEPRECATED.format(n=sc.daemon.api_workers)]
+                   if sc.daemon.api_workers is not None else [])
+        summary = build(SummaryRun(
+            self.recorder, self.hosts, horizon, sc.name, self.seed, names, [w.runtime for w in sc.workloads],
+            demands=[p.demand for p in self.plans], priorities=[w.priority for w in sc.workloads],
+            request_rates=[w.requests_per_s for w in sc.workloads], daemon=sc.daemon, notices=notices))
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 
