@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.resources import Slots
+from simcontainer.restart import CrashLoopBackOff, DockerRestart, RestartPolicy, no_restart
 from simcontainer.scenario import ControlPlaneProfile, Phase
 from simcontainer.workload import Stream, lognormal_sigma
 
@@ -148,6 +149,13 @@ class ControlPlane:
     stops_with_daemon = False
     grace_s = 10.0      # the stop grace period by default: ``docker stop``'s 10 s (moby container.DefaultStopTimeout)
 
+    @classmethod
+    def restart_policy(cls, spec: str | None) -> RestartPolicy:
+        """A workload's ``restart`` under this plane: Docker's restart manager (moby
+        ``restartmanager``), default "no"."""
+        mode, _, n = (spec or "no").partition(":")
+        return no_restart if mode == "no" else DockerRestart(mode, int(n) if n else 0)
+
     def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
         self.env = env
         self.host = host
@@ -165,13 +173,21 @@ class ControlPlane:
         self.teardown_no_endpoint = PhasePlan.of(spec.teardown, speed, share, serial=False)
         self.max_ports = spec.bridge_max_ports
         self.ports: dict[tuple[str, int], int] = {}     # bridge ports in use, per network
+        self.net_locks: dict[tuple[str, int], Slots] = {}    # per-network locks (``network_lock``)
         self.failed = 0
 
     # ---- where serialized sections queue ----------------------------------------------------
 
     def lock_for(self, inst: Instance) -> Slots:
-        """The lock an instance's serialized parts are held under."""
-        return self.lock
+        """The lock an instance's serialized parts are held under: its network's with the
+        profile's ``network_lock`` (and a network endpoint), else the plane-wide one."""
+        if not (self.spec.network_lock and inst.plan.steps.endpoint):
+            return self.lock
+        net = self.network_of(inst)
+        lock = self.net_locks.get(net)
+        if lock is None:
+            lock = self.net_locks[net] = Slots(self.env, 1)
+        return lock
 
     @staticmethod
     def network_of(inst: Instance) -> tuple[str, int]:
@@ -273,32 +289,27 @@ class ControlPlane:
 
 class Dockerd(ControlPlane):
     """dockerd: no worker pool; an instance's serialized parts (endpoint create and delete) are
-    held under its network's lock (libnetwork's per-network locker, moby PR 44887), so separate
-    networks do not queue behind each other."""
+    held under its network's lock (``network_lock``: libnetwork's per-network locker, moby PR
+    44887), so separate networks do not queue behind each other. A restart of dockerd stops its
+    containers unless live-restore is on."""
 
     stops_with_daemon = True
 
-    def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
-        super().__init__(env, host, spec)
-        self.net_locks: dict[tuple[str, int], Slots] = {}
 
-    def lock_for(self, inst: Instance) -> Slots:
-        if not inst.plan.steps.endpoint:
-            return self.lock
-        net = self.network_of(inst)
-        lock = self.net_locks.get(net)
-        if lock is None:
-            lock = self.net_locks[net] = Slots(self.env, 1)
-        return lock
-
-
-class Kubelet(Dockerd):
+class Kubelet(ControlPlane):
     """kubelet + containerd (CRI): a pod sandbox before the container, CNI's IPAM lock per
-    network (as dockerd's, shorter), and image pulls one at a time (``image_pulls`` = 1,
-    serializeImagePulls) -- all from the profile's data; the structure is dockerd's."""
+    network (``network_lock``, as dockerd's, shorter), and image pulls one at a time
+    (``image_pulls`` = 1, serializeImagePulls) -- all from the profile's data. Its own: a pod's
+    30 s grace period and its restart policy, CrashLoopBackOff (default Always)."""
 
-    stops_with_daemon = False
     grace_s = 30.0      # a pod's terminationGracePeriodSeconds default (Kubernetes API reference)
+
+    @classmethod
+    def restart_policy(cls, spec: str | None) -> RestartPolicy:
+        """A pod's restartPolicy: Always (the default), OnFailure, Never; "unless-stopped" has
+        no pod equivalent: Always (kubelet ``MaxContainerBackOff``, pod-lifecycle docs)."""
+        mode = (spec or "always").partition(":")[0]
+        return CrashLoopBackOff("always" if mode == "unless-stopped" else mode)
 
 
 class Libvirt(ControlPlane):

@@ -61,8 +61,6 @@ _EDGES = TRANSITIONS
 _MARK_OF = [-1] * len(State)
 _MARK_OF[_CREATED], _MARK_OF[_EXITED], _MARK_OF[_OOM_KILLED], _MARK_OF[_REMOVED] = 3, 7, 7, 8
 _UP = (_RUNNING, _PAUSED)
-_LIVE = frozenset({_STARTING, _RUNNING, _PAUSED})
-_DOWN = frozenset({_CREATED, _EXITED, _OOM_KILLED, _FAILED})
 
 
 @dataclass

@@ -39,7 +39,7 @@ from simcontainer.parts import (
 from simcontainer.placement import Admission, Policy, Preemption
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.registry import Distribution
-from simcontainer.restart import no_restart, policy_for
+from simcontainer.restart import no_restart
 from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
 from simcontainer.summary import Run as SummaryRun
 from simcontainer.summary import build
@@ -190,7 +190,7 @@ def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlanePro
     w = plan.workload
     kind = CONTROL_PLANES[plane.kind or "direct"]
     grace = w.stop_grace_s if w.stop_grace_s is not None else kind.grace_s
-    policy = policy_for(w.restart, plane.kind)
+    policy = kind.restart_policy(w.restart)
     bring_up: Any = COLD
     stopper: GraceThenKill = GraceThenKill(grace, w.sigterm, w.shutdown_s)
     finish: Any = REMOVE if w.auto_remove else KEEP_EXITED

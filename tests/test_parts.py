@@ -249,3 +249,33 @@ def test_stop_outcome_table():
     assert stop_outcome("exit", 12.0, 10.0) == (10.0, 137)
     assert stop_outcome("default", 2.0, 10.0) == (0.0, 143)
     assert stop_outcome("ignore", 0.0, float("inf")) == (float("inf"), 137)
+
+
+# ---- knowledge with its owner: the control plane classes ------------------------------------
+
+def test_a_planes_defaults_live_on_its_class():
+    from simcontainer.controlplane import CONTROL_PLANES
+    from simcontainer.restart import CrashLoopBackOff, DockerRestart, no_restart
+
+    dockerd, kubelet = CONTROL_PLANES["dockerd"], CONTROL_PLANES["kubelet"]
+    assert (dockerd.grace_s, kubelet.grace_s) == (10.0, 30.0)
+    assert dockerd.stops_with_daemon and not kubelet.stops_with_daemon
+    assert not CONTROL_PLANES["libvirt"].stops_with_daemon
+    assert dockerd.restart_policy(None) is no_restart
+    assert dockerd.restart_policy("on-failure:3") == DockerRestart("on-failure", 3)
+    assert kubelet.restart_policy(None) == CrashLoopBackOff("always")
+    assert kubelet.restart_policy("unless-stopped") == CrashLoopBackOff("always")
+
+
+def test_the_network_lock_is_the_profiles():
+    """``network_lock`` decides whether endpoint setup queues per network or plane-wide: two
+    networks halve the queue only with it (it used to be read only for a table)."""
+    def run(lock: bool) -> float:
+        cp = {"name": "d", "base": "dockerd", "api": {}, "teardown": {}, "network": {"serial_s": 0.5},
+              "network_lock": lock}
+        data = scenario_dict(duration_s=60, control_planes=[cp])
+        data["workloads"][0].update(control_plane="d", networks=2, arrival={"kind": "burst", "at_s": 0.0, "count": 8},
+                                    lifetime={"kind": "forever"})
+        return sc.simulate(sc.parse_scenario(data)).summary["workloads"]["w"]["startup_s"]["max"]
+    assert run(True) == pytest.approx(2.0)          # 4 per network, 0.5 s each
+    assert run(False) == pytest.approx(4.0)         # 8 behind one lock
