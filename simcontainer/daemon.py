@@ -61,6 +61,24 @@ _EDGES = TRANSITIONS
 _MARK_OF = [-1] * len(State)
 _MARK_OF[_CREATED], _MARK_OF[_EXITED], _MARK_OF[_OOM_KILLED], _MARK_OF[_REMOVED] = 3, 7, 7, 8
 _UP = (_RUNNING, _PAUSED)
+# What each edge does besides recording its event: (the mark it sets or -1, its span step);
+# None for an edge the state machine does not have. Built once from TRANSITIONS.
+_OPEN, _CLOSE, _PAUSE, _UNPAUSE = 1, 2, 3, 4
+
+
+def _step(old: State, new: State) -> tuple[int, int] | None:
+    if new not in TRANSITIONS[old]:
+        return None
+    if new is _RUNNING:
+        op = _UNPAUSE if old is _PAUSED else _OPEN
+    elif old in _UP:
+        op = _PAUSE if new is _PAUSED else _CLOSE
+    else:
+        op = 0
+    return _MARK_OF[new], op
+
+
+_STEPS = [[_step(o, n) for n in State] for o in State]
 
 
 @dataclass
@@ -235,50 +253,48 @@ class Daemon:
         told) or closed -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a
         preemption. A pause only takes its load off.
 
-        NOTE: the hot path of the simulator: the span's steps are written here, not in helpers,
-        the recorder's columns are bound on the daemon, and two states of one instant (pulling
-        and created, starting and running, stopping and exited) may go in one call."""
+        NOTE: the hot path of the simulator: what each edge does is looked up once
+        (``_STEPS``), the span's steps are written here, not in helpers, the recorder's columns
+        are bound on the daemon, and two states of one instant (pulling and created, starting
+        and running, stopping and exited) may go in one call."""
         now = self.env._now         # simpy's ``now`` property, read directly
         iid = inst.id
         ev_time, ev_code = self._ev_time, self._ev_code
         while True:
-            old = inst.state
-            if state not in _EDGES[old]:
-                raise AssertionError(f"instance {iid}: illegal {old.label} -> {state.label}")
+            step = _STEPS[inst.state][state]
+            if step is None:
+                raise AssertionError(f"instance {iid}: illegal {inst.state.label} -> {state.label}")
             inst.state = state
             ev_time(now)
             ev_code(iid << STATE_BITS | state)
             if action is not None or exit_code is not None:
                 self.note(action, exit_code)
-            m = _MARK_OF[state]
-            if m >= 0:
-                self._times[iid * NM + m] = now
-            elif state is _RUNNING:
-                if old is _PAUSED:
-                    self._load(inst, True)
-                else:                                   # the running span opens
+            mark, op = step
+            if mark >= 0:
+                self._times[iid * NM + mark] = now
+            if op:
+                if op == _OPEN:                             # the running span opens
                     inst.span, inst.span_ready = now, NAN
                     times, i = self._times, iid * NM + _M_RUNNING
                     if times[i] != times[i]:
                         times[i] = now
-                    inst.host.started()                 # type: ignore[union-attr]
+                    inst.host.started()                     # type: ignore[union-attr]
                     plan = inst.plan
                     if plan.demand.cpu > 0 or plan.io_mib_s > 0:
                         self._load(inst, True)
                     if self.memory is not None:
                         self.memory.on_running(inst)
-            if (old is _RUNNING or old is _PAUSED) and state is not _RUNNING:
-                if state is _PAUSED:
-                    self._load(inst, False)
-                else:                                   # the running span closes
+                elif op == _CLOSE:                          # the running span closes
                     if inst.cpu_load:
                         self._load(inst, False)
-                    inst.host.stopped()                 # type: ignore[union-attr]
+                    inst.host.stopped()                     # type: ignore[union-attr]
                     self._span((iid, inst.span, inst.span_ready, now))
                     inst.span = NAN
                     self._times[iid * NM + _M_STOPPING] = now
                     if self.memory is not None:
                         self.memory.on_exit(inst)
+                else:                                       # pause / unpause: the load only
+                    self._load(inst, op == _UNPAUSE)
             if then is None:
                 break
             state, then, action, exit_code = then, None, None, None
