@@ -249,56 +249,67 @@ class Daemon:
               then: State | None = None) -> None:
         """The instance enters ``state`` (and then ``then``, in the same instant): the event
         (with Docker's action and exit code when they are not the state's own), its lifecycle
-        mark, and its running span opened (running count, CPU and IO load on, the memory model
-        told) or closed -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a
-        preemption. A pause only takes its load off.
+        mark, and its running span opened or closed (:meth:`_span_step`).
 
         NOTE: the hot path of the simulator: what each edge does is looked up once
-        (``_STEPS``), the span's steps are written here, not in helpers, the recorder's columns
-        are bound on the daemon, and two states of one instant (pulling and created, starting
-        and running, stopping and exited) may go in one call."""
+        (``_STEPS``), the recorder's columns are bound on the daemon, and two states of one
+        instant (pulling and created, starting and running, stopping and exited) go in one
+        call, the second written out rather than looped over."""
+        step = _STEPS[inst.state][state]
+        if step is None:
+            raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
+        inst.state = state
         now = self.env._now         # simpy's ``now`` property, read directly
         iid = inst.id
-        ev_time, ev_code = self._ev_time, self._ev_code
-        while True:
-            step = _STEPS[inst.state][state]
+        self._ev_time(now)
+        self._ev_code(iid << STATE_BITS | state)
+        if action is not None or exit_code is not None:
+            self.note(action, exit_code)
+        mark, op = step
+        if mark >= 0:
+            self._times[iid * NM + mark] = now
+        if op:
+            self._span_step(inst, op, now)
+        if then is not None:
+            step = _STEPS[state][then]
             if step is None:
-                raise AssertionError(f"instance {iid}: illegal {inst.state.label} -> {state.label}")
-            inst.state = state
-            ev_time(now)
-            ev_code(iid << STATE_BITS | state)
-            if action is not None or exit_code is not None:
-                self.note(action, exit_code)
+                raise AssertionError(f"instance {iid}: illegal {state.label} -> {then.label}")
+            inst.state = state = then
+            self._ev_time(now)
+            self._ev_code(iid << STATE_BITS | state)
             mark, op = step
             if mark >= 0:
                 self._times[iid * NM + mark] = now
             if op:
-                if op == _OPEN:                             # the running span opens
-                    inst.span, inst.span_ready = now, NAN
-                    times, i = self._times, iid * NM + _M_RUNNING
-                    if times[i] != times[i]:
-                        times[i] = now
-                    inst.host.started()                     # type: ignore[union-attr]
-                    plan = inst.plan
-                    if plan.demand.cpu > 0 or plan.io_mib_s > 0:
-                        self._load(inst, True)
-                    if self.memory is not None:
-                        self.memory.on_running(inst)
-                elif op == _CLOSE:                          # the running span closes
-                    if inst.cpu_load:
-                        self._load(inst, False)
-                    inst.host.stopped()                     # type: ignore[union-attr]
-                    self._span((iid, inst.span, inst.span_ready, now))
-                    inst.span = NAN
-                    self._times[iid * NM + _M_STOPPING] = now
-                    if self.memory is not None:
-                        self.memory.on_exit(inst)
-                else:                                       # pause / unpause: the load only
-                    self._load(inst, op == _UNPAUSE)
-            if then is None:
-                break
-            state, then, action, exit_code = then, None, None, None
+                self._span_step(inst, op, now)
         self._final[iid] = state
+
+    def _span_step(self, inst: Instance, op: int, now: float) -> None:
+        """The running span opens (running count, CPU and IO load on, the memory model told) or
+        closes -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a preemption;
+        a pause or unpause only takes its load off or puts it back."""
+        if op == _OPEN:
+            inst.span, inst.span_ready = now, NAN
+            times, i = self._times, inst.id * NM + _M_RUNNING
+            if times[i] != times[i]:
+                times[i] = now
+            inst.host.started()                     # type: ignore[union-attr]
+            plan = inst.plan
+            if plan.demand.cpu > 0 or plan.io_mib_s > 0:
+                self._load(inst, True)
+            if self.memory is not None:
+                self.memory.on_running(inst)
+        elif op == _CLOSE:
+            if inst.cpu_load:
+                self._load(inst, False)
+            inst.host.stopped()                     # type: ignore[union-attr]
+            self._span((inst.id, inst.span, inst.span_ready, now))
+            inst.span = NAN
+            self._times[inst.id * NM + _M_STOPPING] = now
+            if self.memory is not None:
+                self.memory.on_exit(inst)
+        else:
+            self._load(inst, op == _UNPAUSE)
 
     def close_spans(self) -> None:
         """At the horizon: the running spans still open go to the recorder (end NaN: open)."""
