@@ -21,8 +21,10 @@ from simcontainer import faults
 from simcontainer.controlplane import CONTROL_PLANES, PhasePlan, make_plane, steps
 from simcontainer.daemon import Daemon, WorkloadPlan
 from simcontainer.errors import ScenarioError
+from simcontainer.guard import check_size
 from simcontainer.host import MIB_PER_MB, HostNode, boot_read_mib, demand
-from simcontainer.images import Image
+from simcontainer.images import Image, resolve
+from simcontainer.inputs import check_run_args, check_runtimes_arg, check_scenario_arg, check_seed
 from simcontainer.memory import Memory, active
 from simcontainer.metrics import Recorder, events_frame, instances_frame, timeseries_frame
 from simcontainer.parts import (
@@ -40,7 +42,12 @@ from simcontainer.placement import Admission, Policy, Preemption
 from simcontainer.profiles import Catalogue, default_catalogue, resolve_images
 from simcontainer.registry import Distribution
 from simcontainer.restart import no_restart
-from simcontainer.scenario import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
+from simcontainer.scenario import (
+    API_WORKERS_DEPRECATED,
+    ControlPlaneProfile,
+    Scenario,
+    parse_scenario,
+)
 from simcontainer.summary import Run as SummaryRun
 from simcontainer.summary import build
 from simcontainer.warm import Warm, plan_for
@@ -116,7 +123,7 @@ class Result:
     def api_calls(self) -> pd.DataFrame:
         """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
         instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - heavy
 
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
@@ -124,7 +131,7 @@ class Result:
     @property
     def failures(self) -> pd.DataFrame:
         """Failed starts with their reason (e.g. a full bridge): time_s, instance, workload, reason."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - heavy
 
         df = pd.DataFrame(self.recorder.failures, columns=["time_s", "instance", "workload", "reason"])
         df["workload"] = [self.workload_names[w] for w in df["workload"]]
@@ -134,7 +141,7 @@ class Result:
     def oom_kills(self) -> pd.DataFrame:
         """One row per OOM kill (simcontainer.memory): time_s, instance, workload, host, kind
         ("cgroup": over its mem_limit_mib; "host": the kernel's OOM killer), resident_mib, reason."""
-        import pandas as pd
+        import pandas as pd  # noqa: PLC0415 - heavy
 
         df = pd.DataFrame(self.recorder.oom_kills,
                           columns=["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"])
@@ -143,7 +150,6 @@ class Result:
 
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
-    from simcontainer.images import resolve
 
     inline = resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images,
                             source=f"{scenario.name}: images")
@@ -161,7 +167,6 @@ def control_planes(scenario: Scenario, catalogue: Catalogue) -> list[ControlPlan
             names.append(name)
     unknown = [n for n in names if n not in table]
     if unknown:
-        from simcontainer.errors import ScenarioError
         raise ScenarioError([f"control plane {n!r} is not defined (allowed: {', '.join(sorted(table))})"
                              for n in unknown], source=scenario.name)
     specs = [table[n] for n in names]
@@ -411,8 +416,6 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
     A run the size guard expects not to fit in memory is refused (:mod:`simcontainer.guard`);
     ``force=True`` runs it anyway.
     """
-    from simcontainer.guard import check_size
-    from simcontainer.inputs import check_run_args
 
     check_run_args(scenario, seed, policy=policy, progress=progress)
     est = check_size(scenario, force=force)
@@ -444,8 +447,6 @@ def with_runtime(scenario: Scenario, runtime: str, *, catalogue: Catalogue | Non
     A workload whose image the runtime cannot run is an error, or left out with
     ``drop_incompatible`` (``compare`` reports it under ``skipped_workloads``).
     """
-    from simcontainer.errors import ScenarioError
-    from simcontainer.scenario import parse_scenario
 
     skip = set(incompatible_workloads(scenario, runtime, catalogue)) if drop_incompatible else set()
     data = scenario.to_dict()
@@ -479,8 +480,6 @@ def compare(scenario: Scenario, runtimes: list[str], seed: int | None = None, *,
     is not an error: its entry is ``{"skipped": True, "reason": ..., "skipped_workloads": [...]}``
     and the other runtimes are compared all the same.
     """
-    from simcontainer.errors import ScenarioError
-    from simcontainer.inputs import check_runtimes_arg, check_scenario_arg, check_seed
 
     check_scenario_arg(scenario, "compare")
     check_seed(seed, "compare")

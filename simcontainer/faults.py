@@ -214,7 +214,7 @@ def blast_radius(runtimes: Sequence[str] = ("runc", "gvisor", "kata", "firecrack
     runtime) with the instances lost, the recovery time to the running count before the fault,
     the capacity lost and the availability. (A fault that finds nothing to hit -- a guest panic
     among containers that share the host kernel -- loses 0.)"""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     from simcontainer.engine import simulate
     from simcontainer.scenario import parse_scenario

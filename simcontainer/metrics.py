@@ -229,7 +229,7 @@ def interval_counts(starts: np.ndarray, ends: np.ndarray, horizon: float) -> tup
 
 
 def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     inst = code >> _STATE_BITS
@@ -261,9 +261,8 @@ def _previous_state(inst: np.ndarray, state: np.ndarray) -> np.ndarray:
 
 
 def exit_codes(rec: Recorder, state: np.ndarray) -> np.ndarray:
-    """Per event, the exit code of a die (-1 elsewhere): as recorded on the full lifecycle
-    (every die there has its code); on the fast path 0 -- its only exit is the client's stop of
-    an app that exits on SIGTERM (API requests, kills included, take the full path)."""
+    """Per event, the exit code of a die (-1 elsewhere): 0 unless recorded (``Daemon.exit``
+    records every other code; an OOM kill's ``oom`` and ``die`` both carry 137)."""
     code = np.full(state.size, -1, dtype=np.int16)
     code[state == State.EXITED] = 0
     for k, c in rec.ev_exit.items():
@@ -273,9 +272,9 @@ def exit_codes(rec: Recorder, state: np.ndarray) -> np.ndarray:
 
 def _actions(rec: Recorder, inst: np.ndarray, state: np.ndarray) -> dict[str, Any]:
     """The ``action`` column (``docker events``' names: create, start, restart, pause, unpause,
-    kill, die, oom, destroy) and ``exit_code`` (of a die; -1 elsewhere). On the fast path a die
-    after a stop exits 0 (a clean SIGTERM) and one straight from running 137 (a kill)."""
-    import pandas as pd
+    kill, die, oom, destroy) and ``exit_code`` (of a die; -1 elsewhere). A restart by policy is a
+    ``start`` (moby); ``restart`` is the API call's."""
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     action = _ACTION_OF_STATE[state].copy() if state.size else np.zeros(0, dtype=object)
     prev = _previous_state(inst, state)
@@ -288,7 +287,7 @@ def _actions(rec: Recorder, inst: np.ndarray, state: np.ndarray) -> dict[str, An
 
 
 def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     tm = rec.times_matrix()
     df = pd.DataFrame(tm, columns=[f"t_{m}" for m in MARKS])
@@ -309,7 +308,7 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
 
     One row per instant at which anything changed (the value holds until the next row).
     """
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     ts_t = np.frombuffer(rec.ts_time, dtype=np.float64) if len(rec.ts_time) else np.zeros(0)
     ts_c = np.frombuffer(rec.ts_code, dtype=np.int32) if len(rec.ts_code) else np.zeros(0, np.int32)

@@ -10,7 +10,7 @@ A request of a warm workload:
    alive after its work): it is running at once (``warm_start_s``); the idle instance's host
    reservation (RAM, disk, image reference, bridge port) becomes the request's. A pool refills
    (``refill = "immediate"``: a replacement starts at once, the way it would cold);
-2. otherwise starts **cold** -- admission, pull, create, boot, as on the fast path -- or, with
+2. otherwise starts **cold** -- admission, pull, create, boot, as any instance -- or, with
    ``start = "snapshot"``, is **restored**: admission, then the runtime's restore (a microVM's
    snapshot load; a container's CRIU restore, which reads its memory eagerly) with no pull, no
    create and no boot. A restored microVM then loads its memory lazily: its first touches fault
@@ -347,7 +347,7 @@ def strategy_table(scenario: Any, workload: str | None = None, *, pool: int = 2,
     in all and per restored start: the first run's slowdown, which ``startup`` -- request to ready --
     leaves out), and ``note`` (why a strategy was skipped). A startup figure over
     no start is NaN. A snapshot row on a runtime without restore figures is skipped with a note."""
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415 - heavy
 
     from simcontainer.engine import simulate
 
