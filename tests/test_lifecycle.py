@@ -1,5 +1,5 @@
-"""Docker's lifecycle on the full path: stop with a grace period, exit codes, auto_remove, the
-Engine API's answers, event actions (issue 13)."""
+"""Docker's lifecycle: stop with a grace period, exit codes, auto_remove, the Engine API's
+answers, event actions (issue 13; one lifecycle since issue 20)."""
 
 from __future__ import annotations
 
@@ -169,12 +169,12 @@ def test_an_oom_kill_logs_oom_then_die_137_and_its_policy_restarts_it_with_start
     assert r.summary["workloads"]["w"]["lifecycle"]["exit_codes"] == {"137": 1}     # one exit, not two
 
 
-def test_the_fast_path_keeps_exited_instances_as_the_full_path_does():
+def test_kept_exited_instances_are_the_same_with_or_without_scripted_actions():
     data = scenario_dict(duration_s=60)
     data["workloads"][0].update(writable_mib=100.0, lifetime={"kind": "fixed", "s": 5.0},
                                 arrival={"kind": "interval", "every_s": 10.0})
     fast = sc.simulate(sc.parse_scenario(data))
-    data["actions"] = [{"at_s": 60.0, "op": "pause", "workload": "w", "instance": 0}]    # forces the full path
+    data["actions"] = [{"at_s": 60.0, "op": "pause", "workload": "w", "instance": 0}]    # (once: the full path)
     full = sc.simulate(sc.parse_scenario(data))
     for r in (fast, full):
         w = r.summary["workloads"]["w"]
