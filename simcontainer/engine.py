@@ -122,7 +122,7 @@ class Result:
     @property
     def api_calls(self) -> pd.DataFrame:
         """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
-        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
+        instance (-1 - index when no such instance existed), op, ok, status (204/304/404/409), state."""
         import pandas as pd  # noqa: PLC0415 - heavy
 
         return pd.DataFrame(self.recorder.api_calls,
