@@ -244,15 +244,9 @@ class ControlPlane:
         host, plan = self.host, inst.plan
         stream = plan.phases_stream
         if plan.steps.endpoint:
-            if self.max_ports is not None:
-                net = self.network_of(inst)
-                used = self.ports.get(net, 0)
-                if used >= self.max_ports:
-                    self.failed += 1
-                    return (f"network {net[0]}{net[1] or ''} on host {host.index} is full: a Linux bridge "
-                            f"holds at most {self.max_ports} container ports (BR_MAX_PORTS; "
-                            f"'exchange full', moby/moby#44973)")
-                self.ports[net] = used + 1
+            why = self.take_port(inst)
+            if why is not None:
+                return why
             if not self.network.idle:
                 yield from run_phase(host, self.network, stream, self.lock_for(inst))
         if not plan.boot.idle:
@@ -279,6 +273,21 @@ class ControlPlane:
             yield from run_phase(self.host, teardown, plan.phases_stream, self.lock_for(inst))
         if port:
             self.free_port(inst)
+
+    def take_port(self, inst: Instance) -> str | None:
+        """The instance's bridge port, where its network has a port limit: why there is none
+        (the bridge is full), or None. Given back by :meth:`free_port` at its exit."""
+        if not (inst.plan.steps.endpoint and self.max_ports is not None):
+            return None
+        net = self.network_of(inst)
+        used = self.ports.get(net, 0)
+        if used >= self.max_ports:
+            self.failed += 1
+            return (f"network {net[0]}{net[1] or ''} on host {self.host.index} is full: a Linux bridge "
+                    f"holds at most {self.max_ports} container ports (BR_MAX_PORTS; "
+                    f"'exchange full', moby/moby#44973)")
+        self.ports[net] = used + 1
+        return None
 
     def free_port(self, inst: Instance) -> None:
         """Give back the instance's bridge port (at its exit on the full lifecycle: a stopped

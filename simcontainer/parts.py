@@ -184,13 +184,9 @@ class SnapshotRestore(Cold):
     def boot(self, d: Daemon, inst: Instance) -> Generator[simpy.Event, Any, str | None]:
         plan = inst.plan
         wp = plan.warm
-        plane = inst.host.planes[plan.plane]            # type: ignore[union-attr]
-        if plan.steps.endpoint and plane.max_ports is not None:
-            net = plane.network_of(inst)
-            used = plane.ports.get(net, 0)
-            if used >= plane.max_ports:
-                return "network full: no bridge port for the restored instance"
-            plane.ports[net] = used + 1
+        why = inst.host.planes[plan.plane].take_port(inst)     # type: ignore[union-attr]
+        if why is not None:
+            return why
         if wp.restore_s > 0:
             yield d.env.timeout(wp.restore_s)
         st = d.warm.state[plan.index]

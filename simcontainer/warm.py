@@ -225,12 +225,9 @@ class Warm:
         assert host is not None
         plane = host.planes[plan.plane]
         if wp.restore is not None:      # the snapshot or checkpoint is on the host's disk
-            if plan.steps.endpoint and plane.max_ports is not None:
-                net = plane.network_of(t)
-                used = plane.ports.get(net, 0)
-                if used >= plane.max_ports:
-                    return "network full: no bridge port for the restored instance"
-                plane.ports[net] = used + 1
+            why = plane.take_port(t)
+            if why is not None:
+                return why
             if wp.restore_s > 0:
                 yield env.timeout(wp.restore_s)
             return None
