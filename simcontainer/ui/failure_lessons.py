@@ -1,7 +1,7 @@
 """Lessons on what breaks: the blast radius of a fault, and how instances stop and crash.
 
 Each is library calls only: :func:`simcontainer.faults.blast_radius`,
-:func:`simcontainer.supervisor.stop_table`, :func:`simcontainer.restart.backoff_table` and
+:func:`simcontainer.parts.stop_table`, :func:`simcontainer.restart.backoff_table` and
 :func:`simcontainer.restart.crash_loop`; this module turns their tables into charts and sentences.
 """
 
