@@ -234,8 +234,8 @@ def events_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
     code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
     inst = code >> _STATE_BITS
     state = (code & ((1 << _STATE_BITS) - 1)).astype(np.int8)
-    wl = np.frombuffer(rec.workload, dtype=np.int32)[inst] if rec.n else np.zeros(0, np.int32)
-    host = np.frombuffer(rec.host, dtype=np.int32)[inst] if rec.n else np.zeros(0, np.int32)
+    wl = np.frombuffer(rec.workload, dtype=np.int32)[: rec.n][inst] if rec.n else np.zeros(0, np.int32)
+    host = np.frombuffer(rec.host, dtype=np.int32)[: rec.n][inst] if rec.n else np.zeros(0, np.int32)
     return pd.DataFrame({
         "time_s": np.frombuffer(rec.ev_time, dtype=np.float64) if len(rec.ev_time) else np.zeros(0),
         "instance": inst,
@@ -292,13 +292,13 @@ def instances_frame(rec: Recorder, workload_names: list[str]) -> pd.DataFrame:
     tm = rec.times_matrix()
     df = pd.DataFrame(tm, columns=[f"t_{m}" for m in MARKS])
     df.insert(0, "instance", np.arange(rec.n))
-    df.insert(1, "workload", pd.Categorical.from_codes(np.frombuffer(rec.workload, dtype=np.int32)
+    df.insert(1, "workload", pd.Categorical.from_codes(np.frombuffer(rec.workload, dtype=np.int32)[: rec.n]
                                                        if rec.n else np.zeros(0, np.int32),
                                                        categories=workload_names))
-    df.insert(2, "host", np.frombuffer(rec.host, dtype=np.int32) if rec.n else np.zeros(0, np.int32))
-    df["state"] = pd.Categorical.from_codes(np.frombuffer(rec.final, dtype=np.int8) if rec.n
+    df.insert(2, "host", np.frombuffer(rec.host, dtype=np.int32)[: rec.n] if rec.n else np.zeros(0, np.int32))
+    df["state"] = pd.Categorical.from_codes(np.frombuffer(rec.final, dtype=np.int8)[: rec.n] if rec.n
                                             else np.zeros(0, np.int8), categories=STATE_LABELS)
-    df["pulled_mib"] = np.frombuffer(rec.pulled_mib, dtype=np.float64) if rec.n else np.zeros(0)
+    df["pulled_mib"] = np.frombuffer(rec.pulled_mib, dtype=np.float64)[: rec.n] if rec.n else np.zeros(0)
     df["startup_s"] = df["t_ready"] - df["t_request"]
     return df
 
@@ -314,7 +314,7 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
     ts_c = np.frombuffer(rec.ts_code, dtype=np.int32) if len(rec.ts_code) else np.zeros(0, np.int32)
     ts_d = np.frombuffer(rec.ts_delta, dtype=np.float64) if len(rec.ts_delta) else np.zeros(0)
     tm = rec.times_matrix()
-    hosts_of = np.frombuffer(rec.host, dtype=np.int32) if rec.n else np.zeros(0, np.int32)
+    hosts_of = np.frombuffer(rec.host, dtype=np.int32)[: rec.n] if rec.n else np.zeros(0, np.int32)
     sp_iid, sp_start, _, sp_end = rec.spans()
     groups = range(rec.n_hosts) if by_host else [None]
     frames = []
@@ -331,7 +331,7 @@ def timeseries_frame(rec: Recorder, horizon: float, cpu_cores: float, by_host: b
         if h is None:
             cols["waiting"] = interval_counts(t[:, M["request"]], t[:, M["admitted"]], horizon)
             # a rejected request never waits: its admitted mark stays NaN, so close it at once
-            rej = np.isnan(t[:, M["admitted"]]) & (np.frombuffer(rec.final, dtype=np.int8) == State.REJECTED)
+            rej = np.isnan(t[:, M["admitted"]]) & (np.frombuffer(rec.final, dtype=np.int8)[: rec.n] == State.REJECTED)
             if rej.any():
                 t2 = t.copy()
                 t2[rej, M["admitted"]] = t2[rej, M["request"]]

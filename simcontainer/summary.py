@@ -77,7 +77,7 @@ class Run:
 
     @cached_property
     def wl(self) -> np.ndarray:
-        return np.frombuffer(self.rec.workload, dtype=np.int32) if self.rec.n else np.zeros(0, np.int32)
+        return np.frombuffer(self.rec.workload, dtype=np.int32)[: self.rec.n] if self.rec.n else np.zeros(0, np.int32)
 
     @cached_property
     def spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -162,8 +162,8 @@ class Workloads:
     def section(self, run: Run) -> dict[str, Any]:
         rec, names = run.rec, run.names
         tm, wl = run.tm, run.wl
-        final = np.frombuffer(rec.final, dtype=np.int8) if rec.n else np.zeros(0, np.int8)
-        pulled = np.frombuffer(rec.pulled_mib, dtype=np.float64) if rec.n else np.zeros(0)
+        final = np.frombuffer(rec.final, dtype=np.int8)[: rec.n] if rec.n else np.zeros(0, np.int8)
+        pulled = np.frombuffer(rec.pulled_mib, dtype=np.float64)[: rec.n] if rec.n else np.zeros(0)
         demands = run.demands
         cpu = [d.cpu for d in demands] if demands is not None else [math.nan] * len(names)
         shares = [d.cpu_share for d in demands] if demands is not None else [1.0] * len(names)
@@ -387,7 +387,7 @@ def _cpu_received(rec: Recorder, run: tuple[np.ndarray, ...], cap: float, hosts:
     asked = received = 0.0
     ids, start, _, end = run
     if cap > 0 and ids.size:
-        host_of = np.frombuffer(rec.host, dtype=np.int32)[ids]
+        host_of = np.frombuffer(rec.host, dtype=np.int32)[: rec.n][ids]
         end = np.where(np.isnan(end), horizon, end)
         host_of, start, end = _without_pauses(rec.api_calls, ids, host_of, start.copy(), end)
         for h in np.unique(host_of):

@@ -311,3 +311,16 @@ def test_the_shipped_blast_radius_running_count_is_the_event_logs():
     r = sc.simulate(s)
     total = sum(w["mean_running"] for w in r.summary["workloads"].values())
     assert total == pytest.approx(_log_mean_running(r, s.duration_s), rel=1e-9)
+
+
+def test_the_tables_can_be_read_in_the_middle_of_a_run():
+    """The recorder's per-instance rows come in blocks; a table read mid-run has one row each."""
+    from simcontainer.metrics import instances_frame, timeseries_frame
+
+    eng = Engine(sc.parse_scenario(scenario_dict(duration_s=50.0)))
+    eng.env.run(until=20.0)
+    df = instances_frame(eng.recorder, ["w"])
+    assert len(df) == eng.recorder.n > 0
+    assert timeseries_frame(eng.recorder, 20.0, 4.0)["running"].max() >= 1
+    r = eng.run()
+    assert len(r.instances) == r.summary["workloads"]["w"]["requested"]
