@@ -164,7 +164,7 @@ def test_api_actions_pause_unpause_stop_and_conflicts():
     ]
     r = sc.simulate(sc.parse_scenario(data))
     calls = r.api_calls
-    assert calls["status"].tolist() == [200, 409, 200, 200, 404, 200]
+    assert calls["status"].tolist() == [204, 409, 204, 204, 404, 204]
     assert r.summary["api"] == {"calls": 6, "errors": 2}
     ev = r.events
     states0 = ev[ev["instance"] == 0]["state"].tolist()

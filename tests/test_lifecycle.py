@@ -1,5 +1,5 @@
-"""Docker's lifecycle on the full path: stop with a grace period, exit codes, auto_remove, the
-Engine API's answers, event actions (issue 13)."""
+"""Docker's lifecycle: stop with a grace period, exit codes, auto_remove, the Engine API's
+answers, event actions (issue 13; one lifecycle since issue 20)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.model.supervisor import stop_outcome
+from simcontainer.model.parts import stop_outcome
 
 
 def _one(actions=(), duration=100.0, runtimes=None, **w):
@@ -75,7 +75,7 @@ def test_start_on_an_exited_container_restarts_it_without_pull_or_create():
             {"at_s": 20.0, "op": "start"}, {"at_s": 21.0, "op": "start"}, {"at_s": 22.0, "op": "remove"},
             {"at_s": 30.0, "op": "stop"}, {"at_s": 31.0, "op": "remove"}, {"at_s": 40.0, "op": "start"}]
     r = _one(acts)
-    assert r.api_calls.status.tolist() == [200, 304, 409, 200, 304, 409, 200, 200, 404]
+    assert r.api_calls.status.tolist() == [204, 304, 409, 204, 304, 409, 204, 204, 404]
     ev = r.events
     assert ev.action.tolist() == ["", "", "create", "", "start", "kill", "die", "", "start", "kill", "die",
                                   "destroy"]
@@ -93,7 +93,7 @@ def test_a_stop_during_the_boot_aborts_it():
 
 def test_pause_unpause_events_and_a_paused_start_conflicts():
     r = _one([{"at_s": 1.0, "op": "pause"}, {"at_s": 2.0, "op": "start"}, {"at_s": 3.0, "op": "unpause"}])
-    assert r.api_calls.status.tolist() == [200, 409, 200]
+    assert r.api_calls.status.tolist() == [204, 409, 204]
     assert [a for a in r.events.action if a][-2:] == ["pause", "unpause"]
 
 
@@ -136,13 +136,14 @@ def test_a_stop_while_waiting_for_the_host_to_come_back_ends_the_restarts():
                                 restart="always")
     data["actions"] = [{"at_s": 10.0, "op": "stop", "workload": "w", "instance": 0}]
     r = sc.simulate(sc.parse_scenario(data))
-    assert r.api_calls.status.tolist() == [200]
+    assert r.api_calls.status.tolist() == [204]
     assert r.events.action.tolist().count("restart") == 0
     assert r.instances.state.tolist() == ["exited"]
 
 
-def test_an_oom_kill_has_its_state_exit_code_and_event():
-    """Nothing triggers an OOM kill yet (memory is a later issue); the path is there for it."""
+def test_an_oom_kill_logs_oom_then_die_137_and_its_policy_restarts_it_with_start():
+    """Docker's events for an OOM kill: ``oom``, then ``die`` with 137; a restart by policy
+    logs ``start`` (moby daemon/monitor.go: restarts emit start; ``restart`` is the API call's)."""
     from simcontainer.engine.core import Engine
 
     data = scenario_dict(duration_s=30)
@@ -154,23 +155,26 @@ def test_an_oom_kill_has_its_state_exit_code_and_event():
     def oom():
         yield eng.env.timeout(5.0)
         inst = next(iter(eng.daemon.live.values()))
-        eng.daemon.supervisor.interrupt(inst, "oom")
+        eng.daemon.interrupt(inst, "oom")
 
     eng.env.process(oom())
     r = eng.run()
     ev = r.events
     assert ev[ev.action == "oom"].time_s.tolist() == [5.0]
-    assert ev[ev.action == "oom"].exit_code.tolist() == [137]
-    assert ev.action.tolist().count("restart") == 1            # on-failure: 137 is a failure
-    assert r.summary["workloads"]["w"]["lifecycle"]["exit_codes"] == {"137": 1}
+    acts = [a for a in ev.action.tolist() if a]
+    k = acts.index("oom")
+    assert acts[k:k + 3] == ["oom", "die", "start"]             # on-failure: 137 is a failure
+    assert ev[ev.action == "die"].exit_code.tolist() == [137]
+    assert ev.action.tolist().count("restart") == 0
+    assert r.summary["workloads"]["w"]["lifecycle"]["exit_codes"] == {"137": 1}     # one exit, not two
 
 
-def test_the_fast_path_keeps_exited_instances_as_the_full_path_does():
+def test_kept_exited_instances_are_the_same_with_or_without_scripted_actions():
     data = scenario_dict(duration_s=60)
     data["workloads"][0].update(writable_mib=100.0, lifetime={"kind": "fixed", "s": 5.0},
                                 arrival={"kind": "interval", "every_s": 10.0})
     fast = sc.simulate(sc.parse_scenario(data))
-    data["actions"] = [{"at_s": 60.0, "op": "pause", "workload": "w", "instance": 0}]    # forces the full path
+    data["actions"] = [{"at_s": 60.0, "op": "pause", "workload": "w", "instance": 0}]    # (once: the full path)
     full = sc.simulate(sc.parse_scenario(data))
     for r in (fast, full):
         w = r.summary["workloads"]["w"]

@@ -134,11 +134,9 @@ def test_under_the_kubelet_a_throttled_pull_waits_out_image_pull_back_off_and_su
     assert s["workloads"]["app"]["pull_phases_s"]["registry"] == pytest.approx((REGISTRY_S + host1) / 2, rel=1e-6)
 
 
-@pytest.mark.xfail(reason="needs the one-lifecycle (branch life) to catch registry.PullFailed and fail the "
-                          "instance", strict=False)
 def test_a_throttled_docker_run_fails_the_instance() -> None:
     s = deploy({"rate_limit_per_s": 0.1, "rate_limit_burst": 1}, hosts=2, per_host=1)
-    assert s["workloads"]["app"]["failed_starts"] == 1
+    assert s["workloads"]["app"]["lifecycle"]["failed_starts"] == 1
     assert s["host"]["registry"]["throttled"] == 1
 
 

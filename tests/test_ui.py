@@ -407,13 +407,17 @@ def test_warm_section_pure_functions():
     assert all(s["height"] >= 240 for s in alt_specs)
 
 
-def test_warm_section_says_why_when_the_library_refuses_a_warm_path():
+def test_warm_section_runs_warm_paths_for_a_crashing_workload_too():
+    """One lifecycle: a pool or a keep-alive is a part like any other, so a workload that crashes
+    and restarts gets its strategy table (0.2 refused it: "warm paths run only with a plain docker
+    run lifecycle")."""
     from simcontainer.faces.ui import warm_section as ws
 
     s = sc.loads_scenario(CRASHY, source="crashy")
     one = s.model_copy(update={"workloads": [s.workloads[0]]})
     df, why = ws.strategies(planner.canonical(one), 2, 600.0)
-    assert df is None and why.startswith("warm paths run only with a plain docker run lifecycle")
+    assert df is not None and not why
+    assert set(df["strategy"]) >= {"cold", "pool", "keep-alive"} and (df["started"] > 0).all()
 
 
 BUSY = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import threading
 import time
 import warnings
@@ -16,24 +17,29 @@ import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT
 
+from simcontainer.engine.summary import Run as SummaryRun
+from simcontainer.engine.summary import build
 from simcontainer.model import faults
-from simcontainer.model.controlplane import PhasePlan, make_plane, steps
+from simcontainer.model.controlplane import CONTROL_PLANES, PhasePlan, make_plane, steps
 from simcontainer.model.daemon import Daemon, WorkloadPlan
-from simcontainer.model.faults import recovery
 from simcontainer.model.host import MIB_PER_MB, HostNode, boot_read_mib, demand
 from simcontainer.model.images import Image, resolve
 from simcontainer.model.memory import Memory, active
-from simcontainer.model.metrics import (
-    Recorder,
-    admission_results,
-    events_frame,
-    instances_frame,
-    summarise,
-    timeseries_frame,
+from simcontainer.model.metrics import Recorder, events_frame, instances_frame, timeseries_frame
+from simcontainer.model.parts import (
+    COLD,
+    KEEP_EXITED,
+    REMOVE,
+    GraceThenKill,
+    HandBack,
+    KeepAlive,
+    Parts,
+    PoolTake,
+    SnapshotRestore,
 )
 from simcontainer.model.placement import Admission, Policy, Preemption
 from simcontainer.model.registry import Distribution
-from simcontainer.model.restart import policy_for
+from simcontainer.model.restart import no_restart
 from simcontainer.model.warm import Warm, plan_for
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.guard import check_size
@@ -41,11 +47,7 @@ from simcontainer.scenario.inputs import (
     check_run_args,
 )
 from simcontainer.scenario.profiles import Catalogue, default_catalogue, resolve_images
-from simcontainer.scenario.schema import (
-    API_WORKERS_DEPRECATED,
-    ControlPlaneProfile,
-    Scenario,
-)
+from simcontainer.scenario.schema import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
 from simcontainer.scenario.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
 if TYPE_CHECKING:
@@ -117,8 +119,8 @@ class Result:
     @property
     def api_calls(self) -> pd.DataFrame:
         """One row per scripted API call (README, "Scripted actions and API calls"): time_s,
-        instance (-1 - index when no such instance existed), op, ok, status (200/404/409), state."""
-        import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
+        instance (-1 - index when no such instance existed), op, ok, status (204/304/404/409), state."""
+        import pandas as pd  # noqa: PLC0415 - heavy
 
         return pd.DataFrame(self.recorder.api_calls,
                             columns=["time_s", "instance", "op", "ok", "status", "state"])
@@ -126,7 +128,7 @@ class Result:
     @property
     def failures(self) -> pd.DataFrame:
         """Failed starts with their reason (e.g. a full bridge): time_s, instance, workload, reason."""
-        import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
+        import pandas as pd  # noqa: PLC0415 - heavy
 
         df = pd.DataFrame(self.recorder.failures, columns=["time_s", "instance", "workload", "reason"])
         df["workload"] = [self.workload_names[w] for w in df["workload"]]
@@ -136,7 +138,7 @@ class Result:
     def oom_kills(self) -> pd.DataFrame:
         """One row per OOM kill (simcontainer.model.memory): time_s, instance, workload, host, kind
         ("cgroup": over its mem_limit_mib; "host": the kernel's OOM killer), resident_mib, reason."""
-        import pandas as pd  # noqa: PLC0415 - pandas loads in ~0.2 s: only where a table is built
+        import pandas as pd  # noqa: PLC0415 - heavy
 
         df = pd.DataFrame(self.recorder.oom_kills,
                           columns=["time_s", "instance", "workload", "host", "kind", "resident_mib", "reason"])
@@ -145,6 +147,7 @@ class Result:
 
 
 def image_table(scenario: Scenario, catalogue: Catalogue) -> dict[str, Image]:
+
     inline = resolve_images([i.model_dump() for i in scenario.images], known=catalogue.images,
                             source=f"{scenario.name}: images")
     return resolve({**catalogue.images, **inline})
@@ -182,34 +185,36 @@ def _guest_boot(rt: Any, img: Image, images: dict[str, Image]) -> Any:
     return guest.guest_boot if guest is not None else None
 
 
-def _lifecycle_plan(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
-    """The full lifecycle (simcontainer.model.supervisor) when the workload or the scenario asks for
-    more than ``docker run --rm`` with a clean stop: its restart policy and grace period."""
-
+def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlaneProfile, seed: int) -> None:
+    """The workload's lifecycle parts (simcontainer.model.parts): bring-up, stopper, restart policy,
+    finish; and its crash and pull-error stream. ``docker run --rm`` with a clean stop is the
+    default parts, ``plan.quick_stop`` the note that its stop and removal do nothing."""
     w = plan.workload
-
-    # (memory.active: also under admission "none", which admits past the host's RAM)
-    plan.full = bool(scenario.faults or scenario.actions or w.uses_lifecycle() or active(scenario)
-                     or scenario.daemon.preemption)
-    plan.keep = not w.auto_remove
+    kind = CONTROL_PLANES[plane.kind or "direct"]
+    grace = w.stop_grace_s if w.stop_grace_s is not None else kind.grace_s
+    policy = kind.restart_policy(w.restart)
+    bring_up: Any = COLD
+    stopper: GraceThenKill = GraceThenKill(grace, w.sigterm, w.shutdown_s)
+    finish: Any = REMOVE if w.auto_remove else KEEP_EXITED
     if w.warm is not None:
-
-        if plan.full:
-            raise ScenarioError([f"workloads.{w.name}.warm: warm paths run only with a plain docker run "
-                                 "lifecycle (no restart policy, crashes, grace period, SIGTERM behaviour, "
-                                 "pull errors, faults, scripted actions, or the memory model: a usage, "
-                                 "mem_limit_mib or host ksm anywhere in the scenario)"])
         try:
             plan.warm = plan_for(plan)
         except ValueError as e:
             raise ScenarioError([str(e)]) from None
-    if plan.full:
-        plan.policy = policy_for(w.restart, plane.kind)
-        plan.grace_s = w.stop_grace_s if w.stop_grace_s is not None else (
-            30.0 if plane.kind == "kubelet" else 10.0)
+        bring_up = PoolTake(SnapshotRestore() if plan.warm.restore is not None else COLD)
+        if plan.warm.keep_alive_s > 0:
+            stopper, finish = HandBack(grace, w.sigterm, w.shutdown_s), KeepAlive()
+    plan.parts = Parts(bring_up, stopper, None if policy is no_restart else policy, finish)
+    if w.pull_error_rate > 0 or w.time_to_failure is not None:
         plan.fail_stream = Stream(seed_sequence(seed, w.name, "failures"))
         if w.time_to_failure is not None and w.time_to_failure.kind != "forever":
             plan.time_to_failure = LifetimeSampler(w.time_to_failure, plan.fail_stream)
+    plan.boot_idle = bring_up is COLD and plan.steps.start_idle
+    plan.has_ports = plan.steps.endpoint and plane.bridge_max_ports is not None
+    plan.ready_s = w.ready_s
+    plan.prepare = bring_up.prepare
+    plan.quick_stop = (stopper.clean and plan.stop.idle and finish is REMOVE and plan.steps.remove_idle
+                       and type(stopper) is GraceThenKill)
 
 
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
@@ -244,7 +249,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         plan.steps = steps(planes[k], plan, plan.network)
         # what the runtime's IO path lets through (io_factor: its fio throughput vs native)
         plan.io_mib_s = w.io_mb_s * rt.io_factor * MIB_PER_MB
-        _lifecycle_plan(plan, scenario, planes[k], seed)
+        _choose_parts(plan, scenario, planes[k], seed)
         plans.append(plan)
     return plans
 
@@ -284,18 +289,14 @@ class Engine:
         self.daemon.live_restore = scenario.daemon.live_restore
         if scenario.daemon.preemption:
             self._preemption()
-
         if active(scenario):
-            self.daemon.full_lifecycle()     # every workload is on the full path: OOM kills need it
             self.daemon.memory = Memory(self.env, self.daemon, scenario, self.seed)
         if scenario.faults:
-
-            self.daemon.full_lifecycle()
+            self.daemon.faults = True
             faults.start(self.env, self.daemon, scenario, self.seed)
         for plan in self.plans:
             self.env.process(self._arrivals(plan))
         if any(p.warm is not None for p in self.plans):
-
             self.daemon.warm = Warm(self.daemon)
             for plan in self.plans:
                 if plan.warm is not None:
@@ -304,10 +305,9 @@ class Engine:
             self.env.process(self._actions())
 
     def _preemption(self) -> None:
-        """Preemption (admission "backfill"): victims through the full lifecycle's graceful stop
-        (simcontainer.model.supervisor), each recorded in ``Recorder.preemptions``."""
-
-        sv = self.daemon.full_lifecycle()
+        """Preemption (admission "backfill"): victims through the lifecycle's graceful stop, each
+        recorded in ``Recorder.preemptions``."""
+        sv = self.daemon
         rec, env = self.recorder, self.env
 
         def record(victim: Any, by: Any, host: Any) -> None:
@@ -333,9 +333,20 @@ class Engine:
         for act in sorted(self.scenario.actions, key=lambda a: a.at_s):
             if act.at_s > env.now:
                 yield env.timeout(act.at_s - env.now)
-            ids = self.daemon.by_workload.get(index[act.workload], [])
+            w = index[act.workload]
+            if act.op == "create":      # docker create: a new instance of the workload, not started
+                self.daemon.create(self.plans[w])
+                continue
+            ids = self.daemon.by_workload.get(w, [])
             iid = ids[act.instance] if act.instance < len(ids) else -1 - act.instance
-            self.daemon.api(act.op, iid)
+            kw: dict[str, Any] = {}
+            if act.op == "kill":
+                kw["signal"] = act.signal
+            elif act.op in ("stop", "restart"):
+                kw["t"] = act.t
+            elif act.op == "remove":
+                kw["force"] = act.force
+            self.daemon.api(act.op, iid, **kw)
 
     def _run_reporting(self, horizon: float, progress: Progress) -> None:
         """``env.run(until=horizon)`` in blocks of events, telling ``progress`` ~10 times a
@@ -381,23 +392,15 @@ class Engine:
             else:
                 self._run_reporting(horizon, progress)
         wall = time.perf_counter() - start
-        summary = summarise(
-            self.recorder, scenario_name=self.scenario.name, seed=self.seed, horizon=horizon,
-            workload_names=[w.name for w in self.scenario.workloads],
-            workload_runtimes=[w.runtime for w in self.scenario.workloads], hosts=self.hosts,
-            demands=[p.demand for p in self.plans],
-        )
-        admission_results(summary, self.recorder, self.scenario.daemon, [w.priority for w in self.scenario.workloads],
-                          self.hosts)
-        summary["faults"] = recovery(self.recorder, horizon, [w.requests_per_s for w in self.scenario.workloads])
-        if self.scenario.daemon.api_workers is not None:
-            summary.setdefault("warnings", []).append(
-                API_WORKERS_DEPRECATED.format(n=self.scenario.daemon.api_workers))
-        if self.recorder.failures:
-            first = self.recorder.failures[0]
-            summary.setdefault("warnings", []).append(
-                f"{len(self.recorder.failures)} start(s) failed; the first at {first['time_s']:.1f} s: "
-                f"{first['reason']}")
+        self.daemon.close_spans()
+        self.recorder.trim()
+        sc, names = self.scenario, [w.name for w in self.scenario.workloads]
+        notices = ([API_WORKERS_DEPRECATED.format(n=sc.daemon.api_workers)]
+                   if sc.daemon.api_workers is not None else [])
+        summary = build(SummaryRun(
+            self.recorder, self.hosts, horizon, sc.name, self.seed, names, [w.runtime for w in sc.workloads],
+            demands=[p.demand for p in self.plans], priorities=[w.priority for w in sc.workloads],
+            request_rates=[w.requests_per_s for w in sc.workloads], daemon=sc.daemon, notices=notices))
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 
@@ -427,4 +430,4 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
 
 
 
-__all__ = ["Engine", "Result", "simulate"]
+__all__ = ["Engine", "Result", "math", "simulate"]

@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from simcontainer.model.resources import Slots
-from simcontainer.model.restart import ImagePullBackOff
+from simcontainer.model.restart import (
+    CrashLoopBackOff,
+    DockerRestart,
+    ImagePullBackOff,
+    RestartPolicy,
+    no_restart,
+)
 from simcontainer.scenario.schema import ControlPlaneProfile, Phase
 from simcontainer.scenario.workload import Stream, lognormal_sigma
 
@@ -142,6 +148,20 @@ class ControlPlane:
     """The base: no pool unless the profile sets ``workers``, one plane-wide lock for the
     serialized parts of the runtime's own phases, no network lock, no pull limit."""
 
+    # What a restart of this daemon does to its instances: dockerd stops its containers on
+    # shutdown unless live-restore is on (moby ``daemon/daemon.go`` Shutdown); the kubelet's
+    # containers run under containerd's shims, VMs under their own VMM processes: they keep
+    # running. An instance of a plane that stops also waits for the daemon to restart it.
+    stops_with_daemon = False
+    grace_s = 10.0      # the stop grace period by default: ``docker stop``'s 10 s (moby container.DefaultStopTimeout)
+
+    @classmethod
+    def restart_policy(cls, spec: str | None) -> RestartPolicy:
+        """A workload's ``restart`` under this plane: Docker's restart manager (moby
+        ``restartmanager``), default "no"."""
+        mode, _, n = (spec or "no").partition(":")
+        return no_restart if mode == "no" else DockerRestart(mode, int(n) if n else 0)
+
     def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
         self.env = env
         self.host = host
@@ -159,6 +179,7 @@ class ControlPlane:
         self.teardown_no_endpoint = PhasePlan.of(spec.teardown, speed, share, serial=False)
         self.max_ports = spec.bridge_max_ports
         self.ports: dict[tuple[str, int], int] = {}     # bridge ports in use, per network
+        self.net_locks: dict[tuple[str, int], Slots] = {}    # per-network locks (``network_lock``)
         self.failed = 0
         # what a refused pull (429) does: None -- it fails (dockerd: xfer.DoNotRetry); the
         # kubelet tries again after its ImagePullBackOff
@@ -167,8 +188,15 @@ class ControlPlane:
     # ---- where serialized sections queue ----------------------------------------------------
 
     def lock_for(self, inst: Instance) -> Slots:
-        """The lock an instance's serialized parts are held under."""
-        return self.lock
+        """The lock an instance's serialized parts are held under: its network's with the
+        profile's ``network_lock`` (and a network endpoint), else the plane-wide one."""
+        if not (self.spec.network_lock and inst.plan.steps.endpoint):
+            return self.lock
+        net = self.network_of(inst)
+        lock = self.net_locks.get(net)
+        if lock is None:
+            lock = self.net_locks[net] = Slots(self.env, 1)
+        return lock
 
     @staticmethod
     def network_of(inst: Instance) -> tuple[str, int]:
@@ -225,15 +253,9 @@ class ControlPlane:
         host, plan = self.host, inst.plan
         stream = plan.phases_stream
         if plan.steps.endpoint:
-            if self.max_ports is not None:
-                net = self.network_of(inst)
-                used = self.ports.get(net, 0)
-                if used >= self.max_ports:
-                    self.failed += 1
-                    return (f"network {net[0]}{net[1] or ''} on host {host.index} is full: a Linux bridge "
-                            f"holds at most {self.max_ports} container ports (BR_MAX_PORTS; "
-                            f"'exchange full', moby/moby#44973)")
-                self.ports[net] = used + 1
+            why = self.take_port(inst)
+            if why is not None:
+                return why
             if not self.network.idle:
                 yield from run_phase(host, self.network, stream, self.lock_for(inst))
         if not plan.boot.idle:
@@ -261,6 +283,21 @@ class ControlPlane:
         if port:
             self.free_port(inst)
 
+    def take_port(self, inst: Instance) -> str | None:
+        """The instance's bridge port, where its network has a port limit: why there is none
+        (the bridge is full), or None. Given back by :meth:`free_port` at its exit."""
+        if not (inst.plan.steps.endpoint and self.max_ports is not None):
+            return None
+        net = self.network_of(inst)
+        used = self.ports.get(net, 0)
+        if used >= self.max_ports:
+            self.failed += 1
+            return (f"network {net[0]}{net[1] or ''} on host {self.host.index} is full: a Linux bridge "
+                    f"holds at most {self.max_ports} container ports (BR_MAX_PORTS; "
+                    f"'exchange full', moby/moby#44973)")
+        self.ports[net] = used + 1
+        return None
+
     def free_port(self, inst: Instance) -> None:
         """Give back the instance's bridge port (at its exit on the full lifecycle: a stopped
         container keeps no endpoint; a restart takes one again)."""
@@ -270,27 +307,27 @@ class ControlPlane:
 
 class Dockerd(ControlPlane):
     """dockerd: no worker pool; an instance's serialized parts (endpoint create and delete) are
-    held under its network's lock (libnetwork's per-network locker, moby PR 44887), so separate
-    networks do not queue behind each other."""
+    held under its network's lock (``network_lock``: libnetwork's per-network locker, moby PR
+    44887), so separate networks do not queue behind each other. A restart of dockerd stops its
+    containers unless live-restore is on."""
 
-    def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
-        super().__init__(env, host, spec)
-        self.net_locks: dict[tuple[str, int], Slots] = {}
-
-    def lock_for(self, inst: Instance) -> Slots:
-        if not inst.plan.steps.endpoint:
-            return self.lock
-        net = self.network_of(inst)
-        lock = self.net_locks.get(net)
-        if lock is None:
-            lock = self.net_locks[net] = Slots(self.env, 1)
-        return lock
+    stops_with_daemon = True
 
 
-class Kubelet(Dockerd):
+class Kubelet(ControlPlane):
     """kubelet + containerd (CRI): a pod sandbox before the container, CNI's IPAM lock per
-    network (as dockerd's, shorter), and image pulls one at a time (``image_pulls`` = 1,
-    serializeImagePulls) -- all from the profile's data; the structure is dockerd's."""
+    network (``network_lock``, as dockerd's, shorter), and image pulls one at a time
+    (``image_pulls`` = 1, serializeImagePulls) -- all from the profile's data. Its own: a pod's
+    30 s grace period and its restart policy, CrashLoopBackOff (default Always)."""
+
+    grace_s = 30.0      # a pod's terminationGracePeriodSeconds default (Kubernetes API reference)
+
+    @classmethod
+    def restart_policy(cls, spec: str | None) -> RestartPolicy:
+        """A pod's restartPolicy: Always (the default), OnFailure, Never; "unless-stopped" has
+        no pod equivalent: Always (kubelet ``MaxContainerBackOff``, pod-lifecycle docs)."""
+        mode = (spec or "always").partition(":")[0]
+        return CrashLoopBackOff("always" if mode == "unless-stopped" else mode)
 
     # it writes each container's oom_score_adj from the pod's QoS class, and evicts pods under
     # node memory pressure (simcontainer.model.qos)

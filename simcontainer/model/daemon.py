@@ -1,30 +1,29 @@
-"""The daemon: API requests, its workers, and each instance's way through the lifecycle.
+"""The daemon: the Engine API, and each instance's one process through its lifecycle.
 
-One simpy process carries an instance from request to removal (``docker run --rm``):
+One simpy process (:meth:`Daemon.lifecycle`) carries every instance from request to removal;
+what differs between workloads is the parts it is given when the workload is planned
+(:mod:`simcontainer.model.parts`): how it comes up, how it stops, its restart policy, what happens at
+the end. The plain ``docker run --rm`` is the default parts, not a second path:
 
-1. **wait** for room on a host (admission: RAM, disk, maybe CPU; FIFO or reject);
-2. **pull** the image's missing layers;
-3. **create**: a VM's full disk copy (no control-plane slot held), then the control plane's
-   create step (request handling, sandbox, the runtime's create; under a worker if the plane
-   has a pool);
-4. **start**: the control plane's network setup (a serialized part under the network's lock),
-   then the runtime's boot: the container process starts, or the guest kernel boots;
-5. **ready**: the app becomes ready (``ready_s``); it is running for its lifetime;
-6. **stop** (the runtime's), exit, then removal (the plane's teardown): the reservation goes
-   back and the queue moves.
+1. **wait** for room on a host (admission: RAM, disk, maybe CPU; FIFO, reject, backfill);
+2. **pull** the image's missing layers; **create** (a VM's full disk copy, then the plane's
+   create step, under a worker if the plane has a pool);
+3. **start**: the plane's network setup, the runtime's boot;
+4. **run**: ready after ``ready_s``, then until the client's stop at the end of its lifetime, or
+   an interruption -- an API stop/kill/restart, a crash, an OOM kill, a fault, a preemption, a
+   daemon restart -- all met in one place (:meth:`caught`);
+5. **stop** (the stopper part: SIGTERM, grace, SIGKILL, the runtime's stop), **exit** (RAM,
+   reserved CPU and the bridge port go back, once, in :meth:`exit`), maybe a **restart** (the
+   policy's delay, then start again: no pull, no create);
+6. **finish**: remove (the plane's teardown; disk and image reference go back), keep the exited
+   instance for the API, or keep a warm instance alive.
 
-This is the fast path: ``docker run`` (with ``--rm``, or keeping the exited instance when
-``auto_remove`` is false) with a clean stop and nothing else. Grace periods, crashes, restart
-policies, faults and scripted API requests take the full lifecycle in
-:mod:`simcontainer.model.supervisor` (``WorkloadPlan.full``).
+Every state change goes through :meth:`Daemon.enter`: the state, Docker's event name and exit
+code, and the instance's running span (running count, CPU load, the span the results read CPU
+asked/received from) opened or closed there and nowhere else.
 
 The lifecycle asks the instance's control plane (:mod:`simcontainer.model.controlplane`) for each
 step and knows nothing of which plane it is.
-
-Fixed latencies are drawn per instance; CPU work goes through the host's fair-share CPU, so a
-burst of boots, or busy neighbours, stretch exactly that part. API operations from outside
-(``stop``, ``kill``, ``pause``, ``unpause``, ``start``, ``remove``) are checked against the state
-machine in :mod:`simcontainer.model.states`; an illegal one is recorded as a 409 error.
 """
 
 from __future__ import annotations
@@ -37,30 +36,63 @@ from typing import Any
 
 import simpy
 
+from simcontainer.model.api_ops import api_op
 from simcontainer.model.controlplane import IDLE, PhasePlan, Steps
 from simcontainer.model.host import Demand, HostNode
 from simcontainer.model.images import Image
 from simcontainer.model.metrics import NM, STATE_BITS, Recorder
+from simcontainer.model.parts import (
+    BY_HAND,
+    COLD,
+    GRACEFUL,
+    KEEP_EXITED,
+    Parts,
+    cause_of,
+    stop_outcome,
+)
 from simcontainer.model.placement import Admission, Ticket
-from simcontainer.model.states import TRANSITIONS, State, can
-from simcontainer.model.supervisor import Life, Supervisor
+from simcontainer.model.restart import EXIT_SIGKILL, Exit
+from simcontainer.model.states import TRANSITIONS, State
 from simcontainer.scenario.schema import RuntimeProfile, Workload
 from simcontainer.scenario.workload import LifetimeSampler, Stream
 
 NAN = math.nan
-_M_ADMITTED, _M_PULLED, _M_CREATED, _M_RUNNING, _M_READY, _M_STOPPING, _M_EXITED, _M_REMOVED = range(1, NM)
-# Enum attribute look-ups are slow on Python 3.11; the hot path uses these.
-_REQUESTED = State.REQUESTED
-_WAITING, _PULLING, _CREATED, _STARTING, _RUNNING = (State.WAITING, State.PULLING, State.CREATED,
-                                                     State.STARTING, State.RUNNING)
-_STOPPING, _EXITED, _REMOVED, _REJECTED = State.STOPPING, State.EXITED, State.REMOVED, State.REJECTED
 _INF = math.inf
+_M_RUNNING, _M_READY, _M_STOPPING = 4, 5, 6
+# Enum attribute look-ups are slow on Python 3.11; the hot path uses these.
+_REQUESTED, _WAITING, _PULLING, _CREATED = State.REQUESTED, State.WAITING, State.PULLING, State.CREATED
+_STARTING, _RUNNING, _PAUSED, _STOPPING = State.STARTING, State.RUNNING, State.PAUSED, State.STOPPING
+_EXITED, _REMOVED, _REJECTED = State.EXITED, State.REMOVED, State.REJECTED
+_OOM_KILLED, _FAILED = State.OOM_KILLED, State.FAILED
 _EDGES = TRANSITIONS
+# the lifecycle mark a state sets on entry (-1: none; running and stopping: the running span)
+_MARK_OF = [-1] * len(State)
+_MARK_OF[_CREATED], _MARK_OF[_EXITED], _MARK_OF[_OOM_KILLED], _MARK_OF[_REMOVED] = 3, 7, 7, 8
+_UP = (_RUNNING, _PAUSED)
+# What each edge does besides recording its event: (the mark it sets or -1, its span step);
+# None for an edge the state machine does not have. Built once from TRANSITIONS.
+_OPEN, _CLOSE, _PAUSE, _UNPAUSE = 1, 2, 3, 4
+
+
+def _step(old: State, new: State) -> tuple[int, int] | None:
+    if new not in TRANSITIONS[old]:
+        return None
+    if new is _RUNNING:
+        op = _UNPAUSE if old is _PAUSED else _OPEN
+    elif old in _UP:
+        op = _PAUSE if new is _PAUSED else _CLOSE
+    else:
+        op = 0
+    return _MARK_OF[new], op
+
+
+_STEPS = [[_step(o, n) for n in State] for o in State]
 
 
 @dataclass
 class WorkloadPlan:
-    """A workload with everything resolved: its runtime, image, demand and random streams."""
+    """A workload with everything resolved: its runtime, image, demand, random streams and the
+    lifecycle parts its instances are made of."""
 
     index: int
     workload: Workload
@@ -81,11 +113,8 @@ class WorkloadPlan:
     networks: int = 1           # networks of that mode the instances are spread over
     # which steps do nothing under its plane (set by the engine: controlplane.steps)
     steps: Steps = field(default=Steps(True, True, True, False), repr=False)
-    # the full lifecycle (simcontainer.model.supervisor) instead of the fast ``docker run --rm`` path
-    full: bool = False
-    keep: bool = False              # fast path: an exited instance stays (auto_remove = false)
-    policy: Any = None              # its restart policy (simcontainer.model.restart), full path only
-    grace_s: float = 10.0           # its stop grace period
+    # its lifecycle parts (simcontainer.model.parts), chosen by engine.plan_workloads
+    parts: Parts = field(default_factory=lambda: Parts(COLD, finish=KEEP_EXITED))
     fail_stream: Stream | None = field(default=None, repr=False)    # crashes, pull errors
     time_to_failure: LifetimeSampler | None = None                  # None: it never crashes
     # the running app's disk load, MiB/s: io_mb_s x the runtime's io_factor (simcontainer.model.memory)
@@ -93,6 +122,12 @@ class WorkloadPlan:
     # MiB a VM's guest boot reads from its disk on the host's disk bandwidth (host.boot_read_mib)
     boot_read_mib: float = 0.0
     warm: Any = None                # warm.WarmPlan: snapshot restore, pool, keep-alive (None: none)
+    # a clean stop with nothing to wait for and a teardown that does nothing: both done in place
+    quick_stop: bool = False
+    boot_idle: bool = False         # a cold start whose plane start and boot do nothing
+    has_ports: bool = False         # its instances take a port on a bridge with a port limit
+    ready_s: float = 0.0            # the workload's ``ready_s``
+    prepare: Any = None             # its bring-up's ``prepare`` (bound once)
 
     @property
     def name(self) -> str:
@@ -103,10 +138,22 @@ class Instance(Ticket):
     """A live instance, kept while it exists so that API requests can find it.
 
     It is its own admission ticket (demand, image, host, layers to fetch, queue event): one
-    object per instance instead of two.
+    object per instance instead of two. What only some instances need lives in class defaults
+    until set (an API request's arguments, a warm instance's holder, a parked wait).
     """
 
-    __slots__ = ("id", "plan", "state", "process", "cpu_load", "life")
+    __slots__ = ("id", "plan", "state", "process", "cpu_load", "span", "span_ready", "__dict__")
+
+    wake: simpy.Event | None = None     # parked (created or exited): an API start/restart/remove
+    pending = False                     # interrupted, not yet met (a second interrupt waits)
+    restarting = False                  # in a restart's back-off
+    epoch = 0                           # its host's crash count when it was placed / restarted
+    stop_t: float | None = None         # ``docker stop -t``: this stop's grace (None: the plane's)
+    kill_code = EXIT_SIGKILL            # ``docker kill --signal``: the exit code it causes
+    force_remove = False                # ``docker rm -f``: removed after the kill
+    holder: Any = None                  # a warm instance it took: that one holds the reservation
+    warm_ready = False                  # taken warm: its app is ready already
+    fault_cpu_s = 0.0                   # a restored microVM's page faults, done after ready
 
     def __init__(self, iid: int, plan: WorkloadPlan) -> None:
         # the Ticket's fields, set here (no second __init__ call on the hot path)
@@ -121,7 +168,8 @@ class Instance(Ticket):
         self.state = _REQUESTED
         self.process: simpy.Process | None = None
         self.cpu_load = False
-        self.life: Any = None           # supervisor.Life on the full path
+        self.span = NAN                 # its open running span's start (NaN: not running)
+        self.span_ready = NAN           # ... and when its app became ready in it
 
     @property
     def ticket(self) -> Ticket:
@@ -129,7 +177,8 @@ class Instance(Ticket):
 
 
 class Daemon:
-    """All hosts' daemons behind one admission controller (one per host: workers, lock, slots)."""
+    """All hosts' daemons behind one admission controller, and their fault state (which hosts
+    and daemons are down)."""
 
     def __init__(self, env: simpy.Environment, hosts: Sequence[HostNode], admission: Admission,
                  recorder: Recorder) -> None:
@@ -138,28 +187,30 @@ class Daemon:
         self.admission = admission
         self.rec = recorder
         self.live: dict[int, Instance] = {}
-        self.supervisor: Any = None       # supervisor.Supervisor, made when a plan needs it
         self.memory: Any = None           # memory.Memory when the scenario uses the memory model
         self.warm: Any = None             # warm.Warm, made when a plan has warm paths
         self.live_restore = False
+        self.faults = False             # the scenario has faults: hosts and daemons may be down
         self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
-        # The recorder's columns, bound once: ``_mark`` writes an event without a call into it.
+        n = len(self.hosts)
+        self.host_up_at = [0.0] * n         # a rebooting host is back at
+        self.daemon_up_at = [0.0] * n       # a restarting daemon is back at
+        self.epoch = [0] * n                # crashes of each host so far
+        # The recorder's columns, bound once: ``enter`` writes an event without a call into it.
         self._ev_time = recorder.ev_time.append
         self._ev_code = recorder.ev_code.append
         self._final = recorder.final
         self._times = recorder.times
+        self._span = recorder.spans_flat.extend
 
-    def full_lifecycle(self) -> Any:
-        """The supervisor of the full lifecycle (:mod:`simcontainer.model.supervisor`), made on first
-        need: by a plan that needs it, preemption, faults or the memory model."""
-        if self.supervisor is None:
-            self.supervisor = Supervisor(self)
-        return self.supervisor
+    @property
+    def supervisor(self) -> Daemon:
+        """The daemon itself (it interrupts instances; ``memory`` asks for it by this name)."""
+        return self
 
     # ---- the client side ------------------------------------------------------------------
 
-    def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
-        """``docker run --rm``: request an instance now; it lives ``lifetime`` seconds once ready."""
+    def _new(self, plan: WorkloadPlan) -> Instance:
         iid = self.rec.new_instance(plan.index, self.env.now)
         inst = Instance(iid, plan)
         self.live[iid] = inst
@@ -167,107 +218,129 @@ class Daemon:
         if ids is None:
             ids = self.by_workload[plan.index] = array("q")
         ids.append(iid)
-        if plan.full:
-            inst.life = Life(plan.policy, plan.grace_s)
-            self.rec.lives[iid] = inst.life
-            inst.process = self.env.process(self.full_lifecycle().lifecycle(inst, lifetime))
-        elif plan.warm is None:
-            inst.process = self.env.process(self._lifecycle(inst, lifetime))
-        else:
-            inst.process = self.env.process(self.warm.run(inst, lifetime))
         return inst
 
-    def api(self, op: str, iid: int) -> bool:
-        """An API request against a live instance; False (and a recorded 409/404) if refused."""
-        now = self.env.now
+    def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
+        """``docker run``: request an instance now; it lives ``lifetime`` seconds once ready."""
+        # NOTE: ``_new`` inlined (the hot path: one call per request)
+        iid = self.rec.new_instance(plan.index, self.env._now)
+        inst = Instance(iid, plan)
+        self.live[iid] = inst
+        ids = self.by_workload.get(plan.index)
+        if ids is None:
+            ids = self.by_workload[plan.index] = array("q")
+        ids.append(iid)
+        inst.process = self.env.process(self.lifecycle(inst, lifetime))
+        return inst
+
+    def create(self, plan: WorkloadPlan) -> Instance:
+        """``docker create``: admitted, pulled and created, then it waits in ``created`` for an
+        ``api("start", ...)``; it runs until stopped, killed or removed."""
+        inst = self._new(plan)
+        inst.process = self.env.process(self.lifecycle(inst, None))
+        return inst
+
+    def api(self, op: str, iid: int, **kw: Any) -> int:
+        """An Engine API request against an instance; its HTTP status, recorded in
+        ``rec.api_calls``: 204 done, 304 nothing to do, 404 no such instance, 409 conflict."""
         inst = self.live.get(iid)
-        if inst is None:
-            self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": False,
-                                       "status": 404, "state": "removed-or-unknown"})
-            return False
-        if inst.life is not None:
-            return self._api_full(op, inst)
-        target = can(op, inst.state)
-        ok = target is not None
-        self.rec.api_calls.append({"time_s": now, "instance": iid, "op": op, "ok": ok,
-                                   "status": 200 if ok else 409, "state": inst.state.label})
-        if not ok:
-            return False
-        if op == "pause":
-            self._to(inst, State.PAUSED)
-            self._cpu_load(inst, False)
-        elif op == "unpause":
-            self._to(inst, State.RUNNING)
-            self._cpu_load(inst, True)
-        elif op in ("stop", "kill"):
-            assert inst.process is not None
-            inst.process.interrupt(op)
-        # start / remove of a created or exited instance: the daemon is doing it already
-        return True
+        state = inst.state if inst is not None else None
+        status = 404 if inst is None else api_op(self, op, inst, kw)
+        self.rec.api_calls.append({"time_s": self.env.now, "instance": iid, "op": op, "ok": status < 400,
+                                   "status": status,
+                                   "state": state.label if state is not None else "removed-or-unknown"})
+        return status
 
-    def _api_full(self, op: str, inst: Instance) -> bool:
-        """The Engine API's answers on the full path: 200 done, 304 nothing to do (start on a
-        running container, stop on a stopped one), 409 conflict (kill of a stopped container,
-        remove of a running one)."""
-        life, state, sv = inst.life, inst.state, self.supervisor
-        up = state in (State.STARTING, State.RUNNING, State.PAUSED)
-        down = state in (State.CREATED, State.EXITED, State.OOM_KILLED, State.FAILED)
-        status = 409
-        if op == "stop":
-            status = 200 if up or life.restarting else (304 if down or state == State.STOPPING else 409)
-            if up or life.restarting:
-                sv.interrupt(inst, "stop")
-        elif op == "kill":
-            if up or state == State.STOPPING:
-                status = 200
-                sv.interrupt(inst, "kill")
-        elif op == "start":         # a paused container: 409 ("try unpause instead")
-            if state in (State.STARTING, State.RUNNING):
-                status = 304
-            elif down and life.wake is not None:
-                status = 200
-                life.wake.succeed("start")
-                life.wake = None        # taken: a second request in the same instant conflicts
-        elif op == "remove":
-            if down and life.wake is not None:
-                status = 200
-                life.wake.succeed("remove")
-                life.wake = None
-        elif op == "pause" and state == State.RUNNING:
-            status = 200
-            self._to(inst, State.PAUSED)
-            self._cpu_load(inst, False)
-        elif op == "unpause" and state == State.PAUSED:
-            status = 200
-            self._to(inst, State.RUNNING)
-            self.rec.ev_action[len(self.rec.ev_time) - 1] = "unpause"
-            self._cpu_load(inst, True)
-        self.rec.api_calls.append({"time_s": self.env.now, "instance": inst.id, "op": op,
-                                   "ok": status < 400, "status": status, "state": state.label})
-        return status < 400
+    # ---- the one transition ---------------------------------------------------------------
 
-    # ---- the lifecycle --------------------------------------------------------------------
+    def enter(self, inst: Instance, state: State, action: str | None = None, exit_code: int | None = None,
+              then: State | None = None) -> None:
+        """The instance enters ``state`` (and then ``then``, in the same instant): the event
+        (with Docker's action and exit code when they are not the state's own), its lifecycle
+        mark, and its running span opened or closed (:meth:`_span_step`).
 
-    def _to(self, inst: Instance, state: State) -> None:
-        if state not in TRANSITIONS[inst.state]:
+        NOTE: the hot path of the simulator: what each edge does is looked up once
+        (``_STEPS``), the recorder's columns are bound on the daemon, and two states of one
+        instant (pulling and created, starting and running, stopping and exited) go in one
+        call, the second written out rather than looped over."""
+        step = _STEPS[inst.state][state]
+        if step is None:
             raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
         inst.state = state
-        self.rec.event(inst.id, state, self.env.now)
+        now = self.env._now         # simpy's ``now`` property, read directly
+        iid = inst.id
+        self._ev_time(now)
+        self._ev_code(iid << STATE_BITS | state)
+        if action is not None or exit_code is not None:
+            self.note(action, exit_code)
+        mark, op = step
+        if mark >= 0:
+            self._times[iid * NM + mark] = now
+        if op:
+            self._span_step(inst, op, now)
+        if then is not None:
+            step = _STEPS[state][then]
+            if step is None:
+                raise AssertionError(f"instance {iid}: illegal {state.label} -> {then.label}")
+            inst.state = state = then
+            self._ev_time(now)
+            self._ev_code(iid << STATE_BITS | state)
+            mark, op = step
+            if mark >= 0:
+                self._times[iid * NM + mark] = now
+            if op:
+                self._span_step(inst, op, now)
+        self._final[iid] = state
 
-    def admit(self, inst: Instance) -> Generator[simpy.Event, Any, bool]:
-        """Wait for room for ``inst`` (``yield from``); False when admission rejected it, which
-        then is gone. The fast path inlines the same steps (see ``_lifecycle``)."""
-        got = self.admission.admit(inst)
-        if got is False:
-            self._to(inst, _REJECTED)
-            del self.live[inst.id]
-            return False
-        if got is not True:
-            self._to(inst, _WAITING)
-            yield got
-        return True
+    def _span_step(self, inst: Instance, op: int, now: float) -> None:
+        """The running span opens (running count, CPU and IO load on, the memory model told) or
+        closes -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a preemption;
+        a pause or unpause only takes its load off or puts it back."""
+        if op == _OPEN:
+            inst.span, inst.span_ready = now, NAN
+            times, i = self._times, inst.id * NM + _M_RUNNING
+            if times[i] != times[i]:
+                times[i] = now
+            inst.host.started()                     # type: ignore[union-attr]
+            plan = inst.plan
+            if plan.demand.cpu > 0 or plan.io_mib_s > 0:
+                self._load(inst, True)
+            if self.memory is not None:
+                self.memory.on_running(inst)
+        elif op == _CLOSE:
+            if inst.cpu_load:
+                self._load(inst, False)
+            inst.host.stopped()                     # type: ignore[union-attr]
+            self._span((inst.id, inst.span, inst.span_ready, now))
+            inst.span = NAN
+            self._times[inst.id * NM + _M_STOPPING] = now
+            if self.memory is not None:
+                self.memory.on_exit(inst)
+        else:
+            self._load(inst, op == _UNPAUSE)
 
-    def _cpu_load(self, inst: Instance, on: bool) -> None:
+    def close_spans(self) -> None:
+        """At the horizon: the running spans still open go to the recorder (end NaN: open)."""
+        for inst in self.live.values():
+            if inst.span == inst.span:
+                self._span((inst.id, inst.span, inst.span_ready, NAN))
+                inst.span = NAN
+
+    def note(self, action: str | None, exit_code: int | None = None) -> None:
+        """Docker's action and exit code for the event just recorded, where not the state's own."""
+        k = len(self.rec.ev_time) - 1
+        if action is not None:
+            self.rec.ev_action[k] = action
+        if exit_code is not None:
+            self.rec.ev_exit[k] = exit_code
+
+    def _event(self, inst: Instance, action: str, exit_code: int | None = None) -> None:
+        """An event without a state change (Docker's ``die`` after ``oom``, a signal's ``kill``)."""
+        self._ev_time(self.env.now)
+        self._ev_code(inst.id << STATE_BITS | inst.state)
+        self.note(action, exit_code)
+
+    def _load(self, inst: Instance, on: bool) -> None:
         """A running app's load: its cores on the host's CPU and its disk IO (``io_mib_s``) on
         the host's disk, fair-shared with pulls, extraction and VM disk copies."""
         plan = inst.plan
@@ -292,158 +365,314 @@ class Daemon:
             if plan.io_mib_s:
                 host.disk_bw.remove_load(plan.io_mib_s)
 
-    def _keep(self, inst: Instance, plane: Any) -> None:
-        """An exited instance without ``auto_remove`` and no API to remove it (the fast path has
-        no scripted actions): its RAM, reserved CPU and bridge port go back; its writable layer
-        and image reference stay to the horizon (as the full path's, see supervisor)."""
-        host, dm, now = inst.host, inst.plan.demand, self.env.now
-        assert host is not None
-        self._final[inst.id] = _EXITED
-        plane.free_port(inst)
-        host.ram.release(dm.ram_mib, now)
-        if host.cpu_pool is not None:
-            host.cpu_pool.release(dm.admit_cpu, now)
-        inst.state = _EXITED                # it stays in ``live``, as in ``docker ps -a``
+    # ---- the one instance process ---------------------------------------------------------
+
+    def lifecycle(self, inst: Instance, lifetime: float | None) -> Generator[simpy.Event, Any, None]:
+        """The only instance process: bring-up, then runs -- start, serve, stop, exit, maybe a
+        restart by policy -- then the finish; an API start of a kept instance runs it again.
+        ``lifetime`` None: ``docker create`` (it waits in created for an API start)."""
+        env, plan = self.env, inst.plan
+        parts = plan.parts
+        if plan.fail_stream is not None and self._pull_error(inst):
+            return
+        got = plan.prepare(self, inst)      # True: created at once; else a generator
+        if got is not True and (got is False or not (yield from got)):
+            return
+        how = "start"
+        if lifetime is None:                         # docker create: until an API start
+            how = yield from self.park(inst)
+            if how == "remove":
+                yield from self.remove(inst)
+                return
+            lifetime = _INF
+        warm, ready_s, times = plan.warm is not None, plan.ready_s, self._times
+        deadline = _INF             # the client's stop: first ready + lifetime
+        first = True
+        k = 0                       # the back-off step
+        while True:
+            cause: str | None = None
+            started = _INF          # its run counts from running (moby: StartedAt to exit)
+            if plan.boot_idle and how == "start":      # nothing to boot: running at once
+                self.enter(inst, _STARTING, then=_RUNNING)
+            else:
+                self.enter(inst, _STARTING)
+                try:
+                    why = None if plan.boot_idle else (yield from parts.bring_up.boot(self, inst))
+                except simpy.Interrupt as i:
+                    why, cause = None, self.caught(inst, i)
+                if why is not None:
+                    self._fail(inst, why, ram_held=True)
+                    return
+                if cause is None:
+                    self.enter(inst, _RUNNING, None if how == "start" else how)
+            own_at, own_code = _INF, 0
+            if cause is None:       # serve: ready, then the client's stop or the app's own exit
+                started = env._now
+                try:
+                    if warm and inst.warm_ready:
+                        inst.warm_ready = False
+                    elif ready_s > 0:
+                        yield env.timeout(ready_s)
+                    now = env._now
+                    i = inst.id * NM + _M_READY      # ready: its first ready mark, its span's ready
+                    if times[i] != times[i]:
+                        times[i] = now
+                    inst.span_ready = now
+                    if warm and inst.fault_cpu_s > 0:     # a restore's lazy memory faults in while it works
+                        yield from self._faults_in(inst)
+                        now = env._now
+                    left = lifetime if first else max(0.0, deadline - now)
+                    if first:
+                        deadline = now + lifetime if lifetime != _INF else _INF
+                        first = False
+                    ttf = plan.time_to_failure() if plan.time_to_failure is not None else _INF
+                    if ttf != _INF:
+                        own_at, own_code = now + ttf, plan.workload.crash_exit_code
+                    if ttf < left:
+                        yield env.timeout(ttf)
+                        cause = "crash" if own_code else "exit"
+                    else:
+                        yield env.timeout(left) if left != _INF else env.event()
+                        cause = "client"
+                except simpy.Interrupt as i:
+                    cause = self.caught(inst, i)
+            if cause == "client" and plan.quick_stop:   # --rm, a clean stop, nothing to tear down
+                self.enter(inst, _STOPPING, then=_EXITED)   # NOTE: ``exit`` for a clean exit, inlined
+                self._release_exit(inst)
+                self._removed(inst)
+                return
+            how, k, fresh = yield from self._end_run(inst, cause, own_at, own_code,  # type: ignore[arg-type]
+                                                     env.now - started, deadline, k)
+            if how is None:
+                return
+            if fresh:               # an API start: it runs until stopped (no client deadline)
+                deadline, first = _INF, False
+
+    def _end_run(self, inst: Instance, cause: str, own_at: float, own_code: int, ran_s: float, deadline: float,
+                 k: int) -> Generator[simpy.Event, Any, tuple[str | None, int, bool]]:
+        """Stop (the stopper part), exit, then what comes next: a restart by policy or by
+        ``docker restart``, or the finish part (which may hand back an API start). Returns (how it
+        starts again -- "start", "restart" -- or None when it is done, the back-off step, whether
+        the client's deadline is gone)."""
+        parts = inst.plan.parts
+        code = own_code if cause == "crash" or cause == "exit" else 0
+        if cause in GRACEFUL:
+            code, cut = yield from parts.stopper.stop(self, inst, own_at, own_code, inst.stop_t)
+            inst.stop_t = None
+            cause = cut or cause
+        code = self._exit_code(inst, cause, code)
+        self.exit(inst, cause, code)
+        if cause not in BY_HAND:    # it was meant to run to its deadline (availability counts the gap)
+            self.rec.ends[inst.id] = deadline
+        if cause == "restart":      # ``docker restart``: stopped, now started again
+            ok = self._reserve(inst, "no room to start it again: the host's RAM is taken")
+            return ("restart" if ok else None), k, False
+        delay, k = self._restart_delay(inst, parts.restart, cause, code, ran_s, deadline, k)
+        if delay is not None:
+            again = yield from self._back_off(inst, delay, deadline)
+            if again is False:
+                return None, k, False
+            if again:
+                self.rec.restarts[inst.id] = self.rec.restarts.get(inst.id, 0) + 1
+                return "start", k + 1, False    # by policy: Docker logs ``start`` (``restart``: the API call's)
+        how = yield from parts.finish.finish(self, inst)
+        if how is None or not self._reserve(inst, "no room to start it again: the host's RAM is taken"):
+            return None, k, False
+        self.rec.ends.pop(inst.id, None)
+        return how, k, True
+
+    def _exit_code(self, inst: Instance, cause: str, code: int) -> int:
+        """The exit code of an exit by ``cause`` (``code``: the app's own, or the stop's)."""
+        if cause == "kill":
+            code, inst.kill_code = inst.kill_code, EXIT_SIGKILL
+        elif cause == "daemon":     # the daemon stops its containers as it goes down
+            w = inst.plan.workload
+            code = stop_outcome(w.sigterm, w.shutdown_s, 0.0)[1]
+        elif cause in ("host", "guest", "oom"):
+            code = EXIT_SIGKILL
+        return code
+
+    def _restart_delay(self, inst: Instance, policy: Any, cause: str, code: int, ran_s: float, deadline: float,
+                       k: int) -> tuple[float | None, int]:
+        """(the restart policy's delay or None, the back-off step after a reset)."""
+        if policy is None or cause in BY_HAND or self.env.now >= deadline:
+            return None, k
+        if ran_s >= policy.reset_after_s > 0:
+            k = 0
+        return policy(Exit(code, cause, self.rec.restarts.get(inst.id, 0)), k), k
+
+    def exit(self, inst: Instance, cause: str, code: int) -> None:
+        """The exit: Docker's ``die`` with its code (an OOM kill: ``oom``, then ``die`` 137);
+        RAM, reserved CPU and the bridge port go back unless the finish keeps it alive."""
+        if cause == "oom":
+            self.enter(inst, _OOM_KILLED, "oom", EXIT_SIGKILL)     # the table shows why (137) on both
+            self._event(inst, "die", EXIT_SIGKILL)
+        else:
+            self.enter(inst, _EXITED, "die" if code else None, code if code else None)
+        if cause in ("stop", "kill"):
+            self.rec.ends[inst.id] = self.env.now
+        if not inst.plan.parts.finish.holds:
+            self._release_exit(inst)
+
+    def _release_exit(self, inst: Instance, port: bool = True) -> None:
+        """At exit: RAM, reserved CPU and the bridge port go back (its writable layer, image
+        reference and name stay until removal); the admission queue moves."""
+        host, dm, now = inst.host, inst.plan.demand, self.env._now
+        if port and inst.plan.has_ports:
+            host.planes[inst.plan.plane].free_port(inst.holder or inst)     # type: ignore[union-attr]
+        host.ram.release(dm.ram_mib, now)                   # type: ignore[union-attr]
+        if host.cpu_pool is not None:                       # type: ignore[union-attr]
+            host.cpu_pool.release(dm.admit_cpu, now)        # type: ignore[union-attr]
         if self.admission.queue:
             self.admission._drain()
 
-    def _fail(self, inst: Instance, why: str) -> None:
-        """A start that failed (e.g. a full bridge): recorded with its reason; the instance's
-        reservation goes back (``docker run --rm``: the container is removed)."""
-        self._to(inst, State.FAILED)
-        self.rec.failures.append({"time_s": self.env.now, "instance": inst.id,
-                                  "workload": inst.plan.index, "reason": why})
-        del self.live[inst.id]
-        self.admission.release(inst)
+    def _reserve(self, inst: Instance, why: str) -> bool:
+        """Take RAM and reserved CPU again for a start after an exit; else the start fails."""
+        host, dm, now = inst.host, inst.plan.demand, self.env.now
+        assert host is not None
+        if not host.ram.fits(dm.ram_mib) or (host.cpu_pool is not None and not host.cpu_pool.fits(dm.admit_cpu)):
+            self._fail(inst, why)
+            return False
+        host.ram.reserve(dm.ram_mib, now)
+        if host.cpu_pool is not None:
+            host.cpu_pool.reserve(dm.admit_cpu, now)
+        inst.epoch = self.epoch[host.index]
+        return True
 
-    def _lifecycle(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
-        # The hot path of the whole simulator. Each state change is written inline (check the
-        # edge, set the state, append the event, update ``final``, stamp the lifecycle mark);
-        # ``_to`` and ``_mark`` do the same for the rarer paths. ``env.now`` is read once after
-        # each yield (time cannot move in between).
-        env, rec, plan = self.env, self.rec, inst.plan
-        ev_time, ev_code, final, times = self._ev_time, self._ev_code, self._final, self._times
-        iid = inst.id
-        base = iid * NM
-        code = iid << STATE_BITS
+    def _back_off(self, inst: Instance, delay: float, deadline: float) -> Generator[simpy.Event, Any, bool | None]:
+        """A restart's back-off (and then until its host and daemon are up): True to start again,
+        False when it failed for want of room, None when it stays exited (stopped, or the
+        client's deadline passed)."""
+        env = self.env
+        t0 = env.now
+        inst.restarting = True
+        got = yield from self.nap(inst, min(delay, deadline - env.now))
+        while got is None and self.up_at(inst) > env.now:     # its host or daemon is down
+            got = yield from self.nap(inst, self.up_at(inst) - env.now)
+        inst.restarting = False
+        self.rec.backoff_s[inst.id] = self.rec.backoff_s.get(inst.id, 0.0) + env.now - t0
+        if got == "restart" or (got is None and env.now < deadline):
+            return self._reserve(inst, "no room to restart it: the host's RAM is taken")
+        self.rec.ends[inst.id] = min(env.now, deadline)    # stopped by hand, or the deadline passed
+        return None
 
-        # 1. wait for room (the instance is its own admission ticket)
-        got = self.admission.admit(inst)
-        if got is False:
-            self._to(inst, _REJECTED)
-            del self.live[iid]
-            return
-        if got is not True:
-            self._to(inst, _WAITING)
-            yield got
+    def _faults_in(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        faults, inst.fault_cpu_s = inst.fault_cpu_s, 0.0
+        self.warm.state[inst.plan.index].fault_cpu_s += faults
+        ev = inst.host.cpu.request(faults, 1.0)         # type: ignore[union-attr]
+        if ev is not None:
+            yield ev
+
+    def _pull_error(self, inst: Instance) -> bool:
+        """An image pull the registry refuses (``pull_error_rate``): the start fails at once."""
+        plan = inst.plan
+        rate = plan.workload.pull_error_rate
+        if rate > 0 and math.exp(-plan.fail_stream.exponential()) < rate:      # type: ignore[union-attr]
+            self.enter(inst, _FAILED, "die", 1)
+            self.rec.failures.append({"time_s": self.env.now, "instance": inst.id, "workload": plan.index,
+                                      "reason": "image pull error (ErrImagePull: the registry refused the pull)"})
+            del self.live[inst.id]
+            return True
+        return False
+
+    # ---- interruptions: one place ---------------------------------------------------------
+
+    def interrupt(self, inst: Instance, cause: str) -> bool:
+        """Interrupt the instance's process with ``cause`` unless one is on its way already."""
+        if inst.pending or inst.process is None or not inst.process.is_alive:
+            return False
+        inst.pending = True
+        inst.process.interrupt(cause)
+        return True
+
+    @staticmethod
+    def caught(inst: Instance, intr: simpy.Interrupt) -> str:
+        """An interrupt met: its cause (stop, kill, restart, oom, host, guest, daemon, preempt)."""
+        inst.pending = False
+        return cause_of(intr.cause)
+
+    def nap(self, inst: Instance, s: float) -> Generator[simpy.Event, Any, str | None]:
+        """Sleep ``s`` (inf: until interrupted); the interrupt's cause, or None."""
+        try:
+            yield self.env.timeout(s) if s != _INF else self.env.event()
+        except simpy.Interrupt as i:
+            return self.caught(inst, i)
+        return None
+
+    def park(self, inst: Instance) -> Generator[simpy.Event, Any, str]:
+        """Created or exited: wait for an API start, restart or remove (or a fault's nudge)."""
+        while True:
+            inst.wake = self.env.event()
+            try:
+                got = yield inst.wake
+            except simpy.Interrupt as i:
+                inst.pending = False
+                got = i.cause
+            inst.wake = None
+            if got in ("start", "restart", "remove"):
+                return got
+
+    def up_at(self, inst: Instance) -> float:
+        """When the instance's host (and its daemon, when a daemon restart stops its
+        instances) is up again."""
         host = inst.host
         assert host is not None
-        now = env.now
-        times[base + _M_ADMITTED] = now
-        rec.host[iid] = host.index
+        up = self.host_up_at[host.index]
+        if host.planes[inst.plan.plane].stops_with_daemon:
+            up = max(up, self.daemon_up_at[host.index])
+        return up
 
-        # 2. pull what is missing
-        if _PULLING not in _EDGES[inst.state]:
-            self._to(inst, _PULLING)              # raises: illegal
-        inst.state = _PULLING
-        ev_time(now)
-        ev_code(code | _PULLING)
-        final[iid] = _PULLING
-        plane = host.planes[plan.plane]
-        if not host.store.is_ready(plan.image):
-            rec.pulled_mib[iid] = yield from plane.pull(inst)
-            now = env.now
-        times[base + _M_PULLED] = now
+    def wait_up(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """Until the instance's host (and its daemon) is up; its host's crash count noted."""
+        while (up := self.up_at(inst)) > self.env.now:
+            yield self.env.timeout(up - self.env.now)
+        inst.epoch = self.epoch[inst.host.index]    # type: ignore[union-attr]
 
-        # 3. create: a VM's full disk copy holds no control-plane slot; then the plane's create
-        # step. With nothing to do and no pool to queue in (or a worker free, so nobody queued
-        # for one), taking the step would change nothing: skip it.
-        if plan.vm_copy_mib > 0:
-            ev = host.disk_bw.request(plan.vm_copy_mib)
-            if ev is not None:
-                yield ev
-            now = env.now
-        steps = plan.steps
-        workers = plane.workers
-        if not (steps.create_idle and (workers is None or workers.free > 0)):
-            yield from plane.create(inst)
-            now = env.now
-        if _CREATED not in _EDGES[inst.state]:
-            self._to(inst, _CREATED)              # raises: illegal
-        inst.state = _CREATED
-        ev_time(now)
-        ev_code(code | _CREATED)
-        times[base + _M_CREATED] = now
+    def preemptible(self, host: Any) -> list[Instance]:
+        """Running instances on ``host`` not already being interrupted (preemption candidates),
+        in request order."""
+        return [i for i in self.live.values() if i.host is host and i.state is _RUNNING and not i.pending]
 
-        # 4. start: the plane's network setup, the runtime's boot (created -> starting is always
-        # legal, and nothing comes in between)
-        inst.state = _STARTING
-        ev_time(now)
-        ev_code(code | _STARTING)
-        final[iid] = _STARTING
-        if not steps.start_idle:
-            why = yield from plane.start(inst)
-            if why is not None:
-                self._fail(inst, why)
-                return
-            now = env.now
-        if _RUNNING not in _EDGES[inst.state]:
-            self._to(inst, _RUNNING)              # raises: illegal
-        inst.state = _RUNNING
-        ev_time(now)
-        ev_code(code | _RUNNING)
-        final[iid] = _RUNNING
-        times[base + _M_RUNNING] = now
-        host.started()
-        cpu = plan.demand.cpu > 0 or plan.io_mib_s > 0     # a running load: cores or disk IO
-        if cpu:
-            self._cpu_load(inst, True)
+    def preempt(self, inst: Instance) -> bool:
+        """Evict a preemption victim: a graceful stop, after which its restart policy acts."""
+        return self.interrupt(inst, "preempt")
 
-        # 5. ready, then the lifetime (an API stop/kill interrupts either)
-        how = "stop"
-        try:
-            ready_s = plan.workload.ready_s
-            if ready_s > 0:
-                yield env.timeout(ready_s)
-                now = env.now
-            times[base + _M_READY] = now
-            yield env.timeout(lifetime) if lifetime != _INF else env.event()
-        except simpy.Interrupt as intr:
-            how = intr.cause if intr.cause in ("stop", "kill") else "stop"
+    # ---- the end --------------------------------------------------------------------------
 
-        # 6. stop (the runtime's; a kill skips it), exit, removal (the plane's teardown)
-        if cpu:
-            self._cpu_load(inst, False)
-        host.stopped()
-        now = env.now
-        times[base + _M_STOPPING] = now
-        if how == "stop":
-            if _STOPPING not in _EDGES[inst.state]:
-                self._to(inst, _STOPPING)         # raises: illegal
-            inst.state = _STOPPING
-            ev_time(now)
-            ev_code(code | _STOPPING)
-            final[iid] = _STOPPING
-            if not plan.stop.idle:
-                yield from plane.stop(inst)
-                now = env.now
-        if _EXITED not in _EDGES[inst.state]:
-            self._to(inst, _EXITED)               # raises: illegal
-        inst.state = _EXITED
-        ev_time(now)
-        ev_code(code | _EXITED)
-        times[base + _M_EXITED] = now
-        if plan.keep:
-            self._keep(inst, plane)
-            return
-        if not steps.remove_idle:
-            final[iid] = _EXITED
-            yield from plane.remove(inst)
-            now = env.now
-        inst.state = _REMOVED                     # exited -> removed: always legal
-        ev_time(now)
-        ev_code(code | _REMOVED)
-        final[iid] = _REMOVED
-        times[base + _M_REMOVED] = now
-        del self.live[iid]
-        self.admission.release(inst)
+    def remove(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """The plane's teardown, then the instance's disk and image reference go back."""
+        plan = inst.plan
+        if not plan.steps.remove_idle:
+            yield from inst.host.planes[plan.plane].remove(inst.holder or inst, port=False)   # type: ignore[union-attr]
+        self._removed(inst)
+
+    def _removed(self, inst: Instance) -> None:
+        self._release_rest(inst)
+        self.enter(inst, _REMOVED)
+        del self.live[inst.id]
+        if self.admission.queue:
+            self.admission._drain()
+
+    def _release_rest(self, inst: Instance) -> None:
+        """At removal (or a failed start): the instance's disk and its image reference."""
+        host, dm, img, now = inst.host, inst.plan.demand, inst.plan.image, self.env.now
+        if dm.disk_mib:
+            host.disk.release(dm.disk_mib, now)             # type: ignore[union-attr]
+        host.store.release(img)                             # type: ignore[union-attr]
+        host.image_mib_placed -= img.disk_mib               # type: ignore[union-attr]
+        host.copy_mib_placed -= dm.copy_mib                 # type: ignore[union-attr]
+
+    def _fail(self, inst: Instance, why: str, ram_held: bool = False) -> None:
+        """A start that failed (a full bridge, no room to start again): recorded with its
+        reason; everything it held goes back (its bridge port: at its exit already, or never
+        taken)."""
+        self.rec.failures.append({"time_s": self.env.now, "instance": inst.id,
+                                  "workload": inst.plan.index, "reason": why})
+        self.enter(inst, _FAILED, "die", 1)
+        self.rec.ends[inst.id] = self.env.now
+        if ram_held:
+            self._release_exit(inst, port=False)
+        self._release_rest(inst)
+        del self.live[inst.id]
+        if self.admission.queue:
+            self.admission._drain()

@@ -76,7 +76,6 @@ def _running(daemon: Daemon) -> int:
 
 def fire(daemon: Daemon, f: Fault, stream: Stream) -> dict[str, Any]:
     """The fault, now: interrupt what it takes down; its row in the recorder."""
-    sv = daemon.supervisor
     env = daemon.env
     row: dict[str, Any] = {"time_s": env.now, "kind": f.kind, "host": f.host, "target": None,
                            "running_before": _running(daemon), "lost": {}}
@@ -100,20 +99,21 @@ def fire(daemon: Daemon, f: Fault, stream: Stream) -> dict[str, Any]:
         victims = _host_crash(daemon, f.host, f.reboot_s)
         cause = "host"
     else:   # daemon_restart
-        sv.daemon_up_at[f.host] = env.now + f.daemon_down_s
+        daemon.daemon_up_at[f.host] = env.now + f.daemon_down_s
+        # the instances a restart of this host's daemon stops (its plane says: dockerd's)
         ours = [i for i in daemon.live.values() if i.host is not None and i.host.index == f.host
-                and i.host.planes[i.plan.plane].spec.kind == "dockerd"]
+                and i.host.planes[i.plan.plane].stops_with_daemon]
         if not daemon.live_restore:
             victims = [i for i in ours if i.state in _UP]
         # A stopped container with restart = "always" comes back when the daemon starts (Docker
         # docs, "Start containers automatically"); "unless-stopped" stays stopped.
-        parked = [i for i in ours if i.life.wake is not None and getattr(i.life.policy, "mode", None) == "always"]
+        parked = [i for i in ours if i.wake is not None and getattr(i.plan.parts.restart, "mode", None) == "always"]
         if parked:
             env.process(_start_on_daemon_up(env, parked, f.daemon_down_s))
         cause = "daemon"
     lost: dict[str, int] = {}
     for inst in victims:
-        if sv.interrupt(inst, cause):
+        if daemon.interrupt(inst, cause):
             lost[inst.plan.runtime.name] = lost.get(inst.plan.runtime.name, 0) + 1
     row["lost"] = lost
     row["instances_lost"] = sum(lost.values())
@@ -125,15 +125,14 @@ def _start_on_daemon_up(env: simpy.Environment, parked: list[Instance], down_s: 
                         ) -> Generator[simpy.Event, Any, None]:
     yield env.timeout(down_s)
     for inst in parked:
-        if inst.life.wake is not None:       # still stopped: the daemon starts it
-            inst.life.wake.succeed("start")
-            inst.life.wake = None
+        if inst.wake is not None:       # still stopped: the daemon starts it
+            inst.wake.succeed("start")
+            inst.wake = None
 
 
 def _host_crash(daemon: Daemon, host: int, reboot_s: float) -> list[Instance]:
-    sv = daemon.supervisor
-    sv.epoch[host] += 1
-    sv.host_up_at[host] = max(sv.host_up_at[host], daemon.env.now + reboot_s)
+    daemon.epoch[host] += 1
+    daemon.host_up_at[host] = max(daemon.host_up_at[host], daemon.env.now + reboot_s)
     return [i for i in daemon.live.values() if i.host is not None and i.host.index == host and i.state in _UP]
 
 

@@ -1,7 +1,8 @@
 """Warm paths: snapshot restore, pre-warmed pools and keep-alive (a workload's ``warm`` table).
 
-A workload without ``warm`` never reaches this module: :meth:`Daemon.run` hands a request here
-only when its plan has a :class:`WarmPlan`, so the fast path pays one attribute test.
+A workload with ``warm`` has its own lifecycle parts (:mod:`simcontainer.model.parts`): ``PoolTake``
+around ``Cold`` or ``SnapshotRestore`` to come up, ``HandBack`` and ``KeepAlive`` to end with a
+keep-alive window; this module keeps the idle instances, the pools and what the summary reports.
 
 A request of a warm workload:
 
@@ -9,7 +10,7 @@ A request of a warm workload:
    alive after its work): it is running at once (``warm_start_s``); the idle instance's host
    reservation (RAM, disk, image reference, bridge port) becomes the request's. A pool refills
    (``refill = "immediate"``: a replacement starts at once, the way it would cold);
-2. otherwise starts **cold** -- admission, pull, create, boot, as on the fast path -- or, with
+2. otherwise starts **cold** -- admission, pull, create, boot, as any instance -- or, with
    ``start = "snapshot"``, is **restored**: admission, then the runtime's restore (a microVM's
    snapshot load; a container's CRIU restore, which reads its memory eagerly) with no pull, no
    create and no boot. A restored microVM then loads its memory lazily: its first touches fault
@@ -32,21 +33,16 @@ keep-alive) on the same arrivals and returns the startup and memory bill side by
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import simpy
 
-from simcontainer.model.daemon import Instance
-from simcontainer.model.metrics import NM, M, _stats
-from simcontainer.model.states import State
+from simcontainer.model.daemon import Daemon, Instance, WorkloadPlan
+from simcontainer.model.metrics import M, _stats
 from simcontainer.scenario.profiles import Restore, figures, restore_for
-
-if TYPE_CHECKING:
-    from simcontainer.model.daemon import Daemon, Instance, WorkloadPlan
 
 KINDS = ("cold", "warm", "snapshot")
 
@@ -141,17 +137,22 @@ class Warm:
 
     # ---- small steps ----------------------------------------------------------------------
 
-    def _mark(self, iid: int, mark: str) -> None:
-        self.rec.times[iid * NM + M[mark]] = self.env.now
-
-    def _steps(self, inst: Instance, states: tuple[State, ...]) -> None:
-        for s in states:
-            self.d._to(inst, s)
+    def take(self, st: WarmState) -> Idle | None:
+        """An idle warm instance for a request (the last one to go idle), or None; a pool's
+        refills at once with ``refill = "immediate"``."""
+        if not st.idle:
+            return None
+        idle = st.idle.pop()
+        idle.taken = True
+        self._close_idle(st, idle)
+        if idle.pool and st.wp.refill == "immediate":
+            self.env.process(self._fill(st))
+        return idle
 
     def _close_idle(self, st: WarmState, idle: Idle) -> None:
         st.idle_mib_s += st.plan.demand.ram_mib * (self.env.now - idle.since)
 
-    def _go_idle(self, st: WarmState, ticket: Instance, pool: bool) -> None:
+    def go_idle(self, st: WarmState, ticket: Instance, pool: bool) -> None:
         idle = Idle(ticket, self.env.now, pool)
         st.idle.append(idle)
         if not pool:
@@ -181,57 +182,31 @@ class Warm:
             plane.free_port(ticket)
         self.d.admission.release(ticket)
 
-    def _boot(self, st: WarmState, t: Instance, record: bool
-              ) -> Generator[simpy.Event, Any, tuple[str | None, int]]:
-        """After admission: a cold start (pull, create, boot) or a restore. Returns (why it
-        failed or None, kind). ``record``: write the request's states and marks."""
+    def _boot(self, st: WarmState, t: Instance) -> Generator[simpy.Event, Any, str | None]:
+        """A pool instance, after admission: a cold start (pull, create, boot) or a restore.
+        Returns why it failed, or None. (Not a request: it has no record of its own.)"""
         env, plan, wp = self.env, t.plan, st.wp
         host = t.host
         assert host is not None
         plane = host.planes[plan.plane]
-        if record:
-            self._to(t, State.PULLING)
         if wp.restore is not None:      # the snapshot or checkpoint is on the host's disk
-            if record:
-                self._mark(t.id, "pulled")
-                self._to(t, State.CREATED)
-                self._mark(t.id, "created")
-                self._to(t, State.STARTING)
-            if plan.steps.endpoint and plane.max_ports is not None:
-                net = plane.network_of(t)
-                used = plane.ports.get(net, 0)
-                if used >= plane.max_ports:
-                    return "network full: no bridge port for the restored instance", 2
-                plane.ports[net] = used + 1
+            why = plane.take_port(t)
+            if why is not None:
+                return why
             if wp.restore_s > 0:
                 yield env.timeout(wp.restore_s)
-            if record:
-                st.restore[t.id] = wp.restore_s
-            return None, 2
+            return None
         if not host.store.is_ready(plan.image):
-            got = yield from plane.pull(t)
-            if record:
-                self.rec.pulled_mib[t.id] = got
-        if record:
-            self._mark(t.id, "pulled")
+            yield from plane.pull(t)
         if plan.vm_copy_mib > 0:
             ev = host.disk_bw.request(plan.vm_copy_mib)
             if ev is not None:
                 yield ev
         yield from plane.create(t)
-        if record:
-            self._to(t, State.CREATED)
-            self._mark(t.id, "created")
-            self._to(t, State.STARTING)
-        why = yield from plane.start(t)
-        return why, 0
-
-    def _to(self, inst: Instance, state: State) -> None:
-        self.d._to(inst, state)
+        return (yield from plane.start(t))
 
     def _fill(self, st: WarmState) -> Generator[simpy.Event, Any, None]:
         """Start one pool instance (cold, or restored) and keep it idle."""
-
         st.fill_ids += 1
         st.fills += 1
         t = Instance(-st.fill_ids, st.plan)     # not a request: no record of its own
@@ -241,7 +216,7 @@ class Warm:
         if adm.queue or not adm._try_place(t):
             st.fill_failed += 1
             return
-        why, _ = yield from self._boot(st, t, record=False)
+        why = yield from self._boot(st, t)
         if why is not None:
             st.fill_failed += 1
             self.d.admission.release(t)
@@ -253,96 +228,13 @@ class Warm:
             ev = t.host.cpu.request(st.wp.fault_cpu_s, 1.0)     # type: ignore[union-attr]
             if ev is not None:
                 yield ev
-        self._go_idle(st, t, pool=True)
-
-    # ---- a request ------------------------------------------------------------------------
-
-    def run(self, inst: Instance, lifetime: float) -> Generator[simpy.Event, Any, None]:
-        d, env, rec = self.d, self.env, self.rec
-        plan = inst.plan
-        st = self.state[plan.index]
-        wp = st.wp
-        iid = inst.id
-        ticket: Instance = inst
-        faults = 0.0
-        if st.idle:
-            idle = st.idle.pop()
-            idle.taken = True
-            self._close_idle(st, idle)
-            ticket = idle.ticket
-            inst.host, inst.owned = ticket.host, ticket.owned
-            if idle.pool and wp.refill == "immediate":
-                env.process(self._fill(st))
-            self._mark(iid, "admitted")
-            rec.host[iid] = inst.host.index     # type: ignore[union-attr]
-            if self.warm_start_s > 0:
-                yield env.timeout(self.warm_start_s)
-            self._to(inst, State.PULLING)
-            for m in ("pulled", "created"):
-                self._mark(iid, m)
-            self._steps(inst, (State.CREATED, State.STARTING))
-            kind = 1
-        else:
-            if not (yield from d.admit(inst)):
-                return
-            self._mark(iid, "admitted")
-            rec.host[iid] = inst.host.index     # type: ignore[union-attr]
-            why, kind = yield from self._boot(st, inst, record=True)
-            if why is not None:
-                d._fail(inst, why)
-                return
-            faults = wp.fault_cpu_s
-        host = inst.host
-        assert host is not None
-        st.kind[iid] = kind
-        self._to(inst, State.RUNNING)
-        self._mark(iid, "running")
-        host.started()
-        d._cpu_load(inst, True)
-        if kind == 1:
-            self._mark(iid, "ready")        # warm: its app is ready already
-        else:
-            if plan.workload.ready_s > 0:
-                yield env.timeout(plan.workload.ready_s)
-            self._mark(iid, "ready")
-        if faults > 0:      # lazy memory restore: first touches fault while the app works
-            st.fault_cpu_s += faults
-            ev = host.cpu.request(faults, 1.0)
-            if ev is not None:
-                yield ev
-        if lifetime == math.inf:
-            yield env.event()
-        yield env.timeout(lifetime)
-        d._cpu_load(inst, False)
-        host.stopped()
-        self._mark(iid, "stopping")
-        self._to(inst, State.STOPPING)
-        keep = wp.keep_alive_s > 0
-        if not keep:
-            plane = host.planes[plan.plane]
-            if not plan.stop.idle:
-                yield from plane.stop(ticket)
-        self._to(inst, State.EXITED)
-        self._mark(iid, "exited")
-        if keep:
-            self._go_idle(st, ticket, pool=False)
-        else:
-            plane = host.planes[plan.plane]
-            if not plan.steps.remove_idle:
-                yield from plane.remove(ticket)
-            else:
-                plane.free_port(ticket)
-            d.admission.release(ticket)
-        self._to(inst, State.REMOVED)
-        self._mark(iid, "removed")
-        del d.live[iid]
+        self.go_idle(st, t, pool=True)
 
     # ---- results --------------------------------------------------------------------------
 
     def summary(self, index: int, tm: np.ndarray, ids: np.ndarray, horizon: float) -> dict[str, Any]:
         """The ``warm`` block of one workload (``tm``: its rows of the times matrix, ``ids``
         their instance ids)."""
-
         st = self.state[index]
         ram = st.plan.demand.ram_mib
         open_mib_s = sum(ram * (horizon - i.since) for i in st.idle if i.since < horizon)

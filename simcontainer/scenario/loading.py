@@ -225,8 +225,11 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
         w = by_name.get(act.workload)
         if w is None or w.name in bad_trace:
             continue
-        bound = request_bound(w, scenario)
-        if act.instance >= bound:
+        # each scripted create before it makes one more instance of the workload
+        bound = request_bound(w, scenario) + sum(1 for i, a in enumerate(scenario.actions)
+                                                 if a.op == "create" and a.workload == w.name
+                                                 and (a.at_s, i) < (act.at_s, j))
+        if act.instance >= bound and act.op != "create":
             allowed = f"0..{int(bound) - 1}" if bound >= 1 else "none: it makes no request"
             problems.append(f"actions[{j}].instance: {act.instance} can never exist: workload {w.name!r} "
                             f"makes at most {int(bound)} request{'s' if bound != 1 else ''} "

@@ -595,9 +595,14 @@ class Action(Model):
     """A scripted API request: at ``at_s``, ``op`` on the ``instance``-th request of ``workload``."""
 
     at_s: NonNeg
-    op: Literal["start", "stop", "kill", "pause", "unpause", "remove"]
+    op: Literal["create", "start", "stop", "kill", "restart", "pause", "unpause", "remove"]
     workload: Name
     instance: Annotated[Int, Field(ge=0)] = 0
+    # kill: the signal (docker kill --signal); stop/restart: the grace seconds (docker stop -t;
+    # -1: no limit; unset: the control plane's default); remove: force (docker rm -f)
+    signal: Literal["KILL", "TERM", "INT", "HUP", "QUIT", "USR1", "USR2"] = "KILL"
+    t: Annotated[float, Field(ge=-1, le=MAX_NUMBER)] | None = None
+    force: bool = False
 
 
 # --------------------------------------------------------------------------- scenario

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simcontainer.model.supervisor import stop_outcome
+from simcontainer.model.parts import stop_outcome
 
 
 def stop_table(shutdown_s: float = 2.0) -> Any:

@@ -1,8 +1,7 @@
 """moby's restart manager, layer-download retries and Engine API answers, row by row from its
 own tests (moby/moby), against simcontainer.model.restart, simcontainer.model.registry and the daemon API
-contract (``Daemon.api(op, iid, **kw) -> HTTP status``, RULES.md). Rows that need the one
-lifecycle API (``docker stop -t``, ``kill --signal``, 204/304/404 answers) are marked xfail
-until branch ``life`` lands; the lead flips them after merging."""
+contract (``Daemon.api(op, iid, **kw) -> HTTP status``: ``docker stop -t``, ``kill --signal``,
+the 204/304/400/404/409 answers)."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ RM = "moby/moby:daemon/internal/restartmanager/restartmanager_test.go"
 XFER = "moby/moby:daemon/internal/distribution/xfer/download_test.go"
 STOP = "moby/moby:integration/container/stop_test.go"
 KILL = "moby/moby:integration/container/kill_test.go"
-NEEDS_LIFE = pytest.mark.xfail(reason="needs the one-lifecycle API (branch life)", strict=False)
 
 
 # ---- restartmanager: the first timeout, and its reset after 10 s of running ----------------
@@ -102,7 +100,6 @@ STOP_ROWS = [
 ]
 
 
-@NEEDS_LIFE
 @pytest.mark.parametrize(("doc", "timeout", "code"), STOP_ROWS,
                          ids=[f"{STOP}::TestStopContainerWithTimeout/{r[0]}" for r in STOP_ROWS])
 def test_stop_container_with_timeout(doc: str, timeout: int, code: int) -> None:
@@ -133,14 +130,12 @@ API_STOP = [("no error", "running", 0, 204), ("container already stopped", "crea
             ("no such container", "running", 1000, 404)]
 
 
-@NEEDS_LIFE
 @pytest.mark.parametrize(("name", "state", "offset", "status"), API_STOP,
                          ids=[f"{STOP}::TestContainerAPIPostContainerStop/{r[0]}" for r in API_STOP])
 def test_container_api_post_container_stop(name: str, state: str, offset: int, status: int) -> None:
     assert _api_on(state, "stop", offset) == status
 
 
-@NEEDS_LIFE
 @pytest.mark.parametrize("row", ["always"], ids=[f"{STOP}::TestStopContainerWithRestartPolicyAlways"])
 def test_stop_container_with_restart_policy_always(row: str) -> None:
     # ``false`` under --restart always, restarting in a loop; docker stop: it stays stopped
@@ -165,7 +160,6 @@ KILL_ROWS = [("no signal", "", "exited"), ("non killing signal", "WINCH", "runni
              ("killing signal", "TERM", "exited")]
 
 
-@NEEDS_LIFE
 @pytest.mark.parametrize(("doc", "signal", "state"), KILL_ROWS, ids=[f"{KILL}::TestKillContainer/{r[0]}" for r in KILL_ROWS])
 def test_kill_container(doc: str, signal: str, state: str) -> None:
     # busybox "top" as PID 1: SIGTERM's default action ends it, SIGWINCH's is to ignore it
@@ -190,7 +184,6 @@ def test_kill_container(doc: str, signal: str, state: str) -> None:
 INVALID = [("0",), ("SIG42",)]
 
 
-@NEEDS_LIFE
 @pytest.mark.parametrize(("signal",), INVALID, ids=[f"{KILL}::TestKillContainerInvalidSignal/{r[0]}" for r in INVALID])
 def test_kill_container_invalid_signal(signal: str) -> None:
     # "Error response from daemon: invalid signal": a 400, and the container keeps running

@@ -1,8 +1,8 @@
 """Lessons on what breaks: the blast radius of a fault, and how instances stop and crash.
 
-Each is library calls only: :func:`simcontainer.model.faults.blast_radius`,
-:func:`simcontainer.model.supervisor.stop_table`, :func:`simcontainer.model.restart.backoff_table` and
-:func:`simcontainer.model.restart.crash_loop`; this module turns their tables into charts and sentences.
+Each is library calls only: :func:`simcontainer.studies.blast_radius.blast_radius`,
+:func:`simcontainer.studies.stopping.stop_table`, :func:`simcontainer.studies.restart_timelines.backoff_table` and
+:func:`simcontainer.studies.restart_timelines.crash_loop`; this module turns their tables into charts and sentences.
 """
 
 from __future__ import annotations
@@ -274,7 +274,8 @@ def stopping() -> None:
                     help="0: it dies as soon as it starts (a missing file, a bad flag)")
     duration = 900.0
     ev = _loops(float(ttf), duration)
-    counts = {p: int((g["action"] == "restart").sum()) for p, g in ev.groupby("policy")}
+    # a restart by policy is logged as `start` (moby daemon/monitor.go; `restart` is the API call's)
+    counts = {p: max(int((g["action"] == "start").sum()) - 1, 0) for p, g in ev.groupby("policy")}
     dies = {p: int((g["action"] == "die").sum()) for p, g in ev.groupby("policy")}
     a, b = st.columns(2)
     a.metric("Docker always: restarts in 15 min", counts.get("Docker restart=always", 0),
@@ -288,8 +289,8 @@ def stopping() -> None:
              "every ~0.1 s after a crash, forever, while the kubelet keeps doubling." if ttf >= 10 else
              "It crashes before 10 s of running, so neither back-off resets: Docker reaches its 1-minute cap "
              "after 10 restarts, the kubelet its 5-minute cap after 6.")
-    st.caption("Restarts so far counts the `restart` events of the simulated event log (the first `start` is "
-               "not a restart); the delay chart is the back-off alone, without start times. " + reset)
+    st.caption("Restarts so far counts the `start` events of the simulated event log after the first (Docker "
+               "logs a restart by its policy as `start`; `restart` is the API call's); the delay chart is the back-off alone, without start times. " + reset)
     with st.expander("The event log, as `docker events` names it"):
         shown = ev.assign(exit_code=[("—" if c < 0 else str(int(c))) for c in ev["exit_code"]])
         st.dataframe(shown.rename(columns={"time_s": "time (s)", "state": "state", "action": "event",
