@@ -259,12 +259,19 @@ def _constraints(raw: Any, problems: list[str]) -> list[Constraint]:
 
 def configuration(spec: OptimizeSpec, params: dict[str, Any]) -> Scenario:
     """The base scenario with a trial's knob values set. Raises :class:`ScenarioError`."""
-    where = "trial (" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
+    return point_scenario(spec.base, params, "trial (" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")")
+
+
+def point_scenario(base: Scenario, point: dict[str, Any], where: str) -> Scenario:
+    """``base`` with every dotted path of ``point`` set, validated; problems start with ``where``."""
     try:
-        data = apply(spec.base.to_dict(), params)
+        data = apply(base.to_dict(), point)
     except KeyError as exc:
         raise ScenarioError([f"{where}: {exc.args[0]}"]) from None
-    return parse_scenario(data, base_dir=spec.base.base_dir, source=where)
+    try:
+        return parse_scenario(data, base_dir=base.base_dir, source=where)
+    except ScenarioError as exc:
+        raise ScenarioError([f"{where}: {q}" for q in exc.problems]) from None
 
 
 def builtin_figures(spec: OptimizeSpec, scenario: Scenario) -> dict[str, float]:
@@ -616,6 +623,6 @@ def _write_text(path: Path, text: str) -> None:
 
 __all__ = [
     "BUILTIN", "Constraint", "Objective", "OptimizeResult", "OptimizeSpec", "Runner", "builtin_figures",
-    "configuration", "judge", "load_optimize", "make_sampler", "open_study", "pareto_front", "params_of",
+    "configuration", "judge", "point_scenario", "load_optimize", "make_sampler", "open_study", "pareto_front", "params_of",
     "parse_optimize", "run_optimize", "trials_table",
 ]
