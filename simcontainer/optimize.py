@@ -395,7 +395,7 @@ def recover(study: Any) -> int:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_system_attr(t._trial_id, _INTERRUPTED, True)  # noqa: SLF001 - no public API
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(t.params, skip_if_exists=True)
+        study.enqueue_trial(t.params)
         queued += 1
     return queued
 

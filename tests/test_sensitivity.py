@@ -35,8 +35,8 @@ def ishigami(p):
 
 
 def test_analytic_values_are_the_published_ones():
-    assert S1_EXACT == pytest.approx([0.3139, 0.4424, 0.0], abs=1e-4)
-    assert ST_EXACT == pytest.approx([0.5576, 0.4424, 0.2437], abs=1e-4)
+    assert [round(x, 4) for x in S1_EXACT] == [0.3139, 0.4424, 0.0]
+    assert [round(x, 4) for x in ST_EXACT] == [0.5576, 0.4424, 0.2437]
 
 
 def test_sobol_on_ishigami_matches_the_closed_form():

@@ -1,0 +1,168 @@
+"""SLO search: the optimizer finds an optimum known in closed form, resumes an interrupted study
+without losing or repeating a trial, and gives the same study for the same seed.
+
+The closed form: a host that fits exactly one instance, with Poisson arrivals, admission =
+"queue" and exponential lifetimes, makes ``host.count`` hosts an M/M/c queue (c = hosts), whose
+probability of waiting is Erlang C (see test_theory). The fewest hosts keeping P(wait) under a
+bound is then the smallest c with C(c, a) <= bound.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pandas as pd
+import pytest
+from conftest import scenario_dict
+
+import simcontainer as sc
+from simcontainer.errors import ScenarioError
+from simcontainer.optimize import finished_trials, open_study, parse_optimize, run_optimize, suggest
+from simcontainer.theory import erlang_c
+
+LAM, MEAN = 1.0, 3.5            # offered load a = 3.5 Erlang
+BOUND = 0.12                    # C(6, 3.5) = 0.177 > bound > C(7, 3.5) = 0.076: c* = 7
+WAITED = "workloads.w.wait_s.waited_fraction"
+
+
+def mmc_base(duration=3000.0, seed=11):
+    return sc.parse_scenario(scenario_dict(duration_s=duration, seed=seed, host={"ram_mib": 100, "count": 1},
+                                           workloads=[{"name": "w", "runtime": "zero", "image": "tiny",
+                                                       "mem_mib": 100, "writable_mib": 0,
+                                                       "arrival": {"kind": "poisson", "rate_per_s": LAM},
+                                                       "lifetime": {"kind": "exponential", "mean_s": MEAN}}]))
+
+
+def mmc_spec(trials=16, duration=3000.0, **over):
+    data = {"trials": trials, "replications": 4, "seed": 5, "startup_trials": 6,
+            "space": {"host.count": {"low": 1, "high": 12}},
+            "objectives": {"hosts": "minimize"},
+            "constraints": {WAITED: {"max": BOUND}}, **over}
+    return parse_optimize(data, base_scenario=mmc_base(duration))
+
+
+def test_finds_the_fewest_servers_of_erlang_c(tmp_path):
+    c_star = min(c for c in range(1, 13) if erlang_c(c, LAM * MEAN) <= BOUND)
+    assert c_star == 7
+    res = run_optimize(mmc_spec(), out=tmp_path, workers=1)
+    assert res.best is not None and res.best.host.count == c_star
+    assert res.best_trial in set(res.trials["trial"])
+    # every trial's verdict agrees with theory (the bound leaves a margin either side of c*)
+    for row in res.trials.itertuples():
+        c = int(row[3])   # host.count
+        assert row.feasible == (erlang_c(c, LAM * MEAN) <= BOUND), c
+    # the measured share waiting is Erlang C's, and the bound sits above the mean
+    best = res.trials[res.trials["trial"] == res.best_trial].iloc[0]
+    assert best[f"mean.{WAITED}"] == pytest.approx(erlang_c(c_star, LAM * MEAN), abs=0.02)
+    assert best[f"bound.{WAITED}"] > best[f"mean.{WAITED}"]
+    # the files: the best as a ready-to-run scenario, the front, the trials
+    text = (tmp_path / "best.toml").read_text()
+    again = sc.loads_scenario(text)
+    assert again.host.count == c_star and again.to_dict() == res.best.to_dict()
+    assert text.startswith("# Best configuration of an optimize study")
+    assert tomllib.loads(text)["host"]["count"] == c_star
+    assert len(pd.read_parquet(tmp_path / "trials.parquet")) == 16
+    front = pd.read_parquet(tmp_path / "pareto.parquet")
+    assert list(front["host.count"]) == [c_star]
+
+
+def study_rows(res):
+    return res.trials.drop(columns=["pareto"]).reset_index(drop=True)
+
+
+def test_same_seed_same_study_whatever_the_workers(tmp_path):
+    spec = mmc_spec(trials=8, duration=600.0)
+    a = run_optimize(spec, out=tmp_path / "a", workers=1)
+    b = run_optimize(spec, out=tmp_path / "b", workers=2)
+    pd.testing.assert_frame_equal(study_rows(a), study_rows(b))
+    other = run_optimize(mmc_spec(trials=8, duration=600.0, seed=6), workers=1)
+    assert list(other.trials["host.count"]) != list(a.trials["host.count"])
+
+
+def test_an_interrupted_study_resumes_with_no_trial_lost_or_repeated(tmp_path):
+    spec = mmc_spec(trials=12, duration=600.0, parallel_trials=2)
+    first = run_optimize(spec, out=tmp_path / "s", trials=6, workers=1)
+    assert first.computed == 6 and len(first.trials) == 6
+    done = run_optimize(spec, out=tmp_path / "s", trials=12, workers=1)
+    assert done.reused == 6 and done.computed == 6
+    assert list(done.trials["trial"]) == list(range(12))
+    assert (done.trials["state"] == "complete").all()
+    pd.testing.assert_frame_equal(study_rows(done).iloc[:6], study_rows(first))
+    # and it is the study an uninterrupted run makes
+    whole = run_optimize(spec, out=tmp_path / "w", trials=12, workers=1)
+    pd.testing.assert_frame_equal(study_rows(done), study_rows(whole))
+    # a rerun with nothing left to do runs nothing
+    assert run_optimize(spec, out=tmp_path / "s", trials=12, workers=1).computed == 0
+
+
+def test_a_trial_cut_off_mid_run_is_run_again_not_counted_twice(tmp_path):
+    spec = mmc_spec(trials=4, duration=600.0, parallel_trials=2)
+    run_optimize(spec, out=tmp_path, trials=2, workers=1)
+    # Ctrl-C after asking: a trial left running in the journal
+    study = open_study(spec, tmp_path)
+    cut = study.ask()
+    cut_params = {a.path: suggest(cut, a) for a in spec.knobs}
+    res = run_optimize(spec, out=tmp_path, trials=4, workers=1)
+    assert len(res.trials) == 4 and res.computed == 2
+    assert cut.number not in set(res.trials["trial"])        # the cut-off trial is not a result
+    assert res.trials["host.count"].iloc[2] == cut_params["host.count"]   # its configuration ran first
+    assert len(finished_trials(open_study(spec, tmp_path))) == 4
+
+
+def test_a_folder_of_another_study_is_refused(tmp_path):
+    run_optimize(mmc_spec(trials=2, duration=300.0), out=tmp_path, workers=1)
+    with pytest.raises(ScenarioError, match="--out: .* holds a study of another optimize file"):
+        run_optimize(mmc_spec(trials=2, duration=300.0, constraints={WAITED: {"max": 0.2}}), out=tmp_path)
+
+
+def test_two_objectives_give_a_pareto_front():
+    base = mmc_base(600.0)
+    spec = parse_optimize({
+        "trials": 16, "replications": 2, "seed": 1, "sampler": "nsga2", "population": 8,
+        "space": {"host.count": {"low": 2, "high": 10}, "host.ram_mib": [100, 200]},
+        "objectives": {"cost_per_hour": "minimize", "workloads.w.wait_s.mean": "minimize"},
+        "cost": {"per_host_hour": 0.5, "per_gib_hour": 0.01}}, base_scenario=base)
+    res = run_optimize(spec, workers=1)
+    front = res.pareto
+    assert len(front) >= 2
+    cost, wait = front["objective.cost_per_hour"].to_numpy(), front["objective.workloads.w.wait_s.mean"].to_numpy()
+    assert (cost[1:] >= cost[:-1]).all() and (wait[1:] <= wait[:-1]).all()   # a trade-off, cheapest first
+    for row in front.itertuples():   # built-in cost: hosts x (per host + GiB x per GiB)
+        hosts, ram = row[3], row[4]
+        assert row[5] == pytest.approx(hosts * (0.5 + ram / 1024 * 0.01))
+    ok = res.trials[res.trials["feasible"]]
+    for _, t in ok.iterrows():   # nothing outside the front beats a front member on both
+        assert not ((cost < t["objective.cost_per_hour"]) & (wait < t["objective.workloads.w.wait_s.mean"])).all() \
+            or t["pareto"]
+
+
+@pytest.mark.parametrize("over,words", [
+    ({"sampler": "cmaes"}, "sampler: got 'cmaes' (allowed: tpe, nsga2, random)"),
+    ({"objectives": {"hosts": "least"}}, "objectives.hosts: got 'least' (allowed: minimize, maximize)"),
+    ({"constraints": {WAITED: {"below": 1}}}, f"constraints.{WAITED}: got {{'below': 1}} (allowed: {{ max = N }}"),
+    ({"replications": 1}, "replications: got 1 (allowed: an integer >= 2 when there are constraints"),
+    ({"space": {"host.nope": [1, 2]}}, "space.host.nope: value 1"),
+    ({"space": {"host.count": {"low": 1, "high": 4, "num": 3}}}, "space.host.count.num: not for a search space"),
+    ({"objectives": {"cost_per_hour": "minimize"}}, "objectives.cost_per_hour: no prices"),
+    ({"budget": 3}, "budget: unknown key (allowed: base, trials,"),
+    ({"confidence": 1.5}, "confidence: got 1.5 (allowed: a number in [0.5, 1)"),
+])
+def test_bad_input_names_the_field(over, words):
+    with pytest.raises(ScenarioError) as exc:
+        mmc_spec(**over)
+    assert any(words in p for p in exc.value.problems), exc.value.problems
+
+
+def test_a_figure_missing_fails_its_constraint():
+    # nothing can start on a host too small for one instance: no p95 startup, so the constraint fails
+    spec = parse_optimize({"trials": 2, "replications": 2, "seed": 1, "sampler": "random",
+                           "space": {"host.count": {"low": 1, "high": 2}},
+                           "objectives": {"hosts": "minimize"},
+                           "constraints": {"workloads.w.startup_s.p95": {"max": 10.0}}},
+                          base_scenario=sc.parse_scenario(scenario_dict(duration_s=50.0, host={"ram_mib": 50},
+                                                                         daemon={"admission": "reject"})))
+    res = run_optimize(spec, workers=1)
+    assert not res.trials["feasible"].any() and res.best is None and res.pareto.empty
+    assert res.trials["bound.workloads.w.startup_s.p95"].isna().all()
+    assert not math.isnan(res.trials["objective.hosts"].iloc[0])
