@@ -114,8 +114,9 @@ def _axis_data(a: Axis) -> Any:
             "low": a.low, "high": a.high, "log": a.log}
 
 
-def load_optimize(path: str | Path) -> OptimizeSpec:
-    """Read and validate an optimize file (``base`` relative to it). Raises :class:`ScenarioError`."""
+def load_optimize(path: str | Path, seed: int | None = None) -> OptimizeSpec:
+    """Read and validate an optimize file (``base`` relative to it); ``seed`` replaces the file's.
+    Raises :class:`ScenarioError`."""
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8-sig"))
@@ -123,6 +124,8 @@ def load_optimize(path: str | Path) -> OptimizeSpec:
         raise ScenarioError([f"cannot read file: {getattr(exc, 'strerror', None) or exc}"], source=str(p)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"malformed TOML: {exc}"], source=str(p)) from None
+    if seed is not None and isinstance(data, dict):
+        data["seed"] = seed
     return parse_optimize(data, base_dir=p.resolve().parent, source=str(p), _path=p)
 
 
@@ -604,7 +607,7 @@ def best_toml(spec: OptimizeSpec, scenario: Scenario, row: pd.Series) -> str:
         op, limit = ("<=", c.max) if c.max is not None else (">=", c.min)
         lines.append(f"#   {c.metric}: mean {row[f'mean.{c.metric}']:.6g}, {spec.confidence:.0%} bound "
                      f"{row[f'bound.{c.metric}']:.6g} {op} {limit:g}")
-    lines.append("#   knobs: " + ", ".join(f"{a.path} = {row[a.path]!r}" for a in spec.knobs))
+    lines.append("#   knobs: " + ", ".join(f"{k} = {v!r}" for k, v in params_of(spec, row).items()))
     lines.append(f"#   over {spec.replications} replications each; run it: simcontainer run best.toml")
     return "\n".join(lines) + "\n" + dumps_scenario(scenario)
 
