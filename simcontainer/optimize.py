@@ -356,14 +356,18 @@ def make_sampler(spec: OptimizeSpec, finished: int) -> Any:
 def suggest(trial: Any, axis: Axis) -> Any:
     """A knob's value for a trial: categorical for a list, int or float (log) for a range."""
     if axis.values is not None:
-        scalar = all(v is None or isinstance(v, bool | int | float | str) for v in axis.values)
-        if scalar:
+        if _scalar_values(axis):
             return trial.suggest_categorical(axis.path, list(axis.values))
         labels = [canonical_json(v) for v in axis.values]   # tables and lists travel as JSON text
         return json.loads(trial.suggest_categorical(axis.path, labels))
     if axis.integer:
         return trial.suggest_int(axis.path, int(axis.low), int(axis.high), log=axis.log)  # type: ignore[arg-type]
     return trial.suggest_float(axis.path, float(axis.low), float(axis.high), log=axis.log)  # type: ignore[arg-type]
+
+
+def _scalar_values(axis: Axis) -> bool:
+    """A list Optuna takes as it is (numbers, text, true/false); else its values travel as JSON."""
+    return all(isinstance(v, bool | int | float | str) for v in axis.values or ())
 
 
 def open_study(spec: OptimizeSpec, out: str | Path | None) -> Any:
@@ -532,7 +536,9 @@ def trials_table(spec: OptimizeSpec, study: Any) -> pd.DataFrame:
         fig = t.user_attrs.get(_ATTR, {})
         row: dict[str, Any] = {"trial": t.number, "state": t.state.name.lower()}
         for a in spec.knobs:
-            row[a.path] = a.column(t.params.get(a.path)) if a.path in t.params else None
+            v = t.params.get(a.path)
+            # a list of tables was suggested as their JSON text: that text is already the column
+            row[a.path] = v if a.values is not None and not _scalar_values(a) else a.column(v)
         for i, o in enumerate(spec.objectives):
             row[f"objective.{o.name}"] = fig["values"][i] if "values" in fig else math.nan
         for c in spec.constraints:
@@ -572,7 +578,7 @@ def params_of(spec: OptimizeSpec, row: pd.Series) -> dict[str, Any]:
         v = row[a.path]
         if isinstance(v, np.generic):
             v = v.item()
-        if a.values is not None and not a._scalar_column:   # noqa: SLF001 - the axis's own column rule
+        if a.values is not None and not _scalar_values(a):
             v = json.loads(v)
         elif a.integer:
             v = int(v)

@@ -166,3 +166,87 @@ def test_a_figure_missing_fails_its_constraint():
     assert not res.trials["feasible"].any() and res.best is None and res.pareto.empty
     assert res.trials["bound.workloads.w.startup_s.p95"].isna().all()
     assert not math.isnan(res.trials["objective.hosts"].iloc[0])
+
+
+def test_a_knob_of_whole_tables_round_trips(tmp_path):
+    # a categorical knob whose values are tables (a lifetime here; a warm strategy likewise)
+    spec = parse_optimize({"trials": 4, "replications": 2, "seed": 3, "sampler": "random",
+                           "space": {"workloads.w.lifetime": [{"kind": "exponential", "mean_s": 2.0},
+                                                              {"kind": "fixed", "s": 3.0}]},
+                           "objectives": {"workloads.w.mean_running": "minimize"}},
+                          base_scenario=mmc_base(300.0))
+    res = run_optimize(spec, out=tmp_path, workers=1)
+    assert set(res.trials["workloads.w.lifetime"]) <= {'{"kind":"exponential","mean_s":2.0}', '{"kind":"fixed","s":3.0}'}
+    assert res.best.workloads[0].lifetime.kind == "exponential"   # mean running ~ 1/s x 2 s < 1/s x 3 s
+    assert sc.loads_scenario((tmp_path / "best.toml").read_text()).workloads[0].lifetime.kind == "exponential"
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def cli(argv):
+    import argparse
+
+    from simcontainer import cli_optimize
+
+    parser = argparse.ArgumentParser(prog="simcontainer")
+    cli_optimize.add_parser(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def write_files(tmp_path, **over):
+    (tmp_path / "base.toml").write_text(sc.dumps_scenario(mmc_base(300.0)))
+    lines = ['base = "base.toml"', "trials = 4", "replications = 2", "seed = 1",
+             '[space]', '"host.count" = { low = 4, high = 12 }',
+             '[objectives]', 'hosts = "minimize"',
+             '[constraints]', f'"{WAITED}" = {{ max = {over.get("bound", 0.5)} }}']
+    (tmp_path / "opt.toml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "sweep.toml").write_text('base = "base.toml"\nreplications = 1\n[axes]\n'
+                                          '"workloads.w.lifetime.mean_s" = { low = 1.0, high = 5.0, num = 2 }\n'
+                                          '"host.net_mb_s" = [10.0, 100.0]\n')
+
+
+def test_optimize_command_runs_and_continues(tmp_path, capsys):
+    write_files(tmp_path)
+    assert cli(["optimize", str(tmp_path / "opt.toml"), "--workers", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "4 trials (4 run now, 0 already in the study)" in out and "best: trial" in out
+    for name in ("best.toml", "pareto.parquet", "trials.parquet", "study.journal"):
+        assert (tmp_path / "opt.out" / name).exists()
+    assert cli(["optimize", str(tmp_path / "opt.toml"), "--workers", "1", "--trials", "6", "--no-progress"]) == 0
+    assert "6 trials (2 run now, 4 already in the study)" in capsys.readouterr().out
+
+
+def test_optimize_command_says_when_nothing_is_feasible(tmp_path, capsys):
+    write_files(tmp_path, bound=0.0001)
+    assert cli(["optimize", str(tmp_path / "opt.toml"), "--workers", "1", "--out", str(tmp_path / "o")]) == 1
+    assert "no configuration met every constraint" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "best.toml").exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["optimize", "{d}/missing.toml"], "cannot read file"),
+    (["optimize", "{d}/opt.toml", "--trials", "0"], "--trials: got 0 (allowed: an integer >= 1)"),
+    (["optimize", "{d}/opt.toml", "--out", "{d}/base.toml"], "--out: '{d}/base.toml' is a file (allowed: a folder)"),
+    (["sensitivity", "{d}/sweep.toml", "--method", "sobol", "--samples", "6"], "--samples: got 6 with --method sobol"),
+    (["sensitivity", "{d}/sweep.toml", "--method", "morris", "--metric", "x.y", "--workers", "1"],
+     "--metric: got 'x.y' (allowed: a figure of runs.parquet"),
+])
+def test_commands_refuse_bad_input_with_one_line_each(tmp_path, capsys, argv, words):
+    write_files(tmp_path)
+    assert cli([a.format(d=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert words.format(d=tmp_path) in err and "Traceback" not in err
+    assert all(line.startswith("simcontainer ") for line in err.strip().splitlines())
+
+
+def test_sensitivity_command_prints_the_table(tmp_path, capsys):
+    write_files(tmp_path)
+    assert cli(["sensitivity", str(tmp_path / "sweep.toml"), "--method", "morris", "--samples", "4",
+                "--metric", "workloads.w.mean_running", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "sensitivity of workloads.w.mean_running (morris, 4 trajectories: 12 points x 1 replications)" in out
+    rows = out.split("sensitivity of")[1].splitlines()[2:4]
+    assert rows[0].startswith("workloads.w.lifetime.mean_s") and rows[1].startswith("host.net_mb_s")
+    assert (tmp_path / "sweep.morris" / "sensitivity.parquet").exists()
