@@ -24,6 +24,7 @@ import json
 import math
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,6 +346,8 @@ def make_sampler(spec: OptimizeSpec, finished: int) -> Any:
     function of the file and its history, whoever ran which trial and whenever it resumed."""
     optuna = _optuna()
     seed = int(np.random.SeedSequence([spec.seed, finished, 0x0971]).generate_state(1)[0])
+    # multivariate TPE is marked experimental (stable in use since Optuna 2.2): no warning per batch
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if spec.sampler == "nsga2":
