@@ -66,3 +66,23 @@ def test_find_the_cheapest_finds_hosts_and_links_to_the_planner():
     url = link.proto.url
     assert url.startswith("planner?s=")
     assert planner.decode_scenario(url.split("?s=")[1]).host.count == res.best.host.count
+
+
+def test_sweep_page_ranks_the_settings_in_a_tornado():
+    at = start("sweep")
+    at.number_input(key="a1_low_host.cpu_cores").set_value(1.0).run()
+    at.number_input(key="a1_high_host.cpu_cores").set_value(8.0).run()
+    at.number_input(key="a1_steps_host.cpu_cores").set_value(3).run()
+    at.selectbox(key="a2_path").set_value("host.disk_mb_s").run()
+    at.number_input(key="reps").set_value(1).run()
+    at.button(key="run_sweep").click().run()
+    at.selectbox(key="metric").set_value("host.mean_cpu_util").run()
+    assert len(at.get("vega_lite_chart")) == 1
+    at.button(key="sens_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    rows = at.session_state["sensitivity"]["rows"].set_index("axis")
+    # CPU utilisation is CPU asked / cores: the core count moves it, the disk speed (images prepulled) cannot
+    assert rows.loc["host.cpu_cores", "mu_star"] > 0.01
+    assert rows.loc["host.disk_mb_s", "mu_star"] == 0.0
+    assert len(at.get("vega_lite_chart")) == 2
+    assert "What host.mean_cpu_util hangs on" in at.get("vega_lite_chart")[1].proto.spec
