@@ -74,6 +74,8 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--out", default=None, metavar="DIR",
                    help="output folder (default: next to the sweep file, NAME.sobol/ or NAME.morris/)")
     s.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the design (default: the sweep's)")
+    s.add_argument("--force", action="store_true",
+                   help="run a design larger than the sweep size guard allows (docs/reference/guards.md)")
     _progress_flags(s)
     s.set_defaults(func=main, opt_command="sensitivity")
 
@@ -164,7 +166,8 @@ def _sensitivity(args: argparse.Namespace) -> int:
     bar = _bar(args, f"sensitivity {path.stem}")
     try:
         res = run_sensitivity(path, args.method, samples=samples, metrics=args.metric, out=out, seed=args.seed,
-                              workers=args.workers, scheduler=args.scheduler, progress=bar)
+                              workers=args.workers, scheduler=args.scheduler, progress=bar,
+                              force=getattr(args, "force", False))
     finally:
         if bar is not None:
             bar.close()

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from simcontainer.errors import ScenarioError
+from simcontainer.guard import check_sweep_size
 from simcontainer.optimize import point_scenario
 from simcontainer.sweep import Progress, SweepResult, run_sweep
 from simcontainer.sweep_design import Axis, SweepSpec, load_sweep, replication_seeds, run_key
@@ -143,9 +144,14 @@ class SensitivityResult:
         return table_text(self.of(metric), metric, self.method, self.samples, self.sweep.spec)
 
 
-def design_spec(base: SweepSpec, method: str, samples: int, seed: int) -> tuple[SweepSpec, np.ndarray]:
-    """The sensitivity design of a sweep's axes as a sweep of its own (validated, keyed, seeded)."""
+def design_spec(base: SweepSpec, method: str, samples: int, seed: int,
+                force: bool = False) -> tuple[SweepSpec, np.ndarray]:
+    """The sensitivity design of a sweep's axes as a sweep of its own (validated, keyed, seeded).
+    A design past the sweep size guard is refused before its points are built, unless ``force``."""
     check_method(method, samples, len(base.axes))
+    d = len(base.axes)
+    check_sweep_size(samples * (d + (2 if method == "sobol" else 1)), base.replications, force=force,
+                     source=str(base.source or "sweep"))
     unit = unit_design(len(base.axes), method, samples, seed)
     points = points_of(base.axes, unit)
     scenarios, problems = [], []
@@ -167,15 +173,16 @@ def design_spec(base: SweepSpec, method: str, samples: int, seed: int) -> tuple[
 def run_sensitivity(sweep: str | Path | SweepSpec, method: str, samples: int = 64,
                     metrics: Sequence[str] | None = None, out: str | Path | None = None,
                     seed: int | None = None, workers: int | None = None, scheduler: Any = None,
-                    progress: Progress | None = None) -> SensitivityResult:
+                    progress: Progress | None = None, force: bool = False) -> SensitivityResult:
     """Rank the axes of ``sweep`` by their effect on each figure (``metrics``; default: every
     figure that has a value at every point and is not constant).
 
     The runs go through :func:`simcontainer.sweep.run_sweep` (``out`` resumes them); the indices
     are written to ``out/sensitivity.parquet`` and, for ``metrics``, ``out/sensitivity.txt``.
+    ``force`` takes a design past the sweep size guard (:mod:`simcontainer.guard`).
     """
     base = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep, force=True)
-    spec, unit = design_spec(base, method, samples, base.seed if seed is None else seed)
+    spec, unit = design_spec(base, method, samples, base.seed if seed is None else seed, force=force)
     res = run_sweep(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
     means = point_means(spec, res.runs)
     wanted = list(metrics) if metrics else list(means.columns)

@@ -117,3 +117,11 @@ def test_bad_method_or_samples_name_the_flag(method, samples, words):
 def test_unknown_metric_names_the_flag(tmp_path):
     with pytest.raises(ScenarioError, match=r"--metric: got 'nope' \(allowed: a figure of runs.parquet"):
         run_sensitivity(one_axis_sweep(), "morris", samples=2, metrics=["nope"], out=tmp_path, workers=1)
+
+
+def test_a_design_past_the_size_guard_is_refused_before_it_is_built():
+    from simcontainer.guard import MAX_SWEEP_RUNS
+
+    samples = 1 << (MAX_SWEEP_RUNS // 5).bit_length()    # N x (3 axes + 2) points > the guard
+    with pytest.raises(ScenarioError, match=r"runs \(allowed: up to"):
+        run_sensitivity(one_axis_sweep(), "sobol", samples=samples)
