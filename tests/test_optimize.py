@@ -260,3 +260,14 @@ def test_sensitivity_command_prints_the_table(tmp_path, capsys):
     rows = out.split("sensitivity of")[1].splitlines()[2:4]
     assert rows[0].startswith("workloads.w.lifetime.mean_s") and rows[1].startswith("host.net_mb_s")
     assert (tmp_path / "sweep.morris" / "sensitivity.parquet").exists()
+
+
+def test_the_journal_is_optunas_own_format(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from optuna.storages.journal import JournalFileBackend
+
+    run_optimize(mmc_spec(trials=3, duration=300.0), out=tmp_path, workers=1)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    study = optuna.load_study(study_name="simcontainer-optimize", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert all(t.constraints for t in study.trials)   # the samplers see each constraint's violation
