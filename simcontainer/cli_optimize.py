@@ -58,7 +58,7 @@ def add_parser(subparsers: Any) -> None:
     s = subparsers.add_parser(
         "sensitivity", help="rank a sweep's axes by their effect on a result figure (SALib: Sobol or Morris)",
         description="Global sensitivity of result figures to each axis of a sweep file: Sobol first- and "
-                    "total-order indices (Saltelli sampling) or Morris elementary effects, with 95%% intervals. "
+                    "total-order indices (Saltelli sampling) or Morris elementary effects, with 95% intervals. "
                     "The design's runs are a sweep of their own, kept in --out (a rerun reuses them).")
     s.add_argument("sweep", metavar="SWEEP.toml", help="sweep file (its base, axes and replications)")
     s.add_argument("--method", required=True, choices=METHODS, help="sobol (variance shares) or morris (screening)")
@@ -123,13 +123,17 @@ def _optimize(args: argparse.Namespace) -> int:
     if path.is_file():
         check_writable_folder(out, "--out", create=False)
     spec = load_optimize(path, seed=args.seed)
-    bar = _bar(args, f"optimize {path.stem}")
+    show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+
+    def progress(done: int, total: int) -> None:   # a batch of trials at a time: a line each is enough
+        print(f"\roptimize {path.stem}: {done}/{total} trials", end="", file=sys.stderr, flush=True)
+
     try:
         res = run_optimize(spec, out=out, trials=args.trials, workers=args.workers, scheduler=args.scheduler,
-                           progress=(lambda done, total: bar(done, total)) if bar is not None else None)
+                           progress=progress if show else None)
     finally:
-        if bar is not None:
-            bar.close()
+        if show:
+            print(file=sys.stderr)
     print(f"{len(res.trials)} trials ({res.computed} run now, {res.reused} already in the study): {res.runs} runs "
           f"of {spec.replications} replications in {res.wall_s:.1f} s ({res.rate:.1f} runs/s)")
     failed = res.trials[res.trials["state"] == "fail"]
