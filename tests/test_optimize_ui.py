@@ -86,3 +86,22 @@ def test_sweep_page_ranks_the_settings_in_a_tornado():
     assert rows.loc["host.disk_mb_s", "mu_star"] == 0.0
     assert len(at.get("vega_lite_chart")) == 2
     assert "What host.mean_cpu_util hangs on" in at.get("vega_lite_chart")[1].proto.spec
+
+
+def test_the_trade_off_draws_a_pareto_front():
+    at = start("optimize")
+    at.number_input(key="opt_hi_host.count").set_value(6).run()
+    at.checkbox(key="opt_ns_on").uncheck().run()
+    at.checkbox(key="opt_p95_on").uncheck().run()     # no SLO: the whole front of hosts against speed
+    at.checkbox(key="opt_pareto").check().run()
+    at.number_input(key="opt_trials").set_value(6).run()
+    at.number_input(key="opt_reps").set_value(2).run()
+    at.button(key="opt_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    res = at.session_state["optimize"]["res"]
+    front = res.pareto
+    assert len(res.spec.objectives) == 2 and len(front) >= 2
+    # more hosts buy a faster p95 along the front
+    assert front["objective.hosts"].is_monotonic_increasing
+    assert front["objective.workloads.api.startup_s.p95"].is_monotonic_decreasing
+    assert "Pareto front" in at.get("vega_lite_chart")[-1].proto.spec

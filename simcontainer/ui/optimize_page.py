@@ -62,14 +62,20 @@ def slo_inputs(base: Scenario) -> dict[str, Any]:
     w = st.selectbox("SLOs of workload", names, index=names.index(state.lead_default(names)), key="opt_slo_w")
     c1, c2, c3 = st.columns(3)
     out: dict[str, Any] = {}
-    if c1.checkbox("p95 startup at most (s)", True, key="opt_p95_on"):
-        out[f"workloads.{w}.startup_s.p95"] = {"max": float(c1.number_input("s", 0.01, 3600.0, 2.0, key="opt_p95"))}
+    which = c1.selectbox("startup percentile", ["p95", "p99"], key="opt_pct")
+    if c1.checkbox(f"{which} startup at most (s)", True, key="opt_p95_on"):
+        out[f"workloads.{w}.startup_s.{which}"] = {"max": float(c1.number_input("s", 0.01, 3600.0, 2.0, key="opt_p95"))}
     if c2.checkbox("never started at most (%)", True, key="opt_ns_on"):
         pct = float(c2.number_input("%", 0.0, 100.0, 1.0, key="opt_ns"))
         out[f"workloads.{w}.fractions.never_started"] = {"max": pct / 100.0}
     if c3.checkbox("availability at least (%)", False, key="opt_av_on"):
         pct = float(c3.number_input("% ", 0.0, 100.0, 99.9, key="opt_av"))
         out[f"workloads.{w}.lifecycle.availability"] = {"min": pct / 100.0}
+    if c3.checkbox("OOM kills per 1,000 instance-hours at most", False, key="opt_oom_on",
+                   help="needs the memory model (a workload with usage or mem_limit_mib): without it the figure "
+                        "does not exist and no configuration passes"):
+        out[f"memory.workloads.{w}.oom_kills_per_1000_h"] = {"max": float(c3.number_input("kills", 0.0, 1e6, 1.0,
+                                                                                          key="opt_oom"))}
     return out
 
 
@@ -87,6 +93,9 @@ def render() -> None:
                 "per_gib_hour": float(c3.number_input("price per GiB-hour", 0.0, 1e6, 0.005, format="%.4f",
                                                       key="opt_pg"))}
     constraints = slo_inputs(base)
+    lead = st.session_state.get("opt_slo_w") or base.workloads[0].name
+    tradeoff = st.checkbox("Trade-off: also minimise p95 startup (a Pareto front of cost against speed)", False,
+                           key="opt_pareto", help="two objectives: every configuration no other beats on both")
     c1, c2 = st.columns(2)
     trials = int(c1.number_input("Trials", 2, 500, 20, key="opt_trials"))
     reps = int(c2.number_input("Seeds per trial", 2, 20, 3, key="opt_reps", help="the SLOs are judged over these"))
@@ -95,6 +104,8 @@ def render() -> None:
         return
     data = {"trials": trials, "replications": reps, "seed": base.seed, "parallel_trials": 2, "startup_trials": 6,
             "space": space, "objectives": {objective: "minimize"}, "constraints": constraints, "cost": cost}
+    if tradeoff:
+        data["objectives"][f"workloads.{lead}.startup_s.p95"] = "minimize"
     key = charts.content_key(planner.canonical(base), repr(sorted(data.items(), key=str)))
     if st.button("Find the cheapest", type="primary", key="opt_run"):
         run(base, data, key)
@@ -142,24 +153,29 @@ def trials_chart(res: OptimizeResult, objective: str) -> alt.LayerChart:
     df = res.trials.copy()
     x = f"objective.{objective}"
     bounds = [c for c in df.columns if c.startswith("bound.")]
-    y = bounds[0] if bounds else x
+    second = [f"objective.{o.name}" for o in res.spec.objectives[1:]]
+    y = second[0] if second else bounds[0] if bounds else x
     df["verdict"] = df["feasible"].map({True: "meets the SLOs", False: "misses an SLO"})
     base = alt.Chart(df.dropna(subset=[x, y]))
     points = base.mark_point(size=90, filled=True).encode(
         x=alt.X(f"{x}:Q", title=OBJECTIVES.get(objective, objective)),
-        y=alt.Y(f"{y}:Q", title=y.removeprefix("bound.") + " (95% bound)"),
+        y=alt.Y(f"{y}:Q", title=y.removeprefix("objective.") + " (mean)" if second else
+                y.removeprefix("bound.") + " (95% bound)"),
         color=alt.Color("verdict:N", title="", scale=alt.Scale(domain=["meets the SLOs", "misses an SLO"],
                                                                range=["#2a9d8f", "#e76f51"])),
         tooltip=["trial", *[a.path for a in res.spec.knobs], alt.Tooltip(f"{x}:Q", format=".3g"),
                  alt.Tooltip(f"{y}:Q", format=".3g", title="bound")])
     best = base.transform_filter(alt.datum.pareto).mark_point(size=400, shape="circle", strokeWidth=2,
                                                               color="black").encode(x=f"{x}:Q", y=f"{y}:Q")
-    chart = points + best
-    if bounds:
+    front = base.transform_filter(alt.datum.pareto).mark_line(color="black", strokeDash=[2, 2]).encode(
+        x=f"{x}:Q", y=f"{y}:Q", order=f"{x}:Q")
+    chart = points + best + front
+    if bounds and not second:
         limit = next(c for c in res.spec.constraints if c.metric == y.removeprefix("bound."))
         rule = alt.Chart(pd.DataFrame({"limit": [limit.max if limit.max is not None else limit.min]}))
         chart = chart + rule.mark_rule(strokeDash=[4, 4]).encode(y="limit:Q")
-    return chart.properties(height=340, title="Trials: cost against the SLO (dashed: the limit)")
+    title = "Trials and their Pareto front (ringed)" if second else "Trials: cost against the SLO (dashed: the limit)"
+    return chart.properties(height=340, title=title)
 
 
 def show(res: OptimizeResult | None, objective: str, stopped: bool) -> None:
@@ -175,7 +191,9 @@ def show(res: OptimizeResult | None, objective: str, stopped: bool) -> None:
         row = res.pareto.iloc[0]
         knobs = ", ".join(f"**{a.path}** = {row[a.path]}" for a in res.spec.knobs)
         st.success(f"Cheapest that meets the SLOs (trial {res.best_trial}): {knobs} · "
-                   f"{OBJECTIVES.get(objective, objective)} {row[f'objective.{objective}']:.4g}")
+                   f"{OBJECTIVES.get(objective, objective)} {row[f'objective.{objective}']:.4g}"
+                   + (f" · {len(res.pareto)} configurations on the Pareto front (table: `pareto`)"
+                      if len(res.spec.objectives) > 1 else ""))
         c1, c2, c3 = st.columns(3)
         c1.link_button("Open in the planner", f"planner?s={planner.encode_scenario(res.best)}",
                        help="a link to the planner with this configuration (opens in a new tab)")
