@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BUDGET_S = 30.0          # the lesson promise; the kernel start is not counted
 EXPECTED = ["01-containers-vs-vms-density", "02-anatomy-of-a-startup", "03-images-layers-cow",
-            "04-planning-with-a-sweep"]
+            "04-planning-with-a-sweep", "05-size-a-fleet-for-an-slo"]
 
 
 def test_the_four_lessons_exist():
