@@ -29,6 +29,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench._common import target
+from simcontainer.optimize import parse_optimize, run_optimize
+from simcontainer.scenario import load_scenario, parse_scenario
+from simcontainer.sweep import parse_sweep, run_sweep
+
 SMALL = {
     "name": "bench-sweep-small", "duration_s": 120.0, "seed": 3,
     "host": {"cpu_cores": 4, "ram_mib": 4096, "disk_gib": 50},
@@ -49,10 +54,6 @@ def _warm_import() -> None:
 
 
 def specs(default_runs: int, small_runs: int) -> dict[str, Any]:
-    from simcontainer.optimize import parse_optimize
-    from simcontainer.scenario import load_scenario, parse_scenario
-    from simcontainer.sweep import parse_sweep
-
     default = load_scenario(f"{ROOT}/models/scenarios/default.toml")
     small = parse_scenario(SMALL)
     sweeps = {
@@ -101,9 +102,6 @@ def _row(kind: str, scenario: str, engine: str, workers: int, timing: tuple[floa
 
 
 def _measure(engine: str, workers: int, setup: dict[str, Any], repeat: int, client: Any = None) -> list[dict[str, Any]]:
-    from simcontainer.optimize import run_optimize
-    from simcontainer.sweep import run_sweep
-
     where: dict[str, Any] = {"scheduler": client} if client is not None else {"workers": workers}
     in_process = engine == "local" and workers == 1
     rows = []
@@ -116,9 +114,6 @@ def _measure(engine: str, workers: int, setup: dict[str, Any], repeat: int, clie
 
 
 def run(repeat: int | None = None, default_runs: int | None = None, small_runs: int = 120) -> dict[str, Any]:
-    from bench._common import target
-    from simcontainer.sweep import run_sweep
-
     repeat = repeat or int(os.environ.get("BENCH_REPEAT", 2))
     default_runs = default_runs or int(os.environ.get("BENCH_SWEEP_RUNS", 48))
     use_dask = os.environ.get("BENCH_SWEEP_DASK", "1") != "0"
@@ -131,7 +126,7 @@ def run(repeat: int | None = None, default_runs: int | None = None, small_runs: 
     for workers in (1, 2):
         rows += _measure("local", workers, setup, repeat)
         if use_dask:
-            from distributed import Client, LocalCluster
+            from distributed import Client, LocalCluster  # noqa: PLC0415 - heavy, and optional here
 
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster, Client(cluster) as client:

@@ -9,16 +9,27 @@ bound is then the smallest c with C(c, a) <= bound.
 
 from __future__ import annotations
 
+import argparse
 import math
 import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
+from simcontainer import cli_optimize
 from simcontainer.errors import ScenarioError
-from simcontainer.optimize import finished_trials, open_study, parse_optimize, run_optimize, suggest
+from simcontainer.optimize import (
+    finished_trials,
+    load_optimize,
+    open_study,
+    parse_optimize,
+    run_optimize,
+    suggest,
+)
+from simcontainer.sweep_store import flatten_metrics
 from simcontainer.theory import erlang_c
 
 LAM, MEAN = 1.0, 3.5            # offered load a = 3.5 Erlang
@@ -195,10 +206,6 @@ def test_a_knob_of_whole_tables_round_trips(tmp_path):
 
 
 def cli(argv):
-    import argparse
-
-    from simcontainer import cli_optimize
-
     parser = argparse.ArgumentParser(prog="simcontainer")
     cli_optimize.add_parser(parser.add_subparsers())
     args = parser.parse_args(argv)
@@ -264,10 +271,19 @@ def test_sensitivity_command_prints_the_table(tmp_path, capsys):
 
 def test_the_journal_is_optunas_own_format(tmp_path):
     optuna = pytest.importorskip("optuna")
-    from optuna.storages.journal import JournalFileBackend
-
     run_optimize(mmc_spec(trials=3, duration=300.0), out=tmp_path, workers=1)
-    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.journal")))
     study = optuna.load_study(study_name="simcontainer-optimize", storage=storage)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
     assert all(t.constraints for t in study.trials)   # the samplers see each constraint's violation
+
+
+def test_the_example_file_is_valid_and_its_figures_exist():
+    root = Path(__file__).resolve().parents[1]
+    spec = load_optimize(root / "models" / "sweeps" / "optimize-example.toml")
+    assert [a.path for a in spec.knobs] == ["host.count", "host.ram_mib", "daemon.placement"]
+    assert spec.per_host_hour > 0 and spec.objectives[0].name == "cost_per_hour"
+    # every constrained figure is one the base scenario's result has (a short run of it)
+    short = sc.parse_scenario({**spec.base.to_dict(), "duration_s": 60.0}, base_dir=spec.base.base_dir)
+    figures = flatten_metrics(sc.simulate(short).summary)
+    assert all(c.metric in figures for c in spec.constraints), [c.metric for c in spec.constraints]

@@ -17,6 +17,7 @@ from conftest import scenario_dict
 
 import simcontainer as sc
 from simcontainer.errors import ScenarioError
+from simcontainer.guard import MAX_SWEEP_RUNS
 from simcontainer.sensitivity import analyse_function, points_of, run_sensitivity, unit_design
 from simcontainer.sweep_design import Axis, parse_sweep
 
@@ -120,8 +121,6 @@ def test_unknown_metric_names_the_flag(tmp_path):
 
 
 def test_a_design_past_the_size_guard_is_refused_before_it_is_built():
-    from simcontainer.guard import MAX_SWEEP_RUNS
-
     samples = 1 << (MAX_SWEEP_RUNS // 5).bit_length()    # N x (3 axes + 2) points > the guard
     with pytest.raises(ScenarioError, match=r"runs \(allowed: up to"):
         run_sensitivity(one_axis_sweep(), "sobol", samples=samples)
