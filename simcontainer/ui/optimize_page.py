@@ -9,6 +9,7 @@ the best ringed; "Open in the planner" carries the best configuration as a ``?s=
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from typing import Any
 
@@ -131,9 +132,13 @@ def run(base: Scenario, data: dict[str, Any], key: str) -> None:
                  f"start requests in all; the app runs at most {STUDY_MAX_REQUESTS:,}. Export the scenario and run "
                  "`simcontainer optimize` instead.")
         return
+    previous = (st.session_state.get("optimize") or {}).get("folder")
+    if previous:
+        shutil.rmtree(previous, ignore_errors=True)     # one study's files per session, not one per click
     folder = tempfile.mkdtemp(prefix="simcontainer-optimize-")   # the study's journal: each batch continues it
     objective = next(iter(data["objectives"]))
-    st.session_state["optimize"] = {"key": key, "res": None, "objective": objective, "stopped": True}
+    st.session_state["optimize"] = {"key": key, "res": None, "objective": objective, "stopped": True,
+                                    "folder": folder}
     slot = st.empty()
     box = slot.container()
     bar = box.progress(0.0, text=f"0 / {spec.trials} trials")
