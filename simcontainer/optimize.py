@@ -52,7 +52,7 @@ STUDY_NAME = "simcontainer-optimize"
 JOURNAL = "study.journal"
 TRIALS_FILE, PARETO_FILE, BEST_FILE = "trials.parquet", "pareto.parquet", "best.toml"
 _ATTR = "simcontainer"          # user attribute holding a trial's figures
-_INTERRUPTED = "interrupted"    # system attribute of a trial a Ctrl-C cut off (its params run again)
+_INTERRUPTED = "interrupted"    # study attribute: the trials a Ctrl-C cut off (their params run again)
 
 Progress = Callable[[int, int], None]
 
@@ -431,23 +431,25 @@ def open_study(spec: OptimizeSpec, out: str | Path | None) -> Any:
 
 
 def recover(study: Any) -> int:
-    """Trials a Ctrl-C cut off: marked failed (as interrupted) and their configurations queued
-    to run first. A finished trial is never run again. Returns how many were queued."""
+    """Trials a Ctrl-C cut off: marked failed, listed as interrupted (they do not count), and their
+    configurations queued to run first. A finished trial is never run again. Returns how many."""
     optuna = _optuna()
-    queued = 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_system_attr(t._trial_id, _INTERRUPTED, True)  # noqa: SLF001 - no public API
+    cut = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not cut:
+        return 0
+    study.set_user_attr(_INTERRUPTED, sorted({*study.user_attrs.get(_INTERRUPTED, []), *(t.number for t in cut)}))
+    for t in cut:
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         study.enqueue_trial(t.params)
-        queued += 1
-    return queued
+    return len(cut)
 
 
 def finished_trials(study: Any) -> list[Any]:
     """Trials that count towards the budget: complete, or failed by their own runs."""
     optuna = _optuna()
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-    return [t for t in study.get_trials(deepcopy=False, states=states) if not t.system_attrs.get(_INTERRUPTED)]
+    cut = set(study.user_attrs.get(_INTERRUPTED, []))
+    return [t for t in study.get_trials(deepcopy=False, states=states) if t.number not in cut]
 
 
 # --------------------------------------------------------------------------- running a study

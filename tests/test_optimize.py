@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -287,3 +291,44 @@ def test_the_example_file_is_valid_and_its_figures_exist():
     short = sc.parse_scenario({**spec.base.to_dict(), "duration_s": 60.0}, base_dir=spec.base.base_dir)
     figures = flatten_metrics(sc.simulate(short).summary)
     assert all(c.metric in figures for c in spec.constraints), [c.metric for c in spec.constraints]
+
+
+def test_ctrl_c_then_a_rerun_loses_and_repeats_no_trial(tmp_path):
+    """A real Ctrl-C (SIGINT) in the middle of `simcontainer optimize`, then the same command again."""
+    optuna = pytest.importorskip("optuna")
+    (tmp_path / "base.toml").write_text(sc.dumps_scenario(mmc_base(1000.0)))
+    (tmp_path / "opt.toml").write_text('base = "base.toml"\ntrials = 200\nreplications = 2\nseed = 3\n'
+                                       'parallel_trials = 2\n[space]\n"host.count" = { low = 1, high = 30 }\n'
+                                       '[objectives]\nhosts = "minimize"\n'
+                                       f'[constraints]\n"{WAITED}" = {{ max = {BOUND} }}\n')
+    code = ("import argparse, sys\nfrom simcontainer import cli_optimize\n"
+            "p = argparse.ArgumentParser(); cli_optimize.add_parser(p.add_subparsers())\n"
+            "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n")
+    argv = [sys.executable, "-c", code, "optimize", str(tmp_path / "opt.toml"), "--workers", "1", "--no-progress"]
+    journal = tmp_path / "opt.out" / "study.journal"
+
+    def complete() -> list:
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        study = optuna.load_study(study_name="simcontainer-optimize", storage=storage)
+        return [t for t in study.trials if t.state.name == "COMPLETE"]
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (journal.exists() and len(complete()) >= 3):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "finished trials are kept" in err
+    before = {t.number: t.params for t in complete()}
+    assert len(before) >= 3
+    again = subprocess.run([*argv[:5], "--trials", str(len(before) + 4), *argv[5:]], capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode in (0, 1), again.stderr
+    assert f"({4} run now, {len(before)} already in the study)" in again.stdout
+    trials = pd.read_parquet(tmp_path / "opt.out" / "trials.parquet")
+    assert len(trials) == len(before) + 4 and trials["trial"].is_unique
+    for number, params in before.items():    # every trial finished before the Ctrl-C is there, unchanged
+        assert trials.loc[trials["trial"] == number, "host.count"].item() == params["host.count"]
