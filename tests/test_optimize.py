@@ -332,3 +332,25 @@ def test_ctrl_c_then_a_rerun_loses_and_repeats_no_trial(tmp_path):
     assert len(trials) == len(before) + 4 and trials["trial"].is_unique
     for number, params in before.items():    # every trial finished before the Ctrl-C is there, unchanged
         assert trials.loc[trials["trial"] == number, "host.count"].item() == params["host.count"]
+
+
+def test_finds_the_smallest_host_ram_that_fits_a_mix():
+    """Closed form: with every instance admitted (memory_overcommit) and resident at its working set
+    (no spread), the host's OOM killer stays idle exactly when RAM >= the sum of working sets."""
+    mix = {"a": (300, 10), "b": (500, 5)}                       # working set MiB, instances
+    need = sum(ws * n for ws, n in mix.values())               # 5,500 MiB
+    sizes = [4096, 4608, 5120, 5376, 5500, 5632, 6144, 8192]
+    base = sc.parse_scenario(scenario_dict(
+        duration_s=600.0, seed=1, host={"ram_mib": 8192, "memory_overcommit": 2.0},
+        workloads=[{"name": name, "runtime": "zero", "image": "tiny", "mem_mib": ws, "writable_mib": 0,
+                    "usage": {"working_set_mib": ws, "ramp_s": 10, "cv": 0.0},
+                    "arrival": {"kind": "burst", "count": n}, "lifetime": {"kind": "forever"}}
+                   for name, (ws, n) in mix.items()]))
+    spec = parse_optimize({"trials": 12, "replications": 2, "seed": 2, "startup_trials": 4,
+                           "space": {"host.ram_mib": sizes}, "objectives": {"reserved_gib": "minimize"},
+                           "constraints": {f"memory.workloads.{w}.oom_kills_per_1000_h": {"max": 1.0} for w in mix}},
+                          base_scenario=base)
+    res = run_optimize(spec, workers=1)
+    assert res.best is not None and res.best.host.ram_mib == min(s for s in sizes if s >= need)
+    for row in res.trials.itertuples():     # every verdict is the closed form's
+        assert row.feasible == (row[3] >= need), row
