@@ -105,3 +105,13 @@ def test_the_trade_off_draws_a_pareto_front():
     assert front["objective.hosts"].is_monotonic_increasing
     assert front["objective.workloads.api.startup_s.p95"].is_monotonic_decreasing
     assert "Pareto front" in at.get("vega_lite_chart")[-1].proto.spec
+
+
+def test_a_search_too_large_for_the_app_is_refused_before_it_runs():
+    at = start("optimize")
+    at.multiselect(key="opt_knobs").set_value(["host.count", "workloads.api.arrival.rate_per_s"]).run()
+    at.number_input(key="opt_hi_workloads.api.arrival.rate_per_s").set_value(5000.0).run()
+    at.button(key="opt_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Not run" in e.value for e in at.error)
+    assert "optimize" not in at.session_state or at.session_state["optimize"]["res"] is None

@@ -19,7 +19,7 @@ import streamlit as st
 
 from simcontainer import comparison, planner
 from simcontainer.errors import ScenarioError
-from simcontainer.optimize import OptimizeResult, parse_optimize, run_optimize
+from simcontainer.optimize import OptimizeResult, parse_optimize, point_scenario, run_optimize
 from simcontainer.scenario import Scenario
 from simcontainer.ui import charts, runs, state
 
@@ -125,12 +125,14 @@ def run(base: Scenario, data: dict[str, Any], key: str) -> None:
     except ScenarioError as exc:
         st.error("The search cannot run:\n\n" + "\n".join(f"- `{p}`" for p in exc.problems))
         return
-    size = runs.size(base)
-    refused = runs.refusal(base, size)
-    if refused or size.requests * spec.replications * spec.trials > STUDY_MAX_REQUESTS:
-        st.error(refused or f"Not run: the search would make about {size.requests * spec.replications * spec.trials:,.0f} "
-                 f"start requests in all; the app runs at most {STUDY_MAX_REQUESTS:,}. Export the scenario and run "
-                 "`simcontainer optimize` instead.")
+    # the largest trial: each knob at each of its ends (closed-form sizes, nothing runs)
+    ends = [base] + [point_scenario(base, {a.path: v}, a.path) for a in spec.knobs for v in a.ends()]
+    sizes = [(sc_, runs.size(sc_)) for sc_ in ends]
+    refused = next((runs.refusal(sc_, z) for sc_, z in sizes if z.refused), None)
+    requests = max(z.requests for _, z in sizes) * spec.replications * spec.trials
+    if refused or requests > STUDY_MAX_REQUESTS:
+        st.error(refused or f"Not run: the search could make about {requests:,.0f} start requests in all; the app "
+                 f"runs at most {STUDY_MAX_REQUESTS:,}. Export the scenario and run `simcontainer optimize` instead.")
         return
     previous = (st.session_state.get("optimize") or {}).get("folder")
     if previous:
