@@ -29,6 +29,7 @@ from simcontainer.optimize import (
     finished_trials,
     load_optimize,
     open_study,
+    pareto_front,
     parse_optimize,
     run_optimize,
     suggest,
@@ -354,3 +355,16 @@ def test_finds_the_smallest_host_ram_that_fits_a_mix():
     assert res.best is not None and res.best.host.ram_mib == min(s for s in sizes if s >= need)
     for row in res.trials.itertuples():     # every verdict is the closed form's
         assert row.feasible == (row[3] >= need), row
+
+
+def test_pareto_front_minimises_and_maximises_as_told():
+    spec = parse_optimize({"trials": 1, "replications": 2, "space": {"host.count": {"low": 1, "high": 9}},
+                           "objectives": {"hosts": "minimize", "workloads.w.mean_running": "maximize"}},
+                          base_scenario=mmc_base(100.0))
+    rows = [(0, 1, 1.0, 0.5, True), (1, 2, 2.0, 0.9, True), (2, 3, 3.0, 0.8, True),   # 2 dominates 3
+            (3, 4, 4.0, 0.95, True), (4, 5, 1.0, 0.99, False),                          # 4: infeasible
+            (5, 6, 2.0, 0.9, True)]                                                      # 5: same figures as 1
+    trials = pd.DataFrame(rows, columns=["trial", "host.count", "objective.hosts",
+                                         "objective.workloads.w.mean_running", "feasible"])
+    front = pareto_front(spec, trials)
+    assert list(front["trial"]) == [0, 1, 5, 3]   # cheapest first; equal figures both kept (other knobs)
