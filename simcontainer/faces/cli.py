@@ -465,6 +465,10 @@ def cmd_app(args: argparse.Namespace) -> int:
 # ``check`` and ``run`` must start in a fraction of a second. Listed here so ``--help`` shows them.
 PLUGINS: dict[str, tuple[str, str]] = {
     "plan": ("simcontainer.faces.cli_plan", "the planner's reverse questions: hosts needed, OOM risk vs density"),
+    "optimize": ("simcontainer.faces.cli_optimize",
+                 "find the cheapest set-up that meets SLOs (Optuna; a study kept in --out, resumable)"),
+    "sensitivity": ("simcontainer.faces.cli_optimize",
+                    "which sweep axes a result figure hangs on (SALib: Sobol or Morris indices)"),
 }
 
 
@@ -475,12 +479,12 @@ def _command_in(argv: Sequence[str] | None) -> str | None:
 
 
 def _add_plugins(sub: Any, wanted: str | None) -> None:
-    for name, (module, help_) in PLUGINS.items():
-        if name == wanted:
-            mod = importlib.import_module(module)
-            mod.add_parser(sub)
-            sub.choices[name].set_defaults(func=mod.main)
-        else:   # listed in --help; its options are loaded with it when it runs
+    if wanted in PLUGINS:       # the command that runs: its module adds its parser(s) in full
+        mod = importlib.import_module(PLUGINS[wanted][0])
+        mod.add_parser(sub)
+        sub.choices[wanted].set_defaults(func=mod.main)
+    for name, (_, help_) in PLUGINS.items():
+        if name not in sub.choices:     # listed in --help; its options load with it when it runs
             sub.add_parser(name, help=help_, add_help=False)
 
 

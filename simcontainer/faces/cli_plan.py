@@ -3,8 +3,8 @@
     simcontainer plan hosts-needed SCENARIO [--runtimes A,B] [--count W=N ...] [--headroom 20%] [--json]
     simcontainer plan oom-risk SCENARIO [--workload W] [--runtimes A,B] [--overcommit X] [--hours H] [--json]
 
-``hosts-needed`` is the app's "Hosts needed" page (closed form, :func:`comparison.hosts_needed`
-over :func:`comparison.steady_counts`); ``oom-risk`` is the planner's "OOM risk vs density"
+``hosts-needed`` is the app's "Hosts needed" page (closed form, :func:`simcontainer.studies.hosts_needed.hosts_needed`
+over :func:`simcontainer.studies.hosts_needed.steady_counts`); ``oom-risk`` is the planner's "OOM risk vs density"
 (:func:`density.density_risk`: three densities, each simulated for its OOM kills). The lead wires
 this module into ``cli.py``: ``add_parser(subparsers)`` and ``main(args) -> int``.
 """

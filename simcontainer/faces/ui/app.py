@@ -1,6 +1,6 @@
 """The app's router: Streamlit pages (st.navigation), each with its own URL.
 
-``/`` (the planner), ``/hosts``, ``/sweep`` and one page per lesson (``/learn-layers`` ...).
+``/`` (the planner), ``/hosts``, ``/sweep``, ``/optimize`` and one page per lesson (``/learn-layers`` ...).
 The what-if travels in the query string (``?s=``, ``?rt=``, ``?w=``, see :mod:`state`). An old
 link's ``?page=NAME`` opens the page of that name.
 """
@@ -15,6 +15,7 @@ from simcontainer.faces.ui import (
     hosts_page,
     learn_page,
     lesson_cold_starts,
+    optimize_page,
     planner_page,
     state,
     sweep_page,
@@ -27,6 +28,7 @@ def pages() -> dict[str, Any]:
         "planner": st.Page(planner_page.render, title="Planner", url_path="planner", default=True),
         "hosts": st.Page(hosts_page.render, title="Hosts needed", url_path="hosts"),
         "sweep": st.Page(sweep_page.render, title="Sweep", url_path="sweep"),
+        "optimize": st.Page(optimize_page.render, title="Find the cheapest", url_path="optimize"),
     }
     for slug, (title, fn) in learn_page.LESSONS.items():
         out[f"learn-{slug}"] = st.Page(fn, title=title, url_path=f"learn-{slug}")
@@ -39,7 +41,7 @@ def main() -> None:
     st.set_page_config(page_title="simcontainer", layout="wide")
     state.init()
     by_path = pages()
-    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"]],
+    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"], by_path["optimize"]],
                          "Learn": [p for k, p in by_path.items() if k.startswith("learn-")]})
     wanted = st.query_params.get("page")
     if wanted is not None:

@@ -11,6 +11,7 @@ import io
 import time
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -18,6 +19,8 @@ import simcontainer as sc
 from simcontainer.faces.ui import charts, runs, state
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.studies import comparison, planner, planner_sweeps
+from simcontainer.studies.sensitivity import run_sensitivity
+from simcontainer.studies.sweep_design import SweepSpec, parse_sweep
 from simcontainer.studies.sweep_store import flatten_metrics, runs_table
 
 NONE = "(none)"
@@ -170,7 +173,86 @@ def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:
     table.to_parquet(buf, index=False)
     c2.download_button("Download runs (Parquet)", buf.getvalue(), file_name=f"{name}-sweep-runs.parquet",
                        mime="application/vnd.apache.parquet", key="dl_parquet")
+    sensitivity(result, metric)
     st.caption(f"{done} runs · per point: the mean over replications and a 95% percentile-bootstrap interval "
                "of it (it stays within the values seen, so a latency's interval never goes below zero); "
                "'runs with a value' counts the runs where the figure exists (a latency has none when nothing "
                "started).")
+
+
+# --------------------------------------------------------------------------- sensitivity (tornado)
+
+SENS_SAMPLES = {"morris": [4, 8, 16, 32], "sobol": [4, 8, 16, 32, 64]}
+
+
+def sensitivity_spec(spec: SweepSpec) -> SweepSpec:
+    """The sweep's settings as factors: a numeric grid becomes its range, other values stay a list."""
+    axes: dict[str, Any] = {}
+    for a in spec.axes:
+        vals = list(a.grid_values())
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)
+        if numeric and len(set(vals)) > 1:
+            axes[a.path] = {"low": min(vals), "high": max(vals)}
+        else:
+            axes[a.path] = vals
+    return parse_sweep({"mode": "random", "samples": 1, "replications": spec.replications, "axes": axes},
+                       base_scenario=spec.base)
+
+
+def sensitivity(result: dict[str, Any], metric: str) -> None:
+    """Rank the swept settings by their effect on ``metric`` (simcontainer.studies.sensitivity) as a tornado."""
+    with st.expander("Which setting moves this figure most? (sensitivity, tornado chart)"):
+        c1, c2 = st.columns(2)
+        method = c1.radio("Method", ["morris", "sobol"], horizontal=True, key="sens_method",
+                          help="Morris: elementary effects, cheap screening; Sobol: shares of the variance")
+        samples = int(c2.selectbox("Trajectories" if method == "morris" else "Base samples", SENS_SAMPLES[method],
+                                   index=1, key=f"sens_samples_{method}"))
+        spec = result["spec"]
+        d = len(spec.axes)
+        n_runs = samples * (d + (1 if method == "morris" else 2)) * spec.replications
+        st.caption(f"Draws the settings over their whole ranges ({n_runs} runs), not only on the grid above.")
+        if st.button("Rank the settings", key="sens_run"):
+            requests = runs.size(spec.base).requests * n_runs
+            if requests > SWEEP_MAX_REQUESTS:
+                st.error(f"Not run: about {requests:,.0f} start requests in all; the app runs at most "
+                         f"{SWEEP_MAX_REQUESTS:,}. Export the sweep and run `simcontainer sensitivity` instead.")
+            else:
+                try:
+                    with st.spinner(f"{n_runs} runs ..."):
+                        res = run_sensitivity(sensitivity_spec(spec), method, samples=samples, metrics=[metric],
+                                              workers=1)
+                except ScenarioError as exc:
+                    st.error("\n".join(exc.problems))
+                    return
+                st.session_state["sensitivity"] = {"design": result["design"], "metric": metric, "method": method,
+                                                   "rows": res.of(metric), "skipped": res.skipped}
+        stored = st.session_state.get("sensitivity")
+        if stored is None or stored["design"] != result["design"] or stored["metric"] != metric:
+            return
+        if stored["rows"].empty:
+            st.info(f"{metric}: {stored['skipped'].get(metric, 'no value to rank')}.")
+            return
+        st.altair_chart(tornado(stored["rows"], stored["method"], metric), width="stretch")
+        what = ("total-order Sobol index ST (bar) with S1 (tick): the share of the figure's variance the "
+                "setting explains with (without) its interplay with the others"
+                if stored["method"] == "sobol" else
+                "Morris μ*: the mean absolute change of the figure when the setting moves across its range")
+        st.caption(f"Bars: {what}; whiskers: 95% bootstrap intervals. Same analysis from the command line: "
+                   "`simcontainer sensitivity SWEEP.toml --method morris|sobol`.")
+
+
+def tornado(rows: pd.DataFrame, method: str, metric: str) -> alt.LayerChart:
+    """Horizontal bars, the largest effect on top, with their 95% intervals."""
+    key, conf = ("ST", "ST_conf") if method == "sobol" else ("mu_star", "mu_star_conf")
+    df = rows.assign(value=rows[key], low=(rows[key] - rows[conf]).clip(lower=0), high=rows[key] + rows[conf])
+    order = list(df.sort_values("value", ascending=False)["axis"])
+    y = alt.Y("axis:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
+    title = "ST (total-order index)" if method == "sobol" else f"μ* of {metric}"
+    bars = alt.Chart(df).mark_bar(color="#457b9d").encode(
+        x=alt.X("value:Q", title=title), y=y,
+        tooltip=["axis", alt.Tooltip("value:Q", format=".3g", title=key), alt.Tooltip(f"{conf}:Q", format=".3g")])
+    whiskers = alt.Chart(df).mark_rule(color="black").encode(x="low:Q", x2="high:Q", y=y)
+    chart = bars + whiskers
+    if method == "sobol":
+        chart = chart + alt.Chart(df).mark_tick(color="#e63946", thickness=3, size=18).encode(x="S1:Q", y=y)
+    return chart.properties(height=60 + 40 * len(df), title=f"What {metric} hangs on")
