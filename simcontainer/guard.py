@@ -129,6 +129,8 @@ def check_sweep_size(n_points: int, replications: int, *, force: bool = False,
 
 
 def _count(n: float) -> str:
+    if isinstance(n, int) and n.bit_length() > 1000:        # past the float range: its size
+        return f"about 10^{int(n.bit_length() * 0.30103)}"
     if n >= 1e15:
         return f"{n:.1e}"
     return f"{n:,.0f}"

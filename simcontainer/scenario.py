@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from simcontainer.errors import ScenarioError, format_validation_error
+from simcontainer.errors import ScenarioError, did_you_mean, format_validation_error, short_repr
 
 if TYPE_CHECKING:
     from simcontainer.profiles import Catalogue
@@ -42,7 +42,7 @@ def _whole_number(v: Any) -> Any:
     """Counts take an integer, or a float with nothing after the point (TOML ``20.0``); never
     text or true/false, which strict pydantic refuses for floats but lax ints would take."""
     if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
-        raise ValueError(f"got {v!r} (allowed: an integer)")
+        raise ValueError(f"got {short_repr(v)} (allowed: an integer)")
     return int(v) if isinstance(v, numbers.Integral) else v    # numpy integers too
 
 
@@ -53,6 +53,10 @@ MAX_NUMBER = 1e15
 NonNeg = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
 Positive = Annotated[float, Field(gt=0, le=MAX_NUMBER)]
 Int = Annotated[int, BeforeValidator(_whole_number), Field(strict=False)]
+# Counts and indexes with no bound of their own stop at 10**15, as other numbers do: beyond any
+# count a run can hold, and far below what fails to convert to a float (count = 2**1024 crashed
+# the size guard)
+MAX_COUNT = 10**15
 Name = Annotated[str, Field(min_length=1), AfterValidator(_no_control_chars)]
 
 
@@ -142,6 +146,9 @@ class RuntimeProfile(Sourced):
     # for containers (one kernel shared by every container on the host), "guest" for VMs (one
     # kernel per VM); "sentry" for gVisor (a user-space kernel per sandbox); "guest" for Kata.
     kernel: Literal["host", "guest", "sentry"] | None = None
+    # The kinds of control plane that can drive this runtime (models/runtimes/*.toml cite why);
+    # None: any (custom and test runtimes)
+    control_planes: list[Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]] | None = None
 
 
 ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
@@ -173,7 +180,7 @@ class ControlPlaneProfile(Sourced):
     teardown: Phase = Phase()
     network_lock: bool = False
     image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
-    bridge_max_ports: Annotated[Int, Field(ge=1)] | None = None
+    bridge_max_ports: Annotated[Int, Field(ge=1, le=MAX_COUNT)] | None = None
     serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
 
 
@@ -364,10 +371,12 @@ RESTART_POLICIES = ("no", "on-failure", "on-failure:N", "always", "unless-stoppe
 
 def _restart_policy(v: str) -> str:
     name, _, n = v.partition(":")
+    # at most 7 digits before int(): Python refuses to convert a string of more than 4,300
     ok = v in RESTART_POLICIES[:2] + RESTART_POLICIES[3:] or (
-        name == "on-failure" and n.isdigit() and n.isascii() and 0 < int(n) <= 1_000_000)
+        name == "on-failure" and n.isdigit() and n.isascii() and len(n) <= 7 and 0 < int(n) <= 1_000_000)
     if not ok:
-        raise ValueError(f"got {v!r} (allowed: {', '.join(RESTART_POLICIES)} with N a whole number 1..1000000)")
+        raise ValueError(f"got {short_repr(v)} (allowed: {', '.join(RESTART_POLICIES)} with N a whole number "
+                         "1..1000000)")
     return v
 
 
@@ -379,7 +388,7 @@ class PoissonArrival(Model):
 
 class BurstArrival(Model):
     kind: Literal["burst"]
-    count: Annotated[Int, Field(ge=1)]
+    count: Annotated[Int, Field(ge=1, le=MAX_COUNT)]
     at_s: NonNeg = 0.0
 
 
@@ -494,7 +503,7 @@ class Workload(Model):
     networks: Annotated[Int, Field(ge=1, le=10_000)] = 1
     arrival: Arrival
     lifetime: Lifetime = ForeverLifetime(kind="forever")
-    max_instances: Annotated[Int, Field(ge=1)] | None = None
+    max_instances: Annotated[Int, Field(ge=1, le=MAX_COUNT)] | None = None
     # ---- lifecycle and failures (simcontainer.supervisor, simcontainer.restart) ----
     # ``docker run --rm``: removed at exit. False as in Docker: an exited instance keeps its
     # writable layer on disk (and its name) until a ``remove``.
@@ -569,7 +578,7 @@ class Fault(Model):
     kind: Literal["host_panic", "guest_panic", "kernel", "daemon_restart"]
     at_s: NonNeg | None = None
     every_s: Positive | None = None
-    host: Annotated[Int, Field(ge=0)] = 0
+    host: Annotated[Int, Field(ge=0, le=MAX_COUNT)] = 0
     workload: Name | None = None
     # Estimates (no single source): a server's firmware POST plus an OS boot, about a minute;
     # a daemon restart a couple of seconds.
@@ -590,7 +599,7 @@ class Action(Model):
     at_s: NonNeg
     op: Literal["start", "stop", "kill", "pause", "unpause", "remove"]
     workload: Name
-    instance: Annotated[Int, Field(ge=0)] = 0
+    instance: Annotated[Int, Field(ge=0, le=MAX_COUNT)] = 0
 
 
 # --------------------------------------------------------------------------- scenario
@@ -672,6 +681,144 @@ def _names(items: Any) -> list[str]:
     return [it["name"] for it in items if isinstance(it, dict) and isinstance(it.get("name"), str)]
 
 
+def _trace_path_problems(where: str, path: Path) -> list[str]:
+    """A trace path that is no file, or that the system refuses to look at (a name over 255
+    characters: ``File name too long``), as one line instead of a traceback."""
+    try:
+        if path.is_file():
+            return []
+    except OSError as exc:
+        return [f"{where}: {short_repr(str(path), 80)} cannot be opened: {exc.strerror or exc} "
+                "(allowed: a readable CSV file; file and folder names of at most 255 characters)"]
+    return [f"{where}: trace file {str(path)!r} not found (allowed: a readable CSV file)"]
+
+
+PLANE_KINDS = ("dockerd", "kubelet", "libvirt", "firecracker", "direct")
+
+
+def control_plane_kinds(entries: Any, catalogue: Catalogue) -> tuple[dict[str, str], list[str]]:
+    """The kind of every control plane (the catalogue's, then inline ones through their ``base``
+    chains, as :func:`simcontainer.profiles.resolve_control_planes` resolves them at run time) and
+    the problems with inline entries: no kind and no base, an unknown base, a base defined later,
+    a base naming itself, a cycle of bases (named link by link)."""
+    kinds = {name: str(cp.kind) for name, cp in catalogue.control_planes.items() if cp.kind}
+    problems: list[str] = []
+    items = [(k, it) for k, it in enumerate(entries if isinstance(entries, list) else [])
+             if isinstance(it, dict) and isinstance(it.get("name"), str)]
+    inline = {it["name"]: (k, it.get("base")) for k, it in reversed(items)}   # the first entry per name
+    for k, it in items:
+        name, base, kind = it["name"], it.get("base"), it.get("kind")
+        where = f"control_planes[{k}]"
+        if base is None:
+            if kind is None:
+                problems.append(f"{where}: {name!r} needs a kind or a base (allowed: kind = one of "
+                                f"{', '.join(PLANE_KINDS)}, or base = a control plane to start from: "
+                                f"{', '.join(sorted(kinds))})")
+            elif isinstance(kind, str):
+                kinds[name] = kind
+            continue
+        if not isinstance(base, str):
+            continue                                     # a field error, reported by the schema
+        if base in kinds:
+            kinds[name] = kind if isinstance(kind, str) else kinds[base]
+            continue
+        problems.append(_base_problem(where, name, base, inline, k, kinds))
+    return kinds, problems
+
+
+def _base_problem(where: str, name: str, base: str, inline: dict[str, tuple[int, Any]], k: int,
+                  kinds: dict[str, str]) -> str:
+    known = ", ".join(sorted(kinds))
+    if base == name:
+        return (f"{where}.base: {name!r} names itself as its base (allowed: a control plane to start "
+                f"from: {known})")
+    chain, cur = [name], base
+    while isinstance(cur, str) and cur in inline and cur not in chain and cur not in kinds:
+        chain.append(cur)
+        cur = inline[cur][1]
+    if cur in chain:
+        return (f"{where}.base: the bases form a cycle: {' -> '.join([*chain, cur])} (allowed: a chain "
+                f"that ends in a control plane with a kind, e.g. {known})")
+    if base in inline and inline[base][0] > k:
+        return (f"{where}.base: {base!r} is defined later, in control_planes[{inline[base][0]}] "
+                f"(allowed: a known control plane or an earlier entry: {known})")
+    return f"{where}.base: unknown control plane {base!r} (allowed: {known}){did_you_mean(base, kinds)}"
+
+
+def runtime_plane_table(entries: Any, catalogue: Catalogue) -> dict[str, tuple[str, list[str] | None]]:
+    """Per runtime: its default control plane and the kinds of plane that can drive it (None: any)."""
+    out = {name: (rt.control_plane or "direct", rt.control_planes) for name, rt in catalogue.runtimes.items()}
+    for it in entries if isinstance(entries, list) else []:
+        if isinstance(it, dict) and isinstance(it.get("name"), str):
+            cp, allowed = it.get("control_plane"), it.get("control_planes")
+            out[it["name"]] = (cp if isinstance(cp, str) else "direct",
+                               [a for a in allowed if isinstance(a, str)] if isinstance(allowed, list) else None)
+    return out
+
+
+def pair_problem(runtime: str, plane: str | None, runtime_planes: dict[str, tuple[str, list[str] | None]],
+                 plane_kinds: dict[str, str]) -> str | None:
+    """Why ``runtime`` cannot run behind ``plane`` (None: its default), or None if it can. Runtimes
+    run under the planes that can drive them: a microVM does not sit behind dockerd unless the
+    plane supports it (Kata and gVisor do, through their containerd shims); the pairs are each
+    runtime profile's ``control_planes`` (models/runtimes/)."""
+    default, allowed = runtime_planes.get(runtime, ("direct", None))
+    name = plane or default
+    kind = plane_kinds.get(name)
+    if allowed is None or kind is None or kind in allowed:
+        return None
+    what = f"{name!r}" + (f" (a {kind} plane)" if kind != name else "")
+    return (f"runtime {runtime!r} does not run under control plane {what} "
+            f"(allowed pairs: {', '.join(f'{runtime}@{a}' for a in allowed)})")
+
+
+def runtime_entry_problems(entries: list[str], scenario: Scenario, catalogue: Catalogue,
+                           flag: str = "--runtimes") -> list[str]:
+    """``RUNTIME`` or ``RUNTIME@PLANE`` entries (what ``compare`` and ``density`` take): unknown
+    runtimes, unknown planes and pairs that do not exist, one line each naming ``flag``."""
+    known = scenario.runtime_table(catalogue)
+    data = scenario.to_dict()
+    kinds, _ = control_plane_kinds(data.get("control_planes"), catalogue)
+    runtime_planes = runtime_plane_table(data.get("runtimes"), catalogue)
+    out = []
+    for entry in entries:
+        rt, _, plane = str(entry).partition("@")
+        if rt not in known:
+            out.append(f"{flag}: unknown runtime {entry!r} (allowed: {', '.join(sorted(known))}, each "
+                       f"optionally @ a control plane: {', '.join(sorted(kinds))}){did_you_mean(rt, known)}")
+        elif plane and plane not in kinds:
+            out.append(f"{flag}: unknown control plane {plane!r} in {entry!r} (allowed: "
+                       f"{', '.join(sorted(kinds))}){did_you_mean(plane, kinds)}")
+        else:
+            why = pair_problem(rt, plane or None, runtime_planes, kinds)
+            out += [f"{flag}: {entry!r}: {why}"] if why else []
+    return out
+
+
+def _pair_problems(where: str, rt: str, cp: str | None, runtime_planes: dict[str, tuple[str, list[str] | None]],
+                   plane_kinds: dict[str, str]) -> list[str]:
+    why = pair_problem(rt, cp, runtime_planes, plane_kinds)
+    return [] if why is None else [f"{where}.{'control_plane' if cp else 'runtime'}: {why}"]
+
+
+def _inline_runtime_plane_problems(entries: Any, planes: set[str],
+                                   runtime_planes: dict[str, tuple[str, list[str] | None]],
+                                   plane_kinds: dict[str, str]) -> list[str]:
+    """An inline runtime's ``control_plane`` must exist and be one that can drive it."""
+    out = []
+    for k, it in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(it, dict) or not isinstance(it.get("control_plane"), str):
+            continue
+        cp = it["control_plane"]
+        if cp not in planes:
+            out.append(f"runtimes[{k}].control_plane: unknown control plane {cp!r} "
+                       f"(allowed: {', '.join(sorted(planes))}){did_you_mean(cp, planes)}")
+        elif isinstance(it.get("name"), str):
+            why = pair_problem(it["name"], cp, runtime_planes, plane_kinds)
+            out += [f"runtimes[{k}].control_plane: {why}"] if why else []
+    return out
+
+
 def _warm_problems(where: str, w: dict[str, Any], warm: dict[str, Any], data: dict[str, Any]) -> list[str]:
     """A ``warm`` table needs the plain ``docker run`` lifecycle, and a snapshot start needs restore
     figures for its runtime (models/warm.toml)."""
@@ -724,6 +871,10 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             img_kinds[it["name"]] = it.get("kind", "container")
     planes = set(catalogue.control_planes) | set(_names(data.get("control_planes")))
+    plane_kinds, plane_problems = control_plane_kinds(data.get("control_planes"), catalogue)
+    problems += plane_problems
+    runtime_planes = runtime_plane_table(data.get("runtimes"), catalogue)
+    problems += _inline_runtime_plane_problems(data.get("runtimes"), planes, runtime_planes, plane_kinds)
     for i, w in enumerate(workloads):
         if not isinstance(w, dict):
             continue
@@ -733,16 +884,19 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
         rt = w.get("runtime") if isinstance(w.get("runtime"), str) else None
         img = w.get("image") if isinstance(w.get("image"), str) else None
         if isinstance(rt, str) and rt not in rt_kinds:
-            problems.append(f"{where}.runtime: unknown runtime {rt!r} (allowed: {', '.join(sorted(rt_kinds))})")
+            problems.append(f"{where}.runtime: unknown runtime {rt!r} (allowed: {', '.join(sorted(rt_kinds))})"
+                            f"{did_you_mean(rt, rt_kinds)}")
         cp = w.get("control_plane")
         if isinstance(cp, str) and cp not in planes:
             problems.append(f"{where}.control_plane: unknown control plane {cp!r} "
-                            f"(allowed: {', '.join(sorted(planes))})")
+                            f"(allowed: {', '.join(sorted(planes))}){did_you_mean(cp, planes)}")
+        elif isinstance(rt, str) and rt in rt_kinds and (cp is None or isinstance(cp, str)):
+            problems += _pair_problems(where, rt, cp, runtime_planes, plane_kinds)
         if isinstance(img, str) and img not in img_kinds:
             sample = ", ".join(sorted(img_kinds)[:8])
             problems.append(
                 f"{where}.image: unknown image {img!r} (allowed: a name from models/images.toml "
-                f"or an inline [[images]] entry, e.g. {sample}, ...)"
+                f"or an inline [[images]] entry, e.g. {sample}, ...){did_you_mean(img, img_kinds)}"
             )
         if rt_kinds.get(rt) == "vm" and img_kinds.get(img) == "container" and not rootfs.get(rt):
             problems.append(
@@ -765,22 +919,20 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
         arrival = w.get("arrival")
         if isinstance(arrival, dict) and arrival.get("kind") in ("trace", "azure") \
                 and isinstance(arrival.get("path"), str):
-            path = resolve_path(arrival["path"], base_dir)
-            if not path.is_file():
-                problems.append(
-                    f"{where}.arrival.path: trace file {str(path)!r} not found (allowed: a readable CSV file)"
-                )
+            problems += _trace_path_problems(f"{where}.arrival.path", resolve_path(arrival["path"], base_dir))
         warm = w.get("warm")
         if isinstance(warm, dict):
             problems += _warm_problems(where, w, warm, data)
     actions = data.get("actions")
     for j, act in enumerate(actions if isinstance(actions, list) else []):
         if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
-            problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})")
+            problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})"
+                            f"{did_you_mean(act['workload'], names)}")
     faults = data.get("faults")
     for j, f in enumerate(faults if isinstance(faults, list) else []):
         if isinstance(f, dict) and isinstance(f.get("workload"), str) and f["workload"] not in names:
-            problems.append(f"faults[{j}].workload: unknown workload {f['workload']!r} (allowed: {', '.join(names)})")
+            problems.append(f"faults[{j}].workload: unknown workload {f['workload']!r} (allowed: {', '.join(names)})"
+                            f"{did_you_mean(f['workload'], names)}")
     daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
     prepull = daemon.get("prepull")
     for j, name in enumerate(prepull if isinstance(prepull, list) else []):
@@ -854,6 +1006,12 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
     if need > disk:
         problems.append(f"daemon.prepull: the prepulled images need {need:,.0f} MiB of disk but the host "
                         f"has {disk:,.0f} MiB (allowed: images that fit host.disk_gib)")
+    problems += fit_problems(scenario, images, scenario.runtime_table(catalogue))
+    if scenario.control_planes and not problems:
+        try:                                  # what the run resolves, resolved here the same way
+            scenario.control_plane_table(catalogue)
+        except ScenarioError as exc:
+            problems += exc.problems
     by_name = {w.name: w for w in scenario.workloads}
     for j, act in enumerate(scenario.actions):
         w = by_name.get(act.workload)
@@ -870,6 +1028,66 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
             problems.append(f"faults[{j}].host: host {f.host} does not exist "
                             f"(allowed: 0..{scenario.host.count - 1})")
     return problems
+
+
+def _image_disk_mib(img: ImageSpec) -> float:
+    if img.kind == "vm":
+        return img.disk_mib or 0.0
+    return sum({layer.id: layer.disk_mib for layer in img.layers}.values())
+
+
+def instance_need(w: Workload, rt: RuntimeProfile, img: ImageSpec | None, host: Host) -> dict[str, float]:
+    """What one instance reserves on an empty host, as admission counts it (simcontainer.host
+    .demand): RAM (a VM its guest RAM + the VMM), disk (its own + the image's, when the image is
+    of the runtime's kind) and, under CPU overcommit, admitted cores."""
+    guest_os = img.guest_os_mib if img is not None and img.kind == "vm" and img.guest_os_mib is not None \
+        else rt.guest_os_mib
+    if rt.kind == "vm":
+        guest = w.guest_mem_mib if w.guest_mem_mib is not None else \
+            max(rt.default_guest_mem_mib, -(-(w.mem_mib + guest_os) // 128.0) * 128.0)
+        ram = guest + rt.mem_overhead_mib
+    else:
+        mem = w.mem_request_mib if host.memory_admission == "request" and w.mem_request_mib is not None \
+            else w.mem_mib
+        ram = mem + rt.mem_overhead_mib
+    need = {"ram": ram}
+    if img is not None and img.kind == ("vm" if rt.kind == "vm" else "container"):
+        own = _image_disk_mib(img) if rt.kind == "vm" and w.vm_disk == "copy" else w.writable_mib
+        need["disk"] = own + rt.disk_overhead_mib + _image_disk_mib(img)
+    if host.cpu_overcommit is not None:
+        need["cpu"] = float(w.vcpus) if rt.kind == "vm" and w.vcpus is not None else w.cpu / rt.cpu_factor
+    return need
+
+
+def _amount(x: float, unit: str) -> str:
+    return f"{x:,.0f} {unit}" if unit == "MiB" else f"{x:,.3g} {unit}"
+
+
+def fit_problems(scenario: Scenario, images: dict[str, ImageSpec],
+                 runtimes: dict[str, RuntimeProfile]) -> list[str]:
+    """An instance larger than a whole empty host is refused before the run (which would only
+    report every request rejected): the resource, the need and the host's capacity."""
+    h = scenario.host
+    capacity = {"ram": (h.ram_mib - h.reserved_mib) * (h.memory_overcommit or 1.0),
+                "disk": h.disk_gib * 1024.0, "cpu": h.cpu_cores * (h.cpu_overcommit or 1.0)}
+    words = {"ram": ("RAM", "MiB", "mem_mib"), "disk": ("disk", "MiB", "image"), "cpu": ("CPU", "cores", "cpu")}
+    out = []
+    for i, w in enumerate(scenario.workloads):
+        rt = runtimes.get(w.runtime)
+        if rt is None:
+            continue
+        need = instance_need(w, rt, images.get(w.image), h)
+        if scenario.daemon.admission == "none":     # dockerd's way: only the disk is checked
+            need = {k: v for k, v in need.items() if k == "disk"}
+        for res, amount in need.items():
+            if amount > capacity[res]:
+                what, unit, field = words[res]
+                if res == "ram" and rt.kind == "vm":
+                    field = "guest_mem_mib"
+                out.append(f"workloads[{i}].{field}: one instance of {w.name!r} needs {_amount(amount, unit)} of "
+                           f"{what} but a host has {_amount(capacity[res], unit)} (allowed: instances that fit "
+                           "one empty host; a larger host, or a smaller instance)")
+    return out
 
 
 def resolve_path(path: str, base_dir: str | None) -> Path:
@@ -890,6 +1108,9 @@ def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
     catalogue = catalogue or default_catalogue()
     if not isinstance(data, dict):
         raise ScenarioError([f"expected a table of settings, got {type(data).__name__}"], source=source)
+    not_scenario = sweep_file_problem(data, source)
+    if not_scenario:
+        raise ScenarioError([not_scenario], source=source)
     base = str(base_dir) if base_dir is not None else data.get("base_dir")
     data, problems = _expand_host_preset(data, catalogue)
     problems += check_references(data, catalogue, base)
@@ -908,12 +1129,34 @@ def parse_scenario(data: dict[str, Any], *, base_dir: str | Path | None = None,
     return scenario
 
 
-def loads_scenario(text: str, *, base_dir: str | Path | None = None,
-                   catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
+SWEEP_ONLY_KEYS = ("axes", "replications", "mode", "samples")
+
+
+def sweep_file_problem(data: dict[str, Any], source: str = "FILE") -> str | None:
+    """A sweep file given where a scenario belongs (``run``, ``check``): one line saying so, not
+    a "missing"/"unknown key" line per setting."""
+    if "workloads" in data or not (any(k in data for k in SWEEP_ONLY_KEYS) or isinstance(data.get("base"), str)):
+        return None
+    return (f"(top level): this is a sweep file (it has {', '.join(k for k in ('base', *SWEEP_ONLY_KEYS) if k in data)}): "
+            f"use simcontainer sweep {source} (allowed here: a scenario file with name, duration_s, host "
+            "and [[workloads]])")
+
+
+def read_toml_text(text: str, source: str) -> dict[str, Any]:
+    """TOML text as data; malformed text, or an integer too long for Python to convert (more than
+    4,300 digits: a ValueError from tomllib, not a TOMLDecodeError), is a :class:`ScenarioError`."""
     try:
-        data = tomllib.loads(text.removeprefix("\ufeff"))
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"malformed TOML: {exc}"], source=source) from None
+    except ValueError as exc:
+        raise ScenarioError([f"malformed TOML: {str(exc).split(';')[0]} (allowed: integers of at most "
+                             "4,300 digits; a scenario's counts stop at 2**63)"], source=source) from None
+
+
+def loads_scenario(text: str, *, base_dir: str | Path | None = None,
+                   catalogue: Catalogue | None = None, source: str = "scenario") -> Scenario:
+    data = read_toml_text(text, source)
     return parse_scenario(data, base_dir=base_dir, catalogue=catalogue, source=source)
 
 
