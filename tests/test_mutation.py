@@ -58,6 +58,62 @@ WRONG_VALUES: list[Any] = [
 ]
 
 
+# Real optional keys of every table (issue 23): where check and run disagreed once. Each is a
+# valid key with a plausible value; together with the other mutations they reach the seams.
+WORKLOAD_KEYS: dict[str, list[Any]] = {
+    "restart": ["always", "on-failure:3", "unless-stopped", "no"],
+    "time_to_failure": [{"kind": "fixed", "s": 5.0}, {"kind": "exponential", "mean_s": 10.0},
+                        {"kind": "lognormal", "median_s": 5.0, "p95_s": 20.0}],
+    "crash_exit_code": [0, 137],
+    "stop_grace_s": [0.0, 5.0], "sigterm": ["ignore", "default"], "shutdown_s": [2.0],
+    "usage": [{"interval_s": 5.0, "cv": 0.2}, {"working_set_mib": 4096.0, "leak_mib_per_h": 1000.0}],
+    "mem_limit_mib": [64.0, 300.0], "mem_request_mib": [32.0],
+    "warm": [{"pool": 2}, {"start": "snapshot"}, {"keep_alive_s": 30.0, "refill": "none"}],
+    "pull_error_rate": [0.5], "auto_remove": [True], "oom_score_adj": [-1000, 1000], "cpu_limit": [0.5],
+    "control_plane": ["kubelet", "dockerd", "firecracker", "direct", "libvirt", "custom"],
+    "priority": [100], "max_instances": [3], "requests_per_s": [10.0],
+}
+TOP_KEYS: dict[str, list[Any]] = {
+    "faults": [[{"kind": "host_panic", "at_s": 10.0}], [{"kind": "daemon_restart", "every_s": 5.0}],
+               [{"kind": "kernel", "at_s": 5.0}], [{"kind": "guest_panic", "every_s": 20.0, "host": 1}]],
+    "control_planes": [[{"name": "custom", "base": "dockerd", "workers": 2}], [{"name": "custom"}],
+                       [{"name": "custom", "base": "loop"}, {"name": "loop", "base": "custom"}],
+                       [{"name": "custom", "base": "custom"}], [{"name": "custom", "kind": "kubelet"}]],
+    "registry": [{"rate_limit_per_s": 1.0}, {"lazy": "estargz"}, {"mirror": {}}, {"p2p": True},
+                 {"egress_mb_s": 10.0}],
+    "runtimes": [[{"name": "custom-rt", "kind": "container", "control_plane": "nowhere"}],
+                 [{"name": "custom-rt", "kind": "container", "control_plane": "custom"}]],
+}
+TABLE_KEYS: dict[str, dict[str, list[Any]]] = {
+    "daemon": {"admission": ["none", "reject", "backfill"], "preemption": [True], "retry": ["backoff"],
+               "placement": ["spread", "best-fit", "image-locality"], "live_restore": [True]},
+    "host": {"swap_mib": [1024.0], "swap_slowdown": [2.0], "ksm": [True], "memory_overcommit": [1.5],
+             "reserved_mib": [1024.0], "count": [3], "cpu_overcommit": [2.0], "memory_admission": ["request"]},
+}
+
+
+def add_optional(draw: st.DrawFn, data: dict[str, Any]) -> str | None:
+    """Add one real optional key to a workload, the top level, the daemon or the host."""
+    where = draw(st.sampled_from(["workload", "workload", "top", "table"]))
+    workloads = [w for w in data.get("workloads", []) if isinstance(w, dict)] \
+        if isinstance(data.get("workloads"), list) else []
+    if where == "workload" and workloads:
+        w = draw(st.sampled_from(workloads))
+        key = draw(st.sampled_from(sorted(WORKLOAD_KEYS)))
+        w[key] = copy.deepcopy(draw(st.sampled_from(WORKLOAD_KEYS[key])))
+        return f"workload {w.get('name')}.{key} = {w[key]!r}"
+    if where == "top":
+        key = draw(st.sampled_from(sorted(TOP_KEYS)))
+        data[key] = copy.deepcopy(draw(st.sampled_from(TOP_KEYS[key])))
+        return f"{key} = {data[key]!r}"
+    table = draw(st.sampled_from(sorted(TABLE_KEYS)))
+    if not isinstance(data.get(table, {}), dict):
+        return None
+    key = draw(st.sampled_from(sorted(TABLE_KEYS[table])))
+    data.setdefault(table, {})[key] = copy.deepcopy(draw(st.sampled_from(TABLE_KEYS[table][key])))
+    return f"{table}.{key} = {data[table][key]!r}"
+
+
 def small(data: dict[str, Any]) -> dict[str, Any]:
     """The example, made quick to run: 60 s, at most 20 per burst, at most 0.5 arrivals/s."""
     data = json.loads(json.dumps(data))
@@ -103,19 +159,22 @@ def _is_number(v: Any) -> bool:
 
 
 @st.composite
-def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
+def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str], list[str]]:
     """An example scenario with one to three mutations; simplest first (Hypothesis shrinks to the
     first choices): scaling a number by 2, then other scalings, deletions, wrong values."""
     name = draw(st.sampled_from(sorted(BASES)))
     data = json.loads(json.dumps(BASES[name]))
     done: list[str] = []
+    ops: list[str] = []
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
         places = paths(data)
         op = draw(st.sampled_from(["scale", "delete", "wrong", "scale", "list-for-name", "bad-trace",
-                                   "wrong", "scale", "prepull-string", "add-key"]))
+                                   "wrong", "scale", "prepull-string", "add-key", "add-optional",
+                                   "add-optional", "add-optional"]))
         numbers = [p for p in places if _is_number(_leaf(data, p))]
         texts = [p for p in places if isinstance(_leaf(data, p), str)]
         tables = [p for p in places if isinstance(_leaf(data, p), dict)]
+        n_done = len(done)
         if op == "scale" and numbers:
             path = draw(st.sampled_from(numbers))
             parent, key = parent_of(data, path), path[-1]
@@ -136,6 +195,10 @@ def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
         elif op == "prepull-string" and isinstance(data.get("daemon"), dict):
             data["daemon"]["prepull"] = "python:3.12-slim"
             done.append("prepull string")
+        elif op == "add-optional":
+            what = add_optional(draw, data)
+            if what:
+                done.append(f"add {what}")
         elif op == "add-key" and tables:
             path = draw(st.sampled_from(tables))
             key = draw(st.sampled_from(["bogus", "nme", "count"]))
@@ -150,7 +213,9 @@ def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
             else:
                 parent[key] = copy.deepcopy(draw(st.sampled_from(WRONG_VALUES)))
                 done.append(f"{'.'.join(map(str, path))} = {parent[key]!r}")
-    return name, data, done
+        if len(done) > n_done:
+            ops.append(op)
+    return name, data, done, ops
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -195,8 +260,10 @@ def _writable(data: Any) -> bool:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(mutants())
 def test_every_mutant_runs_or_exits_2_and_check_agrees_with_run(folder, mutant):
-    name, data, done = mutant
+    name, data, done, ops = mutant
     TOTALS["mutants"] += 1
+    for op in set(ops):
+        TOTALS[f"class {op}"] += 1
     if not _writable(data):
         TOTALS["not expressible in TOML"] += 1
         return
