@@ -8,18 +8,19 @@ kills, restarts, warm paths and several hosts:
 - every instance ends in exactly one state, the event log's last, and the per-workload counts
   (terminal states + those counted at the horizon) add up to the requests.
 
-Several fail on this branch: an instance that dies without a stop keeps counting as running
-(fixed by the one-lifecycle branch) and memory figures go out of range (the memory work); those
+Several fail on this branch: an instance that dies without a stop keeps counting as running and
+asking for CPU (fixed by the one-lifecycle branch), and sharing figures go below 0 (the memory work); those
 are marked xfail(strict=False) with the reason. Example counts: 40 per property (deadline None).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
@@ -28,9 +29,9 @@ EXAMPLES = 40
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 LIFE = "fixed by the one-lifecycle branch (an instance that dies without a stop keeps counting)"
-MEMORY = ("fixed by the one-lifecycle branch and the memory work (peers): fault rows lose more "
-          "than was running")
-TERMINAL = ("exited", "removed", "rejected", "oom_killed", "failed")
+MEMORY = ("fixed by the one-lifecycle branch (faults.py: a fault row loses more than was running) and "
+          "the memory work (peers: saved_by_sharing_mib -3,584 for a QEMU disk copy, idle_image_mib "
+          "-4e-14 in service-mix by float rounding)")
 
 
 @st.composite
@@ -84,6 +85,22 @@ def scenarios(draw: st.DrawFn) -> sc.Scenario:
         raise
 
 
+def _one(n: int = 1, duration: float = 900.0, host: Any = "server-64g", **w: Any) -> dict[str, Any]:
+    return {"name": "ex", "duration_s": duration, "host": host,
+            "daemon": {"prepull": ["python:3.12-slim", "ubuntu-24.04-cloud"]},
+            "workloads": [{"name": "w0", "runtime": "runc", "image": "python:3.12-slim", "mem_mib": 128,
+                           "cpu": 1.0, "arrival": {"kind": "burst", "count": n}, **w}]}
+
+
+# The cases of issue 23, as explicit examples beside the random ones.
+KILLED_AT_100_S = sc.parse_scenario({**_one(), "actions": [{"at_s": 100.0, "op": "kill", "workload": "w0"}]})
+PANIC_TAKES_40 = sc.parse_scenario({**_one(40, restart="no"), "faults": [{"kind": "host_panic", "at_s": 100.0}]})
+CRASH_LOOP_2_CORES = sc.parse_scenario(_one(4, 3600.0, {"cpu_cores": 2, "ram_mib": 8192, "disk_gib": 100}, cpu=2.0,
+                                            time_to_failure={"kind": "fixed", "s": 1.0}, restart="always"))
+QEMU_DISK_COPY = sc.parse_scenario(_one(runtime="qemu-kvm", image="ubuntu-24.04-cloud", vm_disk="copy"))
+SERVICE_MIX = sc.load_scenario(Path(__file__).resolve().parents[1] / "models" / "scenarios" / "service-mix.toml")
+
+
 def run(s: sc.Scenario) -> Any:
     """The run; a scenario the run refuses though check passed it (warm paths beside the memory
     model: the one-lifecycle branch lifts that) is not an example."""
@@ -109,6 +126,8 @@ def running_time(events: Any, workload: str, horizon: float) -> float:
 @pytest.mark.xfail(strict=False, reason=LIFE)
 @SETTINGS
 @given(scenarios())
+@example(KILLED_AT_100_S)
+@example(PANIC_TAKES_40)
 def test_running_count_equals_the_event_log(s):
     r = run(s)
     for name, w in r.summary["workloads"].items():
@@ -116,14 +135,22 @@ def test_running_count_equals_the_event_log(s):
         assert w["mean_running"] == pytest.approx(from_log, rel=1e-6, abs=1e-6), name
 
 
+@pytest.mark.xfail(strict=False, reason=LIFE)
 @SETTINGS
 @given(scenarios())
+@example(CRASH_LOOP_2_CORES)
+@example(KILLED_AT_100_S)
 def test_cpu_received_within_asked_and_capacity(s):
+    """Received <= asked <= what the running instances could ask (their cores x the time the
+    event log has them running); received <= the hosts' cores x time."""
     r = run(s)
+    rts = s.runtime_table()
     total = 0.0
-    for name, w in r.summary["workloads"].items():
-        cpu = w["cpu"]
-        assert cpu["received_core_s"] <= cpu["asked_core_s"] * (1 + 1e-9) + 1e-9, name
+    for w in s.workloads:
+        cpu = r.summary["workloads"][w.name]["cpu"]
+        assert cpu["received_core_s"] <= cpu["asked_core_s"] * (1 + 1e-9) + 1e-9, w.name
+        could = w.cpu / rts[w.runtime].cpu_factor * running_time(r.events, w.name, s.duration_s)
+        assert cpu["asked_core_s"] <= could * (1 + 1e-6) + 1e-6, w.name
         total += cpu["received_core_s"]
     assert total <= s.host.cpu_cores * s.host.count * s.duration_s * (1 + 1e-9)
 
@@ -139,6 +166,8 @@ def test_resident_memory_within_capacity_and_swap(s):
 @pytest.mark.xfail(strict=False, reason=MEMORY)
 @SETTINGS
 @given(scenarios())
+@example(QEMU_DISK_COPY)
+@example(SERVICE_MIX)
 def test_saved_idle_and_lost_figures_in_range(s):
     r = run(s)
     for h in r.summary["hosts"]:
@@ -146,10 +175,10 @@ def test_saved_idle_and_lost_figures_in_range(s):
         assert h["peak_saved_by_sharing_mib"] >= 0 and h["gc_freed_mib"] >= 0
     for f in r.summary["faults"]:
         assert 0 <= f["instances_lost"] <= f["running_before"]
-        assert f["capacity_lost_instance_s"] >= 0 and f["requests_failed"] >= 0
+        for key in ("capacity_lost_instance_s", "requests_failed", "recovery_s"):
+            assert f.get(key) is None or f[key] >= 0, key       # None: not measured
 
 
-@pytest.mark.xfail(strict=False, reason=LIFE)
 @SETTINGS
 @given(scenarios())
 def test_every_instance_ends_in_one_state_or_is_counted_at_the_horizon(s):
@@ -160,5 +189,8 @@ def test_every_instance_ends_in_one_state_or_is_counted_at_the_horizon(s):
     assert (last.reindex(table.index) == table).all()
     for name, w in r.summary["workloads"].items():
         states = table[inst.set_index("instance")["workload"].astype(str) == name]
-        ended = int(states.isin(TERMINAL).sum())
-        assert ended + sum(w["at_horizon"].values()) == w["requested"] == len(states), name
+        counts = states.value_counts().to_dict()
+        # at_horizon: every state an instance is in at the end but removed and rejected
+        assert w["at_horizon"] == {k: v for k, v in counts.items() if v and k not in ("removed", "rejected")}, name
+        gone = counts.get("removed", 0) + counts.get("rejected", 0)
+        assert sum(w["at_horizon"].values()) + gone == w["requested"] == len(states), name
