@@ -8,7 +8,8 @@ Each source of events is run alone on a runtime with nothing to do, and counted 
 - a memory usage tick (``usage.interval_s``) of a running instance;
 - a fault and what it takes down (a daemon restart with nothing on the host; a host panic);
 - the placement scan: wall time per host tried (first-fit on a full fleet, spread everywhere);
-- a swap re-share: wall time per resident instance for each memory change while the host swaps.
+- a swap re-share: wall time per pair of instances for each memory change while the host swaps
+  with a slowdown (each change re-slows every instance, each re-slow re-shares every CPU class).
 
 It prints the constants ``simcontainer/guard.py`` records (``python -m bench.bench_costs``; about
 20 s). The counts are properties of the engine (they change only when the lifecycle does); the
@@ -98,27 +99,30 @@ def measure() -> dict[str, float]:
     _, wb, _ = count_steps(big)
     _, wo, _ = count_steps(one)
     out["SECONDS_PER_HOST_SCAN"] = max(0.0, wb - wo) / (2000 * 1000)
-    out["SECONDS_PER_RESHARE_MEMBER"] = _reshare_cost()
+    out["SECONDS_PER_RESHARE_PAIR"] = _reshare_cost()
     return out
 
 
-def _reshare_cost() -> float:
-    """Wall seconds per resident instance per memory change while the host swaps: 200 instances
-    with usage ticks on a host that swaps, against the same without swap pressure."""
+def _reshare_cost(n: int = 100) -> float:
+    """Wall seconds per (changed instance x resident instance) while the host swaps with a swap
+    slowdown: every memory change re-slows each instance whose swapped share moved, and each
+    re-slow re-shares the CPU over every class (simcontainer.memory.reslow -> resources
+    ._reshare), so a change costs ~n^2. ``n`` containers with usage ticks on a host that swaps,
+    against the same host with room."""
     def run(ram: float, swap: float) -> tuple[float, int]:
         s = parse_scenario({
             "name": "swap", "duration_s": 600.0,
-            "host": {"cpu_cores": 64, "ram_mib": ram, "disk_gib": 10_000, "swap_mib": swap, "swap_slowdown": 1.0},
+            "host": {"cpu_cores": 64, "ram_mib": ram, "disk_gib": 10_000, "swap_mib": swap, "swap_slowdown": 2.0},
             "daemon": {"prepull": [IMAGE], "admission": "none"}, "runtimes": [ZERO],
-            "workloads": [{"name": "w", "runtime": "zero", "image": IMAGE, "mem_mib": 64, "cpu": 0.01,
-                           "arrival": {"kind": "burst", "count": 200}, "lifetime": {"kind": "forever"},
-                           "usage": {"interval_s": 10.0, "ramp_steps": 1, "ramp_s": 0.0}}]})
+            "workloads": [{"name": "w", "runtime": "zero", "image": IMAGE, "mem_mib": 64, "cpu": 0.1,
+                           "arrival": {"kind": "burst", "count": n}, "lifetime": {"kind": "forever"},
+                           "usage": {"interval_s": 10.0, "cv": 0.2, "ramp_steps": 1, "ramp_s": 0.0}}]})
         steps, wall, _ = count_steps(s)
         return wall, steps
     w_free, _ = run(1e6, 0.0)
-    w_swap, _ = run(200 * 64 * 0.8, 200 * 64.0)
-    changes = 200 * (600 / 10.0 + 2)
-    return max(0.0, w_swap - w_free) / (changes * 200)
+    w_swap, _ = run(n * 64 * 0.8, n * 64.0)
+    changes = n * (600 / 10.0 + 2)
+    return max(0.0, w_swap - w_free) / (changes * n * n)
 
 
 def main() -> None:

@@ -52,8 +52,13 @@ STEPS_PER_FAULT = 1.0             # one fault with nothing to take down
 STEPS_PER_LOST = 7.9              # each instance a fault takes down (exit, restart or not)
 SECONDS_PER_EVENT = 7.7e-6        # one simpy step, on average over the kinds above
 SECONDS_PER_HOST_SCAN = 1.0e-6    # placement: one host tried for one request (~1-1.7 us measured)
-SECONDS_PER_RESHARE_MEMBER = 2.3e-7   # swap: one resident instance re-shared on one memory change
+# swap: one pair (changed instance x resident instance) re-shared on one memory change; measured
+# 1.7e-6 (bench, 60 instances) and 4.2e-7 (memory.toml with admission "none", swap, slowdown and 72
+# containers: 12.3 s of _reshare over 3,826 changes x 88^2): their geometric middle
+SECONDS_PER_RESHARE_PAIR = 1.0e-6
 BYTES_PER_REQUEST = 3 * 1024      # the recorder and the result tables per request (~1.5 KiB, doubled)
+BYTES_PER_RESLOW = 400           # the CPU accounting a re-slow records (memory.toml, 72 containers
+                                 # swapping: +20 MiB of peak RSS over 53,672 re-slows)
 BYTES_PER_EVENT = 64              # the event log per step that records (time, instance, state)
 MAX_WALL_S = 3600.0               # compute beyond this is refused too: a run, not a hang
 BASE_MIB = 150.0                  # the interpreter, numpy, pandas, simpy
@@ -76,12 +81,16 @@ class Estimate:
     largest: str          # the workload that makes the most work: where to look
     largest_path: str     # its path in the scenario, e.g. workloads[0].arrival
     sources: dict[str, float] = field(default_factory=dict)
+    wall_by: dict[str, float] = field(default_factory=dict)   # compute by kind: events, scans, swap
 
     def describe(self) -> str:
         return (f"about {_count(self.requests)} requests, {_count(self.events)} events, "
                 f"{_mib(self.memory_mib)} of memory and {_duration(self.wall_s)} of compute")
 
     def biggest_source(self) -> str:
+        """What most of the compute goes to: a source of events, placement scans or swap re-sharing."""
+        if self.wall_by and max(self.wall_by, key=self.wall_by.__getitem__) != "events":
+            return max(self.wall_by, key=self.wall_by.__getitem__)
         return max(self.sources, key=self.sources.__getitem__) if self.sources else "requests"
 
 
@@ -203,9 +212,12 @@ def estimate(scenario: Any) -> Estimate:
     sources["pulls"] = _pull_events(scenario, requests)
     events = sum(sources.values())
     scans = _scan_work(scenario, requests)
-    reshare = _reshare_work(scenario, requests, sources.get("usage", 0.0))
-    wall = events * SECONDS_PER_EVENT + scans * SECONDS_PER_HOST_SCAN + reshare * SECONDS_PER_RESHARE_MEMBER
-    memory = BASE_MIB + (requests * BYTES_PER_REQUEST + events * BYTES_PER_EVENT) / 2**20
+    reslows, reshare = _reslows(scenario, requests, sources.get("usage", 0.0))
+    wall_by = {"events": events * SECONDS_PER_EVENT, "placement scans": scans * SECONDS_PER_HOST_SCAN,
+               "swap re-sharing": reshare * SECONDS_PER_RESHARE_PAIR}
+    wall = sum(wall_by.values())
+    memory = BASE_MIB + (requests * BYTES_PER_REQUEST + events * BYTES_PER_EVENT
+                         + reslows * BYTES_PER_RESLOW) / 2**20
     k = max(range(len(per)), key=lambda i: sum(per[i].values()))
     src = max(per[k], key=per[k].__getitem__)
     where = {"requests": "arrival", "restarts": "time_to_failure", "usage": "usage.interval_s"}[src]
@@ -214,7 +226,9 @@ def estimate(scenario: Any) -> Estimate:
         path = "faults"
     if horizon <= 0:
         path = "duration_s"
-    return Estimate(requests, events, memory, wall, scenario.workloads[k].name, path, sources)
+    if wall_by["swap re-sharing"] > wall_by["events"]:
+        path = "host.swap_mib"
+    return Estimate(requests, events, memory, wall, scenario.workloads[k].name, path, sources, wall_by)
 
 
 def _fault_events(scenario: Scenario, requests: float) -> float:
@@ -232,7 +246,7 @@ def _fault_events(scenario: Scenario, requests: float) -> float:
         for w in scenario.workloads:
             if f.workload is not None and f.workload != w.name:
                 continue
-            alive = expected_requests(w, scenario) * min(1.0, mean_life(w.lifetime) / horizon)
+            alive = _alive(w, scenario)
             alive = alive / scenario.host.count if f.kind in ("host_panic", "daemon_restart") else min(alive, 1.0)
             policy = _restart_policy(w, plane_kind(w, scenario))
             if policy is None:
@@ -290,13 +304,39 @@ def _scan_work(scenario: Scenario, requests: float) -> float:
     return min(requests * hosts, requests + requests * requests / (2 * fit))
 
 
-def _reshare_work(scenario: Scenario, requests: float, ticks: float) -> float:
-    """Instances re-shared over the run: with swap, every memory change (a tick, a start, an
-    exit) spreads the swapped pages over the host's resident instances."""
-    if scenario.host.swap_mib <= 0:
-        return 0.0
-    per_host = requests / scenario.host.count
-    return (ticks + 2 * requests) * per_host
+def _alive(w: Workload, scenario: Scenario) -> float:
+    """Instances of ``w`` alive at once, about: its requests, thinned by lifetime / horizon."""
+    return expected_requests(w, scenario) * min(1.0, mean_life(w.lifetime) / max(scenario.duration_s, 1e-9))
+
+
+def swapping(scenario: Scenario) -> bool:
+    """Whether the hosts are expected to swap: the resident memory of the instances alive at once
+    (working sets, a VM's touched guest pages, overheads) beyond the RAM left after the reserve."""
+    h = scenario.host
+    if h.swap_mib <= 0:
+        return False
+    runtimes = scenario.runtime_table(default_catalogue())
+    resident = 0.0
+    for w in scenario.workloads:
+        rt = runtimes.get(w.runtime)
+        if rt is None:
+            continue
+        ws = w.usage.working_set_mib if w.usage is not None and w.usage.working_set_mib is not None else w.mem_mib
+        if rt.kind == "vm":
+            ws = min(w.guest_mem_mib or math.inf, ws + rt.guest_os_mib)
+        resident += _alive(w, scenario) * (ws + rt.mem_overhead_mib)
+    return resident / h.count > h.ram_mib - h.reserved_mib
+
+
+def _reslows(scenario: Scenario, requests: float, ticks: float) -> tuple[float, float]:
+    """(instances re-slowed, pairs re-shared) over the run while the hosts swap."""
+    if not swapping(scenario):
+        return 0.0, 0.0
+    per_host = sum(_alive(w, scenario) for w in scenario.workloads) / scenario.host.count
+    changes = ticks + 2 * requests
+    if scenario.host.swap_slowdown <= 0:
+        return 0.0, changes * per_host
+    return changes * per_host, changes * per_host * per_host
 
 
 def available_mib() -> float | None:

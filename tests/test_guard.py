@@ -119,3 +119,19 @@ def test_a_huge_sweep_axis_is_refused_before_any_value_is_built():
 def test_a_huge_integer_count_is_a_field_error_not_a_traceback():
     with pytest.raises(sc.ScenarioError, match=r"arrival\.count: got an integer of about 309 digits"):
         _scenario(arrival={"kind": "burst", "count": 2**1024})
+
+
+def test_the_issues_swapping_memory_scenario_is_no_longer_zero_seconds():
+    """memory.toml with admission "none", swap, a swap slowdown and 200 containers: the old guard
+    said 0.0 s; the run took 509 s of CPU and 1.7 GB (issue 23). Every memory change re-slows the
+    swapping instances and each re-slow re-shares the CPU: ~n^2 per change."""
+    data = sc.load_scenario(ROOT / "models" / "scenarios" / "memory.toml").to_dict()
+    data["daemon"]["admission"] = "none"
+    data["host"].update(swap_mib=8192.0, swap_slowdown=2.0)
+    data["workloads"][0]["arrival"]["count"] = 200
+    est = guard.estimate(sc.parse_scenario(data))
+    assert 509 / 3 <= est.wall_s <= 509 * 3
+    assert est.biggest_source() == "swap re-sharing" and est.largest_path == "host.swap_mib"
+    assert est.memory_mib >= 1700 / 3
+    data["host"]["swap_mib"] = 0.0             # no swap: no re-sharing
+    assert guard.estimate(sc.parse_scenario(data)).wall_by["swap re-sharing"] == 0
