@@ -667,7 +667,8 @@ def _expand_host_preset(data: dict[str, Any], catalogue: Catalogue) -> tuple[dic
         return data, []
     if not isinstance(preset, str) or preset not in catalogue.hosts:
         where = "host" if isinstance(host, str) else "host.preset"
-        return data, [f"{where}: unknown host preset {preset!r} (allowed: {', '.join(sorted(catalogue.hosts))})"]
+        return data, [f"{where}: unknown host preset {short_repr(preset)} (allowed: {', '.join(sorted(catalogue.hosts))})"
+                      f"{did_you_mean(preset, catalogue.hosts)}"]
     merged = dict(catalogue.hosts[preset])
     if isinstance(host, dict):
         merged.update(host)

@@ -198,7 +198,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
             if index is None:
                 names = [str(x["name"]) for x in node if isinstance(x, dict) and "name" in x]
                 allowed = ", ".join(names) if names else f"0..{len(node) - 1}"
-                raise KeyError(f"{here}: no element named {part!r} (allowed: {allowed})")
+                raise KeyError(f"{here}: no element named {part!r} (allowed: {allowed}){did_you_mean(part, names)}")
             if last:
                 node[index] = value
                 return
@@ -210,7 +210,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
                 node[part] = value
                 return
             if part not in node:
-                raise KeyError(f"{here}: unknown key {part!r} (allowed: {', '.join(node)})")
+                raise KeyError(f"{here}: unknown key {part!r} (allowed: {', '.join(node)}){did_you_mean(part, node)}")
             node = node[part]
         else:
             raise KeyError(f"{here}: is a value, not a table (allowed: the path up to {here})")
