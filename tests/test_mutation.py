@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import io
 import json
 import math
@@ -28,8 +29,10 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import simcontainer as sc
 from simcontainer import guard
 from simcontainer.cli import main
+from simcontainer.sweep_design import parse_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "models" / "scenarios").glob("*.toml"))
@@ -315,3 +318,63 @@ def test_the_mutants_cover_both_outcomes(folder):
     if TOTALS["mutants"] < min(50, N_MUTANTS):
         test_every_mutant_runs_or_exits_2_and_check_agrees_with_run(folder=folder)
     assert TOTALS["ran"] > 0 and TOTALS["clean errors (exit 2)"] > 0
+
+
+# ---- sweeps (issue 23): huge integers, dates, ranges and optional keys in sweep files --------
+
+SWEEP_PATHS = ["host.ram_mib", "host.count", "host.swap_mib", "daemon.admission", "daemon.api_workers",
+               "workloads.api-runc.mem_mib", "workloads.api-runc.restart", "workloads.api-runc.usage",
+               "workloads.churn-runc.arrival.rate_per_s", "workloads.api-runc.control_plane",
+               "host.ram_mb", "workloads.nosuch.mem_mib", "seed", "faults", "registry.lazy"]
+SWEEP_VALUES: list[Any] = [*WRONG_VALUES, 10**400, -(10**30), datetime.date(1979, 5, 27),
+                           datetime.time(7, 32), [datetime.date(2000, 1, 1)], {"low": 1, "high": 10**400},
+                           {"low": 1.0, "high": 2.0, "num": 10**8}, {"low": 1, "high": 8, "num": 10**12},
+                           {"low": 0, "high": 1, "log": True}, {"low": 2, "high": 1}, ["kubelet", "firecracker"],
+                           [{"interval_s": 5.0}], [[{"kind": "host_panic", "at_s": 1.0}]]]
+VALID_AXES: dict[str, list[Any]] = {
+    "host.ram_mib": [[32768, 65536], {"low": 16384, "high": 65536, "num": 3}],
+    "host.count": [[1, 2], {"low": 1, "high": 3, "num": 3}],
+    "host.swap_mib": [[0.0, 2048.0]],
+    "daemon.admission": [["queue", "backfill", "none"]],
+    "workloads.api-runc.restart": [["no", "always", "on-failure:2"]],
+    "workloads.api-runc.control_plane": [["dockerd", "kubelet"], ["direct"]],
+    "workloads.api-runc.usage": [[{"interval_s": 30.0, "cv": 0.1}]],
+    "workloads.churn-runc.arrival.rate_per_s": [{"low": 0.05, "high": 0.2, "num": 2}],
+}
+SWEEP_BASE = tomllib.loads((ROOT / "models" / "sweeps" / "example.toml").read_text(encoding="utf-8"))
+SWEEP_BASE["base"] = str(ROOT / "models" / "scenarios" / "default.toml")
+
+
+@st.composite
+def sweep_mutants(draw: st.DrawFn) -> dict[str, Any]:
+    data = copy.deepcopy(SWEEP_BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.sampled_from(["valid", "valid", "axis", "top"]))
+        if where == "valid":
+            path = draw(st.sampled_from(sorted(VALID_AXES)))
+            data["axes"][path] = copy.deepcopy(draw(st.sampled_from(VALID_AXES[path])))
+        elif where == "axis":
+            data["axes"][draw(st.sampled_from(SWEEP_PATHS))] = copy.deepcopy(draw(st.sampled_from(SWEEP_VALUES)))
+        else:
+            key = draw(st.sampled_from(["replications", "mode", "samples", "seed", "replicatons"]))
+            data[key] = copy.deepcopy(draw(st.sampled_from([*SWEEP_VALUES, "lhs", "random", 3])))
+    return data
+
+
+@settings(max_examples=max(50, N_MUTANTS // 4), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(sweep_mutants())
+def test_every_sweep_mutant_is_valid_or_a_clean_error(data):
+    """A sweep mutant either validates (within the sweep guard) or raises ScenarioError whose every
+    line names a field: no traceback, no gigabytes built before the guard."""
+    TOTALS["sweep mutants"] += 1
+    try:
+        spec = parse_sweep(data, source="sweep")
+    except sc.ScenarioError as exc:
+        TOTALS["sweep mutants: clean errors"] += 1
+        text = str(exc)
+        for line in text.splitlines()[1:]:
+            assert line.startswith("  - ") and ": " in line[4:], line
+        return
+    TOTALS["sweep mutants: valid"] += 1
+    assert spec.n_runs <= guard.MAX_SWEEP_RUNS
