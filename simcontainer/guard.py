@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simcontainer.errors import ScenarioError
-from simcontainer.profiles import default_catalogue
+from simcontainer.profiles import default_catalogue, resolve_images
 from simcontainer.scenario import (
     AzureArrival,
     BurstArrival,
@@ -35,6 +35,7 @@ from simcontainer.scenario import (
     Scenario,
     TraceArrival,
     Workload,
+    fit_problems,
     instance_need,
 )
 from simcontainer.workload import request_bound
@@ -378,6 +379,27 @@ def check_size(scenario: Any, *, force: bool = False, available: float | None = 
         f"(allowed: runs up to {_mib(limit)}, half of it; lower the count, rate, duration_s or set "
         "max_instances, or pass --force (force=True in Python) to run anyway)"
     ], source=source or scenario.name)
+
+
+def check_fits(scenario: Scenario, *, source: str | None = None) -> None:
+    """Raise :class:`ScenarioError` naming each workload whose one instance is larger than a whole
+    empty host (RAM, disk or, under CPU overcommit, cores: the need and the host's capacity)."""
+    cat = default_catalogue()
+    images = dict(cat.images)
+    if scenario.images:
+        images.update(resolve_images([i.model_dump() for i in scenario.images], known=cat.images))
+    problems = fit_problems(scenario, images, scenario.runtime_table(cat))
+    if problems:
+        raise ScenarioError(problems, source=source or scenario.name)
+
+
+def check_scenario(scenario: Scenario, *, force: bool = False, available: float | None = None,
+                   source: str | None = None) -> Estimate:
+    """What ``simcontainer check`` refuses beyond the schema: instances that fit no host, then
+    runs too large to do here (:func:`check_size`). A run itself runs an instance that fits no
+    host (every request rejected), so that a sweep over host sizes keeps its empty points."""
+    check_fits(scenario, source=source)
+    return check_size(scenario, force=force, available=available, source=source)
 
 
 def check_sweep_size(n_points: int, replications: int, *, force: bool = False,

@@ -1007,7 +1007,6 @@ def check_static(scenario: Scenario, catalogue: Catalogue) -> list[str]:
     if need > disk:
         problems.append(f"daemon.prepull: the prepulled images need {need:,.0f} MiB of disk but the host "
                         f"has {disk:,.0f} MiB (allowed: images that fit host.disk_gib)")
-    problems += fit_problems(scenario, images, scenario.runtime_table(catalogue))
     if scenario.control_planes and not problems:
         try:                                  # what the run resolves, resolved here the same way
             scenario.control_plane_table(catalogue)
@@ -1066,8 +1065,9 @@ def _amount(x: float, unit: str) -> str:
 
 def fit_problems(scenario: Scenario, images: dict[str, ImageSpec],
                  runtimes: dict[str, RuntimeProfile]) -> list[str]:
-    """An instance larger than a whole empty host is refused before the run (which would only
-    report every request rejected): the resource, the need and the host's capacity."""
+    """Instances larger than a whole empty host: the resource, the need and the host's capacity.
+    ``check`` refuses them (simcontainer.guard.check_scenario); a run still runs them (every
+    request rejected: a sweep over host sizes wants its "nothing started" points)."""
     h = scenario.host
     capacity = {"ram": (h.ram_mib - h.reserved_mib) * (h.memory_overcommit or 1.0),
                 "disk": h.disk_gib * 1024.0, "cpu": h.cpu_cores * (h.cpu_overcommit or 1.0)}

@@ -172,6 +172,7 @@ def test_example_scenarios_are_valid():
 
 # ---- issue 23/24: check catches what run refuses, messages in the promised form -------------
 
+import re  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import tomli_w  # noqa: E402
@@ -214,7 +215,6 @@ def _with(**over):
     (_with(runtimes=[{"name": "r", "kind": "container", "control_plane": "nope"}], w_runtime="r"),
      "runtimes[0].control_plane: unknown control plane 'nope'"),
     (_with(w_control_plane="firecracker"), "allowed pairs: runc@dockerd, runc@kubelet, runc@direct"),
-    (_with(w_mem_mib=10**6), "MiB of RAM but a host has 65,536 MiB"),
     (_with(w_mem_mb=3), "did you mean 'mem_mib'"),
     (_with(w_restart="on-failure:" + "9" * 5000), "workloads[0].restart: got 'on-failure:999"),
     (_with(w_time_to_failure={"kind": "fixed", "s": 1.0, "x": 1}), "time_to_failure.x: unknown key (allowed: kind, s)"),
@@ -269,3 +269,24 @@ def test_density_takes_runtime_at_plane_and_refuses_pairs_that_do_not_exist():
     assert d["api-runc"]["runc@kubelet"]["fits"] == d["api-runc"]["runc"]["fits"]
     with pytest.raises(sc.ScenarioError, match="'runc@firecracker': runtime 'runc' does not run under"):
         sc.density(s, ["runc@firecracker"])
+
+
+@pytest.mark.parametrize("over, expect", [
+    ({"w_mem_mib": 10**6}, "workloads[0].mem_mib: one instance of 'w' needs 1,000,0"),
+    ({"w_runtime": "qemu-kvm", "w_image": "ubuntu-24.04-cloud", "w_guest_mem_mib": 100_000.0},
+     "workloads[0].guest_mem_mib: one instance of 'w' needs 100,"),
+    ({"w_runtime": "qemu-kvm", "w_image": "ubuntu-24.04-cloud", "w_vm_disk": "copy",
+      "host": {"cpu_cores": 4, "ram_mib": 8192, "disk_gib": 1}}, "MiB of disk but a host has 1,024 MiB"),
+    ({"w_cpu": 64.0, "host": {"preset": "server-64g", "cpu_overcommit": 2.0}}, "cores of CPU but a host has 32 cores"),
+])
+def test_check_refuses_an_instance_larger_than_a_host_and_run_still_runs_it(over, expect):
+    """check names the resource, the need and the host's capacity; a run runs it (all rejected),
+    so that a sweep over host sizes keeps its points where nothing started."""
+    from simcontainer import guard
+
+    s = sc.parse_scenario(_with(**over))
+    with pytest.raises(sc.ScenarioError, match=re.escape(expect)):
+        guard.check_scenario(s)
+    w = sc.simulate(s).summary["workloads"]["w"]
+    assert w["started"] == 0 and w["rejected"] == 2
+    guard.check_size(s)                       # the size guard alone has nothing against it
