@@ -746,25 +746,29 @@ def _base_problem(where: str, name: str, base: str, inline: dict[str, tuple[int,
     return f"{where}.base: unknown control plane {base!r} (allowed: {known}){did_you_mean(base, kinds)}"
 
 
-def runtime_plane_table(entries: Any, catalogue: Catalogue) -> dict[str, tuple[str, list[str] | None]]:
-    """Per runtime: its default control plane and the kinds of plane that can drive it (None: any)."""
-    out = {name: (rt.control_plane or "direct", rt.control_planes) for name, rt in catalogue.runtimes.items()}
+def runtime_plane_table(entries: Any, catalogue: Catalogue) -> dict[str, tuple[str | None, list[str] | None]]:
+    """Per runtime: its default control plane (None: it names none and is driven directly) and
+    the kinds of plane that can drive it (None: any)."""
+    out = {name: (rt.control_plane, rt.control_planes) for name, rt in catalogue.runtimes.items()}
     for it in entries if isinstance(entries, list) else []:
         if isinstance(it, dict) and isinstance(it.get("name"), str):
             cp, allowed = it.get("control_plane"), it.get("control_planes")
-            out[it["name"]] = (cp if isinstance(cp, str) else "direct",
+            out[it["name"]] = (cp if isinstance(cp, str) else None,
                                [a for a in allowed if isinstance(a, str)] if isinstance(allowed, list) else None)
     return out
 
 
-def pair_problem(runtime: str, plane: str | None, runtime_planes: dict[str, tuple[str, list[str] | None]],
+def pair_problem(runtime: str, plane: str | None, runtime_planes: dict[str, tuple[str | None, list[str] | None]],
                  plane_kinds: dict[str, str]) -> str | None:
     """Why ``runtime`` cannot run behind ``plane`` (None: its default), or None if it can. Runtimes
     run under the planes that can drive them: a microVM does not sit behind dockerd unless the
     plane supports it (Kata and gVisor do, through their containerd shims); the pairs are each
-    runtime profile's ``control_planes`` (models/runtimes/)."""
-    default, allowed = runtime_planes.get(runtime, ("direct", None))
-    name = plane or default
+    runtime profile's ``control_planes`` (models/runtimes/). A profile that names no plane of its
+    own and is asked for none is driven directly, as it says (a runtime measured alone)."""
+    default, allowed = runtime_planes.get(runtime, (None, None))
+    if plane is None and default is None:
+        return None
+    name = plane or default or "direct"
     kind = plane_kinds.get(name)
     if allowed is None or kind is None or kind in allowed:
         return None
@@ -796,14 +800,14 @@ def runtime_entry_problems(entries: list[str], scenario: Scenario, catalogue: Ca
     return out
 
 
-def _pair_problems(where: str, rt: str, cp: str | None, runtime_planes: dict[str, tuple[str, list[str] | None]],
+def _pair_problems(where: str, rt: str, cp: str | None, runtime_planes: dict[str, tuple[str | None, list[str] | None]],
                    plane_kinds: dict[str, str]) -> list[str]:
     why = pair_problem(rt, cp, runtime_planes, plane_kinds)
     return [] if why is None else [f"{where}.{'control_plane' if cp else 'runtime'}: {why}"]
 
 
 def _inline_runtime_plane_problems(entries: Any, planes: set[str],
-                                   runtime_planes: dict[str, tuple[str, list[str] | None]],
+                                   runtime_planes: dict[str, tuple[str | None, list[str] | None]],
                                    plane_kinds: dict[str, str]) -> list[str]:
     """An inline runtime's ``control_plane`` must exist and be one that can drive it."""
     out = []
