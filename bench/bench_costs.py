@@ -3,7 +3,9 @@
 Each source of events is run alone on a runtime with nothing to do, and counted in simpy steps
 (every event the engine processes is one ``env.step``), then timed:
 
-- a request's start path (api, create, boot, running) and its stop path (a finite lifetime);
+- a request's start path (api, create, boot, running), its stop path (a finite lifetime), and a
+  pod sandbox's extra steps under the kubelet;
+- an image pull on a host, and each layer of it;
 - a restart (a crash loop under Docker's back-off);
 - a memory usage tick (``usage.interval_s``) of a running instance;
 - a fault and what it takes down (a daemon restart with nothing on the host; a host panic);
@@ -76,6 +78,11 @@ def measure() -> dict[str, float]:
     s1, w1, _ = count_steps(scenario(n, lifetime={"kind": "fixed", "s": 10.0}))
     out["STEPS_PER_STOP"] = per(s0, s1, n)
     out["SECONDS_PER_EVENT"] = max(w0 / s0, w1 / s1)
+    sk, _, _ = count_steps(scenario(n, control_plane="kubelet"))
+    out["STEPS_PER_KUBELET"] = per(s0, sk, n)
+    # image pulls: 20 instances spread over 10 hosts, each host pulling a 1-layer and a 6-layer
+    # image (nothing prepulled), against the same with the images prepulled
+    out.update(_pull_costs())
     # a crash loop: 1 s runs, Docker's back-off (0.1 s doubling to 60 s), 20 instances, 1 h
     loop = scenario(20, 3600.0, time_to_failure={"kind": "fixed", "s": 1.0}, restart="always")
     s2, _, r2 = count_steps(loop)
@@ -103,7 +110,20 @@ def measure() -> dict[str, float]:
     return out
 
 
-def _reshare_cost(n: int = 100) -> float:
+def _pull_costs() -> dict[str, float]:
+    def steps(image: str, prepull: bool) -> int:
+        s = scenario(20, 600.0, hosts=10, extra={"daemon": {"placement": "spread",
+                                                           "prepull": [image] if prepull else []}})
+        data = s.to_dict()
+        data["workloads"][0]["image"] = image
+        return count_steps(parse_scenario(data))[0]
+    one = (steps("alpine:3.20", False) - steps("alpine:3.20", True)) / 10       # per host, 1 layer
+    six = (steps("worker:3.1", False) - steps("worker:3.1", True)) / 10         # per host, 6 layers
+    layer = (six - one) / 5
+    return {"STEPS_PER_PULL": one - layer, "STEPS_PER_LAYER": layer}
+
+
+def _reshare_cost(n: int = 60) -> float:
     """Wall seconds per (changed instance x resident instance) while the host swaps with a swap
     slowdown: every memory change re-slows each instance whose swapped share moved, and each
     re-slow re-shares the CPU over every class (simcontainer.memory.reslow -> resources
