@@ -419,6 +419,8 @@ def check_sweep_size(n_points: int, replications: int, *, force: bool = False,
 
 
 def _count(n: float) -> str:
+    if n == math.inf:
+        return "more than 1e308"
     if isinstance(n, int) and n.bit_length() > 1000:        # past the float range: its size
         return f"about 10^{int(n.bit_length() * 0.30103)}"
     if n >= 1e15:
@@ -427,6 +429,8 @@ def _count(n: float) -> str:
 
 
 def _mib(m: float) -> str:
+    if m == math.inf:
+        return "more than 1e308 MiB"
     if m >= 1024 * 1024 * 1024:
         return f"{m / 2**30:.1e} TiB"
     if m >= 1024:
@@ -435,6 +439,8 @@ def _mib(m: float) -> str:
 
 
 def _duration(s: float) -> str:
+    if s == math.inf:
+        return "more than 1e300 years"
     if s >= 365 * 86400:
         return f"{s / (365 * 86400):,.0f} years"
     if s >= 86400:
