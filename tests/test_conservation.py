@@ -9,7 +9,8 @@ kills, restarts, warm paths and several hosts:
   (terminal states + those counted at the horizon) add up to the requests.
 
 Several fail on this branch: an instance that dies without a stop keeps counting as running and
-asking for CPU (fixed by the one-lifecycle branch), and sharing figures go below 0 (the memory work); those
+asking for CPU (fixed by the one-lifecycle branch); sharing figures go below 0 and resident memory
+passes RAM + swap when nothing is killable (the memory work); those
 are marked xfail(strict=False) with the reason. Example counts: 40 per property (deadline None).
 """
 
@@ -28,10 +29,13 @@ import simcontainer as sc
 EXAMPLES = 40
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+RESIDENT = ("the memory work (peers): with no instance killable, resident memory passes RAM + swap "
+            "(163,996 of 65,536 MiB, no swap)")
 LIFE = "fixed by the one-lifecycle branch (an instance that dies without a stop keeps counting)"
-MEMORY = ("fixed by the one-lifecycle branch (faults.py: a fault row loses more than was running) and "
-          "the memory work (peers: saved_by_sharing_mib -3,584 for a QEMU disk copy, idle_image_mib "
-          "-4e-14 in service-mix by float rounding)")
+SHARING = ("the memory work (peers): saved_by_sharing_mib -3,584 for a QEMU disk copy, idle_image_mib "
+           "-4e-14 in service-mix (float rounding)")
+LOST = ("faults.py (one-lifecycle branch): a fault row counts instances lost while starting but "
+        "running_before only the running ones (fails on branch life at dac70b7 too)")
 
 
 @st.composite
@@ -67,6 +71,7 @@ def scenarios(draw: st.DrawFn) -> sc.Scenario:
                               "working_set_mib": float(w["mem_mib"]) * draw(st.sampled_from([0.5, 2.0]))}
                 if draw(st.booleans()):
                     w["mem_limit_mib"] = float(w["mem_mib"])
+                w["oom_score_adj"] = draw(st.sampled_from([0, 0, -1000]))    # -1000: never chosen
         workloads.append(w)
     data: dict[str, Any] = {"name": "prop", "duration_s": 200.0, "seed": draw(st.integers(0, 1000)),
                             "host": host, "daemon": {"prepull": ["python:3.12-slim", "firecracker-rootfs"]},
@@ -98,6 +103,11 @@ PANIC_TAKES_40 = sc.parse_scenario({**_one(40, restart="no"), "faults": [{"kind"
 CRASH_LOOP_2_CORES = sc.parse_scenario(_one(4, 3600.0, {"cpu_cores": 2, "ram_mib": 8192, "disk_gib": 100}, cpu=2.0,
                                             time_to_failure={"kind": "fixed", "s": 1.0}, restart="always"))
 QEMU_DISK_COPY = sc.parse_scenario(_one(runtime="qemu-kvm", image="ubuntu-24.04-cloud", vm_disk="copy"))
+# 40 containers reserving 1 GiB, each growing to 4 GiB, none killable (oom_score_adj -1000), no swap
+UNKILLABLE_GROWTH = sc.parse_scenario(_one(40, 300.0, oom_score_adj=-1000, mem_mib=1024, cpu=0.1,
+                                           usage={"working_set_mib": 4096.0, "ramp_s": 10.0, "interval_s": 10.0}))
+# a host panic while 4 containers start: the row counted 4 lost of 1 running before
+PANIC_WHILE_STARTING = sc.parse_scenario({**_one(4, 200.0), "faults": [{"kind": "host_panic", "at_s": 0.5}]})
 SERVICE_MIX = sc.load_scenario(Path(__file__).resolve().parents[1] / "models" / "scenarios" / "service-mix.toml")
 
 
@@ -155,24 +165,34 @@ def test_cpu_received_within_asked_and_capacity(s):
     assert total <= s.host.cpu_cores * s.host.count * s.duration_s * (1 + 1e-9)
 
 
+@pytest.mark.xfail(strict=False, reason=RESIDENT)
 @SETTINGS
 @given(scenarios())
+@example(UNKILLABLE_GROWTH)
 def test_resident_memory_within_capacity_and_swap(s):
     r = run(s)
     for h in (r.summary.get("memory") or {}).get("hosts", []):
         assert h["peak_used_mib"] <= h["capacity_mib"] + h["swap_mib"] + 1e-6
 
 
-@pytest.mark.xfail(strict=False, reason=MEMORY)
+@pytest.mark.xfail(strict=False, reason=SHARING)
 @SETTINGS
 @given(scenarios())
 @example(QEMU_DISK_COPY)
 @example(SERVICE_MIX)
-def test_saved_idle_and_lost_figures_in_range(s):
+def test_saved_and_idle_figures_are_not_negative(s):
     r = run(s)
     for h in r.summary["hosts"]:
         assert h["idle_image_mib"] >= 0 and h["saved_by_sharing_mib"] >= 0
         assert h["peak_saved_by_sharing_mib"] >= 0 and h["gc_freed_mib"] >= 0
+
+
+@pytest.mark.xfail(strict=False, reason=LOST)
+@SETTINGS
+@given(scenarios())
+@example(PANIC_WHILE_STARTING)
+def test_a_fault_loses_at_most_what_was_running(s):
+    r = run(s)
     for f in r.summary["faults"]:
         assert 0 <= f["instances_lost"] <= f["running_before"]
         for key in ("capacity_lost_instance_s", "requests_failed", "recovery_s"):
