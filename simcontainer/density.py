@@ -19,7 +19,8 @@ from simcontainer.errors import ScenarioError
 from simcontainer.host import demand, guest_mem_mib
 from simcontainer.images import Image
 from simcontainer.profiles import Catalogue, default_catalogue
-from simcontainer.scenario import Scenario, runtime_entry_problems
+from simcontainer.references import runtime_entry_problems
+from simcontainer.scenario import Scenario
 
 RESOURCES = ("ram", "disk", "cpu")
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from simcontainer.errors import ScenarioError
 from simcontainer.profiles import default_catalogue, resolve_images
+from simcontainer.references import fit_problems, instance_need
 from simcontainer.scenario import (
     AzureArrival,
     BurstArrival,
@@ -35,8 +36,6 @@ from simcontainer.scenario import (
     Scenario,
     TraceArrival,
     Workload,
-    fit_problems,
-    instance_need,
 )
 from simcontainer.workload import request_bound
 

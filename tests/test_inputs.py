@@ -523,9 +523,12 @@ def _top_level_imports(module: str) -> set[str]:
 
 
 def test_import_order_is_errors_then_scenario_then_profiles():
-    """No circle: errors imports no simcontainer module, scenario only errors (the catalogue it
-    needs at run time is imported inside the functions that use it), profiles both."""
+    """No circle: errors imports no simcontainer module, references (the checks across fields)
+    only errors, scenario only those two (the catalogue they need at run time is imported inside
+    the functions that use it), profiles errors and scenario."""
     assert not {m for m in _top_level_imports("errors") if m.startswith("simcontainer")}
-    assert {m for m in _top_level_imports("scenario") if m.startswith("simcontainer")} == {"simcontainer.errors"}
+    assert {m for m in _top_level_imports("references") if m.startswith("simcontainer")} == {"simcontainer.errors"}
+    assert {m for m in _top_level_imports("scenario") if m.startswith("simcontainer")} == \
+        {"simcontainer.errors", "simcontainer.references"}
     assert {"simcontainer.errors", "simcontainer.scenario"} <= _top_level_imports("profiles")
     assert "noqa: E402" not in (ROOT / "simcontainer" / "scenario.py").read_text(encoding="utf-8")
