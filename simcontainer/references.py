@@ -291,27 +291,37 @@ def check_references(data: dict[str, Any], catalogue: Catalogue, base_dir: str |
         warm = w.get("warm")
         if isinstance(warm, dict):
             problems += _warm_problems(where, w, warm, data)
-    actions = data.get("actions")
-    for j, act in enumerate(actions if isinstance(actions, list) else []):
-        if isinstance(act, dict) and isinstance(act.get("workload"), str) and act["workload"] not in names:
-            problems.append(f"actions[{j}].workload: unknown workload {act['workload']!r} (allowed: {', '.join(names)})"
-                            f"{did_you_mean(act['workload'], names)}")
-    faults = data.get("faults")
-    for j, f in enumerate(faults if isinstance(faults, list) else []):
-        if isinstance(f, dict) and isinstance(f.get("workload"), str) and f["workload"] not in names:
-            problems.append(f"faults[{j}].workload: unknown workload {f['workload']!r} (allowed: {', '.join(names)})"
-                            f"{did_you_mean(f['workload'], names)}")
+    problems += _pointer_problems(data, names, img_kinds)
+    problems += _layer_problems(data, catalogue)
+    return problems
+
+
+def _pointer_problems(data: dict[str, Any], names: list[str], img_kinds: dict[str, Any]) -> list[str]:
+    """Scripted actions and faults naming a workload, prepulled images naming an image."""
+    problems: list[str] = []
+    for key in ("actions", "faults"):
+        items = data.get(key)
+        for j, it in enumerate(items if isinstance(items, list) else []):
+            if isinstance(it, dict) and isinstance(it.get("workload"), str) and it["workload"] not in names:
+                problems.append(f"{key}[{j}].workload: unknown workload {it['workload']!r} (allowed: "
+                                f"{', '.join(names)}){did_you_mean(it['workload'], names)}")
     daemon = data.get("daemon") if isinstance(data.get("daemon"), dict) else {}
     prepull = daemon.get("prepull")
     for j, name in enumerate(prepull if isinstance(prepull, list) else []):
         if isinstance(name, str) and name not in img_kinds:
             sample = ", ".join(sorted(img_kinds)[:8])
             problems.append(f"daemon.prepull[{j}]: unknown image {name!r} (allowed: a name from "
-                            f"models/images.toml or an inline [[images]] entry, e.g. {sample}, ...)")
+                            f"models/images.toml or an inline [[images]] entry, e.g. {sample}, ...)"
+                            f"{did_you_mean(name, img_kinds)}")
     if isinstance(prepull, str):
         problems.append(f"daemon.prepull: got {prepull!r} (allowed: a list of image names, "
                         f"e.g. [{prepull!r}])")
-    # One layer id is one layer: its sizes must agree wherever it appears.
+    return problems
+
+
+def _layer_problems(data: dict[str, Any], catalogue: Catalogue) -> list[str]:
+    """One layer id is one layer: its sizes must agree wherever it appears."""
+    problems: list[str] = []
     seen: dict[str, tuple[Any, Any, str]] = {
         layer.id: (layer.download_mib, layer.disk_mib, name)
         for name, img in catalogue.images.items() for layer in img.layers

@@ -344,43 +344,13 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
         if k not in SWEEP_KEYS:
             problems.append(f"{k}: unknown key (allowed: {', '.join(SWEEP_KEYS)}){did_you_mean(k, SWEEP_KEYS)}")
 
-    base = base_scenario
-    if base is None:
-        ref = data.get("base")
-        if not isinstance(ref, str) or not ref:
-            problems.append(f"base: got {ref!r} (allowed: the path of a scenario file, "
-                            "relative to the sweep file)")
-        else:
-            bp = Path(ref)
-            if not bp.is_absolute() and base_dir is not None:
-                bp = Path(base_dir) / bp
-            try:
-                base = load_scenario(bp)
-            except ScenarioError as exc:
-                problems += [f"base: {bp}: {q}" for q in exc.problems]
-
-    mode = data.get("mode", "grid")
-    if mode not in MODES:
-        problems.append(f"mode: got {mode!r} (allowed: {', '.join(MODES)})")
-    reps = data.get("replications", 1)
-    if not _is_int(reps) or not 1 <= reps < 2**63:
-        problems.append(f"replications: got {_short(reps)} (allowed: an integer >= 1)")
-    samples = data.get("samples", 0)
-    if not _is_int(samples) or not 0 <= samples < 2**63:
-        problems.append(f"samples: got {_short(samples)} (allowed: an integer >= 0)")
-    elif mode in ("random", "lhs") and samples < 1:
-        problems.append(f"samples: got {samples} with mode = {mode!r} (allowed: an integer >= 1)")
-    elif mode == "grid" and samples:
-        problems.append(f"samples: got {samples} with mode = 'grid' (allowed: 0; samples are "
-                        "for random / lhs)")
-    seed = data.get("seed")
-    if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
-        problems.append(f"seed: got {_short(seed)} (allowed: an integer in [0, 2**63))")
+    base = base_scenario if base_scenario is not None else _load_base(data.get("base"), base_dir, problems)
+    mode, reps, samples, seed = _settings(data, problems)
 
     raw_axes = data.get("axes", {})
     axes: list[Axis] = []
     if not isinstance(raw_axes, dict):
-        problems.append(f"axes: got {raw_axes!r} (allowed: a table of 'dotted.path' = values)")
+        problems.append(f"axes: got {_short(raw_axes)} (allowed: a table of 'dotted.path' = values)")
     else:
         for path, spec in raw_axes.items():
             axis = _parse_axis(path, spec, mode if mode in MODES else "grid", problems)
@@ -421,6 +391,44 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
     return SweepSpec(base=base, axes=tuple(axes), mode=mode, samples=samples, replications=reps,
                      seed=design_seed, points=tuple(points), scenarios=tuple(scenarios),
                      seeds=tuple(seeds), keys=tuple(keys), source=_path)
+
+
+def _load_base(ref: Any, base_dir: str | Path | None, problems: list[str]) -> Scenario | None:
+    """The base scenario a sweep file names (relative to the sweep file), or None with problems."""
+    if not isinstance(ref, str) or not ref:
+        problems.append(f"base: got {_short(ref)} (allowed: the path of a scenario file, "
+                        "relative to the sweep file)")
+        return None
+    bp = Path(ref)
+    if not bp.is_absolute() and base_dir is not None:
+        bp = Path(base_dir) / bp
+    try:
+        return load_scenario(bp)
+    except ScenarioError as exc:
+        problems += [f"base: {bp}: {q}" for q in exc.problems]
+        return None
+
+
+def _settings(data: dict[str, Any], problems: list[str]) -> tuple[Any, Any, Any, Any]:
+    """mode, replications, samples and seed, each checked (problems appended)."""
+    mode = data.get("mode", "grid")
+    if mode not in MODES:
+        problems.append(f"mode: got {_short(mode)} (allowed: {', '.join(MODES)})")
+    reps = data.get("replications", 1)
+    if not _is_int(reps) or not 1 <= reps < 2**63:
+        problems.append(f"replications: got {_short(reps)} (allowed: an integer >= 1)")
+    samples = data.get("samples", 0)
+    if not _is_int(samples) or not 0 <= samples < 2**63:
+        problems.append(f"samples: got {_short(samples)} (allowed: an integer >= 0)")
+    elif mode in ("random", "lhs") and samples < 1:
+        problems.append(f"samples: got {samples} with mode = {mode!r} (allowed: an integer >= 1)")
+    elif mode == "grid" and samples:
+        problems.append(f"samples: got {samples} with mode = 'grid' (allowed: 0; samples are "
+                        "for random / lhs)")
+    seed = data.get("seed")
+    if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
+        problems.append(f"seed: got {_short(seed)} (allowed: an integer in [0, 2**63))")
+    return mode, reps, samples, seed
 
 
 def _concrete(base: Scenario, base_dict: dict[str, Any], point: dict[str, Any], where: str) -> Scenario:
