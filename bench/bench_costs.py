@@ -13,8 +13,8 @@ Each source of events is run alone on a runtime with nothing to do, and counted 
 - a swap re-share: wall time per pair of instances for each memory change while the host swaps
   with a slowdown (each change re-slows every instance, each re-slow re-shares every CPU class).
 
-It prints the constants ``simcontainer/guard.py`` records (``python -m bench.bench_costs``; about
-20 s). The counts are properties of the engine (they change only when the lifecycle does); the
+It prints the constants ``simcontainer/guard.py`` records (``python -m bench.bench_costs``, or
+``python -m bench costs`` for the table and bench/results.json; about 10 s). The counts are properties of the engine (they change only when the lifecycle does); the
 times are of this machine.
 """
 
@@ -143,6 +143,12 @@ def _reshare_cost(n: int = 60) -> float:
     w_swap, _ = run(n * 64 * 0.8, n * 64.0)
     changes = n * (600 / 10.0 + 2)
     return max(0.0, w_swap - w_free) / (changes * n * n)
+
+
+def run() -> dict[str, Any]:
+    """For ``python -m bench costs``: the constants, and where they were measured."""
+    return {"machine": f"{platform.node()} ({platform.machine()}, Python {platform.python_version()})",
+            "date": time.strftime("%Y-%m-%d"), **measure()}
 
 
 def main() -> None:
