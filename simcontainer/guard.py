@@ -167,10 +167,26 @@ def restarts_in(run_s: float, up_s: float, policy: tuple[float, float, float], l
     return float(n)
 
 
-def _restart_policy(w: Workload, kind: str) -> tuple[tuple[float, float, float], float] | None:
-    """(back-off, most restarts) of a crashing instance, or None when it is not restarted."""
+def oom_up_s(w: Workload) -> float:
+    """Running time until the cgroup OOM-kills an instance whose memory use passes its
+    ``mem_limit_mib``: on the ramp when the working set is above the limit, else when the leak
+    reaches it; inf when it never does (the draws around the working set are not counted)."""
+    u, limit = w.usage, w.mem_limit_mib
+    if u is None or limit is None:
+        return math.inf
+    ws = u.working_set_mib if u.working_set_mib is not None else w.mem_mib
+    if ws >= limit:
+        return u.ramp_s * limit / ws if ws > 0 else math.inf
+    if u.leak_mib_per_h > 0:
+        return u.ramp_s + (limit - ws) / u.leak_mib_per_h * 3600.0
+    return math.inf
+
+
+def _restart_policy(w: Workload, kind: str, oom: bool = False) -> tuple[tuple[float, float, float], float] | None:
+    """(back-off, most restarts) of a failing instance, or None when it is not restarted (an OOM
+    kill exits 137: on-failure restarts it whatever the app's own crash code)."""
     mode = w.restart or ("always" if kind == "kubelet" else "no")
-    if mode == "no" or (mode.startswith("on-failure") and w.crash_exit_code == 0):
+    if mode == "no" or (mode.startswith("on-failure") and w.crash_exit_code == 0 and not oom):
         return None
     limit = float(mode.partition(":")[2] or "inf")
     return (KUBELET_BACKOFF if kind == "kubelet" else DOCKER_BACKOFF), limit
@@ -187,11 +203,14 @@ def workload_work(w: Workload, scenario: Scenario) -> dict[str, float]:
     ends = min(1.0, left / life) if math.isfinite(life) and life > 0 else (1.0 if life == 0 else 0.0)
     start = STEPS_PER_START + (STEPS_PER_KUBELET if kind == "kubelet" else 0.0)
     out = {"requests": n * (start + ends * STEPS_PER_STOP)}
-    policy = _restart_policy(w, kind)
-    up = mean_life(w.time_to_failure)
+    crash, oom = mean_life(w.time_to_failure), oom_up_s(w)
+    up = min(crash, oom)
+    policy = _restart_policy(w, kind, oom=oom < crash)
     restarts = 0.0
     if policy is not None and math.isfinite(up):
-        restarts = n * restarts_in(running, up, *policy)
+        per = restarts_in(running, up, *policy)
+        restarts = n * per
+        running = min(running, (per + 1) * up)       # usage ticks only while it runs
     elif math.isfinite(up) and up < running:        # it crashes once and stays down
         running = up
     out["restarts"] = restarts * STEPS_PER_RESTART

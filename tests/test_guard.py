@@ -42,6 +42,12 @@ EXTREME = {
         n=10, duration=21_600.0, restart="always", time_to_failure={"kind": "fixed", "s": 0.5}),
     "crash loop under the kubelet, 6 h": lambda: _scenario(
         n=10, duration=21_600.0, control_plane="kubelet", time_to_failure={"kind": "exponential", "mean_s": 5.0}),
+    "OOM-kill loop under the kubelet, 6 h": lambda: _scenario(
+        n=10, duration=21_600.0, control_plane="kubelet", mem_limit_mib=256.0,
+        usage={"working_set_mib": 512.0, "ramp_s": 20.0, "interval_s": 10.0}),
+    "leak to the limit, restart always, 1 day": lambda: _scenario(
+        n=10, duration=86_400.0, restart="always", mem_limit_mib=512.0,
+        usage={"working_set_mib": 256.0, "leak_mib_per_h": 2000.0, "interval_s": 60.0}),
     "on-failure:3 crash loop": lambda: _scenario(restart="on-failure:3", time_to_failure={"kind": "fixed", "s": 1.0}),
     "churn with a short lifetime": lambda: _scenario(
         n=1, arrival={"kind": "poisson", "rate_per_s": 5.0}, lifetime={"kind": "exponential", "mean_s": 2.0}),
