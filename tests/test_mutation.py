@@ -384,3 +384,36 @@ def test_every_sweep_mutant_is_valid_or_a_clean_error(data):
         return
     TOTALS["sweep mutants: valid"] += 1
     assert spec.n_runs <= guard.MAX_SWEEP_RUNS
+
+
+# ---- compare / density strings (issue 23): RUNTIME[@PLANE] lists, each a run or a clean error ----
+
+ENTRY_PARTS = ["runc", "crun", "gvisor", "kata", "firecracker", "qemu-kvm", "cloud-hypervisor", "rnuc",
+               "", " ", "runc@", "@kubelet", "runc@@kubelet", "\x1b[31m", "é" * 3, "x" * 300]
+PLANES = ["", "@dockerd", "@kubelet", "@libvirt", "@firecracker", "@direct", "@podman", "@Kubelet"]
+TINY = {"name": "tiny", "duration_s": 30.0, "host": "server-64g",
+        "daemon": {"prepull": ["python:3.12-slim", "firecracker-rootfs", "ubuntu-24.04-cloud"]},
+        "workloads": [{"name": "w", "runtime": "runc", "image": "python:3.12-slim", "mem_mib": 64,
+                       "arrival": {"kind": "burst", "count": 1}}]}
+
+
+@settings(max_examples=max(30, N_MUTANTS // 8), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(ENTRY_PARTS), st.sampled_from(PLANES)), min_size=1, max_size=4))
+def test_every_runtime_list_runs_or_exits_2_in_compare_and_density(folder, entries):
+    path = folder / "tiny.toml"
+    path.write_text(tomli_w.dumps(TINY), encoding="utf-8")
+    arg = ",".join(rt + plane for rt, plane in entries)
+    TOTALS["runtime lists"] += 1
+    codes = []
+    for cmd in ("compare", "density"):
+        code, out, err = cli(cmd, str(path), "--runtimes", arg, "--json", *(["--no-progress"] if cmd == "compare" else []))
+        assert code in (0, 2), (cmd, arg, err)
+        assert "Traceback" not in err, (cmd, arg)
+        if code == 2:
+            TOTALS[f"runtime lists: {cmd} refused"] += 1
+            assert err.startswith(("error: ", "usage: ")), (cmd, arg, err)
+        else:
+            json.loads(out)
+        codes.append(code)
+    assert codes[0] == codes[1], f"compare and density take the same RUNTIME@PLANE lists: {arg!r} {codes}"
