@@ -241,7 +241,10 @@ def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str], list[str]]
 def cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:           # argparse's usage errors: exit 2 with "usage: ..."
+            code = exc.code if isinstance(exc.code, int) else 2
     return code, out.getvalue(), err.getvalue()
 
 
