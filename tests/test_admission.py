@@ -187,11 +187,13 @@ def test_room_freed_by_victims_is_held_for_the_preemptor() -> None:
     assert w["filler"]["started"] == 0 and w["filler"]["waiting_at_horizon"] == 1
 
 
-def test_warm_paths_need_the_plain_lifecycle_so_not_with_preemption_or_none() -> None:
-    for daemon, what in (({"admission": "backfill", "preemption": True}, "daemon.preemption"),
-                         ({"admission": "none"}, 'daemon.admission = "none"')):
-        with pytest.raises(ScenarioError, match=what):
-            scenario([burst("w", 100, warm={"pool": 1})], **daemon)
+def test_warm_paths_run_with_preemption_and_with_admission_none() -> None:
+    """One lifecycle: a pool is a bring-up part like any other, so it goes with preemption and
+    with dockerd's admission (0.2 refused both: "warm paths run only with a plain lifecycle")."""
+    for daemon in ({"admission": "backfill", "preemption": True}, {"admission": "none"}):
+        res = sc.simulate(scenario([burst("w", 100, count=4, at=5.0, warm={"pool": 1})], **daemon))
+        w = res.summary["workloads"]["w"]
+        assert w["started"] == 4 and w["warm"]["starts"]["warm"] >= 1
 
 
 # ---- the preemption host choice (kube-scheduler pickOneNodeForPreemption; issue 21) ----------

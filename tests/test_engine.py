@@ -38,10 +38,13 @@ def scenarios(draw) -> sc.Scenario:
             {"kind": "forever"},
         ]))
         mem = draw(st.sampled_from([64, 256, 700]))
+        profile = sc.default_catalogue().runtimes.get(rt)   # only pairs that exist (issue 23)
+        planes = [p for p in ("dockerd", "kubelet", "libvirt", "firecracker")
+                  if profile is None or profile.control_planes is None or p in profile.control_planes]
         w = {"name": f"w{i}", "runtime": rt, "image": image, "mem_mib": mem,
              "cpu": draw(st.sampled_from([0.0, 0.25, 1.0])), "arrival": arrival, "lifetime": lifetime,
              "ready_s": draw(st.sampled_from([0.0, 0.5])), "writable_mib": draw(st.sampled_from([0, 10])),
-             "control_plane": draw(st.sampled_from([None, "dockerd", "kubelet", "libvirt", "firecracker"])),
+             "control_plane": draw(st.sampled_from([None, *planes])),
              "network": draw(st.sampled_from([None, "bridge", "none", "host"])),
              "networks": draw(st.integers(1, 3))}
         if vm:

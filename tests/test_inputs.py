@@ -318,12 +318,13 @@ def test_size_guard_in_python(monkeypatch):
 
 def test_hours_of_placement_over_many_hosts_is_refused(monkeypatch):
     monkeypatch.setattr(guard, "available_mib", lambda: 16 * 1024.0)
-    data = scenario_dict(duration_s=36_000.0, host={"count": 10_000})
+    # spread tries every host for every request (first-fit stops at the first with room: tests/test_guard.py)
+    data = scenario_dict(duration_s=36_000.0, host={"count": 10_000}, daemon={"placement": "spread"})
     data["workloads"][0]["arrival"] = {"kind": "poisson", "rate_per_s": 10.0}
     with pytest.raises(SimcontainerError) as exc:
         sc.simulate(sc.parse_scenario(data))
     assert "too long to run here: about 360,000 requests" in str(exc.value)
-    assert "each placed by trying 10,000 hosts" in str(exc.value) and "--force" in str(exc.value)
+    assert "each request placed by trying up to 10,000 hosts" in str(exc.value) and "--force" in str(exc.value)
 
 
 def test_huge_sweep_grid_is_refused_before_validating_points(tmp_path, monkeypatch):
@@ -536,9 +537,10 @@ def _top_level_imports(module: str) -> set[str]:
 def test_import_order_is_errors_then_schema_then_profiles_then_loading():
     """No circle in the scenario layer: errors imports no simcontainer module, the schema only
     errors (the catalogue its tables default to is registered by profiles), profiles the schema,
-    loading all three."""
+    the references (checks across fields) and loading build on those."""
     assert not {m for m in _top_level_imports("scenario/errors") if m.startswith("simcontainer")}
     assert {m for m in _top_level_imports("scenario/schema") if m.startswith("simcontainer")} <= {
         "simcontainer.scenario.errors"}
     assert {"simcontainer.scenario.errors", "simcontainer.scenario.schema"} <= _top_level_imports("scenario/profiles")
+    assert "simcontainer.scenario.loading" not in _top_level_imports("scenario/references")
     assert {"simcontainer.scenario.profiles", "simcontainer.scenario.schema"} <= _top_level_imports("scenario/loading")

@@ -168,3 +168,124 @@ def test_example_scenarios_are_valid():
     assert {"default.toml", "deploy-burst.toml", "service-mix.toml"} <= set(names)
     for p in folder.glob("*.toml"):
         sc.load_scenario(p)
+
+
+# ---- issue 23/24: check catches what run refuses, messages in the promised form -------------
+
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import tomli_w  # noqa: E402
+
+from simcontainer.faces.cli import main as cli_main  # noqa: E402
+
+BASE = {"name": "t", "duration_s": 60.0, "host": "server-64g",
+        "workloads": [{"name": "w", "runtime": "runc", "image": "python:3.12-slim", "mem_mib": 256,
+                       "arrival": {"kind": "burst", "count": 2}}]}
+
+
+def _check_and_run(tmp_path, data, capsys):
+    path = tmp_path / "s.toml"
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    codes = []
+    for cmd in (["check"], ["run", "--json", "--no-progress"]):
+        codes.append(cli_main([cmd[0], str(path), *cmd[1:]]))
+        codes.append(capsys.readouterr().err)
+    return codes
+
+
+def _with(**over):
+    import copy
+
+    data = copy.deepcopy(BASE)
+    for k, v in over.items():
+        if k.startswith("w_"):
+            data["workloads"][0][k[2:]] = v
+        else:
+            data[k] = v
+    return data
+
+
+@pytest.mark.parametrize("data, expect", [
+    (_with(control_planes=[{"name": "x"}], w_control_plane="x"), "needs a kind or a base"),
+    (_with(control_planes=[{"name": "x", "base": "dockerdd"}], w_control_plane="x"), "did you mean 'dockerd'"),
+    (_with(control_planes=[{"name": "x", "base": "x"}], w_control_plane="x"), "names itself"),
+    (_with(control_planes=[{"name": "a", "base": "b"}, {"name": "b", "base": "a"}], w_control_plane="a"),
+     "cycle: a -> b -> a"),
+    (_with(runtimes=[{"name": "r", "kind": "container", "control_plane": "nope"}], w_runtime="r"),
+     "runtimes[0].control_plane: unknown control plane 'nope'"),
+    (_with(w_control_plane="firecracker"), "allowed pairs: runc@dockerd, runc@kubelet, runc@direct"),
+    (_with(w_mem_mb=3), "did you mean 'mem_mib'"),
+    (_with(w_restart="on-failure:" + "9" * 5000), "workloads[0].restart: got 'on-failure:999"),
+    (_with(w_time_to_failure={"kind": "fixed", "s": 1.0, "x": 1}), "time_to_failure.x: unknown key (allowed: kind, s)"),
+    (_with(w_usage={"bogus": 1}), "usage.bogus: unknown key (allowed: working_set_mib"),
+    (_with(workloads=[]), "workloads: got [] (allowed: a list of at least 1 entry)"),
+    (_with(w_arrival={"kind": "burst", "count": 2**1024}), "arrival.count: got an integer of about 309 digits"),
+    (_with(w_arrival={"kind": "trace", "path": "a" * 300 + ".csv"}), "File name too long"),
+])
+def test_check_refuses_what_run_refuses_with_one_clear_line(tmp_path, capsys, data, expect):
+    check, check_err, run, run_err = _check_and_run(tmp_path, data, capsys)
+    assert check == run == 2, (check_err, run_err)
+    assert expect in check_err and check_err == run_err
+    assert "Traceback" not in check_err and "(allowed: )" not in check_err
+
+
+@pytest.mark.parametrize("extra", [{"w_usage": {"cv": 0.1}}, {"w_mem_limit_mib": 512.0},
+                                   {"host": {"preset": "server-64g", "ksm": True}}])
+def test_warm_with_the_memory_model_check_agrees_with_run(tmp_path, capsys, extra):
+    check, _, run, _ = _check_and_run(tmp_path, _with(w_warm={"pool": 1}, **extra), capsys)
+    assert check == run
+
+
+def test_a_sweep_file_is_not_a_scenario_and_back(tmp_path):
+    from simcontainer.studies.sweep_design import load_sweep
+
+    (tmp_path / "base.toml").write_text(tomli_w.dumps(BASE), encoding="utf-8")
+    (tmp_path / "sw.toml").write_text('base = "base.toml"\n[axes]\n"host.ram_mib" = [32768]\n', encoding="utf-8")
+    with pytest.raises(sc.ScenarioError, match="this is a sweep file.*use simcontainer sweep"):
+        sc.load_scenario(tmp_path / "sw.toml")
+    with pytest.raises(sc.ScenarioError, match="this is a scenario file.*use simcontainer run"):
+        load_sweep(tmp_path / "base.toml")
+
+
+@pytest.mark.parametrize("axes, expect", [
+    ('"workloads.w.mem_mib" = { low = 1, high = ' + "1" * 400 + ", num = 3 }", "high: got an integer of about"),
+    ('"workloads.w.name" = [[1979-05-27]]', "TOML date"),
+    ('"workloads.w.mem_mib" = [1, ' + "1" * 400 + "]", "integer beyond 2**63"),
+])
+def test_sweep_values_that_cannot_be_data_are_one_line_errors(tmp_path, axes, expect):
+    from simcontainer.studies.sweep_design import load_sweep
+
+    (tmp_path / "base.toml").write_text(tomli_w.dumps(BASE), encoding="utf-8")
+    (tmp_path / "sw.toml").write_text(f'base = "base.toml"\n[axes]\n{axes}\n', encoding="utf-8")
+    with pytest.raises(sc.ScenarioError, match=expect.replace("*", r"\*").replace("[", r"\[")):
+        load_sweep(tmp_path / "sw.toml")
+
+
+def test_density_takes_runtime_at_plane_and_refuses_pairs_that_do_not_exist():
+    s = sc.load_scenario(Path(__file__).resolve().parents[1] / "models" / "scenarios" / "default.toml")
+    d = sc.density(s, ["runc@kubelet"])
+    assert d["api-runc"]["runc@kubelet"]["fits"] == d["api-runc"]["runc"]["fits"]
+    with pytest.raises(sc.ScenarioError, match="'runc@firecracker': runtime 'runc' does not run under"):
+        sc.density(s, ["runc@firecracker"])
+
+
+@pytest.mark.parametrize("over, expect", [
+    ({"w_mem_mib": 10**6}, "workloads[0].mem_mib: one instance of 'w' needs 1,000,0"),
+    ({"w_runtime": "qemu-kvm", "w_image": "ubuntu-24.04-cloud", "w_guest_mem_mib": 100_000.0},
+     "workloads[0].guest_mem_mib: one instance of 'w' needs 100,"),
+    ({"w_runtime": "qemu-kvm", "w_image": "ubuntu-24.04-cloud", "w_vm_disk": "copy",
+      "host": {"cpu_cores": 4, "ram_mib": 8192, "disk_gib": 1}}, "MiB of disk but a host has 1,024 MiB"),
+    ({"w_cpu": 64.0, "host": {"preset": "server-64g", "cpu_overcommit": 2.0}}, "cores of CPU but a host has 32 cores"),
+])
+def test_check_refuses_an_instance_larger_than_a_host_and_run_still_runs_it(over, expect):
+    """check names the resource, the need and the host's capacity; a run runs it (all rejected),
+    so that a sweep over host sizes keeps its points where nothing started."""
+    from simcontainer.scenario import guard
+
+    s = sc.parse_scenario(_with(**over))
+    with pytest.raises(sc.ScenarioError, match=re.escape(expect)):
+        guard.check_scenario(s)
+    w = sc.simulate(s).summary["workloads"]["w"]
+    assert w["started"] == 0 and w["rejected"] == 2
+    guard.check_size(s)                       # the size guard alone has nothing against it

@@ -475,7 +475,7 @@ def _hosts(rec: Recorder, spans: tuple[np.ndarray, ...], hosts: list[Any], horiz
         "cpu_cores": float(cores),
         "stored_mib": float(sum(h.store.stored_mib for h in hosts)),
         # image keys (definitions: HostNode.saved_by_sharing_mib, ImageStore), at the horizon
-        "idle_image_mib": float(sum(h.store.idle_mib for h in hosts)),
+        "idle_image_mib": float(sum(max(0.0, h.store.idle_mib) for h in hosts)),
         "saved_by_sharing_mib": float(sum(h.saved_by_sharing_mib() for h in hosts)),
         "gc_runs": int(sum(h.store.gc_runs for h in hosts)),
         "gc_freed_mib": float(sum(h.store.gc_freed_mib for h in hosts)),
@@ -491,7 +491,7 @@ def _hosts(rec: Recorder, spans: tuple[np.ndarray, ...], hosts: list[Any], horiz
          "peak_cpu_demand": peak((ts_c == h.index * ns + _SERIES_CODE["cpu"])
                                  | (ts_c == h.index * ns + _SERIES_CODE["cpu_excess"])) / h.spec.cpu_cores,
          "pulled_mib": h.store.pulled_mib, "layers": h.store.layer_count(),
-         "stored_mib": h.store.stored_mib, "idle_image_mib": h.store.idle_mib,
+         "stored_mib": h.store.stored_mib, "idle_image_mib": max(0.0, h.store.idle_mib),
          "saved_by_sharing_mib": h.saved_by_sharing_mib(), "peak_saved_by_sharing_mib": h.peak_saved_mib,
          "gc_runs": h.store.gc_runs, "gc_freed_mib": h.store.gc_freed_mib}
         for h in hosts

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 import simcontainer as sc
 from simcontainer.faces._launch.supervise import supervise
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
-from simcontainer.scenario.guard import check_size
+from simcontainer.scenario.guard import check_scenario
 from simcontainer.scenario.outputs import check_writable_file
 from simcontainer.scenario.profiles import _read_toml, default_catalogue, models_dir
 from simcontainer.scenario.schema import API_WORKERS_DEPRECATED
@@ -370,7 +370,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     s = sc.load_scenario(args.scenario)
-    est = check_size(s, force=args.force)   # what `run` would refuse, `check` refuses
+    est = check_scenario(s, force=args.force)   # what `run` would refuse (and what cannot fit), `check` refuses
     print(f"ok: {s.name}: {len(s.workloads)} workload(s) on {s.host.count} host(s), {s.duration_s:g} s; "
           f"{est.describe()}")
     if s.daemon.api_workers is not None:     # runs, but not as the user may think: say so here too
@@ -530,7 +530,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     d = sub.add_parser("density", help="closed form: how many instances fit per runtime, and what binds")
     d.add_argument("scenario")
     d.add_argument("--runtimes", type=_runtimes_arg, default=None, metavar="A,B,...",
-                   help="runtimes to show besides each workload's own")
+                   help="runtimes to show besides each workload's own, each RUNTIME or RUNTIME@PLANE "
+                        "(a plane that can drive it: models/runtimes/*.toml control_planes)")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_density)
 

@@ -27,7 +27,11 @@ def main(args: Any) -> int:
     if args.workers is not None and args.workers < 1:
         raise SimcontainerError(f"--workers: got {args.workers} (allowed: an integer >= 1)")
     out = Path(args.out) if args.out else default_out(args.sweep)
-    if Path(args.sweep).is_file():   # a missing sweep file is load_sweep's to report
+    try:
+        given = Path(args.sweep).is_file()
+    except OSError:                  # a name too long for the file system: load_sweep says so
+        given = False
+    if given:                        # a missing sweep file is load_sweep's to report
         check_writable_folder(out, "--out", create=False)
     spec = load_sweep(args.sweep, force=getattr(args, "force", False))
     bar = ProgressBar(f"sweep {Path(args.sweep).stem}") if _progress_enabled(args) else None

@@ -112,11 +112,17 @@ def fire(daemon: Daemon, f: Fault, stream: Stream) -> dict[str, Any]:
             env.process(_start_on_daemon_up(env, parked, f.daemon_down_s))
         cause = "daemon"
     lost: dict[str, int] = {}
+    aborted = 0             # starts it cut short: not running yet, so not among running_before
     for inst in victims:
+        was_running = inst.state in (State.RUNNING, State.PAUSED)
         if daemon.interrupt(inst, cause):
-            lost[inst.plan.runtime.name] = lost.get(inst.plan.runtime.name, 0) + 1
+            if was_running:
+                lost[inst.plan.runtime.name] = lost.get(inst.plan.runtime.name, 0) + 1
+            else:
+                aborted += 1
     row["lost"] = lost
     row["instances_lost"] = sum(lost.values())
+    row["starts_aborted"] = aborted
     daemon.rec.faults.append(row)
     return row
 

@@ -396,9 +396,10 @@ class HostNode:
         Saved = ``unshared - held``. Writable layers, overlays and runtime files are left out of
         both sides (each instance has its own either way), and so are cached layers no instance
         uses (``store.idle_mib``: a cache, not sharing). Copy VMs share nothing, so each image
-        they use costs its template once more (a negative contribution of one image).
+        they use keeps its template besides their copies: that template is the image cache, not
+        sharing lost, so the figure is never below 0 (one QEMU VM with a disk copy saves 0 MiB).
         """
-        return self.image_mib_placed - self.store.in_use_mib - self.copy_mib_placed
+        return max(0.0, self.image_mib_placed - self.store.in_use_mib - self.copy_mib_placed)
 
     def started(self) -> None:
         self.running += 1

@@ -213,7 +213,8 @@ class PoolTake:
         st = warm.state[inst.plan.index]
         idle = warm.take(st)
         if idle is None:
-            ok = yield from self.inner.prepare(d, inst)
+            got = self.inner.prepare(d, inst)      # True / False at once, or a generator
+            ok = got if isinstance(got, bool) else (yield from got)
             if ok and st.wp.restore is None:
                 st.kind[inst.id] = 0
             return ok

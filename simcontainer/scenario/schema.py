@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from simcontainer.scenario.errors import short_repr
+
 if TYPE_CHECKING:
     from simcontainer.scenario.profiles import Catalogue
 
@@ -39,7 +41,7 @@ def _whole_number(v: Any) -> Any:
     """Counts take an integer, or a float with nothing after the point (TOML ``20.0``); never
     text or true/false, which strict pydantic refuses for floats but lax ints would take."""
     if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
-        raise ValueError(f"got {v!r} (allowed: an integer)")
+        raise ValueError(f"got {short_repr(v)} (allowed: an integer)")
     return int(v) if isinstance(v, numbers.Integral) else v    # numpy integers too
 
 
@@ -50,6 +52,10 @@ MAX_NUMBER = 1e15
 NonNeg = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
 Positive = Annotated[float, Field(gt=0, le=MAX_NUMBER)]
 Int = Annotated[int, BeforeValidator(_whole_number), Field(strict=False)]
+# Counts and indexes with no bound of their own stop at 10**15, as other numbers do: beyond any
+# count a run can hold, and far below what fails to convert to a float (count = 2**1024 crashed
+# the size guard)
+MAX_COUNT = 10**15
 Name = Annotated[str, Field(min_length=1), AfterValidator(_no_control_chars)]
 
 
@@ -147,6 +153,9 @@ class RuntimeProfile(Sourced):
     # for containers (one kernel shared by every container on the host), "guest" for VMs (one
     # kernel per VM); "sentry" for gVisor (a user-space kernel per sandbox); "guest" for Kata.
     kernel: Literal["host", "guest", "sentry"] | None = None
+    # The kinds of control plane that can drive this runtime (models/runtimes/*.toml cite why);
+    # None: any (custom and test runtimes)
+    control_planes: list[Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]] | None = None
 
 
 ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
@@ -179,7 +188,7 @@ class ControlPlaneProfile(Sourced):
     teardown: Phase = Phase()
     network_lock: bool = False
     image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
-    bridge_max_ports: Annotated[Int, Field(ge=1)] | None = None
+    bridge_max_ports: Annotated[Int, Field(ge=1, le=MAX_COUNT)] | None = None
     serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
 
 
@@ -371,10 +380,12 @@ RESTART_POLICIES = ("no", "on-failure", "on-failure:N", "always", "unless-stoppe
 
 def _restart_policy(v: str) -> str:
     name, _, n = v.partition(":")
+    # at most 7 digits before int(): Python refuses to convert a string of more than 4,300
     ok = v in RESTART_POLICIES[:2] + RESTART_POLICIES[3:] or (
-        name == "on-failure" and n.isdigit() and n.isascii() and 0 < int(n) <= 1_000_000)
+        name == "on-failure" and n.isdigit() and n.isascii() and len(n) <= 7 and 0 < int(n) <= 1_000_000)
     if not ok:
-        raise ValueError(f"got {v!r} (allowed: {', '.join(RESTART_POLICIES)} with N a whole number 1..1000000)")
+        raise ValueError(f"got {short_repr(v)} (allowed: {', '.join(RESTART_POLICIES)} with N a whole number "
+                         "1..1000000)")
     return v
 
 
@@ -386,7 +397,7 @@ class PoissonArrival(Model):
 
 class BurstArrival(Model):
     kind: Literal["burst"]
-    count: Annotated[Int, Field(ge=1)]
+    count: Annotated[Int, Field(ge=1, le=MAX_COUNT)]
     at_s: NonNeg = 0.0
 
 
@@ -501,7 +512,7 @@ class Workload(Model):
     networks: Annotated[Int, Field(ge=1, le=10_000)] = 1
     arrival: Arrival
     lifetime: Lifetime = ForeverLifetime(kind="forever")
-    max_instances: Annotated[Int, Field(ge=1)] | None = None
+    max_instances: Annotated[Int, Field(ge=1, le=MAX_COUNT)] | None = None
     # ---- lifecycle and failures (simcontainer.model.supervisor, simcontainer.model.restart) ----
     # ``docker run --rm``: removed at exit. False as in Docker: an exited instance keeps its
     # writable layer on disk (and its name) until a ``remove``.
@@ -576,7 +587,7 @@ class Fault(Model):
     kind: Literal["host_panic", "guest_panic", "kernel", "daemon_restart"]
     at_s: NonNeg | None = None
     every_s: Positive | None = None
-    host: Annotated[Int, Field(ge=0)] = 0
+    host: Annotated[Int, Field(ge=0, le=MAX_COUNT)] = 0
     workload: Name | None = None
     # Estimates (no single source): a server's firmware POST plus an OS boot, about a minute;
     # a daemon restart a couple of seconds.
@@ -597,7 +608,7 @@ class Action(Model):
     at_s: NonNeg
     op: Literal["create", "start", "stop", "kill", "restart", "pause", "unpause", "remove"]
     workload: Name
-    instance: Annotated[Int, Field(ge=0)] = 0
+    instance: Annotated[Int, Field(ge=0, le=MAX_COUNT)] = 0
     # kill: the signal (docker kill --signal); stop/restart: the grace seconds (docker stop -t;
     # -1: no limit; unset: the control plane's default); remove: force (docker rm -f)
     signal: Literal["KILL", "TERM", "INT", "HUP", "QUIT", "USR1", "USR2"] = "KILL"

@@ -21,6 +21,7 @@ from simcontainer.model.memory import Usage
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.inputs import check_runtimes_arg, check_scenario_arg
 from simcontainer.scenario.profiles import Catalogue, default_catalogue
+from simcontainer.scenario.references import runtime_entry_problems
 from simcontainer.scenario.schema import MemoryUsage, Scenario
 from simcontainer.scenario.workload import Stream, seed_sequence
 
@@ -79,21 +80,22 @@ def density(scenario: Scenario, runtimes: list[str] | None = None,
     catalogue = catalogue or default_catalogue()
     known = scenario.runtime_table(catalogue)
     images = image_table(scenario, catalogue)
-    unknown = [r for r in runtimes or [] if r not in known]
-    if unknown:
-
-        raise ScenarioError([f"--runtimes: unknown runtime {r!r} (allowed: {', '.join(sorted(known))})"
-                             for r in unknown], source="density")
+    # RUNTIME or RUNTIME@PLANE, as compare takes them (the plane adds nothing to what fits: it is
+    # checked to be one that can drive the runtime, and names the row)
+    problems = runtime_entry_problems(runtimes or [], scenario, catalogue)
+    if problems:
+        raise ScenarioError(problems, source="density")
     out: dict[str, dict[str, Any]] = {}
     for w in scenario.workloads:
         names = [w.runtime] + [r for r in runtimes or [] if r != w.runtime]
         row = {}
-        for r in names:
+        for entry in names:
+            r = entry.partition("@")[0]
             if known[r].kind == "container" and images[w.image].kind == "vm":
-                row[r] = {"fits": None, "binding": None,
-                          "error": f"{w.image!r} is a VM disk image; {r!r} runs containers"}
+                row[entry] = {"fits": None, "binding": None,
+                              "error": f"{w.image!r} is a VM disk image; {r!r} runs containers"}
                 continue
-            row[r] = density_one(scenario, w.name, r, catalogue, images)
+            row[entry] = density_one(scenario, w.name, r, catalogue, images)
         out[w.name] = row
     return out
 

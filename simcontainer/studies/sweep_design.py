@@ -26,7 +26,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simcontainer.scenario.errors import ScenarioError
+from simcontainer.scenario.errors import ScenarioError, did_you_mean, short_repr
 from simcontainer.scenario.guard import check_sweep_size
-from simcontainer.scenario.loading import load_scenario, parse_scenario
+from simcontainer.scenario.loading import load_scenario, parse_scenario, read_toml_text
 from simcontainer.scenario.schema import Scenario
 
 MODES = ("grid", "random", "lhs")
@@ -75,6 +74,8 @@ class Axis:
         if self.values is not None:
             return list(self.values)
         assert self.low is not None and self.high is not None and self.num is not None
+        if self.integer and not self.log and self.num >= self.high - self.low + 1:
+            return list(range(int(self.low), int(self.high) + 1))    # every integer: no array of num
         if self.log:
             xs = np.geomspace(self.low, self.high, self.num)
         else:
@@ -131,6 +132,11 @@ def _parse_axis(path: Any, spec: Any, mode: str, problems: list[str]) -> Axis | 
         if not spec:
             problems.append(f"{where}: empty list (allowed: one or more values)")
             return None
+        odd = next((v for v in spec if not _plain_value(v)), None)
+        if odd is not None:
+            problems.append(f"{where}: value {_short(odd)} holds a TOML date or time, or an integer beyond "
+                            "2**63 (allowed: numbers, text, true/false, and lists or tables of them)")
+            return None
         return Axis(path, values=tuple(spec))
     if not isinstance(spec, dict):
         problems.append(f"{where}: got {spec!r} (allowed: a list of values, or a range "
@@ -143,8 +149,8 @@ def _parse_axis(path: Any, spec: Any, mode: str, problems: list[str]) -> Axis | 
     low, high, num, log = spec.get("low"), spec.get("high"), spec.get("num"), spec.get("log", False)
     ok = True
     for name, v in (("low", low), ("high", high)):
-        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
-            problems.append(f"{where}.{name}: got {v!r} (allowed: a finite number)")
+        if not _finite_number(v):
+            problems.append(f"{where}.{name}: got {_short(v)} (allowed: a finite number between -1e15 and 1e15)")
             ok = False
     if not isinstance(log, bool):
         problems.append(f"{where}.log: got {log!r} (allowed: true, false)")
@@ -163,7 +169,7 @@ def _parse_axis(path: Any, spec: Any, mode: str, problems: list[str]) -> Axis | 
                             "or { low, high, num })")
             return None
         if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            problems.append(f"{where}.num: got {num!r} (allowed: an integer >= 1)")
+            problems.append(f"{where}.num: got {_short(num)} (allowed: an integer >= 1)")
             return None
     elif num is not None:
         problems.append(f"{where}.num: only for mode = 'grid' (allowed: low, high, log)")
@@ -193,7 +199,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
             if index is None:
                 names = [str(x["name"]) for x in node if isinstance(x, dict) and "name" in x]
                 allowed = ", ".join(names) if names else f"0..{len(node) - 1}"
-                raise KeyError(f"{here}: no element named {part!r} (allowed: {allowed})")
+                raise KeyError(f"{here}: no element named {part!r} (allowed: {allowed}){did_you_mean(part, names)}")
             if last:
                 node[index] = value
                 return
@@ -205,7 +211,7 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
                 node[part] = value
                 return
             if part not in node:
-                raise KeyError(f"{here}: unknown key {part!r} (allowed: {', '.join(node)})")
+                raise KeyError(f"{here}: unknown key {part!r} (allowed: {', '.join(node)}){did_you_mean(part, node)}")
             node = node[part]
         else:
             raise KeyError(f"{here}: is a value, not a table (allowed: the path up to {here})")
@@ -316,10 +322,7 @@ def load_sweep(path: str | Path, *, force: bool = False) -> SweepSpec:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([f"cannot read file: {getattr(exc, 'strerror', None) or exc}"],
                             source=str(p)) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([f"malformed TOML: {exc}"], source=str(p)) from None
+    data = read_toml_text(text, str(p))
     return parse_sweep(data, base_dir=p.resolve().parent, source=str(p), _path=p, force=force)
 
 
@@ -334,48 +337,21 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
     """
     if not isinstance(data, dict):
         raise ScenarioError([f"expected a table of settings, got {type(data).__name__}"], source=source)
+    not_sweep = scenario_file_problem(data, source)
+    if not_sweep:
+        raise ScenarioError([not_sweep], source=source)
     problems: list[str] = []
     for k in data:
         if k not in SWEEP_KEYS:
-            problems.append(f"{k}: unknown key (allowed: {', '.join(SWEEP_KEYS)})")
+            problems.append(f"{k}: unknown key (allowed: {', '.join(SWEEP_KEYS)}){did_you_mean(k, SWEEP_KEYS)}")
 
-    base = base_scenario
-    if base is None:
-        ref = data.get("base")
-        if not isinstance(ref, str) or not ref:
-            problems.append(f"base: got {ref!r} (allowed: the path of a scenario file, "
-                            "relative to the sweep file)")
-        else:
-            bp = Path(ref)
-            if not bp.is_absolute() and base_dir is not None:
-                bp = Path(base_dir) / bp
-            try:
-                base = load_scenario(bp)
-            except ScenarioError as exc:
-                problems += [f"base: {bp}: {q}" for q in exc.problems]
-
-    mode = data.get("mode", "grid")
-    if mode not in MODES:
-        problems.append(f"mode: got {mode!r} (allowed: {', '.join(MODES)})")
-    reps = data.get("replications", 1)
-    if not _is_int(reps) or reps < 1:
-        problems.append(f"replications: got {reps!r} (allowed: an integer >= 1)")
-    samples = data.get("samples", 0)
-    if not _is_int(samples) or samples < 0:
-        problems.append(f"samples: got {samples!r} (allowed: an integer >= 0)")
-    elif mode in ("random", "lhs") and samples < 1:
-        problems.append(f"samples: got {samples} with mode = {mode!r} (allowed: an integer >= 1)")
-    elif mode == "grid" and samples:
-        problems.append(f"samples: got {samples} with mode = 'grid' (allowed: 0; samples are "
-                        "for random / lhs)")
-    seed = data.get("seed")
-    if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
-        problems.append(f"seed: got {seed!r} (allowed: an integer in [0, 2**63))")
+    base = base_scenario if base_scenario is not None else _load_base(data.get("base"), base_dir, problems)
+    mode, reps, samples, seed = _settings(data, problems)
 
     raw_axes = data.get("axes", {})
     axes: list[Axis] = []
     if not isinstance(raw_axes, dict):
-        problems.append(f"axes: got {raw_axes!r} (allowed: a table of 'dotted.path' = values)")
+        problems.append(f"axes: got {_short(raw_axes)} (allowed: a table of 'dotted.path' = values)")
     else:
         for path, spec in raw_axes.items():
             axis = _parse_axis(path, spec, mode if mode in MODES else "grid", problems)
@@ -384,6 +360,9 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
     if problems or base is None:
         raise ScenarioError(problems, source=source)
 
+    # The size from the axes' definitions, before any value is built or validated.
+    n_points = math.prod(axis_size(a, mode, samples) for a in axes) if mode == "grid" else samples
+    check_sweep_size(n_points, reps, force=force, source=source)
     base_dict = base.to_dict()
     # First each axis value alone on the base: a bad path or value names its own axis.
     for axis in axes:
@@ -394,9 +373,6 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
         raise ScenarioError(_dedupe(problems), source=source)
 
     design_seed = base.seed if seed is None else seed
-
-    n_points = math.prod(len(a.grid_values()) for a in axes) if mode == "grid" else samples
-    check_sweep_size(n_points, reps, force=force, source=source)
     points = _design(axes, mode, samples, design_seed)
     scenarios: list[Scenario] = []
     for p, point in enumerate(points):
@@ -416,6 +392,44 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
     return SweepSpec(base=base, axes=tuple(axes), mode=mode, samples=samples, replications=reps,
                      seed=design_seed, points=tuple(points), scenarios=tuple(scenarios),
                      seeds=tuple(seeds), keys=tuple(keys), source=_path)
+
+
+def _load_base(ref: Any, base_dir: str | Path | None, problems: list[str]) -> Scenario | None:
+    """The base scenario a sweep file names (relative to the sweep file), or None with problems."""
+    if not isinstance(ref, str) or not ref:
+        problems.append(f"base: got {_short(ref)} (allowed: the path of a scenario file, "
+                        "relative to the sweep file)")
+        return None
+    bp = Path(ref)
+    if not bp.is_absolute() and base_dir is not None:
+        bp = Path(base_dir) / bp
+    try:
+        return load_scenario(bp)
+    except ScenarioError as exc:
+        problems += [f"base: {bp}: {q}" for q in exc.problems]
+        return None
+
+
+def _settings(data: dict[str, Any], problems: list[str]) -> tuple[Any, Any, Any, Any]:
+    """mode, replications, samples and seed, each checked (problems appended)."""
+    mode = data.get("mode", "grid")
+    if mode not in MODES:
+        problems.append(f"mode: got {_short(mode)} (allowed: {', '.join(MODES)})")
+    reps = data.get("replications", 1)
+    if not _is_int(reps) or not 1 <= reps < 2**63:
+        problems.append(f"replications: got {_short(reps)} (allowed: an integer >= 1)")
+    samples = data.get("samples", 0)
+    if not _is_int(samples) or not 0 <= samples < 2**63:
+        problems.append(f"samples: got {_short(samples)} (allowed: an integer >= 0)")
+    elif mode in ("random", "lhs") and samples < 1:
+        problems.append(f"samples: got {samples} with mode = {mode!r} (allowed: an integer >= 1)")
+    elif mode == "grid" and samples:
+        problems.append(f"samples: got {samples} with mode = 'grid' (allowed: 0; samples are "
+                        "for random / lhs)")
+    seed = data.get("seed")
+    if seed is not None and (not _is_int(seed) or not 0 <= seed < 2**63):
+        problems.append(f"seed: got {_short(seed)} (allowed: an integer in [0, 2**63))")
+    return mode, reps, samples, seed
 
 
 def _concrete(base: Scenario, base_dict: dict[str, Any], point: dict[str, Any], where: str) -> Scenario:
@@ -462,8 +476,54 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _finite_number(v: Any) -> bool:
+    """A number a range can end at: finite, and within the scenario's bound on numbers (a huge
+    integer neither converts to a float nor prints)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    return abs(v) <= 1e15 if isinstance(v, int) else math.isfinite(v) and abs(v) <= 1e15
+
+
+def _plain_value(v: Any) -> bool:
+    """What an axis value may hold: JSON data (TOML's dates and times are not), integers in range."""
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain_value(x) for k, x in v.items())
+    if isinstance(v, list):
+        return all(_plain_value(x) for x in v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -2**63 <= v < 2**63
+    return v is None or isinstance(v, bool | float | str)
+
+
+def axis_size(axis: Axis, mode: str, samples: int) -> int:
+    """Values an axis gives, from its definition alone (a ``num = 10**8`` range is never built):
+    a list's length, a grid range's ``num`` (at most the integers between its ends)."""
+    if mode != "grid":
+        return samples
+    if axis.values is not None:
+        return len(axis.values)
+    assert axis.num is not None and axis.low is not None and axis.high is not None
+    if axis.integer and not axis.log:
+        return min(axis.num, int(axis.high) - int(axis.low) + 1)
+    return axis.num
+
+
+def scenario_file_problem(data: dict[str, Any], source: str = "FILE") -> str | None:
+    """A scenario given to ``sweep``: one line saying so, not an unknown-key line per setting."""
+    if "workloads" not in data or "axes" in data:
+        return None
+    return (f"(top level): this is a scenario file (it has workloads): use simcontainer run {source} or "
+            "simcontainer check (allowed here: a sweep file with base, axes and optionally replications, "
+            "mode, samples, seed)")
+
+
 def _short(v: Any) -> str:
-    text = canonical_json(v) if isinstance(v, dict | list) else repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 100:
+        return short_repr(v)
+    try:
+        text = canonical_json(v) if isinstance(v, dict | list) else repr(v)
+    except (TypeError, ValueError):
+        text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
