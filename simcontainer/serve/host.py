@@ -1,0 +1,284 @@
+"""The one place where the Engine API server touches the simulated daemon.
+
+Everything else in :mod:`simcontainer.serve` asks this module; nothing else imports
+:mod:`simcontainer.daemon`, :mod:`simcontainer.supervisor` or the image store. It is written
+against the daemon API contract (``Daemon.run``, ``Daemon.create``, ``Daemon.api(op, iid, **kw)
+-> int`` answering 204/304/404/409), with a small fallback for what today's daemon lacks:
+
+- ``Daemon.create`` missing: a create starts the container at once (``Daemon.run``), and the
+  create's answer carries a warning saying so;
+- ``Daemon.api`` answering a bool and taking no keywords: the status is read from the call's
+  row in ``rec.api_calls`` (200 becomes 204, as the Engine API answers), ``stop``'s ``t`` is set
+  as the instance's grace period before the call, a kill's signal other than KILL is a stop,
+  ``restart`` and ``remove --force`` are composed by the caller (:func:`native`);
+- every plan runs the full lifecycle (exited containers stay until removed, ``start`` brings them
+  back): until the one lifecycle lands, forced by planning it as a scenario with scripted actions.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from simcontainer.controlplane import make_plane
+from simcontainer.daemon import Daemon, WorkloadPlan
+from simcontainer.engine import Engine, _lifecycle_plan, control_planes, image_table, plan_workloads
+from simcontainer.images import Image
+from simcontainer.lifecycle import ACTIONS, State
+from simcontainer.metrics import NM, M
+from simcontainer.profiles import Catalogue
+from simcontainer.scenario import Action, Scenario, Workload
+
+# The contract has landed once ``Daemon.api`` takes keyword arguments (t, signal, force).
+NATIVE_API = any(p.kind is inspect.Parameter.VAR_KEYWORD
+                 for p in inspect.signature(Daemon.api).parameters.values())
+NATIVE_CREATE = hasattr(Daemon, "create")
+# Docker's event names for states whose entry is an event (the recorder's own action wins)
+_ACTIONS = {int(s): a for s, a in ACTIONS.items()}
+_UP = (State.STARTING, State.RUNNING, State.PAUSED, State.STOPPING)
+
+
+def native(op: str) -> bool:
+    """Whether the daemon does ``op`` itself (else the caller composes it: restart = stop, then
+    start; remove with force = kill, then remove)."""
+    return NATIVE_API or op not in ("restart", "remove-force")
+
+
+def _full_lifecycle_scenario(scenario: Scenario) -> Scenario:
+    """The scenario as planning sees it: with a scripted action, so every plan is on the full
+    lifecycle (needed for ``docker start`` of an exited container and ``docker stop -t``)."""
+    if scenario.actions:
+        return scenario
+    sentinel = Action(at_s=scenario.duration_s, op="remove", workload=scenario.workloads[0].name)
+    return scenario.model_copy(update={"actions": [sentinel]})
+
+
+def build_engine(scenario: Scenario, seed: int | None, catalogue: Catalogue | None) -> Engine:
+    """The Engine of ``scenario`` with every plan on the full lifecycle."""
+    engine = Engine(scenario, seed, catalogue=catalogue)
+    full = _full_lifecycle_scenario(scenario)
+    planes = control_planes(scenario, engine.catalogue)
+    for plan in engine.plans:
+        if not plan.full and plan.warm is None:
+            _lifecycle_plan(plan, full, planes[plan.plane], engine.seed)
+    engine.daemon.full_lifecycle()
+    return engine
+
+
+class Planner:
+    """Plans for workloads added while the host runs (one per ``docker create``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.images = image_table(engine.scenario, engine.catalogue)
+        self.planes = control_planes(engine.scenario, engine.catalogue)
+
+    def add(self, workload: Workload) -> WorkloadPlan:
+        """Plan ``workload`` exactly as a scenario holding it last would (same random streams,
+        its control plane appended in first-use order), and add it to the engine."""
+        eng = self.engine
+        scenario = eng.scenario.model_copy(update={"workloads": [*eng.scenario.workloads, workload]})
+        planes = control_planes(scenario, eng.catalogue)
+        for spec in planes[len(self.planes):]:
+            for h in eng.hosts:
+                h.planes.append(make_plane(eng.env, h, spec))
+        self.planes = planes
+        one = scenario.model_copy(update={"workloads": [workload]})
+        name = workload.control_plane or one.runtime_table(eng.catalogue)[workload.runtime].control_plane or "direct"
+        k = [p.name for p in planes].index(name)
+        plan = plan_workloads(one, eng.seed, eng.catalogue, self.images, [planes[k]])[0]
+        plan.index, plan.plane = len(eng.plans), k
+        _lifecycle_plan(plan, _full_lifecycle_scenario(scenario), planes[k], eng.seed)
+        eng.scenario = scenario
+        eng.plans.append(plan)
+        return plan
+
+
+def run(engine: Engine, plan: WorkloadPlan) -> int:
+    """``docker run -d``: create and start; the instance's id."""
+    return engine.daemon.run(plan, plan.lifetime()).id
+
+
+def create(engine: Engine, plan: WorkloadPlan) -> tuple[int, list[str]]:
+    """``docker create``: the instance's id and warnings (the fallback starts it at once)."""
+    if NATIVE_CREATE:
+        return engine.daemon.create(plan).id, []       # type: ignore[attr-defined]
+    return run(engine, plan), ["simulated daemon: create starts the container at once "
+                               "(Daemon.create is not in this version)"]
+
+
+def api(engine: Engine, op: str, iid: int, **kw: Any) -> int:
+    """An Engine API request: 204 done, 304 nothing to do, 404 no such instance, 409 conflict."""
+    daemon = engine.daemon
+    if NATIVE_API:
+        return int(daemon.api(op, iid, **kw))
+    inst = daemon.live.get(iid)
+    if op == "kill" and kw.get("signal", "KILL") not in ("KILL", "SIGKILL", "9"):
+        op = "stop"                     # TERM, INT, ...: the app's SIGTERM behaviour, no grace
+        kw = {"t": 0.0}
+    if op == "stop" and inst is not None and inst.life is not None and kw.get("t") is not None:
+        inst.life.grace = float(kw["t"])
+    daemon.api(op, iid)
+    status = int(engine.recorder.api_calls[-1]["status"])
+    return 204 if status == 200 else status
+
+
+# ---- what the views read -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status:
+    """An instance's state as the Engine API reports it."""
+
+    state: str              # simcontainer's state label
+    exists: bool            # still listed by ``docker ps -a``
+    restarting: bool
+    exit_code: int
+    restarts: int
+    host: int
+    cpu: float              # cores its app asks while running
+    ram_mib: float          # what it holds while running
+
+
+def status(engine: Engine, iid: int) -> Status:
+    rec = engine.recorder
+    inst = engine.daemon.live.get(iid)
+    state = State(inst.state if inst is not None else rec.final[iid])
+    life = inst.life if inst is not None else rec.lives.get(iid)
+    plan = engine.plans[rec.workload[iid]]
+    code = 0 if life is None or life.exit_code is None else int(life.exit_code)
+    return Status(state.label, inst is not None, bool(life and life.restarting), code,
+                  int(life.restarts) if life is not None else 0, int(rec.host[iid]),
+                  plan.demand.cpu, plan.demand.ram_mib)
+
+
+def is_up(engine: Engine, iid: int) -> bool:
+    inst = engine.daemon.live.get(iid)
+    return inst is not None and inst.state in _UP
+
+
+def marks(engine: Engine, iid: int) -> dict[str, float]:
+    """The instance's lifecycle marks (request, admitted, pulled, created, running, ready, ...)."""
+    row = engine.recorder.times[iid * NM:(iid + 1) * NM]
+    return {name: row[k] for name, k in M.items()}
+
+
+def instances_of(engine: Engine, workload: int) -> list[int]:
+    return list(engine.daemon.by_workload.get(workload, []))
+
+
+def events_since(engine: Engine, start: int) -> tuple[list[tuple[float, int, str, str, int | None]], int]:
+    """Lifecycle events from index ``start``: (time, instance, state, Docker action or "",
+    exit code or None), and the index to read from next time."""
+    rec = engine.recorder
+    n = len(rec.ev_time)
+    out = []
+    for k in range(start, n):
+        code = rec.ev_code[k]
+        iid, st = code >> 4, code & 15
+        action = rec.ev_action.get(k) or _ACTIONS.get(st, "")
+        out.append((rec.ev_time[k], iid, State(st).label, action, rec.ev_exit.get(k)))
+    return out, n
+
+
+# ---- images --------------------------------------------------------------------------------
+
+
+def image_ready(engine: Engine, image: Image) -> bool:
+    return any(h.store.is_ready(image) for h in engine.hosts)
+
+
+def layer_states(engine: Engine, image: Image, host: int = 0) -> list[tuple[str, str, float]]:
+    """Per layer of ``image`` on one host: (id, absent/pulling/downloaded/cached/in_use, MiB)."""
+    store = engine.hosts[host].store
+    out = []
+    for layer in image.layers:
+        state, _ = store.layer_state(layer.id)
+        e = store.entries.get(layer.id)
+        if state == "pulling" and e is not None and e.bytes_at > 0:
+            state = "downloaded"
+        out.append((layer.id, state, layer.download_mib))
+    return out
+
+
+def pull(engine: Engine, image: Image, host: int = 0) -> simpy.Process | str:
+    """``docker pull``: fetch the image's missing layers into one host's store (through the
+    registry, the host's download slots and link, then extraction), leaving them cached. The
+    pull's process, or why it cannot start (no disk room)."""
+    h = engine.hosts[host]
+    store = h.store
+    need = store.missing_disk_mib(image)
+    if not h.disk.fits(need - store.reclaimable_mib(image)):
+        return f"no space left on device: {need:.0f} MiB needed, {h.disk.free:.0f} MiB free on host {host}"
+    store.make_room(need, image)
+    if need:
+        h.disk.reserve(need, engine.env.now)
+    owned = store.claim(image)
+
+    def fetch() -> Generator[simpy.Event, Any, float]:
+        try:
+            return (yield from store.pull(image, owned, -1))
+        finally:
+            store.release(image)
+
+    return engine.env.process(fetch())
+
+
+def remove_image(engine: Engine, image: Image, keep: list[Image]) -> float:
+    """``docker rmi``: drop the image's idle layers that no image in ``keep`` uses; MiB freed."""
+    shared = {layer.id for other in keep for layer in other.layers}
+    freed = 0.0
+    now = engine.env.now
+    for h in engine.hosts:
+        store = h.store
+        for layer in image.layers:
+            e = store.entries.get(layer.id)
+            if e is None or e.refs or not e.present or e.fetching or layer.id in shared:
+                continue
+            del store.entries[layer.id]
+            store.stored_mib -= layer.disk_mib
+            store.idle_mib -= layer.disk_mib
+            h.disk.release(layer.disk_mib, now)
+            freed += layer.disk_mib
+    return freed
+
+
+def image_in_use(engine: Engine, image: Image) -> bool:
+    return any(inst.plan.image.name == image.name for inst in engine.daemon.live.values())
+
+
+def host_figures(engine: Engine) -> dict[str, float]:
+    """Capacity and use summed over the hosts: cores, RAM, disk (MiB), CPU busy."""
+    hs = engine.hosts
+    return {"cpu_cores": sum(h.spec.cpu_cores for h in hs),
+            "ram_mib": sum(h.spec.ram_mib for h in hs),
+            "ram_used_mib": sum(h.ram.used for h in hs),
+            "disk_mib": sum(h.disk.capacity for h in hs),
+            "disk_used_mib": sum(h.disk.used for h in hs),
+            "images_mib": sum(h.store.stored_mib for h in hs),
+            "cpu_busy": sum(getattr(h.cpu, "busy", 0.0) for h in hs)}
+
+
+def networks(engine: Engine) -> list[tuple[str, int, int]]:
+    """Networks the control planes hold ports on: (mode, index, ports in use)."""
+    seen: dict[tuple[str, int], int] = {("bridge", 0): 0}
+    for h in engine.hosts:
+        for plane in h.planes:
+            for key, used in plane.ports.items():
+                seen[key] = seen.get(key, 0) + used
+    return [(m, k, n) for (m, k), n in sorted(seen.items())]
+
+
+def network_of(engine: Engine, iid: int) -> tuple[str, int]:
+    plan = engine.plans[engine.recorder.workload[iid]]
+    return plan.network, iid % plan.networks
+
+
+__all__ = ["NATIVE_API", "NATIVE_CREATE", "Planner", "Status", "api", "build_engine", "create",
+           "events_since", "host_figures", "image_in_use", "image_ready", "instances_of", "is_up",
+           "layer_states", "marks", "native", "network_of", "networks", "pull", "remove_image", "run",
+           "status"]
