@@ -82,8 +82,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         self.sim = self.server.sim      # type: ignore[attr-defined]
-        self._body_read = False
+        self._raw_body = b""
         try:
+            self._raw_body = self._read_body()
             route = self._route(method)
             route()
         except ApiError as e:
@@ -96,8 +97,6 @@ class Handler(BaseHTTPRequestHandler):
             self._error(500, f"internal error: {type(e).__name__}: {e}")
 
     def _error(self, status: int, message: str) -> None:
-        if not self._body_read:
-            self.close_connection = True      # an unread body would be taken for the next request
         try:
             self._json(status, {"message": message})
         except OSError:
@@ -151,35 +150,38 @@ class Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             return True
 
-    def _body(self) -> dict[str, Any]:
-        self._body_read = True
+    def _read_body(self) -> bytes:
+        """The whole request body, read before routing so that the connection stays in step
+        whatever the answer (a body left unread would be taken for the next request)."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             raw = b""
             while True:
-                line = self.rfile.readline(64)
+                line = self.rfile.readline(66)
                 try:
-                    n = int(line.split(b";")[0].strip() or b"0", 16)
+                    n = int(line.split(b";")[0].strip() or b"x", 16)
                 except ValueError:
-                    self._body_read = False
+                    self.close_connection = True
                     raise ApiError(400, "malformed chunked body") from None
                 if n == 0:
-                    self.rfile.readline(64)
-                    break
-                if len(raw) + n > MAX_BODY:
-                    self._body_read = False
+                    self.rfile.readline(66)
+                    return raw
+                if n < 0 or len(raw) + n > MAX_BODY:
+                    self.close_connection = True
                     raise ApiError(400, f"request body over {MAX_BODY} bytes")
                 raw += self.rfile.read(n)
-                self.rfile.readline(64)
-        else:
-            try:
-                n = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._body_read = False
-                raise ApiError(400, "Content-Length: a whole number of bytes is required") from None
-            if n < 0 or n > MAX_BODY:
-                self._body_read = False
-                raise ApiError(400, f"request body of {n} bytes (allowed: 0..{MAX_BODY})")
-            raw = self.rfile.read(n) if n else b""
+                self.rfile.readline(66)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, "Content-Length: a whole number of bytes is required") from None
+        if n < 0 or n > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(400, f"request body of {n} bytes (allowed: 0..{MAX_BODY})")
+        return self.rfile.read(n) if n else b""
+
+    def _body(self) -> dict[str, Any]:
+        raw = self._raw_body
         if not raw.strip():
             return {}
         try:
@@ -471,6 +473,7 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128        # many clients connect at once (socketserver's default: 5)
 
     def server_bind(self) -> None:
         path = self.server_address
@@ -496,6 +499,7 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128
 
 
 class Server:
