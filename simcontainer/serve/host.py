@@ -48,6 +48,20 @@ def native(op: str) -> bool:
     return NATIVE_API or op not in ("restart", "remove-force")
 
 
+ACTION_OPS = ("start", "stop", "kill", "pause", "unpause", "remove")     # scenario.Action.op today
+
+
+def replayable(engine: Engine, iid: int, op: str, **kw: Any) -> bool:
+    """Whether a scripted action (``scenario.Action``: op, workload, instance; no grace, signal or
+    force) does what this call did: a stop with the plan's own grace, a kill with SIGKILL."""
+    if op not in ACTION_OPS or kw.get("force"):
+        return False
+    if kw.get("signal", "KILL") != "KILL":
+        return False
+    t = kw.get("t")
+    return t is None or t == engine.plans[engine.recorder.workload[iid]].grace_s
+
+
 def _full_lifecycle_scenario(scenario: Scenario) -> Scenario:
     """The scenario as planning sees it: with a scripted action, so every plan is on the full
     lifecycle (needed for ``docker start`` of an exited container and ``docker stop -t``)."""
@@ -117,8 +131,8 @@ def api(engine: Engine, op: str, iid: int, **kw: Any) -> int:
     if NATIVE_API:
         return int(daemon.api(op, iid, **kw))
     inst = daemon.live.get(iid)
-    if op == "kill" and kw.get("signal", "KILL") not in ("KILL", "SIGKILL", "9"):
-        op = "stop"                     # TERM, INT, ...: the app's SIGTERM behaviour, no grace
+    if op == "kill" and kw.get("signal", "KILL") != "KILL":
+        op = "stop"                     # TERM, INT, QUIT: the app's SIGTERM behaviour, no grace
         kw = {"t": 0.0}
     if op == "stop" and inst is not None and inst.life is not None and kw.get("t") is not None:
         inst.life.grace = float(kw["t"])
@@ -280,5 +294,5 @@ def network_of(engine: Engine, iid: int) -> tuple[str, int]:
 
 __all__ = ["NATIVE_API", "NATIVE_CREATE", "Planner", "Status", "api", "build_engine", "create",
            "events_since", "host_figures", "image_in_use", "image_ready", "instances_of", "is_up",
-           "layer_states", "marks", "native", "network_of", "networks", "pull", "remove_image", "run",
+           "layer_states", "marks", "native", "replayable", "network_of", "networks", "pull", "remove_image", "run",
            "status"]

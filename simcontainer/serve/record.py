@@ -28,20 +28,20 @@ def session_scenario(sim: SimHost) -> tuple[Scenario, list[str]]:
         base = sim.base
         data: dict[str, Any] = base.to_dict()
         names = {w.name for w in base.workloads}
-        adhoc = [w for w in sim.engine.scenario.workloads if w.name not in names]
-        runs = {c.workload_name: c.at_s for c in _runs(sim)}
+        runs = {call.workload: call.at_s for call in sim.session if call.op == "run"}
+        adhoc = [w for w in sim.engine.scenario.workloads if w.name not in names and w.name in runs]
         workloads = []
         for w in adhoc:
             d = w.model_dump(mode="json", exclude_none=True)
             d["arrival"] = {"kind": "burst", "at_s": runs[w.name], "count": 1}
             workloads.append(d)
         data["workloads"] = [*data["workloads"], *workloads]
-        actions = [a for a in data.get("actions", [])]
+        actions = list(data.get("actions", []))
         notes = []
         for call in sim.session:
-            if call.op in ("run",):
+            if call.op == "run":
                 continue
-            if not call.replayable or call.op not in ("start", "stop", "kill", "pause", "unpause", "remove"):
+            if not call.replayable:
                 notes.append(f"not replayed: {call.op} {call.workload} at {call.at_s:.6f} s")
                 continue
             if call.at_s >= base.duration_s:
@@ -55,16 +55,6 @@ def session_scenario(sim: SimHost) -> tuple[Scenario, list[str]]:
         data["name"] = f"{base.name}-session"
         scenario = parse_scenario(data, base_dir=base.base_dir, catalogue=sim.catalogue, source="session")
     return scenario, notes
-
-
-class _Run:
-    def __init__(self, workload_name: str, at_s: float) -> None:
-        self.workload_name = workload_name
-        self.at_s = at_s
-
-
-def _runs(sim: SimHost) -> list[_Run]:
-    return [_Run(c.workload, c.at_s) for c in sim.session if c.op == "run"]
 
 
 def _sentinel(base: Scenario) -> dict[str, Any]:

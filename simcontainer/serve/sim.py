@@ -39,6 +39,11 @@ _NOUNS = ("babbage", "curie", "dijkstra", "hopper", "knuth", "lovelace", "noethe
           "shannon", "turing")
 
 
+# signal numbers the docker CLI may send instead of names (Linux x86-64)
+_SIGNALS = {"1": "HUP", "2": "INT", "3": "QUIT", "9": "KILL", "10": "USR1", "12": "USR2", "15": "TERM",
+            "18": "CONT", "19": "STOP", "28": "WINCH"}
+
+
 class ApiError(Exception):
     """An answer other than success: HTTP status and Docker's message."""
 
@@ -339,15 +344,20 @@ class SimHost:
         if not isinstance(hc, dict):
             raise ApiError(400, "HostConfig: an object is required")
         with self.changed:
-            if name is not None and (name in self.names or name in {w.name for w in self.engine.scenario.workloads}):
+            if name is not None and name in self.names:
                 raise ApiError(409, f'Conflict. The container name "/{name}" is already in use')
             img = self.image(ref)
-            workload = self._workload(name or self._new_name(), img.name, hc, body)
+            cname = name or self._new_name()
+            # its workload's name: the container's, or with ".N" when a workload has it already
+            # (a name used again after a remove, or a workload of the scenario)
+            taken = {w.name for w in self.engine.scenario.workloads}
+            wname = next(n for n in (cname, *(f"{cname}.{k}" for k in range(2, 10**6))) if n not in taken)
+            workload = self._workload(wname, img.name, hc, body)
             plan = self.planner.add(workload)
             t = self._call_time(action=False)
             iid, warnings = daemon.create(self.engine, plan)
             labels = body.get("Labels") or {}
-            c = Container(iid, hex_id("simcontainer", iid), workload.name, plan.index, img.name, ref, t, True,
+            c = Container(iid, hex_id("simcontainer", iid), cname, plan.index, img.name, ref, t, True,
                           labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
                           cmd=[str(x) for x in (body.get("Cmd") or [])] if isinstance(body.get("Cmd"), list) else [],
                           config=body, host_config=hc, warnings=warnings)
@@ -357,6 +367,10 @@ class SimHost:
             self.calls += 1
             self._sync()
             self.until(lambda: self.status(c).state not in ("requested", "waiting", "pulling"))
+            if self.status(c).state in ("rejected", "failed"):
+                why = [f["reason"] for f in self.engine.recorder.failures if f["instance"] == iid]
+                raise ApiError(409, f"the simulated host refused the container: "
+                                    f"{why[0] if why else 'it does not fit (RAM, disk or CPU) and admission rejects'}")
             return c
 
     def _workload(self, name: str, image: str, hc: dict[str, Any], body: dict[str, Any]) -> Workload:
@@ -373,7 +387,12 @@ class SimHost:
             "arrival": {"kind": "burst", "at_s": 0.0, "count": 1}, "lifetime": {"kind": "forever"}}
         if body.get("StopTimeout") is not None:
             data["stop_grace_s"] = float(body["StopTimeout"])
-        if data["runtime"] not in self.engine.scenario.runtime_table(self.catalogue):
+        runtimes = self.engine.scenario.runtime_table(self.catalogue)
+        if data["runtime"] in runtimes and runtimes[data["runtime"]].kind == "container" \
+                and self.images[image].kind == "vm":
+            raise ApiError(400, f"Image: {image!r} is a VM disk image; a container runtime "
+                                f"({data['runtime']}) cannot boot it (give HostConfig.Runtime, e.g. qemu-kvm)")
+        if data["runtime"] not in runtimes:
             raise ApiError(400, f"HostConfig.Runtime: unknown runtime {data['runtime']!r} (allowed: "
                                 f"{', '.join(sorted(self.engine.scenario.runtime_table(self.catalogue)))})")
         try:
@@ -386,7 +405,7 @@ class SimHost:
         status = daemon.api(self.engine, op, c.iid, **kw)
         wl = self.engine.scenario.workloads[c.workload].name
         nth = daemon.instances_of(self.engine, c.workload).index(c.iid)
-        self.session.append(SessionCall(t, op, wl, nth, replayable=daemon.native(op)))
+        self.session.append(SessionCall(t, op, wl, nth, replayable=daemon.replayable(self.engine, c.iid, op, **kw)))
         self.calls += 1
         self._sync()
         return status
@@ -423,14 +442,21 @@ class SimHost:
             return self._answer(st, c, "stop")
 
     def kill(self, ref: str, signal: str = "KILL") -> int:
+        """``docker kill -s``: KILL ends it (137); TERM, INT and QUIT go to the app as ``docker
+        stop`` with no grace would; other signals (HUP, USR1, CONT, WINCH, ...) reach a process
+        the simulation does not model: no state change."""
+        sig = _SIGNALS.get(signal.upper().removeprefix("SIG"), signal.upper().removeprefix("SIG"))
         with self.changed:
             c = self.find(ref)
             if not daemon.is_up(self.engine, c.iid):
                 raise ApiError(409, f"Cannot kill container: {c.id}: container {c.id} is not running")
-            st = self._action(c, "kill", signal=signal)
+            number = {v: k for k, v in _SIGNALS.items()}.get(sig, sig)
+            if sig not in ("KILL", "TERM", "INT", "QUIT"):
+                self.emit(c, "kill", self.now, {"signal": number})
+                return 204
+            st = self._action(c, "kill", signal=sig)
             if st == 204:
-                sig = {"KILL": "9", "SIGKILL": "9", "TERM": "15", "SIGTERM": "15", "INT": "2", "SIGINT": "2"}
-                self.emit(c, "kill", self.now, {"signal": sig.get(signal.upper(), signal)})
+                self.emit(c, "kill", self.now, {"signal": number})
                 self.until(self._down(c))
             return self._answer(st, c, "kill")
 
