@@ -351,7 +351,10 @@ class SimHost:
             # its workload's name: the container's, or with ".N" when a workload has it already
             # (a name used again after a remove, or a workload of the scenario)
             taken = {w.name for w in self.engine.scenario.workloads}
-            wname = next(n for n in (cname, *(f"{cname}.{k}" for k in range(2, 10**6))) if n not in taken)
+            wname, k = cname, 1
+            while wname in taken:
+                k += 1
+                wname = f"{cname}.{k}"
             workload = self._workload(wname, img.name, hc, body)
             plan = self.planner.add(workload)
             t = self._call_time(action=False)
