@@ -100,3 +100,28 @@ def test_a_docker_cli_session_replays(tmp_path: Path) -> None:
         served_result, replay = replay_matches(sim)
     assert same_summary(served_result.summary, replay.summary) == []
     assert served_result.recorder.api_calls == replay.recorder.api_calls
+
+
+def test_docker_run_attached_streams_until_interrupted(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    assert DOCKER is not None
+    with served(tmp_path) as (sim, sock):
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "cfg")}
+        proc = subprocess.Popen([DOCKER, "-H", f"unix://{sock}", "run", "--name", "fg", "alpine:3.20"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            for _ in range(600):          # until the CLI has started it (it attaches first)
+                c = next((x for x in sim.containers.values() if x.name == "fg"), None)
+                if c is not None and sim.status(c).state == "running":
+                    break
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)       # the CLI passes it on: the app exits on SIGINT
+            out, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert "running" in out and "after the request" in out
+        c = next(x for x in sim.containers.values() if x.name == "fg")
+        assert sim.status(c).state == "exited"

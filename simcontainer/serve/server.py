@@ -39,7 +39,7 @@ ENDPOINTS = (
     "GET /_ping", "GET /version", "GET /info", "GET /system/df", "GET /events",
     "GET /containers/json", "POST /containers/create", "GET /containers/{id}/json",
     "POST /containers/{id}/start|stop|kill|restart|pause|unpause|wait",
-    "DELETE /containers/{id}", "GET /containers/{id}/logs", "GET /containers/{id}/stats",
+    "DELETE /containers/{id}", "POST /containers/{id}/attach", "GET /containers/{id}/logs", "GET /containers/{id}/stats",
     "GET /images/json", "POST /images/create", "GET /images/{name}/json", "DELETE /images/{name}",
     "POST /images/{name}/tag", "GET /networks", "GET /networks/{id}",
     "GET /simcontainer/session (the session as a scenario)",
@@ -242,14 +242,18 @@ class Handler(BaseHTTPRequestHandler):
                                     f"version is {views.MIN_API_VERSION}, please upgrade your client")
             path = m[3]
         path = path.rstrip("/") or "/"
+        allowed: list[str] = []
         for pattern, methods in _ROUTES:
             mm = pattern.match(path)
             if mm:
-                fn = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
+                fn = methods.get(method) or (methods.get("GET") if method == "HEAD" and path == "/_ping" else None)
                 if fn is None:
-                    raise ApiError(405, f"{method} is not allowed on {path} (allowed: {', '.join(methods)})")
+                    allowed += methods
+                    continue
                 args = mm.groups()
                 return lambda: fn(self, *args)
+        if allowed and not path.endswith("/prune"):
+            raise ApiError(405, f"{method} is not allowed on {path[:80]} (allowed: {', '.join(allowed)})")
         raise ApiError(404, f"page not found: {method} {path[:80]} (this simulated engine serves: "
                             f"{'; '.join(ENDPOINTS)})")
 
@@ -389,6 +393,35 @@ class Handler(BaseHTTPRequestHandler):
 
         self._stream(frames(), "application/vnd.docker.multiplexed-stream")
 
+    def attach(self, ref: str) -> None:
+        """``docker run`` without ``-d`` attaches before the start: the connection is taken over
+        (101) and carries the container's output -- here its lifecycle lines -- until it exits
+        (Ctrl-C in the CLI sends the container a signal, as with dockerd)."""
+        sim = self.sim
+        with sim.lock:
+            c = sim.find(ref)
+            exits = sim.exits(c)
+        self.send_response(101)
+        self.send_header("Content-Type", "application/vnd.docker.multiplexed-stream")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Upgrade", "tcp")
+        self.end_headers()
+        self.close_connection = True
+        k = 0
+        while True:
+            with sim.changed:
+                lines, k = c.log[k:], len(c.log)
+                done = sim.exits(c) > exits or not sim.status(c).exists
+            for t, text in lines:
+                data = f"[simcontainer t={t:.3f}s] {text}\n".encode()
+                self.wfile.write(struct.pack(">BxxxL", 1, len(data)) + data)
+            self.wfile.flush()
+            # (no _client_gone here: a client without stdin half-closes its side at once)
+            if done or sim.closed:
+                return
+            with sim.changed:
+                sim.changed.wait(0.1)
+
     def stats(self, ref: str) -> None:
         # one sample whatever ``stream`` says (what ``docker stats --no-stream`` asks for)
         self._bool("stream", True)
@@ -457,6 +490,7 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Callable[..., None]]]] = [
      {"POST": Handler.container_op}),
     (re.compile(rf"^/containers/{_ID}/logs$"), {"GET": Handler.logs}),
     (re.compile(rf"^/containers/{_ID}/stats$"), {"GET": Handler.stats}),
+    (re.compile(rf"^/containers/{_ID}/attach$"), {"POST": Handler.attach}),
     (re.compile(rf"^/containers/{_ID}$"), {"DELETE": Handler.container_delete}),
     (re.compile(r"^/images/json$"), {"GET": Handler.images}),
     (re.compile(r"^/images/create$"), {"POST": Handler.pull}),
@@ -468,8 +502,19 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, Callable[..., None]]]] = [
 ]
 
 
+def _quiet_error(server: socketserver.BaseServer, request: Any, client_address: Any) -> None:
+    """A client that went away mid-request is no error worth a traceback."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return
+    if getattr(server, "verbose", False):
+        traceback.print_exc()
+
+
 class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     """An HTTP server on a unix socket, created with mode 0600 (only its owner may connect)."""
+
+    handle_error = _quiet_error
 
     daemon_threads = True
     block_on_close = False
@@ -497,6 +542,7 @@ class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer)
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
+    handle_error = _quiet_error
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128

@@ -522,13 +522,13 @@ class SimHost:
         before it starts the container) only watch, while other calls move the simulation."""
         with self.changed:
             c = self.find(ref)
-            exits = self._exits(c)
+            exits = self.exits(c)
 
             def done() -> bool:
                 if condition == "removed":
                     return not self.status(c).exists
                 if condition == "next-exit":
-                    return self._exits(c) > exits
+                    return self.exits(c) > exits
                 return not daemon.is_up(self.engine, c.iid)
 
             if condition == "not-running" and self.clock == "step":
@@ -539,7 +539,7 @@ class SimHost:
                 self.changed.wait(0.1)
             return {"StatusCode": self.status(c).exit_code, "Error": None}
 
-    def _exits(self, c: Container) -> int:
+    def exits(self, c: Container) -> int:
         return sum(1 for e in self.events if e["Action"] in ("die", "destroy") and e["Actor"]["ID"] == c.id)
 
     # ---- images ---------------------------------------------------------------------------
