@@ -170,6 +170,11 @@ def status(engine: Engine, iid: int) -> Status:
                   plan.demand.cpu, plan.demand.ram_mib)
 
 
+def live_ids(engine: Engine) -> list[int]:
+    """Instances that exist (not removed, rejected or failed-and-gone), oldest first."""
+    return sorted(engine.daemon.live)
+
+
 def is_up(engine: Engine, iid: int) -> bool:
     inst = engine.daemon.live.get(iid)
     return inst is not None and inst.state in _UP
@@ -294,5 +299,5 @@ def network_of(engine: Engine, iid: int) -> tuple[str, int]:
 
 __all__ = ["NATIVE_API", "NATIVE_CREATE", "Planner", "Status", "api", "build_engine", "create",
            "events_since", "host_figures", "image_in_use", "image_ready", "instances_of", "is_up",
-           "layer_states", "marks", "native", "replayable", "network_of", "networks", "pull", "remove_image", "run",
+           "layer_states", "live_ids", "marks", "native", "replayable", "network_of", "networks", "pull", "remove_image", "run",
            "status"]

@@ -274,8 +274,7 @@ class SimHost:
         iid = self.names.get(ref)
         if iid is not None and daemon.status(self.engine, iid).exists:
             return self.containers[iid]
-        found = [c for c in self.containers.values()
-                 if daemon.status(self.engine, c.iid).exists and (c.id == ref or (len(ref) >= 1 and c.id.startswith(ref)))]
+        found = [c for c in self.listed() if c.id.startswith(ref)] if ref else []
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
@@ -285,7 +284,7 @@ class SimHost:
     def listed(self) -> list[Container]:
         """Containers ``docker ps -a`` lists (created and not removed), oldest first."""
         self.engine_sync()
-        return [c for c in self.containers.values() if daemon.status(self.engine, c.iid).exists]
+        return [self.containers[i] for i in daemon.live_ids(self.engine) if i in self.containers]
 
     def engine_sync(self) -> None:
         with self.lock:

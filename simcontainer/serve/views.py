@@ -292,7 +292,8 @@ def networks(sim: SimHost) -> list[dict[str, Any]]:
 
 def network(sim: SimHost, name: str, used: int | None = None) -> dict[str, Any]:
     bridge = name.startswith("bridge")
-    k = int(name.removeprefix("bridge") or 0) if bridge and name.removeprefix("bridge").isdigit() or name == "bridge" else 0
+    suffix = name.removeprefix("bridge")
+    k = int(suffix) if bridge and suffix.isdigit() else 0
     members = {}
     for c in sim.listed():
         net, ep = _network(sim, c)
