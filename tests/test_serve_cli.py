@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -103,9 +105,6 @@ def test_a_docker_cli_session_replays(tmp_path: Path) -> None:
 
 
 def test_docker_run_attached_streams_until_interrupted(tmp_path: Path) -> None:
-    import signal
-    import time
-
     assert DOCKER is not None
     with served(tmp_path) as (sim, sock):
         env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "cfg")}

@@ -17,7 +17,7 @@ from typing import Any
 from simcontainer.serve import host as daemon
 from simcontainer.serve.sim import EPOCH, ApiError, Container, SimHost, hex_id, image_id
 
-API_VERSION = "1.45"          # Docker Engine 26.1 / 27.0 (moby api/common.go DefaultVersion)
+API_VERSION = "1.45"          # Docker Engine 26.1's (moby api/common.go DefaultVersion at v26.1)
 MIN_API_VERSION = "1.24"      # what dockerd 26 still accepts (moby api/common.go MinSupportedAPIVersion)
 ENGINE_VERSION = "26.1.0-simcontainer"
 ZERO_TIME = "0001-01-01T00:00:00Z"
