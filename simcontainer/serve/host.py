@@ -18,6 +18,7 @@ against the daemon API contract (``Daemon.run``, ``Daemon.create``, ``Daemon.api
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ from simcontainer.profiles import Catalogue
 from simcontainer.scenario import Action, Scenario, Workload
 
 # The contract has landed once ``Daemon.api`` takes keyword arguments (t, signal, force).
-NATIVE_API = any(p.kind is inspect.Parameter.VAR_KEYWORD
+NATIVE_API = any(p.kind is inspect.Parameter.VAR_KEYWORD or p.name in ("t", "signal", "force")
                  for p in inspect.signature(Daemon.api).parameters.values())
 NATIVE_CREATE = hasattr(Daemon, "create")
 # Docker's event names for states whose entry is an event (the recorder's own action wins)
@@ -48,18 +49,23 @@ def native(op: str) -> bool:
     return NATIVE_API or op not in ("restart", "remove-force")
 
 
-ACTION_OPS = ("start", "stop", "kill", "pause", "unpause", "remove")     # scenario.Action.op today
+# What a scripted action (scenario.Action) can hold, read from the schema: today op in start,
+# stop, kill, pause, unpause, remove and no grace, signal or force fields; more once it has them.
+ACTION_OPS = typing.get_args(Action.model_fields["op"].annotation)
+ACTION_FIELDS = set(Action.model_fields)
+_DEFAULTS = {"t": None, "signal": "KILL", "force": False}
 
 
-def replayable(engine: Engine, iid: int, op: str, **kw: Any) -> bool:
-    """Whether a scripted action (``scenario.Action``: op, workload, instance; no grace, signal or
-    force) does what this call did: a stop with the plan's own grace, a kill with SIGKILL."""
-    if op not in ACTION_OPS or kw.get("force"):
-        return False
-    if kw.get("signal", "KILL") != "KILL":
-        return False
-    t = kw.get("t")
-    return t is None or t == engine.plans[engine.recorder.workload[iid]].grace_s
+def action_fields(engine: Engine, iid: int, op: str, **kw: Any) -> dict[str, Any] | None:
+    """The call as a scripted action's extra fields ({} for none), or None when no action can
+    hold it: an op the schema lacks, or a grace, signal or force it has no field for (a grace
+    equal to the plan's own is no change)."""
+    if op not in ACTION_OPS:
+        return None
+    extra = {k: v for k, v in kw.items() if v != _DEFAULTS.get(k)}
+    if "t" in extra and "t" not in ACTION_FIELDS and extra["t"] == engine.plans[engine.recorder.workload[iid]].grace_s:
+        del extra["t"]
+    return extra if set(extra) <= ACTION_FIELDS else None
 
 
 def _full_lifecycle_scenario(scenario: Scenario) -> Scenario:
@@ -299,5 +305,5 @@ def network_of(engine: Engine, iid: int) -> tuple[str, int]:
 
 __all__ = ["NATIVE_API", "NATIVE_CREATE", "Planner", "Status", "api", "build_engine", "create",
            "events_since", "host_figures", "image_in_use", "image_ready", "instances_of", "is_up",
-           "layer_states", "live_ids", "marks", "native", "replayable", "network_of", "networks", "pull", "remove_image", "run",
+           "action_fields", "layer_states", "live_ids", "marks", "native", "network_of", "networks", "pull", "remove_image", "run",
            "status"]

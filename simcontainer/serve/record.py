@@ -47,7 +47,7 @@ def session_scenario(sim: SimHost) -> tuple[Scenario, list[str]]:
             if call.at_s >= base.duration_s:
                 notes.append(f"not replayed: {call.op} {call.workload} at {call.at_s:.6f} s, after duration_s")
             actions.append({"at_s": call.at_s, "op": call.op, "workload": call.workload,
-                            "instance": call.instance})
+                            "instance": call.instance, **call.fields})
         if not actions:
             actions.append(_sentinel(base))
             notes.append(_SENTINEL_NOTE)

@@ -91,6 +91,7 @@ class SessionCall:
     workload: str
     instance: int = 0
     replayable: bool = True
+    fields: dict[str, Any] = field(default_factory=dict)    # an action's extra fields (t, signal, ...)
 
 
 class SimHost:
@@ -407,7 +408,8 @@ class SimHost:
         status = daemon.api(self.engine, op, c.iid, **kw)
         wl = self.engine.scenario.workloads[c.workload].name
         nth = daemon.instances_of(self.engine, c.workload).index(c.iid)
-        self.session.append(SessionCall(t, op, wl, nth, replayable=daemon.replayable(self.engine, c.iid, op, **kw)))
+        extra = daemon.action_fields(self.engine, c.iid, op, **kw)
+        self.session.append(SessionCall(t, op, wl, nth, replayable=extra is not None, fields=extra or {}))
         self.calls += 1
         self._sync()
         return status
