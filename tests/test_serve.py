@@ -317,3 +317,17 @@ def test_a_name_is_free_again_after_remove(tmp_path: Path) -> None:
         served_result, replay = replay_matches(sim)
     assert [w.name for w in sim.engine.scenario.workloads][-2:] == ["again", "again.2"]
     assert same_summary(served_result.summary, replay.summary) == []
+
+
+def test_stats_stream_and_logs_tail(tmp_path: Path) -> None:
+    with served(tmp_path) as (sim, sock):
+        cl = client(sock)
+        c = cl.containers.run("alpine:3.20", detach=True, name="st", nano_cpus=1_000_000_000)
+        samples = c.stats(stream=True, decode=True)
+        first, second = next(samples), next(samples)
+        assert first["id"] == second["id"] == c.id
+        assert first["cpu_stats"]["online_cpus"] == 8
+        lines = c.logs(tail=1).decode().splitlines()
+        assert len(lines) == 1 and "running" in lines[0]
+        assert raw_json(sock, "GET", f"/containers/{c.id}/logs?stdout=1&tail=lots")[0] == 400
+        cl.close()

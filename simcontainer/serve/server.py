@@ -372,11 +372,15 @@ class Handler(BaseHTTPRequestHandler):
         stamps, follow = self._bool("timestamps"), self._bool("follow")
         if not (self._bool("stdout") or self._bool("stderr")):
             raise ApiError(400, "you must choose at least one stream (stdout=1 or stderr=1)")
+        tail = self._q("tail") or "all"
+        if tail != "all" and not tail.isdigit():
+            raise ApiError(400, f"tail: a number of lines or 'all' is required, got {tail[:40]!r}")
         with sim.lock:
             c = sim.find(ref)
+            k0 = max(0, len(c.log) - int(tail)) if tail != "all" else 0
 
         def frames() -> Iterable[bytes]:
-            k = 0
+            k = k0
             while True:
                 with sim.changed:
                     lines, k = c.log[k:], len(c.log)
@@ -423,11 +427,32 @@ class Handler(BaseHTTPRequestHandler):
                 sim.changed.wait(0.1)
 
     def stats(self, ref: str) -> None:
-        # one sample whatever ``stream`` says (what ``docker stats --no-stream`` asks for)
-        self._bool("stream", True)
-        with self.sim.lock:
-            c = self.sim.find(ref)
-            self._json(200, views.stats(self.sim, c))
+        """One sample (``stream=false``, ``docker stats --no-stream``) or a sample per wall
+        second until the client leaves (a step clock's samples change only as calls move it)."""
+        sim = self.sim
+        stream = self._bool("stream", True) and not self._bool("one-shot")
+        with sim.lock:
+            c = sim.find(ref)
+            first = views.stats(sim, c)
+        if not stream:
+            self._json(200, first)
+            return
+
+        def samples() -> Iterable[bytes]:
+            sample = first
+            while True:
+                yield json.dumps(sample).encode() + b"\n"
+                for _ in range(10):
+                    if sim.closed or self._client_gone():
+                        return
+                    with sim.changed:
+                        sim.changed.wait(0.1)
+                with sim.lock:
+                    if not sim.status(c).exists:
+                        return
+                    sample = views.stats(sim, c)
+
+        self._stream(samples())
 
     # ---- images ---------------------------------------------------------------------------
 
