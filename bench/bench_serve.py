@@ -86,6 +86,7 @@ def _direct(n: int) -> tuple[SimHost, int]:
 
 def run(repeat: int | None = None) -> dict[str, Any]:
     n = int(os.environ.get("BENCH_SERVE_N", 200))
+    _over_http(5)           # warm-up: imports, pydantic's validators, the first plans
     wall_h, cpu_h, (sim, calls) = timed(lambda: _over_http(n))
     wall_d, cpu_d, (sim_d, _) = timed(lambda: _direct(n))
     # the scenario's horizon: the session's end (the churn before it is the same prefix)
