@@ -331,3 +331,15 @@ def test_stats_stream_and_logs_tail(tmp_path: Path) -> None:
         assert len(lines) == 1 and "running" in lines[0]
         assert raw_json(sock, "GET", f"/containers/{c.id}/logs?stdout=1&tail=lots")[0] == 400
         cl.close()
+
+
+def test_a_real_clock_session_replays_too(tmp_path: Path) -> None:
+    with served(tmp_path, clock="real", speed=40.0) as (sim, sock):
+        cl = client(sock)
+        c = cl.containers.run("alpine:3.20", detach=True, name="rt")
+        c.stop()
+        c.start()
+        cl.close()
+        served_result, replay = replay_matches(sim)
+    assert same_summary(served_result.summary, replay.summary) == []
+    assert served_result.recorder.api_calls == replay.recorder.api_calls
