@@ -343,3 +343,16 @@ def test_a_real_clock_session_replays_too(tmp_path: Path) -> None:
         served_result, replay = replay_matches(sim)
     assert same_summary(served_result.summary, replay.summary) == []
     assert served_result.recorder.api_calls == replay.recorder.api_calls
+
+
+@pytest.mark.parametrize("host_config, field", [
+    ({"Memory": "abc"}, "HostConfig.Memory"), ({"Runtime": {"a": 1}}, "HostConfig.Runtime"),
+    ({"RestartPolicy": "always"}, "HostConfig.RestartPolicy"), ({"NanoCpus": -1}, "HostConfig.NanoCpus"),
+    ({"RestartPolicy": {"Name": "bogus"}}, "HostConfig.RestartPolicy.Name"),
+    ({"AutoRemove": "yes"}, "HostConfig.AutoRemove"),
+])
+def test_a_bad_create_names_the_field(tmp_path: Path, host_config: dict, field: str) -> None:
+    with served(tmp_path) as (sim, sock):
+        status, err = raw_json(sock, "POST", "/containers/create", {"Image": "alpine:3.20", "HostConfig": host_config})
+        assert status == 400 and err["message"].startswith(field + ":")
+        assert sim.session == []              # nothing was created or recorded

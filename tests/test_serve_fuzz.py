@@ -36,7 +36,9 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.
 BODIES = st.one_of(
     st.none(), st.binary(max_size=200),
     st.fixed_dictionaries({"Image": st.sampled_from(["alpine:3.20", "nginx:1.27", "nope", ""])},
-                          optional={"HostConfig": JSON, "Labels": JSON, "Cmd": JSON, "StopTimeout": JSON}),
+                          optional={"HostConfig": JSON | st.fixed_dictionaries({}, optional={
+                              k: JSON for k in ("Memory", "NanoCpus", "Runtime", "AutoRemove", "RestartPolicy")}),
+                              "Labels": JSON, "Cmd": JSON, "StopTimeout": JSON}),
     JSON)
 ROUTES = ["/_ping", "/version", "/info", "/system/df", "/containers/json", "/containers/create",
           "/containers/{}/json", "/containers/{}/start", "/containers/{}/stop", "/containers/{}/kill",

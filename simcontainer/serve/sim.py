@@ -16,12 +16,15 @@ meets the same events in the same order, so it gives the same result.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from simcontainer.images import Image
 from simcontainer.metrics import PHASE_SPANS
@@ -377,19 +380,21 @@ class SimHost:
             return c
 
     def _workload(self, name: str, image: str, hc: dict[str, Any], body: dict[str, Any]) -> Workload:
-        rp = hc.get("RestartPolicy") or {}
-        restart = rp.get("Name") or "no" if isinstance(rp, dict) else "no"
-        if restart == "on-failure" and int(rp.get("MaximumRetryCount") or 0) > 0:
-            restart = f"on-failure:{int(rp['MaximumRetryCount'])}"
-        mem = hc.get("Memory") or 0
-        cpu = (hc.get("NanoCpus") or 0) / 1e9
+        rp = _typed(hc, "RestartPolicy", dict, "HostConfig") or {}
+        restart = _typed(rp, "Name", str, "HostConfig.RestartPolicy") or "no"
+        retries = _number(rp, "MaximumRetryCount", 0, 1_000_000, "HostConfig.RestartPolicy") or 0
+        if restart == "on-failure" and retries > 0:
+            restart = f"on-failure:{int(retries)}"
+        mem = _number(hc, "Memory", 0, 2**60, "HostConfig") or 0
+        cpu = (_number(hc, "NanoCpus", 0, 10**15, "HostConfig") or 0) / 1e9
         data: dict[str, Any] = {
-            "name": name, "runtime": hc.get("Runtime") or "runc", "image": image, "cpu": cpu,
-            "mem_mib": mem / 2**20 if mem else DEFAULT_MEM_MIB, "restart": restart,
-            "auto_remove": bool(hc.get("AutoRemove")),
+            "name": name, "runtime": _typed(hc, "Runtime", str, "HostConfig") or "runc", "image": image,
+            "cpu": cpu, "mem_mib": mem / 2**20 if mem else DEFAULT_MEM_MIB, "restart": restart,
+            "auto_remove": bool(_typed(hc, "AutoRemove", bool, "HostConfig")),
             "arrival": {"kind": "burst", "at_s": 0.0, "count": 1}, "lifetime": {"kind": "forever"}}
-        if body.get("StopTimeout") is not None:
-            data["stop_grace_s"] = float(body["StopTimeout"])
+        grace = _number(body, "StopTimeout", 0, 10**9, "config")
+        if grace is not None:
+            data["stop_grace_s"] = float(grace)
         runtimes = self.engine.scenario.runtime_table(self.catalogue)
         if data["runtime"] in runtimes and runtimes[data["runtime"]].kind == "container" \
                 and self.images[image].kind == "vm":
@@ -400,8 +405,11 @@ class SimHost:
                                 f"{', '.join(sorted(self.engine.scenario.runtime_table(self.catalogue)))})")
         try:
             return Workload.model_validate(data)
-        except ValueError as e:
-            raise ApiError(400, f"invalid container config: {str(e).splitlines()[0]}") from None
+        except ValidationError as e:
+            err = e.errors()[0]
+            field_name = {"restart": "HostConfig.RestartPolicy.Name", "mem_mib": "HostConfig.Memory",
+                          "cpu": "HostConfig.NanoCpus", "stop_grace_s": "StopTimeout"}.get(str(err["loc"][0]), "config")
+            raise ApiError(400, f"{field_name}: {err['msg']}") from None
 
     def _action(self, c: Container, op: str, **kw: Any) -> int:
         t = self._call_time(action=True)
@@ -626,6 +634,24 @@ class SimHost:
             alias = f"{repo}:{tag or 'latest'}"
             self.tags[alias] = img.name
             self.emit(None, "tag", self.now, {"name": alias}, kind="image", actor=image_id(img.name))
+
+
+def _typed(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    """``obj[key]`` if it is of ``kind`` or absent (None); a 400 naming it otherwise."""
+    v = obj.get(key)
+    if v is None or (isinstance(v, kind) and not (kind is not bool and isinstance(v, bool))):
+        return v
+    what = {dict: "an object", str: "a string", bool: "true or false"}.get(kind, kind.__name__)
+    raise ApiError(400, f"{where}.{key}: {what} is required, got {json.dumps(v)[:60]}")
+
+
+def _number(obj: dict[str, Any], key: str, lo: float, hi: float, where: str) -> float | None:
+    v = obj.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not (lo <= v <= hi):
+        raise ApiError(400, f"{where}.{key}: a number in {lo:g}..{hi:g} is required, got {json.dumps(v)[:60]}")
+    return float(v)
 
 
 def _layer_progress(short: str, state: str, size: int) -> Iterator[dict[str, Any]]:
