@@ -51,7 +51,7 @@ KNOWN = st.builds(lambda v, r, ref: v + r.format(quote(ref, safe=":")),
 RANDOM = st.lists(st.sampled_from(SEGMENTS) | st.text(max_size=12), min_size=1, max_size=5).map(
     lambda segs: "/" + "/".join(quote(x, safe="%:") for x in segs))
 # endpoints that may wait for the simulation (a container that never exits): a short timeout is an answer
-WAITING = ("wait", "events", "logs", "restart", "stop")
+WAITING = ("wait", "events", "logs", "restart", "stop", "stats", "attach")
 
 
 def request(sock: str, method: str, path: str, body: bytes | None) -> int | None:
