@@ -29,7 +29,7 @@ for _a in _seen:
 print(_json.dumps([_l for _l in _labels if _l]))
 """
 EXPECTED = ["01-containers-vs-vms-density", "02-anatomy-of-a-startup", "03-images-layers-cow",
-            "04-planning-with-a-sweep", "05-size-a-fleet-for-an-slo"]
+            "04-planning-with-a-sweep", "05-size-a-fleet-for-an-slo", "06-docker-commands-on-a-simulated-host"]
 
 
 def test_the_four_lessons_exist():

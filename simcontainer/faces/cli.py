@@ -469,6 +469,8 @@ PLUGINS: dict[str, tuple[str, str]] = {
                  "find the cheapest set-up that meets SLOs (Optuna; a study kept in --out, resumable)"),
     "sensitivity": ("simcontainer.faces.cli_optimize",
                     "which sweep axes a result figure hangs on (SALib: Sobol or Morris indices)"),
+    "serve": ("simcontainer.faces.serve.command",
+              "serve the Docker Engine API from a simulated host (the docker CLI and docker-py drive it)"),
 }
 
 

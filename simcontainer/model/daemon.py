@@ -333,6 +333,8 @@ class Daemon:
             self.rec.ev_action[k] = action
         if exit_code is not None:
             self.rec.ev_exit[k] = exit_code
+            if exit_code >= 0:
+                self.rec.last_exit[self.rec.ev_code[k] >> STATE_BITS] = exit_code
 
     def _event(self, inst: Instance, action: str, exit_code: int | None = None) -> None:
         """An event without a state change (Docker's ``die`` after ``oom``, a signal's ``kill``)."""

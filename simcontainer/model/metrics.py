@@ -84,6 +84,7 @@ class Recorder:
         # per event index an Engine API action other than the state's own, and a die's exit code
         self.ev_action: dict[int, str] = {}
         self.ev_exit: dict[int, int] = {}
+        self.last_exit: dict[int, int] = {}    # instance -> its last exit code (the Engine API's State.ExitCode)
         self.faults: list[dict[str, Any]] = []       # simcontainer.model.faults: one row per fault
         # preemption victims (admission "backfill" with preemption): time_s, host, victim,
         # victim_workload, victim_priority, by, by_workload, by_priority

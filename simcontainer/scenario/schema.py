@@ -395,6 +395,13 @@ class PoissonArrival(Model):
     start_s: NonNeg = 0.0
 
 
+class ApiArrival(Model):
+    """No requests of its own: the workload's instances come only from scripted ``create``
+    actions (what ``simcontainer serve`` records for a ``docker create``)."""
+
+    kind: Literal["api"]
+
+
 class BurstArrival(Model):
     kind: Literal["burst"]
     count: Annotated[Int, Field(ge=1, le=MAX_COUNT)]
@@ -428,7 +435,7 @@ class AzureArrival(Model):
 
 
 Arrival = Annotated[
-    PoissonArrival | BurstArrival | IntervalArrival | TraceArrival | AzureArrival,
+    PoissonArrival | BurstArrival | IntervalArrival | TraceArrival | AzureArrival | ApiArrival,
     Field(discriminator="kind"),
 ]
 

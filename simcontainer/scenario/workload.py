@@ -20,6 +20,7 @@ import numpy as np
 
 from simcontainer.scenario.references import resolve_path
 from simcontainer.scenario.schema import (
+    ApiArrival,
     AzureArrival,
     BurstArrival,
     ExponentialLifetime,
@@ -345,8 +346,10 @@ def request_bound(workload: Workload, scenario: Scenario) -> float:
     """The most requests ``workload`` can make in ``scenario`` (``math.inf``: no bound, Poisson)."""
     a, horizon = workload.arrival, scenario.duration_s
     cap = workload.max_instances if workload.max_instances is not None else math.inf
-    if isinstance(a, BurstArrival):
-        n: float = a.count if a.at_s <= horizon else 0
+    if isinstance(a, ApiArrival):
+        n: float = 0
+    elif isinstance(a, BurstArrival):
+        n = a.count if a.at_s <= horizon else 0
     elif isinstance(a, IntervalArrival):
         q = (horizon - a.start_s) / a.every_s       # may overflow to inf: every_s = 1e-300
         n = (math.floor(q) + 1 if math.isfinite(q) else math.inf) if a.start_s <= horizon else 0
@@ -368,6 +371,8 @@ def arrival_times(workload: Workload, scenario: Scenario, stream: Stream
     cap = workload.max_instances if workload.max_instances is not None else math.inf
     a = workload.arrival
     n = 0
+    if isinstance(a, ApiArrival):       # only scripted creates make its instances
+        return
     if isinstance(a, BurstArrival):
         if a.at_s <= horizon:
             for _ in range(int(min(a.count, cap))):
