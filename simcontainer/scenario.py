@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from simcontainer.cluster.schema import Cluster
 from simcontainer.errors import ScenarioError, format_validation_error
 
 if TYPE_CHECKING:
@@ -611,6 +612,7 @@ class Scenario(Model):
     actions: list[Action] = []
     faults: list[Fault] = []
     registry: Registry = Registry()
+    cluster: Cluster | None = None     # a Kubernetes cluster above the hosts (simcontainer.cluster)
     # Where relative paths (trace files) are resolved from; set by load_scenario, not by users.
     base_dir: str | None = Field(default=None, exclude=True)
 

@@ -1,0 +1,99 @@
+"""The API objects the parts pass around: pods and nodes, with the times Kubernetes stamps on them.
+
+A pod's times are simulated seconds (NaN until reached): ``asked`` (its controller decided to
+create it), ``created`` (the create call answered: creationTimestamp), ``scheduled`` (the
+scheduler chose its node), ``bound`` (the kubelet saw the binding), ``started`` (its containers
+started on the node), ``running`` (the Running status observed through a watch: the pod-startup
+SLI's end), ``ended`` (deleted or finished). ``pull_s`` is the time it waited for its image.
+"""
+
+from __future__ import annotations
+
+import math
+
+from simcontainer.cluster.apiserver import TokenBucket
+
+NAN = math.nan
+
+# phases, as "pods by phase" counts them
+PENDING, CREATING, RUNNING, TERMINATING, SUCCEEDED, GONE = range(6)
+PHASES = ("pending", "creating", "running", "terminating", "succeeded", "gone")
+
+
+class Pod:
+    __slots__ = ("id", "owner", "rev", "template", "image", "priority", "node", "phase", "asked", "created",
+                 "queued", "scheduled", "bound", "started", "running", "ended", "pull_s", "attempts",
+                 "deleting", "available", "replaces", "seq")
+
+    def __init__(self, pid: int, owner: object, rev: int, template: object, image: str, priority: int,
+                 asked: float) -> None:
+        self.id = pid
+        self.owner = owner
+        self.rev = rev
+        self.template = template
+        self.image = image
+        self.priority = priority
+        self.node: Node | None = None
+        self.phase = PENDING
+        self.asked = asked
+        self.created = NAN
+        self.queued = NAN
+        self.scheduled = NAN
+        self.bound = NAN
+        self.started = NAN
+        self.running = NAN
+        self.ended = NAN
+        self.pull_s = 0.0
+        self.attempts = 0
+        self.deleting = False      # its controller asked for its deletion
+        self.available = False     # running and observed ready, and not deleted
+        self.replaces: Pod | None = None   # the pod of a failed node it stands in for
+        self.seq = 0
+
+
+class Node:
+    """A node: allocatable resources and what the scheduler has placed on it, its kubelet's
+    client bucket, image cache, serialized pulls and IPAM lock, and its health."""
+
+    __slots__ = ("index", "pool", "cpu", "mem", "max_pods", "cpu_used", "mem_used", "pods", "ready", "alive",
+                 "images", "pull_free", "ipam_free", "bucket", "version", "added", "removed", "failed",
+                 "hb_offset", "unneeded_since", "speed", "net_mb_s")
+
+    def __init__(self, index: int, pool: object, cpu: float, mem: float, max_pods: int, qps: float, burst: int,
+                 added: float, speed: float) -> None:
+        self.index = index
+        self.pool = pool
+        self.cpu = cpu
+        self.mem = mem
+        self.max_pods = max_pods
+        self.cpu_used = 0.0
+        self.mem_used = 0.0
+        self.pods: set[Pod] = set()
+        self.ready = True
+        self.alive = True
+        self.images: dict[str, float] = {}   # image -> when it is (or will be) present
+        self.pull_free = 0.0                 # serialized pulls: when the puller is free
+        self.ipam_free = 0.0                 # host-local IPAM lock: when it is free
+        self.bucket = TokenBucket(qps, burst)
+        self.version = 0
+        self.added = added
+        self.removed = NAN
+        self.failed = NAN
+        self.hb_offset = 0.0
+        self.unneeded_since = NAN
+        self.speed = speed
+
+    def fits(self, cpu: float, mem: float) -> bool:
+        return (len(self.pods) < self.max_pods and self.cpu_used + cpu <= self.cpu + 1e-9
+                and self.mem_used + mem <= self.mem + 1e-9)
+
+    def score(self) -> float:
+        """NodeResourcesFit's LeastAllocated in reverse: the requested share (lower is better)."""
+        return (self.cpu_used / self.cpu + self.mem_used / self.mem) / 2 if self.cpu and self.mem else 0.0
+
+    def utilization(self) -> float:
+        """The cluster autoscaler's: requested / allocatable, the larger of CPU and memory."""
+        return max(self.cpu_used / self.cpu if self.cpu else 0.0, self.mem_used / self.mem if self.mem else 0.0)
+
+
+__all__ = ["CREATING", "GONE", "NAN", "PENDING", "PHASES", "RUNNING", "SUCCEEDED", "TERMINATING", "Node", "Pod"]
