@@ -163,10 +163,11 @@ def resolve(scenario: Scenario, catalogue: Catalogue | None = None) -> Params:
                               float(host.get("disk_mb_s", 500.0)), float(host.get("cpu_speed", 1.0)), provision))
     inline = resolve_images([i.model_dump() for i in scenario.images], known=cat.images, source=scenario.name)
     images = resolve_image_specs({**cat.images, **inline})
-    used = {w.workload for w in (*cluster.deployments, *cluster.jobs)}
-    # one template per workload; phases scaled by the first pool's CPU speed (pools of other
-    # speeds scale their draws in the kubelet part)
-    templates = {w: _template(scenario, cat, w, 1.0) for w in sorted(used)}
+    runtimes = scenario.runtime_table(cat)
+    # one template per container workload, at the calibration machine's speed (a node divides
+    # the CPU work by its own cpu_speed)
+    templates = {w.name: _template(scenario, cat, w.name, 1.0) for w in scenario.workloads
+                 if runtimes[w.runtime].kind == "container"}
     names = {t.image for t in templates.values()} | {d.update_image for d in cluster.deployments if d.update_image}
     pull = {(p.name, n): pull_seconds(images[n], p.net_mb_s, p.disk_mb_s, scenario) for p in pools for n in names}
     return Params(sections, pools, templates, images, pull, cluster,
