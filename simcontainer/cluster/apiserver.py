@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import simpy
 
 from simcontainer.workload import Stream, lognormal_sigma
@@ -28,13 +29,14 @@ READ, WRITE = 0, 1
 class TokenBucket:
     """client-go's token bucket in closed form: :meth:`reserve` answers how long a call waits."""
 
-    __slots__ = ("qps", "burst", "tokens", "at")
+    __slots__ = ("qps", "burst", "tokens", "at", "log")
 
     def __init__(self, qps: float, burst: int) -> None:
         self.qps = float(qps)
         self.burst = float(burst)
         self.tokens = float(burst)
         self.at = 0.0
+        self.log: list[float] | None = None    # when set, the time each call leaves the client
 
     def reserve(self, now: float) -> float:
         """Take a token for a call made at ``now``; the wait before it may go."""
@@ -42,7 +44,10 @@ class TokenBucket:
         self.at = now
         tokens -= 1.0
         self.tokens = tokens
-        return 0.0 if tokens >= 0 else -tokens / self.qps
+        wait = 0.0 if tokens >= 0 else -tokens / self.qps
+        if self.log is not None:
+            self.log.append(now + wait)
+        return wait
 
 
 class Lognormal:
@@ -114,8 +119,6 @@ class ApiServer:
 
     def summary(self) -> dict[str, Any]:
         """Latency percentiles per client and verb, as the API-call-latency SLI groups them."""
-        import numpy as np
-
         out: dict[str, Any] = {}
         for (client, verb), lat in sorted(self.latency.items()):
             a = np.frombuffer(lat, dtype=float)

@@ -81,7 +81,7 @@ class WorkQueue:
 
 class ReplicaSet:
     __slots__ = ("name", "owner", "rev", "template", "image", "priority", "replicas", "pods", "created_at",
-                 "n_available")
+                 "n_available", "seen", "writes", "seen_write")
 
     def __init__(self, name: str, owner: Any, rev: int, template: PodTemplate, image: str, priority: int,
                  now: float) -> None:
@@ -91,7 +91,10 @@ class ReplicaSet:
         self.template = template
         self.image = image
         self.priority = priority
-        self.replicas = 0           # spec.replicas as last written
+        self.replicas = 0           # spec.replicas as last written to the API
+        self.seen = 0               # spec.replicas as the controllers' informers have it
+        self.writes = 0             # writes issued, and the last one the informers delivered
+        self.seen_write = 0
         self.pods: set[Pod] = set()  # its pods not asked to be deleted
         self.created_at = now
         self.n_available = 0        # of its pods, those available (as its status reports them)
@@ -193,22 +196,34 @@ class Controllers:
     # ---- ReplicaSet ----------------------------------------------------------------------------
 
     def _sync_rs(self, rs: ReplicaSet) -> Any:
-        diff = rs.replicas - len(rs.pods)
+        diff = rs.seen - len(rs.pods)
         if diff > 0:
             yield from self.create_pods(rs, min(diff, self.burst_replicas))
         elif diff < 0:
             for pod in sorted(rs.pods, key=_deletion_rank)[:min(-diff, self.burst_replicas)]:
                 self.delete_pod(pod)
-        if rs.replicas != len(rs.pods):
+        if rs.seen != len(rs.pods):
             self.rs_queue.add(rs)
 
     def scale(self, rs: ReplicaSet, replicas: int) -> None:
-        """The Deployment controller writes a ReplicaSet's replicas; the RS controller sees the
-        write after the call and the watch."""
+        """The Deployment controller writes a ReplicaSet's replicas; both controllers' informers
+        see the write after the call and the watch (in write order, as etcd's revisions)."""
+        if replicas == rs.replicas:
+            return
         rs.replicas = replicas
+        rs.writes += 1
+        n = rs.writes
         d = self.api.cost(self.bucket, "controller-manager", "update replicaset") + self.api.watch()
         ev = self.env.timeout(d)
-        ev.callbacks.append(lambda _e: self.rs_queue.add(rs))
+        ev.callbacks.append(lambda _e: self._seen(rs, n, replicas))
+
+    def _seen(self, rs: ReplicaSet, n: int, replicas: int) -> None:
+        if n <= rs.seen_write:
+            return
+        rs.seen_write = n
+        rs.seen = replicas
+        self.rs_queue.add(rs)
+        self.dep_queue.add(rs.owner)
 
     # ---- Deployment ----------------------------------------------------------------------------
 
@@ -238,41 +253,41 @@ class Controllers:
             yield
 
     def reconcile(self, dep: DeploymentState) -> None:
+        """rolloutRolling on the ReplicaSets as the informer has them (``seen``); a write in this
+        sync updates the local copy, as the controller keeps the object the API returned."""
         new = dep.new
         if new is None:
             return
         surge, unavailable = dep.bounds()
+        spec = {id(rs): rs.seen for rs in dep.sets}
+
+        def set_to(rs: ReplicaSet, n: int) -> None:
+            spec[id(rs)] = n
+            self.scale(rs, n)
+
         olds = [rs for rs in dep.sets if rs is not new]
         # reconcileNewReplicaSet
-        if new.replicas > dep.replicas:
-            self.scale(new, dep.replicas)
-        elif new.replicas < dep.replicas:
-            total = sum(rs.replicas for rs in dep.sets)
-            up = min(dep.replicas + surge - total, dep.replicas - new.replicas)
+        if spec[id(new)] > dep.replicas:
+            set_to(new, dep.replicas)
+        elif spec[id(new)] < dep.replicas:
+            up = min(dep.replicas + surge - sum(spec.values()), dep.replicas - spec[id(new)])
             if up > 0:
-                self.scale(new, new.replicas + up)
-        # reconcileOldReplicaSets
-        if any(rs.replicas for rs in olds):
+                set_to(new, spec[id(new)] + up)
+        # reconcileOldReplicaSets: maxScaledDown from the replicas as written, so a sync before an
+        # old ReplicaSet's pods are gone cannot scale it down twice
+        if any(spec[id(rs)] for rs in olds):
             min_available = dep.replicas - unavailable
-            all_pods = sum(rs.replicas for rs in dep.sets)
-            new_unavailable = new.replicas - new.available()
-            budget = all_pods - min_available - new_unavailable
+            budget = sum(spec.values()) - min_available - (spec[id(new)] - new.available())
             for rs in sorted(olds, key=lambda r: r.created_at):       # cleanupUnhealthyReplicas
-                if budget <= 0:
-                    break
-                unhealthy = rs.replicas - rs.available()
-                cut = min(unhealthy, budget, rs.replicas)
+                cut = min(spec[id(rs)] - rs.available(), budget, spec[id(rs)])
                 if cut > 0:
-                    self.scale(rs, rs.replicas - cut)
+                    set_to(rs, spec[id(rs)] - cut)
                     budget -= cut
-            available = sum(rs.available() for rs in dep.sets)
-            down = available - min_available                           # scaleDownOldReplicaSets...
-            for rs in sorted(olds, key=lambda r: r.created_at):
-                if down <= 0:
-                    break
-                cut = min(rs.replicas, down)
+            down = min(sum(rs.available() for rs in dep.sets) - min_available, budget)
+            for rs in sorted(olds, key=lambda r: r.created_at):       # scaleDownOldReplicaSetsForRollingUpdate
+                cut = min(spec[id(rs)], down)
                 if cut > 0:
-                    self.scale(rs, rs.replicas - cut)
+                    set_to(rs, spec[id(rs)] - cut)
                     down -= cut
         self.note(dep)
 
@@ -283,7 +298,7 @@ class Controllers:
         active = sum(len(rs.pods) for rs in dep.sets)
         available = sum(rs.available() for rs in dep.sets)
         dep.history.append((self.env.now, spec, active, available))
-        if (dep.done != dep.done and new is not None and new.replicas == dep.replicas
+        if (dep.done != dep.done and new is not None and new.seen == dep.replicas
                 and new.available() == dep.replicas and len(new.pods) == dep.replicas
                 and all(not rs.pods for rs in dep.sets if rs is not new)):
             dep.done = self.env.now

@@ -145,6 +145,8 @@ class ClusterSim:
         pod = Pod(len(self.pods), owner, owner.rev, owner.template, owner.image, owner.priority, self.env.now)
         self.pods.append(pod)
         self.counts[0] += 1
+        if isinstance(owner, ReplicaSet):
+            self._actual(owner, 0, 1)
         return pod
 
     def _bound(self, pod: Pod) -> None:
@@ -184,8 +186,9 @@ class ClusterSim:
         dep = rs.owner
         key = id(dep)
         self.actual[key] = self.actual.get(key, 0) + d_avail
+        # active: its pods not asked to be deleted (the one being created counts already)
         self.avail_log.extend((self.env.now, float(self.controllers.deployments.index(dep)), float(self.actual[key]),
-                               float(sum(len(r.pods) for r in dep.sets))))
+                               float(sum(len(r.pods) for r in dep.sets) + d_active)))
 
     def _deleted(self, pod: Pod) -> None:
         """The delete call answered: the pod is terminating; its kubelet stops it (if its node

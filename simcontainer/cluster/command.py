@@ -1,0 +1,120 @@
+"""``simcontainer rollout SCENARIO [--json] [--seed N]``: run a scenario's ``[cluster]``.
+
+A CLI plugin: :func:`add_parser` adds the subcommand, :func:`main` runs it (exit 0; bad input:
+one clear message, exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from simcontainer.cluster.reports import timeline_rows
+from simcontainer.cluster.sim import simulate_cluster
+from simcontainer.errors import ScenarioError, SimcontainerError
+from simcontainer.scenario import load_scenario
+
+EPILOG = """\
+The scenario's [cluster] section gives node pools (host presets and counts, autoscaler bounds),
+Deployments and Jobs (pod templates from [[workloads]]), node failures and the control plane's
+settings; every setting left out takes its sourced default from models/cluster.toml.
+Pod startup is measured as Kubernetes measures it: from the pod's creation to its Running
+status observed through a watch, image pulls included and excluded (the SLO: p99 <= 5 s
+excluding pulls). Example: simcontainer rollout models/scenarios/cluster-rollout.toml"""
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "rollout", help="run a scenario's Kubernetes cluster: rollout times, pod startup, what bound it",
+        description="Simulate the scenario's [cluster]: API server, scheduler, controllers, kubelets, node "
+                    "failures and the cluster autoscaler; report rollout times, pod startup percentiles "
+                    "(with and without image pulls), API call latencies, scheduling throughput, what bound "
+                    "the rollout and each failed node's timeline.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("scenario", help="a scenario TOML file with a [cluster] section")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    p.add_argument("--seed", type=int, default=None, help="override the scenario's seed (an integer >= 0)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.seed is not None and args.seed < 0:
+        print(f"error: --seed: {args.seed} is negative (allowed: an integer >= 0)", file=sys.stderr)
+        return 2
+    try:
+        scenario = load_scenario(args.scenario)
+        if scenario.cluster is None:
+            raise ScenarioError(["cluster: missing (allowed: a scenario with a [cluster] section, e.g. "
+                                 "models/scenarios/cluster-rollout.toml)"], source=args.scenario)
+        result = simulate_cluster(scenario, seed=args.seed)
+    except (ScenarioError, SimcontainerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, default=_plain, indent=1))
+    else:
+        print(render(result))
+    return 0
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, set):
+        return sorted(x)
+    return str(x)
+
+
+def _s(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.2f} s" if v < 100 else f"{v:,.0f} s"
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def render(r: dict[str, Any]) -> str:
+    out = [f"{r['nodes']} nodes, {r['pods']} pods created, {r['pods_running']} running at the end"]
+    rows = [["deployment", "change", "replicas", "started", "done", "rollout"]]
+    for name, d in r["deployments"].items():
+        for ro in d["rollouts"]:
+            rows.append([name, ro["what"], str(ro["replicas"]), _s(ro["started_s"]), _s(ro["done_s"]),
+                         _s(ro["rollout_s"])])
+    for name, j in r["jobs"].items():
+        rows.append([name, "job", f"{j['succeeded']}/{j['completions']}", _s(j["started_s"]), _s(j["done_s"]),
+                     _s(j["duration_s"])])
+    out += ["", table(rows)]
+    s, x = r["startup_s"], r["startup_excl_pulls_s"]
+    if s:
+        out += ["", "pod startup (creation -> Running observed)      p50 {}  p90 {}  p99 {}".format(
+            _s(s["p50"]), _s(s["p90"]), _s(s["p99"])),
+            "  image pulls excluded (the SLO's scope)         p50 {}  p90 {}  p99 {}  -> SLO p99 <= 5 s {}".format(
+                _s(x["p50"]), _s(x["p90"]), _s(x["p99"]), "met" if r["slo"]["met"] else "MISSED")]
+    out += ["", f"what bound it: {r['bound_by']}",
+            "  mean time per pod: " + ", ".join(f"{k} {_s(v)}" for k, v in r["stages_s"].items())]
+    sc = r["scheduler"]
+    out += [f"scheduler: {sc['binds']} binds, {sc['mean_pods_s']:.1f} pods/s on average (peak {sc['peak_pods_s']:.0f}/s); "
+            f"its costs allow at most {sc['bound_pods_s']:.1f} pods/s ({sc['nodes_scored']} nodes scored per pod)"]
+    rows = [["API calls", "calls", "p50", "p99", "throttled"]]
+    for k, v in r["api"]["calls"].items():
+        rows.append([k, str(v["calls"]), _s(v["p50_s"]), _s(v["p99_s"]), f"{100 * v['throttled_share']:.0f} %"])
+    out += ["", table(rows), f"(plus {r['api']['heartbeat_writes']} node-lease renewals)"]
+    for line in r["node_failures"]:
+        out += ["", f"node {line['node']} ({line['pool']}) failed at {_s(line['failed_s'])} with {line['pods']} pods:"]
+        out += [f"  {row['since_failure_s']:+9.1f} s  {row['step']}" for row in timeline_rows(line)]
+    a = r["autoscaler"]
+    for e in a["scale_ups"]:
+        out.append(f"autoscaler: +{e['nodes']} {e['pool']} nodes at {_s(e['t_s'])} ({e['unschedulable_pods']} pods "
+                   f"unschedulable), Ready at {_s(e['ready_s'])}")
+    for e in a["scale_downs"]:
+        out.append(f"autoscaler: node {e['node']} ({e['pool']}) removed at {_s(e['t_s'])}, unneeded since "
+                   f"{_s(e['unneeded_since_s'])}")
+    out += ["", f"{r['events']:,} events in {r['wall_s']:.2f} s"]
+    return "\n".join(out)
+
+
+__all__ = ["add_parser", "main", "render"]
