@@ -20,6 +20,8 @@ import sys
 from typing import Any
 
 from bench._common import PYTHON, ROOT, env_list, target, timed
+from simcontainer.cluster.reports import rollout_scenario
+from simcontainer.cluster.sim import simulate_cluster
 
 DEFAULT_N = [500, 5_000]
 PODS_PER_NODE = 30
@@ -27,9 +29,6 @@ CLIENTS = {"controller_qps": 1000.0, "controller_burst": 1000, "scheduler_qps": 
 
 
 def child(nodes: int) -> dict[str, Any]:
-    from simcontainer.cluster.reports import rollout_scenario
-    from simcontainer.cluster.sim import simulate_cluster
-
     scenario = rollout_scenario(nodes, PODS_PER_NODE, image="alpine:3.20", prepulled=True, clients=CLIENTS,
                                 deployments=50, horizon_s=3600.0, seed=1)
     wall, cpu, r = timed(lambda: simulate_cluster(scenario))

@@ -42,7 +42,7 @@ def test_rolling_update_keeps_surge_and_availability(replicas, surge, unavailabl
     assert second["done_s"] is not None, "the rolling update finished"
     max_surge, max_unavailable = dep.bounds()
     # the ReplicaSets' replicas (what the Deployment controller writes) at every sync
-    for t, spec_sum, active, _ in dep.history:
+    for t, spec_sum, _active, _ in dep.history:
         if t >= 150.0:
             assert spec_sum <= replicas + max_surge
     log = np.frombuffer(sim.avail_log, dtype=float).reshape(-1, 4)

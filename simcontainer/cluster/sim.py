@@ -9,7 +9,6 @@ stream of the scenario's seed, split by purpose).
 
 from __future__ import annotations
 
-import math
 import time
 from array import array
 from collections.abc import Callable
@@ -21,7 +20,15 @@ import simpy
 from simcontainer.cluster.apiserver import ApiServer
 from simcontainer.cluster.controllers import Controllers, DeploymentState, JobState, ReplicaSet
 from simcontainer.cluster.nodes import Autoscaler, Kubelet, NodeLifecycle
-from simcontainer.cluster.objects import GONE, NAN, PHASES, RUNNING, SUCCEEDED, TERMINATING, Node, Pod
+from simcontainer.cluster.objects import (
+    GONE,
+    PHASES,
+    RUNNING,
+    SUCCEEDED,
+    TERMINATING,
+    Node,
+    Pod,
+)
 from simcontainer.cluster.params import Params, PoolSpec, resolve
 from simcontainer.cluster.results import summarise
 from simcontainer.cluster.scheduler import Scheduler
@@ -268,4 +275,4 @@ def build(scenario: Scenario, catalogue: Catalogue | None = None) -> ClusterSim:
     return ClusterSim(resolve(scenario, catalogue))
 
 
-__all__ = ["ClusterSim", "CountingEnvironment", "Draws", "build", "math", "simulate_cluster"]
+__all__ = ["ClusterSim", "CountingEnvironment", "Draws", "build", "simulate_cluster"]

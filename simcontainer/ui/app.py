@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from simcontainer.ui import hosts_page, learn_page, planner_page, state, sweep_page
+from simcontainer.ui import cluster_page, hosts_page, learn_page, planner_page, state, sweep_page
 
 
 def pages() -> dict[str, Any]:
@@ -20,6 +20,7 @@ def pages() -> dict[str, Any]:
         "planner": st.Page(planner_page.render, title="Planner", url_path="planner", default=True),
         "hosts": st.Page(hosts_page.render, title="Hosts needed", url_path="hosts"),
         "sweep": st.Page(sweep_page.render, title="Sweep", url_path="sweep"),
+        "cluster": st.Page(cluster_page.render, title="Cluster rollout", url_path="cluster"),
     }
     for slug, (title, fn) in learn_page.LESSONS.items():
         out[f"learn-{slug}"] = st.Page(fn, title=title, url_path=f"learn-{slug}")
@@ -33,7 +34,7 @@ def main() -> None:
     st.set_page_config(page_title="simcontainer", layout="wide")
     state.init()
     by_path = pages()
-    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"]],
+    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"], by_path["cluster"]],
                          "Learn": [p for k, p in by_path.items() if k.startswith("learn-")]})
     wanted = st.query_params.get("page")
     if wanted is not None:

@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer import comparison, planner
-from simcontainer.ui import charts, failure_lessons, lesson_memory, runs
+from simcontainer.ui import charts, failure_lessons, lesson_memory, lesson_node_dies, runs
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -331,6 +331,7 @@ LESSONS = {
     "mixed-deploy": ("Containers and microVMs on one host", mixed_deploy),
     **failure_lessons.LESSONS,
     **lesson_memory.LESSONS,
+    **lesson_node_dies.LESSONS,
 }
 
 
