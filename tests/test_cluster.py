@@ -212,3 +212,14 @@ def test_rollout_command_bad_input_exits_2(capsys, tmp_path):
 def test_scenario_without_cluster_is_unchanged():
     s = sc.load_scenario(ROOT / "models" / "scenarios" / "default.toml")
     assert s.cluster is None and "cluster" not in s.to_dict()
+
+
+def test_rollout_table_on_dask_matches_a_local_run():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = reports.rollout_table([(10, 5), (20, 5)], variants={"defaults": {}}, scheduler=client)
+    local = reports.rollout_table([(10, 5), (20, 5)], variants={"defaults": {}})
+    drop = ("wall_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in remote] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in local]

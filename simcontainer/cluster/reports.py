@@ -62,18 +62,36 @@ def rollout_row(result: dict[str, Any], nodes: int, pods_per_node: int, settings
             "slo_met": result["slo"]["met"], "wall_s": result["wall_s"], "events": result["events"]}
 
 
+def rollout_cell(nodes: int, pods_per_node: int, name: str, clients: dict[str, Any], seed: int,
+                 kw: dict[str, Any]) -> dict[str, Any]:
+    """One row of the rollout table (a plain function: a Dask worker runs it)."""
+    scenario = rollout_scenario(nodes, pods_per_node, clients=clients, seed=seed, **kw)
+    return rollout_row(simulate_cluster(scenario), nodes, pods_per_node, name)
+
+
 def rollout_table(sizes: Iterable[tuple[int, int]] = DEFAULT_SIZES, *, seed: int = 0,
-                  variants: dict[str, dict[str, Any]] | None = None, **kw: Any) -> list[dict[str, Any]]:
+                  variants: dict[str, dict[str, Any]] | None = None, scheduler: Any = None,
+                  **kw: Any) -> list[dict[str, Any]]:
     """One row per cluster size and client settings: ``defaults`` (upstream rate limits) and
     ``scalability-test`` (controller-manager and scheduler QPS raised to 100, as the
-    sig-scalability test clusters run), images pulled on each node (not pre-pulled)."""
+    sig-scalability test clusters run), images pulled on each node (not pre-pulled).
+
+    ``scheduler``: a Dask ``distributed.Client`` or a scheduler address (``tcp://HOST:PORT``):
+    the cells run on its workers, one cluster per task; None: here, one after another.
+    """
     variants = variants if variants is not None else {"defaults": {}, "scalability-test": SCALABILITY_CLIENTS}
-    rows = []
-    for nodes, per in sizes:
-        for name, clients in variants.items():
-            scenario = rollout_scenario(nodes, per, clients=clients, seed=seed, **kw)
-            rows.append(rollout_row(simulate_cluster(scenario), nodes, per, name))
-    return rows
+    cells = [(nodes, per, name, clients, seed, kw) for nodes, per in sizes for name, clients in variants.items()]
+    if scheduler is None:
+        return [rollout_cell(*c) for c in cells]
+    from distributed import Client  # noqa: PLC0415 - heavy
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler, timeout="15s", set_as_default=False)
+    try:
+        futures = [client.submit(rollout_cell, *c, pure=False) for c in cells]
+        return client.gather(futures)
+    finally:
+        if client is not scheduler:
+            client.close()
 
 
 def node_failure_timeline(nodes: int = 10, pods_per_node: int = 10, *, fail_at_s: float = 60.0, seed: int = 0,
@@ -190,4 +208,4 @@ def _conditions(fig: dict[str, Any]) -> str:
 
 
 __all__ = ["DEFAULT_SIZES", "SCALABILITY_CLIENTS", "load_validation", "node_failure_timeline", "rollout_row",
-           "rollout_scenario", "rollout_table", "timeline_rows", "validation_table"]
+           "rollout_cell", "rollout_scenario", "rollout_table", "timeline_rows", "validation_table"]
