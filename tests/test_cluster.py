@@ -223,3 +223,15 @@ def test_rollout_table_on_dask_matches_a_local_run():
     drop = ("wall_s",)
     assert [{k: v for k, v in r.items() if k not in drop} for r in remote] == \
         [{k: v for k, v in r.items() if k not in drop} for r in local]
+
+
+def test_slow_links_make_pulls_the_bound():
+    lifted = {"controller_qps": 1000.0, "controller_burst": 1000, "scheduler_qps": 1000.0, "scheduler_burst": 1000}
+    r = simulate_cluster(reports.rollout_scenario(10, 20, host="laptop", image="eclipse-temurin:21-jre",
+                                                  clients=lifted))
+    assert r["bound_stage"] == "pull"
+    # one pull per node (serialized, the same image): the pods of a node wait for the first one
+    pull = simulate_cluster(reports.rollout_scenario(10, 20, host="laptop", image="eclipse-temurin:21-jre",
+                                                     clients=lifted, prepulled=True))
+    assert pull["bound_stage"] != "pull"
+    assert r["startup_s"]["p50"] > pull["startup_s"]["p50"] + 1.0
