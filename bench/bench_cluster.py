@@ -20,12 +20,12 @@ import sys
 from typing import Any
 
 from bench._common import PYTHON, ROOT, env_list, target, timed
-from simcontainer.cluster.reports import rollout_scenario
+from simcontainer.cluster.reports import LIFTED_CLIENTS, rollout_scenario
 from simcontainer.cluster.sim import simulate_cluster
 
 DEFAULT_N = [500, 5_000]
 PODS_PER_NODE = 30
-CLIENTS = {"controller_qps": 1000.0, "controller_burst": 1000, "scheduler_qps": 1000.0, "scheduler_burst": 1000}
+CLIENTS = LIFTED_CLIENTS
 
 
 def child(nodes: int) -> dict[str, Any]:

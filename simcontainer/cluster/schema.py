@@ -61,10 +61,10 @@ class NodePool(Model):
 
     name: Name
     host: Name
-    count: Annotated[Int, Field(ge=0, le=20_000)]
+    count: Annotated[Int, Field(ge=0, le=100_000)]
     # cluster autoscaler bounds (None: the pool is not autoscaled)
-    min_count: Annotated[Int, Field(ge=0, le=20_000)] | None = None
-    max_count: Annotated[Int, Field(ge=0, le=20_000)] | None = None
+    min_count: Annotated[Int, Field(ge=0, le=100_000)] | None = None
+    max_count: Annotated[Int, Field(ge=0, le=100_000)] | None = None
     cloud: Cloud = "generic"
     provision_s: NonNeg | None = None      # None: models/cluster.toml [provisioning] for its cloud
     max_pods: Annotated[Int, Field(ge=1, le=10_000)] | None = None
@@ -123,7 +123,7 @@ class NodeFailure(Model):
     at_s: NonNeg
     pool: Name | None = None               # None: the first pool
     node: Annotated[Int, Field(ge=0)] = 0  # index within the pool
-    count: Annotated[Int, Field(ge=1, le=20_000)] = 1
+    count: Annotated[Int, Field(ge=1, le=100_000)] = 1
 
 
 class ApiServerSettings(Model):

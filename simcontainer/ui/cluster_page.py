@@ -22,8 +22,7 @@ MAX_PODS = 60_000          # pods a page run may simulate (~3 s here)
 IMAGES = ["nginx:1.27", "alpine:3.20", "python:3.12-slim", "node:20-slim", "eclipse-temurin:21-jre"]
 LIMITS = {"upstream defaults (controller manager 20 QPS, scheduler 50)": {},
           "scalability-test clusters (100 QPS each)": reports.SCALABILITY_CLIENTS,
-          "lifted (1,000 QPS each)": {"controller_qps": 1000.0, "controller_burst": 1000,
-                                      "scheduler_qps": 1000.0, "scheduler_burst": 1000}}
+          "lifted (1,000 QPS each)": reports.LIFTED_CLIENTS}
 STAGE_WORDS = {"create": "pod creates (controller-manager QPS)", "queue": "scheduler queue + cycles",
                "bind": "bind calls (scheduler QPS)", "pull": "image pulls", "kubelet": "kubelet start",
                "report": "status report + watch"}
