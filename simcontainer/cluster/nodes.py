@@ -6,8 +6,10 @@
 only what serializes a pod start on a node: image pulls one at a time (``serializeImagePulls``;
 the pull time of an image on the node's link, models/images.toml sizes), then the kubelet
 plane's phases from models/control-planes/kubelet.toml (sandbox, CRI calls) and the runtime's
-create, the CNI ADD with its ``serial_s`` under the node's IPAM lock, the runtime's start; CPU
-work is taken as latency at the node's ``cpu_speed`` (no CPU contention between pods). Then
+create, the CNI ADD with its ``serial_s`` under the node's IPAM lock, the runtime's start. The
+CPU work of a start (the phases' ``cpu_s`` at the node's ``cpu_speed``) queues for the node's
+cores, first come first served, one core per start (work-conserving like the fair share for a
+burst; the running apps' own CPU use is not counted against it). Then
 the PLEG notices the start (a relist every second), the kubelet writes the pod status through
 its own client bucket, and watchers see it after the watch delay.
 
@@ -27,6 +29,7 @@ when its pods fit on the other nodes.
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +58,14 @@ def start_delay(sim: ClusterSim, pod: Pod, node: Node) -> tuple[float, float, fl
             node.pull_free = ready
             node.images[pod.image] = ready
     stream = sim.phase_stream
-    before = sum(p.latency(stream) + p.cpu_s / node.speed for p in tpl.phases)
-    net = tpl.network
-    after = net.latency(stream) + net.cpu_s / node.speed
-    after += sum(p.latency(stream) + p.cpu_s / node.speed for p in tpl.after) + tpl.ready_s
+    speed = node.speed
+    cpu_before = sum(p.cpu_s for p in tpl.phases) / speed
+    cpu_after = (tpl.network.cpu_s + sum(p.cpu_s for p in tpl.after)) / speed
+    free = heapq.heappop(node.cores)             # the core that frees first takes the start's work
+    begin = max(ready, free)
+    heapq.heappush(node.cores, begin + cpu_before + cpu_after)
+    before = begin - ready + sum(p.latency(stream) for p in tpl.phases) + cpu_before
+    after = tpl.network.latency(stream) + cpu_after + sum(p.latency(stream) for p in tpl.after) + tpl.ready_s
     return ready - now, before, after
 
 

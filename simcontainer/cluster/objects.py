@@ -57,7 +57,7 @@ class Node:
 
     __slots__ = ("index", "pool", "cpu", "mem", "max_pods", "cpu_used", "mem_used", "pods", "ready", "alive",
                  "images", "pull_free", "ipam_free", "bucket", "version", "added", "removed", "failed",
-                 "hb_offset", "unneeded_since", "speed", "net_mb_s")
+                 "hb_offset", "unneeded_since", "speed", "cores")
 
     def __init__(self, index: int, pool: object, cpu: float, mem: float, max_pods: int, qps: float, burst: int,
                  added: float, speed: float) -> None:
@@ -82,6 +82,8 @@ class Node:
         self.hb_offset = 0.0
         self.unneeded_since = NAN
         self.speed = speed
+        # when each core is next free of pod-start CPU work (kubelet, containerd, runc): a heap
+        self.cores = [0.0] * max(1, int(cpu))
 
     def fits(self, cpu: float, mem: float) -> bool:
         return (len(self.pods) < self.max_pods and self.cpu_used + cpu <= self.cpu + 1e-9
