@@ -9,10 +9,12 @@ import math
 from pathlib import Path
 
 import pytest
+import simpy
 
 import simcontainer as sc
 from simcontainer.cluster import command, params, reports
 from simcontainer.cluster.apiserver import TokenBucket
+from simcontainer.cluster.controllers import WorkQueue
 from simcontainer.cluster.scheduler import nodes_to_find
 from simcontainer.cluster.sim import build, simulate_cluster
 from simcontainer.errors import ScenarioError
@@ -246,3 +248,27 @@ def test_dense_small_nodes_queue_their_start_cpu():
     # ~0.17 core-s of kubelet/containerd/runc work per start on a 4-core, cpu_speed 0.7 node: 110
     # pods arriving at once wait ~110 x 0.17 / 4 = 4.7 s for the last core; 10 pods hardly wait
     assert p99(110) - p99(10) > 2.0
+
+
+def test_work_queue_never_syncs_a_key_twice_at_once():
+    env = simpy.Environment()
+    running: set[str] = set()
+    log = []
+
+    def sync(key):
+        assert key not in running
+        running.add(key)
+        log.append((env.now, key))
+        yield env.timeout(1.0)
+        running.discard(key)
+
+    q = WorkQueue(env, 3, sync)
+    q.add("a")
+    q.add("b")
+    env.run(until=0.5)
+    q.add("a")          # both busy: queued again, synced after the running syncs end
+    q.add("b")
+    q.add("a")          # queued once
+    env.run(until=10)
+    assert [k for _, k in log] == ["a", "b", "a", "b"]
+    assert [t for t, _ in log] == [0.0, 0.0, 1.0, 1.0]

@@ -55,12 +55,10 @@ class WorkQueue:
     def _worker(self) -> Any:
         while True:
             key = None
-            while self.queue:
+            for _ in range(len(self.queue)):      # the first key not being synced by another worker
                 cand = self.queue.popleft()
                 if id(cand) in self.busy:
                     self.queue.append(cand)      # being synced: try it after the others
-                    if len(self.queue) == 1:
-                        break
                     continue
                 key = cand
                 break
