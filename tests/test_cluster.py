@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import simpy
 
@@ -18,6 +19,7 @@ from simcontainer.cluster.controllers import WorkQueue
 from simcontainer.cluster.scheduler import nodes_to_find
 from simcontainer.cluster.sim import build, simulate_cluster
 from simcontainer.errors import ScenarioError
+from simcontainer.scenario import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "models" / "scenarios" / "cluster-rollout.toml"
@@ -272,3 +274,21 @@ def test_work_queue_never_syncs_a_key_twice_at_once():
     env.run(until=10)
     assert [k for _, k in log] == ["a", "b", "a", "b"]
     assert [t for t, _ in log] == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_lean_kubelet_start_matches_the_full_lifecycle_on_an_idle_node():
+    # the engine's full per-host lifecycle (kubelet plane, runc) starting one pod at a time on an
+    # idle host, against the cluster's lean per-node part: the same phases, the same figures
+    one_host = parse_scenario({
+        "name": "one-node", "duration_s": 2000.0, "seed": 5, "host": {"preset": "server-64g"},
+        "daemon": {"prepull": ["alpine:3.20"]},
+        "workloads": [{"name": "app", "runtime": "runc", "control_plane": "kubelet", "image": "alpine:3.20",
+                       "cpu": 0.0, "mem_mib": 64, "arrival": {"kind": "interval", "every_s": 5.0},
+                       "max_instances": 300}]})
+    full = sc.simulate(one_host).summary["workloads"]["app"]["startup_s"]
+    sim = build(reports.rollout_scenario(300, 1, image="alpine:3.20", prepulled=True, clients=reports.LIFTED_CLIENTS,
+                                         seed=5))
+    sim.run()
+    lean = np.array([p.started - p.bound - p.pull_s for p in sim.pods])
+    assert lean.mean() == pytest.approx(full["mean"], rel=0.10)
+    assert np.percentile(lean, 95) == pytest.approx(full["p95"], rel=0.15)
