@@ -107,6 +107,8 @@ def test_example_scenario_runs_its_story(example):
     assert line["evicted_s"] - line["not_ready_s"] == pytest.approx(300.0)
     assert line["running_again_s"] > line["evicted_s"]
     assert r["nodes"] >= 3 and r["events"] > 0
+    assert 1 <= r["api"]["peak_mutating_inflight"] <= r["api"]["writes"]
+    assert r["api"]["max_mutating_inflight"] == 200
 
 
 def test_same_seed_same_result(example):

@@ -85,6 +85,7 @@ class ApiServer:
         self.writes = 0
         self.reads = 0
         self.write_service_s = 0.0       # sum of server time of writes (for the inflight estimate)
+        self.write_spans = array("d")     # (start, end) of every write's service: the inflight peak
         self.background_writes = 0        # heartbeats (node leases), counted in closed form
 
     def cost(self, bucket: TokenBucket, client: str, verb: str, kind: int = WRITE) -> float:
@@ -96,6 +97,7 @@ class ApiServer:
             serve = self.handle() + self.etcd()
             self.writes += 1
             self.write_service_s += serve
+            self.write_spans.extend((now + wait, now + wait + serve))
         else:
             serve = self.read()
             self.reads += 1
@@ -116,6 +118,18 @@ class ApiServer:
         ev = self.env.timeout(d)
         ev.callbacks.append(then)
         return d
+
+    def peak_mutating_inflight(self) -> int:
+        """The most writes in service at once (a sweep over their spans). Above
+        ``max_mutating_inflight`` a real API server answers 429 and the client retries; this
+        model does not: it only reports the peak against the limit."""
+        spans = np.frombuffer(self.write_spans, dtype=float).reshape(-1, 2)
+        if spans.size == 0:
+            return 0
+        times = np.concatenate([spans[:, 0], spans[:, 1]])
+        steps = np.concatenate([np.ones(len(spans)), -np.ones(len(spans))])
+        order = np.lexsort((steps, times))       # at a tie an end comes before a start
+        return int(np.cumsum(steps[order]).max())
 
     def summary(self) -> dict[str, Any]:
         """Latency percentiles per client and verb, as the API-call-latency SLI groups them."""

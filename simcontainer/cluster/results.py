@@ -102,6 +102,8 @@ def summarise(sim: ClusterSim, wall_s: float) -> dict[str, Any]:
                       "nodes_scored": min(nodes_to_find(len(sched.nodes), sched.pct), len(sched.nodes))},
         "api": {"writes": sim.api.writes, "reads": sim.api.reads, "heartbeat_writes": heartbeats,
                 "mean_mutating_inflight": (sim.api.write_service_s / horizon) if horizon else 0.0,
+                "peak_mutating_inflight": sim.api.peak_mutating_inflight(),
+                "max_mutating_inflight": sim.api.max_mutating,
                 "calls": sim.api.summary()},
         "node_failures": [timeline(sim, line) for line in sim.lifecycle.timelines],
         "autoscaler": {"scale_ups": sim.autoscaler.scale_ups, "scale_downs": sim.autoscaler.scale_downs},
