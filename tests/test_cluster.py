@@ -294,3 +294,23 @@ def test_lean_kubelet_start_matches_the_full_lifecycle_on_an_idle_node():
     lean = np.array([p.started - p.bound - p.pull_s for p in sim.pods])
     assert lean.mean() == pytest.approx(full["mean"], rel=0.10)
     assert np.percentile(lean, 95) == pytest.approx(full["p95"], rel=0.15)
+
+
+def test_preemption_makes_room_for_higher_priority_only():
+    def run(priority_new):
+        scenario = reports.rollout_scenario(
+            2, 0, prepulled=True, cpu=4.0, mem_mib=1024.0, horizon_s=300.0,
+            extra={"deployments": [{"name": "low", "workload": "app", "replicas": 8, "priority": 0},
+                                   {"name": "high", "workload": "app", "replicas": 2, "at_s": 60.0,
+                                    "priority": priority_new}]})
+        sim = build(scenario)
+        return sim, sim.run()
+
+    # 2 nodes x 16 cores hold 8 pods of 4 cores: the cluster is full when "high" arrives
+    sim, r = run(1000)
+    assert r["deployments"]["high"]["done_s"] is not None, "higher priority: room was made"
+    pre = r["scheduler"]["preemptions"]
+    assert pre and all(sim.pods[v].priority == 0 for e in pre for v in e["victims"])
+    assert sum(len(e["victims"]) for e in pre) == 2          # one 4-core victim per 4-core pod
+    same, r2 = run(0)
+    assert r2["scheduler"]["preemptions"] == [] and r2["deployments"]["high"]["done_s"] is None

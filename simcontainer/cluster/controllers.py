@@ -180,13 +180,14 @@ class Controllers:
             size *= 2
             yield env.timeout(longest)
 
-    def delete_pod(self, pod: Pod, verb: str = "delete pod") -> float:
-        """Ask for a pod's deletion; it stops being counted by its owner at once and is
-        terminating when the call answers."""
+    def delete_pod(self, pod: Pod, verb: str = "delete pod", bucket: TokenBucket | None = None,
+                   client: str = "controller-manager") -> float:
+        """Ask for a pod's deletion (by default through the controller manager's bucket); it
+        stops being counted by its owner at once and is terminating when the call answers."""
         pod.deleting = True
         self.set_available(pod, False)
         pod.owner.pods.discard(pod)
-        d = self.api.cost(self.bucket, "controller-manager", verb)
+        d = self.api.cost(bucket or self.bucket, client, verb)
         ev = self.env.timeout(d)
         ev.callbacks.append(lambda _e, p=pod: self.on_delete(p))
         return d

@@ -98,6 +98,7 @@ def summarise(sim: ClusterSim, wall_s: float) -> dict[str, Any]:
                 "met": bool(excl.size and np.percentile(excl, 99) <= SLO_P99_S)},
         "stages_s": stage_means, "bound_by": STAGES.get(bound_by or ""), "bound_stage": bound_by,
         "scheduler": {**_throughput(sched.binds), "cycles": sched.cycles, "failed_cycles": sched.failed_cycles,
+                      "preemptions": sched.preemptions,
                       "busy_s": sched.busy_s, "bound_pods_s": sched.throughput_bound(),
                       "nodes_scored": min(nodes_to_find(len(sched.nodes), sched.pct), len(sched.nodes))},
         "api": {"writes": sim.api.writes, "reads": sim.api.reads, "heartbeat_writes": heartbeats,

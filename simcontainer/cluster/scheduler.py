@@ -17,7 +17,8 @@
 - **Bind**: the pod is assumed on its node at once (the next cycle sees it) and bound
   asynchronously with one API write through the scheduler's client bucket.
 
-Preemption is not modelled here (see :mod:`simcontainer.placement` for the single-host version).
+- **Preemption** (DefaultPreemption): a pod that fits nowhere may have pods of lower priority
+  deleted to make room (through the scheduler's client), and waits for them to go.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class Scheduler:
         self.failed_cycles = 0
         self.busy_s = 0.0
         self.binds: list[float] = []           # when each bind call answered (throughput)
+        self.evict: Callable[[Pod], None] | None = None   # deletes a preemption victim (set by the wiring)
+        self.preemptions: list[dict[str, Any]] = []
         self.proc = env.process(self._loop())
 
     # ---- nodes --------------------------------------------------------------------------------
@@ -130,6 +133,9 @@ class Scheduler:
             return
         pods, self.unschedulable = list(self.unschedulable.values()), {}
         for pod in pods:
+            node = pod.nominated
+            if node is not None and not any(p.deleting for p in node.pods):
+                pod.nominated = None         # its victims are gone: it may preempt again if it must
             wait = min(self.initial_backoff * 2 ** (pod.attempts - 1), self.max_backoff)
             ev = self.env.timeout(wait)
             ev.callbacks.append(lambda _e, p=pod: self._activate(p) if not p.deleting else None)
@@ -164,13 +170,50 @@ class Scheduler:
                 self.failed_cycles += 1
                 self.unschedulable[pod.id] = pod
                 self.marked[pod.id] = pod
+                if self.evict is not None and pod.nominated is None:
+                    self.preempt(pod)
                 continue
             pod.scheduled = env.now
             self.api.call(self.bucket, "scheduler", "bind", lambda _e, p=pod: self._bound(p))
 
+    def preempt(self, pod: Pod) -> None:
+        """DefaultPreemption: on a node where deleting pods of lower priority makes room, delete
+        the fewest and lowest (SelectVictimsOnNode); among nodes, the one whose most important
+        victim matters least, then the fewest victims, then the lowest index
+        (pickOneNodeForPreemption). The pod waits, nominated, until its victims are gone."""
+        tpl = pod.template
+        best: tuple[int, int, int] | None = None
+        chosen: list[Pod] = []
+        for node in self.nodes:
+            lower = sorted((p for p in node.pods if p.priority < pod.priority and not p.deleting),
+                           key=lambda p: (p.priority, -p.id))
+            if not lower:
+                continue
+            cpu, mem, count, victims = node.cpu_used, node.mem_used, len(node.pods), []
+            for v in lower:
+                if count < node.max_pods and cpu + tpl.cpu <= node.cpu + 1e-9 and mem + tpl.mem_mib <= node.mem + 1e-9:
+                    break
+                victims.append(v)
+                cpu, mem, count = cpu - v.template.cpu, mem - v.template.mem_mib, count - 1
+            else:
+                if not (count < node.max_pods and cpu + tpl.cpu <= node.cpu + 1e-9
+                        and mem + tpl.mem_mib <= node.mem + 1e-9):
+                    continue
+            key = (max(v.priority for v in victims), len(victims), node.index) if victims else None
+            if key is not None and (best is None or key < best):
+                best, chosen, pod.nominated = key, victims, node
+        if not chosen:
+            return
+        self.preemptions.append({"t_s": self.env.now, "pod": pod.id, "priority": pod.priority,
+                                 "node": chosen[0].node.index if chosen[0].node else None,
+                                 "victims": [v.id for v in chosen]})
+        for v in chosen:
+            self.evict(v)
+
     def assume(self, pod: Pod, node: Node) -> None:
         tpl = pod.template
         self.marked.pop(pod.id, None)
+        pod.nominated = None
         pod.node = node
         node.pods.add(pod)
         node.cpu_used += tpl.cpu

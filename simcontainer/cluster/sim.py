@@ -97,6 +97,8 @@ class ClusterSim:
                                    self._bound)
         self.controllers = Controllers(env, self.api, params.controllers, cl["controller_qps"],
                                        cl["controller_burst"], self._new_pod, self.scheduler.add, self._deleted)
+        self.scheduler.evict = lambda pod: self.controllers.delete_pod(
+            pod, "delete pod (preemption)", self.scheduler.bucket, "scheduler")
         self.kubelet = Kubelet(self, params.kubelet)
         self.lifecycle = NodeLifecycle(self, params.node_lifecycle)
         self.nodes: list[Node] = []
