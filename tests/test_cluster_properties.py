@@ -148,3 +148,20 @@ def test_autoscaler_adds_only_when_unschedulable_and_removes_after_unneeded_time
     # removed nodes are gone from the scheduler and the autoscaled pool stays within its bounds
     alive = [nd for nd in sim.nodes if nd.removed != nd.removed]
     assert 1 <= len(alive) <= 8
+
+
+@FEW
+@given(completions=st.integers(1, 60), parallelism=st.integers(1, 20), run_s=st.sampled_from([0.0, 5.0, 30.0]),
+       nodes=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_job_runs_at_most_parallelism_pods_until_completions(completions, parallelism, run_s, nodes, seed):
+    scenario = rollout_scenario(nodes, 0, prepulled=True, seed=seed, horizon_s=2000.0,
+                                extra={"jobs": [{"name": "j", "workload": "app", "completions": completions,
+                                                 "parallelism": parallelism, "run_s": run_s}]})
+    sim, result = run(scenario)
+    job = result["jobs"]["j"]
+    assert job["succeeded"] == completions and job["done_s"] is not None
+    assert len(sim.pods) == completions, "no pod more than needed (none failed)"
+    # pods alive (created, not yet observed Succeeded) at once never exceed parallelism
+    marks = sorted([(p.created, 1) for p in sim.pods] + [(p.ended, -1) for p in sim.pods], key=lambda m: (m[0], m[1]))
+    alive = np.cumsum([d for _, d in marks])
+    assert alive.max() <= parallelism
