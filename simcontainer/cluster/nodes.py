@@ -208,18 +208,26 @@ class Autoscaler:
 
     def scale_up(self) -> None:
         sim = self.sim
-        pending = [p for p in sim.scheduler.marked.values() if not p.deleting and p.node is None]
-        if not pending:
-            return
-        cpu = sum(p.template.cpu for p in pending)
-        mem = sum(p.template.mem_mib for p in pending)
+        waiting = [p for p in sim.scheduler.marked.values() if not p.deleting and p.node is None]
+        ready = [n for n in sim.scheduler.nodes if n.ready]
+        # what the Ready nodes still hold (in total): pods that fit there need no new node
+        free_cpu = sum(n.cpu - n.cpu_used for n in ready)
+        free_mem = sum(n.mem - n.mem_used for n in ready)
+        free_pods = sum(n.max_pods - len(n.pods) for n in ready)
         for spec in self.pools:
+            # only pods a new node of this pool would hold (the autoscaler simulates the node first)
+            pending = [p for p in waiting if p.template.cpu <= spec.cpu and p.template.mem_mib <= spec.mem_mib]
+            if not pending:
+                continue
+            cpu = sum(p.template.cpu for p in pending) - free_cpu
+            mem = sum(p.template.mem_mib for p in pending) - free_mem
+            count = len(pending) - free_pods
             nodes = sim.pool_nodes(spec.name)
             room = spec.max_count - len(nodes) - self.upcoming[spec.name]
-            if room <= 0:
+            if room <= 0 or (cpu <= 0 and mem <= 0 and count <= 0):
                 continue
             need = max(math.ceil(cpu / spec.cpu) if spec.cpu else 0, math.ceil(mem / spec.mem_mib) if spec.mem_mib else 0,
-                       math.ceil(len(pending) / spec.max_pods))
+                       math.ceil(count / spec.max_pods), 1)
             add = min(room, need - self.upcoming[spec.name])
             if add <= 0:
                 return
