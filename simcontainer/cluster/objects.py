@@ -23,7 +23,7 @@ PHASES = ("pending", "creating", "running", "terminating", "succeeded", "gone")
 class Pod:
     __slots__ = ("id", "owner", "rev", "template", "image", "priority", "node", "phase", "asked", "created",
                  "queued", "scheduled", "bound", "started", "running", "ended", "pull_s", "attempts",
-                 "deleting", "available", "replaces", "seq", "nominated")
+                 "deleting", "available", "nominated")
 
     def __init__(self, pid: int, owner: object, rev: int, template: object, image: str, priority: int,
                  asked: float) -> None:
@@ -47,8 +47,6 @@ class Pod:
         self.attempts = 0
         self.deleting = False      # its controller asked for its deletion
         self.available = False     # running and observed ready, and not deleted
-        self.replaces: Pod | None = None   # the pod of a failed node it stands in for
-        self.seq = 0
         self.nominated: Node | None = None   # the node its preemption is making room on
 
 
