@@ -314,3 +314,23 @@ def test_preemption_makes_room_for_higher_priority_only():
     assert sum(len(e["victims"]) for e in pre) == 2          # one 4-core victim per 4-core pod
     same, r2 = run(0)
     assert r2["scheduler"]["preemptions"] == [] and r2["deployments"]["high"]["done_s"] is None
+
+
+def test_job_failures_back_off_then_fail_the_job():
+    scenario = reports.rollout_scenario(2, 0, prepulled=True, horizon_s=900.0, extra={
+        "jobs": [{"name": "j", "workload": "app", "completions": 3, "parallelism": 1, "run_s": 5.0,
+                  "fail_fraction": 1.0, "backoff_limit": 3}]})
+    sim = build(scenario)
+    r = sim.run()
+    job = r["jobs"]["j"]
+    assert job["status"] == "Failed" and job["failed"] == 4 and job["succeeded"] == 0
+    created = sorted(p.created for p in sim.pods)
+    assert len(created) == 4, "backoffLimit 3: the fourth failure fails the Job"
+    gaps = np.diff(created)
+    # each next pod waits for the failure (run_s after its start) and then 10 s, 20 s, 40 s
+    assert all(g >= 5.0 + b for g, b in zip(gaps, (10.0, 20.0, 40.0)))
+    ok = simulate_cluster(reports.rollout_scenario(2, 0, prepulled=True, horizon_s=900.0, extra={
+        "jobs": [{"name": "j", "workload": "app", "completions": 20, "parallelism": 5, "run_s": 5.0,
+                  "fail_fraction": 0.2}]}))
+    assert ok["jobs"]["j"]["status"] in ("Complete", "Failed")
+    assert ok["jobs"]["j"]["succeeded"] == 20 or ok["jobs"]["j"]["failed"] == 7

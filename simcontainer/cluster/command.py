@@ -85,8 +85,8 @@ def render(r: dict[str, Any]) -> str:
             rows.append([name, ro["what"], str(ro["replicas"]), _s(ro["started_s"]), _s(ro["done_s"]),
                          _s(ro["rollout_s"])])
     for name, j in r["jobs"].items():
-        rows.append([name, "job", f"{j['succeeded']}/{j['completions']}", _s(j["started_s"]), _s(j["done_s"]),
-                     _s(j["duration_s"])])
+        rows.append([name, f"job ({j['status']}, {j['failed']} failed)", f"{j['succeeded']}/{j['completions']}",
+                     _s(j["started_s"]), _s(j["done_s"]), _s(j["duration_s"])])
     out += ["", table(rows)]
     s, x = r["startup_s"], r["startup_excl_pulls_s"]
     if s:

@@ -134,6 +134,9 @@ class JobState:
         self.rev = 0
         self.pods: set[Pod] = set()
         self.succeeded = 0
+        self.failed = 0
+        self.next_create = 0.0      # after a failure: no new pod before its back-off ends
+        self.status = "Running"
         self.started = NAN
         self.done = NAN
 
@@ -148,6 +151,9 @@ class Controllers:
         self.api = api
         self.bucket = TokenBucket(qps, burst)
         self.burst_replicas = settings["burst_replicas"]
+        self.job_backoff_limit = settings["job_backoff_limit"]
+        self.job_backoff = settings["job_backoff_s"]
+        self.job_max_backoff = settings["job_max_backoff_s"]
         self.default_surge = settings["max_surge"]
         self.default_unavailable = settings["max_unavailable"]
         self.new_pod = new_pod
@@ -331,14 +337,30 @@ class Controllers:
         self.jobs.append(job)
         return job
 
+    def job_failed_pod(self, job: JobState) -> None:
+        """A pod of the Job failed: the next is created after the back-off (10 s doubling to
+        6 min per failure); past ``backoffLimit`` failures the Job fails."""
+        job.failed += 1
+        limit = job.spec.backoff_limit if job.spec.backoff_limit is not None else self.job_backoff_limit
+        if job.failed > limit:
+            job.status = "Failed"
+            job.done = self.env.now
+            return
+        delay = min(self.job_backoff * 2 ** (job.failed - 1), self.job_max_backoff)
+        job.next_create = max(job.next_create, self.env.now + delay)
+        ev = self.env.timeout(delay)
+        ev.callbacks.append(lambda _e: self.job_queue.add(job))
+
     def _sync_job(self, job: JobState) -> Any:
+        if job.status != "Running":
+            return
         left = job.spec.completions - job.succeeded
         if left <= 0:
-            if job.done != job.done:
-                job.done = self.env.now
+            job.status = "Complete"
+            job.done = self.env.now
             return
         want = min(job.spec.parallelism, left) - len(job.pods)
-        if want > 0:
+        if want > 0 and self.env.now >= job.next_create:
             yield from self.create_pods(job, min(want, self.burst_replicas))
 
 

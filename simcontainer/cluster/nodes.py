@@ -110,13 +110,14 @@ class Kubelet:
             return
         sim.api.call(node.bucket, "kubelet", "update pod status", lambda _e: sim.observed_running(pod))
 
-    def finish(self, pod: Pod) -> None:
-        """A Job pod's container exited 0: the kubelet reports Succeeded."""
+    def finish(self, pod: Pod, ok: bool = True) -> None:
+        """A Job pod's container exited (0, or not: ``ok``): the kubelet reports Succeeded or
+        Failed."""
         sim = self.sim
         node = pod.node
         if pod.deleting or node is None or not node.alive:
             return
-        sim.api.call(node.bucket, "kubelet", "update pod status", lambda _e: sim.observed_succeeded(pod))
+        sim.api.call(node.bucket, "kubelet", "update pod status", lambda _e: sim.observed_finished(pod, ok))
 
 
 class NodeLifecycle:

@@ -16,8 +16,8 @@ from simcontainer.cluster.apiserver import TokenBucket
 NAN = math.nan
 
 # phases, as "pods by phase" counts them
-PENDING, CREATING, RUNNING, TERMINATING, SUCCEEDED, GONE = range(6)
-PHASES = ("pending", "creating", "running", "terminating", "succeeded", "gone")
+PENDING, CREATING, RUNNING, TERMINATING, SUCCEEDED, GONE, FAILED = range(7)
+PHASES = ("pending", "creating", "running", "terminating", "succeeded", "gone", "failed")
 
 
 class Pod:
@@ -97,4 +97,4 @@ class Node:
         return max(self.cpu_used / self.cpu if self.cpu else 0.0, self.mem_used / self.mem if self.mem else 0.0)
 
 
-__all__ = ["CREATING", "GONE", "NAN", "PENDING", "PHASES", "RUNNING", "SUCCEEDED", "TERMINATING", "Node", "Pod"]
+__all__ = ["CREATING", "FAILED", "GONE", "NAN", "PENDING", "PHASES", "RUNNING", "SUCCEEDED", "TERMINATING", "Node", "Pod"]

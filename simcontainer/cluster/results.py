@@ -76,7 +76,8 @@ def summarise(sim: ClusterSim, wall_s: float) -> dict[str, Any]:
         deployments[dep.name] = {"replicas": dep.replicas, "started_s": first.get("started_s"),
                                  "done_s": first.get("done_s"), "rollout_s": first.get("rollout_s"),
                                  "rollouts": dep.rollouts}
-    jobs = {j.name: {"completions": j.spec.completions, "succeeded": j.succeeded, "started_s": _f(j.started),
+    jobs = {j.name: {"completions": j.spec.completions, "succeeded": j.succeeded, "failed": j.failed,
+                     "status": j.status, "started_s": _f(j.started),
                      "done_s": _f(j.done), "duration_s": _f(j.done - j.started)} for j in sim.controllers.jobs}
     rollouts = [d["rollout_s"] for d in deployments.values()]
     finished = [r for r in rollouts if r is not None]

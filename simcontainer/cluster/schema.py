@@ -115,6 +115,10 @@ class Job(Model):
     run_s: NonNeg = 10.0
     at_s: NonNeg = 0.0
     priority: Annotated[Int, Field(ge=-2_147_483_648, le=1_000_000_000)] = 0
+    # the share of pods whose container exits non-zero at the end of run_s (restartPolicy Never:
+    # the Job controller creates another after its back-off, up to backoff_limit failures)
+    fail_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    backoff_limit: Annotated[Int, Field(ge=0, le=1_000_000)] | None = None
 
 
 class NodeFailure(Model):
@@ -164,6 +168,9 @@ class ControllerSettings(Model):
     replicaset_syncs: Annotated[Int, Field(ge=1, le=10_000)] | None = None
     deployment_syncs: Annotated[Int, Field(ge=1, le=10_000)] | None = None
     job_syncs: Annotated[Int, Field(ge=1, le=10_000)] | None = None
+    job_backoff_limit: Annotated[Int, Field(ge=0, le=1_000_000)] | None = None
+    job_backoff_s: NonNeg | None = None
+    job_max_backoff_s: NonNeg | None = None
     burst_replicas: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None
     max_surge: IntOrPercent | None = None
     max_unavailable: IntOrPercent | None = None

@@ -21,6 +21,7 @@ from simcontainer.cluster.apiserver import ApiServer
 from simcontainer.cluster.controllers import Controllers, DeploymentState, JobState, ReplicaSet
 from simcontainer.cluster.nodes import Autoscaler, Kubelet, NodeLifecycle
 from simcontainer.cluster.objects import (
+    FAILED,
     GONE,
     PHASES,
     RUNNING,
@@ -169,20 +170,25 @@ class ClusterSim:
         self.set_phase(pod, RUNNING)
         owner = pod.owner
         if isinstance(owner, JobState):
-            self.at(owner.spec.run_s, lambda _e: self.kubelet.finish(pod))
+            ok = owner.spec.fail_fraction == 0 or self.misc_stream.uniform() >= owner.spec.fail_fraction
+            self.at(owner.spec.run_s, lambda _e: self.kubelet.finish(pod, ok))
             return
         self.controllers.set_available(pod, True)
         self._actual(owner, +1, 0)
         self.controllers.pod_changed(pod)
 
-    def observed_succeeded(self, pod: Pod) -> None:
+    def observed_finished(self, pod: Pod, ok: bool) -> None:
+        """A Job pod's Succeeded (or Failed) status reached the Job controller."""
         owner = pod.owner
         assert isinstance(owner, JobState)
         pod.ended = self.env.now
-        self.set_phase(pod, SUCCEEDED)
+        self.set_phase(pod, SUCCEEDED if ok else FAILED)
         owner.pods.discard(pod)
-        owner.succeeded += 1
         self.scheduler.forget(pod)
+        if ok:
+            owner.succeeded += 1
+        else:
+            self.controllers.job_failed_pod(owner)
         self.controllers.job_queue.add(owner)
 
     def actually_down(self, pod: Pod) -> None:
