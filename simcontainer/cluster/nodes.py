@@ -182,6 +182,16 @@ class NodeLifecycle:
                 sim.controllers.delete_pod(p, "evict pod")
 
 
+def _per_node(tpl: Any, cpu: float, mem: float, pods: int) -> int:
+    """How many pods of a template fit in this much room."""
+    k = pods
+    if tpl.cpu > 0:
+        k = min(k, math.floor((cpu + 1e-9) / tpl.cpu))
+    if tpl.mem_mib > 0:
+        k = min(k, math.floor((mem + 1e-9) / tpl.mem_mib))
+    return max(0, k)
+
+
 class Autoscaler:
     """cluster-autoscaler over the pools that have bounds."""
 
@@ -208,38 +218,56 @@ class Autoscaler:
             self.scale_down()
 
     def scale_up(self) -> None:
+        """Pods that fit on no Ready node (each node's free room packed with them, per pod
+        template) need new nodes of an autoscaled pool (the first with room: packed onto fresh
+        nodes of it); nodes already on their way count."""
         sim = self.sim
         waiting = [p for p in sim.scheduler.marked.values() if not p.deleting and p.node is None]
-        ready = [n for n in sim.scheduler.nodes if n.ready]
-        # what the Ready nodes still hold (in total): pods that fit there need no new node
-        free_cpu = sum(n.cpu - n.cpu_used for n in ready)
-        free_mem = sum(n.mem - n.mem_used for n in ready)
-        free_pods = sum(n.max_pods - len(n.pods) for n in ready)
+        if not waiting:
+            return
+        left = self._left_over(waiting, [n for n in sim.scheduler.nodes if n.ready])
         for spec in self.pools:
-            # only pods a new node of this pool would hold (the autoscaler simulates the node first)
-            pending = [p for p in waiting if p.template.cpu <= spec.cpu and p.template.mem_mib <= spec.mem_mib]
-            if not pending:
-                continue
-            cpu = sum(p.template.cpu for p in pending) - free_cpu
-            mem = sum(p.template.mem_mib for p in pending) - free_mem
-            count = len(pending) - free_pods
-            nodes = sim.pool_nodes(spec.name)
-            room = spec.max_count - len(nodes) - self.upcoming[spec.name]
-            if room <= 0 or (cpu <= 0 and mem <= 0 and count <= 0):
-                continue
-            need = max(math.ceil(cpu / spec.cpu) if spec.cpu else 0, math.ceil(mem / spec.mem_mib) if spec.mem_mib else 0,
-                       math.ceil(count / spec.max_pods), 1)
+            need = 0
+            for tpl, n in left.items():
+                per = _per_node(tpl, spec.cpu, spec.mem_mib, spec.max_pods)
+                if per > 0:     # a pod a node of this pool could never hold is not its business
+                    need += math.ceil(n / per)
+            room = spec.max_count - len(sim.pool_nodes(spec.name)) - self.upcoming[spec.name]
             add = min(room, need - self.upcoming[spec.name])
+            if need == 0 or room <= 0:
+                continue
             if add <= 0:
                 return
             now = sim.env.now
             self.upcoming[spec.name] += add
             self.last_up = now
-            self.scale_ups.append({"t_s": now, "pool": spec.name, "nodes": add, "unschedulable_pods": len(pending),
+            self.scale_ups.append({"t_s": now, "pool": spec.name, "nodes": add, "unschedulable_pods": len(waiting),
                                    "ready_s": now + spec.provision_s})
             for _ in range(add):
                 sim.at(spec.provision_s, lambda _e, s=spec: self._ready(s))
             return
+
+    @staticmethod
+    def _left_over(pods: list[Pod], nodes: list[Node]) -> dict[Any, int]:
+        """Per pod template, how many of ``pods`` the nodes' free room cannot hold."""
+        free = [[n.cpu - n.cpu_used, n.mem - n.mem_used, n.max_pods - len(n.pods)] for n in nodes]
+        counts: dict[Any, int] = {}
+        for p in pods:
+            counts[p.template] = counts.get(p.template, 0) + 1
+        left = {}
+        for tpl, n in counts.items():
+            for room in free:
+                if n == 0:
+                    break
+                k = min(n, _per_node(tpl, room[0], room[1], room[2]))
+                if k > 0:
+                    room[0] -= k * tpl.cpu
+                    room[1] -= k * tpl.mem_mib
+                    room[2] -= k
+                    n -= k
+            if n:
+                left[tpl] = n
+        return left
 
     def _ready(self, spec: Any) -> None:
         self.upcoming[spec.name] -= 1
