@@ -302,12 +302,9 @@ class Autoscaler:
                     left -= 1
 
     def _fits_elsewhere(self, node: Node) -> bool:
-        """Its pods' requests fit in the free room of the other Ready nodes (in total)."""
-        cpu = sum(p.template.cpu for p in node.pods)
-        mem = sum(p.template.mem_mib for p in node.pods)
+        """Its pods fit in the free room of the other Ready nodes (node by node, as scale-up packs)."""
         others = [n for n in self.sim.scheduler.nodes if n is not node and n.ready]
-        return (sum(n.cpu - n.cpu_used for n in others) >= cpu and sum(n.mem - n.mem_used for n in others) >= mem
-                and sum(n.max_pods - len(n.pods) for n in others) >= len(node.pods))
+        return not self._left_over(list(node.pods), others)
 
 
 __all__ = ["Autoscaler", "Kubelet", "NodeLifecycle", "start_delay"]
