@@ -189,6 +189,8 @@ def test_validation_table_light():
         assert r["ratio"] == pytest.approx(r["simulated"] / r["published"])
     ceiling = next(r for r in rows if r["id"] == "k8s-blog-2016-1000")
     assert ceiling["within_ceiling"] is True
+    md = reports.validation_markdown(rows)
+    assert md.count("\n") == len(rows) + 1 and "k8s-blog-2016-1000" in md and "a ceiling, met" in md
 
 
 def _cli(*argv):

@@ -199,6 +199,19 @@ def validation_table(*, seed: int = 0, heavy: bool = True, only: Iterable[str] |
     return rows
 
 
+def validation_markdown(rows: list[dict[str, Any]]) -> str:
+    """The validation rows as a Markdown table (for the fidelity report's "validated against"
+    part): figure, conditions, published, simulated, ratio and source."""
+    out = ["| figure | role | conditions | metric | published | simulated | ratio | source |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        what = r["published_is"] + ("" if r["within_ceiling"] is None else
+                                    (", met" if r["within_ceiling"] else ", **not met**"))
+        out.append(f"| {r['id']} | {r['role']} | {r['conditions']} | {r['metric']} | {r['published']:g} ({what}) | "
+                   f"{r['simulated']:.3g} | {r['ratio']:.2f} | {r['source']} |")
+    return "\n".join(out)
+
+
 def _conditions(fig: dict[str, Any]) -> str:
     parts = [f"{fig['nodes']} nodes"]
     if fig.get("pods_per_node"):
@@ -215,4 +228,4 @@ def _conditions(fig: dict[str, Any]) -> str:
 
 
 __all__ = ["DEFAULT_SIZES", "LIFTED_CLIENTS", "SCALABILITY_CLIENTS", "VARIANTS", "load_validation", "node_failure_timeline", "rollout_row",
-           "rollout_cell", "rollout_scenario", "rollout_table", "timeline_rows", "validation_table"]
+           "rollout_cell", "rollout_scenario", "rollout_table", "timeline_rows", "validation_markdown", "validation_table"]
