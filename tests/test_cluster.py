@@ -169,6 +169,13 @@ def test_node_failure_timeline_orders_its_steps():
     by = {r["step"]: r["since_failure_s"] for r in rows}
     assert 40.0 <= by["NotReady + taint"] <= 50.0 + 5.0      # grace from the last heartbeat, a monitor pass
     assert by["evicted"] - by["NotReady + taint"] == pytest.approx(300.0)
+    r = simulate_cluster(reports.rollout_scenario(6, 5, prepulled=True, horizon_s=600.0,
+                                                  failures=[{"at_s": 40.0, "pool": "nodes", "node": 0}]))
+    t = [row[0] for row in r["phases"]["rows"]]
+    lost = r["node_failures"][0]["pods"]
+    serving = dict(zip(t, r["serving"]))
+    # the API keeps the lost pods Running until they are evicted; they stopped serving at 40 s
+    assert serving[30.0] == 30 and serving[50.0] == 30 - lost and r["serving"][-1] == 30
     short = reports.node_failure_timeline(6, 5, fail_at_s=40.0, settings={"grace_s": 20.0, "toleration_s": 30.0})
     assert short[-1]["since_failure_s"] < rows[-1]["since_failure_s"] - 250
 

@@ -42,6 +42,7 @@ def test_cluster_page_answers_and_follows_its_controls():
 def test_node_dies_lesson():
     at = start("learn-node-dies")
     assert at.title[0].value == "A node dies"
+    assert len(at.get("vega_lite_chart")) == 2
     before = float(metric(at, "Pods running again after").split()[0])
     assert 340 <= before <= 370             # grace 50 s + toleration 300 s + restart
     at.slider(key="nd_toleration").set_value(30).run()

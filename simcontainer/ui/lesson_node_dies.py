@@ -53,6 +53,17 @@ def node_dies() -> None:
                         y=alt.Y("step:N", sort=list(df["step"]), title=None, axis=alt.Axis(labelLimit=300)),
                         tooltip=["step", "what", alt.Tooltip("since_failure_s:Q", format=".1f")]).properties(
         height=260, title="From the last heartbeat to pods running again"))
+    cols = r["phases"]["columns"]
+    running = cols.index("running")
+    series = pd.DataFrame([{"t_s": row[0], "pods": row[running], "count": "Running, as the API says"}
+                           for row in r["phases"]["rows"]]
+                          + [{"t_s": row[0], "pods": v, "count": "actually serving"}
+                             for row, v in zip(r["phases"]["rows"], r["serving"])])
+    charts.show(st, charts.content_key("node-dies-serving", nodes, per, grace, toleration),
+                lambda: alt.Chart(series).mark_line(interpolate="step-after").encode(
+                    x=alt.X("t_s:Q", title="time (s); the node dies at 60 s"), y=alt.Y("pods:Q", title="pods"),
+                    color=alt.Color("count:N", title=None), tooltip=["t_s", "count", "pods"]).properties(
+                    height=240, title="What the API shows and what serves"))
     st.dataframe(df[["since_failure_s", "step", "what"]].rename(columns={"since_failure_s": "seconds since failure"}),
                  hide_index=True, key="nd_table")
     st.caption(f"{line['pods']} pods were down for {by.get('running again', float('nan')):.0f} s, of which "
