@@ -343,3 +343,18 @@ def test_job_failures_back_off_then_fail_the_job():
                   "fail_fraction": 0.2}]}))
     assert ok["jobs"]["j"]["status"] in ("Complete", "Failed")
     assert ok["jobs"]["j"]["succeeded"] == 20 or ok["jobs"]["j"]["failed"] == 7
+
+
+def test_a_shared_registry_egress_serializes_the_first_pulls():
+    lifted = reports.LIFTED_CLIENTS
+    free = simulate_cluster(reports.rollout_scenario(100, 5, image="python:3.12-slim", clients=lifted))
+    capped_scenario = reports.rollout_scenario(100, 5, image="python:3.12-slim", clients=lifted)
+    capped_scenario = capped_scenario.model_copy(
+        update={"registry": capped_scenario.registry.model_copy(update={"egress_mb_s": 125.0})})
+    sim = build(capped_scenario)
+    capped = sim.run()
+    image = sim.params.images["python:3.12-slim"]
+    # 100 nodes each pull the image once: the registry sends 100 x its bytes at 125 MB/s at best
+    floor = 100 * image.download_mib / (125.0 * 1e6 / 2**20)
+    assert capped["rollout_s"] >= floor
+    assert capped["bound_stage"] == "pull" and capped["rollout_s"] > 3 * free["rollout_s"]

@@ -54,7 +54,14 @@ def start_delay(sim: ClusterSim, pod: Pod, node: Node) -> tuple[float, float, fl
             ready = max(now, have)
         else:
             start = max(now, node.pull_free)
-            ready = start + sim.params.pull_s[(node.pool.name, pod.image)]
+            pull = sim.params.pulls[(node.pool.name, pod.image)]
+            done = start + pull.trips_s + pull.download_s
+            egress = sim.params.registry_mib_s
+            if egress:      # the registry sends one pull after another at its egress rate (a shared pipe)
+                sent = max(start + pull.trips_s, sim.registry_free) + pull.mib / egress
+                sim.registry_free = sent
+                done = max(done, sent)
+            ready = done + pull.extract_s
             node.pull_free = ready
             node.images[pod.image] = ready
     stream = sim.phase_stream

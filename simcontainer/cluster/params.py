@@ -91,7 +91,8 @@ class Params:
     pools: list[PoolSpec]
     templates: dict[str, PodTemplate]
     images: dict[str, Image]
-    pull_s: dict[tuple[str, str], float] = field(default_factory=dict)   # (pool, image) -> seconds
+    pulls: dict[tuple[str, str], Pull] = field(default_factory=dict)    # (pool, image) -> its pull
+    registry_mib_s: float | None = None     # the registry's egress shared by every node (None: no cap)
     cluster: Cluster | None = None
     horizon_s: float = 0.0
     seed: int = 0
@@ -123,7 +124,22 @@ def _template(scenario: Scenario, catalogue: Catalogue, workload: str, speed: fl
                        w.image, w.ready_s, before, of(plane.network), after)
 
 
-def pull_seconds(image: Image, net_mb_s: float, disk_mb_s: float, scenario: Scenario) -> float:
+@dataclass(frozen=True)
+class Pull:
+    """An image pulled on a node of a pool: round trips, download at the node's own rate,
+    extraction (seconds), and the bytes the registry sends."""
+
+    trips_s: float
+    download_s: float
+    extract_s: float
+    mib: float
+
+    @property
+    def total_s(self) -> float:
+        return self.trips_s + self.download_s + self.extract_s
+
+
+def pull_of(image: Image, net_mb_s: float, disk_mb_s: float, scenario: Scenario) -> Pull:
     """One image pulled on an idle node: registry round trips, the layers' download at the node's
     link (each stream capped at the registry's per-stream rate, three layers at once), then
     decompression and extraction (the slower of the decoder and the disk)."""
@@ -136,7 +152,12 @@ def pull_seconds(image: Image, net_mb_s: float, disk_mb_s: float, scenario: Scen
     download = image.download_mib / rate if rate > 0 else 0.0
     extract = sum(la.download_mib / (DECODE_MB_S.get(la.compression, 400.0) * MIB_PER_MB) for la in layers)
     extract = max(extract, image.disk_mib / (disk_mb_s * MIB_PER_MB))
-    return rtt * (trips + reg.blob_round_trips * len(layers)) + download + extract
+    return Pull(rtt * (trips + reg.blob_round_trips * len(layers)), download, extract, image.download_mib)
+
+
+def pull_seconds(image: Image, net_mb_s: float, disk_mb_s: float, scenario: Scenario) -> float:
+    """:func:`pull_of`'s total on an idle node and an idle registry."""
+    return pull_of(image, net_mb_s, disk_mb_s, scenario).total_s
 
 
 def resolve(scenario: Scenario, catalogue: Catalogue | None = None) -> Params:
@@ -169,8 +190,9 @@ def resolve(scenario: Scenario, catalogue: Catalogue | None = None) -> Params:
     templates = {w.name: _template(scenario, cat, w.name, 1.0) for w in scenario.workloads
                  if runtimes[w.runtime].kind == "container"}
     names = {t.image for t in templates.values()} | {d.update_image for d in cluster.deployments if d.update_image}
-    pull = {(p.name, n): pull_seconds(images[n], p.net_mb_s, p.disk_mb_s, scenario) for p in pools for n in names}
-    return Params(sections, pools, templates, images, pull, cluster,
+    pulls = {(p.name, n): pull_of(images[n], p.net_mb_s, p.disk_mb_s, scenario) for p in pools for n in names}
+    egress = scenario.registry.egress_mb_s
+    return Params(sections, pools, templates, images, pulls, egress * MIB_PER_MB if egress else None, cluster,
                   cluster.horizon_s or scenario.duration_s, scenario.seed)
 
 
@@ -203,5 +225,5 @@ def check(scenario: Scenario, catalogue: Catalogue) -> list[str]:
     return out
 
 
-__all__ = ["Params", "PodTemplate", "PoolSpec", "check", "defaults", "fraction", "pull_seconds", "resolve",
+__all__ = ["Params", "PodTemplate", "PoolSpec", "Pull", "check", "defaults", "fraction", "pull_of", "pull_seconds", "resolve",
            "source_of"]

@@ -92,6 +92,7 @@ class ClusterSim:
         cluster = params.cluster
         assert cluster is not None
         self.prepulled = cluster.prepulled
+        self.registry_free = 0.0     # when the registry's egress has sent what it was asked for
         self.api = ApiServer(env, params.api_server, params.watch, self.api_stream)
         cl = params.clients
         self.scheduler = Scheduler(env, self.api, params.scheduler, cl["scheduler_qps"], cl["scheduler_burst"],
