@@ -4,7 +4,8 @@
 :class:`~simcontainer.host.HostNode`) carries fair-share CPU, disk and network models per host;
 5,000 of them under 150,000 pods is more than one core does in minutes, so a node here keeps
 only what serializes a pod start on a node: image pulls one at a time (``serializeImagePulls``;
-the pull time of an image on the node's link, models/images.toml sizes), then the kubelet
+the pull time of an image on the node's link, models/images.toml sizes; with a registry egress
+cap, the registry sends the cluster's pulls one after another at that rate), then the kubelet
 plane's phases from models/control-planes/kubelet.toml (sandbox, CRI calls) and the runtime's
 create, the CNI ADD with its ``serial_s`` under the node's IPAM lock, the runtime's start. The
 CPU work of a start (the phases' ``cpu_s`` at the node's ``cpu_speed``) queues for the node's
