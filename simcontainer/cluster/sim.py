@@ -84,6 +84,8 @@ class CountingEnvironment(simpy.Environment):
 
 
 class ClusterSim:
+    """One cluster on one simpy environment: its parts, its pods and nodes, what it recorded."""
+
     def __init__(self, params: Params) -> None:
         self.params = params
         self.env = env = CountingEnvironment()
@@ -115,7 +117,6 @@ class ClusterSim:
         # actual availability per Deployment, at every change: (t, deployment index, available, active)
         self.avail_log: array = array("d")
         self.actual: dict[int, int] = {}
-        self.down: list[tuple[int, float, float]] = []   # (pod, down since, replacement running) per lost pod
 
     # ---- helpers -------------------------------------------------------------------------------
 
