@@ -70,7 +70,9 @@ class WorkQueue:
             self.queued.discard(id(key))
             self.busy.add(id(key))
             try:
-                yield from self.sync(key)
+                steps = self.sync(key)       # a generator when the sync waits (creates pods), else None
+                if steps is not None:
+                    yield from steps
             finally:
                 self.busy.discard(id(key))
                 if self.queue and self.idle:
@@ -252,10 +254,8 @@ class Controllers:
                              "rollout_s": None})
         self.dep_queue.add(dep)
 
-    def _sync_deployment(self, dep: DeploymentState) -> Any:
-        self.reconcile(dep)
-        if False:
-            yield
+    def _sync_deployment(self, dep: DeploymentState) -> None:
+        self.reconcile(dep)       # no waiting: its writes go out through self.scale
 
     def reconcile(self, dep: DeploymentState) -> None:
         """rolloutRolling on the ReplicaSets as the informer has them (``seen``); a write in this
