@@ -358,3 +358,11 @@ def test_a_shared_registry_egress_serializes_the_first_pulls():
     floor = 100 * image.download_mib / (125.0 * 1e6 / 2**20)
     assert capped["rollout_s"] >= floor
     assert capped["bound_stage"] == "pull" and capped["rollout_s"] > 3 * free["rollout_s"]
+
+
+def test_too_many_pods_are_refused_before_the_run():
+    s = reports.rollout_scenario(10, 0, extra={"deployments": [{"name": "d", "workload": "app", "replicas": 600_000,
+                                                                "update_at_s": 10.0}]})
+    with pytest.raises(ScenarioError) as exc:
+        simulate_cluster(s)
+    assert "1,200,000 pods asked for" in str(exc.value) and "at most 1,000,000" in str(exc.value)
