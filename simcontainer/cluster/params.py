@@ -196,7 +196,8 @@ def resolve(scenario: Scenario, catalogue: Catalogue | None = None) -> Params:
                   cluster.horizon_s or scenario.duration_s, scenario.seed)
 
 
-# a run of this many pods takes ~1 min and ~2 GiB here (150,000 take ~10 CPU-s, 270 MiB)
+# a bound on one run: 150,000 pods take ~10 CPU-s and 270 MiB here, so this many ~1 CPU-min and
+# ~2 GiB (scaled linearly, not measured)
 MAX_PODS = 1_000_000
 
 
