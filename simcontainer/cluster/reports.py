@@ -172,6 +172,8 @@ def _measure(fig: dict[str, Any], seed: int) -> float:
 
 def _metric(sim: ClusterSim, first: int, metric: str) -> float:
     pods = [p for p in sim.pods[first:] if p.running == p.running]
+    if metric == "rollout_s":       # the first create asked to the last pod observed Running
+        return float(max(p.running for p in pods) - min(p.asked for p in pods))
     if metric.startswith("scheduler."):
         binds = np.sort([p.scheduled for p in pods])
         return float((len(binds) - 1) / (binds[-1] - binds[0])) if len(binds) > 1 else math.nan
