@@ -366,3 +366,17 @@ def test_too_many_pods_are_refused_before_the_run():
     with pytest.raises(ScenarioError) as exc:
         simulate_cluster(s)
     assert "1,200,000 pods asked for" in str(exc.value) and "at most 1,000,000" in str(exc.value)
+
+
+def test_rollout_command_sizes_table(capsys):
+    assert _cli("--sizes", "10x3,20x3") == 0
+    out = capsys.readouterr().out
+    assert out.count("scalability-test") == 2 and "lifted" in out and "bound by" in out
+    assert _cli("--sizes", "10x3", "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
+    assert _cli("--sizes", "10by3") == 2
+    assert "'10by3' is not NODESxPODS_PER_NODE" in capsys.readouterr().err
+    assert _cli(str(EXAMPLE), "--sizes", "10x3") == 2
+    assert _cli() == 2
+    assert "SCENARIO: missing" in capsys.readouterr().err
+    assert _cli(str(EXAMPLE), "--scheduler", "tcp://127.0.0.1:1") == 2

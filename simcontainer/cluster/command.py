@@ -1,4 +1,5 @@
-"""``simcontainer rollout SCENARIO [--json] [--seed N]``: run a scenario's ``[cluster]``.
+"""``simcontainer rollout SCENARIO [--json] [--seed N]``: run a scenario's ``[cluster]``;
+``simcontainer rollout --sizes 100x30,1000x30 [--scheduler ADDR]``: the rollout table.
 
 A CLI plugin: :func:`add_parser` adds the subcommand, :func:`main` runs it (exit 0; bad input:
 one clear message, exit 2).
@@ -12,7 +13,7 @@ import math
 import sys
 from typing import Any
 
-from simcontainer.cluster.reports import timeline_rows
+from simcontainer.cluster.reports import rollout_table, timeline_rows
 from simcontainer.cluster.sim import simulate_cluster
 from simcontainer.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario import load_scenario
@@ -23,7 +24,9 @@ Deployments and Jobs (pod templates from [[workloads]]), node failures and the c
 settings; every setting left out takes its sourced default from models/cluster.toml.
 Pod startup is measured as Kubernetes measures it: from the pod's creation to its Running
 status observed through a watch, image pulls included and excluded (the SLO: p99 <= 5 s
-excluding pulls). Example: simcontainer rollout models/scenarios/cluster-rollout.toml"""
+excluding pulls). Examples:
+  simcontainer rollout models/scenarios/cluster-rollout.toml
+  simcontainer rollout --sizes 100x30,1000x30,5000x30 [--scheduler tcp://HOST:PORT]"""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,15 +37,71 @@ def add_parser(subparsers: Any) -> None:
                     "(with and without image pulls), API call latencies, scheduling throughput, what bound "
                     "the rollout and each failed node's timeline.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", help="a scenario TOML file with a [cluster] section")
+    p.add_argument("scenario", nargs="?", help="a scenario TOML file with a [cluster] section")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed (an integer >= 0)")
+    p.add_argument("--sizes", default=None, metavar="NxP,...",
+                   help="instead of a scenario: the rollout table over cluster sizes, NODESxPODS_PER_NODE "
+                        "(e.g. 100x30,1000x30,5000x30), each with the upstream client limits, the "
+                        "scalability-test limits and lifted limits")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="with --sizes: run the sizes on this Dask scheduler (tcp://HOST:PORT)")
     p.set_defaults(func=main)
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"100x30,1000x30"`` -> [(100, 30), (1000, 30)]; a ValueError names the bad item."""
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        nodes, sep, per = item.partition("x")
+        if not (sep and nodes.isdigit() and per.isdigit() and int(nodes) > 0 and int(per) > 0):
+            raise ValueError(f"--sizes: {item!r} is not NODESxPODS_PER_NODE (allowed: positive integers, "
+                             "e.g. 100x30,1000x30)")
+        out.append((int(nodes), int(per)))
+    if not out:
+        raise ValueError(f"--sizes: {text!r} holds no size (allowed: e.g. 100x30,1000x30)")
+    return out
+
+
+def table_main(args: argparse.Namespace) -> int:
+    try:
+        sizes = parse_sizes(args.sizes)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rows = rollout_table(sizes, seed=args.seed or 0, scheduler=args.scheduler)
+    except (OSError, TimeoutError) as exc:
+        print(f"error: --scheduler: cannot reach {args.scheduler!r}: {exc} (allowed: the address of a running "
+              "Dask scheduler, tcp://HOST:PORT)", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    out = [["nodes", "pods/node", "client limits", "rollout", "startup p50", "p99", "p99 w/o pulls", "bound by"]]
+    for r in rows:
+        out.append([str(r["nodes"]), str(r["pods_per_node"]), r["settings"], _s(r["rollout_s"]),
+                    _s(r["startup_p50_s"]), _s(r["startup_p99_s"]), _s(r["startup_excl_pulls_p99_s"]),
+                    r["bound_by"] or "-"])
+    print(table(out))
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         print(f"error: --seed: {args.seed} is negative (allowed: an integer >= 0)", file=sys.stderr)
+        return 2
+    if args.sizes is not None:
+        if args.scenario is not None:
+            print("error: --sizes builds its own clusters: give a SCENARIO or --sizes, not both", file=sys.stderr)
+            return 2
+        return table_main(args)
+    if args.scenario is None:
+        print("error: SCENARIO: missing (allowed: a scenario file with a [cluster] section, or --sizes)",
+              file=sys.stderr)
+        return 2
+    if args.scheduler is not None:
+        print("error: --scheduler: only with --sizes (one scenario runs here)", file=sys.stderr)
         return 2
     try:
         scenario = load_scenario(args.scenario)
@@ -117,4 +176,4 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-__all__ = ["add_parser", "main", "render"]
+__all__ = ["add_parser", "main", "parse_sizes", "render"]
