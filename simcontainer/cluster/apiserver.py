@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from simcontainer.workload import Stream, lognormal_sigma
+from simcontainer.workload import lognormal_sigma
 
 READ, WRITE = 0, 1
 
@@ -51,11 +51,12 @@ class TokenBucket:
 
 
 class Lognormal:
-    """A latency with a median and a 95th percentile, drawn from a buffered stream."""
+    """A latency with a median and a 95th percentile, drawn from a buffered stream of standard
+    normals (:class:`simcontainer.cluster.objects.Draws`)."""
 
     __slots__ = ("median", "sigma", "stream")
 
-    def __init__(self, median: float, p95: float, stream: Stream) -> None:
+    def __init__(self, median: float, p95: float, stream: Any) -> None:
         self.median = median
         self.sigma = lognormal_sigma(median, p95)
         self.stream = stream
@@ -71,7 +72,7 @@ class ApiServer:
     client and verb."""
 
     def __init__(self, env: simpy.Environment, settings: dict[str, Any], watch: dict[str, Any],
-                 stream: Stream) -> None:
+                 stream: Any) -> None:
         self.env = env
         s = settings
         self.read = Lognormal(s["read_median_s"], s["read_p95_s"], stream)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from simcontainer.cluster.apiserver import TokenBucket
 
 NAN = math.nan
@@ -18,6 +20,37 @@ NAN = math.nan
 # phases, as "pods by phase" counts them
 PENDING, CREATING, RUNNING, TERMINATING, SUCCEEDED, GONE, FAILED = range(7)
 PHASES = ("pending", "creating", "running", "terminating", "succeeded", "gone", "failed")
+
+
+class Draws:
+    """Buffered standard normals, exponentials and uniforms from one generator."""
+
+    __slots__ = ("_rng", "_n", "_ni", "_e", "_ei", "_u", "_ui")
+
+    def __init__(self, seq: np.random.SeedSequence) -> None:
+        self._rng = np.random.Generator(np.random.PCG64(seq))
+        self._n: list[float] = []
+        self._e: list[float] = []
+        self._u: list[float] = []
+        self._ni = self._ei = self._ui = 0
+
+    def normal(self) -> float:
+        if self._ni >= len(self._n):
+            self._n, self._ni = self._rng.standard_normal(4096).tolist(), 0
+        self._ni += 1
+        return self._n[self._ni - 1]
+
+    def exponential(self) -> float:
+        if self._ei >= len(self._e):
+            self._e, self._ei = self._rng.standard_exponential(4096).tolist(), 0
+        self._ei += 1
+        return self._e[self._ei - 1]
+
+    def uniform(self) -> float:
+        if self._ui >= len(self._u):
+            self._u, self._ui = self._rng.random(4096).tolist(), 0
+        self._ui += 1
+        return self._u[self._ui - 1]
 
 
 class Pod:
@@ -97,4 +130,4 @@ class Node:
         return max(self.cpu_used / self.cpu if self.cpu else 0.0, self.mem_used / self.mem if self.mem else 0.0)
 
 
-__all__ = ["CREATING", "FAILED", "GONE", "NAN", "PENDING", "PHASES", "RUNNING", "SUCCEEDED", "TERMINATING", "Node", "Pod"]
+__all__ = ["CREATING", "Draws", "FAILED", "GONE", "NAN", "PENDING", "PHASES", "RUNNING", "SUCCEEDED", "TERMINATING", "Node", "Pod"]

@@ -27,6 +27,7 @@ from simcontainer.cluster.objects import (
     RUNNING,
     SUCCEEDED,
     TERMINATING,
+    Draws,
     Node,
     Pod,
 )
@@ -38,37 +39,6 @@ from simcontainer.scenario import Scenario
 
 STOP_S = 0.2   # a deleted pod's containers stopped and its sandbox removed (kubelet teardown + runtime
 #               stop, models/control-planes/kubelet.toml and the runtime's stop: ~0.1 s each)
-
-
-class Draws:
-    """Buffered standard normals, exponentials and uniforms from one generator."""
-
-    __slots__ = ("_rng", "_n", "_ni", "_e", "_ei", "_u", "_ui")
-
-    def __init__(self, seq: np.random.SeedSequence) -> None:
-        self._rng = np.random.Generator(np.random.PCG64(seq))
-        self._n: list[float] = []
-        self._e: list[float] = []
-        self._u: list[float] = []
-        self._ni = self._ei = self._ui = 0
-
-    def normal(self) -> float:
-        if self._ni >= len(self._n):
-            self._n, self._ni = self._rng.standard_normal(4096).tolist(), 0
-        self._ni += 1
-        return self._n[self._ni - 1]
-
-    def exponential(self) -> float:
-        if self._ei >= len(self._e):
-            self._e, self._ei = self._rng.standard_exponential(4096).tolist(), 0
-        self._ei += 1
-        return self._e[self._ei - 1]
-
-    def uniform(self) -> float:
-        if self._ui >= len(self._u):
-            self._u, self._ui = self._rng.random(4096).tolist(), 0
-        self._ui += 1
-        return self._u[self._ui - 1]
 
 
 class CountingEnvironment(simpy.Environment):
@@ -285,4 +255,4 @@ def build(scenario: Scenario, catalogue: Catalogue | None = None) -> ClusterSim:
     return ClusterSim(resolve(scenario, catalogue))
 
 
-__all__ = ["ClusterSim", "CountingEnvironment", "Draws", "build", "simulate_cluster"]
+__all__ = ["ClusterSim", "CountingEnvironment", "build", "simulate_cluster"]
