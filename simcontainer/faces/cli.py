@@ -469,6 +469,8 @@ PLUGINS: dict[str, tuple[str, str]] = {
                  "find the cheapest set-up that meets SLOs (Optuna; a study kept in --out, resumable)"),
     "sensitivity": ("simcontainer.faces.cli_optimize",
                     "which sweep axes a result figure hangs on (SALib: Sobol or Morris indices)"),
+    "rollout": ("simcontainer.faces.cli_rollout",
+                "roll out Deployments on a Kubernetes cluster: pod startup, what bound it, node failures"),
     "serve": ("simcontainer.faces.serve.command",
               "serve the Docker Engine API from a simulated host (the docker CLI and docker-py drive it)"),
 }

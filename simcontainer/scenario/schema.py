@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from simcontainer.scenario.cluster import Cluster
 from simcontainer.scenario.errors import short_repr
 
 if TYPE_CHECKING:
@@ -658,6 +659,7 @@ class Scenario(Model):
     actions: list[Action] = []
     faults: list[Fault] = []
     registry: Registry = Registry()
+    cluster: Cluster | None = None     # a Kubernetes cluster above the hosts (simcontainer.model.cluster)
     # Where relative paths (trace files) are resolved from; set by load_scenario, not by users.
     base_dir: str | None = Field(default=None, exclude=True)
 

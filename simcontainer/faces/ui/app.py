@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from simcontainer.faces.ui import (
+    cluster_page,
     hosts_page,
     learn_page,
     lesson_cold_starts,
@@ -29,6 +30,7 @@ def pages() -> dict[str, Any]:
         "hosts": st.Page(hosts_page.render, title="Hosts needed", url_path="hosts"),
         "sweep": st.Page(sweep_page.render, title="Sweep", url_path="sweep"),
         "optimize": st.Page(optimize_page.render, title="Find the cheapest", url_path="optimize"),
+        "cluster": st.Page(cluster_page.render, title="Cluster rollout", url_path="cluster"),
     }
     for slug, (title, fn) in learn_page.LESSONS.items():
         out[f"learn-{slug}"] = st.Page(fn, title=title, url_path=f"learn-{slug}")
@@ -41,7 +43,7 @@ def main() -> None:
     st.set_page_config(page_title="simcontainer", layout="wide")
     state.init()
     by_path = pages()
-    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"], by_path["optimize"]],
+    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"], by_path["optimize"], by_path["cluster"]],
                          "Learn": [p for k, p in by_path.items() if k.startswith("learn-")]})
     wanted = st.query_params.get("page")
     if wanted is not None:

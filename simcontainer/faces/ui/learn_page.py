@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, runs
+from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, lesson_node_dies, runs
 from simcontainer.studies import comparison, lessons, planner
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
@@ -331,6 +331,7 @@ LESSONS = {
     "mixed-deploy": ("Containers and microVMs on one host", mixed_deploy),
     **failure_lessons.LESSONS,
     **lesson_memory.LESSONS,
+    **lesson_node_dies.LESSONS,
 }
 
 
