@@ -70,13 +70,27 @@ if TYPE_CHECKING:
 
 MIB_PER_MB = 1e6 / 2**20
 
-# Decompression rate per core in MB/s of *uncompressed* output.
-# zlib ~400 MB/s, zstd ~1,700 MB/s: facebook/zstd README (lzbench, i7-9700K), as listed in the
-# project's reference notes. "gzip" is dockerd/containerd inflating in-process on one thread (Go's
-# compress/gzip; the zlib figure is optimistic for it). "pigz": unpigz inflates on one thread too
-# (pigz README: decompression cannot be parallelised) but reads, writes and checks the CRC on
-# three other threads: estimate 1.3x gzip. "none": no decompression, only the disk write.
-DECODE_MB_S = {"gzip": 400.0, "pigz": 520.0, "zstd": 1700.0, "none": math.inf}
+# Decompression rate per core in MB/s of *uncompressed* output, per decoder implementation.
+# "gzip": dockerd and containerd inflate in-process with Go's compress/gzip (moby pkg/archive
+# DecompressStream, containerd archive/compression) when unpigz is not installed. Estimate: 240
+# MB/s, 0.6x zlib's ~400 MB/s (facebook/zstd README, lzbench on an i7-9700K): Go's inflate is pure
+# Go without zlib's hand-tuned inner loop, and its CRC and bufio copies add per byte.
+# "pigz": unpigz (moby and containerd run it as a child process when it is on PATH): it inflates on
+# one thread but reads, writes and checks the CRC on others: 1.51x GNU gzip on one thread
+# (TechHara/cpp_gunzip README, linux.tar.gz: gzip 4.93 s, pigz 3.26 s), taken on zlib's 400 -> 605.
+# "zstd": containerd and dockerd decode zstd layers with klauspost/compress/zstd (Go): estimate 1,000
+# MB/s, about 0.6x C zstd's 1,700 MB/s (facebook/zstd README), as for gzip. "none": only the write.
+DECODE_MB_S = {"gzip": 240.0, "pigz": 605.0, "zstd": 1000.0, "none": math.inf}
+
+# Unpacking pays per entry, not only per byte: for each regular file the tar reader parses a header
+# and the applier creates, writes, closes, chowns, chmods and sets the times and xattrs of it
+# (containerd archive/tar.go applyNaive + createTarFile; moby pkg/archive the same): ~7 syscalls on
+# overlayfs' upper ext4/xfs plus Go's per-header work. Estimate 50 us per file and 30 us per
+# directory (mkdir, chown, chmod, times -- and its times set again once its children are in) of one
+# core at cpu_speed 1: untarring a Linux source tree (~75,000 files, ~1.2 GB) from the page cache
+# takes several seconds on a desktop, of which the bytes at 1-2 GB/s are under one.
+EXTRACT_FILE_S = 50e-6
+EXTRACT_DIR_S = 30e-6
 
 # Slacker (Harter et al., FAST 2016): pulls are 76% of container start time and only 6.4% of the
 # pulled data is read: the default start-up share of an image under lazy pulling.
@@ -136,6 +150,36 @@ class PullFailed(Exception):
         return f"pull {self.image}: {self.status} {self.code}: {self.message}"
 
 
+# Handshake and per-connection defaults per kind of registry, for the fields a scenario's
+# [registry] does not set (estimates from the protocol and the services' documentation; no timed
+# handshake of each was found published):
+# * hub (Docker Hub): a token from auth.docker.io (its own TLS connection), then registry-1 for an
+#   image index and the platform's manifest, the config blob redirected to the CDN: 3 + 4 + 2 round
+#   trips at ~30 ms, plus ~0.6 s of server time (token issuance and manifest lookups; `docker pull`
+#   of an image already present -- manifest only -- takes about a second on a typical link); blobs
+#   from a CDN at ~100 MB/s per connection (estimate: one TCP stream from a CDN edge in the same
+#   region; measured pulls of single large layers exceed the old 60 MB/s estimate).
+# * cloud (ECR, Artifact Registry, ACR in the host's region): a cached credential-helper token (no
+#   auth round trip per pull), 5 ms round trips, ~0.1 s of server time, blobs from the provider's
+#   object store at ~150 MB/s per connection (estimate).
+# * mirror (a pull-through cache or registry:2 on the LAN): no token, 0.5 ms round trips, 10 ms of
+#   server time, ~250 MB/s per connection (estimate: one TCP stream on 10 GbE, served from disk).
+REGISTRY_KINDS: dict[str, dict[str, Any]] = {
+    "hub": {"rtt_ms": 30.0, "auth_round_trips": 3, "handshake_s": 0.6, "per_stream_mb_s": 100.0},
+    "cloud": {"rtt_ms": 5.0, "auth_round_trips": 0, "handshake_s": 0.1, "per_stream_mb_s": 150.0},
+    "mirror": {"rtt_ms": 0.5, "auth_round_trips": 0, "handshake_s": 0.01, "per_stream_mb_s": 250.0},
+}
+
+
+def effective(spec: RegistrySpec) -> RegistrySpec:
+    """``spec`` with its kind's defaults (:data:`REGISTRY_KINDS`) for the fields it does not set."""
+    preset = REGISTRY_KINDS.get(spec.kind)
+    if not preset:
+        return spec
+    given = spec.model_fields_set
+    return spec.model_copy(update={k: v for k, v in preset.items() if k not in given})
+
+
 class _Tier:
     """A place blobs come from (the registry, a site's mirror): its egress and what it holds."""
 
@@ -153,8 +197,9 @@ class Distribution:
 
     def __init__(self, env: simpy.Environment, spec: RegistrySpec) -> None:
         self.env = env
-        self.spec = spec
+        self.spec = spec = effective(spec)
         self.rtt_s = spec.rtt_ms / 1000.0
+        self.handshake_s = spec.handshake_s
         self.cap = spec.per_stream_mb_s * MIB_PER_MB
         self.origin = _Tier(env, spec.egress_mb_s, self.rtt_s, "registry.egress")
         self.mirrors: dict[int, _Tier] = {}
@@ -238,6 +283,7 @@ class Distribution:
         extra = self.lazy.image_round_trips if self.lazy is not None else 0
         yield from self._rate_limited(host, image_name)
         t = self.rtt_s * (spec.auth_round_trips + spec.manifest_round_trips + spec.config_round_trips + extra)
+        t += self.handshake_s
         if t > 0:
             yield self.env.timeout(t)
 
