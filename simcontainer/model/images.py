@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from simcontainer.model.registry import EXTRACT_DIR_S, EXTRACT_FILE_S, STARTUP_FRACTION, Distribution
+from simcontainer.model.registry import (
+    EXTRACT_DIR_S,
+    EXTRACT_FILE_S,
+    STARTUP_FRACTION,
+    Distribution,
+)
 from simcontainer.scenario.schema import ImageSpec, Registry
 
 if TYPE_CHECKING:
