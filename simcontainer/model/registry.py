@@ -8,11 +8,20 @@ A pull talks to a registry before it moves a byte (`docker pull` against the Reg
 2. **download** — per layer blob, a request (GET + redirect) then the bytes; each blob is one
    connection, capped at ``per_stream_mb_s`` beside the host's link, so ``max_concurrent_downloads``
    matters exactly when one stream cannot fill the link;
-3. **extract** — decompress (gzip single-threaded, unpigz, zstd or none) and write to disk.
+3. **extract** — decompress at the decoder implementation's rate (:data:`DECODE_MB_S`: Go's
+   compress/gzip in dockerd and containerd, unpigz, Go's zstd, or none), create every file and
+   directory (:data:`EXTRACT_FILE_S`, :data:`EXTRACT_DIR_S` each, from the layer's ``files`` and
+   ``dirs``) and write the bytes to disk. dockerd stores each blob in a temp file before it
+   unpacks it (moby distribution/pull_v2.go: ``ioutil.TempFile("", "GetImageBlob")`` then
+   ``io.Copy``), and containerd fetches into its content store first, so a layer's extraction
+   follows its download (later layers still download meanwhile); ``streamed = true`` decodes as
+   the bytes arrive (containers/image in CRI-O and podman).
 
-Every round trip costs ``rtt_ms``. The numbers of round trips are estimates read off the protocol
-(TCP + TLS 1.3 handshakes = 2 round trips per new connection; the request itself 1; a blob GET
-answered with a 307 to a CDN, 1 more), not measurements.
+Every round trip costs ``rtt_ms``, and the registry's own work on the token, manifest and config
+requests ``handshake_s``. The numbers of round trips are estimates read off the protocol (TCP + TLS
+1.3 handshakes = 2 round trips per new connection; the request itself 1; a blob GET answered with
+a 307 to a CDN, 1 more), not measurements. ``kind`` (hub, cloud, mirror) fills the fields a
+scenario leaves unset from :data:`REGISTRY_KINDS`.
 
 **Shared**: the registry's egress (``egress_mb_s``, None = a CDN without a limit that matters) is one
 fair-share resource for all hosts; a byte of a blob moves through the host's link and the egress
