@@ -275,3 +275,23 @@ def test_a_burst_through_the_lock_keeps_its_throughput_with_stragglers() -> None
     r = _plane_run({"base": "dockerd", "network": {"serial_s": 0.1}, "serial_sigma": 0.174}, count=400)
     # 400 holds of mean 0.1 s: the last ends near 40 s (the sum's sd is 0.174 x 0.1 x 20 = 0.35 s)
     assert r.instances.t_running.max() == pytest.approx(40.0, abs=1.5)
+
+
+def _swarm_pulls(sigma: float, hosts: int = 1000) -> np.ndarray:
+    """``hosts`` hosts each pull one 100 MiB uncompressed blob through the peer swarm."""
+    data = scenario([layer("blob", 100.0, 0.0, "none")], registry={**NO_RTT, "p2p": True, "p2p_sigma": sigma},
+                    count=hosts, net_mb_s=1000.0).model_dump()
+    data["host"]["count"] = hosts
+    data["daemon"]["placement"] = "spread"
+    inst = sc.simulate(sc.parse_scenario(data)).instances
+    return (inst.t_pulled - inst.t_admitted).to_numpy()
+
+
+def test_a_swarms_p99_exceeds_its_p50_as_krakens_did() -> None:
+    seed_s = 100.0 / (60.0 * MIB_PER_MB)          # the first host's copy at the per-stream cap
+    flat = _swarm_pulls(0.0)
+    assert flat.tolist() == pytest.approx([seed_s] * len(flat), rel=1e-9)   # peers stream behind it
+    p50, p99 = np.percentile(_swarm_pulls(0.253), [50, 99])
+    # by hand: half the hosts at the fluid time; p99 exp(0.253 x 2.326) = 1.80 x (Kraken: 18 s / 10 s)
+    assert p50 == pytest.approx(seed_s, rel=1e-6)
+    assert p99 / p50 == pytest.approx(math.exp(0.253 * 2.326), rel=0.08)

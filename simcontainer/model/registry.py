@@ -50,6 +50,11 @@ own link (no per-stream cap: many peer connections) and cannot end before the re
 has arrived. This is a fluid model of a swarm whose peers upload as fast as they download.
 Manifests still come from the registry (one request per pull), and a blob once in the swarm stays
 there (a peer's garbage collection is not tracked: with 2+ holders, some peer still has it).
+Swarms have stragglers: a peer's download takes ``exp(p2p_sigma * max(Z, 0))`` times its fluid time,
+Z a standard normal drawn per host and blob (a fixed hash of the run's seed, the host and the blob,
+so the same run gives the same stragglers). Half the hosts finish at their link's speed; the
+default 0.253 is Uber's Kraken benchmark (README: a 3 GB image to 2,600 hosts at a 300 MB/s
+limit: p50 10 s "at speed limit", p99 18 s -> ln(1.8) / 2.326; its p99.9, 22 s, is then 21.9 s).
 
 **Lazy pulling** (eStargz, SOCI, Nydus): a container starts once the start-up share of each layer
 has been fetched (``startup_fraction``: per image, default 6.4 %: Harter et al., Slacker, FAST
@@ -65,6 +70,8 @@ each layer's bytes); Nydus converts to its own RAFS format (new digest).
 from __future__ import annotations
 
 import math
+import random
+import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -204,8 +211,9 @@ class _Tier:
 class Distribution:
     """The registry and, if configured, its mirrors and the peer swarm: one per run."""
 
-    def __init__(self, env: simpy.Environment, spec: RegistrySpec) -> None:
+    def __init__(self, env: simpy.Environment, spec: RegistrySpec, seed: int = 0) -> None:
         self.env = env
+        self.seed = seed               # the run's seed: which peers straggle (see straggle)
         self.spec = spec = effective(spec)
         self.rtt_s = spec.rtt_ms / 1000.0
         self.handshake_s = spec.handshake_s
@@ -338,7 +346,7 @@ class Distribution:
         if mib <= 0:
             return
         if spec.p2p:
-            yield from self._from_swarm(net, blob, mib, cap)
+            yield from self._from_swarm(host, net, blob, mib, cap)
         elif mirror is not None:
             yield from self._through(mirror, net, blob, mib, cap)
         else:
@@ -364,7 +372,16 @@ class Distribution:
             mirror.held[blob] = None
             fill.succeed()
 
-    def _from_swarm(self, net: FairShare, blob: str, mib: float, cap: float
+    def straggle(self, host: int, blob: str) -> float:
+        """How many times its fluid time host number ``host``'s swarm download of ``blob`` takes:
+        ``exp(p2p_sigma * max(Z, 0))``, Z drawn from a hash of (seed, host, blob)."""
+        sigma = self.spec.p2p_sigma
+        if sigma <= 0:
+            return 1.0
+        z = random.Random(zlib.crc32(f"{self.seed}:{host}:{blob}".encode())).gauss(0.0, 1.0)
+        return math.exp(sigma * z) if z > 0 else 1.0
+
+    def _from_swarm(self, host: int, net: FairShare, blob: str, mib: float, cap: float
                     ) -> Generator[simpy.Event, Any, None]:
         env = self.env
         state = self.origin.held.get(blob, False)
@@ -378,7 +395,11 @@ class Distribution:
                 fill.succeed()
             return
         self.peer_mib += mib
+        start = env.now
         yield from _transfer(env, [net], mib, math.inf, after=state)
+        slow = self.straggle(host, blob)
+        if slow > 1.0:        # its pieces came from slower peers: longer, the link no busier
+            yield env.timeout((slow - 1.0) * (env.now - start))
 
     def stats(self) -> dict[str, Any]:
         """What the registry did in the run (the result's ``host.registry``): manifest requests

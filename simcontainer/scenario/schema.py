@@ -396,6 +396,9 @@ class Registry(Model):
     lazy: Literal["none", "estargz", "soci", "nydus"] = "none"
     mirror: Mirror | None = None
     p2p: bool = False
+    # stragglers in the swarm: a peer's download takes exp(p2p_sigma x max(Z, 0)) times its fluid
+    # time (half the hosts at their link's speed, a tail above; simcontainer.model.registry)
+    p2p_sigma: Annotated[float, Field(ge=0, le=5)] = 0.253
 
 
 # --------------------------------------------------------------------------- workloads
