@@ -181,23 +181,17 @@ class ControlPlaneProfile(Sourced):
     image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
     bridge_max_ports: Annotated[Int, Field(ge=1)] | None = None
     serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
-    # ---- costs that grow, queue or spread (simcontainer.model.controlplane; 0 = not modelled) ----
-    # CPU seconds each create costs per instance already running on the host (dockerd parsing
-    # mountinfo and walking its in-memory state; the kubelet's per-pod workers)
+    # costs (0: none; simcontainer.model.controlplane): CPU per create per instance running on the
+    # host; the kubelet's PLEG relist (a start is seen at the end of the next one); a start's disk
+    # work (MiB, fsyncs at the host's disk_sync_ms); host-wide serialized creation; the lognormal
+    # spread of every serialized hold (its mean kept)
     per_instance_cpu_s: NonNeg = 0.0
-    # the kubelet's PLEG: a started container is seen at the end of the next relist, every
-    # relist_period_s, each relist taking relist_base_s + relist_per_instance_s per instance
     relist_period_s: NonNeg = 0.0
     relist_base_s: NonNeg = 0.0
     relist_per_instance_s: NonNeg = 0.0
-    # a cached start's disk work (overlay mount, rootfs and state files): MiB written and
-    # synchronous writes (fsync), each costing the host's disk_sync_ms
     rootfs_mib: NonNeg = 0.0
     rootfs_syncs: Annotated[Int, Field(ge=0, le=10_000)] = 0
-    # host-wide serialized creation work (a VMM's KVM VM creation, tap device under the kernel's
-    # RTNL lock): one instance at a time per host, seconds at cpu_speed 1
     host_serial_s: NonNeg = 0.0
-    # straggler spread of every serialized hold (lognormal sigma around its mean; 0: identical)
     serial_sigma: Annotated[float, Field(ge=0, le=5)] = 0.0
 
 
@@ -232,8 +226,7 @@ class ImageSpec(Model):
     # Lazy pulls: the share of the image's bytes a container reads before it is up (None: the
     # registry's default, simcontainer.model.registry.STARTUP_FRACTION).
     startup_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
-    # Lazy pulls: MiB the app reads before it is up (its working set; overrides startup_fraction,
-    # so a lazy start does not grow with the bytes the app never reads)
+    # Lazy pulls: MiB the app reads before it is up (wins over startup_fraction)
     working_set_mib: NonNeg | None = None
     source: str = ""
     # VM images: the guest's own boot (its kernel's entry to a command running: a minimal kernel +
@@ -385,19 +378,14 @@ class Registry(Model):
     rate_limit_scope: Literal["registry", "host"] = "registry"   # one bucket, or one per host (per IP)
     retry_step_s: NonNeg = 5.0
     decoder: Literal["gzip", "pigz"] = "gzip"
-    # decode a layer while its bytes arrive (containers/image in CRI-O and podman) instead of
-    # after its download (dockerd and containerd store the blob first)
-    streamed: bool = False
-    # what kind of registry: its handshake and per-connection defaults (simcontainer.model.registry
-    # REGISTRY_KINDS) for every field this table does not set; "custom": the fields as written
+    streamed: bool = False      # decode as the bytes arrive (CRI-O, podman), not after the download
+    # defaults (registry.REGISTRY_KINDS) for the fields not set here; "custom": as written
     kind: Literal["custom", "hub", "cloud", "mirror"] = "custom"
-    # server-side time of the token, manifest and config requests, beyond their round trips
-    handshake_s: NonNeg = 0.0
+    handshake_s: NonNeg = 0.0   # server time of token, manifest and config, beyond the round trips
     lazy: Literal["none", "estargz", "soci", "nydus"] = "none"
     mirror: Mirror | None = None
     p2p: bool = False
-    # stragglers in the swarm: a peer's download takes exp(p2p_sigma x max(Z, 0)) times its fluid
-    # time (half the hosts at their link's speed, a tail above; simcontainer.model.registry)
+    # swarm stragglers: a peer's download takes exp(p2p_sigma x max(Z, 0)) its fluid time
     p2p_sigma: Annotated[float, Field(ge=0, le=5)] = 0.253
 
 
