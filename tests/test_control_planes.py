@@ -103,7 +103,9 @@ def test_libvirt_one_connection_has_at_most_5_requests_in_flight():
 
 def test_dockerd_networks_have_separate_locks():
     rt = {"name": "r", "kind": "container"}
-    cp = {"name": "d", "base": "dockerd", "api": {}, "teardown": {}, "network": {"serial_s": 0.5}}
+    # the lock alone: no start disk work, no lock-hold spread, no per-instance work
+    cp = {"name": "d", "base": "dockerd", "api": {}, "teardown": {}, "network": {"serial_s": 0.5},
+          "rootfs_syncs": 0, "rootfs_mib": 0.0, "serial_sigma": 0.0, "per_instance_cpu_s": 0.0}
 
     def created(networks):
         data = scenario_dict(duration_s=50, runtimes=[rt], control_planes=[cp])

@@ -508,5 +508,6 @@ def test_a_soft_eviction_threshold_waits_out_its_grace_period(monkeypatch):
     monkeypatch.setattr(mem.Memory, "__init__", soft)
     r = _pods([1000, 1000, 1100], [1000, 1000, 500])
     ev = _memory(r).evictions
-    assert ev and ev[0]["kind"] == "soft" and 40.0 <= ev[0]["time_s"] < 41.0
+    # (the first pod is running at ~1 s, once the kubelet's PLEG relist has seen it)
+    assert ev and ev[0]["kind"] == "soft" and 40.0 <= ev[0]["time_s"] < 42.0
     assert r.workload_names[ev[0]["workload"]] == "p2"

@@ -81,9 +81,10 @@ def test_sweep_page_ranks_the_settings_in_a_tornado():
     at.button(key="sens_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     rows = at.session_state["sensitivity"]["rows"].set_index("axis")
-    # CPU utilisation is CPU asked / cores: the core count moves it, the disk speed (images prepulled) cannot
+    # CPU utilisation is CPU asked / cores: the core count moves it; the disk speed (images
+    # prepulled) only shifts each start by its rootfs writes, a hair of the time the apps run
     assert rows.loc["host.cpu_cores", "mu_star"] > 0.01
-    assert rows.loc["host.disk_mb_s", "mu_star"] == 0.0
+    assert rows.loc["host.disk_mb_s", "mu_star"] < 1e-3 * rows.loc["host.cpu_cores", "mu_star"]
     assert len(at.get("vega_lite_chart")) == 2
     assert "What host.mean_cpu_util hangs on" in at.get("vega_lite_chart")[1].proto.spec
 

@@ -272,7 +272,8 @@ def test_the_network_lock_is_the_profiles():
     networks halve the queue only with it (it used to be read only for a table)."""
     def run(lock: bool) -> float:
         cp = {"name": "d", "base": "dockerd", "api": {}, "teardown": {}, "network": {"serial_s": 0.5},
-              "network_lock": lock}
+              "network_lock": lock, "serial_sigma": 0.0, "per_instance_cpu_s": 0.0, "rootfs_mib": 0.0,
+              "rootfs_syncs": 0}     # the lock's arithmetic alone: no stragglers, no per-instance cost
         data = scenario_dict(duration_s=60, control_planes=[cp])
         data["workloads"][0].update(control_plane="d", networks=2, arrival={"kind": "burst", "at_s": 0.0, "count": 8},
                                     lifetime={"kind": "forever"})

@@ -194,15 +194,18 @@ def test_same_runtime_behind_two_control_planes_is_two_rows():
     assert (rows["started"] == 20).all() and rows["fits"].nunique() == 1     # density: the plane adds nothing
     # why they differ: dockerd creates each endpoint under libnetwork's per-network lock (0.10 s
     # each, models/control-planes/dockerd.toml), so 20 containers at once take at least 20 x 0.10 s
-    # to get through it; the kubelet's serialized step is host-local IPAM's 0.01 s file lock
+    # to get through it; the kubelet's serialized step is host-local IPAM's 0.01 s file lock, but
+    # each of its pods is running only once the PLEG's next relist (every 1 s) has seen it
     d, k = rows.loc["runc"], rows.loc["runc@kubelet"]
     last = {c.entry: out[c.key]["summary"]["workloads"]["web"]["startup_s"]["max"] for c in cells}
-    assert last["runc"] >= 20 * 0.10 > 2 * last["runc@kubelet"]
-    assert d["startup_p95_s"] > 2 * k["startup_p95_s"]
+    assert last["runc"] >= 20 * 0.10 > last["runc@kubelet"]
+    assert d["startup_p95_s"] > k["startup_p95_s"]
     # one start alone: no queue at either lock, and the kubelet pays its pod sandbox instead
     one, _, out1, _ = _cells(_burst_mix(1), ["web"], ["runc", "runc@kubelet"])
     alone = {c.entry: out1[c.key]["summary"]["workloads"]["web"]["startup_s"]["p50"] for c in one}
-    assert alone["runc"] < 1.0 and alone["runc@kubelet"] < 1.0
+    # (the pod is running when the PLEG's relist at 1 s sees it: kubernetes PR 137362 measured
+    # 1.1-1.8 s per pod on kind)
+    assert alone["runc"] < 1.0 and alone["runc@kubelet"] < 1.5
     text = " ".join(comparison.answer(rows.reset_index()))
     assert "(runc under kubelet/containerd (CRI))" in text and "(runc under dockerd)" in text
     shown = comparison.shown_rows(rows.reset_index())
@@ -233,7 +236,9 @@ def test_mixed_deploy_lesson_scenarios():
     disk = sc.simulate(lessons.lesson_mixed(100, 5, qemu_copies=10, microvm_disk="copy")).summary["workloads"]
     alone = sc.simulate(lessons.lesson_mixed(100, 5, microvm_disk="copy", only=["microvms"])).summary["workloads"]
     assert disk["microvms"]["startup_s"]["p95"] > 1.5 * alone["microvms"]["startup_s"]["p95"]
-    assert disk["containers"]["startup_s"]["p95"] == pytest.approx(both["containers"]["startup_s"]["p95"])
+    # the copies barely touch the containers: only their start's 0.5 MiB of rootfs writes share
+    # the disk with them (models/control-planes/dockerd.toml rootfs_mib)
+    assert disk["containers"]["startup_s"]["p95"] == pytest.approx(both["containers"]["startup_s"]["p95"], rel=0.02)
 
 
 def test_never_started_is_shown(default):
@@ -356,9 +361,11 @@ def test_gantt_says_creating_when_the_image_is_cached():
     s = lessons.lesson_lifecycle(4, 10, 8192)
     r = sc.simulate(s)
     g = planner.gantt_frame(r.events, s.duration_s, instances=r.instances)
-    first, second = g[g["instance"] == 0], g[g["instance"] == 1]
+    # the first start fetched the image; the second, 2 s later, waited for the last of its layers
+    # (its pull takes ~2.1 s); the third found it cached
+    first, second = g[g["instance"] == 0], g[g["instance"] == 2]
     assert "pulling" in set(first["state"])            # the first start fetched the image
-    assert "pulling" not in set(second["state"])       # the second found it cached...
+    assert "pulling" not in set(second["state"])       # a later one found it cached...
     assert "creating" in set(second["state"])          # ...and was creating, not pulling
     assert (g["end_s"] >= g["start_s"]).all()
 

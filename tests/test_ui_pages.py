@@ -246,9 +246,11 @@ def test_mixed_deploy_lesson_blocks_only_through_cpu_and_disk(learn):
     # on 4 cores they share CPU: the microVMs are slower beside the burst
     assert float(metric(at, "microVMs beside them on 4 cores")) > 3 * float(metric(at, "microVMs alone on 4 cores"))
     assert float(metric(at, "Peak cores asked").rstrip("×")) > 1.0
-    # full disk copies share the disk: copying microVMs slow down, the containers do not
+    # full disk copies share the disk: copying microVMs slow down, the containers hardly (only
+    # their start's ~0.5 MiB of rootfs writes share the disk)
     assert float(metric(at, "… beside 10 QEMU")) > 1.5 * float(metric(at, "microVMs copying their disk, alone"))
-    assert metric(at, "containers: p95 beside the copies") == metric(at, "containers: p95 startup")
+    assert float(metric(at, "containers: p95 beside the copies")) == pytest.approx(
+        float(metric(at, "containers: p95 startup")), rel=0.02)
     # fewer containers: the microVMs on 4 cores get closer to their time alone
     before, after = step(at, at.slider(key="lm_c"), 0, "microVMs beside them on 4 cores")
     assert float(after) < float(before)

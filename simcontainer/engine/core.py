@@ -269,7 +269,7 @@ class Engine:
         rec = self.recorder
         self.hosts = [HostNode(self.env, k, scenario.host, scenario.daemon, rec.series_hook)
                       for k in range(scenario.host.count)]
-        self.registry = Distribution(self.env, scenario.registry)   # shared by every host
+        self.registry = Distribution(self.env, scenario.registry, seed=self.seed)   # shared by every host
         for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
             h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
             h.store.registry = self.registry

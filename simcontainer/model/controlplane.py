@@ -63,6 +63,7 @@ class PhasePlan:
     cpu_cores: float
     serial_s: float
     exp_mean_s: float = 0.0     # > 0: the latency is exponential with this mean
+    serial_sigma: float = 0.0   # > 0: the serialized hold is lognormal around serial_s (stragglers)
     # True when the phase does nothing at all (no latency, no draw, no work): it is skipped.
     idle: bool = field(init=False, repr=False, compare=False)
 
@@ -72,14 +73,25 @@ class PhasePlan:
 
     @classmethod
     def of(cls, phase: Phase, cpu_speed: float = 1.0, serial_cpu_share: float = 1.0,
-           serial: bool = True) -> PhasePlan:
+           serial: bool = True, serial_sigma: float = 0.0) -> PhasePlan:
         """``phase`` on a host of ``cpu_speed``: CPU work takes 1/speed as long; so does the
         CPU-bound share of the serialized part. ``serial = False`` drops the serialized part."""
         cpu = phase.cpu_s / cpu_speed
         ser = phase.serial_s * (serial_cpu_share / cpu_speed + 1.0 - serial_cpu_share) if serial else 0.0
+        sig = serial_sigma if ser > 0 else 0.0
         if phase.dist == "exponential":
-            return cls(0.0, 0.0, cpu, phase.cpu_cores, ser, phase.mean_s or 0.0)
-        return cls(phase.median_s, lognormal_sigma(phase.median_s, phase.p95_s), cpu, phase.cpu_cores, ser)
+            return cls(0.0, 0.0, cpu, phase.cpu_cores, ser, phase.mean_s or 0.0, sig)
+        return cls(phase.median_s, lognormal_sigma(phase.median_s, phase.p95_s), cpu, phase.cpu_cores, ser,
+                   0.0, sig)
+
+    def serial_hold(self, stream: Stream) -> float:
+        """The serialized part's hold: ``serial_s``, or with a spread a lognormal draw whose mean
+        is ``serial_s`` (median ``serial_s * exp(-sigma^2 / 2)``), so the lock's throughput --
+        what the calibration fixed -- stays, and a queue gets the tail real ones show."""
+        sig = self.serial_sigma
+        if sig <= 0:
+            return self.serial_s
+        return self.serial_s * math.exp(sig * stream.normal() - 0.5 * sig * sig)
 
     def latency(self, stream: Stream) -> float:
         if self.exp_mean_s > 0:
@@ -105,7 +117,7 @@ def run_phase(host: HostNode, phase: PhasePlan, stream: Stream, lock: Slots
         if ev is not None:
             yield ev
     if phase.serial_s > 0:
-        yield from hold(lock, env.timeout, phase.serial_s)
+        yield from hold(lock, env.timeout, phase.serial_hold(stream))
 
 
 def hold(slots: Slots, timeout: Callable[[float], simpy.Event], s: float) -> Generator[simpy.Event, Any, None]:
@@ -136,9 +148,12 @@ class Steps:
 
 def steps(spec: ControlPlaneProfile, plan: WorkloadPlan, mode: str) -> Steps:
     endpoint = mode in ENDPOINT_MODES
-    create_idle = (plan.api.idle and plan.create.idle and spec.api.is_zero and spec.sandbox.is_zero)
+    create_idle = (plan.api.idle and plan.create.idle and spec.api.is_zero and spec.sandbox.is_zero
+                   and not spec.per_instance_cpu_s and not spec.host_serial_s)
     ports = endpoint and spec.bridge_max_ports is not None
-    start_idle = plan.boot.idle and plan.guest.idle and not plan.boot_read_mib and not (ports or (endpoint and not spec.network.is_zero))
+    start_idle = (plan.boot.idle and plan.guest.idle and not plan.boot_read_mib
+                  and not (ports or (endpoint and not spec.network.is_zero))
+                  and not (spec.rootfs_mib or spec.rootfs_syncs or spec.relist_period_s))
     teardown_idle = spec.teardown.is_zero or (not endpoint and spec.teardown.model_copy(
         update={"serial_s": 0.0}).is_zero)
     return Steps(create_idle, start_idle, teardown_idle and not ports, endpoint)
@@ -172,11 +187,19 @@ class ControlPlane:
         self.workers = Slots(env, spec.workers) if spec.workers else None
         self.lock = Slots(env, 1)
         self.pulls = Slots(env, spec.image_pulls) if spec.image_pulls else None
-        self.api = PhasePlan.of(spec.api, speed, share)
-        self.sandbox = PhasePlan.of(spec.sandbox, speed, share)
-        self.network = PhasePlan.of(spec.network, speed, share)
-        self.teardown = PhasePlan.of(spec.teardown, speed, share)
+        sig = spec.serial_sigma
+        self.api = PhasePlan.of(spec.api, speed, share, serial_sigma=sig)
+        self.sandbox = PhasePlan.of(spec.sandbox, speed, share, serial_sigma=sig)
+        self.network = PhasePlan.of(spec.network, speed, share, serial_sigma=sig)
+        self.teardown = PhasePlan.of(spec.teardown, speed, share, serial_sigma=sig)
         self.teardown_no_endpoint = PhasePlan.of(spec.teardown, speed, share, serial=False)
+        # costs that grow with the host's instances, a cached start's disk work, host-wide
+        # serialized creation (see density_work, rootfs_work, observe, host_creation)
+        self.per_instance_cpu_s = spec.per_instance_cpu_s / speed
+        self.rootfs_mib = spec.rootfs_mib
+        self.rootfs_sync_s = spec.rootfs_syncs * host.spec.disk_sync_ms / 1000.0
+        self.host_serial = PhasePlan.of(Phase(serial_s=spec.host_serial_s), speed, share, serial_sigma=sig)
+        self.host_lock = Slots(env, 1)
         self.max_ports = spec.bridge_max_ports
         self.ports: dict[tuple[str, int], int] = {}     # bridge ports in use, per network
         self.net_locks: dict[tuple[str, int], Slots] = {}    # per-network locks (``network_lock``)
@@ -243,15 +266,56 @@ class ControlPlane:
     def _create(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
         host, plan = self.host, inst.plan
         stream, lock = plan.phases_stream, self.lock_for(inst)
+        if self.per_instance_cpu_s > 0:
+            yield from self.density_work(inst)
         for phase in (self.sandbox, self.api, plan.api, plan.create):
             if not phase.idle:
                 yield from run_phase(host, phase, stream, lock)
+
+    # ---- costs that grow, spread or queue (issue 22) --------------------------------------------
+
+    def density_work(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """CPU work that grows with the instances already running on the host: dockerd and runc
+        parse /proc/self/mountinfo, which holds every live container's mounts (moby/moby#20851:
+        "the time to run and also stop one container increases in proportion to the number of
+        live containers"), and walk per-container state; the kubelet's per-pod workers and
+        managers do the same per pod. ``per_instance_cpu_s`` x running instances, on one core."""
+        work = self.per_instance_cpu_s * self.host.running
+        if work > 0:
+            ev = self.host.cpu.request(work, 1.0)
+            if ev is not None:
+                yield ev
+
+    def rootfs_work(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """A start's disk work even with the image cached: the overlay mount's upper and work
+        directories, the rootfs's state files (hosts, resolv.conf, hostname, config.json) and
+        the metadata stores' commits -- ``rootfs_mib`` on the host's disk bandwidth, then
+        ``rootfs_syncs`` synchronous writes at the host's ``disk_sync_ms`` each (a slow disk
+        slows a cached start)."""
+        if self.rootfs_mib > 0:
+            ev = self.host.disk_bw.request(self.rootfs_mib)
+            if ev is not None:
+                yield ev
+        if self.rootfs_sync_s > 0:
+            yield self.env.timeout(self.rootfs_sync_s)
+
+    def observe(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """When the plane sees the instance running (the base: at once; the kubelet: its PLEG)."""
+        return
+        yield  # pragma: no cover - makes this a generator
+
+    def host_creation(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """Host-wide serialized creation work (``host_serial_s``), one instance at a time."""
+        if self.host_serial.serial_s > 0:
+            yield from hold(self.host_lock, self.env.timeout, self.host_serial.serial_hold(inst.plan.phases_stream))
 
     def start(self, inst: Instance) -> Generator[simpy.Event, Any, str | None]:
         """Network setup (its serialized part under the network's lock), then the runtime's
         boot. Returns why the start failed, or None."""
         host, plan = self.host, inst.plan
         stream = plan.phases_stream
+        if self.rootfs_mib > 0 or self.rootfs_sync_s > 0:
+            yield from self.rootfs_work(inst)
         if plan.steps.endpoint:
             why = self.take_port(inst)
             if why is not None:
@@ -264,6 +328,8 @@ class ControlPlane:
             yield from host.boot_read(plan)
         if not plan.guest.idle:
             yield from run_phase(host, plan.guest, stream, self.lock_for(inst))
+        if self.spec.relist_period_s > 0:
+            yield from self.observe(inst)
         return None
 
     def stop(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
@@ -336,6 +402,28 @@ class Kubelet(ControlPlane):
     def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
         super().__init__(env, host, spec)
         self.pull_retry = ImagePullBackOff()      # 10 s doubling to 300 s, per pod and image
+        # each node's relists tick at their own phase (nodes are not synchronized)
+        self.relist_offset = (host.index * 0.6180339887) % 1.0 * spec.relist_period_s
+
+    def relist_seen_at(self, t: float) -> float:
+        """When the PLEG sees a container that started at ``t``: at the end of the first relist
+        that begins after ``t``. Relists begin every ``relist_period_s`` (pkg/kubelet
+        genericPlegRelistPeriod = 1 s) and take ``relist_base_s`` plus ``relist_per_instance_s``
+        per instance running on the host (it lists every container and sandbox, and inspects
+        the changed ones serially: kubernetes/kubernetes#95750)."""
+        period = self.spec.relist_period_s
+        off = self.relist_offset
+        begin = off + math.ceil((t - off) / period) * period
+        if begin < t:                      # float residue
+            begin += period
+        return begin + self.spec.relist_base_s + self.spec.relist_per_instance_s * self.host.running
+
+    def observe(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """A pod is running once the PLEG's relist sees its container (the pod worker then
+        updates its status): until then the kubelet does not know it started."""
+        wait = self.relist_seen_at(self.env.now) - self.env.now
+        if wait > 0:
+            yield self.env.timeout(wait)
 
 
 class Libvirt(ControlPlane):
@@ -372,6 +460,13 @@ class Firecracker(ControlPlane):
 
     def lock_for(self, inst: Instance) -> Slots:
         return Slots(self.env, 1)
+
+    def create(self, inst: Instance) -> Generator[simpy.Event, Any, None]:
+        """The host-side creation work that the kernel serializes (KVM_CREATE_VM, the tap device
+        under RTNL, the jailer's cgroup and mount setup: :meth:`host_creation`), then the VMM's
+        own API calls, which share nothing."""
+        yield from self.host_creation(inst)
+        yield from super().create(inst)
 
 
 CONTROL_PLANES: dict[str, type[ControlPlane]] = {

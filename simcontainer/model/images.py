@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from simcontainer.model.registry import STARTUP_FRACTION, Distribution
+from simcontainer.model.registry import (
+    EXTRACT_DIR_S,
+    EXTRACT_FILE_S,
+    STARTUP_FRACTION,
+    Distribution,
+)
 from simcontainer.scenario.schema import ImageSpec, Registry
 
 if TYPE_CHECKING:
@@ -46,6 +51,8 @@ class Layer:
     download_mib: float
     disk_mib: float
     compression: str = "gzip"     # gzip | zstd | none: how it travels (registry.DECODE_MB_S)
+    files: int = 0                # entries it unpacks (registry.EXTRACT_FILE_S, EXTRACT_DIR_S)
+    dirs: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Image:
     guest_os_mib: float | None = field(default=None, compare=False)
     startup_fraction: float | None = None   # lazy pulls: share read at start-up (None: default)
     boot_read_mib: float | None = field(default=None, compare=False)   # a VM image's boot read
+    working_set_mib: float | None = None    # lazy pulls: MiB read at start-up (None: the fraction)
     download_mib: float = field(init=False)
     disk_mib: float = field(init=False)
 
@@ -78,9 +86,19 @@ class Image:
             layers = (Layer(f"vm-disk:{spec.name}", float(spec.download_mib or 0), float(spec.disk_mib or 0),
                             spec.compression or "none"),)
         else:
-            layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression) for s in spec.layers)
+            layers = tuple(Layer(s.id, s.download_mib, s.disk_mib, s.compression, s.files, s.dirs)
+                           for s in spec.layers)
         return cls(spec.name, spec.kind, layers, spec.source, spec.guest_boot, spec.guest_os_mib,
-                   spec.startup_fraction, boot_read_mib=spec.boot_read_mib)
+                   spec.startup_fraction, boot_read_mib=spec.boot_read_mib,
+                   working_set_mib=spec.working_set_mib)
+
+    def startup_share(self) -> float:
+        """Under lazy pulling, the share of each layer fetched before the container starts: its
+        working set over its size when the image has one (the app reads what it needs, however
+        big the image), else its start-up fraction (default: Slacker's 6.4 %)."""
+        if self.working_set_mib is not None:
+            return min(1.0, self.working_set_mib / self.disk_mib) if self.disk_mib > 0 else 1.0
+        return self.startup_fraction or STARTUP_FRACTION
 
 
 def resolve(specs: dict[str, ImageSpec]) -> dict[str, Image]:
@@ -419,7 +437,8 @@ class ImageStore:
         # pod and image); None: a 429 fails the pull (registry.PullFailed)
         yield from reg.resolve(self.host_index, image.name, retry, f"{instance}_{image.name}")
         resolved = env.now
-        share = (image.startup_fraction or STARTUP_FRACTION) if reg.lazy is not None else 1.0
+        share = image.startup_share() if reg.lazy is not None else 1.0
+        streamed = reg.spec.streamed
         owned_ids = {layer.id for layer in owned}
         downloads = {layer.id: env.process(self._download(layer, share)) for layer in owned}
         bytes_in = resolved
@@ -428,9 +447,15 @@ class ImageStore:
             if e.present:
                 continue
             if layer.id in owned_ids:
-                yield downloads[layer.id]
-                bytes_in = max(bytes_in, e.bytes_at)
-                yield from self._extract(layer, share)
+                if streamed:
+                    # decoded as the bytes arrive: done when both the download and the decode
+                    # work are (a fluid pipe; exact when one of the two is the bottleneck)
+                    yield env.all_of([downloads[layer.id], *self._extract_work(layer, share)])
+                    bytes_in = max(bytes_in, e.bytes_at)
+                else:
+                    yield downloads[layer.id]
+                    bytes_in = max(bytes_in, e.bytes_at)
+                    yield from self._extract(layer, share)
                 e.present = True
                 if e.refs == 0:       # not expected (the claimer holds a ref), kept consistent
                     self.idle_mib += e.layer.disk_mib
@@ -471,15 +496,23 @@ class ImageStore:
         finally:
             slots.release()
 
-    def _extract(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
-        """Decompress and write ``share`` of the layer: one core at the layer's decompression
-        rate (scaled by the host's ``cpu_speed``), beside the disk write (both on the host's fair
-        shares, so a burst stretches them)."""
+    def _extract_work(self, layer: Layer, share: float = 1.0) -> list[simpy.Event]:
+        """The work of unpacking ``share`` of the layer, requested now: the disk write beside one
+        core decoding at the layer's decoder rate and creating its files and directories (per
+        entry: :data:`EXTRACT_FILE_S`, :data:`EXTRACT_DIR_S`), scaled by the host's ``cpu_speed``
+        (both on the host's fair shares, so a burst stretches them)."""
         disk = layer.disk_mib * share
         rate = self._distribution().decode_mib_s[layer.compression]
-        events = [ev for ev in (self.disk_bw.request(disk),
-                                self.cpu.request(disk / rate / self.cpu_speed, 1.0) if rate != math.inf else None)
-                  if ev is not None]
+        cpu_s = disk / rate if rate != math.inf else 0.0
+        if layer.files or layer.dirs:
+            cpu_s += (layer.files * EXTRACT_FILE_S + layer.dirs * EXTRACT_DIR_S) * share
+        return [ev for ev in (self.disk_bw.request(disk),
+                              self.cpu.request(cpu_s / self.cpu_speed, 1.0) if cpu_s > 0 else None)
+                if ev is not None]
+
+    def _extract(self, layer: Layer, share: float = 1.0) -> Generator[simpy.Event, Any, None]:
+        """Decompress and write ``share`` of the layer (:meth:`_extract_work`), waiting for it."""
+        events = self._extract_work(layer, share)
         if len(events) == 1:
             yield events[0]
         elif events:

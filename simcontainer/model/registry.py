@@ -8,11 +8,20 @@ A pull talks to a registry before it moves a byte (`docker pull` against the Reg
 2. **download** — per layer blob, a request (GET + redirect) then the bytes; each blob is one
    connection, capped at ``per_stream_mb_s`` beside the host's link, so ``max_concurrent_downloads``
    matters exactly when one stream cannot fill the link;
-3. **extract** — decompress (gzip single-threaded, unpigz, zstd or none) and write to disk.
+3. **extract** — decompress at the decoder implementation's rate (:data:`DECODE_MB_S`: Go's
+   compress/gzip in dockerd and containerd, unpigz, Go's zstd, or none), create every file and
+   directory (:data:`EXTRACT_FILE_S`, :data:`EXTRACT_DIR_S` each, from the layer's ``files`` and
+   ``dirs``) and write the bytes to disk. dockerd stores each blob in a temp file before it
+   unpacks it (moby distribution/pull_v2.go: ``ioutil.TempFile("", "GetImageBlob")`` then
+   ``io.Copy``), and containerd fetches into its content store first, so a layer's extraction
+   follows its download (later layers still download meanwhile); ``streamed = true`` decodes as
+   the bytes arrive (containers/image in CRI-O and podman).
 
-Every round trip costs ``rtt_ms``. The numbers of round trips are estimates read off the protocol
-(TCP + TLS 1.3 handshakes = 2 round trips per new connection; the request itself 1; a blob GET
-answered with a 307 to a CDN, 1 more), not measurements.
+Every round trip costs ``rtt_ms``, and the registry's own work on the token, manifest and config
+requests ``handshake_s``. The numbers of round trips are estimates read off the protocol (TCP + TLS
+1.3 handshakes = 2 round trips per new connection; the request itself 1; a blob GET answered with
+a 307 to a CDN, 1 more), not measurements. ``kind`` (hub, cloud, mirror) fills the fields a
+scenario leaves unset from :data:`REGISTRY_KINDS`.
 
 **Shared**: the registry's egress (``egress_mb_s``, None = a CDN without a limit that matters) is one
 fair-share resource for all hosts; a byte of a blob moves through the host's link and the egress
@@ -41,6 +50,11 @@ own link (no per-stream cap: many peer connections) and cannot end before the re
 has arrived. This is a fluid model of a swarm whose peers upload as fast as they download.
 Manifests still come from the registry (one request per pull), and a blob once in the swarm stays
 there (a peer's garbage collection is not tracked: with 2+ holders, some peer still has it).
+Swarms have stragglers: a peer's download takes ``exp(p2p_sigma * max(Z, 0))`` times its fluid time,
+Z a standard normal drawn per host and blob (a fixed hash of the run's seed, the host and the blob,
+so the same run gives the same stragglers). Half the hosts finish at their link's speed; the
+default 0.253 is Uber's Kraken benchmark (README: a 3 GB image to 2,600 hosts at a 300 MB/s
+limit: p50 10 s "at speed limit", p99 18 s -> ln(1.8) / 2.326; its p99.9, 22 s, is then 21.9 s).
 
 **Lazy pulling** (eStargz, SOCI, Nydus): a container starts once the start-up share of each layer
 has been fetched (``startup_fraction``: per image, default 6.4 %: Harter et al., Slacker, FAST
@@ -56,6 +70,8 @@ each layer's bytes); Nydus converts to its own RAFS format (new digest).
 from __future__ import annotations
 
 import math
+import random
+import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,13 +86,27 @@ if TYPE_CHECKING:
 
 MIB_PER_MB = 1e6 / 2**20
 
-# Decompression rate per core in MB/s of *uncompressed* output.
-# zlib ~400 MB/s, zstd ~1,700 MB/s: facebook/zstd README (lzbench, i7-9700K), as listed in the
-# project's reference notes. "gzip" is dockerd/containerd inflating in-process on one thread (Go's
-# compress/gzip; the zlib figure is optimistic for it). "pigz": unpigz inflates on one thread too
-# (pigz README: decompression cannot be parallelised) but reads, writes and checks the CRC on
-# three other threads: estimate 1.3x gzip. "none": no decompression, only the disk write.
-DECODE_MB_S = {"gzip": 400.0, "pigz": 520.0, "zstd": 1700.0, "none": math.inf}
+# Decompression rate per core in MB/s of *uncompressed* output, per decoder implementation.
+# "gzip": dockerd and containerd inflate in-process with Go's compress/gzip (moby pkg/archive
+# DecompressStream, containerd archive/compression) when unpigz is not installed. Estimate: 240
+# MB/s, 0.6x zlib's ~400 MB/s (facebook/zstd README, lzbench on an i7-9700K): Go's inflate is pure
+# Go without zlib's hand-tuned inner loop, and its CRC and bufio copies add per byte.
+# "pigz": unpigz (moby and containerd run it as a child process when it is on PATH): it inflates on
+# one thread but reads, writes and checks the CRC on others: 1.51x GNU gzip on one thread
+# (TechHara/cpp_gunzip README, linux.tar.gz: gzip 4.93 s, pigz 3.26 s), taken on zlib's 400 -> 605.
+# "zstd": containerd and dockerd decode zstd layers with klauspost/compress/zstd (Go): estimate 1,000
+# MB/s, about 0.6x C zstd's 1,700 MB/s (facebook/zstd README), as for gzip. "none": only the write.
+DECODE_MB_S = {"gzip": 240.0, "pigz": 605.0, "zstd": 1000.0, "none": math.inf}
+
+# Unpacking pays per entry, not only per byte: for each regular file the tar reader parses a header
+# and the applier creates, writes, closes, chowns, chmods and sets the times and xattrs of it
+# (containerd archive/tar.go applyNaive + createTarFile; moby pkg/archive the same): ~7 syscalls on
+# overlayfs' upper ext4/xfs plus Go's per-header work. Estimate 50 us per file and 30 us per
+# directory (mkdir, chown, chmod, times -- and its times set again once its children are in) of one
+# core at cpu_speed 1: untarring a Linux source tree (~75,000 files, ~1.2 GB) from the page cache
+# takes several seconds on a desktop, of which the bytes at 1-2 GB/s are under one.
+EXTRACT_FILE_S = 50e-6
+EXTRACT_DIR_S = 30e-6
 
 # Slacker (Harter et al., FAST 2016): pulls are 76% of container start time and only 6.4% of the
 # pulled data is read: the default start-up share of an image under lazy pulling.
@@ -136,6 +166,36 @@ class PullFailed(Exception):
         return f"pull {self.image}: {self.status} {self.code}: {self.message}"
 
 
+# Handshake and per-connection defaults per kind of registry, for the fields a scenario's
+# [registry] does not set (estimates from the protocol and the services' documentation; no timed
+# handshake of each was found published):
+# * hub (Docker Hub): a token from auth.docker.io (its own TLS connection), then registry-1 for an
+#   image index and the platform's manifest, the config blob redirected to the CDN: 3 + 4 + 2 round
+#   trips at ~30 ms, plus ~0.6 s of server time (token issuance and manifest lookups; `docker pull`
+#   of an image already present -- manifest only -- takes about a second on a typical link); blobs
+#   from a CDN at ~100 MB/s per connection (estimate: one TCP stream from a CDN edge in the same
+#   region; measured pulls of single large layers exceed the old 60 MB/s estimate).
+# * cloud (ECR, Artifact Registry, ACR in the host's region): a cached credential-helper token (no
+#   auth round trip per pull), 5 ms round trips, ~0.1 s of server time, blobs from the provider's
+#   object store at ~150 MB/s per connection (estimate).
+# * mirror (a pull-through cache or registry:2 on the LAN): no token, 0.5 ms round trips, 10 ms of
+#   server time, ~250 MB/s per connection (estimate: one TCP stream on 10 GbE, served from disk).
+REGISTRY_KINDS: dict[str, dict[str, Any]] = {
+    "hub": {"rtt_ms": 30.0, "auth_round_trips": 3, "handshake_s": 0.6, "per_stream_mb_s": 100.0},
+    "cloud": {"rtt_ms": 5.0, "auth_round_trips": 0, "handshake_s": 0.1, "per_stream_mb_s": 150.0},
+    "mirror": {"rtt_ms": 0.5, "auth_round_trips": 0, "handshake_s": 0.01, "per_stream_mb_s": 250.0},
+}
+
+
+def effective(spec: RegistrySpec) -> RegistrySpec:
+    """``spec`` with its kind's defaults (:data:`REGISTRY_KINDS`) for the fields it does not set."""
+    preset = REGISTRY_KINDS.get(spec.kind)
+    if not preset:
+        return spec
+    given = spec.model_fields_set
+    return spec.model_copy(update={k: v for k, v in preset.items() if k not in given})
+
+
 class _Tier:
     """A place blobs come from (the registry, a site's mirror): its egress and what it holds."""
 
@@ -151,10 +211,12 @@ class _Tier:
 class Distribution:
     """The registry and, if configured, its mirrors and the peer swarm: one per run."""
 
-    def __init__(self, env: simpy.Environment, spec: RegistrySpec) -> None:
+    def __init__(self, env: simpy.Environment, spec: RegistrySpec, seed: int = 0) -> None:
         self.env = env
-        self.spec = spec
+        self.seed = seed               # the run's seed: which peers straggle (see straggle)
+        self.spec = spec = effective(spec)
         self.rtt_s = spec.rtt_ms / 1000.0
+        self.handshake_s = spec.handshake_s
         self.cap = spec.per_stream_mb_s * MIB_PER_MB
         self.origin = _Tier(env, spec.egress_mb_s, self.rtt_s, "registry.egress")
         self.mirrors: dict[int, _Tier] = {}
@@ -238,6 +300,7 @@ class Distribution:
         extra = self.lazy.image_round_trips if self.lazy is not None else 0
         yield from self._rate_limited(host, image_name)
         t = self.rtt_s * (spec.auth_round_trips + spec.manifest_round_trips + spec.config_round_trips + extra)
+        t += self.handshake_s
         if t > 0:
             yield self.env.timeout(t)
 
@@ -283,7 +346,7 @@ class Distribution:
         if mib <= 0:
             return
         if spec.p2p:
-            yield from self._from_swarm(net, blob, mib, cap)
+            yield from self._from_swarm(host, net, blob, mib, cap)
         elif mirror is not None:
             yield from self._through(mirror, net, blob, mib, cap)
         else:
@@ -309,7 +372,16 @@ class Distribution:
             mirror.held[blob] = None
             fill.succeed()
 
-    def _from_swarm(self, net: FairShare, blob: str, mib: float, cap: float
+    def straggle(self, host: int, blob: str) -> float:
+        """How many times its fluid time host number ``host``'s swarm download of ``blob`` takes:
+        ``exp(p2p_sigma * max(Z, 0))``, Z drawn from a hash of (seed, host, blob)."""
+        sigma = self.spec.p2p_sigma
+        if sigma <= 0:
+            return 1.0
+        z = random.Random(zlib.crc32(f"{self.seed}:{host}:{blob}".encode())).gauss(0.0, 1.0)
+        return math.exp(sigma * z) if z > 0 else 1.0
+
+    def _from_swarm(self, host: int, net: FairShare, blob: str, mib: float, cap: float
                     ) -> Generator[simpy.Event, Any, None]:
         env = self.env
         state = self.origin.held.get(blob, False)
@@ -323,7 +395,11 @@ class Distribution:
                 fill.succeed()
             return
         self.peer_mib += mib
+        start = env.now
         yield from _transfer(env, [net], mib, math.inf, after=state)
+        slow = self.straggle(host, blob)
+        if slow > 1.0:        # its pieces came from slower peers: longer, the link no busier
+            yield env.timeout((slow - 1.0) * (env.now - start))
 
     def stats(self) -> dict[str, Any]:
         """What the registry did in the run (the result's ``host.registry``): manifest requests

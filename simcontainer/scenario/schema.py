@@ -191,6 +191,18 @@ class ControlPlaneProfile(Sourced):
     image_pulls: Annotated[Int, Field(ge=1, le=10_000)] | None = None
     bridge_max_ports: Annotated[Int, Field(ge=1, le=MAX_COUNT)] | None = None
     serial_cpu_share: Annotated[float, Field(ge=0, le=1)] = 1.0
+    # costs (0: none; simcontainer.model.controlplane): CPU per create per instance running on the
+    # host; the kubelet's PLEG relist (a start is seen at the end of the next one); a start's disk
+    # work (MiB, fsyncs at the host's disk_sync_ms); host-wide serialized creation; the lognormal
+    # spread of every serialized hold (its mean kept)
+    per_instance_cpu_s: NonNeg = 0.0
+    relist_period_s: NonNeg = 0.0
+    relist_base_s: NonNeg = 0.0
+    relist_per_instance_s: NonNeg = 0.0
+    rootfs_mib: NonNeg = 0.0
+    rootfs_syncs: Annotated[Int, Field(ge=0, le=10_000)] = 0
+    host_serial_s: NonNeg = 0.0
+    serial_sigma: Annotated[float, Field(ge=0, le=5)] = 0.0
 
 
 # --------------------------------------------------------------------------- images
@@ -204,6 +216,9 @@ class LayerSpec(Model):
     download_mib: NonNeg
     disk_mib: NonNeg
     compression: Compression = "gzip"    # how the blob travels (simcontainer.model.registry.DECODE_MB_S)
+    # entries the layer unpacks (simcontainer.model.registry.EXTRACT_FILE_S / EXTRACT_DIR_S)
+    files: Annotated[Int, Field(ge=0, le=100_000_000)] = 0
+    dirs: Annotated[Int, Field(ge=0, le=100_000_000)] = 0
 
 
 class ImageSpec(Model):
@@ -221,6 +236,8 @@ class ImageSpec(Model):
     # Lazy pulls: the share of the image's bytes a container reads before it is up (None: the
     # registry's default, simcontainer.model.registry.STARTUP_FRACTION).
     startup_fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    # Lazy pulls: MiB the app reads before it is up (wins over startup_fraction)
+    working_set_mib: NonNeg | None = None
     source: str = ""
     # VM images: the guest's own boot (its kernel's entry to a command running: a minimal kernel +
     # init, or a full distribution with systemd and cloud-init) and what the guest OS keeps
@@ -289,6 +306,8 @@ class Host(Model):
     ksm: bool = False
     ksm_pages_to_scan: Annotated[Int, Field(ge=1, le=1_000_000)] = 100
     ksm_sleep_ms: Annotated[float, Field(gt=0, le=60_000)] = 20.0
+    # one synchronous write (fsync) on the disk, ms: a control plane's rootfs_syncs cost this
+    disk_sync_ms: NonNeg = 0.5
 
     @model_validator(mode="after")
     def _reserved_below_ram(self) -> Host:
@@ -369,9 +388,15 @@ class Registry(Model):
     rate_limit_scope: Literal["registry", "host"] = "registry"   # one bucket, or one per host (per IP)
     retry_step_s: NonNeg = 5.0
     decoder: Literal["gzip", "pigz"] = "gzip"
+    streamed: bool = False      # decode as the bytes arrive (CRI-O, podman), not after the download
+    # defaults (registry.REGISTRY_KINDS) for the fields not set here; "custom": as written
+    kind: Literal["custom", "hub", "cloud", "mirror"] = "custom"
+    handshake_s: NonNeg = 0.0   # server time of token, manifest and config, beyond the round trips
     lazy: Literal["none", "estargz", "soci", "nydus"] = "none"
     mirror: Mirror | None = None
     p2p: bool = False
+    # swarm stragglers: a peer's download takes exp(p2p_sigma x max(Z, 0)) its fluid time
+    p2p_sigma: Annotated[float, Field(ge=0, le=5)] = 0.253
 
 
 # --------------------------------------------------------------------------- workloads
