@@ -15,8 +15,42 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+# A chart's data goes to the browser whole; the pages bound what they draw (a per-host view past
+# 50 hosts is a histogram), so Altair's 5,000-row guard would only turn a big run into a traceback.
+alt.data_transformers.disable_max_rows()
+
 PHASE_ORDER = ["wait", "pull", "create", "boot", "ready"]
 PULL_PHASE_ORDER = ["wait", "pull: registry", "pull: download", "pull: extract", "create", "boot", "ready"]
+# One colour per runtime on every page (Tableau 10, in the catalogue's order); a runtime behind
+# another control plane ("runc under kubelet/...") takes the paired lighter shade (Tableau 20).
+RUNTIME_COLORS = {"runc": "#4e79a7", "crun": "#59a14f", "gvisor": "#b07aa1", "kata": "#f28e2b",
+                  "firecracker": "#e15759", "qemu-kvm": "#76b7b2", "cloud-hypervisor": "#edc948"}
+ALT_COLORS = {"runc": "#a0cbe8", "crun": "#8cd17d", "gvisor": "#d4a6c8", "kata": "#ffbe7d",
+              "firecracker": "#ff9d9a", "qemu-kvm": "#86bcb6", "cloud-hypervisor": "#f1ce63"}
+OTHER_COLORS = ["#9c755f", "#bab0ac", "#ff9da7", "#79706e", "#d37295"]
+
+
+def runtime_of(label: str) -> str:
+    """The runtime a label names: 'runc under dockerd' -> 'runc', 'runc@kubelet' -> 'runc'."""
+    return str(label).split(" ")[0].split("@")[0].lower()
+
+
+def runtime_color(values: Any, title: str = "runtime", legend: Any = None) -> alt.Color:
+    """A colour encoding of the ``runtime`` field that gives each runtime the same colour on every
+    page (:data:`RUNTIME_COLORS`); a second entry of the same runtime (another control plane)
+    takes its lighter shade."""
+    domain = list(dict.fromkeys(str(v) for v in values))
+    seen: set[str] = set()
+    colors = []
+    for i, label in enumerate(domain):
+        rt = runtime_of(label)
+        pick = (ALT_COLORS if rt in seen else RUNTIME_COLORS).get(rt, OTHER_COLORS[i % len(OTHER_COLORS)])
+        seen.add(rt)
+        colors.append(pick)
+    return alt.Color("runtime:N", title=title, scale=alt.Scale(domain=domain, range=colors),
+                     legend=legend if legend is not None else alt.Legend(labelLimit=300))
+
+
 STATE_ORDER = ["requested", "waiting", "pulling", "creating", "created", "starting", "running", "paused",
                "stopping", "exited", "oom_killed", "failed"]
 
@@ -43,7 +77,7 @@ def tradeoff(rows: pd.DataFrame) -> alt.Chart:
     return alt.Chart(data).mark_point(size=160, filled=True).encode(
         x=alt.X("startup_p95_s:Q", scale=alt.Scale(type="log"), title="p95 startup (s, log)"),
         y=alt.Y("fits:Q", title="instances that fit"),
-        color=alt.Color("runtime:N", title="runtime", legend=alt.Legend(labelLimit=300)),
+        color=runtime_color(data["runtime"]),
         shape=alt.Shape("kind:N", title="kind"),
         tooltip=["runtime", "kind", "fits", "binding", alt.Tooltip("startup_p95_s:Q", format=".2f", title="p95 (s)")],
     ).properties(height=260, title="Trade-off: density vs p95 startup")
@@ -55,7 +89,7 @@ def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
     return alt.Chart(df).mark_line(interpolate="step-after").encode(
         x=alt.X("startup_s:Q", scale=alt.Scale(type="log"), title="startup, request to ready (s, log)"),
         y=alt.Y("fraction:Q", title="share started", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("runtime:N", title="runtime"),
+        color=runtime_color(df["runtime"]),
         tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f", title="startup (s)"),
                  alt.Tooltip("fraction:Q", format=".2f", title="fraction of requests")],
     ).properties(height=260, title=f"Startup of {workload} (share of all requests)" if workload
@@ -243,8 +277,21 @@ def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: 
     return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{metric} over {a1} × {a2}")
 
 
+PER_HOST_BARS = 50      # beyond this many hosts, the per-host view is a histogram
+
+
 def per_host(table: pd.DataFrame) -> alt.Chart:
-    """Peak RAM of each host as a share of its RAM (the placement's packing, host by host)."""
+    """Peak RAM of each host as a share of its RAM (the placement's packing, host by host); past
+    :data:`PER_HOST_BARS` hosts, how many hosts reached each tenth of their RAM."""
+    if len(table) > PER_HOST_BARS:
+        bins = (table["peak_ram_share"].clip(0, 1) * 10).astype(int).clip(0, 9)
+        data = pd.DataFrame({"share": [f"{10 * b}–{10 * b + 10}%" for b in range(10)],
+                             "hosts": [int((bins == b).sum()) for b in range(10)]})
+        return alt.Chart(data).mark_bar().encode(
+            x=alt.X("share:N", title="peak RAM (share of the host)", sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("hosts:Q", title="hosts", axis=alt.Axis(format=",d")),
+            tooltip=["share", alt.Tooltip("hosts:Q", format=",")],
+        ).properties(height=240, title=f"Peak RAM per host: {len(table):,} hosts by tenth of their RAM")
     data = table.assign(host=table["host"].map(lambda i: f"host {i}"))
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("peak_ram_share:Q", title="peak RAM (share of the host)", axis=alt.Axis(format="%"),
@@ -252,7 +299,7 @@ def per_host(table: pd.DataFrame) -> alt.Chart:
         y=alt.Y("host:N", title="host", sort=None),
         tooltip=["host", "placed", "running", alt.Tooltip("peak_ram_share:Q", format=".0%", title="peak RAM"),
                  alt.Tooltip("mean_cpu_util:Q", format=".0%", title="mean CPU busy")],
-    ).properties(height=60 + 26 * len(data), title="Peak RAM per host")
+    ).properties(height=40 + 18 * len(data), title="Peak RAM per host")
 
 
 def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
@@ -264,7 +311,7 @@ def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
         y=alt.Y("oom_kills_per_1000_h:Q", title="OOM kills per 1,000 instance-hours (symlog)",
                 scale=alt.Scale(type="symlog"),
                 axis=alt.Axis(values=[0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000], labelExpr="format(datum.value, ',')")),
-        color=alt.Color("runtime:N", title="runtime"))
+        color=runtime_color(data["runtime"]))
     line = base.mark_line(opacity=0.6)
     points = base.mark_point(size=120, filled=True).encode(
         shape=alt.Shape("level:N", title="packed", sort=None),

@@ -69,6 +69,36 @@ def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
             "horizon, set a cap (count), or run it with `simcontainer run` on your own machine.")
 
 
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan(scenarios: list[Scenario]) -> None:
+    """The runs one answer needs, in the order they will run: the progress bar's ETA is for the
+    whole answer (every run still to do), not for the run it is in."""
+    todo = []
+    for s in scenarios:
+        k = _key(planner.canonical(s))
+        if k not in _computed and k not in _stopped():
+            est = size(s)
+            if not est.refused:
+                todo.append((k, est.requests))
+    st.session_state["answer_plan"] = todo
+
+
+def _eta(key: str, done: float, elapsed: float) -> str:
+    """'run 2 of 4 · about 40 s left for the whole answer' from this run's pace."""
+    todo = [t for t in st.session_state.get("answer_plan", []) if t[0] not in _computed]
+    mine = next((i for i, t in enumerate(todo) if t[0] == key), None)
+    if mine is None or done <= 0.02:
+        return ""
+    requests = todo[mine][1] or 1.0
+    rate = done * requests / max(elapsed, 1e-6)          # requests per second, at this run's pace
+    left = (1 - done) * requests / rate + sum(r for _, r in todo[mine + 1:]) / rate
+    return (f" · run {mine + 1} of {len(todo)} still to do" if len(todo) > 1 else "") + \
+        f" · about {left:,.0f} s left for the whole answer"
+
+
 def _compute(toml_text: str, progress: Any = None) -> dict[str, Any]:
     return worker.compute(toml_text, progress)
 
@@ -98,7 +128,7 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
             # every pass redraws the bar: a checkpoint where a Stop or a widget change ends this run
             what = f"{done:.0%}" if started else "starting the worker…"
             bar.progress(done, text=f"Simulating {label} in a worker process: {what} · {elapsed:.0f} s"
-                         + (f" · about {elapsed / done * (1 - done):.0f} s left" if done > 0.02 else ""))
+                         + _eta(key, done, elapsed))
             if elapsed > WORKER_TIME_S:
                 raise NotRun(f"The run of {label} took longer than {WORKER_TIME_S:.0f} s and was stopped.")
     finally:
@@ -127,7 +157,7 @@ def run(scenario: Scenario, label: str = "") -> dict[str, Any]:
     Refused past the size guard; a big run goes to a worker process with progress and Stop.
     """
     text = planner.canonical(scenario)
-    key = hashlib.sha256(text.encode()).hexdigest()
+    key = _key(text)
     if key in _computed:
         return _cached(text)
     label = label or scenario.name

@@ -157,7 +157,7 @@ def startup_chart(data: pd.DataFrame, order: list[str]) -> alt.LayerChart:
     bars = base.mark_bar().encode(
         x=alt.X("p50:Q", title="startup, request to running (s; bar p50, tick p95; log scale)", scale=scale,
                 axis=alt.Axis(values=ticks, format="~g")), y=y, yOffset=off,
-        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="top")),
+        color=charts.runtime_color(order, legend=alt.Legend(orient="top")),
         tooltip=["strategy", "runtime", alt.Tooltip("p50:Q", format=".4f", title="p50 (s)"),
                  alt.Tooltip("p95:Q", format=".4f", title="p95 (s)")])
     ticks_p95 = base.mark_tick(color="black", thickness=2).encode(x=alt.X("p95:Q", scale=scale), y=y, yOffset=off)
@@ -179,7 +179,7 @@ def memory_chart(df: pd.DataFrame, order: list[str]) -> alt.LayerChart:
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
         x=alt.X("idle_mean_mib:Q", title="idle warm instances: mean RAM held (MiB)", scale=scale), y=y, yOffset=off,
-        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="top")),
+        color=charts.runtime_color(order, legend=alt.Legend(orient="top")),
         tooltip=["strategy", "runtime", alt.Tooltip("idle_mean_mib:Q", format=",.1f", title="MiB")])
     text = base.mark_text(align="left", dx=3, fontSize=10).encode(
         x=alt.X("pos:Q", scale=scale), y=y, yOffset=off, text="text:N")
