@@ -632,3 +632,22 @@ def test_with_admission_switches_policy_and_drops_backfill_only_settings():
     assert q.daemon.admission == "queue" and not q.daemon.preemption and q.daemon.retry == "release"
     assert oom_risk.with_admission(s, None) is s and oom_risk.with_admission(q, "none").daemon.admission == "none"
     assert set(oom_risk.ADMISSION_WORDS) == set(sc.model.placement.ADMISSIONS)
+
+
+def test_memory_lesson_inputs_are_made_consistent():
+    ws, peak, said = lessons.clamp_packing(1024, 2048, 512, 100)
+    assert (ws, peak) == (924, 924) and len(said) == 2          # the app fits in the guest; peak >= now
+    assert "does not fit in a 1,024 MiB guest" in said[0]
+    ws, peak, said = lessons.clamp_packing(1024, 256, 128, 100)
+    assert (ws, peak) == (256, 256) and "cannot be below" in said[0]
+    assert lessons.clamp_packing(1024, 256, 512, 100) == (256, 512, [])
+    # consistent inputs: the touched pages of a VM are never more than its reservation
+    df = lessons.lesson_packing(10, 924, 924, 1024, 80, 0.3, 600)
+    assert df["MiB"].iloc[2] <= df["MiB"].iloc[1]
+
+
+def test_kernel_lesson_says_one_memory_story():
+    from pathlib import Path
+
+    text = Path(lessons.__file__).parents[1].joinpath("faces", "ui", "learn_page.py").read_text()
+    assert "whether the app inside uses it or" not in text and "backs** only the pages" in text

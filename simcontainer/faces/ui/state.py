@@ -88,7 +88,7 @@ def version() -> int:
 
 def replace_base(scenario: Scenario) -> None:
     """A loaded scenario becomes the new starting point; editors start afresh from it."""
-    st.session_state["base_toml"] = planner.canonical(scenario)
+    st.session_state["base_toml"] = st.session_state["current_toml"] = planner.canonical(scenario)
     st.session_state["version"] = version() + 1
     st.session_state["compare"] = None
     save(scenario, comparison.runtimes_in(scenario))
