@@ -131,8 +131,8 @@ def steady_counts(scenario: Scenario) -> dict[str, int]:
 
 def hosts_answer(table: pd.DataFrame, counts: Mapping[str, int], host_name: str, headroom: float) -> str:
     """'For 20 of api-runc, ...: 2 hosts on runc (CPU binds), 5 on qemu-kvm (RAM) ...' in one sentence."""
-    what = ", ".join(f"{n} × {w}" for w, n in counts.items() if n)
-    parts = [f"{int(r['hosts'])} on {r['runtime']} ({r['binding']} binds)" if pd.notna(r["hosts"])
+    what = ", ".join(f"{n:,} × {w}" for w, n in counts.items() if n)
+    parts = [f"{int(r['hosts']):,} on {r['runtime']} ({r['binding']} binds)" if pd.notna(r["hosts"])
              else f"{r['runtime']}: one instance does not fit on a host" for _, r in table.iterrows()]
     return (f"For {what}, with {headroom:.0%} headroom on every {host_name} host: "
             + "; ".join(parts) + ".")

@@ -20,7 +20,6 @@ from simcontainer.faces.ui import (
     sweep_page,
 )
 
-
 # The Plan section, in order: (key, module's render, title, URL path). Another page joins by a
 # line here (or, for a section of its own, by a ``pages()`` function like the cold-starts
 # lesson's, added to EXTRA_PAGES); every title must be unique: it is also the browser tab's.

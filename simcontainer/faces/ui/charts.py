@@ -240,7 +240,7 @@ def _categorical(values: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(values)
 
 
-def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "") -> alt.LayerChart:
+def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "", label: str = "") -> alt.LayerChart:
     """The metric's mean per value of the axis with its 95% interval: a line over a number, points
     and interval bars over categories (runtime, placement, admission)."""
     data = summary[summary["metric"] == metric].rename(columns={axis: "x"})
@@ -251,17 +251,18 @@ def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "") 
     tip = [alt.Tooltip("x", title=axis), alt.Tooltip("mean:Q", format=".3g"),
            alt.Tooltip("ci95_low:Q", format=".3g", title="95% low"),
            alt.Tooltip("ci95_high:Q", format=".3g", title="95% high"), alt.Tooltip("n:Q", title="runs with a value")]
-    y = alt.Y("mean:Q", title=metric.split(".")[-2] + "." + metric.split(".")[-1] if "." in metric else metric)
+    y = alt.Y("mean:Q", title=label or metric, axis=alt.Axis(format="~s"))
     if cat:
         band = base.mark_rule(strokeWidth=3, opacity=0.5).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
         line = base.mark_point(filled=True, size=90).encode(y=y, tooltip=tip)
     else:
         band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
         line = base.mark_line(point=True).encode(y=y, tooltip=tip)
-    return (band + line).properties(height=320, title=f"{prefix}{metric} against {axis}")
+    return (band + line).properties(height=320, title=f"{prefix}{label or metric} against {axis}")
 
 
-def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: str = "") -> alt.LayerChart:
+def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: str = "",
+                  label: str = "") -> alt.LayerChart:
     """The metric's mean over two axes, each cell labelled with its rounded value."""
     data = summary[summary["metric"] == metric].rename(columns={a1: "x", a2: "y"})
     data = data.assign(label=[f"{v:.3g}" if pd.notna(v) else "—" for v in data["mean"]])
@@ -270,11 +271,11 @@ def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: 
         x=alt.X("x:O", title=a1, axis=alt.Axis(labelAngle=0, labelLimit=200)),
         y=alt.Y("y:O", title=a2, sort="descending", axis=alt.Axis(labelLimit=200)))
     rect = base.mark_rect().encode(
-        color=alt.Color("mean:Q", title=metric.split(".")[-1], legend=alt.Legend(format=".3~g")),
+        color=alt.Color("mean:Q", title=(label or metric).split(": ")[-1], legend=alt.Legend(format=".3~g")),
         tooltip=[alt.Tooltip("x", title=a1), alt.Tooltip("y", title=a2), alt.Tooltip("mean:Q", format=".3g"),
                  alt.Tooltip("n:Q", title="runs with a value")])
     text = base.mark_text(fontSize=13).encode(text="label:N")
-    return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{metric} over {a1} × {a2}")
+    return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{label or metric} over {a1} × {a2}")
 
 
 PER_HOST_BARS = 50      # beyond this many hosts, the per-host view is a histogram

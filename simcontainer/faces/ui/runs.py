@@ -27,6 +27,7 @@ from simcontainer.scenario.schema import Scenario
 from simcontainer.studies import planner
 
 IN_PROCESS_MAX = 5_000          # requests: below this a run takes well under a second here
+IN_PROCESS_HOSTS = 200          # hosts: past this a run's per-host bookkeeping takes seconds (10,000: ~2 s)
 REFUSE_OVER = 400_000           # requests: above this a run is refused before it starts
 WORKER_MEMORY_MIB = 3072        # address-space limit of a worker process
 WORKER_TIME_S = 120.0           # wall-time limit of a worker process
@@ -41,6 +42,7 @@ class NotRun(Exception):
 class Size:
     requests: float              # expected requests over the horizon (all workloads)
     biggest: str                 # the workload that makes most of them
+    hosts: int = 1               # identical hosts simulated
 
     @property
     def refused(self) -> bool:
@@ -48,14 +50,19 @@ class Size:
 
     @property
     def in_process(self) -> bool:
-        return self.requests <= IN_PROCESS_MAX
+        return self.requests <= IN_PROCESS_MAX and self.hosts <= IN_PROCESS_HOSTS
+
+    @property
+    def work(self) -> float:
+        """A run's cost in request-equivalents, for an ETA: a host costs about what a request does."""
+        return self.requests + self.hosts
 
 
 def size(scenario: Scenario) -> Size:
     """How many requests the scenario's arrivals make over the horizon: the library's size guard
     (:func:`simcontainer.scenario.guard.estimate`, closed form, before running)."""
     est = guard.estimate(scenario)
-    return Size(est.requests, est.largest)
+    return Size(est.requests, est.largest, int(scenario.host.count))
 
 
 def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
@@ -82,7 +89,7 @@ def plan(scenarios: list[Scenario]) -> None:
         if k not in _computed and k not in _stopped():
             est = size(s)
             if not est.refused:
-                todo.append((k, est.requests))
+                todo.append((k, est.work))
     st.session_state["answer_plan"] = todo
 
 
