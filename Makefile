@@ -16,7 +16,7 @@ UV_VERSION ?= 0.13.9
 UV_BIN := $(shell command -v uv 2>/dev/null || echo .venv-bootstrap/bin/uv)
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: app test lint unit browser-deps bench fidelity clean venv app-env lock
+.PHONY: app test lint unit browser-deps bench fidelity clean venv app-env lock screenshots
 
 $(APP_STAMP): requirements-app.lock pyproject.toml .ci/install-env
 	@PY=$(PY) VENV=$(VENV) sh .ci/install-env requirements-app.lock
@@ -54,6 +54,10 @@ test: $(DEV_STAMP) browser-deps lint
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# the app's pages as PNGs in docs/screenshots/ (Chromium through Playwright; the tests write none)
+screenshots: $(DEV_STAMP) browser-deps
+	$(BIN)/python -m bench.screenshots
 
 fidelity: $(DEV_STAMP)
 	$(BIN)/simcontainer fidelity --out docs/fidelity.md

@@ -115,7 +115,9 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
     slot = st.empty()            # a placeholder: emptying it removes the bar and the button
     box = slot.container()
     bar = box.progress(0.0, text=f"Simulating {label} in a worker process: starting the worker…")
-    box.button("Stop this run", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
+    box.button("Stop the runs", key=f"stop_{key}",
+               help="Stop this run and the answer's runs still to do; finished runs and the closed-form "
+                    "figures stay on the page.")
     start = time.monotonic()
     done, started = 0.0, False
     run = worker.launch(toml_text, WORKER_MEMORY_MIB)
@@ -168,8 +170,9 @@ def run(scenario: Scenario, label: str = "") -> dict[str, Any]:
     if key in _computed:
         return _cached(text)
     label = label or scenario.name
-    if st.session_state.get(f"stop_{key}"):
+    if st.session_state.get(f"stop_{key}"):     # a Stop ends this run and the answer's runs still to do
         _stopped().add(key)
+        _stopped().update(k for k, _ in st.session_state.get("answer_plan", []) if k not in _computed)
     if key in _stopped():
         raise NotRun(f"The run of {label} was stopped. Change the what-if, or press Run again.")
     s = size(scenario)
