@@ -117,8 +117,9 @@ def test_host_by_hand_and_compare_runtimes():
     assert "kata" in at.query_params["rt"]
     rows = runtime_table(at)
     rows = rows[rows["Workload"] == "api-runc"].set_index("Runtime")
-    assert rows.loc["kata", "Kernel"] == "guest kernel, light VM"
-    assert float(rows.loc["kata", "p95 startup (s)"]) > float(rows.loc["runc", "p95 startup (s)"]) * 0.5
+    assert any("guest kernel, light VM" in c.value for c in at.caption)     # kata's kernel, under its figure
+    p95 = {r: float(rows.loc[r, "p95 startup (s)"].replace("≈", "").replace(",", "")) for r in ("kata", "runc")}
+    assert p95["kata"] > p95["runc"] * 0.5
 
 
 def test_small_host_says_what_did_not_start():

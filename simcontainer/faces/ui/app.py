@@ -55,7 +55,7 @@ def main() -> None:
     by_path = pages()
     groups = sections(by_path)
     # every lesson listed: no "View N more" fold under Learn
-    nav = st.navigation(groups, expanded=max(len(v) for v in groups.values()))
+    nav = st.navigation(groups, expanded=True)
     wanted = st.query_params.get("page")
     if wanted is not None:
         st.query_params.pop("page", None)

@@ -369,8 +369,13 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
                f"boots the same guest. \"—\" where nothing started; {estimates.MARK}: rests on an estimate.")
     table_rows = rows[rows["workload"].isin(shown)]
     shown_table = comparison.shown_rows(table_rows)
-    st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch", placeholder="",
-                 height=min(36 * (len(shown_table) + 1) + 4, 1000))
+    compact = compact_table(shown_table)
+    st.dataframe(compact, hide_index=True, key="runtime_table", width="stretch", placeholder="",
+                 height=min(36 * (len(compact) + 1) + 4, 1000),
+                 column_config={c: st.column_config.TextColumn(c, width=w) for c, w in TABLE_WIDTHS.items()})
+    st.caption("Image: what each ran (a VM: its guest image and guest RAM). The kernel each runtime runs, its "
+               "RAM per instance and overhead are under each runtime's figure above; the median startup is in "
+               "the ECDF below.")
     charts_view(scenario, compare, lead, head, cells, out)
     oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0,
              lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))
@@ -382,6 +387,24 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
         retry(scenario, cells)
     mix_view(scenario, main, status,
              lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))
+
+
+# the comparison table as the page shows it: every column inside a 1280 px window (the kernel,
+# MiB each, overhead and the median are in the captions above and the charts below)
+TABLE_WIDTHS = {"Workload": 110, "Runtime": 80, "Control plane": 150, "Image": 150, "Fit": 50, "Binds": 48,
+                "Started": 68, "Rejected": 64, "Waiting": 56, "OOM-killed": 76, "p95 startup (s)": 84}
+
+
+def compact_table(shown: pd.DataFrame) -> pd.DataFrame:
+    """:func:`comparison.shown_rows` in fewer, narrower columns: the guest RAM with the image,
+    "started of asked" in one cell."""
+    image = [f"{i.split(' (')[0]}, {m} MiB" if m else i.split(" (")[0]
+             for i, m in zip(shown["Image"], shown.get("Guest RAM (MiB)", [""] * len(shown)))]
+    started = [f"{s} of {a}" if s else "" for s, a in zip(shown["Started"], shown["Asked"])]
+    out = shown.assign(Image=image, Started=started)
+    if "Control plane" in out and out["Control plane"].str.endswith("(default)").all():
+        out = out.drop(columns=["Control plane"])     # every runtime behind its own default: said above
+    return out[[c for c in TABLE_WIDTHS if c in out.columns]]
 
 
 def charts_view(scenario: Scenario, compare: list[str], lead: str, head: pd.DataFrame, cells: list[Any],
