@@ -548,7 +548,7 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
     start, and how fast each runtime starts it."""
     if rows.empty:
         return ["Nothing to compare: pick at least one runtime."]
-    where = "one host" if hosts == 1 else f"{hosts} hosts"
+    where = "one host" if hosts == 1 else f"{hosts:,} hosts"
     planes = bool(rows["runtime"].astype(str).str.contains("@").any())
 
     def _who(r: Mapping[str, Any]) -> str:      # "runc under dockerd" beside "runc under kubelet/..."

@@ -261,11 +261,17 @@ def render() -> None:
     st.subheader("The answer")
     top = st.container()          # the answer, below the inputs: editing never moves the editor
     why = runs.refusal(scenario)
+    simulate = scenario.host.count <= runs.APP_HOSTS_MAX
     if why:
         top.error(why)
     else:
+        if not simulate:
+            top.info(f"{scenario.host.count:,} hosts: not simulated here (the app simulates at most "
+                     f"{runs.APP_HOSTS_MAX:,} hosts per run, a few seconds each). The answer below is closed "
+                     "form: what fits as admission counts it, per runtime. `simcontainer run` on the "
+                     "downloaded TOML simulates it.")
         try:
-            results(scenario, compare, lead, shown, top, guest)
+            results(scenario, compare, lead, shown, top, guest, simulate)
         except runs.NotRun as exc:
             top.warning(str(exc))
             if top.button("Run again", key="run_again"):
@@ -274,12 +280,12 @@ def render() -> None:
                     runs.run_again(c.scenario)
                 st.rerun()
 
-    warm_section.render(scenario, lead, compare)
+    warm_section.render(scenario, lead, compare, guest, simulate)
     scenario_io(scenario)
 
 
 def cell_results(scenario: Scenario, workloads: list[str], compare: list[str],
-                 guest: comparison.Guest | None = None) -> tuple[list, dict, dict, list[str]]:
+                 guest: comparison.Guest | None = None, simulate: bool = True) -> tuple[list, dict, dict, list[str]]:
     """Each cell's run (a stopped or refused one is left out, with a note: the finished runs and
     every cell's closed-form figures stay) and its density."""
     cells, notes = comparison.like_for_like(scenario, workloads, compare, guest=guest)
@@ -288,6 +294,8 @@ def cell_results(scenario: Scenario, workloads: list[str], compare: list[str],
     for c in cells:
         key = c.key
         dens[key] = runs.density(planner.canonical(c.scenario), (c.runtime,))[c.workload][c.runtime]
+        if not simulate:
+            continue
         try:
             out[key] = runs.run(c.scenario, f"{c.workload} on {c.entry}")
         except runs.NotRun as exc:
@@ -311,7 +319,10 @@ def headline(top: Any, head: pd.DataFrame, scenario: Scenario, main: dict[str, A
     warnings = main["summary"].get("warnings", []) if main else []
     missing = comparison.not_started(scenario, status) if status is not None else []
     partial = "ran" in head and not head["ran"].all()
-    (top.warning if comparison.failed(head) or missing or partial or main is None else top.success)(text)
+    if main is None and "ran" in head and not head["ran"].any():
+        top.info(text)            # closed form only: neither a pass nor a failure
+    else:
+        (top.warning if comparison.failed(head) or missing or partial or main is None else top.success)(text)
     top.caption("Fits: " + capacity.admission_words(scenario) + ". " + estimates.MARK
                 + " marks a figure that rests on an estimate (hover a runtime's figure for its sources).")
     if warnings or missing:   # the run's own warnings, then why what waited did not fit
@@ -343,20 +354,20 @@ def metric_row(top: Any, head: pd.DataFrame, lead: str) -> None:
 
 
 def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str], top: Any,
-            guest: comparison.Guest | None = None) -> None:
+            guest: comparison.Guest | None = None, simulate: bool = True) -> None:
     if not compare:
         top.info("Pick at least one runtime to compare.")
         return
     workloads = list(dict.fromkeys([lead, *shown]))
-    cells, out, dens, notes = cell_results(scenario, workloads, compare, guest)
+    cells, out, dens, notes = cell_results(scenario, workloads, compare, guest, simulate)
     for note in notes:
         top.warning(note)
     rows = comparison.cell_rows(cells, dens, out)
     head = rows[rows["workload"] == lead].reset_index(drop=True)
+    main: dict[str, Any] | None = None
     try:
-        main: dict[str, Any] | None = runs.run(scenario, "the mix")
+        main = runs.run(scenario, "the mix") if simulate else None
     except runs.NotRun as exc:
-        main = None
         top.warning(f"{exc} The comparison above it stays; the mix-as-given views need this run.")
     status = comparison.workload_status(main["summary"], main["instances"]) if main else None
     headline(top, head, scenario, main, status)
@@ -376,6 +387,8 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     st.caption("Image: what each ran (a VM: its guest image and guest RAM). The kernel each runtime runs, its "
                "RAM per instance and overhead are under each runtime's figure above; the median startup is in "
                "the ECDF below.")
+    if not simulate:
+        return
     charts_view(scenario, compare, lead, head, cells, out)
     oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0,
              lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))

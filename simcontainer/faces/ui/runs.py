@@ -27,6 +27,7 @@ from simcontainer.scenario.schema import Scenario
 from simcontainer.studies import planner
 
 IN_PROCESS_MAX = 5_000          # requests: below this a run takes well under a second here
+APP_HOSTS_MAX = 1_000           # hosts: past this the planner answers in closed form only
 IN_PROCESS_HOSTS = 200          # hosts: past this a run's per-host bookkeeping takes seconds (10,000: ~2 s)
 REFUSE_OVER = 400_000           # requests: above this a run is refused before it starts
 WORKER_MEMORY_MIB = 3072        # address-space limit of a worker process
