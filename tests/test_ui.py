@@ -11,7 +11,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer.studies import comparison, planner, planner_sweeps  # noqa: E402
+from simcontainer.faces.ui import charts  # noqa: E402
+from simcontainer.studies import comparison, hosts_needed, planner, planner_sweeps  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 BAD_TOML = """
@@ -500,3 +501,53 @@ def test_admission_policy_is_shown_and_can_be_switched():
     no_exception(at)
     assert any(c.value.startswith("Admission: backfill") for c in at.caption)
     assert planner.decode_scenario(at.query_params["s"]).daemon.admission == "backfill"   # in the link
+
+
+def test_assumptions_are_shown_with_a_flip_when_the_result_has_them():
+    def page():
+        import streamlit as st
+
+        from simcontainer.faces.ui import planner_page
+
+        planner_page.assumptions_view(st, {"assumptions": [
+            {"key": "workloads.api-firecracker.vm_disk", "value": "copy", "default": True,
+             "source": "the runtime's tooling", "why": "each VM writes to its own disk copy",
+             "effect": {"metric": "startup_s.p50", "flipped_to": "overlay", "value": 2.45}},
+            {"key": "host.reserved_mib", "value": 0, "default": True, "source": "", "why": "nothing kept",
+             "effect": None}]})
+        planner_page.assumptions_view(st, {})          # a result without them: nothing, no error
+
+    at = AppTest.from_function(page, default_timeout=60).run()
+    no_exception(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "workloads.api-firecracker.vm_disk" in text and "host.reserved_mib" in text
+    assert "flipped to overlay" in text
+    assert [b.label for b in at.button] == ["Flip to overlay"]       # only where the flip is known
+
+
+def test_per_host_views_past_fifty_hosts_are_summaries():
+    import numpy as np
+
+    n = 10_000
+    table = pd.DataFrame({"host": range(n), "placed": 1, "running": 1, "running_by_workload": "a 1",
+                          "peak_ram_gib": 1.0, "peak_ram_share": np.linspace(0, 1, n), "mean_cpu_util": 0.5})
+    chart = charts.per_host(table).to_dict()           # no MaxRowsError: ten bars, not 10,000
+    assert len(chart["datasets"][next(iter(chart["datasets"]))]) == 10
+    summary = hosts_needed.hosts_summary(table)
+    assert list(summary["Hosts"]) == ["least", "median", "p95", "most"]
+    assert summary.loc[3, "Peak RAM (share of host)"] == "100%"
+
+
+def test_sweep_metric_names_are_words_with_units():
+    m = sc.simulate(planner.default_scenario()).summary
+    from simcontainer.studies.sweep_store import flatten_metrics
+
+    keys = [k for k in flatten_metrics(m) if planner_sweeps.metric_shown(k)]
+    labels = [planner_sweeps.metric_label(k) for k in keys]
+    assert len(set(labels)) == len(labels)                               # one name per metric
+    assert not any(k.endswith((".n", ".censored")) or "guest_unused" in k for k in keys)
+    assert planner_sweeps.metric_label("workloads.api-runc.startup_s.p95") == \
+        "api-runc: p95 startup (request to ready) (s)"
+    assert planner_sweeps.metric_label("host.peak_ram_mib") == "host: peak RAM (MiB)"
+    raw = [lab for lab in labels if "_" in lab.split(": ")[-1]]
+    assert not raw, raw[:5]
