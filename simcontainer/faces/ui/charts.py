@@ -148,7 +148,7 @@ def alone_vs_together(df: pd.DataFrame, title: str) -> alt.LayerChart:
         color=alt.Color("setting:N", title=None, sort=None, legend=alt.Legend(labelLimit=400, orient="bottom")),
         tooltip=["group", "setting", alt.Tooltip("seconds:Q", format=".3f", title="p95 startup (s)")])
     text = alt.Chart(data).mark_text(align="left", dx=4).encode(x=x, y=y, yOffset=off, text="text:N")
-    return (bars + text).properties(height=100 + 70 * df["group"].nunique(), title=title)
+    return (bars + text).properties(height=max(220, 100 + 70 * df["group"].nunique()), title=title)
 
 
 def cores_asked(ts: pd.DataFrame, cores: float, title: str) -> alt.Chart:
@@ -156,7 +156,10 @@ def cores_asked(ts: pd.DataFrame, cores: float, title: str) -> alt.Chart:
     long = pd.concat([pd.DataFrame({"time_s": ts["time_s"], "cores": ts["cpu_demand"], "series": "cores asked"}),
                       pd.DataFrame({"time_s": ts["time_s"], "cores": float(cores), "series": "host's cores"})])
     return alt.Chart(long).mark_line(interpolate="step-after").encode(
-        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("cores:Q", title="CPU cores"),
+        # symlog: 4 cores stay readable beside 100 asked (a linear axis flattens the host's line)
+        x=alt.X("time_s:Q", title="simulated time (s)"),
+        y=alt.Y("cores:Q", title="CPU cores (symlog)", scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])),
         color=alt.Color("series:N", title=None),
         tooltip=["series", alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("cores:Q", format=".1f")],
     ).properties(height=240, title=title)

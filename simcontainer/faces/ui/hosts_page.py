@@ -8,7 +8,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, state
-from simcontainer.studies import comparison, hosts_needed, planner
+from simcontainer.studies import comparison, estimates, hosts_needed, planner
 
 
 def render() -> None:
@@ -51,6 +51,8 @@ def render() -> None:
         shown[c] = [f"{v:.0%}" if pd.notna(v) else "" for v in shown[c]]
     for c in ("Hosts", "At least (total / room)"):
         shown[c] = [f"{v:,.0f}" if pd.notna(v) else "" for v in shown[c]]
+    shown["Hosts"] = [f"{v} {estimates.mark(r, 'fits')}".strip() if v else v
+                      for v, r in zip(shown["Hosts"], table["runtime"])]
     st.dataframe(shown, hide_index=True, key="hosts_table", placeholder="")
     data = table.dropna(subset=["hosts"])
     charts.show(st, charts.content_key("hosts", planner.canonical(base), sorted(counts.items()), headroom, compare),
@@ -60,5 +62,9 @@ def render() -> None:
                     color=alt.Color("binding:N", title="binds first"),
                     tooltip=["runtime", alt.Tooltip("hosts:Q", format=","), "binding"]).properties(
                         height=60 + 28 * len(data), title="Hosts needed per runtime"))
+    marked = sorted(r for r in table["runtime"] if estimates.mark(r, "fits"))
+    if marked:
+        st.caption(f"{estimates.MARK}: rests on an estimate — "
+                   + "; ".join(estimates.estimated(r, "fits")[0] for r in marked))
     st.caption("Averages per host are over the hosts needed; the packing is first-fit decreasing, so a few "
                "hosts may be fuller than others. Startup time is not part of this answer: see the planner.")

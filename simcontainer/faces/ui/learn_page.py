@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, runs
-from simcontainer.studies import comparison, lessons, planner
+from simcontainer.studies import comparison, estimates, lessons, planner
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -78,9 +78,11 @@ def kernel_memory() -> None:
         parts += [{"runtime": rt, "part": k, "MiB": v} for k, v in d["ram_breakdown_mib"].items()]
     cols = st.columns(2)
     for col, r in zip(cols, rows):
-        col.metric(f"{r['runtime']}: host RAM reserved for {n}", f"{r['peak_ram_mib'] / 1024:.2f} GiB",
+        col.metric(f"{r['runtime']}: host RAM reserved for {n} {estimates.mark(r['runtime'], 'fits')}".strip(),
+                   f"{r['peak_ram_mib'] / 1024:.2f} GiB",
                    help=f"{r['per_instance_mib']:.0f} MiB each; {r['started']} of {n} started on a host "
-                        f"sized for them ({r['host_gib']:.0f} GiB)")
+                        f"sized for them ({r['host_gib']:.0f} GiB)"
+                        + (f"\n\n{estimates.hover(r['runtime'], 'fits')}" if estimates.mark(r['runtime'], 'fits') else ""))
         col.caption(f"{r['per_instance_mib']:.0f} MiB each · {r['started']} of {n} started · "
                     f"{r['fits_on_64GiB']} would fit in 64 GiB")
     charts.show(st, charts.content_key("kernel", vm, n, mem), lambda: charts.stacked(
@@ -110,7 +112,8 @@ def startup_anatomy() -> None:
     res = runs.run(scenario, rt)
     ph = comparison.phase_means(res["instances"], ["app"])
     total = sum(ph.values())
-    st.metric("Mean startup (s)", f"{total:.3f}")
+    st.metric(f"Mean startup (s) {estimates.mark(rt, 'startup')}".strip(), f"{total:.3f}",
+              help=estimates.hover(rt, "startup") or "from measured medians (the runtime's profile cites them)")
     split = comparison.pull_split(ph.get("pull"), res["summary"]["workloads"]["app"])
     parts = dict(ph)
     if ph.get("pull") and all(v is not None for v in split.values()):
