@@ -2,13 +2,11 @@
 
 No Streamlit here, only the library. A comparison runs each workload of a mix alone on the same
 host(s), moved to each runtime (:func:`moved`, :func:`like_for_like`): same arrivals, lifetime,
-seed and VM disk mode; only the runtime, and the image kind it needs, change. From those runs:
-one row per workload x runtime (:func:`cell_rows`; a compared entry may be ``runtime@plane``,
-the same runtime behind another control plane, :func:`split_entry`, :func:`entry_label`), the startup ECDF over requests
-(:func:`ecdf_frame`), what did not start in the mix and why (:func:`workload_status`,
-:func:`not_started`), the answer in sentences (:func:`answer`), tables with human column names
-(:func:`shown_rows`), and the reverse question: how many hosts for N instances of each service
-(:func:`hosts_needed`), and each host of a run on its own (:func:`per_host`).
+seed, VM disk mode and, on every VM runtime, the same guest (:class:`Guest`). From those runs: one
+row per workload x runtime (:func:`cell_rows`: "fits" as admission counts it, :mod:`capacity`; an
+entry may be ``runtime@plane``, :func:`split_entry`), the startup ECDF (:func:`ecdf_frame`), what did
+not start and why, from the run (:func:`why_short`, :func:`not_started`), the answer in sentences
+(:func:`answer`) and tables with human column names (:func:`shown_rows`).
 """
 
 from __future__ import annotations
@@ -145,8 +143,6 @@ def compatible(scenario: Scenario, workload: Any, runtime: str,
     rt = scenario.runtime_table(catalogue)[runtime]
     img = scenario.image_table(catalogue)[workload.image]
     return (rt.kind == "vm") == (img.kind == "vm")
-
-
 
 
 @dataclass(frozen=True)

@@ -463,8 +463,13 @@ def assumptions_view(where: Any, summary: dict[str, Any]) -> None:
 
 def flip(key: str, value: Any) -> None:
     """Set one scenario field (``host.vm_disk``, ``daemon.admission`` ...) and rerun from it."""
+    current = state.current()
+    values = {key: value}
+    if key.split(".")[-1] == "vm_disk" and not key.startswith("workloads."):   # every VM workload's disk
+        rts = current.runtime_table()
+        values = {f"workloads.{w.name}.vm_disk": value for w in current.workloads if rts[w.runtime].kind == "vm"}
     try:
-        state.replace_base(planner_sweeps.with_values(state.current(), {key: value}))
+        state.replace_base(planner_sweeps.with_values(current, values))
     except (ScenarioError, KeyError, ValueError) as exc:
         st.error(f"Could not flip {key} to {value!r}: {exc}")
         return
