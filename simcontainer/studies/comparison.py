@@ -509,8 +509,7 @@ def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue |
 
 
 def fmt_figure(x: Any, spec: str = ".2f", unit: str = "") -> str:
-    """A figure for a page or a table, ``format(x, spec) + unit``; "—" when there is none (None or
-    NaN: a statistic over nothing, a row that was skipped)."""
+    """``format(x, spec) + unit`` for a page or a table; "—" for None or NaN (no figure)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return format(x, spec) + unit
@@ -698,4 +697,4 @@ def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-__all__ = ["PHASES", "plane_words", "RESOURCE_NAMES", "runtime_words", "Cell", "answer", "cell_rows", "compatible", "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "kernel_of", "plane_choices", "plane_of", "split_entry", "like_for_like", "moved", "natural_image", "not_started", "Guest", "default_guest", "why_short", "failed", "ran_words", "phase_means", "phase_names", "phases_long", "pull_split", "runtime_label", "runtimes_in", "short_of", "shown_rows", "startup_samples", "workload_status"]
+__all__ = ["Cell", "Guest", "PHASES", "RESOURCE_NAMES", "answer", "cell_rows", "compatible", "default_guest", "default_plane", "describe", "ecdf_frame", "entry_label", "failed", "fmt_s", "kernel_of", "like_for_like", "moved", "natural_image", "not_started", "phase_means", "phase_names", "phases_long", "plane_choices", "plane_of", "plane_words", "pull_split", "ran_words", "runtime_label", "runtime_words", "runtimes_in", "short_of", "shown_rows", "split_entry", "startup_samples", "why_short", "workload_status"]
