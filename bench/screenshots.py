@@ -64,6 +64,12 @@ def shots(url: str, browser) -> list[str]:
         if action is not None:
             action(page)
             _settle(page, 180.0)
+        # Streamlit scrolls inside its own container: grow the window to the page's height, then shoot
+        tall = page.evaluate("() => Math.max(...[...document.querySelectorAll("
+                             "'[data-testid=\"stMain\"], [data-testid=\"stSidebarContent\"]')]"
+                             ".map(e => e.scrollHeight))")
+        page.set_viewport_size({"width": VIEW["width"], "height": min(max(int(tall) + 40, VIEW["height"]), 12_000)})
+        _settle(page)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         page.close()
         done.append(name)
@@ -84,7 +90,7 @@ def shots(url: str, browser) -> list[str]:
         sweep(page)
 
     def oom(page) -> None:
-        page.get_by_text("Simulate the OOM kills").click()
+        page.get_by_text("Simulate the OOM kills", exact=True).first.click()
 
     shot("planner", "")
     shot("planner-4core-8gib", f"?s={_token(**{'host.cpu_cores': 4, 'host.ram_mib': 8192})}")

@@ -254,7 +254,8 @@ def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "", 
     tip = [alt.Tooltip("x", title=axis), alt.Tooltip("mean:Q", format=".3g"),
            alt.Tooltip("ci95_low:Q", format=".3g", title="95% low"),
            alt.Tooltip("ci95_high:Q", format=".3g", title="95% high"), alt.Tooltip("n:Q", title="runs with a value")]
-    y = alt.Y("mean:Q", title=label or metric, axis=alt.Axis(format="~s"))
+    # the axis title is the metric's own words ("p95 startup (s)"); the chart title names whose
+    y = alt.Y("mean:Q", title=(label or metric).split(": ")[-1], axis=alt.Axis(format="~s", titleLimit=300))
     if cat:
         band = base.mark_rule(strokeWidth=3, opacity=0.5).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
         line = base.mark_point(filled=True, size=90).encode(y=y, tooltip=tip)
