@@ -537,7 +537,8 @@ def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
         st.info("No runtime to show.")
         return
     table = pd.DataFrame({
-        "Runtime": frame["runtime"], "Packed": frame["level"], "Instances per host": frame["instances_per_host"],
+        "Runtime": frame["runtime"], "Packed": frame["level"],
+        "Instances per host": [_fig(x, ",.0f") for x in frame["instances_per_host"]],
         "OOM kills": [_fig(x, ".0f") for x in frame["oom_kills"]],
         "OOM kills per 1,000 instance-h": [_fig(x, ",.0f") for x in frame["oom_kills_per_1000_h"]]})
     if simulate and frame["oom_kills_per_1000_h"].notna().any():
@@ -567,7 +568,9 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
         "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
         "never_started": "Never started", "oom_killed": "OOM-killed"}), hide_index=True, key="mix_status",
-        placeholder="")
+        placeholder="", column_config={c: st.column_config.NumberColumn(c, format="localized") for c in (
+            "Requested", "Started", "Rejected", "Ended", "Still waiting", "Still starting", "Never started",
+            "OOM-killed")})
     if planner.has_lifecycle(scenario, main["summary"]):
         lifecycle_view(main["summary"])
     if n > 1:
