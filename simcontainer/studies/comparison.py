@@ -375,7 +375,7 @@ def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any
             "vm_disk": c.vm_disk, "own": c.own,
             "guest_mem_mib": c.guest_mem_mib,
             "fits": adm["fits"], "binding": adm["binding"], "policy": adm["policy"],
-            "cpu_counted": adm["cpu_counted"], "cpu_limit": adm["limits"]["cpu"],
+            "cpu_counted": adm["cpu_counted"], "cpu_full_at": (d.get("limits") or {}).get("cpu"),
             "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
             "ram_overhead_share": (d.get("overhead_share") or {}).get("ram"),
             **{k: status[k] for k in ("requested", "started", "waiting", "rejected", "starting", "oom_killed")},

@@ -344,6 +344,10 @@ def metric_row(top: Any, head: pd.DataFrame, lead: str) -> None:
                         + (f"\n\n{sources}" if sources else ""))
         extra = "".join(f" · {int(r[k]):,} {w}" for k, w in (("rejected", "rejected"), ("oom_killed", "OOM-killed"))
                         if r.get(k) and r.get(k) == r.get(k))
+        full = r.get("cpu_full_at")
+        if not r.get("cpu_counted") and full == full and full is not None and not pd.isna(r["fits"]) \
+                and full < r["fits"]:     # CPU not admitted: more start, and share the cores
+            extra += f" · CPU fully asked past {int(full):,} (not admitted: they share it)"
         col.caption(f"{comparison.kernel_of(r['runtime'])} · control plane: "
                     f"{comparison.plane_words(r['control_plane'])} · binds: "
                     f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
