@@ -551,3 +551,17 @@ def test_sweep_metric_names_are_words_with_units():
     assert planner_sweeps.metric_label("host.peak_ram_mib") == "host: peak RAM (MiB)"
     raw = [lab for lab in labels if "_" in lab.split(": ")[-1]]
     assert not raw, raw[:5]
+
+
+def test_the_planner_picks_one_guest_for_every_vm_runtime():
+    at = start()
+    at.selectbox(key="guest_img0").set_value("ubuntu-24.04-cloud").run()
+    at.number_input(key="guest_mem0").set_value(768.0).run()
+    no_exception(at)
+    rows = runtime_table(at)
+    vms = rows[rows["Runtime"] != "runc"]
+    assert set(vms["Image"]) == {"ubuntu-24.04-cloud, 768 MiB"}       # every workload, every VM runtime
+    assert at.query_params["g"] == "ubuntu-24.04-cloud:768"             # in the link
+    assert "Every VM booted ubuntu-24.04-cloud with 768 MiB guest RAM" in answer(at)
+    again = start(**{k: at.query_params[k] for k in at.query_params})
+    assert set(runtime_table(again).query("Runtime != 'runc'")["Image"]) == {"ubuntu-24.04-cloud, 768 MiB"}
