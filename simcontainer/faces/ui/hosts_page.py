@@ -58,10 +58,10 @@ def render() -> None:
     charts.show(st, charts.content_key("hosts", planner.canonical(base), sorted(counts.items()), headroom, compare),
                 lambda: alt.Chart(data).mark_bar().encode(
                     x=alt.X("hosts:Q", title="hosts needed", axis=alt.Axis(tickMinStep=1, format=",d")),
-                    y=alt.Y("runtime:N", sort="x", title="runtime", axis=alt.Axis(labelLimit=300)),
+                    y=alt.Y("runtime:N", sort="x", title="runtime", axis=alt.Axis(labelLimit=300, labelOverlap=False)),
                     color=alt.Color("binding:N", title="binds first"),
                     tooltip=["runtime", alt.Tooltip("hosts:Q", format=","), "binding"]).properties(
-                        height=60 + 28 * len(data), title="Hosts needed per runtime"))
+                        height=60 + 34 * len(data), title="Hosts needed per runtime"))
     marked = sorted(r for r in table["runtime"] if estimates.mark(r, "fits"))
     if marked:
         st.caption(f"{estimates.MARK}: rests on an estimate — "

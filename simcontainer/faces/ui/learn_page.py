@@ -51,6 +51,11 @@ def image_vs_container() -> None:
                "Each extra container adds only its writable layer to the disk.")
 
 
+# density's RAM split of one instance, in words (its keys are the result's, not a reader's)
+RAM_PARTS = {"app": "the app's working set", "guest_unused": "guest RAM beyond the app (guest OS, free)",
+             "runtime": "runtime / VMM overhead"}
+
+
 def kernel_memory() -> None:
     st.markdown(
         "A container is an ordinary process of the host's Linux kernel: it asks for the memory its app "
@@ -75,7 +80,7 @@ def kernel_memory() -> None:
         rows.append({"runtime": rt, "peak_ram_mib": res["summary"]["host"]["peak_ram_mib"],
                      "per_instance_mib": d["per_instance"]["ram_mib"], "fits_on_64GiB": fits64,
                      "started": w["started"], "host_gib": scenario.host.ram_mib / 1024})
-        parts += [{"runtime": rt, "part": k, "MiB": v} for k, v in d["ram_breakdown_mib"].items()]
+        parts += [{"runtime": rt, "part": RAM_PARTS.get(k, k), "MiB": v} for k, v in d["ram_breakdown_mib"].items()]
     cols = st.columns(2)
     for col, r in zip(cols, rows):
         col.metric(f"{r['runtime']}: host RAM reserved for {n} {estimates.mark(r['runtime'], 'fits')}".strip(),
