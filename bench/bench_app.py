@@ -18,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -81,11 +82,13 @@ def bench_browser() -> dict[str, Any]:
         return {"skipped": "playwright not installed"}
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
+    # the server's stderr goes to a file: a pipe nobody reads would stall it once full
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed with the server, in the finally below
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
     try:
         deadline = time.time() + 60
         while True:
@@ -96,8 +99,9 @@ def bench_browser() -> dict[str, Any]:
             except OSError:
                 pass
             if server.poll() is not None or time.time() > deadline:
+                log.seek(0)
                 return {"skipped": "streamlit server did not start: "
-                        + (server.stderr.read()[-300:] if server.poll() is not None else "timeout")}
+                        + (log.read()[-300:] if server.poll() is not None else "timeout")}
             time.sleep(0.3)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -172,6 +176,7 @@ def bench_browser() -> dict[str, Any]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
 
 
 def run() -> dict[str, Any]:
