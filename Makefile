@@ -73,6 +73,10 @@ test: $(DEV_STAMP) browser-deps lint
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
 
+# the app's pages as PNGs in docs/screenshots/ (Chromium through Playwright; the tests write none)
+screenshots: $(DEV_STAMP) browser-deps
+	$(BIN)/python -m bench.screenshots
+
 fidelity: $(DEV_STAMP)
 	$(BIN)/simcontainer fidelity --out docs/fidelity.md
 
@@ -91,11 +95,6 @@ notebooks: $(DEV_STAMP)
 # The README's console samples and tables, from today's output (tests/test_readme.py checks them)
 readme: $(DEV_STAMP)
 	$(BIN)/python -m bench.readme_samples --write
-
-# The app's screenshots, by the browser test, into the committed folder (the test alone writes
-# them to a temporary folder, so that running the tests leaves the clone clean)
-screenshots: $(DEV_STAMP) browser-deps
-	SIMCONTAINER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -n 0 tests/test_browser.py
 
 # Regenerate the lock files with uv (keeps today's pins unless a range in pyproject.toml moved;
 # add LOCK_UPGRADE=--upgrade to take the newest releases). The app lock is resolved within the

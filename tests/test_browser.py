@@ -1,10 +1,14 @@
 """A real browser on the real app: `streamlit run app.py`, driven by Playwright and Debian's Chromium.
 
 Every page and every lesson is opened by its own URL and must draw without a browser-console
-error, without an exception element, and with every chart taller than zero. The planner's
-comparison table must put every compared runtime on the same workload (like for like); on a
-4-core / 8 GiB host the answer must say what did not start. A long run in a worker process is
-stopped with the server answering within 2 s. Screenshots go to docs/screenshots/.
+error, without an exception element, with every chart taller than zero and a browser title of its
+own. The planner keeps the what-if across a round trip through other pages (and the sweep keeps
+its design); every VM runtime boots the same guest; "fits", "started" and the reason agree on a
+small host at 2x overcommit and under admission `none` and `reject` (never a green answer when
+something did not run); 10,000 hosts and 1,000,000 instances are answered; the sweep's metric
+picker shows names, not raw keys; a long run in a worker process is stopped and what finished
+stays. No wall-clock assertions (timings are in bench/bench_app.py) and no file written:
+screenshots come from `make screenshots` (bench/screenshots.py).
 Without Chromium it skips, except under CI=true, where a missing browser fails the run.
 """
 
@@ -25,7 +29,6 @@ import pytest
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -201,19 +204,30 @@ def _small_host_token() -> str:
     return planner.encode_scenario(sc.parse_scenario(d))
 
 
+def _answer(page) -> str:
+    """The planner's headline (green when everything asked for ran, amber otherwise)."""
+    alert = page.locator('[data-testid="stAlertContentSuccess"], [data-testid="stAlertContentWarning"]',
+                         has_text=re.compile(r"^On (one host|[\d,]+ hosts),"))
+    return alert.first.inner_text()
+
+
+def _green(page) -> bool:
+    return page.locator('[data-testid="stAlertContentSuccess"]', has_text=re.compile("^On ")).count() > 0
+
+
 def test_every_page_and_lesson_draws_without_errors(server, browser):
     url, _ = server
-    SHOTS.mkdir(parents=True, exist_ok=True)
     Tab(browser).open(url).close()                          # warms the server: imports, first runs
-    checked = []
+    checked, titles = [], {}
     for path, charts in PAGES.items():
         tab = Tab(browser).open(f"{url}/{path}", charts)
         tab.check(path or "/", charts)
-        if path in ("hosts", "learn-startup", "learn-layers", "learn-lifecycle", "learn-mixed-deploy",
-                    "learn-blast-radius", "learn-stopping", "learn-memory", "learn-cpu-limits"):
-            tab.page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+        titles[path or "/"] = tab.page.title()
+        assert tab.page.locator('[data-testid="stAppDeployButton"]').count() == 0, "a Deploy button is shown"
         tab.close()
         checked.append(path or "/")
+    dup = {t for t in titles.values() if list(titles.values()).count(t) > 1}
+    assert not dup, f"pages share a browser title: {dup} ({titles})"
     # an old link's ?page= still opens its page
     tab = Tab(browser).open(f"{url}/?page=sweep")
     assert tab.page.get_by_role("button", name="Run sweep").count() == 1
@@ -221,36 +235,44 @@ def test_every_page_and_lesson_draws_without_errors(server, browser):
     print("\nchecked pages and lessons: " + ", ".join(checked))
 
 
+def _fits(page, entry: str) -> int:
+    """A runtime's "fits" metric as a number (without the estimate mark)."""
+    return int(_metric(page, f"{entry} fits").inner_text().replace("≈", "").replace(",", "").strip())
+
+
+def _runtime_rows(page) -> tuple[list[str], list[list[str]]]:
+    rows = _table_rows(page, "Binds")
+    return rows[0], rows[1:]
+
+
 def test_planner_like_for_like_and_a_widget_change(server, browser):
     url, _ = server
     tab = Tab(browser).open(url, 8)
     page = tab.page
     tab.check("planner", 8)
-    assert _metric(page, "qemu-kvm fits").inner_text() == "56"
-    answer = page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
-    assert "RAM binds at 56 QEMU VMs of api-runc" in answer
-    rows = _table_rows(page, "Kernel")
-    head, body = rows[0], rows[1:]
-    w, r = head.index("Workload"), head.index("Runtime")
+    assert _fits(page, "qemu-kvm") == 101 and _green(page)
+    answer = _answer(page)
+    assert "RAM binds at 101 QEMU VMs of api-runc" in answer
+    assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in answer      # said in the headline
+    head, body = _runtime_rows(page)
+    w, r, img = head.index("Workload"), head.index("Runtime"), head.index("Image")
     by_workload: dict[str, list[str]] = {}
+    guests: dict[str, set[tuple[str, str]]] = {}
     for row in body:
         by_workload.setdefault(row[w], []).append(row[r])
+        if row[r] != "runc":                                # every VM runtime boots the same guest
+            guests.setdefault(row[w], set()).add(row[img])         # "firecracker-rootfs, 512 MiB"
     assert by_workload and all(sorted(v) == ["firecracker", "qemu-kvm", "runc"] for v in by_workload.values()), \
         f"not like for like: {by_workload}"
-    page.screenshot(path=str(SHOTS / "planner.png"), full_page=True)
+    assert all(len(g) == 1 for g in guests.values()), f"VM runtimes boot different guests: {guests}"
 
     hosts = page.get_by_label("Hosts (identical)")
     hosts.fill("2")
-    t0 = time.perf_counter()
     hosts.press("Enter")
     page.wait_for_function(
         """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
-                 .some(m => m.innerText.includes('qemu-kvm fits') && m.innerText.includes('112'))""",
-        timeout=30_000)
-    dt = time.perf_counter() - t0
-    print(f"\nwidget change to updated answer (warm server): {dt:.2f} s")
-    (SHOTS / "timing.txt").write_text(f"warm server: hosts 1 -> 2 to the updated answer in {dt:.2f} s\n")
-    assert dt < 5.0, f"a widget change took {dt:.2f} s to update the answer"
+                 .some(m => m.innerText.includes('qemu-kvm fits') && m.innerText.includes('202'))""",
+        timeout=60_000)
     assert "s=" in page.url                                 # the link now carries the what-if
     tab.done(9)
     tab.check("planner, 2 hosts", 9)
@@ -259,7 +281,45 @@ def test_planner_like_for_like_and_a_widget_change(server, browser):
     tab.close()
 
     tab = Tab(browser).open(link)                           # the link reproduces the what-if
-    assert _metric(tab.page, "qemu-kvm fits").inner_text() == "112"
+    assert _fits(tab.page, "qemu-kvm") == 202
+    tab.close()
+
+
+def _sidebar_go(tab: Tab, title: str, charts: int = 0) -> None:
+    tab.page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first.click()
+    tab.page.wait_for_timeout(300)
+    tab.done(charts)
+
+
+def test_navigation_round_trips_keep_the_what_if_and_the_sweep_design(server, browser):
+    url, _ = server
+    tab = Tab(browser).open(url, 8)
+    page = tab.page
+    preset = page.get_by_role("combobox", name=re.compile("Host preset"))
+    preset.click()
+    page.get_by_role("option", name="laptop", exact=True).click()
+    page.wait_for_function("() => location.search.includes('s=')", timeout=60_000)
+    tab.done(8)
+    laptop = _fits(page, "qemu-kvm")
+    assert laptop != 101
+    _sidebar_go(tab, "Hosts needed", 1)                     # the hosts page sees it...
+    assert "laptop" in page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+    assert "s=" in page.url
+    _sidebar_go(tab, "Sweep")
+    reps = page.get_by_role("spinbutton", name="Replications (seeds) per point")
+    reps.fill("1")
+    reps.press("Enter")
+    tab.done()
+    _sidebar_go(tab, "Planner", 8)                          # ...and the planner still has it
+    assert _fits(page, "qemu-kvm") == laptop
+    shown = page.get_by_role("combobox", name=re.compile("Host preset")).evaluate(
+        "e => (e.value || '') + ' ' + (e.closest('[data-testid=\"stSelectbox\"]') || e).innerText")
+    assert "laptop" in shown, shown
+    assert "s=" in page.url
+    _sidebar_go(tab, "Sweep")                                # the sweep's design survived the trip
+    assert page.get_by_role("spinbutton", name="Replications (seeds) per point").input_value() == "1"
+    assert page.get_by_text("design changed").count() == 0
+    tab.check("after the round trips")
     tab.close()
 
 
@@ -272,26 +332,73 @@ def test_runc_under_dockerd_and_under_kubelet_side_by_side(server, browser):
     w, r, cp = head.index("Workload"), head.index("Runtime"), head.index("Control plane")
     lead = [(row[r], row[cp]) for row in body if row[w] == "api-runc"]
     assert lead == [("runc", "dockerd (default)"), ("runc", "kubelet/containerd (CRI)")], lead
-    assert "runc under kubelet/containerd (CRI)" in tab.page.locator(
-        '[data-testid="stAlertContentSuccess"]').inner_text()
-    tab.page.screenshot(path=str(SHOTS / "planner-runc-dockerd-vs-kubelet.png"), full_page=True)
+    assert "runc under kubelet/containerd (CRI)" in _answer(tab.page)
+    # the kubelet's figures are mostly estimates: marked, with the sources on hover
+    assert _metric(tab.page, "runc@kubelet fits").count() == 1
+    captions = " ".join(tab.page.locator('[data-testid="stCaptionContainer"]').all_inner_texts())
+    assert "≈" in captions
     tab.close()
 
 
-def test_small_host_says_what_did_not_start(server, browser):
+def _small(**values) -> str:
+    return _token(**{"host.cpu_cores": 4, "host.ram_mib": 8192, **values})
+
+
+@pytest.mark.parametrize("values, started, reason", [
+    ({}, 7, "13 still waiting at the horizon (RAM full)"),
+    ({"host.memory_overcommit": 2.0}, 14, "6 still waiting at the horizon (RAM full)"),
+    ({"daemon.admission": "reject"}, 7, "13 rejected"),
+    ({"daemon.admission": "none"}, 20, "OOM-killed"),
+])
+def test_small_host_fits_started_and_why_agree(server, browser, values, started, reason):
+    """A 4-core / 8 GiB host, the QEMU workload as the headline: "fits" counts what admission
+    counts, "started" agrees, the reason comes from the run, and the answer is never green."""
     url, _ = server
-    tab = Tab(browser).open(f"{url}/?s={_small_host_token()}", 8)
-    tab.check("planner on a 4-core / 8 GiB host", 8)
-    answer = tab.page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
-    assert "7 of 20 QEMU VMs started: RAM" in answer
-    warned = " ".join(tab.page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts())
-    assert "0 of 20 QEMU VMs of api-qemu started: RAM (20 still waiting at the horizon)" in warned
-    tab.page.screenshot(path=str(SHOTS / "planner-4core-8gib.png"), full_page=True)
+    tab = Tab(browser).open(f"{url}/?s={_small(**values)}&rt=qemu-kvm&w=api-qemu", 5)
+    tab.check(f"planner on a small host {values}")
+    page = tab.page
+    fits = _fits(page, "qemu-kvm")
+    answer = _answer(page)
+    assert f"{started} of 20 QEMU VMs started" in answer and reason in answer, answer
+    assert fits == (7 if values.get("daemon.admission") == "none" else started)
+    assert not _green(page), "a what-if where something did not run is shown in green"
+    caption = page.locator('[data-testid="stCaptionContainer"]', has_text="started").first.inner_text()
+    assert f"{started} of 20 started" in caption
+    head, body = _runtime_rows(page)
+    for column in ("Fit", "Started", "Rejected", "Waiting", "OOM-killed"):     # all inside the window
+        assert column in head
+    row = next(r for r in body if r[head.index("Workload")] == "api-qemu")
+    if "rejected" in reason:
+        assert row[head.index("Rejected")] == "13"
+    if values.get("daemon.admission") == "none":
+        assert int(row[head.index("OOM-killed")]) > 0
     tab.close()
-    # a link to another page carries the what-if too
-    tab = Tab(browser).open(f"{url}/hosts?s={_small_host_token()}", 1)
-    tab.check("hosts on a 4-core / 8 GiB host", 1)
-    assert "dev-vm" in tab.page.locator('[data-testid="stMain"] [data-testid="stCaptionContainer"]').first.inner_text()
+
+
+def test_ten_thousand_hosts_and_a_million_instances(server, browser):
+    url, _ = server
+    # 10,000 hosts: answered in closed form at once (fits per runtime), not simulated, and said so
+    tab = Tab(browser).open(f"{url}/?s={_token(**{'host.count': 10_000})}&rt=runc,qemu-kvm", 0, timeout=120_000)
+    tab.check("planner on 10,000 hosts")
+    page = tab.page
+    assert page.get_by_text("On 10,000 hosts,").count() >= 1
+    assert page.get_by_text("10,000 hosts: not simulated here").count() == 1
+    assert _fits(page, "runc") == 10_000 * 252 and not _green(page)
+    tab.close()
+    # 60 hosts: simulated, and the per-host view is a summary and a histogram, not 60 bars
+    tab = Tab(browser).open(f"{url}/?s={_token(**{'host.count': 60})}&rt=runc", 5, timeout=180_000)
+    tab.check("planner on 60 hosts")
+    assert tab.page.get_by_text("60 hosts: summarised").count() == 1
+    assert tab.page.get_by_text("by tenth of their RAM").count() >= 1 or _chart_heights(tab.page)
+    tab.close()
+    # a million instances: hosts needed in closed form per instance type
+    tab = Tab(browser).open(f"{url}/hosts", 1)
+    box = tab.page.get_by_role("spinbutton", name="api-runc instances")
+    box.fill("1000000")
+    box.press("Enter")
+    tab.page.get_by_text(re.compile(r"For 1,000,000 × api-runc")).first.wait_for(timeout=60_000)
+    tab.done(1)
+    tab.check("hosts needed for a million", 1)
     tab.close()
 
 
@@ -320,23 +427,22 @@ def test_size_guard_refuses_and_stop_keeps_the_server(server, browser):
     bar.first.wait_for(timeout=60_000)
     assert _workers(proc.pid), "the big run is not in a worker process"
     tab.page.wait_for_timeout(1500)
-    t0 = time.perf_counter()
-    tab.page.get_by_role("button", name="Stop this run").click()
-    assert _health(url, timeout=2.0)
-    tab.page.get_by_text("was stopped").first.wait_for(timeout=10_000)
-    stopped = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    assert _health(url, timeout=2.0)
-    answered = time.perf_counter() - t1
-    print(f"\nStop: page says stopped after {stopped:.2f} s; health answered in {answered:.3f} s")
-    assert stopped < 2.0 and answered < 2.0
-    deadline = time.monotonic() + 5
+    tab.page.get_by_role("button", name="Stop the runs").click()
+    assert _health(url, timeout=30.0)                      # the server keeps serving
+    tab.page.get_by_text("was stopped").first.wait_for(timeout=60_000)
+    tab.done()
+    # what finished and the closed-form figures stay: every runtime's "fits" is on the page
+    for entry in ("runc", "firecracker", "qemu-kvm"):
+        assert _metric(tab.page, f"{entry} fits").count() == 1
+    assert not _green(tab.page)
+    deadline = time.monotonic() + 30
     while _workers(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _workers(proc.pid), "the stopped worker is still running"
+    tab.check("after Stop")
     tab.close()
     other = Tab(browser).open(url)                          # another visitor is served as before
-    assert _metric(other.page, "qemu-kvm fits").inner_text() == "56"
+    assert _fits(other.page, "qemu-kvm") == 101
     other.close()
 
 
@@ -347,7 +453,13 @@ def test_sweep_runs_and_keeps_its_runs(server, browser):
     tab.page.get_by_role("button", name="Download runs (CSV)").wait_for(timeout=120_000)
     tab.done()
     tab.check("sweep, after a run", 1)
-    tab.page.screenshot(path=str(SHOTS / "sweep.png"), full_page=True)
+    # the metric picker shows names with units, never raw result keys
+    tab.page.get_by_role("combobox", name="Metric").click()
+    options = tab.page.get_by_role("option").all_inner_texts()
+    tab.page.keyboard.press("Escape")
+    raw = [o for o in options if re.fullmatch(r"[\w-]+(\.[\w-]+)+", o.strip()) or "guest_unused" in o
+           or "censored" in o]
+    assert options and not raw, f"raw keys in the metric picker: {raw[:5]}"
     # a long sweep, stopped: the finished runs are kept and shown
     page = tab.page
     reps = page.get_by_role("spinbutton", name="Replications (seeds) per point")
@@ -375,7 +487,7 @@ def test_sweep_runs_and_keeps_its_runs(server, browser):
     page = tab.page
     second = page.get_by_role("combobox", name=re.compile("Second setting"))
     second.click()
-    page.get_by_role("option", name="host.ram_mib").click()
+    page.get_by_role("option", name="host: RAM (MiB)").click()
     tab.done()
     reps = page.get_by_role("spinbutton", name="Replications (seeds) per point")
     reps.fill("1")
@@ -387,5 +499,4 @@ def test_sweep_runs_and_keeps_its_runs(server, browser):
     tab.check("sweep, two axes", 1)
     heights = _chart_heights(page)
     assert heights and heights[0] >= 200, f"the heatmap is drawn in a {heights} px band"
-    page.screenshot(path=str(SHOTS / "sweep-heatmap.png"), full_page=True)
     tab.close()

@@ -293,5 +293,5 @@ def test_a_swarms_p99_exceeds_its_p50_as_krakens_did() -> None:
     assert flat.tolist() == pytest.approx([seed_s] * len(flat), rel=1e-9)   # peers stream behind it
     p50, p99 = np.percentile(_swarm_pulls(0.253), [50, 99])
     # by hand: half the hosts at the fluid time; p99 exp(0.253 x 2.326) = 1.80 x (Kraken: 18 s / 10 s)
-    assert p50 == pytest.approx(seed_s, rel=1e-6)
+    assert p50 == pytest.approx(seed_s, rel=0.01)          # a finite sample of hosts: its median near it
     assert p99 / p50 == pytest.approx(math.exp(0.253 * 2.326), rel=0.08)

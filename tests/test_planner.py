@@ -141,10 +141,19 @@ def test_like_for_like_rows_and_answer(default):
     rows = comparison.cell_rows(cells, dens, out)
     assert len(rows) == len(cells)
     lead = rows[rows["workload"] == "api-runc"].set_index("runtime")
-    assert lead.loc["qemu-kvm", "fits"] == 56 and lead.loc["qemu-kvm", "binding"] == "ram"
-    assert lead.loc["runc", "fits"] == 160 and lead.loc["runc", "binding"] == "cpu"
-    assert lead.loc["firecracker", "fits"] == 127   # the mix's own firecracker guest (512 MiB)
-    assert lead.loc["qemu-kvm", "startup_p95_s"] > 5 > lead.loc["firecracker", "startup_p95_s"]
+    # like for like: every VM runtime boots the same guest (the mix's first VM guest, Firecracker's
+    # 512 MiB rootfs), so the VMs differ only by their VMM's overhead
+    vms = lead[lead["kind"] == "vm"]
+    assert set(vms["image"]) == {"firecracker-rootfs"} and set(vms["guest_mem_mib"]) == {512.0}
+    cat = sc.default_catalogue()
+    for rt in vms.index:           # fits = RAM / (guest + VMM overhead): admission counts RAM only
+        assert lead.loc[rt, "fits"] == 65536 // (512 + cat.runtimes[rt].mem_overhead_mib)
+        assert lead.loc[rt, "binding"] == "ram"
+    assert lead.loc["qemu-kvm", "fits"] == 101 and lead.loc["firecracker", "fits"] == 127
+    # CPU is not admitted on this host (no cpu_overcommit): RAM binds runc, as the run shows
+    assert lead.loc["runc", "fits"] == 65536 // (256 + cat.runtimes["runc"].mem_overhead_mib) == 252
+    assert lead.loc["runc", "binding"] == "ram" and not lead.loc["runc", "cpu_counted"]
+    assert lead.loc["qemu-kvm", "startup_p95_s"] > 2 * lead.loc["firecracker", "startup_p95_s"]
     # the deploy and the churn are separate rows: runc's deploy is not pooled with 351 churn starts
     runc = rows[rows["runtime"] == "runc"].set_index("workload")
     assert runc.loc["api-runc", "requested"] == 20 and runc.loc["churn-runc", "requested"] > 300
@@ -152,8 +161,9 @@ def test_like_for_like_rows_and_answer(default):
     x = comparison.startup_samples(out[("api-runc", "qemu-kvm")]["instances"], ["api-runc"])
     assert phases == pytest.approx(x.mean())
     text = " ".join(comparison.answer(lead.reset_index()))
-    assert "RAM binds at 56 QEMU VMs of api-runc" in text
-    assert "runc fits 160 before CPU binds" in text
+    assert "RAM binds at 101 QEMU VMs of api-runc" in text
+    assert "runc fits 252 before RAM binds" in text
+    assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in text
     assert "p95 startup" in text and "(qemu-kvm)" in text
     lead_cells = [c for c in cells if c.workload == "api-runc"]
     ecdf = comparison.ecdf_frame(lead_cells, out)
@@ -243,12 +253,14 @@ def test_mixed_deploy_lesson_scenarios():
 
 def test_never_started_is_shown(default):
     small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192})
-    cells, _, out, dens = _cells(small, ["api-runc"], ["runc", "qemu-kvm"])
+    cells, _, out, dens = _cells(small, ["api-qemu"], ["runc", "qemu-kvm"])
     rows = comparison.cell_rows(cells, dens, out)
     q = rows.set_index("runtime").loc["qemu-kvm"]
-    assert q["requested"] == 20 and q["started"] == 7 and q["waiting"] == 13
+    # what fits is what admission let start: 8192 // (1024 guest + QEMU's overhead) = 7
+    assert q["fits"] == 7 and q["requested"] == 20 and q["started"] == 7 and q["waiting"] == 13
     text = " ".join(comparison.answer(rows))
-    assert "7 of 20 QEMU VMs started: RAM" in text
+    assert "7 of 20 QEMU VMs started: 13 still waiting at the horizon (RAM full)." in text
+    assert comparison.failed(rows)
     # the ECDF's denominator is the requests: it tops out at 7 / 20
     ecdf = comparison.ecdf_frame(cells, out)
     assert ecdf[ecdf["runtime"] == "qemu-kvm"]["fraction"].max() == pytest.approx(7 / 20)
@@ -256,13 +268,76 @@ def test_never_started_is_shown(default):
     status = comparison.workload_status(mix.summary, mix.instances).set_index("workload")
     assert status.loc["api-qemu", "started"] == 0 and status.loc["api-qemu", "waiting"] == 20
     said = " ".join(comparison.not_started(small, status.reset_index()))
-    assert "0 of 20 QEMU VMs of api-qemu started: RAM" in said
+    assert "0 of 20 QEMU VMs of api-qemu started: RAM (20 still waiting at the horizon)" in said
     assert "queued behind" in said          # churn waits behind the VMs that do not fit (FIFO)
     # nothing started: "—", never 0
     none = rows.copy()
     none["startup_p95_s"] = float("nan")
     assert (comparison.shown_rows(none)["p95 startup (s)"] == "—").all()
     assert comparison.fmt_s(None) == "—"
+
+
+@pytest.mark.parametrize("setting, started, reason", [
+    # 2x overcommit: admission promises 16 GiB of an 8 GiB host: 14 VMs of 1,024 MiB + the VMM
+    ({"host.memory_overcommit": 2.0}, 14, "6 still waiting at the horizon (RAM full)"),
+    # reject: turned away, never queued
+    ({"daemon.admission": "reject"}, 7, "13 rejected"),
+])
+def test_fits_started_and_why_agree(default, setting, started, reason):
+    """One capacity story: "fits" is what admission lets in, "started" agrees with it, and the
+    reason for the rest comes from the run."""
+    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192, **setting})
+    cells, _, out, dens = _cells(small, ["api-qemu"], ["qemu-kvm"])
+    rows = comparison.cell_rows(cells, dens, out)
+    r = rows.iloc[0]
+    assert r["fits"] == started == r["started"]
+    text = " ".join(comparison.answer(rows))
+    assert f"{started} of 20 QEMU VMs started: {reason}" in text and comparison.failed(rows)
+    key = "rejected" if "rejected" in reason else "waiting"
+    assert r[key] == 20 - started
+
+
+def test_admission_none_starts_everything_and_says_who_was_killed(default):
+    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192,
+                                                 "daemon.admission": "none"})
+    cells, _, out, dens = _cells(small, ["api-qemu"], ["qemu-kvm"])
+    rows = comparison.cell_rows(cells, dens, out)
+    r = rows.iloc[0]
+    assert r["fits"] == 7 and r["started"] == 20     # fits: the physical RAM; none starts all
+    assert r["oom_killed"] > 0 and comparison.failed(rows)    # never a green answer
+    text = " ".join(comparison.answer(rows))
+    assert f"20 of 20 QEMU VMs started: {int(r['oom_killed'])} OOM-killed." in text
+    assert "Admission none" in text
+    assert int(r["oom_killed"]) == out[cells[0].key]["summary"]["memory"]["oom_kills"]
+    assert "OOM-killed" in comparison.shown_rows(rows).columns
+
+
+def test_every_vm_runtime_boots_the_same_guest(default):
+    cells, _ = comparison.like_for_like(default, ["api-runc", "api-qemu"], ["firecracker", "qemu-kvm",
+                                                                              "cloud-hypervisor", "runc"])
+    for wl in ("api-runc", "api-qemu"):
+        guests = {(c.scenario.workloads[0].image, c.scenario.workloads[0].guest_mem_mib)
+                  for c in cells if c.workload == wl and c.runtime != "runc"}
+        assert len(guests) == 1, guests
+    own = {c.scenario.workloads[0].image for c in cells if c.workload == "api-qemu" and c.runtime != "runc"}
+    assert own == {"ubuntu-24.04-cloud"}                       # a VM workload keeps its own guest
+    # a planner's choice applies to every VM runtime and every workload
+    g = comparison.Guest("ubuntu-24.04-cloud", 768.0)
+    cells, _ = comparison.like_for_like(default, ["api-runc", "api-firecracker"], ["firecracker", "qemu-kvm"], guest=g)
+    assert {(c.scenario.workloads[0].image, c.scenario.workloads[0].guest_mem_mib) for c in cells} == \
+        {("ubuntu-24.04-cloud", 768.0)}
+
+
+def test_estimates_are_marked():
+    from simcontainer.studies import estimates
+
+    assert estimates.mark("runc", "startup") == ""                # dockerd and runc medians: measured
+    assert estimates.mark("runc@kubelet", "startup") == estimates.MARK    # "mostly estimates"
+    assert "kubelet: api.median_s" in estimates.hover("runc@kubelet", "startup")
+    assert estimates.mark("crun", "fits") == estimates.MARK       # crun's memory overhead is an estimate
+    rows = pd.DataFrame([{"workload": "w", "runtime": "runc@kubelet", "startup_p95_s": 1.0, "fits": 3.0}])
+    shown = comparison.shown_rows(rows)
+    assert shown["p95 startup (s)"].iloc[0] == "1.00 ≈"
 
 
 def test_compare_skips_what_cannot_run():
@@ -383,7 +458,26 @@ def test_hosts_needed_per_runtime(default):
     t3 = hosts_needed.hosts_needed(default, big, ["qemu-kvm"], headroom=0.0)
     assert t2["hosts"].iloc[0] > t.loc["qemu-kvm", "hosts"] and t3["hosts"].iloc[0] <= t2["hosts"].iloc[0]
     text = hosts_needed.hosts_answer(t.reset_index(), counts, "server-64g", 0.2)
+    # closed form per type: a million instances is as cheap as twenty, and exact for one type
+    one = hosts_needed.hosts_needed(default, {"api-runc": 1_000_000}, ["runc"], headroom=0.0).iloc[0]
+    per = sc.density(default, ["runc"])["api-runc"]["runc"]["per_instance"]
+    h = default.host
+    fit = min(h.ram_mib // per["ram_mib"], round(h.cpu_cores / per["cpu"]))
+    assert one["hosts"] == -(-1_000_000 // fit) >= one["lower_bound"]
     assert "2 on qemu-kvm (RAM binds)" in text and "20% headroom" in text
+
+
+
+def test_pack_by_type_against_first_fit():
+    import numpy as np
+
+    cap = np.array([100.0, 10.0, 1000.0])
+    types = [(np.array([30.0, 1.0, 10.0]), 7), (np.array([10.0, 4.0, 10.0]), 5), (np.array([1.0, 0.1, 1.0]), 33)]
+    n = hosts_needed.pack_by_type(types, cap)
+    total = sum(i * k for i, k in types)
+    assert int(np.ceil(np.max(total / cap))) <= n <= sum(-(-k // int(np.min(cap // i))) for i, k in types)
+    assert hosts_needed.pack_by_type([(np.array([200.0, 1.0, 1.0]), 1)], cap) is None
+    assert hosts_needed.pack_by_type([(np.array([20.0, 1.0, 1.0]), 0)], cap) == 0
 
 
 def test_kernel_lesson_host_holds_the_request():
@@ -546,3 +640,22 @@ def test_with_admission_switches_policy_and_drops_backfill_only_settings():
     assert q.daemon.admission == "queue" and not q.daemon.preemption and q.daemon.retry == "release"
     assert oom_risk.with_admission(s, None) is s and oom_risk.with_admission(q, "none").daemon.admission == "none"
     assert set(oom_risk.ADMISSION_WORDS) == set(sc.model.placement.ADMISSIONS)
+
+
+def test_memory_lesson_inputs_are_made_consistent():
+    ws, peak, said = lessons.clamp_packing(1024, 2048, 512, 100)
+    assert (ws, peak) == (924, 924) and len(said) == 2          # the app fits in the guest; peak >= now
+    assert "does not fit in a 1,024 MiB guest" in said[0]
+    ws, peak, said = lessons.clamp_packing(1024, 256, 128, 100)
+    assert (ws, peak) == (256, 256) and "cannot be below" in said[0]
+    assert lessons.clamp_packing(1024, 256, 512, 100) == (256, 512, [])
+    # consistent inputs: the touched pages of a VM are never more than its reservation
+    df = lessons.lesson_packing(10, 924, 924, 1024, 80, 0.3, 600)
+    assert df["MiB"].iloc[2] <= df["MiB"].iloc[1]
+
+
+def test_kernel_lesson_says_one_memory_story():
+    from pathlib import Path
+
+    text = Path(lessons.__file__).parents[1].joinpath("faces", "ui", "learn_page.py").read_text()
+    assert "whether the app inside uses it or" not in text and "backs** only the pages" in text

@@ -2,13 +2,11 @@
 
 No Streamlit here, only the library. A comparison runs each workload of a mix alone on the same
 host(s), moved to each runtime (:func:`moved`, :func:`like_for_like`): same arrivals, lifetime,
-seed and VM disk mode; only the runtime, and the image kind it needs, change. From those runs:
-one row per workload x runtime (:func:`cell_rows`; a compared entry may be ``runtime@plane``,
-the same runtime behind another control plane, :func:`split_entry`, :func:`entry_label`), the startup ECDF over requests
-(:func:`ecdf_frame`), what did not start in the mix and why (:func:`workload_status`,
-:func:`not_started`), the answer in sentences (:func:`answer`), tables with human column names
-(:func:`shown_rows`), and the reverse question: how many hosts for N instances of each service
-(:func:`hosts_needed`), and each host of a run on its own (:func:`per_host`).
+seed, VM disk mode and, on every VM runtime, the same guest (:class:`Guest`). From those runs: one
+row per workload x runtime (:func:`cell_rows`: "fits" as admission counts it, :mod:`capacity`; an
+entry may be ``runtime@plane``, :func:`split_entry`), the startup ECDF (:func:`ecdf_frame`), what did
+not start and why, from the run (:func:`why_short`, :func:`not_started`), the answer in sentences
+(:func:`answer`) and tables with human column names (:func:`shown_rows`).
 """
 
 from __future__ import annotations
@@ -22,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from simcontainer.engine.core import image_table
+from simcontainer.model.host import guest_mem_mib
 from simcontainer.model.metrics import PHASE_SPANS
 from simcontainer.scenario.loading import parse_scenario
 from simcontainer.scenario.profiles import Catalogue, default_catalogue, split_runtime
 from simcontainer.scenario.schema import Scenario
-from simcontainer.studies.density import density_one
+from simcontainer.studies import capacity, estimates
 
 PHASES = tuple(PHASE_SPANS)   # the startup phases, in order (defined with the result JSON)
 PULL_PARTS = ("registry", "download", "extract")     # a pull's split (summary ``pull_phases_s``)
@@ -146,22 +145,51 @@ def compatible(scenario: Scenario, workload: Any, runtime: str,
     return (rt.kind == "vm") == (img.kind == "vm")
 
 
+@dataclass(frozen=True)
+class Guest:
+    """The guest every VM runtime of a comparison boots: one VM disk image, one guest RAM."""
+
+    image: str
+    mem_mib: float
+
+    def words(self) -> str:
+        return f"{self.image} with {self.mem_mib:,.0f} MiB guest RAM"
+
+
+def default_guest(scenario: Scenario, workload: str, runtimes: Iterable[str] = (),
+                  catalogue: Catalogue | None = None) -> Guest:
+    """The guest a workload runs as on every VM runtime: its own when it is a VM (image and guest
+    RAM as it runs now); else the mix's first VM workload's; else the first compared VM runtime's
+    default image, with that runtime's guest RAM for this app (the default grown to hold app and
+    guest OS)."""
+    rts, imgs = scenario.runtime_table(catalogue), scenario.image_table(catalogue)
+    w = next(x for x in scenario.workloads if x.name == workload)
+    vm = [w] if rts[w.runtime].kind == "vm" else [x for x in scenario.workloads if rts[x.runtime].kind == "vm"]
+    if vm:
+        src = vm[0]
+        return Guest(src.image, float(guest_mem_mib(src, rts[src.runtime], imgs[src.image])))
+    names = [split_entry(r)[0] for r in runtimes]
+    rt_name = next((r for r in names if r in rts and rts[r].kind == "vm"),
+                   next(n for n, r in sorted(rts.items()) if r.kind == "vm"))
+    image = natural_image(rt_name, catalogue)
+    probe = w.model_copy(update={"runtime": rt_name, "image": image, "guest_mem_mib": None})
+    return Guest(image, float(guest_mem_mib(probe, rts[rt_name], imgs[image])))
 
 
 def moved(scenario: Scenario, workload: str, runtime: str,
-          catalogue: Catalogue | None = None) -> dict[str, Any]:
+          catalogue: Catalogue | None = None, guest: Guest | None = None) -> dict[str, Any]:
     """The workload as it runs on ``runtime``: its fields with the image, disk mode and guest RAM fitted.
 
     ``runtime`` may name a control plane (``"runc@kubelet"``): the workload then runs behind that
     plane and nothing else changes. A plain name keeps the workload's own plane when the runtime is
     its own, else takes the runtime's default plane.
 
-    Everything the workload asks for (CPU, memory, arrivals, lifetime) stays. When the runtime
-    needs another kind of image (a VM boots a disk image, a container runtime a container image),
-    it takes the image, disk mode and guest RAM of the mix's first workload on that runtime, else
-    the first image of that kind in the mix (never a container image copied as a VM disk). A VM
-    disk mode is the same for every VM runtime of one workload: the workload's own, else the mix's
-    first VM workload's, else overlay.
+    Everything the workload asks for (CPU, memory, arrivals, lifetime) stays. On a VM runtime it
+    boots ``guest`` (default :func:`default_guest`): the same image and guest RAM on every VM
+    runtime, so that a row compares VMMs, not guest sizes or guest OSes. A container runtime runs
+    the workload's own container image, else the mix's first container image, else the runtime's
+    default. A VM disk mode is the same for every VM runtime of one workload: the workload's own,
+    else the mix's first VM workload's, else overlay.
     """
     runtime, plane = split_entry(runtime)
     rts, imgs = scenario.runtime_table(catalogue), scenario.image_table(catalogue)
@@ -170,25 +198,21 @@ def moved(scenario: Scenario, workload: str, runtime: str,
         data["control_plane"] = plane
     elif data["runtime"] != runtime:
         data.pop("control_plane", None)     # the new runtime's default plane
-    if data["runtime"] == runtime:
-        return data
     kind = "vm" if rts[runtime].kind == "vm" else "container"
     own_kind = "vm" if imgs[data["image"]].kind == "vm" else "container"
+    if data["runtime"] == runtime and (kind != "vm" or guest is None):
+        return data
     vm_workloads = [w for w in scenario.workloads if rts[w.runtime].kind == "vm"]
-    same_rt = next((w for w in scenario.workloads if w.runtime == runtime), None)
     data["runtime"] = runtime
-    if kind != own_kind:
-        if same_rt is not None:
-            data["image"] = same_rt.image
-        else:
-            data["image"] = next((w.image for w in scenario.workloads
-                                  if (imgs[w.image].kind == "vm") == (kind == "vm")), None) \
-                or (natural_image(runtime, catalogue) if kind == "vm" else FALLBACK_IMAGE[kind])
     if kind == "vm":
+        g = guest or default_guest(scenario, workload, [runtime], catalogue)
+        data["image"], data["guest_mem_mib"] = g.image, g.mem_mib
         if own_kind != "vm":
             data["vm_disk"] = vm_workloads[0].vm_disk if vm_workloads else "overlay"
-            data["guest_mem_mib"] = same_rt.guest_mem_mib if same_rt is not None else None
     else:
+        if own_kind == "vm":
+            data["image"] = next((w.image for w in scenario.workloads if imgs[w.image].kind != "vm"), None) \
+                or natural_image(runtime, catalogue)
         data["guest_mem_mib"] = None
     return {k: v for k, v in data.items() if v is not None}
 
@@ -206,6 +230,7 @@ class Cell:
     own: bool                # the runtime and plane are the ones the mix gives the workload
     entry: str = ""          # what was compared: ``runc`` or ``runc@kubelet`` (the row's key)
     plane: str = field(default="")   # the control plane it ran behind
+    guest_mem_mib: float | None = None   # a VM's guest RAM (None for a container)
 
     def __post_init__(self) -> None:
         if not self.entry:
@@ -217,14 +242,16 @@ class Cell:
 
 
 def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterable[str],
-                  catalogue: Catalogue | None = None) -> tuple[list[Cell], list[str]]:
+                  catalogue: Catalogue | None = None,
+                  guest: Guest | None = None) -> tuple[list[Cell], list[str]]:
     """Each of ``workloads`` alone on the same host(s) on each of ``runtimes``; notes on what was left out.
 
     Every runtime runs the same workload with the same arrivals, lifetime, seed and host, and
     (for VMs) the same disk mode; only the runtime, and the image kind it needs, change. So a row
     compares runtimes, never a deploy with a churn. An entry ``runtime@plane`` (``runc@kubelet``)
     runs the runtime behind that control plane: beside ``runc`` it is the same workload, same
-    arrivals and image, and only the plane differs.
+    arrivals and image, and only the plane differs. Every VM runtime boots the same guest
+    (``guest``, default per workload :func:`default_guest`): same image, same guest RAM.
     """
     known = scenario.runtime_table(catalogue)
     planes = scenario.control_plane_table(catalogue)
@@ -243,9 +270,11 @@ def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterab
         mine = next(w for w in scenario.workloads if w.name == wname)
         own_image = mine.image
         own_plane = mine.control_plane or default_plane(mine.runtime, catalogue)
-        for entry in (r for r in runtimes if r not in bad):
+        ok = [r for r in runtimes if r not in bad]
+        g = guest or default_guest(scenario, wname, ok, catalogue)
+        for entry in ok:
             rt = split_entry(entry)[0]
-            w = moved(scenario, wname, entry, catalogue)
+            w = moved(scenario, wname, entry, catalogue, g)
             one = dict(data, workloads=[w], actions=[a for a in data.get("actions", [])
                                                     if a.get("workload") == wname])
             if own_image in prepulled:      # the same cache state as the workload has in the mix
@@ -253,8 +282,10 @@ def like_for_like(scenario: Scenario, workloads: Iterable[str], runtimes: Iterab
             s = parse_scenario(one, base_dir=scenario.base_dir, catalogue=catalogue,
                                source=f"{scenario.name}: {wname} on {entry}")
             plane = w.get("control_plane") or default_plane(rt, catalogue)
-            cells.append(Cell(wname, rt, s, w["image"], w.get("vm_disk") if known[rt].kind == "vm" else None,
-                              rt == mine.runtime and plane == own_plane, entry=entry, plane=plane))
+            vm = known[rt].kind == "vm"
+            cells.append(Cell(wname, rt, s, w["image"], w.get("vm_disk") if vm else None,
+                              rt == mine.runtime and plane == own_plane, entry=entry, plane=plane,
+                              guest_mem_mib=w.get("guest_mem_mib") if vm else None))
     return cells, notes
 
 
@@ -298,9 +329,10 @@ def workload_status(summary: Mapping[str, Any], instances: pd.DataFrame) -> pd.D
         rows.append({"workload": name, "runtime": w.get("runtime"), "requested": requested,
                      "started": started, "rejected": int(w.get("rejected", 0)),
                      "completed": int(w.get("completed", 0)), "waiting": waiting,
-                     "starting": starting, "never_started": int(w.get("never_started", requested - started))})
+                     "starting": starting, "never_started": int(w.get("never_started", requested - started)),
+                     "oom_killed": capacity.oom_kills(dict(summary), name)})
     return pd.DataFrame(rows, columns=["workload", "runtime", "requested", "started", "rejected", "completed",
-                                       "waiting", "starting", "never_started"])
+                                       "waiting", "starting", "never_started", "oom_killed"])
 
 
 def _pct(x: np.ndarray, q: float) -> float | None:
@@ -316,14 +348,24 @@ def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any
     ``results[(workload, entry)]`` its run (``summary`` and ``instances``), keyed by what was
     compared (``runc`` or ``runc@kubelet``, :attr:`Cell.key`). Startup figures are None when
     nothing started. ``runtime`` is the entry; ``runtime_name`` the runtime alone,
-    ``control_plane`` the plane it ran behind and ``label`` both in words.
+    ``control_plane`` the plane it ran behind and ``label`` both in words. A cell without a run
+    (stopped) keeps its closed-form figures (fits, binding, overhead); its run figures are None
+    and ``ran`` is False.
     """
     rows = []
     for c in cells:
         key = c.key
-        d, res = dens.get(key, {}), results[key]
-        status = workload_status(res["summary"], res["instances"]).iloc[0]
-        x = startup_samples(res["instances"], [c.workload])
+        d, res = dens.get(key, {}), results.get(key)
+        adm = capacity.admitted(c.scenario, c.workload, c.runtime, catalogue)
+        if res is None:
+            status = dict.fromkeys(("requested", "started", "waiting", "rejected", "starting", "oom_killed"))
+            x, ph, split = np.array([]), {f"{k}_s": None for k in PHASES}, dict.fromkeys(PULL_PARTS)
+        else:
+            status = {k: int(v) for k, v in workload_status(res["summary"], res["instances"]).iloc[0].items()
+                      if k not in ("workload", "runtime")}
+            x = startup_samples(res["instances"], [c.workload])
+            ph = {f"{k}_s": v for k, v in phase_means(res["instances"], [c.workload]).items()}
+            split = pull_split(ph.get("pull_s"), res["summary"]["workloads"].get(c.workload, {}))
         kind = c.scenario.runtime_table(catalogue)[c.runtime].kind
         rows.append({
             "workload": c.workload, "runtime": c.entry, "runtime_name": c.runtime,
@@ -331,15 +373,15 @@ def cell_rows(cells: list[Cell], dens: Mapping[tuple[str, str], Mapping[str, Any
             "label": entry_label(f"{c.runtime}@{c.plane}" if c.plane else c.entry, catalogue),
             "kind": kind, "image": c.image,
             "vm_disk": c.vm_disk, "own": c.own,
-            "fits": d.get("fits"), "binding": d.get("binding"),
+            "guest_mem_mib": c.guest_mem_mib,
+            "fits": adm["fits"], "binding": adm["binding"], "policy": adm["policy"],
+            "cpu_counted": adm["cpu_counted"], "cpu_full_at": (d.get("limits") or {}).get("cpu"),
             "ram_per_instance_mib": (d.get("per_instance") or {}).get("ram_mib"),
             "ram_overhead_share": (d.get("overhead_share") or {}).get("ram"),
-            "requested": int(status["requested"]), "started": int(status["started"]),
-            "waiting": int(status["waiting"]),
+            **{k: status[k] for k in ("requested", "started", "waiting", "rejected", "starting", "oom_killed")},
+            "ran": res is not None,
             "startup_p50_s": _pct(x, 50), "startup_p95_s": _pct(x, 95),
-            **(ph := {f"{k}_s": v for k, v in phase_means(res["instances"], [c.workload]).items()}),
-            **{f"pull_{k}_s": v for k, v in pull_split(
-                ph.get("pull_s"), res["summary"]["workloads"].get(c.workload, {})).items()},
+            **ph, **{f"pull_{k}_s": v for k, v in split.items()},
         })
     out = pd.DataFrame(rows)
     for col in ("fits", "ram_per_instance_mib", "ram_overhead_share", "startup_p50_s", "startup_p95_s",
@@ -358,7 +400,9 @@ def ecdf_frame(cells: list[Cell], results: Mapping[tuple[str, str], Mapping[str,
     """
     parts = []
     for c in cells:
-        res = results[c.key]
+        res = results.get(c.key)
+        if res is None:         # a stopped cell: nothing to draw
+            continue
         x = np.sort(startup_samples(res["instances"], [c.workload]))
         requested = int(res["summary"]["workloads"][c.workload].get("requested", x.size)) or x.size
         if not x.size:
@@ -405,22 +449,21 @@ def phases_long(rows: pd.DataFrame) -> pd.DataFrame:
 
 def short_of(scenario: Scenario, status: pd.DataFrame, workload: str,
              catalogue: Catalogue | None = None) -> list[str]:
-    """The resources one more instance of ``workload`` lacks, given what runs at the horizon.
-
-    Sums the per-instance demand of what is running (started minus ended) on the host(s) and
-    adds one more of ``workload``; returns the resources (``RAM``, ``CPU``, ``disk``) it exceeds.
-    """
+    """The resources one more instance of ``workload`` lacks, as admission counts them
+    (:mod:`capacity`: RAM after the OS's reserve and times the overcommit, CPU only when it is
+    admitted, disk), given what runs at the horizon (started minus ended, on the host(s))."""
 
     cat = catalogue or default_catalogue()
-    h = scenario.host
-    cap = {"RAM": h.ram_mib * h.count, "CPU": h.cpu_cores * (h.cpu_overcommit or 1.0) * h.count,
-           "disk": h.disk_gib * 1024.0 * h.count}
+    n = scenario.host.count
+    room = capacity.room(scenario)
+    cap = {"RAM": room["ram"] * n, "CPU": None if room["cpu"] is None else room["cpu"] * n,
+           "disk": room["disk"] * n}
     used = dict.fromkeys(cap, 0.0)
     per: dict[str, dict[str, float]] = {}
     images: set[str] = set()
     for w in scenario.workloads:
-        d = density_one(scenario, w.name, w.runtime, cat)["per_instance"]
-        per[w.name] = {"RAM": d["ram_mib"], "CPU": d["cpu"], "disk": d["disk_mib"]}
+        d = capacity.admitted(scenario, w.name, None, cat)["per_instance"]
+        per[w.name] = {"RAM": d["ram"], "CPU": d["cpu"], "disk": d["disk"]}
         row = status[status["workload"] == w.name]
         running = int(row["started"].iloc[0] - row["completed"].iloc[0]) if len(row) else 0
         for r in used:
@@ -428,14 +471,16 @@ def short_of(scenario: Scenario, status: pd.DataFrame, workload: str,
         images.add(w.image)
     table = image_table(scenario, cat)
     used["disk"] += sum(table[i].disk_mib for i in images)
-    return [r for r in cap if used[r] + per[workload][r] > cap[r] + 1e-9]
+    return [r for r, c in cap.items() if c is not None and used[r] + per[workload][r] > c + 1e-9]
 
 
 def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue | None = None) -> list[str]:
-    """A sentence per workload that did not all start: '0 of 20 QEMU VMs started: RAM (20 still waiting)'."""
+    """A sentence per workload that did not all start or lost instances to the OOM killer:
+    '0 of 20 QEMU VMs of api-qemu started: RAM (20 still waiting at the horizon).'"""
     out = []
     for _, r in status.iterrows():
-        if r["never_started"] <= 0:
+        oom = int(r.get("oom_killed", 0) or 0)
+        if r["never_started"] <= 0 and not oom:
             continue
         lack = short_of(scenario, status, r["workload"], catalogue) if r["waiting"] else []
         if r["waiting"] and not lack:   # FIFO admission: blocked behind a request that does not fit
@@ -446,14 +491,16 @@ def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue |
                 lack = [f"queued behind {' and '.join(ahead)} (first come, first served)"]
         why = []
         if r["waiting"]:
-            why.append(f"{int(r['waiting'])} still waiting at the horizon")
+            why.append(f"{int(r['waiting']):,} still waiting at the horizon")
         if r["rejected"]:
-            why.append(f"{int(r['rejected'])} rejected")
+            why.append(f"{int(r['rejected']):,} rejected")
         if r["starting"]:
-            why.append(f"{int(r['starting'])} still starting")
+            why.append(f"{int(r['starting']):,} still starting at the horizon")
+        if oom:
+            why.append(f"{oom:,} OOM-killed")
         reason = (" and ".join(lack) if lack else "") or ("no room left" if r["waiting"] else "")
-        head = (f"{int(r['started'])} of {int(r['requested'])} {runtime_label(str(r['runtime']), int(r['requested']))} "
-                f"of {r['workload']} started")
+        head = (f"{int(r['started']):,} of {int(r['requested']):,} "
+                f"{runtime_label(str(r['runtime']), int(r['requested']))} of {r['workload']} started")
         out.append(head + (f": {reason}" if reason else "") + (f" ({', '.join(why)})." if why else "."))
     return out
 
@@ -462,8 +509,7 @@ def not_started(scenario: Scenario, status: pd.DataFrame, catalogue: Catalogue |
 
 
 def fmt_figure(x: Any, spec: str = ".2f", unit: str = "") -> str:
-    """A figure for a page or a table, ``format(x, spec) + unit``; "—" when there is none (None or
-    NaN: a statistic over nothing, a row that was skipped)."""
+    """``format(x, spec) + unit`` for a page or a table; "—" for None or NaN (no figure)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
     return format(x, spec) + unit
@@ -497,7 +543,7 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
     start, and how fast each runtime starts it."""
     if rows.empty:
         return ["Nothing to compare: pick at least one runtime."]
-    where = "one host" if hosts == 1 else f"{hosts} hosts"
+    where = "one host" if hosts == 1 else f"{hosts:,} hosts"
     planes = bool(rows["runtime"].astype(str).str.contains("@").any())
 
     def _who(r: Mapping[str, Any]) -> str:      # "runc under dockerd" beside "runc under kubelet/..."
@@ -508,24 +554,26 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
     parts = []
     if len(fit) == 1:
         r = fit.iloc[0]
-        parts.append(f"On {where}, {_who(r)} fits {int(r['fits'])} {runtime_label(r['runtime'], int(r['fits']))} "
+        parts.append(f"On {where}, {_who(r)} fits {int(r['fits']):,} {runtime_label(r['runtime'], int(r['fits']))} "
                      f"of {wl} before {_binds(r)} binds "
                      f"({r['ram_overhead_share']:.0%} of their RAM is overhead).")
     elif len(fit) > 1:
         lo, hi = fit.iloc[0], fit.iloc[-1]
-        s = (f"On {where}, {_binds(lo)} binds at {int(lo['fits'])} {runtime_label(lo['runtime'], int(lo['fits']))} "
+        s = (f"On {where}, {_binds(lo)} binds at {int(lo['fits']):,} {runtime_label(lo['runtime'], int(lo['fits']))} "
              f"of {wl} ({lo['ram_overhead_share']:.0%} of their RAM is overhead); "
-             f"{_who(hi)} fits {int(hi['fits'])} before {_binds(hi)} binds")
+             f"{_who(hi)} fits {int(hi['fits']):,} before {_binds(hi)} binds")
         mid = fit.iloc[1:-1]
         if len(mid):
-            s += "; " + ", ".join(f"{_who(r)} {int(r['fits'])} ({_binds(r)})" for _, r in mid.iterrows())
+            s += "; " + ", ".join(f"{_who(r)} {int(r['fits']):,} ({_binds(r)})" for _, r in mid.iterrows())
         parts.append(s + ".")
+    if "policy" in rows and (rows["policy"] == "none").any():
+        parts.append("Admission none: every request starts; fits is what the physical RAM holds, "
+                     "and past it the OOM killer decides.")
     if "requested" in rows:
-        short = rows[rows["started"] < rows["requested"]]
-        for _, r in short.iterrows():
-            why = _binds(r) if pd.notna(r.get("fits")) and r["fits"] < r["requested"] else "not yet at the horizon"
-            parts.append(f"{int(r['started'])} of {int(r['requested'])} {runtime_label(r['runtime'], int(r['requested']))} "
-                         f"started: {why}.")
+        parts += [why_short(r) for _, r in rows.iterrows() if why_short(r)]
+    ran = ran_words(rows)
+    if ran:
+        parts.append(ran)
     fast = rows.dropna(subset=["startup_p95_s"]).sort_values("startup_p95_s", kind="stable")
     if len(fast) == 1:
         r = fast.iloc[0]
@@ -536,14 +584,71 @@ def answer(rows: pd.DataFrame, hosts: int = 1) -> list[str]:
     return parts
 
 
+def why_short(r: Mapping[str, Any]) -> str:
+    """Why a row's instances did not all run, from its run: rejected, still waiting (and what
+    admission ran out of), still starting at the horizon, OOM-killed; "" when all started and
+    none was killed."""
+    if r.get("ran") is False:
+        return ""
+    n, started = int(r.get("requested", 0) or 0), int(r.get("started", 0) or 0)
+    oom = int(r.get("oom_killed", 0) or 0)
+    if started >= n and not oom:
+        return ""
+    what = runtime_label(str(r["runtime"]), n)
+    why = []
+    if int(r.get("rejected", 0) or 0):
+        why.append(f"{int(r['rejected'])} rejected (admission reject: no room)")
+    if int(r.get("waiting", 0) or 0):
+        binds = RESOURCE_NAMES.get(str(r.get("binding")), "no room")
+        why.append(f"{int(r['waiting'])} still waiting at the horizon ({binds} full)")
+    if int(r.get("starting", 0) or 0):
+        why.append(f"{int(r['starting'])} still starting at the horizon")
+    if oom:
+        why.append(f"{oom} OOM-killed")
+    other = n - started - sum(int(r.get(k, 0) or 0) for k in ("rejected", "waiting", "starting"))
+    if other > 0:
+        why.append(f"{other} failed to start")
+    return f"{started:,} of {n:,} {what} started: " + ", ".join(why) + "."
+
+
+def failed(rows: pd.DataFrame) -> bool:
+    """A what-if that did not do what it asked: something not started, rejected or OOM-killed."""
+    if rows.empty or "requested" not in rows:
+        return False
+    return any(why_short(r) for _, r in rows.iterrows())
+
+
+def ran_words(rows: pd.DataFrame) -> str:
+    """What each runtime ran, in a sentence: 'Every VM booted firecracker-rootfs with 512 MiB
+    guest RAM; containers ran python:3.12-slim.'"""
+    if "image" not in rows or "kind" not in rows:
+        return ""
+    vm = rows[rows["kind"] == "vm"]
+    ct = rows[rows["kind"] != "vm"]
+    out = []
+    if len(vm):
+        guests = {(str(r["image"]), r.get("guest_mem_mib")) for _, r in vm.iterrows()}
+        if len(guests) == 1:
+            img, mem = next(iter(guests))
+            who = "Every VM" if len(vm) > 1 else _who_row(vm.iloc[0])
+            out.append(f"{who} booted {img}" + (f" with {mem:,.0f} MiB guest RAM" if mem == mem and mem else ""))
+        else:
+            out.append("; ".join(f"{_who_row(r)} booted {r['image']}" for _, r in vm.iterrows()))
+    if len(ct):
+        imgs = list(dict.fromkeys(ct["image"].astype(str)))
+        out.append(("containers ran " if len(vm) else "Containers ran ") + " and ".join(imgs))
+    return "; ".join(out) + "." if out else ""
+
+
 # --------------------------------------------------------------------------- tables for people
 
 SHOWN = {
     "workload": "Workload", "runtime": "Runtime", "control_plane": "Control plane", "kernel": "Kernel",
     "image": "Image",
-    "vm_disk": "VM disk", "fits": "Fit", "binding": "Binds", "ram_per_instance_mib": "MiB each",
-    "ram_overhead_share": "Overhead", "requested": "Asked", "started": "Started",
-    "waiting": "Waiting", "startup_p50_s": "Median (s)", "startup_p95_s": "p95 startup (s)",
+    "vm_disk": "VM disk", "guest_mem_mib": "Guest RAM (MiB)", "fits": "Fit", "binding": "Binds",
+    "ram_per_instance_mib": "MiB each", "ram_overhead_share": "Overhead", "requested": "Asked",
+    "started": "Started", "rejected": "Rejected", "waiting": "Waiting", "oom_killed": "OOM-killed",
+    "startup_p50_s": "Median (s)", "startup_p95_s": "p95 startup (s)",
 }
 
 
@@ -579,24 +684,17 @@ def shown_rows(rows: pd.DataFrame) -> pd.DataFrame:
             out["Image"] = [f"{i} ({d})" if d else i for i, d in zip(out["Image"], disk)]
         elif col == "ram_overhead_share":
             out[name] = [_cell(v, ".0%") for v in rows[col]]
-        elif col in ("fits", "requested", "started", "waiting", "ram_per_instance_mib"):
-            out[name] = [_cell(v, ".0f") for v in rows[col]]
+        elif col in ("fits", "requested", "started", "waiting", "ram_per_instance_mib", "guest_mem_mib",
+                     "rejected", "oom_killed"):
+            marks = [estimates.mark(e, "fits") if col == "fits" else "" for e in rows["runtime"]]
+            out[name] = [_cell(v, ",.0f") + (f" {m}" if m and _cell(v, ",.0f") else "")
+                         for v, m in zip(rows[col], marks)]
         else:
-            out[name] = [_cell(v, ".2f", "—") for v in rows[col]]
+            marks = [estimates.mark(e, "startup") for e in rows["runtime"]] if col.startswith("startup_") \
+                else [""] * len(rows)
+            out[name] = [_cell(v, ",.2f", "—") + (f" {m}" if m and _cell(v, ".2f") else "")
+                         for v, m in zip(rows[col], marks)]
     return out
 
 
-# --------------------------------------------------------------------------- several hosts
-
-
-
-
-
-
-
-
-
-
-
-
-__all__ = ["PHASES", "plane_words", "RESOURCE_NAMES", "runtime_words", "Cell", "answer", "cell_rows", "compatible", "default_plane", "describe", "ecdf_frame", "entry_label", "fmt_s", "kernel_of", "plane_choices", "plane_of", "split_entry", "like_for_like", "moved", "natural_image", "not_started", "phase_means", "phase_names", "phases_long", "pull_split", "runtime_label", "runtimes_in", "short_of", "shown_rows", "startup_samples", "workload_status"]
+__all__ = ["Cell", "Guest", "PHASES", "RESOURCE_NAMES", "answer", "cell_rows", "compatible", "default_guest", "default_plane", "describe", "ecdf_frame", "entry_label", "failed", "fmt_s", "kernel_of", "like_for_like", "moved", "natural_image", "not_started", "phase_means", "phase_names", "phases_long", "plane_choices", "plane_of", "plane_words", "pull_split", "ran_words", "runtime_label", "runtime_words", "runtimes_in", "short_of", "shown_rows", "split_entry", "startup_samples", "why_short", "workload_status"]

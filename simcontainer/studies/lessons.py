@@ -190,6 +190,29 @@ def layer_nodes(images: Iterable[str], catalogue: Catalogue | None = None) -> tu
     return nodes.drop(columns=["images"]), edges
 
 
+def clamp_packing(guest_mib: float, working_set_mib: float, peak_mib: float,
+                  guest_os_mib: float) -> tuple[float, float, list[str]]:
+    """The memory lesson's inputs made consistent, and what was changed, in sentences: an app
+    inside a guest holds at most the guest RAM less the guest OS, and its peak since boot is at
+    least its working set now."""
+    said = []
+    room = max(guest_mib - guest_os_mib, 0.0)
+    ws, peak = float(working_set_mib), float(peak_mib)
+    if ws > room:
+        said.append(f"A {ws:,.0f} MiB working set does not fit in a {guest_mib:,.0f} MiB guest (its OS takes "
+                    f"{guest_os_mib:,.0f} MiB): using {room:,.0f} MiB. Raise the guest RAM for a bigger app.")
+        ws = room
+    if peak < ws:
+        said.append(f"The peak since boot ({peak:,.0f} MiB) cannot be below the working set now "
+                    f"({ws:,.0f} MiB): using {ws:,.0f} MiB.")
+        peak = ws
+    if peak > room:
+        said.append(f"A {peak:,.0f} MiB peak does not fit in a {guest_mib:,.0f} MiB guest (its OS takes "
+                    f"{guest_os_mib:,.0f} MiB): using {room:,.0f} MiB.")
+        peak = room
+    return ws, peak, said
+
+
 def lesson_packing(n: int, working_set_mib: float, peak_mib: float, guest_mib: float, file_pages_mib: float,
                    shared_fraction: float, ksm_s: float, vm_runtime: str = "qemu-kvm",
                    catalogue: Catalogue | None = None) -> pd.DataFrame:

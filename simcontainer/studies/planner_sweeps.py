@@ -153,3 +153,63 @@ def eta_s(done: int, total: int, elapsed_s: float) -> float | None:
     if done <= 0 or elapsed_s <= 0:
         return None
     return elapsed_s / done * (total - done)
+
+
+# --------------------------------------------------------------------------- metric names for people
+
+# bookkeeping a sweep records but nobody plots: sample sizes, censoring counts, the inputs themselves
+HIDDEN_METRICS = (".n", ".censored", ".priority")
+HIDDEN_EXACT = {"duration_s", "events", "host.count", "host.cpu_cores", "host.ram_mib"}
+STATS = {"p50": "median", "p95": "p95", "p99": "p99", "mean": "mean", "max": "max", "min": "min"}
+GROUPS = {"startup_s": "startup (request to ready)", "wait_s": "wait for admission",
+          "wait_censored_s": "wait for admission, still-waiting counted", "pending_s": "pending time",
+          "phases_s": "phase", "pull_phases_s": "pull phase"}
+WORDS = {"mib": "MiB", "cpu": "CPU", "ram": "RAM", "api": "Engine API", "gc": "GC", "vm": "VM", "oom": "OOM",
+         "p95": "p95", "s": "s", "util": "busy", "horizon": "the horizon"}
+UNITS = (("_core_s", "core-s"), ("_mib_s", "MiB·s"), ("_mib", "MiB"), ("_s", "s"), ("_fraction", "share"),
+         ("_rate", "share"), ("_per_1000_h", "per 1,000 instance-h"))
+
+
+def _words(part: str) -> tuple[str, str]:
+    """'peak_ram_mib' -> ('peak RAM', 'MiB'): a key's words and its unit."""
+    unit = ""
+    for suffix, name in UNITS:
+        if part.endswith(suffix) and part != suffix.lstrip("_"):
+            part, unit = part[: -len(suffix)], name
+            break
+    if part in ("availability",) or part.endswith("util"):
+        unit = "share"
+    return " ".join(WORDS.get(w, w) for w in part.split("_")), unit
+
+
+def metric_shown(path: str) -> bool:
+    """A metric a planner would plot (not a sample size, a censoring count or an input)."""
+    return path not in HIDDEN_EXACT and not path.endswith(HIDDEN_METRICS) and "guest_unused" not in path
+
+
+def metric_label(path: str) -> str:
+    """A sweep metric's path in words with its unit: 'workloads.api-runc.startup_s.p95' ->
+    'api-runc: p95 startup (request to ready) (s)'; 'host.peak_ram_mib' -> 'host: peak RAM (MiB)'."""
+    parts = path.split(".")
+    if parts[0] == "workloads" and len(parts) >= 3:
+        who, rest = parts[1], parts[2:]
+    else:
+        who, rest = WORDS.get(parts[0], parts[0]), parts[1:]
+    if not rest:
+        text, unit = _words(who)
+        return f"{text} ({unit})" if unit else text
+    if rest[0] in GROUPS and len(rest) == 2:
+        group = GROUPS[rest[0]]
+        if rest[0] in ("phases_s", "pull_phases_s"):
+            return f"{who}: mean {rest[1]} {group} (s)"
+        stat = STATS.get(rest[1])
+        if stat:
+            return f"{who}: {stat} {group} (s)"
+        text, unit = _words(rest[1])
+        return f"{who}: {group}, {text}" + (f" ({unit})" if unit else "")
+    prefix = {"fractions": "share", "at_horizon": "at the horizon,"}.get(rest[0])
+    words = [_words(p) for p in rest[1:]] if prefix else [_words(p) for p in rest]
+    unit = "" if prefix == "share" else words[-1][1]
+    text = " ".join(w for w, _ in words)
+    text = f"{prefix} {text}" if prefix else text
+    return f"{who}: {text}" + (f" ({unit})" if unit else "")

@@ -1,6 +1,6 @@
 """The app's router: Streamlit pages (st.navigation), each with its own URL.
 
-``/`` (the planner), ``/hosts``, ``/sweep``, ``/optimize`` and one page per lesson (``/learn-layers`` ...).
+``/`` (the planner), ``/hosts``, ``/sweep``, ``/optimize``, ``/cluster`` and one page per lesson (``/learn-layers`` ...).
 The what-if travels in the query string (``?s=``, ``?rt=``, ``?w=``, see :mod:`state`). An old
 link's ``?page=NAME`` opens the page of that name.
 """
@@ -22,29 +22,44 @@ from simcontainer.faces.ui import (
     sweep_page,
 )
 
+# The Plan section, in order: (key, module's render, title, URL path). Another page joins by a
+# line here (or, for a section of its own, by a ``pages()`` function like the cold-starts
+# lesson's, added to EXTRA_PAGES); every title must be unique: it is also the browser tab's.
+PLAN = [
+    ("planner", planner_page.render, "Planner", "planner"),
+    ("hosts", hosts_page.render, "Hosts needed", "hosts"),
+    ("sweep", sweep_page.render, "Sweep", "sweep"),
+    ("optimize", optimize_page.render, "Find the cheapest", "optimize"),
+    ("cluster", cluster_page.render, "Cluster rollout", "cluster"),
+]
+EXTRA_PAGES = [lesson_cold_starts.pages]     # each returns {key: st.Page}; "learn-..." keys go under Learn
+
 
 def pages() -> dict[str, Any]:
-    """Every page by its URL path."""
-    out = {
-        "planner": st.Page(planner_page.render, title="Planner", url_path="planner", default=True),
-        "hosts": st.Page(hosts_page.render, title="Hosts needed", url_path="hosts"),
-        "sweep": st.Page(sweep_page.render, title="Sweep", url_path="sweep"),
-        "optimize": st.Page(optimize_page.render, title="Find the cheapest", url_path="optimize"),
-        "cluster": st.Page(cluster_page.render, title="Cluster rollout", url_path="cluster"),
-    }
+    """Every page by its key (its URL path)."""
+    out = {key: st.Page(fn, title=title, url_path=path, default=key == "planner")
+           for key, fn, title, path in PLAN}
     for slug, (title, fn) in learn_page.LESSONS.items():
         out[f"learn-{slug}"] = st.Page(fn, title=title, url_path=f"learn-{slug}")
-
-    out.update(lesson_cold_starts.pages())
+    for more in EXTRA_PAGES:
+        out.update(more())
     return out
 
 
+def sections(by_path: dict[str, Any]) -> dict[str, list[Any]]:
+    learn = [p for k, p in by_path.items() if k.startswith("learn-")]
+    return {"Plan": [p for k, p in by_path.items() if not k.startswith("learn-")], "Learn": learn}
+
+
 def main() -> None:
-    st.set_page_config(page_title="simcontainer", layout="wide")
+    # no page_title: each page's own title is the browser tab's ("Hosts needed · simcontainer")
+    st.set_page_config(layout="wide")
+    st.set_option("client.toolbarMode", "minimal")      # no Deploy button: this app is not deployed
     state.init()
     by_path = pages()
-    nav = st.navigation({"Plan": [by_path["planner"], by_path["hosts"], by_path["sweep"], by_path["optimize"], by_path["cluster"]],
-                         "Learn": [p for k, p in by_path.items() if k.startswith("learn-")]})
+    groups = sections(by_path)
+    # every lesson listed: no "View N more" fold under Learn
+    nav = st.navigation(groups, expanded=True)
     wanted = st.query_params.get("page")
     if wanted is not None:
         st.query_params.pop("page", None)

@@ -15,8 +15,42 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+# A chart's data goes to the browser whole; the pages bound what they draw (a per-host view past
+# 50 hosts is a histogram), so Altair's 5,000-row guard would only turn a big run into a traceback.
+alt.data_transformers.disable_max_rows()
+
 PHASE_ORDER = ["wait", "pull", "create", "boot", "ready"]
 PULL_PHASE_ORDER = ["wait", "pull: registry", "pull: download", "pull: extract", "create", "boot", "ready"]
+# One colour per runtime on every page (Tableau 10, in the catalogue's order); a runtime behind
+# another control plane ("runc under kubelet/...") takes the paired lighter shade (Tableau 20).
+RUNTIME_COLORS = {"runc": "#4e79a7", "crun": "#59a14f", "gvisor": "#b07aa1", "kata": "#f28e2b",
+                  "firecracker": "#e15759", "qemu-kvm": "#76b7b2", "cloud-hypervisor": "#edc948"}
+ALT_COLORS = {"runc": "#a0cbe8", "crun": "#8cd17d", "gvisor": "#d4a6c8", "kata": "#ffbe7d",
+              "firecracker": "#ff9d9a", "qemu-kvm": "#86bcb6", "cloud-hypervisor": "#f1ce63"}
+OTHER_COLORS = ["#9c755f", "#bab0ac", "#ff9da7", "#79706e", "#d37295"]
+
+
+def runtime_of(label: str) -> str:
+    """The runtime a label names: 'runc under dockerd' -> 'runc', 'runc@kubelet' -> 'runc'."""
+    return str(label).split(" ")[0].split("@")[0].lower()
+
+
+def runtime_color(values: Any, title: str = "runtime", legend: Any = None) -> alt.Color:
+    """A colour encoding of the ``runtime`` field that gives each runtime the same colour on every
+    page (:data:`RUNTIME_COLORS`); a second entry of the same runtime (another control plane)
+    takes its lighter shade."""
+    domain = list(dict.fromkeys(str(v) for v in values))
+    seen: set[str] = set()
+    colors = []
+    for i, label in enumerate(domain):
+        rt = runtime_of(label)
+        pick = (ALT_COLORS if rt in seen else RUNTIME_COLORS).get(rt, OTHER_COLORS[i % len(OTHER_COLORS)])
+        seen.add(rt)
+        colors.append(pick)
+    return alt.Color("runtime:N", title=title, scale=alt.Scale(domain=domain, range=colors),
+                     legend=legend if legend is not None else alt.Legend(labelLimit=300))
+
+
 STATE_ORDER = ["requested", "waiting", "pulling", "creating", "created", "starting", "running", "paused",
                "stopping", "exited", "oom_killed", "failed"]
 
@@ -43,7 +77,7 @@ def tradeoff(rows: pd.DataFrame) -> alt.Chart:
     return alt.Chart(data).mark_point(size=160, filled=True).encode(
         x=alt.X("startup_p95_s:Q", scale=alt.Scale(type="log"), title="p95 startup (s, log)"),
         y=alt.Y("fits:Q", title="instances that fit"),
-        color=alt.Color("runtime:N", title="runtime", legend=alt.Legend(labelLimit=300)),
+        color=runtime_color(data["runtime"]),
         shape=alt.Shape("kind:N", title="kind"),
         tooltip=["runtime", "kind", "fits", "binding", alt.Tooltip("startup_p95_s:Q", format=".2f", title="p95 (s)")],
     ).properties(height=260, title="Trade-off: density vs p95 startup")
@@ -55,7 +89,7 @@ def ecdf(df: pd.DataFrame, workload: str = "") -> alt.Chart:
     return alt.Chart(df).mark_line(interpolate="step-after").encode(
         x=alt.X("startup_s:Q", scale=alt.Scale(type="log"), title="startup, request to ready (s, log)"),
         y=alt.Y("fraction:Q", title="share started", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("runtime:N", title="runtime"),
+        color=runtime_color(df["runtime"]),
         tooltip=["runtime", alt.Tooltip("startup_s:Q", format=".3f", title="startup (s)"),
                  alt.Tooltip("fraction:Q", format=".2f", title="fraction of requests")],
     ).properties(height=260, title=f"Startup of {workload} (share of all requests)" if workload
@@ -114,7 +148,7 @@ def alone_vs_together(df: pd.DataFrame, title: str) -> alt.LayerChart:
         color=alt.Color("setting:N", title=None, sort=None, legend=alt.Legend(labelLimit=400, orient="bottom")),
         tooltip=["group", "setting", alt.Tooltip("seconds:Q", format=".3f", title="p95 startup (s)")])
     text = alt.Chart(data).mark_text(align="left", dx=4).encode(x=x, y=y, yOffset=off, text="text:N")
-    return (bars + text).properties(height=100 + 70 * df["group"].nunique(), title=title)
+    return (bars + text).properties(height=max(220, 100 + 70 * df["group"].nunique()), title=title)
 
 
 def cores_asked(ts: pd.DataFrame, cores: float, title: str) -> alt.Chart:
@@ -122,7 +156,10 @@ def cores_asked(ts: pd.DataFrame, cores: float, title: str) -> alt.Chart:
     long = pd.concat([pd.DataFrame({"time_s": ts["time_s"], "cores": ts["cpu_demand"], "series": "cores asked"}),
                       pd.DataFrame({"time_s": ts["time_s"], "cores": float(cores), "series": "host's cores"})])
     return alt.Chart(long).mark_line(interpolate="step-after").encode(
-        x=alt.X("time_s:Q", title="simulated time (s)"), y=alt.Y("cores:Q", title="CPU cores"),
+        # symlog: 4 cores stay readable beside 100 asked (a linear axis flattens the host's line)
+        x=alt.X("time_s:Q", title="simulated time (s)"),
+        y=alt.Y("cores:Q", title="CPU cores (symlog)", scale=alt.Scale(type="symlog"),
+                axis=alt.Axis(values=[0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])),
         color=alt.Color("series:N", title=None),
         tooltip=["series", alt.Tooltip("time_s:Q", format=".2f"), alt.Tooltip("cores:Q", format=".1f")],
     ).properties(height=240, title=title)
@@ -206,7 +243,7 @@ def _categorical(values: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(values)
 
 
-def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "") -> alt.LayerChart:
+def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "", label: str = "") -> alt.LayerChart:
     """The metric's mean per value of the axis with its 95% interval: a line over a number, points
     and interval bars over categories (runtime, placement, admission)."""
     data = summary[summary["metric"] == metric].rename(columns={axis: "x"})
@@ -217,17 +254,19 @@ def sweep_line(summary: pd.DataFrame, axis: str, metric: str, prefix: str = "") 
     tip = [alt.Tooltip("x", title=axis), alt.Tooltip("mean:Q", format=".3g"),
            alt.Tooltip("ci95_low:Q", format=".3g", title="95% low"),
            alt.Tooltip("ci95_high:Q", format=".3g", title="95% high"), alt.Tooltip("n:Q", title="runs with a value")]
-    y = alt.Y("mean:Q", title=metric.split(".")[-2] + "." + metric.split(".")[-1] if "." in metric else metric)
+    # the axis title is the metric's own words ("p95 startup (s)"); the chart title names whose
+    y = alt.Y("mean:Q", title=(label or metric).split(": ")[-1], axis=alt.Axis(format="~s", titleLimit=300))
     if cat:
         band = base.mark_rule(strokeWidth=3, opacity=0.5).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
         line = base.mark_point(filled=True, size=90).encode(y=y, tooltip=tip)
     else:
         band = base.mark_area(opacity=0.25).encode(y=alt.Y("ci95_low:Q"), y2="ci95_high:Q")
         line = base.mark_line(point=True).encode(y=y, tooltip=tip)
-    return (band + line).properties(height=320, title=f"{prefix}{metric} against {axis}")
+    return (band + line).properties(height=320, title=f"{prefix}{label or metric} against {axis}")
 
 
-def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: str = "") -> alt.LayerChart:
+def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: str = "",
+                  label: str = "") -> alt.LayerChart:
     """The metric's mean over two axes, each cell labelled with its rounded value."""
     data = summary[summary["metric"] == metric].rename(columns={a1: "x", a2: "y"})
     data = data.assign(label=[f"{v:.3g}" if pd.notna(v) else "—" for v in data["mean"]])
@@ -236,15 +275,28 @@ def sweep_heatmap(summary: pd.DataFrame, a1: str, a2: str, metric: str, prefix: 
         x=alt.X("x:O", title=a1, axis=alt.Axis(labelAngle=0, labelLimit=200)),
         y=alt.Y("y:O", title=a2, sort="descending", axis=alt.Axis(labelLimit=200)))
     rect = base.mark_rect().encode(
-        color=alt.Color("mean:Q", title=metric.split(".")[-1], legend=alt.Legend(format=".3~g")),
+        color=alt.Color("mean:Q", title=(label or metric).split(": ")[-1], legend=alt.Legend(format=".3~g")),
         tooltip=[alt.Tooltip("x", title=a1), alt.Tooltip("y", title=a2), alt.Tooltip("mean:Q", format=".3g"),
                  alt.Tooltip("n:Q", title="runs with a value")])
     text = base.mark_text(fontSize=13).encode(text="label:N")
-    return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{metric} over {a1} × {a2}")
+    return (rect + text).properties(height=max(240, 70 * rows), title=f"{prefix}{label or metric} over {a1} × {a2}")
+
+
+PER_HOST_BARS = 50      # beyond this many hosts, the per-host view is a histogram
 
 
 def per_host(table: pd.DataFrame) -> alt.Chart:
-    """Peak RAM of each host as a share of its RAM (the placement's packing, host by host)."""
+    """Peak RAM of each host as a share of its RAM (the placement's packing, host by host); past
+    :data:`PER_HOST_BARS` hosts, how many hosts reached each tenth of their RAM."""
+    if len(table) > PER_HOST_BARS:
+        bins = (table["peak_ram_share"].clip(0, 1) * 10).astype(int).clip(0, 9)
+        data = pd.DataFrame({"share": [f"{10 * b}–{10 * b + 10}%" for b in range(10)],
+                             "hosts": [int((bins == b).sum()) for b in range(10)]})
+        return alt.Chart(data).mark_bar().encode(
+            x=alt.X("share:N", title="peak RAM (share of the host)", sort=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("hosts:Q", title="hosts", axis=alt.Axis(format=",d")),
+            tooltip=["share", alt.Tooltip("hosts:Q", format=",")],
+        ).properties(height=240, title=f"Peak RAM per host: {len(table):,} hosts by tenth of their RAM")
     data = table.assign(host=table["host"].map(lambda i: f"host {i}"))
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("peak_ram_share:Q", title="peak RAM (share of the host)", axis=alt.Axis(format="%"),
@@ -252,7 +304,7 @@ def per_host(table: pd.DataFrame) -> alt.Chart:
         y=alt.Y("host:N", title="host", sort=None),
         tooltip=["host", "placed", "running", alt.Tooltip("peak_ram_share:Q", format=".0%", title="peak RAM"),
                  alt.Tooltip("mean_cpu_util:Q", format=".0%", title="mean CPU busy")],
-    ).properties(height=60 + 26 * len(data), title="Peak RAM per host")
+    ).properties(height=40 + 18 * len(data), title="Peak RAM per host")
 
 
 def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
@@ -264,7 +316,7 @@ def oom_risk(df: pd.DataFrame) -> alt.LayerChart:
         y=alt.Y("oom_kills_per_1000_h:Q", title="OOM kills per 1,000 instance-hours (symlog)",
                 scale=alt.Scale(type="symlog"),
                 axis=alt.Axis(values=[0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000], labelExpr="format(datum.value, ',')")),
-        color=alt.Color("runtime:N", title="runtime"))
+        color=runtime_color(data["runtime"]))
     line = base.mark_line(opacity=0.6)
     points = base.mark_point(size=120, filled=True).encode(
         shape=alt.Shape("level:N", title="packed", sort=None),

@@ -9,7 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, lesson_node_dies, runs
-from simcontainer.studies import comparison, lessons, planner
+from simcontainer.studies import comparison, estimates, lessons, planner
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
            "**user-space kernel** (the Sentry) in front of the host's; a **Kata** container runs inside a "
@@ -51,12 +51,19 @@ def image_vs_container() -> None:
                "Each extra container adds only its writable layer to the disk.")
 
 
+# density's RAM split of one instance, in words (its keys are the result's, not a reader's)
+RAM_PARTS = {"app": "the app's working set", "guest_unused": "guest RAM beyond the app (guest OS, free)",
+             "runtime": "runtime / VMM overhead"}
+
+
 def kernel_memory() -> None:
     st.markdown(
         "A container is an ordinary process of the host's Linux kernel: it asks for the memory its app "
         "uses, plus a few MiB of runtime bookkeeping. A virtual machine boots **its own kernel** and "
-        "operating system inside RAM the host hands over up front, whether the app inside uses it or "
-        "not. The same small app therefore costs very different amounts of host memory. " + KERNELS)
+        "operating system inside a guest RAM of fixed size: admission **reserves** that whole guest RAM "
+        "(the host promises it to the VM), while KVM **backs** only the pages the guest has touched "
+        "(its OS and what the app has used; see *Why containers pack denser*). The same small app "
+        "therefore reserves very different amounts of host memory. " + KERNELS)
     c1, c2, c3 = st.columns(3)
     with c1:
         vm = runtime_choice("Compare runc with", ["qemu-kvm", "firecracker", "cloud-hypervisor", "kata", "gvisor"],
@@ -73,12 +80,14 @@ def kernel_memory() -> None:
         rows.append({"runtime": rt, "peak_ram_mib": res["summary"]["host"]["peak_ram_mib"],
                      "per_instance_mib": d["per_instance"]["ram_mib"], "fits_on_64GiB": fits64,
                      "started": w["started"], "host_gib": scenario.host.ram_mib / 1024})
-        parts += [{"runtime": rt, "part": k, "MiB": v} for k, v in d["ram_breakdown_mib"].items()]
+        parts += [{"runtime": rt, "part": RAM_PARTS.get(k, k), "MiB": v} for k, v in d["ram_breakdown_mib"].items()]
     cols = st.columns(2)
     for col, r in zip(cols, rows):
-        col.metric(f"{r['runtime']}: host RAM for {n}", f"{r['peak_ram_mib'] / 1024:.2f} GiB",
+        col.metric(f"{r['runtime']}: host RAM reserved for {n} {estimates.mark(r['runtime'], 'fits')}".strip(),
+                   f"{r['peak_ram_mib'] / 1024:.2f} GiB",
                    help=f"{r['per_instance_mib']:.0f} MiB each; {r['started']} of {n} started on a host "
-                        f"sized for them ({r['host_gib']:.0f} GiB)")
+                        f"sized for them ({r['host_gib']:.0f} GiB)"
+                        + (f"\n\n{estimates.hover(r['runtime'], 'fits')}" if estimates.mark(r['runtime'], 'fits') else ""))
         col.caption(f"{r['per_instance_mib']:.0f} MiB each · {r['started']} of {n} started · "
                     f"{r['fits_on_64GiB']} would fit in 64 GiB")
     charts.show(st, charts.content_key("kernel", vm, n, mem), lambda: charts.stacked(
@@ -86,7 +95,8 @@ def kernel_memory() -> None:
     ratio = rows[1]["peak_ram_mib"] / max(rows[0]["peak_ram_mib"], 1e-9)
     st.caption(f"Every one of the {n} started on each runtime (the host is sized to the request). The {vm} "
                f"instances take {ratio:.1f}× the RAM of the runc containers for the same app: "
-               + ("the guest's unused memory and its kernel are reserved per VM."
+               + ("each VM reserves its whole guest RAM (its kernel, OS and room the app may not use); "
+                  "the host backs only what the guest touches, so the resident figure is lower."
                   if comparison.kernel_of(vm) == "guest kernel"
                   else "the sandbox's own kernel and helpers are paid per instance."))
 
@@ -95,8 +105,8 @@ def startup_anatomy() -> None:
     st.markdown(
         "Starting an instance is a chain of steps: the request may **wait** for room on the host, the "
         "image may have to be **pulled**, the runtime **creates** the sandbox (namespaces and cgroups, "
-        "or a VMM process), then it **boots** (a few milliseconds for a container, a whole kernel and "
-        "init system for a VM), and finally the app gets **ready**. Which step dominates depends on the "
+        "or a VMM process), then it **boots** (a fraction of a second for a container, a whole kernel "
+        "and init system for a VM), and finally the app gets **ready**. Which step dominates depends on the "
         "runtime and on whether the image is already on the host.")
     c1, c2 = st.columns(2)
     with c1:
@@ -107,7 +117,8 @@ def startup_anatomy() -> None:
     res = runs.run(scenario, rt)
     ph = comparison.phase_means(res["instances"], ["app"])
     total = sum(ph.values())
-    st.metric("Mean startup (s)", f"{total:.3f}")
+    st.metric(f"Mean startup (s) {estimates.mark(rt, 'startup')}".strip(), f"{total:.3f}",
+              help=estimates.hover(rt, "startup") or "from measured medians (the runtime's profile cites them)")
     split = comparison.pull_split(ph.get("pull"), res["summary"]["workloads"]["app"])
     parts = dict(ph)
     if ph.get("pull") and all(v is not None for v in split.values()):

@@ -100,7 +100,8 @@ def memory_chart(df: pd.DataFrame) -> alt.LayerChart:
     y = alt.Y("strategy:N", title="strategy", sort=list(WHAT), axis=alt.Axis(labelLimit=200))
     off = alt.YOffset("runtime:N", sort=list(RUNTIMES))
     color = alt.Color("runtime:N", title=None, sort=list(RUNTIMES),
-                      scale=alt.Scale(domain=list(RUNTIMES), range=["#3182bd", "#e6550d"]),
+                      scale=alt.Scale(domain=list(RUNTIMES), range=[charts.RUNTIME_COLORS["runc"],
+                                                                    charts.RUNTIME_COLORS["firecracker"]]),
                       legend=alt.Legend(orient="bottom"))
     base = alt.Chart(data)
     bars = base.mark_bar().encode(

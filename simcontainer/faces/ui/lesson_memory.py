@@ -49,9 +49,12 @@ def packing() -> None:
                        help="orientation (VMware's resource management guide): nearly identical VMs over 30%, "
                             "diverse workloads under 5%")
     ksm_s = c2.slider("KSM running for (s)", 0, 3600, 600, 60, key="lm_ksm_s")
-    df = lessons.lesson_packing(n, ws, peak, guest, files, shared, ksm_s, vm_runtime=vm)
     cat = sc.default_catalogue()
     rt = cat.runtimes[vm]
+    ws, peak, said = lessons.clamp_packing(guest, ws, peak, rt.guest_os_mib or 0.0)
+    for line in said:
+        st.info(line)
+    df = lessons.lesson_packing(n, ws, peak, guest, files, shared, ksm_s, vm_runtime=vm)
     fits = (65536.0 / df["per_instance_mib"]).astype(int)
     a, b, c, d = st.columns(4)
     a.metric("Containers: host RAM", _gib(df["MiB"].iloc[0]),

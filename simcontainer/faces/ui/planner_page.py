@@ -12,7 +12,15 @@ from simcontainer.faces.ui import charts, runs, state, warm_section
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import models_dir
 from simcontainer.scenario.schema import Scenario
-from simcontainer.studies import comparison, hosts_needed, oom_risk, planner
+from simcontainer.studies import (
+    capacity,
+    comparison,
+    estimates,
+    hosts_needed,
+    oom_risk,
+    planner,
+    planner_sweeps,
+)
 from simcontainer.studies.density import density_risk
 
 BY_HAND = "by hand"
@@ -176,13 +184,42 @@ def scenario_io(scenario: Scenario) -> None:
                           f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):", problems)
 
 
+def guest_inputs(scenario: Scenario, compare: list[str], lead: str, v: int) -> comparison.Guest | None:
+    """The guest every VM runtime in the comparison boots (one image, one guest RAM); None: each
+    workload's own (a VM workload's guest, else the mix's first VM guest)."""
+    rts = scenario.runtime_table()
+    if not any(rts[comparison.split_entry(e)[0]].kind == "vm" for e in compare if comparison.split_entry(e)[0] in rts):
+        return None
+    images = sorted(n for n, i in scenario.image_table().items() if i.kind == "vm")
+    own = comparison.default_guest(scenario, lead, compare)
+    chosen = state.guest()
+    c1, c2 = st.columns(2)
+    options = [AS_IN_MIX, *images]
+    pick = c1.selectbox("Guest image, on every VM runtime", options,
+                        index=options.index(chosen[0]) if chosen and chosen[0] in images else 0, key=f"guest_img{v}",
+                        help="Every VM runtime boots the same guest, so a row compares VMMs, not guest sizes "
+                             f"or guest OSes. {AS_IN_MIX}: a VM workload its own guest; a container workload "
+                             f"the mix's first VM guest (for {lead}: {own.words()}).")
+    if pick == AS_IN_MIX:
+        c2.caption(f"{lead} boots {own.words()} on every VM runtime.")
+        state.set_guest(None)
+        return None
+    mem = checked(c2, "Guest RAM (MiB), on every VM runtime", 64, 1_048_576,
+                  chosen[1] if chosen else own.mem_mib, 128.0, f"guest_mem{v}")
+    state.set_guest((pick, float(mem)))
+    return comparison.Guest(pick, float(mem))
+
+
+AS_IN_MIX = "as in the mix"
+
+
 def render() -> None:
     st.title("What-if planner")
     st.caption("How many fit on the host, what runs out first, and how fast they start — per runtime, "
                "each runtime running the same workload.")
+    state.resume(f"preset{state.version()}")
     base = state.base()
     v = state.version()
-    top = st.container()          # the answer goes first, above the inputs that produce it
     if st.session_state.get("link_problems"):
         show_problems("The link's scenario could not be read; showing the default.", st.session_state["link_problems"])
     inputs = host_inputs(base, v)
@@ -191,18 +228,17 @@ def render() -> None:
     all_runtimes = sorted(base.runtime_table())
     unknown = state.unknown_runtimes(base)
     if unknown:
-        top.warning(f"The link names runtime{'s' if len(unknown) > 1 else ''} this app does not know: "
-                    f"{', '.join(unknown)} (known: {', '.join(all_runtimes)}, each optionally @ a control "
-                    f"plane: {', '.join(sorted(base.control_plane_table()))}).")
+        st.warning(f"The link names runtime{'s' if len(unknown) > 1 else ''} this app does not know: "
+                   f"{', '.join(unknown)} (known: {', '.join(all_runtimes)}, each optionally @ a control "
+                   f"plane: {', '.join(sorted(base.control_plane_table()))}).")
     chosen = state.compare_default(base)
     options = list(dict.fromkeys([*all_runtimes, *comparison.plane_choices(), *chosen]))
     compare = st.multiselect("Runtimes to compare", options, default=chosen, key=f"compare{v}",
                              format_func=comparison.describe,
                              help="Each runtime runs the same workload, alone on the same host: same arrivals, "
-                                  "lifetime, seed and (for VMs) disk mode. A VM boots a VM disk image, a "
-                                  "container runtime a container image. \"runc under kubelet/containerd\" "
-                                  "puts the same runtime behind another control plane (runc@kubelet in the "
-                                  "link): only the plane differs.")
+                                  "lifetime, seed and (for VMs) guest image, guest RAM and disk mode. \"runc under "
+                                  "kubelet/containerd\" puts the same runtime behind another control plane "
+                                  "(runc@kubelet in the link): only the plane differs.")
     try:
         ratio = inputs.pop("memory_overcommit", None)
         admission = inputs.pop("admission", None)
@@ -219,74 +255,178 @@ def render() -> None:
                         help="The headline compares the runtimes on this workload; the table below has "
                              "one row per workload and runtime.")
     shown = c2.multiselect("Workloads in the table", names, default=names, key=f"table_workloads{v}")
+    guest = guest_inputs(scenario, compare, lead, v)
     state.save(scenario, compare, lead)
     state.set_current(scenario)
+    st.subheader("The answer")
+    top = st.container()          # the answer, below the inputs: editing never moves the editor
     why = runs.refusal(scenario)
+    simulate = scenario.host.count <= runs.APP_HOSTS_MAX
     if why:
         top.error(why)
     else:
+        if not simulate:
+            top.info(f"{scenario.host.count:,} hosts: not simulated here (the app simulates at most "
+                     f"{runs.APP_HOSTS_MAX:,} hosts per run, a few seconds each). The answer below is closed "
+                     "form: what fits as admission counts it, per runtime. `simcontainer run` on the "
+                     "downloaded TOML simulates it.")
         try:
-            results(scenario, compare, lead, shown, top)
+            results(scenario, compare, lead, shown, top, guest, simulate)
         except runs.NotRun as exc:
             top.warning(str(exc))
             if top.button("Run again", key="run_again"):
                 runs.run_again(scenario)
-                for c in comparison.like_for_like(scenario, [lead, *shown], compare)[0]:
+                for c in comparison.like_for_like(scenario, [lead, *shown], compare, guest=guest)[0]:
                     runs.run_again(c.scenario)
                 st.rerun()
 
-    warm_section.render(scenario, lead, compare)
+    warm_section.render(scenario, lead, compare, guest, simulate)
     scenario_io(scenario)
 
 
-def cell_results(scenario: Scenario, workloads: list[str], compare: list[str]) -> tuple[list, dict, dict, list[str]]:
-    cells, notes = comparison.like_for_like(scenario, workloads, compare)
+def cell_results(scenario: Scenario, workloads: list[str], compare: list[str],
+                 guest: comparison.Guest | None = None, simulate: bool = True) -> tuple[list, dict, dict, list[str]]:
+    """Each cell's run (a stopped or refused one is left out, with a note: the finished runs and
+    every cell's closed-form figures stay) and its density."""
+    cells, notes = comparison.like_for_like(scenario, workloads, compare, guest=guest)
     out, dens = {}, {}
+    runs.plan([c.scenario for c in cells] + [scenario])
     for c in cells:
         key = c.key
-        out[key] = runs.run(c.scenario, f"{c.workload} on {c.entry}")
         dens[key] = runs.density(planner.canonical(c.scenario), (c.runtime,))[c.workload][c.runtime]
+        if not simulate:
+            continue
+        try:
+            out[key] = runs.run(c.scenario, f"{c.workload} on {c.entry}")
+        except runs.NotRun as exc:
+            notes.append(f"{c.workload} on {c.entry}: {exc} Its fits and overhead (closed form) are shown.")
     return cells, out, dens, notes
 
 
-def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str], top: Any) -> None:
+def retry(scenario: Scenario, cells: list[Any]) -> None:
+    if st.button("Run the stopped runs again", key="run_again_partial"):
+        runs.run_again(scenario)
+        for c in cells:
+            runs.run_again(c.scenario)
+        st.rerun()
+
+
+def headline(top: Any, head: pd.DataFrame, scenario: Scenario, main: dict[str, Any] | None,
+             status: pd.DataFrame | None) -> None:
+    """The answer in sentences: green only when every compared runtime did what was asked, and
+    the mix as given ran without anything left out or killed."""
+    text = " ".join(comparison.answer(head, scenario.host.count))
+    warnings = main["summary"].get("warnings", []) if main else []
+    missing = comparison.not_started(scenario, status) if status is not None else []
+    partial = "ran" in head and not head["ran"].all()
+    if main is None and "ran" in head and not head["ran"].any():
+        top.info(text)            # closed form only: neither a pass nor a failure
+    else:
+        (top.warning if comparison.failed(head) or missing or partial or main is None else top.success)(text)
+    top.caption("Fits: " + capacity.admission_words(scenario) + ". " + estimates.MARK
+                + " marks a figure that rests on an estimate (hover a runtime's figure for its sources).")
+    if warnings or missing:   # the run's own warnings, then why what waited did not fit
+        body = "\n".join(f"- {w}" for w in warnings)
+        if missing:
+            body += ("\n\n" if body else "") + "In the mix as given: " + " ".join(missing)
+        top.warning(body)
+
+
+def metric_row(top: Any, head: pd.DataFrame, lead: str) -> None:
+    cols = top.columns(len(head))
+    for col, (_, r) in zip(cols, head.iterrows()):
+        fits = "—" if pd.isna(r["fits"]) else f"{int(r['fits']):,}"
+        entry = str(r["runtime"])
+        fit_mark, start_mark = estimates.mark(entry, "fits"), estimates.mark(entry, "startup")
+        sources = "\n\n".join(x for x in (estimates.hover(entry, "fits"), estimates.hover(entry, "startup")) if x)
+        col.metric(f"{entry} fits", f"{fits} {fit_mark}".strip(),
+                   help=f"{lead} on {r['label']}: {r['binding']} binds first (as admission counts)."
+                        + (f"\n\n{sources}" if sources else ""))
+        extra = "".join(f" · {int(r[k]):,} {w}" for k, w in (("rejected", "rejected"), ("oom_killed", "OOM-killed"))
+                        if r.get(k) and r.get(k) == r.get(k))
+        full = r.get("cpu_full_at")
+        if not r.get("cpu_counted") and full == full and full is not None and not pd.isna(r["fits"]) \
+                and full < r["fits"]:     # CPU not admitted: more start, and share the cores
+            extra += f" · CPU fully asked past {int(full):,} (not admitted: they share it)"
+        col.caption(f"{comparison.kernel_of(r['runtime'])} · control plane: "
+                    f"{comparison.plane_words(r['control_plane'])} · binds: "
+                    f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
+                    f"RAM overhead {r['ram_overhead_share']:.0%} · " + (
+                        f"{int(r['started']):,} of {int(r['requested']):,} started{extra} · p95 startup "
+                        f"{comparison.fmt_s(r['startup_p95_s'])} {start_mark}" if r.get("ran", True)
+                        else "not run (stopped): closed-form figures only"))
+
+
+def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str], top: Any,
+            guest: comparison.Guest | None = None, simulate: bool = True) -> None:
     if not compare:
         top.info("Pick at least one runtime to compare.")
         return
     workloads = list(dict.fromkeys([lead, *shown]))
-    cells, out, dens, notes = cell_results(scenario, workloads, compare)
+    cells, out, dens, notes = cell_results(scenario, workloads, compare, guest, simulate)
     for note in notes:
         top.warning(note)
     rows = comparison.cell_rows(cells, dens, out)
     head = rows[rows["workload"] == lead].reset_index(drop=True)
-    main = runs.run(scenario, "the mix")
-    status = comparison.workload_status(main["summary"], main["instances"])
-    top.success(" ".join(comparison.answer(head, scenario.host.count)))
-    warnings = main["summary"].get("warnings", [])
-    missing = comparison.not_started(scenario, status)
-    if warnings or missing:   # the run's own warnings, then why what waited did not fit
-        text = "\n".join(f"- {w}" for w in warnings)
-        if missing:
-            text += ("\n\n" if text else "") + "In the mix as given: " + " ".join(missing)
-        top.warning(text)
-    cols = top.columns(len(head))
-    for col, (_, r) in zip(cols, head.iterrows()):
-        fits = "—" if pd.isna(r["fits"]) else int(r["fits"])
-        col.metric(f"{r['runtime']} fits", fits, help=f"{lead} on {r['label']}: {r['binding']} binds first")
-        col.caption(f"{comparison.kernel_of(r['runtime'])} · control plane: "
-                    f"{comparison.plane_words(r['control_plane'])} · binds: "
-                    f"**{comparison.RESOURCE_NAMES.get(r['binding'], r['binding'])}** · "
-                    f"RAM overhead {r['ram_overhead_share']:.0%} · {r['started']} of {r['requested']} started · "
-                    f"p95 startup {comparison.fmt_s(r['startup_p95_s'])}")
+    main: dict[str, Any] | None = None
+    try:
+        main = runs.run(scenario, "the mix") if simulate else None
+    except runs.NotRun as exc:
+        top.warning(f"{exc} The comparison above it stays; the mix-as-given views need this run.")
+    status = comparison.workload_status(main["summary"], main["instances"]) if main else None
+    headline(top, head, scenario, main, status)
+    metric_row(top, head, lead)
+    if main:
+        assumptions_view(top, main["summary"])
     st.subheader("Each workload on each runtime")
     st.caption("Each row runs one workload of the mix alone on the host(s), moved to the runtime and "
-               "behind its control plane (the runtime's default unless the entry names one); "
-               "\"—\" where nothing started.")
+               "behind its control plane (the runtime's default unless the entry names one); every VM runtime "
+               f"boots the same guest. \"—\" where nothing started; {estimates.MARK}: rests on an estimate.")
     table_rows = rows[rows["workload"].isin(shown)]
     shown_table = comparison.shown_rows(table_rows)
-    st.dataframe(shown_table, hide_index=True, key="runtime_table", width="stretch", placeholder="",
-                 height=min(36 * (len(shown_table) + 1) + 4, 1000))
-    base_key = (planner.canonical(scenario), ",".join(compare), lead)
+    compact = compact_table(shown_table)
+    st.dataframe(compact, hide_index=True, key="runtime_table", width="stretch", placeholder="",
+                 height=min(36 * (len(compact) + 1) + 4, 1000),
+                 column_config={c: st.column_config.TextColumn(c, width=w) for c, w in TABLE_WIDTHS.items()})
+    st.caption("Image: what each ran (a VM: its guest image and guest RAM). The kernel each runtime runs, its "
+               "RAM per instance and overhead are under each runtime's figure above; the median startup is in "
+               "the ECDF below.")
+    if not simulate:
+        return
+    charts_view(scenario, compare, lead, head, cells, out)
+    oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0,
+             lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))
+    if main is None or status is None:
+        if notes or len(out) < len(cells):
+            retry(scenario, cells)
+        return
+    if len(out) < len(cells):
+        retry(scenario, cells)
+    mix_view(scenario, main, status,
+             lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))
+
+
+# the comparison table as the page shows it: every column inside a 1280 px window (the kernel,
+# MiB each, overhead and the median are in the captions above and the charts below)
+TABLE_WIDTHS = {"Workload": 110, "Runtime": 80, "Control plane": 150, "Image": 150, "Fit": 50, "Binds": 48,
+                "Started": 68, "Rejected": 64, "Waiting": 56, "OOM-killed": 76, "p95 startup (s)": 84}
+
+
+def compact_table(shown: pd.DataFrame) -> pd.DataFrame:
+    """:func:`comparison.shown_rows` in fewer, narrower columns: the guest RAM with the image,
+    "started of asked" in one cell."""
+    image = [f"{i.split(' (')[0]}, {m} MiB" if m else i.split(" (")[0]
+             for i, m in zip(shown["Image"], shown.get("Guest RAM (MiB)", [""] * len(shown)))]
+    started = [f"{s} of {a}" if s else "" for s, a in zip(shown["Started"], shown["Asked"])]
+    out = shown.assign(Image=image, Started=started)
+    if "Control plane" in out and out["Control plane"].str.endswith("(default)").all():
+        out = out.drop(columns=["Control plane"])     # every runtime behind its own default: said above
+    return out[[c for c in TABLE_WIDTHS if c in out.columns]]
+
+
+def charts_view(scenario: Scenario, compare: list[str], lead: str, head: pd.DataFrame, cells: list[Any],
+                out: dict[Any, Any]) -> None:
+    base_key = (planner.canonical(scenario), ",".join(compare), lead, tuple(c.image for c in cells))
 
     def key(name: str) -> str:
         return charts.content_key(name, *base_key)
@@ -302,8 +442,42 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     charts.show(left, key("ecdf"), lambda: charts.ecdf(
         comparison.ecdf_frame(lead_cells, out).assign(runtime=lambda d: d["runtime"].map(labels)), lead))
     charts.show(right, key("phases"), lambda: charts.phases(comparison.phases_long(named)))
-    oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0, key)
-    mix_view(scenario, main, status, key)
+
+
+def assumptions_view(where: Any, summary: dict[str, Any]) -> None:
+    """What the answer assumed (the result's ``assumptions``, when the engine gives them), each
+    with a control that flips it in place; nothing when the result has none."""
+    items = summary.get("assumptions") or []
+    if not items:
+        return
+    box = where.expander(f"Assumed ({len(items)}): defaults this answer depends on", expanded=False)
+    for i, a in enumerate(items):
+        key, value = str(a.get("key", "?")), a.get("value")
+        effect = a.get("effect") or {}
+        moved = (f" — flipped to {effect.get('flipped_to')!s}, {effect.get('metric')} would be "
+                 f"{effect.get('value'):,.3g}" if effect.get("flipped_to") is not None
+                 and isinstance(effect.get("value"), int | float) else "")
+        c1, c2 = box.columns([5, 1])
+        c1.markdown(f"**{key}** = `{value}`" + (" (default)" if a.get("default") else "")
+                    + f" · {a.get('why', '')}{moved}", help=str(a.get("source") or "") or None)
+        target = effect.get("flipped_to")
+        if target is not None and c2.button(f"Flip to {target}", key=f"flip_{i}_{key}"):
+            flip(key, target)
+
+
+def flip(key: str, value: Any) -> None:
+    """Set one scenario field (``host.vm_disk``, ``daemon.admission`` ...) and rerun from it."""
+    current = state.current()
+    values = {key: value}
+    if key.split(".")[-1] == "vm_disk" and not key.startswith("workloads."):   # every VM workload's disk
+        rts = current.runtime_table()
+        values = {f"workloads.{w.name}.vm_disk": value for w in current.workloads if rts[w.runtime].kind == "vm"}
+    try:
+        state.replace_base(planner_sweeps.with_values(current, values))
+    except (ScenarioError, KeyError, ValueError) as exc:
+        st.error(f"Could not flip {key} to {value!r}: {exc}")
+        return
+    st.rerun()
 
 
 def overcommit_words(ratio: float) -> str:
@@ -367,7 +541,8 @@ def oom_view(cells: list[Any], lead: str, overcommit: float, key: Any) -> None:
         st.info("No runtime to show.")
         return
     table = pd.DataFrame({
-        "Runtime": frame["runtime"], "Packed": frame["level"], "Instances per host": frame["instances_per_host"],
+        "Runtime": frame["runtime"], "Packed": frame["level"],
+        "Instances per host": [_fig(x, ",.0f") for x in frame["instances_per_host"]],
         "OOM kills": [_fig(x, ".0f") for x in frame["oom_kills"]],
         "OOM kills per 1,000 instance-h": [_fig(x, ",.0f") for x in frame["oom_kills_per_1000_h"]]})
     if simulate and frame["oom_kills_per_1000_h"].notna().any():
@@ -396,7 +571,10 @@ def mix_view(scenario: Scenario, main: dict[str, Any], status: pd.DataFrame, key
         "workload": "Workload", "runtime": "Runtime", "control_plane": "Control plane",
         "requested": "Requested", "started": "Started",
         "rejected": "Rejected", "completed": "Ended", "waiting": "Still waiting", "starting": "Still starting",
-        "never_started": "Never started"}), hide_index=True, key="mix_status", placeholder="")
+        "never_started": "Never started", "oom_killed": "OOM-killed"}), hide_index=True, key="mix_status",
+        placeholder="", column_config={c: st.column_config.NumberColumn(c, format="localized") for c in (
+            "Requested", "Started", "Rejected", "Ended", "Still waiting", "Still starting", "Never started",
+            "OOM-killed")})
     if planner.has_lifecycle(scenario, main["summary"]):
         lifecycle_view(main["summary"])
     if n > 1:
@@ -416,7 +594,11 @@ def per_host(scenario: Scenario, main: dict[str, Any], key: Any) -> None:
     """Each host on its own: how the placement packed them, and the RAM and CPU each one used."""
     table = hosts_needed.per_host(scenario, main["summary"], main["instances"])
     st.markdown(f"**Per host** · placement: {scenario.daemon.placement}")
-    st.dataframe(hosts_needed.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
+    if len(table) > charts.PER_HOST_BARS:
+        st.caption(f"{len(table):,} hosts: summarised (each host's own row is in the run's `hosts` result).")
+        st.dataframe(hosts_needed.hosts_summary(table), hide_index=True, key="per_host", placeholder="")
+    else:
+        st.dataframe(hosts_needed.shown_hosts(table), hide_index=True, key="per_host", placeholder="")
     charts.show(st, key("per_host"), lambda: charts.per_host(table))
 
 

@@ -27,6 +27,8 @@ from simcontainer.scenario.schema import Scenario
 from simcontainer.studies import planner
 
 IN_PROCESS_MAX = 5_000          # requests: below this a run takes well under a second here
+APP_HOSTS_MAX = 1_000           # hosts: past this the planner answers in closed form only
+IN_PROCESS_HOSTS = 200          # hosts: past this a run's per-host bookkeeping takes seconds (10,000: ~2 s)
 REFUSE_OVER = 400_000           # requests: above this a run is refused before it starts
 WORKER_MEMORY_MIB = 3072        # address-space limit of a worker process
 WORKER_TIME_S = 120.0           # wall-time limit of a worker process
@@ -41,6 +43,7 @@ class NotRun(Exception):
 class Size:
     requests: float              # expected requests over the horizon (all workloads)
     biggest: str                 # the workload that makes most of them
+    hosts: int = 1               # identical hosts simulated
 
     @property
     def refused(self) -> bool:
@@ -48,14 +51,19 @@ class Size:
 
     @property
     def in_process(self) -> bool:
-        return self.requests <= IN_PROCESS_MAX
+        return self.requests <= IN_PROCESS_MAX and self.hosts <= IN_PROCESS_HOSTS
+
+    @property
+    def work(self) -> float:
+        """A run's cost in request-equivalents, for an ETA: a host costs about what a request does."""
+        return self.requests + self.hosts
 
 
 def size(scenario: Scenario) -> Size:
     """How many requests the scenario's arrivals make over the horizon: the library's size guard
     (:func:`simcontainer.scenario.guard.estimate`, closed form, before running)."""
     est = guard.estimate(scenario)
-    return Size(est.requests, est.largest)
+    return Size(est.requests, est.largest, int(scenario.host.count))
 
 
 def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
@@ -69,6 +77,36 @@ def refusal(scenario: Scenario, s: Size | None = None) -> str | None:
             "horizon, set a cap (count), or run it with `simcontainer run` on your own machine.")
 
 
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan(scenarios: list[Scenario]) -> None:
+    """The runs one answer needs, in the order they will run: the progress bar's ETA is for the
+    whole answer (every run still to do), not for the run it is in."""
+    todo = []
+    for s in scenarios:
+        k = _key(planner.canonical(s))
+        if k not in _computed and k not in _stopped():
+            est = size(s)
+            if not est.refused:
+                todo.append((k, est.work))
+    st.session_state["answer_plan"] = todo
+
+
+def _eta(key: str, done: float, elapsed: float) -> str:
+    """'run 2 of 4 · about 40 s left for the whole answer' from this run's pace."""
+    todo = [t for t in st.session_state.get("answer_plan", []) if t[0] not in _computed]
+    mine = next((i for i, t in enumerate(todo) if t[0] == key), None)
+    if mine is None or done <= 0.02:
+        return ""
+    requests = todo[mine][1] or 1.0
+    rate = done * requests / max(elapsed, 1e-6)          # requests per second, at this run's pace
+    left = (1 - done) * requests / rate + sum(r for _, r in todo[mine + 1:]) / rate
+    return (f" · run {mine + 1} of {len(todo)} still to do" if len(todo) > 1 else "") + \
+        f" · about {left:,.0f} s left for the whole answer"
+
+
 def _compute(toml_text: str, progress: Any = None) -> dict[str, Any]:
     return worker.compute(toml_text, progress)
 
@@ -78,7 +116,9 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
     slot = st.empty()            # a placeholder: emptying it removes the bar and the button
     box = slot.container()
     bar = box.progress(0.0, text=f"Simulating {label} in a worker process: starting the worker…")
-    box.button("Stop this run", key=f"stop_{key}", help="Stop this run; the page stays as it is.")
+    box.button("Stop the runs", key=f"stop_{key}",
+               help="Stop this run and the answer's runs still to do; finished runs and the closed-form "
+                    "figures stay on the page.")
     start = time.monotonic()
     done, started = 0.0, False
     run = worker.launch(toml_text, WORKER_MEMORY_MIB)
@@ -98,7 +138,7 @@ def _in_worker(toml_text: str, label: str, key: str) -> dict[str, Any]:
             # every pass redraws the bar: a checkpoint where a Stop or a widget change ends this run
             what = f"{done:.0%}" if started else "starting the worker…"
             bar.progress(done, text=f"Simulating {label} in a worker process: {what} · {elapsed:.0f} s"
-                         + (f" · about {elapsed / done * (1 - done):.0f} s left" if done > 0.02 else ""))
+                         + _eta(key, done, elapsed))
             if elapsed > WORKER_TIME_S:
                 raise NotRun(f"The run of {label} took longer than {WORKER_TIME_S:.0f} s and was stopped.")
     finally:
@@ -127,12 +167,13 @@ def run(scenario: Scenario, label: str = "") -> dict[str, Any]:
     Refused past the size guard; a big run goes to a worker process with progress and Stop.
     """
     text = planner.canonical(scenario)
-    key = hashlib.sha256(text.encode()).hexdigest()
+    key = _key(text)
     if key in _computed:
         return _cached(text)
     label = label or scenario.name
-    if st.session_state.get(f"stop_{key}"):
+    if st.session_state.get(f"stop_{key}"):     # a Stop ends this run and the answer's runs still to do
         _stopped().add(key)
+        _stopped().update(k for k, _ in st.session_state.get("answer_plan", []) if k not in _computed)
     if key in _stopped():
         raise NotRun(f"The run of {label} was stopped. Change the what-if, or press Run again.")
     s = size(scenario)

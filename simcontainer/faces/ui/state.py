@@ -41,6 +41,41 @@ def init() -> None:
     st.session_state["lead"] = st.query_params.get("w")
 
 
+def resume(alive_key: str) -> None:
+    """Back on the planner after another page: Streamlit dropped the planner's widgets (their
+    key ``alive_key`` is gone), so the editors restart from the what-if last built (and shown on
+    the other pages), not from the scenario first loaded."""
+    init()
+    current = st.session_state.get("current_toml")
+    if alive_key in st.session_state or not current or current == st.session_state["base_toml"]:
+        return
+    st.session_state["base_toml"] = current
+    st.session_state["version"] = version() + 1
+
+
+def guest() -> tuple[str, float] | None:
+    """The guest every VM runtime boots, when the planner chose one (``?g=IMAGE:MiB``)."""
+    g = st.session_state.get("guest")
+    if g is None and "guest" not in st.session_state:
+        token = st.query_params.get("g") or ""
+        image, _, mem = token.rpartition(":")
+        try:
+            g = (image, float(mem)) if image and float(mem) > 0 else None
+        except ValueError:
+            g = None
+        st.session_state["guest"] = g
+    return g
+
+
+def set_guest(value: tuple[str, float] | None) -> None:
+    st.session_state["guest"] = value
+    token = f"{value[0]}:{value[1]:g}" if value else None
+    if token is None:
+        st.query_params.pop("g", None)
+    elif st.query_params.get("g") != token:
+        st.query_params["g"] = token
+
+
 def base() -> Scenario:
     """The scenario the editors start from."""
     init()
@@ -53,7 +88,7 @@ def version() -> int:
 
 def replace_base(scenario: Scenario) -> None:
     """A loaded scenario becomes the new starting point; editors start afresh from it."""
-    st.session_state["base_toml"] = planner.canonical(scenario)
+    st.session_state["base_toml"] = st.session_state["current_toml"] = planner.canonical(scenario)
     st.session_state["version"] = version() + 1
     st.session_state["compare"] = None
     save(scenario, comparison.runtimes_in(scenario))
@@ -113,6 +148,18 @@ def keep_in_url() -> None:
         return
     if "s" not in st.query_params:
         st.query_params["s"] = planner.encode_scenario(loads_scenario(text, source="what-if"))
+
+
+def remember(key: str, value: object) -> object:
+    """Keep a page's own input (not a widget key: Streamlit drops those when the page is left)
+    so that coming back finds it as it was; returns ``value``."""
+    st.session_state.setdefault("kept", {})[key] = value
+    return value
+
+
+def kept(key: str, default: object) -> object:
+    """A page's own input as it was left (:func:`remember`), else ``default``."""
+    return st.session_state.get("kept", {}).get(key, default)
 
 
 def current() -> Scenario:

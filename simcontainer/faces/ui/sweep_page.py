@@ -8,6 +8,7 @@ marks the chart as stale until the sweep runs again.
 from __future__ import annotations
 
 import io
+import json
 import time
 from typing import Any
 
@@ -28,24 +29,55 @@ REPLICATIONS = 3                 # at least three seeds per point, so an interva
 SWEEP_MAX_REQUESTS = 2_000_000   # all runs of a sweep together, in the server's process
 
 
+def design() -> dict[str, Any]:
+    """The sweep design as last set (kept when the page is left, and in the link's ``?sw=``)."""
+    kept = st.session_state.get("sweep_design")
+    if kept is None:
+        try:
+            kept = json.loads(st.query_params.get("sw") or "{}")
+        except ValueError:
+            kept = {}
+        st.session_state["sweep_design"] = kept = kept if isinstance(kept, dict) else {}
+    return kept
+
+
+def keep(name: str, value: Any) -> Any:
+    design()[name] = value
+    return value
+
+
+def save_design() -> None:
+    text = json.dumps(design(), sort_keys=True, separators=(",", ":"))
+    if st.query_params.get("sw") != text:
+        st.query_params["sw"] = text
+
+
 def axis_inputs(label: str, params: dict[str, float], choices: dict[str, list[str]], default: str, key: str,
                 allow_none: bool = False) -> tuple[str, list[Any]] | None:
     options = ([NONE] if allow_none else []) + list(params) + list(choices)
-    path = st.selectbox(label, options, index=options.index(default), key=f"{key}_path",
-                        help="numbers vary over a range; runtime, placement and admission over chosen values")
+    was = design().get(f"{key}_path", default)
+    path = keep(f"{key}_path", st.selectbox(
+        label, options, index=options.index(was if was in options else default), key=f"{key}_path",
+        format_func=lambda p: p if p == NONE else planner_sweeps.metric_label(p),
+        help="numbers vary over a range; runtime, placement and admission over chosen values"))
     if path == NONE:
         return None
     if path in choices:
         opts = choices[path]
         fmt = comparison.describe if path.endswith(".runtime") else str   # a runtime with its kernel and plane
-        picked = st.multiselect("values", opts, default=opts[: min(3, len(opts))], key=f"{key}_values_{path}",
-                                format_func=fmt)
+        was = [o for o in design().get(f"{key}_values_{path}", opts[: min(3, len(opts))]) if o in opts]
+        picked = keep(f"{key}_values_{path}", st.multiselect("values", opts, default=was, key=f"{key}_values_{path}",
+                                                             format_func=fmt))
         return (path, picked) if picked else None
     cur = params[path]
     c1, c2, c3 = st.columns(3)
-    low = c1.number_input("from", value=float(cur * 0.5 if cur else 0.0), key=f"{key}_low_{path}")
-    high = c2.number_input("to", value=float(cur * 1.5 if cur else 1.0), key=f"{key}_high_{path}")
-    steps = c3.number_input("steps", 1, 25, 5 if not allow_none else 3, key=f"{key}_steps_{path}")
+    d = design()
+    low = keep(f"{key}_low_{path}", c1.number_input(
+        "from", value=float(d.get(f"{key}_low_{path}", cur * 0.5 if cur else 0.0)), key=f"{key}_low_{path}"))
+    high = keep(f"{key}_high_{path}", c2.number_input(
+        "to", value=float(d.get(f"{key}_high_{path}", cur * 1.5 if cur else 1.0)), key=f"{key}_high_{path}"))
+    steps = keep(f"{key}_steps_{path}", int(c3.number_input(
+        "steps", 1, 25, int(d.get(f"{key}_steps_{path}", 5 if not allow_none else 3)), key=f"{key}_steps_{path}")))
     if high < low:
         st.error(f"{path}: 'to' ({high:g}) is below 'from' ({low:g}); swap them.")
         return None
@@ -65,8 +97,10 @@ def render() -> None:
     first = "host.cpu_cores" if "host.cpu_cores" in params else next(iter(params))
     one = axis_inputs("First setting", params, choices, first, "a1")
     two = axis_inputs("Second setting (optional)", params, choices, NONE, "a2", allow_none=True)
-    reps = int(st.number_input("Replications (seeds) per point", 1, 20, REPLICATIONS, key="reps",
-                               help="at least 3 for an interval; each replication is another seed"))
+    reps = keep("reps", int(st.number_input("Replications (seeds) per point", 1, 20,
+                                            int(design().get("reps", REPLICATIONS)), key="reps",
+                                            help="at least 3 for an interval; each replication is another seed")))
+    save_design()
     if one is None:
         st.info("Pick the values of the first setting.")
         return
@@ -82,6 +116,9 @@ def render() -> None:
         run(base, axes, reps, key)
     result = st.session_state.get("sweep")
     if result is None:
+        if st.query_params.get("sw") and not st.session_state.get("sweep_ran_here"):
+            st.info("This link (or a reload) restored the sweep's design, not its results: results live in "
+                    "the browser session that ran them. Press Run sweep to run it again, or export it below.")
         return
     if result["design"] != key:
         st.warning("The design changed since this sweep ran: the chart and table below are for the old "
@@ -117,6 +154,7 @@ def run(base: Any, axes: dict[str, list[Any]], reps: int, key: str) -> None:
                  f"most {SWEEP_MAX_REQUESTS:,} per sweep. Export it and run `simcontainer sweep` instead.")
         return
     results: dict[str, Any] = {}
+    st.session_state["sweep_ran_here"] = True
     st.session_state["sweep"] = {"design": key, "spec": spec, "results": results, "axes": list(axes),
                                  "axes_values": dict(axes), "total": spec.n_runs, "stopped": True}
     slot = st.empty()            # a placeholder: emptying it removes the bar and the button
@@ -151,14 +189,21 @@ def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:
     if summary.empty:
         st.info("No run finished yet.")
         return
-    metrics = sorted(summary["metric"].unique())
+    metrics = sorted((m for m in summary["metric"].unique() if planner_sweeps.metric_shown(m)),
+                     key=planner_sweeps.metric_label)
+    if not metrics:
+        st.info("No metric to show.")
+        return
     first_wl = preferred if preferred in metrics else metrics[0]
-    metric = st.selectbox("Metric", metrics, index=metrics.index(first_wl), key="metric")
+    was = design().get("metric", first_wl)
+    metric = keep("metric", st.selectbox("Metric", metrics, index=metrics.index(was if was in metrics else first_wl),
+                                         key="metric", format_func=planner_sweeps.metric_label))
     title = ("(stale) " if stale else "")
+    label = planner_sweeps.metric_label(metric)
     if len(axes) == 1:
-        st.altair_chart(charts.sweep_line(summary, axes[0], metric, title), width="stretch")
+        st.altair_chart(charts.sweep_line(summary, axes[0], metric, title, label), width="stretch")
     else:
-        st.altair_chart(charts.sweep_heatmap(summary, axes[0], axes[1], metric, title), width="stretch")
+        st.altair_chart(charts.sweep_heatmap(summary, axes[0], axes[1], metric, title, label), width="stretch")
     view = summary[summary["metric"] == metric].drop(columns=["metric", "point"])
     st.dataframe(view.rename(columns={"runs": "runs", "n": "runs with a value", "mean": "mean",
                                       "ci95_low": "95% low (bootstrap)", "ci95_high": "95% high (bootstrap)"}),

@@ -157,7 +157,7 @@ def startup_chart(data: pd.DataFrame, order: list[str]) -> alt.LayerChart:
     bars = base.mark_bar().encode(
         x=alt.X("p50:Q", title="startup, request to running (s; bar p50, tick p95; log scale)", scale=scale,
                 axis=alt.Axis(values=ticks, format="~g")), y=y, yOffset=off,
-        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="top")),
+        color=charts.runtime_color(order, legend=alt.Legend(orient="top")),
         tooltip=["strategy", "runtime", alt.Tooltip("p50:Q", format=".4f", title="p50 (s)"),
                  alt.Tooltip("p95:Q", format=".4f", title="p95 (s)")])
     ticks_p95 = base.mark_tick(color="black", thickness=2).encode(x=alt.X("p95:Q", scale=scale), y=y, yOffset=off)
@@ -179,7 +179,7 @@ def memory_chart(df: pd.DataFrame, order: list[str]) -> alt.LayerChart:
     base = alt.Chart(data)
     bars = base.mark_bar().encode(
         x=alt.X("idle_mean_mib:Q", title="idle warm instances: mean RAM held (MiB)", scale=scale), y=y, yOffset=off,
-        color=alt.Color("runtime:N", title="runtime", sort=order, legend=alt.Legend(orient="top")),
+        color=charts.runtime_color(order, legend=alt.Legend(orient="top")),
         tooltip=["strategy", "runtime", alt.Tooltip("idle_mean_mib:Q", format=",.1f", title="MiB")])
     text = base.mark_text(align="left", dx=3, fontSize=10).encode(
         x=alt.X("pos:Q", scale=scale), y=y, yOffset=off, text="text:N")
@@ -187,9 +187,11 @@ def memory_chart(df: pd.DataFrame, order: list[str]) -> alt.LayerChart:
     return (bars + text).properties(height=height, title="Warm starts: the memory bill (RAM held idle)")
 
 
-def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
-    """The section, for ``lead`` on each runtime of ``compare`` (nothing when no runtime is chosen)."""
-    if not compare or lead not in {w.name for w in scenario.workloads}:
+def render(scenario: Scenario, lead: str, compare: list[str], guest: comparison.Guest | None = None,
+           simulate: bool = True) -> None:
+    """The section, for ``lead`` on each runtime of ``compare`` (nothing when no runtime is chosen,
+    or when the planner does not simulate this what-if)."""
+    if not compare or lead not in {w.name for w in scenario.workloads} or not simulate:
         return
     st.subheader("Warm starts: cold vs lazy pull vs pool vs snapshot vs keep-alive")
     st.caption(f"{lead} alone on each runtime compared, on the same arrivals, under each strategy; the image "
@@ -202,7 +204,7 @@ def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
                                      step=1.0, key="warm_keep",
                                      help="AWS Lambda kept idle instances about 10 minutes when the Azure "
                                           "Functions trace was taken (Shahrad et al., ATC 2020)"))
-    cells, _ = comparison.like_for_like(scenario, [lead], compare)
+    cells, _ = comparison.like_for_like(scenario, [lead], compare, guest=guest)
     cells = [c for c in cells if c.workload == lead]
     if not cells:
         return
@@ -218,20 +220,22 @@ def render(scenario: Scenario, lead: str, compare: list[str]) -> None:
     if how == "refuse":
         st.info(f"Not run: the five strategies would simulate {'an unbounded number of' if not math.isfinite(total) else f'about {total:,.0f}'} "
                 f"requests on {len(cells)} runtime{'s' if len(cells) > 1 else ''}; the app runs at most "
-                f"{REFUSE_OVER:,}. Lower the rate or the horizon, or use `simcontainer.model.warm.strategy_table`.")
+                f"{REFUSE_OVER:,}. Lower the rate or the horizon.")
         return
     if how == "ask" and key not in _computed and not st.button(
             f"Run the warm-start comparison (about {total:,.0f} simulated requests)", key="warm_run"):
         st.caption("Not run automatically: it is bigger than the planner's quick runs.")
         return
-    frames, order = [], []
+    frames, order, missing = [], [], {}
     for t, c in zip(texts, cells):
         got, why = strategies(t, pool, keep_min * 60.0)
         if got is None:
-            st.info(f"Warm starts not shown for {c.entry}: {why}")
+            missing.setdefault(why, []).append(c.entry)
             continue
         frames.append(got.assign(runtime=c.entry))
         order.append(c.entry)
+    for why, entries in missing.items():     # one notice per reason, naming every runtime it holds for
+        st.info(f"Warm starts not shown for {', '.join(entries)}: {why}")
     _computed.add(key)
     if not frames:
         return
