@@ -220,4 +220,31 @@ def split_runtime(name: str) -> tuple[str, str | None]:
     return rt, plane or None
 
 
+# The phases a start passes through, by what a published figure's clock timed: "end to end"
+# (request to running: the runtime's API, create and boot, its control plane's API, sandbox and
+# network setup, a VM image's guest boot), "runtime" (create and boot), "create", "boot".
+START_SCOPES = {"end to end": ("api", "create", "boot"), "runtime": ("create", "boot"),
+                "runtime+stop": ("create", "boot"), "create": ("create",), "boot": ("boot",)}
+
+
+def start_phases(rt: RuntimeProfile, catalogue: Catalogue, scope: str = "end to end", round_trip: bool = False,
+                 image: str | None = None) -> list[Any]:
+    """The phases an idle start at ``scope`` passes through (with the stop and the plane's
+    teardown for a round trip), the VM image's guest boot included: one list for `simcontainer
+    profiles` and the fidelity report alike (sum them with studies.theory.idle_start)."""
+    phases = [getattr(rt, name) for name in START_SCOPES[scope]]
+    plane = catalogue.control_planes.get(rt.control_plane or "") if scope == "end to end" else None
+    if plane is not None:
+        phases += [plane.api, plane.sandbox, plane.network]
+    if round_trip or scope == "runtime+stop":
+        phases.append(rt.stop)
+        if plane is not None:
+            phases.append(plane.teardown)
+    img = catalogue.images.get(image or rt.default_image or "") if rt.kind == "vm" else None
+    guest = img.guest_boot if img is not None else None
+    if guest is not None and "boot" in START_SCOPES[scope]:
+        phases.append(guest)
+    return phases
+
+
 use_catalogue(default_catalogue, resolve_control_planes)

@@ -15,7 +15,7 @@ import numpy as np
 import simcontainer as sc
 from simcontainer.model.host import MIB_PER_MB, guest_mem_mib
 from simcontainer.model.images import Image
-from simcontainer.scenario.profiles import Catalogue, default_catalogue
+from simcontainer.scenario.profiles import Catalogue, default_catalogue, start_phases
 from simcontainer.studies.comparison import natural_image
 from simcontainer.studies.fidelity.figures import SCOPES, Figure, Published, load_published
 from simcontainer.studies.theory import cpu_total, idle_start, serialized_total
@@ -67,21 +67,9 @@ def scoped_runtime(rt, scope: str) -> dict[str, Any]:
 
 
 def phases_of(rt, scope: str = "end to end", round_trip: bool = False) -> list[Any]:
-    """The phases an idle start at ``scope`` passes through (with the stop and the plane's teardown
-    for a round trip), the VM image's guest boot included."""
-    cat = catalogue()
-    phases = [getattr(rt, name) for name in SCOPES[scope]]
-    plane = cat.control_planes.get(rt.control_plane or "") if scope == "end to end" else None
-    if plane is not None:
-        phases += [plane.api, plane.sandbox, plane.network]
-    if round_trip or scope == "runtime+stop":
-        phases.append(rt.stop)
-        if plane is not None:
-            phases.append(plane.teardown)
-    guest = cat.images[image_for(rt)].guest_boot if rt.kind == "vm" else None
-    if guest is not None and "boot" in SCOPES[scope]:
-        phases.append(guest)
-    return phases
+    """The phases an idle start at ``scope`` passes through (scenario.profiles.start_phases, on
+    the image the report runs it with)."""
+    return start_phases(rt, catalogue(), scope, round_trip, image=image_for(rt))
 
 
 def default_until(rt) -> str:
