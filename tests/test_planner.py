@@ -496,10 +496,13 @@ def test_sweep_export_runs_with_the_cli_loader(default, tmp_path):
     assert "workloads.api-runc.runtime" in planner_sweeps.sweep_choices(default)
 
 
-def test_bootstrap_interval_respects_the_support():
-    lo, hi = planner_sweeps.bootstrap_ci([0.1, 0.2, 9.0])
-    assert 0.1 <= lo <= hi <= 9.0                     # a t interval here would go below zero
-    assert all(map(lambda v: v != v, planner_sweeps.bootstrap_ci([1.0])))   # NaN for one value
+def test_the_app_and_the_cli_give_one_interval_kept_in_range():
+    from simcontainer.studies.sweep_store import mean_interval
+
+    lo, hi = mean_interval([0.1, 0.2, 9.0])            # t: 3.1 +- 12.9 would go below zero
+    assert lo == 0.0 and hi == pytest.approx(3.1 + 4.303 * 5.110 / 3 ** 0.5, rel=1e-3)
+    assert mean_interval([0.9, 1.0, 1.0], high=1.0)[1] == 1.0     # a share never above 1
+    assert all(map(lambda v: v != v, mean_interval([1.0])))      # NaN for one value
     assert planner_sweeps.sweep_values("host.ram_mib", 16384, 65536, 4) == [16384.0, 32768.0, 49152.0, 65536.0]
     assert planner_sweeps.sweep_values("host.ram_mib", 1, 2, 4) == [1.0, 1.333, 1.667, 2.0]
     assert planner_sweeps.eta_s(0, 10, 5.0) is None and planner_sweeps.eta_s(5, 10, 5.0) == 5.0

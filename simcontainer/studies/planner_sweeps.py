@@ -1,5 +1,5 @@
 """Sweeps for the planner: which fields can move, their values, the sweep file a design writes,
-and the summary of the runs (intervals by bootstrap, the ETA)."""
+and the summary of the runs (the CLI sweep's intervals, the ETA)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from simcontainer.scenario.schema import Scenario
 from simcontainer.studies.comparison import compatible
 from simcontainer.studies.sweep import run_sweep
 from simcontainer.studies.sweep_design import apply, parse_sweep
+from simcontainer.studies.sweep_store import mean_interval, metric_ranges
 
 
 def sweep_parameters(scenario: Scenario) -> dict[str, float]:
@@ -117,23 +118,13 @@ def sweep_toml(axes: Mapping[str, list[Any]], replications: int, base_file: str)
     return head + tomli_w.dumps(doc)
 
 
-def bootstrap_ci(values: np.ndarray, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean: always inside the values' range, so a latency's
-    interval never crosses zero (a t interval on three replications can). NaN for n < 2."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size < 2:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(draws, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
-
-
 def sweep_summary(runs: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
     """Per point and metric: runs, runs with a value (a latency has none when nothing started),
-    mean, and a 95 % percentile-bootstrap interval of the mean."""
+    mean, and the 95 % interval of the mean (sweep_store.mean_interval: the CLI sweep's own, clipped
+    to the metric's range: a latency's or a count's never goes below 0, a share's never above 1)."""
     rows = []
+    present = [m for m in metrics if m in runs]
+    low, high = metric_ranges(runs[present].apply(pd.to_numeric, errors="coerce").astype("float64"))
     for point, g in runs.groupby("point", sort=True):
         first = g.iloc[0]
         for m in metrics:
@@ -141,7 +132,7 @@ def sweep_summary(runs: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd
                 continue
             v = pd.to_numeric(g[m], errors="coerce").to_numpy(dtype=float)
             ok = v[np.isfinite(v)]
-            lo, hi = bootstrap_ci(ok, seed=int(point))
+            lo, hi = mean_interval(ok, low[m], high[m])
             rows.append({"point": int(point), **{a: first[a] for a in axes}, "metric": m, "runs": len(v),
                          "n": int(ok.size), "mean": float(ok.mean()) if ok.size else math.nan,
                          "ci95_low": lo, "ci95_high": hi})

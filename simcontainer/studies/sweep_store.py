@@ -183,6 +183,19 @@ def metric_ranges(values: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return low, high
 
 
+def mean_interval(values: Any, low: float = 0.0, high: float = math.inf) -> tuple[float, float]:
+    """The 95 % Student-t interval of the mean of ``values`` (NaN where fewer than two are finite),
+    clipped to ``[low, high]``, the range the metric can take: the one interval the CLI's sweep
+    tables and the app's sweep page both give."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return math.nan, math.nan
+    half = t_quantile(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    m = float(x.mean())
+    return max(m - half, low), min(m + half, high)
+
+
 def summary_table(spec: SweepSpec, runs: pd.DataFrame) -> pd.DataFrame:
     """Per point and metric: n, mean, sample std, and the 95 % Student-t interval of the mean
     (NaN bounds when n = 1: one replication says nothing about spread), clipped to the range the

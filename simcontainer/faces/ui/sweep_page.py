@@ -206,10 +206,10 @@ def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:
         st.altair_chart(charts.sweep_heatmap(summary, axes[0], axes[1], metric, title, label), width="stretch")
     view = summary[summary["metric"] == metric].drop(columns=["metric", "point"])
     st.dataframe(view.rename(columns={"runs": "runs", "n": "runs with a value", "mean": "mean",
-                                      "ci95_low": "95% low (bootstrap)", "ci95_high": "95% high (bootstrap)"}),
+                                      "ci95_low": "95% low", "ci95_high": "95% high"}),
                  hide_index=True, key="sweep_table", placeholder="", column_config={
-                     c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "95% low (bootstrap)",
-                                                                               "95% high (bootstrap)")})
+                     c: st.column_config.NumberColumn(format="%.3g") for c in ("mean", "95% low",
+                                                                               "95% high")})
     c1, c2 = st.columns(2)
     name = state.current().name
     c1.download_button("Download runs (CSV)", table.to_csv(index=False), file_name=f"{name}-sweep-runs.csv",
@@ -219,7 +219,7 @@ def show(result: dict[str, Any], preferred: str, stale: bool = False) -> None:
     c2.download_button("Download runs (Parquet)", buf.getvalue(), file_name=f"{name}-sweep-runs.parquet",
                        mime="application/vnd.apache.parquet", key="dl_parquet")
     sensitivity(result, metric)
-    st.caption(f"{done} runs · per point: the mean over replications and a 95% percentile-bootstrap interval "
+    st.caption(f"{done} runs · per point: the mean over replications and a 95% interval of the mean (Student t, as `simcontainer sweep`, kept within what the figure can be) "
                "of it (it stays within the values seen, so a latency's interval never goes below zero); "
                "'runs with a value' counts the runs where the figure exists (a latency has none when nothing "
                "started).")
