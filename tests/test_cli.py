@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simcontainer.faces.cli import ProgressLine, main
+from simcontainer.faces.cli import main
+from simcontainer.faces.progress import Progress
 from simcontainer.scenario.profiles import models_dir
 
 DEFAULT = str(models_dir() / "scenarios" / "default.toml")
@@ -132,7 +133,7 @@ def test_progress_line_waits_a_second_then_reports():
 
     now = [0.0]
     out = io.StringIO()
-    line = ProgressLine("run x", stream=out, clock=lambda: now[0])
+    line = Progress("run x", stream=out, clock=lambda: now[0])
     now[0] = 0.5
     line(0.3)
     assert out.getvalue() == ""            # a short run shows nothing

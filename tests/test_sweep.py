@@ -22,9 +22,9 @@ from conftest import sweep_base_toml
 
 import simcontainer as sc
 from simcontainer.faces.cli import main
+from simcontainer.faces.progress import Progress
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.studies.sweep import (
-    ProgressBar,
     SweepSpec,
     load_sweep,
     parse_sweep,
@@ -658,11 +658,11 @@ def test_progress_callback_counts_up_to_total(sweep_dir) -> None:
 
 def test_progress_bar_shows_runs_rate_and_eta() -> None:
     buf = io.StringIO()
-    bar = ProgressBar("sweep x", stream=buf, min_interval=0.0)
-    bar(0, 10)
+    bar = Progress("sweep x", stream=buf, min_interval=0.0, after_s=0.0)
+    bar.count(0, 10)
     time.sleep(0.05)
-    bar(5, 10)
-    bar(10, 10)
+    bar.count(5, 10)
+    bar.count(10, 10)
     bar.close()
     text = buf.getvalue()
     assert "5/10 runs" in text and "10/10 runs" in text and "runs/s" in text and "ETA 0:0" in text

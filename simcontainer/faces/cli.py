@@ -9,17 +9,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import simcontainer as sc
 from simcontainer.faces._launch.supervise import supervise
+from simcontainer.faces.progress import Progress
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario.guard import check_scenario
-from simcontainer.scenario.outputs import check_writable_file
+from simcontainer.scenario.outputs import check_writable_file, write_atomic
 from simcontainer.scenario.profiles import _read_toml, default_catalogue, models_dir, start_phases
 from simcontainer.scenario.schema import API_WORKERS_DEPRECATED
 from simcontainer.studies.theory import idle_start
@@ -59,36 +59,6 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-class ProgressLine:
-    """A progress line on stderr, shown only once a run has taken more than a second."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool = True,
-                 after_s: float | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        # SIMCONTAINER_PROGRESS_AFTER_S lets tests (and impatient users) see it sooner
-        self.after_s = after_s if after_s is not None else float(os.environ.get("SIMCONTAINER_PROGRESS_AFTER_S", "1.0"))
-        self.clock = clock
-        self.start = clock()
-        self.shown = False
-
-    def __call__(self, fraction: float) -> None:
-        if not self.enabled:
-            return
-        elapsed = self.clock() - self.start
-        if elapsed < self.after_s and not self.shown:
-            return
-        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else 0.0
-        bar = "#" * int(fraction * 30)
-        self.stream.write(f"\r{self.label} [{bar:<30}] {fraction:4.0%}  {elapsed:5.1f}s elapsed, ~{eta:4.1f}s left")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _progress_enabled(args: argparse.Namespace) -> bool:
@@ -98,16 +68,11 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 
 
 def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same folder, so a failure leaves no half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """outputs.write_atomic, with a write error said as the command's error."""
     try:
-        writer(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, writer)
     except OSError as exc:
         raise SimcontainerError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _check_output(path: str | None, flag: str) -> Path | None:
@@ -142,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = sc.load_scenario(args.scenario)
     events_out = _check_output(args.events, "--events")
     ts_out = _check_output(args.timeseries, "--timeseries")
-    progress = ProgressLine(f"run {scenario.name}", enabled=_progress_enabled(args))
+    progress = Progress(f"run {scenario.name}", enabled=_progress_enabled(args))
     try:
         result = sc.simulate(scenario, args.seed, progress=progress, force=args.force)
     finally:
@@ -291,7 +256,7 @@ def render_api_calls(scenario: Any, calls: list[dict[str, Any]]) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     scenario = sc.load_scenario(args.scenario)
-    progress = ProgressLine(f"compare {scenario.name}", enabled=_progress_enabled(args))
+    progress = Progress(f"compare {scenario.name}", enabled=_progress_enabled(args))
     try:
         results = sc.compare(scenario, args.runtimes, args.seed, progress=progress, force=args.force)
     finally:

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from simcontainer.faces.progress import Progress
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.studies.optimize import (
@@ -29,7 +30,6 @@ from simcontainer.studies.optimize import (
     run_optimize,
 )
 from simcontainer.studies.sensitivity import INDICES_FILE, METHODS, TABLE_FILE, run_sensitivity
-from simcontainer.studies.sweep import ProgressBar
 
 EXIT_OK, EXIT_INFEASIBLE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -112,9 +112,9 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-def _bar(args: argparse.Namespace, label: str) -> ProgressBar | None:
+def _bar(args: argparse.Namespace, label: str, unit: str = "runs") -> Progress:
     show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
-    return ProgressBar(label) if show else None
+    return Progress(label, enabled=show, after_s=0.0, unit=unit)
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -123,17 +123,12 @@ def _optimize(args: argparse.Namespace) -> int:
     if path.is_file():
         check_writable_folder(out, "--out", create=False)
     spec = load_optimize(path, seed=args.seed)
-    show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
-
-    def progress(done: int, total: int) -> None:   # a batch of trials at a time: a line each is enough
-        print(f"\roptimize {path.stem}: {done}/{total} trials", end="", file=sys.stderr, flush=True)
-
+    bar = _bar(args, f"optimize {path.stem}", unit="trials")
     try:
         res = run_optimize(spec, out=out, trials=args.trials, workers=args.workers, scheduler=args.scheduler,
-                           progress=progress if show else None)
+                           progress=bar.count if bar.enabled else None)
     finally:
-        if show:
-            print(file=sys.stderr)
+        bar.close()
     print(f"{len(res.trials)} trials ({res.computed} run now, {res.reused} already in the study): {res.runs} runs "
           f"of {spec.replications} replications in {res.wall_s:.1f} s ({res.rate:.1f} runs/s)")
     failed = res.trials[res.trials["state"] == "fail"]
@@ -170,11 +165,11 @@ def _sensitivity(args: argparse.Namespace) -> int:
     bar = _bar(args, f"sensitivity {path.stem}")
     try:
         res = run_sensitivity(path, args.method, samples=samples, metrics=args.metric, out=out, seed=args.seed,
-                              workers=args.workers, scheduler=args.scheduler, progress=bar,
+                              workers=args.workers, scheduler=args.scheduler,
+                              progress=bar.count if bar.enabled else None,
                               force=getattr(args, "force", False))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     sw = res.sweep
     print(f"{len(sw.runs)} runs ({sw.spec.n_points} points x {sw.spec.replications} replications): "
           f"{sw.computed} computed, {sw.reused} already done, in {sw.wall_s:.1f} s")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from simcontainer.faces.cli import EXIT_OK, _fmt, _progress_enabled, table
+from simcontainer.faces.progress import Progress
 from simcontainer.scenario.errors import SimcontainerError
 from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.studies.sweep import (
-    ProgressBar,
     best_and_worst,
     default_out,
     load_sweep,
@@ -34,18 +34,16 @@ def main(args: Any) -> int:
     if given:                        # a missing sweep file is load_sweep's to report
         check_writable_folder(out, "--out", create=False)
     spec = load_sweep(args.sweep, force=getattr(args, "force", False))
-    bar = ProgressBar(f"sweep {Path(args.sweep).stem}") if _progress_enabled(args) else None
+    bar = Progress(f"sweep {Path(args.sweep).stem}", enabled=_progress_enabled(args), after_s=0.0)
     try:
-        res = run_sweep(spec, out=out, workers=args.workers, scheduler=args.scheduler, progress=bar,
+        res = run_sweep(spec, out=out, workers=args.workers, scheduler=args.scheduler, progress=bar.count,
                         batch_size=getattr(args, "batch_size", None))
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
+        bar.close()
         print(f"interrupted: {_stored_runs(out)} of {spec.n_runs} runs finished and are kept in {out}; "
               "run the same command again to resume (finished runs are not run again)", file=sys.stderr)
         return 130
-    if bar is not None:
-        bar.close()
+    bar.close()
     where = args.scheduler or f"{args.workers or os.cpu_count()} local worker(s)"
     print(f"{len(res.runs)} runs ({spec.n_points} points x {spec.replications} replications): "
           f"{res.computed} computed on {where}, {res.reused} already done, in {res.wall_s:.1f} s")

@@ -1,4 +1,5 @@
-"""Output paths checked before a run, so that a run of minutes never ends in "cannot write".
+"""Output paths checked before a run, so that a run of minutes never ends in "cannot write";
+and the one way every output is written (:func:`write_atomic`).
 
 A path is tried for real: a probe file is created (and removed) in its folder, which is the only
 test that answers for read-only mounts, ``/proc``, full quotas and root alike (``os.access``
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from simcontainer.scenario.errors import ScenarioError
@@ -67,3 +69,21 @@ def check_writable_folder(path: str | Path, flag: str, create: bool = True) -> P
                             "(allowed: a folder you can write to)") from None
     _probe(p, flag)
     return p
+
+
+def write_atomic(path: str | Path, writer: Callable[[Path], None] | str) -> None:
+    """Write ``path`` through a temporary file in the same folder and ``os.replace``: a reader
+    (or a crash, or Ctrl-C) sees the old file or the new one, never half of one. ``writer`` writes
+    the temporary path it is given (a table's ``to_parquet``, pyarrow's ``write_table``), or is
+    the text itself. OSError propagates (callers say which flag or file it was)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        if isinstance(writer, str):
+            tmp.write_text(writer, encoding="utf-8")
+        else:
+            writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

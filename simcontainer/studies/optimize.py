@@ -36,6 +36,7 @@ import pandas as pd
 
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.loading import dumps_scenario, parse_scenario
+from simcontainer.scenario.outputs import write_atomic
 from simcontainer.scenario.schema import Scenario
 from simcontainer.studies.study_runner import Runner
 from simcontainer.studies.sweep import BatchResult, Item
@@ -658,15 +659,11 @@ def best_toml(spec: OptimizeSpec, scenario: Scenario, row: pd.Series) -> str:
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 __all__ = [

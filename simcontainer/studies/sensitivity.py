@@ -35,6 +35,7 @@ import pandas as pd
 
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.guard import check_sweep_size
+from simcontainer.scenario.outputs import write_atomic
 from simcontainer.studies.optimize import point_scenario
 from simcontainer.studies.sweep import Progress, SweepResult, run_sweep
 from simcontainer.studies.sweep_design import (
@@ -212,10 +213,10 @@ def run_sensitivity(sweep: str | Path | SweepSpec, method: str, samples: int = 6
     indices = indices[cols]
     result = SensitivityResult(method, samples, spec.axes, indices, res, skipped, Path(out) if out is not None else None)
     if out is not None:
-        indices.to_parquet(Path(out) / INDICES_FILE, index=False)
+        write_atomic(Path(out) / INDICES_FILE, lambda tmp: indices.to_parquet(tmp, index=False))
         shown = list(metrics) if metrics else default_metrics(spec, indices)
         text = "\n\n".join(result.text(m) for m in shown if m in set(indices["metric"]))
-        (Path(out) / TABLE_FILE).write_text(text + "\n", encoding="utf-8")
+        write_atomic(Path(out) / TABLE_FILE, text + "\n")
     return result
 
 

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import pandas as pd
 
@@ -418,49 +418,11 @@ def _run_dask(items: list[Item], client: Any, batch_size: int | None,
         raise
 
 
-# --------------------------------------------------------------------------- progress and CLI
+# --------------------------------------------------------------------------- the output folder
 
 
-class ProgressBar:
-    """``sweep [#####.....]  120/500 runs  34.1 runs/s  ETA 0:11`` on stderr, ~10 times a second."""
-
-    def __init__(self, label: str = "sweep", stream: TextIO | None = None, min_interval: float = 0.1) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.min_interval = min_interval
-        self.start: float | None = None
-        self.first_done = 0
-        self.last = -math.inf
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if self.start is None:
-            self.start, self.first_done = now, done
-        if done < total and now - self.last < self.min_interval:
-            return
-        self.last = now
-        elapsed = now - self.start
-        new = done - self.first_done  # runs found in the store say nothing about speed
-        rate = new / elapsed if elapsed > 0 and new > 0 else 0.0
-        eta = _clock((total - done) / rate) if rate > 0 else "--:--"
-        frac = done / total if total else 1.0
-        bar = "#" * int(frac * 30)
-        self.stream.write(f"\r{self.label} [{bar:.<30}] {done}/{total} runs  {rate:6.1f} runs/s  ETA {eta}  ")
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def default_out(sweep_path: str | Path) -> Path:
@@ -501,7 +463,7 @@ def best_and_worst(res: SweepResult, metrics: Sequence[str] | None = None) -> pd
 
 
 __all__ = [
-    "Axis", "ProgressBar", "Run", "SweepResult", "SweepSpec", "best_and_worst", "default_out",
+    "Axis", "Run", "SweepResult", "SweepSpec", "best_and_worst", "default_out",
     "headline_metrics", "load_sweep",
     "parse_sweep", "rank_points", "run_batch", "run_sweep", "sweep", "t_quantile",
 ]

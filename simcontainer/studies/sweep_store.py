@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.outputs import check_writable_folder
+from simcontainer.scenario.outputs import check_writable_folder, write_atomic
 from simcontainer.studies.sweep_design import SweepSpec
 
 RUN_COLUMNS = ("point", "replication", "seed", "key")
@@ -305,13 +305,7 @@ class Store:
         table = pa.Table.from_pandas(df, preserve_index=False)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                _META: json.dumps(meta).encode()})
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def _missing(v: Any) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import math
-import os
 import signal
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from simcontainer.faces.serve.server import Server
 from simcontainer.faces.serve.sim import STEP_LIMIT_S, SimHost
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.loading import load_scenario
+from simcontainer.scenario.outputs import write_atomic
 from simcontainer.scenario.profiles import models_dir
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -139,9 +139,7 @@ def main(args: argparse.Namespace) -> int:
         server.close()
         if args.record is not None:
             text = session_toml(sim)
-            tmp = f"{args.record}.tmp{os.getpid()}"
-            Path(tmp).write_text(text, encoding="utf-8")
-            os.replace(tmp, args.record)
+            write_atomic(args.record, text)
             print(f"simcontainer serve: session written to {args.record} ({sim.calls} calls)", file=sys.stderr)
     return EXIT_OK
 
