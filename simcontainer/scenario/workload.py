@@ -18,7 +18,6 @@ from typing import TypeVar
 
 import numpy as np
 
-from simcontainer.scenario.references import resolve_path
 from simcontainer.scenario.schema import (
     ApiArrival,
     AzureArrival,
@@ -32,6 +31,7 @@ from simcontainer.scenario.schema import (
     Scenario,
     TraceArrival,
     Workload,
+    resolve_path,
 )
 
 Z95 = 1.6448536269514722  # standard normal 95th percentile
