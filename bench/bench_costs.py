@@ -1,4 +1,4 @@
-"""costs: what each kind of work costs the simulation, for the size guard (simcontainer.scenario.guard).
+"""costs: what each kind of work costs the simulation, for the size guard (simcontainer.engine.guard).
 
 Each source of events is run alone on a runtime with nothing to do, and counted in simpy steps
 (every event the engine processes is one ``env.step``), then timed:

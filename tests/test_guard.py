@@ -13,7 +13,7 @@ import pytest
 
 import simcontainer as sc
 from bench.bench_costs import count_steps
-from simcontainer.scenario import guard
+from simcontainer.engine import guard
 from simcontainer.studies.sweep_design import parse_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ from conftest import scenario_dict, sweep_base_toml
 import simcontainer as sc
 import simcontainer.engine.core as engine_mod
 import simcontainer.studies.sweep_design as sweep_design
+from simcontainer.engine import guard
 from simcontainer.faces.cli import main
-from simcontainer.scenario import guard
 from simcontainer.scenario.errors import SimcontainerError
 from simcontainer.studies.sweep import load_sweep, run_sweep
 

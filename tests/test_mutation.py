@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simcontainer as sc
+from simcontainer.engine import guard
 from simcontainer.faces.cli import main
-from simcontainer.scenario import guard
 from simcontainer.studies.sweep_design import parse_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

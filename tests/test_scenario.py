@@ -281,7 +281,7 @@ def test_density_takes_runtime_at_plane_and_refuses_pairs_that_do_not_exist():
 def test_check_refuses_an_instance_larger_than_a_host_and_run_still_runs_it(over, expect):
     """check names the resource, the need and the host's capacity; a run runs it (all rejected),
     so that a sweep over host sizes keeps its points where nothing started."""
-    from simcontainer.scenario import guard
+    from simcontainer.engine import guard
 
     s = sc.parse_scenario(_with(**over))
     with pytest.raises(sc.ScenarioError, match=re.escape(expect)):

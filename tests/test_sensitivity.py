@@ -16,8 +16,8 @@ import pytest
 from conftest import scenario_dict
 
 import simcontainer as sc
+from simcontainer.engine.guard import MAX_SWEEP_RUNS
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.guard import MAX_SWEEP_RUNS
 from simcontainer.studies.sensitivity import (
     analyse_function,
     points_of,

@@ -17,6 +17,7 @@ import simpy
 from simpy.core import StopSimulation
 from simpy.events import URGENT
 
+from simcontainer.engine.guard import check_size
 from simcontainer.engine.summary import Run as SummaryRun
 from simcontainer.engine.summary import build
 from simcontainer.model import faults
@@ -42,7 +43,6 @@ from simcontainer.model.registry import Distribution
 from simcontainer.model.restart import no_restart
 from simcontainer.model.warm import Warm, plan_for
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.guard import check_size
 from simcontainer.scenario.inputs import (
     check_run_args,
 )
@@ -410,7 +410,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, catalogue: Catalogu
              force: bool = False) -> Result:
     """Run ``scenario`` (with its own seed unless ``seed`` is given) and return the result.
 
-    A run the size guard expects not to fit in memory is refused (:mod:`simcontainer.scenario.guard`);
+    A run the size guard expects not to fit in memory is refused (:mod:`simcontainer.engine.guard`);
     ``force=True`` runs it anyway.
     """
 

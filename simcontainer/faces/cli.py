@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import simcontainer as sc
+from simcontainer.engine.guard import check_scenario
 from simcontainer.faces._launch.supervise import supervise
 from simcontainer.faces.progress import Progress
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
-from simcontainer.scenario.guard import check_scenario
 from simcontainer.scenario.outputs import check_writable_file, write_atomic
 from simcontainer.scenario.profiles import _read_toml, default_catalogue, models_dir, start_phases
 from simcontainer.scenario.schema import API_WORKERS_DEPRECATED

@@ -2,7 +2,7 @@
 elsewhere (runtimes, control planes and the runtime/plane pairs they make, images, host presets,
 trace files, workloads), inline control planes and their bases, prepulled images larger than the
 disk, scripted actions aimed at requests that never exist; and what one instance needs of a host
-(``check`` refuses an instance larger than a whole host: simcontainer.scenario.guard.check_scenario).
+(``check`` refuses an instance larger than a whole host: simcontainer.engine.guard.check_scenario).
 
 Each problem is one line ``path: what is wrong (allowed: ...)``, with "did you mean" where a name
 is close to a known one. This module works on plain data and on the schema's objects by their
@@ -433,7 +433,7 @@ def _amount(x: float, unit: str) -> str:
 def fit_problems(scenario: Scenario, images: dict[str, ImageSpec],
                  runtimes: dict[str, RuntimeProfile]) -> list[str]:
     """Instances larger than a whole empty host: the resource, the need and the host's capacity.
-    ``check`` refuses them (simcontainer.scenario.guard.check_scenario); a run still runs them (every
+    ``check`` refuses them (simcontainer.engine.guard.check_scenario); a run still runs them (every
     request rejected: a sweep over host sizes wants its "nothing started" points)."""
     h = scenario.host
     capacity = {"ram": (h.ram_mib - h.reserved_mib) * (h.memory_overcommit or 1.0),

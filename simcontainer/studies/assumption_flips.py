@@ -15,7 +15,7 @@ import numpy as np
 
 from simcontainer.engine.assumptions import assumptions
 from simcontainer.engine.core import simulate
-from simcontainer.scenario.guard import estimate
+from simcontainer.engine.guard import estimate
 from simcontainer.scenario.loading import parse_scenario
 from simcontainer.scenario.profiles import Catalogue
 from simcontainer.scenario.schema import Scenario

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simcontainer.engine.guard import check_sweep_size
 from simcontainer.scenario.errors import ScenarioError
-from simcontainer.scenario.guard import check_sweep_size
 from simcontainer.scenario.outputs import write_atomic
 from simcontainer.studies.optimize import point_scenario
 from simcontainer.studies.sweep import Progress, SweepResult, run_sweep
@@ -186,7 +186,7 @@ def run_sensitivity(sweep: str | Path | SweepSpec, method: str, samples: int = 6
 
     The runs go through :func:`simcontainer.studies.sweep.run_sweep` (``out`` resumes them); the indices
     are written to ``out/sensitivity.parquet`` and, for ``metrics``, ``out/sensitivity.txt``.
-    ``force`` takes a design past the sweep size guard (:mod:`simcontainer.scenario.guard`).
+    ``force`` takes a design past the sweep size guard (:mod:`simcontainer.engine.guard`).
     """
     base = sweep if isinstance(sweep, SweepSpec) else load_sweep(sweep, force=True)
     spec, unit = design_spec(base, method, samples, base.seed if seed is None else seed, force=force)

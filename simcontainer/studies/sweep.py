@@ -201,7 +201,7 @@ def sweep(path_or_spec: str | Path | dict[str, Any] | SweepSpec, *, force: bool 
           **kw: Any) -> SweepResult:
     """Load (a file, or plain data) if need be, and run: ``sc.sweep("x.toml", out="x.out")``.
 
-    ``force=True`` takes a sweep larger than the size guard allows (see :mod:`simcontainer.scenario.guard`).
+    ``force=True`` takes a sweep larger than the size guard allows (see :mod:`simcontainer.engine.guard`).
     """
     if isinstance(path_or_spec, SweepSpec):
         spec = path_or_spec

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simcontainer.engine.guard import check_sweep_size
 from simcontainer.scenario.errors import ScenarioError, did_you_mean, short_repr
-from simcontainer.scenario.guard import check_sweep_size
 from simcontainer.scenario.loading import load_scenario, parse_scenario, read_toml_text
 from simcontainer.scenario.schema import Scenario
 
@@ -332,7 +332,7 @@ def parse_sweep(data: dict[str, Any], base_dir: str | Path | None = None,
     """Validate sweep data into a :class:`SweepSpec`: every axis, every value, every point.
 
     ``base_scenario`` replaces the file's ``base`` (the UI passes the scenario it is editing).
-    More runs than :data:`simcontainer.scenario.guard.MAX_SWEEP_RUNS` are refused before the points are
+    More runs than :data:`simcontainer.engine.guard.MAX_SWEEP_RUNS` are refused before the points are
     built, unless ``force``.
     """
     if not isinstance(data, dict):

@@ -20,8 +20,8 @@ from typing import Any
 import streamlit as st
 
 import simcontainer as sc
+from simcontainer.engine import guard
 from simcontainer.faces.ui import worker
-from simcontainer.scenario import guard
 from simcontainer.scenario.profiles import models_dir
 from simcontainer.scenario.schema import Scenario
 from simcontainer.studies import planner
@@ -61,7 +61,7 @@ class Size:
 
 def size(scenario: Scenario) -> Size:
     """How many requests the scenario's arrivals make over the horizon: the library's size guard
-    (:func:`simcontainer.scenario.guard.estimate`, closed form, before running)."""
+    (:func:`simcontainer.engine.guard.estimate`, closed form, before running)."""
     est = guard.estimate(scenario)
     return Size(est.requests, est.largest, int(scenario.host.count))
 

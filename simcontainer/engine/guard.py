@@ -21,12 +21,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from simcontainer.model.controlplane import CONTROL_PLANES, ControlPlane
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import default_catalogue, resolve_images
 from simcontainer.scenario.references import fit_problems, instance_need
 from simcontainer.scenario.schema import (
     AzureArrival,
     BurstArrival,
+    ControlPlaneProfile,
     ExponentialLifetime,
     FixedLifetime,
     ForeverLifetime,
@@ -43,7 +45,7 @@ from simcontainer.scenario.workload import request_bound
 # 3.11.7). Step counts are the engine's (simpy steps per event kind); times are this machine's.
 STEPS_PER_START = 10.6            # a request's start path: api, create, boot, running (dockerd, runc)
 STEPS_PER_STOP = 2.6              # its stop path, when its lifetime ends within the horizon
-STEPS_PER_KUBELET = 5.2           # a pod sandbox's extra steps under the kubelet
+STEPS_PER_SANDBOX = 5.2           # a pod sandbox's extra steps (a plane with a sandbox phase: the kubelet)
 STEPS_PER_RESTART = 6.5           # one restart: exit, back-off, start again (a crash loop)
 STEPS_PER_PULL = 0.4             # one image pulled on one host, beside its layers (manifest, config)
 STEPS_PER_LAYER = 12.6           # each layer of it: round trips, download, decode, extract
@@ -67,8 +69,6 @@ BASE_MIB = 150.0                  # the interpreter, numpy, pandas, simpy
 MEMORY_SHARE = 0.5                # of the memory available now, at most
 MAX_SWEEP_RUNS = 20_000           # validating a point costs ~1 ms and ~50 KiB; past this, ask
 EVENTS_PER_REQUEST = STEPS_PER_START + STEPS_PER_STOP    # kept for callers of the old name
-DOCKER_BACKOFF = (0.1, 60.0, 10.0)        # initial, cap, reset-after (simcontainer.model.restart)
-KUBELET_BACKOFF = (10.0, 300.0, 600.0)
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,9 @@ def time_left(w: Workload, horizon: float) -> float:
     return horizon
 
 
-def plane_kind(w: Workload, scenario: Scenario) -> str:
+def plane_of(w: Workload, scenario: Scenario) -> tuple[type[ControlPlane], ControlPlaneProfile | None]:
+    """The workload's control plane: its class (which owns its defaults: restart policy, grace)
+    and its profile (its phases), or the plain base class and None when it names none known."""
     cat = default_catalogue()
     runtimes = scenario.runtime_table(cat)
     rt = runtimes.get(w.runtime)
@@ -143,8 +145,8 @@ def plane_kind(w: Workload, scenario: Scenario) -> str:
     try:
         cp = scenario.control_plane_table(cat).get(name)
     except ScenarioError:
-        return name
-    return str(cp.kind) if cp is not None and cp.kind else name
+        cp = None
+    return CONTROL_PLANES.get(str(cp.kind) if cp is not None and cp.kind else name, ControlPlane), cp
 
 
 def restarts_in(run_s: float, up_s: float, policy: tuple[float, float, float], limit: float) -> float:
@@ -182,30 +184,35 @@ def oom_up_s(w: Workload) -> float:
     return math.inf
 
 
-def _restart_policy(w: Workload, kind: str, oom: bool = False) -> tuple[tuple[float, float, float], float] | None:
-    """(back-off, most restarts) of a failing instance, or None when it is not restarted (an OOM
-    kill exits 137: on-failure restarts it whatever the app's own crash code)."""
-    mode = w.restart or ("always" if kind == "kubelet" else "no")
-    if mode == "no" or (mode.startswith("on-failure") and w.crash_exit_code == 0 and not oom):
+def _restart_policy(w: Workload, plane: type[ControlPlane], oom: bool = False
+                    ) -> tuple[tuple[float, float, float], float] | None:
+    """(back-off: initial, cap, reset-after; most restarts) of a failing instance under its
+    plane's restart policy (the plane's class decides the default and the back-off), or None
+    when it is not restarted (an OOM kill exits 137: on-failure restarts it whatever the app's
+    own crash code)."""
+    policy = plane.restart_policy(w.restart)
+    mode = getattr(policy, "mode", "no")
+    if mode == "no" or (mode == "on-failure" and w.crash_exit_code == 0 and not oom):
         return None
-    limit = float(mode.partition(":")[2] or "inf")
-    return (KUBELET_BACKOFF if kind == "kubelet" else DOCKER_BACKOFF), limit
+    limit = float(getattr(policy, "max_retries", 0) or math.inf)
+    return (policy.initial_s, policy.cap_s, policy.reset_after_s), limit
 
 
 def workload_work(w: Workload, scenario: Scenario) -> dict[str, float]:
     """Events of one workload by source: requests (start + stop), restarts, usage ticks."""
     horizon = scenario.duration_s
     n = expected_requests(w, scenario)
-    kind = plane_kind(w, scenario)
+    plane, profile = plane_of(w, scenario)
     left = time_left(w, horizon)
     life = mean_life(w.lifetime)
     running = min(life, left)                       # mean running time of an instance
     ends = min(1.0, left / life) if math.isfinite(life) and life > 0 else (1.0 if life == 0 else 0.0)
-    start = STEPS_PER_START + (STEPS_PER_KUBELET if kind == "kubelet" else 0.0)
+    sandbox = profile is not None and (profile.sandbox.median_s or profile.sandbox.cpu_s or profile.sandbox.serial_s)
+    start = STEPS_PER_START + (STEPS_PER_SANDBOX if sandbox else 0.0)
     out = {"requests": n * (start + ends * STEPS_PER_STOP)}
     crash, oom = mean_life(w.time_to_failure), oom_up_s(w)
     up = min(crash, oom)
-    policy = _restart_policy(w, kind, oom=oom < crash)
+    policy = _restart_policy(w, plane, oom=oom < crash)
     restarts = 0.0
     if policy is not None and math.isfinite(up):
         per = restarts_in(running, up, *policy)
@@ -269,7 +276,7 @@ def _fault_events(scenario: Scenario, requests: float) -> float:
                 continue
             alive = _alive(w, scenario)
             alive = alive / scenario.host.count if f.kind in ("host_panic", "daemon_restart") else min(alive, 1.0)
-            policy = _restart_policy(w, plane_kind(w, scenario))
+            policy = _restart_policy(w, plane_of(w, scenario)[0])
             if policy is None:
                 lost = alive                                   # once: nothing comes back
             else:
