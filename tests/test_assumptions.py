@@ -53,3 +53,17 @@ def test_flipping_admission_away_from_backfill_drops_its_settings():
                                           "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
     q = flipped(s, "daemon.admission", "queue")
     assert q.daemon.admission == "queue" and not q.daemon.preemption
+
+
+def test_the_default_restart_policy_is_the_plane_class_s():
+    # a pod under the kubelet restarts Always unless told; a container under dockerd restarts nothing
+    s = sc.parse_scenario({"name": "k", "duration_s": 10, "host": "server-64g",
+                           "workloads": [{"name": "pod", "runtime": "runc", "control_plane": "kubelet",
+                                          "image": "python:3.12-slim", "mem_mib": 64,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}},
+                                         {"name": "ctr", "runtime": "runc", "control_plane": "dockerd",
+                                          "image": "python:3.12-slim", "mem_mib": 64,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
+    by = {a["key"]: a for a in assumptions(s)}
+    assert by["workloads.pod.restart"]["value"] == "always"
+    assert by["workloads.ctr.restart"]["value"] == "no"

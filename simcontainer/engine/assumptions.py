@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from simcontainer.model.controlplane import CONTROL_PLANES
 from simcontainer.scenario.profiles import Catalogue, default_catalogue
 from simcontainer.scenario.schema import Scenario
 
@@ -100,7 +101,7 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
         if w.restart is None:
             plane = w.control_plane or rt.control_plane or "direct"
             spec = scenario.control_plane_table(cat).get(plane)
-            default = "always" if spec is not None and spec.kind == "kubelet" else "no"
+            default = CONTROL_PLANES[(spec.kind if spec is not None else None) or "direct"].default_restart
             out.append(_entry(f"workloads.{w.name}.restart", default, False,
                               f"default of its control plane ({plane})",
                               "what happens when the app exits or crashes", None))

@@ -170,23 +170,4 @@ def no_restart(ex: Exit, k: int) -> float | None:
 no_restart.reset_after_s = 0.0      # type: ignore[attr-defined]
 
 
-def policy_for(restart: str | None, plane_kind: str | None) -> RestartPolicy:
-    """The policy of a workload's ``restart`` under its control plane (kubelet: CrashLoopBackOff,
-    default ``always`` as a pod's restartPolicy; every other plane: Docker's, default ``no``)."""
-    kubelet = plane_kind == "kubelet"
-    spec = restart if restart is not None else ("always" if kubelet else "no")
-    mode, _, n = spec.partition(":")
-    if kubelet:
-        return CrashLoopBackOff("always" if mode == "unless-stopped" else mode)
-    if mode == "no":
-        return no_restart
-    return DockerRestart(mode, int(n) if n else 0)
-
-
-
-
-
-
-
-
-__all__ = ["CAUSES", "CrashLoopBackOff", "DockerRestart", "EXIT_SIGKILL", "EXIT_SIGTERM", "Exit", "FlowBackoff", "ImagePullBackOff", "RestartPolicy", "doubling", "no_restart", "policy_for"]
+__all__ = ["CAUSES", "CrashLoopBackOff", "DockerRestart", "EXIT_SIGKILL", "EXIT_SIGTERM", "Exit", "FlowBackoff", "ImagePullBackOff", "RestartPolicy", "doubling", "no_restart"]
