@@ -299,3 +299,21 @@ def test_a_sweep_ranking_by_p95_puts_points_where_nothing_started_last(tmp_path)
         assert ranked["n"].tolist() == [1, 0] and math.isnan(ranked["mean"].iloc[-1])
     assert res.ranked("workloads.w.startup_s.p95")["host.ram_mib"].iloc[0] == 4096
     assert isinstance(ranked, pd.DataFrame)
+
+
+# --------------------------------------------------------------------------- what the answer assumed
+
+
+def test_every_result_says_what_it_assumed_without_rerunning():
+    data = scenario_dict(duration_s=10)
+    data["workloads"][0].update(arrival={"kind": "burst", "count": 2})
+    s = _run(data).summary
+    by = {a["key"]: a for a in s["assumptions"]}
+    assert {"host.reserved_mib", "daemon.admission", "registry.egress_mb_s", "memory model"} <= set(by)
+    for a in s["assumptions"]:
+        assert set(a) == {"key", "value", "default", "source", "why", "flip_to"}    # no effect: nothing rerun
+    assert by["daemon.admission"]["value"] == "queue" and not by["daemon.admission"]["default"]   # chosen
+    assert by["host.reserved_mib"]["default"]                                    # left to the default
+    # a list: left out of the sweep tables (they average numbers), kept in the JSON
+    assert not any(k.startswith("assumptions") for k in flatten_metrics(s))
+    assert json.loads(to_json(s))["assumptions"] == s["assumptions"]

@@ -400,7 +400,8 @@ class Engine:
         summary = build(SummaryRun(
             self.recorder, self.hosts, horizon, sc.name, self.seed, names, [w.runtime for w in sc.workloads],
             demands=[p.demand for p in self.plans], priorities=[w.priority for w in sc.workloads],
-            request_rates=[w.requests_per_s for w in sc.workloads], daemon=sc.daemon, notices=notices))
+            request_rates=[w.requests_per_s for w in sc.workloads], daemon=sc.daemon, notices=notices,
+            scenario=sc, catalogue=self.catalogue))
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 

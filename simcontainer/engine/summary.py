@@ -12,7 +12,9 @@ asks every part in turn and returns the summary; nothing changes it afterwards. 
 - :class:`Hosts`: cluster totals and per host;
 - :class:`Api`, :class:`AdmissionInfo`, :class:`Faults` (each fault's recovery,
   :func:`simcontainer.model.faults.recovery`), :class:`MemoryInfo` (asked of
-  :class:`simcontainer.model.memory.Memory`), :class:`Notices` (what the run itself has to say).
+  :class:`simcontainer.model.memory.Memory`), :class:`Notices` (what the run itself has to say);
+- :class:`Assumed`: what the answer rests on (:func:`simcontainer.engine.assumptions.assumptions`:
+  each default a planner would want to choose, its value and where it comes from).
 
 A figure over nothing -- a startup percentile when no instance became ready, a mean wait when
 nobody was admitted -- is None (JSON null), never 0.
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from simcontainer.engine.assumptions import assumptions
 from simcontainer.model.faults import recovery
 from simcontainer.model.metrics import (
     _SERIES_CODE,
@@ -66,6 +69,8 @@ class Run:
     request_rates: Sequence[float] = ()
     daemon: Any = None                  # the scenario's ``daemon`` table
     notices: list[str] = field(default_factory=list)    # warnings the engine has for the run
+    scenario: Any = None                # the scenario that ran and its catalogue (what it assumed)
+    catalogue: Any = None
 
     def __post_init__(self) -> None:
         for h in self.hosts:
@@ -115,7 +120,7 @@ def default_sections(run: Run) -> list[Section]:
     out: list[Section] = [RunInfo(), Workloads(), Hosts(), Api(), AdmissionInfo(), Faults()]
     if run.rec.memory is not None:
         out.append(MemoryInfo())
-    out.append(Notices())
+    out += [Notices(), Assumed()]
     return out
 
 
@@ -139,6 +144,15 @@ class Faults(_Quiet):
 class MemoryInfo(_Quiet):
     def section(self, run: Run) -> dict[str, Any]:
         return {"memory": run.rec.memory.summary(run.horizon, run.names)}
+
+
+class Assumed(_Quiet):
+    """What the answer rests on: each setting that can move it a lot, its value, whether the
+    scenario chose it, where the default comes from, and what it would flip to (the flips' effects
+    are measured by rerunning: :mod:`simcontainer.studies.assumption_flips`)."""
+
+    def section(self, run: Run) -> dict[str, Any]:
+        return {"assumptions": assumptions(run.scenario, run.catalogue) if run.scenario is not None else []}
 
 
 class Notices:
@@ -536,5 +550,5 @@ def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, run: tuple[np.nda
             "exit_codes": {str(int(c)): int(n) for c, n in zip(codes, counts)}}
 
 
-__all__ = ["AdmissionInfo", "Api", "Faults", "Hosts", "MemoryInfo", "Notices", "Run", "RunInfo", "Section", "Workloads", "build",
+__all__ = ["AdmissionInfo", "Api", "Assumed", "Faults", "Hosts", "MemoryInfo", "Notices", "Run", "RunInfo", "Section", "Workloads", "build",
            "default_sections"]
