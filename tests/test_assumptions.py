@@ -67,3 +67,14 @@ def test_the_default_restart_policy_is_the_plane_class_s():
     by = {a["key"]: a for a in assumptions(s)}
     assert by["workloads.pod.restart"]["value"] == "always"
     assert by["workloads.ctr.restart"]["value"] == "no"
+
+
+def test_no_typical_reserve_is_offered_where_it_would_fill_the_host():
+    s = sc.parse_scenario({"name": "tiny", "duration_s": 10,
+                           "host": {"cpu_cores": 1, "ram_mib": 200, "disk_gib": 1},
+                           "workloads": [{"name": "a", "runtime": "runc", "image": "alpine:3.20", "mem_mib": 16,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
+    by = {a["key"]: a for a in assumptions(s)}
+    assert by["host.reserved_mib"]["flip_to"] is None          # 255 MiB kept of 200: nothing to run
+    effects = {a["key"]: a for a in flip_effects(s, sc.simulate(s).summary)}
+    assert effects["host.reserved_mib"]["effect"] is None and "flip_error" not in effects["host.reserved_mib"]

@@ -304,3 +304,59 @@ def test_plan_hosts_needed_says_when_one_instance_fits_no_host(capsys, tmp_path)
     assert rows["qemu-kvm"]["hosts"] is None and rows["qemu-kvm"]["binding"] == "does not fit on one host"
     code, out, _ = run_plan(capsys, "hosts-needed", str(p), "--runtimes", "runc,qemu-kvm")
     assert code == 0 and "qemu-kvm: one instance does not fit on a host" in out
+
+
+# --------------------------------------------------------------------------- what a run assumed
+
+FC_BURST = """name = "fc-burst"
+duration_s = 120
+host = "server-64g"
+[[workloads]]
+name = "vm"
+runtime = "firecracker"
+image = "firecracker-rootfs"
+mem_mib = 512
+arrival = { kind = "burst", count = 20, at_s = 0 }
+"""
+
+
+def _assumption_lines(out: str) -> dict[str, str]:
+    block = out[out.index("\nassumptions ("):]
+    return {line.split(" = ")[0].strip(): line for line in block.splitlines()[2:] if " = " in line}
+
+
+def test_run_ends_with_its_assumptions_and_measures_the_cheap_flips(capsys, tmp_path):
+    path = tmp_path / "fc.toml"
+    path.write_text(FC_BURST, encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-progress")
+    assert code == 0
+    lines = _assumption_lines(out)
+    disk = lines["workloads.vm.vm_disk"]
+    # left to its default, and the paired rerun with overlay disks: the startup falls, nothing else moves
+    assert disk.startswith("  workloads.vm.vm_disk = copy (default) · overlay: p50 startup ")
+    was, now = (float(x) for x in disk.split("p50 startup ")[1].split(" s,")[0].split(" -> "))
+    assert now < was / 3 and "started 20 -> 20" in disk
+    assert lines["registry.egress_mb_s"].startswith("  registry.egress_mb_s = unset (default: unlimited")
+    assert "(default of its control plane (firecracker))" in lines["workloads.vm.restart"]
+    assert "memory model" in lines and "flips not measured" not in out
+
+    code, out, _ = run_cli(capsys, "run", str(path), "--json", "--no-progress")
+    by = {a["key"]: a for a in json.loads(out)["assumptions"]}
+    eff = by["workloads.vm.vm_disk"]["effect"]
+    assert eff["flipped"]["startup_p50_s"] < eff["as_run"]["startup_p50_s"] / 3
+    assert by["memory model"]["effect"] is None                 # nothing to flip: nothing rerun
+
+
+def test_no_flips_and_flips_too_dear_say_the_assumptions_without_rerunning(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "fc.toml"
+    path.write_text(FC_BURST, encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--no-progress")
+    assert code == 0 and " · overlay: " not in out
+    assert _assumption_lines(out)["workloads.vm.vm_disk"].startswith("  workloads.vm.vm_disk = copy (default) · copy:")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--json", "--no-progress")
+    assert all("effect" not in a for a in json.loads(out)["assumptions"])
+    monkeypatch.setattr("simcontainer.studies.assumption_flips.FLIP_BUDGET_S", 0.0)
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-progress")
+    assert " · overlay: " not in out and "flips not measured" in out and "--flips measures them" in out
+    code, out, _ = run_cli(capsys, "run", str(path), "--flips", "--no-progress")     # asked: measured anyway
+    assert " · overlay: p50 startup " in out and "flips not measured" not in out

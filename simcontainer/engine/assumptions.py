@@ -55,11 +55,12 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
     cat = catalogue or default_catalogue()
     runtimes = scenario.runtime_table(cat)
     host, daemon, reg = scenario.host, scenario.daemon, scenario.registry
+    reserve = typical_reserve_mib(host.ram_mib)     # a typical reserve: none on a host it would fill
     out = [
         _entry("host.reserved_mib", host.reserved_mib, _set(host, "reserved_mib"),
                "scenario" if _set(host, "reserved_mib") else "default: nothing kept for the host",
                "RAM kept for the OS, the daemons and the kubelet; admission never hands it out",
-               typical_reserve_mib(host.ram_mib) if host.reserved_mib == 0 else 0.0),
+               (reserve if reserve < host.ram_mib else None) if host.reserved_mib == 0 else 0.0),
         _entry("daemon.admission", daemon.admission, _set(daemon, "admission"),
                "scenario" if _set(daemon, "admission") else "default",
                {"queue": "a request that does not fit waits in strict FIFO order (head of line)",

@@ -150,15 +150,75 @@ def cmd_run(args: argparse.Namespace) -> int:
         _write_atomic(events_out, lambda p: result.events.to_parquet(p, index=False))
     if ts_out is not None:
         _write_atomic(ts_out, lambda p: result.timeseries.to_parquet(p, index=False))
+    assumed, cost = _assumed(args, scenario, result)
     if args.json:
-        print(to_json(result.summary))
+        print(to_json({**result.summary, "assumptions": assumed}))
     else:
         print(render_summary(result.summary))
         if scenario.actions:
             print(f"\nAPI calls (scripted actions)\n{render_api_calls(scenario, result.recorder.api_calls)}")
         print(f"\n{result.summary['events']:,} events in {result.wall_s:.2f} s wall time")
+        print(f"\n{render_assumptions(assumed, cost)}")
     print_warnings(result.summary["warnings"])
     return EXIT_OK
+
+
+FLIPS = "simcontainer.studies.assumption_flips"     # loaded when a run ends (it imports the engine)
+
+
+def _assumed(args: argparse.Namespace, scenario: Any, result: Any) -> tuple[list[dict[str, Any]], float | None]:
+    """The run's assumptions, each with its ``effect`` measured by a paired rerun when the flips
+    are cheap (or ``--flips``; ``--no-flips`` never), and otherwise the compute they would take."""
+    items = result.summary["assumptions"]
+    if not any(a["flip_to"] is not None for a in items) or args.flips is False:
+        return items, None
+    cost = float(_handler(FLIPS, "flip_cost_s")(scenario))
+    if args.flips is None and cost > _handler(FLIPS, "FLIP_BUDGET_S"):
+        return items, cost
+    progress = ProgressLine(f"assumptions of {scenario.name}: flipping each", enabled=_progress_enabled(args))
+    try:
+        return _handler(FLIPS, "flip_effects")(scenario, result.summary, args.seed, progress=progress), None
+    finally:
+        progress.close()
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "unset"
+    if isinstance(v, float):
+        return f"{v:,.1f}".removesuffix(".0")
+    return str(v)
+
+
+def _headline(a: dict[str, Any]) -> str:
+    """'p50 startup 58.2 -> 2.44 s, started 100 -> 100' (and the peak running when it moved)."""
+    was, now = a["as_run"], a["flipped"]
+    out = (f"p50 startup {_fmt(was['startup_p50_s'])} -> {_fmt(now['startup_p50_s'])} s, "
+           f"started {was['started']} -> {now['started']}")
+    if was["peak_running"] != now["peak_running"]:
+        out += f", peak running {was['peak_running']} -> {now['peak_running']}"
+    return out
+
+
+def render_assumptions(items: list[dict[str, Any]], cost_s: float | None = None) -> str:
+    """The ``assumptions`` block: one line per setting the answer rests on, ``key = value
+    (default / chosen)``, what it decides, and -- where measured -- the headline as run and with
+    that one setting flipped (the same seed and arrivals)."""
+    if not items:
+        return ""
+    lines = ["assumptions (what this answer rests on; flipped: the same run, same seed, with that one setting changed)"]
+    for a in items:
+        src = a["source"] if a["default"] and a["source"] != "default" else ("default" if a["default"] else "chosen")
+        line = f"  {a['key']} = {_value(a['value'])} ({src})"
+        effect = a.get("effect")
+        if effect:
+            line += f" · {_value(a['flip_to'])}: {_headline(effect)}"
+        elif a.get("flip_error"):
+            line += f" · {_value(a['flip_to'])}: not run ({a['flip_error'].splitlines()[-1].strip(' -')})"
+        lines.append(f"{line} · {a['why']}")
+    if cost_s is not None:
+        lines.append(f"  (flips not measured: about {cost_s:,.0f} s of reruns; --flips measures them)")
+    return "\n".join(lines)
 
 
 def to_json(data: Any) -> str:
@@ -517,6 +577,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
     r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    fl = r.add_mutually_exclusive_group()
+    fl.add_argument("--flips", dest="flips", action="store_true", default=None,
+                    help="rerun once per assumption with it flipped, and show how far the headline moves "
+                         "(default: when the reruns are cheap)")
+    fl.add_argument("--no-flips", dest="flips", action="store_false", help="never rerun to measure the flips")
     force_flag(r)
     progress_flags(r)
     r.set_defaults(func=cmd_run)

@@ -15,6 +15,7 @@ import numpy as np
 
 from simcontainer.engine.assumptions import assumptions
 from simcontainer.engine.core import simulate
+from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.guard import estimate
 from simcontainer.scenario.loading import parse_scenario
 from simcontainer.scenario.profiles import Catalogue
@@ -70,8 +71,8 @@ def flip_effects(scenario: Scenario, base_summary: dict[str, Any], seed: int | N
                  catalogue: Catalogue | None = None,
                  progress: Callable[[float], None] | None = None) -> list[dict[str, Any]]:
     """The result's assumptions, each with ``effect``: the headline as run and with that one
-    assumption flipped (None where the assumption has no flip). ``base_summary`` is the run's
-    own summary (not rerun)."""
+    assumption flipped (None where the assumption has no flip, or where the flipped scenario is
+    not valid: then ``flip_error`` says why). ``base_summary`` is the run's own summary (not rerun)."""
     out = []
     items = assumptions(scenario, catalogue)
     base = headline(base_summary)
@@ -79,9 +80,12 @@ def flip_effects(scenario: Scenario, base_summary: dict[str, Any], seed: int | N
     for k, a in enumerate(items):
         a = dict(a)
         if a["flip_to"] is not None:
-            other = simulate(flipped(scenario, a["key"], a["flip_to"], catalogue), seed, catalogue=catalogue,
-                             force=True).summary
-            a["effect"] = {"as_run": base, "flipped": headline(other)}
+            try:
+                other = simulate(flipped(scenario, a["key"], a["flip_to"], catalogue), seed, catalogue=catalogue,
+                                 force=True).summary
+                a["effect"] = {"as_run": base, "flipped": headline(other)}
+            except ScenarioError as exc:        # a flip this scenario cannot take: said, not run
+                a["effect"], a["flip_error"] = None, str(exc)
             if progress is not None:
                 progress((flips.index(items[k]) + 1) / len(flips))
         else:
