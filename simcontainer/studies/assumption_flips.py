@@ -25,9 +25,13 @@ from simcontainer.scenario.schema import Scenario
 FLIP_BUDGET_S = 20.0
 
 
-def headline(summary: dict[str, Any]) -> dict[str, float | int | None]:
+def headline(summary: dict[str, Any], workload: str | None = None) -> dict[str, float | int | None]:
     """A run's headline: requests-weighted startup p50/p95 over the workloads that started any,
-    started and requested counts, peak running."""
+    started and requested counts, peak running; of one ``workload`` alone when named."""
+    if workload is not None:
+        w = summary["workloads"][workload]
+        return {"startup_p50_s": w["startup_s"]["p50"], "startup_p95_s": w["startup_s"]["p95"],
+                "started": int(w["started"]), "requested": int(w["requested"]), "peak_running": w["peak_running"]}
     ws = summary["workloads"].values()
     started = sum(int(w["started"]) for w in ws)
     requested = sum(int(w["requested"]) for w in ws)
@@ -71,7 +75,8 @@ def flip_effects(scenario: Scenario, base_summary: dict[str, Any], seed: int | N
                  catalogue: Catalogue | None = None,
                  progress: Callable[[float], None] | None = None) -> list[dict[str, Any]]:
     """The result's assumptions, each with ``effect``: the headline as run and with that one
-    assumption flipped (None where the assumption has no flip, or where the flipped scenario is
+    assumption flipped (and, for a workload's own setting, ``workload``: that workload's headline
+    as run and flipped) (None where the assumption has no flip, or where the flipped scenario is
     not valid: then ``flip_error`` says why). ``base_summary`` is the run's own summary (not rerun)."""
     out = []
     items = assumptions(scenario, catalogue)
@@ -84,6 +89,10 @@ def flip_effects(scenario: Scenario, base_summary: dict[str, Any], seed: int | N
                 other = simulate(flipped(scenario, a["key"], a["flip_to"], catalogue), seed, catalogue=catalogue,
                                  force=True).summary
                 a["effect"] = {"as_run": base, "flipped": headline(other)}
+                if a["key"].startswith("workloads."):     # a workload's own setting: its own headline too
+                    name = a["key"].split(".", 2)[1]
+                    a["effect"]["workload"] = {"name": name, "as_run": headline(base_summary, name),
+                                               "flipped": headline(other, name)}
             except ScenarioError as exc:        # a flip this scenario cannot take: said, not run
                 a["effect"], a["flip_error"] = None, str(exc)
             if progress is not None:
