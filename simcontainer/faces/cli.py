@@ -191,14 +191,19 @@ def _value(v: Any) -> str:
 
 
 def _headline(a: dict[str, Any]) -> str:
-    """'p50 startup 58.2 -> 2.44 s, started 100 -> 100' (and the peak running when it moved); for
-    a workload's own setting, that workload's figures (its key names it)."""
+    """'p50 startup 58.2 -> 2.44 s, started 100 -> 100' (and the peak running, OOM kills and
+    failed starts when they moved); for a workload's own setting, that workload's figures (its
+    key names it)."""
     own = a.get("workload")
     was, now = (own["as_run"], own["flipped"]) if own else (a["as_run"], a["flipped"])
     out = (f"p50 startup {_fmt(was['startup_p50_s'])} -> {_fmt(now['startup_p50_s'])} s, "
            f"started {was['started']} -> {now['started']}")
-    if was["peak_running"] != now["peak_running"]:
-        out += f", peak running {was['peak_running']} -> {now['peak_running']}"
+    for key, label in (("peak_running", "peak running"), ("oom_kills", "OOM kills"),
+                       ("failed_starts", "failed starts")):
+        if was.get(key) != now.get(key):        # what moved besides
+            out += f", {label} {was.get(key)} -> {now.get(key)}"
+    if _pct(was.get("availability")) != _pct(now.get("availability")):     # a workload's own
+        out += f", availability {_pct(was['availability'])} -> {_pct(now['availability'])}"
     return out
 
 

@@ -3,7 +3,8 @@
 :func:`simcontainer.engine.assumptions.assumptions` lists what a result assumed and the value each
 assumption would flip to; :func:`flip_effects` reruns the scenario once per flip, same seed and
 arrivals, and reports the headline of both runs: startup p50 and p95 over every instance that
-became ready, instances started of those requested, and the peak running. Computed, never guessed.
+became ready, instances started of those requested, the peak running, OOM kills and failed
+starts. Computed, never guessed.
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ FLIP_BUDGET_S = 20.0
 
 def headline(summary: dict[str, Any], workload: str | None = None) -> dict[str, float | int | None]:
     """A run's headline: requests-weighted startup p50/p95 over the workloads that started any,
-    started and requested counts, peak running; of one ``workload`` alone when named."""
+    started and requested counts, peak running, OOM kills (0 without the memory model) and failed
+    starts; of one ``workload`` alone when named (with its availability)."""
+    mem = summary.get("memory")
     if workload is not None:
         w = summary["workloads"][workload]
         return {"startup_p50_s": w["startup_s"]["p50"], "startup_p95_s": w["startup_s"]["p95"],
-                "started": int(w["started"]), "requested": int(w["requested"]), "peak_running": w["peak_running"]}
+                "started": int(w["started"]), "requested": int(w["requested"]), "peak_running": w["peak_running"],
+                "oom_kills": mem["workloads"][workload]["oom_kills"] if mem else 0,
+                "failed_starts": int(w["lifecycle"]["failed_starts"]),
+                "availability": w["lifecycle"]["availability"]}
     ws = summary["workloads"].values()
     started = sum(int(w["started"]) for w in ws)
     requested = sum(int(w["requested"]) for w in ws)
@@ -43,7 +49,9 @@ def headline(summary: dict[str, Any], workload: str | None = None) -> dict[str, 
         return float(np.average([v for v, _ in pairs], weights=[n for _, n in pairs]))
 
     return {"startup_p50_s": weighted("p50"), "startup_p95_s": weighted("p95"), "started": started,
-            "requested": requested, "peak_running": summary["host"]["peak_running"]}
+            "requested": requested, "peak_running": summary["host"]["peak_running"],
+            "oom_kills": mem["oom_kills"] if mem else 0,
+            "failed_starts": sum(int(w["lifecycle"]["failed_starts"]) for w in ws)}
 
 
 def flipped(scenario: Scenario, key: str, value: Any, catalogue: Catalogue | None = None) -> Scenario:
