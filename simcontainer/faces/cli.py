@@ -305,18 +305,18 @@ def render_memory(s: dict[str, Any]) -> str:
         why.append(f"{physical:,.0f} less {kept:,.0f} kept for the host")
     lines = [f"RAM reserved: peak {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB{over}"
              + (f" ({'; '.join(why)})" if why else "") + f", mean {h['mean_ram_mib']:,.0f} MiB"
-             + " (admission's promise)"]
+             + " · what admission promised the instances"]
     mem = s.get("memory")
     if mem is None:
-        lines.append("RAM resident: not modelled (no workload sets usage or mem_limit_mib: each instance "
-                     "counts as using what it reserved, and nothing is OOM-killed)")
+        lines.append("RAM resident: not modelled · no workload sets usage or mem_limit_mib: each instance "
+                     "counts as using what it reserved, and nothing is OOM-killed")
         return "\n".join(lines)
     hosts = mem["hosts"]
     k, top = max(enumerate(hosts), key=lambda kh: kh[1]["peak_used_mib"] / kh[1]["capacity_mib"])
     where = f" on host {k}, the fullest of {n}" if n > 1 else ""
-    line = (f"RAM resident: peak {top['peak_used_mib']:,.0f} of {top['capacity_mib']:,.0f} MiB{where}"
-            " (physical RAM the instances used")
-    line += f"; swap peak {top['peak_swapped_mib']:,.0f} of {top['swap_mib']:,.0f} MiB)" if top["swap_mib"] else ")"
+    line = f"RAM resident: peak {top['peak_used_mib']:,.0f} of {top['capacity_mib']:,.0f} MiB{where}"
+    line += f", swap peak {top['peak_swapped_mib']:,.0f} of {top['swap_mib']:,.0f} MiB" if top["swap_mib"] else ""
+    line += " · physical RAM the instances used, against the host's RAM less what it keeps"
     lines.append(line)
     ws = mem["workloads"].values()
     host_k, cgroup_k = sum(w["host_kills"] for w in ws), sum(w["cgroup_kills"] for w in ws)
