@@ -90,7 +90,8 @@ def same_summary(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b), key=str):
-            if k not in ("scenario", "wall_s"):
+            # assumptions say what the file chose; a recorded session writes every field out
+            if k not in ("scenario", "wall_s", "assumptions"):
                 out += same_summary(a.get(k), b.get(k), f"{path}.{k}")
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):

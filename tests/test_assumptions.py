@@ -53,3 +53,49 @@ def test_flipping_admission_away_from_backfill_drops_its_settings():
                                           "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
     q = flipped(s, "daemon.admission", "queue")
     assert q.daemon.admission == "queue" and not q.daemon.preemption
+
+
+def test_the_default_restart_policy_is_the_plane_class_s():
+    # a pod under the kubelet restarts Always unless told; a container under dockerd restarts nothing
+    s = sc.parse_scenario({"name": "k", "duration_s": 10, "host": "server-64g",
+                           "workloads": [{"name": "pod", "runtime": "runc", "control_plane": "kubelet",
+                                          "image": "python:3.12-slim", "mem_mib": 64,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}},
+                                         {"name": "ctr", "runtime": "runc", "control_plane": "dockerd",
+                                          "image": "python:3.12-slim", "mem_mib": 64,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
+    by = {a["key"]: a for a in assumptions(s)}
+    assert by["workloads.pod.restart"]["value"] == "always"
+    assert by["workloads.ctr.restart"]["value"] == "no"
+
+
+def test_no_typical_reserve_is_offered_where_it_would_fill_the_host():
+    s = sc.parse_scenario({"name": "tiny", "duration_s": 10,
+                           "host": {"cpu_cores": 1, "ram_mib": 200, "disk_gib": 1},
+                           "workloads": [{"name": "a", "runtime": "runc", "image": "alpine:3.20", "mem_mib": 16,
+                                          "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
+    by = {a["key"]: a for a in assumptions(s)}
+    assert by["host.reserved_mib"]["flip_to"] is None          # 255 MiB kept of 200: nothing to run
+    effects = {a["key"]: a for a in flip_effects(s, sc.simulate(s).summary)}
+    assert effects["host.reserved_mib"]["effect"] is None and "flip_error" not in effects["host.reserved_mib"]
+
+
+def test_an_overcommit_flips_to_none_and_its_kills_and_failures_are_in_the_headline():
+    s = sc.parse_scenario({
+        "name": "oc", "duration_s": 600, "seed": 7,
+        "host": {"cpu_cores": 8, "ram_mib": 8192, "disk_gib": 100, "reserved_mib": 1024, "memory_overcommit": 1.5},
+        "daemon": {"prepull": ["python:3.12-slim"]},
+        "workloads": [{"name": "api", "runtime": "runc", "image": "python:3.12-slim", "mem_mib": 1024,
+                       "restart": "always", "lifetime": {"kind": "forever"},
+                       "usage": {"working_set_mib": 700, "ramp_s": 60, "cv": 0.3, "interval_s": 60},
+                       "arrival": {"kind": "burst", "count": 12, "at_s": 0}}]})
+    res = sc.simulate(s)
+    by = {a["key"]: a for a in flip_effects(s, res.summary)}
+    oc = by["host.memory_overcommit"]
+    assert oc["flip_to"] == 1.0
+    was, now = oc["effect"]["as_run"], oc["effect"]["flipped"]
+    assert was["oom_kills"] == res.summary["memory"]["oom_kills"] > 0 and was["failed_starts"] > 0
+    # promising no more than the RAM: fewer start, none is killed, no restart lacks room
+    assert now["started"] < was["started"] and now["oom_kills"] == 0 and now["failed_starts"] == 0
+    assert headline(res.summary, "api")["availability"] == res.summary["workloads"]["api"]["lifecycle"]["availability"]
+    assert {a["key"]: a for a in assumptions(_burst())}["host.memory_overcommit"]["flip_to"] is None

@@ -305,3 +305,128 @@ def test_plan_hosts_needed_says_when_one_instance_fits_no_host(capsys, tmp_path)
     assert rows["qemu-kvm"]["hosts"] is None and rows["qemu-kvm"]["binding"] == "does not fit on one host"
     code, out, _ = run_plan(capsys, "hosts-needed", str(p), "--runtimes", "runc,qemu-kvm")
     assert code == 0 and "qemu-kvm: one instance does not fit on a host" in out
+
+
+# --------------------------------------------------------------------------- what a run assumed
+
+FC_BURST = """name = "fc-burst"
+duration_s = 120
+host = "server-64g"
+[[workloads]]
+name = "vm"
+runtime = "firecracker"
+image = "firecracker-rootfs"
+mem_mib = 512
+arrival = { kind = "burst", count = 20, at_s = 0 }
+"""
+
+
+def _assumption_lines(out: str) -> dict[str, str]:
+    block = out[out.index("\nassumptions ("):]
+    return {line.split(" = ")[0].strip(): line for line in block.splitlines()[2:] if " = " in line}
+
+
+def test_run_ends_with_its_assumptions_and_measures_the_cheap_flips(capsys, tmp_path):
+    path = tmp_path / "fc.toml"
+    path.write_text(FC_BURST, encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-progress")
+    assert code == 0
+    lines = _assumption_lines(out)
+    disk = lines["workloads.vm.vm_disk"]
+    # left to its default, and the paired rerun with overlay disks: the startup falls, nothing else moves
+    assert disk.startswith("  workloads.vm.vm_disk = copy (default) · flipped to overlay: p50 startup ")
+    was, now = (float(x) for x in disk.split("p50 startup ")[1].split(" s,")[0].split(" -> "))
+    assert now < was / 3 and "started 20 -> 20" in disk
+    assert lines["registry.egress_mb_s"].startswith("  registry.egress_mb_s = unset (default: unlimited")
+    assert "(default of its control plane (firecracker))" in lines["workloads.vm.restart"]
+    assert "memory model" in lines and "flips not measured" not in out
+
+    code, out, _ = run_cli(capsys, "run", str(path), "--json", "--no-progress")
+    by = {a["key"]: a for a in json.loads(out)["assumptions"]}
+    eff = by["workloads.vm.vm_disk"]["effect"]
+    assert eff["flipped"]["startup_p50_s"] < eff["as_run"]["startup_p50_s"] / 3
+    assert by["memory model"]["effect"] is None                 # nothing to flip: nothing rerun
+
+
+def test_no_flips_and_flips_too_dear_say_the_assumptions_without_rerunning(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "fc.toml"
+    path.write_text(FC_BURST, encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--no-progress")
+    assert code == 0 and " · flipped to overlay: " not in out
+    assert _assumption_lines(out)["workloads.vm.vm_disk"].startswith("  workloads.vm.vm_disk = copy (default) · copy:")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--json", "--no-progress")
+    assert all("effect" not in a for a in json.loads(out)["assumptions"])
+    monkeypatch.setattr("simcontainer.studies.assumption_flips.FLIP_BUDGET_S", 0.0)
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-progress")
+    assert " · flipped to overlay: " not in out and "flips not measured" in out and "--flips measures them" in out
+    code, out, _ = run_cli(capsys, "run", str(path), "--flips", "--no-progress")     # asked: measured anyway
+    assert " · flipped to overlay: p50 startup " in out and "flips not measured" not in out
+
+
+# --------------------------------------------------------------------------- memory said plainly
+
+OVERCOMMIT = """name = "overcommit"
+duration_s = 600
+seed = 7
+[host]
+cpu_cores = 8
+ram_mib = 8192
+disk_gib = 100
+reserved_mib = 1024
+memory_overcommit = 1.5
+[daemon]
+prepull = ["python:3.12-slim"]
+[[workloads]]
+name = "api"
+runtime = "runc"
+image = "python:3.12-slim"
+mem_mib = 1024
+restart = "always"
+usage = { working_set_mib = 700, ramp_s = 60, cv = 0.3, interval_s = 60 }
+arrival = { kind = "burst", at_s = 0.0, count = 12 }
+lifetime = { kind = "forever" }
+"""
+
+
+def test_run_text_separates_reserved_from_resident_and_shows_kills_and_failures(capsys, tmp_path):
+    path = tmp_path / "oc.toml"
+    path.write_text(OVERCOMMIT, encoding="utf-8")
+    code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--no-progress")
+    _, js, _ = run_cli(capsys, "run", str(path), "--no-flips", "--json", "--no-progress")
+    s = json.loads(js)
+    assert code == 0
+    # reserved: admission's promise, against the overcommitted capacity (8192 - 1024) x 1.5
+    assert (f"RAM reserved: peak {s['host']['peak_ram_mib']:,.0f} of 10,752 MiB (1.5x overcommit of 7,168; "
+            "8,192 less 1,024 kept for the host)") in out
+    # resident: the physical RAM used, against the host's RAM less what it keeps
+    mem = s["memory"]
+    assert f"RAM resident: peak {mem['hosts'][0]['peak_used_mib']:,.0f} of 7,168 MiB" in out
+    kills = mem["workloads"]["api"]
+    assert kills["host_kills"] > 0
+    assert f"OOM kills: {mem['oom_kills']} (host OOM killer {kills['host_kills']}, over a cgroup limit 0)" in out
+    lc = s["workloads"]["api"]["lifecycle"]
+    assert lc["failed_starts"] > 0 and lc["availability"] < 0.95           # failed restarts stay down
+    assert f"api: {lc['failed_starts']} x no room to restart it: the host's RAM is taken" in out
+    row = next(line for line in out.splitlines() if line.startswith("api ") and "%" in line and "runc" not in line)
+    assert f"{lc['availability']:.0%}" in row and "100%" not in row
+    # the workload table: the workload's own peak reservation
+    assert s["workloads"]["api"]["peak_ram_mib"] == pytest.approx(s["host"]["peak_ram_mib"])
+
+
+def test_without_the_memory_model_resident_ram_is_said_to_be_unmodelled(capsys):
+    code, out, _ = run_cli(capsys, "run", DEFAULT, "--no-flips", "--no-progress")
+    assert code == 0 and "RAM resident: not modelled" in out and "OOM kills" not in out
+    h = json.loads(run_cli(capsys, "run", DEFAULT, "--no-flips", "--json", "--no-progress")[1])["host"]
+    assert f"RAM reserved: peak {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB" in out
+
+
+def test_compare_shows_each_workload_s_own_peak_ram(capsys):
+    code, out, _ = run_cli(capsys, "compare", DEFAULT, "--runtimes", "runc", "--json", "--no-progress")
+    s = json.loads(out)["runc"]
+    peaks = {n: w["peak_ram_mib"] for n, w in s["workloads"].items()}
+    assert len(set(peaks.values())) > 1 and max(peaks.values()) < s["host"]["peak_ram_mib"]
+    code, out, _ = run_cli(capsys, "compare", DEFAULT, "--runtimes", "runc", "--no-progress")
+    for name, peak in peaks.items():
+        row = next(line for line in out.splitlines() if line.startswith(f"runc     {name}") or
+                   line.split()[:2] == ["runc", name])
+        assert row.rstrip().endswith(f"{peak:,.0f}")

@@ -37,6 +37,8 @@ def test_the_sample_shaper_keeps_named_columns_and_marks_cuts():
     shown = "t\n\na  ...  c\n1  ...  3\n"
     assert readme_samples.shape(out, shown) == "t\n\na  ...  c\n-  ---  -\n1  ...  3\n(note)\n"
     assert readme_samples.shape("p1\n\np2\n\np3\n", "p1\n\np2\n") == "p1\n\np2\n"
+    # a paragraph of only "..." leaves one out (the wall time of a run, say)
+    assert readme_samples.shape("p1\n\n0.03 s\n\np3\n", "p1\n\n...\n\np3\n") == "p1\n\n...\n\np3\n"
 
 
 def test_every_python_snippet_runs(tmp_path, monkeypatch):

@@ -39,10 +39,12 @@ def test_who_restarts_what():
     assert no_restart(crash, 0) is None
     assert CrashLoopBackOff("on-failure")(clean, 0) is None
     assert CrashLoopBackOff("no")(crash, 0) is None
-    # each plane's class owns its default policy
-    assert isinstance(CONTROL_PLANES["kubelet"].restart_policy(None), CrashLoopBackOff)   # a pod's default: Always
+    # each plane class carries its default (the engine and the result's assumptions both read it)
+    assert isinstance(CONTROL_PLANES["kubelet"].restart_policy(None), CrashLoopBackOff)   # a pod's: Always
     assert CONTROL_PLANES["dockerd"].restart_policy(None) is no_restart
     assert CONTROL_PLANES["dockerd"].restart_policy("on-failure:5") == DockerRestart("on-failure", 5)
+    assert [CONTROL_PLANES[k].default_restart for k in ("kubelet", "dockerd", "firecracker", "direct")] == \
+        ["always", "no", "no", "no"]
 
 
 def test_timeline_resets_after_a_long_enough_run():

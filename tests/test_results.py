@@ -299,3 +299,70 @@ def test_a_sweep_ranking_by_p95_puts_points_where_nothing_started_last(tmp_path)
         assert ranked["n"].tolist() == [1, 0] and math.isnan(ranked["mean"].iloc[-1])
     assert res.ranked("workloads.w.startup_s.p95")["host.ram_mib"].iloc[0] == 4096
     assert isinstance(ranked, pd.DataFrame)
+
+
+# --------------------------------------------------------------------------- what the answer assumed
+
+
+def test_every_result_says_what_it_assumed_without_rerunning():
+    data = scenario_dict(duration_s=10)
+    data["workloads"][0].update(arrival={"kind": "burst", "count": 2})
+    s = _run(data).summary
+    by = {a["key"]: a for a in s["assumptions"]}
+    assert {"host.reserved_mib", "daemon.admission", "registry.egress_mb_s", "memory model"} <= set(by)
+    for a in s["assumptions"]:
+        assert set(a) == {"key", "value", "default", "source", "why", "flip_to"}    # no effect: nothing rerun
+    assert by["daemon.admission"]["value"] == "queue" and not by["daemon.admission"]["default"]   # chosen
+    assert by["host.reserved_mib"]["default"]                                    # left to the default
+    # a list: left out of the sweep tables (they average numbers), kept in the JSON
+    assert not any(k.startswith("assumptions") for k in flatten_metrics(s))
+    assert json.loads(to_json(s))["assumptions"] == s["assumptions"]
+
+
+# --------------------------------------------------------------------------- memory said plainly
+
+
+def _restart_loses_its_room() -> dict:
+    """`a` (2 GiB reserved, a 300 MiB cgroup limit, its app growing to 320 MiB) is OOM-killed at
+    6 s; its RAM goes back at the exit, the second `b` waiting in the queue takes it, and `a`'s
+    restart finds no room: it ends failed at 6.1 s, on a 4 GiB host, and stays down."""
+    data = scenario_dict(duration_s=100)
+    data["workloads"][0].update(name="a", mem_mib=2048, mem_limit_mib=300, restart="always",
+                                usage={"working_set_mib": 400, "ramp_s": 10, "cv": 0.0, "interval_s": 60},
+                                arrival={"kind": "burst", "count": 1, "at_s": 0}, lifetime={"kind": "forever"})
+    data["workloads"].append({"name": "b", "runtime": "zero", "image": "tiny", "mem_mib": 2048, "writable_mib": 0,
+                              "arrival": {"kind": "burst", "count": 2, "at_s": 1}, "lifetime": {"kind": "forever"}})
+    return data
+
+
+def test_an_instance_that_ended_failed_is_down_until_the_horizon():
+    r = _run(_restart_loses_its_room())
+    a = r.summary["workloads"]["a"]
+    fail = r.recorder.failures[0]
+    assert a["at_horizon"] == {"failed": 1} and fail["reason"].startswith("no room to restart it")
+    # ready at 0, up until its OOM kill at 6 s, meant to run to the horizon: 6 of 100 s, not 6 of 6.1
+    kill = r.recorder.oom_kills[0]["time_s"]
+    assert a["lifecycle"]["availability"] == pytest.approx(kill / 100.0)
+    assert a["lifecycle"]["failures"] == {fail["reason"]: 1} and a["lifecycle"]["failed_starts"] == 1
+
+
+def test_each_workload_has_its_own_peak_reserved_ram():
+    s = _run(_restart_loses_its_room()).summary
+    # a held 2 GiB until 6 s; b 2 GiB from 1 s and 4 GiB from 6 s; the host never more than 4 GiB
+    assert s["workloads"]["a"]["peak_ram_mib"] == pytest.approx(2048)
+    assert s["workloads"]["b"]["peak_ram_mib"] == pytest.approx(4096)
+    assert s["host"]["peak_ram_mib"] == pytest.approx(4096)
+    assert (s["host"]["physical_ram_mib"], s["host"]["host_reserved_mib"], s["host"]["memory_overcommit"]) == \
+        (4096.0, 0.0, 1.0)
+
+
+def test_admission_none_names_the_physical_ram_not_the_overcommitted_promise():
+    # 8 GiB promised twice over: dockerd (admission none) starts all twelve 1 GiB instances
+    data = scenario_dict(duration_s=30, host={"ram_mib": 8192, "memory_overcommit": 2.0},
+                         daemon={"admission": "none", "prepull": ["tiny"]})
+    data["workloads"][0].update(mem_mib=1024, arrival={"kind": "burst", "count": 20, "at_s": 0},
+                                lifetime={"kind": "forever"})
+    s = _run(data).summary
+    warn = next(w for w in s["warnings"] if w.startswith("admission \"none\""))
+    assert "20,480 MiB" in warn and "250% of its 8,192 MiB of physical RAM" in warn
+    assert "2x overcommit: 16,384 MiB" in warn and "16384 MiB (" not in warn

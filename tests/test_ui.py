@@ -518,7 +518,10 @@ def test_assumptions_are_shown_with_a_flip_when_the_result_has_them():
              "source": "the runtime's tooling", "why": "each VM writes to its own disk copy",
              "effect": {"metric": "startup_s.p50", "flipped_to": "overlay", "value": 2.45}},
             {"key": "host.reserved_mib", "value": 0, "default": True, "source": "", "why": "nothing kept",
-             "effect": None}]})
+             "effect": None},
+            # as every result has them (simcontainer.engine.assumptions): the flip, not yet measured
+            {"key": "daemon.admission", "value": "queue", "default": True, "source": "default",
+             "why": "strict FIFO", "flip_to": "backfill"}]})
         planner_page.assumptions_view(st, {})          # a result without them: nothing, no error
 
     at = AppTest.from_function(page, default_timeout=60).run()
@@ -526,7 +529,7 @@ def test_assumptions_are_shown_with_a_flip_when_the_result_has_them():
     text = " ".join(m.value for m in at.markdown)
     assert "workloads.api-firecracker.vm_disk" in text and "host.reserved_mib" in text
     assert "flipped to overlay" in text
-    assert [b.label for b in at.button] == ["Flip to overlay"]       # only where the flip is known
+    assert [b.label for b in at.button] == ["Flip to overlay", "Flip to backfill"]   # only where a flip is known
 
 
 def test_per_host_views_past_fifty_hosts_are_summaries():

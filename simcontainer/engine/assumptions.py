@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from simcontainer.model.controlplane import CONTROL_PLANES
 from simcontainer.scenario.profiles import Catalogue, default_catalogue
 from simcontainer.scenario.schema import Scenario
 
@@ -54,11 +55,12 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
     cat = catalogue or default_catalogue()
     runtimes = scenario.runtime_table(cat)
     host, daemon, reg = scenario.host, scenario.daemon, scenario.registry
+    reserve = typical_reserve_mib(host.ram_mib)     # a typical reserve: none on a host it would fill
     out = [
         _entry("host.reserved_mib", host.reserved_mib, _set(host, "reserved_mib"),
                "scenario" if _set(host, "reserved_mib") else "default: nothing kept for the host",
                "RAM kept for the OS, the daemons and the kubelet; admission never hands it out",
-               typical_reserve_mib(host.ram_mib) if host.reserved_mib == 0 else 0.0),
+               (reserve if reserve < host.ram_mib else None) if host.reserved_mib == 0 else 0.0),
         _entry("daemon.admission", daemon.admission, _set(daemon, "admission"),
                "scenario" if _set(daemon, "admission") else "default",
                {"queue": "a request that does not fit waits in strict FIFO order (head of line)",
@@ -68,7 +70,8 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
                "backfill" if daemon.admission != "backfill" else "queue"),
         _entry("host.memory_overcommit", host.memory_overcommit or 1.0, _set(host, "memory_overcommit"),
                "scenario" if _set(host, "memory_overcommit") else "default: no overcommit",
-               "how many times its RAM admission may promise", None),
+               "how many times its RAM admission may promise",
+               1.0 if (host.memory_overcommit or 1.0) > 1.0 else None),
         _entry("registry.egress_mb_s", reg.egress_mb_s, _set(reg, "egress_mb_s"),
                "scenario" if _set(reg, "egress_mb_s") else "default: unlimited (a CDN-backed registry)",
                "the registry's total upload: every host's pulls share it",
@@ -100,7 +103,7 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
         if w.restart is None:
             plane = w.control_plane or rt.control_plane or "direct"
             spec = scenario.control_plane_table(cat).get(plane)
-            default = "always" if spec is not None and spec.kind == "kubelet" else "no"
+            default = CONTROL_PLANES[(spec.kind if spec is not None else None) or "direct"].default_restart
             out.append(_entry(f"workloads.{w.name}.restart", default, False,
                               f"default of its control plane ({plane})",
                               "what happens when the app exits or crashes", None))

@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -233,7 +233,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
         k = index[w.control_plane or rt.control_plane or "direct"]
         share = planes[k].serial_cpu_share
         plan = WorkloadPlan(
-            index=i, workload=w, runtime=rt, image=img, demand=demand(w, rt, img, scenario.host),
+            index=i, workload=w, runtime=rt, image=img, demand=replace(demand(w, rt, img, scenario.host), workload=i),
             api=PhasePlan.of(rt.api, speed, share), create=PhasePlan.of(rt.create, speed, share),
             boot=PhasePlan.of(rt.boot, speed, share), stop=PhasePlan.of(rt.stop, speed, share),
             vm_copy_mib=copy,
@@ -272,6 +272,7 @@ class Engine:
         self.registry = Distribution(self.env, scenario.registry, seed=self.seed)   # shared by every host
         for h in self.hosts:    # cores asked beyond the cores there are, beside the cores served
             h.cpu.on_excess = rec.series_hook(h.index, "cpu_excess")
+            h.on_hold = rec.hold        # each workload's own reserved RAM
             h.store.registry = self.registry
             h.store.host_index = h.index
             h.store.on_pull = rec.pull_split
@@ -400,7 +401,8 @@ class Engine:
         summary = build(SummaryRun(
             self.recorder, self.hosts, horizon, sc.name, self.seed, names, [w.runtime for w in sc.workloads],
             demands=[p.demand for p in self.plans], priorities=[w.priority for w in sc.workloads],
-            request_rates=[w.requests_per_s for w in sc.workloads], daemon=sc.daemon, notices=notices))
+            request_rates=[w.requests_per_s for w in sc.workloads], daemon=sc.daemon, notices=notices,
+            scenario=sc, catalogue=self.catalogue))
         return Result(self.scenario, self.seed, summary, wall, self.recorder,
                       [w.name for w in self.scenario.workloads])
 

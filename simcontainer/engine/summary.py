@@ -12,7 +12,9 @@ asks every part in turn and returns the summary; nothing changes it afterwards. 
 - :class:`Hosts`: cluster totals and per host;
 - :class:`Api`, :class:`AdmissionInfo`, :class:`Faults` (each fault's recovery,
   :func:`simcontainer.model.faults.recovery`), :class:`MemoryInfo` (asked of
-  :class:`simcontainer.model.memory.Memory`), :class:`Notices` (what the run itself has to say).
+  :class:`simcontainer.model.memory.Memory`), :class:`Notices` (what the run itself has to say);
+- :class:`Assumed`: what the answer rests on (:func:`simcontainer.engine.assumptions.assumptions`:
+  each default a planner would want to choose, its value and where it comes from).
 
 A figure over nothing -- a startup percentile when no instance became ready, a mean wait when
 nobody was admitted -- is None (JSON null), never 0.
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from simcontainer.engine.assumptions import assumptions
 from simcontainer.model.faults import recovery
 from simcontainer.model.metrics import (
     _SERIES_CODE,
@@ -66,6 +69,8 @@ class Run:
     request_rates: Sequence[float] = ()
     daemon: Any = None                  # the scenario's ``daemon`` table
     notices: list[str] = field(default_factory=list)    # warnings the engine has for the run
+    scenario: Any = None                # the scenario that ran and its catalogue (what it assumed)
+    catalogue: Any = None
 
     def __post_init__(self) -> None:
         for h in self.hosts:
@@ -115,7 +120,7 @@ def default_sections(run: Run) -> list[Section]:
     out: list[Section] = [RunInfo(), Workloads(), Hosts(), Api(), AdmissionInfo(), Faults()]
     if run.rec.memory is not None:
         out.append(MemoryInfo())
-    out.append(Notices())
+    out += [Notices(), Assumed()]
     return out
 
 
@@ -139,6 +144,15 @@ class Faults(_Quiet):
 class MemoryInfo(_Quiet):
     def section(self, run: Run) -> dict[str, Any]:
         return {"memory": run.rec.memory.summary(run.horizon, run.names)}
+
+
+class Assumed(_Quiet):
+    """What the answer rests on: each setting that can move it a lot, its value, whether the
+    scenario chose it, where the default comes from, and what it would flip to (the flips' effects
+    are measured by rerunning: :mod:`simcontainer.studies.assumption_flips`)."""
+
+    def section(self, run: Run) -> dict[str, Any]:
+        return {"assumptions": assumptions(run.scenario, run.catalogue) if run.scenario is not None else []}
 
 
 class Notices:
@@ -198,9 +212,13 @@ class Workloads:
                          # MiB each VM writes as its own full disk copy in its create phase
                          "vm_disk_copy_mib": copy[w],
                          "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], spans, die_code[die_wl == w],
-                                                    run.horizon),
-                                       "failed_starts": sum(1 for f in rec.failures if f["workload"] == w)},
-                         "priority": run.priorities[w] if run.priorities else 0, "preempted": preempted[w]}
+                                                    run.horizon, final[sel]),
+                                       "failed_starts": sum(1 for f in rec.failures if f["workload"] == w),
+                                       # why they failed: {reason: count}, first-seen order
+                                       "failures": _reasons(rec.failures, w)},
+                         "priority": run.priorities[w] if run.priorities else 0, "preempted": preempted[w],
+                         # RAM its own instances reserved at once, at the peak, over all hosts
+                         "peak_ram_mib": rec.peak_held_mib.get(w, 0.0)}
             if restore is not None and w in rec.warm.state:
                 out[name] = _with_warm(rec, out[name], tm[sel], np.flatnonzero(sel), restore, w, run.horizon)
         return {"workloads": out}
@@ -219,6 +237,14 @@ class Workloads:
                     why.append(f"{other} ended before running")
                 out.append(f"{name}: {never} of {n} requests ({never / n:.0%}) never started: {', '.join(why)}")
         return out
+
+
+def _reasons(failures: list[dict[str, Any]], w: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in failures:
+        if f["workload"] == w:
+            out[f["reason"]] = out.get(f["reason"], 0) + 1
+    return out
 
 
 def _exits(rec: Recorder, wl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,14 +322,20 @@ class AdmissionInfo:
 
     def warnings(self, run: Run, summary: Mapping[str, Any]) -> list[str]:
         hosts = run.hosts
-        over = [(h.index, h.ram.peak, h.ram.capacity) for h in hosts if h.ram.peak > h.ram.capacity * (1 + 1e-9)]
+        over = [(h.index, h.ram.peak, h.ram.capacity, h.spec) for h in hosts
+                if h.ram.peak > h.ram.capacity * (1 + 1e-9)]
         if not over:
             return []
-        i, peak, cap = max(over, key=lambda o: o[1] / o[2])
+        i, peak, cap, spec = max(over, key=lambda o: o[1] / o[2])
         where = f"host {i}" if len(hosts) > 1 else "the host"
-        return [f"admission \"none\": RAM reserved by started instances peaked at {peak:.0f} MiB on {where}'s "
-                f"{cap:.0f} MiB ({peak / cap:.0%}; {len(over)} of {len(hosts)} host(s) over capacity); "
-                f"the kernel's OOM killer killed {len(run.rec.oom_kills)} instance(s) (result memory.oom_kills)"]
+        # the host's physical RAM, named as such; the overcommitted promise only beside it
+        promise = (f"; admission's promise with {spec.memory_overcommit:g}x overcommit: {cap:,.0f} MiB"
+                   if (spec.memory_overcommit or 1.0) > 1.0 else "")
+        kept = f", {spec.reserved_mib:,.0f} of it kept for the host" if spec.reserved_mib else ""
+        return [f"admission \"none\": RAM reserved by started instances peaked at {peak:,.0f} MiB on {where}: "
+                f"{peak / spec.ram_mib:.0%} of its {spec.ram_mib:,.0f} MiB of physical RAM ({len(over)} of "
+                f"{len(hosts)} host(s) over capacity{kept}{promise}); the kernel's OOM killer killed "
+                f"{len(run.rec.oom_kills)} instance(s) (result memory.oom_kills)"]
 
 def _workload(t: np.ndarray, f: np.ndarray, pulled: np.ndarray, horizon: float,
               split: np.ndarray | None = None, run: tuple[np.ndarray, ...] | None = None) -> dict[str, Any]:
@@ -470,7 +502,11 @@ def _hosts(rec: Recorder, spans: tuple[np.ndarray, ...], hosts: list[Any], horiz
         "pulled_mib": float(sum(h.store.pulled_mib for h in hosts)),
         "peak_running": int(run_v.max()) if run_v.size else 0,
         "count": len(hosts),
+        # RAM admission may promise: (physical - kept for the host) x the memory overcommit ratio
         "ram_mib": float(sum(h.ram.capacity for h in hosts)),
+        "physical_ram_mib": float(sum(h.spec.ram_mib for h in hosts)),
+        "host_reserved_mib": float(sum(h.spec.reserved_mib for h in hosts)),
+        "memory_overcommit": float(hosts[0].spec.memory_overcommit or 1.0) if hosts else 1.0,
         "disk_mib": float(sum(h.disk.capacity for h in hosts)),
         "cpu_cores": float(cores),
         "stored_mib": float(sum(h.store.stored_mib for h in hosts)),
@@ -500,12 +536,14 @@ def _hosts(rec: Recorder, spans: tuple[np.ndarray, ...], hosts: list[Any], horiz
 
 
 def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, run: tuple[np.ndarray, ...], exits: np.ndarray,
-               horizon: float) -> dict[str, Any]:
+               horizon: float, final: np.ndarray | None = None) -> dict[str, Any]:
     """Restarts, time in back-off, availability and exit codes of one workload.
 
     Availability: the time its instances ran ready (each running span from its ready to its
     end) over the time each was meant to run: first ready to the end of that time (a stop by
     hand, the client's deadline, ``Recorder.ends``; else its last span's end), or the horizon.
+    An instance that ended ``failed`` (a restart with no room to start again) was meant to run
+    on: it is down from its failure to the horizon.
     """
     restarts = sum(rec.restarts.get(i, 0) for i in ids.tolist()) if rec.restarts else 0
     backoff = sum(rec.backoff_s.get(i, 0.0) for i in ids.tolist()) if rec.backoff_s else 0.0
@@ -526,6 +564,8 @@ def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, run: tuple[np.nda
             e = rec.ends.get(iid)
             if e is not None:
                 intended[k] = e
+    if final is not None:
+        intended[final == State.FAILED] = horizon      # down from its failure on, not done
     end = np.minimum(intended, horizon)[got]
     span = end - first[got]
     up = float(np.sum(np.minimum(up_s[got], span)))
@@ -536,5 +576,5 @@ def _lifecycle(rec: Recorder, ids: np.ndarray, tm: np.ndarray, run: tuple[np.nda
             "exit_codes": {str(int(c)): int(n) for c, n in zip(codes, counts)}}
 
 
-__all__ = ["AdmissionInfo", "Api", "Faults", "Hosts", "MemoryInfo", "Notices", "Run", "RunInfo", "Section", "Workloads", "build",
+__all__ = ["AdmissionInfo", "Api", "Assumed", "Faults", "Hosts", "MemoryInfo", "Notices", "Run", "RunInfo", "Section", "Workloads", "build",
            "default_sections"]

@@ -116,15 +116,83 @@ def cmd_run(args: argparse.Namespace) -> int:
         _write_atomic(events_out, lambda p: result.events.to_parquet(p, index=False))
     if ts_out is not None:
         _write_atomic(ts_out, lambda p: result.timeseries.to_parquet(p, index=False))
+    assumed, cost = _assumed(args, scenario, result)
     if args.json:
-        print(to_json(result.summary))
+        print(to_json({**result.summary, "assumptions": assumed}))
     else:
         print(render_summary(result.summary))
         if scenario.actions:
             print(f"\nAPI calls (scripted actions)\n{render_api_calls(scenario, result.recorder.api_calls)}")
         print(f"\n{result.summary['events']:,} events in {result.wall_s:.2f} s wall time")
+        print(f"\n{render_assumptions(assumed, cost)}")
     print_warnings(result.summary["warnings"])
     return EXIT_OK
+
+
+FLIPS = "simcontainer.studies.assumption_flips"     # loaded when a run ends (it imports the engine)
+
+
+def _assumed(args: argparse.Namespace, scenario: Any, result: Any) -> tuple[list[dict[str, Any]], float | None]:
+    """The run's assumptions, each with its ``effect`` measured by a paired rerun when the flips
+    are cheap (or ``--flips``; ``--no-flips`` never), and otherwise the compute they would take."""
+    items = result.summary["assumptions"]
+    if not any(a["flip_to"] is not None for a in items) or args.flips is False:
+        return items, None
+    cost = float(_handler(FLIPS, "flip_cost_s")(scenario))
+    if args.flips is None and cost > _handler(FLIPS, "FLIP_BUDGET_S"):
+        return items, cost
+    progress = Progress(f"assumptions of {scenario.name}: flipping each", enabled=_progress_enabled(args))
+    try:
+        return _handler(FLIPS, "flip_effects")(scenario, result.summary, args.seed, progress=progress), None
+    finally:
+        progress.close()
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "unset"
+    if isinstance(v, float):
+        return f"{v:,.1f}".removesuffix(".0")
+    return str(v)
+
+
+def _headline(a: dict[str, Any]) -> str:
+    """'p50 startup 58.2 -> 2.44 s, started 100 -> 100' (and the peak running, OOM kills and
+    failed starts when they moved); for a workload's own setting, that workload's figures (its
+    key names it)."""
+    own = a.get("workload")
+    was, now = (own["as_run"], own["flipped"]) if own else (a["as_run"], a["flipped"])
+    out = (f"p50 startup {_fmt(was['startup_p50_s'])} -> {_fmt(now['startup_p50_s'])} s, "
+           f"started {was['started']} -> {now['started']}")
+    for key, label in (("peak_running", "peak running"), ("oom_kills", "OOM kills"),
+                       ("failed_starts", "failed starts")):
+        if was.get(key) != now.get(key):        # what moved besides
+            out += f", {label} {was.get(key)} -> {now.get(key)}"
+    if _pct(was.get("availability")) != _pct(now.get("availability")):     # a workload's own
+        out += f", availability {_pct(was['availability'])} -> {_pct(now['availability'])}"
+    return out
+
+
+def render_assumptions(items: list[dict[str, Any]], cost_s: float | None = None) -> str:
+    """The ``assumptions`` block: one line per setting the answer rests on, ``key = value
+    (default / chosen)``, what it decides, and -- where measured -- the headline as run and with
+    that one setting flipped (the same seed and arrivals)."""
+    if not items:
+        return ""
+    lines = ["assumptions (what this answer rests on; flipped: the same run, same seed and arrivals, with only that"
+             " setting changed)"]
+    for a in items:
+        src = a["source"] if a["default"] and a["source"] != "default" else ("default" if a["default"] else "chosen")
+        line = f"  {a['key']} = {_value(a['value'])} ({src})"
+        effect = a.get("effect")
+        if effect:
+            line += f" · flipped to {_value(a['flip_to'])}: {_headline(effect)}"
+        elif a.get("flip_error"):
+            line += f" · flipped to {_value(a['flip_to'])}: not run ({a['flip_error'].splitlines()[-1].strip(' -')})"
+        lines.append(f"{line} · {a['why']}")
+    if cost_s is not None:
+        lines.append(f"  (flips not measured: about {cost_s:,.0f} s of reruns; --flips measures them)")
+    return "\n".join(lines)
 
 
 def to_json(data: Any) -> str:
@@ -171,20 +239,59 @@ def render_summary(s: dict[str, Any]) -> str:
             "waited": _pct(w["wait_s"]["waited_fraction"]), "mean wait s": _censored(w["wait_censored_s"]),
             "CPU got": _pct(w["cpu"]["received_fraction"]),
             "peak running": w["peak_running"], "mean running": w["mean_running"],
+            "peak RAM MiB": w.get("peak_ram_mib"),
         })
     phases = [{"workload": n, **w["phases_s"], **{f"pull.{k}": v for k, v in w.get("pull_phases_s", {}).items()}}
               for n, w in s["workloads"].items()]
     h = s["host"]
-    host_line = (f"hosts: {h['count']} | peak RAM {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB"
-                 f" | mean RAM {h['mean_ram_mib']:,.0f} MiB | peak disk {h['peak_disk_mib']:,.0f} MiB"
+    host_line = (f"hosts: {h['count']} | peak disk {h['peak_disk_mib']:,.0f} MiB"
                  f" | mean CPU {h['mean_cpu_util']:.1%} (asked {h['mean_cpu_demand']:.1%}, peak asked"
                  f" {h['peak_cpu_demand']:.0%}) | pulled {h['pulled_mib']:,.0f} MiB | peak running {h['peak_running']}")
-    host_line += _admission_line(s.get("admission"))
+    host_line += f"\n{render_memory(s)}{_admission_line(s.get('admission'))}"
     return (f"{s['scenario']} (seed {s['seed']}, {s['duration_s']:g} s simulated)\n\n"
             f"{table(rows)}\n(waiting: requests still waiting for room at the horizon; waited: share of the"
             f" admitted that waited; mean wait: of all that queued, those still waiting counted up to the"
             f" horizon; CPU got: CPU the running apps received of what they asked)\n\n"
             f"mean startup phases (s)\n{table(phases)}\n\n{host_line}{render_lifecycle(s)}{_warm(s)}")
+
+
+def render_memory(s: dict[str, Any]) -> str:
+    """RAM said plainly: what admission reserved against what it may promise (the overcommitted
+    capacity), what the instances really used against the host's RAM, and the OOM kills."""
+    h = s["host"]
+    n = h["count"]
+    over = f" over {n} hosts" if n > 1 else ""
+    ratio = h.get("memory_overcommit", 1.0)
+    physical, kept = h.get("physical_ram_mib", h["ram_mib"]), h.get("host_reserved_mib", 0.0)
+    usable = physical - kept
+    why = []
+    if ratio > 1.0:
+        why.append(f"{ratio:g}x overcommit of {usable:,.0f}")
+    if kept:
+        why.append(f"{physical:,.0f} less {kept:,.0f} kept for the host")
+    lines = [f"RAM reserved: peak {h['peak_ram_mib']:,.0f} of {h['ram_mib']:,.0f} MiB{over}"
+             + (f" ({'; '.join(why)})" if why else "") + f", mean {h['mean_ram_mib']:,.0f} MiB"
+             + " · what admission promised the instances"]
+    mem = s.get("memory")
+    if mem is None:
+        lines.append("RAM resident: not modelled · no workload sets usage or mem_limit_mib: each instance "
+                     "counts as using what it reserved, and nothing is OOM-killed")
+        return "\n".join(lines)
+    hosts = mem["hosts"]
+    k, top = max(enumerate(hosts), key=lambda kh: kh[1]["peak_used_mib"] / kh[1]["capacity_mib"])
+    where = f" on host {k}, the fullest of {n}" if n > 1 else ""
+    line = f"RAM resident: peak {top['peak_used_mib']:,.0f} of {top['capacity_mib']:,.0f} MiB{where}"
+    line += f", swap peak {top['peak_swapped_mib']:,.0f} of {top['swap_mib']:,.0f} MiB" if top["swap_mib"] else ""
+    line += " · physical RAM the instances used, against the host's RAM less what it keeps"
+    lines.append(line)
+    ws = mem["workloads"].values()
+    host_k, cgroup_k = sum(w["host_kills"] for w in ws), sum(w["cgroup_kills"] for w in ws)
+    kills = f"OOM kills: {mem['oom_kills']} (host OOM killer {host_k}, over a cgroup limit {cgroup_k}"
+    panic = sum(w.get("panic_kills", 0) for w in ws)
+    kills += f", by a host panic {panic}" if panic else ""
+    kills += f"; evictions {mem['evictions']})" if mem.get("evictions") else ")"
+    lines.append(kills)
+    return "\n".join(lines)
 
 
 def _admission_line(a: dict[str, Any] | None) -> str:
@@ -214,16 +321,22 @@ def render_lifecycle(s: dict[str, Any]) -> str:
         lc = w.get("lifecycle")
         if lc is None:
             continue
+        mem = (s.get("memory") or {}).get("workloads", {}).get(name)
         rows.append({"workload": name, "restarts": lc["restarts"], "back-off s": lc["backoff_s"],
                      "availability": _pct(lc["availability"]), "failed starts": lc["failed_starts"],
+                     **({"OOM kills": mem["oom_kills"]} if mem is not None else {}),
                      "exited, kept": w.get("exited_kept", 0),
                      "exit codes": " ".join(f"{c}:{n}" for c, n in lc["exit_codes"].items()) or None})
-    busy = any(r["restarts"] or r["failed starts"] or r["exited, kept"] for r in rows)
+    busy = any(r["restarts"] or r["failed starts"] or r["exited, kept"] or r.get("OOM kills") for r in rows)
     faults = s.get("faults") or []
     out = ""
     if busy or faults:
-        out += (f"\n\nlifecycle (availability: time running and ready over the time meant to run)\n"
-                f"{table(rows)}")
+        out += (f"\n\nlifecycle (availability: time running and ready over the time meant to run; an"
+                f" instance that ended failed is down from then on)\n{table(rows)}")
+        why = [f"  {name}: {n} x {reason}" for name, w in s["workloads"].items()
+               for reason, n in (w.get("lifecycle") or {}).get("failures", {}).items()]
+        if why:
+            out += "\nfailed starts and restarts, why:\n" + "\n".join(why)
     if faults:
         frows = [{"at s": f["time_s"], "fault": f.get("kind_effective", f["kind"]), "host": f["host"],
                   "lost": f["instances_lost"],
@@ -277,7 +390,7 @@ def render_compare(results: dict[str, dict[str, Any]]) -> str:
             rows.append({"runtime": rt, "workload": name, "requested": w["requested"], "started": w["started"],
                          "rejected": w["rejected"], "waiting": w["waiting_at_horizon"],
                          "startup p50 s": w["startup_s"]["p50"], "p95 s": w["startup_s"]["p95"],
-                         "peak running": w["peak_running"], "peak RAM MiB": s["host"]["peak_ram_mib"]})
+                         "peak running": w["peak_running"], "peak RAM MiB": w.get("peak_ram_mib")})
             phases.append({"runtime": rt, "workload": name, **w["phases_s"],
                            "pulled MiB": w["pull"]["pulled_mib"], "VM disk copy MiB": w["vm_disk_copy_mib"]})
         if s["skipped_workloads"]:
@@ -483,6 +596,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--events", metavar="OUT.parquet", help="write every lifecycle event to Parquet")
     r.add_argument("--timeseries", metavar="OUT.parquet", help="write the RAM/CPU/disk/running series to Parquet")
+    fl = r.add_mutually_exclusive_group()
+    fl.add_argument("--flips", dest="flips", action="store_true", default=None,
+                    help="rerun once per assumption with it flipped, and show how far the headline moves "
+                         "(default: when the reruns are cheap)")
+    fl.add_argument("--no-flips", dest="flips", action="store_false", help="never rerun to measure the flips")
     force_flag(r)
     progress_flags(r)
     r.set_defaults(func=cmd_run)

@@ -169,12 +169,15 @@ class ControlPlane:
     # running. An instance of a plane that stops also waits for the daemon to restart it.
     stops_with_daemon = False
     grace_s = 10.0      # the stop grace period by default: ``docker stop``'s 10 s (moby container.DefaultStopTimeout)
+    # a workload's ``restart`` when the scenario leaves it out: Docker's "no" (``docker run``
+    # restarts nothing unless asked)
+    default_restart = "no"
 
     @classmethod
     def restart_policy(cls, spec: str | None) -> RestartPolicy:
         """A workload's ``restart`` under this plane: Docker's restart manager (moby
-        ``restartmanager``), default "no"."""
-        mode, _, n = (spec or "no").partition(":")
+        ``restartmanager``), default :attr:`default_restart`."""
+        mode, _, n = (spec or cls.default_restart).partition(":")
         return no_restart if mode == "no" else DockerRestart(mode, int(n) if n else 0)
 
     def __init__(self, env: simpy.Environment, host: HostNode, spec: ControlPlaneProfile) -> None:
@@ -387,12 +390,13 @@ class Kubelet(ControlPlane):
     30 s grace period and its restart policy, CrashLoopBackOff (default Always)."""
 
     grace_s = 30.0      # a pod's terminationGracePeriodSeconds default (Kubernetes API reference)
+    default_restart = "always"      # a pod's restartPolicy default: Always
 
     @classmethod
     def restart_policy(cls, spec: str | None) -> RestartPolicy:
         """A pod's restartPolicy: Always (the default), OnFailure, Never; "unless-stopped" has
         no pod equivalent: Always (kubelet ``MaxContainerBackOff``, pod-lifecycle docs)."""
-        mode = (spec or "always").partition(":")[0]
+        mode = (spec or cls.default_restart).partition(":")[0]
         return CrashLoopBackOff("always" if mode == "unless-stopped" else mode)
 
     # it writes each container's oom_score_adj from the pod's QoS class, and evicts pods under

@@ -523,6 +523,7 @@ class Daemon:
         if port and inst.plan.has_ports:
             host.planes[inst.plan.plane].free_port(inst.holder or inst)     # type: ignore[union-attr]
         host.ram.release(dm.ram_mib, now)                   # type: ignore[union-attr]
+        self.rec.hold(inst.plan.index, -dm.ram_mib)
         if host.cpu_pool is not None:                       # type: ignore[union-attr]
             host.cpu_pool.release(dm.admit_cpu, now)        # type: ignore[union-attr]
         if self.admission.queue:
@@ -536,6 +537,7 @@ class Daemon:
             self._fail(inst, why)
             return False
         host.ram.reserve(dm.ram_mib, now)
+        self.rec.hold(inst.plan.index, dm.ram_mib)
         if host.cpu_pool is not None:
             host.cpu_pool.reserve(dm.admit_cpu, now)
         inst.epoch = self.epoch[host.index]

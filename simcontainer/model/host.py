@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -117,6 +117,9 @@ class Demand:
     admit_cpu_cores: float | None = None
     # the running app's weight on the host's CPU (host.cpu_shares: its cpu request; else 1)
     cpu_share: float = 1.0
+    # the workload's index in its scenario (set by the engine's plan; -1: none), so that what a
+    # workload holds is counted as its own (``HostNode.on_hold``)
+    workload: int = field(default=-1, compare=False)
 
     @property
     def admit_cpu(self) -> float:
@@ -257,6 +260,9 @@ class HostNode:
                                 gc_high=daemon.gc_high, gc_low=daemon.gc_low)
         self.running = 0
         self.peak_running = 0
+        # told ``(workload, delta MiB)`` of every change of the RAM a workload's instances reserve
+        # (``Recorder.hold``); None: nobody counts
+        self.on_hold: Callable[[int, float], None] | None = None
         # overlay VMs' boot reads of a base image: in the host's page cache once read (True), or
         # being read (the event the read fires); see boot_read
         self.boot_cache: dict[str, Any] = {}
@@ -311,6 +317,8 @@ class HostNode:
         """
         now = self.env.now
         self.ram.reserve(d.ram_mib, now)
+        if self.on_hold is not None:
+            self.on_hold(d.workload, d.ram_mib)
         if self.cpu_pool is not None:
             self.cpu_pool.reserve(d.admit_cpu, now)
         if need is None:
@@ -331,6 +339,8 @@ class HostNode:
         """Give back an instance's own reservation; its image's layers stay cached."""
         now = self.env.now
         self.ram.release(d.ram_mib, now)
+        if self.on_hold is not None:
+            self.on_hold(d.workload, -d.ram_mib)
         if self.cpu_pool is not None:
             self.cpu_pool.release(d.admit_cpu, now)
         if d.disk_mib:

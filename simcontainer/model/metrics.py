@@ -54,6 +54,9 @@ class Recorder:
 
     def __init__(self, n_hosts: int) -> None:
         self.n_hosts = n_hosts
+        # RAM reserved per workload (index), over all hosts, now and at its peak (``hold``)
+        self.held_mib: dict[int, float] = {}
+        self.peak_held_mib: dict[int, float] = {}
         self.times = array("d")          # NM timestamps per instance (NaN = not reached)
         self.workload = array("i")
         self.host = array("i")
@@ -143,6 +146,14 @@ class Recorder:
         self.ev_time.append(now)
         self.ev_code.append(iid << _STATE_BITS | state)
         self.final[iid] = state
+
+    def hold(self, workload: int, delta: float) -> None:
+        """A workload's instances reserved (delta > 0) or gave back RAM, on any host: its own
+        reserved RAM and that figure's peak (``held_mib``, ``peak_held_mib``)."""
+        v = self.held_mib.get(workload, 0.0) + delta
+        self.held_mib[workload] = v
+        if v > self.peak_held_mib.get(workload, 0.0):
+            self.peak_held_mib[workload] = v
 
     def series_hook(self, host: int, series: str) -> Callable[[float, float], None]:
         """The callback a resource calls on every change of one host's series: it appends

@@ -3,7 +3,8 @@
 :func:`simcontainer.engine.assumptions.assumptions` lists what a result assumed and the value each
 assumption would flip to; :func:`flip_effects` reruns the scenario once per flip, same seed and
 arrivals, and reports the headline of both runs: startup p50 and p95 over every instance that
-became ready, instances started of those requested, and the peak running. Computed, never guessed.
+became ready, instances started of those requested, the peak running, OOM kills and failed
+starts. Computed, never guessed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from simcontainer.engine.assumptions import assumptions
 from simcontainer.engine.core import simulate
 from simcontainer.engine.guard import estimate
+from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.loading import parse_scenario
 from simcontainer.scenario.profiles import Catalogue
 from simcontainer.scenario.schema import Scenario
@@ -24,9 +26,18 @@ from simcontainer.scenario.schema import Scenario
 FLIP_BUDGET_S = 20.0
 
 
-def headline(summary: dict[str, Any]) -> dict[str, float | int | None]:
+def headline(summary: dict[str, Any], workload: str | None = None) -> dict[str, float | int | None]:
     """A run's headline: requests-weighted startup p50/p95 over the workloads that started any,
-    started and requested counts, peak running."""
+    started and requested counts, peak running, OOM kills (0 without the memory model) and failed
+    starts; of one ``workload`` alone when named (with its availability)."""
+    mem = summary.get("memory")
+    if workload is not None:
+        w = summary["workloads"][workload]
+        return {"startup_p50_s": w["startup_s"]["p50"], "startup_p95_s": w["startup_s"]["p95"],
+                "started": int(w["started"]), "requested": int(w["requested"]), "peak_running": w["peak_running"],
+                "oom_kills": mem["workloads"][workload]["oom_kills"] if mem else 0,
+                "failed_starts": int(w["lifecycle"]["failed_starts"]),
+                "availability": w["lifecycle"]["availability"]}
     ws = summary["workloads"].values()
     started = sum(int(w["started"]) for w in ws)
     requested = sum(int(w["requested"]) for w in ws)
@@ -38,7 +49,9 @@ def headline(summary: dict[str, Any]) -> dict[str, float | int | None]:
         return float(np.average([v for v, _ in pairs], weights=[n for _, n in pairs]))
 
     return {"startup_p50_s": weighted("p50"), "startup_p95_s": weighted("p95"), "started": started,
-            "requested": requested, "peak_running": summary["host"]["peak_running"]}
+            "requested": requested, "peak_running": summary["host"]["peak_running"],
+            "oom_kills": mem["oom_kills"] if mem else 0,
+            "failed_starts": sum(int(w["lifecycle"]["failed_starts"]) for w in ws)}
 
 
 def flipped(scenario: Scenario, key: str, value: Any, catalogue: Catalogue | None = None) -> Scenario:
@@ -70,8 +83,9 @@ def flip_effects(scenario: Scenario, base_summary: dict[str, Any], seed: int | N
                  catalogue: Catalogue | None = None,
                  progress: Callable[[float], None] | None = None) -> list[dict[str, Any]]:
     """The result's assumptions, each with ``effect``: the headline as run and with that one
-    assumption flipped (None where the assumption has no flip). ``base_summary`` is the run's
-    own summary (not rerun)."""
+    assumption flipped (and, for a workload's own setting, ``workload``: that workload's headline
+    as run and flipped) (None where the assumption has no flip, or where the flipped scenario is
+    not valid: then ``flip_error`` says why). ``base_summary`` is the run's own summary (not rerun)."""
     out = []
     items = assumptions(scenario, catalogue)
     base = headline(base_summary)
@@ -79,9 +93,16 @@ def flip_effects(scenario: Scenario, base_summary: dict[str, Any], seed: int | N
     for k, a in enumerate(items):
         a = dict(a)
         if a["flip_to"] is not None:
-            other = simulate(flipped(scenario, a["key"], a["flip_to"], catalogue), seed, catalogue=catalogue,
-                             force=True).summary
-            a["effect"] = {"as_run": base, "flipped": headline(other)}
+            try:
+                other = simulate(flipped(scenario, a["key"], a["flip_to"], catalogue), seed, catalogue=catalogue,
+                                 force=True).summary
+                a["effect"] = {"as_run": base, "flipped": headline(other)}
+                if a["key"].startswith("workloads."):     # a workload's own setting: its own headline too
+                    name = a["key"].split(".", 2)[1]
+                    a["effect"]["workload"] = {"name": name, "as_run": headline(base_summary, name),
+                                               "flipped": headline(other, name)}
+            except ScenarioError as exc:        # a flip this scenario cannot take: said, not run
+                a["effect"], a["flip_error"] = None, str(exc)
             if progress is not None:
                 progress((flips.index(items[k]) + 1) / len(flips))
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import simpy
@@ -84,6 +84,7 @@ class Planner:
         k = [p.name for p in planes].index(name)
         plan = plan_workloads(one, eng.seed, eng.catalogue, self.images, [planes[k]])[0]
         plan.index, plan.plane = len(eng.plans), k
+        plan.demand = replace(plan.demand, workload=plan.index)     # what it holds is its own
         eng.scenario = scenario
         eng.plans.append(plan)
         return plan

@@ -460,7 +460,7 @@ def assumptions_view(where: Any, summary: dict[str, Any]) -> None:
         c1, c2 = box.columns([5, 1])
         c1.markdown(f"**{key}** = `{value}`" + (" (default)" if a.get("default") else "")
                     + f" · {a.get('why', '')}{moved}", help=str(a.get("source") or "") or None)
-        target = effect.get("flipped_to")
+        target = effect.get("flipped_to", a.get("flip_to"))      # the result's own flip when not measured
         if target is not None and c2.button(f"Flip to {target}", key=f"flip_{i}_{key}"):
             flip(key, target)
 
