@@ -210,7 +210,7 @@ def test_plan_oom_risk_counts_and_kills(capsys):
     assert code == 0 and err == ""
     row = json.loads(out)["runtimes"]["runc"]
     h = load_scenario(DEFAULT).host
-    room = h.ram_mib - h.reserved_mib
+    room = h.ram_mib - h.reserve_mib
     assert row["at_reservation"]["count"] == int(room // row["reservation_mib"])
     assert row["at_overcommit_2"]["count"] == int(room * 2 // row["reservation_mib"])
     assert "oom_kills" not in row["at_reservation"]
