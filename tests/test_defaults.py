@@ -53,7 +53,7 @@ def test_an_unset_reserve_stays_unset_in_the_file():
     assert zero.to_dict()["host"]["reserved_mib"] == 0.0
 
 
-def test_check_room_and_hosts_needed_see_the_same_reserve():
+def test_check_room_density_and_hosts_needed_see_the_same_reserve():
     # 62,000 MiB fits the whole 64 GiB but not what the typical reserve leaves (59,824.5 MiB)
     big = {"mem_mib": 62_000}
     with pytest.raises(ScenarioError, match="59,824 MiB"):
@@ -61,7 +61,11 @@ def test_check_room_and_hosts_needed_see_the_same_reserve():
     check_scenario(_one(host={"preset": "server-64g", "reserved_mib": 0.0}, **big))
     assert room(_one())["ram"] == pytest.approx(65536 - SERVER_64G_RESERVE, abs=0.1)
     # 256 MiB + runc's overhead per instance, no headroom: hosts for 500 of them
-    per = sc.density(_one())["w"]["runc"]["per_instance"]["ram_mib"]
+    dens = sc.density(_one())["w"]["runc"]
+    per = dens["per_instance"]["ram_mib"]
+    assert dens["limits"]["ram"] == int((65536 - SERVER_64G_RESERVE) // per)
+    assert sc.density(_one(host={"preset": "server-64g", "reserved_mib": 0.0}))["w"]["runc"]["limits"]["ram"] == int(
+        65536 // per)
     need = hosts_needed(_one(), {"w": 500}, ["runc"], headroom=0.0)
     bare = hosts_needed(_one(host={"preset": "server-64g", "reserved_mib": 0.0}), {"w": 500}, ["runc"], headroom=0.0)
     assert int(need.hosts[0]) == -(-500 // int((65536 - SERVER_64G_RESERVE) // per))

@@ -39,7 +39,7 @@ def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
     d = demand(w, rt, img)
     host = scenario.host
     per = np.array([d.ram_mib, d.disk_mib, d.admit_cpu if host.cpu_overcommit is not None else d.cpu])
-    room = np.array([host.ram_mib, host.disk_gib * 1024.0 - img.disk_mib,
+    room = np.array([host.ram_mib - host.reserve_mib, host.disk_gib * 1024.0 - img.disk_mib,
                      host.cpu_cores * (host.cpu_overcommit or 1.0)])
     with np.errstate(divide="ignore", invalid="ignore"):
         fits_each = np.where(per > 0, np.floor(np.maximum(room, 0) / np.where(per > 0, per, 1)), np.inf)
