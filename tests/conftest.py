@@ -20,7 +20,10 @@ def scenario_dict(**over: Any) -> dict[str, Any]:
         "name": "test",
         "duration_s": 100.0,
         "seed": 1,
-        "host": {"cpu_cores": 4, "ram_mib": 4096, "disk_gib": 10, "disk_mb_s": 500, "net_mb_s": 125},
+        # nothing kept for the OS (reserved_mib = 0, the default before 0.3) and strict FIFO admission
+        # ("queue", likewise): what fits is decided by the workloads' mem_mib alone, exactly
+        "host": {"cpu_cores": 4, "ram_mib": 4096, "disk_gib": 10, "disk_mb_s": 500, "net_mb_s": 125,
+                 "reserved_mib": 0},
         "daemon": {"admission": "queue", "prepull": ["tiny"]},
         "runtimes": [copy.deepcopy(ZERO_RUNTIME)],
         "images": [copy.deepcopy(TINY_IMAGE)],
@@ -63,9 +66,10 @@ _SWEEP_BASE = '''
 name = "@NAME@"
 duration_s = 120.0
 seed = @SEED@
-host = { cpu_cores = 4, ram_mib = 4096, disk_gib = 50 }
+host = { cpu_cores = 4, ram_mib = 4096, disk_gib = 50, reserved_mib = 0 }   # nothing kept (the pre-0.3 default)
 
 [daemon]
+admission = "queue"    # strict FIFO (the pre-0.3 default): the waits the sweeps measure
 prepull = ["python:3.12-slim"]
 
 [[workloads]]

@@ -20,7 +20,7 @@ def scenario(workloads: list[dict[str, Any]], ram: float = 4096.0, duration: flo
              **daemon: Any) -> Any:
     return sc.parse_scenario({
         "name": "admission", "duration_s": duration,
-        "host": {"cpu_cores": 4, "ram_mib": ram, "disk_gib": 10},
+        "host": {"cpu_cores": 4, "ram_mib": ram, "disk_gib": 10, "reserved_mib": 0},   # every MiB counts
         "daemon": daemon,
         "runtimes": [{"name": "zero", "kind": "container"}],
         "images": [{"name": "t", "layers": [{"id": "t0", "download_mib": 0.0, "disk_mib": 0.0}]}],
@@ -226,7 +226,7 @@ def test_preemption_on_two_hosts_spares_the_longer_running_victim() -> None:
     # whole host: it preempts on host 1 (the later start), not the lower host index
     scen = sc.parse_scenario({
         "name": "preempt-2", "duration_s": 30.0,
-        "host": {"cpu_cores": 4, "ram_mib": 1000, "disk_gib": 10, "count": 2},
+        "host": {"cpu_cores": 4, "ram_mib": 1000, "disk_gib": 10, "count": 2, "reserved_mib": 0},
         "daemon": {"admission": "backfill", "preemption": True},
         "runtimes": [{"name": "zero", "kind": "container"}],
         "images": [{"name": "t", "layers": [{"id": "t0", "download_mib": 0.0, "disk_mib": 0.0}]}],

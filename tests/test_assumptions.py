@@ -71,7 +71,7 @@ def test_the_default_restart_policy_is_the_plane_class_s():
 
 def test_no_typical_reserve_is_offered_where_it_would_fill_the_host():
     s = sc.parse_scenario({"name": "tiny", "duration_s": 10,
-                           "host": {"cpu_cores": 1, "ram_mib": 200, "disk_gib": 1},
+                           "host": {"cpu_cores": 1, "ram_mib": 200, "disk_gib": 1, "reserved_mib": 0},
                            "workloads": [{"name": "a", "runtime": "runc", "image": "alpine:3.20", "mem_mib": 16,
                                           "arrival": {"kind": "burst", "count": 1, "at_s": 0}}]})
     by = {a["key"]: a for a in assumptions(s)}

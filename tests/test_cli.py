@@ -211,7 +211,7 @@ def test_plan_oom_risk_counts_and_kills(capsys):
     assert code == 0 and err == ""
     row = json.loads(out)["runtimes"]["runc"]
     h = load_scenario(DEFAULT).host
-    room = h.ram_mib - h.reserved_mib
+    room = h.ram_mib - h.reserve_mib
     assert row["at_reservation"]["count"] == int(room // row["reservation_mib"])
     assert row["at_overcommit_2"]["count"] == int(room * 2 // row["reservation_mib"])
     assert "oom_kills" not in row["at_reservation"]
@@ -334,7 +334,8 @@ def test_run_ends_with_its_assumptions_and_measures_the_cheap_flips(capsys, tmp_
     lines = _assumption_lines(out)
     disk = lines["workloads.vm.vm_disk"]
     # left to its default, and the paired rerun with overlay disks: the startup falls, nothing else moves
-    assert disk.startswith("  workloads.vm.vm_disk = copy (default) · flipped to overlay: p50 startup ")
+    assert disk.startswith("  workloads.vm.vm_disk = copy (default: firecracker's own tooling")
+    assert " · flipped to overlay: p50 startup " in disk
     was, now = (float(x) for x in disk.split("p50 startup ")[1].split(" s,")[0].split(" -> "))
     assert now < was / 3 and "started 20 -> 20" in disk
     assert lines["registry.egress_mb_s"].startswith("  registry.egress_mb_s = unset (default: unlimited")
@@ -353,7 +354,8 @@ def test_no_flips_and_flips_too_dear_say_the_assumptions_without_rerunning(capsy
     path.write_text(FC_BURST, encoding="utf-8")
     code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--no-progress")
     assert code == 0 and " · flipped to overlay: " not in out
-    assert _assumption_lines(out)["workloads.vm.vm_disk"].startswith("  workloads.vm.vm_disk = copy (default) · copy:")
+    line = _assumption_lines(out)["workloads.vm.vm_disk"]
+    assert line.startswith("  workloads.vm.vm_disk = copy (default: firecracker's own tooling") and ") · copy:" in line
     code, out, _ = run_cli(capsys, "run", str(path), "--no-flips", "--json", "--no-progress")
     assert all("effect" not in a for a in json.loads(out)["assumptions"])
     monkeypatch.setattr("simcontainer.studies.assumption_flips.FLIP_BUDGET_S", 0.0)

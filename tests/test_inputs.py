@@ -540,7 +540,8 @@ def test_import_order_is_errors_then_schema_then_profiles_then_loading():
     the references (checks across fields) and loading build on those."""
     assert not {m for m in _top_level_imports("scenario/errors") if m.startswith("simcontainer")}
     assert {m for m in _top_level_imports("scenario/schema") if m.startswith("simcontainer")} <= {
-        "simcontainer.scenario.errors", "simcontainer.scenario.cluster"}
+        "simcontainer.scenario.errors", "simcontainer.scenario.cluster", "simcontainer.scenario.defaults"}
+    assert {m for m in _top_level_imports("scenario/defaults") if m.startswith("simcontainer")} == set()
     assert {m for m in _top_level_imports("scenario/cluster") if m.startswith("simcontainer")} == set()
     assert {"simcontainer.scenario.errors", "simcontainer.scenario.schema"} <= _top_level_imports("scenario/profiles")
     assert "simcontainer.scenario.loading" not in _top_level_imports("scenario/references")

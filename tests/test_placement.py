@@ -23,7 +23,7 @@ IMG_OTHER = Image("other", "container", (Layer("o1", 50.0, 300.0),))
 def hosts(n: int = 3, ram: float = 1000.0, disk_gib: float = 1.0) -> list[HostNode]:
     scen = sc.parse_scenario({
         "name": "placement", "duration_s": 10.0,
-        "host": {"cpu_cores": 4, "ram_mib": ram, "disk_gib": disk_gib, "count": n},
+        "host": {"cpu_cores": 4, "ram_mib": ram, "disk_gib": disk_gib, "count": n, "reserved_mib": 0},
         "runtimes": [{"name": "zero", "kind": "container"}],
         "images": [{"name": "t", "layers": [{"id": "t0", "download_mib": 0.0, "disk_mib": 0.0}]}],
         "workloads": [{"name": "w", "runtime": "zero", "image": "t", "mem_mib": 1,
@@ -138,7 +138,7 @@ def _multi_host_run(policy: str) -> tuple[dict[str, list[int]], dict[str, Any]]:
 
     scen = sc.parse_scenario({
         "name": f"placement-{policy}", "duration_s": 100.0,
-        "host": {"cpu_cores": 4, "ram_mib": 1000, "disk_gib": 10, "count": 3},
+        "host": {"cpu_cores": 4, "ram_mib": 1000, "disk_gib": 10, "count": 3, "reserved_mib": 0},
         "daemon": {"placement": policy},
         "runtimes": [{"name": "zero", "kind": "container"}],
         "images": img,

@@ -152,12 +152,14 @@ def test_like_for_like_rows_and_answer(default):
     vms = lead[lead["kind"] == "vm"]
     assert set(vms["image"]) == {"firecracker-rootfs"} and set(vms["guest_mem_mib"]) == {512.0}
     cat = sc.default_catalogue()
+    room = default.host.ram_mib - default.host.reserve_mib      # after the host's reserve
     for rt in vms.index:           # fits = RAM / (guest + VMM overhead): admission counts RAM only
-        assert lead.loc[rt, "fits"] == 65536 // (512 + cat.runtimes[rt].mem_overhead_mib)
+        assert lead.loc[rt, "fits"] == room // (512 + cat.runtimes[rt].mem_overhead_mib)
         assert lead.loc[rt, "binding"] == "ram"
-    assert lead.loc["qemu-kvm", "fits"] == 101 and lead.loc["firecracker", "fits"] == 127
+    # the default host keeps GKE's typical reserve (5,711.5 MiB of 64 GiB; 101 and 127 with nothing kept)
+    assert lead.loc["qemu-kvm", "fits"] == 93 and lead.loc["firecracker", "fits"] == 116
     # CPU is not admitted on this host (no cpu_overcommit): RAM binds runc, as the run shows
-    assert lead.loc["runc", "fits"] == 65536 // (256 + cat.runtimes["runc"].mem_overhead_mib) == 252
+    assert lead.loc["runc", "fits"] == room // (256 + cat.runtimes["runc"].mem_overhead_mib) == 230
     assert lead.loc["runc", "binding"] == "ram" and not lead.loc["runc", "cpu_counted"]
     assert lead.loc["qemu-kvm", "startup_p95_s"] > 2 * lead.loc["firecracker", "startup_p95_s"]
     # the deploy and the churn are separate rows: runc's deploy is not pooled with 351 churn starts
@@ -167,8 +169,8 @@ def test_like_for_like_rows_and_answer(default):
     x = comparison.startup_samples(out[("api-runc", "qemu-kvm")]["instances"], ["api-runc"])
     assert phases == pytest.approx(x.mean())
     text = " ".join(comparison.answer(lead.reset_index()))
-    assert "RAM binds at 101 QEMU VMs of api-runc" in text
-    assert "runc fits 252 before RAM binds" in text
+    assert "RAM binds at 93 QEMU VMs of api-runc" in text
+    assert "runc fits 230 before RAM binds" in text
     assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in text
     assert "p95 startup" in text and "(qemu-kvm)" in text
     lead_cells = [c for c in cells if c.workload == "api-runc"]
@@ -258,7 +260,7 @@ def test_mixed_deploy_lesson_scenarios():
 
 
 def test_never_started_is_shown(default):
-    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192})
+    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192, "host.reserved_mib": 0.0})
     cells, _, out, dens = _cells(small, ["api-qemu"], ["runc", "qemu-kvm"])
     rows = comparison.cell_rows(cells, dens, out)
     q = rows.set_index("runtime").loc["qemu-kvm"]
@@ -292,7 +294,7 @@ def test_never_started_is_shown(default):
 def test_fits_started_and_why_agree(default, setting, started, reason):
     """One capacity story: "fits" is what admission lets in, "started" agrees with it, and the
     reason for the rest comes from the run."""
-    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192, **setting})
+    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192, "host.reserved_mib": 0.0, **setting})
     cells, _, out, dens = _cells(small, ["api-qemu"], ["qemu-kvm"])
     rows = comparison.cell_rows(cells, dens, out)
     r = rows.iloc[0]
@@ -304,7 +306,7 @@ def test_fits_started_and_why_agree(default, setting, started, reason):
 
 
 def test_admission_none_starts_everything_and_says_who_was_killed(default):
-    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192,
+    small = planner_sweeps.with_values(default, {"host.cpu_cores": 4, "host.ram_mib": 8192, "host.reserved_mib": 0.0,
                                                  "daemon.admission": "none"})
     cells, _, out, dens = _cells(small, ["api-qemu"], ["qemu-kvm"])
     rows = comparison.cell_rows(cells, dens, out)

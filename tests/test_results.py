@@ -313,7 +313,8 @@ def test_every_result_says_what_it_assumed_without_rerunning():
     for a in s["assumptions"]:
         assert set(a) == {"key", "value", "default", "source", "why", "flip_to"}    # no effect: nothing rerun
     assert by["daemon.admission"]["value"] == "queue" and not by["daemon.admission"]["default"]   # chosen
-    assert by["host.reserved_mib"]["default"]                                    # left to the default
+    assert not by["host.reserved_mib"]["default"]              # the test host keeps nothing: chosen
+    assert by["registry.egress_mb_s"]["default"]                                 # left to the default
     # a list: left out of the sweep tables (they average numbers), kept in the JSON
     assert not any(k.startswith("assumptions") for k in flatten_metrics(s))
     assert json.loads(to_json(s))["assumptions"] == s["assumptions"]

@@ -183,7 +183,7 @@ def _loss_scenario(lifetime: dict, seed: int) -> sc.Scenario:
     mem = 100.0
     return sc.parse_scenario({
         "name": "mgcc", "duration_s": LOSS_HORIZON, "seed": seed,
-        "host": {"cpu_cores": 4, "ram_mib": C * mem, "disk_gib": 1000},
+        "host": {"cpu_cores": 4, "ram_mib": C * mem, "disk_gib": 1000, "reserved_mib": 0},   # exactly C
         "daemon": {"admission": "reject", "prepull": [IMAGE]},
         "runtimes": [{"name": "zero", "kind": "container"}],
         "workloads": [_workload("w", "zero", LOSS_RATE, lifetime, mem_mib=mem)],

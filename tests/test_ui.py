@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
 from simcontainer.faces.ui import charts  # noqa: E402
+from simcontainer.scenario.defaults import typical_reserve_mib  # noqa: E402
 from simcontainer.studies import comparison, hosts_needed, planner, planner_sweeps  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -49,8 +50,10 @@ def answer(at: AppTest) -> str:
 
 
 def vm_fits(ram_mib: float, runtime: str = "qemu-kvm", guest: float = 512.0) -> str:
-    """How many VMs of the like-for-like guest (the mix's first: Firecracker's 512 MiB) fit."""
-    return str(int(ram_mib // (guest + sc.default_catalogue().runtimes[runtime].mem_overhead_mib)))
+    """How many VMs of the like-for-like guest (the mix's first: Firecracker's 512 MiB) fit in what
+    the host's default reserve (a Kubernetes node's typical one) leaves."""
+    room = ram_mib - typical_reserve_mib(ram_mib)
+    return str(int(room // (guest + sc.default_catalogue().runtimes[runtime].mem_overhead_mib)))
 
 
 def runtime_table(at: AppTest):
@@ -69,9 +72,9 @@ def planner_app() -> AppTest:
 def test_default_page_shows_the_answer(planner_app):
     at = planner_app
     no_exception(at)
-    assert fits(at) == {"runc": "252", "firecracker": "127", "qemu-kvm": "101"}
+    assert fits(at) == {"runc": "230", "firecracker": "116", "qemu-kvm": "93"}
     said = at.success[0].value       # green: everything asked for ran
-    assert "RAM binds at 101 QEMU VMs of api-runc" in said and "runc fits 252" in said
+    assert "RAM binds at 93 QEMU VMs of api-runc" in said and "runc fits 230" in said
     assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in said
     assert "p95 startup" in said
     assert next(m for m in at.metric if m.label == "qemu-kvm fits").value.endswith("≈")   # an estimate
@@ -144,7 +147,7 @@ def test_lead_workload_and_unknown_runtime_in_link():
 def test_runc_under_two_control_planes_from_the_link_and_the_picker():
     at = start(rt="runc,runc@kubelet")
     no_exception(at)
-    assert fits(at) == {"runc": "252", "runc@kubelet": "252"}       # the plane changes no density
+    assert fits(at) == {"runc": "230", "runc@kubelet": "230"}       # the plane changes no density
     assert at.multiselect(key="compare0").value == ["runc", "runc@kubelet"]
     rows = runtime_table(at)
     lead = rows[rows["Workload"] == "api-runc"]
@@ -174,7 +177,7 @@ def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
     for field in ("duration_s", "host.cpu_cores", "workloads[0].runtime", "workloads[0].arrival.count"):
         assert field in errors
     assert "Traceback" not in errors
-    assert fits(at)["qemu-kvm"] == "101"               # the current what-if is untouched
+    assert fits(at)["qemu-kvm"] == "93"               # the current what-if is untouched
 
 
 def test_good_paste_replaces_the_what_if():
@@ -202,7 +205,7 @@ def test_damaged_link_shows_why_and_falls_back():
     at = start(s="garbage")
     no_exception(at)
     assert any("s:" in e.value for e in at.error)
-    assert fits(at)["qemu-kvm"] == "101"
+    assert fits(at)["qemu-kvm"] == "93"
 
 
 def test_run_past_the_size_guard_is_refused_with_a_message():
@@ -231,7 +234,7 @@ def test_out_of_range_sidebar_values_are_rejected_visibly():
     at.number_input(key="count0").set_value(0).run()
     no_exception(at)
     assert any("Hosts (identical): 0 is out of range" in e.value for e in at.sidebar.error)
-    assert fits(at)["qemu-kvm"] == "101"               # the last good value (1 host) stays
+    assert fits(at)["qemu-kvm"] == "93"               # the last good value (1 host) stays
     at.selectbox(key="preset0").set_value("by hand").run()
     at.number_input(key="cores0").set_value(-4.0).run()
     assert any("CPU cores: -4 is out of range" in e.value for e in at.sidebar.error)

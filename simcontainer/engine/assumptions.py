@@ -14,31 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from simcontainer.model.controlplane import CONTROL_PLANES
+from simcontainer.scenario.defaults import (
+    EVICTION_HARD_MIB,
+    RESERVE_SOURCE,
+    RESERVE_TIERS,
+    typical_reserve_mib,
+)
 from simcontainer.scenario.profiles import Catalogue, default_catalogue
 from simcontainer.scenario.schema import Scenario
-
-# GKE's node-allocatable reservation for memory (kube-reserved + system-reserved), by tiers of the
-# machine's RAM, plus the kubelet's default hard eviction threshold (memory.available < 100Mi).
-# Source: cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes ("Memory and CPU
-# reservations"); eviction: kubernetes.io/docs/concepts/scheduling-eviction/node-pressure-eviction.
-RESERVE_TIERS = ((4096.0, 0.25), (4096.0, 0.20), (8192.0, 0.10), (114688.0, 0.06), (float("inf"), 0.02))
-RESERVE_SMALL_MIB = 255.0          # machines under 1 GiB
-EVICTION_HARD_MIB = 100.0
-
-
-def typical_reserve_mib(ram_mib: float) -> float:
-    """RAM a Kubernetes node keeps for the OS, the kubelet and the runtime (GKE's tiers + the
-    hard eviction threshold): 5,711.5 MiB of a 64 GiB host, 1,943.2 MiB of 8 GiB."""
-    if ram_mib < 1024.0:
-        return RESERVE_SMALL_MIB
-    left, out = ram_mib, 0.0
-    for size, share in RESERVE_TIERS:
-        part = min(left, size)
-        out += part * share
-        left -= part
-        if left <= 0:
-            break
-    return round(out + EVICTION_HARD_MIB, 1)
 
 
 def _entry(key: str, value: Any, chosen: bool, source: str, why: str, flip: Any = None) -> dict[str, Any]:
@@ -57,12 +40,12 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
     host, daemon, reg = scenario.host, scenario.daemon, scenario.registry
     reserve = typical_reserve_mib(host.ram_mib)     # a typical reserve: none on a host it would fill
     out = [
-        _entry("host.reserved_mib", host.reserved_mib, _set(host, "reserved_mib"),
-               "scenario" if _set(host, "reserved_mib") else "default: nothing kept for the host",
+        _entry("host.reserved_mib", host.reserve_mib, host.reserved_mib is not None,
+               "scenario" if host.reserved_mib is not None else f"default: a Kubernetes node's typical reserve, {RESERVE_SOURCE}",
                "RAM kept for the OS, the daemons and the kubelet; admission never hands it out",
-               (reserve if reserve < host.ram_mib else None) if host.reserved_mib == 0 else 0.0),
+               (reserve if reserve < host.ram_mib else None) if host.reserve_mib == 0 else 0.0),
         _entry("daemon.admission", daemon.admission, _set(daemon, "admission"),
-               "scenario" if _set(daemon, "admission") else "default",
+               "scenario" if _set(daemon, "admission") else "default: the kube-scheduler's way (backfill)",
                {"queue": "a request that does not fit waits in strict FIFO order (head of line)",
                 "reject": "a request that does not fit is turned away",
                 "backfill": "the kube-scheduler's way: whatever fits starts, the rest retries",
@@ -95,11 +78,13 @@ def assumptions(scenario: Scenario, catalogue: Catalogue | None = None) -> list[
         if rt is None:
             continue
         if rt.kind == "vm":
-            out.append(_entry(f"workloads.{w.name}.vm_disk", w.vm_disk, _set(w, "vm_disk"),
-                              "scenario" if _set(w, "vm_disk") else "default",
+            mode = w.disk_mode(rt)
+            out.append(_entry(f"workloads.{w.name}.vm_disk", mode, w.vm_disk is not None,
+                              "scenario" if w.vm_disk is not None else
+                              f"default: {rt.name}'s own tooling (models/runtimes/{rt.name}.toml vm_disk_default)",
                               "copy: each VM's disk image copied in full before it boots; overlay: a "
                               "copy-on-write overlay on one shared base",
-                              "overlay" if w.vm_disk == "copy" else "copy"))
+                              "overlay" if mode == "copy" else "copy"))
         if w.restart is None:
             plane = w.control_plane or rt.control_plane or "direct"
             spec = scenario.control_plane_table(cat).get(plane)

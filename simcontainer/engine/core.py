@@ -229,7 +229,7 @@ def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
     for i, w in enumerate(scenario.workloads):
         rt = runtimes[w.runtime]
         img = images[w.image]
-        copy = img.disk_mib if rt.kind == "vm" and w.vm_disk == "copy" else 0.0
+        copy = img.disk_mib if rt.kind == "vm" and w.disk_mode(rt) == "copy" else 0.0
         k = index[w.control_plane or rt.control_plane or "direct"]
         share = planes[k].serial_cpu_share
         plan = WorkloadPlan(

@@ -353,7 +353,7 @@ def swapping(scenario: Scenario) -> bool:
         if rt.kind == "vm":
             ws = min(w.guest_mem_mib or math.inf, ws + rt.guest_os_mib)
         resident += _alive(w, scenario) * (ws + rt.mem_overhead_mib)
-    return resident / h.count > h.ram_mib - h.reserved_mib
+    return resident / h.count > h.ram_mib - h.reserve_mib
 
 
 def _reslows(scenario: Scenario, requests: float, ticks: float) -> tuple[float, float]:

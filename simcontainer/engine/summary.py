@@ -331,7 +331,7 @@ class AdmissionInfo:
         # the host's physical RAM, named as such; the overcommitted promise only beside it
         promise = (f"; admission's promise with {spec.memory_overcommit:g}x overcommit: {cap:,.0f} MiB"
                    if (spec.memory_overcommit or 1.0) > 1.0 else "")
-        kept = f", {spec.reserved_mib:,.0f} of it kept for the host" if spec.reserved_mib else ""
+        kept = f", {spec.reserve_mib:,.0f} of it kept for the host" if spec.reserve_mib else ""
         return [f"admission \"none\": RAM reserved by started instances peaked at {peak:,.0f} MiB on {where}: "
                 f"{peak / spec.ram_mib:.0%} of its {spec.ram_mib:,.0f} MiB of physical RAM ({len(over)} of "
                 f"{len(hosts)} host(s) over capacity{kept}{promise}); the kernel's OOM killer killed "
@@ -505,7 +505,7 @@ def _hosts(rec: Recorder, spans: tuple[np.ndarray, ...], hosts: list[Any], horiz
         # RAM admission may promise: (physical - kept for the host) x the memory overcommit ratio
         "ram_mib": float(sum(h.ram.capacity for h in hosts)),
         "physical_ram_mib": float(sum(h.spec.ram_mib for h in hosts)),
-        "host_reserved_mib": float(sum(h.spec.reserved_mib for h in hosts)),
+        "host_reserved_mib": float(sum(h.spec.reserve_mib for h in hosts)),
         "memory_overcommit": float(hosts[0].spec.memory_overcommit or 1.0) if hosts else 1.0,
         "disk_mib": float(sum(h.disk.capacity for h in hosts)),
         "cpu_cores": float(cores),

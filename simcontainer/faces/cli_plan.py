@@ -254,9 +254,9 @@ def render_oom(risk: dict[str, dict[str, Any]], scenario: Scenario, workload: st
                          "OOM kills": e.get("oom_kills"), "per 1000 inst-h": e.get("oom_kills_per_1000_h"),
                          "peak used MiB": e.get("peak_used_mib")})
     h = scenario.host
-    room = h.ram_mib - h.reserved_mib
+    room = h.ram_mib - h.reserve_mib
     head = (f"OOM risk vs density: {workload} on one {h.preset or 'host'} ({room:,.0f} MiB RAM after the "
-            f"{h.reserved_mib:,.0f} MiB reserved)")
+            f"{h.reserve_mib:,.0f} MiB reserved)")
     sim = (f"each count simulated for {hours:g} h, memory use moving around the working set, restart always"
            if simulated else "not simulated (--no-simulate): counts only")
     return (f"{head}\n{sim}\n\n{text_table(rows)}"

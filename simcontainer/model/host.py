@@ -139,7 +139,7 @@ def demand(workload: Workload, runtime: RuntimeProfile, image: Image, host: Host
         # copy: the VM writes to its own full copy of the disk image (the cached image is only the
         # template); overlay: a copy-on-write file over the shared cached image, sized like a
         # container's writable layer.
-        if workload.vm_disk == "copy":
+        if workload.disk_mode(runtime) == "copy":
             own_disk = copy = image.disk_mib
         else:
             own_disk = workload.writable_mib
@@ -246,7 +246,7 @@ class HostNode:
         self.disk_bw = FairShare(env, spec.disk_mb_s * MIB_PER_MB, f"host{index}.disk_bw")
         self.net = FairShare(env, spec.net_mb_s * MIB_PER_MB, f"host{index}.net")
         # admission's RAM: the host's less what the OS and daemons keep, times the overcommit ratio
-        self.ram = Pool((spec.ram_mib - spec.reserved_mib) * (spec.memory_overcommit or 1.0),
+        self.ram = Pool((spec.ram_mib - spec.reserve_mib) * (spec.memory_overcommit or 1.0),
                         f"host{index}.ram", hook("ram"))
         self.disk = Pool(spec.disk_gib * 1024.0, f"host{index}.disk", hook("disk"))
         self.cpu_pool = (Pool(spec.cpu_cores * spec.cpu_overcommit, f"host{index}.cpu_reserved")
@@ -365,7 +365,7 @@ class HostNode:
         ones find it cached, concurrent ones wait for that read. A ``vm_disk = "copy"`` VM reads
         its own private copy: every boot reads. Cache eviction is not modelled."""
         mib = plan.boot_read_mib
-        if plan.workload.vm_disk == "copy":
+        if plan.workload.disk_mode(plan.runtime) == "copy":
             ev = self.disk_bw.request(mib)
             if ev is not None:
                 yield ev

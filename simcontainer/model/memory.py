@@ -156,7 +156,7 @@ class HostMemory:
         self.env = env
         self.host = host
         self.mm = mm
-        self.capacity = spec.ram_mib - spec.reserved_mib
+        self.capacity = spec.ram_mib - spec.reserve_mib
         self.swap = spec.swap_mib
         self.members: dict[int, Member] = {}     # every running full-path instance
         self.cache: dict[str, list[float]] = {}  # image -> [containers using it, file pages MiB]

@@ -419,7 +419,7 @@ def instance_need(w: Workload, rt: RuntimeProfile, img: ImageSpec | None, host: 
         ram = mem + rt.mem_overhead_mib
     need = {"ram": ram}
     if img is not None and img.kind == ("vm" if rt.kind == "vm" else "container"):
-        own = _image_disk_mib(img) if rt.kind == "vm" and w.vm_disk == "copy" else w.writable_mib
+        own = _image_disk_mib(img) if rt.kind == "vm" and w.disk_mode(rt) == "copy" else w.writable_mib
         need["disk"] = own + rt.disk_overhead_mib + _image_disk_mib(img)
     if host.cpu_overcommit is not None:
         need["cpu"] = float(w.vcpus) if rt.kind == "vm" and w.vcpus is not None else w.cpu / rt.cpu_factor
@@ -436,7 +436,7 @@ def fit_problems(scenario: Scenario, images: dict[str, ImageSpec],
     ``check`` refuses them (simcontainer.engine.guard.check_scenario); a run still runs them (every
     request rejected: a sweep over host sizes wants its "nothing started" points)."""
     h = scenario.host
-    capacity = {"ram": (h.ram_mib - h.reserved_mib) * (h.memory_overcommit or 1.0),
+    capacity = {"ram": (h.ram_mib - h.reserve_mib) * (h.memory_overcommit or 1.0),
                 "disk": h.disk_gib * 1024.0, "cpu": h.cpu_cores * (h.cpu_overcommit or 1.0)}
     words = {"ram": ("RAM", "MiB", "mem_mib"), "disk": ("disk", "MiB", "image"), "cpu": ("CPU", "cores", "cpu")}
     out = []

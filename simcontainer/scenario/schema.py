@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from simcontainer.scenario.cluster import Cluster
+from simcontainer.scenario.defaults import host_reserve_mib
 from simcontainer.scenario.errors import short_repr
 
 if TYPE_CHECKING:
@@ -157,6 +158,10 @@ class RuntimeProfile(Sourced):
     # The kinds of control plane that can drive this runtime (models/runtimes/*.toml cite why);
     # None: any (custom and test runtimes)
     control_planes: list[Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]] | None = None
+    # VM runtimes: the disk a VM gets when its workload leaves ``vm_disk`` unset -- what the
+    # runtime's own tooling does by default ("overlay": a copy-on-write file over the shared base
+    # image; "copy": a private copy of the image per VM); its ``sources`` entry says why
+    vm_disk_default: Literal["copy", "overlay"] = "copy"
 
 
 ControlPlaneKind = Literal["dockerd", "kubelet", "libvirt", "firecracker", "direct"]
@@ -287,8 +292,11 @@ class Host(Model):
     cpu_speed: Positive = 1.0
     preset: Name | None = None
     # ---- memory as hosts share it (simcontainer.model.memory) ----
-    # RAM kept for the OS and the daemons: neither admission nor instances may use it
-    reserved_mib: NonNeg = 0.0
+    # RAM kept for the OS and the daemons: neither admission nor instances may use it. None (unset):
+    # the typical reserve of a Kubernetes node (simcontainer.scenario.defaults.typical_reserve_mib:
+    # GKE's kube-/system-reserved tiers + the kubelet's 100 Mi hard eviction threshold); 0: nothing
+    # kept. Read it through ``reserve_mib``, which applies the default.
+    reserved_mib: NonNeg | None = None
     # admission counts a container's ``mem_request_mib`` ("request", Kubernetes) or its whole
     # reservation (``mem_mib`` / a VM's guest RAM: "reservation", today's behaviour)
     memory_admission: Literal["reservation", "request"] = "reservation"
@@ -309,9 +317,18 @@ class Host(Model):
     # one synchronous write (fsync) on the disk, ms: a control plane's rootfs_syncs cost this
     disk_sync_ms: NonNeg = 0.5
 
+    @property
+    def reserve_mib(self) -> float:
+        """The RAM this host keeps back: ``reserved_mib`` as written, or the typical reserve of a
+        host of ``ram_mib`` when unset (the one place the default is applied)."""
+        return host_reserve_mib(self.ram_mib, self.reserved_mib)
+
     @model_validator(mode="after")
     def _reserved_below_ram(self) -> Host:
-        if self.reserved_mib >= self.ram_mib:
+        if self.reserve_mib >= self.ram_mib:
+            if self.reserved_mib is None:
+                raise ValueError(f"the typical host reserve ({self.reserve_mib:g} MiB) leaves nothing of "
+                                 f"ram_mib ({self.ram_mib:g}) for instances: set reserved_mib (0: keep nothing)")
             raise ValueError(f"reserved_mib ({self.reserved_mib:g}) must be below ram_mib "
                              f"({self.ram_mib:g}): nothing would be left for instances")
         return self
@@ -332,10 +349,11 @@ class Daemon(Model):
     # Deprecated (see API_WORKERS_DEPRECATED): control planes carry their own concurrency.
     api_workers: Annotated[Int, Field(ge=1, le=100_000)] | None = None
     max_concurrent_downloads: Annotated[Int, Field(ge=1, le=1000)] = 3
-    # queue: strict FIFO (head-of-line); reject: turn away; backfill: the kube-scheduler's way
-    # (scan by priority, start whatever fits, retry the rest); none: dockerd's (start everything;
-    # RAM may pass capacity). See simcontainer.model.placement.
-    admission: Literal["queue", "reject", "backfill", "none"] = "queue"
+    # backfill (the default): the kube-scheduler's way (scan by priority, start whatever fits,
+    # retry the rest); queue: strict FIFO (head-of-line, no real daemon or scheduler works so: the
+    # M/M/c/Erlang C model); reject: turn away; none: dockerd's (start everything; RAM may pass
+    # capacity). See simcontainer.model.placement.
+    admission: Literal["queue", "reject", "backfill", "none"] = "backfill"
     # backfill: when a waiting request is tried again -- "release" (every time room frees) or
     # "backoff" (the kube-scheduler's 1 s doubling to 10 s per pod, from the next release on)
     retry: Literal["release", "backoff"] = "release"
@@ -536,7 +554,10 @@ class Workload(Model):
     priority: Annotated[Int, Field(ge=-2_147_483_648, le=1_000_000_000)] = 0
     ready_s: NonNeg = 0.0
     writable_mib: NonNeg = 10.0
-    vm_disk: Literal["copy", "overlay"] = "copy"
+    # VMs: "copy" (a full private copy of the disk image per VM) or "overlay" (a copy-on-write file
+    # over the shared cached image); None: the runtime's own tooling default (its profile's
+    # ``vm_disk_default``). Read it through ``disk_mode(runtime)``, which applies the default.
+    vm_disk: Literal["copy", "overlay"] | None = None
     # None: the runtime's default control plane (its profile's ``control_plane``)
     control_plane: Name | None = None
     # None: "bridge" for containers, "tap" for VMs; ``networks``: user networks of that mode the
@@ -598,6 +619,11 @@ class Workload(Model):
     # every request cold-starts. Only with a plain ``docker run`` lifecycle (no restart policy,
     # crashes, grace period, faults or scripted actions).
     warm: WarmStart | None = None
+
+    def disk_mode(self, runtime: RuntimeProfile) -> Literal["copy", "overlay"]:
+        """How a VM of this workload gets its disk: ``vm_disk`` as written, or the runtime's own
+        tooling default when unset (the one place the default is applied)."""
+        return self.vm_disk if self.vm_disk is not None else runtime.vm_disk_default
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run`` with a clean stop is asked for (with or

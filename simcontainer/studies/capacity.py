@@ -33,7 +33,7 @@ def room(scenario: Scenario) -> dict[str, float | None]:
     """What admission counts on one host: RAM (after the OS's reserve, times the overcommit, or
     physical under ``none``), CPU (None when it is not admitted) and disk (MiB)."""
     h, policy = scenario.host, scenario.daemon.admission
-    ram = h.ram_mib - h.reserved_mib
+    ram = h.ram_mib - h.reserve_mib
     if policy != "none":
         ram *= h.memory_overcommit or 1.0
     cpu = h.cpu_cores * h.cpu_overcommit if h.cpu_overcommit is not None and policy != "none" else None
@@ -83,7 +83,7 @@ def physical_ram_fits(scenario: Scenario, workload: str, runtime: str | None = N
     rt = scenario.runtime_table(cat)[w.runtime]
     d = demand(w, rt, image_table(scenario, cat)[w.image], scenario.host)
     h = scenario.host
-    return int((h.ram_mib - h.reserved_mib) // d.ram_mib) * h.count if d.ram_mib > 0 else None
+    return int((h.ram_mib - h.reserve_mib) // d.ram_mib) * h.count if d.ram_mib > 0 else None
 
 
 def oom_kills(summary: dict[str, Any], workload: str) -> int:
@@ -99,7 +99,7 @@ def admission_words(scenario: Scenario) -> str:
         return "admission none: every request starts; fits = what the physical RAM holds"
     oc = h.memory_overcommit or 1.0
     parts = [f"RAM{f' x {oc:g} (overcommit)' if oc > 1 else ''}"
-             + (f" after {h.reserved_mib:,.0f} MiB kept for the OS" if h.reserved_mib else ""),
+             + (f" after {h.reserve_mib:,.0f} MiB kept for the OS" if h.reserve_mib else ""),
              "CPU" + (f" x {h.cpu_overcommit:g}" if h.cpu_overcommit not in (None, 1.0) else "")
              if h.cpu_overcommit is not None else "", "disk"]
     counted = ", ".join(p for p in parts if p)

@@ -208,7 +208,7 @@ def moved(scenario: Scenario, workload: str, runtime: str,
         g = guest or default_guest(scenario, workload, [runtime], catalogue)
         data["image"], data["guest_mem_mib"] = g.image, g.mem_mib
         if own_kind != "vm":
-            data["vm_disk"] = vm_workloads[0].vm_disk if vm_workloads else "overlay"
+            data["vm_disk"] = vm_workloads[0].disk_mode(rts[vm_workloads[0].runtime]) if vm_workloads else "overlay"
     else:
         if own_kind == "vm":
             data["image"] = next((w.image for w in scenario.workloads if imgs[w.image].kind != "vm"), None) \

@@ -39,7 +39,7 @@ def density_one(scenario: Scenario, workload_name: str, runtime_name: str,
     d = demand(w, rt, img)
     host = scenario.host
     per = np.array([d.ram_mib, d.disk_mib, d.admit_cpu if host.cpu_overcommit is not None else d.cpu])
-    room = np.array([host.ram_mib, host.disk_gib * 1024.0 - img.disk_mib,
+    room = np.array([host.ram_mib - host.reserve_mib, host.disk_gib * 1024.0 - img.disk_mib,
                      host.cpu_cores * (host.cpu_overcommit or 1.0)])
     with np.errstate(divide="ignore", invalid="ignore"):
         fits_each = np.where(per > 0, np.floor(np.maximum(room, 0) / np.where(per > 0, per, 1)), np.inf)
@@ -163,7 +163,7 @@ def oom_risk(scenario: Scenario, workload_name: str, runtime_name: str, count: i
     img = image_table(scenario, catalogue)[w.image]
     d = demand(w, rt, img, scenario.host)
     host = scenario.host
-    room = host.ram_mib - host.reserved_mib
+    room = host.ram_mib - host.reserve_mib
     ratio = max(1.0, count * d.ram_mib / room * 1.0001)
     u = w.usage.model_dump() if w.usage is not None else dict(usage or DEFAULT_USAGE)
     wl = w.model_dump() | {
@@ -205,7 +205,7 @@ def density_risk(scenario: Scenario, workload_name: str, runtimes: list[str] | N
     names = [w.runtime] + [r for r in runtimes or [] if r != w.runtime]
     images = image_table(scenario, catalogue)
     out: dict[str, dict[str, Any]] = {}
-    room = scenario.host.ram_mib - scenario.host.reserved_mib
+    room = scenario.host.ram_mib - scenario.host.reserve_mib
     for r in names:
         wr = _as_runtime(scenario, workload_name, r)
         rt = scenario.runtime_table(catalogue)[r]

@@ -44,7 +44,7 @@ def hosts_needed(scenario: Scenario, counts: Mapping[str, int], runtimes: Iterab
         s = parse_scenario(data, base_dir=scenario.base_dir, catalogue=cat, source=f"hosts on {rt}")
         images = image_table(s, cat)
         image_disk = sum(images[i].disk_mib for i in {w.image for w in s.workloads})
-        ram = (h.ram_mib - h.reserved_mib) * (h.memory_overcommit or 1.0)
+        ram = (h.ram_mib - h.reserve_mib) * (h.memory_overcommit or 1.0)
         cap = np.array([ram * keep, h.cpu_cores * (h.cpu_overcommit or 1.0) * keep,
                         h.disk_gib * 1024.0 * keep - image_disk])
         types = []

@@ -59,7 +59,9 @@ def lesson_kernel(runtime: str, instances: int, mem_mib: float) -> Scenario:
             "max_instances": int(instances), "lifetime": {"kind": "forever"}}],
             duration_s=2.0 * instances + 60.0, prepull=[img], host=host)
 
-    host = {"cpu_cores": 64.0, "ram_mib": 65536.0, "disk_gib": 4000.0, "disk_mb_s": 1000.0, "net_mb_s": 125.0}
+    # nothing kept for the OS (reserved_mib = 0): the host is sized for the requests alone
+    host = {"cpu_cores": 64.0, "ram_mib": 65536.0, "disk_gib": 4000.0, "disk_mb_s": 1000.0, "net_mb_s": 125.0,
+            "reserved_mib": 0.0}
     per = density_one(build(host), "app", runtime)["per_instance"]["ram_mib"]
     host["ram_mib"] = max(65536.0, 1024.0 * math.ceil(per * instances * 1.05 / 1024.0))
     return build(host)

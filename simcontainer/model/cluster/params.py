@@ -18,6 +18,7 @@ from simcontainer.model.images import Image
 from simcontainer.model.images import resolve as resolve_image_specs
 from simcontainer.model.registry import DECODE_MB_S
 from simcontainer.scenario.cluster import Cluster
+from simcontainer.scenario.defaults import host_reserve_mib
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import Catalogue, default_catalogue, models_dir, resolve_images
 from simcontainer.scenario.schema import Scenario
@@ -179,7 +180,7 @@ def resolve(scenario: Scenario, catalogue: Catalogue | None = None) -> Params:
         autoscaled = p.min_count is not None or p.max_count is not None
         pools.append(PoolSpec(p.name, p.count, p.min_count if p.min_count is not None else p.count,
                               p.max_count if p.max_count is not None else p.count, autoscaled,
-                              float(host["cpu_cores"]), float(host["ram_mib"]) - float(host.get("reserved_mib", 0)),
+                              float(host["cpu_cores"]), float(host["ram_mib"]) - host_reserve_mib(float(host["ram_mib"]), host.get("reserved_mib")),
                               p.max_pods or sections["kubelet"]["max_pods"], float(host.get("net_mb_s", 125.0)),
                               float(host.get("disk_mb_s", 500.0)), float(host.get("cpu_speed", 1.0)), provision))
     inline = resolve_images([i.model_dump() for i in scenario.images], known=cat.images, source=scenario.name)

@@ -61,7 +61,7 @@ def erlang_rows(c: int = 10, lam: float = 0.8, mean_t: float = 10.0, horizon: fl
     def host_of_c(seed, admission, lifetime):
         return sc.parse_scenario({
             "name": f"erlang-{admission}", "duration_s": horizon, "seed": seed,
-            "host": {"cpu_cores": 4, "ram_mib": c * 100.0, "disk_gib": 1000},
+            "host": {"cpu_cores": 4, "ram_mib": c * 100.0, "disk_gib": 1000, "reserved_mib": 0.0},   # exactly c slots
             "daemon": {"admission": admission, "prepull": [IMAGE]},
             "runtimes": [{"name": "zero", "kind": "container"}],
             "workloads": [_workload("w", "zero", lam, lifetime, mem=100.0)]})
