@@ -215,6 +215,9 @@ def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlanePro
     plan.prepare = bring_up.prepare
     plan.quick_stop = (stopper.clean and plan.stop.idle and finish is REMOVE and plan.steps.remove_idle
                        and type(stopper) is GraceThenKill)
+    plan.quick_create = plan.steps.create_idle and plan.vm_copy_mib <= 0
+    plan.loads = plan.demand.cpu > 0 or plan.io_mib_s > 0
+    plan.priority = w.priority
 
 
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,

@@ -128,6 +128,11 @@ class WorkloadPlan:
     has_ports: bool = False         # its instances take a port on a bridge with a port limit
     ready_s: float = 0.0            # the workload's ``ready_s``
     prepare: Any = None             # its bring-up's ``prepare`` (bound once)
+    # per-plan constants of the hot path, set by engine.plan_workloads (``_choose_parts``):
+    # created at once when placed now with the image cached (nothing to create, no VM disk copy)
+    quick_create: bool = False
+    loads: bool = False             # while running it puts load on the host (cores or disk IO)
+    priority: int = 0               # the workload's ``priority``
 
     @property
     def name(self) -> str:
@@ -162,7 +167,7 @@ class Instance(Ticket):
         self.host = None
         self.owned = ()
         self.event = None
-        self.priority = plan.workload.priority
+        self.priority = plan.priority
         self.id = iid
         self.plan = plan
         self.state = _REQUESTED
@@ -222,8 +227,16 @@ class Daemon:
 
     def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
         """``docker run``: request an instance now; it lives ``lifetime`` seconds once ready."""
-        # NOTE: ``_new`` inlined (the hot path: one call per request)
-        iid = self.rec.new_instance(plan.index, self.env._now)
+        # NOTE: ``_new`` and ``Recorder.new_instance`` inlined (the hot path: one call per request)
+        rec, now = self.rec, self.env._now
+        iid = rec.n
+        rec.n = iid + 1
+        if iid >= rec._rows:        # rows come in blocks
+            rec._grow()
+        self._times[iid * NM] = now
+        rec.workload[iid] = plan.index
+        self._ev_time(now)
+        self._ev_code(iid << STATE_BITS)
         inst = Instance(iid, plan)
         self.live[iid] = inst
         ids = self.by_workload.get(plan.index)
@@ -297,20 +310,23 @@ class Daemon:
         closes -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a preemption;
         a pause or unpause only takes its load off or puts it back."""
         if op == _OPEN:
-            inst.span, inst.span_ready = now, NAN
+            inst.span = now
+            inst.span_ready = NAN
             times, i = self._times, inst.id * NM + _M_RUNNING
             if times[i] != times[i]:
                 times[i] = now
-            inst.host.started()                     # type: ignore[union-attr]
-            plan = inst.plan
-            if plan.demand.cpu > 0 or plan.io_mib_s > 0:
+            host = inst.host
+            running = host.running = host.running + 1      # NOTE: ``host.started()`` inlined
+            if running > host.peak_running:
+                host.peak_running = running
+            if inst.plan.loads:
                 self._load(inst, True)
             if self.memory is not None:
                 self.memory.on_running(inst)
         elif op == _CLOSE:
             if inst.cpu_load:
                 self._load(inst, False)
-            inst.host.stopped()                     # type: ignore[union-attr]
+            inst.host.running -= 1                  # NOTE: ``host.stopped()`` inlined
             self._span((inst.id, inst.span, inst.span_ready, now))
             inst.span = NAN
             self._times[inst.id * NM + _M_STOPPING] = now
