@@ -321,12 +321,13 @@ class Engine:
         self.admission.preemption = Preemption(self.admission, sv.preemptible, sv.preempt, record)
 
     def _arrivals(self, plan: WorkloadPlan):
-        env, daemon = self.env, self.daemon
+        env, run, lifetime = self.env, self.daemon.run, plan.lifetime
+        fixed = lifetime._fixed     # NOTE: a fixed lifetime (no draw) without a call per request
         for n, (t, trace_life) in enumerate(arrival_times(plan.workload, self.scenario, plan.arrival_stream), 1):
-            now = env.now
+            now = env._now
             if t > now:
                 yield env.timeout(t - now)
-            daemon.run(plan, trace_life if trace_life is not None else plan.lifetime())
+            run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
             if not n & 8191 and self._tick is not None:   # a burst is one step: report from inside
                 self._tick(8192)
 

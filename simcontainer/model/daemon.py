@@ -279,11 +279,12 @@ class Daemon:
         step = _STEPS[inst.state][state]
         if step is None:
             raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
-        inst.state = state
         now = self.env._now         # simpy's ``now`` property, read directly
         iid = inst.id
-        self._ev_time(now)
-        self._ev_code(iid << STATE_BITS | state)
+        ev_time, ev_code = self._ev_time, self._ev_code
+        inst.state = state
+        ev_time(now)
+        ev_code(iid << STATE_BITS | state)
         if action is not None or exit_code is not None:
             self.note(action, exit_code)
         mark, op = step
@@ -296,8 +297,8 @@ class Daemon:
             if step is None:
                 raise AssertionError(f"instance {iid}: illegal {state.label} -> {then.label}")
             inst.state = state = then
-            self._ev_time(now)
-            self._ev_code(iid << STATE_BITS | state)
+            ev_time(now)
+            ev_code(iid << STATE_BITS | state)
             mark, op = step
             if mark >= 0:
                 self._times[iid * NM + mark] = now
@@ -327,9 +328,10 @@ class Daemon:
             if inst.cpu_load:
                 self._load(inst, False)
             inst.host.running -= 1                  # NOTE: ``host.stopped()`` inlined
-            self._span((inst.id, inst.span, inst.span_ready, now))
+            iid = inst.id
+            self._span((iid, inst.span, inst.span_ready, now))
             inst.span = NAN
-            self._times[inst.id * NM + _M_STOPPING] = now
+            self._times[iid * NM + _M_STOPPING] = now
             if self.memory is not None:
                 self.memory.on_exit(inst)
         else:
@@ -455,9 +457,14 @@ class Daemon:
                 except simpy.Interrupt as i:
                     cause = self.caught(inst, i)
             if cause == "client" and plan.quick_stop:   # --rm, a clean stop, nothing to tear down
-                self.enter(inst, _STOPPING, then=_EXITED)   # NOTE: ``exit`` for a clean exit, inlined
+                # NOTE: ``exit`` for a clean exit and ``_removed``, inlined
+                self.enter(inst, _STOPPING, then=_EXITED)
                 self._release_exit(inst)
-                self._removed(inst)
+                self._release_rest(inst)
+                self.enter(inst, _REMOVED)
+                del self.live[inst.id]
+                if self.admission.queue:
+                    self.admission._drain()
                 return
             how, k, fresh = yield from self._end_run(inst, cause, own_at, own_code,  # type: ignore[arg-type]
                                                      env.now - started, deadline, k)
@@ -673,7 +680,7 @@ class Daemon:
 
     def _release_rest(self, inst: Instance) -> None:
         """At removal (or a failed start): the instance's disk and its image reference."""
-        host, dm, img, now = inst.host, inst.plan.demand, inst.plan.image, self.env.now
+        host, dm, img, now = inst.host, inst.plan.demand, inst.plan.image, self.env._now
         if dm.disk_mib:
             host.disk.release(dm.disk_mib, now)             # type: ignore[union-attr]
         host.store.release(img)                             # type: ignore[union-attr]

@@ -173,27 +173,28 @@ class UsageRun:
     process doing the same would have had, in the same order (same time, priority and place):
     an urgent first step where a process has its initialisation, then one per wait."""
 
-    __slots__ = ("mm", "hm", "m", "model", "env", "levels", "level", "alive", "active", "callbacks", "_ok",
-                 "_on_wait", "_on_balloon")
+    __slots__ = ("mm", "hm", "m", "model", "env", "levels", "level", "alive", "active", "balloon", "callbacks",
+                 "_ok", "_me")
 
     def __init__(self, mm: Memory, hm: HostMemory, m: Member, model: Usage) -> None:
         self.mm, self.hm, self.m, self.model = mm, hm, m, model
         self.env = env = mm.env
-        self.levels: Iterator[tuple[float, float]] | None = None
+        self.levels: Iterator[tuple[float, float]] | None = None    # None: not started
         self.level = 0.0            # the level it applies after the wait it is in
+        self.balloon = False        # the wait it is in is a balloon's give-back (else a level's)
         self.alive = True
         self.active = False         # in one of its steps now (a kill then ends it by its own check)
         self._ok = True             # as a simpy event: triggered, never failed
-        self._on_wait = [self._waited]
-        self._on_balloon = [self._ballooned]
-        self.callbacks: list[Any] | None = [self._start]
+        self._me: list[Any] = [self]
+        self.callbacks: list[Any] | None = self._me      # simpy calls it: ``__call__``
         # as a process's Initialize: urgent, now
         heappush(env._queue, (env._now, URGENT, next(env._eid), self))
 
-    def _wait(self, s: float, callbacks: list[Any]) -> None:
+    def _wait(self, s: float, balloon: bool) -> None:
         """What ``env.timeout(s)`` with one callback does: in the queue at now + ``s``."""
         env = self.env
-        self.callbacks = callbacks
+        self.balloon = balloon
+        self.callbacks = self._me
         heappush(env._queue, (env._now + s, NORMAL, next(env._eid), self))
 
     @property
@@ -205,35 +206,26 @@ class UsageRun:
         if not self.active:
             self.alive = False
 
-    def _start(self, _ev: simpy.Event) -> None:
+    def __call__(self, _ev: Any) -> None:
+        """One step: the first (its levels start), or the end of a wait."""
         if not self.alive:
             return
         self.active = True
-        self.levels = self.model.levels(self.mm.streams[self.m.inst.plan.name])
-        self._next()
-        self.active = False
-
-    def _waited(self, _ev: simpy.Event) -> None:
-        if not self.alive:
-            return
-        self.active = True
-        if self._apply(self.level):
+        if self.levels is None:
+            self.levels = self.model.levels(self.mm.streams[self.m.inst.plan.name])
             self._next()
-        self.active = False
-
-    def _ballooned(self, _ev: simpy.Event) -> None:
-        if not self.alive:
-            return
-        self.active = True
-        m, hm = self.m, self.hm
-        if m.inst.id not in hm.members:
-            self.alive = False
-        else:
-            hm.change(m, self.level)
+        elif self.balloon:
+            m, hm = self.m, self.hm
             if m.inst.id not in hm.members:
                 self.alive = False
             else:
-                self._next()
+                hm.change(m, self.level)
+                if m.inst.id not in hm.members:
+                    self.alive = False
+                else:
+                    self._next()
+        elif self._apply(self.level):
+            self._next()
         self.active = False
 
     def _next(self) -> None:
@@ -241,7 +233,7 @@ class UsageRun:
         for wait, level in self.levels:     # type: ignore[union-attr]
             if wait > 0:
                 self.level = level
-                self._wait(wait, self._on_wait)
+                self._wait(wait, False)
                 return
             if not self._apply(level):
                 return
@@ -260,7 +252,7 @@ class UsageRun:
                 # the balloon inflates at its rate: the host gets back what the guest no longer
                 # touches (its OS pages stay) gradually
                 self.level = level
-                self._wait((m.touched - want) / BALLOON_MIB_S, self._on_balloon)
+                self._wait((m.touched - want) / BALLOON_MIB_S, True)
                 return False
         hm.change(m, level)
         if m.inst.id not in members:
