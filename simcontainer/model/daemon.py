@@ -32,9 +32,11 @@ import math
 from array import array
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL, Event
 
 from simcontainer.model.api_ops import api_op
 from simcontainer.model.controlplane import IDLE, PhasePlan, Steps
@@ -451,6 +453,14 @@ class Daemon:
                     if ttf < left:
                         yield env.timeout(ttf)
                         cause = "crash" if own_code else "exit"
+                    elif 0.0 <= left < _INF:
+                        # NOTE: what ``env.timeout(left)`` does, without its checks and its class
+                        # (as ``resources.FairShare._arm``): a triggered event at now + left
+                        ev = Event(env)
+                        ev._ok, ev._value = True, None
+                        heappush(env._queue, (env._now + left, NORMAL, next(env._eid), ev))
+                        yield ev
+                        cause = "client"
                     else:
                         yield env.timeout(left) if left != _INF else env.event()
                         cause = "client"

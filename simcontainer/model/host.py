@@ -299,8 +299,8 @@ class HostNode:
         missing disk is computed once. None if the instance does not fit; else what ``reserve``
         returns.
 
-        NOTE: ``disk_needed``, ``_fits`` and ``reserve`` inlined, in their order (the hot path: one
-        call per admission on one host)."""
+        NOTE: ``disk_needed``, ``_fits``, ``reserve`` and ``make_room``'s test inlined, in their
+        order (the hot path: one call per admission on one host)."""
         store = self.store
         need = d.disk_mib + store.missing_disk_mib(image)
         ram, pool, disk = self.ram, self.cpu_pool, self.disk
@@ -314,7 +314,8 @@ class HostNode:
         ram.reserve(d.ram_mib, now)
         if pool is not None:
             pool.reserve(d.admit_cpu, now)
-        store.make_room(need, image)
+        if not disk.used + need <= store.gc_high * disk.capacity:    # ``store.make_room``'s test
+            store.make_room(need, image)
         if need:
             disk.reserve(need, now)
         owned = store.claim(image)
