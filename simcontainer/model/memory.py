@@ -207,37 +207,41 @@ class UsageRun:
             self.alive = False
 
     def __call__(self, _ev: Any) -> None:
-        """One step: the first (its levels start), or the end of a wait."""
+        """One step: the first (its levels start), or the end of a wait; then the levels without
+        a wait, applied now, up to the next wait.
+
+        NOTE: the loop over the levels and the wait (``_wait``) written out here, not called
+        (a few steps per instance with a usage model)."""
         if not self.alive:
             return
         self.active = True
         if self.levels is None:
             self.levels = self.model.levels(self.mm.streams[self.m.inst.plan.name])
-            self._next()
         elif self.balloon:
             m, hm = self.m, self.hm
             if m.inst.id not in hm.members:
-                self.alive = False
-            else:
-                hm.change(m, self.level)
-                if m.inst.id not in hm.members:
-                    self.alive = False
-                else:
-                    self._next()
-        elif self._apply(self.level):
-            self._next()
-        self.active = False
-
-    def _next(self) -> None:
-        """The next levels: those without a wait applied now, up to the first wait."""
-        for wait, level in self.levels:     # type: ignore[union-attr]
+                self.alive = self.active = False
+                return
+            hm.change(m, self.level)
+            if m.inst.id not in hm.members:
+                self.alive = self.active = False
+                return
+        elif not self._apply(self.level):
+            self.active = False
+            return
+        for wait, level in self.levels:
             if wait > 0:
                 self.level = level
-                self._wait(wait, False)
+                env = self.env
+                self.balloon = False
+                self.callbacks = self._me
+                heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), self))
+                self.active = False
                 return
             if not self._apply(level):
+                self.active = False
                 return
-        self.alive = False
+        self.alive = self.active = False
 
     def _apply(self, level: float) -> bool:
         """Go to ``level`` (maybe after a balloon's give-back); whether to go on at once."""
@@ -573,13 +577,19 @@ class Memory:
             # -- whichever field switched the memory model on
             m.level = plan.workload.mem_mib
             m.touched = min(m.ceiling, m.guest_os + m.level) if m.vm else 0.0
-        grow = m.resident()     # flat: its use; else its runtime / VMM overhead to start
+        # flat: its use; else its runtime / VMM overhead to start (``resident()``)
+        grow = (m.touched if m.vm else m.level) + m.fixed
         hm.resident += grow + (hm.share_cache(m, True) if m.cache else 0.0)
-        if hm.used() > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
+        u = hm.resident - hm.merged                 # ``used()``
+        if u > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
             hm.oom(0.0, m)
             if iid not in hm.members:
                 return
-        hm._note()
+            u = hm.resident - hm.merged
+        if u > hm.peak:                             # ``_note()``
+            hm.peak = u
+        if u - hm.capacity > hm.peak_swapped:
+            hm.peak_swapped = u - hm.capacity
         if self.swap_cpu:
             hm.reslow()
         if m.pod and hm.evict_proc is None:
@@ -605,7 +615,7 @@ class Memory:
         if self.env._now != hm.t_last:
             hm.tick()
         m = hm.members.pop(iid)
-        hm.resident -= m.resident() + (hm.share_cache(m, False) if m.cache else 0.0)
+        hm.resident -= (m.touched if m.vm else m.level) + m.fixed + (hm.share_cache(m, False) if m.cache else 0.0)
         if m.proc is not None:
             m.proc.stop()
         if self.ksm:
