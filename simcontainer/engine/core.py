@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 import simpy
 from simpy.core import StopSimulation
-from simpy.events import URGENT
+from simpy.events import NORMAL, URGENT, Event
 
 from simcontainer.engine.guard import check_size
 from simcontainer.engine.summary import Run as SummaryRun
@@ -215,6 +216,9 @@ def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlanePro
     plan.prepare = bring_up.prepare
     plan.quick_stop = (stopper.clean and plan.stop.idle and finish is REMOVE and plan.steps.remove_idle
                        and type(stopper) is GraceThenKill)
+    plan.quick_create = plan.steps.create_idle and plan.vm_copy_mib <= 0
+    plan.loads = plan.demand.cpu > 0 or plan.io_mib_s > 0
+    plan.priority = w.priority
 
 
 def plan_workloads(scenario: Scenario, seed: int, catalogue: Catalogue,
@@ -319,12 +323,19 @@ class Engine:
         self.admission.preemption = Preemption(self.admission, sv.preemptible, sv.preempt, record)
 
     def _arrivals(self, plan: WorkloadPlan):
-        env, daemon = self.env, self.daemon
+        env, run, lifetime = self.env, self.daemon.run, plan.lifetime
+        queue = env._queue
+        fixed = lifetime._fixed     # NOTE: a fixed lifetime (no draw) without a call per request
         for n, (t, trace_life) in enumerate(arrival_times(plan.workload, self.scenario, plan.arrival_stream), 1):
-            now = env.now
+            now = env._now
             if t > now:
-                yield env.timeout(t - now)
-            daemon.run(plan, trace_life if trace_life is not None else plan.lifetime())
+                # NOTE: what ``env.timeout(t - now)`` does, without its checks and its class (as
+                # ``resources.FairShare._arm``): a triggered event at ``t``
+                ev = Event(env)
+                ev._ok, ev._value = True, None
+                heappush(queue, (now + (t - now), NORMAL, next(env._eid), ev))
+                yield ev
+            run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
             if not n & 8191 and self._tick is not None:   # a burst is one step: report from inside
                 self._tick(8192)
 

@@ -32,9 +32,11 @@ import math
 from array import array
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL, Event
 
 from simcontainer.model.api_ops import api_op
 from simcontainer.model.controlplane import IDLE, PhasePlan, Steps
@@ -128,6 +130,11 @@ class WorkloadPlan:
     has_ports: bool = False         # its instances take a port on a bridge with a port limit
     ready_s: float = 0.0            # the workload's ``ready_s``
     prepare: Any = None             # its bring-up's ``prepare`` (bound once)
+    # per-plan constants of the hot path, set by engine.plan_workloads (``_choose_parts``):
+    # created at once when placed now with the image cached (nothing to create, no VM disk copy)
+    quick_create: bool = False
+    loads: bool = False             # while running it puts load on the host (cores or disk IO)
+    priority: int = 0               # the workload's ``priority``
 
     @property
     def name(self) -> str:
@@ -162,7 +169,7 @@ class Instance(Ticket):
         self.host = None
         self.owned = ()
         self.event = None
-        self.priority = plan.workload.priority
+        self.priority = plan.priority
         self.id = iid
         self.plan = plan
         self.state = _REQUESTED
@@ -222,8 +229,16 @@ class Daemon:
 
     def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
         """``docker run``: request an instance now; it lives ``lifetime`` seconds once ready."""
-        # NOTE: ``_new`` inlined (the hot path: one call per request)
-        iid = self.rec.new_instance(plan.index, self.env._now)
+        # NOTE: ``_new`` and ``Recorder.new_instance`` inlined (the hot path: one call per request)
+        rec, now = self.rec, self.env._now
+        iid = rec.n
+        rec.n = iid + 1
+        if iid >= rec._rows:        # rows come in blocks
+            rec._grow()
+        self._times[iid * NM] = now
+        rec.workload[iid] = plan.index
+        self._ev_time(now)
+        self._ev_code(iid << STATE_BITS)
         inst = Instance(iid, plan)
         self.live[iid] = inst
         ids = self.by_workload.get(plan.index)
@@ -266,11 +281,12 @@ class Daemon:
         step = _STEPS[inst.state][state]
         if step is None:
             raise AssertionError(f"instance {inst.id}: illegal {inst.state.label} -> {state.label}")
-        inst.state = state
         now = self.env._now         # simpy's ``now`` property, read directly
         iid = inst.id
-        self._ev_time(now)
-        self._ev_code(iid << STATE_BITS | state)
+        ev_time, ev_code = self._ev_time, self._ev_code
+        inst.state = state
+        ev_time(now)
+        ev_code(iid << STATE_BITS | state)
         if action is not None or exit_code is not None:
             self.note(action, exit_code)
         mark, op = step
@@ -283,8 +299,8 @@ class Daemon:
             if step is None:
                 raise AssertionError(f"instance {iid}: illegal {state.label} -> {then.label}")
             inst.state = state = then
-            self._ev_time(now)
-            self._ev_code(iid << STATE_BITS | state)
+            ev_time(now)
+            ev_code(iid << STATE_BITS | state)
             mark, op = step
             if mark >= 0:
                 self._times[iid * NM + mark] = now
@@ -297,23 +313,27 @@ class Daemon:
         closes -- however it ends: a stop, a kill, a crash, an OOM kill, a fault, a preemption;
         a pause or unpause only takes its load off or puts it back."""
         if op == _OPEN:
-            inst.span, inst.span_ready = now, NAN
+            inst.span = now
+            inst.span_ready = NAN
             times, i = self._times, inst.id * NM + _M_RUNNING
             if times[i] != times[i]:
                 times[i] = now
-            inst.host.started()                     # type: ignore[union-attr]
-            plan = inst.plan
-            if plan.demand.cpu > 0 or plan.io_mib_s > 0:
+            host = inst.host
+            running = host.running = host.running + 1      # NOTE: ``host.started()`` inlined
+            if running > host.peak_running:
+                host.peak_running = running
+            if inst.plan.loads:
                 self._load(inst, True)
             if self.memory is not None:
                 self.memory.on_running(inst)
         elif op == _CLOSE:
             if inst.cpu_load:
                 self._load(inst, False)
-            inst.host.stopped()                     # type: ignore[union-attr]
-            self._span((inst.id, inst.span, inst.span_ready, now))
+            inst.host.running -= 1                  # NOTE: ``host.stopped()`` inlined
+            iid = inst.id
+            self._span((iid, inst.span, inst.span_ready, now))
             inst.span = NAN
-            self._times[inst.id * NM + _M_STOPPING] = now
+            self._times[iid * NM + _M_STOPPING] = now
             if self.memory is not None:
                 self.memory.on_exit(inst)
         else:
@@ -433,15 +453,28 @@ class Daemon:
                     if ttf < left:
                         yield env.timeout(ttf)
                         cause = "crash" if own_code else "exit"
+                    elif 0.0 <= left < _INF:
+                        # NOTE: what ``env.timeout(left)`` does, without its checks and its class
+                        # (as ``resources.FairShare._arm``): a triggered event at now + left
+                        ev = Event(env)
+                        ev._ok, ev._value = True, None
+                        heappush(env._queue, (env._now + left, NORMAL, next(env._eid), ev))
+                        yield ev
+                        cause = "client"
                     else:
                         yield env.timeout(left) if left != _INF else env.event()
                         cause = "client"
                 except simpy.Interrupt as i:
                     cause = self.caught(inst, i)
             if cause == "client" and plan.quick_stop:   # --rm, a clean stop, nothing to tear down
-                self.enter(inst, _STOPPING, then=_EXITED)   # NOTE: ``exit`` for a clean exit, inlined
+                # NOTE: ``exit`` for a clean exit and ``_removed``, inlined
+                self.enter(inst, _STOPPING, then=_EXITED)
                 self._release_exit(inst)
-                self._removed(inst)
+                self._release_rest(inst)
+                self.enter(inst, _REMOVED)
+                del self.live[inst.id]
+                if self.admission.queue:
+                    self.admission._drain()
                 return
             how, k, fresh = yield from self._end_run(inst, cause, own_at, own_code,  # type: ignore[arg-type]
                                                      env.now - started, deadline, k)
@@ -659,7 +692,7 @@ class Daemon:
 
     def _release_rest(self, inst: Instance) -> None:
         """At removal (or a failed start): the instance's disk and its image reference."""
-        host, dm, img, now = inst.host, inst.plan.demand, inst.plan.image, self.env.now
+        host, dm, img, now = inst.host, inst.plan.demand, inst.plan.image, self.env._now
         if dm.disk_mib:
             host.disk.release(dm.disk_mib, now)             # type: ignore[union-attr]
         host.store.release(img)                             # type: ignore[union-attr]

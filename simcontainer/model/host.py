@@ -303,11 +303,36 @@ class HostNode:
     def take(self, d: Demand, image: Image) -> list[Layer] | None:
         """``fits`` then ``reserve`` in one step (the single-host admission path): the image's
         missing disk is computed once. None if the instance does not fit; else what ``reserve``
-        returns."""
-        need = self.disk_needed(d, image)
-        if not self._fits(d, image, need):
+        returns.
+
+        NOTE: ``disk_needed``, ``_fits``, ``reserve`` and ``make_room``'s test inlined, in their
+        order (the hot path: one call per admission on one host)."""
+        store = self.store
+        need = d.disk_mib + store.missing_disk_mib(image)
+        ram, pool, disk = self.ram, self.cpu_pool, self.disk
+        if not ram.fits(d.ram_mib):
             return None
-        return self.reserve(d, image, need)
+        if pool is not None and not pool.fits(d.admit_cpu):
+            return None
+        if not disk.fits(need) and not disk.fits(need - store.reclaimable_mib(image)):
+            return None
+        now = self.env._now
+        ram.reserve(d.ram_mib, now)
+        if self.on_hold is not None:
+            self.on_hold(d.workload, d.ram_mib)
+        if pool is not None:
+            pool.reserve(d.admit_cpu, now)
+        if not disk.used + need <= store.gc_high * disk.capacity:    # ``store.make_room``'s test
+            store.make_room(need, image)
+        if need:
+            disk.reserve(need, now)
+        owned = store.claim(image)
+        placed = self.image_mib_placed = self.image_mib_placed + image.disk_mib
+        copies = self.copy_mib_placed = self.copy_mib_placed + d.copy_mib
+        saved = placed - store.in_use_mib - copies      # ``saved_by_sharing_mib`` (a peak >= 0)
+        if saved > self.peak_saved_mib:
+            self.peak_saved_mib = saved
+        return owned
 
     def reserve(self, d: Demand, image: Image, need: float | None = None) -> list[Layer]:
         """Reserve RAM, disk and CPU; claim the image's layers. Returns the layers to fetch.

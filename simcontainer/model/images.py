@@ -318,7 +318,7 @@ class ImageStore:
         The caller has already reserved ``missing_disk_mib(image)`` on the host's disk.
         """
         owned: list[Layer] = []
-        now = self.env.now
+        now = self.env._now     # simpy's ``now`` property, read directly (once per admission)
         entries = self.entries
         for layer in image.layers:
             e = entries.get(layer.id)
@@ -334,7 +334,7 @@ class ImageStore:
         return owned
 
     def release(self, image: Image) -> None:
-        now = self.env.now
+        now = self.env._now     # (once per removal)
         entries = self.entries
         for layer in image.layers:
             e = entries[layer.id]

@@ -43,9 +43,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 import simpy
+from simpy.events import NORMAL, URGENT
 
 from simcontainer.model.host import guest_mem_mib
 from simcontainer.model.ksm import KSM_CPU_CORES, ksm_cpu_cores, ksm_curve, ksm_rate_mib_s
@@ -120,32 +122,147 @@ class Member:
     __slots__ = ("inst", "level", "touched", "fixed", "ceiling", "adj", "limit", "proc", "vm",
                  "image", "shared", "guest_os", "cache", "pod")
 
-    def __init__(self, inst: Instance, adj: int, pod: bool) -> None:
-        plan = inst.plan
-        w, rt = plan.workload, plan.runtime
+    def __init__(self, inst: Instance, adj: int, pod: bool,
+                 shape: tuple[bool, float, float, str, float, float, float, float] | None = None) -> None:
+        # NOTE: what is the same for every instance of a workload (``shape``: see
+        # :meth:`shape_of`) is computed once per workload by :meth:`Memory.on_running`
         self.inst = inst
-        self.vm = rt.kind == "vm"
-        self.fixed = rt.mem_overhead_mib          # runtime / VMM overhead
         self.adj = adj                            # oom_score_adj (the kubelet's for a pod)
         self.pod = pod                            # under the kubelet: node-pressure eviction
-        self.limit = w.mem_limit_mib if w.mem_limit_mib is not None else math.inf
-        self.image = plan.image.name
-        self.shared = w.ksm_shared_fraction if self.vm else 0.0
-        if self.vm:
-            img = plan.image
-            self.ceiling = guest_mem_mib(w, rt, img)
-            self.guest_os = img.guest_os_mib if img.guest_os_mib is not None else rt.guest_os_mib
-            self.guest_os += w.file_cache_mib       # its own page cache of the app's files
-        else:
-            self.ceiling = math.inf
-            self.guest_os = 0.0
-        self.cache = 0.0 if self.vm else w.file_cache_mib     # shared per host (HostMemory.cache)
+        (self.vm, self.fixed, self.limit, self.image, self.shared, self.ceiling, self.guest_os,
+         self.cache) = shape if shape is not None else self.shape_of(inst)
         self.level = 0.0      # the app's (or the guest's) own use
         self.touched = 0.0    # VMs: guest pages backed on the host
-        self.proc: simpy.Process | None = None
+        self.proc: UsageRun | None = None
+
+    @staticmethod
+    def shape_of(inst: Instance) -> tuple[bool, float, float, str, float, float, float, float]:
+        """(vm, fixed, limit, image, shared, ceiling, guest_os, cache) of an instance's workload."""
+        plan = inst.plan
+        w, rt = plan.workload, plan.runtime
+        vm = rt.kind == "vm"
+        fixed = rt.mem_overhead_mib               # runtime / VMM overhead
+        limit = w.mem_limit_mib if w.mem_limit_mib is not None else math.inf
+        shared = w.ksm_shared_fraction if vm else 0.0
+        if vm:
+            img = plan.image
+            ceiling = guest_mem_mib(w, rt, img)
+            guest_os = img.guest_os_mib if img.guest_os_mib is not None else rt.guest_os_mib
+            guest_os += w.file_cache_mib            # its own page cache of the app's files
+        else:
+            ceiling = math.inf
+            guest_os = 0.0
+        cache = 0.0 if vm else w.file_cache_mib     # shared per host (HostMemory.cache)
+        return vm, fixed, limit, plan.image.name, shared, ceiling, guest_os, cache
 
     def resident(self) -> float:
         return (self.touched if self.vm else self.level) + self.fixed
+
+
+class UsageRun:
+    """One running instance's usage model, stepping its levels (:meth:`Usage.levels`): after
+    each wait its level changes (:meth:`HostMemory.change`); a VM with a balloon first gives
+    back what its guest no longer touches, at the balloon's rate. It ends when its instance
+    leaves the host's members (exit, kill, eviction) or when stopped (:meth:`stop`).
+
+    NOTE: for speed (one per running instance with a usage model) not a simpy process but its
+    own event: it puts itself in simpy's queue (``callbacks`` and ``_ok`` are all
+    ``Environment.step`` reads of an event) once per wait, as ``resources.FairShare._arm`` does
+    -- no process, no generator, no Timeout object, no interrupt at the end (:meth:`stop` only
+    marks it ended; the wait it was in passes without it). Its queue entries are the ones a
+    process doing the same would have had, in the same order (same time, priority and place):
+    an urgent first step where a process has its initialisation, then one per wait."""
+
+    __slots__ = ("mm", "hm", "m", "model", "env", "levels", "level", "alive", "active", "balloon", "callbacks",
+                 "_ok", "_me")
+
+    def __init__(self, mm: Memory, hm: HostMemory, m: Member, model: Usage) -> None:
+        self.mm, self.hm, self.m, self.model = mm, hm, m, model
+        self.env = env = mm.env
+        self.levels: Iterator[tuple[float, float]] | None = None    # None: not started
+        self.level = 0.0            # the level it applies after the wait it is in
+        self.balloon = False        # the wait it is in is a balloon's give-back (else a level's)
+        self.alive = True
+        self.active = False         # in one of its steps now (a kill then ends it by its own check)
+        self._ok = True             # as a simpy event: triggered, never failed
+        self._me: list[Any] = [self]
+        self.callbacks: list[Any] | None = self._me      # simpy calls it: ``__call__``
+        # as a process's Initialize: urgent, now
+        heappush(env._queue, (env._now, URGENT, next(env._eid), self))
+
+    def _wait(self, s: float, balloon: bool) -> None:
+        """What ``env.timeout(s)`` with one callback does: in the queue at now + ``s``."""
+        env = self.env
+        self.balloon = balloon
+        self.callbacks = self._me
+        heappush(env._queue, (env._now + s, NORMAL, next(env._eid), self))
+
+    @property
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def stop(self) -> None:
+        """It ends (its instance left the members elsewhere) unless it is the one running now."""
+        if not self.active:
+            self.alive = False
+
+    def __call__(self, _ev: Any) -> None:
+        """One step: the first (its levels start), or the end of a wait; then the levels without
+        a wait, applied now, up to the next wait.
+
+        NOTE: the loop over the levels and the wait (``_wait``) written out here, not called
+        (a few steps per instance with a usage model)."""
+        if not self.alive:
+            return
+        self.active = True
+        if self.levels is None:
+            self.levels = self.model.levels(self.mm.streams[self.m.inst.plan.name])
+        elif self.balloon:
+            m, hm = self.m, self.hm
+            if m.inst.id not in hm.members:
+                self.alive = self.active = False
+                return
+            hm.change(m, self.level)
+            if m.inst.id not in hm.members:
+                self.alive = self.active = False
+                return
+        elif not self._apply(self.level):
+            self.active = False
+            return
+        for wait, level in self.levels:
+            if wait > 0:
+                self.level = level
+                env = self.env
+                self.balloon = False
+                self.callbacks = self._me
+                heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), self))
+                self.active = False
+                return
+            if not self._apply(level):
+                self.active = False
+                return
+        self.alive = self.active = False
+
+    def _apply(self, level: float) -> bool:
+        """Go to ``level`` (maybe after a balloon's give-back); whether to go on at once."""
+        m, hm = self.m, self.hm
+        members = hm.members
+        if m.inst.id not in members:
+            self.alive = False
+            return False
+        if m.vm and self.mm.balloon(m):
+            want = min(m.ceiling, m.guest_os + level)
+            if want < m.touched:
+                # the balloon inflates at its rate: the host gets back what the guest no longer
+                # touches (its OS pages stay) gradually
+                self.level = level
+                self._wait((m.touched - want) / BALLOON_MIB_S, True)
+                return False
+        hm.change(m, level)
+        if m.inst.id not in members:
+            self.alive = False
+            return False
+        return True
 
 
 class HostMemory:
@@ -191,12 +308,12 @@ class HostMemory:
     def tick(self) -> None:
         """Integrate swap use and slowdown per workload up to now (call before any change to
         the host's memory or its members; costs a loop only while something is swapped)."""
-        now = self.env.now
+        now = self.env._now
         dt = now - self.t_last
         self.t_last = now
         if dt <= 0:
             return
-        s = self.used() - self.capacity
+        s = self.resident - self.merged - self.capacity       # NOTE: ``used()`` inlined
         if s <= 0 or self.resident <= 0:
             return
         self.swapped_s += s * dt
@@ -258,33 +375,43 @@ class HostMemory:
 
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
-        self.tick()
-        before = m.resident()
-        if m.vm:
+        # NOTE: the hot path of a usage model (each level of each instance): ``tick``'s return
+        # when no time passed, ``resident()``, ``used()``, ``_note`` and ``reslow``'s test inlined
+        if self.env._now != self.t_last:
+            self.tick()
+        vm, fixed = m.vm, m.fixed
+        before = (m.touched if vm else m.level) + fixed
+        if vm:
             want = min(m.ceiling, m.guest_os + new_level)
             touched = max(m.touched, want) if not self.mm.balloon(m) else want
         else:
             touched = 0.0
         # the cgroup charges a container its app's use; a VM's cgroup (the VMM process) its
         # touched guest pages + the VMM
-        charged = touched + m.fixed if m.vm else new_level
+        charged = touched + fixed if vm else new_level
         if charged > m.limit:
             self.mm.kill(self, m, "cgroup", f"cgroup memory.max: usage {charged:,.0f} MiB over "
                                             f"the limit {m.limit:,.0f} MiB")
             return
         level = new_level
-        after = (touched if m.vm else level) + m.fixed
+        after = (touched if vm else level) + fixed
         grow = after - before
-        if grow > 0 and self.used() + grow > self.capacity + self.swap:
+        if grow > 0 and self.resident - self.merged + grow > self.capacity + self.swap:
             self.oom(grow, m)
             if m.inst.id not in self.members or self.used() + grow > self.capacity + self.swap:
                 return
-        if m.vm and touched != m.touched and self.ksm_wake is not None:
+        if vm and touched != m.touched and self.ksm_wake is not None:
             self.poke()
         m.level, m.touched = level, touched
         self.resident += after - before
-        self._note()
-        self.reslow()
+        u = self.resident - self.merged
+        if u > self.peak:
+            self.peak = u
+        s = u - self.capacity
+        if s > self.peak_swapped:
+            self.peak_swapped = s
+        if self.mm.swap_cpu:
+            self.reslow()
 
     def select_bad(self, total: float) -> tuple[Member | None, float]:
         """The kernel's choice (mm/oom_kill.c ``select_bad_process`` / ``oom_evaluate_task``):
@@ -359,7 +486,7 @@ class Memory:
         self.evict: Callable[[Instance, str], bool] | None = None
         self.evictions: list[dict[str, Any]] = []
         self.evicting: set[int] = set()
-        self._qos: dict[int, tuple[int, bool]] = {}     # per workload: (oom_score_adj, pod)
+        self._qos: dict[int, tuple[int, bool, Any]] = {}    # per workload: (oom_score_adj, pod, Member shape)
         self.rec.memory = self
         if self.ksm:
             for hm in self.hosts:
@@ -426,85 +553,77 @@ class Memory:
     # ---- hooks the supervisor calls ---------------------------------------------------------
 
     def on_running(self, inst: Instance) -> None:
+        # NOTE: the hot path of the memory model (once per start): what is the same for every
+        # instance of a workload is looked up once, ``tick``'s return when no time passed and the
+        # tests of ``share_cache`` and ``reslow`` inlined
         host = inst.host
         assert host is not None
         hm = self.hosts[host.index]
-        hm.tick()
-        got = self._qos.get(inst.plan.index)
+        now = self.env._now
+        if now != hm.t_last:
+            hm.tick()
+        plan = inst.plan
+        got = self._qos.get(plan.index)
         if got is None:         # the same for every instance of a workload (one host shape)
-            got = self._qos[inst.plan.index] = (oom_score_adj_of(inst), is_pod(inst))
+            got = self._qos[plan.index] = (oom_score_adj_of(inst), is_pod(inst), Member.shape_of(inst))
         m = Member(inst, *got)
-        hm.members[inst.id] = m
-        self.since[inst.id] = self.env.now
-        model = self.models[inst.plan.name]
+        iid = inst.id
+        hm.members[iid] = m
+        self.since[iid] = now
+        model = self.models[plan.name]
         if model is None:
             # flat: the app uses its mem_mib all along (not its request); a VM's host holds the
             # guest pages that use touches (guest OS + app), as with a usage model at that level
             # -- whichever field switched the memory model on
-            m.level = inst.plan.workload.mem_mib
+            m.level = plan.workload.mem_mib
             m.touched = min(m.ceiling, m.guest_os + m.level) if m.vm else 0.0
-        grow = m.resident()     # flat: its use; else its runtime / VMM overhead to start
-        hm.resident += grow + hm.share_cache(m, True)
-        if hm.used() > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
+        # flat: its use; else its runtime / VMM overhead to start (``resident()``)
+        grow = (m.touched if m.vm else m.level) + m.fixed
+        hm.resident += grow + (hm.share_cache(m, True) if m.cache else 0.0)
+        u = hm.resident - hm.merged                 # ``used()``
+        if u > hm.capacity + hm.swap:     # the kernel frees room first (maybe this one)
             hm.oom(0.0, m)
-            if inst.id not in hm.members:
+            if iid not in hm.members:
                 return
-        hm._note()
-        hm.reslow()
+            u = hm.resident - hm.merged
+        if u > hm.peak:                             # ``_note()``
+            hm.peak = u
+        if u - hm.capacity > hm.peak_swapped:
+            hm.peak_swapped = u - hm.capacity
+        if self.swap_cpu:
+            hm.reslow()
         if m.pod and hm.evict_proc is None:
             hm.evict_proc = self.env.process(eviction_monitor(self, hm))
         if m.vm:
             hm.poke()
         if model is not None:
-            m.proc = self.env.process(self._run(hm, m, model))
+            m.proc = UsageRun(self, hm, m, model)
 
     def on_exit(self, inst: Instance) -> None:
-        self.evicting.discard(inst.id)
-        t0 = self.since.pop(inst.id, None)
+        iid = inst.id
+        if self.evicting:
+            self.evicting.discard(iid)
+        t0 = self.since.pop(iid, None)
         if t0 is not None:
-            self.run_s[inst.plan.index] += self.env.now - t0
+            self.run_s[inst.plan.index] += self.env._now - t0
         host = inst.host
         if host is None:
             return
         hm = self.hosts[host.index]
-        if inst.id not in hm.members:
+        if iid not in hm.members:
             return
-        hm.tick()
-        m = hm.members.pop(inst.id)
-        hm.resident -= m.resident() + hm.share_cache(m, False)
-        if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
-            m.proc.interrupt("exit")
-        self._ksm_clip(hm)
-        hm.reslow()
+        if self.env._now != hm.t_last:
+            hm.tick()
+        m = hm.members.pop(iid)
+        hm.resident -= (m.touched if m.vm else m.level) + m.fixed + (hm.share_cache(m, False) if m.cache else 0.0)
+        if m.proc is not None:
+            m.proc.stop()
+        if self.ksm:
+            self._ksm_clip(hm)
+        if self.swap_cpu:
+            hm.reslow()
 
     # ---- the processes ------------------------------------------------------------------
-
-    def _run(self, hm: HostMemory, m: Member, model: Usage) -> Generator[simpy.Event, Any, None]:
-        stream = self.streams[m.inst.plan.name]
-        env = self.env
-        for wait, level in model.levels(stream):
-            if wait > 0:
-                try:
-                    yield env.timeout(wait)
-                except simpy.Interrupt:
-                    return
-            if m.inst.id not in hm.members:
-                return
-            want = min(m.ceiling, m.guest_os + level) if m.vm else 0.0
-            if m.vm and self.balloon(m) and want < m.touched:
-                # the balloon inflates at its rate: the host gets back what the guest no longer
-                # touches (its OS pages stay) gradually
-                give = m.touched - want
-                dt = give / BALLOON_MIB_S
-                try:
-                    yield env.timeout(dt)
-                except simpy.Interrupt:
-                    return
-                if m.inst.id not in hm.members:
-                    return
-            hm.change(m, level)
-            if m.inst.id not in hm.members:
-                return
 
     def kill(self, hm: HostMemory, m: Member, kind: str, reason: str) -> None:
         inst = m.inst
@@ -523,8 +642,8 @@ class Memory:
                 self.env.timeout(0).callbacks.append(lambda _ev: sv.interrupt(inst, "oom"))
             else:
                 sv.interrupt(inst, "oom")
-        if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
-            m.proc.interrupt("oom")
+        if m.proc is not None:
+            m.proc.stop()
 
     def panic(self, hm: HostMemory, reason: str) -> None:
         """The host's kernel panicked (no killable task): its instances go with it."""
@@ -565,8 +684,8 @@ class Memory:
         self.unslow(m.inst)
         hm.members.pop(m.inst.id, None)
         hm.resident -= m.resident() + hm.share_cache(m, False)
-        if m.proc is not None and m.proc.is_alive and self.env.active_process is not m.proc:
-            m.proc.interrupt("exit")
+        if m.proc is not None:
+            m.proc.stop()
         self._ksm_clip(hm)
 
     def summary(self, horizon: float, names: list[str]) -> dict[str, Any]:

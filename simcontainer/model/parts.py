@@ -101,21 +101,22 @@ class Cold:
         create: no event to wait for), False when admission rejected it (then it is gone), else
         the generator that does it."""
         got = d.admission.admit(inst)
-        if got is False:
+        if got is True:
+            plan = inst.plan
+            if plan.quick_create and not d.faults:
+                host = inst.host
+                workers = host.planes[plan.plane].workers          # type: ignore[union-attr]
+                if (workers is None or workers.free > 0) and host.store.is_ready(plan.image):   # type: ignore[union-attr]
+                    times, i, now = d._times, inst.id * NM, d.env._now
+                    times[i + _M_ADMITTED] = now
+                    d.rec.host[inst.id] = host.index                # type: ignore[union-attr]
+                    times[i + _M_PULLED] = now
+                    d.enter(inst, _PULLING, then=_CREATED)
+                    return True
+        elif got is False:
             d.enter(inst, _REJECTED)
             del d.live[inst.id]
             return False
-        plan = inst.plan
-        if got is True and not d.faults and plan.steps.create_idle and plan.vm_copy_mib <= 0:
-            host = inst.host
-            workers = host.planes[plan.plane].workers          # type: ignore[union-attr]
-            if (workers is None or workers.free > 0) and host.store.is_ready(plan.image):   # type: ignore[union-attr]
-                rec, iid, now = d.rec, inst.id, d.env._now
-                rec.times[iid * NM + _M_ADMITTED] = now
-                rec.host[iid] = host.index                  # type: ignore[union-attr]
-                rec.times[iid * NM + _M_PULLED] = now
-                d.enter(inst, _PULLING, then=_CREATED)
-                return True
         return self._prepare(d, inst, got)
 
     def _prepare(self, d: Daemon, inst: Instance, got: Any) -> Generator[simpy.Event, Any, bool]:
