@@ -12,7 +12,8 @@ asks every part in turn and returns the summary; nothing changes it afterwards. 
 - :class:`Hosts`: cluster totals and per host;
 - :class:`Api`, :class:`AdmissionInfo`, :class:`Faults` (each fault's recovery,
   :func:`simcontainer.model.faults.recovery`), :class:`MemoryInfo` (asked of
-  :class:`simcontainer.model.memory.Memory`), :class:`Notices` (what the run itself has to say).
+  :class:`simcontainer.model.memory.Memory`), :class:`HealthInfo` (asked of
+  :class:`simcontainer.model.health.Book`), :class:`Notices` (what the run itself has to say).
 
 A figure over nothing -- a startup percentile when no instance became ready, a mean wait when
 nobody was admitted -- is None (JSON null), never 0.
@@ -115,6 +116,8 @@ def default_sections(run: Run) -> list[Section]:
     out: list[Section] = [RunInfo(), Workloads(), Hosts(), Api(), AdmissionInfo(), Faults()]
     if run.rec.memory is not None:
         out.append(MemoryInfo())
+    if run.rec.health is not None:
+        out.append(HealthInfo())
     out.append(Notices())
     return out
 
@@ -139,6 +142,13 @@ class Faults(_Quiet):
 class MemoryInfo(_Quiet):
     def section(self, run: Run) -> dict[str, Any]:
         return {"memory": run.rec.memory.summary(run.horizon, run.names)}
+
+
+class HealthInfo(_Quiet):
+    """Per workload with a health check (asked of :class:`simcontainer.model.health.Book`)."""
+
+    def section(self, run: Run) -> dict[str, Any]:
+        return {"health": run.rec.health.summary(run.names, run.spans, run.horizon)}
 
 
 class Notices:

@@ -168,6 +168,7 @@ class ControlPlane:
     # containers run under containerd's shims, VMs under their own VMM processes: they keep
     # running. An instance of a plane that stops also waits for the daemon to restart it.
     stops_with_daemon = False
+    health_kind = "docker"      # what a workload's ``health`` is by default: Docker's HEALTHCHECK
     grace_s = 10.0      # the stop grace period by default: ``docker stop``'s 10 s (moby container.DefaultStopTimeout)
 
     @classmethod
@@ -387,6 +388,7 @@ class Kubelet(ControlPlane):
     30 s grace period and its restart policy, CrashLoopBackOff (default Always)."""
 
     grace_s = 30.0      # a pod's terminationGracePeriodSeconds default (Kubernetes API reference)
+    health_kind = "liveness"    # a workload's ``health`` is a probe (simcontainer.model.health)
 
     @classmethod
     def restart_policy(cls, spec: str | None) -> RestartPolicy:

@@ -38,6 +38,7 @@ import simpy
 
 from simcontainer.model.api_ops import api_op
 from simcontainer.model.controlplane import IDLE, PhasePlan, Steps
+from simcontainer.model.health import serve as health_serve
 from simcontainer.model.host import Demand, HostNode
 from simcontainer.model.images import Image
 from simcontainer.model.metrics import NM, STATE_BITS, Recorder
@@ -128,6 +129,7 @@ class WorkloadPlan:
     has_ports: bool = False         # its instances take a port on a bridge with a port limit
     ready_s: float = 0.0            # the workload's ``ready_s``
     prepare: Any = None             # its bring-up's ``prepare`` (bound once)
+    health: Any = None              # health.HealthPlan: its health check (None: none)
 
     @property
     def name(self) -> str:
@@ -388,6 +390,7 @@ class Daemon:
                 return
             lifetime = _INF
         warm, ready_s, times = plan.warm is not None, plan.ready_s, self._times
+        hc = plan.health            # a health check (model/health.py) gates ready; None: none
         deadline = _INF             # the client's stop: first ready + lifetime
         first = True
         k = 0                       # the back-off step
@@ -413,6 +416,8 @@ class Daemon:
                 try:
                     if warm and inst.warm_ready:
                         inst.warm_ready = False
+                    elif hc is not None:
+                        yield from health_serve(self, inst, hc, ready_s)
                     elif ready_s > 0:
                         yield env.timeout(ready_s)
                     now = env._now
