@@ -145,6 +145,30 @@ class Book:
         return out
 
 
+def docker_result(status: str, streak: int, ok: bool, since_start: float, start_period_s: float,
+                  retries: int) -> tuple[str, int]:
+    """moby ``handleProbeResult``: (status, failing streak) after a check begun ``since_start``
+    after the container started. A success: healthy, streak 0; a failure counts unless the
+    container is still starting within its start period; ``retries`` in a row: unhealthy."""
+    if ok:
+        return "healthy", 0
+    if status == "starting" and since_start < start_period_s:
+        return status, streak
+    streak += 1
+    return ("unhealthy" if streak >= retries else status), streak
+
+
+def probe_result(last: bool | None, run: int, ok: bool, success_threshold: int, failure_threshold: int
+                 ) -> tuple[bool, int, bool | None]:
+    """The kubelet's prober worker (``doProbe``): (last result, identical results in a row, the
+    result that takes effect now or None). A result takes effect once it came
+    ``successThreshold`` / ``failureThreshold`` times in a row (and again on each further one)."""
+    run = run + 1 if ok == last else 1
+    if run < (success_threshold if ok else failure_threshold):
+        return ok, run, None
+    return ok, run, ok
+
+
 class Checker:
     """One running span's health checks (module docstring)."""
 
@@ -218,21 +242,13 @@ class Checker:
     def _result(self, ok: bool, ts: float) -> bool:
         """A check's result taken; False when it killed the container (liveness)."""
         hp = self.hp
-        if hp.kind == "docker":      # moby handleProbeResult
-            if ok:
-                self.streak = 0
-                self._set("healthy")
-            elif not (self.status == "starting" and ts - self.t0 < hp.start_period_s):
-                self.streak += 1
-                if self.streak >= hp.retries:
-                    self._set("unhealthy")
+        if hp.kind == "docker":
+            status, self.streak = docker_result(self.status, self.streak, ok, ts - self.t0,
+                                                hp.start_period_s, hp.retries)
+            self._set(status)
             return True
-        # the kubelet's prober worker: a result takes effect after enough of it in a row
-        if ok == self.last:
-            self.streak += 1
-        else:
-            self.last, self.streak = ok, 1
-        if self.streak < (hp.success_threshold if ok else hp.retries):
+        self.last, self.streak, now = probe_result(self.last, self.streak, ok, hp.success_threshold, hp.retries)
+        if now is None:
             return True
         self._set("healthy" if ok else "unhealthy")
         if not ok and hp.kind == "liveness":
@@ -275,5 +291,5 @@ def serve(d: Daemon, inst: Instance, hp: HealthPlan, ready_s: float) -> Generato
         yield d.env.timeout(ready_s)
 
 
-__all__ = ["Book", "Checker", "DOCKER_DEFAULTS", "HEALTHY", "HealthPlan", "PROBE_DEFAULTS", "UNHEALTHY",
+__all__ = ["Book", "Checker", "docker_result", "probe_result", "DOCKER_DEFAULTS", "HEALTHY", "HealthPlan", "PROBE_DEFAULTS", "UNHEALTHY",
            "plan_for", "serve"]
