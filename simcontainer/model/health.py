@@ -252,8 +252,8 @@ class Checker:
             return True
         self._set("healthy" if ok else "unhealthy")
         if not ok and hp.kind == "liveness":
-            self.book.kills.append((self.inst.id, self.d.env.now))
-            self.d.interrupt(self.inst, "liveness")
+            if self.d.interrupt(self.inst, "liveness"):    # (not when a stop is on its way already)
+                self.book.kills.append((self.inst.id, self.d.env.now))
             return False
         return True
 
