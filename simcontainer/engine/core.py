@@ -24,6 +24,8 @@ from simcontainer.engine.summary import build
 from simcontainer.model import faults
 from simcontainer.model.controlplane import CONTROL_PLANES, PhasePlan, make_plane, steps
 from simcontainer.model.daemon import Daemon, WorkloadPlan
+from simcontainer.model.health import Book
+from simcontainer.model.health import plan_for as health_plan
 from simcontainer.model.host import MIB_PER_MB, HostNode, boot_read_mib, demand
 from simcontainer.model.images import Image, resolve
 from simcontainer.model.memory import Memory, active
@@ -214,6 +216,8 @@ def _choose_parts(plan: WorkloadPlan, scenario: Scenario, plane: ControlPlanePro
     plan.has_ports = plan.steps.endpoint and plane.bridge_max_ports is not None
     plan.ready_s = w.ready_s
     plan.prepare = bring_up.prepare
+    if w.health is not None:
+        plan.health = health_plan(w.health, kind.health_kind)
     plan.quick_stop = (stopper.clean and plan.stop.idle and finish is REMOVE and plan.steps.remove_idle
                        and type(stopper) is GraceThenKill)
     plan.quick_create = plan.steps.create_idle and plan.vm_copy_mib <= 0
@@ -291,6 +295,8 @@ class Engine:
         self.admission = Admission(self.env, self.hosts, policy or scenario.daemon.placement,
                                    scenario.daemon.admission, scenario.daemon.retry)
         self.daemon = Daemon(self.env, self.hosts, self.admission, rec)
+        if any(p.health is not None for p in self.plans):
+            rec.health = Book({p.index: p.health for p in self.plans if p.health is not None})
         self.daemon.live_restore = scenario.daemon.live_restore
         if scenario.daemon.preemption:
             self._preemption()

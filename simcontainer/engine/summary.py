@@ -12,7 +12,8 @@ asks every part in turn and returns the summary; nothing changes it afterwards. 
 - :class:`Hosts`: cluster totals and per host;
 - :class:`Api`, :class:`AdmissionInfo`, :class:`Faults` (each fault's recovery,
   :func:`simcontainer.model.faults.recovery`), :class:`MemoryInfo` (asked of
-  :class:`simcontainer.model.memory.Memory`), :class:`Notices` (what the run itself has to say);
+  :class:`simcontainer.model.memory.Memory`), :class:`HealthInfo` (asked of
+  :class:`simcontainer.model.health.Book`), :class:`Notices` (what the run itself has to say);
 - :class:`Assumed`: what the answer rests on (:func:`simcontainer.engine.assumptions.assumptions`:
   each default a planner would want to choose, its value and where it comes from).
 
@@ -120,6 +121,8 @@ def default_sections(run: Run) -> list[Section]:
     out: list[Section] = [RunInfo(), Workloads(), Hosts(), Api(), AdmissionInfo(), Faults()]
     if run.rec.memory is not None:
         out.append(MemoryInfo())
+    if run.rec.health is not None:
+        out.append(HealthInfo())
     out += [Notices(), Assumed()]
     return out
 
@@ -153,6 +156,13 @@ class Assumed(_Quiet):
 
     def section(self, run: Run) -> dict[str, Any]:
         return {"assumptions": assumptions(run.scenario, run.catalogue) if run.scenario is not None else []}
+
+
+class HealthInfo(_Quiet):
+    """Per workload with a health check (asked of :class:`simcontainer.model.health.Book`)."""
+
+    def section(self, run: Run) -> dict[str, Any]:
+        return {"health": run.rec.health.summary(run.names, run.spans, run.horizon)}
 
 
 class Notices:

@@ -168,6 +168,7 @@ class ControlPlane:
     # containers run under containerd's shims, VMs under their own VMM processes: they keep
     # running. An instance of a plane that stops also waits for the daemon to restart it.
     stops_with_daemon = False
+    health_kind = "docker"      # what a workload's ``health`` is by default: Docker's HEALTHCHECK
     grace_s = 10.0      # the stop grace period by default: ``docker stop``'s 10 s (moby container.DefaultStopTimeout)
     # a workload's ``restart`` when the scenario leaves it out: Docker's "no" (``docker run``
     # restarts nothing unless asked)
@@ -391,6 +392,7 @@ class Kubelet(ControlPlane):
 
     grace_s = 30.0      # a pod's terminationGracePeriodSeconds default (Kubernetes API reference)
     default_restart = "always"      # a pod's restartPolicy default: Always
+    health_kind = "liveness"    # a workload's ``health`` is a probe (simcontainer.model.health)
 
     @classmethod
     def restart_policy(cls, spec: str | None) -> RestartPolicy:

@@ -40,6 +40,7 @@ from simpy.events import NORMAL, Event
 
 from simcontainer.model.api_ops import api_op
 from simcontainer.model.controlplane import IDLE, PhasePlan, Steps
+from simcontainer.model.health import serve as health_serve
 from simcontainer.model.host import Demand, HostNode
 from simcontainer.model.images import Image
 from simcontainer.model.metrics import NM, STATE_BITS, Recorder
@@ -135,6 +136,7 @@ class WorkloadPlan:
     quick_create: bool = False
     loads: bool = False             # while running it puts load on the host (cores or disk IO)
     priority: int = 0               # the workload's ``priority``
+    health: Any = None              # health.HealthPlan: its health check (None: none)
 
     @property
     def name(self) -> str:
@@ -408,6 +410,7 @@ class Daemon:
                 return
             lifetime = _INF
         warm, ready_s, times = plan.warm is not None, plan.ready_s, self._times
+        hc = plan.health            # a health check (model/health.py) gates ready; None: none
         deadline = _INF             # the client's stop: first ready + lifetime
         first = True
         k = 0                       # the back-off step
@@ -433,6 +436,8 @@ class Daemon:
                 try:
                     if warm and inst.warm_ready:
                         inst.warm_ready = False
+                    elif hc is not None:
+                        yield from health_serve(self, inst, hc, ready_s)
                     elif ready_s > 0:
                         yield env.timeout(ready_s)
                     now = env._now

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simcontainer.model.states import ACTIONS, STATE_LABELS, State
+from simcontainer.model.states import ACTIONS, HEALTH_ACTIONS, STATE_LABELS, State
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a table is built: a run without tables never loads it
@@ -97,6 +97,7 @@ class Recorder:
         self.oom_kills: list[dict[str, Any]] = []
         self.memory: Any = None                      # simcontainer.model.memory.Memory when in use
         self.warm: Any = None       # simcontainer.model.warm.Warm when a workload has warm paths
+        self.health: Any = None     # simcontainer.model.health.Book when a workload has a health check
         self.n = 0
         self._rows = 0              # per-instance rows allocated (>= n while a run goes on)
 
@@ -294,7 +295,8 @@ def _actions(rec: Recorder, inst: np.ndarray, state: np.ndarray) -> dict[str, An
     action[(state == State.RUNNING) & (prev == State.PAUSED)] = "unpause"
     for k, a in rec.ev_action.items():
         action[k] = a
-    return {"action": pd.Categorical(action, categories=sorted(set(ACTIONS.values()) | {"", "restart", "unpause", "start"})),
+    return {"action": pd.Categorical(action, categories=sorted(set(ACTIONS.values()) | {"", "restart", "unpause", "start",
+                                                                           *HEALTH_ACTIONS})),
             "exit_code": exit_code}
 
 

@@ -68,9 +68,9 @@ def parse_signal(sig: str) -> str | None:
 # lifetime: client; by the scheduler: preempt; by the kernel or the platform: oom, host, guest,
 # daemon. The app itself: exit (code 0) and crash.
 BY_HAND = frozenset({"stop", "kill", "client"})
-GRACEFUL = frozenset({"stop", "client", "preempt", "restart"})
+GRACEFUL = frozenset({"stop", "client", "preempt", "restart", "liveness"})
 SIGKILLED = frozenset({"kill", "host", "guest", "oom"})
-CAUSES = frozenset({"stop", "kill", "restart", "host", "guest", "daemon", "oom", "preempt"})
+CAUSES = frozenset({"stop", "kill", "restart", "host", "guest", "daemon", "oom", "preempt", "liveness"})
 
 
 def cause_of(c: Any) -> str:

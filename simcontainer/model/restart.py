@@ -92,7 +92,10 @@ class CrashLoopBackOff:
     reset_after_s: float = 600.0    # flowcontrol hasExpired: 2 x cap_s
 
     def __call__(self, ex: Exit, k: int) -> float | None:
-        if self.mode == "no" or ex.cause in ("stop", "kill") or (self.mode == "on-failure" and ex.code == 0):
+        # a liveness kill is restarted under OnFailure too, whatever its code (kuberuntime
+        # computePodActions: restart unless restartPolicy is Never)
+        if self.mode == "no" or ex.cause in ("stop", "kill") or (self.mode == "on-failure" and ex.code == 0
+                                                                 and ex.cause != "liveness"):
             return None
         return 0.0 if k <= 0 else doubling(self.initial_s, self.cap_s, k - 1)
 

@@ -70,6 +70,10 @@ ACTIONS: dict[State, str] = {
     State.EXITED: "die", State.OOM_KILLED: "oom", State.REMOVED: "destroy", State.FAILED: "die",
 }
 
+# A health check's status changes, events without a state change (moby daemon/health.go:
+# ``events.ActionHealthStatus + ": " + status``; simcontainer.model.health)
+HEALTH_ACTIONS = ("health_status: healthy", "health_status: unhealthy")
+
 
 def can(op: str, state: State) -> State | None:
     """The state ``op`` leads to from ``state``, or None if the daemon must refuse it."""

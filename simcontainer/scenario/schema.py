@@ -542,6 +542,51 @@ class WarmStart(Model):
     keep_alive_s: NonNeg = 0.0
 
 
+class HealthCheck(Model):
+    """A workload's health check (simcontainer.model.health). ``kind``: "docker" (a Dockerfile's
+    ``HEALTHCHECK``: the ``health_status`` events, "ready" once healthy, never a restart by
+    itself), "liveness" (a kubelet probe: failing it kills the container, its restart policy
+    restarts it) or "readiness" (a kubelet probe: failing it marks the container not ready);
+    None: the control plane's own (the kubelet's: "liveness"; every other plane: "docker").
+
+    Unset figures are the kind's defaults: Docker's ``HEALTHCHECK`` (interval 30 s, timeout 30 s,
+    retries 3, start period 0 s, start interval 5 s: docs.docker.com/reference/dockerfile/
+    #healthcheck, moby ``daemon/health.go``) or a probe's (periodSeconds 10, timeoutSeconds 1,
+    failureThreshold 3, successThreshold 1, initialDelaySeconds 0: kubernetes.io "Configure
+    Liveness, Readiness and Startup Probes", ``pkg/apis/core/v1/defaults.go``). For a probe,
+    ``interval_s`` is periodSeconds, ``retries`` failureThreshold and ``start_period_s``
+    initialDelaySeconds (no probe before it; Docker's start period instead runs checks whose
+    failures do not count).
+
+    The app: healthy from ``ready_s`` after each start until ``fail_after_s`` after it (None:
+    for ever); one check costs ``check_s`` CPU seconds on its host's fair-share CPU (one core at
+    most) and fails when it takes longer than ``timeout_s``."""
+
+    kind: Literal["docker", "liveness", "readiness"] | None = None
+    interval_s: Positive | None = None
+    timeout_s: Positive | None = None
+    retries: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None
+    start_period_s: NonNeg | None = None
+    start_interval_s: Positive | None = None       # Docker's --start-interval (only kind "docker")
+    success_threshold: Annotated[Int, Field(ge=1, le=1_000_000)] | None = None    # a probe's
+    check_s: NonNeg = 0.0
+    fail_after_s: NonNeg | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> HealthCheck:
+        if self.start_interval_s is not None and self.kind != "docker":
+            raise ValueError("start_interval_s is Docker's (HEALTHCHECK --start-interval): give it with "
+                             'kind = "docker" (allowed: kind = "docker", start_interval_s = 5.0)')
+        if self.success_threshold is not None and self.kind not in ("liveness", "readiness"):
+            raise ValueError("success_threshold is a kubelet probe's (successThreshold): give it with "
+                             'kind = "readiness" (allowed: kind = "readiness", success_threshold = 1)')
+        if self.kind == "liveness" and self.success_threshold not in (None, 1):
+            # Kubernetes API validation: "must be 1" for liveness and startup probes
+            raise ValueError("a liveness probe's success_threshold must be 1 (Kubernetes validation) "
+                             "(allowed: success_threshold = 1)")
+        return self
+
+
 class Workload(Model):
     name: Name
     runtime: Name
@@ -619,6 +664,9 @@ class Workload(Model):
     # every request cold-starts. Only with a plain ``docker run`` lifecycle (no restart policy,
     # crashes, grace period, faults or scripted actions).
     warm: WarmStart | None = None
+    # A health check (Docker's HEALTHCHECK, a kubelet probe; simcontainer.model.health). None:
+    # none, and "ready" is ``ready_s`` after the start.
+    health: HealthCheck | None = None
 
     def disk_mode(self, runtime: RuntimeProfile) -> Literal["copy", "overlay"]:
         """How a VM of this workload gets its disk: ``vm_disk`` as written, or the runtime's own
@@ -629,7 +677,15 @@ class Workload(Model):
         """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
         without ``--rm``: the fast path keeps an exited instance as well)."""
         return not (self.stop_grace_s is None and self.sigterm == "exit" and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
-                    and self.pull_error_rate == 0 and self.usage is None and self.mem_limit_mib is None)
+                    and self.pull_error_rate == 0 and self.usage is None and self.mem_limit_mib is None
+                    and self.health is None)
+
+    @model_validator(mode="after")
+    def _health_not_warm(self) -> Workload:
+        if self.health is not None and self.warm is not None:
+            raise ValueError("health: a warm instance (warm) is taken ready, past its health check; "
+                             "give a workload health or warm, not both")
+        return self
 
 
 class Fault(Model):
