@@ -17,7 +17,7 @@ from simcontainer.model.host import (
 )
 from simcontainer.model.images import Image
 from simcontainer.model.qos import workload_qos
-from simcontainer.scenario.schema import RuntimeProfile
+from simcontainer.scenario.catalogue import RuntimeProfile
 
 
 def _one(duration: float = 100.0, **w):

@@ -540,6 +540,10 @@ def test_import_order_is_errors_then_schema_then_profiles_then_loading():
     the references (checks across fields) and loading build on those."""
     assert not {m for m in _top_level_imports("scenario/errors") if m.startswith("simcontainer")}
     assert {m for m in _top_level_imports("scenario/schema") if m.startswith("simcontainer")} <= {
+        "simcontainer.scenario.errors", "simcontainer.scenario.cluster", "simcontainer.scenario.defaults",
+        "simcontainer.scenario.catalogue", "simcontainer.scenario.fields"}
+    assert {m for m in _top_level_imports("scenario/fields") if m.startswith("simcontainer")} <= {
+        "simcontainer.scenario.errors"} <= {
         "simcontainer.scenario.errors", "simcontainer.scenario.cluster", "simcontainer.scenario.defaults"}
     assert {m for m in _top_level_imports("scenario/defaults") if m.startswith("simcontainer")} == set()
     assert {m for m in _top_level_imports("scenario/cluster") if m.startswith("simcontainer")} == set()

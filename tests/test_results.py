@@ -13,7 +13,8 @@ import simpy
 from conftest import scenario_dict
 
 import simcontainer as sc
-from simcontainer.faces.cli import main, to_json
+from simcontainer.faces.cli import main
+from simcontainer.faces.text import to_json
 from simcontainer.model.resources import FairShare
 from simcontainer.studies.sweep import rank_points, run_sweep
 from simcontainer.studies.sweep_design import parse_sweep

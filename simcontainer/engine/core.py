@@ -45,12 +45,13 @@ from simcontainer.model.placement import Admission, Policy, Preemption
 from simcontainer.model.registry import Distribution
 from simcontainer.model.restart import no_restart
 from simcontainer.model.warm import Warm, plan_for
+from simcontainer.scenario.catalogue import ControlPlaneProfile
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.inputs import (
     check_run_args,
 )
 from simcontainer.scenario.profiles import Catalogue, default_catalogue, resolve_images
-from simcontainer.scenario.schema import API_WORKERS_DEPRECATED, ControlPlaneProfile, Scenario
+from simcontainer.scenario.schema import API_WORKERS_DEPRECATED, Scenario
 from simcontainer.scenario.workload import LifetimeSampler, Stream, arrival_times, seed_sequence
 
 if TYPE_CHECKING:

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simcontainer.model.controlplane import CONTROL_PLANES, ControlPlane
+from simcontainer.scenario.catalogue import ControlPlaneProfile
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import default_catalogue, resolve_images
 from simcontainer.scenario.references import fit_problems, instance_need
 from simcontainer.scenario.schema import (
     AzureArrival,
     BurstArrival,
-    ControlPlaneProfile,
     ExponentialLifetime,
     FixedLifetime,
     ForeverLifetime,

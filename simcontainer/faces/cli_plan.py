@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from simcontainer.faces.cli import table as text_table
+from simcontainer.faces.text import table as text_table
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario.loading import load_scenario
 from simcontainer.scenario.profiles import default_catalogue

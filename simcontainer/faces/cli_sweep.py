@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simcontainer.faces.cli import EXIT_OK, _fmt, _progress_enabled, table
+from simcontainer.faces.cli import EXIT_OK, _progress_enabled
 from simcontainer.faces.progress import Progress
+from simcontainer.faces.text import _fmt, table
 from simcontainer.scenario.errors import SimcontainerError
 from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.studies.sweep import (

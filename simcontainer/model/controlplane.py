@@ -38,7 +38,7 @@ from simcontainer.model.restart import (
     RestartPolicy,
     no_restart,
 )
-from simcontainer.scenario.schema import ControlPlaneProfile, Phase
+from simcontainer.scenario.catalogue import ControlPlaneProfile, Phase
 from simcontainer.scenario.workload import Stream, lognormal_sigma
 
 if TYPE_CHECKING:

@@ -22,7 +22,8 @@ import simpy
 
 from simcontainer.model.images import Image, ImageStore, Layer
 from simcontainer.model.resources import FairShare, Pool, Slots
-from simcontainer.scenario.schema import Daemon, Host, RuntimeProfile, Workload
+from simcontainer.scenario.catalogue import RuntimeProfile
+from simcontainer.scenario.schema import Daemon, Host, Workload
 
 if TYPE_CHECKING:
     from simcontainer.model.controlplane import ControlPlane

@@ -33,7 +33,8 @@ from simcontainer.model.registry import (
     STARTUP_FRACTION,
     Distribution,
 )
-from simcontainer.scenario.schema import ImageSpec, Registry
+from simcontainer.scenario.catalogue import ImageSpec
+from simcontainer.scenario.schema import Registry
 
 if TYPE_CHECKING:
     import networkx as nx  # imported by the layer-graph views only: a run never needs it

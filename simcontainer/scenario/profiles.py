@@ -15,13 +15,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from simcontainer.scenario.catalogue import ControlPlaneProfile, ImageSpec, RuntimeProfile
 from simcontainer.scenario.errors import ScenarioError, format_validation_error
-from simcontainer.scenario.schema import (
-    ControlPlaneProfile,
-    ImageSpec,
-    RuntimeProfile,
-    use_catalogue,
-)
+from simcontainer.scenario.schema import use_catalogue
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -21,8 +21,9 @@ from simcontainer.scenario.schema import resolve_path
 from simcontainer.scenario.workload import TraceError, read_azure, read_trace, request_bound
 
 if TYPE_CHECKING:
+    from simcontainer.scenario.catalogue import ImageSpec, RuntimeProfile
     from simcontainer.scenario.profiles import Catalogue
-    from simcontainer.scenario.schema import Host, ImageSpec, RuntimeProfile, Scenario, Workload
+    from simcontainer.scenario.schema import Host, Scenario, Workload
 
 
 def expand_host_preset(data: dict[str, Any], catalogue: Catalogue) -> tuple[dict[str, Any], list[str]]:
