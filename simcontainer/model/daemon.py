@@ -114,11 +114,6 @@ class Daemon:
         self._times = recorder.times
         self._span = recorder.spans_flat.extend
 
-    @property
-    def supervisor(self) -> Daemon:
-        """The daemon itself (it interrupts instances; ``memory`` asks for it by this name)."""
-        return self
-
     # ---- the client side ------------------------------------------------------------------
 
     def _new(self, plan: WorkloadPlan) -> Instance:

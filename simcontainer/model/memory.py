@@ -1,8 +1,8 @@
 """Memory as a host really shares it: use over time, cgroup limits, the kernel's OOM killer, KVM
 guest memory, balloons and KSM.
 
-Opt-in: nothing here runs unless a workload has a ``usage`` model or a ``mem_limit_mib`` (those
-take the full lifecycle, :mod:`simcontainer.model.supervisor`), or the host has ``ksm``. A run without
+Opt-in: nothing here runs unless a workload has a ``usage`` model or a ``mem_limit_mib``, or the
+host has ``ksm``. A run without
 them keeps today's flat reservations and has no process, no hook call and no cost (the lifecycle
 benchmark checks it).
 
@@ -14,7 +14,7 @@ benchmark checks it).
   host gets it back only through a balloon (``balloon = true``); minus what KSM merged.
 - **cgroup OOM**: an instance whose level passes its ``mem_limit_mib`` (memory.max) is killed by
   its cgroup: exit 137, ``oom_killed``, an ``oom`` event; its restart policy acts
-  (:class:`~simcontainer.model.supervisor.Supervisor` handles the ``"oom"`` interrupt).
+  (the daemon's one lifecycle handles the ``"oom"`` interrupt, :meth:`Daemon.caught`).
 - **host OOM**: an allocation that would take resident memory beyond the host's RAM minus
   ``reserved_mib`` plus ``swap_mib`` first runs the kernel's OOM killer: the running instance of
   highest badness (:func:`badness`, Linux ``mm/oom_kill.c`` ``oom_badness``: resident pages plus
@@ -342,7 +342,7 @@ class Memory:
         self.panics: list[dict[str, Any]] = []
         # The kubelet's node-pressure eviction (pods only): thresholds, and ``evict(instance,
         # reason) -> bool``, how an eviction ends an instance (set by the engine; unset: the
-        # supervisor's preemption stop)
+        # daemon's preemption stop)
         self.eviction = EvictionThresholds()
         self.evict: Callable[[Instance, str], bool] | None = None
         self.evictions: list[dict[str, Any]] = []
@@ -411,7 +411,7 @@ class Memory:
             c, share = plan.demand.cpu, plan.demand.cpu_share
             self.slowed[iid] = (st[0], now, cpu.clock(c, share), cpu.clock(c / st[0], share), st[4])
 
-    # ---- hooks the supervisor calls ---------------------------------------------------------
+    # ---- hooks the lifecycle calls ----------------------------------------------------------
 
     def on_running(self, inst: Instance) -> None:
         # NOTE: the hot path of the memory model (once per start): what is the same for every
@@ -497,7 +497,7 @@ class Memory:
         self.rec.oom_kills.append({"time_s": self.env.now, "instance": inst.id,
                                    "workload": inst.plan.index, "host": hm.host.index, "kind": kind,
                                    "resident_mib": m.resident(), "reason": reason})
-        sv = self.d.supervisor
+        sv = self.d
         if sv is not None:
             if self.env.active_process is inst.process:     # killed as it starts: once it waits
                 self.env.timeout(0).callbacks.append(lambda _ev: sv.interrupt(inst, "oom"))
@@ -529,7 +529,7 @@ class Memory:
         self.evictions.append({"time_s": self.env.now, "instance": inst.id, "workload": inst.plan.index,
                                "host": hm.host.index, "kind": kind, "resident_mib": m.resident(),
                                "reason": reason})
-        sv = self.d.supervisor
+        sv = self.d
         if self.evict is not None:
             took = self.evict(inst, reason)
         else:

@@ -361,7 +361,7 @@ class Workload(Model):
     arrival: Arrival
     lifetime: Lifetime = ForeverLifetime(kind="forever")
     max_instances: Annotated[Int, Field(ge=1, le=MAX_COUNT)] | None = None
-    # ---- lifecycle and failures (simcontainer.model.supervisor, simcontainer.model.restart) ----
+    # ---- lifecycle and failures (simcontainer.model.daemon, parts, restart) ----
     # ``docker run --rm``: removed at exit. False as in Docker: an exited instance keeps its
     # writable layer on disk (and its name) until a ``remove``.
     auto_remove: bool = False
@@ -424,7 +424,7 @@ class Workload(Model):
 
     def uses_lifecycle(self) -> bool:
         """Whether anything beyond ``docker run`` with a clean stop is asked for (with or
-        without ``--rm``: the fast path keeps an exited instance as well)."""
+        without ``--rm``): the planner then shows the lifecycle table."""
         return not (self.stop_grace_s is None and self.sigterm == "exit" and self.shutdown_s == 0 and self.restart in (None, "no") and self.time_to_failure is None
                     and self.pull_error_rate == 0 and self.usage is None and self.mem_limit_mib is None
                     and self.health is None)
