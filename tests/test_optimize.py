@@ -322,7 +322,7 @@ def test_ctrl_c_then_a_rerun_loses_and_repeats_no_trial(tmp_path):
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and "finished trials are kept" in err
+    assert proc.returncode == 130 and "finished trials are kept" in err, err[-3000:]
     before = {t.number: t.params for t in complete()}
     assert len(before) >= 3
     again = subprocess.run([*argv[:5], "--trials", str(len(before) + 4), *argv[5:]], capture_output=True,

@@ -20,6 +20,7 @@ many workers ran it, and the same file and seed give the same study.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -509,7 +510,9 @@ def run_optimize(spec: OptimizeSpec, out: str | Path | None = None, trials: int 
         if progress is not None:
             progress(len(finished_trials(study)), target)
     except BaseException:
-        runner.close(now=True)
+        # a pool half torn down by Ctrl-C may fail to close: the interrupt is what counts
+        with contextlib.suppress(Exception):
+            runner.close(now=True)
         raise
     runner.close()
     res = collect(spec, study, out)
