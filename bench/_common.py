@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -60,3 +62,14 @@ def env_list(name: str, default: list[int]) -> list[int]:
     if not raw:
         return default
     return [int(float(x)) for x in raw.replace(" ", "").split(",") if x]
+
+
+def in_child(module: str, n: int, key: str) -> dict[str, Any]:
+    """One size of a benchmark in a fresh process (``python -m MODULE --child N``, which prints
+    its row as JSON on its last line): peak RSS is that size's alone. On failure, a row with
+    ``key: n`` and the child's last line of stderr."""
+    out = subprocess.run([PYTHON, "-m", module, "--child", str(n)], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    if out.returncode != 0:
+        return {key: n, "error": out.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 import sys
 from typing import Any
 
-from bench._common import PYTHON, ROOT, env_list, target, timed
+from bench._common import env_list, in_child, target, timed
 from simcontainer.model.cluster.sim import simulate_cluster
 from simcontainer.studies.cluster_reports import LIFTED_CLIENTS, rollout_scenario
 
@@ -47,12 +46,9 @@ def run(ns: list[int] | None = None) -> dict[str, Any]:
     ns = ns or env_list("BENCH_CLUSTER_N", DEFAULT_N)
     rows = []
     for n in ns:
-        out = subprocess.run([PYTHON, "-m", "bench.bench_cluster", "--child", str(n)], cwd=ROOT,
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            rows.append({"nodes": n, "error": out.stderr.strip().splitlines()[-1:]})
+        rows.append(in_child("bench.bench_cluster", n, "nodes"))
+        if "error" in rows[-1]:
             continue
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"  cluster {n} nodes: {rows[-1]['wall_s']} s, {rows[-1]['events_per_s']} events/s, "
               f"{rows[-1]['peak_rss_mib']} MiB", file=sys.stderr, flush=True)
     targets = []

@@ -13,11 +13,10 @@ Targets: cost per instance at the largest N within 1.3x of 10k; 1M instances und
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from typing import Any
 
-from bench._common import PYTHON, ROOT, env_list, maxrss_mib, target, timed
+from bench._common import ROOT, env_list, in_child, maxrss_mib, target, timed
 
 DEFAULT_N = [1_000, 10_000, 100_000, 1_000_000]
 RATE_PER_S = 0.2        # per workload: about 24 of each alive at once (fits the 64 GiB host)
@@ -76,12 +75,9 @@ def run(ns: list[int] | None = None) -> dict[str, Any]:
     ns = ns or env_list("BENCH_SCALING_N", DEFAULT_N)
     rows = []
     for n in ns:
-        out = subprocess.run([PYTHON, "-m", "bench.bench_scaling", "--child", str(n)], cwd=ROOT,
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            rows.append({"n": n, "error": out.stderr.strip().splitlines()[-1:]})
+        rows.append(in_child("bench.bench_scaling", n, "n"))
+        if "error" in rows[-1]:
             continue
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"  scaling n={n}: {rows[-1]['cpu_s']} s CPU, {rows[-1]['us_per_instance']} us/instance, "
               f"{rows[-1]['peak_rss_mib']} MiB", file=sys.stderr, flush=True)
     ok = [r for r in rows if "error" not in r]

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("streamlit")
+from app_support import metric, open_page  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def start(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.query_params["page"] = page
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label.startswith(label))
+    return open_page(page, timeout=120)
 
 
 def test_cluster_page_answers_and_follows_its_controls():

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("streamlit")
+from app_support import open_page  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
 from simcontainer.studies import planner  # noqa: E402
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 # A small what-if for the page: one Poisson service on hosts that fit 4 instances each.
 SMALL = '''
@@ -37,12 +34,7 @@ auto_remove = true
 
 
 def start(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["page"] = page
-    at.query_params["s"] = planner.encode_scenario(sc.loads_scenario(SMALL))
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(page, timeout=90, s=planner.encode_scenario(sc.loads_scenario(SMALL)))
 
 
 def test_find_the_cheapest_finds_hosts_and_links_to_the_planner():

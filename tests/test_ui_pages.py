@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("streamlit")
+from app_support import metric, open_page  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def start(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["page"] = page
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label.startswith(label))
+start = open_page
 
 
 LESSONS = {"image-vs-container": 0, "kernel": 1, "startup": 1, "burst": 1, "layers": 3, "lifecycle": 1,
