@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -73,3 +75,33 @@ def in_child(module: str, n: int, key: str) -> dict[str, Any]:
     if out.returncode != 0:
         return {key: n, "error": out.stderr.strip().splitlines()[-1:]}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    """A TCP port on the loopback nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(port: int, stderr: Any = subprocess.DEVNULL) -> subprocess.Popen:
+    """``streamlit run app.py`` on 127.0.0.1:``port``, headless, no file watcher."""
+    return subprocess.Popen([PYTHON, "-m", "streamlit", "run", os.path.join(ROOT, "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+
+
+def wait_healthy(url: str, server: subprocess.Popen, timeout_s: float) -> bool:
+    """Until Streamlit's health check answers (True), the server exits or the time is up (False)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)

@@ -15,16 +15,13 @@ Two ways, each skipped (with the reason in the result) when it cannot run:
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench._common import ROOT, target
+from bench._common import ROOT, free_port, start_app, target, wait_healthy
 
 APP = str(Path(ROOT) / "app.py")
 CHROMIUM = "/usr/bin/chromium"
@@ -67,12 +64,6 @@ def bench_apptest() -> dict[str, Any]:
             "fits": {m.label: m.value for m in at.metric if m.label.endswith(" fits")}}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def bench_browser() -> dict[str, Any]:
     if not Path(CHROMIUM).exists():
         return {"skipped": f"{CHROMIUM} not found"}
@@ -80,29 +71,16 @@ def bench_browser() -> dict[str, Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return {"skipped": "playwright not installed"}
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     # the server's stderr goes to a file: a pipe nobody reads would stall it once full
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed with the server, in the finally below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    server = start_app(port, stderr=log)
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                return {"skipped": "streamlit server did not start: "
-                        + (log.read()[-300:] if server.poll() is not None else "timeout")}
-            time.sleep(0.3)
+        if not wait_healthy(url, server, 60):
+            log.seek(0)
+            return {"skipped": "streamlit server did not start: "
+                    + (log.read()[-300:] if server.poll() is not None else "timeout")}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:

@@ -7,13 +7,12 @@ stopped resizing, and saves a full-page screenshot. The tests never write these 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from bench._common import free_port, start_app, wait_healthy
 from simcontainer.studies import planner, planner_sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,12 +28,6 @@ LESSONS = ("learn-startup", "learn-layers", "learn-lifecycle", "learn-mixed-depl
 
 def _token(**values: object) -> str:
     return planner.encode_scenario(planner_sweeps.with_values(planner.default_scenario(), values))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _settle(page, timeout_s: float = 60.0) -> None:
@@ -114,25 +107,13 @@ def main() -> int:
         print(f"make screenshots needs {CHROMIUM} (make browser-deps)")
         return 1
     SHOTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-                               str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_app(port)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                print("streamlit did not start")
-                return 1
-            time.sleep(0.3)
+        if not wait_healthy(url, server, 120):
+            print("streamlit did not start")
+            return 1
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             try:
