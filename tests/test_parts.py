@@ -70,8 +70,9 @@ def test_a_snapshot_start_restores():
 
 def test_every_transition_is_checked_against_the_state_machine():
     eng = Engine(sc.parse_scenario(scenario_dict(duration_s=5)))
-    inst = eng.daemon.run(eng.plans[0], 1.0)
-    with pytest.raises(AssertionError, match="illegal requested -> running"):
+    inst = eng.daemon.create(eng.plans[0])      # its process starts at once: created, waiting
+    assert inst.state is State.CREATED
+    with pytest.raises(AssertionError, match="illegal created -> running"):
         eng.daemon.enter(inst, State.RUNNING)
 
 

@@ -343,8 +343,8 @@ class Engine:
                 heappush(queue, (now + (t - now), NORMAL, next(env._eid), ev))
                 yield ev
             run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
-            if not n & 8191 and self._tick is not None:   # a burst is one step: report from inside
-                self._tick(8192)
+            if not n & 1023 and self._tick is not None:   # a burst is one step: report from inside
+                self._tick(1024)
 
     def _actions(self):
         env = self.env

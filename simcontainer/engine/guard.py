@@ -43,15 +43,15 @@ from simcontainer.scenario.workload import request_bound
 
 # Measured by bench/bench_costs.py on 2026-12-05, machine "vm" (x86_64, 2 shared cores, Python
 # 3.11.7). Step counts are the engine's (simpy steps per event kind); times are this machine's.
-STEPS_PER_START = 10.6            # a request's start path: api, create, boot, running (dockerd, runc)
-STEPS_PER_STOP = 2.6              # its stop path, when its lifetime ends within the horizon
-STEPS_PER_SANDBOX = 5.2           # a pod sandbox's extra steps (a plane with a sandbox phase: the kubelet)
-STEPS_PER_RESTART = 6.5           # one restart: exit, back-off, start again (a crash loop)
+STEPS_PER_START = 12.2            # a request's start path: api, create, boot, running (dockerd, runc)
+STEPS_PER_STOP = 2.1              # its stop path, when its lifetime ends within the horizon
+STEPS_PER_SANDBOX = 5.6           # a pod sandbox's extra steps (a plane with a sandbox phase: the kubelet)
+STEPS_PER_RESTART = 9.4           # one restart: exit, back-off, start again (a crash loop)
 STEPS_PER_PULL = 0.4             # one image pulled on one host, beside its layers (manifest, config)
 STEPS_PER_LAYER = 12.6           # each layer of it: round trips, download, decode, extract
 STEPS_PER_TICK = 1.0              # one memory usage tick of one running instance
 STEPS_PER_FAULT = 1.0             # one fault with nothing to take down
-STEPS_PER_LOST = 7.9              # each instance a fault takes down (exit, restart or not)
+STEPS_PER_LOST = 10.5              # each instance a fault takes down (exit, restart or not)
 SECONDS_PER_EVENT = 7.7e-6        # one simpy step, over the kinds above (3.8-7.7 us across runs on
                                   # this shared machine: the higher kept)
 SECONDS_PER_HOST_SCAN = 1.0e-6    # placement: one host tried for one request (0.5-1.0 us here; the

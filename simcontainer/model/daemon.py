@@ -49,6 +49,7 @@ from simcontainer.model.parts import (
     stop_outcome,
 )
 from simcontainer.model.placement import Admission
+from simcontainer.model.process import InstanceProcess
 from simcontainer.model.restart import EXIT_SIGKILL, Exit
 from simcontainer.model.states import TRANSITIONS, State
 
@@ -144,14 +145,16 @@ class Daemon:
         if ids is None:
             ids = self.by_workload[plan.index] = array("q")
         ids.append(iid)
-        inst.process = self.env.process(self.lifecycle(inst, lifetime))
+        inst.process = proc = InstanceProcess(self.env, self.lifecycle(inst, lifetime))
+        proc.start()
         return inst
 
     def create(self, plan: WorkloadPlan) -> Instance:
         """``docker create``: admitted, pulled and created, then it waits in ``created`` for an
         ``api("start", ...)``; it runs until stopped, killed or removed."""
         inst = self._new(plan)
-        inst.process = self.env.process(self.lifecycle(inst, None))
+        inst.process = proc = InstanceProcess(self.env, self.lifecycle(inst, None))
+        proc.start()
         return inst
 
     def api(self, op: str, iid: int, **kw: Any) -> int:

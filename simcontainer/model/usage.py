@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
-from simpy.events import NORMAL, URGENT
+from simpy.events import NORMAL
 
 from simcontainer.scenario.workload import Stream
 
@@ -66,16 +66,17 @@ class UsageRun:
     own event: it puts itself in simpy's queue (``callbacks`` and ``_ok`` are all
     ``Environment.step`` reads of an event) once per wait, as ``resources.FairShare._arm`` does
     -- no process, no generator, no Timeout object, no interrupt at the end (:meth:`stop` only
-    marks it ended; the wait it was in passes without it). Its queue entries are the ones a
-    process doing the same would have had, in the same order (same time, priority and place):
-    an urgent first step where a process has its initialisation, then one per wait."""
+    marks it ended; the wait it was in passes without it). Its first step runs as it is made
+    (the instance starts running: its first levels apply in that instant, as a process's
+    initialisation would have had them); then one queue entry per wait, where a process doing
+    the same would have had its timeouts (same time, priority and place)."""
 
     __slots__ = ("mm", "hm", "m", "model", "env", "levels", "level", "alive", "active", "balloon", "callbacks",
                  "_ok", "_me")
 
     def __init__(self, mm: Memory, hm: HostMemory, m: Member, model: Usage) -> None:
         self.mm, self.hm, self.m, self.model = mm, hm, m, model
-        self.env = env = mm.env
+        self.env = mm.env
         self.levels: Iterator[tuple[float, float]] | None = None    # None: not started
         self.level = 0.0            # the level it applies after the wait it is in
         self.balloon = False        # the wait it is in is a balloon's give-back (else a level's)
@@ -84,8 +85,7 @@ class UsageRun:
         self._ok = True             # as a simpy event: triggered, never failed
         self._me: list[Any] = [self]
         self.callbacks: list[Any] | None = self._me      # simpy calls it: ``__call__``
-        # as a process's Initialize: urgent, now
-        heappush(env._queue, (env._now, URGENT, next(env._eid), self))
+        self(None)      # its first levels now, as the instance starts running (no queue entry)
 
     def _wait(self, s: float, balloon: bool) -> None:
         """What ``env.timeout(s)`` with one callback does: in the queue at now + ``s``."""
