@@ -15,6 +15,8 @@ import simcontainer as sc
 from simcontainer.model import memory as mem
 from simcontainer.model.memory import badness, ksm_cpu_cores, ksm_rate_mib_s
 from simcontainer.model.qos import EvictionThresholds, container_oom_score_adj
+from simcontainer.model.usage import Usage
+from simcontainer.scenario.workload import Stream, seed_sequence
 
 VM_RUNTIME = {"name": "vm0", "kind": "vm", "mem_overhead_mib": 5.0, "default_guest_mem_mib": 128.0,
               "guest_os_mib": 0.0}
@@ -511,3 +513,37 @@ def test_a_soft_eviction_threshold_waits_out_its_grace_period(monkeypatch):
     # (the first pod is running at ~1 s, once the kubelet's PLEG relist has seen it)
     assert ev and ev[0]["kind"] == "soft" and 40.0 <= ev[0]["time_s"] < 42.0
     assert r.workload_names[ev[0]["workload"]] == "p2"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ramp_s=st.sampled_from([0.0, 10.0, 35.0]), ramp_steps=st.integers(1, 4), cv=st.sampled_from([0.0, 0.3]),
+       interval_s=st.sampled_from([7.0, 30.0]), leak=st.sampled_from([0.0, 90.0]), seed=st.integers(0, 2**16))
+def test_a_running_usage_model_applies_exactly_the_levels_of_its_definition(ramp_s, ramp_steps, cv, interval_s,
+                                                                             leak, seed):
+    """``UsageRun`` writes ``Usage.levels`` out (no generator, for speed): the same levels at the
+    same times, from the same draws."""
+    seen: list[tuple[float, float]] = []
+    change = mem.HostMemory.change
+
+    def spy(self, m, level):
+        seen.append((self.env.now, level))
+        return change(self, m, level)
+
+    usage = {"working_set_mib": 100.0, "ramp_s": ramp_s, "ramp_steps": ramp_steps, "cv": cv,
+             "interval_s": interval_s, "leak_mib_per_h": leak}
+    data = scenario_dict(duration_s=200.0, seed=seed, host={"ram_mib": 65536})
+    data["workloads"][0].update({"arrival": {"kind": "burst", "at_s": 0.0, "count": 1},
+                                 "lifetime": {"kind": "forever"}, "usage": usage})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mem.HostMemory, "change", spy)
+        sc.simulate(sc.parse_scenario(data))
+    start = seen[0][0]          # the first level (no wait) applies as it starts running
+    model = Usage(100.0, ramp_s, ramp_steps, cv, interval_s, leak)
+    want, t = [], start
+    for wait, level in model.levels(Stream(seed_sequence(seed, data["workloads"][0]["name"], "memory"))):
+        t += wait
+        if t > 200.0:
+            break
+        want.append((t, level))
+    assert [lv for _, lv in seen] == [lv for _, lv in want]
+    assert [tt for tt, _ in seen] == pytest.approx([tt for tt, _ in want])

@@ -477,8 +477,9 @@ class Memory:
             hm.tick()
         m = hm.members.pop(iid)
         hm.resident -= (m.touched if m.vm else m.level) + m.fixed + (hm.share_cache(m, False) if m.cache else 0.0)
-        if m.proc is not None:
+        if m.proc is not None:       # it ends; and no cycle (member <-> run) left for the collector
             m.proc.stop()
+            m.proc = None
         if self.ksm:
             self._ksm_clip(hm)
         if self.swap_cpu:
@@ -503,8 +504,9 @@ class Memory:
                 self.env.timeout(0).callbacks.append(lambda _ev: sv.interrupt(inst, "oom"))
             else:
                 sv.interrupt(inst, "oom")
-        if m.proc is not None:
+        if m.proc is not None:       # it ends; and no cycle (member <-> run) left for the collector
             m.proc.stop()
+            m.proc = None
 
     def panic(self, hm: HostMemory, reason: str) -> None:
         """The host's kernel panicked (no killable task): its instances go with it."""
@@ -545,8 +547,9 @@ class Memory:
         self.unslow(m.inst)
         hm.members.pop(m.inst.id, None)
         hm.resident -= m.resident() + hm.share_cache(m, False)
-        if m.proc is not None:
+        if m.proc is not None:       # it ends; and no cycle (member <-> run) left for the collector
             m.proc.stop()
+            m.proc = None
         self._ksm_clip(hm)
 
     def summary(self, horizon: float, names: list[str]) -> dict[str, Any]:

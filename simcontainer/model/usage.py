@@ -71,27 +71,32 @@ class UsageRun:
     initialisation would have had them); then one queue entry per wait, where a process doing
     the same would have had its timeouts (same time, priority and place)."""
 
-    __slots__ = ("mm", "hm", "m", "model", "env", "levels", "level", "alive", "active", "balloon", "callbacks",
-                 "_ok", "_me")
+    __slots__ = ("mm", "hm", "m", "model", "env", "level", "alive", "active", "balloon", "callbacks",
+                 "_ok", "_k", "_t", "_stream")
 
     def __init__(self, mm: Memory, hm: HostMemory, m: Member, model: Usage) -> None:
         self.mm, self.hm, self.m, self.model = mm, hm, m, model
         self.env = mm.env
-        self.levels: Iterator[tuple[float, float]] | None = None    # None: not started
         self.level = 0.0            # the level it applies after the wait it is in
         self.balloon = False        # the wait it is in is a balloon's give-back (else a level's)
         self.alive = True
         self.active = False         # in one of its steps now (a kill then ends it by its own check)
         self._ok = True             # as a simpy event: triggered, never failed
-        self._me: list[Any] = [self]
-        self.callbacks: list[Any] | None = self._me      # simpy calls it: ``__call__``
-        self(None)      # its first levels now, as the instance starts running (no queue entry)
+        # simpy calls it (``__call__``): a new one-item list per wait, not one kept on it -- a
+        # list holding its owner is a reference cycle, left for the garbage collector to find
+        self.callbacks: list[Any] | None = None
+        # where it is in :meth:`Usage.levels`: the next ramp step (past ``ramp_steps``: the
+        # steady levels), the model's clock for the leak, the stream its draws come from
+        self._k = 1
+        self._t = model.ramp_s
+        self._stream = mm.streams[m.inst.plan.name] if model.cv > 0 else None
+        self._levels()      # its first levels now, as the instance starts running (no queue entry)
 
     def _wait(self, s: float, balloon: bool) -> None:
         """What ``env.timeout(s)`` with one callback does: in the queue at now + ``s``."""
         env = self.env
         self.balloon = balloon
-        self.callbacks = self._me
+        self.callbacks = [self]
         heappush(env._queue, (env._now + s, NORMAL, next(env._eid), self))
 
     @property
@@ -104,41 +109,67 @@ class UsageRun:
             self.alive = False
 
     def __call__(self, _ev: Any) -> None:
-        """One step: the first (its levels start), or the end of a wait; then the levels without
-        a wait, applied now, up to the next wait.
-
-        NOTE: the loop over the levels and the wait (``_wait``) written out here, not called
-        (a few steps per instance with a usage model)."""
+        """The end of a wait: a balloon's give-back done, or the level it waited for; then the
+        levels that follow without a wait (:meth:`_levels`)."""
         if not self.alive:
             return
         self.active = True
-        if self.levels is None:
-            self.levels = self.model.levels(self.mm.streams[self.m.inst.plan.name])
-        elif self.balloon:
-            m, hm = self.m, self.hm
-            if m.inst.id not in hm.members:
+        m, hm = self.m, self.hm
+        members = hm.members
+        iid = m.inst.id
+        if self.balloon:
+            if iid not in members:
                 self.alive = self.active = False
                 return
             hm.change(m, self.level)
-            if m.inst.id not in hm.members:
+        elif m.vm:
+            if not self._apply(self.level):
+                self.active = False
+                return
+        else:               # NOTE: ``_apply`` for a container (no balloon), written out
+            if iid not in members:
                 self.alive = self.active = False
                 return
-        elif not self._apply(self.level):
-            self.active = False
+            hm.change(m, self.level)
+        if iid not in members:
+            self.alive = self.active = False
             return
-        for wait, level in self.levels:
+        self._levels()
+
+    def _levels(self) -> None:
+        """Apply the levels due now, up to the next wait (then in the queue until it ends).
+
+        NOTE: :meth:`Usage.levels` written out -- the ramp's steps, then a level every
+        ``interval_s`` (drawn around the working set, plus the leak) -- with the same draws in
+        the same order, so that the run is the generator's; without a generator and a call per
+        level (a few levels per instance with a usage model)."""
+        self.active = True
+        model = self.model
+        ws, n = model.working_set_mib, model.ramp_steps
+        while True:
+            k = self._k
+            if k <= n:
+                self._k = k + 1
+                wait = model.ramp_s / n if k > 1 else 0.0
+                level = ws * k / n
+            else:
+                wait = model.interval_s
+                self._t = t = self._t + wait
+                level = ws
+                if self._stream is not None:
+                    level = max(0.0, ws * (1.0 + model.cv * self._stream.normal()))
+                level += model.leak_mib_per_h / 3600.0 * t
             if wait > 0:
                 self.level = level
                 env = self.env
                 self.balloon = False
-                self.callbacks = self._me
+                self.callbacks = [self]
                 heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), self))
                 self.active = False
                 return
             if not self._apply(level):
                 self.active = False
                 return
-        self.alive = self.active = False
 
     def _apply(self, level: float) -> bool:
         """Go to ``level`` (maybe after a balloon's give-back); whether to go on at once."""
