@@ -11,17 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 import simpy
 from simpy.core import StopSimulation
-from simpy.events import NORMAL, URGENT, Event
+from simpy.events import URGENT
 
 from simcontainer.engine.guard import check_size
 from simcontainer.engine.summary import Run as SummaryRun
 from simcontainer.engine.summary import build
 from simcontainer.model import faults
+from simcontainer.model.arrivals import Arrivals
 from simcontainer.model.controlplane import CONTROL_PLANES, PhasePlan, make_plane, steps
 from simcontainer.model.daemon import Daemon, WorkloadPlan
 from simcontainer.model.health import Book
@@ -271,7 +271,6 @@ class Engine:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.expected_events = 0.0        # from the size guard: scales progress in event-bound runs
-        self._tick: Callable[[int], None] | None = None
         self.catalogue = catalogue or default_catalogue()
         self.env = simpy.Environment()
         self.recorder = Recorder(scenario.host.count)
@@ -306,8 +305,9 @@ class Engine:
         if scenario.faults:
             self.daemon.faults = True
             faults.start(self.env, self.daemon, scenario, self.seed)
-        for plan in self.plans:
-            self.env.process(self._arrivals(plan))
+        self.arrivals = [Arrivals(self.env, self.daemon.run, plan,
+                                  arrival_times(plan.workload, self.scenario, plan.arrival_stream))
+                         for plan in self.plans]
         if any(p.warm is not None for p in self.plans):
             self.daemon.warm = Warm(self.daemon)
             for plan in self.plans:
@@ -328,23 +328,6 @@ class Engine:
                                     "by": by.id, "by_workload": by.plan.index, "by_priority": by.priority})
 
         self.admission.preemption = Preemption(self.admission, sv.preemptible, sv.preempt, record)
-
-    def _arrivals(self, plan: WorkloadPlan):
-        env, run, lifetime = self.env, self.daemon.run, plan.lifetime
-        queue = env._queue
-        fixed = lifetime._fixed     # NOTE: a fixed lifetime (no draw) without a call per request
-        for n, (t, trace_life) in enumerate(arrival_times(plan.workload, self.scenario, plan.arrival_stream), 1):
-            now = env._now
-            if t > now:
-                # NOTE: what ``env.timeout(t - now)`` does, without its checks and its class (as
-                # ``resources.FairShare._arm``): a triggered event at ``t``
-                ev = Event(env)
-                ev._ok, ev._value = True, None
-                heappush(queue, (now + (t - now), NORMAL, next(env._eid), ev))
-                yield ev
-            run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
-            if not n & 1023 and self._tick is not None:   # a burst is one step: report from inside
-                self._tick(1024)
 
     def _actions(self):
         env = self.env
@@ -370,7 +353,7 @@ class Engine:
     def _run_reporting(self, horizon: float, progress: Progress) -> None:
         """``env.run(until=horizon)`` in blocks of events, telling ``progress`` ~10 times a
         second how far it got: by simulated time, or by events done of those expected when a
-        burst puts them all at one instant (the arrivals report too, see ``_arrivals``)."""
+        burst puts them all at one instant (the arrivals report too: ``model.arrivals``)."""
         env = self.env
         step, clock = env.step, time.perf_counter
         expected = max(1.0, self.expected_events)
@@ -391,7 +374,8 @@ class Engine:
         stop._ok, stop._value = True, None
         env.schedule(stop, URGENT, horizon - env.now)
         stop.callbacks.append(StopSimulation.callback)
-        self._tick = tick
+        for a in self.arrivals:      # a burst is one step: its requests report from inside
+            a.tick = tick
         try:
             while True:
                 step(); step(); step(); step(); step(); step(); step(); step()  # noqa: E702
@@ -399,7 +383,8 @@ class Engine:
         except StopSimulation:
             pass
         finally:
-            self._tick = None
+            for a in self.arrivals:
+                a.tick = None
         progress(1.0)
 
     def run(self, progress: Progress | None = None) -> Result:

@@ -1,0 +1,73 @@
+"""A workload's client: a ``docker run`` at each of its arrival times.
+
+NOTE: for speed (one step per request) not a simpy process but its own event, as
+:class:`simcontainer.model.usage.UsageRun` and ``resources.FairShare._arm``: it puts itself in
+simpy's queue (``callbacks`` and ``_ok`` are all ``Environment.step`` reads of an event) at the
+next arrival time -- no process to resume, no generator, no Timeout object per request. Its
+queue entries are the ones the process it replaces had, in the same order (same time, priority
+and place): an urgent first step where the process had its initialisation, then one per arrival
+that is later than the one before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL, URGENT
+
+# the engine's progress report is told every this many requests: a burst puts thousands of
+# requests in one step, and progress should still move while it runs
+TICK_EVERY = 1024
+
+
+class Arrivals:
+    """Requests of one workload: at each time ``times`` gives (with a trace's own lifetime, or
+    None), ``run(plan, lifetime)`` -- the lifetime from the trace, else the plan's fixed one,
+    else a draw of its sampler. ``tick``, when set, is told every :data:`TICK_EVERY` requests."""
+
+    __slots__ = ("env", "run", "plan", "times", "n", "tick", "_waiting", "_life", "_ok", "_value", "callbacks")
+
+    def __init__(self, env: simpy.Environment, run: Callable[[Any, float], Any], plan: Any,
+                 times: Iterator[tuple[float, float | None]]) -> None:
+        self.env = env
+        self.run = run
+        self.plan = plan
+        self.times = times
+        self.n = 0                  # requests made
+        self.tick: Callable[[int], None] | None = None
+        self._waiting = False       # in the queue for an arrival ...
+        self._life: float | None = None     # ... with this trace lifetime (None: none)
+        self._ok = True             # as a simpy event: triggered, never failed
+        self._value = None
+        self.callbacks: list[Any] | None = [self]
+        heappush(env._queue, (env._now, URGENT, next(env._eid), self))   # as a process's start
+
+    def __call__(self, _ev: Any) -> None:
+        """The arrival it waited for (if any), then every arrival due now, up to the next one."""
+        if self._waiting:
+            self._waiting = False
+            self._request(self._life)
+        env = self.env
+        for t, trace_life in self.times:
+            now = env._now
+            if t > now:
+                self._waiting, self._life = True, trace_life
+                self.callbacks = [self]
+                heappush(env._queue, (now + (t - now), NORMAL, next(env._eid), self))
+                return
+            self._request(trace_life)
+
+    def _request(self, trace_life: float | None) -> None:
+        plan = self.plan
+        lifetime = plan.lifetime
+        fixed = lifetime._fixed     # NOTE: a fixed lifetime (no draw) without a call per request
+        self.run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
+        self.n = n = self.n + 1
+        if not n % TICK_EVERY and self.tick is not None:
+            self.tick(TICK_EVERY)
+
+
+__all__ = ["TICK_EVERY", "Arrivals"]
