@@ -145,13 +145,15 @@ ROWS = "ci_load_ms = [\n  [1, 128, 2.500],"
     (ROWS, "ci_load_ms = []\nx = [\n  [1, 128, 2.500],", "restore.firecracker.ci_load_ms: got [] (allowed: a list of at least 1 entry)"),
     (ROWS, "ci_load_ms = [\n  [0, 128, 2.500],", "restore.firecracker.ci_load_ms[0][0]: got 0 (allowed: a number greater than or equal to 1)"),
     (ROWS, "ci_load_ms = [\n  [3, 4096, 9.0], [1, 128, 2.500],", "ci_load_ms: got [3, 4096, 9], off both axes (allowed: rows that vary one factor"),
+    ("[2, 128, 2.665]", "[2, 128, 1.0]", "ci_load_ms: got [2, 128, 1], faster than the base row [1, 128, 2.5]"),
     ("app_touch_fraction = 1.0", "app_touch_fraction = 1.5", "restore.firecracker.app_touch_fraction: got 1.5 (allowed: a number less than or equal to 1)"),
     ("app_touch_fraction = 1.0", "app_touch_fraction = -0.1", "restore.firecracker.app_touch_fraction: got -0.1 (allowed: a number greater than or equal to 0)"),
     ("load_vcpus = 2", "load_vcpus = 2.5", "restore.firecracker.load_vcpus: got 2.5"),
     ("fault_us = 25.0", "fault_us = -25.0", "restore.firecracker.fault_us: got -25.0 (allowed: a number greater than or equal to 0)"),
     ('how = "snapshot"', 'how = "lazy"', "restore.firecracker.how"),
     ("app_touch_fraction = 1.0", "working_set_fraction = 0.1", "restore.firecracker.working_set_fraction: unknown key"),
-])
+], ids=["negative-ms", "empty-table", "zero-vcpus", "off-axis-row", "faster-than-base", "touch-above-1",
+        "touch-below-0", "fractional-vcpus", "negative-fault", "unknown-how", "removed-key"])
 def test_bad_restore_figures_are_refused_naming_field_value_and_allowed(models_copy, old, new, expected):
     _set(models_copy, old, new)
     with pytest.raises(ScenarioError) as exc:

@@ -213,6 +213,11 @@ class RestoreFigures(Model):
         if off:
             raise ValueError(f"ci_load_ms: got {_rows(off)}, off both axes (allowed: rows that vary one "
                              f"factor: 1 vCPU at any guest MiB, or any vCPUs at {base:g} MiB)")
+        base_ms = min(r[2] for r in one if r[1] == base)
+        faster = [r for r in self.ci_load_ms if r[2] < base_ms]
+        if faster:       # the added effects would go below zero for a large enough table
+            raise ValueError(f"ci_load_ms: got {_rows(faster)}, faster than the base row [1, {base:g}, "
+                             f"{base_ms:g}] (allowed: no configuration restores faster than the smallest)")
         return self
 
 
