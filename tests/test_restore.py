@@ -162,9 +162,10 @@ def test_bad_restore_figures_are_refused_naming_field_value_and_allowed(models_c
     assert expected in str(exc.value), str(exc.value)
 
 
-def test_check_and_run_refuse_bad_figures_alike_and_agree_on_good_ones(models_copy, tmp_path, capsys):
+@pytest.mark.parametrize("warm", ['{ start = "snapshot" }', "{ pool = 1 }"])
+def test_check_and_run_refuse_bad_figures_alike_and_agree_on_good_ones(models_copy, tmp_path, capsys, warm):
     path = tmp_path / "restore.toml"
-    path.write_text(_scenario(vcpus=4, guest=4096))
+    path.write_text(_scenario(vcpus=4, guest=4096).replace('{ start = "snapshot" }', warm))
     assert main(["check", str(path)]) == 0
     assert main(["run", "--no-flips", str(path)]) == 0
     capsys.readouterr()
