@@ -103,3 +103,27 @@ def test_the_burst_is_lock_bound_so_a_faster_cpu_shortens_it_only_by_the_cpu_sha
     slow, fast = spacing(0.6), spacing(1.0)
     assert fast == pytest.approx(0.10, rel=0.05)
     assert slow / fast == pytest.approx((0.5 / 0.6 + 0.5) / 1.0, rel=0.03)
+
+
+# Firecracker's CI restore baselines (fc-snapshot-ci; P50 ms, m5d.metal, host 5.10, commit
+# 78f541f36), which models/warm.toml restore.firecracker.ci_load_ms is fitted to: the simulated
+# restore grows from 1 vCPU / 128 MiB as they do (its level is the documented target's).
+CI_RESTORE_MS = {(1, 128): 2.500, (1, 1024): 2.993, (1, 8192): 7.702, (1, 32768): 21.645,
+                 (4, 128): 2.963, (10, 128): 3.739}
+
+
+def _restore_s(vcpus: int, guest_mib: float) -> float:
+    s = sc.parse_scenario({
+        "name": "fc-restore", "duration_s": 10.0, "seed": 1, "host": "m5d-metal",
+        "daemon": {"prepull": ["firecracker-rootfs"]},
+        "workloads": [{"name": "w", "runtime": "firecracker", "image": "firecracker-rootfs", "mem_mib": 64,
+                       "vm_disk": "overlay", "vcpus": vcpus, "guest_mem_mib": guest_mib,
+                       "arrival": {"kind": "burst", "count": 1}, "warm": {"start": "snapshot"}}],
+    })
+    return sc.simulate(s).summary["workloads"]["w"]["warm"]["restore_s"]
+
+
+def test_the_restore_grows_with_vcpus_and_memory_as_the_ci_baselines_it_is_fitted_to():
+    base = _restore_s(1, 128)
+    for (vcpus, mib), ms in CI_RESTORE_MS.items():
+        assert _restore_s(vcpus, mib) / base == pytest.approx(ms / CI_RESTORE_MS[(1, 128)], rel=1e-6), (vcpus, mib)

@@ -91,6 +91,17 @@ def test_every_fitted_to_names_a_published_source():
     assert "runtimes/kata.toml boot.median_s" in fitted["kata-ci"]
     assert "images.toml ubuntu-24.04-cloud guest_boot.median_s" in fitted["depot"]
     assert "warm.toml restore.firecracker.load_s" in fitted["fc-snapshot"]
+    assert "warm.toml restore.firecracker.ci_load_ms" in fitted["fc-snapshot-ci"]
+
+
+def test_the_restore_baselines_the_load_is_shaped_by_are_calibration_not_validation(report):
+    """warm.toml's ci_load_ms is Firecracker's one-factor CI baselines: their figure confirms
+    nothing; the later co-scaled CI setup, which nothing is fitted to, stays a validation figure."""
+    rep, _ = report
+    cal = {r["id"] for r in rep.calibration}
+    val = {r["id"] for r in rep.validation}
+    assert {"fc-restore-target", "fc-restore-ci"} <= cal
+    assert "fc-restore-ci-scaling" in val and not {"fc-restore-target", "fc-restore-ci"} & val
 
 
 def test_a_source_gains_a_fitted_parameter_and_leaves_validation():

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 import simpy
 
 import simcontainer as sc
-from simcontainer.model.host import Demand, HostNode, restore_fault_cpu_s, snapshot_load_s
+from simcontainer.model.host import Demand, HostNode
 from simcontainer.model.images import Image, Layer
 from simcontainer.model.placement import POLICIES, best_fit, first_fit, image_locality, spread
 
@@ -171,23 +169,3 @@ def test_image_locality_pulls_less_than_first_fit() -> None:
     _, loc = _multi_host_run("image-locality")
     assert ff["host"]["pulled_mib"] - loc["host"]["pulled_mib"] == pytest.approx(30.0)
     assert loc["workloads"]["z"]["pull"]["mean_s"] < ff["workloads"]["z"]["pull"]["mean_s"]
-
-
-# ---- a microVM's snapshot restore (issue 21 item 10; simcontainer.model.host) ----------------------
-
-def test_snapshot_load_grows_with_vcpus_and_memory_as_firecrackers_ci_measured():
-
-    fc = tomllib.loads((Path(__file__).parent.parent / "models" / "warm.toml").read_text())["restore"]["firecracker"]
-    table = fc["ci_load_ms"]
-    assert snapshot_load_s(table, 1, 128) == pytest.approx(0.029)
-    assert snapshot_load_s(table, 1, 576) == pytest.approx(0.031)          # halfway 128 .. 1024 MiB
-    assert snapshot_load_s(table, 2, 2048) == pytest.approx(0.068)
-    assert snapshot_load_s(table, 7, 12288) == pytest.approx(0.076)
-    assert snapshot_load_s(table, 16, 65536) == pytest.approx(0.076)       # beyond the table: its edge
-    assert snapshot_load_s(table, 1, 128) < snapshot_load_s(table, 1, 1024) < snapshot_load_s(table, 2, 2048)
-
-
-def test_restore_faults_follow_the_apps_working_set_not_the_guest_ram():
-    # the same 64 MiB app at 25 us a fault: 64 x 256 pages, whatever the guest's size
-    assert restore_fault_cpu_s(64.0, 25.0) == pytest.approx(64 * 256 * 25e-6)
-    assert restore_fault_cpu_s(64.0, 25.0, 0.5) == pytest.approx(64 * 128 * 25e-6)

@@ -14,7 +14,7 @@ per-instance files).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ import simpy
 from simcontainer.model.images import Image, ImageStore, Layer
 from simcontainer.model.resources import FairShare, Pool, Slots
 from simcontainer.scenario.catalogue import RuntimeProfile
+from simcontainer.scenario.profiles import Restore
 from simcontainer.scenario.schema import Daemon, Host, Workload
 
 if TYPE_CHECKING:
@@ -197,21 +198,40 @@ def boot_read_mib(runtime: RuntimeProfile, image: Image) -> float:
     return BOOT_READ_FRACTION * image.disk_mib
 
 
-def snapshot_load_s(ci_load_ms: list[list[float]], vcpus: int, mem_mib: float) -> float:
-    """A microVM's snapshot load time from per-configuration measurements (``ci_load_ms``: rows
-    of vCPUs, guest MiB, ms; models/warm.toml ``restore.firecracker.ci_load_ms``): the rows of
-    its vCPU count (the nearest measured count beyond the table), linear in guest memory between
-    them and flat outside. More vCPUs and memory take longer: each vCPU's state and each region
-    of guest memory is set up again (the memory itself is mapped, not read)."""
-    counts = sorted({int(r[0]) for r in ci_load_ms})
-    n = min(counts, key=lambda c: (abs(c - vcpus), c))
-    rows = sorted((float(r[1]), float(r[2])) for r in ci_load_ms if int(r[0]) == n)
-    if mem_mib <= rows[0][0]:
-        return rows[0][1] / 1000.0
-    for (m0, t0), (m1, t1) in zip(rows, rows[1:], strict=False):
-        if mem_mib <= m1:
-            return (t0 + (t1 - t0) * (mem_mib - m0) / (m1 - m0)) / 1000.0
-    return rows[-1][1] / 1000.0
+def _between(points: list[tuple[float, float]], x: float) -> float:
+    """Linear between the measured points (sorted by x), flat beyond the first and the last."""
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
+
+
+def snapshot_load_s(ci_load_ms: Sequence[Sequence[float]], vcpus: float, mem_mib: float) -> float:
+    """A microVM's snapshot load time at the level of per-configuration measurements
+    (``ci_load_ms``: rows of vCPUs, guest MiB, ms, one factor varied at a time from a base row
+    of 1 vCPU at the smallest guest memory; models/warm.toml ``restore.firecracker.ci_load_ms``).
+    The two effects add: the memory rows' time at ``mem_mib`` plus what the vCPU rows add at
+    ``vcpus`` over one vCPU -- each linear between measured rows, flat beyond the table. More
+    vCPUs and memory take longer: each vCPU's state is restored and each region of guest memory
+    is mapped and registered with KVM again (the memory itself is not read)."""
+    one = sorted((float(r[1]), float(r[2])) for r in ci_load_ms if int(r[0]) == 1)
+    base_mib, base_ms = one[0]
+    by_vcpus = sorted((float(r[0]), float(r[2])) for r in ci_load_ms if float(r[1]) == base_mib)
+    return (_between(one, mem_mib) + _between(by_vcpus, vcpus) - base_ms) / 1000.0
+
+
+def restore_s(rs: Restore, vcpus: float, guest_mib: float, dump_mib: float) -> float:
+    """One restore of ``rs``'s runtime: a microVM's snapshot load -- ``load_s`` at the
+    configuration it was measured at, times the growth the ``ci_load_ms`` table shows from there
+    to ``vcpus`` / ``guest_mib`` (the table sets the shape, ``load_s`` the level) -- or a CRIU
+    restore's ``load_s`` plus the dump (``dump_mib``) read back at ``mem_rate_mib_s``."""
+    load = rs.load_s
+    if rs.ci_load_ms:
+        load *= (snapshot_load_s(rs.ci_load_ms, vcpus, guest_mib)
+                 / snapshot_load_s(rs.ci_load_ms, rs.load_vcpus, rs.load_mem_mib))
+    return load + (dump_mib / rs.mem_rate_mib_s if rs.mem_rate_mib_s > 0 else 0.0)
 
 
 def restore_fault_cpu_s(working_set_mib: float, fault_us: float, touch_fraction: float = 1.0) -> float:

@@ -33,6 +33,7 @@ keep-alive) on the same arrivals and returns the startup and memory bill side by
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,9 @@ import numpy as np
 import simpy
 
 from simcontainer.model.daemon import Daemon, Instance, WorkloadPlan
+from simcontainer.model.host import cores_used, guest_mem_mib, restore_fault_cpu_s, restore_s
 from simcontainer.model.metrics import M, _stats
+from simcontainer.model.usage import usage_of
 from simcontainer.scenario.profiles import Restore, figures, restore_for
 
 KINDS = ("cold", "warm", "snapshot")
@@ -81,10 +84,28 @@ def plan_for(plan: WorkloadPlan) -> WarmPlan | None:
                              f"runtime {plan.runtime.name!r} (allowed: {known}; models/warm.toml)")
     wp = WarmPlan(w.start, w.pool, w.refill, w.keep_alive_s, rs)
     if rs is not None:
-        mem = plan.workload.mem_mib if rs.how == "criu" else plan.demand.ram_mib
-        wp.restore_s = rs.restore_s(mem)
-        wp.fault_cpu_s = rs.fault_cpu_s(plan.demand.ram_mib)
+        wp.restore_s, wp.fault_cpu_s = restore_costs(plan, rs)
     return wp
+
+
+def restore_costs(plan: WorkloadPlan, rs: Restore) -> tuple[float, float]:
+    """(seconds of one restore, CPU-seconds of page faults after it) for ``plan``'s instances.
+
+    A microVM's snapshot load grows with its vCPUs (``vcpus``, else as many as the cores its app
+    uses: it needs them to run it) and its guest memory; after a lazy restore the app faults its
+    own working set back in (the usage model's ``working_set_mib``, else ``mem_mib``, at most the
+    guest's memory) -- not the guest's configured RAM: the same app costs the same in a 256 MiB
+    and a 4 GiB guest. A CRIU restore reads the dump (``mem_mib``, an upper bound of the RSS)
+    eagerly and leaves no faults."""
+    w, rt = plan.workload, plan.runtime
+    if rs.how == "criu":
+        return restore_s(rs, 1, w.mem_mib, w.mem_mib), 0.0
+    guest = guest_mem_mib(w, rt, plan.image)
+    vcpus = w.vcpus if w.vcpus is not None else max(1, math.ceil(cores_used(w, rt) - 1e-9))
+    u = usage_of(w)
+    working_set = min(u.working_set_mib if u is not None else w.mem_mib, guest)
+    return (restore_s(rs, vcpus, guest, 0.0),
+            restore_fault_cpu_s(working_set, rs.fault_us, rs.app_touch_fraction))
 
 
 class Idle:
@@ -280,4 +301,4 @@ class Warm:
 
 
 
-__all__ = ["KINDS", "Warm", "WarmPlan", "plan_for"]
+__all__ = ["KINDS", "Warm", "WarmPlan", "plan_for", "restore_costs"]

@@ -11,12 +11,13 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
 
 from simcontainer.scenario.catalogue import ControlPlaneProfile, ImageSpec, RuntimeProfile
 from simcontainer.scenario.errors import ScenarioError, format_validation_error
+from simcontainer.scenario.fields import Int, Model, Name, NonNeg, Positive
 from simcontainer.scenario.schema import use_catalogue
 
 M = TypeVar("M", bound=BaseModel)
@@ -172,37 +173,100 @@ def default_catalogue() -> Catalogue:
 WARM_TOML = "warm.toml"     # in models_dir()
 
 
+def _row_as_tuple(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v     # TOML gives a row as a list
+
+
+# a row of a load table: vCPUs, guest MiB, milliseconds
+LoadRow = Annotated[tuple[Annotated[Int, Field(ge=1, le=4096)], Positive, Positive], BeforeValidator(_row_as_tuple)]
+
+
+class RestoreFigures(Model):
+    """One runtime's restore figures as ``models/warm.toml`` writes them (``[restore.NAME]``),
+    validated so that a bad value is refused with the field, the value and what is allowed."""
+
+    how: Literal["snapshot", "criu"]
+    load_s: NonNeg
+    # the configuration ``load_s`` was measured at (a microVM's vCPUs and guest MiB); the
+    # ``ci_load_ms`` table scales it to other configurations
+    load_vcpus: Annotated[Int, Field(ge=1, le=4096)] = 1
+    load_mem_mib: Positive = 128.0
+    mem_rate_mib_s: NonNeg = 0.0
+    fault_us: NonNeg = 0.0
+    app_touch_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    ci_load_ms: Annotated[list[LoadRow], Field(min_length=1)] | None = None
+    fitted_to: dict[str, list[str]] = {}
+    sources: Annotated[list[Name], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_factor_rows(self) -> RestoreFigures:
+        """The load table varies one factor at a time from its base row (1 vCPU, its smallest
+        guest memory): rows with 1 vCPU vary memory, rows at the base memory vary vCPUs."""
+        if self.ci_load_ms is None:
+            return self
+        one = [r for r in self.ci_load_ms if r[0] == 1]
+        if not one:
+            raise ValueError(f"ci_load_ms: got {_rows(self.ci_load_ms)}, no row with 1 vCPU (allowed: rows "
+                             "[vCPUs, guest MiB, ms] with a base row of 1 vCPU at the smallest guest MiB)")
+        base = min(r[1] for r in one)
+        off = [r for r in self.ci_load_ms if r[0] != 1 and r[1] != base]
+        if off:
+            raise ValueError(f"ci_load_ms: got {_rows(off)}, off both axes (allowed: rows that vary one "
+                             f"factor: 1 vCPU at any guest MiB, or any vCPUs at {base:g} MiB)")
+        base_ms = min(r[2] for r in one if r[1] == base)
+        faster = [r for r in self.ci_load_ms if r[2] < base_ms]
+        if faster:       # the added effects would go below zero for a large enough table
+            raise ValueError(f"ci_load_ms: got {_rows(faster)}, faster than the base row [1, {base:g}, "
+                             f"{base_ms:g}] (allowed: no configuration restores faster than the smallest)")
+        return self
+
+
+def _rows(rows: list[tuple[int, float, float]]) -> str:
+    return ", ".join(f"[{v}, {m:g}, {t:g}]" for v, m, t in rows)
+
+
 @dataclass(frozen=True)
 class Restore:
-    """One runtime's restore: ``load_s`` fixed, plus the memory read at ``mem_rate_mib_s`` (0:
-    not read at load), then page faults over ``working_set_fraction`` of its RAM at ``fault_us``
-    each while it runs."""
+    """One runtime's restore (:class:`RestoreFigures`, resolved): ``load_s`` at its measured
+    configuration (``load_vcpus`` / ``load_mem_mib``), grown with vCPUs and memory as the
+    ``ci_load_ms`` table grows (simcontainer.model.host.restore_s), plus memory read at
+    ``mem_rate_mib_s`` (0: not read at load); then, for a lazy restore, page faults over
+    ``app_touch_fraction`` of the app's working set at ``fault_us`` each while it runs."""
 
     runtime: str
     how: str                    # "snapshot" (a VM's) or "criu" (a container's)
     load_s: float
     mem_rate_mib_s: float
-    working_set_fraction: float
     fault_us: float
     sources: tuple[str, ...]
+    load_vcpus: int = 1
+    load_mem_mib: float = 128.0
+    app_touch_fraction: float = 0.0
+    ci_load_ms: tuple[tuple[int, float, float], ...] = ()
 
-    def restore_s(self, mem_mib: float) -> float:
-        return self.load_s + (mem_mib / self.mem_rate_mib_s if self.mem_rate_mib_s > 0 else 0.0)
 
-    def fault_cpu_s(self, ram_mib: float) -> float:
-        """CPU-seconds of page faults after restore: 256 pages of 4 KiB per MiB touched."""
-        return ram_mib * self.working_set_fraction * 256 * self.fault_us * 1e-6
+class WarmFigures(Model):
+    """``models/warm.toml``."""
+
+    warm_start_s: NonNeg
+    restore: dict[Name, RestoreFigures]
 
 
 @cache
 def figures() -> tuple[float, dict[str, Restore]]:
-    """(warm start seconds, restore figures per runtime name) from ``models/warm.toml``."""
-    with open(models_dir() / WARM_TOML, "rb") as f:
-        data = tomllib.load(f)
-    table = {name: Restore(name, r["how"], float(r["load_s"]), float(r["mem_rate_mib_s"]),
-                           float(r["working_set_fraction"]), float(r["fault_us"]), tuple(r["sources"]))
-             for name, r in data["restore"].items()}
-    return float(data["warm_start_s"]), table
+    """(warm start seconds, restore figures per runtime name) from ``models/warm.toml``; a bad
+    value is a ScenarioError naming the file, the field, the value and what is allowed."""
+    path = models_dir() / WARM_TOML
+    data = _read_toml(path)
+    try:
+        warm = WarmFigures.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc, WarmFigures), source=str(path)) from None
+    table = {name: Restore(name, r.how, r.load_s, r.mem_rate_mib_s, r.fault_us, tuple(r.sources),
+                           r.load_vcpus, r.load_mem_mib, r.app_touch_fraction,
+                           tuple(tuple(row) for row in r.ci_load_ms or ()))
+             for name, r in warm.restore.items()}
+    return warm.warm_start_s, table
 
 
 def restore_for(runtime: str) -> Restore | None:

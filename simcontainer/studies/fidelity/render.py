@@ -19,8 +19,10 @@ from simcontainer.studies.fidelity.experiments import (
     PULL_IMAGE_MB,
     PULL_REGISTRY,
     REFERENCE_HOST,
+    RESTORE_APP_MIB,
     RESTORE_HOST,
     RESTORE_MIB,
+    RESTORE_VCPUS,
     SLACKER_IMAGE,
     START_GAP_S,
 )
@@ -296,7 +298,8 @@ def _pulls(add: Add, rep: Report) -> None:
         f"{PULL_HOST['net_mb_s']:g} MB/s loopback link to a local registry, a {PULL_HOST['disk_mb_s']:g} MB/s disk "
         f"and {PULL_REGISTRY['rtt_ms']:g} ms round trips, the {PULL_IMAGE_MB:g} MB image as one gzip layer of "
         f"incompressible data, runc. Slacker's share is asked of a cold `{SLACKER_IMAGE}` start with runc on the "
-        f"`laptop` preset. The restore is one Firecracker microVM of {RESTORE_MIB} MiB on `{RESTORE_HOST}`.")
+        f"`laptop` preset. The restore is one Firecracker microVM of {RESTORE_VCPUS} vCPUs and {RESTORE_MIB} MiB (the "
+        f"documented restore's configuration) running a {RESTORE_APP_MIB:g} MiB app, on `{RESTORE_HOST}`.")
     add("")
     add(f"- The regular pull: registry round trips {_s(ph['registry'])} s, download {_s(ph['download'])} s, "
         f"extraction {_s(ph['extract'])} s: {_s(p['eager_pull_s'])} s. Its extraction is one core inflating gzip "
@@ -308,8 +311,10 @@ def _pulls(add: Add, rep: Report) -> None:
     add(f"- Snapshot restore: {_s(p['restore_s'])} s, against a cold start of the same microVM of "
         f"{_s(p['fc_cold_s'])} s. A restored microVM loads its memory lazily: its first touches then cost "
         f"{_s(p['fault_cpu_s'])} s of page-fault CPU work (estimates in models/warm.toml: "
-        f"{fc.working_set_fraction:.0%} of guest memory at {fc.fault_us:g} us a page), which the startup figure "
-        "leaves out." if fc else "")
+        f"{fc.app_touch_fraction:.0%} of the app's working set, not of the guest's memory, at {fc.fault_us:g} us "
+        "a page), which the startup figure leaves out. The restore grows with vCPUs and guest memory as "
+        "Firecracker's CI baselines grow (fc-restore-ci, calibration: they set the shape, the documented "
+        "target the level)." if fc else "")
     add(f"- CRIU restore of a {CRIU_MIB} MiB runc container: {_s(p['criu_restore_s'])} s (estimates, no published "
         f"figure found) against a cold start with the image cached of {_s(p['runc_cold_s'])} s.")
     add("")
