@@ -94,6 +94,7 @@ class Instance(Ticket):
     holder: Any = None                  # a warm instance it took: that one holds the reservation
     warm_ready = False                  # taken warm: its app is ready already
     fault_cpu_s = 0.0                   # a restored microVM's page faults, done after ready
+    gone_at = math.inf                  # ``docker run --rm`` stopped by its client: its removal then
 
     def __init__(self, iid: int, plan: WorkloadPlan) -> None:
         # the Ticket's fields, set here (no second __init__ call on the hot path)

@@ -236,10 +236,14 @@ class HostMemory:
 
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
-        # NOTE: the hot path of a usage model (each level of each instance): ``tick``'s return
-        # when no time passed, ``resident()``, ``used()``, ``_note`` and ``reslow``'s test inlined
-        if self.env._now != self.t_last:
-            self.tick()
+        # NOTE: the hot path of a usage model (each level of each instance): ``tick`` when
+        # nothing is swapped (no call: only its clock moves), ``resident()``, ``used()``, ``_note`` and ``reslow``'s test inlined
+        now = self.env._now
+        if now != self.t_last:
+            if self.resident - self.merged > self.capacity:     # swapped: integrate up to now
+                self.tick()
+            else:                                               # nothing to integrate
+                self.t_last = now
         vm, fixed = m.vm, m.fixed
         before = (m.touched if vm else m.level) + fixed
         if vm:
@@ -415,19 +419,22 @@ class Memory:
 
     def on_running(self, inst: Instance) -> None:
         # NOTE: the hot path of the memory model (once per start): what is the same for every
-        # instance of a workload is looked up once, ``tick``'s return when no time passed and the
+        # instance of a workload is looked up once, ``tick`` when nothing is swapped and the
         # tests of ``share_cache`` and ``reslow`` inlined
         host = inst.host
         assert host is not None
         hm = self.hosts[host.index]
         now = self.env._now
         if now != hm.t_last:
-            hm.tick()
+            if hm.resident - hm.merged > hm.capacity:
+                hm.tick()
+            else:
+                hm.t_last = now
         plan = inst.plan
         got = self._qos.get(plan.index)
         if got is None:         # the same for every instance of a workload (one host shape)
             got = self._qos[plan.index] = (oom_score_adj_of(inst), is_pod(inst), Member.shape_of(inst))
-        m = Member(inst, *got)
+        m = Member(inst, got[0], got[1], got[2])
         iid = inst.id
         hm.members[iid] = m
         self.since[iid] = now
@@ -473,8 +480,12 @@ class Memory:
         hm = self.hosts[host.index]
         if iid not in hm.members:
             return
-        if self.env._now != hm.t_last:
-            hm.tick()
+        now = self.env._now
+        if now != hm.t_last:
+            if hm.resident - hm.merged > hm.capacity:
+                hm.tick()
+            else:
+                hm.t_last = now
         m = hm.members.pop(iid)
         hm.resident -= (m.touched if m.vm else m.level) + m.fixed + (hm.share_cache(m, False) if m.cache else 0.0)
         if m.proc is not None:       # it ends; and no cycle (member <-> run) left for the collector

@@ -157,14 +157,19 @@ class UsageRun:
                 self._t = t = self._t + wait
                 level = ws
                 if self._stream is not None:
-                    level = max(0.0, ws * (1.0 + model.cv * self._stream.normal()))
+                    level = ws * (1.0 + model.cv * self._stream.normal())
+                    level = level if level > 0.0 else 0.0     # max(0.0, level)
                 level += model.leak_mib_per_h / 3600.0 * t
             if wait > 0:
-                self.level = level
                 env = self.env
+                at = env._now + wait
+                if at > self.m.inst.gone_at:    # its instance is removed before: a wait for nothing
+                    self.active = False
+                    return
+                self.level = level
                 self.balloon = False
                 self.callbacks = [self]
-                heappush(env._queue, (env._now + wait, NORMAL, next(env._eid), self))
+                heappush(env._queue, (at, NORMAL, next(env._eid), self))
                 self.active = False
                 return
             if not self._apply(level):
