@@ -82,7 +82,7 @@ class Instance(Ticket):
     until set (an API request's arguments, a warm instance's holder, a parked wait).
     """
 
-    __slots__ = ("id", "plan", "state", "process", "cpu_load", "span", "span_ready", "__dict__")
+    __slots__ = ("id", "plan", "state", "process", "cpu_load", "span", "span_ready", "gone_at", "__dict__")
 
     wake: simpy.Event | None = None     # parked (created or exited): an API start/restart/remove
     pending = False                     # interrupted, not yet met (a second interrupt waits)
@@ -94,7 +94,6 @@ class Instance(Ticket):
     holder: Any = None                  # a warm instance it took: that one holds the reservation
     warm_ready = False                  # taken warm: its app is ready already
     fault_cpu_s = 0.0                   # a restored microVM's page faults, done after ready
-    gone_at = math.inf                  # ``docker run --rm`` stopped by its client: its removal then
 
     def __init__(self, iid: int, plan: WorkloadPlan) -> None:
         # the Ticket's fields, set here (no second __init__ call on the hot path)
@@ -111,6 +110,7 @@ class Instance(Ticket):
         self.cpu_load = False
         self.span = NAN                 # its open running span's start (NaN: not running)
         self.span_ready = NAN           # ... and when its app became ready in it
+        self.gone_at = math.inf         # ``docker run --rm`` ended by its client: removed then
 
     @property
     def ticket(self) -> Ticket:
