@@ -344,7 +344,17 @@ class Admission:
         return True
 
     def _admit_backfill(self, ticket: Ticket) -> bool | simpy.Event:
-        if self._place(ticket):
+        single, pre = self.single, self.preemption
+        if single is not None and (pre is None or not pre.held):
+            # NOTE: ``_place`` and ``_try_place`` for one host with nothing held for a
+            # preemptor, inlined (the hot path: one call per request)
+            owned = single.take(ticket.demand, ticket.image)
+            if owned is not None:
+                ticket.host = single
+                ticket.owned = owned
+                ticket.placed_at = self.env._now
+                return True
+        elif self._place(ticket):
             return True
         if self.never_fits(ticket):
             return False
