@@ -54,6 +54,7 @@ from simcontainer.model.restart import EXIT_SIGKILL, Exit
 from simcontainer.model.states import TRANSITIONS, State
 
 NAN = math.nan
+_new_event = object.__new__
 _INF = math.inf
 _M_RUNNING, _M_READY, _M_STOPPING = 4, 5, 6
 # Enum attribute look-ups are slow on Python 3.11; the hot path uses these.
@@ -363,8 +364,8 @@ class Daemon:
                     elif 0.0 <= left < _INF:
                         # NOTE: what ``env.timeout(left)`` does, without its checks and its class
                         # (as ``resources.FairShare._arm``): a triggered event at now + left
-                        ev = Event(env)
-                        ev._ok, ev._value = True, None
+                        ev = _new_event(Event)      # ``Event.__init__`` without its call
+                        ev.env, ev.callbacks, ev._ok, ev._value = env, [], True, None
                         heappush(env._queue, (env._now + left, NORMAL, next(env._eid), ev))
                         yield ev
                         cause = "client"
