@@ -352,9 +352,8 @@ class Daemon:
                     left = lifetime if first else max(0.0, deadline - now)
                     if first:
                         deadline = now + lifetime if lifetime != _INF else _INF
-                        first = False
-                        if plan.quick_stop:     # removed in that instant unless something comes first
-                            inst.gone_at = deadline
+                        first = False   # --rm: removed at its deadline unless something comes first
+                        inst.gone_at = deadline if plan.quick_stop else _INF
                     ttf = plan.time_to_failure() if plan.time_to_failure is not None else _INF
                     if ttf != _INF:
                         own_at, own_code = now + ttf, plan.workload.crash_exit_code
@@ -382,8 +381,7 @@ class Daemon:
             if how is None:
                 return
             if fresh:               # an API start: it runs until stopped (no client deadline)
-                deadline, first = _INF, False
-                inst.gone_at = _INF
+                deadline, first, inst.gone_at = _INF, False, _INF
 
     def _created(self, inst: Instance) -> Generator[simpy.Event, Any, str | None]:
         """``docker create``: it waits in created for an API start ("start"); a remove first
