@@ -189,13 +189,10 @@ def _stats(x: np.ndarray, keys: tuple[str, ...] = ("mean", "p50", "p95", "p99", 
     if x.size == 0:
         return {k: None for k in keys}
     out: dict[str, float | None] = {}
-    for k in keys:
-        if k == "mean":
-            out[k] = float(x.mean())
-        elif k == "max":
-            out[k] = float(x.max())
-        else:
-            out[k] = float(np.percentile(x, float(k[1:])))
+    qs = [k for k in keys if k not in ("mean", "max")]
+    at = dict(zip(qs, np.percentile(x, [float(k[1:]) for k in qs]).tolist(), strict=True)) if qs else {}
+    for k in keys:      # the percentiles from one partition of ``x``, not one each
+        out[k] = float(x.mean()) if k == "mean" else float(x.max()) if k == "max" else at[k]
     return out
 
 
