@@ -419,17 +419,14 @@ class Memory:
 
     def on_running(self, inst: Instance) -> None:
         # NOTE: the hot path of the memory model (once per start): what is the same for every
-        # instance of a workload is looked up once, ``tick`` when nothing is swapped and the
+        # instance of a workload is looked up once, ``tick`` only when time moved, and the
         # tests of ``share_cache`` and ``reslow`` inlined
         host = inst.host
         assert host is not None
         hm = self.hosts[host.index]
         now = self.env._now
         if now != hm.t_last:
-            if hm.resident - hm.merged > hm.capacity:
-                hm.tick()
-            else:
-                hm.t_last = now
+            hm.tick()
         plan = inst.plan
         got = self._qos.get(plan.index)
         if got is None:         # the same for every instance of a workload (one host shape)
@@ -480,12 +477,8 @@ class Memory:
         hm = self.hosts[host.index]
         if iid not in hm.members:
             return
-        now = self.env._now
-        if now != hm.t_last:
-            if hm.resident - hm.merged > hm.capacity:
-                hm.tick()
-            else:
-                hm.t_last = now
+        if self.env._now != hm.t_last:
+            hm.tick()
         m = hm.members.pop(iid)
         hm.resident -= (m.touched if m.vm else m.level) + m.fixed + (hm.share_cache(m, False) if m.cache else 0.0)
         if m.proc is not None:       # it ends; and no cycle (member <-> run) left for the collector
