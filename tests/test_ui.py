@@ -11,7 +11,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer.faces.ui import charts  # noqa: E402
+from simcontainer.faces.ui import charts, planner_page  # noqa: E402
 from simcontainer.scenario.defaults import typical_reserve_mib  # noqa: E402
 from simcontainer.studies import comparison, hosts_needed, planner, planner_sweeps  # noqa: E402
 
@@ -37,6 +37,14 @@ def start(**query: str) -> AppTest:
     for k, v in query.items():
         at.query_params[k] = v
     return at.run()
+
+
+def paste(at: AppTest, text: str) -> AppTest:
+    """Load ``text`` through the paste box (in "Scenario in and out", drawn once it is opened)."""
+    at.session_state[planner_page.IO_OPEN] = True
+    at.run()
+    at.text_area(key="paste").input(text).run()
+    return at.button(key="load_paste").click().run()
 
 
 def fits(at: AppTest) -> dict[str, str]:
@@ -170,8 +178,7 @@ def test_runc_under_two_control_planes_from_the_link_and_the_picker():
 
 def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
     at = start()
-    at.text_area(key="paste").input(BAD_TOML).run()
-    at.button(key="load_paste").click().run()
+    paste(at, BAD_TOML)
     no_exception(at)
     errors = " ".join(e.value for e in at.error)
     for field in ("duration_s", "host.cpu_cores", "workloads[0].runtime", "workloads[0].arrival.count"):
@@ -184,8 +191,7 @@ def test_good_paste_replaces_the_what_if():
     at = start()
     base = planner.default_scenario()
     mine = planner_sweeps.with_values(base, {"host.ram_mib": 32768.0})
-    at.text_area(key="paste").input(planner.canonical(mine)).run()
-    at.button(key="load_paste").click().run()
+    paste(at, planner.canonical(mine))
     no_exception(at)
     assert not at.error
     assert fits(at)["qemu-kvm"] == vm_fits(32768)
@@ -194,8 +200,6 @@ def test_good_paste_replaces_the_what_if():
 
 def test_upload_path_is_the_paste_path():
     # AppTest cannot upload files; the uploader calls the same function the paste box does.
-    from simcontainer.faces.ui import planner_page
-
     assert planner_page.load_text.__name__ == "load_text"
     source = Path(planner_page.__file__).read_text()
     assert "load_text(up.getvalue(), up.name)" in source and 'load_text(pasted, "pasted scenario")' in source
@@ -211,8 +215,7 @@ def test_damaged_link_shows_why_and_falls_back():
 def test_run_past_the_size_guard_is_refused_with_a_message():
     at = start()
     huge = planner_sweeps.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 1e6})
-    at.text_area(key="paste").input(planner.canonical(huge)).run()
-    at.button(key="load_paste").click().run()
+    paste(at, planner.canonical(huge))
     no_exception(at)
     errors = " ".join(e.value for e in at.error)
     assert "Not run" in errors and "churn-runc" in errors and "400,000" in errors
@@ -271,8 +274,7 @@ def test_a_stopped_run_stays_stopped_until_run_again():
     cells, _ = comparison.like_for_like(mid, ["churn-runc"], ["runc"])
     key = hashlib.sha256(planner.canonical(cells[0].scenario).encode()).hexdigest()
     at.session_state["stopped_runs"] = {key}
-    at.text_area(key="paste").input(planner.canonical(mid)).run()
-    at.button(key="load_paste").click().run()
+    paste(at, planner.canonical(mid))
     no_exception(at)
     assert any("churn-runc on runc was stopped" in w.value for w in at.warning)
     assert any(b.key in ("run_again", "run_again_partial") for b in at.button)
@@ -309,8 +311,7 @@ def test_mix_editor_restart_and_auto_remove_and_the_lifecycle_table():
     no_exception(at)
     # the default what-if has no restarts, failures or faults: no lifecycle table
     assert not any("Restarts" in d.value.columns for d in at.dataframe)
-    at.text_area(key="paste").input(CRASHY).run()
-    at.button(key="load_paste").click().run()
+    paste(at, CRASHY)
     no_exception(at)
     assert not at.error
     table = planner.workloads_table(planner.decode_scenario(at.query_params["s"]))
@@ -456,8 +457,7 @@ lifetime = { kind = "fixed", s = 1 }
 
 def test_warm_section_past_the_quick_size_waits_for_a_button():
     at = start()
-    at.text_area(key="paste").input(BUSY).run()
-    at.button(key="load_paste").click().run()
+    paste(at, BUSY)
     no_exception(at)
     assert not any("Idle RAM, mean" in d.value.columns for d in at.dataframe)
     run = at.button(key="warm_run")
@@ -527,12 +527,28 @@ def test_assumptions_are_shown_with_a_flip_when_the_result_has_them():
              "why": "strict FIFO", "flip_to": "backfill"}]})
         planner_page.assumptions_view(st, {})          # a result without them: nothing, no error
 
-    at = AppTest.from_function(page, default_timeout=60).run()
+    at = AppTest.from_function(page, default_timeout=60)
+    at.session_state[planner_page.ASSUMED_OPEN] = True       # drawn while the box is open
+    at.run()
     no_exception(at)
     text = " ".join(m.value for m in at.markdown)
     assert "workloads.api-firecracker.vm_disk" in text and "host.reserved_mib" in text
     assert "flipped to overlay" in text
     assert [b.label for b in at.button] == ["Flip to overlay", "Flip to backfill"]   # only where a flip is known
+
+
+def test_closed_boxes_are_not_drawn_until_opened():
+    """A new visitor's page skips what a closed expander holds (a dozen assumption rows with their
+    buttons, the uploader, the paste box): opening either box draws it."""
+    at = start()
+    assert not at.text_area and not [b for b in at.button if b.label.startswith("Flip to")]
+    assert {e.label.split(" (")[0] for e in at.expander} >= {"Assumed", "Scenario in and out"}
+    at.session_state[planner_page.ASSUMED_OPEN] = True
+    at.session_state[planner_page.IO_OPEN] = True
+    at.run()
+    no_exception(at)
+    assert any(b.label == "Flip to backfill" for b in at.button)
+    assert at.text_area(key="paste") and at.get("download_button")
 
 
 def test_per_host_views_past_fifty_hosts_are_summaries():

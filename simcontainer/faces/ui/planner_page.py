@@ -24,6 +24,8 @@ from simcontainer.studies import (
 from simcontainer.studies.density import density_risk
 
 BY_HAND = "by hand"
+# the keys of the page's expanders that draw their content only while open
+IO_OPEN, ASSUMED_OPEN = "scenario_io_open", "assumed_open"
 
 
 def checked(where: Any, label: str, lo: float, hi: float, value: float, step: float, key: str,
@@ -164,7 +166,13 @@ def load_text(text: str | bytes, source: str) -> bool:
 
 
 def scenario_io(scenario: Scenario) -> None:
-    with st.expander("Scenario in and out (TOML)", expanded=bool(st.session_state.get("load_problems"))):
+    """Download, upload or paste a scenario: drawn only while its expander is open (a new visitor
+    does not load the uploader, the text box and the download button for a closed box). A load
+    is done from inside it, so the box is open when its problems are listed, and stays open."""
+    box = st.expander("Scenario in and out (TOML)", key=IO_OPEN, on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.download_button("Download this what-if as TOML", planner.canonical(scenario),
                            file_name=f"{scenario.name}.toml", mime="application/toml", key="download_toml")
         st.caption("`simcontainer run FILE.toml` accepts the downloaded file unchanged. "
@@ -450,7 +458,10 @@ def assumptions_view(where: Any, summary: dict[str, Any]) -> None:
     items = summary.get("assumptions") or []
     if not items:
         return
-    box = where.expander(f"Assumed ({len(items)}): defaults this answer depends on", expanded=False)
+    box = where.expander(f"Assumed ({len(items)}): defaults this answer depends on", key=ASSUMED_OPEN,
+                         on_change="rerun")
+    if not box.open:              # drawn when opened: a dozen rows and buttons nobody sees closed
+        return
     for i, a in enumerate(items):
         key, value = str(a.get("key", "?")), a.get("value")
         effect = a.get("effect") or {}
