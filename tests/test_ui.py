@@ -48,6 +48,12 @@ def paste(at: AppTest, text: str) -> AppTest:
     return at.button(key="load_paste").click().run()
 
 
+def tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the planner's detail tabs (only the open one's section runs)."""
+    at.session_state[planner_page.DETAILS_KEY] = label
+    return at.run()
+
+
 def fits(at: AppTest) -> dict[str, str]:
     """The fits metrics, without the estimate mark (``≈``) some carry."""
     return {m.label.removesuffix(" fits"): m.value.removesuffix(" ≈") for m in at.metric if m.label.endswith(" fits")}
@@ -87,8 +93,8 @@ def test_default_page_shows_the_answer(planner_app):
     assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in said
     assert "p95 startup" in said
     assert next(m for m in at.metric if m.label == "qemu-kvm fits").value.endswith("≈")   # an estimate
-    # density, trade-off, ECDF, phases, running / RAM / CPU / disk over time; warm starts: startup, idle RAM
-    assert len(at.get("vega_lite_chart")) == 8 + 2
+    # density, trade-off, ECDF, phases, running / RAM / CPU / disk over time (the warm starts' two: in their tab)
+    assert len(at.get("vega_lite_chart")) == 8
     table = runtime_table(at)
     # like for like: one row per workload x runtime, each workload on every runtime compared
     assert len(table) == 4 * 3
@@ -343,10 +349,10 @@ def warm_table(at: AppTest) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if "Strategy" in d.value.columns and "Idle RAM, mean" in d.value.columns)
 
 
-def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planner_app):
+def test_planner_warm_starts_section_shows_every_strategy_for_firecracker():
     from simcontainer.studies.warm_strategies import STRATEGIES
 
-    at = planner_app
+    at = tab(start(), planner_page.WARM_TAB)
     no_exception(at)
     assert any(h.value.startswith("Warm starts") for h in at.subheader)
     table = warm_table(at)
@@ -374,7 +380,7 @@ def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planne
 
 
 def test_warm_starts_pool_size_changes_the_memory_bill():
-    at = start()
+    at = tab(start(), planner_page.WARM_TAB)
     no_exception(at)
     before = warm_table(at).set_index(["Runtime", "Strategy"]).loc[("firecracker", "pool"), "Idle RAM, mean"]
     at.number_input(key="warm_pool").set_value(4).run()
@@ -467,6 +473,7 @@ lifetime = { kind = "fixed", s = 1 }
 def test_warm_section_past_the_quick_size_waits_for_a_button():
     at = start()
     paste(at, BUSY)
+    tab(at, planner_page.WARM_TAB)
     no_exception(at)
     assert not any("Idle RAM, mean" in d.value.columns for d in at.dataframe)
     run = at.button(key="warm_run")
@@ -482,7 +489,7 @@ def oom_table(at: AppTest) -> pd.DataFrame:
 
 
 def test_overcommit_control_and_oom_risk_chart():
-    at = start()
+    at = tab(start(), planner_page.OOM_TAB)
     no_exception(at)
     # off by default: closed-form counts, "—" for kills nothing simulated yet
     table = oom_table(at)
@@ -544,6 +551,21 @@ def test_assumptions_are_shown_with_a_flip_when_the_result_has_them():
     assert "workloads.api-firecracker.vm_disk" in text and "host.reserved_mib" in text
     assert "flipped to overlay" in text
     assert [b.label for b in at.button] == ["Flip to overlay", "Flip to backfill"]   # only where a flip is known
+
+
+def test_detail_tabs_run_only_the_open_one(planner_app):
+    """Below the answer's charts, the mix over time is open; the OOM-risk and warm-start sections
+    run and draw only once their tab is opened (a new visitor's page is lighter)."""
+    at = start()
+    assert [t.label for t in at.tabs] == [planner_page.OVER_TIME, planner_page.OOM_TAB, planner_page.WARM_TAB]
+    assert any(h.value.startswith("The mix as given, over time") for h in at.subheader)
+    assert not any(h.value.startswith(("Warm starts", "OOM risk")) for h in at.subheader)
+    assert len(at.get("vega_lite_chart")) == 8          # density, trade-off, ECDF, phases, four over time
+    tab(at, planner_page.WARM_TAB)
+    no_exception(at)
+    assert any(h.value.startswith("Warm starts") for h in at.subheader)
+    assert not any(h.value.startswith("The mix as given, over time") for h in at.subheader)
+    assert fits(at) == fits(planner_app)                # the answer above the tabs is the same
 
 
 def test_closed_boxes_are_not_drawn_until_opened():
