@@ -2,13 +2,17 @@
 
 Two ways, each skipped (with the reason in the result) when it cannot run:
 
-* ``apptest``: ``streamlit.testing.v1.AppTest`` runs ``app.py`` twice in this process; the
-  second run is the warm one (the server-side caches hold the first run's simulations). This is
-  the script's own time, without a browser.
+* ``apptest``: ``streamlit.testing.v1.AppTest`` runs ``app.py`` three times in this process; the
+  later ones are warm (the server-side caches hold the first run's simulations). This is the
+  script's own time, without a browser.
 * ``browser``: when ``/usr/bin/chromium`` and Playwright are there, ``streamlit run app.py`` on
-  127.0.0.1 and a headless Chromium: one page load warms the server, a second one is timed from
-  ``goto`` until the answer, the per-runtime "fits" metrics and the charts are on screen; then a
-  widget change (hosts 1 -> 2 -> 1 -> 2) is timed from Enter until the answer shows the new count
+  127.0.0.1 and a headless Chromium: one page load warms the server, then seven new visitors (a new
+  browser context each: no cache, a new session) are timed from ``goto`` until the answer (the
+  headline and a runtime's "fits" figure) and until every planner chart is drawn: the median and the
+  minimum, the machine's load average before and after, and where the time went (``breakdown``, in
+  seconds from the navigation's start, read in the page: the first byte, the DOM loaded, the
+  websocket open, its first and its latest message). Then a returning visitor's reload, and a
+  widget change (hosts 1 -> 2 -> 1 -> 2) timed from Enter until the qemu-kvm figure changes
   (``widget_change_s``: the slowest after the first, target < 2 s).
 """
 
