@@ -285,6 +285,32 @@ def test_planner_like_for_like_and_a_widget_change(server, browser):
     tab.close()
 
 
+def test_planner_tabs_and_boxes_draw_when_opened(server, browser):
+    """Below the answer, the OOM-risk and warm-start sections and the closed boxes (assumptions,
+    scenario in and out) are drawn only once opened: opening each draws it, without an error."""
+    url, _ = server
+    tab = Tab(browser).open(url, 8)
+    page = tab.page
+    assert page.get_by_role("tab").count() == 3
+    assert page.locator('[data-testid="stDataFrame"]', has_text="Idle RAM").count() == 0
+    page.get_by_role("tab", name="Warm starts").click()
+    page.locator('[data-testid="stDataFrame"]', has_text="Idle RAM").first.wait_for(timeout=60_000)
+    tab.done(6)                                             # density, trade-off, ECDF, phases; warm: two
+    tab.check("planner, warm starts", 6)
+    page.get_by_role("tab", name="OOM risk vs density").click()
+    page.locator('[data-testid="stDataFrame"]', has_text="Packed").first.wait_for(timeout=60_000)
+    tab.done(4)
+    tab.check("planner, OOM risk", 4)
+    assert page.get_by_role("button", name=re.compile("^Flip to")).count() == 0
+    page.get_by_text(re.compile(r"^Assumed \(\d+\)")).first.click()
+    page.get_by_role("button", name=re.compile("^Flip to")).first.wait_for(timeout=60_000)
+    page.get_by_text("Scenario in and out (TOML)").first.click()
+    page.get_by_role("button", name="Download this what-if as TOML").wait_for(timeout=60_000)
+    tab.done()
+    tab.check("planner, boxes opened")
+    tab.close()
+
+
 def _sidebar_go(tab: Tab, title: str, charts: int = 0) -> None:
     tab.page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first.click()
     tab.page.wait_for_timeout(300)

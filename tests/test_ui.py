@@ -11,7 +11,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import simcontainer as sc  # noqa: E402
-from simcontainer.faces.ui import charts  # noqa: E402
+from simcontainer.faces.ui import charts, planner_page  # noqa: E402
+from simcontainer.faces.ui import estimate_marks as marks  # noqa: E402
 from simcontainer.scenario.defaults import typical_reserve_mib  # noqa: E402
 from simcontainer.studies import comparison, hosts_needed, planner, planner_sweeps  # noqa: E402
 
@@ -36,6 +37,20 @@ def start(**query: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     for k, v in query.items():
         at.query_params[k] = v
+    return at.run()
+
+
+def paste(at: AppTest, text: str) -> AppTest:
+    """Load ``text`` through the paste box (in "Scenario in and out", drawn once it is opened)."""
+    at.session_state[planner_page.IO_OPEN] = True
+    at.run()
+    at.text_area(key="paste").input(text).run()
+    return at.button(key="load_paste").click().run()
+
+
+def tab(at: AppTest, label: str) -> AppTest:
+    """Open one of the planner's detail tabs (only the open one's section runs)."""
+    at.session_state[planner_page.DETAILS_KEY] = label
     return at.run()
 
 
@@ -78,8 +93,8 @@ def test_default_page_shows_the_answer(planner_app):
     assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in said
     assert "p95 startup" in said
     assert next(m for m in at.metric if m.label == "qemu-kvm fits").value.endswith("≈")   # an estimate
-    # density, trade-off, ECDF, phases, running / RAM / CPU / disk over time; warm starts: startup, idle RAM
-    assert len(at.get("vega_lite_chart")) == 8 + 2
+    # density, trade-off, ECDF, phases, running / RAM / CPU / disk over time (the warm starts' two: in their tab)
+    assert len(at.get("vega_lite_chart")) == 8
     table = runtime_table(at)
     # like for like: one row per workload x runtime, each workload on every runtime compared
     assert len(table) == 4 * 3
@@ -170,8 +185,7 @@ def test_runc_under_two_control_planes_from_the_link_and_the_picker():
 
 def test_bad_paste_lists_problems_by_field_and_keeps_the_what_if():
     at = start()
-    at.text_area(key="paste").input(BAD_TOML).run()
-    at.button(key="load_paste").click().run()
+    paste(at, BAD_TOML)
     no_exception(at)
     errors = " ".join(e.value for e in at.error)
     for field in ("duration_s", "host.cpu_cores", "workloads[0].runtime", "workloads[0].arrival.count"):
@@ -184,8 +198,7 @@ def test_good_paste_replaces_the_what_if():
     at = start()
     base = planner.default_scenario()
     mine = planner_sweeps.with_values(base, {"host.ram_mib": 32768.0})
-    at.text_area(key="paste").input(planner.canonical(mine)).run()
-    at.button(key="load_paste").click().run()
+    paste(at, planner.canonical(mine))
     no_exception(at)
     assert not at.error
     assert fits(at)["qemu-kvm"] == vm_fits(32768)
@@ -194,8 +207,6 @@ def test_good_paste_replaces_the_what_if():
 
 def test_upload_path_is_the_paste_path():
     # AppTest cannot upload files; the uploader calls the same function the paste box does.
-    from simcontainer.faces.ui import planner_page
-
     assert planner_page.load_text.__name__ == "load_text"
     source = Path(planner_page.__file__).read_text()
     assert "load_text(up.getvalue(), up.name)" in source and 'load_text(pasted, "pasted scenario")' in source
@@ -211,8 +222,7 @@ def test_damaged_link_shows_why_and_falls_back():
 def test_run_past_the_size_guard_is_refused_with_a_message():
     at = start()
     huge = planner_sweeps.with_values(planner.default_scenario(), {"workloads.churn-runc.arrival.rate_per_s": 1e6})
-    at.text_area(key="paste").input(planner.canonical(huge)).run()
-    at.button(key="load_paste").click().run()
+    paste(at, planner.canonical(huge))
     no_exception(at)
     errors = " ".join(e.value for e in at.error)
     assert "Not run" in errors and "churn-runc" in errors and "400,000" in errors
@@ -271,8 +281,7 @@ def test_a_stopped_run_stays_stopped_until_run_again():
     cells, _ = comparison.like_for_like(mid, ["churn-runc"], ["runc"])
     key = hashlib.sha256(planner.canonical(cells[0].scenario).encode()).hexdigest()
     at.session_state["stopped_runs"] = {key}
-    at.text_area(key="paste").input(planner.canonical(mid)).run()
-    at.button(key="load_paste").click().run()
+    paste(at, planner.canonical(mid))
     no_exception(at)
     assert any("churn-runc on runc was stopped" in w.value for w in at.warning)
     assert any(b.key in ("run_again", "run_again_partial") for b in at.button)
@@ -309,8 +318,7 @@ def test_mix_editor_restart_and_auto_remove_and_the_lifecycle_table():
     no_exception(at)
     # the default what-if has no restarts, failures or faults: no lifecycle table
     assert not any("Restarts" in d.value.columns for d in at.dataframe)
-    at.text_area(key="paste").input(CRASHY).run()
-    at.button(key="load_paste").click().run()
+    paste(at, CRASHY)
     no_exception(at)
     assert not at.error
     table = planner.workloads_table(planner.decode_scenario(at.query_params["s"]))
@@ -341,10 +349,10 @@ def warm_table(at: AppTest) -> pd.DataFrame:
     return next(d.value for d in at.dataframe if "Strategy" in d.value.columns and "Idle RAM, mean" in d.value.columns)
 
 
-def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planner_app):
+def test_planner_warm_starts_section_shows_every_strategy_for_firecracker():
     from simcontainer.studies.warm_strategies import STRATEGIES
 
-    at = planner_app
+    at = tab(start(), planner_page.WARM_TAB)
     no_exception(at)
     assert any(h.value.startswith("Warm starts") for h in at.subheader)
     table = warm_table(at)
@@ -352,7 +360,15 @@ def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planne
     assert list(fc.index) == list(STRATEGIES)
     assert not fc[["Startup p50", "Startup p95", "Idle RAM, mean"]].isin(["—", "None", "nan"]).any().any()
     assert fc.loc["snapshot", "Starts cold / warm / restored"] == "0 / 0 / 20"
-    assert fc.loc["snapshot", "Startup p50"] == "0.005 s"           # Firecracker's documented restore
+    assert fc.loc["snapshot", "Startup p50"].removesuffix(" ≈") == "0.005 s"   # Firecracker's documented restore
+    # a figure resting on an estimate carries the mark; its sources are in the caption's hover
+    for rt, g in table.groupby("Runtime"):
+        for strategy, cell in zip(g["Strategy"], g["Startup p95"]):
+            if cell not in ("—", "0.000 s"):
+                assert cell.endswith(" ≈") == bool(marks.found([rt], marks.STRATEGY_BASIS.get(strategy, "startup")))
+    assert table["Startup p95"].str.endswith(" ≈").any()           # firecracker's API figures are estimates
+    note = next(c for c in at.caption if c.value.startswith("≈: startups and restores"))
+    assert "estimate" in note.help and "firecracker" in note.help
     assert fc.loc["pool", "Idle RAM, mean"] != "0 MiB" and fc.loc["cold", "Idle RAM, mean"] == "0 MiB"
     qemu = table[table["Runtime"] == "qemu-kvm"].set_index("Strategy")
     assert qemu.loc["snapshot", "Startup p50"] == "—" and "no restore figures" in qemu.loc["snapshot", "Note"]
@@ -364,7 +380,7 @@ def test_planner_warm_starts_section_shows_every_strategy_for_firecracker(planne
 
 
 def test_warm_starts_pool_size_changes_the_memory_bill():
-    at = start()
+    at = tab(start(), planner_page.WARM_TAB)
     no_exception(at)
     before = warm_table(at).set_index(["Runtime", "Strategy"]).loc[("firecracker", "pool"), "Idle RAM, mean"]
     at.number_input(key="warm_pool").set_value(4).run()
@@ -410,8 +426,8 @@ def test_warm_section_pure_functions():
     long = ws.startup_frame(df)
     assert len(long) == len(df) and long["p50"].notna().sum() == len(df) - 1
     assert long.loc[(long["runtime"] == "qemu-kvm") & (long["strategy"] == "snapshot"), "text"].eq("—").all()
-    assert long.loc[(long["runtime"] == "firecracker") & (long["strategy"] == "snapshot"), "text"].iloc[0] \
-        == "0.005 / 0.005 s"
+    snap = "0.005 / 0.005 s" + (" ≈" if marks.found(["firecracker"], marks.STRATEGY_BASIS["snapshot"]) else "")
+    assert long.loc[(long["runtime"] == "firecracker") & (long["strategy"] == "snapshot"), "text"].iloc[0] == snap
     lines = ws.observations(df, 2, 120.0)
     assert len(lines) == 2 and lines[0].startswith("**firecracker**") and "fastest" in lines[0]
     assert ws.POOL_EMPTY not in lines and ws.KEEP_EMPTY not in lines    # both served warm starts here
@@ -456,8 +472,8 @@ lifetime = { kind = "fixed", s = 1 }
 
 def test_warm_section_past_the_quick_size_waits_for_a_button():
     at = start()
-    at.text_area(key="paste").input(BUSY).run()
-    at.button(key="load_paste").click().run()
+    paste(at, BUSY)
+    tab(at, planner_page.WARM_TAB)
     no_exception(at)
     assert not any("Idle RAM, mean" in d.value.columns for d in at.dataframe)
     run = at.button(key="warm_run")
@@ -473,7 +489,7 @@ def oom_table(at: AppTest) -> pd.DataFrame:
 
 
 def test_overcommit_control_and_oom_risk_chart():
-    at = start()
+    at = tab(start(), planner_page.OOM_TAB)
     no_exception(at)
     # off by default: closed-form counts, "—" for kills nothing simulated yet
     table = oom_table(at)
@@ -527,12 +543,43 @@ def test_assumptions_are_shown_with_a_flip_when_the_result_has_them():
              "why": "strict FIFO", "flip_to": "backfill"}]})
         planner_page.assumptions_view(st, {})          # a result without them: nothing, no error
 
-    at = AppTest.from_function(page, default_timeout=60).run()
+    at = AppTest.from_function(page, default_timeout=60)
+    at.session_state[planner_page.ASSUMED_OPEN] = True       # drawn while the box is open
+    at.run()
     no_exception(at)
     text = " ".join(m.value for m in at.markdown)
     assert "workloads.api-firecracker.vm_disk" in text and "host.reserved_mib" in text
     assert "flipped to overlay" in text
     assert [b.label for b in at.button] == ["Flip to overlay", "Flip to backfill"]   # only where a flip is known
+
+
+def test_detail_tabs_run_only_the_open_one(planner_app):
+    """Below the answer's charts, the mix over time is open; the OOM-risk and warm-start sections
+    run and draw only once their tab is opened (a new visitor's page is lighter)."""
+    at = start()
+    assert [t.label for t in at.tabs] == [planner_page.OVER_TIME, planner_page.OOM_TAB, planner_page.WARM_TAB]
+    assert any(h.value.startswith("The mix as given, over time") for h in at.subheader)
+    assert not any(h.value.startswith(("Warm starts", "OOM risk")) for h in at.subheader)
+    assert len(at.get("vega_lite_chart")) == 8          # density, trade-off, ECDF, phases, four over time
+    tab(at, planner_page.WARM_TAB)
+    no_exception(at)
+    assert any(h.value.startswith("Warm starts") for h in at.subheader)
+    assert not any(h.value.startswith("The mix as given, over time") for h in at.subheader)
+    assert fits(at) == fits(planner_app)                # the answer above the tabs is the same
+
+
+def test_closed_boxes_are_not_drawn_until_opened():
+    """A new visitor's page skips what a closed expander holds (a dozen assumption rows with their
+    buttons, the uploader, the paste box): opening either box draws it."""
+    at = start()
+    assert not at.text_area and not [b for b in at.button if b.label.startswith("Flip to")]
+    assert {e.label.split(" (")[0] for e in at.expander} >= {"Assumed", "Scenario in and out"}
+    at.session_state[planner_page.ASSUMED_OPEN] = True
+    at.session_state[planner_page.IO_OPEN] = True
+    at.run()
+    no_exception(at)
+    assert any(b.label == "Flip to backfill" for b in at.button)
+    assert at.text_area(key="paste") and at.get("download_button")
 
 
 def test_per_host_views_past_fifty_hosts_are_summaries():

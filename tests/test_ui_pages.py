@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 pytest.importorskip("streamlit")
 from app_support import metric, open_page  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from simcontainer.faces.ui import estimate_marks as marks  # noqa: E402
 
 start = open_page
 
@@ -278,6 +281,53 @@ def test_stopping_lesson_grace_and_backoff(learn):
     assert not at.exception
     assert int(metric(at, "Docker always: restarts")) > kube
     assert "resets every time" in " ".join(c.value for c in at.caption)
+
+
+def marked_metric(at: AppTest, label: str):
+    return next(m for m in at.metric if m.label.startswith(label))
+
+
+def assert_marked(at: AppTest, label: str, entries: list[str], figure="startup") -> bool:
+    """The metric's label ends in ≈ exactly when the figure rests on an estimate, and then its
+    help names the estimated profile figures with their sources."""
+    m = marked_metric(at, label)
+    expected = bool(marks.found(entries, figure))
+    assert m.label.endswith(" ≈") == expected, (m.label, entries)
+    if expected:
+        assert "rests on estimates" in m.help and all(f in m.help for f in marks.found(entries, figure))
+    return expected
+
+
+def test_lessons_mark_figures_that_rest_on_estimates(learn):
+    """Issue 25 item 6: the ≈ mark and its sources on hover on the mixed-deploy, blast-radius and
+    stopping figures, as on the planner's."""
+    mixed = learn["mixed-deploy"]
+    assert assert_marked(mixed, "microVMs alone: p95", ["firecracker"])      # its API figures are estimates
+    assert_marked(mixed, "containers: p95 startup", ["runc@dockerd"])
+    chart = next(c for c in mixed.get("vega_lite_chart") if "alone vs in the mixed" in c.proto.spec)
+    groups = set(pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_all().column("group").to_pylist())
+    assert "Firecracker microVMs (own API) ≈" in groups
+    blast = learn["blast-radius"]
+    assert assert_marked(blast, "Firecracker: recovery", ["firecracker"])
+    assert_marked(blast, "runc: recovery", ["runc"])
+    table = blast.dataframe[0].value
+    fc = table[table["runtime"].str.startswith("Firecracker")]
+    assert fc["recovery (s)"].str.endswith(" ≈").all()
+    assert any(c.value.startswith("≈: recovery and capacity") and "firecracker" in c.help for c in blast.caption)
+    stop = learn["stopping"]
+    assert assert_marked(stop, "CrashLoopBackOff: restarts", ["runc@kubelet"])   # the kubelet's figures
+    assert_marked(stop, "Docker always: restarts", ["runc@dockerd"])
+    assert not marked_metric(stop, "PID 1 without a handler: docker stop").label.endswith("≈")   # Docker's own grace
+
+
+def test_cold_starts_lesson_marks_estimated_startups():
+    at = start("learn-cold-starts")
+    assert_marked(at, "runc cold start", ["runc"])
+    assert assert_marked(at, "Firecracker snapshot start", ["firecracker"], ("startup", "restore"))
+    table = at.dataframe[0].value
+    runc_snapshot = table[(table["runtime"] == "runc") & (table["strategy"] == "snapshot")]
+    assert runc_snapshot["startup p50"].str.endswith(" ≈").all()          # CRIU restore figures: estimates
+    assert any(c.value.startswith("≈: startups and restores") for c in at.caption)
 
 
 def gib(at: AppTest, label: str) -> float:

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from simcontainer.faces.ui import charts
+from simcontainer.faces.ui import estimate_marks as marks
 from simcontainer.studies import comparison
 from simcontainer.studies.blast_radius import blast_radius as blast_radius_table
 from simcontainer.studies.restart_timelines import backoff_table, crash_loop
@@ -75,10 +76,12 @@ def blast_table(df: pd.DataFrame) -> pd.DataFrame:
         "runtime": [short_label(r) for r in df["runtime"]],
         "running before the fault": df["running_before"].astype(int),
         "instances lost": df["instances_lost"].astype(int),
-        "recovery (s)": [num(x, ".1f") for x in df["recovery_s"]],
-        "capacity lost (instance-s)": [num(x, ".1f") for x in df["capacity_lost_instance_s"]],
+        # the recovery rests on each runtime's startup figures: the mark where they are estimates
+        "recovery (s)": [marks.marked(num(x, ".1f"), [r]) for x, r in zip(df["recovery_s"], df["runtime"])],
+        "capacity lost (instance-s)": [marks.marked(num(x, ".1f"), [r])
+                                       for x, r in zip(df["capacity_lost_instance_s"], df["runtime"])],
         "restarts": df["restarts"].astype(int),
-        "availability": [pct(x) for x in df["availability"]],
+        "availability": [marks.marked(pct(x), [r]) for x, r in zip(df["availability"], df["runtime"])],
     })
 
 
@@ -119,12 +122,12 @@ def blast_radius() -> None:
     a, b, c, d = st.columns(4)
     a.metric(f"runc containers lost (of {n})", f"{runc['instances_lost']}",
              help="instances running before the fault that it took down")
-    b.metric("runc: recovery (s)", num(runc["recovery_s"], ".1f"),
-             help="from the fault until as many instances run as before it; — if not by the end of the run")
+    marks.metric(b, "runc: recovery (s)", num(runc["recovery_s"], ".1f"), ["runc"],
+                 help="from the fault until as many instances run as before it; — if not by the end of the run")
     c.metric(f"Firecracker microVMs lost (of {n})", f"{fc['instances_lost']}",
              help="instances running before the fault that it took down")
-    d.metric("Firecracker: recovery (s)", num(fc["recovery_s"], ".1f"),
-             help="from the fault until as many instances run as before it; — if not by the end of the run")
+    marks.metric(d, "Firecracker: recovery (s)", num(fc["recovery_s"], ".1f"), ["firecracker"],
+                 help="from the fault until as many instances run as before it; — if not by the end of the run")
     plot = pd.DataFrame({
         "label": [short_label(r) for r in df["runtime"]],
         "kernel": [comparison.kernel_of(r) for r in df["runtime"]],
@@ -138,10 +141,11 @@ def blast_radius() -> None:
         plot.assign(text=[f"{v:.0f}" for v in plot["lost"]]), "lost",
         f"Instances the fault took down (of {n} running)", "instances lost"))
     charts.show(c2, key + "rec", lambda: _labelled_bars(
-        plot.assign(text=[comparison.fmt_s(v) for v in df["recovery_s"]]), "recovery",
+        plot.assign(text=[marks.marked(comparison.fmt_s(v), [r]) for v, r in zip(df["recovery_s"], df["runtime"])]),
+        "recovery",
         "Time until as many run as before the fault", "recovery time (s)"))
     charts.show(st, key + "cap", lambda: _labelled_bars(
-        plot.assign(text=[f"{v:.1f}" for v in plot["capacity"]]), "capacity",
+        plot.assign(text=[marks.marked(f"{v:.1f}", [r]) for v, r in zip(plot["capacity"], df["runtime"])]), "capacity",
         "Capacity lost: missing running instances × seconds, until recovered", "instance-seconds lost"))
     worst = df.loc[df["instances_lost"].idxmax()]
     st.caption(
@@ -151,6 +155,7 @@ def blast_radius() -> None:
         f"start); capacity lost adds up the instances missing "
         f"over that time. Here the most it took was {int(worst['instances_lost'])} "
         f"({comparison.describe(worst['runtime'])}).")
+    marks.note(st, BLAST_RUNTIMES, what="recovery and capacity figures")
     st.subheader("Every fault on every runtime")
     st.markdown(f"The same {n}-instance host, each fault in turn. Availability is the share of the run each "
                 "instance spent running and ready, averaged over the instances.")
@@ -167,6 +172,7 @@ def blast_radius() -> None:
 SIGTERM_WORDS = {"exit": "handles SIGTERM", "default": "no handler, not PID 1",
                  "ignore": "PID 1 without a handler"}
 PLANE_WORDS = {"dockerd": "docker stop (10 s grace)", "kubelet": "pod deletion (kubelet, 30 s grace)"}
+LOOP_ENTRIES = ["runc@dockerd", "runc@kubelet"]    # what crash_loop starts under each back-off
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -278,10 +284,11 @@ def stopping() -> None:
     counts = {p: max(int((g["action"] == "start").sum()) - 1, 0) for p, g in ev.groupby("policy")}
     dies = {p: int((g["action"] == "die").sum()) for p, g in ev.groupby("policy")}
     a, b = st.columns(2)
-    a.metric("Docker always: restarts in 15 min", counts.get("Docker restart=always", 0),
-             help=f"{dies.get('Docker restart=always', 0)} crashes (die events, exit code 1)")
-    b.metric("CrashLoopBackOff: restarts in 15 min", counts.get("kubelet CrashLoopBackOff", 0),
-             help=f"{dies.get('kubelet CrashLoopBackOff', 0)} crashes (die events, exit code 1)")
+    # each restart is a start of runc under the plane: its startup figures, estimated or not
+    marks.metric(a, "Docker always: restarts in 15 min", counts.get("Docker restart=always", 0), LOOP_ENTRIES[:1],
+                 help=f"{dies.get('Docker restart=always', 0)} crashes (die events, exit code 1)")
+    marks.metric(b, "CrashLoopBackOff: restarts in 15 min", counts.get("kubelet CrashLoopBackOff", 0),
+                 LOOP_ENTRIES[1:], help=f"{dies.get('kubelet CrashLoopBackOff', 0)} crashes (die events, exit code 1)")
     charts.show(st, charts.content_key("loop", ttf), lambda: loop_chart(ev, duration))
     table = _backoff(12, float(ttf))
     charts.show(st, charts.content_key("backoff", ttf), lambda: delay_chart(table))
@@ -291,6 +298,7 @@ def stopping() -> None:
              "after 10 restarts, the kubelet its 5-minute cap after 6.")
     st.caption("Restarts so far counts the `start` events of the simulated event log after the first (Docker "
                "logs a restart by its policy as `start`; `restart` is the API call's); the delay chart is the back-off alone, without start times. " + reset)
+    marks.note(st, LOOP_ENTRIES, what="restart counts")
     with st.expander("The event log, as `docker events` names it"):
         shown = ev.assign(exit_code=[("—" if c < 0 else str(int(c))) for c in ev["exit_code"]])
         st.dataframe(shown.rename(columns={"time_s": "time (s)", "state": "state", "action": "event",

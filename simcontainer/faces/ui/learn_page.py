@@ -9,6 +9,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, failure_lessons, lesson_memory, lesson_node_dies, runs
+from simcontainer.faces.ui import estimate_marks as marks
 from simcontainer.studies import comparison, estimates, lessons, planner
 
 KERNELS = ("runc and crun containers share the host's kernel; a **gVisor** container runs its app on a "
@@ -245,11 +246,16 @@ def _mixed_runs(containers: int, microvms: int, **kw: object) -> dict[str, dict]
 
 def _alone_vs_together(r: dict[str, dict], microvm_label: str) -> pd.DataFrame:
     rows = []
-    for part, label in (("containers", "runc containers (dockerd)"), ("microvms", microvm_label)):
+    for part, label in (("containers", marks.marked("runc containers (dockerd)", CONTAINERS)),
+                        ("microvms", marks.marked(microvm_label, MICROVMS))):
         if part in r:
             rows += [{"group": label, "setting": "alone on the host", "seconds": _p95(r[part], part)},
                      {"group": label, "setting": "in the mixed deploy", "seconds": _p95(r["together"], part)}]
     return pd.DataFrame(rows).dropna(subset=["seconds"])
+
+
+# the runtime entries behind each group's startup in the mixed deploy (their estimates get the mark)
+MICROVMS, CONTAINERS, QEMU = ["firecracker"], ["runc@dockerd"], ["qemu-kvm"]
 
 
 def mixed_deploy() -> None:
@@ -266,15 +272,16 @@ def mixed_deploy() -> None:
     st.subheader("Each control plane queues on its own")
     r = _mixed_runs(n, m, cpu_cores=16.0)
     a, b, c = st.columns(3)
-    a.metric("microVMs alone: p95 startup (s)", num(_p95(r["microvms"], "microvms"), ".3f"),
-             help="request to ready, 95th percentile over the microVMs, with nothing else on the host")
-    b.metric("microVMs beside the containers (s)", num(_p95(r["together"], "microvms"), ".3f"),
-             help="the same microVMs, same arrivals, with the container burst on the host")
-    c.metric("containers: p95 startup (s)", num(_p95(r["together"], "containers") if n else None),
-             help="request to ready, 95th percentile over the containers in the mixed deploy")
+    marks.metric(a, "microVMs alone: p95 startup (s)", num(_p95(r["microvms"], "microvms"), ".3f"), MICROVMS,
+                 help="request to ready, 95th percentile over the microVMs, with nothing else on the host")
+    marks.metric(b, "microVMs beside the containers (s)", num(_p95(r["together"], "microvms"), ".3f"), MICROVMS,
+                 help="the same microVMs, same arrivals, with the container burst on the host")
+    marks.metric(c, "containers: p95 startup (s)", num(_p95(r["together"], "containers") if n else None),
+                 CONTAINERS, help="request to ready, 95th percentile over the containers in the mixed deploy")
     charts.show(st, charts.content_key("mixed-planes", n, m), lambda: charts.alone_vs_together(
         _alone_vs_together(r, "Firecracker microVMs (own API)"),
         "p95 startup: each group alone vs in the mixed deploy (16 cores)"))
+    marks.note(st, [*MICROVMS, *CONTAINERS], what="the startups")
     if n:
         last = r["together"]["summary"]["workloads"]["containers"]["startup_s"]["max"]
         st.caption(
@@ -290,10 +297,10 @@ def mixed_deploy() -> None:
     cores = st.slider("Host CPU cores", 2, 32, 4, key="lm_cores")
     rc = _mixed_runs(n, m, cpu_cores=float(cores))
     a, b, c = st.columns(3)
-    a.metric(f"microVMs alone on {cores} cores (s)", num(_p95(rc["microvms"], "microvms"), ".3f"),
-             help="p95 startup, request to ready, with nothing else on the host")
-    b.metric(f"microVMs beside them on {cores} cores (s)", num(_p95(rc["together"], "microvms"), ".3f"),
-             help="p95 startup, request to ready, in the mixed deploy")
+    marks.metric(a, f"microVMs alone on {cores} cores (s)", num(_p95(rc["microvms"], "microvms"), ".3f"), MICROVMS,
+                 help="p95 startup, request to ready, with nothing else on the host")
+    marks.metric(b, f"microVMs beside them on {cores} cores (s)", num(_p95(rc["together"], "microvms"), ".3f"),
+                 MICROVMS, help="p95 startup, request to ready, in the mixed deploy")
     peak = rc["together"]["summary"]["host"].get("peak_cpu_demand")
     c.metric("Peak cores asked / cores", num(peak, ".1f") + ("×" if peak is not None else ""),
              help="the most CPU everything starting and running asked for at once, as a multiple of the "
@@ -315,23 +322,24 @@ def mixed_deploy() -> None:
     q = st.slider("QEMU VMs with full disk copies (libvirt), requested at 0 s", 0, 20, 10, key="lm_q")
     rd = _mixed_runs(n, m, cpu_cores=16.0, qemu_copies=q, microvm_disk="copy")
     a, b, c = st.columns(3)
-    a.metric("microVMs copying their disk, alone (s)", num(_p95(rd["microvms"], "microvms")),
-             help="p95 startup, request to ready, of microVMs whose root filesystem is a full copy")
-    b.metric(f"… beside {q} QEMU disk copies (s)", num(_p95(rd["together"], "microvms")),
-             help="the same microVMs sharing the disk with the QEMU VMs' copies")
-    c.metric("containers: p95 beside the copies (s)", num(_p95(rd["together"], "containers") if n else None),
-             help="the containers' p95 startup in this deploy; their images are cached and their "
-                  "writable layers are empty: each writes only its rootfs's state files (~0.5 MiB) "
-                  "while starting, so the copies barely slow them")
+    marks.metric(a, "microVMs copying their disk, alone (s)", num(_p95(rd["microvms"], "microvms")), MICROVMS,
+                 help="p95 startup, request to ready, of microVMs whose root filesystem is a full copy")
+    marks.metric(b, f"… beside {q} QEMU disk copies (s)", num(_p95(rd["together"], "microvms")), MICROVMS,
+                 help="the same microVMs sharing the disk with the QEMU VMs' copies")
+    marks.metric(c, "containers: p95 beside the copies (s)", num(_p95(rd["together"], "containers") if n else None),
+                 CONTAINERS, help="the containers' p95 startup in this deploy; their images are cached and their "
+                                  "writable layers are empty: each writes only its rootfs's state files (~0.5 MiB) "
+                                  "while starting, so the copies barely slow them")
     charts.show(st, charts.content_key("mixed-disk", n, m, q), lambda: charts.alone_vs_together(
         _alone_vs_together(rd, "Firecracker microVMs (disk copy)"),
         f"p95 startup: alone vs beside {q} QEMU full disk copies"))
     qs = rd["together"]["summary"]["workloads"].get("qemu")
     if qs:
-        st.caption(f"The {q} QEMU VMs themselves take {comparison.fmt_s(qs['startup_s']['p95'])} (p95) to start: "
+        st.caption(f"The {q} QEMU VMs themselves take "
+                   f"{marks.marked(comparison.fmt_s(qs['startup_s']['p95']), QEMU)} (p95) to start: "
                    "their copies split the disk's bandwidth among them and the microVMs' copies. The "
                    "containers' startup is nearly the same as alone: only their ~0.5 MiB of rootfs writes "
-                   "wait on the disk, nothing on libvirt.")
+                   "wait on the disk, nothing on libvirt.", help=marks.sources(QEMU) or None)
 
 
 LESSONS = {

@@ -18,6 +18,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, learn_page
+from simcontainer.faces.ui import estimate_marks as marks
 from simcontainer.studies import comparison
 from simcontainer.studies.warm_strategies import strategy_table
 
@@ -28,6 +29,7 @@ SCENARIO = Path(__file__).resolve().parents[3] / "models" / "scenarios" / "warm-
 RUNTIMES = {"runc": "fn-cold", "Firecracker": "fn-snapshot"}
 SEED = 11
 SNAPSHOT_HOW = {"runc": "CRIU restore", "Firecracker": "snapshot load"}
+ENTRY = {"runc": "runc", "Firecracker": "firecracker"}     # each label's runtime (for the estimate mark)
 WHAT = {
     "cold": "every request starts an instance: the first pulls the image, the rest find it cached",
     "lazy pull": "as cold, but the image is pulled lazily (eStargz): the start waits only for the bytes it needs",
@@ -70,7 +72,7 @@ def startup_chart(df: pd.DataFrame) -> alt.LayerChart:
         for stat, col in (("p50", "startup_p50_s"), ("p95", "startup_p95_s")):
             v = getattr(r, col)
             rows.append({"strategy": r.strategy, "series": f"{r.runtime} {stat}", "seconds": v,
-                         "text": fmt(v, ".3f", " s")})
+                         "text": marks.strategy_marked(fmt(v, ".3f", " s"), ENTRY[r.runtime], r.strategy)})
     data = pd.DataFrame(rows)
     data["seconds"] = data["seconds"].astype(float)
     top = float(data["seconds"].max()) if data["seconds"].notna().any() else 1.0
@@ -120,12 +122,13 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         out.append({
             "strategy": r.strategy, "runtime": r.runtime,
             "starts cold / warm / restored": "—" if skipped else f"{r.cold:.0f} / {r.warm:.0f} / {r.snapshot:.0f}",
-            "startup p50": fmt(r.startup_p50_s, ".3f", " s"), "startup p95": fmt(r.startup_p95_s, ".3f", " s"),
-            "startup max": fmt(r.startup_max_s, ".3f", " s"),
+            **{f"startup {k}": marks.strategy_marked(fmt(v, ".3f", " s"), ENTRY[r.runtime], r.strategy)
+               for k, v in (("p50", r.startup_p50_s), ("p95", r.startup_p95_s), ("max", r.startup_max_s))},
             "idle RAM, mean": fmt(r.idle_mean_mib, ",.0f", " MiB"),
             "idle RAM over the hour": fmt(r.idle_mib_s / 3600.0 / 1024.0 if r.idle_mib_s == r.idle_mib_s else None,
                                           ",.2f", " GiB·h"),
-            "fault CPU per restore": fmt(r.fault_s_per_start if r.snapshot else None, ".3f", " s"),
+            "fault CPU per restore": marks.strategy_marked(fmt(r.fault_s_per_start if r.snapshot else None, ".3f", " s"),
+                                                           ENTRY[r.runtime], "fault"),
             "note": getattr(r, "note", "") or "",
         })
     return pd.DataFrame(out)
@@ -160,10 +163,11 @@ def lesson() -> None:
     cold, snap = _row(df, "runc", "cold"), _row(df, "Firecracker", "snapshot")
     ka = _row(df, "runc", "keep-alive")
     a, b, c, d = st.columns(4)
-    a.metric("runc cold start, p50 (s)", fmt(cold["startup_p50_s"], ".3f"),
-             help="median time from request to running over the hour's requests, no warm path")
-    b.metric("Firecracker snapshot start, p50 (s)", fmt(snap["startup_p50_s"], ".3f"),
-             help="median time from request to running when every request restores a snapshot")
+    marks.metric(a, "runc cold start, p50 (s)", fmt(cold["startup_p50_s"], ".3f"), ["runc"],
+                 help="median time from request to running over the hour's requests, no warm path")
+    marks.metric(b, "Firecracker snapshot start, p50 (s)", fmt(snap["startup_p50_s"], ".3f"), ["firecracker"],
+                 marks.STRATEGY_BASIS["snapshot"],
+                 help="median time from request to running when every request restores a snapshot")
     c.metric("runc keep-alive: cold starts", f"{ka['cold']:.0f} of {ka['requests']:.0f}",
              help="requests that found no idle instance kept alive and started cold")
     d.metric("runc pool: idle RAM (MiB)", fmt(_row(df, "runc", "pool")["idle_mean_mib"], ",.0f"),
@@ -181,6 +185,8 @@ def lesson() -> None:
         "instances that are up but serving nothing, averaged over the hour (the instances' own memory plus "
         "their runtime's overhead, e.g. the microVM's VMM); cold, lazy pull and snapshot keep nothing up. "
         "'—' marks a figure over no start.")
+
+    marks.note(st, ENTRY.values(), ("startup", "restore"), what="startups and restores")
 
     st.subheader("Reading it")
     lazy = _row(df, "runc", "lazy pull")

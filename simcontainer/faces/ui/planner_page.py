@@ -24,6 +24,8 @@ from simcontainer.studies import (
 from simcontainer.studies.density import density_risk
 
 BY_HAND = "by hand"
+# the keys of the page's expanders that draw their content only while open
+IO_OPEN, ASSUMED_OPEN = "scenario_io_open", "assumed_open"
 
 
 def checked(where: Any, label: str, lo: float, hi: float, value: float, step: float, key: str,
@@ -164,7 +166,13 @@ def load_text(text: str | bytes, source: str) -> bool:
 
 
 def scenario_io(scenario: Scenario) -> None:
-    with st.expander("Scenario in and out (TOML)", expanded=bool(st.session_state.get("load_problems"))):
+    """Download, upload or paste a scenario: drawn only while its expander is open (a new visitor
+    does not load the uploader, the text box and the download button for a closed box). A load
+    is done from inside it, so the box is open when its problems are listed, and stays open."""
+    box = st.expander("Scenario in and out (TOML)", key=IO_OPEN, on_change="rerun")
+    if not box.open:
+        return
+    with box:
         st.download_button("Download this what-if as TOML", planner.canonical(scenario),
                            file_name=f"{scenario.name}.toml", mime="application/toml", key="download_toml")
         st.caption("`simcontainer run FILE.toml` accepts the downloaded file unchanged. "
@@ -280,7 +288,6 @@ def render() -> None:
                     runs.run_again(c.scenario)
                 st.rerun()
 
-    warm_section.render(scenario, lead, compare, guest, simulate)
     scenario_io(scenario)
 
 
@@ -357,6 +364,14 @@ def metric_row(top: Any, head: pd.DataFrame, lead: str) -> None:
                         else "not run (stopped): closed-form figures only"))
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _rows(key: str, _cells: list[Any], _dens: dict[Any, Any], _out: dict[Any, Any]) -> pd.DataFrame:
+    """:func:`comparison.cell_rows` kept per answer (``key``: the what-if, workloads, runtimes,
+    guest and which runs finished): a new session on a warm server reads it instead of building
+    it again (~0.1 s). The same frame for every session: callers only filter it into new ones."""
+    return comparison.cell_rows(_cells, _dens, _out)
+
+
 def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str], top: Any,
             guest: comparison.Guest | None = None, simulate: bool = True) -> None:
     if not compare:
@@ -366,7 +381,8 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     cells, out, dens, notes = cell_results(scenario, workloads, compare, guest, simulate)
     for note in notes:
         top.warning(note)
-    rows = comparison.cell_rows(cells, dens, out)
+    rows = _rows(charts.content_key("rows", planner.canonical(scenario), ",".join(workloads), ",".join(compare),
+                                    guest, ",".join("/".join(k) for k in out)), cells, dens, out)
     head = rows[rows["workload"] == lead].reset_index(drop=True)
     main: dict[str, Any] | None = None
     try:
@@ -394,16 +410,37 @@ def results(scenario: Scenario, compare: list[str], lead: str, shown: list[str],
     if not simulate:
         return
     charts_view(scenario, compare, lead, head, cells, out)
-    oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0,
-             lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))
-    if main is None or status is None:
-        if notes or len(out) < len(cells):
-            retry(scenario, cells)
-        return
-    if len(out) < len(cells):
+    if len(out) < len(cells) or (main is None and notes):
         retry(scenario, cells)
-    mix_view(scenario, main, status,
-             lambda name: charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead))
+    details(scenario, compare, lead, guest, cells, main, status)
+
+
+# Below the answer's charts, one tab at a time: only the open tab's section runs and is drawn (a new
+# visitor's page skips the OOM simulation controls and the warm-start runs, charts and table).
+DETAILS_KEY = "planner_details"
+OVER_TIME, OOM_TAB, WARM_TAB = "Over time: the mix as given", "OOM risk vs density", "Warm starts"
+
+
+def details(scenario: Scenario, compare: list[str], lead: str, guest: comparison.Guest | None, cells: list[Any],
+            main: dict[str, Any] | None, status: pd.DataFrame | None) -> None:
+    """The mix as given over time, the OOM risk of denser packing and the warm-start strategies, as
+    tabs that run their section only while open."""
+    def key(name: str) -> str:
+        return charts.content_key(name, planner.canonical(scenario), ",".join(compare), lead)
+
+    over_time, oom_tab, warm_tab = st.tabs([OVER_TIME, OOM_TAB, WARM_TAB], key=DETAILS_KEY, on_change="rerun")
+    if over_time.open:
+        with over_time:
+            if main is None or status is None:
+                st.caption("The mix as given was not run (stopped or refused above): nothing to show over time.")
+            else:
+                mix_view(scenario, main, status, key)
+    if oom_tab.open:
+        with oom_tab:
+            oom_view([c for c in cells if c.workload == lead], lead, scenario.host.memory_overcommit or 1.0, key)
+    if warm_tab.open:
+        with warm_tab:
+            warm_section.render(scenario, lead, compare, guest)
 
 
 # the comparison table as the page shows it: every column inside a 1280 px window (the kernel,
@@ -450,7 +487,10 @@ def assumptions_view(where: Any, summary: dict[str, Any]) -> None:
     items = summary.get("assumptions") or []
     if not items:
         return
-    box = where.expander(f"Assumed ({len(items)}): defaults this answer depends on", expanded=False)
+    box = where.expander(f"Assumed ({len(items)}): defaults this answer depends on", key=ASSUMED_OPEN,
+                         on_change="rerun")
+    if not box.open:              # drawn when opened: a dozen rows and buttons nobody sees closed
+        return
     for i, a in enumerate(items):
         key, value = str(a.get("key", "?")), a.get("value")
         effect = a.get("effect") or {}

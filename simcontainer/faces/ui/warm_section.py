@@ -21,6 +21,7 @@ import streamlit as st
 
 import simcontainer as sc
 from simcontainer.faces.ui import charts, runs
+from simcontainer.faces.ui import estimate_marks as marks
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import figures, models_dir
 from simcontainer.scenario.schema import Scenario
@@ -77,10 +78,11 @@ def shown_table(df: pd.DataFrame) -> pd.DataFrame:
         out.append([
             r.runtime, r.strategy,
             "—" if skipped else f"{r.cold:.0f} / {r.warm:.0f} / {r.snapshot:.0f}",
-            fmt(r.startup_p50_s, ".3f", " s"), fmt(r.startup_p95_s, ".3f", " s"),
+            marks.strategy_marked(fmt(r.startup_p50_s, ".3f", " s"), r.runtime, r.strategy),
+            marks.strategy_marked(fmt(r.startup_p95_s, ".3f", " s"), r.runtime, r.strategy),
             fmt(r.idle_mean_mib, ",.0f", " MiB"),
             fmt(r.idle_mib_s / 1024.0 / 3600.0 if r.idle_mib_s == r.idle_mib_s else None, ",.2f", " GiB·h"),
-            fmt(r.fault_s_per_start if restored else None, ".3f", " s"),
+            marks.strategy_marked(fmt(r.fault_s_per_start if restored else None, ".3f", " s"), r.runtime, "fault"),
             (r.note or "") if isinstance(r.note, str) else "",
         ])
     return pd.DataFrame(out, columns=COLUMNS)
@@ -92,7 +94,7 @@ def startup_frame(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in df.itertuples():
         p50, p95 = float(r.startup_p50_s), float(r.startup_p95_s)
-        text = "—" if p50 != p50 else f"{fmt(p50, '.3f')} / {fmt(p95, '.3f', ' s')}"
+        text = "—" if p50 != p50 else marks.strategy_marked(f"{fmt(p50, '.3f')} / {fmt(p95, '.3f', ' s')}", r.runtime, r.strategy)
         rows.append({"strategy": r.strategy, "runtime": r.runtime, "p50": p50, "p95": p95, "text": text,
                      "pos": 0.0 if p95 != p95 else p95})
     return pd.DataFrame(rows)
@@ -246,6 +248,7 @@ def render(scenario: Scenario, lead: str, compare: list[str], guest: comparison.
     charts.show(right, charts.content_key("warm-memory", key), lambda: memory_chart(df, order))
     st.dataframe(shown_table(df), hide_index=True, key="warm_table", width="stretch",
                  placeholder="—")
+    marks.note(st, order, ("startup", "restore"), what="startups and restores")
     st.caption("What each strategy is, and what its memory means: "
                + " ".join(f"**{k}**: {v}" for k, v in WHAT.items())
                + " Idle RAM over the horizon: MiB-seconds held idle / 3600 / 1024. Fault CPU per restore: "
