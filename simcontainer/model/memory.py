@@ -321,8 +321,9 @@ class Memory:
         self.d = daemon
         self.rec = daemon.rec
         self.hosts = [HostMemory(env, h, self) for h in daemon.hosts]
-        self.streams = {w.name: Stream(seed_sequence(seed, w.name, "memory")) for w in scenario.workloads}
-        self.models = {w.name: usage_of(w) for w in scenario.workloads}
+        # per workload, by its index (a plan's ``index``): its draws, its usage model (None: flat)
+        self.streams = [Stream(seed_sequence(seed, w.name, "memory")) for w in scenario.workloads]
+        self.models = [usage_of(w) for w in scenario.workloads]
         self.ksm_rate = ksm_rate_mib_s(scenario.host.ksm_pages_to_scan, scenario.host.ksm_sleep_ms)
         self.ksm = scenario.host.ksm
         self.run_s = [0.0] * len(scenario.workloads)     # instance-seconds running, per workload
@@ -435,7 +436,7 @@ class Memory:
         iid = inst.id
         hm.members[iid] = m
         self.since[iid] = now
-        model = self.models[plan.name]
+        model = self.models[plan.index]
         if model is None:
             # flat: the app uses its mem_mib all along (not its request); a VM's host holds the
             # guest pages that use touches (guest OS + app), as with a usage model at that level

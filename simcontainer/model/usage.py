@@ -89,7 +89,7 @@ class UsageRun:
         # steady levels), the model's clock for the leak, the stream its draws come from
         self._k = 1
         self._t = model.ramp_s
-        self._stream = mm.streams[m.inst.plan.name] if model.cv > 0 else None
+        self._stream = mm.streams[m.inst.plan.index] if model.cv > 0 else None
         self._levels()      # its first levels now, as the instance starts running (no queue entry)
 
     def _wait(self, s: float, balloon: bool) -> None:
