@@ -236,14 +236,11 @@ class HostMemory:
 
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
-        # NOTE: the hot path of a usage model (each level of each instance): ``tick`` when
-        # nothing is swapped (no call: only its clock moves), ``resident()``, ``used()``, ``_note`` and ``reslow``'s test inlined
-        now = self.env._now
-        if now != self.t_last:
-            if self.resident - self.merged > self.capacity:     # swapped: integrate up to now
-                self.tick()
-            else:                                               # nothing to integrate
-                self.t_last = now
+        # NOTE: the hot path of a usage model (each level of each instance): ``tick`` only
+        # when something is swapped (else only its clock moves), ``resident()``, ``used()``, ``_note`` and ``reslow``'s test inlined
+        if self.resident - self.merged > self.capacity:     # swapped: integrate up to now
+            self.tick()
+        self.t_last = self.env._now                         # (else nothing to integrate)
         vm, fixed = m.vm, m.fixed
         before = (m.touched if vm else m.level) + fixed
         if vm:
@@ -420,14 +417,15 @@ class Memory:
 
     def on_running(self, inst: Instance) -> None:
         # NOTE: the hot path of the memory model (once per start): what is the same for every
-        # instance of a workload is looked up once, ``tick`` only when time moved, and the
-        # tests of ``share_cache`` and ``reslow`` inlined
+        # instance of a workload is looked up once, ``tick`` only when something is swapped,
+        # and the tests of ``share_cache`` and ``reslow`` inlined
         host = inst.host
         assert host is not None
         hm = self.hosts[host.index]
         now = self.env._now
-        if now != hm.t_last:
+        if hm.resident - hm.merged > hm.capacity:       # swapped: integrate up to now
             hm.tick()
+        hm.t_last = now
         plan = inst.plan
         got = self._qos.get(plan.index)
         if got is None:         # the same for every instance of a workload (one host shape)
@@ -478,8 +476,9 @@ class Memory:
         hm = self.hosts[host.index]
         if iid not in hm.members:
             return
-        if self.env._now != hm.t_last:
+        if hm.resident - hm.merged > hm.capacity:       # swapped: integrate up to now
             hm.tick()
+        hm.t_last = self.env._now
         m = hm.members.pop(iid)
         hm.resident -= (m.touched if m.vm else m.level) + m.fixed + (hm.share_cache(m, False) if m.cache else 0.0)
         if m.proc is not None:       # it ends; and no cycle (member <-> run) left for the collector
