@@ -86,11 +86,11 @@ class UsageRun:
         # list holding its owner is a reference cycle, left for the garbage collector to find
         self.callbacks: list[Any] | None = None
         # where it is in :meth:`Usage.levels`: the next ramp step (past ``ramp_steps``: the
-        # steady levels), the model's clock for the leak, the stream its draws come from
-        self._k = 1
+        # steady levels; 0: not started), the model's clock for the leak, the stream of its draws
+        self._k = 0                 # 0: not started
         self._t = model.ramp_s
         self._stream = mm.streams[m.inst.plan.index] if model.cv > 0 else None
-        self._levels()      # its first levels now, as the instance starts running (no queue entry)
+        self(None)          # its first levels now, as the instance starts running (no queue entry)
 
     def _wait(self, s: float, balloon: bool) -> None:
         """What ``env.timeout(s)`` with one callback does: in the queue at now + ``s``."""
@@ -109,41 +109,35 @@ class UsageRun:
             self.alive = False
 
     def __call__(self, _ev: Any) -> None:
-        """The end of a wait: a balloon's give-back done, or the level it waited for; then the
-        levels that follow without a wait (:meth:`_levels`)."""
-        if not self.alive:
-            return
-        self.active = True
-        m, hm = self.m, self.hm
-        members = hm.members
-        iid = m.inst.id
-        if self.balloon:
-            if iid not in members:
-                self.alive = self.active = False
-                return
-            hm.change(m, self.level)
-        elif m.vm:
-            if not self._apply(self.level):
-                self.active = False
-                return
-        else:               # NOTE: ``_apply`` for a container (no balloon), written out
-            if iid not in members:
-                self.alive = self.active = False
-                return
-            hm.change(m, self.level)
-        if iid not in members:
-            self.alive = self.active = False
-            return
-        self._levels()
-
-    def _levels(self) -> None:
-        """Apply the levels due now, up to the next wait (then in the queue until it ends).
+        """One step: its first (as it is made), or the end of a wait -- a balloon's give-back
+        done, or the level it waited for -- then the levels due now, up to the next wait (then
+        in the queue until it ends).
 
         NOTE: :meth:`Usage.levels` written out -- the ramp's steps, then a level every
         ``interval_s`` (drawn around the working set, plus the leak) -- with the same draws in
         the same order, so that the run is the generator's; without a generator and a call per
-        level (a few levels per instance with a usage model)."""
+        level, and ``_apply`` for a container written out (a few steps per instance with a
+        usage model)."""
+        if not self.alive:
+            return
         self.active = True
+        if self._k:                 # the end of a wait (0: its first step)
+            m, hm = self.m, self.hm
+            members = hm.members
+            iid = m.inst.id
+            if self.balloon or not m.vm:    # a give-back done, or a container's level
+                if iid not in members:
+                    self.alive = self.active = False
+                    return
+                hm.change(m, self.level)
+                if iid not in members:
+                    self.alive = self.active = False
+                    return
+            elif not self._apply(self.level):
+                self.active = False
+                return
+        else:
+            self._k = 1
         model = self.model
         ws, n = model.working_set_mib, model.ramp_steps
         while True:
