@@ -6,9 +6,8 @@ exact arithmetic on the scenario's own numbers.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import math
+from collections import Counter
 from typing import Any
 
 import networkx as nx
