@@ -310,7 +310,10 @@ def test_ctrl_c_then_a_rerun_loses_and_repeats_no_trial(tmp_path):
 
     def complete() -> list:
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-        study = optuna.load_study(study_name="simcontainer-optimize", storage=storage)
+        try:
+            study = optuna.load_study(study_name="simcontainer-optimize", storage=storage)
+        except KeyError:        # the journal is there, the study not yet written to it
+            return []
         return [t for t in study.trials if t.state.name == "COMPLETE"]
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -368,3 +371,26 @@ def test_pareto_front_minimises_and_maximises_as_told():
                                          "objective.workloads.w.mean_running", "feasible"])
     front = pareto_front(spec, trials)
     assert list(front["trial"]) == [0, 1, 5, 3]   # cheapest first; equal figures both kept (other knobs)
+
+
+def test_a_library_failing_while_ctrl_c_unwinds_it_still_reads_as_interrupted(monkeypatch, capsys):
+    """Optuna's journal lock, interrupted between its rename and its unlink, unlinks again while
+    handling the KeyboardInterrupt and raises FileNotFoundError: still the user's Ctrl-C (130,
+    finished trials kept), while the same error without an interrupt behind it is not hidden."""
+    def interrupted_in_release(args):
+        try:
+            raise KeyboardInterrupt
+        except BaseException:
+            raise FileNotFoundError("lock.rename")      # noqa: B904 - as Optuna's release() does
+
+    args = argparse.Namespace(optimize="x.toml", trials=None, workers=None, seed=None, opt_command="optimize")
+    monkeypatch.setattr(cli_optimize, "_optimize", interrupted_in_release)
+    assert cli_optimize.main(args) == 130
+    assert "finished trials are kept" in capsys.readouterr().err
+
+    def plain_failure(args):
+        raise FileNotFoundError("not an interrupt")
+
+    monkeypatch.setattr(cli_optimize, "_optimize", plain_failure)
+    with pytest.raises(FileNotFoundError, match="not an interrupt"):
+        cli_optimize.main(args)

@@ -107,9 +107,31 @@ def main(args: argparse.Namespace) -> int:
         print(f"simcontainer {command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"interrupted: finished {'trials' if command == 'optimize' else 'runs'} are kept; "
-              "rerun the same command to continue", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(command)
+    except Exception as exc:
+        # a library that fails while Ctrl-C unwinds it (Optuna's journal lock unlinks its file a
+        # second time: FileNotFoundError) still means the user interrupted
+        if _unwinding_an_interrupt(exc):
+            return _interrupted(command)
+        raise
+
+
+def _interrupted(command: str) -> int:
+    print(f"interrupted: finished {'trials' if command == 'optimize' else 'runs'} are kept; "
+          "rerun the same command to continue", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _unwinding_an_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a KeyboardInterrupt was being handled."""
+    seen: set[int] = set()
+    ctx = exc.__context__
+    while ctx is not None and id(ctx) not in seen:
+        if isinstance(ctx, KeyboardInterrupt):
+            return True
+        seen.add(id(ctx))
+        ctx = ctx.__context__
+    return False
 
 
 def _bar(args: argparse.Namespace, label: str, unit: str = "runs") -> Progress:
