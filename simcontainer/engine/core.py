@@ -18,6 +18,7 @@ from simpy.core import StopSimulation
 from simpy.events import URGENT
 
 from simcontainer.engine.guard import check_size
+from simcontainer.engine.loop import run_until
 from simcontainer.engine.summary import Run as SummaryRun
 from simcontainer.engine.summary import build
 from simcontainer.model import faults
@@ -392,7 +393,7 @@ class Engine:
         horizon = self.scenario.duration_s
         with fewer_gc_passes():
             if progress is None:
-                self.env.run(until=horizon)
+                run_until(self.env, horizon)
             else:
                 self._run_reporting(horizon, progress)
         wall = time.perf_counter() - start
