@@ -114,7 +114,8 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def _wait_for_answer(page: Any, timeout_ms: float) -> None:
     page.get_by_text("On one host,").first.wait_for(timeout=timeout_ms)
-    page.locator('[data-testid="stMetric"]', has_text=" fits").first.wait_for(timeout=timeout_ms)
+    # a runtime's "fits" figure (faces/ui/figure_card.py)
+    page.locator('[data-testid="scFigure"]', has_text=" fits").first.wait_for(timeout=timeout_ms)
 
 
 def _wait_for_charts(page: Any, timeout_ms: float) -> None:
@@ -150,8 +151,8 @@ def _widget_changes(browser: Any, url: str) -> list[float]:
         page.goto(url)
         _wait_for_answer(page, 60_000)
         _wait_for_charts(page, 60_000)
-        value = page.locator('[data-testid="stMetric"]', has_text="qemu-kvm fits").locator(
-            '[data-testid="stMetricValue"]').first
+        value = page.locator('[data-testid="scFigure"]', has_text="qemu-kvm fits").locator(
+            '[data-testid="scFigureValue"]').first
         changes = []
         for n in (2, 1, 2):
             before = value.inner_text()
@@ -160,9 +161,9 @@ def _widget_changes(browser: Any, url: str) -> list[float]:
             t0 = time.perf_counter()
             box.press("Enter")
             page.wait_for_function(
-                "(old) => { const m = [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+                "(old) => { const m = [...document.querySelectorAll('[data-testid=\"scFigure\"]')]"
                 ".find(e => e.innerText.includes('qemu-kvm fits'));"
-                " const v = m && m.querySelector('[data-testid=\"stMetricValue\"]');"
+                " const v = m && m.querySelector('[data-testid=\"scFigureValue\"]');"
                 " return v && v.innerText !== old; }", arg=before, timeout=60_000)
             changes.append(time.perf_counter() - t0)
         return changes

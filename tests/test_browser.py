@@ -176,7 +176,10 @@ def _settle(page, timeout_s: float = 20.0) -> None:
 
 
 def _metric(page, label: str):
-    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
+    """A figure's value: a runtime's "fits" card (faces/ui/figure_card.py) or an st.metric."""
+    card = page.locator('[data-testid="scFigure"]', has_text=label).locator('[data-testid="scFigureValue"]')
+    metric = page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]')
+    return card.or_(metric)
 
 
 def _table_rows(page, header: str) -> list[list[str]]:
@@ -270,7 +273,7 @@ def test_planner_like_for_like_and_a_widget_change(server, browser):
     hosts.fill("2")
     hosts.press("Enter")
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+        """() => [...document.querySelectorAll('[data-testid="scFigure"]')]
                  .some(m => m.innerText.includes('qemu-kvm fits') && m.innerText.includes('186'))""",
         timeout=60_000)
     assert "s=" in page.url                                 # the link now carries the what-if

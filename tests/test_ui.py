@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 import simcontainer as sc  # noqa: E402
 from simcontainer.faces.ui import charts, planner_page  # noqa: E402
 from simcontainer.faces.ui import estimate_marks as marks  # noqa: E402
+from simcontainer.faces.ui.figure_card import cards_in  # noqa: E402
 from simcontainer.scenario.defaults import typical_reserve_mib  # noqa: E402
 from simcontainer.studies import comparison, hosts_needed, planner, planner_sweeps  # noqa: E402
 
@@ -56,7 +57,12 @@ def tab(at: AppTest, label: str) -> AppTest:
 
 def fits(at: AppTest) -> dict[str, str]:
     """The fits metrics, without the estimate mark (``≈``) some carry."""
-    return {m.label.removesuffix(" fits"): m.value.removesuffix(" ≈") for m in at.metric if m.label.endswith(" fits")}
+    return {label.removesuffix(" fits"): value.removesuffix(" ≈") for label, value in cards(at) if label.endswith(" fits")}
+
+
+def cards(at: AppTest) -> list[tuple[str, str]]:
+    """(label, value) of the figure cards on the page (faces/ui/figure_card.py)."""
+    return [c for m in at.markdown for c in cards_in(m.value)]
 
 
 def answer(at: AppTest) -> str:
@@ -92,7 +98,7 @@ def test_default_page_shows_the_answer(planner_app):
     assert "RAM binds at 93 QEMU VMs of api-runc" in said and "runc fits 230" in said
     assert "Every VM booted firecracker-rootfs with 512 MiB guest RAM" in said
     assert "p95 startup" in said
-    assert next(m for m in at.metric if m.label == "qemu-kvm fits").value.endswith("≈")   # an estimate
+    assert dict(cards(at))["qemu-kvm fits"].endswith("≈")   # an estimate
     # density, trade-off, ECDF, phases, running / RAM / CPU / disk over time (the warm starts' two: in their tab)
     assert len(at.get("vega_lite_chart")) == 8
     table = runtime_table(at)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import simcontainer as sc
-from simcontainer.faces.ui import charts, runs, state, warm_section
+from simcontainer.faces.ui import charts, figure_card, runs, state, warm_section
 from simcontainer.scenario.errors import ScenarioError
 from simcontainer.scenario.profiles import models_dir
 from simcontainer.scenario.schema import Scenario
@@ -346,9 +346,10 @@ def metric_row(top: Any, head: pd.DataFrame, lead: str) -> None:
         entry = str(r["runtime"])
         fit_mark, start_mark = estimates.mark(entry, "fits"), estimates.mark(entry, "startup")
         sources = "\n\n".join(x for x in (estimates.hover(entry, "fits"), estimates.hover(entry, "startup")) if x)
-        col.metric(f"{entry} fits", f"{fits} {fit_mark}".strip(),
-                   help=f"{lead} on {r['label']}: {r['binding']} binds first (as admission counts)."
-                        + (f"\n\n{sources}" if sources else ""))
+        # a figure card, not st.metric: it shows with the answer's sentence (faces/ui/figure_card.py)
+        figure_card.card(col, f"{entry} fits", f"{fits} {fit_mark}".strip(),
+                         help=f"{lead} on {r['label']}: {r['binding']} binds first (as admission counts)."
+                              + (f"\n\n{sources}" if sources else ""))
         extra = "".join(f" · {int(r[k]):,} {w}" for k, w in (("rejected", "rejected"), ("oom_killed", "OOM-killed"))
                         if r.get(k) and r.get(k) == r.get(k))
         full = r.get("cpu_full_at")
