@@ -83,6 +83,8 @@ def shots(url: str, browser) -> list[str]:
         sweep(page)
 
     def oom(page) -> None:
+        page.get_by_role("tab", name="OOM risk vs density").click()      # a detail tab: runs when opened
+        _settle(page)
         page.get_by_text("Simulate the OOM kills", exact=True).first.click()
 
     shot("planner", "")
