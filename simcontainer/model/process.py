@@ -9,10 +9,11 @@ nobody waits for an instance's process to end -- the API and the faults interrup
 results read the recorder. At a hundred thousand instances those two events are a third of the
 scheduler's work.
 
-So :class:`InstanceProcess` runs its generator up to its first wait as soon as it is started (the caller's
-process stays the active one around it), and when the generator returns with nobody waiting it
-is marked processed without being scheduled: whoever yields it later resumes at once, as for
-any processed event. When somebody does wait, or the generator fails, it ends as simpy's does.
+So :class:`InstanceProcess` runs its generator up to its first wait as soon as it is started
+(the caller's process stays the active one around it), and when the generator returns with
+nobody waiting it is marked processed without being scheduled: whoever yields it later resumes
+at once, as for any processed event. When somebody does wait, or the generator fails, it ends
+as simpy's does.
 
 ``_resume`` follows simpy 4.1's ``Process._resume`` (simpy/events.py) step for step; only the
 generator's return differs.
@@ -37,11 +38,11 @@ _GO = _Go()
 
 
 class InstanceProcess(simpy.Process):
-    """A process started in the instant it is made, whose end is an event only when somebody
-    waits for it."""
+    """A process its owner starts in the instant it makes it (:meth:`start`), whose end is an
+    event only when somebody waits for it."""
 
     def __init__(self, env: simpy.Environment, generator: Any) -> None:
-        # NOTE: ``Process.__init__`` without its ``Initialize``: the generator runs now
+        # NOTE: ``Process.__init__`` without its ``Initialize``: the generator runs at ``start``
         self.env = env
         self.callbacks = []
         self._generator = generator
