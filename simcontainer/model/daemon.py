@@ -402,9 +402,8 @@ class Daemon:
         self._release_rest(inst)
         self.enter(inst, _REMOVED)
         del self.live[inst.id]
-        adm = self.admission
-        if adm.queued and adm.queue:
-            adm._drain()
+        if self.admission.queue:
+            self.admission._drain()
 
     def _end_run(self, inst: Instance, cause: str, own_at: float, own_code: int, ran_s: float, deadline: float,
                  k: int) -> Generator[simpy.Event, Any, tuple[str | None, int, bool]]:
@@ -484,9 +483,8 @@ class Daemon:
         held[w] = held.get(w, 0.0) - dm.ram_mib
         if host.cpu_pool is not None:                       # type: ignore[union-attr]
             host.cpu_pool.release(dm.admit_cpu, now)        # type: ignore[union-attr]
-        adm = self.admission
-        if adm.queued and adm.queue:
-            adm._drain()
+        if self.admission.queue:
+            self.admission._drain()
 
     def _reserve(self, inst: Instance, why: str) -> bool:
         """Take RAM and reserved CPU again for a start after an exit; else the start fails."""
@@ -613,9 +611,8 @@ class Daemon:
         self._release_rest(inst)
         self.enter(inst, _REMOVED)
         del self.live[inst.id]
-        adm = self.admission
-        if adm.queued and adm.queue:
-            adm._drain()
+        if self.admission.queue:
+            self.admission._drain()
 
     def _release_rest(self, inst: Instance) -> None:
         """At removal (or a failed start): the instance's disk and its image reference."""
@@ -638,6 +635,5 @@ class Daemon:
             self._release_exit(inst, port=False)
         self._release_rest(inst)
         del self.live[inst.id]
-        adm = self.admission
-        if adm.queued and adm.queue:
-            adm._drain()
+        if self.admission.queue:
+            self.admission._drain()

@@ -251,12 +251,6 @@ class ImageStore:
         self.gc_layers = 0
         self.gc_log: list[tuple[float, float, int]] = []   # (time, MiB freed, layers removed)
         self._seq = 0
-        # Images some instance holds now (claims per image name), and those of them whose layers
-        # are all present: while an image is claimed its layers all have entries and none can
-        # be collected, so its missing disk is 0 and, once all present, it stays ready -- two
-        # questions every admission asks, answered without a walk over the layers.
-        self.claims: dict[str, int] = {}
-        self.ready_claimed: set[str] = set()
         # Where layers come from (set by the engine: one Distribution shared by all hosts); a
         # store on its own makes a private default registry on its first pull.
         self.registry: Distribution | None = None
@@ -268,8 +262,6 @@ class ImageStore:
 
     def missing_disk_mib(self, image: Image) -> float:
         """Disk still to be reserved for ``image``: layers neither present nor being fetched."""
-        if image.name in self.claims:
-            return 0.0
         entries = self.entries
         missing = 0.0    # a plain loop: this runs on every admission, a generator costs more
         for layer in image.layers:
@@ -284,16 +276,11 @@ class ImageStore:
         return sum(layer.disk_mib for layer in image.layers if layer.id in entries)
 
     def is_ready(self, image: Image) -> bool:
-        name = image.name
-        if name in self.ready_claimed:
-            return True
         entries = self.entries
         for layer in image.layers:
             e = entries.get(layer.id)
             if e is None or not e.present:
                 return False
-        if name in self.claims:
-            self.ready_claimed.add(name)
         return True
 
     def reclaimable_mib(self, keep: Image | None = None) -> float:
@@ -333,8 +320,6 @@ class ImageStore:
         """
         owned: list[Layer] = []
         now = self.env._now     # simpy's ``now`` property, read directly (once per admission)
-        claims, name = self.claims, image.name
-        claims[name] = claims.get(name, 0) + 1
         entries = self.entries
         for layer in image.layers:
             e = entries.get(layer.id)
@@ -351,13 +336,6 @@ class ImageStore:
 
     def release(self, image: Image) -> None:
         now = self.env._now     # (once per removal)
-        claims, name = self.claims, image.name
-        left = claims[name] - 1
-        if left:
-            claims[name] = left
-        else:
-            del claims[name]
-            self.ready_claimed.discard(name)
         entries = self.entries
         for layer in image.layers:
             e = entries[layer.id]

@@ -243,9 +243,6 @@ class Admission:
         self.mode = mode
         self.retry = retry
         self.queue: Any = deque()
-        # whether a request ever waited: until then a release has no queue to move, and the
-        # daemon asks no further (a backfill queue's truth is a Python call)
-        self.queued = False
         # One host and a built-in policy: nothing to choose, so the fast path skips the call. A
         # policy of the user's own is always asked (it may decline, or count its calls).
         self.single = self.hosts[0] if len(self.hosts) == 1 and isinstance(policy, str) else None
@@ -279,7 +276,6 @@ class Admission:
             return False
         ticket.event = self.env.event()
         self.queue.append(ticket)
-        self.queued = True
         return ticket.event
 
     def _admit_single(self, ticket: Ticket) -> bool | simpy.Event:
@@ -298,7 +294,6 @@ class Admission:
             return False
         ticket.event = self.env.event()
         self.queue.append(ticket)
-        self.queued = True
         return ticket.event
 
     def release(self, ticket: Ticket) -> None:
@@ -369,7 +364,6 @@ class Admission:
         ticket.tries = 0
         self._failed(ticket)
         self.queue.add(ticket)
-        self.queued = True
         if self.preemption is not None:
             self.preemption.try_for(ticket)
         return ticket.event
