@@ -45,6 +45,7 @@ from simcontainer.model.metrics import (
     _mean,
     _share,
     _stats,
+    exit_codes,
     interval_counts,
     step_series,
     time_average,
@@ -257,26 +258,16 @@ def _reasons(failures: list[dict[str, Any]], w: int) -> dict[str, int]:
 
 
 def _exits(rec: Recorder, wl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per exit (a die): its workload and code; an OOM kill counted once, at its die.
-
-    What ``exit_codes`` says over the whole log -- a die is an exited event (code 0) or an event
-    with an exit code noted (``ev_exit``), an OOM kill's ``oom`` left out -- taken in one pass:
-    the noted codes are few and go in by row."""
+    """Per exit (a die): its workload and code; an OOM kill counted once, at its die."""
     ev_code = np.frombuffer(rec.ev_code, dtype=np.int64) if len(rec.ev_code) else np.zeros(0, np.int64)
-    died = (ev_code & ((1 << _STATE_BITS) - 1)) == State.EXITED
-    for k, c in rec.ev_exit.items():
-        died[k] = c >= 0
+    ev_inst = ev_code >> _STATE_BITS
+    ev_state = (ev_code & ((1 << _STATE_BITS) - 1)).astype(np.int16)
+    ev_exit = exit_codes(rec, ev_state)
+    died = ev_exit >= 0
     for k, a in rec.ev_action.items():
         if a == "oom":
             died[k] = False
-    rows = np.flatnonzero(died)
-    codes = np.zeros(rows.size, dtype=np.int16)
-    if rec.ev_exit:
-        ks = np.fromiter(rec.ev_exit.keys(), dtype=np.int64, count=len(rec.ev_exit))
-        cs = np.fromiter(rec.ev_exit.values(), dtype=np.int16, count=len(rec.ev_exit))
-        keep = died[ks]
-        codes[np.searchsorted(rows, ks[keep])] = cs[keep]
-    return (wl[ev_code[rows] >> _STATE_BITS] if rec.n else np.zeros(0, np.int32)), codes
+    return (wl[ev_inst[died]] if rec.n else np.zeros(0, np.int32)), ev_exit[died]
 
 
 def _with_warm(rec: Recorder, figures: dict[str, Any], t: np.ndarray, ids: np.ndarray, restore: np.ndarray,
