@@ -21,6 +21,7 @@ from simpy.events import NORMAL, URGENT
 # the engine's progress report is told every this many requests: a burst puts thousands of
 # requests in one step, and progress should still move while it runs
 TICK_EVERY = 1024
+_NOT_STARTED = object()
 
 
 class Arrivals:
@@ -28,7 +29,7 @@ class Arrivals:
     None), ``run(plan, lifetime)`` -- the lifetime from the trace, else the plan's fixed one,
     else a draw of its sampler. ``tick``, when set, is told every :data:`TICK_EVERY` requests."""
 
-    __slots__ = ("env", "run", "plan", "times", "n", "tick", "_waiting", "_life", "_ok", "_value", "callbacks")
+    __slots__ = ("env", "run", "plan", "times", "n", "tick", "_next", "_ok", "_value", "callbacks")
 
     def __init__(self, env: simpy.Environment, run: Callable[[Any, float], Any], plan: Any,
                  times: Iterator[tuple[float, float | None]]) -> None:
@@ -38,42 +39,34 @@ class Arrivals:
         self.times = times
         self.n = 0                  # requests made
         self.tick: Callable[[int], None] | None = None
-        self._waiting = False       # in the queue for an arrival ...
-        self._life: float | None = None     # ... with this trace lifetime (None: none)
+        # the arrival it waits for: (time, trace lifetime); _NOT_STARTED before its first step,
+        # None after the last
+        self._next: Any = _NOT_STARTED
         self._ok = True             # as a simpy event: triggered, never failed
         self._value = None
         self.callbacks: list[Any] | None = [self]
         heappush(env._queue, (env._now, URGENT, next(env._eid), self))   # as a process's start
 
     def __call__(self, _ev: Any) -> None:
-        """The arrival it waited for (if any), then every arrival due now, up to the next one."""
-        if self._waiting:
-            self._waiting = False
-            self._request(self._life)
-        env, plan, run = self.env, self.plan, self.run
+        """Every arrival due now (the one it waited for first), up to the next one."""
+        env, plan, run, times = self.env, self.plan, self.run, self.times
         lifetime = plan.lifetime
         fixed = lifetime._fixed     # NOTE: a fixed lifetime (no draw) without a call per request
-        for t, trace_life in self.times:
+        arrival = next(times, None) if self._next is _NOT_STARTED else self._next
+        while arrival is not None:
+            t, trace_life = arrival
             now = env._now
             if t > now:
-                self._waiting, self._life = True, trace_life
+                self._next = arrival
                 self.callbacks = [self]
                 heappush(env._queue, (now + (t - now), NORMAL, next(env._eid), self))
                 return
-            # NOTE: ``_request``, written out (a burst's thousands of requests in one step)
             run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
             self.n = n = self.n + 1
             if not n % TICK_EVERY and self.tick is not None:
                 self.tick(TICK_EVERY)
-
-    def _request(self, trace_life: float | None) -> None:
-        plan = self.plan
-        lifetime = plan.lifetime
-        fixed = lifetime._fixed     # NOTE: a fixed lifetime (no draw) without a call per request
-        self.run(plan, trace_life if trace_life is not None else fixed if fixed is not None else lifetime())
-        self.n = n = self.n + 1
-        if not n % TICK_EVERY and self.tick is not None:
-            self.tick(TICK_EVERY)
+            arrival = next(times, None)
+        self._next = None
 
 
 __all__ = ["TICK_EVERY", "Arrivals"]
