@@ -237,7 +237,8 @@ class HostMemory:
     def change(self, m: Member, new_level: float) -> None:
         """Set a member's level: the cgroup's check, then the host's OOM killer if it must."""
         # NOTE: the hot path of a usage model (each level of each instance): ``tick`` only
-        # when something is swapped (else only its clock moves), ``resident()``, ``used()``, ``_note`` and ``reslow``'s test inlined
+        # when something is swapped (else only its clock moves); ``resident()``, ``used()``,
+        # ``_note`` and ``reslow``'s test inlined
         if self.resident - self.merged > self.capacity:     # swapped: integrate up to now
             self.tick()
         self.t_last = self.env._now                         # (else nothing to integrate)
