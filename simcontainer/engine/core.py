@@ -340,8 +340,8 @@ class Engine:
             if act.op == "create":      # docker create: a new instance of the workload, not started
                 self.daemon.create(self.plans[w])
                 continue
-            ids = self.daemon.by_workload.get(w, [])
-            iid = ids[act.instance] if act.instance < len(ids) else -1 - act.instance
+            ids = self.recorder.instances_of(w)
+            iid = int(ids[act.instance]) if act.instance < len(ids) else -1 - act.instance
             kw: dict[str, Any] = {}
             if act.op == "kill":
                 kw["signal"] = act.signal

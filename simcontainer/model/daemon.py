@@ -29,7 +29,6 @@ step and knows nothing of which plane it is.
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Generator, Sequence
 from heapq import heappush
 from typing import Any
@@ -104,7 +103,6 @@ class Daemon:
         self.warm: Any = None             # warm.Warm, made when a plan has warm paths
         self.live_restore = False
         self.faults = False             # the scenario has faults: hosts and daemons may be down
-        self.by_workload: dict[int, array[int]] = {}   # instance ids per workload (8 B each)
         n = len(self.hosts)
         self.host_up_at = [0.0] * n         # a rebooting host is back at
         self.daemon_up_at = [0.0] * n       # a restarting daemon is back at
@@ -123,10 +121,6 @@ class Daemon:
         iid = self.rec.new_instance(plan.index, self.env.now)
         inst = Instance(iid, plan)
         self.live[iid] = inst
-        ids = self.by_workload.get(plan.index)
-        if ids is None:
-            ids = self.by_workload[plan.index] = array("q")
-        ids.append(iid)
         return inst
 
     def run(self, plan: WorkloadPlan, lifetime: float) -> Instance:
@@ -143,10 +137,6 @@ class Daemon:
         self._ev_code(iid << STATE_BITS)
         inst = Instance(iid, plan)
         self.live[iid] = inst
-        ids = self.by_workload.get(plan.index)
-        if ids is None:
-            ids = self.by_workload[plan.index] = array("q")
-        ids.append(iid)
         inst.process = proc = InstanceProcess(self.env, self.lifecycle(inst, lifetime))
         proc.start()
         return inst

@@ -112,6 +112,10 @@ class Recorder:
         self.ev_code.append(iid << _STATE_BITS)
         return iid
 
+    def instances_of(self, workload: int) -> np.ndarray:
+        """The ids of a workload's instances, in request order (its k-th instance: ``[k]``)."""
+        return np.flatnonzero(np.frombuffer(self.workload, dtype=np.int32)[: self.n] == workload)
+
     def _grow(self) -> None:
         k = max(ROW_BLOCK, self._rows)
         self.times.extend(_NAN_ROW * k)

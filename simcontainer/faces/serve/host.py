@@ -150,7 +150,7 @@ def marks(engine: Engine, iid: int) -> dict[str, float]:
 
 
 def instances_of(engine: Engine, workload: int) -> list[int]:
-    return list(engine.daemon.by_workload.get(workload, []))
+    return engine.recorder.instances_of(workload).tolist()
 
 
 def events_since(engine: Engine, start: int) -> tuple[list[tuple[float, int, str, str, int | None]], int]:
