@@ -47,7 +47,7 @@ from simcontainer.model.metrics import (
     _stats,
     exit_codes,
     interval_counts,
-    step_series,
+    series_peak,
     time_average,
 )
 from simcontainer.model.states import STATE_LABELS, State
@@ -491,8 +491,7 @@ def _hosts(rec: Recorder, spans: tuple[np.ndarray, ...], hosts: list[Any], horiz
     ns = len(SERIES)
 
     def peak(sel: np.ndarray) -> float:
-        v = step_series(ts_t[sel], ts_d[sel])[1]
-        return float(v.max()) if v.size else 0.0
+        return series_peak(ts_t[sel], ts_d[sel])
 
     def per_time(x: float, cores: float) -> float:
         return x / (cores * horizon) if horizon > 0 else 0.0
