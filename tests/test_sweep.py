@@ -677,3 +677,53 @@ def test_table_valued_axis_is_stored_as_json(sweep_dir) -> None:
     col = pd.read_parquet(sweep_dir / "out" / "runs.parquet")["workloads.api.lifetime"]
     assert list(col) == ['{"kind":"fixed","s":10.0}', '{"kind":"exponential","mean_s":20.0}']
     assert len(res.summary[res.summary["metric"] == "workloads.api.requested"]) == 2
+
+
+def _writes_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of rows of every runs.parquet written."""
+    rows: list[int] = []
+    write_runs = Store.write_runs
+
+    def counted(self: Store, runs: pd.DataFrame, spec: SweepSpec) -> None:
+        rows.append(len(runs))
+        write_runs(self, runs, spec)
+
+    monkeypatch.setattr(Store, "write_runs", counted)
+    return rows
+
+
+def test_runs_are_written_after_every_batch_while_rewriting_is_cheap(sweep_dir, monkeypatch) -> None:
+    spec = load_sweep(write(sweep_dir, "grid.toml", GRID_TOML))
+    rows = _writes_counted(monkeypatch)
+    monkeypatch.setattr(sweep_mod, "RUNS_COST_SHARE", math.inf)    # a rewrite "costs" nothing
+    run_sweep(spec, out=sweep_dir / "out", workers=1, batch_size=4)
+    # 18 runs in batches of 4: a rewrite after each, then the final one
+    assert rows == [4, 8, 12, 16, 18, 18]
+
+
+def test_a_costly_rewrite_waits_but_nothing_finished_is_lost(sweep_dir, monkeypatch) -> None:
+    """A rewrite that costs more than a tenth of the time since the last one waits for a later
+    batch; whatever is unsaved when the sweep stops (Ctrl-C here) is written before it stops."""
+    spec = load_sweep(write(sweep_dir, "grid.toml", GRID_TOML))
+    rows = _writes_counted(monkeypatch)
+    monkeypatch.setattr(sweep_mod, "RUNS_COST_SHARE", 1e-9)    # every rewrite "costs" forever
+    batches = 0
+    run_batch = sweep_mod.run_batch
+
+    def interrupted(items: Any) -> Any:
+        nonlocal batches
+        batches += 1
+        if batches == 4:
+            raise KeyboardInterrupt
+        return run_batch(items)
+
+    monkeypatch.setattr(sweep_mod, "run_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, out=sweep_dir / "out", workers=1, batch_size=4)
+    assert rows == [4, 12]      # the first batch, then the two unsaved ones as it stopped
+    on_disk = pd.read_parquet(sweep_dir / "out" / "runs.parquet")
+    assert len(on_disk) == 12 and not on_disk.duplicated(["point", "replication"]).any()
+    monkeypatch.setattr(sweep_mod, "run_batch", run_batch)
+    calls = _counting_simulate(monkeypatch)
+    res = run_sweep(spec, out=sweep_dir / "out", workers=1, batch_size=4)
+    assert res.reused == 12 and res.computed == 6 and len(calls) == 6
