@@ -386,14 +386,10 @@ class Daemon:
         """``docker run --rm`` ended by its client with nothing to tear down: stopping, exited and
         removed in one instant.
 
-        NOTE: ``exit`` for a clean exit and ``_removed``, inlined (the common end of the hot path)."""
+        NOTE: ``exit`` for a clean exit, inlined (the common end of the hot path)."""
         self.enter(inst, _STOPPING, then=_EXITED)
         self._release_exit(inst)
-        self._release_rest(inst)
-        self.enter(inst, _REMOVED)
-        del self.live[inst.id]
-        if self.admission.queue:
-            self.admission._drain()
+        self._removed(inst)
 
     def _end_run(self, inst: Instance, cause: str, own_at: float, own_code: int, ran_s: float, deadline: float,
                  k: int) -> Generator[simpy.Event, Any, tuple[str | None, int, bool]]:
