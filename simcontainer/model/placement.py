@@ -254,8 +254,6 @@ class Admission:
             self.queue = _Waiting()
             self.admit = self._admit_backfill          # type: ignore[method-assign]
             self._drain = self._drain_backfill         # type: ignore[method-assign]
-        elif self.single is not None:
-            self.admit = self._admit_single            # type: ignore[method-assign]
         if mode == "none":
             for h in self.hosts:        # nothing holds the door: RAM and reserved CPU over-commit
                 h.ram.__class__ = _Overcommitted
@@ -272,24 +270,6 @@ class Admission:
         """True: placed now (``ticket.host`` is set). False: rejected. An event: queued."""
         if not self.queue and self._try_place(ticket):
             return True
-        if self.mode == "reject" or self.never_fits(ticket):
-            return False
-        ticket.event = self.env.event()
-        self.queue.append(ticket)
-        return ticket.event
-
-    def _admit_single(self, ticket: Ticket) -> bool | simpy.Event:
-        """``admit`` with one host and a built-in policy.
-
-        NOTE: ``_try_place`` inlined (the hot path: one call per request)."""
-        if not self.queue:
-            single = self.single
-            owned = single.take(ticket.demand, ticket.image)        # type: ignore[union-attr]
-            if owned is not None:
-                ticket.host = single
-                ticket.owned = owned
-                ticket.placed_at = self.env._now
-                return True
         if self.mode == "reject" or self.never_fits(ticket):
             return False
         ticket.event = self.env.event()
