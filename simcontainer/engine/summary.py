@@ -218,14 +218,15 @@ class Workloads:
                 over, asked = getattr(demands[w], "throttled", 0.0), c["asked_core_s"]
                 c = {**c, "throttled_core_s": None if asked is None else (asked * over / cpu[w] if over and cpu[w] else 0.0),
                      "throttled_fraction": over / (cpu[w] + over) if cpu[w] + over > 0 else None}
+            reasons = _reasons(rec.failures, w)
             out[name] = {"runtime": run.runtimes[w], **figures, "cpu": c,
                          # MiB each VM writes as its own full disk copy in its create phase
                          "vm_disk_copy_mib": copy[w],
                          "lifecycle": {**_lifecycle(rec, np.flatnonzero(sel), tm[sel], spans, die_code[die_wl == w],
                                                     run.horizon, final[sel]),
-                                       "failed_starts": sum(1 for f in rec.failures if f["workload"] == w),
+                                       "failed_starts": sum(reasons.values()),
                                        # why they failed: {reason: count}, first-seen order
-                                       "failures": _reasons(rec.failures, w)},
+                                       "failures": reasons},
                          "priority": run.priorities[w] if run.priorities else 0, "preempted": preempted[w],
                          # RAM its own instances reserved at once, at the peak, over all hosts
                          "peak_ram_mib": rec.peak_held_mib.get(w, 0.0)}
