@@ -269,7 +269,8 @@ class _Writer:
         runs = runs_table(self.spec, self.results)
         summary = summary_table(self.spec, runs)
         if self.store is not None:
-            self.store.write_runs(runs, self.spec)
+            if self.unsaved or self.last_runs == -math.inf:     # (else the last batch wrote it)
+                self.store.write_runs(runs, self.spec)
             self.store.write_summary(summary)
         return runs, summary
 
