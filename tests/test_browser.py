@@ -185,6 +185,10 @@ def _metric(page, label: str):
 def _table_rows(page, header: str) -> list[list[str]]:
     """The visible rows of the st.dataframe whose header has ``header`` (glide's accessible grid)."""
     grid = page.locator('[data-testid="stDataFrame"]', has_text=header).first
+    # the grid draws its rows after its frame appears: wait for a data row (under load the frame
+    # can be on the page, header text and all, a moment before its rows are). The rows are the
+    # grid's hidden accessible copy: attached, never visible
+    grid.locator('[role="row"]').nth(1).wait_for(state="attached", timeout=30_000)
     rows = grid.locator('[role="row"]').all()
     return [[c.inner_text() for c in r.locator('[role="gridcell"], [role="columnheader"]').all()] for r in rows]
 
