@@ -17,7 +17,7 @@ from typing import Any
 import simcontainer as sc
 from simcontainer.engine.guard import check_scenario
 from simcontainer.faces._launch.supervise import supervise
-from simcontainer.faces.progress import Progress
+from simcontainer.faces.progress import Progress, progress_flags
 from simcontainer.faces.text import (
     render_api_calls,
     render_assumptions,
@@ -36,12 +36,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 # --------------------------------------------------------------------------- output helpers
-
-
-
-
-
-
 
 
 def _progress_enabled(args: argparse.Namespace) -> bool:
@@ -131,37 +125,9 @@ def _assumed(args: argparse.Namespace, scenario: Any, result: Any) -> tuple[list
         progress.close()
 
 
-
-
-
-
-
-
-
-
-
-
 def print_warnings(warnings: list[str]) -> None:
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -174,8 +140,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(to_json(results) if args.json else render_compare(results))
     print_warnings([f"{rt}: {w}" for rt, s in results.items() for w in s.get("warnings", [])])
     return EXIT_OK
-
-
 
 
 def cmd_density(args: argparse.Namespace) -> int:
@@ -346,16 +310,9 @@ def _add_plugins(sub: Any, wanted: str | None) -> None:
             sub.add_parser(name, help=help_, add_help=False)
 
 
-def _progress_flags(sp: argparse.ArgumentParser) -> None:
-    g = sp.add_mutually_exclusive_group()
-    g.add_argument("--progress", dest="progress", action="store_true", default=None,
-                   help="show progress on stderr (default: when stderr is a terminal)")
-    g.add_argument("--no-progress", dest="progress", action="store_false")
-
 def _force_flag(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--force", action="store_true",
                     help="run (or pass) what the size guard expects not to fit in this machine's memory")
-
 
 
 def _simulation_commands(sub: Any) -> None:
@@ -372,7 +329,7 @@ def _simulation_commands(sub: Any) -> None:
                          "(default: when the reruns are cheap)")
     fl.add_argument("--no-flips", dest="flips", action="store_false", help="never rerun to measure the flips")
     _force_flag(r)
-    _progress_flags(r)
+    progress_flags(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="rerun a scenario with every workload on each runtime")
@@ -381,7 +338,7 @@ def _simulation_commands(sub: Any) -> None:
                    help="comma-separated runtime names, e.g. runc,firecracker,qemu-kvm")
     c.add_argument("--json", action="store_true")
     c.add_argument("--seed", type=int, default=None)
-    _progress_flags(c)
+    progress_flags(c)
     _force_flag(c)
     c.set_defaults(func=cmd_compare)
 
@@ -402,9 +359,8 @@ def _simulation_commands(sub: Any) -> None:
     s.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="runs per task (default: about 4 batches per worker, at most 64 runs)")
     _force_flag(s)
-    _progress_flags(s)
+    progress_flags(s)
     s.set_defaults(func=cmd_sweep)
-
 
 
 def _other_commands(sub: Any) -> None:
@@ -477,14 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-
 def _handler(module: str, name: str) -> Any:
     """A command's handler, imported when its command runs: ``check`` and ``run`` must not pay
     for pandas, pyarrow and dask at start-up (a registry by name, like git's subcommands; the
     layers test checks every name here lies below the faces)."""
     return getattr(importlib.import_module(module), name)
-
-
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from simcontainer.faces.progress import Progress
+from simcontainer.faces.progress import Progress, progress_flags
 from simcontainer.scenario.errors import ScenarioError, SimcontainerError
 from simcontainer.scenario.outputs import check_writable_folder
 from simcontainer.studies.optimize import (
@@ -52,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
                         "pareto.parquet, best.toml")
     o.add_argument("--seed", type=int, default=None, metavar="S",
                    help="seed of the search (default: the file's seed, else the base scenario's)")
-    _progress_flags(o)
+    progress_flags(o)
     o.set_defaults(func=main, opt_command="optimize")
 
     s = subparsers.add_parser(
@@ -76,15 +76,8 @@ def add_parser(subparsers: Any) -> None:
     s.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the design (default: the sweep's)")
     s.add_argument("--force", action="store_true",
                    help="run a design larger than the sweep size guard allows (docs/reference/guards.md)")
-    _progress_flags(s)
+    progress_flags(s)
     s.set_defaults(func=main, opt_command="sensitivity")
-
-
-def _progress_flags(sp: argparse.ArgumentParser) -> None:
-    g = sp.add_mutually_exclusive_group()
-    g.add_argument("--progress", dest="progress", action="store_true", default=None,
-                   help="show progress on stderr (default: when stderr is a terminal)")
-    g.add_argument("--no-progress", dest="progress", action="store_false")
 
 
 def main(args: argparse.Namespace) -> int:

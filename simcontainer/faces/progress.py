@@ -7,6 +7,7 @@ a short run prints nothing), ``progress.count(done, total)`` for sweeps, studies
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import sys
@@ -81,4 +82,12 @@ class Progress:
             self.stream.flush()
 
 
-__all__ = ["Progress", "clock"]
+def progress_flags(sp: argparse.ArgumentParser) -> None:
+    """A command's ``--progress`` / ``--no-progress`` (default: when stderr is a terminal)."""
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show progress on stderr (default: when stderr is a terminal)")
+    g.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+__all__ = ["Progress", "clock", "progress_flags"]
